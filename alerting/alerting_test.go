@@ -1,0 +1,158 @@
+package alerting_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/rules"
+)
+
+func sample(t testing.TB, name string) []byte {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join("..", "rules", "testdata", "detectify", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+func newService(t testing.TB, d *db.DB) *alerting.Service {
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func detectify(t testing.TB, svc *alerting.Service) *db.Integration {
+	t.Helper()
+	name, typ := "Detectify", rules.TypeDetectify
+	integ, err := svc.CreateIntegration(context.Background(), alerting.IntegrationInput{Name: &name, Type: &typ})
+	if err != nil {
+		t.Fatalf("create integration: %v", err)
+	}
+	return integ
+}
+
+func TestDetectifyStory(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		svc := newService(t, d)
+		integ := detectify(t, svc)
+		steps := []struct {
+			file string
+			want db.InboundStatus
+		}{
+			{"scan_started.json", db.InboundIgnored},
+			{"new_finding_high.json", db.InboundOpened},
+			{"new_finding_high_repeat.json", db.InboundAppended},
+			{"legacy_event_finding_high.json", db.InboundAppended},
+			{"new_finding_medium.json", db.InboundOpened},
+			{"new_finding_critical.json", db.InboundOpened},
+			{"finding_low.json", db.InboundClosed},
+			{"finding_low_unmatched.json", db.InboundIgnored},
+			{"scan_completed.json", db.InboundIgnored},
+			{"new_finding_high.json", db.InboundOpened},
+		}
+		var firstAlert int
+		for i, step := range steps {
+			res, err := svc.Ingest(ctx, alerting.Inbound{Token: integ.Token, Body: sample(t, step.file)})
+			if err != nil {
+				t.Fatalf("step %d %s: %v", i, step.file, err)
+			}
+			if res.Status != step.want {
+				t.Fatalf("step %d %s: status %s (%s), want %s", i, step.file, res.Status, res.Detail, step.want)
+			}
+			if i == 1 {
+				firstAlert = *res.AlertID
+			}
+			if (i == 2 || i == 6) && *res.AlertID != firstAlert {
+				t.Fatalf("step %d %s: touched alert %d, want %d", i, step.file, *res.AlertID, firstAlert)
+			}
+			if i == 9 && *res.AlertID == firstAlert {
+				t.Fatalf("a finding reopened after close must get a new alert")
+			}
+		}
+		first, err := svc.Alert(ctx, firstAlert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first.Status != db.AlertClosed || first.AppendCount != 2 || first.Severity != "high" || first.Subject != "SQL Injection" {
+			t.Fatalf("first alert: %+v", first)
+		}
+		timeline, err := svc.Timeline(ctx, firstAlert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []db.AlertLogType
+		for _, e := range timeline {
+			types = append(types, e.Type)
+		}
+		want := []db.AlertLogType{db.LogOpened, db.LogAppended, db.LogAppended, db.LogClosed}
+		if len(types) != len(want) {
+			t.Fatalf("timeline %v, want %v", types, want)
+		}
+		for i := range want {
+			if types[i] != want[i] {
+				t.Fatalf("timeline %v, want %v", types, want)
+			}
+		}
+		msgs, total, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{IntegrationID: &integ.ID}, alerting.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total != len(steps) || len(msgs) != len(steps) {
+			t.Fatalf("inbound log has %d (total %d), want %d", len(msgs), total, len(steps))
+		}
+	})
+}
+
+func TestConcurrentIdenticalMessagesOpenOneAlert(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		svc := newService(t, d)
+		integ := detectify(t, svc)
+		body := sample(t, "new_finding_high.json")
+		const n = 50
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for range n {
+			wg.Go(func() {
+				if _, err := svc.Ingest(ctx, alerting.Inbound{Token: integ.Token, Body: body}); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("ingest: %v", err)
+		}
+		alerts, total, _, err := svc.Alerts(ctx, alerting.AlertFilter{}, alerting.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total != 1 || alerts[0].AppendCount != n-1 {
+			t.Fatalf("got %d alerts (first has %d appends), want 1 with %d", total, alerts[0].AppendCount, n-1)
+		}
+		for _, status := range []db.InboundStatus{db.InboundOpened, db.InboundAppended} {
+			_, count, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{Statuses: []db.InboundStatus{status}}, alerting.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 1
+			if status == db.InboundAppended {
+				want = n - 1
+			}
+			if count != want {
+				t.Fatalf("%s messages: %d, want %d", status, count, want)
+			}
+		}
+	})
+}

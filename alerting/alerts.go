@@ -1,0 +1,197 @@
+package alerting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+// AlertFilter narrows a list of alerts; zero values match everything.
+type AlertFilter struct {
+	Statuses      []db.AlertStatus
+	IntegrationID *int
+	Severities    []string
+}
+
+// Page asks for up to First items after the item with id After (0 for the
+// start), newest first.
+type Page struct {
+	First int
+	After int
+}
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 500
+)
+
+func (p Page) limit() (int, error) {
+	switch {
+	case p.First == 0:
+		return defaultPageSize, nil
+	case p.First < 0 || p.First > maxPageSize:
+		return 0, db.Invalid("first", fmt.Sprintf("must be between 1 and %d", maxPageSize))
+	}
+	return p.First, nil
+}
+
+// Alerts returns one page of alerts, the total matching the filter, and
+// whether more follow.
+func (s *Service) Alerts(ctx context.Context, f AlertFilter, p Page) ([]*db.Alert, int, bool, error) {
+	return listPage[db.Alert](ctx, s.db, p, "alerts", func(q *bun.SelectQuery) *bun.SelectQuery {
+		if len(f.Statuses) > 0 {
+			q = q.Where("status IN (?)", bun.In(f.Statuses))
+		}
+		if f.IntegrationID != nil {
+			q = q.Where("integration_id = ?", *f.IntegrationID)
+		}
+		if len(f.Severities) > 0 {
+			q = q.Where("severity IN (?)", bun.In(f.Severities))
+		}
+		return q
+	})
+}
+
+// listPage returns one page of rows of T, newest first, the total that
+// filter matches, and whether more follow.
+func listPage[T any](ctx context.Context, d *db.DB, p Page, what string, filter func(*bun.SelectQuery) *bun.SelectQuery) (rows []*T, total int, more bool, err error) {
+	limit, err := p.limit()
+	if err != nil {
+		return nil, 0, false, err
+	}
+	count, err := d.NewSelect().Model((*T)(nil)).Apply(filter).Count(ctx)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("count %s: %w", what, err)
+	}
+	q := d.NewSelect().Model(&rows).Apply(filter).Order("id DESC").Limit(int64(limit + 1))
+	if p.After > 0 {
+		q = q.Where("id < ?", p.After)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, 0, false, fmt.Errorf("list %s: %w", what, err)
+	}
+	if len(rows) > limit {
+		rows, more = rows[:limit], true
+	}
+	return rows, int(count), more, nil
+}
+
+func (s *Service) Alert(ctx context.Context, id int) (*db.Alert, error) {
+	return loadAlert(ctx, s.db, id)
+}
+
+func loadAlert(ctx context.Context, idb bun.IDB, id int) (*db.Alert, error) {
+	a := new(db.Alert)
+	if err := idb.NewSelect().Model(a).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load alert %d: %w", id, db.Classify(err))
+	}
+	return a, nil
+}
+
+// Timeline returns the alert's entries, oldest first.
+func (s *Service) Timeline(ctx context.Context, alertID int) ([]*db.AlertLog, error) {
+	var entries []*db.AlertLog
+	if err := s.db.NewSelect().Model(&entries).Where("alert_id = ?", alertID).Order("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("timeline of alert %d: %w", alertID, err)
+	}
+	return entries, nil
+}
+
+// Acknowledge marks an open alert as being handled by userID. It is a
+// no-op on an alert already acknowledged, and refused on a closed one.
+func (s *Service) Acknowledge(ctx context.Context, alertID, userID int) (*db.Alert, error) {
+	return s.change(ctx, alertID, func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
+		switch a.Status {
+		case db.AlertAcknowledged:
+			return nil, nil
+		case db.AlertClosed:
+			return nil, db.Invalid("id", fmt.Sprintf("alert %d is closed", a.ID))
+		}
+		now := s.clock()
+		a.Status, a.AcknowledgedAt, a.AcknowledgedBy = db.AlertAcknowledged, &now, &userID
+		return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: "Acknowledged", UserID: &userID}, nil
+	})
+}
+
+// Close closes an alert; closing a closed alert is a no-op.
+func (s *Service) Close(ctx context.Context, alertID, userID int) (*db.Alert, error) {
+	return s.change(ctx, alertID, func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
+		if a.Status == db.AlertClosed {
+			return nil, nil
+		}
+		now := s.clock()
+		a.Status, a.ClosedAt, a.ClosedBy = db.AlertClosed, &now, &userID
+		return &db.AlertLog{At: now, Type: db.LogClosed, Message: "Closed", UserID: &userID}, nil
+	})
+}
+
+// Assign makes assigneeID the owner of an unclosed alert.
+func (s *Service) Assign(ctx context.Context, alertID, assigneeID, byUserID int) (*db.Alert, error) {
+	return s.change(ctx, alertID, func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
+		if a.Status == db.AlertClosed {
+			return nil, db.Invalid("id", fmt.Sprintf("alert %d is closed", a.ID))
+		}
+		assignee := new(db.User)
+		if err := tx.NewSelect().Model(assignee).Where("id = ?", assigneeID).Scan(ctx); err != nil {
+			if errors.Is(db.Classify(err), db.ErrNotFound) {
+				return nil, db.Invalid("userId", fmt.Sprintf("user %d does not exist", assigneeID))
+			}
+			return nil, fmt.Errorf("load assignee %d: %w", assigneeID, err)
+		}
+		if a.AssignedTo != nil && *a.AssignedTo == assigneeID {
+			return nil, nil
+		}
+		a.AssignedTo = &assigneeID
+		return &db.AlertLog{At: s.clock(), Type: db.LogAssigned, Message: "Assigned to " + assignee.Email, UserID: &byUserID}, nil
+	})
+}
+
+// change loads an alert, lets mutate decide, and stores the alert with its
+// timeline entry. A nil entry means nothing changed. The write is
+// conditional on the status it read, so a concurrent change (say, a close
+// arriving by webhook) is never overwritten: the loser reloads and decides
+// again.
+func (s *Service) change(ctx context.Context, alertID int, mutate func(context.Context, bun.Tx, *db.Alert) (*db.AlertLog, error)) (*db.Alert, error) {
+	for range 5 {
+		var alert *db.Alert
+		raced := false
+		err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			if alert, err = loadAlert(ctx, tx, alertID); err != nil {
+				return err
+			}
+			readStatus := alert.Status
+			entry, err := mutate(ctx, tx, alert)
+			if err != nil || entry == nil {
+				return err
+			}
+			res, err := tx.NewUpdate().Model(alert).WherePK().Where("status = ?", readStatus).Exec(ctx)
+			if err != nil {
+				return fmt.Errorf("update alert %d: %w", alertID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				raced = true
+				return errRaced
+			}
+			entry.AlertID = alertID
+			if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
+				return fmt.Errorf("store timeline entry: %w", err)
+			}
+			return nil
+		})
+		if raced {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return alert, nil
+	}
+	return nil, fmt.Errorf("update alert %d: it kept changing underneath", alertID)
+}
+
+var errRaced = errors.New("alert changed concurrently")

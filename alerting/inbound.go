@@ -1,0 +1,42 @@
+package alerting
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+// InboundFilter narrows the inbound log; zero values match everything.
+type InboundFilter struct {
+	IntegrationID *int
+	Statuses      []db.InboundStatus
+	AlertID       *int
+}
+
+// InboundMessages returns one page of the inbound log, newest first, the
+// total matching the filter, and whether more follow.
+func (s *Service) InboundMessages(ctx context.Context, f InboundFilter, p Page) ([]*db.InboundMessage, int, bool, error) {
+	return listPage[db.InboundMessage](ctx, s.db, p, "inbound messages", func(q *bun.SelectQuery) *bun.SelectQuery {
+		if f.IntegrationID != nil {
+			q = q.Where("integration_id = ?", *f.IntegrationID)
+		}
+		if len(f.Statuses) > 0 {
+			q = q.Where("status IN (?)", bun.In(f.Statuses))
+		}
+		if f.AlertID != nil {
+			q = q.Where("alert_id = ?", *f.AlertID)
+		}
+		return q
+	})
+}
+
+func (s *Service) InboundMessage(ctx context.Context, id int) (*db.InboundMessage, error) {
+	m := new(db.InboundMessage)
+	if err := s.db.NewSelect().Model(m).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load inbound message %d: %w", id, db.Classify(err))
+	}
+	return m, nil
+}

@@ -1,0 +1,219 @@
+package alerting
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/rules"
+)
+
+// Inbound is one webhook request as received.
+type Inbound struct {
+	Token      string
+	Body       []byte
+	Headers    map[string]string
+	RemoteAddr string
+}
+
+// IngestResult is what happened to a stored message.
+type IngestResult struct {
+	MessageID int
+	Status    db.InboundStatus
+	Detail    string
+	AlertID   *int
+}
+
+// Ingest stores a webhook message in the inbound log and applies its
+// decision to the alerts, all in one transaction: when it returns without
+// error the message is committed. A body that cannot be parsed or mapped
+// is stored as MAPPING_FAILED and returned without error.
+func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error) {
+	integ, err := s.integrationByToken(ctx, in.Token)
+	if err != nil {
+		return nil, err
+	}
+	if !integ.Enabled {
+		return nil, ErrIntegrationDisabled
+	}
+	msg := &db.InboundMessage{
+		IntegrationID: integ.ID,
+		ReceivedAt:    s.clock(),
+		RemoteAddr:    in.RemoteAddr,
+		Headers:       in.Headers,
+		Body:          in.Body,
+	}
+	if msg.Headers == nil {
+		msg.Headers = map[string]string{}
+	}
+	decision, failure := s.decide(ctx, integ, in.Body)
+	msg.SourceID = decision.Fields.SourceID
+
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if failure != "" {
+			msg.Status, msg.Detail = db.InboundMappingFailed, failure
+			return insertMessage(ctx, tx, msg)
+		}
+		return s.apply(ctx, tx, integ, msg, decision)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest message for integration %d: %w", integ.ID, err)
+	}
+	return &IngestResult{MessageID: msg.ID, Status: msg.Status, Detail: msg.Detail, AlertID: msg.AlertID}, nil
+}
+
+func (s *Service) integrationByToken(ctx context.Context, token string) (*db.Integration, error) {
+	integ := new(db.Integration)
+	err := s.db.NewSelect().Model(integ).Where("token = ?", token).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrUnknownToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up integration token: %w", err)
+	}
+	return integ, nil
+}
+
+// decide maps and evaluates a body. A non-empty failure is the reason the
+// message cannot be mapped, meant for the inbound log.
+func (s *Service) decide(ctx context.Context, integ *db.Integration, body []byte) (rules.Decision, string) {
+	none := rules.Decision{RuleIndex: -1}
+	var specs []rules.Rule
+	if integ.RulesetID != nil {
+		rs, err := loadRuleset(ctx, s.db, *integ.RulesetID)
+		if err != nil {
+			return none, "ruleset unavailable: " + err.Error()
+		}
+		specs = rs.RuleSpecs()
+	}
+	program, err := rules.Compile(integ.Mapping, specs)
+	if err != nil {
+		return none, "integration configuration: " + err.Error()
+	}
+	parsed, err := rules.Parse(body)
+	if err != nil {
+		return none, err.Error()
+	}
+	decision := program.Evaluate(parsed)
+	if decision.Action == rules.ActionOpen && decision.Fields.SourceID == "" {
+		return decision, "no dedup key: the mapping found no source id, source name, subject or URL"
+	}
+	return decision, ""
+}
+
+// apply carries out a decision inside tx and records the message with its
+// final status.
+func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *db.InboundMessage, d rules.Decision) error {
+	now := msg.ReceivedAt
+	msg.Detail = d.Detail
+	switch d.Action {
+	case rules.ActionIgnore:
+		msg.Status = db.InboundFiltered
+		return insertMessage(ctx, tx, msg)
+	case rules.ActionOpen:
+		alertID, opened, err := openOrAppend(ctx, tx, integ.ID, d.Fields, now)
+		if err != nil {
+			return err
+		}
+		msg.AlertID = &alertID
+		entry := &db.AlertLog{AlertID: alertID, At: now}
+		if opened {
+			msg.Status = db.InboundOpened
+			entry.Type, entry.Message = db.LogOpened, "Opened: "+d.Detail
+		} else {
+			msg.Status = db.InboundAppended
+			entry.Type, entry.Message = db.LogAppended, "Duplicate message appended"
+		}
+		return insertMessageAndLog(ctx, tx, msg, entry)
+	case rules.ActionClose:
+		alertID, closed, err := closeBySource(ctx, tx, integ.ID, d.Fields.SourceID, now)
+		if err != nil {
+			return err
+		}
+		if !closed {
+			msg.Status = db.InboundIgnored
+			msg.Detail = d.Detail + "; no open alert for this source"
+			return insertMessage(ctx, tx, msg)
+		}
+		msg.Status, msg.AlertID = db.InboundClosed, &alertID
+		return insertMessageAndLog(ctx, tx, msg, &db.AlertLog{AlertID: alertID, At: now, Type: db.LogClosed, Message: "Closed: " + d.Detail})
+	default:
+		msg.Status = db.InboundIgnored
+		return insertMessage(ctx, tx, msg)
+	}
+}
+
+// openOrAppend opens an alert for the source, or appends to the one that is
+// already unclosed. The unique index decides between the two, so it holds
+// under any concurrency: a losing INSERT does nothing and the UPDATE then
+// finds the winner's row.
+func openOrAppend(ctx context.Context, tx bun.Tx, integrationID int, f rules.Fields, now time.Time) (alertID int, opened bool, err error) {
+	// An alert closed between our INSERT and UPDATE frees the slot again;
+	// a few rounds settle any realistic race.
+	for range 3 {
+		err = tx.QueryRowContext(ctx, `INSERT INTO alerts
+			(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+			ON CONFLICT (integration_id, source_id) WHERE status <> 'CLOSED' DO NOTHING
+			RETURNING id`,
+			integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, db.AlertOpen, now, now,
+		).Scan(&alertID)
+		if err == nil {
+			return alertID, true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, false, fmt.Errorf("open alert: %w", err)
+		}
+		err = tx.QueryRowContext(ctx, `UPDATE alerts SET append_count = append_count + 1, last_seen_at = ?
+			WHERE integration_id = ? AND source_id = ? AND status <> 'CLOSED'
+			RETURNING id`,
+			now, integrationID, f.SourceID,
+		).Scan(&alertID)
+		if err == nil {
+			return alertID, false, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, false, fmt.Errorf("append to alert: %w", err)
+		}
+	}
+	return 0, false, errors.New("open alert: the open alert kept changing; giving up")
+}
+
+// closeBySource closes the source's unclosed alert, if it has one.
+func closeBySource(ctx context.Context, tx bun.Tx, integrationID int, sourceID string, now time.Time) (alertID int, closed bool, err error) {
+	err = tx.QueryRowContext(ctx, `UPDATE alerts SET status = ?, closed_at = ?
+		WHERE integration_id = ? AND source_id = ? AND status <> 'CLOSED'
+		RETURNING id`,
+		db.AlertClosed, now, integrationID, sourceID,
+	).Scan(&alertID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("close alert: %w", err)
+	}
+	return alertID, true, nil
+}
+
+func insertMessage(ctx context.Context, tx bun.Tx, msg *db.InboundMessage) error {
+	if _, err := tx.NewInsert().Model(msg).Exec(ctx); err != nil {
+		return fmt.Errorf("store inbound message: %w", err)
+	}
+	return nil
+}
+
+func insertMessageAndLog(ctx context.Context, tx bun.Tx, msg *db.InboundMessage, entry *db.AlertLog) error {
+	if err := insertMessage(ctx, tx, msg); err != nil {
+		return err
+	}
+	entry.InboundMessageID = &msg.ID
+	if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
+		return fmt.Errorf("store timeline entry: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package alerting
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/rules"
+)
+
+// RulesetInput is what createRuleset and updateRuleset take; nil means
+// "empty" on create and "unchanged" on update.
+type RulesetInput struct {
+	Name        *string
+	Description *string
+	Rules       []rules.Rule // nil keeps the rules on update
+}
+
+func (s *Service) Rulesets(ctx context.Context) ([]*db.Ruleset, error) {
+	var list []*db.Ruleset
+	err := s.db.NewSelect().Model(&list).
+		Relation("Rules", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
+		Order("id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list rulesets: %w", err)
+	}
+	return list, nil
+}
+
+func (s *Service) Ruleset(ctx context.Context, id int) (*db.Ruleset, error) {
+	return loadRuleset(ctx, s.db, id)
+}
+
+func loadRuleset(ctx context.Context, idb bun.IDB, id int) (*db.Ruleset, error) {
+	rs := new(db.Ruleset)
+	err := idb.NewSelect().Model(rs).
+		Relation("Rules", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
+		Where("ruleset.id = ?", id).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load ruleset %d: %w", id, db.Classify(err))
+	}
+	return rs, nil
+}
+
+func (s *Service) CreateRuleset(ctx context.Context, in RulesetInput) (*db.Ruleset, error) {
+	if in.Name == nil {
+		return nil, db.Invalid("name", "is required")
+	}
+	name, desc, err := rulesetText(in, "", "")
+	if err != nil {
+		return nil, err
+	}
+	if err := rules.ValidateRules(in.Rules); err != nil {
+		return nil, err
+	}
+	var rs *db.Ruleset
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		rs, err = insertRuleset(ctx, tx, s.clock(), name, desc, in.Rules)
+		return err
+	})
+	return rs, err
+}
+
+func (s *Service) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*db.Ruleset, error) {
+	if in.Rules != nil {
+		if err := rules.ValidateRules(in.Rules); err != nil {
+			return nil, err
+		}
+	}
+	var rs *db.Ruleset
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if rs, err = loadRuleset(ctx, tx, id); err != nil {
+			return err
+		}
+		if rs.Name, rs.Description, err = rulesetText(in, rs.Name, rs.Description); err != nil {
+			return err
+		}
+		rs.UpdatedAt = s.clock()
+		if _, err := tx.NewUpdate().Model(rs).WherePK().Exec(ctx); err != nil {
+			return fmt.Errorf("update ruleset %d: %w", id, err)
+		}
+		if in.Rules == nil {
+			return nil
+		}
+		if _, err := tx.NewDelete().Model((*db.Rule)(nil)).Where("ruleset_id = ?", id).Exec(ctx); err != nil {
+			return fmt.Errorf("replace rules of ruleset %d: %w", id, err)
+		}
+		rs.Rules, err = insertRules(ctx, tx, id, in.Rules)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// DeleteRuleset refuses while an integration still uses the ruleset, so
+// no integration silently loses its rules.
+func (s *Service) DeleteRuleset(ctx context.Context, id int) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		users, err := tx.NewSelect().Model((*db.Integration)(nil)).Where("ruleset_id = ?", id).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("delete ruleset %d: %w", id, err)
+		}
+		if users > 0 {
+			return db.Invalid("id", fmt.Sprintf("ruleset %d is used by %d integration(s)", id, users))
+		}
+		res, err := tx.NewDelete().Model((*db.Ruleset)(nil)).Where("id = ?", id).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("delete ruleset %d: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("delete ruleset %d: %w", id, db.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+func rulesetExists(ctx context.Context, tx bun.Tx, id int) error {
+	n, err := tx.NewSelect().Model((*db.Ruleset)(nil)).Where("id = ?", id).Count(ctx)
+	if err != nil {
+		return fmt.Errorf("check ruleset %d: %w", id, err)
+	}
+	if n == 0 {
+		return db.Invalid("rulesetId", fmt.Sprintf("ruleset %d does not exist", id))
+	}
+	return nil
+}
+
+func insertRuleset(ctx context.Context, tx bun.Tx, now time.Time, name, desc string, specs []rules.Rule) (*db.Ruleset, error) {
+	rs := &db.Ruleset{Name: name, Description: desc, CreatedAt: now, UpdatedAt: now}
+	if _, err := tx.NewInsert().Model(rs).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("create ruleset: %w", err)
+	}
+	var err error
+	rs.Rules, err = insertRules(ctx, tx, rs.ID, specs)
+	return rs, err
+}
+
+func insertRules(ctx context.Context, tx bun.Tx, rulesetID int, specs []rules.Rule) ([]*db.Rule, error) {
+	stored := make([]*db.Rule, len(specs))
+	for i, spec := range specs {
+		match := spec.Match
+		if match == "" {
+			match = rules.MatchAll
+		}
+		conditions := spec.Conditions
+		if conditions == nil {
+			conditions = []rules.Condition{}
+		}
+		stored[i] = &db.Rule{RulesetID: rulesetID, Position: i, Name: spec.Name, MatchMode: match, Conditions: conditions, Action: spec.Action}
+	}
+	if len(stored) == 0 {
+		return stored, nil
+	}
+	if _, err := tx.NewInsert().Model(&stored).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("store rules of ruleset %d: %w", rulesetID, err)
+	}
+	return stored, nil
+}
+
+func rulesetText(in RulesetInput, name, desc string) (string, string, error) {
+	if in.Name != nil {
+		name = strings.TrimSpace(*in.Name)
+		if name == "" || len(name) > 200 {
+			return "", "", db.Invalid("name", "must be 1 to 200 characters")
+		}
+	}
+	if in.Description != nil {
+		desc = *in.Description
+		if len(desc) > 2000 {
+			return "", "", db.Invalid("description", "must be at most 2000 characters")
+		}
+	}
+	return name, desc, nil
+}

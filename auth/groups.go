@@ -1,0 +1,163 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+// GroupInput is what createGroup and updateGroup take; nil means unchanged.
+type GroupInput struct {
+	Name        *string
+	Description *string
+	MemberIDs   []int
+}
+
+func (s *Service) Groups(ctx context.Context) ([]*db.Group, error) {
+	var groups []*db.Group
+	if err := s.db.NewSelect().Model(&groups).Order("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	return groups, nil
+}
+
+func (s *Service) Group(ctx context.Context, id int) (*db.Group, error) {
+	g := new(db.Group)
+	if err := s.db.NewSelect().Model(g).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load group %d: %w", id, db.Classify(err))
+	}
+	return g, nil
+}
+
+// GroupMembers returns the group's members ordered by id.
+func (s *Service) GroupMembers(ctx context.Context, groupID int) ([]*db.User, error) {
+	var users []*db.User
+	err := s.db.NewSelect().Model(&users).
+		Where("id IN (SELECT user_id FROM group_members WHERE group_id = ?)", groupID).
+		Order("id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list members of group %d: %w", groupID, err)
+	}
+	return users, nil
+}
+
+func (s *Service) CreateGroup(ctx context.Context, in GroupInput) (*db.Group, error) {
+	if in.Name == nil {
+		return nil, db.Invalid("name", "is required")
+	}
+	g := &db.Group{CreatedAt: s.now()}
+	if err := applyGroup(g, in); err != nil {
+		return nil, err
+	}
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(g).Exec(ctx); err != nil {
+			if db.IsConstraint(err) {
+				return db.Invalid("name", "is already in use")
+			}
+			return fmt.Errorf("create group: %w", err)
+		}
+		return addMembers(ctx, tx, g.ID, in.MemberIDs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (s *Service) UpdateGroup(ctx context.Context, id int, in GroupInput) (*db.Group, error) {
+	g := new(db.Group)
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := tx.NewSelect().Model(g).Where("id = ?", id).Scan(ctx); err != nil {
+			return fmt.Errorf("load group %d: %w", id, db.Classify(err))
+		}
+		if err := applyGroup(g, in); err != nil {
+			return err
+		}
+		if _, err := tx.NewUpdate().Model(g).WherePK().Exec(ctx); err != nil {
+			if db.IsConstraint(err) {
+				return db.Invalid("name", "is already in use")
+			}
+			return fmt.Errorf("update group %d: %w", id, err)
+		}
+		if in.MemberIDs == nil {
+			return nil
+		}
+		if _, err := tx.NewDelete().Model((*db.GroupMember)(nil)).Where("group_id = ?", id).Exec(ctx); err != nil {
+			return fmt.Errorf("replace members of group %d: %w", id, err)
+		}
+		return addMembers(ctx, tx, id, in.MemberIDs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (s *Service) DeleteGroup(ctx context.Context, id int) error {
+	res, err := s.db.NewDelete().Model((*db.Group)(nil)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("delete group %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete group %d: %w", id, db.ErrNotFound)
+	}
+	return nil
+}
+
+func (s *Service) AddGroupMember(ctx context.Context, groupID, userID int) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := tx.NewSelect().Model((*db.Group)(nil)).Column("id").Where("id = ?", groupID).Scan(ctx, new(int)); err != nil {
+			return fmt.Errorf("load group %d: %w", groupID, db.Classify(err))
+		}
+		return addMembers(ctx, tx, groupID, []int{userID})
+	})
+}
+
+func (s *Service) RemoveGroupMember(ctx context.Context, groupID, userID int) error {
+	_, err := s.db.NewDelete().Model((*db.GroupMember)(nil)).
+		Where("group_id = ? AND user_id = ?", groupID, userID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("remove member %d from group %d: %w", userID, groupID, err)
+	}
+	return nil
+}
+
+// addMembers adds users to a group; adding someone already in it is not an
+// error, naming a user that does not exist is.
+func addMembers(ctx context.Context, tx bun.Tx, groupID int, userIDs []int) error {
+	for i, userID := range userIDs {
+		n, err := tx.NewSelect().Model((*db.User)(nil)).Where("id = ?", userID).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("check user %d: %w", userID, err)
+		}
+		if n == 0 {
+			return db.Invalid(fmt.Sprintf("memberIds[%d]", i), fmt.Sprintf("user %d does not exist", userID))
+		}
+		m := &db.GroupMember{GroupID: groupID, UserID: userID}
+		if _, err := tx.NewInsert().Model(m).On("CONFLICT (group_id, user_id) DO NOTHING").Exec(ctx); err != nil {
+			return fmt.Errorf("add user %d to group %d: %w", userID, groupID, err)
+		}
+	}
+	return nil
+}
+
+func applyGroup(g *db.Group, in GroupInput) error {
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if name == "" || len(name) > 200 {
+			return db.Invalid("name", "must be 1 to 200 characters")
+		}
+		g.Name = name
+	}
+	if in.Description != nil {
+		if len(*in.Description) > 2000 {
+			return db.Invalid("description", "must be at most 2000 characters")
+		}
+		g.Description = *in.Description
+	}
+	return nil
+}

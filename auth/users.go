@@ -1,0 +1,282 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+const minPasswordLen = 8
+
+// Service manages users, groups and sessions.
+type Service struct {
+	db     *db.DB
+	tokens *Tokens
+	now    func() time.Time
+	// dummyHash is compared against when a login names no user, so a
+	// failed login takes as long whether or not the account exists.
+	dummyHash []byte
+}
+
+// NewService builds the service; tokens may be nil in tools that manage
+// users but never sign anyone in.
+func NewService(d *db.DB, tokens *Tokens, now func() time.Time) (*Service, error) {
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not a real password"), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, fmt.Errorf("auth service: %w", err)
+	}
+	// Stored times are UTC in whole microseconds, as both engines keep them.
+	clock := func() time.Time { return now().UTC().Truncate(time.Microsecond) }
+	return &Service{db: d, tokens: tokens, now: clock, dummyHash: dummy}, nil
+}
+
+// Session is a signed-in user and their token.
+type Session struct {
+	Token     string
+	ExpiresAt time.Time
+	User      *db.User
+}
+
+// Login checks a password and issues a session token.
+func (s *Service) Login(ctx context.Context, email, password string) (*Session, error) {
+	if s.tokens == nil {
+		return nil, errors.New("login: this service cannot issue tokens")
+	}
+	var u db.User
+	err := s.db.NewSelect().Model(&u).Where("email = ?", normalizeEmail(email)).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		return nil, ErrInvalidCredentials
+	}
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	if u.PasswordHash == "" || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		return nil, ErrInvalidCredentials
+	}
+	token, exp, err := s.tokens.Issue(&u)
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	return &Session{Token: token, ExpiresAt: exp, User: &u}, nil
+}
+
+// Authenticate turns a bearer token into the current user record, so that
+// a changed role or a deleted user takes effect at once.
+func (s *Service) Authenticate(ctx context.Context, token string) (*db.User, error) {
+	if s.tokens == nil {
+		return nil, ErrUnauthenticated
+	}
+	id, err := s.tokens.Verify(token)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.User(ctx, id)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, fmt.Errorf("%w: user no longer exists", ErrUnauthenticated)
+	}
+	return u, err
+}
+
+// UserInput is what createUser and updateUser take; nil means unchanged.
+type UserInput struct {
+	Email    *string
+	Name     *string
+	Password *string
+	Role     *db.Role
+}
+
+func (s *Service) User(ctx context.Context, id int) (*db.User, error) {
+	u := new(db.User)
+	if err := s.db.NewSelect().Model(u).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load user %d: %w", id, db.Classify(err))
+	}
+	return u, nil
+}
+
+func (s *Service) Users(ctx context.Context) ([]*db.User, error) {
+	var users []*db.User
+	if err := s.db.NewSelect().Model(&users).Order("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// UsersByID loads the users with the given ids, in no particular order.
+func (s *Service) UsersByID(ctx context.Context, ids []int) ([]*db.User, error) {
+	var users []*db.User
+	if len(ids) == 0 {
+		return users, nil
+	}
+	if err := s.db.NewSelect().Model(&users).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load users: %w", err)
+	}
+	return users, nil
+}
+
+func (s *Service) CreateUser(ctx context.Context, in UserInput) (*db.User, error) {
+	if in.Email == nil {
+		return nil, db.Invalid("email", "is required")
+	}
+	if in.Password == nil {
+		return nil, db.Invalid("password", "is required")
+	}
+	if in.Role == nil {
+		role := db.RoleViewer
+		in.Role = &role
+	}
+	now := s.now()
+	u := &db.User{CreatedAt: now, UpdatedAt: now}
+	if err := s.apply(u, in); err != nil {
+		return nil, err
+	}
+	if _, err := s.db.NewInsert().Model(u).Exec(ctx); err != nil {
+		if db.IsConstraint(err) {
+			return nil, db.Invalid("email", "is already in use")
+		}
+		return nil, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+func (s *Service) UpdateUser(ctx context.Context, id int, in UserInput) (*db.User, error) {
+	var updated *db.User
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		u := new(db.User)
+		if err := tx.NewSelect().Model(u).Where("id = ?", id).Scan(ctx); err != nil {
+			return fmt.Errorf("load user %d: %w", id, db.Classify(err))
+		}
+		demotesAdmin := u.Role == db.RoleAdmin && in.Role != nil && *in.Role != db.RoleAdmin
+		if err := s.apply(u, in); err != nil {
+			return err
+		}
+		if demotesAdmin {
+			if err := ensureAnotherAdmin(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		u.UpdatedAt = s.now()
+		if _, err := tx.NewUpdate().Model(u).WherePK().Exec(ctx); err != nil {
+			if db.IsConstraint(err) {
+				return db.Invalid("email", "is already in use")
+			}
+			return fmt.Errorf("update user %d: %w", id, err)
+		}
+		updated = u
+		return nil
+	})
+	return updated, err
+}
+
+func (s *Service) DeleteUser(ctx context.Context, id int) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		u := new(db.User)
+		if err := tx.NewSelect().Model(u).Where("id = ?", id).Scan(ctx); err != nil {
+			return fmt.Errorf("load user %d: %w", id, db.Classify(err))
+		}
+		if u.Role == db.RoleAdmin {
+			if err := ensureAnotherAdmin(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.NewDelete().Model(u).WherePK().Exec(ctx); err != nil {
+			return fmt.Errorf("delete user %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// ensureAnotherAdmin refuses to leave the system without an administrator.
+func ensureAnotherAdmin(ctx context.Context, tx bun.Tx, exceptID int) error {
+	n, err := tx.NewSelect().Model((*db.User)(nil)).Where("role = ? AND id <> ?", db.RoleAdmin, exceptID).Count(ctx)
+	if err != nil {
+		return fmt.Errorf("count admins: %w", err)
+	}
+	if n == 0 {
+		return db.Invalid("role", "the last admin cannot be removed or demoted")
+	}
+	return nil
+}
+
+func (s *Service) apply(u *db.User, in UserInput) error {
+	if in.Email != nil {
+		email := normalizeEmail(*in.Email)
+		if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
+			return db.Invalid("email", "is not a valid email address")
+		}
+		u.Email = email
+	}
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if len(name) > 200 {
+			return db.Invalid("name", "must be at most 200 characters")
+		}
+		u.Name = name
+	}
+	if in.Role != nil {
+		if !in.Role.Valid() {
+			return db.Invalid("role", "must be ADMIN, RESPONDER or VIEWER")
+		}
+		u.Role = *in.Role
+	}
+	if in.Password != nil {
+		if len(*in.Password) < minPasswordLen {
+			return db.Invalid("password", fmt.Sprintf("must be at least %d characters", minPasswordLen))
+		}
+		if len(*in.Password) > 72 {
+			return db.Invalid("password", "must be at most 72 bytes")
+		}
+		hash, err := bcrypt.GenerateFromPassword([]byte(*in.Password), bcrypt.DefaultCost)
+		if err != nil {
+			return fmt.Errorf("hash password: %w", err)
+		}
+		u.PasswordHash = string(hash)
+	}
+	return nil
+}
+
+// EnsureAdmin creates the first admin when the database has no user at
+// all. With an empty password it generates one and returns it so the
+// caller can show it once; otherwise generated is empty.
+func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (created *db.User, generated string, err error) {
+	n, err := s.db.NewSelect().Model((*db.User)(nil)).Count(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("count users: %w", err)
+	}
+	if n > 0 {
+		return nil, "", nil
+	}
+	if email == "" {
+		email = "admin@localhost"
+	}
+	if password == "" {
+		raw := make([]byte, 18)
+		if _, err := rand.Read(raw); err != nil {
+			return nil, "", fmt.Errorf("generate admin password: %w", err)
+		}
+		password = base64.RawURLEncoding.EncodeToString(raw)
+		generated = password
+	}
+	role := db.RoleAdmin
+	name := "Administrator"
+	u, err := s.CreateUser(ctx, UserInput{Email: &email, Name: &name, Password: &password, Role: &role})
+	if err != nil {
+		return nil, "", fmt.Errorf("create first admin: %w", err)
+	}
+	return u, generated, nil
+}
+
+func normalizeEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}

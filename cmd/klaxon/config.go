@@ -1,0 +1,136 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+// config is every setting, parsed once from flags and the environment and
+// validated before anything starts.
+type config struct {
+	Addr            string
+	DataDir         string
+	DatabaseURL     string
+	PublicURL       string
+	AdminEmail      string
+	AdminPassword   string
+	JWTSecret       string
+	AllowedOrigins  []string
+	MaxBodyBytes    int64
+	ShutdownTimeout time.Duration
+	SessionTTL      time.Duration
+	LogLevel        slog.Level
+	LogFormat       string
+}
+
+// settings binds a flag set to the environment: each flag's default is its
+// variable's value when that is set.
+type settings struct {
+	fs   *flag.FlagSet
+	errs []error
+}
+
+func (s *settings) env(name string) (string, bool) { return os.LookupEnv(name) }
+
+func (s *settings) string(p *string, flagName, envName, def, help string) {
+	if v, ok := s.env(envName); ok {
+		def = v
+	}
+	s.fs.StringVar(p, flagName, def, help+" ("+envName+")")
+}
+
+func (s *settings) duration(p *time.Duration, flagName, envName string, def time.Duration, help string) {
+	if v, ok := s.env(envName); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s: %w", envName, err))
+		}
+		def = d
+	}
+	s.fs.DurationVar(p, flagName, def, help+" ("+envName+")")
+}
+
+func (s *settings) int64(p *int64, flagName, envName string, def int64, help string) {
+	if v, ok := s.env(envName); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s: %w", envName, err))
+		}
+		def = n
+	}
+	s.fs.Int64Var(p, flagName, def, help+" ("+envName+")")
+}
+
+// parseConfig reads the flags for one command; storageOnly limits them to
+// what commands without a server need.
+func parseConfig(command string, args []string, stderr io.Writer, storageOnly bool, extra func(*flag.FlagSet)) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("klaxon "+command, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	s := &settings{fs: fs}
+	var origins, level string
+	s.string(&cfg.DataDir, "data-dir", "KLAXON_DATA_DIR", "./data", "directory for the embedded database")
+	s.string(&cfg.DatabaseURL, "database-url", "KLAXON_DATABASE_URL", "", "sqlite:///path/file.db or postgres://…; default: a SQLite file in the data directory")
+	s.string(&level, "log-level", "KLAXON_LOG_LEVEL", "info", "debug, info, warn or error")
+	s.string(&cfg.LogFormat, "log-format", "KLAXON_LOG_FORMAT", "text", "text or json")
+	if !storageOnly {
+		s.string(&cfg.Addr, "addr", "KLAXON_ADDR", ":8080", "listen address")
+		s.string(&cfg.PublicURL, "public-url", "KLAXON_PUBLIC_URL", "http://localhost:8080", "base of the integration URLs shown to users")
+		s.string(&cfg.AdminEmail, "admin-email", "KLAXON_ADMIN_EMAIL", "", "email of the first admin, created when no user exists")
+		s.string(&cfg.AdminPassword, "admin-password", "KLAXON_ADMIN_PASSWORD", "", "password of the first admin; generated and printed once when empty")
+		s.string(&cfg.JWTSecret, "jwt-secret", "KLAXON_JWT_SECRET", "", "session signing key (32+ characters); generated and stored when empty")
+		s.string(&origins, "allowed-origins", "KLAXON_ALLOWED_ORIGINS", "", "comma-separated browser origins allowed for CORS and websockets")
+		s.int64(&cfg.MaxBodyBytes, "max-body-bytes", "KLAXON_MAX_BODY_BYTES", 1<<20, "largest webhook body accepted")
+		s.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "KLAXON_SHUTDOWN_TIMEOUT", 30*time.Second, "how long requests in flight may finish on stop")
+		s.duration(&cfg.SessionTTL, "session-ttl", "KLAXON_SESSION_TTL", 12*time.Hour, "how long a login token is valid")
+	}
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if err := errors.Join(s.errs...); err != nil {
+		return nil, err
+	}
+	if err := cfg.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		return nil, fmt.Errorf("log format must be text or json, not %q", cfg.LogFormat)
+	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = db.DefaultURL(cfg.DataDir)
+	}
+	if storageOnly {
+		return cfg, nil
+	}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
+		}
+	}
+	if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("public URL %q must be an absolute http(s) URL", cfg.PublicURL)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		return nil, errors.New("max body bytes must be positive")
+	}
+	if cfg.SessionTTL <= 0 {
+		return nil, errors.New("session TTL must be positive")
+	}
+	return cfg, nil
+}

@@ -1,0 +1,100 @@
+// Package dbtest runs a test against every database Klaxon supports: a
+// fresh SQLite file, and a fresh schema in PostgreSQL.
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+// DefaultPostgresURL is the database the tests use when
+// KLAXON_TEST_POSTGRES_URL is unset.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// Each runs fn as a subtest once per database, each with an empty, migrated
+// database of its own. PostgreSQL is skipped when unreachable, except under
+// CI=true, where an unreachable database fails the test.
+func Each(t *testing.T, fn func(t *testing.T, d *db.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
+}
+
+// SQLite opens a migrated database in a new temporary file.
+func SQLite(t testing.TB) *db.DB {
+	t.Helper()
+	return open(t, db.DefaultURL(t.TempDir()))
+}
+
+// Postgres opens a migrated, empty schema of its own in the test database
+// and drops it when the test ends.
+func Postgres(t testing.TB) *db.DB {
+	t.Helper()
+	base := os.Getenv("KLAXON_TEST_POSTGRES_URL")
+	if base == "" {
+		base = DefaultPostgresURL
+	}
+	ctx := context.Background()
+	admin, err := db.Open(ctx, base)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL is required under CI: %v", err)
+		}
+		t.Skipf("PostgreSQL unreachable (set KLAXON_TEST_POSTGRES_URL): %v", err)
+	}
+	schema := "t_" + randomHex(8)
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse %s: %v", base, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return open(t, u.String())
+}
+
+// URL returns a database URL for a new, empty database of the given kind,
+// for tests that start the server binary themselves.
+func URL(t testing.TB, kind db.Kind) string {
+	t.Helper()
+	if kind == db.SQLite {
+		return db.DefaultURL(filepath.Join(t.TempDir(), "data"))
+	}
+	d := Postgres(t)
+	return d.URL
+}
+
+func open(t testing.TB, rawURL string) *db.DB {
+	t.Helper()
+	ctx := context.Background()
+	d, err := db.Open(ctx, rawURL)
+	if err != nil {
+		t.Fatalf("open %s: %v", rawURL, err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if _, err := d.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return d
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

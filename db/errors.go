@@ -1,0 +1,62 @@
+package db
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var (
+	// ErrNotFound reports that the row asked for does not exist.
+	ErrNotFound = errors.New("db: not found")
+	// ErrConflict reports a unique or foreign-key constraint refusing a write.
+	ErrConflict = errors.New("db: conflict")
+)
+
+// FieldError is invalid input, naming the input field at fault. The API
+// layer shows it to the caller as it is.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string     { return e.Field + ": " + e.Reason }
+func (e *FieldError) FieldName() string { return e.Field }
+
+// Invalid is shorthand for a *FieldError.
+func Invalid(field, reason string) error { return &FieldError{Field: field, Reason: reason} }
+
+// Classify turns driver errors that callers must tell apart into the
+// package's sentinels, keeping the original in the chain.
+func Classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	if IsConstraint(err) {
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	return err
+}
+
+// IsConstraint reports a unique or foreign-key violation on either engine.
+func IsConstraint(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505" || pgErr.Code == "23503"
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		switch liteErr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return true
+		}
+	}
+	return false
+}

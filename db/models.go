@@ -1,0 +1,212 @@
+package db
+
+import (
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/rules"
+)
+
+// Role is what a user may do; each role includes the ones below it.
+type Role string
+
+const (
+	RoleAdmin     Role = "ADMIN"
+	RoleResponder Role = "RESPONDER"
+	RoleViewer    Role = "VIEWER"
+)
+
+// Valid reports whether r is one of the known roles.
+func (r Role) Valid() bool {
+	return r == RoleAdmin || r == RoleResponder || r == RoleViewer
+}
+
+// Includes reports whether r grants everything that other grants.
+func (r Role) Includes(other Role) bool {
+	return r.rank() >= other.rank() && other.rank() > 0
+}
+
+func (r Role) rank() int {
+	switch r {
+	case RoleAdmin:
+		return 3
+	case RoleResponder:
+		return 2
+	case RoleViewer:
+		return 1
+	}
+	return 0
+}
+
+type User struct {
+	bun.BaseModel `bun:"table:users"`
+
+	ID           int       `bun:"id,pk,autoincrement"`
+	Email        string    `bun:"email"`
+	Name         string    `bun:"name"`
+	Role         Role      `bun:"role"`
+	PasswordHash string    `bun:"password_hash"`
+	CreatedAt    time.Time `bun:"created_at"`
+	UpdatedAt    time.Time `bun:"updated_at"`
+}
+
+type Group struct {
+	bun.BaseModel `bun:"table:user_groups"`
+
+	ID          int       `bun:"id,pk,autoincrement"`
+	Name        string    `bun:"name"`
+	Description string    `bun:"description"`
+	CreatedAt   time.Time `bun:"created_at"`
+}
+
+type GroupMember struct {
+	bun.BaseModel `bun:"table:group_members"`
+
+	GroupID int `bun:"group_id,pk"`
+	UserID  int `bun:"user_id,pk"`
+}
+
+type Ruleset struct {
+	bun.BaseModel `bun:"table:rulesets"`
+
+	ID          int       `bun:"id,pk,autoincrement"`
+	Name        string    `bun:"name"`
+	Description string    `bun:"description"`
+	CreatedAt   time.Time `bun:"created_at"`
+	UpdatedAt   time.Time `bun:"updated_at"`
+	Rules       []*Rule   `bun:"rel:has-many,join:id=ruleset_id"`
+}
+
+// Rule is one stored rule of a ruleset; Position orders them from 0.
+type Rule struct {
+	bun.BaseModel `bun:"table:rules"`
+
+	ID         int               `bun:"id,pk,autoincrement"`
+	RulesetID  int               `bun:"ruleset_id"`
+	Position   int               `bun:"position"`
+	Name       string            `bun:"name"`
+	MatchMode  rules.MatchMode   `bun:"match_mode"`
+	Conditions []rules.Condition `bun:"conditions,type:text"`
+	Action     rules.Action      `bun:"action"`
+}
+
+// Spec is the rule as the rules package evaluates it.
+func (r *Rule) Spec() rules.Rule {
+	return rules.Rule{Name: r.Name, Match: r.MatchMode, Conditions: r.Conditions, Action: r.Action}
+}
+
+// RuleSpecs returns the ruleset's rules in order, ready to compile.
+func (rs *Ruleset) RuleSpecs() []rules.Rule {
+	specs := make([]rules.Rule, len(rs.Rules))
+	for i, r := range rs.Rules {
+		specs[i] = r.Spec()
+	}
+	return specs
+}
+
+type Integration struct {
+	bun.BaseModel `bun:"table:integrations"`
+
+	ID        int                   `bun:"id,pk,autoincrement"`
+	Name      string                `bun:"name"`
+	Type      rules.IntegrationType `bun:"type"`
+	Token     string                `bun:"token"`
+	Enabled   bool                  `bun:"enabled"`
+	RulesetID *int                  `bun:"ruleset_id"`
+	Mapping   rules.Mapping         `bun:"mapping,type:text"`
+	CreatedAt time.Time             `bun:"created_at"`
+	UpdatedAt time.Time             `bun:"updated_at"`
+}
+
+type AlertStatus string
+
+const (
+	AlertOpen         AlertStatus = "OPEN"
+	AlertAcknowledged AlertStatus = "ACKNOWLEDGED"
+	AlertClosed       AlertStatus = "CLOSED"
+)
+
+type Alert struct {
+	bun.BaseModel `bun:"table:alerts"`
+
+	ID             int         `bun:"id,pk,autoincrement"`
+	IntegrationID  int         `bun:"integration_id"`
+	SourceID       string      `bun:"source_id"`
+	SourceName     string      `bun:"source_name"`
+	Subject        string      `bun:"subject"`
+	Severity       string      `bun:"severity"`
+	URL            string      `bun:"url"`
+	Details        string      `bun:"details"`
+	Status         AlertStatus `bun:"status"`
+	AppendCount    int         `bun:"append_count"`
+	OpenedAt       time.Time   `bun:"opened_at"`
+	LastSeenAt     time.Time   `bun:"last_seen_at"`
+	AcknowledgedAt *time.Time  `bun:"acknowledged_at"`
+	AcknowledgedBy *int        `bun:"acknowledged_by"`
+	AssignedTo     *int        `bun:"assigned_to"`
+	ClosedAt       *time.Time  `bun:"closed_at"`
+	ClosedBy       *int        `bun:"closed_by"`
+}
+
+// Number is the alert's human-facing number, which is its row id: ids are
+// already unique, increasing and never reused.
+func (a *Alert) Number() int { return a.ID }
+
+// AlertLogType names an entry on an alert's timeline.
+type AlertLogType string
+
+const (
+	LogOpened       AlertLogType = "OPENED"
+	LogAppended     AlertLogType = "APPENDED"
+	LogAcknowledged AlertLogType = "ACKNOWLEDGED"
+	LogAssigned     AlertLogType = "ASSIGNED"
+	LogClosed       AlertLogType = "CLOSED"
+)
+
+type AlertLog struct {
+	bun.BaseModel `bun:"table:alert_log"`
+
+	ID               int          `bun:"id,pk,autoincrement"`
+	AlertID          int          `bun:"alert_id"`
+	At               time.Time    `bun:"at"`
+	Type             AlertLogType `bun:"type"`
+	Message          string       `bun:"message"`
+	UserID           *int         `bun:"user_id"`
+	InboundMessageID *int         `bun:"inbound_message_id"`
+}
+
+type InboundStatus string
+
+const (
+	InboundPending       InboundStatus = "PENDING"
+	InboundOpened        InboundStatus = "MAPPED_OPENED"
+	InboundAppended      InboundStatus = "MAPPED_APPENDED"
+	InboundClosed        InboundStatus = "MAPPED_CLOSED"
+	InboundIgnored       InboundStatus = "MAPPED_IGNORED"
+	InboundFiltered      InboundStatus = "FILTERED"
+	InboundMappingFailed InboundStatus = "MAPPING_FAILED"
+)
+
+type InboundMessage struct {
+	bun.BaseModel `bun:"table:inbound_messages"`
+
+	ID            int               `bun:"id,pk,autoincrement"`
+	IntegrationID int               `bun:"integration_id"`
+	ReceivedAt    time.Time         `bun:"received_at"`
+	RemoteAddr    string            `bun:"remote_addr"`
+	Headers       map[string]string `bun:"headers,type:text"`
+	Body          []byte            `bun:"body"`
+	Status        InboundStatus     `bun:"status"`
+	Detail        string            `bun:"detail"`
+	SourceID      string            `bun:"source_id"`
+	AlertID       *int              `bun:"alert_id"`
+}
+
+type Secret struct {
+	bun.BaseModel `bun:"table:secrets"`
+
+	Name      string    `bun:"name,pk"`
+	Value     string    `bun:"value"`
+	CreatedAt time.Time `bun:"created_at"`
+}

@@ -1,0 +1,114 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// Kind names the database engine behind a DB.
+type Kind string
+
+const (
+	SQLite   Kind = "sqlite"
+	Postgres Kind = "postgres"
+)
+
+// DB is an open database with its engine kind.
+type DB struct {
+	*bun.DB
+	Kind Kind
+	// URL is the URL the database was opened with.
+	URL string
+}
+
+// DefaultURL is the embedded database inside a data directory.
+func DefaultURL(dataDir string) string {
+	return "sqlite://" + filepath.Join(dataDir, "klaxon.db")
+}
+
+// Open connects to the database named by rawURL: "sqlite:///path/file.db"
+// (or "sqlite://relative/file.db") or "postgres://…". It does not migrate.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite:"):
+		d, err := openSQLite(ctx, strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "//"))
+		if err == nil {
+			d.URL = rawURL
+		}
+		return d, err
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		d, err := openPostgres(ctx, rawURL)
+		if err == nil {
+			d.URL = rawURL
+		}
+		return d, err
+	default:
+		return nil, errors.New("open database: the URL must start with sqlite:// or postgres://")
+	}
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("open database: sqlite URL has no file path")
+	}
+	if strings.Contains(path, "?") {
+		return nil, errors.New("open database: sqlite URL takes no query parameters")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open database: create directory: %w", err)
+	}
+	// WAL lets readers run beside the writer; synchronous=FULL makes every
+	// commit reach the disk before it returns, so a webhook's 2xx survives a
+	// power loss. Immediate transactions take the write lock up front, which
+	// avoids the deadlock-prone upgrade from a read to a write lock.
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	q.Set("_time_format", "sqlite")
+	sqldb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// SQLite has one writer; a single connection queues writers in Go
+	// instead of spinning on SQLITE_BUSY.
+	sqldb.SetMaxOpenConns(1)
+	sqldb.SetConnMaxIdleTime(0)
+	d := &DB{DB: bun.NewDB(sqldb, sqlitedialect.New()), Kind: SQLite}
+	if err := d.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return d, nil
+}
+
+func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
+	sqldb, err := sql.Open("pgx", rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqldb.SetMaxOpenConns(20)
+	sqldb.SetMaxIdleConns(20)
+	sqldb.SetConnMaxIdleTime(5 * time.Minute)
+	d := &DB{DB: bun.NewDB(sqldb, pgdialect.New()), Kind: Postgres}
+	if err := d.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return d, nil
+}

@@ -1,0 +1,115 @@
+// Package resolvers implements the GraphQL schema. Resolvers stay thin:
+// each checks the caller's role, converts between GraphQL and domain
+// types, and calls the domain services.
+package resolvers
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strconv"
+
+	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/rules"
+)
+
+// Resolver is the root of every resolver; it holds the domain services.
+type Resolver struct {
+	Alerting *alerting.Service
+	Auth     *auth.Service
+}
+
+// cursor is opaque to clients; it carries the id of the last item seen.
+func cursor(id int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(id)))
+}
+
+func page(first *int, after *string) (alerting.Page, error) {
+	var p alerting.Page
+	if first != nil {
+		p.First = *first
+		if p.First <= 0 {
+			return p, db.Invalid("first", "must be positive")
+		}
+	}
+	if after != nil && *after != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(*after)
+		if err != nil {
+			return p, db.Invalid("after", "is not a cursor from this API")
+		}
+		if p.After, err = strconv.Atoi(string(raw)); err != nil || p.After <= 0 {
+			return p, db.Invalid("after", "is not a cursor from this API")
+		}
+	}
+	return p, nil
+}
+
+func pageInfo(lastID int, more bool) *graph.PageInfo {
+	info := &graph.PageInfo{HasNextPage: more}
+	if lastID > 0 {
+		c := cursor(lastID)
+		info.EndCursor = &c
+	}
+	return info
+}
+
+func ptrValue[T any](p *T) (v T) {
+	if p != nil {
+		v = *p
+	}
+	return v
+}
+
+func (r *Resolver) optionalUser(ctx context.Context, id *int) (*db.User, error) {
+	if id == nil {
+		return nil, nil
+	}
+	return orNil(r.Auth.User(ctx, *id))
+}
+
+func (r *Resolver) inboundMessages(ctx context.Context, f alerting.InboundFilter, first *int, after *string) (*graph.InboundMessageConnection, error) {
+	p, err := page(first, after)
+	if err != nil {
+		return nil, err
+	}
+	msgs, total, more, err := r.Alerting.InboundMessages(ctx, f, p)
+	if err != nil {
+		return nil, err
+	}
+	lastID := 0
+	if len(msgs) > 0 {
+		lastID = msgs[len(msgs)-1].ID
+	}
+	return &graph.InboundMessageConnection{Nodes: msgs, TotalCount: total, PageInfo: pageInfo(lastID, more)}, nil
+}
+
+// orNil turns "not found" into a null result, as single-item queries
+// answer for an id that does not exist.
+func orNil[T any](v *T, err error) (*T, error) {
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, nil
+	}
+	return v, err
+}
+
+func done(err error) (bool, error) { return err == nil, err }
+
+func ruleSpecs(in []*graph.RuleInput) []rules.Rule {
+	if in == nil {
+		return nil
+	}
+	specs := make([]rules.Rule, len(in))
+	for i, r := range in {
+		specs[i] = rules.Rule{Name: ptrValue(r.Name), Match: ptrValue(r.Match), Action: r.Action}
+		for _, c := range r.Conditions {
+			specs[i].Conditions = append(specs[i].Conditions, rules.Condition{
+				Field: ptrValue(c.Field), Path: ptrValue(c.Path), Op: c.Op,
+				Value: ptrValue(c.Value), Values: c.Values, CaseSensitive: ptrValue(c.CaseSensitive),
+			})
+		}
+	}
+	return specs
+}

@@ -1,0 +1,89 @@
+package rules
+
+// Fields are the alert fields mapped out of one message.
+type Fields struct {
+	SourceID, SourceName, Subject, Severity, URL, Details string
+}
+
+// Mapping lists, for each field, JSONPath expressions tried in order; the
+// first that yields a non-empty value wins.
+type Mapping struct {
+	SourceID   []string `json:"sourceId,omitempty"`
+	SourceName []string `json:"sourceName,omitempty"`
+	Subject    []string `json:"subject,omitempty"`
+	Severity   []string `json:"severity,omitempty"`
+	URL        []string `json:"url,omitempty"`
+	Details    []string `json:"details,omitempty"`
+}
+
+// Op is a condition operator.
+type Op string
+
+// Every NOT_ operator is the exact negation of its positive counterpart.
+const (
+	OpEquals      Op = "EQUALS"
+	OpNotEquals   Op = "NOT_EQUALS"
+	OpContains    Op = "CONTAINS"
+	OpNotContains Op = "NOT_CONTAINS"
+	OpMatches     Op = "MATCHES" // RE2 syntax, unanchored
+	OpNotMatches  Op = "NOT_MATCHES"
+	OpExists      Op = "EXISTS"
+	OpNotExists   Op = "NOT_EXISTS"
+	OpIn          Op = "IN"
+	OpNotIn       Op = "NOT_IN"
+)
+
+// MatchMode says how a rule combines its conditions.
+type MatchMode string
+
+const (
+	MatchAll MatchMode = "ALL" // every condition holds; the default when empty
+	MatchAny MatchMode = "ANY" // at least one condition holds
+)
+
+// Action is what a matching rule asks the caller to do with the alert.
+type Action string
+
+const (
+	ActionOpen   Action = "OPEN"
+	ActionClose  Action = "CLOSE"
+	ActionIgnore Action = "IGNORE"
+)
+
+// Condition tests one value: either a mapped field (Field) or the nodes a
+// JSONPath selects from the raw body (Path); exactly one must be set.
+type Condition struct {
+	Field         string   `json:"field,omitempty"` // "sourceId", "sourceName", "subject", "severity", "url" or "details"
+	Path          string   `json:"path,omitempty"`  // a JSONPath into the body
+	Op            Op       `json:"op"`
+	Value         string   `json:"value,omitempty"`
+	Values        []string `json:"values,omitempty"`        // for IN / NOT_IN
+	CaseSensitive bool     `json:"caseSensitive,omitempty"` // comparisons are case-insensitive by default
+}
+
+// Rule is one ordered entry of a ruleset.
+type Rule struct {
+	Name       string      `json:"name"`
+	Match      MatchMode   `json:"match,omitempty"`
+	Conditions []Condition `json:"conditions,omitempty"` // none = matches every message
+	Action     Action      `json:"action"`
+}
+
+// Decision is the outcome of evaluating one message.
+type Decision struct {
+	Fields    Fields
+	Action    Action // "" when no rule matched
+	RuleIndex int    // 0-based; -1 when none matched
+	RuleName  string
+	Detail    string // human readable, for logs and the UI
+}
+
+// IntegrationType names a kind of sender that has a preset.
+type IntegrationType string
+
+const (
+	TypeDetectify    IntegrationType = "DETECTIFY"
+	TypeGeneric      IntegrationType = "GENERIC"
+	TypeAlertmanager IntegrationType = "ALERTMANAGER"
+	TypePagerDuty    IntegrationType = "PAGERDUTY"
+)

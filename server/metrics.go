@@ -1,0 +1,54 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+// metrics live in a registry of their own, so two servers in one process
+// (as in tests) never collide.
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.HistogramVec
+	messages *prometheus.CounterVec
+	refused  *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "klaxon_http_request_duration_seconds",
+			Help:    "HTTP requests by route pattern and status code.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "code"}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_inbound_messages_total",
+			Help: "Webhook messages stored, by final status.",
+		}, []string{"status"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_webhooks_refused_total",
+			Help: "Webhook requests refused without storing anything, by reason.",
+		}, []string{"reason"}),
+	}
+	m.registry.MustRegister(m.requests, m.messages, m.refused,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+func (m *metrics) webhookStored(status db.InboundStatus) {
+	m.messages.WithLabelValues(string(status)).Inc()
+}
+
+func (m *metrics) webhookRefused(reason string) {
+	m.refused.WithLabelValues(reason).Inc()
+}

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/db"
+)
+
+// Config is the HTTP layer's share of the settings.
+type Config struct {
+	// AllowedOrigins are the browser origins allowed by CORS.
+	AllowedOrigins []string
+	// MaxBodyBytes caps a webhook body; larger bodies get 413.
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds how long requests in flight may take to
+	// finish once a stop is asked for.
+	ShutdownTimeout time.Duration
+}
+
+// Server serves Klaxon over HTTP.
+type Server struct {
+	cfg      Config
+	db       *db.DB
+	alerting *alerting.Service
+	auth     *auth.Service
+	log      *slog.Logger
+	metrics  *metrics
+	handler  http.Handler
+}
+
+func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Service, log *slog.Logger) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	s := &Server{cfg: cfg, db: d, alerting: alertingSvc, auth: authSvc, log: log, metrics: newMetrics()}
+	s.handler = s.routes()
+	return s
+}
+
+// Handler is the whole HTTP API, middleware included.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	api := s.graphQLHandler()
+	mux.Handle("POST /graphql", s.authenticate(api))
+	mux.Handle("GET /graphql", s.authenticate(api))
+	mux.Handle("GET /playground", playgroundHandler())
+	mux.HandleFunc("POST /webhooks/{token}", s.handleWebhook)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", s.metrics.handler())
+	return s.recoverPanics(s.logRequests(securityHeaders(s.cors(mux))))
+}
+
+// Serve answers on ln until ctx is cancelled, then stops accepting
+// connections and waits up to ShutdownTimeout for requests in flight.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("stopping http server", "timeout", s.cfg.ShutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(stopCtx); err != nil {
+		return fmt.Errorf("stop http server: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	return nil
+}
