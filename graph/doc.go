@@ -3,4 +3,4 @@
 // `go generate ./...`; edit the schema or gqlgen.yml instead.
 package graph
 
-//go:generate go tool gqlgen generate --config ../gqlgen.yml
+//go:generate sh -c "cd .. && go tool gqlgen generate --config gqlgen.yml"
