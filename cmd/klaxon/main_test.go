@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/db/dbtest"
+)
+
+var listeningAddr = regexp.MustCompile(`msg="klaxon listening" addr=(\S+)`)
+
+// TestServeAndStop runs the real binary, signs in, sends a webhook, then
+// stops it with SIGTERM and expects a clean exit.
+func TestServeAndStop(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "klaxon")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, kind := range []db.Kind{db.SQLite, db.Postgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--database-url", dbtest.URL(t, kind))
+			cmd.Env = append(os.Environ(), "KLAXON_ADMIN_EMAIL=admin@example.com", "KLAXON_ADMIN_PASSWORD=change-me-now")
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill() })
+			logs := &bytes.Buffer{}
+			addrFound := make(chan string, 1)
+			drained := make(chan struct{})
+			go func() {
+				defer close(drained)
+				sc := bufio.NewScanner(stderr)
+				for sc.Scan() {
+					logs.WriteString(sc.Text() + "\n")
+					if m := listeningAddr.FindStringSubmatch(sc.Text()); m != nil {
+						addrFound <- m[1]
+					}
+				}
+			}()
+			var base string
+			select {
+			case addr := <-addrFound:
+				base = "http://" + addr
+			case <-time.After(30 * time.Second):
+				t.Fatalf("server did not start")
+			}
+
+			if code := get(t, base+"/readyz"); code != http.StatusOK {
+				t.Fatalf("readyz: %d", code)
+			}
+			token := graphQL(t, base, "", `mutation { login(email: "admin@example.com", password: "change-me-now") { token } }`)["login"].(map[string]any)["token"].(string)
+			integ := graphQL(t, base, token, `mutation { createIntegration(input: {name: "d", type: DETECTIFY}) { url } }`)["createIntegration"].(map[string]any)
+			token2 := integ["url"].(string)[strings.LastIndex(integ["url"].(string), "/")+1:]
+			body, _ := os.ReadFile("../../rules/testdata/detectify/new_finding_high.json")
+			resp, err := http.Post(base+"/webhooks/"+token2, "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reply, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(reply), "MAPPED_OPENED") {
+				t.Fatalf("webhook: %d %s", resp.StatusCode, reply)
+			}
+
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { <-drained; exited <- cmd.Wait() }()
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("exit after SIGTERM: %v\n%s", err, logs)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no exit after SIGTERM\n%s", logs)
+			}
+			if !strings.Contains(logs.String(), "klaxon stopped") {
+				t.Fatalf("no clean stop in the logs:\n%s", logs)
+			}
+		})
+	}
+}
+
+func TestMigrateAndUserCreate(t *testing.T) {
+	dataDir := t.TempDir()
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"migrate", "--data-dir", dataDir}, &out, &errOut); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, errOut.String())
+	}
+	args := []string{"user", "create", "--data-dir", dataDir, "--email", "Resp@Example.com", "--password", "long-enough", "--role", "RESPONDER"}
+	if err := run(ctx, args, &out, &errOut); err != nil {
+		t.Fatalf("user create: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "<resp@example.com> with role RESPONDER") {
+		t.Fatalf("user create output: %q", out.String())
+	}
+	if err := run(ctx, args, &out, &errOut); err == nil || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("creating the same user twice: %v", err)
+	}
+	bad := []string{"user", "create", "--data-dir", dataDir, "--email", "x@example.com", "--password", "short"}
+	if err := run(ctx, bad, &out, &errOut); err == nil || !strings.Contains(err.Error(), "password") {
+		t.Fatalf("short password: %v", err)
+	}
+}
+
+func TestConfigFlagsWinOverEnvironment(t *testing.T) {
+	t.Setenv("KLAXON_ADDR", ":9000")
+	t.Setenv("KLAXON_ALLOWED_ORIGINS", "https://a.example, https://b.example")
+	t.Setenv("KLAXON_SHUTDOWN_TIMEOUT", "5s")
+	cfg, err := parseConfig("serve", []string{"--addr", ":9001", "--data-dir", "/tmp/x"}, io.Discard, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != ":9001" || cfg.ShutdownTimeout != 5*time.Second || len(cfg.AllowedOrigins) != 2 || cfg.AllowedOrigins[1] != "https://b.example" {
+		t.Fatalf("config: %+v", cfg)
+	}
+	if cfg.DatabaseURL != "sqlite:///tmp/x/klaxon.db" {
+		t.Fatalf("default database URL: %s", cfg.DatabaseURL)
+	}
+	for name, env := range map[string][2]string{
+		"bad duration":   {"KLAXON_SHUTDOWN_TIMEOUT", "soon"},
+		"bad public url": {"KLAXON_PUBLIC_URL", "localhost"},
+		"bad body limit": {"KLAXON_MAX_BODY_BYTES", "-1"},
+		"bad log level":  {"KLAXON_LOG_LEVEL", "loud"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(env[0], env[1])
+			if _, err := parseConfig("serve", nil, io.Discard, false, nil); err == nil {
+				t.Fatalf("%s=%s accepted", env[0], env[1])
+			}
+		})
+	}
+}
+
+func get(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func graphQL(t *testing.T, base, token, query string) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"query": query})
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data   map[string]any `json:"data"`
+		Errors []any          `json:"errors"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Errors) > 0 {
+		t.Fatalf("graphql %s: %v %v", query, err, out.Errors)
+	}
+	return out.Data
+}
