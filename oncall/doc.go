@@ -1,0 +1,40 @@
+// Package oncall answers two questions about an on-call schedule: who is on
+// call at an instant, and what the final, merged shift timeline between two
+// instants looks like.
+//
+// It is pure: no database, network, clock or logging. Callers pass every
+// instant in, so the same Schedule and times always give the same answer.
+//
+// # Model
+//
+// A Schedule has a time zone, an ordered list of Layers and a list of
+// Overrides. Each Layer is a rotation: ParticipantIDs take turns in shifts
+// of ShiftLength hours, days or weeks, anchored on HandoffAt (participant 0
+// starts there, participant 1 one shift later, and so on, in both
+// directions of time). Restrictions optionally limit a layer to weekly
+// windows such as weekdays 09:00-17:00; outside them the layer has nobody.
+//
+// At an instant, the highest layer (largest index) that has someone on call
+// wins. Overrides are applied on top: one with ReplaceUserID 0 replaces
+// everyone, the others swap a single user when that user is on call.
+//
+// # Time
+//
+// DAYS and WEEKS shifts and all restrictions are wall-clock rules in the
+// schedule's zone, so a daily 09:00 hand-off stays at 09:00 local across DST
+// transitions (that day's shift is 23 or 25 hours long). HOURS shifts are
+// fixed durations in absolute time. Wall-clock times that do not exist or
+// are ambiguous are resolved by time.Date's normalization. The zone database
+// is embedded (time/tzdata), so results do not depend on the host.
+//
+// # Evaluation
+//
+// Shifts never steps through time minute by minute: it collects every
+// instant at which the answer may change (hand-offs, restriction edges,
+// override edges), evaluates once per segment between them and merges
+// neighbouring segments with the same on-call set. NextChange exposes the
+// same boundaries to the escalation engine.
+//
+// Validation failures are *FieldError values naming the offending input,
+// such as "layers[1].shiftLength" or "overrides[0].end".
+package oncall
