@@ -60,7 +60,10 @@ func playgroundHandler() http.Handler {
 // as "internal error", so no SQL or stack ever reaches a client.
 func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	presented := graphql.DefaultErrorPresenter(ctx, err)
-	var fieldErr interface{ FieldName() string }
+	var fieldErr interface {
+		error
+		FieldName() string
+	}
 	var gqlErr *gqlerror.Error
 	switch {
 	case errors.Is(err, auth.ErrInvalidCredentials):
@@ -70,7 +73,7 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	case errors.Is(err, auth.ErrForbidden):
 		setCode(presented, codeForbidden, "your role does not allow this")
 	case errors.As(err, &fieldErr):
-		setCode(presented, codeBadUserInput, err.Error())
+		setCode(presented, codeBadUserInput, fieldErr.Error())
 		presented.Extensions["field"] = fieldErr.FieldName()
 	case errors.Is(err, db.ErrNotFound):
 		setCode(presented, codeNotFound, "not found")

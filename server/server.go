@@ -58,6 +58,13 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /graphql", s.authenticate(api))
 	mux.Handle("GET /playground", playgroundHandler())
 	mux.HandleFunc("POST /webhooks/{token}", s.handleWebhook)
+	mux.HandleFunc("/webhooks/{token}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "webhooks take POST only")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route")
+	})
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", s.metrics.handler())
