@@ -181,6 +181,9 @@ func (s *Service) change(ctx context.Context, alertID int, mutate func(context.C
 			if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 				return fmt.Errorf("store timeline entry: %w", err)
 			}
+			if alert.Status != db.AlertOpen {
+				return cancelJobs(ctx, tx, alertID)
+			}
 			return nil
 		})
 		if raced {

@@ -116,7 +116,7 @@ func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, m
 		msg.Status = db.InboundFiltered
 		return insertMessage(ctx, tx, msg)
 	case rules.ActionOpen:
-		alertID, opened, err := openOrAppend(ctx, tx, integ.ID, d.Fields, now)
+		alertID, opened, err := openOrAppend(ctx, tx, integ, d.Fields, now)
 		if err != nil {
 			return err
 		}
@@ -125,6 +125,9 @@ func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, m
 		if opened {
 			msg.Status = db.InboundOpened
 			entry.Type, entry.Message = db.LogOpened, "Opened: "+d.Detail
+			if err := startPaging(ctx, tx, integ, alertID, now); err != nil {
+				return err
+			}
 		} else {
 			msg.Status = db.InboundAppended
 			entry.Type, entry.Message = db.LogAppended, "Duplicate message appended"
@@ -152,16 +155,17 @@ func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, m
 // already unclosed. The unique index decides between the two, so it holds
 // under any concurrency: a losing INSERT does nothing and the UPDATE then
 // finds the winner's row.
-func openOrAppend(ctx context.Context, tx bun.Tx, integrationID int, f rules.Fields, now time.Time) (alertID int, opened bool, err error) {
+func openOrAppend(ctx context.Context, tx bun.Tx, integ *db.Integration, f rules.Fields, now time.Time) (alertID int, opened bool, err error) {
+	integrationID := integ.ID
 	// An alert closed between our INSERT and UPDATE frees the slot again;
 	// a few rounds settle any realistic race.
 	for range 3 {
 		err = tx.QueryRowContext(ctx, `INSERT INTO alerts
-			(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+			(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
 			ON CONFLICT (integration_id, source_id) WHERE status <> 'CLOSED' DO NOTHING
 			RETURNING id`,
-			integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, db.AlertOpen, now, now,
+			integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, db.AlertOpen, now, now, integ.EscalationPolicyID,
 		).Scan(&alertID)
 		if err == nil {
 			return alertID, true, nil
@@ -197,7 +201,7 @@ func closeBySource(ctx context.Context, tx bun.Tx, integrationID int, sourceID s
 	if err != nil {
 		return 0, false, fmt.Errorf("close alert: %w", err)
 	}
-	return alertID, true, nil
+	return alertID, true, cancelJobs(ctx, tx, alertID)
 }
 
 func insertMessage(ctx context.Context, tx bun.Tx, msg *db.InboundMessage) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/uptrace/bun"
@@ -30,6 +31,15 @@ type IntegrationInput struct {
 	Enabled   *bool
 	RulesetID *int
 	Mapping   *rules.Mapping
+	// EscalationPolicyID pages people for the integration's alerts;
+	// ClearEscalationPolicy removes it on update.
+	EscalationPolicyID    *int
+	ClearEscalationPolicy bool
+	// RecipientUserIDs and RecipientGroupIDs are who the alerts are for
+	// (the RECIPIENTS target of a policy); nil keeps them on update, an
+	// empty list clears them.
+	RecipientUserIDs  []int
+	RecipientGroupIDs []int
 }
 
 // URL is where the integration's sender posts.
@@ -82,11 +92,10 @@ func (s *Service) CreateIntegration(ctx context.Context, in IntegrationInput) (*
 	}
 	integ.Token = token
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if in.RulesetID != nil {
-			if err := rulesetExists(ctx, tx, *in.RulesetID); err != nil {
-				return err
-			}
-		} else {
+		if err := checkIntegrationRefs(ctx, tx, in); err != nil {
+			return err
+		}
+		if in.RulesetID == nil {
 			rs, err := insertRuleset(ctx, tx, now, integ.Name+" rules", "Created from the "+string(integ.Type)+" preset.", presetRules)
 			if err != nil {
 				return err
@@ -96,7 +105,7 @@ func (s *Service) CreateIntegration(ctx context.Context, in IntegrationInput) (*
 		if _, err := tx.NewInsert().Model(integ).Exec(ctx); err != nil {
 			return fmt.Errorf("create integration: %w", err)
 		}
-		return nil
+		return replaceRecipients(ctx, tx, integ.ID, in)
 	})
 	if err != nil {
 		return nil, err
@@ -117,16 +126,14 @@ func (s *Service) UpdateIntegration(ctx context.Context, id int, in IntegrationI
 		if err := applyIntegration(integ, in); err != nil {
 			return err
 		}
-		if in.RulesetID != nil {
-			if err := rulesetExists(ctx, tx, *in.RulesetID); err != nil {
-				return err
-			}
+		if err := checkIntegrationRefs(ctx, tx, in); err != nil {
+			return err
 		}
 		integ.UpdatedAt = s.clock()
 		if _, err := tx.NewUpdate().Model(integ).WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("update integration %d: %w", id, err)
 		}
-		return nil
+		return replaceRecipients(ctx, tx, id, in)
 	})
 	if err != nil {
 		return nil, err
@@ -178,6 +185,15 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 	if in.RulesetID != nil {
 		integ.RulesetID = in.RulesetID
 	}
+	if in.EscalationPolicyID != nil && in.ClearEscalationPolicy {
+		return db.Invalid("escalationPolicyId", "cannot be both set and cleared")
+	}
+	if in.EscalationPolicyID != nil {
+		integ.EscalationPolicyID = in.EscalationPolicyID
+	}
+	if in.ClearEscalationPolicy {
+		integ.EscalationPolicyID = nil
+	}
 	if in.Mapping != nil {
 		if err := in.Mapping.Validate(); err != nil {
 			return err
@@ -193,4 +209,75 @@ func newToken() (string, error) {
 		return "", fmt.Errorf("generate integration token: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(raw), nil
+}
+
+// checkIntegrationRefs checks that the ruleset, escalation policy and
+// recipients the input names exist.
+func checkIntegrationRefs(ctx context.Context, tx bun.Tx, in IntegrationInput) error {
+	if in.RulesetID != nil {
+		if err := rulesetExists(ctx, tx, *in.RulesetID); err != nil {
+			return err
+		}
+	}
+	if in.EscalationPolicyID != nil {
+		if err := requireRows(ctx, tx, (*db.EscalationPolicy)(nil), "escalationPolicyId", "escalation policy", []int{*in.EscalationPolicyID}); err != nil {
+			return err
+		}
+	}
+	if err := requireRows(ctx, tx, (*db.User)(nil), "recipientUserIds[]", "user", in.RecipientUserIDs); err != nil {
+		return err
+	}
+	return requireRows(ctx, tx, (*db.Group)(nil), "recipientGroupIds[]", "group", in.RecipientGroupIDs)
+}
+
+// replaceRecipients stores the input's recipient lists, each replacing
+// the integration's recipients of its kind when not nil.
+func replaceRecipients(ctx context.Context, tx bun.Tx, integrationID int, in IntegrationInput) error {
+	for _, kind := range []struct {
+		kind db.TargetType
+		ids  []int
+	}{{db.TargetUser, in.RecipientUserIDs}, {db.TargetGroup, in.RecipientGroupIDs}} {
+		if kind.ids == nil {
+			continue
+		}
+		_, err := tx.NewDelete().Model((*db.IntegrationRecipient)(nil)).
+			Where("integration_id = ? AND kind = ?", integrationID, kind.kind).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("replace recipients of integration %d: %w", integrationID, err)
+		}
+		var rows []*db.IntegrationRecipient
+		for _, id := range kind.ids {
+			r := &db.IntegrationRecipient{IntegrationID: integrationID, Kind: kind.kind, TargetID: id}
+			if !slices.ContainsFunc(rows, func(o *db.IntegrationRecipient) bool { return *o == *r }) {
+				rows = append(rows, r)
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+			return fmt.Errorf("store recipients of integration %d: %w", integrationID, err)
+		}
+	}
+	return nil
+}
+
+// IntegrationRecipients returns the users and the groups an integration's
+// alerts are for, each by id; deleted ones are left out.
+func (s *Service) IntegrationRecipients(ctx context.Context, integrationID int) ([]*db.User, []*db.Group, error) {
+	users := []*db.User{}
+	err := s.db.NewSelect().Model(&users).
+		Where("id IN (SELECT target_id FROM integration_recipients WHERE integration_id = ? AND kind = ?)", integrationID, db.TargetUser).
+		Order("id").Scan(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("recipient users of integration %d: %w", integrationID, err)
+	}
+	groups := []*db.Group{}
+	err = s.db.NewSelect().Model(&groups).
+		Where("id IN (SELECT target_id FROM integration_recipients WHERE integration_id = ? AND kind = ?)", integrationID, db.TargetGroup).
+		Order("id").Scan(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("recipient groups of integration %d: %w", integrationID, err)
+	}
+	return users, groups, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/notifiers"
 )
 
 // Service is the alert domain over one database.
@@ -14,12 +15,22 @@ type Service struct {
 	now       func() time.Time
 	log       *slog.Logger
 	publicURL string
+	senders   notifiers.Senders
+	// workerID names this instance on the job leases it takes.
+	workerID string
 }
 
 // NewService builds the domain service. publicURL is the base of the
 // integration URLs shown to users; now is the clock.
 func NewService(d *db.DB, publicURL string, now func() time.Time, log *slog.Logger) *Service {
-	return &Service{db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/")}
+	return &Service{db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"), workerID: newWorkerID()}
+}
+
+// SetSenders gives the engine its notification channels; call it before
+// RunEngine. Without it, every notification fails as "channel not
+// configured", which the delivery log shows.
+func (s *Service) SetSenders(senders notifiers.Senders) {
+	s.senders = senders
 }
 
 // clock returns the current time as both engines store it: UTC, whole

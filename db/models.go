@@ -114,9 +114,11 @@ type Integration struct {
 	Token     string                `bun:"token"`
 	Enabled   bool                  `bun:"enabled"`
 	RulesetID *int                  `bun:"ruleset_id"`
-	Mapping   rules.Mapping         `bun:"mapping,type:text"`
-	CreatedAt time.Time             `bun:"created_at"`
-	UpdatedAt time.Time             `bun:"updated_at"`
+	// EscalationPolicyID pages people for this integration's alerts.
+	EscalationPolicyID *int          `bun:"escalation_policy_id"`
+	Mapping            rules.Mapping `bun:"mapping,type:text"`
+	CreatedAt          time.Time     `bun:"created_at"`
+	UpdatedAt          time.Time     `bun:"updated_at"`
 }
 
 type AlertStatus string
@@ -147,6 +149,9 @@ type Alert struct {
 	AssignedTo     *int        `bun:"assigned_to"`
 	ClosedAt       *time.Time  `bun:"closed_at"`
 	ClosedBy       *int        `bun:"closed_by"`
+	// EscalationPolicyID is the policy paging for this alert, fixed when it
+	// opens so later edits of the integration do not change a page in flight.
+	EscalationPolicyID *int `bun:"escalation_policy_id"`
 }
 
 // Number is the alert's human-facing number, which is its row id: ids are
@@ -162,6 +167,10 @@ const (
 	LogAcknowledged AlertLogType = "ACKNOWLEDGED"
 	LogAssigned     AlertLogType = "ASSIGNED"
 	LogClosed       AlertLogType = "CLOSED"
+	LogEscalated    AlertLogType = "ESCALATED"
+	LogNotification AlertLogType = "NOTIFICATION"
+	LogNoOneOnCall  AlertLogType = "NO_ONE_ON_CALL"
+	LogPolicyDone   AlertLogType = "POLICY_FINISHED"
 )
 
 type AlertLog struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -31,12 +32,21 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Alert() AlertResolver
+	ContactMethod() ContactMethodResolver
+	EscalationStep() EscalationStepResolver
 	Group() GroupResolver
 	InboundMessage() InboundMessageResolver
 	Integration() IntegrationResolver
 	Mutation() MutationResolver
+	Notification() NotificationResolver
+	NotificationRule() NotificationRuleResolver
 	Query() QueryResolver
+	Restriction() RestrictionResolver
+	Schedule() ScheduleResolver
+	ScheduleLayer() ScheduleLayerResolver
+	ScheduleOverride() ScheduleOverrideResolver
 	TimelineEntry() TimelineEntryResolver
+	User() UserResolver
 }
 
 type DirectiveRoot struct {
@@ -44,26 +54,28 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	Alert struct {
-		AcknowledgedAt func(childComplexity int) int
-		AcknowledgedBy func(childComplexity int) int
-		AppendCount    func(childComplexity int) int
-		AssignedTo     func(childComplexity int) int
-		ClosedAt       func(childComplexity int) int
-		ClosedBy       func(childComplexity int) int
-		Details        func(childComplexity int) int
-		ID             func(childComplexity int) int
-		Integration    func(childComplexity int) int
-		LastSeenAt     func(childComplexity int) int
-		Messages       func(childComplexity int, first *int, after *string) int
-		Number         func(childComplexity int) int
-		OpenedAt       func(childComplexity int) int
-		Severity       func(childComplexity int) int
-		SourceID       func(childComplexity int) int
-		SourceName     func(childComplexity int) int
-		Status         func(childComplexity int) int
-		Subject        func(childComplexity int) int
-		Timeline       func(childComplexity int) int
-		URL            func(childComplexity int) int
+		AcknowledgedAt   func(childComplexity int) int
+		AcknowledgedBy   func(childComplexity int) int
+		AppendCount      func(childComplexity int) int
+		AssignedTo       func(childComplexity int) int
+		ClosedAt         func(childComplexity int) int
+		ClosedBy         func(childComplexity int) int
+		Details          func(childComplexity int) int
+		EscalationPolicy func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Integration      func(childComplexity int) int
+		LastSeenAt       func(childComplexity int) int
+		Messages         func(childComplexity int, first *int, after *string) int
+		Notifications    func(childComplexity int) int
+		Number           func(childComplexity int) int
+		OpenedAt         func(childComplexity int) int
+		Severity         func(childComplexity int) int
+		SourceID         func(childComplexity int) int
+		SourceName       func(childComplexity int) int
+		Status           func(childComplexity int) int
+		Subject          func(childComplexity int) int
+		Timeline         func(childComplexity int) int
+		URL              func(childComplexity int) int
 	}
 
 	AlertConnection struct {
@@ -85,6 +97,39 @@ type ComplexityRoot struct {
 		Path          func(childComplexity int) int
 		Value         func(childComplexity int) int
 		Values        func(childComplexity int) int
+	}
+
+	ContactMethod struct {
+		CreatedAt func(childComplexity int) int
+		Disabled  func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Type      func(childComplexity int) int
+		User      func(childComplexity int) int
+		Value     func(childComplexity int) int
+		Verified  func(childComplexity int) int
+	}
+
+	EscalationPolicy struct {
+		CreatedAt   func(childComplexity int) int
+		Description func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Repeat      func(childComplexity int) int
+		Steps       func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+	}
+
+	EscalationStep struct {
+		DelayMinutes func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Targets      func(childComplexity int) int
+	}
+
+	EscalationTarget struct {
+		ID   func(childComplexity int) int
+		Name func(childComplexity int) int
+		Type func(childComplexity int) int
 	}
 
 	Group struct {
@@ -119,15 +164,18 @@ type ComplexityRoot struct {
 	}
 
 	Integration struct {
-		CreatedAt func(childComplexity int) int
-		Enabled   func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Mapping   func(childComplexity int) int
-		Name      func(childComplexity int) int
-		Ruleset   func(childComplexity int) int
-		Type      func(childComplexity int) int
-		URL       func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		Enabled          func(childComplexity int) int
+		EscalationPolicy func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Mapping          func(childComplexity int) int
+		Name             func(childComplexity int) int
+		RecipientGroups  func(childComplexity int) int
+		RecipientUsers   func(childComplexity int) int
+		Ruleset          func(childComplexity int) int
+		Type             func(childComplexity int) int
+		URL              func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
 	}
 
 	IntegrationTestResult struct {
@@ -167,22 +215,56 @@ type ComplexityRoot struct {
 		AddGroupMember         func(childComplexity int, groupID int, userID int) int
 		AssignAlert            func(childComplexity int, id int, userID int) int
 		CloseAlert             func(childComplexity int, id int) int
+		CreateContactMethod    func(childComplexity int, input CreateContactMethodInput) int
+		CreateEscalationPolicy func(childComplexity int, input CreateEscalationPolicyInput) int
 		CreateGroup            func(childComplexity int, input CreateGroupInput) int
 		CreateIntegration      func(childComplexity int, input CreateIntegrationInput) int
+		CreateNotificationRule func(childComplexity int, input CreateNotificationRuleInput) int
+		CreateOverride         func(childComplexity int, input CreateOverrideInput) int
 		CreateRuleset          func(childComplexity int, input CreateRulesetInput) int
+		CreateSchedule         func(childComplexity int, input CreateScheduleInput) int
 		CreateUser             func(childComplexity int, input CreateUserInput) int
+		DeleteContactMethod    func(childComplexity int, id int) int
+		DeleteEscalationPolicy func(childComplexity int, id int) int
 		DeleteGroup            func(childComplexity int, id int) int
 		DeleteIntegration      func(childComplexity int, id int) int
+		DeleteNotificationRule func(childComplexity int, id int) int
+		DeleteOverride         func(childComplexity int, id int) int
 		DeleteRuleset          func(childComplexity int, id int) int
+		DeleteSchedule         func(childComplexity int, id int) int
 		DeleteUser             func(childComplexity int, id int) int
 		Login                  func(childComplexity int, email string, password string) int
 		RemoveGroupMember      func(childComplexity int, groupID int, userID int) int
 		RotateIntegrationToken func(childComplexity int, id int) int
 		TestIntegration        func(childComplexity int, id int, payload any) int
+		UpdateContactMethod    func(childComplexity int, id int, input UpdateContactMethodInput) int
+		UpdateEscalationPolicy func(childComplexity int, id int, input UpdateEscalationPolicyInput) int
 		UpdateGroup            func(childComplexity int, id int, input UpdateGroupInput) int
 		UpdateIntegration      func(childComplexity int, id int, input UpdateIntegrationInput) int
 		UpdateRuleset          func(childComplexity int, id int, input UpdateRulesetInput) int
+		UpdateSchedule         func(childComplexity int, id int, input UpdateScheduleInput) int
 		UpdateUser             func(childComplexity int, id int, input UpdateUserInput) int
+	}
+
+	Notification struct {
+		Attempts      func(childComplexity int) int
+		Channel       func(childComplexity int) int
+		ContactMethod func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		Error         func(childComplexity int) int
+		ID            func(childComplexity int) int
+		ProviderID    func(childComplexity int) int
+		Status        func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+		User          func(childComplexity int) int
+	}
+
+	NotificationRule struct {
+		ContactMethod func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		DelayMinutes  func(childComplexity int) int
+		ID            func(childComplexity int) int
+		User          func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -191,19 +273,31 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Alert           func(childComplexity int, id int) int
-		Alerts          func(childComplexity int, filter *AlertFilter, first *int, after *string) int
-		Group           func(childComplexity int, id int) int
-		Groups          func(childComplexity int) int
-		InboundMessage  func(childComplexity int, id int) int
-		InboundMessages func(childComplexity int, integrationID *int, status []db.InboundStatus, first *int, after *string) int
-		Integration     func(childComplexity int, id int) int
-		Integrations    func(childComplexity int) int
-		Me              func(childComplexity int) int
-		Ruleset         func(childComplexity int, id int) int
-		Rulesets        func(childComplexity int) int
-		User            func(childComplexity int, id int) int
-		Users           func(childComplexity int) int
+		Alert              func(childComplexity int, id int) int
+		Alerts             func(childComplexity int, filter *AlertFilter, first *int, after *string) int
+		EscalationPolicies func(childComplexity int) int
+		EscalationPolicy   func(childComplexity int, id int) int
+		Group              func(childComplexity int, id int) int
+		Groups             func(childComplexity int) int
+		InboundMessage     func(childComplexity int, id int) int
+		InboundMessages    func(childComplexity int, integrationID *int, status []db.InboundStatus, first *int, after *string) int
+		Integration        func(childComplexity int, id int) int
+		Integrations       func(childComplexity int) int
+		Me                 func(childComplexity int) int
+		OnCall             func(childComplexity int, scheduleID int, at *time.Time) int
+		Ruleset            func(childComplexity int, id int) int
+		Rulesets           func(childComplexity int) int
+		Schedule           func(childComplexity int, id int) int
+		Schedules          func(childComplexity int) int
+		Shifts             func(childComplexity int, scheduleID int, from time.Time, to time.Time) int
+		User               func(childComplexity int, id int) int
+		Users              func(childComplexity int) int
+	}
+
+	Restriction struct {
+		DurationMinutes func(childComplexity int) int
+		StartDay        func(childComplexity int) int
+		StartTime       func(childComplexity int) int
 	}
 
 	Rule struct {
@@ -222,6 +316,43 @@ type ComplexityRoot struct {
 		UpdatedAt   func(childComplexity int) int
 	}
 
+	Schedule struct {
+		CreatedAt   func(childComplexity int) int
+		Description func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Layers      func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Overrides   func(childComplexity int, from *time.Time) int
+		TimeZone    func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+	}
+
+	ScheduleLayer struct {
+		HandoffAt      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Name           func(childComplexity int) int
+		ParticipantIDs func(childComplexity int) int
+		Participants   func(childComplexity int) int
+		Restrictions   func(childComplexity int) int
+		ShiftLength    func(childComplexity int) int
+		ShiftUnit      func(childComplexity int) int
+	}
+
+	ScheduleOverride struct {
+		CreatedAt   func(childComplexity int) int
+		End         func(childComplexity int) int
+		ID          func(childComplexity int) int
+		ReplaceUser func(childComplexity int) int
+		Start       func(childComplexity int) int
+		User        func(childComplexity int) int
+	}
+
+	Shift struct {
+		End   func(childComplexity int) int
+		Start func(childComplexity int) int
+		Users func(childComplexity int) int
+	}
+
 	TimelineEntry struct {
 		At      func(childComplexity int) int
 		Message func(childComplexity int) int
@@ -230,11 +361,13 @@ type ComplexityRoot struct {
 	}
 
 	User struct {
-		CreatedAt func(childComplexity int) int
-		Email     func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Name      func(childComplexity int) int
-		Role      func(childComplexity int) int
+		ContactMethods    func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		Email             func(childComplexity int) int
+		ID                func(childComplexity int) int
+		Name              func(childComplexity int) int
+		NotificationRules func(childComplexity int) int
+		Role              func(childComplexity int) int
 	}
 }
 
@@ -250,6 +383,16 @@ type AlertResolver interface {
 	Integration(ctx context.Context, obj *db.Alert) (*db.Integration, error)
 	Timeline(ctx context.Context, obj *db.Alert) ([]*db.AlertLog, error)
 	Messages(ctx context.Context, obj *db.Alert, first *int, after *string) (*InboundMessageConnection, error)
+	EscalationPolicy(ctx context.Context, obj *db.Alert) (*db.EscalationPolicy, error)
+	Notifications(ctx context.Context, obj *db.Alert) ([]*db.Notification, error)
+}
+type ContactMethodResolver interface {
+	User(ctx context.Context, obj *db.ContactMethod) (*db.User, error)
+
+	Value(ctx context.Context, obj *db.ContactMethod) (string, error)
+}
+type EscalationStepResolver interface {
+	Targets(ctx context.Context, obj *db.EscalationStep) ([]*EscalationTarget, error)
 }
 type GroupResolver interface {
 	Members(ctx context.Context, obj *db.Group) ([]*db.User, error)
@@ -265,6 +408,10 @@ type IntegrationResolver interface {
 	URL(ctx context.Context, obj *db.Integration) (*string, error)
 
 	Ruleset(ctx context.Context, obj *db.Integration) (*db.Ruleset, error)
+
+	EscalationPolicy(ctx context.Context, obj *db.Integration) (*db.EscalationPolicy, error)
+	RecipientUsers(ctx context.Context, obj *db.Integration) ([]*db.User, error)
+	RecipientGroups(ctx context.Context, obj *db.Integration) ([]*db.Group, error)
 }
 type MutationResolver interface {
 	Login(ctx context.Context, email string, password string) (*AuthPayload, error)
@@ -284,9 +431,30 @@ type MutationResolver interface {
 	CreateRuleset(ctx context.Context, input CreateRulesetInput) (*db.Ruleset, error)
 	UpdateRuleset(ctx context.Context, id int, input UpdateRulesetInput) (*db.Ruleset, error)
 	DeleteRuleset(ctx context.Context, id int) (bool, error)
+	CreateContactMethod(ctx context.Context, input CreateContactMethodInput) (*db.ContactMethod, error)
+	UpdateContactMethod(ctx context.Context, id int, input UpdateContactMethodInput) (*db.ContactMethod, error)
+	DeleteContactMethod(ctx context.Context, id int) (bool, error)
+	CreateNotificationRule(ctx context.Context, input CreateNotificationRuleInput) (*db.NotificationRule, error)
+	DeleteNotificationRule(ctx context.Context, id int) (bool, error)
+	CreateSchedule(ctx context.Context, input CreateScheduleInput) (*db.Schedule, error)
+	UpdateSchedule(ctx context.Context, id int, input UpdateScheduleInput) (*db.Schedule, error)
+	DeleteSchedule(ctx context.Context, id int) (bool, error)
+	CreateOverride(ctx context.Context, input CreateOverrideInput) (*db.ScheduleOverride, error)
+	DeleteOverride(ctx context.Context, id int) (bool, error)
+	CreateEscalationPolicy(ctx context.Context, input CreateEscalationPolicyInput) (*db.EscalationPolicy, error)
+	UpdateEscalationPolicy(ctx context.Context, id int, input UpdateEscalationPolicyInput) (*db.EscalationPolicy, error)
+	DeleteEscalationPolicy(ctx context.Context, id int) (bool, error)
 	AcknowledgeAlert(ctx context.Context, id int) (*db.Alert, error)
 	CloseAlert(ctx context.Context, id int) (*db.Alert, error)
 	AssignAlert(ctx context.Context, id int, userID int) (*db.Alert, error)
+}
+type NotificationResolver interface {
+	User(ctx context.Context, obj *db.Notification) (*db.User, error)
+	ContactMethod(ctx context.Context, obj *db.Notification) (*db.ContactMethod, error)
+}
+type NotificationRuleResolver interface {
+	User(ctx context.Context, obj *db.NotificationRule) (*db.User, error)
+	ContactMethod(ctx context.Context, obj *db.NotificationRule) (*db.ContactMethod, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*db.User, error)
@@ -302,11 +470,35 @@ type QueryResolver interface {
 	Alert(ctx context.Context, id int) (*db.Alert, error)
 	InboundMessages(ctx context.Context, integrationID *int, status []db.InboundStatus, first *int, after *string) (*InboundMessageConnection, error)
 	InboundMessage(ctx context.Context, id int) (*db.InboundMessage, error)
+	Schedules(ctx context.Context) ([]*db.Schedule, error)
+	Schedule(ctx context.Context, id int) (*db.Schedule, error)
+	OnCall(ctx context.Context, scheduleID int, at *time.Time) ([]*db.User, error)
+	Shifts(ctx context.Context, scheduleID int, from time.Time, to time.Time) ([]*Shift, error)
+	EscalationPolicies(ctx context.Context) ([]*db.EscalationPolicy, error)
+	EscalationPolicy(ctx context.Context, id int) (*db.EscalationPolicy, error)
+}
+type RestrictionResolver interface {
+	StartDay(ctx context.Context, obj *oncall.Restriction) (Weekday, error)
+	StartTime(ctx context.Context, obj *oncall.Restriction) (string, error)
+}
+type ScheduleResolver interface {
+	Overrides(ctx context.Context, obj *db.Schedule, from *time.Time) ([]*db.ScheduleOverride, error)
+}
+type ScheduleLayerResolver interface {
+	Participants(ctx context.Context, obj *db.ScheduleLayer) ([]*db.User, error)
+}
+type ScheduleOverrideResolver interface {
+	User(ctx context.Context, obj *db.ScheduleOverride) (*db.User, error)
+	ReplaceUser(ctx context.Context, obj *db.ScheduleOverride) (*db.User, error)
 }
 type TimelineEntryResolver interface {
 	Type(ctx context.Context, obj *db.AlertLog) (string, error)
 
 	User(ctx context.Context, obj *db.AlertLog) (*db.User, error)
+}
+type UserResolver interface {
+	ContactMethods(ctx context.Context, obj *db.User) ([]*db.ContactMethod, error)
+	NotificationRules(ctx context.Context, obj *db.User) ([]*db.NotificationRule, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -369,6 +561,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.Details(childComplexity), true
+	case "Alert.escalationPolicy":
+		if e.ComplexityRoot.Alert.EscalationPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.EscalationPolicy(childComplexity), true
 	case "Alert.id":
 		if e.ComplexityRoot.Alert.ID == nil {
 			break
@@ -398,6 +596,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.Messages(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Alert.notifications":
+		if e.ComplexityRoot.Alert.Notifications == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Notifications(childComplexity), true
 	case "Alert.number":
 		if e.ComplexityRoot.Alert.Number == nil {
 			break
@@ -527,6 +731,136 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Condition.Values(childComplexity), true
+
+	case "ContactMethod.createdAt":
+		if e.ComplexityRoot.ContactMethod.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactMethod.CreatedAt(childComplexity), true
+	case "ContactMethod.disabled":
+		if e.ComplexityRoot.ContactMethod.Disabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactMethod.Disabled(childComplexity), true
+	case "ContactMethod.id":
+		if e.ComplexityRoot.ContactMethod.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactMethod.ID(childComplexity), true
+	case "ContactMethod.name":
+		if e.ComplexityRoot.ContactMethod.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactMethod.Name(childComplexity), true
+	case "ContactMethod.type":
+		if e.ComplexityRoot.ContactMethod.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactMethod.Type(childComplexity), true
+	case "ContactMethod.user":
+		if e.ComplexityRoot.ContactMethod.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactMethod.User(childComplexity), true
+	case "ContactMethod.value":
+		if e.ComplexityRoot.ContactMethod.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactMethod.Value(childComplexity), true
+	case "ContactMethod.verified":
+		if e.ComplexityRoot.ContactMethod.Verified == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactMethod.Verified(childComplexity), true
+
+	case "EscalationPolicy.createdAt":
+		if e.ComplexityRoot.EscalationPolicy.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationPolicy.CreatedAt(childComplexity), true
+	case "EscalationPolicy.description":
+		if e.ComplexityRoot.EscalationPolicy.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationPolicy.Description(childComplexity), true
+	case "EscalationPolicy.id":
+		if e.ComplexityRoot.EscalationPolicy.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationPolicy.ID(childComplexity), true
+	case "EscalationPolicy.name":
+		if e.ComplexityRoot.EscalationPolicy.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationPolicy.Name(childComplexity), true
+	case "EscalationPolicy.repeat":
+		if e.ComplexityRoot.EscalationPolicy.Repeat == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationPolicy.Repeat(childComplexity), true
+	case "EscalationPolicy.steps":
+		if e.ComplexityRoot.EscalationPolicy.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationPolicy.Steps(childComplexity), true
+	case "EscalationPolicy.updatedAt":
+		if e.ComplexityRoot.EscalationPolicy.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationPolicy.UpdatedAt(childComplexity), true
+
+	case "EscalationStep.delayMinutes":
+		if e.ComplexityRoot.EscalationStep.DelayMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationStep.DelayMinutes(childComplexity), true
+	case "EscalationStep.id":
+		if e.ComplexityRoot.EscalationStep.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationStep.ID(childComplexity), true
+	case "EscalationStep.targets":
+		if e.ComplexityRoot.EscalationStep.Targets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationStep.Targets(childComplexity), true
+
+	case "EscalationTarget.id":
+		if e.ComplexityRoot.EscalationTarget.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationTarget.ID(childComplexity), true
+	case "EscalationTarget.name":
+		if e.ComplexityRoot.EscalationTarget.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationTarget.Name(childComplexity), true
+	case "EscalationTarget.type":
+		if e.ComplexityRoot.EscalationTarget.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationTarget.Type(childComplexity), true
 
 	case "Group.description":
 		if e.ComplexityRoot.Group.Description == nil {
@@ -658,6 +992,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.Enabled(childComplexity), true
+	case "Integration.escalationPolicy":
+		if e.ComplexityRoot.Integration.EscalationPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.EscalationPolicy(childComplexity), true
 	case "Integration.id":
 		if e.ComplexityRoot.Integration.ID == nil {
 			break
@@ -676,6 +1016,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.Name(childComplexity), true
+	case "Integration.recipientGroups":
+		if e.ComplexityRoot.Integration.RecipientGroups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.RecipientGroups(childComplexity), true
+	case "Integration.recipientUsers":
+		if e.ComplexityRoot.Integration.RecipientUsers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.RecipientUsers(childComplexity), true
 	case "Integration.ruleset":
 		if e.ComplexityRoot.Integration.Ruleset == nil {
 			break
@@ -869,6 +1221,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CloseAlert(childComplexity, args["id"].(int)), true
+	case "Mutation.createContactMethod":
+		if e.ComplexityRoot.Mutation.CreateContactMethod == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createContactMethod_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateContactMethod(childComplexity, args["input"].(CreateContactMethodInput)), true
+	case "Mutation.createEscalationPolicy":
+		if e.ComplexityRoot.Mutation.CreateEscalationPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createEscalationPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateEscalationPolicy(childComplexity, args["input"].(CreateEscalationPolicyInput)), true
 	case "Mutation.createGroup":
 		if e.ComplexityRoot.Mutation.CreateGroup == nil {
 			break
@@ -891,6 +1265,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateIntegration(childComplexity, args["input"].(CreateIntegrationInput)), true
+	case "Mutation.createNotificationRule":
+		if e.ComplexityRoot.Mutation.CreateNotificationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createNotificationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateNotificationRule(childComplexity, args["input"].(CreateNotificationRuleInput)), true
+	case "Mutation.createOverride":
+		if e.ComplexityRoot.Mutation.CreateOverride == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createOverride_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateOverride(childComplexity, args["input"].(CreateOverrideInput)), true
 	case "Mutation.createRuleset":
 		if e.ComplexityRoot.Mutation.CreateRuleset == nil {
 			break
@@ -902,6 +1298,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateRuleset(childComplexity, args["input"].(CreateRulesetInput)), true
+	case "Mutation.createSchedule":
+		if e.ComplexityRoot.Mutation.CreateSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSchedule(childComplexity, args["input"].(CreateScheduleInput)), true
 	case "Mutation.createUser":
 		if e.ComplexityRoot.Mutation.CreateUser == nil {
 			break
@@ -913,6 +1320,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateUser(childComplexity, args["input"].(CreateUserInput)), true
+	case "Mutation.deleteContactMethod":
+		if e.ComplexityRoot.Mutation.DeleteContactMethod == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteContactMethod_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteContactMethod(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteEscalationPolicy":
+		if e.ComplexityRoot.Mutation.DeleteEscalationPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteEscalationPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteEscalationPolicy(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteGroup":
 		if e.ComplexityRoot.Mutation.DeleteGroup == nil {
 			break
@@ -935,6 +1364,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteIntegration(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteNotificationRule":
+		if e.ComplexityRoot.Mutation.DeleteNotificationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteNotificationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteNotificationRule(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteOverride":
+		if e.ComplexityRoot.Mutation.DeleteOverride == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteOverride_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteOverride(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteRuleset":
 		if e.ComplexityRoot.Mutation.DeleteRuleset == nil {
 			break
@@ -946,6 +1397,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteRuleset(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteSchedule":
+		if e.ComplexityRoot.Mutation.DeleteSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteSchedule(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteUser":
 		if e.ComplexityRoot.Mutation.DeleteUser == nil {
 			break
@@ -1001,6 +1463,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TestIntegration(childComplexity, args["id"].(int), args["payload"].(any)), true
+	case "Mutation.updateContactMethod":
+		if e.ComplexityRoot.Mutation.UpdateContactMethod == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateContactMethod_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateContactMethod(childComplexity, args["id"].(int), args["input"].(UpdateContactMethodInput)), true
+	case "Mutation.updateEscalationPolicy":
+		if e.ComplexityRoot.Mutation.UpdateEscalationPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateEscalationPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateEscalationPolicy(childComplexity, args["id"].(int), args["input"].(UpdateEscalationPolicyInput)), true
 	case "Mutation.updateGroup":
 		if e.ComplexityRoot.Mutation.UpdateGroup == nil {
 			break
@@ -1034,6 +1518,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateRuleset(childComplexity, args["id"].(int), args["input"].(UpdateRulesetInput)), true
+	case "Mutation.updateSchedule":
+		if e.ComplexityRoot.Mutation.UpdateSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateSchedule(childComplexity, args["id"].(int), args["input"].(UpdateScheduleInput)), true
 	case "Mutation.updateUser":
 		if e.ComplexityRoot.Mutation.UpdateUser == nil {
 			break
@@ -1045,6 +1540,98 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["id"].(int), args["input"].(UpdateUserInput)), true
+
+	case "Notification.attempts":
+		if e.ComplexityRoot.Notification.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.Attempts(childComplexity), true
+	case "Notification.channel":
+		if e.ComplexityRoot.Notification.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.Channel(childComplexity), true
+	case "Notification.contactMethod":
+		if e.ComplexityRoot.Notification.ContactMethod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.ContactMethod(childComplexity), true
+	case "Notification.createdAt":
+		if e.ComplexityRoot.Notification.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.CreatedAt(childComplexity), true
+	case "Notification.error":
+		if e.ComplexityRoot.Notification.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.Error(childComplexity), true
+	case "Notification.id":
+		if e.ComplexityRoot.Notification.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.ID(childComplexity), true
+	case "Notification.providerId":
+		if e.ComplexityRoot.Notification.ProviderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.ProviderID(childComplexity), true
+	case "Notification.status":
+		if e.ComplexityRoot.Notification.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.Status(childComplexity), true
+	case "Notification.updatedAt":
+		if e.ComplexityRoot.Notification.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.UpdatedAt(childComplexity), true
+	case "Notification.user":
+		if e.ComplexityRoot.Notification.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.User(childComplexity), true
+
+	case "NotificationRule.contactMethod":
+		if e.ComplexityRoot.NotificationRule.ContactMethod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationRule.ContactMethod(childComplexity), true
+	case "NotificationRule.createdAt":
+		if e.ComplexityRoot.NotificationRule.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationRule.CreatedAt(childComplexity), true
+	case "NotificationRule.delayMinutes":
+		if e.ComplexityRoot.NotificationRule.DelayMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationRule.DelayMinutes(childComplexity), true
+	case "NotificationRule.id":
+		if e.ComplexityRoot.NotificationRule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationRule.ID(childComplexity), true
+	case "NotificationRule.user":
+		if e.ComplexityRoot.NotificationRule.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationRule.User(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1081,6 +1668,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Alerts(childComplexity, args["filter"].(*AlertFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.escalationPolicies":
+		if e.ComplexityRoot.Query.EscalationPolicies == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.EscalationPolicies(childComplexity), true
+	case "Query.escalationPolicy":
+		if e.ComplexityRoot.Query.EscalationPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Query_escalationPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.EscalationPolicy(childComplexity, args["id"].(int)), true
 	case "Query.group":
 		if e.ComplexityRoot.Query.Group == nil {
 			break
@@ -1144,6 +1748,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.onCall":
+		if e.ComplexityRoot.Query.OnCall == nil {
+			break
+		}
+
+		args, err := ec.field_Query_onCall_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.OnCall(childComplexity, args["scheduleId"].(int), args["at"].(*time.Time)), true
 	case "Query.ruleset":
 		if e.ComplexityRoot.Query.Ruleset == nil {
 			break
@@ -1161,6 +1776,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Rulesets(childComplexity), true
+	case "Query.schedule":
+		if e.ComplexityRoot.Query.Schedule == nil {
+			break
+		}
+
+		args, err := ec.field_Query_schedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Schedule(childComplexity, args["id"].(int)), true
+	case "Query.schedules":
+		if e.ComplexityRoot.Query.Schedules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Schedules(childComplexity), true
+	case "Query.shifts":
+		if e.ComplexityRoot.Query.Shifts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_shifts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Shifts(childComplexity, args["scheduleId"].(int), args["from"].(time.Time), args["to"].(time.Time)), true
 	case "Query.user":
 		if e.ComplexityRoot.Query.User == nil {
 			break
@@ -1178,6 +1821,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Users(childComplexity), true
+
+	case "Restriction.durationMinutes":
+		if e.ComplexityRoot.Restriction.DurationMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Restriction.DurationMinutes(childComplexity), true
+	case "Restriction.startDay":
+		if e.ComplexityRoot.Restriction.StartDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Restriction.StartDay(childComplexity), true
+	case "Restriction.startTime":
+		if e.ComplexityRoot.Restriction.StartTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Restriction.StartTime(childComplexity), true
 
 	case "Rule.action":
 		if e.ComplexityRoot.Rule.Action == nil {
@@ -1241,6 +1903,165 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Ruleset.UpdatedAt(childComplexity), true
 
+	case "Schedule.createdAt":
+		if e.ComplexityRoot.Schedule.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.CreatedAt(childComplexity), true
+	case "Schedule.description":
+		if e.ComplexityRoot.Schedule.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Description(childComplexity), true
+	case "Schedule.id":
+		if e.ComplexityRoot.Schedule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.ID(childComplexity), true
+	case "Schedule.layers":
+		if e.ComplexityRoot.Schedule.Layers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Layers(childComplexity), true
+	case "Schedule.name":
+		if e.ComplexityRoot.Schedule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Name(childComplexity), true
+	case "Schedule.overrides":
+		if e.ComplexityRoot.Schedule.Overrides == nil {
+			break
+		}
+
+		args, err := ec.field_Schedule_overrides_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Schedule.Overrides(childComplexity, args["from"].(*time.Time)), true
+	case "Schedule.timeZone":
+		if e.ComplexityRoot.Schedule.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.TimeZone(childComplexity), true
+	case "Schedule.updatedAt":
+		if e.ComplexityRoot.Schedule.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.UpdatedAt(childComplexity), true
+
+	case "ScheduleLayer.handoffAt":
+		if e.ComplexityRoot.ScheduleLayer.HandoffAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleLayer.HandoffAt(childComplexity), true
+	case "ScheduleLayer.id":
+		if e.ComplexityRoot.ScheduleLayer.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleLayer.ID(childComplexity), true
+	case "ScheduleLayer.name":
+		if e.ComplexityRoot.ScheduleLayer.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleLayer.Name(childComplexity), true
+	case "ScheduleLayer.participantIds":
+		if e.ComplexityRoot.ScheduleLayer.ParticipantIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleLayer.ParticipantIDs(childComplexity), true
+	case "ScheduleLayer.participants":
+		if e.ComplexityRoot.ScheduleLayer.Participants == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleLayer.Participants(childComplexity), true
+	case "ScheduleLayer.restrictions":
+		if e.ComplexityRoot.ScheduleLayer.Restrictions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleLayer.Restrictions(childComplexity), true
+	case "ScheduleLayer.shiftLength":
+		if e.ComplexityRoot.ScheduleLayer.ShiftLength == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleLayer.ShiftLength(childComplexity), true
+	case "ScheduleLayer.shiftUnit":
+		if e.ComplexityRoot.ScheduleLayer.ShiftUnit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleLayer.ShiftUnit(childComplexity), true
+
+	case "ScheduleOverride.createdAt":
+		if e.ComplexityRoot.ScheduleOverride.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleOverride.CreatedAt(childComplexity), true
+	case "ScheduleOverride.end":
+		if e.ComplexityRoot.ScheduleOverride.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleOverride.End(childComplexity), true
+	case "ScheduleOverride.id":
+		if e.ComplexityRoot.ScheduleOverride.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleOverride.ID(childComplexity), true
+	case "ScheduleOverride.replaceUser":
+		if e.ComplexityRoot.ScheduleOverride.ReplaceUser == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleOverride.ReplaceUser(childComplexity), true
+	case "ScheduleOverride.start":
+		if e.ComplexityRoot.ScheduleOverride.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleOverride.Start(childComplexity), true
+	case "ScheduleOverride.user":
+		if e.ComplexityRoot.ScheduleOverride.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleOverride.User(childComplexity), true
+
+	case "Shift.end":
+		if e.ComplexityRoot.Shift.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Shift.End(childComplexity), true
+	case "Shift.start":
+		if e.ComplexityRoot.Shift.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Shift.Start(childComplexity), true
+	case "Shift.users":
+		if e.ComplexityRoot.Shift.Users == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Shift.Users(childComplexity), true
+
 	case "TimelineEntry.at":
 		if e.ComplexityRoot.TimelineEntry.At == nil {
 			break
@@ -1266,6 +2087,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TimelineEntry.User(childComplexity), true
 
+	case "User.contactMethods":
+		if e.ComplexityRoot.User.ContactMethods == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.ContactMethods(childComplexity), true
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
 			break
@@ -1290,6 +2117,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Name(childComplexity), true
+	case "User.notificationRules":
+		if e.ComplexityRoot.User.NotificationRules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.NotificationRules(childComplexity), true
 	case "User.role":
 		if e.ComplexityRoot.User.Role == nil {
 			break
@@ -1308,15 +2141,27 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AlertFilter", ec.unmarshalInputAlertFilter),
 			graphql.NewInputUnmarshaler("ConditionInput", ec.unmarshalInputConditionInput),
+			graphql.NewInputUnmarshaler("CreateContactMethodInput", ec.unmarshalInputCreateContactMethodInput),
+			graphql.NewInputUnmarshaler("CreateEscalationPolicyInput", ec.unmarshalInputCreateEscalationPolicyInput),
 			graphql.NewInputUnmarshaler("CreateGroupInput", ec.unmarshalInputCreateGroupInput),
 			graphql.NewInputUnmarshaler("CreateIntegrationInput", ec.unmarshalInputCreateIntegrationInput),
+			graphql.NewInputUnmarshaler("CreateNotificationRuleInput", ec.unmarshalInputCreateNotificationRuleInput),
+			graphql.NewInputUnmarshaler("CreateOverrideInput", ec.unmarshalInputCreateOverrideInput),
 			graphql.NewInputUnmarshaler("CreateRulesetInput", ec.unmarshalInputCreateRulesetInput),
+			graphql.NewInputUnmarshaler("CreateScheduleInput", ec.unmarshalInputCreateScheduleInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
+			graphql.NewInputUnmarshaler("EscalationStepInput", ec.unmarshalInputEscalationStepInput),
+			graphql.NewInputUnmarshaler("EscalationTargetInput", ec.unmarshalInputEscalationTargetInput),
 			graphql.NewInputUnmarshaler("MappingInput", ec.unmarshalInputMappingInput),
+			graphql.NewInputUnmarshaler("RestrictionInput", ec.unmarshalInputRestrictionInput),
 			graphql.NewInputUnmarshaler("RuleInput", ec.unmarshalInputRuleInput),
+			graphql.NewInputUnmarshaler("ScheduleLayerInput", ec.unmarshalInputScheduleLayerInput),
+			graphql.NewInputUnmarshaler("UpdateContactMethodInput", ec.unmarshalInputUpdateContactMethodInput),
+			graphql.NewInputUnmarshaler("UpdateEscalationPolicyInput", ec.unmarshalInputUpdateEscalationPolicyInput),
 			graphql.NewInputUnmarshaler("UpdateGroupInput", ec.unmarshalInputUpdateGroupInput),
 			graphql.NewInputUnmarshaler("UpdateIntegrationInput", ec.unmarshalInputUpdateIntegrationInput),
 			graphql.NewInputUnmarshaler("UpdateRulesetInput", ec.unmarshalInputUpdateRulesetInput),
+			graphql.NewInputUnmarshaler("UpdateScheduleInput", ec.unmarshalInputUpdateScheduleInput),
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
 		)
 	}
@@ -1443,6 +2288,54 @@ enum RuleMatch {
   ANY
 }
 
+"A channel a person can be reached on."
+enum ContactType {
+  EMAIL
+  SMS
+  VOICE
+  PUSH
+  SLACK
+  WEBHOOK
+}
+
+enum NotificationStatus {
+  SENDING
+  SENT
+  DELIVERED
+  "Delivery failed for now and will be tried again."
+  RETRYING
+  "Delivery failed for good; see error."
+  FAILED
+}
+
+enum ShiftUnit {
+  "Fixed durations in absolute time."
+  HOURS
+  "Hand-offs keep their local wall-clock time across DST changes."
+  DAYS
+  WEEKS
+}
+
+enum Weekday {
+  SUNDAY
+  MONDAY
+  TUESDAY
+  WEDNESDAY
+  THURSDAY
+  FRIDAY
+  SATURDAY
+}
+
+"Who an escalation step reaches."
+enum TargetType {
+  USER
+  GROUP
+  "Whoever the schedule has on call when the step runs."
+  SCHEDULE
+  "The recipients (users and groups) of the alert's integration."
+  RECIPIENTS
+}
+
 enum ConditionOp {
   EQUALS
   NOT_EQUALS
@@ -1473,6 +2366,15 @@ type Query {
   "The inbound log, newest first."
   inboundMessages(integrationId: ID, status: [InboundStatus!], first: Int, after: String): InboundMessageConnection!
   inboundMessage(id: ID!): InboundMessage
+
+  schedules: [Schedule!]!
+  schedule(id: ID!): Schedule
+  "Who is on call for the schedule at an instant (default: now), overrides applied."
+  onCall(scheduleId: ID!, at: Time): [User!]!
+  "The schedule's final timeline in [from, to) (at most 366 days), overrides applied; spans with nobody on call are left out."
+  shifts(scheduleId: ID!, from: Time!, to: Time!): [Shift!]!
+  escalationPolicies: [EscalationPolicy!]!
+  escalationPolicy(id: ID!): EscalationPolicy
 }
 
 type Mutation {
@@ -1503,6 +2405,28 @@ type Mutation {
   updateRuleset(id: ID!, input: UpdateRulesetInput!): Ruleset!
   deleteRuleset(id: ID!): Boolean!
 
+  "Users manage their own contact methods and notification rules; admins anyone's."
+  createContactMethod(input: CreateContactMethodInput!): ContactMethod!
+  "A new value must be verified again."
+  updateContactMethod(id: ID!, input: UpdateContactMethodInput!): ContactMethod!
+  "Also deletes the method's notification rules."
+  deleteContactMethod(id: ID!): Boolean!
+  "The rule belongs to the contact method's owner. One rule per method and delay."
+  createNotificationRule(input: CreateNotificationRuleInput!): NotificationRule!
+  deleteNotificationRule(id: ID!): Boolean!
+
+  createSchedule(input: CreateScheduleInput!): Schedule!
+  updateSchedule(id: ID!, input: UpdateScheduleInput!): Schedule!
+  "Refused while an escalation policy targets the schedule."
+  deleteSchedule(id: ID!): Boolean!
+  createOverride(input: CreateOverrideInput!): ScheduleOverride!
+  deleteOverride(id: ID!): Boolean!
+
+  createEscalationPolicy(input: CreateEscalationPolicyInput!): EscalationPolicy!
+  updateEscalationPolicy(id: ID!, input: UpdateEscalationPolicyInput!): EscalationPolicy!
+  "Integrations and alerts using the policy are left without one."
+  deleteEscalationPolicy(id: ID!): Boolean!
+
   acknowledgeAlert(id: ID!): Alert!
   closeAlert(id: ID!): Alert!
   assignAlert(id: ID!, userId: ID!): Alert!
@@ -1520,6 +2444,10 @@ type User {
   name: String!
   role: Role!
   createdAt: Time!
+  "Only the user and admins see these; anyone else gets an empty list."
+  contactMethods: [ContactMethod!]!
+  "By delay. Only the user and admins see these; anyone else gets an empty list."
+  notificationRules: [NotificationRule!]!
 }
 
 input CreateUserInput {
@@ -1585,6 +2513,11 @@ type Integration {
   enabled: Boolean!
   ruleset: Ruleset
   mapping: Mapping!
+  "Pages people for the integration's alerts."
+  escalationPolicy: EscalationPolicy
+  "Who the alerts are for: a policy's RECIPIENTS target reaches them."
+  recipientUsers: [User!]!
+  recipientGroups: [Group!]!
   createdAt: Time!
   updatedAt: Time!
 }
@@ -1595,6 +2528,9 @@ input CreateIntegrationInput {
   enabled: Boolean
   rulesetId: ID
   mapping: MappingInput
+  escalationPolicyId: ID
+  recipientUserIds: [ID!]
+  recipientGroupIds: [ID!]
 }
 
 input UpdateIntegrationInput {
@@ -1602,6 +2538,12 @@ input UpdateIntegrationInput {
   enabled: Boolean
   rulesetId: ID
   mapping: MappingInput
+  "An explicit null removes the policy; leaving it out keeps it."
+  escalationPolicyId: ID
+  "Replaces the recipient users when given."
+  recipientUserIds: [ID!]
+  "Replaces the recipient groups when given."
+  recipientGroupIds: [ID!]
 }
 
 type Ruleset {
@@ -1730,6 +2672,10 @@ type Alert {
   timeline: [TimelineEntry!]!
   "The inbound messages that opened, appended to or closed this alert, newest first."
   messages(first: Int, after: String): InboundMessageConnection!
+  "The policy paging for this alert, fixed when it opened."
+  escalationPolicy: EscalationPolicy
+  "Every message sent to a person about this alert, oldest first."
+  notifications: [Notification!]!
 }
 
 type TimelineEntry {
@@ -1762,6 +2708,220 @@ type InboundMessage {
   "The raw body as received (invalid UTF-8 shown with replacement characters)."
   body: String!
   alert: Alert
+}
+
+type ContactMethod {
+  id: ID!
+  user: User!
+  name: String!
+  type: ContactType!
+  """
+  An email address, an E.164 phone number (+15551234567) or an https URL,
+  by type. Only the owner and admins see it; anyone else sees it redacted.
+  """
+  value: String!
+  verified: Boolean!
+  "A disabled method is not notified."
+  disabled: Boolean!
+  createdAt: Time!
+}
+
+input CreateContactMethodInput {
+  userId: ID!
+  name: String
+  type: ContactType!
+  value: String!
+}
+
+input UpdateContactMethodInput {
+  name: String
+  value: String
+  disabled: Boolean
+}
+
+"Once an alert pages the user, notify them on the contact method after delayMinutes if it is still unacknowledged."
+type NotificationRule {
+  id: ID!
+  user: User!
+  contactMethod: ContactMethod!
+  delayMinutes: Int!
+  createdAt: Time!
+}
+
+input CreateNotificationRuleInput {
+  contactMethodId: ID!
+  "0 to 1440."
+  delayMinutes: Int!
+}
+
+type Schedule {
+  id: ID!
+  name: String!
+  description: String!
+  "An IANA time zone name, e.g. Europe/Berlin."
+  timeZone: String!
+  "Lowest first; a higher layer covers lower ones wherever it has someone on call."
+  layers: [ScheduleLayer!]!
+  "Overrides ending after from (default: now), by start."
+  overrides(from: Time): [ScheduleOverride!]!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+"One rotation: participants take turns in shifts of shiftLength units, anchored on handoffAt."
+type ScheduleLayer {
+  id: ID!
+  name: String!
+  shiftLength: Int!
+  shiftUnit: ShiftUnit!
+  "The instant of one hand-off (to the first participant), read in the schedule's time zone."
+  handoffAt: Time!
+  "In rotation order; may repeat a user."
+  participantIds: [ID!]!
+  "In rotation order; deleted users are left out."
+  participants: [User!]!
+  "Weekly windows the layer is limited to; none means always."
+  restrictions: [Restriction!]!
+}
+
+"A weekly window in the schedule's time zone: from startDay at startTime for durationMinutes."
+type Restriction {
+  startDay: Weekday!
+  "HH:MM, local wall-clock time."
+  startTime: String!
+  durationMinutes: Int!
+}
+
+input ScheduleLayerInput {
+  name: String
+  "At least 1."
+  shiftLength: Int!
+  shiftUnit: ShiftUnit!
+  handoffAt: Time!
+  participantIds: [ID!]!
+  restrictions: [RestrictionInput!]
+}
+
+input RestrictionInput {
+  startDay: Weekday!
+  "HH:MM, 00:00 to 23:59."
+  startTime: String!
+  "1 to 10080 (a week)."
+  durationMinutes: Int!
+}
+
+input CreateScheduleInput {
+  name: String!
+  description: String
+  timeZone: String!
+  layers: [ScheduleLayerInput!]
+}
+
+input UpdateScheduleInput {
+  name: String
+  description: String
+  timeZone: String
+  "Replaces all layers when given."
+  layers: [ScheduleLayerInput!]
+}
+
+"userId is on call during [start, end) instead of replaceUser, or instead of everyone when replaceUser is null."
+type ScheduleOverride {
+  id: ID!
+  user: User!
+  replaceUser: User
+  start: Time!
+  end: Time!
+  createdAt: Time!
+}
+
+input CreateOverrideInput {
+  scheduleId: ID!
+  userId: ID!
+  "Leave out to replace everyone on call."
+  replaceUserId: ID
+  start: Time!
+  end: Time!
+}
+
+"A span of the final timeline with the same people on call."
+type Shift {
+  start: Time!
+  end: Time!
+  users: [User!]!
+}
+
+type EscalationPolicy {
+  id: ID!
+  name: String!
+  description: String!
+  "How many more times the whole policy runs after the first, 0 to 10."
+  repeat: Int!
+  steps: [EscalationStep!]!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+"Notifies its targets, then waits delayMinutes before the next step (after the last, before the policy repeats)."
+type EscalationStep {
+  id: ID!
+  delayMinutes: Int!
+  targets: [EscalationTarget!]!
+}
+
+type EscalationTarget {
+  type: TargetType!
+  "Null for RECIPIENTS."
+  id: ID
+  "The user's, group's or schedule's name."
+  name: String!
+}
+
+input CreateEscalationPolicyInput {
+  name: String!
+  description: String
+  repeat: Int
+  "At least one."
+  steps: [EscalationStepInput!]!
+}
+
+input UpdateEscalationPolicyInput {
+  name: String
+  description: String
+  repeat: Int
+  "Replaces all steps when given."
+  steps: [EscalationStepInput!]
+}
+
+input EscalationStepInput {
+  "0 to 1440."
+  delayMinutes: Int!
+  "At least one."
+  targets: [EscalationTargetInput!]!
+}
+
+input EscalationTargetInput {
+  type: TargetType!
+  "Required except for RECIPIENTS."
+  id: ID
+}
+
+"One message to one person about one alert, with its delivery state."
+type Notification {
+  id: ID!
+  "Null once the user is deleted."
+  user: User
+  "Null once the contact method is deleted."
+  contactMethod: ContactMethod
+  channel: ContactType!
+  status: NotificationStatus!
+  attempts: Int!
+  "The last delivery error, if any."
+  error: String!
+  "The provider's message id (e.g. Twilio's SID)."
+  providerId: String!
+  createdAt: Time!
+  updatedAt: Time!
 }
 `, BuiltIn: false},
 }
@@ -1813,6 +2973,10 @@ func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql
 		return ec.fieldContext_Alert_timeline(ctx, field)
 	case "messages":
 		return ec.fieldContext_Alert_messages(ctx, field)
+	case "escalationPolicy":
+		return ec.fieldContext_Alert_escalationPolicy(ctx, field)
+	case "notifications":
+		return ec.fieldContext_Alert_notifications(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Alert", field.Name)
 }
@@ -1857,6 +3021,72 @@ func (ec *executionContext) childFields_Condition(ctx context.Context, field gra
 		return ec.fieldContext_Condition_caseSensitive(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Condition", field.Name)
+}
+
+func (ec *executionContext) childFields_ContactMethod(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ContactMethod_id(ctx, field)
+	case "user":
+		return ec.fieldContext_ContactMethod_user(ctx, field)
+	case "name":
+		return ec.fieldContext_ContactMethod_name(ctx, field)
+	case "type":
+		return ec.fieldContext_ContactMethod_type(ctx, field)
+	case "value":
+		return ec.fieldContext_ContactMethod_value(ctx, field)
+	case "verified":
+		return ec.fieldContext_ContactMethod_verified(ctx, field)
+	case "disabled":
+		return ec.fieldContext_ContactMethod_disabled(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ContactMethod_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContactMethod", field.Name)
+}
+
+func (ec *executionContext) childFields_EscalationPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_EscalationPolicy_id(ctx, field)
+	case "name":
+		return ec.fieldContext_EscalationPolicy_name(ctx, field)
+	case "description":
+		return ec.fieldContext_EscalationPolicy_description(ctx, field)
+	case "repeat":
+		return ec.fieldContext_EscalationPolicy_repeat(ctx, field)
+	case "steps":
+		return ec.fieldContext_EscalationPolicy_steps(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_EscalationPolicy_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_EscalationPolicy_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EscalationPolicy", field.Name)
+}
+
+func (ec *executionContext) childFields_EscalationStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_EscalationStep_id(ctx, field)
+	case "delayMinutes":
+		return ec.fieldContext_EscalationStep_delayMinutes(ctx, field)
+	case "targets":
+		return ec.fieldContext_EscalationStep_targets(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EscalationStep", field.Name)
+}
+
+func (ec *executionContext) childFields_EscalationTarget(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_EscalationTarget_type(ctx, field)
+	case "id":
+		return ec.fieldContext_EscalationTarget_id(ctx, field)
+	case "name":
+		return ec.fieldContext_EscalationTarget_name(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EscalationTarget", field.Name)
 }
 
 func (ec *executionContext) childFields_Group(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1937,6 +3167,12 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_ruleset(ctx, field)
 	case "mapping":
 		return ec.fieldContext_Integration_mapping(ctx, field)
+	case "escalationPolicy":
+		return ec.fieldContext_Integration_escalationPolicy(ctx, field)
+	case "recipientUsers":
+		return ec.fieldContext_Integration_recipientUsers(ctx, field)
+	case "recipientGroups":
+		return ec.fieldContext_Integration_recipientGroups(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Integration_createdAt(ctx, field)
 	case "updatedAt":
@@ -2009,6 +3245,48 @@ func (ec *executionContext) childFields_MatchedRule(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type MatchedRule", field.Name)
 }
 
+func (ec *executionContext) childFields_Notification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Notification_id(ctx, field)
+	case "user":
+		return ec.fieldContext_Notification_user(ctx, field)
+	case "contactMethod":
+		return ec.fieldContext_Notification_contactMethod(ctx, field)
+	case "channel":
+		return ec.fieldContext_Notification_channel(ctx, field)
+	case "status":
+		return ec.fieldContext_Notification_status(ctx, field)
+	case "attempts":
+		return ec.fieldContext_Notification_attempts(ctx, field)
+	case "error":
+		return ec.fieldContext_Notification_error(ctx, field)
+	case "providerId":
+		return ec.fieldContext_Notification_providerId(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Notification_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Notification_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Notification", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_NotificationRule_id(ctx, field)
+	case "user":
+		return ec.fieldContext_NotificationRule_user(ctx, field)
+	case "contactMethod":
+		return ec.fieldContext_NotificationRule_contactMethod(ctx, field)
+	case "delayMinutes":
+		return ec.fieldContext_NotificationRule_delayMinutes(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_NotificationRule_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationRule", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "endCursor":
@@ -2017,6 +3295,18 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_Restriction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "startDay":
+		return ec.fieldContext_Restriction_startDay(ctx, field)
+	case "startTime":
+		return ec.fieldContext_Restriction_startTime(ctx, field)
+	case "durationMinutes":
+		return ec.fieldContext_Restriction_durationMinutes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Restriction", field.Name)
 }
 
 func (ec *executionContext) childFields_Rule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2051,6 +3341,80 @@ func (ec *executionContext) childFields_Ruleset(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type Ruleset", field.Name)
 }
 
+func (ec *executionContext) childFields_Schedule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Schedule_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Schedule_name(ctx, field)
+	case "description":
+		return ec.fieldContext_Schedule_description(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_Schedule_timeZone(ctx, field)
+	case "layers":
+		return ec.fieldContext_Schedule_layers(ctx, field)
+	case "overrides":
+		return ec.fieldContext_Schedule_overrides(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Schedule_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Schedule_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Schedule", field.Name)
+}
+
+func (ec *executionContext) childFields_ScheduleLayer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScheduleLayer_id(ctx, field)
+	case "name":
+		return ec.fieldContext_ScheduleLayer_name(ctx, field)
+	case "shiftLength":
+		return ec.fieldContext_ScheduleLayer_shiftLength(ctx, field)
+	case "shiftUnit":
+		return ec.fieldContext_ScheduleLayer_shiftUnit(ctx, field)
+	case "handoffAt":
+		return ec.fieldContext_ScheduleLayer_handoffAt(ctx, field)
+	case "participantIds":
+		return ec.fieldContext_ScheduleLayer_participantIds(ctx, field)
+	case "participants":
+		return ec.fieldContext_ScheduleLayer_participants(ctx, field)
+	case "restrictions":
+		return ec.fieldContext_ScheduleLayer_restrictions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScheduleLayer", field.Name)
+}
+
+func (ec *executionContext) childFields_ScheduleOverride(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScheduleOverride_id(ctx, field)
+	case "user":
+		return ec.fieldContext_ScheduleOverride_user(ctx, field)
+	case "replaceUser":
+		return ec.fieldContext_ScheduleOverride_replaceUser(ctx, field)
+	case "start":
+		return ec.fieldContext_ScheduleOverride_start(ctx, field)
+	case "end":
+		return ec.fieldContext_ScheduleOverride_end(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ScheduleOverride_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScheduleOverride", field.Name)
+}
+
+func (ec *executionContext) childFields_Shift(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_Shift_start(ctx, field)
+	case "end":
+		return ec.fieldContext_Shift_end(ctx, field)
+	case "users":
+		return ec.fieldContext_Shift_users(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Shift", field.Name)
+}
+
 func (ec *executionContext) childFields_TimelineEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "at":
@@ -2077,6 +3441,10 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_role(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_User_createdAt(ctx, field)
+	case "contactMethods":
+		return ec.fieldContext_User_contactMethods(ctx, field)
+	case "notificationRules":
+		return ec.fieldContext_User_notificationRules(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -2291,6 +3659,34 @@ func (ec *executionContext) field_Mutation_closeAlert_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createContactMethod_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateContactMethodInput, error) {
+			return ec.unmarshalNCreateContactMethodInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateContactMethodInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createEscalationPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateEscalationPolicyInput, error) {
+			return ec.unmarshalNCreateEscalationPolicyInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateEscalationPolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2319,12 +3715,54 @@ func (ec *executionContext) field_Mutation_createIntegration_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createNotificationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateNotificationRuleInput, error) {
+			return ec.unmarshalNCreateNotificationRuleInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateNotificationRuleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createOverride_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateOverrideInput, error) {
+			return ec.unmarshalNCreateOverrideInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateOverrideInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createRuleset_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (CreateRulesetInput, error) {
 			return ec.unmarshalNCreateRulesetInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateRulesetInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createSchedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateScheduleInput, error) {
+			return ec.unmarshalNCreateScheduleInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateScheduleInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2344,6 +3782,34 @@ func (ec *executionContext) field_Mutation_createUser_args(ctx context.Context, 
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteContactMethod_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteEscalationPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -2375,7 +3841,49 @@ func (ec *executionContext) field_Mutation_deleteIntegration_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteNotificationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteOverride_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteRuleset_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteSchedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -2483,6 +3991,50 @@ func (ec *executionContext) field_Mutation_testIntegration_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_updateContactMethod_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (UpdateContactMethodInput, error) {
+			return ec.unmarshalNUpdateContactMethodInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateContactMethodInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateEscalationPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (UpdateEscalationPolicyInput, error) {
+			return ec.unmarshalNUpdateEscalationPolicyInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateEscalationPolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2541,6 +4093,28 @@ func (ec *executionContext) field_Mutation_updateRuleset_args(ctx context.Contex
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (UpdateRulesetInput, error) {
 			return ec.unmarshalNUpdateRulesetInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateRulesetInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateSchedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (UpdateScheduleInput, error) {
+			return ec.unmarshalNUpdateScheduleInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateScheduleInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2629,6 +4203,20 @@ func (ec *executionContext) field_Query_alerts_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_escalationPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_group_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2709,6 +4297,28 @@ func (ec *executionContext) field_Query_integration_args(ctx context.Context, ra
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_onCall_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "scheduleId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scheduleId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "at",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["at"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_ruleset_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2723,6 +4333,50 @@ func (ec *executionContext) field_Query_ruleset_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_schedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_shifts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "scheduleId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scheduleId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_user_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2734,6 +4388,20 @@ func (ec *executionContext) field_Query_user_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Schedule_overrides_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
 	return args, nil
 }
 
@@ -3337,6 +5005,70 @@ func (ec *executionContext) fieldContext_Alert_messages(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Alert_escalationPolicy(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_escalationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().EscalationPolicy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.EscalationPolicy) graphql.Marshaler {
+			return ec.marshalOEscalationPolicy2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_escalationPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_notifications(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_notifications(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().Notifications(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.Notification) graphql.Marshaler {
+			return ec.marshalNNotification2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐNotificationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_notifications(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Notification(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _AlertConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *AlertConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3638,6 +5370,516 @@ func (ec *executionContext) _Condition_caseSensitive(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_Condition_caseSensitive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Condition", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ContactMethod_id(ctx context.Context, field graphql.CollectedField, obj *db.ContactMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactMethod_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactMethod_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactMethod", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ContactMethod_user(ctx context.Context, field graphql.CollectedField, obj *db.ContactMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactMethod_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ContactMethod().User(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactMethod_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContactMethod",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContactMethod_name(ctx context.Context, field graphql.CollectedField, obj *db.ContactMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactMethod_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactMethod_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactMethod", field, false, false, "String")
+}
+
+func (ec *executionContext) _ContactMethod_type(ctx context.Context, field graphql.CollectedField, obj *db.ContactMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactMethod_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.ContactType) graphql.Marshaler {
+			return ec.marshalNContactType2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactMethod_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactMethod", field, false, false, "ContactType")
+}
+
+func (ec *executionContext) _ContactMethod_value(ctx context.Context, field graphql.CollectedField, obj *db.ContactMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactMethod_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ContactMethod().Value(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactMethod_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactMethod", field, true, true, "String")
+}
+
+func (ec *executionContext) _ContactMethod_verified(ctx context.Context, field graphql.CollectedField, obj *db.ContactMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactMethod_verified(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Verified, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactMethod_verified(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactMethod", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ContactMethod_disabled(ctx context.Context, field graphql.CollectedField, obj *db.ContactMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactMethod_disabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactMethod_disabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactMethod", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ContactMethod_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.ContactMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactMethod_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactMethod_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactMethod", field, false, false, "Time")
+}
+
+func (ec *executionContext) _EscalationPolicy_id(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationPolicy_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationPolicy_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationPolicy", field, false, false, "ID")
+}
+
+func (ec *executionContext) _EscalationPolicy_name(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationPolicy_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationPolicy_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _EscalationPolicy_description(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationPolicy_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationPolicy_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _EscalationPolicy_repeat(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationPolicy_repeat(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Repeat, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationPolicy_repeat(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationPolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EscalationPolicy_steps(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationPolicy_steps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Steps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.EscalationStep) graphql.Marshaler {
+			return ec.marshalNEscalationStep2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationPolicy_steps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EscalationPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EscalationPolicy_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationPolicy_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationPolicy_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationPolicy", field, false, false, "Time")
+}
+
+func (ec *executionContext) _EscalationPolicy_updatedAt(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationPolicy_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationPolicy_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationPolicy", field, false, false, "Time")
+}
+
+func (ec *executionContext) _EscalationStep_id(ctx context.Context, field graphql.CollectedField, obj *db.EscalationStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationStep_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationStep_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationStep", field, false, false, "ID")
+}
+
+func (ec *executionContext) _EscalationStep_delayMinutes(ctx context.Context, field graphql.CollectedField, obj *db.EscalationStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationStep_delayMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DelayMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationStep_delayMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationStep", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EscalationStep_targets(ctx context.Context, field graphql.CollectedField, obj *db.EscalationStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationStep_targets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EscalationStep().Targets(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*EscalationTarget) graphql.Marshaler {
+			return ec.marshalNEscalationTarget2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationTargetᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationStep_targets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EscalationStep",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationTarget(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EscalationTarget_type(ctx context.Context, field graphql.CollectedField, obj *EscalationTarget) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationTarget_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.TargetType) graphql.Marshaler {
+			return ec.marshalNTargetType2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐTargetType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationTarget_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationTarget", field, false, false, "TargetType")
+}
+
+func (ec *executionContext) _EscalationTarget_id(ctx context.Context, field graphql.CollectedField, obj *EscalationTarget) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationTarget_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationTarget_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationTarget", field, false, false, "ID")
+}
+
+func (ec *executionContext) _EscalationTarget_name(ctx context.Context, field graphql.CollectedField, obj *EscalationTarget) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationTarget_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationTarget_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationTarget", field, false, false, "String")
 }
 
 func (ec *executionContext) _Group_id(ctx context.Context, field graphql.CollectedField, obj *db.Group) (ret graphql.Marshaler) {
@@ -4305,6 +6547,102 @@ func (ec *executionContext) fieldContext_Integration_mapping(_ context.Context, 
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Mapping(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Integration_escalationPolicy(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_escalationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Integration().EscalationPolicy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.EscalationPolicy) graphql.Marshaler {
+			return ec.marshalOEscalationPolicy2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_escalationPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Integration",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Integration_recipientUsers(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_recipientUsers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Integration().RecipientUsers(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_recipientUsers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Integration",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Integration_recipientGroups(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_recipientGroups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Integration().RecipientGroups(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.Group) graphql.Marshaler {
+			return ec.marshalNGroup2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_recipientGroups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Integration",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
 		},
 	}
 	return fc, nil
@@ -5597,6 +7935,578 @@ func (ec *executionContext) fieldContext_Mutation_deleteRuleset(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createContactMethod(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createContactMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateContactMethod(ctx, fc.Args["input"].(CreateContactMethodInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.ContactMethod) graphql.Marshaler {
+			return ec.marshalNContactMethod2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createContactMethod(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactMethod(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createContactMethod_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateContactMethod(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateContactMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateContactMethod(ctx, fc.Args["id"].(int), fc.Args["input"].(UpdateContactMethodInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.ContactMethod) graphql.Marshaler {
+			return ec.marshalNContactMethod2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateContactMethod(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactMethod(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateContactMethod_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteContactMethod(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteContactMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteContactMethod(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteContactMethod(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteContactMethod_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createNotificationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createNotificationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateNotificationRule(ctx, fc.Args["input"].(CreateNotificationRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.NotificationRule) graphql.Marshaler {
+			return ec.marshalNNotificationRule2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐNotificationRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createNotificationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotificationRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createNotificationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteNotificationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteNotificationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteNotificationRule(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteNotificationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteNotificationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createSchedule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSchedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSchedule(ctx, fc.Args["input"].(CreateScheduleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Schedule) graphql.Marshaler {
+			return ec.marshalNSchedule2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐSchedule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSchedule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Schedule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSchedule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateSchedule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateSchedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateSchedule(ctx, fc.Args["id"].(int), fc.Args["input"].(UpdateScheduleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Schedule) graphql.Marshaler {
+			return ec.marshalNSchedule2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐSchedule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateSchedule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Schedule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateSchedule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteSchedule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteSchedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteSchedule(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteSchedule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteSchedule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createOverride(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createOverride(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateOverride(ctx, fc.Args["input"].(CreateOverrideInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.ScheduleOverride) graphql.Marshaler {
+			return ec.marshalNScheduleOverride2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleOverride(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createOverride(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScheduleOverride(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createOverride_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteOverride(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteOverride(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteOverride(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteOverride(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteOverride_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createEscalationPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createEscalationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateEscalationPolicy(ctx, fc.Args["input"].(CreateEscalationPolicyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.EscalationPolicy) graphql.Marshaler {
+			return ec.marshalNEscalationPolicy2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createEscalationPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createEscalationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateEscalationPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateEscalationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateEscalationPolicy(ctx, fc.Args["id"].(int), fc.Args["input"].(UpdateEscalationPolicyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.EscalationPolicy) graphql.Marshaler {
+			return ec.marshalNEscalationPolicy2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateEscalationPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateEscalationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteEscalationPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteEscalationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteEscalationPolicy(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteEscalationPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteEscalationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_acknowledgeAlert(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5727,6 +8637,387 @@ func (ec *executionContext) fieldContext_Mutation_assignAlert(ctx context.Contex
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Notification_id(ctx context.Context, field graphql.CollectedField, obj *db.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Notification", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Notification_user(ctx context.Context, field graphql.CollectedField, obj *db.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Notification().User(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Notification",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Notification_contactMethod(ctx context.Context, field graphql.CollectedField, obj *db.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_contactMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Notification().ContactMethod(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.ContactMethod) graphql.Marshaler {
+			return ec.marshalOContactMethod2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactMethod(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_contactMethod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Notification",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactMethod(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Notification_channel(ctx context.Context, field graphql.CollectedField, obj *db.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.ContactType) graphql.Marshaler {
+			return ec.marshalNContactType2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Notification", field, false, false, "ContactType")
+}
+
+func (ec *executionContext) _Notification_status(ctx context.Context, field graphql.CollectedField, obj *db.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.NotificationStatus) graphql.Marshaler {
+			return ec.marshalNNotificationStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐNotificationStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Notification", field, false, false, "NotificationStatus")
+}
+
+func (ec *executionContext) _Notification_attempts(ctx context.Context, field graphql.CollectedField, obj *db.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Notification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Notification_error(ctx context.Context, field graphql.CollectedField, obj *db.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Notification", field, false, false, "String")
+}
+
+func (ec *executionContext) _Notification_providerId(ctx context.Context, field graphql.CollectedField, obj *db.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_providerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProviderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_providerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Notification", field, false, false, "String")
+}
+
+func (ec *executionContext) _Notification_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Notification", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Notification_updatedAt(ctx context.Context, field graphql.CollectedField, obj *db.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Notification", field, false, false, "Time")
+}
+
+func (ec *executionContext) _NotificationRule_id(ctx context.Context, field graphql.CollectedField, obj *db.NotificationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationRule_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationRule_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _NotificationRule_user(ctx context.Context, field graphql.CollectedField, obj *db.NotificationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationRule_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NotificationRule().User(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationRule_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "NotificationRule",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _NotificationRule_contactMethod(ctx context.Context, field graphql.CollectedField, obj *db.NotificationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationRule_contactMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NotificationRule().ContactMethod(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.ContactMethod) graphql.Marshaler {
+			return ec.marshalNContactMethod2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationRule_contactMethod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "NotificationRule",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactMethod(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _NotificationRule_delayMinutes(ctx context.Context, field graphql.CollectedField, obj *db.NotificationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationRule_delayMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DelayMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationRule_delayMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _NotificationRule_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.NotificationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationRule_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationRule_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationRule", field, false, false, "Time")
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *PageInfo) (ret graphql.Marshaler) {
@@ -6287,6 +9578,246 @@ func (ec *executionContext) fieldContext_Query_inboundMessage(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_schedules(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_schedules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Schedules(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.Schedule) graphql.Marshaler {
+			return ec.marshalNSchedule2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_schedules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Schedule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_schedule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_schedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Schedule(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Schedule) graphql.Marshaler {
+			return ec.marshalOSchedule2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐSchedule(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_schedule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Schedule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_schedule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_onCall(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_onCall(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().OnCall(ctx, fc.Args["scheduleId"].(int), fc.Args["at"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_onCall(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_onCall_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_shifts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_shifts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Shifts(ctx, fc.Args["scheduleId"].(int), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*Shift) graphql.Marshaler {
+			return ec.marshalNShift2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐShiftᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_shifts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Shift(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_shifts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_escalationPolicies(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_escalationPolicies(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().EscalationPolicies(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.EscalationPolicy) graphql.Marshaler {
+			return ec.marshalNEscalationPolicy2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_escalationPolicies(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_escalationPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_escalationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().EscalationPolicy(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.EscalationPolicy) graphql.Marshaler {
+			return ec.marshalOEscalationPolicy2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_escalationPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_escalationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6361,6 +9892,75 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Restriction_startDay(ctx context.Context, field graphql.CollectedField, obj *oncall.Restriction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Restriction_startDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Restriction().StartDay(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v Weekday) graphql.Marshaler {
+			return ec.marshalNWeekday2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWeekday(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Restriction_startDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Restriction", field, true, true, "Weekday")
+}
+
+func (ec *executionContext) _Restriction_startTime(ctx context.Context, field graphql.CollectedField, obj *oncall.Restriction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Restriction_startTime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Restriction().StartTime(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Restriction_startTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Restriction", field, true, true, "String")
+}
+
+func (ec *executionContext) _Restriction_durationMinutes(ctx context.Context, field graphql.CollectedField, obj *oncall.Restriction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Restriction_durationMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DurationMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Restriction_durationMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Restriction", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Rule_name(ctx context.Context, field graphql.CollectedField, obj *db.Rule) (ret graphql.Marshaler) {
@@ -6611,6 +10211,656 @@ func (ec *executionContext) fieldContext_Ruleset_updatedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Ruleset", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Schedule_id(ctx context.Context, field graphql.CollectedField, obj *db.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Schedule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Schedule_name(ctx context.Context, field graphql.CollectedField, obj *db.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Schedule", field, false, false, "String")
+}
+
+func (ec *executionContext) _Schedule_description(ctx context.Context, field graphql.CollectedField, obj *db.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Schedule", field, false, false, "String")
+}
+
+func (ec *executionContext) _Schedule_timeZone(ctx context.Context, field graphql.CollectedField, obj *db.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Schedule", field, false, false, "String")
+}
+
+func (ec *executionContext) _Schedule_layers(ctx context.Context, field graphql.CollectedField, obj *db.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_layers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Layers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.ScheduleLayer) graphql.Marshaler {
+			return ec.marshalNScheduleLayer2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleLayerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_layers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Schedule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScheduleLayer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Schedule_overrides(ctx context.Context, field graphql.CollectedField, obj *db.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_overrides(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Schedule().Overrides(ctx, obj, fc.Args["from"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.ScheduleOverride) graphql.Marshaler {
+			return ec.marshalNScheduleOverride2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleOverrideᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_overrides(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Schedule",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScheduleOverride(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Schedule_overrides_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Schedule_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Schedule", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Schedule_updatedAt(ctx context.Context, field graphql.CollectedField, obj *db.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Schedule", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScheduleLayer_id(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleLayer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleLayer_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleLayer_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleLayer", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScheduleLayer_name(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleLayer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleLayer_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleLayer_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleLayer", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScheduleLayer_shiftLength(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleLayer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleLayer_shiftLength(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ShiftLength, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleLayer_shiftLength(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleLayer", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScheduleLayer_shiftUnit(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleLayer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleLayer_shiftUnit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ShiftUnit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v oncall.ShiftUnit) graphql.Marshaler {
+			return ec.marshalNShiftUnit2githubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐShiftUnit(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleLayer_shiftUnit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleLayer", field, false, false, "ShiftUnit")
+}
+
+func (ec *executionContext) _ScheduleLayer_handoffAt(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleLayer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleLayer_handoffAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HandoffAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleLayer_handoffAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleLayer", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScheduleLayer_participantIds(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleLayer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleLayer_participantIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParticipantIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNID2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleLayer_participantIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleLayer", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScheduleLayer_participants(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleLayer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleLayer_participants(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ScheduleLayer().Participants(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleLayer_participants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScheduleLayer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScheduleLayer_restrictions(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleLayer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleLayer_restrictions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Restrictions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []oncall.Restriction) graphql.Marshaler {
+			return ec.marshalNRestriction2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐRestrictionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleLayer_restrictions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScheduleLayer",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Restriction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScheduleOverride_id(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleOverride) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleOverride_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleOverride_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleOverride", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScheduleOverride_user(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleOverride) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleOverride_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ScheduleOverride().User(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleOverride_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScheduleOverride",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScheduleOverride_replaceUser(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleOverride) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleOverride_replaceUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ScheduleOverride().ReplaceUser(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleOverride_replaceUser(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScheduleOverride",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScheduleOverride_start(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleOverride) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleOverride_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleOverride_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleOverride", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScheduleOverride_end(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleOverride) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleOverride_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleOverride_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleOverride", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScheduleOverride_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleOverride) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleOverride_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleOverride_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleOverride", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Shift_start(ctx context.Context, field graphql.CollectedField, obj *Shift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Shift_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Shift_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Shift", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Shift_end(ctx context.Context, field graphql.CollectedField, obj *Shift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Shift_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Shift_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Shift", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Shift_users(ctx context.Context, field graphql.CollectedField, obj *Shift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Shift_users(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Users, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Shift_users(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Shift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _TimelineEntry_at(ctx context.Context, field graphql.CollectedField, obj *db.AlertLog) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6825,6 +11075,70 @@ func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
+}
+
+func (ec *executionContext) _User_contactMethods(ctx context.Context, field graphql.CollectedField, obj *db.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_contactMethods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().ContactMethods(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.ContactMethod) graphql.Marshaler {
+			return ec.marshalNContactMethod2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactMethodᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_contactMethods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactMethod(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_notificationRules(ctx context.Context, field graphql.CollectedField, obj *db.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_notificationRules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().NotificationRules(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.NotificationRule) graphql.Marshaler {
+			return ec.marshalNNotificationRule2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐNotificationRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_notificationRules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotificationRule(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -8033,6 +12347,132 @@ func UnmarshalConditionInput(ctx context.Context, raw any) (ConditionInput, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateContactMethodInput(ctx context.Context, obj any) (CreateContactMethodInput, error) {
+	var it CreateContactMethodInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"userId", "name", "type", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNContactType2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateContactMethodInput unmarshals raw into the CreateContactMethodInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateContactMethodInput(ctx context.Context, raw any) (CreateContactMethodInput, error) {
+	var out CreateContactMethodInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateContactMethodInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateEscalationPolicyInput(ctx context.Context, obj any) (CreateEscalationPolicyInput, error) {
+	var it CreateEscalationPolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "repeat", "steps"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "repeat":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repeat"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Repeat = data
+		case "steps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("steps"))
+			data, err := ec.unmarshalNEscalationStepInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationStepInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Steps = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateEscalationPolicyInput unmarshals raw into the CreateEscalationPolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateEscalationPolicyInput(ctx context.Context, raw any) (CreateEscalationPolicyInput, error) {
+	var out CreateEscalationPolicyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateEscalationPolicyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateGroupInput(ctx context.Context, obj any) (CreateGroupInput, error) {
 	var it CreateGroupInput
 	if obj == nil {
@@ -8100,7 +12540,7 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping"}
+	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8142,6 +12582,27 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.Mapping = data
+		case "escalationPolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalationPolicyId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalationPolicyID = data
+		case "recipientUserIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientUserIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientUserIds = data
+		case "recipientGroupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientGroupIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientGroupIds = data
 		}
 	}
 	return it, nil
@@ -8156,6 +12617,125 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 func UnmarshalCreateIntegrationInput(ctx context.Context, raw any) (CreateIntegrationInput, error) {
 	var out CreateIntegrationInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateIntegrationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateNotificationRuleInput(ctx context.Context, obj any) (CreateNotificationRuleInput, error) {
+	var it CreateNotificationRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"contactMethodId", "delayMinutes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "contactMethodId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactMethodId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContactMethodID = data
+		case "delayMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("delayMinutes"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DelayMinutes = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateNotificationRuleInput unmarshals raw into the CreateNotificationRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateNotificationRuleInput(ctx context.Context, raw any) (CreateNotificationRuleInput, error) {
+	var out CreateNotificationRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateNotificationRuleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateOverrideInput(ctx context.Context, obj any) (CreateOverrideInput, error) {
+	var it CreateOverrideInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"scheduleId", "userId", "replaceUserId", "start", "end"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "scheduleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scheduleId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScheduleID = data
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserID = data
+		case "replaceUserId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replaceUserId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplaceUserID = data
+		case "start":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("start"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Start = data
+		case "end":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("end"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.End = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateOverrideInput unmarshals raw into the CreateOverrideInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateOverrideInput(ctx context.Context, raw any) (CreateOverrideInput, error) {
+	var out CreateOverrideInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateOverrideInput", raw, &out)
 	return out, err
 }
 
@@ -8212,6 +12792,69 @@ func (ec *executionContext) unmarshalInputCreateRulesetInput(ctx context.Context
 func UnmarshalCreateRulesetInput(ctx context.Context, raw any) (CreateRulesetInput, error) {
 	var out CreateRulesetInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateRulesetInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateScheduleInput(ctx context.Context, obj any) (CreateScheduleInput, error) {
+	var it CreateScheduleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "timeZone", "layers"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "timeZone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeZone"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeZone = data
+		case "layers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("layers"))
+			data, err := ec.unmarshalOScheduleLayerInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐScheduleLayerInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Layers = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateScheduleInput unmarshals raw into the CreateScheduleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateScheduleInput(ctx context.Context, raw any) (CreateScheduleInput, error) {
+	var out CreateScheduleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateScheduleInput", raw, &out)
 	return out, err
 }
 
@@ -8275,6 +12918,104 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 func UnmarshalCreateUserInput(ctx context.Context, raw any) (CreateUserInput, error) {
 	var out CreateUserInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateUserInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputEscalationStepInput(ctx context.Context, obj any) (EscalationStepInput, error) {
+	var it EscalationStepInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"delayMinutes", "targets"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "delayMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("delayMinutes"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DelayMinutes = data
+		case "targets":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targets"))
+			data, err := ec.unmarshalNEscalationTargetInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationTargetInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Targets = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEscalationStepInput unmarshals raw into the EscalationStepInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEscalationStepInput(ctx context.Context, raw any) (EscalationStepInput, error) {
+	var out EscalationStepInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EscalationStepInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputEscalationTargetInput(ctx context.Context, obj any) (EscalationTargetInput, error) {
+	var it EscalationTargetInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"type", "id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNTargetType2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐTargetType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEscalationTargetInput unmarshals raw into the EscalationTargetInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEscalationTargetInput(ctx context.Context, raw any) (EscalationTargetInput, error) {
+	var out EscalationTargetInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EscalationTargetInput", raw, &out)
 	return out, err
 }
 
@@ -8355,6 +13096,62 @@ func UnmarshalMappingInput(ctx context.Context, raw any) (rules.Mapping, error) 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRestrictionInput(ctx context.Context, obj any) (RestrictionInput, error) {
+	var it RestrictionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"startDay", "startTime", "durationMinutes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "startDay":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDay"))
+			data, err := ec.unmarshalNWeekday2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWeekday(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDay = data
+		case "startTime":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startTime"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartTime = data
+		case "durationMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("durationMinutes"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DurationMinutes = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRestrictionInput unmarshals raw into the RestrictionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRestrictionInput(ctx context.Context, raw any) (RestrictionInput, error) {
+	var out RestrictionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RestrictionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRuleInput(ctx context.Context, obj any) (RuleInput, error) {
 	var it RuleInput
 	if obj == nil {
@@ -8415,6 +13212,202 @@ func (ec *executionContext) unmarshalInputRuleInput(ctx context.Context, obj any
 func UnmarshalRuleInput(ctx context.Context, raw any) (RuleInput, error) {
 	var out RuleInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RuleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputScheduleLayerInput(ctx context.Context, obj any) (ScheduleLayerInput, error) {
+	var it ScheduleLayerInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "shiftLength", "shiftUnit", "handoffAt", "participantIds", "restrictions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "shiftLength":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shiftLength"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShiftLength = data
+		case "shiftUnit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shiftUnit"))
+			data, err := ec.unmarshalNShiftUnit2githubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐShiftUnit(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShiftUnit = data
+		case "handoffAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("handoffAt"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HandoffAt = data
+		case "participantIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("participantIds"))
+			data, err := ec.unmarshalNID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParticipantIds = data
+		case "restrictions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("restrictions"))
+			data, err := ec.unmarshalORestrictionInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRestrictionInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Restrictions = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalScheduleLayerInput unmarshals raw into the ScheduleLayerInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalScheduleLayerInput(ctx context.Context, raw any) (ScheduleLayerInput, error) {
+	var out ScheduleLayerInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ScheduleLayerInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateContactMethodInput(ctx context.Context, obj any) (UpdateContactMethodInput, error) {
+	var it UpdateContactMethodInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "value", "disabled"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		case "disabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Disabled = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateContactMethodInput unmarshals raw into the UpdateContactMethodInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateContactMethodInput(ctx context.Context, raw any) (UpdateContactMethodInput, error) {
+	var out UpdateContactMethodInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateContactMethodInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateEscalationPolicyInput(ctx context.Context, obj any) (UpdateEscalationPolicyInput, error) {
+	var it UpdateEscalationPolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "repeat", "steps"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "repeat":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repeat"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Repeat = data
+		case "steps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("steps"))
+			data, err := ec.unmarshalOEscalationStepInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationStepInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Steps = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateEscalationPolicyInput unmarshals raw into the UpdateEscalationPolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateEscalationPolicyInput(ctx context.Context, raw any) (UpdateEscalationPolicyInput, error) {
+	var out UpdateEscalationPolicyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateEscalationPolicyInput", raw, &out)
 	return out, err
 }
 
@@ -8485,7 +13478,7 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping"}
+	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8520,6 +13513,27 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.Mapping = data
+		case "escalationPolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalationPolicyId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalationPolicyID = graphql.OmittableOf(data)
+		case "recipientUserIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientUserIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientUserIds = data
+		case "recipientGroupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientGroupIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientGroupIds = data
 		}
 	}
 	return it, nil
@@ -8590,6 +13604,69 @@ func (ec *executionContext) unmarshalInputUpdateRulesetInput(ctx context.Context
 func UnmarshalUpdateRulesetInput(ctx context.Context, raw any) (UpdateRulesetInput, error) {
 	var out UpdateRulesetInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateRulesetInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateScheduleInput(ctx context.Context, obj any) (UpdateScheduleInput, error) {
+	var it UpdateScheduleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "timeZone", "layers"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "timeZone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeZone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeZone = data
+		case "layers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("layers"))
+			data, err := ec.unmarshalOScheduleLayerInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐScheduleLayerInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Layers = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateScheduleInput unmarshals raw into the UpdateScheduleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateScheduleInput(ctx context.Context, raw any) (UpdateScheduleInput, error) {
+	var out UpdateScheduleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateScheduleInput", raw, &out)
 	return out, err
 }
 
@@ -8781,6 +13858,18 @@ func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, ob
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Alert_messages(ctx, field, obj)
 				})
+		case "escalationPolicy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_escalationPolicy(ctx, field, obj)
+				})
+		case "notifications":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_notifications(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8922,6 +14011,226 @@ func (ec *executionContext) _Condition(ctx context.Context, sel ast.SelectionSet
 			}
 		case "caseSensitive":
 			out.Values[i] = ec._Condition_caseSensitive(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var contactMethodImplementors = []string{"ContactMethod"}
+
+func (ec *executionContext) _ContactMethod(ctx context.Context, sel ast.SelectionSet, obj *db.ContactMethod) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, contactMethodImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ContactMethod")
+		case "id":
+			out.Values[i] = ec._ContactMethod_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "user":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ContactMethod_user(ctx, field, obj)
+				})
+		case "name":
+			out.Values[i] = ec._ContactMethod_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "type":
+			out.Values[i] = ec._ContactMethod_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "value":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ContactMethod_value(ctx, field, obj)
+				})
+		case "verified":
+			out.Values[i] = ec._ContactMethod_verified(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "disabled":
+			out.Values[i] = ec._ContactMethod_disabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._ContactMethod_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var escalationPolicyImplementors = []string{"EscalationPolicy"}
+
+func (ec *executionContext) _EscalationPolicy(ctx context.Context, sel ast.SelectionSet, obj *db.EscalationPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, escalationPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EscalationPolicy")
+		case "id":
+			out.Values[i] = ec._EscalationPolicy_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._EscalationPolicy_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._EscalationPolicy_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repeat":
+			out.Values[i] = ec._EscalationPolicy_repeat(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "steps":
+			out.Values[i] = ec._EscalationPolicy_steps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._EscalationPolicy_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._EscalationPolicy_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var escalationStepImplementors = []string{"EscalationStep"}
+
+func (ec *executionContext) _EscalationStep(ctx context.Context, sel ast.SelectionSet, obj *db.EscalationStep) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, escalationStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EscalationStep")
+		case "id":
+			out.Values[i] = ec._EscalationStep_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "delayMinutes":
+			out.Values[i] = ec._EscalationStep_delayMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "targets":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._EscalationStep_targets(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var escalationTargetImplementors = []string{"EscalationTarget"}
+
+func (ec *executionContext) _EscalationTarget(ctx context.Context, sel ast.SelectionSet, obj *EscalationTarget) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, escalationTargetImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EscalationTarget")
+		case "type":
+			out.Values[i] = ec._EscalationTarget_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "id":
+			out.Values[i] = ec._EscalationTarget_id(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._EscalationTarget_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -9202,6 +14511,24 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "escalationPolicy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Integration_escalationPolicy(ctx, field, obj)
+				})
+		case "recipientUsers":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Integration_recipientUsers(ctx, field, obj)
+				})
+		case "recipientGroups":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Integration_recipientGroups(ctx, field, obj)
+				})
 		case "createdAt":
 			out.Values[i] = ec._Integration_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -9579,6 +14906,97 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createContactMethod":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createContactMethod(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateContactMethod":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateContactMethod(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteContactMethod":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteContactMethod(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createNotificationRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createNotificationRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteNotificationRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteNotificationRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createSchedule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSchedule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateSchedule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateSchedule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteSchedule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteSchedule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createOverride":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createOverride(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteOverride":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteOverride(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createEscalationPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createEscalationPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateEscalationPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateEscalationPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteEscalationPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteEscalationPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "acknowledgeAlert":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_acknowledgeAlert(ctx, field)
@@ -9599,6 +15017,141 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var notificationImplementors = []string{"Notification"}
+
+func (ec *executionContext) _Notification(ctx context.Context, sel ast.SelectionSet, obj *db.Notification) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, notificationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Notification")
+		case "id":
+			out.Values[i] = ec._Notification_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "user":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Notification_user(ctx, field, obj)
+				})
+		case "contactMethod":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Notification_contactMethod(ctx, field, obj)
+				})
+		case "channel":
+			out.Values[i] = ec._Notification_channel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Notification_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "attempts":
+			out.Values[i] = ec._Notification_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "error":
+			out.Values[i] = ec._Notification_error(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "providerId":
+			out.Values[i] = ec._Notification_providerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Notification_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Notification_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var notificationRuleImplementors = []string{"NotificationRule"}
+
+func (ec *executionContext) _NotificationRule(ctx context.Context, sel ast.SelectionSet, obj *db.NotificationRule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, notificationRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NotificationRule")
+		case "id":
+			out.Values[i] = ec._NotificationRule_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "user":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NotificationRule_user(ctx, field, obj)
+				})
+		case "contactMethod":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NotificationRule_contactMethod(ctx, field, obj)
+				})
+		case "delayMinutes":
+			out.Values[i] = ec._NotificationRule_delayMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._NotificationRule_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -9752,6 +15305,42 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_inboundMessage(ctx, field)
 				})
+		case "schedules":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_schedules(ctx, field)
+				})
+		case "schedule":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_schedule(ctx, field)
+				})
+		case "onCall":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_onCall(ctx, field)
+				})
+		case "shifts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_shifts(ctx, field)
+				})
+		case "escalationPolicies":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_escalationPolicies(ctx, field)
+				})
+		case "escalationPolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_escalationPolicy(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -9763,6 +15352,51 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___schema(ctx, field)
 			})
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var restrictionImplementors = []string{"Restriction"}
+
+func (ec *executionContext) _Restriction(ctx context.Context, sel ast.SelectionSet, obj *oncall.Restriction) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, restrictionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Restriction")
+		case "startDay":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Restriction_startDay(ctx, field, obj)
+				})
+		case "startTime":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Restriction_startTime(ctx, field, obj)
+				})
+		case "durationMinutes":
+			out.Values[i] = ec._Restriction_durationMinutes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -9889,6 +15523,247 @@ func (ec *executionContext) _Ruleset(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var scheduleImplementors = []string{"Schedule"}
+
+func (ec *executionContext) _Schedule(ctx context.Context, sel ast.SelectionSet, obj *db.Schedule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scheduleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Schedule")
+		case "id":
+			out.Values[i] = ec._Schedule_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Schedule_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "description":
+			out.Values[i] = ec._Schedule_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timeZone":
+			out.Values[i] = ec._Schedule_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "layers":
+			out.Values[i] = ec._Schedule_layers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "overrides":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Schedule_overrides(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Schedule_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Schedule_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scheduleLayerImplementors = []string{"ScheduleLayer"}
+
+func (ec *executionContext) _ScheduleLayer(ctx context.Context, sel ast.SelectionSet, obj *db.ScheduleLayer) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scheduleLayerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScheduleLayer")
+		case "id":
+			out.Values[i] = ec._ScheduleLayer_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._ScheduleLayer_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "shiftLength":
+			out.Values[i] = ec._ScheduleLayer_shiftLength(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "shiftUnit":
+			out.Values[i] = ec._ScheduleLayer_shiftUnit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "handoffAt":
+			out.Values[i] = ec._ScheduleLayer_handoffAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "participantIds":
+			out.Values[i] = ec._ScheduleLayer_participantIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "participants":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScheduleLayer_participants(ctx, field, obj)
+				})
+		case "restrictions":
+			out.Values[i] = ec._ScheduleLayer_restrictions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scheduleOverrideImplementors = []string{"ScheduleOverride"}
+
+func (ec *executionContext) _ScheduleOverride(ctx context.Context, sel ast.SelectionSet, obj *db.ScheduleOverride) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scheduleOverrideImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScheduleOverride")
+		case "id":
+			out.Values[i] = ec._ScheduleOverride_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "user":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScheduleOverride_user(ctx, field, obj)
+				})
+		case "replaceUser":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScheduleOverride_replaceUser(ctx, field, obj)
+				})
+		case "start":
+			out.Values[i] = ec._ScheduleOverride_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "end":
+			out.Values[i] = ec._ScheduleOverride_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._ScheduleOverride_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var shiftImplementors = []string{"Shift"}
+
+func (ec *executionContext) _Shift(ctx context.Context, sel ast.SelectionSet, obj *Shift) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, shiftImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Shift")
+		case "start":
+			out.Values[i] = ec._Shift_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._Shift_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "users":
+			out.Values[i] = ec._Shift_users(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var timelineEntryImplementors = []string{"TimelineEntry"}
 
 func (ec *executionContext) _TimelineEntry(ctx context.Context, sel ast.SelectionSet, obj *db.AlertLog) graphql.Marshaler {
@@ -9953,28 +15828,40 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 		case "id":
 			out.Values[i] = ec._User_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "email":
 			out.Values[i] = ec._User_email(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._User_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "role":
 			out.Values[i] = ec._User_role(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._User_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "contactMethods":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_contactMethods(ctx, field, obj)
+				})
+		case "notificationRules":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_notificationRules(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10463,6 +16350,55 @@ func (ec *executionContext) marshalNConditionOp2githubᚗcomᚋklaxonhqᚋklaxon
 	return res
 }
 
+func (ec *executionContext) marshalNContactMethod2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactMethodᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.ContactMethod) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNContactMethod2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactMethod(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNContactMethod2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactMethod(ctx context.Context, sel ast.SelectionSet, v *db.ContactMethod) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ContactMethod!")
+		return graphql.Null
+	}
+	return ec._ContactMethod(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNContactType2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactType(ctx context.Context, v any) (db.ContactType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := db.ContactType(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNContactType2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactType(ctx context.Context, sel ast.SelectionSet, v db.ContactType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ContactType!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNCreateContactMethodInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateContactMethodInput(ctx context.Context, v any) (CreateContactMethodInput, error) {
+	res, err := ec.unmarshalInputCreateContactMethodInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateEscalationPolicyInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateEscalationPolicyInput(ctx context.Context, v any) (CreateEscalationPolicyInput, error) {
+	res, err := ec.unmarshalInputCreateEscalationPolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateGroupInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateGroupInput(ctx context.Context, v any) (CreateGroupInput, error) {
 	res, err := ec.unmarshalInputCreateGroupInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10473,14 +16409,139 @@ func (ec *executionContext) unmarshalNCreateIntegrationInput2githubᚗcomᚋklax
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateNotificationRuleInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateNotificationRuleInput(ctx context.Context, v any) (CreateNotificationRuleInput, error) {
+	res, err := ec.unmarshalInputCreateNotificationRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateOverrideInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateOverrideInput(ctx context.Context, v any) (CreateOverrideInput, error) {
+	res, err := ec.unmarshalInputCreateOverrideInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateRulesetInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateRulesetInput(ctx context.Context, v any) (CreateRulesetInput, error) {
 	res, err := ec.unmarshalInputCreateRulesetInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateScheduleInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateScheduleInput(ctx context.Context, v any) (CreateScheduleInput, error) {
+	res, err := ec.unmarshalInputCreateScheduleInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNCreateUserInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateUserInput(ctx context.Context, v any) (CreateUserInput, error) {
 	res, err := ec.unmarshalInputCreateUserInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEscalationPolicy2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicyᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.EscalationPolicy) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEscalationPolicy2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicy(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEscalationPolicy2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicy(ctx context.Context, sel ast.SelectionSet, v *db.EscalationPolicy) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EscalationPolicy!")
+		return graphql.Null
+	}
+	return ec._EscalationPolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEscalationStep2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.EscalationStep) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEscalationStep2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationStep(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEscalationStep2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationStep(ctx context.Context, sel ast.SelectionSet, v *db.EscalationStep) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EscalationStep!")
+		return graphql.Null
+	}
+	return ec._EscalationStep(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNEscalationStepInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationStepInputᚄ(ctx context.Context, v any) ([]*EscalationStepInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*EscalationStepInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNEscalationStepInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationStepInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNEscalationStepInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationStepInput(ctx context.Context, v any) (*EscalationStepInput, error) {
+	res, err := ec.unmarshalInputEscalationStepInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEscalationTarget2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationTargetᚄ(ctx context.Context, sel ast.SelectionSet, v []*EscalationTarget) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEscalationTarget2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationTarget(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEscalationTarget2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationTarget(ctx context.Context, sel ast.SelectionSet, v *EscalationTarget) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EscalationTarget!")
+		return graphql.Null
+	}
+	return ec._EscalationTarget(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNEscalationTargetInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationTargetInputᚄ(ctx context.Context, v any) ([]*EscalationTargetInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*EscalationTargetInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNEscalationTargetInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationTargetInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNEscalationTargetInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationTargetInput(ctx context.Context, v any) (*EscalationTargetInput, error) {
+	res, err := ec.unmarshalInputEscalationTargetInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNGroup2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.Group) graphql.Marshaler {
@@ -10543,6 +16604,35 @@ func (ec *executionContext) marshalNID2int(ctx context.Context, sel ast.Selectio
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2int(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2int(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNInboundMessage2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐInboundMessageᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.InboundMessage) graphql.Marshaler {
@@ -10683,12 +16773,100 @@ func (ec *executionContext) marshalNMapping2githubᚗcomᚋklaxonhqᚋklaxonᚋr
 	return ec._Mapping(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNNotification2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐNotificationᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.Notification) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNNotification2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐNotification(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNNotification2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐNotification(ctx context.Context, sel ast.SelectionSet, v *db.Notification) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Notification!")
+		return graphql.Null
+	}
+	return ec._Notification(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNNotificationRule2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐNotificationRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.NotificationRule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNNotificationRule2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐNotificationRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNNotificationRule2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐNotificationRule(ctx context.Context, sel ast.SelectionSet, v *db.NotificationRule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NotificationRule!")
+		return graphql.Null
+	}
+	return ec._NotificationRule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNNotificationStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐNotificationStatus(ctx context.Context, v any) (db.NotificationStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := db.NotificationStatus(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNNotificationStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐNotificationStatus(ctx context.Context, sel ast.SelectionSet, v db.NotificationStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "NotificationStatus!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRestriction2githubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐRestriction(ctx context.Context, sel ast.SelectionSet, v oncall.Restriction) graphql.Marshaler {
+	return ec._Restriction(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRestriction2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐRestrictionᚄ(ctx context.Context, sel ast.SelectionSet, v []oncall.Restriction) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRestriction2githubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐRestriction(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNRestrictionInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRestrictionInput(ctx context.Context, v any) (*RestrictionInput, error) {
+	res, err := ec.unmarshalInputRestrictionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐRole(ctx context.Context, v any) (db.Role, error) {
@@ -10789,6 +16967,122 @@ func (ec *executionContext) marshalNRuleset2ᚖgithubᚗcomᚋklaxonhqᚋklaxon�
 	return ec._Ruleset(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNSchedule2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.Schedule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSchedule2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐSchedule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSchedule2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐSchedule(ctx context.Context, sel ast.SelectionSet, v *db.Schedule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Schedule!")
+		return graphql.Null
+	}
+	return ec._Schedule(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScheduleLayer2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleLayerᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.ScheduleLayer) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScheduleLayer2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleLayer(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScheduleLayer2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleLayer(ctx context.Context, sel ast.SelectionSet, v *db.ScheduleLayer) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScheduleLayer!")
+		return graphql.Null
+	}
+	return ec._ScheduleLayer(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNScheduleLayerInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐScheduleLayerInput(ctx context.Context, v any) (*ScheduleLayerInput, error) {
+	res, err := ec.unmarshalInputScheduleLayerInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScheduleOverride2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleOverrideᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.ScheduleOverride) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScheduleOverride2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleOverride(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScheduleOverride2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleOverride(ctx context.Context, sel ast.SelectionSet, v *db.ScheduleOverride) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScheduleOverride!")
+		return graphql.Null
+	}
+	return ec._ScheduleOverride(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNShift2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐShiftᚄ(ctx context.Context, sel ast.SelectionSet, v []*Shift) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNShift2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐShift(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNShift2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐShift(ctx context.Context, sel ast.SelectionSet, v *Shift) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Shift!")
+		return graphql.Null
+	}
+	return ec._Shift(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNShiftUnit2githubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐShiftUnit(ctx context.Context, v any) (oncall.ShiftUnit, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := oncall.ShiftUnit(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNShiftUnit2githubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐShiftUnit(ctx context.Context, sel ast.SelectionSet, v oncall.ShiftUnit) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ShiftUnit!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10832,6 +17126,21 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	return ret
 }
 
+func (ec *executionContext) unmarshalNTargetType2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐTargetType(ctx context.Context, v any) (db.TargetType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := db.TargetType(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTargetType2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐTargetType(ctx context.Context, sel ast.SelectionSet, v db.TargetType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "TargetType!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
 	res, err := graphql.UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10870,6 +17179,16 @@ func (ec *executionContext) marshalNTimelineEntry2ᚖgithubᚗcomᚋklaxonhqᚋk
 	return ec._TimelineEntry(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNUpdateContactMethodInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateContactMethodInput(ctx context.Context, v any) (UpdateContactMethodInput, error) {
+	res, err := ec.unmarshalInputUpdateContactMethodInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateEscalationPolicyInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateEscalationPolicyInput(ctx context.Context, v any) (UpdateEscalationPolicyInput, error) {
+	res, err := ec.unmarshalInputUpdateEscalationPolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNUpdateGroupInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateGroupInput(ctx context.Context, v any) (UpdateGroupInput, error) {
 	res, err := ec.unmarshalInputUpdateGroupInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10882,6 +17201,11 @@ func (ec *executionContext) unmarshalNUpdateIntegrationInput2githubᚗcomᚋklax
 
 func (ec *executionContext) unmarshalNUpdateRulesetInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateRulesetInput(ctx context.Context, v any) (UpdateRulesetInput, error) {
 	res, err := ec.unmarshalInputUpdateRulesetInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateScheduleInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateScheduleInput(ctx context.Context, v any) (UpdateScheduleInput, error) {
+	res, err := ec.unmarshalInputUpdateScheduleInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -10912,6 +17236,16 @@ func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋd
 		return graphql.Null
 	}
 	return ec._User(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNWeekday2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWeekday(ctx context.Context, v any) (Weekday, error) {
+	var res Weekday
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWeekday2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWeekday(ctx context.Context, sel ast.SelectionSet, v Weekday) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -11154,6 +17488,37 @@ func (ec *executionContext) unmarshalOConditionInput2ᚕᚖgithubᚗcomᚋklaxon
 	return res, nil
 }
 
+func (ec *executionContext) marshalOContactMethod2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactMethod(ctx context.Context, sel ast.SelectionSet, v *db.ContactMethod) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ContactMethod(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOEscalationPolicy2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicy(ctx context.Context, sel ast.SelectionSet, v *db.EscalationPolicy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._EscalationPolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOEscalationStepInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationStepInputᚄ(ctx context.Context, v any) ([]*EscalationStepInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*EscalationStepInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNEscalationStepInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐEscalationStepInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) marshalOGroup2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroup(ctx context.Context, sel ast.SelectionSet, v *db.Group) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -11297,6 +17662,23 @@ func (ec *executionContext) marshalOMatchedRule2ᚖgithubᚗcomᚋklaxonhqᚋkla
 	return ec._MatchedRule(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalORestrictionInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRestrictionInputᚄ(ctx context.Context, v any) ([]*RestrictionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*RestrictionInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNRestrictionInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRestrictionInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalORole2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐRole(ctx context.Context, v any) (*db.Role, error) {
 	if v == nil {
 		return nil, nil
@@ -11357,6 +17739,30 @@ func (ec *executionContext) marshalORuleset2ᚖgithubᚗcomᚋklaxonhqᚋklaxon�
 		return graphql.Null
 	}
 	return ec._Ruleset(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOSchedule2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐSchedule(ctx context.Context, sel ast.SelectionSet, v *db.Schedule) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Schedule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOScheduleLayerInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐScheduleLayerInputᚄ(ctx context.Context, v any) ([]*ScheduleLayerInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ScheduleLayerInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNScheduleLayerInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐScheduleLayerInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

@@ -3,9 +3,15 @@
 package graph
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -36,6 +42,21 @@ type ConditionInput struct {
 	CaseSensitive *bool    `json:"caseSensitive,omitempty"`
 }
 
+type CreateContactMethodInput struct {
+	UserID int            `json:"userId"`
+	Name   *string        `json:"name,omitempty"`
+	Type   db.ContactType `json:"type"`
+	Value  string         `json:"value"`
+}
+
+type CreateEscalationPolicyInput struct {
+	Name        string  `json:"name"`
+	Description *string `json:"description,omitempty"`
+	Repeat      *int    `json:"repeat,omitempty"`
+	// At least one.
+	Steps []*EscalationStepInput `json:"steps"`
+}
+
 type CreateGroupInput struct {
 	Name        string  `json:"name"`
 	Description *string `json:"description,omitempty"`
@@ -43,11 +64,29 @@ type CreateGroupInput struct {
 }
 
 type CreateIntegrationInput struct {
-	Name      string                `json:"name"`
-	Type      rules.IntegrationType `json:"type"`
-	Enabled   *bool                 `json:"enabled,omitempty"`
-	RulesetID *int                  `json:"rulesetId,omitempty"`
-	Mapping   *rules.Mapping        `json:"mapping,omitempty"`
+	Name               string                `json:"name"`
+	Type               rules.IntegrationType `json:"type"`
+	Enabled            *bool                 `json:"enabled,omitempty"`
+	RulesetID          *int                  `json:"rulesetId,omitempty"`
+	Mapping            *rules.Mapping        `json:"mapping,omitempty"`
+	EscalationPolicyID *int                  `json:"escalationPolicyId,omitempty"`
+	RecipientUserIds   []int                 `json:"recipientUserIds,omitempty"`
+	RecipientGroupIds  []int                 `json:"recipientGroupIds,omitempty"`
+}
+
+type CreateNotificationRuleInput struct {
+	ContactMethodID int `json:"contactMethodId"`
+	// 0 to 1440.
+	DelayMinutes int `json:"delayMinutes"`
+}
+
+type CreateOverrideInput struct {
+	ScheduleID int `json:"scheduleId"`
+	UserID     int `json:"userId"`
+	// Leave out to replace everyone on call.
+	ReplaceUserID *int      `json:"replaceUserId,omitempty"`
+	Start         time.Time `json:"start"`
+	End           time.Time `json:"end"`
 }
 
 type CreateRulesetInput struct {
@@ -56,11 +95,39 @@ type CreateRulesetInput struct {
 	Rules       []*RuleInput `json:"rules,omitempty"`
 }
 
+type CreateScheduleInput struct {
+	Name        string                `json:"name"`
+	Description *string               `json:"description,omitempty"`
+	TimeZone    string                `json:"timeZone"`
+	Layers      []*ScheduleLayerInput `json:"layers,omitempty"`
+}
+
 type CreateUserInput struct {
 	Email    string   `json:"email"`
 	Name     *string  `json:"name,omitempty"`
 	Password string   `json:"password"`
 	Role     *db.Role `json:"role,omitempty"`
+}
+
+type EscalationStepInput struct {
+	// 0 to 1440.
+	DelayMinutes int `json:"delayMinutes"`
+	// At least one.
+	Targets []*EscalationTargetInput `json:"targets"`
+}
+
+type EscalationTarget struct {
+	Type db.TargetType `json:"type"`
+	// Null for RECIPIENTS.
+	ID *int `json:"id,omitempty"`
+	// The user's, group's or schedule's name.
+	Name string `json:"name"`
+}
+
+type EscalationTargetInput struct {
+	Type db.TargetType `json:"type"`
+	// Required except for RECIPIENTS.
+	ID *int `json:"id,omitempty"`
 }
 
 type Header struct {
@@ -102,11 +169,50 @@ type PageInfo struct {
 type Query struct {
 }
 
+type RestrictionInput struct {
+	StartDay Weekday `json:"startDay"`
+	// HH:MM, 00:00 to 23:59.
+	StartTime string `json:"startTime"`
+	// 1 to 10080 (a week).
+	DurationMinutes int `json:"durationMinutes"`
+}
+
 type RuleInput struct {
 	Name       *string           `json:"name,omitempty"`
 	Match      *rules.MatchMode  `json:"match,omitempty"`
 	Conditions []*ConditionInput `json:"conditions,omitempty"`
 	Action     rules.Action      `json:"action"`
+}
+
+type ScheduleLayerInput struct {
+	Name *string `json:"name,omitempty"`
+	// At least 1.
+	ShiftLength    int                 `json:"shiftLength"`
+	ShiftUnit      oncall.ShiftUnit    `json:"shiftUnit"`
+	HandoffAt      time.Time           `json:"handoffAt"`
+	ParticipantIds []int               `json:"participantIds"`
+	Restrictions   []*RestrictionInput `json:"restrictions,omitempty"`
+}
+
+// A span of the final timeline with the same people on call.
+type Shift struct {
+	Start time.Time  `json:"start"`
+	End   time.Time  `json:"end"`
+	Users []*db.User `json:"users"`
+}
+
+type UpdateContactMethodInput struct {
+	Name     *string `json:"name,omitempty"`
+	Value    *string `json:"value,omitempty"`
+	Disabled *bool   `json:"disabled,omitempty"`
+}
+
+type UpdateEscalationPolicyInput struct {
+	Name        *string `json:"name,omitempty"`
+	Description *string `json:"description,omitempty"`
+	Repeat      *int    `json:"repeat,omitempty"`
+	// Replaces all steps when given.
+	Steps []*EscalationStepInput `json:"steps,omitempty"`
 }
 
 type UpdateGroupInput struct {
@@ -121,6 +227,12 @@ type UpdateIntegrationInput struct {
 	Enabled   *bool          `json:"enabled,omitempty"`
 	RulesetID *int           `json:"rulesetId,omitempty"`
 	Mapping   *rules.Mapping `json:"mapping,omitempty"`
+	// An explicit null removes the policy; leaving it out keeps it.
+	EscalationPolicyID graphql.Omittable[*int] `json:"escalationPolicyId,omitempty"`
+	// Replaces the recipient users when given.
+	RecipientUserIds []int `json:"recipientUserIds,omitempty"`
+	// Replaces the recipient groups when given.
+	RecipientGroupIds []int `json:"recipientGroupIds,omitempty"`
 }
 
 type UpdateRulesetInput struct {
@@ -130,10 +242,83 @@ type UpdateRulesetInput struct {
 	Rules []*RuleInput `json:"rules,omitempty"`
 }
 
+type UpdateScheduleInput struct {
+	Name        *string `json:"name,omitempty"`
+	Description *string `json:"description,omitempty"`
+	TimeZone    *string `json:"timeZone,omitempty"`
+	// Replaces all layers when given.
+	Layers []*ScheduleLayerInput `json:"layers,omitempty"`
+}
+
 type UpdateUserInput struct {
 	Email    *string `json:"email,omitempty"`
 	Name     *string `json:"name,omitempty"`
 	Password *string `json:"password,omitempty"`
 	// Only admins may change roles.
 	Role *db.Role `json:"role,omitempty"`
+}
+
+type Weekday string
+
+const (
+	WeekdaySunday    Weekday = "SUNDAY"
+	WeekdayMonday    Weekday = "MONDAY"
+	WeekdayTuesday   Weekday = "TUESDAY"
+	WeekdayWednesday Weekday = "WEDNESDAY"
+	WeekdayThursday  Weekday = "THURSDAY"
+	WeekdayFriday    Weekday = "FRIDAY"
+	WeekdaySaturday  Weekday = "SATURDAY"
+)
+
+var AllWeekday = []Weekday{
+	WeekdaySunday,
+	WeekdayMonday,
+	WeekdayTuesday,
+	WeekdayWednesday,
+	WeekdayThursday,
+	WeekdayFriday,
+	WeekdaySaturday,
+}
+
+func (e Weekday) IsValid() bool {
+	switch e {
+	case WeekdaySunday, WeekdayMonday, WeekdayTuesday, WeekdayWednesday, WeekdayThursday, WeekdayFriday, WeekdaySaturday:
+		return true
+	}
+	return false
+}
+
+func (e Weekday) String() string {
+	return string(e)
+}
+
+func (e *Weekday) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Weekday(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Weekday", str)
+	}
+	return nil
+}
+
+func (e Weekday) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Weekday) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Weekday) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -8,13 +8,16 @@ package resolvers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -46,6 +49,45 @@ func (r *alertResolver) Timeline(ctx context.Context, obj *db.Alert) ([]*db.Aler
 // Messages is the resolver for the messages field.
 func (r *alertResolver) Messages(ctx context.Context, obj *db.Alert, first *int, after *string) (*graph.InboundMessageConnection, error) {
 	return r.inboundMessages(ctx, alerting.InboundFilter{AlertID: &obj.ID}, first, after)
+}
+
+// EscalationPolicy is the resolver for the escalationPolicy field.
+func (r *alertResolver) EscalationPolicy(ctx context.Context, obj *db.Alert) (*db.EscalationPolicy, error) {
+	return r.optionalPolicy(ctx, obj.EscalationPolicyID)
+}
+
+// Notifications is the resolver for the notifications field.
+func (r *alertResolver) Notifications(ctx context.Context, obj *db.Alert) ([]*db.Notification, error) {
+	return r.Alerting.AlertNotifications(ctx, obj.ID)
+}
+
+// User is the resolver for the user field.
+func (r *contactMethodResolver) User(ctx context.Context, obj *db.ContactMethod) (*db.User, error) {
+	return r.Auth.User(ctx, obj.UserID)
+}
+
+// Value is the resolver for the value field.
+func (r *contactMethodResolver) Value(ctx context.Context, obj *db.ContactMethod) (string, error) {
+	if mayManageContacts(ctx, obj.UserID) {
+		return obj.Value, nil
+	}
+	return redact(obj.Type, obj.Value), nil
+}
+
+// Targets is the resolver for the targets field.
+func (r *escalationStepResolver) Targets(ctx context.Context, obj *db.EscalationStep) ([]*graph.EscalationTarget, error) {
+	infos, err := r.Alerting.DescribeTargets(ctx, obj.Targets)
+	if err != nil {
+		return nil, err
+	}
+	targets := make([]*graph.EscalationTarget, len(infos))
+	for i, info := range infos {
+		targets[i] = &graph.EscalationTarget{Type: info.Type, Name: info.Name}
+		if info.Type != db.TargetRecipients {
+			targets[i].ID = &info.ID
+		}
+	}
+	return targets, nil
 }
 
 // Members is the resolver for the members field.
@@ -96,6 +138,23 @@ func (r *integrationResolver) Ruleset(ctx context.Context, obj *db.Integration) 
 		return nil, nil
 	}
 	return r.Alerting.Ruleset(ctx, *obj.RulesetID)
+}
+
+// EscalationPolicy is the resolver for the escalationPolicy field.
+func (r *integrationResolver) EscalationPolicy(ctx context.Context, obj *db.Integration) (*db.EscalationPolicy, error) {
+	return r.optionalPolicy(ctx, obj.EscalationPolicyID)
+}
+
+// RecipientUsers is the resolver for the recipientUsers field.
+func (r *integrationResolver) RecipientUsers(ctx context.Context, obj *db.Integration) ([]*db.User, error) {
+	users, _, err := r.Alerting.IntegrationRecipients(ctx, obj.ID)
+	return users, err
+}
+
+// RecipientGroups is the resolver for the recipientGroups field.
+func (r *integrationResolver) RecipientGroups(ctx context.Context, obj *db.Integration) ([]*db.Group, error) {
+	_, groups, err := r.Alerting.IntegrationRecipients(ctx, obj.ID)
+	return groups, err
 }
 
 // Login is the resolver for the login field.
@@ -188,6 +247,7 @@ func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.Cr
 	}
 	return r.Alerting.CreateIntegration(ctx, alerting.IntegrationInput{
 		Name: &input.Name, Type: &input.Type, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
+		EscalationPolicyID: input.EscalationPolicyID, RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
 	})
 }
 
@@ -196,9 +256,14 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return nil, err
 	}
-	return r.Alerting.UpdateIntegration(ctx, id, alerting.IntegrationInput{
+	in := alerting.IntegrationInput{
 		Name: input.Name, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
-	})
+		RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
+	}
+	if policyID, set := input.EscalationPolicyID.ValueOK(); set {
+		in.EscalationPolicyID, in.ClearEscalationPolicy = policyID, policyID == nil
+	}
+	return r.Alerting.UpdateIntegration(ctx, id, in)
 }
 
 // DeleteIntegration is the resolver for the deleteIntegration field.
@@ -272,6 +337,150 @@ func (r *mutationResolver) DeleteRuleset(ctx context.Context, id int) (bool, err
 	return done(r.Alerting.DeleteRuleset(ctx, id))
 }
 
+// CreateContactMethod is the resolver for the createContactMethod field.
+func (r *mutationResolver) CreateContactMethod(ctx context.Context, input graph.CreateContactMethodInput) (*db.ContactMethod, error) {
+	if _, err := auth.RequireSelfOr(ctx, input.UserID, db.RoleAdmin); err != nil {
+		return nil, err
+	}
+	return r.Alerting.CreateContactMethod(ctx, alerting.ContactMethodInput{
+		UserID: &input.UserID, Name: input.Name, Type: &input.Type, Value: &input.Value,
+	})
+}
+
+// UpdateContactMethod is the resolver for the updateContactMethod field.
+func (r *mutationResolver) UpdateContactMethod(ctx context.Context, id int, input graph.UpdateContactMethodInput) (*db.ContactMethod, error) {
+	err := requireContactOwner(ctx, func() (int, error) {
+		return r.contactMethodOwner(ctx, id, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.Alerting.UpdateContactMethod(ctx, id, alerting.ContactMethodInput{Name: input.Name, Value: input.Value, Disabled: input.Disabled})
+}
+
+// DeleteContactMethod is the resolver for the deleteContactMethod field.
+func (r *mutationResolver) DeleteContactMethod(ctx context.Context, id int) (bool, error) {
+	err := requireContactOwner(ctx, func() (int, error) {
+		return r.contactMethodOwner(ctx, id, "")
+	})
+	if err != nil {
+		return false, err
+	}
+	return done(r.Alerting.DeleteContactMethod(ctx, id))
+}
+
+// CreateNotificationRule is the resolver for the createNotificationRule field.
+func (r *mutationResolver) CreateNotificationRule(ctx context.Context, input graph.CreateNotificationRuleInput) (*db.NotificationRule, error) {
+	err := requireContactOwner(ctx, func() (int, error) {
+		return r.contactMethodOwner(ctx, input.ContactMethodID, "contactMethodId")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.Alerting.CreateNotificationRule(ctx, alerting.NotificationRuleInput{ContactMethodID: input.ContactMethodID, DelayMinutes: input.DelayMinutes})
+}
+
+// DeleteNotificationRule is the resolver for the deleteNotificationRule field.
+func (r *mutationResolver) DeleteNotificationRule(ctx context.Context, id int) (bool, error) {
+	err := requireContactOwner(ctx, func() (int, error) {
+		rule, err := r.Alerting.NotificationRule(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		return rule.UserID, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return done(r.Alerting.DeleteNotificationRule(ctx, id))
+}
+
+// CreateSchedule is the resolver for the createSchedule field.
+func (r *mutationResolver) CreateSchedule(ctx context.Context, input graph.CreateScheduleInput) (*db.Schedule, error) {
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+		return nil, err
+	}
+	layers, err := scheduleLayers(input.Layers)
+	if err != nil {
+		return nil, err
+	}
+	return r.Alerting.CreateSchedule(ctx, alerting.ScheduleInput{
+		Name: &input.Name, Description: input.Description, TimeZone: &input.TimeZone, Layers: layers,
+	})
+}
+
+// UpdateSchedule is the resolver for the updateSchedule field.
+func (r *mutationResolver) UpdateSchedule(ctx context.Context, id int, input graph.UpdateScheduleInput) (*db.Schedule, error) {
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+		return nil, err
+	}
+	layers, err := scheduleLayers(input.Layers)
+	if err != nil {
+		return nil, err
+	}
+	return r.Alerting.UpdateSchedule(ctx, id, alerting.ScheduleInput{
+		Name: input.Name, Description: input.Description, TimeZone: input.TimeZone, Layers: layers,
+	})
+}
+
+// DeleteSchedule is the resolver for the deleteSchedule field.
+func (r *mutationResolver) DeleteSchedule(ctx context.Context, id int) (bool, error) {
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+		return false, err
+	}
+	return done(r.Alerting.DeleteSchedule(ctx, id))
+}
+
+// CreateOverride is the resolver for the createOverride field.
+func (r *mutationResolver) CreateOverride(ctx context.Context, input graph.CreateOverrideInput) (*db.ScheduleOverride, error) {
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+		return nil, err
+	}
+	return r.Alerting.CreateOverride(ctx, alerting.OverrideInput{
+		ScheduleID: input.ScheduleID, UserID: input.UserID, ReplaceUserID: input.ReplaceUserID, Start: input.Start, End: input.End,
+	})
+}
+
+// DeleteOverride is the resolver for the deleteOverride field.
+func (r *mutationResolver) DeleteOverride(ctx context.Context, id int) (bool, error) {
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+		return false, err
+	}
+	return done(r.Alerting.DeleteOverride(ctx, id))
+}
+
+// CreateEscalationPolicy is the resolver for the createEscalationPolicy field.
+func (r *mutationResolver) CreateEscalationPolicy(ctx context.Context, input graph.CreateEscalationPolicyInput) (*db.EscalationPolicy, error) {
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+		return nil, err
+	}
+	steps := policySteps(input.Steps)
+	if steps == nil {
+		steps = []alerting.StepInput{}
+	}
+	return r.Alerting.CreateEscalationPolicy(ctx, alerting.PolicyInput{
+		Name: &input.Name, Description: input.Description, Repeat: input.Repeat, Steps: steps,
+	})
+}
+
+// UpdateEscalationPolicy is the resolver for the updateEscalationPolicy field.
+func (r *mutationResolver) UpdateEscalationPolicy(ctx context.Context, id int, input graph.UpdateEscalationPolicyInput) (*db.EscalationPolicy, error) {
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+		return nil, err
+	}
+	return r.Alerting.UpdateEscalationPolicy(ctx, id, alerting.PolicyInput{
+		Name: input.Name, Description: input.Description, Repeat: input.Repeat, Steps: policySteps(input.Steps),
+	})
+}
+
+// DeleteEscalationPolicy is the resolver for the deleteEscalationPolicy field.
+func (r *mutationResolver) DeleteEscalationPolicy(ctx context.Context, id int) (bool, error) {
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+		return false, err
+	}
+	return done(r.Alerting.DeleteEscalationPolicy(ctx, id))
+}
+
 // AcknowledgeAlert is the resolver for the acknowledgeAlert field.
 func (r *mutationResolver) AcknowledgeAlert(ctx context.Context, id int) (*db.Alert, error) {
 	caller, err := auth.Require(ctx, db.RoleResponder)
@@ -297,6 +506,29 @@ func (r *mutationResolver) AssignAlert(ctx context.Context, id int, userID int) 
 		return nil, err
 	}
 	return r.Alerting.Assign(ctx, id, userID, caller.ID)
+}
+
+// User is the resolver for the user field.
+func (r *notificationResolver) User(ctx context.Context, obj *db.Notification) (*db.User, error) {
+	return r.optionalUser(ctx, obj.UserID)
+}
+
+// ContactMethod is the resolver for the contactMethod field.
+func (r *notificationResolver) ContactMethod(ctx context.Context, obj *db.Notification) (*db.ContactMethod, error) {
+	if obj.ContactMethodID == nil {
+		return nil, nil
+	}
+	return orNil(r.Alerting.ContactMethod(ctx, *obj.ContactMethodID))
+}
+
+// User is the resolver for the user field.
+func (r *notificationRuleResolver) User(ctx context.Context, obj *db.NotificationRule) (*db.User, error) {
+	return r.Auth.User(ctx, obj.UserID)
+}
+
+// ContactMethod is the resolver for the contactMethod field.
+func (r *notificationRuleResolver) ContactMethod(ctx context.Context, obj *db.NotificationRule) (*db.ContactMethod, error) {
+	return r.Alerting.ContactMethod(ctx, obj.ContactMethodID)
 }
 
 // Me is the resolver for the me field.
@@ -416,6 +648,99 @@ func (r *queryResolver) InboundMessage(ctx context.Context, id int) (*db.Inbound
 	return orNil(r.Alerting.InboundMessage(ctx, id))
 }
 
+// Schedules is the resolver for the schedules field.
+func (r *queryResolver) Schedules(ctx context.Context) ([]*db.Schedule, error) {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return nil, err
+	}
+	return r.Alerting.Schedules(ctx)
+}
+
+// Schedule is the resolver for the schedule field.
+func (r *queryResolver) Schedule(ctx context.Context, id int) (*db.Schedule, error) {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return nil, err
+	}
+	return orNil(r.Alerting.Schedule(ctx, id))
+}
+
+// OnCall is the resolver for the onCall field.
+func (r *queryResolver) OnCall(ctx context.Context, scheduleID int, at *time.Time) ([]*db.User, error) {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return nil, err
+	}
+	t := r.Alerting.Now()
+	if at != nil {
+		t = *at
+	}
+	return r.Alerting.OnCall(ctx, scheduleID, t)
+}
+
+// Shifts is the resolver for the shifts field.
+func (r *queryResolver) Shifts(ctx context.Context, scheduleID int, from time.Time, to time.Time) ([]*graph.Shift, error) {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return nil, err
+	}
+	shifts, err := r.Alerting.Shifts(ctx, scheduleID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return r.shifts(ctx, shifts)
+}
+
+// EscalationPolicies is the resolver for the escalationPolicies field.
+func (r *queryResolver) EscalationPolicies(ctx context.Context) ([]*db.EscalationPolicy, error) {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return nil, err
+	}
+	return r.Alerting.EscalationPolicies(ctx)
+}
+
+// EscalationPolicy is the resolver for the escalationPolicy field.
+func (r *queryResolver) EscalationPolicy(ctx context.Context, id int) (*db.EscalationPolicy, error) {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return nil, err
+	}
+	return orNil(r.Alerting.EscalationPolicy(ctx, id))
+}
+
+// StartDay is the resolver for the startDay field.
+func (r *restrictionResolver) StartDay(ctx context.Context, obj *oncall.Restriction) (graph.Weekday, error) {
+	if obj.StartDay < time.Sunday || obj.StartDay > time.Saturday {
+		return "", fmt.Errorf("stored restriction has weekday %d", obj.StartDay)
+	}
+	return graph.AllWeekday[obj.StartDay], nil
+}
+
+// StartTime is the resolver for the startTime field.
+func (r *restrictionResolver) StartTime(ctx context.Context, obj *oncall.Restriction) (string, error) {
+	return formatClock(obj.StartMinute), nil
+}
+
+// Overrides is the resolver for the overrides field.
+func (r *scheduleResolver) Overrides(ctx context.Context, obj *db.Schedule, from *time.Time) ([]*db.ScheduleOverride, error) {
+	t := r.Alerting.Now()
+	if from != nil {
+		t = *from
+	}
+	return r.Alerting.Overrides(ctx, obj.ID, t)
+}
+
+// Participants is the resolver for the participants field.
+func (r *scheduleLayerResolver) Participants(ctx context.Context, obj *db.ScheduleLayer) ([]*db.User, error) {
+	return r.usersByIDs(ctx, obj.ParticipantIDs)
+}
+
+// User is the resolver for the user field.
+func (r *scheduleOverrideResolver) User(ctx context.Context, obj *db.ScheduleOverride) (*db.User, error) {
+	return r.Auth.User(ctx, obj.UserID)
+}
+
+// ReplaceUser is the resolver for the replaceUser field.
+func (r *scheduleOverrideResolver) ReplaceUser(ctx context.Context, obj *db.ScheduleOverride) (*db.User, error) {
+	return r.optionalUser(ctx, obj.ReplaceUserID)
+}
+
 // Type is the resolver for the type field.
 func (r *timelineEntryResolver) Type(ctx context.Context, obj *db.AlertLog) (string, error) {
 	return string(obj.Type), nil
@@ -426,8 +751,30 @@ func (r *timelineEntryResolver) User(ctx context.Context, obj *db.AlertLog) (*db
 	return r.optionalUser(ctx, obj.UserID)
 }
 
+// ContactMethods is the resolver for the contactMethods field.
+func (r *userResolver) ContactMethods(ctx context.Context, obj *db.User) ([]*db.ContactMethod, error) {
+	if !mayManageContacts(ctx, obj.ID) {
+		return []*db.ContactMethod{}, nil
+	}
+	return r.Alerting.ContactMethods(ctx, obj.ID)
+}
+
+// NotificationRules is the resolver for the notificationRules field.
+func (r *userResolver) NotificationRules(ctx context.Context, obj *db.User) ([]*db.NotificationRule, error) {
+	if !mayManageContacts(ctx, obj.ID) {
+		return []*db.NotificationRule{}, nil
+	}
+	return r.Alerting.NotificationRules(ctx, obj.ID)
+}
+
 // Alert returns graph.AlertResolver implementation.
 func (r *Resolver) Alert() graph.AlertResolver { return &alertResolver{r} }
+
+// ContactMethod returns graph.ContactMethodResolver implementation.
+func (r *Resolver) ContactMethod() graph.ContactMethodResolver { return &contactMethodResolver{r} }
+
+// EscalationStep returns graph.EscalationStepResolver implementation.
+func (r *Resolver) EscalationStep() graph.EscalationStepResolver { return &escalationStepResolver{r} }
 
 // Group returns graph.GroupResolver implementation.
 func (r *Resolver) Group() graph.GroupResolver { return &groupResolver{r} }
@@ -441,18 +788,52 @@ func (r *Resolver) Integration() graph.IntegrationResolver { return &integration
 // Mutation returns graph.MutationResolver implementation.
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
 
+// Notification returns graph.NotificationResolver implementation.
+func (r *Resolver) Notification() graph.NotificationResolver { return &notificationResolver{r} }
+
+// NotificationRule returns graph.NotificationRuleResolver implementation.
+func (r *Resolver) NotificationRule() graph.NotificationRuleResolver {
+	return &notificationRuleResolver{r}
+}
+
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
+
+// Restriction returns graph.RestrictionResolver implementation.
+func (r *Resolver) Restriction() graph.RestrictionResolver { return &restrictionResolver{r} }
+
+// Schedule returns graph.ScheduleResolver implementation.
+func (r *Resolver) Schedule() graph.ScheduleResolver { return &scheduleResolver{r} }
+
+// ScheduleLayer returns graph.ScheduleLayerResolver implementation.
+func (r *Resolver) ScheduleLayer() graph.ScheduleLayerResolver { return &scheduleLayerResolver{r} }
+
+// ScheduleOverride returns graph.ScheduleOverrideResolver implementation.
+func (r *Resolver) ScheduleOverride() graph.ScheduleOverrideResolver {
+	return &scheduleOverrideResolver{r}
+}
 
 // TimelineEntry returns graph.TimelineEntryResolver implementation.
 func (r *Resolver) TimelineEntry() graph.TimelineEntryResolver { return &timelineEntryResolver{r} }
 
+// User returns graph.UserResolver implementation.
+func (r *Resolver) User() graph.UserResolver { return &userResolver{r} }
+
 type (
-	alertResolver          struct{ *Resolver }
-	groupResolver          struct{ *Resolver }
-	inboundMessageResolver struct{ *Resolver }
-	integrationResolver    struct{ *Resolver }
-	mutationResolver       struct{ *Resolver }
-	queryResolver          struct{ *Resolver }
-	timelineEntryResolver  struct{ *Resolver }
+	alertResolver            struct{ *Resolver }
+	contactMethodResolver    struct{ *Resolver }
+	escalationStepResolver   struct{ *Resolver }
+	groupResolver            struct{ *Resolver }
+	inboundMessageResolver   struct{ *Resolver }
+	integrationResolver      struct{ *Resolver }
+	mutationResolver         struct{ *Resolver }
+	notificationResolver     struct{ *Resolver }
+	notificationRuleResolver struct{ *Resolver }
+	queryResolver            struct{ *Resolver }
+	restrictionResolver      struct{ *Resolver }
+	scheduleResolver         struct{ *Resolver }
+	scheduleLayerResolver    struct{ *Resolver }
+	scheduleOverrideResolver struct{ *Resolver }
+	timelineEntryResolver    struct{ *Resolver }
+	userResolver             struct{ *Resolver }
 )

@@ -29,8 +29,11 @@ type config struct {
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 	SessionTTL      time.Duration
-	LogLevel        slog.Level
-	LogFormat       string
+	// EnginePollInterval is how often due escalation steps and
+	// notifications are looked for: the most they can run late.
+	EnginePollInterval time.Duration
+	LogLevel           slog.Level
+	LogFormat          string
 }
 
 // settings binds a flag set to the environment: each flag's default is its
@@ -93,6 +96,7 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 		s.int64(&cfg.MaxBodyBytes, "max-body-bytes", "KLAXON_MAX_BODY_BYTES", 1<<20, "largest webhook body accepted")
 		s.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "KLAXON_SHUTDOWN_TIMEOUT", 30*time.Second, "how long requests in flight may finish on stop")
 		s.duration(&cfg.SessionTTL, "session-ttl", "KLAXON_SESSION_TTL", 12*time.Hour, "how long a login token is valid")
+		s.duration(&cfg.EnginePollInterval, "engine-poll-interval", "KLAXON_ENGINE_POLL_INTERVAL", 100*time.Millisecond, "how often due escalations and notifications are run")
 	}
 	if extra != nil {
 		extra(fs)
@@ -128,6 +132,9 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		return nil, errors.New("max body bytes must be positive")
+	}
+	if cfg.EnginePollInterval < 10*time.Millisecond {
+		return nil, errors.New("engine poll interval must be at least 10ms")
 	}
 	if cfg.SessionTTL <= 0 {
 		return nil, errors.New("session TTL must be positive")

@@ -10,6 +10,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/server"
 )
 
@@ -55,6 +56,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	alertingSvc := alerting.NewService(store, cfg.PublicURL, now, log)
+	alertingSvc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook()})
 	srv := server.New(server.Config{
 		AllowedOrigins:  cfg.AllowedOrigins,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
@@ -66,8 +68,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	log.Info("klaxon listening", "addr", ln.Addr().String(), "database", string(store.Kind), "public_url", cfg.PublicURL)
-	if err := srv.Serve(ctx, ln); err != nil {
-		return err
+
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	engineDone := make(chan struct{})
+	go func() {
+		defer close(engineDone)
+		alertingSvc.RunEngine(engineCtx, cfg.EnginePollInterval)
+	}()
+
+	serveErr := srv.Serve(ctx, ln)
+	// HTTP has stopped taking work; the engine finishes the job in hand
+	// before the database closes.
+	stopEngine()
+	<-engineDone
+	if serveErr != nil {
+		return serveErr
 	}
 	log.Info("klaxon stopped")
 	return nil

@@ -1,0 +1,276 @@
+package alerting
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+// ContactMethodInput is what createContactMethod and updateContactMethod
+// take; nil means "default" on create and "unchanged" on update. UserID
+// and Type are fixed once the method exists.
+type ContactMethodInput struct {
+	UserID   *int
+	Name     *string
+	Type     *db.ContactType
+	Value    *string
+	Disabled *bool
+}
+
+// NotificationRuleInput is what createNotificationRule takes. The rule
+// belongs to the contact method's owner.
+type NotificationRuleInput struct {
+	ContactMethodID int
+	DelayMinutes    int
+}
+
+// maxRuleDelay is the longest a notification rule may wait: a day.
+const maxRuleDelay = 1440
+
+// ContactMethods returns the user's contact methods, oldest first.
+func (s *Service) ContactMethods(ctx context.Context, userID int) ([]*db.ContactMethod, error) {
+	var list []*db.ContactMethod
+	if err := s.db.NewSelect().Model(&list).Where("user_id = ?", userID).Order("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list contact methods of user %d: %w", userID, err)
+	}
+	return list, nil
+}
+
+func (s *Service) ContactMethod(ctx context.Context, id int) (*db.ContactMethod, error) {
+	return contactMethodByID(ctx, s.db, id)
+}
+
+func contactMethodByID(ctx context.Context, idb bun.IDB, id int) (*db.ContactMethod, error) {
+	cm := new(db.ContactMethod)
+	if err := idb.NewSelect().Model(cm).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load contact method %d: %w", id, db.Classify(err))
+	}
+	return cm, nil
+}
+
+// CreateContactMethod adds an unverified contact method to a user.
+func (s *Service) CreateContactMethod(ctx context.Context, in ContactMethodInput) (*db.ContactMethod, error) {
+	switch {
+	case in.UserID == nil:
+		return nil, db.Invalid("userId", "is required")
+	case in.Type == nil:
+		return nil, db.Invalid("type", "is required")
+	case in.Value == nil:
+		return nil, db.Invalid("value", "is required")
+	}
+	cm := &db.ContactMethod{UserID: *in.UserID, Type: *in.Type, CreatedAt: s.clock()}
+	if err := applyContactMethod(cm, in); err != nil {
+		return nil, err
+	}
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := requireRows(ctx, tx, (*db.User)(nil), "userId", "user", []int{cm.UserID}); err != nil {
+			return err
+		}
+		if _, err := tx.NewInsert().Model(cm).Exec(ctx); err != nil {
+			if db.IsConstraint(err) {
+				return db.Invalid("value", "this user already has this contact method")
+			}
+			return fmt.Errorf("create contact method: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cm, nil
+}
+
+// UpdateContactMethod changes a method's name, value or disabled flag. A
+// new value must be verified again.
+func (s *Service) UpdateContactMethod(ctx context.Context, id int, in ContactMethodInput) (*db.ContactMethod, error) {
+	if in.UserID != nil {
+		return nil, db.Invalid("userId", "cannot be changed")
+	}
+	var cm *db.ContactMethod
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if cm, err = contactMethodByID(ctx, tx, id); err != nil {
+			return err
+		}
+		if in.Type != nil && *in.Type != cm.Type {
+			return db.Invalid("type", "cannot be changed; add a new contact method instead")
+		}
+		oldValue := cm.Value
+		if err := applyContactMethod(cm, in); err != nil {
+			return err
+		}
+		if cm.Value != oldValue {
+			cm.Verified = false
+		}
+		if _, err := tx.NewUpdate().Model(cm).WherePK().Exec(ctx); err != nil {
+			if db.IsConstraint(err) {
+				return db.Invalid("value", "this user already has this contact method")
+			}
+			return fmt.Errorf("update contact method %d: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cm, nil
+}
+
+// DeleteContactMethod removes the method with its notification rules.
+func (s *Service) DeleteContactMethod(ctx context.Context, id int) error {
+	res, err := s.db.NewDelete().Model((*db.ContactMethod)(nil)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("delete contact method %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete contact method %d: %w", id, db.ErrNotFound)
+	}
+	return nil
+}
+
+func applyContactMethod(cm *db.ContactMethod, in ContactMethodInput) error {
+	if !cm.Type.Valid() {
+		return db.Invalid("type", fmt.Sprintf("unknown contact type %q", cm.Type))
+	}
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if len(name) > 200 {
+			return db.Invalid("name", "must be at most 200 characters")
+		}
+		cm.Name = name
+	}
+	if in.Value != nil {
+		value, err := ContactValue(cm.Type, *in.Value)
+		if err != nil {
+			return err
+		}
+		cm.Value = value
+	}
+	if in.Disabled != nil {
+		cm.Disabled = *in.Disabled
+	}
+	return nil
+}
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// ContactValue checks value as an address of type t and returns it in
+// its stored form: an email address; an E.164 phone number (spaces,
+// dashes, dots and parentheses are dropped); or an https URL (http only to
+// localhost, for local testing).
+func ContactValue(t db.ContactType, value string) (string, error) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return "", db.Invalid("value", "is required")
+	}
+	if len(value) > 2000 {
+		return "", db.Invalid("value", "must be at most 2000 characters")
+	}
+	switch t {
+	case db.ContactEmail:
+		addr, err := mail.ParseAddress(value)
+		if err != nil || addr.Address != value {
+			return "", db.Invalid("value", "is not a valid email address")
+		}
+		return value, nil
+	case db.ContactSMS, db.ContactVoice:
+		phone := strings.Map(func(r rune) rune {
+			if strings.ContainsRune(" -.()", r) {
+				return -1
+			}
+			return r
+		}, value)
+		if !e164.MatchString(phone) {
+			return "", db.Invalid("value", "must be a phone number in international format, like +15551234567")
+		}
+		return phone, nil
+	case db.ContactPush, db.ContactSlack, db.ContactWebhook:
+		u, err := url.Parse(value)
+		if err != nil || u.Host == "" || u.User != nil {
+			return "", db.Invalid("value", "must be an https URL")
+		}
+		switch {
+		case u.Scheme == "https":
+		case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+		default:
+			return "", db.Invalid("value", "must be an https URL")
+		}
+		return value, nil
+	}
+	return "", db.Invalid("type", fmt.Sprintf("unknown contact type %q", t))
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// NotificationRules returns the user's rules by delay, then age.
+func (s *Service) NotificationRules(ctx context.Context, userID int) ([]*db.NotificationRule, error) {
+	var list []*db.NotificationRule
+	err := s.db.NewSelect().Model(&list).Where("user_id = ?", userID).Order("delay_minutes", "id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list notification rules of user %d: %w", userID, err)
+	}
+	return list, nil
+}
+
+func (s *Service) NotificationRule(ctx context.Context, id int) (*db.NotificationRule, error) {
+	rule := new(db.NotificationRule)
+	if err := s.db.NewSelect().Model(rule).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load notification rule %d: %w", id, db.Classify(err))
+	}
+	return rule, nil
+}
+
+// CreateNotificationRule adds a rule for the contact method's owner. A
+// second rule for the same method and delay is refused.
+func (s *Service) CreateNotificationRule(ctx context.Context, in NotificationRuleInput) (*db.NotificationRule, error) {
+	if in.DelayMinutes < 0 || in.DelayMinutes > maxRuleDelay {
+		return nil, db.Invalid("delayMinutes", fmt.Sprintf("must be between 0 and %d", maxRuleDelay))
+	}
+	rule := &db.NotificationRule{ContactMethodID: in.ContactMethodID, DelayMinutes: in.DelayMinutes, CreatedAt: s.clock()}
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		cm, err := contactMethodByID(ctx, tx, in.ContactMethodID)
+		if err != nil {
+			if isNotFound(err) {
+				return db.Invalid("contactMethodId", fmt.Sprintf("contact method %d does not exist", in.ContactMethodID))
+			}
+			return err
+		}
+		rule.UserID = cm.UserID
+		if _, err := tx.NewInsert().Model(rule).Exec(ctx); err != nil {
+			if db.IsConstraint(err) {
+				return db.Invalid("delayMinutes", "this contact method already has a rule with this delay")
+			}
+			return fmt.Errorf("create notification rule: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rule, nil
+}
+
+func (s *Service) DeleteNotificationRule(ctx context.Context, id int) error {
+	res, err := s.db.NewDelete().Model((*db.NotificationRule)(nil)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("delete notification rule %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete notification rule %d: %w", id, db.ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,260 @@
+package alerting_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/db/dbtest"
+)
+
+// config is a service over one database for the configuration tests.
+type config struct {
+	t   *testing.T
+	ctx context.Context
+	d   *db.DB
+	svc *alerting.Service
+}
+
+func newConfig(t *testing.T, d *db.DB) *config {
+	return &config{t: t, ctx: context.Background(), d: d, svc: newService(t, d)}
+}
+
+// addUser stores a user straight in the database and returns its id.
+func (c *config) addUser(name string) int {
+	c.t.Helper()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	u := &db.User{Email: name + "@example.com", Name: name, Role: db.RoleResponder, CreatedAt: now, UpdatedAt: now}
+	if _, err := c.d.NewInsert().Model(u).Exec(c.ctx); err != nil {
+		c.t.Fatalf("insert user %s: %v", name, err)
+	}
+	return u.ID
+}
+
+// addGroup stores a group with the given members and returns its id.
+func (c *config) addGroup(name string, members ...int) int {
+	c.t.Helper()
+	g := &db.Group{Name: name, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if _, err := c.d.NewInsert().Model(g).Exec(c.ctx); err != nil {
+		c.t.Fatalf("insert group %s: %v", name, err)
+	}
+	for _, id := range members {
+		if _, err := c.d.NewInsert().Model(&db.GroupMember{GroupID: g.ID, UserID: id}).Exec(c.ctx); err != nil {
+			c.t.Fatalf("add member: %v", err)
+		}
+	}
+	return g.ID
+}
+
+// rows counts the rows of model's table.
+func (c *config) rows(model any) int {
+	c.t.Helper()
+	n, err := c.d.NewSelect().Model(model).Count(c.ctx)
+	if err != nil {
+		c.t.Fatalf("count: %v", err)
+	}
+	return int(n)
+}
+
+// wantFieldError fails unless err is invalid input naming field.
+func wantFieldError(t *testing.T, err error, field string) {
+	t.Helper()
+	var fe interface{ FieldName() string }
+	if !errors.As(err, &fe) {
+		t.Fatalf("want invalid %s, got %v", field, err)
+	}
+	if fe.FieldName() != field {
+		t.Fatalf("want invalid %s, got invalid %s (%v)", field, fe.FieldName(), err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestCreateContactMethod(t *testing.T) {
+	cases := []struct {
+		name      string
+		typ       db.ContactType
+		value     string
+		noUser    bool
+		wantValue string // stored value on success
+		wantField string // invalid field on failure
+	}{
+		{name: "email", typ: db.ContactEmail, value: " ops@example.com ", wantValue: "ops@example.com"},
+		{name: "email with display name", typ: db.ContactEmail, value: "Ops <ops@example.com>", wantField: "value"},
+		{name: "not an email", typ: db.ContactEmail, value: "ops.example.com", wantField: "value"},
+		{name: "sms with separators", typ: db.ContactSMS, value: "+1 (555) 123-4567", wantValue: "+15551234567"},
+		{name: "sms without country code", typ: db.ContactSMS, value: "5551234567", wantField: "value"},
+		{name: "voice", typ: db.ContactVoice, value: "+4930123456", wantValue: "+4930123456"},
+		{name: "voice too short", typ: db.ContactVoice, value: "+12345", wantField: "value"},
+		{name: "slack https", typ: db.ContactSlack, value: "https://hooks.slack.com/services/T/B/X", wantValue: "https://hooks.slack.com/services/T/B/X"},
+		{name: "webhook to localhost over http", typ: db.ContactWebhook, value: "http://127.0.0.1:8080/hook", wantValue: "http://127.0.0.1:8080/hook"},
+		{name: "webhook over http elsewhere", typ: db.ContactWebhook, value: "http://example.com/hook", wantField: "value"},
+		{name: "push not a url", typ: db.ContactPush, value: "endpoint", wantField: "value"},
+		{name: "empty value", typ: db.ContactEmail, value: "  ", wantField: "value"},
+		{name: "unknown type", typ: "FAX", value: "+15551234567", wantField: "type"},
+		{name: "unknown user", typ: db.ContactEmail, value: "a@example.com", noUser: true, wantField: "userId"},
+	}
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		c := newConfig(t, d)
+		userID := c.addUser("alice")
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				before := c.rows((*db.ContactMethod)(nil))
+				owner := userID
+				if tc.noUser {
+					owner = userID + 1000
+				}
+				cm, err := c.svc.CreateContactMethod(c.ctx, alerting.ContactMethodInput{UserID: &owner, Type: &tc.typ, Value: &tc.value})
+				if tc.wantField != "" {
+					wantFieldError(t, err, tc.wantField)
+					if after := c.rows((*db.ContactMethod)(nil)); after != before {
+						t.Fatalf("a refused create stored a row: %d → %d", before, after)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				stored, err := c.svc.ContactMethod(c.ctx, cm.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if stored.Value != tc.wantValue || stored.Type != tc.typ || stored.UserID != userID || stored.Verified {
+					t.Fatalf("stored %+v, want value %q", stored, tc.wantValue)
+				}
+			})
+		}
+		t.Run("duplicate", func(t *testing.T) {
+			typ, value := db.ContactEmail, "OPS@example.com"
+			in := alerting.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value}
+			if _, err := c.svc.CreateContactMethod(c.ctx, in); err != nil {
+				t.Fatal(err)
+			}
+			_, err := c.svc.CreateContactMethod(c.ctx, in)
+			wantFieldError(t, err, "value")
+		})
+	})
+}
+
+func TestUpdateAndDeleteContactMethod(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		c := newConfig(t, d)
+		userID := c.addUser("bob")
+		typ, value := db.ContactSMS, "+15551234567"
+		cm, err := c.svc.CreateContactMethod(c.ctx, alerting.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value, Name: ptr("Mobile")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.NewUpdate().Model(cm).Set("verified = ?", true).WherePK().Exec(c.ctx); err != nil {
+			t.Fatal(err)
+		}
+
+		_, err = c.svc.UpdateContactMethod(c.ctx, cm.ID, alerting.ContactMethodInput{Type: ptr(db.ContactVoice)})
+		wantFieldError(t, err, "type")
+		_, err = c.svc.UpdateContactMethod(c.ctx, cm.ID, alerting.ContactMethodInput{Value: ptr("not a phone")})
+		wantFieldError(t, err, "value")
+
+		renamed, err := c.svc.UpdateContactMethod(c.ctx, cm.ID, alerting.ContactMethodInput{Name: ptr("Work phone"), Disabled: ptr(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if renamed.Name != "Work phone" || !renamed.Disabled || !renamed.Verified || renamed.Value != value {
+			t.Fatalf("after rename: %+v", renamed)
+		}
+		changed, err := c.svc.UpdateContactMethod(c.ctx, cm.ID, alerting.ContactMethodInput{Value: ptr("+15557654321")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := c.svc.ContactMethod(c.ctx, cm.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if changed.Verified || stored.Verified || stored.Value != "+15557654321" || stored.Name != "Work phone" {
+			t.Fatalf("a new value must be verified again: %+v", stored)
+		}
+
+		if _, err := c.svc.CreateNotificationRule(c.ctx, alerting.NotificationRuleInput{ContactMethodID: cm.ID, DelayMinutes: 5}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.svc.DeleteContactMethod(c.ctx, cm.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.rows((*db.NotificationRule)(nil)); n != 0 {
+			t.Fatalf("%d notification rules outlived their contact method", n)
+		}
+		if err := c.svc.DeleteContactMethod(c.ctx, cm.ID); !errors.Is(err, db.ErrNotFound) {
+			t.Fatalf("second delete: %v, want not found", err)
+		}
+		if _, err := c.svc.UpdateContactMethod(c.ctx, cm.ID, alerting.ContactMethodInput{Name: ptr("x")}); !errors.Is(err, db.ErrNotFound) {
+			t.Fatalf("update of a deleted method: %v, want not found", err)
+		}
+	})
+}
+
+func TestNotificationRules(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		c := newConfig(t, d)
+		userID := c.addUser("carol")
+		typ, value := db.ContactEmail, "carol@example.com"
+		cm, err := c.svc.CreateContactMethod(c.ctx, alerting.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct {
+			name      string
+			method    int
+			delay     int
+			wantField string
+		}{
+			{"at once", cm.ID, 0, ""},
+			{"after a day", cm.ID, 1440, ""},
+			{"after ten minutes", cm.ID, 10, ""},
+			{"negative delay", cm.ID, -1, "delayMinutes"},
+			{"over a day", cm.ID, 1441, "delayMinutes"},
+			{"duplicate", cm.ID, 10, "delayMinutes"},
+			{"unknown method", cm.ID + 1000, 5, "contactMethodId"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				before := c.rows((*db.NotificationRule)(nil))
+				rule, err := c.svc.CreateNotificationRule(c.ctx, alerting.NotificationRuleInput{ContactMethodID: tc.method, DelayMinutes: tc.delay})
+				if tc.wantField != "" {
+					wantFieldError(t, err, tc.wantField)
+					if after := c.rows((*db.NotificationRule)(nil)); after != before {
+						t.Fatalf("a refused create stored a row: %d → %d", before, after)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rule.UserID != userID || rule.ContactMethodID != cm.ID || rule.DelayMinutes != tc.delay {
+					t.Fatalf("rule %+v", rule)
+				}
+			})
+		}
+		rules, err := c.svc.NotificationRules(c.ctx, userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var delays []int
+		for _, r := range rules {
+			delays = append(delays, r.DelayMinutes)
+		}
+		if len(delays) != 3 || delays[0] != 0 || delays[1] != 10 || delays[2] != 1440 {
+			t.Fatalf("delays %v, want [0 10 1440]", delays)
+		}
+		if err := c.svc.DeleteNotificationRule(c.ctx, rules[1].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.svc.DeleteNotificationRule(c.ctx, rules[1].ID); !errors.Is(err, db.ErrNotFound) {
+			t.Fatalf("second delete: %v, want not found", err)
+		}
+		if rules, _ := c.svc.NotificationRules(c.ctx, userID); len(rules) != 2 {
+			t.Fatalf("%d rules left, want 2", len(rules))
+		}
+	})
+}

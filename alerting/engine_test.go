@@ -1,0 +1,452 @@
+package alerting_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/notifiers"
+	"github.com/klaxonhq/klaxon/oncall"
+	"github.com/klaxonhq/klaxon/rules"
+)
+
+// clock is a test clock shared by every service of a test.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// inbox is a real HTTP endpoint that outbound webhook notifications reach;
+// each contact method posts to its own path.
+type inbox struct {
+	mu       sync.Mutex
+	received []delivery
+	server   *httptest.Server
+}
+
+type delivery struct {
+	Path    string
+	AlertID string
+}
+
+func newInbox(t testing.TB) *inbox {
+	in := &inbox{}
+	in.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			AlertID string `json:"alertId"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		in.mu.Lock()
+		in.received = append(in.received, delivery{Path: r.URL.Path, AlertID: body.AlertID})
+		in.mu.Unlock()
+	}))
+	t.Cleanup(in.server.Close)
+	return in
+}
+
+// paths returns the paths notified so far, in order, and forgets them.
+func (in *inbox) take() []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var paths []string
+	for _, d := range in.received {
+		paths = append(paths, d.Path)
+	}
+	in.received = nil
+	return paths
+}
+
+type engineFixture struct {
+	t      *testing.T
+	ctx    context.Context
+	d      *db.DB
+	clock  *clock
+	inbox  *inbox
+	svc    *alerting.Service
+	users  map[string]int
+	integ  *db.Integration
+	now    time.Time
+	nextID int
+}
+
+func newEngineFixture(t *testing.T, d *db.DB) *engineFixture {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	f := &engineFixture{t: t, ctx: context.Background(), d: d, clock: &clock{now: start}, inbox: newInbox(t), users: map[string]int{}}
+	f.svc = f.newService()
+	name, typ := "Detectify", rules.TypeDetectify
+	integ, err := f.svc.CreateIntegration(f.ctx, alerting.IntegrationInput{Name: &name, Type: &typ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.integ = integ
+	return f
+}
+
+// newService is another instance of the server against the same database.
+func (f *engineFixture) newService() *alerting.Service {
+	svc := alerting.NewService(f.d, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(f.t.Output(), nil)))
+	svc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook()})
+	return svc
+}
+
+func (f *engineFixture) insert(model any) {
+	f.t.Helper()
+	if _, err := f.d.NewInsert().Model(model).Exec(f.ctx); err != nil {
+		f.t.Fatalf("insert %T: %v", model, err)
+	}
+}
+
+// user creates a user whose notification rules post to the inbox at
+// /<name>/<delay>, one per delay.
+func (f *engineFixture) user(name string, delays ...int) int {
+	now := f.clock.Now()
+	u := &db.User{Email: name + "@example.com", Name: name, Role: db.RoleResponder, CreatedAt: now, UpdatedAt: now}
+	f.insert(u)
+	for _, delay := range delays {
+		cm := &db.ContactMethod{UserID: u.ID, Type: db.ContactWebhook, Value: fmt.Sprintf("%s/%s/%d", f.inbox.server.URL, name, delay), CreatedAt: now}
+		f.insert(cm)
+		f.insert(&db.NotificationRule{UserID: u.ID, ContactMethodID: cm.ID, DelayMinutes: delay, CreatedAt: now})
+	}
+	f.users[name] = u.ID
+	return u.ID
+}
+
+func (f *engineFixture) policy(repeat int, steps ...*db.EscalationStep) {
+	now := f.clock.Now()
+	p := &db.EscalationPolicy{Name: fmt.Sprintf("policy %d", len(steps)), Repeat: repeat, CreatedAt: now, UpdatedAt: now}
+	f.insert(p)
+	for i, step := range steps {
+		step.PolicyID, step.Position = p.ID, i
+		f.insert(step)
+	}
+	f.integ.EscalationPolicyID = &p.ID
+	if _, err := f.d.NewUpdate().Model(f.integ).Column("escalation_policy_id").WherePK().Exec(f.ctx); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func step(delay int, targets ...db.Target) *db.EscalationStep {
+	return &db.EscalationStep{DelayMinutes: delay, Targets: targets}
+}
+
+// open opens a new alert through the ingest path, as a webhook would.
+func (f *engineFixture) open() int {
+	f.t.Helper()
+	f.nextID++
+	body := fmt.Sprintf(`{"event_type":"finding","finding":{"uuid":"finding-%d","title":"SQL Injection","severity":"high"}}`, f.nextID)
+	res, err := f.svc.Ingest(f.ctx, alerting.Inbound{Token: f.integ.Token, Body: []byte(body)})
+	if err != nil || res.Status != db.InboundOpened {
+		f.t.Fatalf("open alert: %+v %v", res, err)
+	}
+	return *res.AlertID
+}
+
+// at moves the clock to minutes after the start and runs what is due.
+func (f *engineFixture) at(minutes int) []string {
+	f.t.Helper()
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	f.clock.mu.Lock()
+	f.clock.now = start.Add(time.Duration(minutes) * time.Minute)
+	f.clock.mu.Unlock()
+	if _, err := f.svc.RunDueJobs(f.ctx); err != nil {
+		f.t.Fatalf("run due jobs at +%dm: %v", minutes, err)
+	}
+	return f.inbox.take()
+}
+
+func (f *engineFixture) timeline(alertID int) []string {
+	entries, err := f.svc.Timeline(f.ctx, alertID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var lines []string
+	for _, e := range entries {
+		lines = append(lines, string(e.Type)+": "+e.Message)
+	}
+	return lines
+}
+
+func expectPaths(t *testing.T, when string, got []string, want ...string) {
+	t.Helper()
+	sort.Strings(got)
+	sort.Strings(want)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("%s: notified %v, want %v", when, got, want)
+	}
+}
+
+func TestEscalationClimbsUntilAcknowledged(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0)
+		bob := f.user("bob", 0, 5)
+		carol := f.user("carol", 0)
+		f.policy(0,
+			step(10, db.Target{Type: db.TargetUser, ID: alice}),
+			step(10, db.Target{Type: db.TargetUser, ID: bob}),
+			step(10, db.Target{Type: db.TargetUser, ID: carol}),
+		)
+		alertID := f.open()
+		expectPaths(t, "step 1", f.at(0), "/alice/0")
+		expectPaths(t, "before step 2", f.at(9))
+		expectPaths(t, "step 2", f.at(10), "/bob/0")
+		expectPaths(t, "bob's second rule", f.at(15), "/bob/5")
+		if _, err := f.svc.Acknowledge(f.ctx, alertID, bob); err != nil {
+			t.Fatal(err)
+		}
+		expectPaths(t, "after acknowledge", f.at(60))
+		n, err := d.NewSelect().Model((*db.AlertJob)(nil)).Count(f.ctx)
+		if err != nil || n != 0 {
+			t.Fatalf("jobs left after acknowledge: %d %v", n, err)
+		}
+		var notes []*db.Notification
+		if err := d.NewSelect().Model(&notes).Where("alert_id = ?", alertID).Order("id").Scan(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(notes) != 3 {
+			t.Fatalf("notifications: %d, want 3", len(notes))
+		}
+		for _, n := range notes {
+			if n.Status != db.NotificationSent || n.Attempts != 1 {
+				t.Fatalf("notification %+v", n)
+			}
+		}
+		timeline := strings.Join(f.timeline(alertID), "\n")
+		for _, want := range []string{"step 1 of 3", "step 2 of 3", "Notified alice by WEBHOOK", "Notified bob by WEBHOOK", "ACKNOWLEDGED"} {
+			if !strings.Contains(timeline, want) {
+				t.Fatalf("timeline lacks %q:\n%s", want, timeline)
+			}
+		}
+		if strings.Contains(timeline, "step 3 of 3") {
+			t.Fatalf("step 3 ran after acknowledge:\n%s", timeline)
+		}
+	})
+}
+
+func TestEscalationRepeatsThePolicy(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0)
+		f.policy(2, step(5, db.Target{Type: db.TargetUser, ID: alice}))
+		alertID := f.open()
+		expectPaths(t, "round 1", f.at(0), "/alice/0")
+		expectPaths(t, "round 2", f.at(5), "/alice/0")
+		expectPaths(t, "round 3", f.at(10), "/alice/0")
+		expectPaths(t, "after the last round", f.at(60))
+		timeline := strings.Join(f.timeline(alertID), "\n")
+		if !strings.Contains(timeline, "round 3 of 3") || !strings.Contains(timeline, "POLICY_FINISHED") {
+			t.Fatalf("timeline:\n%s", timeline)
+		}
+	})
+}
+
+func TestCloseStopsEverything(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0, 3)
+		f.policy(5, step(5, db.Target{Type: db.TargetUser, ID: alice}))
+		f.open()
+		expectPaths(t, "step 1", f.at(0), "/alice/0")
+		// The finding comes back as low: the webhook closes the alert.
+		body := `{"event_type":"finding","finding":{"uuid":"finding-1","title":"SQL Injection","severity":"low"}}`
+		if res, err := f.svc.Ingest(f.ctx, alerting.Inbound{Token: f.integ.Token, Body: []byte(body)}); err != nil || res.Status != db.InboundClosed {
+			t.Fatalf("close: %+v %v", res, err)
+		}
+		expectPaths(t, "after close", f.at(120))
+	})
+}
+
+func TestScheduleHandoffBetweenSteps(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0)
+		bob := f.user("bob", 0)
+		carol := f.user("carol", 0)
+		now := f.clock.Now()
+		// Daily hand-off at 09:15 New York time (14:15 UTC in March before DST):
+		// bob has the shift that ends then, carol the next one.
+		sched := &db.Schedule{Name: "primary", TimeZone: "America/New_York", CreatedAt: now, UpdatedAt: now}
+		f.insert(sched)
+		handoff := time.Date(2026, 3, 2, 14, 15, 0, 0, time.UTC)
+		f.insert(&db.ScheduleLayer{ScheduleID: sched.ID, Name: "primary", ShiftLength: 1, ShiftUnit: oncall.UnitDays,
+			HandoffAt: handoff, ParticipantIDs: []int{carol, bob}, Restrictions: []oncall.Restriction{}})
+		f.policy(0,
+			step(20, db.Target{Type: db.TargetSchedule, ID: sched.ID}),
+			step(20, db.Target{Type: db.TargetSchedule, ID: sched.ID}, db.Target{Type: db.TargetUser, ID: alice}),
+		)
+		f.clock.Advance(5 * time.Hour) // 14:00 UTC, bob on call until 14:15
+		f.open()
+		expectPaths(t, "step 1 before the hand-off", f.at(300), "/bob/0")
+		expectPaths(t, "step 2 after the hand-off", f.at(320), "/carol/0", "/alice/0")
+	})
+}
+
+func TestNoOneOnCallIsRecordedAndTheStepGoesOn(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0)
+		now := f.clock.Now()
+		empty := &db.Schedule{Name: "empty", TimeZone: "Europe/Berlin", CreatedAt: now, UpdatedAt: now}
+		f.insert(empty)
+		f.policy(0, step(5, db.Target{Type: db.TargetSchedule, ID: empty.ID}, db.Target{Type: db.TargetUser, ID: alice}))
+		alertID := f.open()
+		expectPaths(t, "step 1", f.at(0), "/alice/0")
+		timeline := strings.Join(f.timeline(alertID), "\n")
+		if !strings.Contains(timeline, fmt.Sprintf("NO_ONE_ON_CALL: No one on call for schedule %d", empty.ID)) {
+			t.Fatalf("timeline:\n%s", timeline)
+		}
+	})
+}
+
+func TestRecipientsWithoutPolicyAreNotifiedAtOnce(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0)
+		f.user("bob", 0)
+		now := f.clock.Now()
+		group := &db.Group{Name: "secops", CreatedAt: now}
+		f.insert(group)
+		f.insert(&db.GroupMember{GroupID: group.ID, UserID: f.users["bob"]})
+		f.insert(&db.IntegrationRecipient{IntegrationID: f.integ.ID, Kind: db.TargetUser, TargetID: alice})
+		f.insert(&db.IntegrationRecipient{IntegrationID: f.integ.ID, Kind: db.TargetGroup, TargetID: group.ID})
+		f.open()
+		expectPaths(t, "recipients", f.at(0), "/alice/0", "/bob/0")
+		expectPaths(t, "later", f.at(60))
+	})
+}
+
+func TestUnconfiguredChannelFailsVisibly(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		now := f.clock.Now()
+		u := &db.User{Email: "dave@example.com", Role: db.RoleViewer, CreatedAt: now, UpdatedAt: now}
+		f.insert(u)
+		cm := &db.ContactMethod{UserID: u.ID, Type: db.ContactSMS, Value: "+15551234567", CreatedAt: now}
+		f.insert(cm)
+		f.insert(&db.NotificationRule{UserID: u.ID, ContactMethodID: cm.ID, CreatedAt: now})
+		f.policy(0, step(5, db.Target{Type: db.TargetUser, ID: u.ID}))
+		alertID := f.open()
+		f.at(0)
+		var note db.Notification
+		if err := d.NewSelect().Model(&note).Where("alert_id = ?", alertID).Scan(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if note.Status != db.NotificationFailed || note.Error != "channel not configured" || note.Channel != db.ContactSMS {
+			t.Fatalf("notification %+v", note)
+		}
+	})
+}
+
+func TestRestartBetweenStepsFiresTheNextStepOnce(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0)
+		bob := f.user("bob", 0)
+		f.policy(0, step(10, db.Target{Type: db.TargetUser, ID: alice}), step(10, db.Target{Type: db.TargetUser, ID: bob}))
+		f.open()
+		expectPaths(t, "step 1", f.at(0), "/alice/0")
+
+		// The instance stops; while it is down step 2 falls due. A new
+		// instance, with a connection of its own, takes over.
+		reopened, err := db.Open(f.ctx, d.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer reopened.Close()
+		f.d = reopened
+		f.svc = f.newService()
+		expectPaths(t, "after restart", f.at(25), "/bob/0")
+		expectPaths(t, "once only", f.at(26))
+	})
+}
+
+func TestExpiredLeaseIsTakenOver(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0)
+		f.policy(0, step(10, db.Target{Type: db.TargetUser, ID: alice}))
+		f.open()
+		// Another instance took the job and died holding it.
+		lockedUntil := f.clock.Now().Add(2 * time.Minute)
+		if _, err := d.NewUpdate().Model((*db.AlertJob)(nil)).Set("locked_by = 'dead'").Set("locked_until = ?", lockedUntil).Where("1 = 1").Exec(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		expectPaths(t, "while the lease holds", f.at(1))
+		expectPaths(t, "after the lease ends", f.at(3), "/alice/0")
+	})
+}
+
+// TestTwoInstancesPageOnce runs two engines on one PostgreSQL database at
+// once; every notification must reach its channel exactly once.
+func TestTwoInstancesPageOnce(t *testing.T) {
+	d := dbtest.Postgres(t)
+	f := newEngineFixture(t, d)
+	alice := f.user("alice", 0)
+	bob := f.user("bob", 0)
+	f.policy(0, step(10, db.Target{Type: db.TargetUser, ID: alice}), step(10, db.Target{Type: db.TargetUser, ID: bob}))
+	const alerts = 30
+	for range alerts {
+		f.open()
+	}
+	second, err := db.Open(f.ctx, d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	instances := []*alerting.Service{f.svc, alerting.NewService(second, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	instances[1].SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook()})
+
+	runBoth := func() {
+		var wg sync.WaitGroup
+		for _, svc := range instances {
+			wg.Go(func() {
+				for range 5 {
+					if _, err := svc.RunDueJobs(f.ctx); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	runBoth()
+	f.clock.Advance(10 * time.Minute)
+	runBoth()
+
+	f.inbox.mu.Lock()
+	defer f.inbox.mu.Unlock()
+	seen := map[string]int{}
+	for _, d := range f.inbox.received {
+		seen[d.Path+" "+d.AlertID]++
+	}
+	if len(f.inbox.received) != 2*alerts || len(seen) != 2*alerts {
+		t.Fatalf("%d deliveries, %d distinct; want %d each", len(f.inbox.received), len(seen), 2*alerts)
+	}
+}

@@ -1,0 +1,238 @@
+package alerting
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+type escalateArgs struct {
+	Step  int `json:"step"`
+	Round int `json:"round"`
+}
+
+type notifyArgs struct {
+	UserID          int `json:"userId"`
+	ContactMethodID int `json:"contactMethodId"`
+	Step            int `json:"step"`
+	Round           int `json:"round"`
+}
+
+func escalateKey(alertID int, a escalateArgs) string {
+	return fmt.Sprintf("escalate:%d:%d:%d", alertID, a.Round, a.Step)
+}
+
+func notifyKey(alertID int, a notifyArgs) string {
+	return fmt.Sprintf("notify:%d:%d:%d:%d:%d", alertID, a.Round, a.Step, a.UserID, a.ContactMethodID)
+}
+
+// startPaging queues the first escalation step of a newly opened alert, in
+// the transaction that opened it. An integration without a policy but with
+// recipients pages the recipients once.
+func startPaging(ctx context.Context, tx bun.Tx, integ *db.Integration, alertID int, now time.Time) error {
+	if integ.EscalationPolicyID == nil {
+		n, err := tx.NewSelect().Model((*db.IntegrationRecipient)(nil)).Where("integration_id = ?", integ.ID).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("count recipients of integration %d: %w", integ.ID, err)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+	first := escalateArgs{}
+	return enqueue(ctx, tx, jobEscalate, alertID, now, escalateKey(alertID, first), first, now)
+}
+
+// plan is the policy an alert follows: its steps and extra rounds.
+type plan struct {
+	name   string
+	steps  []*db.EscalationStep
+	repeat int
+}
+
+func loadPlan(ctx context.Context, tx bun.Tx, alert *db.Alert) (*plan, error) {
+	if alert.EscalationPolicyID == nil {
+		return &plan{name: "recipients", steps: []*db.EscalationStep{{Targets: []db.Target{{Type: db.TargetRecipients}}}}}, nil
+	}
+	policy := new(db.EscalationPolicy)
+	err := tx.NewSelect().Model(policy).
+		Relation("Steps", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
+		Where("escalation_policy.id = ?", *alert.EscalationPolicyID).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load escalation policy %d: %w", *alert.EscalationPolicyID, db.Classify(err))
+	}
+	return &plan{name: policy.Name, steps: policy.Steps, repeat: policy.Repeat}, nil
+}
+
+// escalate runs one step of an alert's policy: it queues a notification
+// job per user and notification rule, records what it did on the
+// timeline, and queues the next step, all in one transaction.
+func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateArgs) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.finishJob(ctx, tx, job); err != nil {
+			return err
+		}
+		now := s.clock()
+		alert, err := loadAlert(ctx, tx, job.AlertID)
+		if err != nil {
+			return err
+		}
+		if alert.Status != db.AlertOpen {
+			return nil
+		}
+		p, err := loadPlan(ctx, tx, alert)
+		if err != nil {
+			return err
+		}
+		timeline := &timelineWriter{tx: tx, alertID: alert.ID, at: now}
+		if args.Step >= len(p.steps) {
+			return timeline.add(ctx, db.LogPolicyDone, fmt.Sprintf("Escalation policy %q has no step %d; paging stopped", p.name, args.Step+1))
+		}
+		step := p.steps[args.Step]
+		if err := timeline.add(ctx, db.LogEscalated, fmt.Sprintf("Escalated to step %d of %d (round %d of %d) of policy %q",
+			args.Step+1, len(p.steps), args.Round+1, p.repeat+1, p.name)); err != nil {
+			return err
+		}
+		users, err := s.resolveTargets(ctx, tx, alert, step.Targets, now, timeline)
+		if err != nil {
+			return err
+		}
+		for _, userID := range users {
+			if err := s.queueNotifications(ctx, tx, alert, userID, args, now, timeline); err != nil {
+				return err
+			}
+		}
+		next := escalateArgs{Step: args.Step + 1, Round: args.Round}
+		if next.Step == len(p.steps) {
+			if args.Round >= p.repeat {
+				return timeline.add(ctx, db.LogPolicyDone, fmt.Sprintf("Escalation policy %q finished", p.name))
+			}
+			next = escalateArgs{Step: 0, Round: args.Round + 1}
+		}
+		runAt := now.Add(time.Duration(step.DelayMinutes) * time.Minute)
+		return enqueue(ctx, tx, jobEscalate, alert.ID, runAt, escalateKey(alert.ID, next), next, now)
+	})
+}
+
+// resolveTargets turns a step's targets into user ids at now, in a stable
+// order without repeats. A target that resolves to nobody is recorded on
+// the timeline and the step goes on with the others.
+func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert, targets []db.Target, now time.Time, timeline *timelineWriter) ([]int, error) {
+	var users []int
+	for _, target := range targets {
+		var found []int
+		var err error
+		switch target.Type {
+		case db.TargetUser:
+			n, cerr := tx.NewSelect().Model((*db.User)(nil)).Where("id = ?", target.ID).Count(ctx)
+			if cerr != nil {
+				return nil, fmt.Errorf("check user %d: %w", target.ID, cerr)
+			}
+			if n > 0 {
+				found = []int{target.ID}
+			}
+		case db.TargetGroup:
+			err = tx.NewSelect().Model((*db.GroupMember)(nil)).Column("user_id").Where("group_id = ?", target.ID).Order("user_id").Scan(ctx, &found)
+		case db.TargetSchedule:
+			found, err = s.OnCallUsers(ctx, tx, target.ID, now)
+		case db.TargetRecipients:
+			found, err = recipientUsers(ctx, tx, alert.IntegrationID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("resolve %s target %d: %w", target.Type, target.ID, err)
+		}
+		if len(found) == 0 {
+			msg := fmt.Sprintf("No one to notify for %s %d", strings.ToLower(string(target.Type)), target.ID)
+			logType := db.LogEscalated
+			switch target.Type {
+			case db.TargetSchedule:
+				msg, logType = fmt.Sprintf("No one on call for schedule %d", target.ID), db.LogNoOneOnCall
+			case db.TargetRecipients:
+				msg = "The integration has no recipients"
+			}
+			if err := timeline.add(ctx, logType, msg); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		for _, id := range found {
+			if !slices.Contains(users, id) {
+				users = append(users, id)
+			}
+		}
+	}
+	return users, nil
+}
+
+func recipientUsers(ctx context.Context, tx bun.Tx, integrationID int) ([]int, error) {
+	var ids []int
+	err := tx.NewRaw(`SELECT target_id FROM integration_recipients WHERE integration_id = ? AND kind = ?
+		UNION SELECT gm.user_id FROM group_members gm
+			JOIN integration_recipients r ON r.target_id = gm.group_id AND r.kind = ?
+			WHERE r.integration_id = ?
+		ORDER BY 1`, integrationID, db.TargetUser, db.TargetGroup, integrationID).Scan(ctx, &ids)
+	if err != nil {
+		return nil, fmt.Errorf("recipients of integration %d: %w", integrationID, err)
+	}
+	return ids, nil
+}
+
+// queueNotifications queues one notification job per notification rule of
+// the user, each after its rule's delay.
+func (s *Service) queueNotifications(ctx context.Context, tx bun.Tx, alert *db.Alert, userID int, step escalateArgs, now time.Time, timeline *timelineWriter) error {
+	var rules []struct {
+		ContactMethodID int            `bun:"contact_method_id"`
+		DelayMinutes    int            `bun:"delay_minutes"`
+		Type            db.ContactType `bun:"type"`
+		Email           string         `bun:"email"`
+	}
+	err := tx.NewRaw(`SELECT r.contact_method_id, r.delay_minutes, c.type, u.email
+		FROM notification_rules r
+		JOIN contact_methods c ON c.id = r.contact_method_id
+		JOIN users u ON u.id = r.user_id
+		WHERE r.user_id = ? AND NOT c.disabled
+		ORDER BY r.delay_minutes, r.id`, userID).Scan(ctx, &rules)
+	if err != nil {
+		return fmt.Errorf("notification rules of user %d: %w", userID, err)
+	}
+	if len(rules) == 0 {
+		return timeline.add(ctx, db.LogNotification, fmt.Sprintf("User %d has no notification rules; nobody was notified for them", userID))
+	}
+	for _, rule := range rules {
+		args := notifyArgs{UserID: userID, ContactMethodID: rule.ContactMethodID, Step: step.Step, Round: step.Round}
+		runAt := now.Add(time.Duration(rule.DelayMinutes) * time.Minute)
+		if err := enqueue(ctx, tx, jobNotify, alert.ID, runAt, notifyKey(alert.ID, args), args, now); err != nil {
+			return err
+		}
+		when := "now"
+		if rule.DelayMinutes > 0 {
+			when = fmt.Sprintf("in %d min if still unacknowledged", rule.DelayMinutes)
+		}
+		if err := timeline.add(ctx, db.LogNotification, fmt.Sprintf("Notification queued for %s by %s, %s", rule.Email, rule.Type, when)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// timelineWriter appends entries to one alert's timeline inside a
+// transaction.
+type timelineWriter struct {
+	tx      bun.Tx
+	alertID int
+	at      time.Time
+}
+
+func (w *timelineWriter) add(ctx context.Context, typ db.AlertLogType, message string) error {
+	entry := &db.AlertLog{AlertID: w.alertID, At: w.at, Type: typ, Message: message}
+	if _, err := w.tx.NewInsert().Model(entry).Exec(ctx); err != nil {
+		return fmt.Errorf("store timeline entry: %w", err)
+	}
+	return nil
+}

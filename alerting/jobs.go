@@ -1,0 +1,230 @@
+package alerting
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+// The escalation engine's timers are rows in alert_jobs, in the same
+// database as the alerts, so a job is created in the transaction that
+// opens its alert and removed in the transaction that carries out its
+// effect: a restart loses none and a crash repeats none.
+//
+// A worker takes due jobs by leasing them with one conditional UPDATE. On
+// PostgreSQL a second instance's UPDATE waits for the first and then sees
+// the lease and skips the row; SQLite has a single writer. Either way each
+// job runs on one worker at a time, and a worker that dies only delays its
+// jobs until the lease runs out.
+
+const (
+	jobEscalate = "escalate"
+	jobNotify   = "notify"
+
+	jobLease      = 2 * time.Minute
+	jobBatch      = 64
+	jobWorkers    = 16
+	maxJobRetries = 5
+)
+
+var errLostLease = errors.New("job lease lost to another worker")
+
+func newWorkerID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// enqueue schedules a job; a job with the same dedup key already queued
+// makes this a no-op.
+func enqueue(ctx context.Context, idb bun.IDB, kind string, alertID int, runAt time.Time, dedupKey string, args any, now time.Time) error {
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return fmt.Errorf("encode %s job: %w", kind, err)
+	}
+	job := &db.AlertJob{Kind: kind, AlertID: alertID, RunAt: runAt, Args: string(raw), DedupKey: dedupKey, CreatedAt: now}
+	if _, err := idb.NewInsert().Model(job).On("CONFLICT (dedup_key) DO NOTHING").Exec(ctx); err != nil {
+		return fmt.Errorf("enqueue %s job for alert %d: %w", kind, alertID, err)
+	}
+	return nil
+}
+
+// cancelJobs drops every pending job of an alert: acknowledging or closing
+// it stops the paging.
+func cancelJobs(ctx context.Context, idb bun.IDB, alertID int) error {
+	if _, err := idb.NewDelete().Model((*db.AlertJob)(nil)).Where("alert_id = ?", alertID).Exec(ctx); err != nil {
+		return fmt.Errorf("cancel jobs of alert %d: %w", alertID, err)
+	}
+	return nil
+}
+
+// claimDueJobs leases up to limit jobs due at now to this worker.
+func (s *Service) claimDueJobs(ctx context.Context, now time.Time, limit int) ([]*db.AlertJob, error) {
+	var jobs []*db.AlertJob
+	err := s.db.NewRaw(`UPDATE alert_jobs SET locked_by = ?, locked_until = ?, attempts = attempts + 1
+		WHERE id IN (
+			SELECT id FROM alert_jobs
+			WHERE run_at <= ? AND (locked_until IS NULL OR locked_until < ?)
+			ORDER BY run_at, id LIMIT ?)
+		AND (locked_until IS NULL OR locked_until < ?)
+		RETURNING id, kind, alert_id, run_at, args, dedup_key, attempts, locked_by, locked_until`,
+		s.workerID, now.Add(jobLease), now, now, limit, now,
+	).Scan(ctx, &jobs)
+	if err != nil {
+		return nil, fmt.Errorf("claim due jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// finishJob deletes a job this worker still holds, inside tx, so the job
+// disappears exactly when its effects commit.
+func (s *Service) finishJob(ctx context.Context, tx bun.Tx, job *db.AlertJob) error {
+	res, err := tx.NewDelete().Model((*db.AlertJob)(nil)).Where("id = ? AND locked_by = ?", job.ID, s.workerID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("finish job %d: %w", job.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errLostLease
+	}
+	return nil
+}
+
+// retryJob releases a job to run again at runAt, keeping its error.
+func (s *Service) retryJob(ctx context.Context, tx bun.Tx, job *db.AlertJob, runAt time.Time, cause error) error {
+	res, err := tx.NewUpdate().Model((*db.AlertJob)(nil)).
+		Set("run_at = ?", runAt).Set("locked_until = NULL").Set("locked_by = ''").Set("last_error = ?", cause.Error()).
+		Where("id = ? AND locked_by = ?", job.ID, s.workerID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("retry job %d: %w", job.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errLostLease
+	}
+	return nil
+}
+
+// RunDueJobs carries out every job due at the current time and returns how
+// many ran. Tests call it after moving the clock; RunEngine calls it on a
+// timer.
+func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
+	total := 0
+	// A job often queues another that is due at once (a step's immediate
+	// notifications), so keep going until nothing due is left; the bound
+	// keeps one call from running forever on a pathological policy.
+	for range 1000 {
+		jobs, err := s.claimDueJobs(ctx, s.clock(), jobBatch)
+		if err != nil || len(jobs) == 0 {
+			return total, err
+		}
+		// Jobs of one batch run side by side: a burst of alerts must not
+		// queue its steps behind each other's commits and sends.
+		var wg sync.WaitGroup
+		var ran atomic.Int64
+		work := make(chan *db.AlertJob)
+		for range min(jobWorkers, len(jobs)) {
+			wg.Go(func() {
+				for job := range work {
+					if s.runJobLogged(ctx, job) {
+						ran.Add(1)
+					}
+				}
+			})
+		}
+		for _, job := range jobs {
+			work <- job
+		}
+		close(work)
+		wg.Wait()
+		total += int(ran.Load())
+	}
+	return total, nil
+}
+
+// runJobLogged runs one job and reports whether it completed; failures are
+// logged and the job is put back with a backoff.
+func (s *Service) runJobLogged(ctx context.Context, job *db.AlertJob) bool {
+	err := s.runJob(ctx, job)
+	if err == nil {
+		return true
+	}
+	if !errors.Is(err, errLostLease) {
+		s.log.ErrorContext(ctx, "engine job failed", "job", job.ID, "kind", job.Kind, "alert", job.AlertID, "err", err)
+		s.releaseAfterError(ctx, job, err)
+	}
+	return false
+}
+
+// releaseAfterError puts a job whose run failed unexpectedly (say, the
+// database went away) back on the queue with a backoff, so it is retried
+// rather than stuck until its lease ends.
+func (s *Service) releaseAfterError(ctx context.Context, job *db.AlertJob, cause error) {
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		return s.retryJob(ctx, tx, job, s.clock().Add(backoff(job.Attempts)), cause)
+	})
+	if err != nil && !errors.Is(err, errLostLease) {
+		s.log.ErrorContext(ctx, "release failed job", "job", job.ID, "err", err)
+	}
+}
+
+func (s *Service) runJob(ctx context.Context, job *db.AlertJob) error {
+	switch job.Kind {
+	case jobEscalate:
+		var args escalateArgs
+		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {
+			return s.dropJob(ctx, job, fmt.Errorf("decode escalate job: %w", err))
+		}
+		return s.escalate(ctx, job, args)
+	case jobNotify:
+		var args notifyArgs
+		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {
+			return s.dropJob(ctx, job, fmt.Errorf("decode notify job: %w", err))
+		}
+		return s.notify(ctx, job, args)
+	default:
+		return s.dropJob(ctx, job, fmt.Errorf("unknown job kind %q", job.Kind))
+	}
+}
+
+// dropJob removes a job that can never run, logging why.
+func (s *Service) dropJob(ctx context.Context, job *db.AlertJob, cause error) error {
+	s.log.ErrorContext(ctx, "dropping engine job", "job", job.ID, "err", cause)
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		return s.finishJob(ctx, tx, job)
+	})
+}
+
+// RunEngine runs due jobs every interval until ctx ends.
+func (s *Service) RunEngine(ctx context.Context, interval time.Duration) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		if _, err := s.RunDueJobs(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "engine run", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func backoff(attempt int) time.Duration {
+	if attempt < 1 {
+		attempt = 1
+	}
+	if attempt > 8 {
+		attempt = 8
+	}
+	return 15 * time.Second << (attempt - 1)
+}

@@ -1,0 +1,397 @@
+package alerting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+// PolicyInput is what createEscalationPolicy and updateEscalationPolicy
+// take; nil means "default" on create and "unchanged" on update. Steps,
+// in order, replace all steps when not nil.
+type PolicyInput struct {
+	Name        *string
+	Description *string
+	Repeat      *int
+	Steps       []StepInput
+}
+
+// StepInput is one escalation step: notify the targets, then wait
+// DelayMinutes before the next step (after the last step, before the
+// policy repeats).
+type StepInput struct {
+	DelayMinutes int
+	Targets      []db.Target
+}
+
+const (
+	maxRepeat       = 10
+	maxStepDelay    = 1440
+	maxSteps        = 20
+	maxStepTargets  = 50
+	recipientsLabel = "Integration recipients"
+)
+
+func (s *Service) EscalationPolicies(ctx context.Context) ([]*db.EscalationPolicy, error) {
+	var list []*db.EscalationPolicy
+	err := s.db.NewSelect().Model(&list).
+		Relation("Steps", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
+		Order("id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list escalation policies: %w", err)
+	}
+	return list, nil
+}
+
+// EscalationPolicy returns the policy with its steps in order.
+func (s *Service) EscalationPolicy(ctx context.Context, id int) (*db.EscalationPolicy, error) {
+	return policyByID(ctx, s.db, id)
+}
+
+func policyByID(ctx context.Context, idb bun.IDB, id int) (*db.EscalationPolicy, error) {
+	p := new(db.EscalationPolicy)
+	err := idb.NewSelect().Model(p).
+		Relation("Steps", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
+		Where("escalation_policy.id = ?", id).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load escalation policy %d: %w", id, db.Classify(err))
+	}
+	return p, nil
+}
+
+func (s *Service) CreateEscalationPolicy(ctx context.Context, in PolicyInput) (*db.EscalationPolicy, error) {
+	if in.Name == nil {
+		return nil, db.Invalid("name", "is required")
+	}
+	if in.Steps == nil {
+		return nil, db.Invalid("steps", "at least one step is required")
+	}
+	now := s.clock()
+	p := &db.EscalationPolicy{CreatedAt: now, UpdatedAt: now}
+	if err := applyPolicy(p, in); err != nil {
+		return nil, err
+	}
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := requireTargets(ctx, tx, in.Steps); err != nil {
+			return err
+		}
+		if _, err := tx.NewInsert().Model(p).Exec(ctx); err != nil {
+			if db.IsConstraint(err) {
+				return db.Invalid("name", "is already in use")
+			}
+			return fmt.Errorf("create escalation policy: %w", err)
+		}
+		var err error
+		p.Steps, err = insertSteps(ctx, tx, p.ID, in.Steps)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// UpdateEscalationPolicy changes a policy; steps given replace all steps.
+// Pages already in flight follow the policy as it is when each step runs.
+func (s *Service) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyInput) (*db.EscalationPolicy, error) {
+	if err := validatePolicyFields(in); err != nil {
+		return nil, err
+	}
+	var p *db.EscalationPolicy
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if p, err = policyByID(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := applyPolicy(p, in); err != nil {
+			return err
+		}
+		if in.Steps != nil {
+			if err := requireTargets(ctx, tx, in.Steps); err != nil {
+				return err
+			}
+		}
+		p.UpdatedAt = s.clock()
+		if _, err := tx.NewUpdate().Model(p).WherePK().Exec(ctx); err != nil {
+			if db.IsConstraint(err) {
+				return db.Invalid("name", "is already in use")
+			}
+			return fmt.Errorf("update escalation policy %d: %w", id, err)
+		}
+		if in.Steps == nil {
+			return nil
+		}
+		if _, err := tx.NewDelete().Model((*db.EscalationStep)(nil)).Where("policy_id = ?", id).Exec(ctx); err != nil {
+			return fmt.Errorf("replace steps of escalation policy %d: %w", id, err)
+		}
+		p.Steps, err = insertSteps(ctx, tx, id, in.Steps)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// DeleteEscalationPolicy removes a policy; integrations and alerts that
+// used it are left without one.
+func (s *Service) DeleteEscalationPolicy(ctx context.Context, id int) error {
+	res, err := s.db.NewDelete().Model((*db.EscalationPolicy)(nil)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("delete escalation policy %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete escalation policy %d: %w", id, db.ErrNotFound)
+	}
+	return nil
+}
+
+func applyPolicy(p *db.EscalationPolicy, in PolicyInput) error {
+	if err := validatePolicyFields(in); err != nil {
+		return err
+	}
+	if in.Name != nil {
+		p.Name = strings.TrimSpace(*in.Name)
+	}
+	if in.Description != nil {
+		p.Description = *in.Description
+	}
+	if in.Repeat != nil {
+		p.Repeat = *in.Repeat
+	}
+	return nil
+}
+
+// validatePolicyFields checks everything in the input that needs no
+// database.
+func validatePolicyFields(in PolicyInput) error {
+	if in.Name != nil {
+		if name := strings.TrimSpace(*in.Name); name == "" || len(name) > 200 {
+			return db.Invalid("name", "must be 1 to 200 characters")
+		}
+	}
+	if in.Description != nil && len(*in.Description) > 2000 {
+		return db.Invalid("description", "must be at most 2000 characters")
+	}
+	if in.Repeat != nil && (*in.Repeat < 0 || *in.Repeat > maxRepeat) {
+		return db.Invalid("repeat", fmt.Sprintf("must be between 0 and %d", maxRepeat))
+	}
+	if in.Steps == nil {
+		return nil
+	}
+	if len(in.Steps) == 0 {
+		return db.Invalid("steps", "at least one step is required")
+	}
+	if len(in.Steps) > maxSteps {
+		return db.Invalid("steps", fmt.Sprintf("must be at most %d", maxSteps))
+	}
+	for i, step := range in.Steps {
+		at := fmt.Sprintf("steps[%d]", i)
+		if step.DelayMinutes < 0 || step.DelayMinutes > maxStepDelay {
+			return db.Invalid(at+".delayMinutes", fmt.Sprintf("must be between 0 and %d", maxStepDelay))
+		}
+		if len(step.Targets) == 0 {
+			return db.Invalid(at+".targets", "at least one target is required")
+		}
+		if len(step.Targets) > maxStepTargets {
+			return db.Invalid(at+".targets", fmt.Sprintf("must be at most %d", maxStepTargets))
+		}
+		for j, t := range step.Targets {
+			tat := fmt.Sprintf("%s.targets[%d]", at, j)
+			switch t.Type {
+			case db.TargetUser, db.TargetGroup, db.TargetSchedule:
+				if t.ID <= 0 {
+					return db.Invalid(tat+".id", "is required for a "+string(t.Type)+" target")
+				}
+			case db.TargetRecipients:
+				if t.ID != 0 {
+					return db.Invalid(tat+".id", "must be empty for a RECIPIENTS target")
+				}
+			default:
+				return db.Invalid(tat+".type", fmt.Sprintf("unknown target type %q (want USER, GROUP, SCHEDULE or RECIPIENTS)", t.Type))
+			}
+			if slices.Contains(step.Targets[:j], t) {
+				return db.Invalid(tat, "repeats an earlier target of the step")
+			}
+		}
+	}
+	return nil
+}
+
+// requireTargets checks that every user, group and schedule targeted exists.
+func requireTargets(ctx context.Context, idb bun.IDB, steps []StepInput) error {
+	for i, step := range steps {
+		for j, t := range step.Targets {
+			field := fmt.Sprintf("steps[%d].targets[%d].id", i, j)
+			var err error
+			switch t.Type {
+			case db.TargetUser:
+				err = requireRows(ctx, idb, (*db.User)(nil), field, "user", []int{t.ID})
+			case db.TargetGroup:
+				err = requireRows(ctx, idb, (*db.Group)(nil), field, "group", []int{t.ID})
+			case db.TargetSchedule:
+				err = requireRows(ctx, idb, (*db.Schedule)(nil), field, "schedule", []int{t.ID})
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func insertSteps(ctx context.Context, tx bun.Tx, policyID int, steps []StepInput) ([]*db.EscalationStep, error) {
+	stored := make([]*db.EscalationStep, len(steps))
+	for i, step := range steps {
+		stored[i] = &db.EscalationStep{PolicyID: policyID, Position: i, DelayMinutes: step.DelayMinutes, Targets: slices.Clone(step.Targets)}
+	}
+	if _, err := tx.NewInsert().Model(&stored).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("store steps of escalation policy %d: %w", policyID, err)
+	}
+	return stored, nil
+}
+
+// refuseIfTargeted reports, as invalid input, an escalation step that
+// targets t.
+func refuseIfTargeted(ctx context.Context, idb bun.IDB, t db.Target) error {
+	var steps []*db.EscalationStep
+	if err := idb.NewSelect().Model(&steps).Order("policy_id", "position").Scan(ctx); err != nil {
+		return fmt.Errorf("find escalation steps targeting %s %d: %w", t.Type, t.ID, err)
+	}
+	for _, step := range steps {
+		if slices.Contains(step.Targets, t) {
+			var name string
+			err := idb.NewSelect().Model((*db.EscalationPolicy)(nil)).Column("name").Where("id = ?", step.PolicyID).Scan(ctx, &name)
+			if err != nil {
+				return fmt.Errorf("find escalation steps targeting %s %d: %w", t.Type, t.ID, err)
+			}
+			return db.Invalid("id", fmt.Sprintf("step %d of escalation policy %q targets it; change the policy first", step.Position+1, name))
+		}
+	}
+	return nil
+}
+
+// TargetInfo is an escalation target with a name for people to read.
+// Exists is false when the user, group or schedule has been deleted.
+type TargetInfo struct {
+	db.Target
+	Name   string
+	Exists bool
+}
+
+// DescribeTargets names each target, in order.
+func (s *Service) DescribeTargets(ctx context.Context, targets []db.Target) ([]TargetInfo, error) {
+	ids := map[db.TargetType][]int{}
+	for _, t := range targets {
+		ids[t.Type] = append(ids[t.Type], t.ID)
+	}
+	names := map[db.Target]string{}
+	load := func(typ db.TargetType, model any, column string) error {
+		if len(ids[typ]) == 0 {
+			return nil
+		}
+		var rows []struct {
+			ID    int    `bun:"id"`
+			Name  string `bun:"name"`
+			Email string `bun:"email"`
+		}
+		cols := []string{"id", "name"}
+		if column != "" {
+			cols = append(cols, column)
+		}
+		err := s.db.NewSelect().Model(model).Column(cols...).Where("id IN (?)", bun.In(ids[typ])).Scan(ctx, &rows)
+		if err != nil {
+			return fmt.Errorf("describe %s targets: %w", typ, err)
+		}
+		for _, r := range rows {
+			name := r.Name
+			if name == "" {
+				name = r.Email
+			}
+			names[db.Target{Type: typ, ID: r.ID}] = name
+		}
+		return nil
+	}
+	if err := load(db.TargetUser, (*db.User)(nil), "email"); err != nil {
+		return nil, err
+	}
+	if err := load(db.TargetGroup, (*db.Group)(nil), ""); err != nil {
+		return nil, err
+	}
+	if err := load(db.TargetSchedule, (*db.Schedule)(nil), ""); err != nil {
+		return nil, err
+	}
+	out := make([]TargetInfo, len(targets))
+	for i, t := range targets {
+		out[i] = TargetInfo{Target: t}
+		if t.Type == db.TargetRecipients {
+			out[i].Name, out[i].Exists = recipientsLabel, true
+			continue
+		}
+		out[i].Name, out[i].Exists = names[t]
+		if !out[i].Exists {
+			out[i].Name = fmt.Sprintf("deleted %s %d", strings.ToLower(string(t.Type)), t.ID)
+		}
+	}
+	return out, nil
+}
+
+// AlertNotifications returns the notifications sent about an alert, in
+// the order they were made.
+func (s *Service) AlertNotifications(ctx context.Context, alertID int) ([]*db.Notification, error) {
+	var list []*db.Notification
+	if err := s.db.NewSelect().Model(&list).Where("alert_id = ?", alertID).Order("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("notifications of alert %d: %w", alertID, err)
+	}
+	return list, nil
+}
+
+// requireRows checks that every id names a row of model's table, and
+// otherwise reports the first missing one as invalid input on field; a
+// "[]" in field becomes the id's index, as in "memberIds[2]".
+func requireRows(ctx context.Context, idb bun.IDB, model any, field, what string, ids []int) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var found []int
+	if err := idb.NewSelect().Model(model).Column("id").Where("id IN (?)", bun.In(ids)).Scan(ctx, &found); err != nil {
+		return fmt.Errorf("check %ss exist: %w", what, err)
+	}
+	for i, id := range ids {
+		if !slices.Contains(found, id) {
+			return db.Invalid(strings.Replace(field, "[]", fmt.Sprintf("[%d]", i), 1), fmt.Sprintf("%s %d does not exist", what, id))
+		}
+	}
+	return nil
+}
+
+// usersInOrder loads the users with the given ids in that order, leaving
+// out ids with no user.
+func usersInOrder(ctx context.Context, idb bun.IDB, ids []int) ([]*db.User, error) {
+	users := []*db.User{}
+	if len(ids) == 0 {
+		return users, nil
+	}
+	var found []*db.User
+	if err := idb.NewSelect().Model(&found).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load users: %w", err)
+	}
+	byID := make(map[int]*db.User, len(found))
+	for _, u := range found {
+		byID[u.ID] = u
+	}
+	for _, id := range ids {
+		if u, ok := byID[id]; ok {
+			users = append(users, u)
+		}
+	}
+	return users, nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, db.ErrNotFound) }

@@ -1,0 +1,212 @@
+package db
+
+import (
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/oncall"
+)
+
+// ContactType is a channel a person can be reached on.
+type ContactType string
+
+const (
+	ContactEmail   ContactType = "EMAIL"
+	ContactSMS     ContactType = "SMS"
+	ContactVoice   ContactType = "VOICE"
+	ContactPush    ContactType = "PUSH"
+	ContactSlack   ContactType = "SLACK"
+	ContactWebhook ContactType = "WEBHOOK"
+)
+
+// Valid reports whether t is a known contact type.
+func (t ContactType) Valid() bool {
+	switch t {
+	case ContactEmail, ContactSMS, ContactVoice, ContactPush, ContactSlack, ContactWebhook:
+		return true
+	}
+	return false
+}
+
+type ContactMethod struct {
+	bun.BaseModel `bun:"table:contact_methods"`
+
+	ID        int         `bun:"id,pk,autoincrement"`
+	UserID    int         `bun:"user_id"`
+	Name      string      `bun:"name"`
+	Type      ContactType `bun:"type"`
+	Value     string      `bun:"value"`
+	Verified  bool        `bun:"verified"`
+	Disabled  bool        `bun:"disabled"`
+	CreatedAt time.Time   `bun:"created_at"`
+}
+
+// NotificationRule says: once an alert pages this user, reach them on
+// ContactMethodID after DelayMinutes if it is still unacknowledged.
+type NotificationRule struct {
+	bun.BaseModel `bun:"table:notification_rules"`
+
+	ID              int       `bun:"id,pk,autoincrement"`
+	UserID          int       `bun:"user_id"`
+	ContactMethodID int       `bun:"contact_method_id"`
+	DelayMinutes    int       `bun:"delay_minutes"`
+	CreatedAt       time.Time `bun:"created_at"`
+}
+
+type Schedule struct {
+	bun.BaseModel `bun:"table:schedules"`
+
+	ID          int                 `bun:"id,pk,autoincrement"`
+	Name        string              `bun:"name"`
+	Description string              `bun:"description"`
+	TimeZone    string              `bun:"time_zone"`
+	CreatedAt   time.Time           `bun:"created_at"`
+	UpdatedAt   time.Time           `bun:"updated_at"`
+	Layers      []*ScheduleLayer    `bun:"rel:has-many,join:id=schedule_id"`
+	Overrides   []*ScheduleOverride `bun:"rel:has-many,join:id=schedule_id"`
+}
+
+type ScheduleLayer struct {
+	bun.BaseModel `bun:"table:schedule_layers"`
+
+	ID             int                  `bun:"id,pk,autoincrement"`
+	ScheduleID     int                  `bun:"schedule_id"`
+	Position       int                  `bun:"position"`
+	Name           string               `bun:"name"`
+	ShiftLength    int                  `bun:"shift_length"`
+	ShiftUnit      oncall.ShiftUnit     `bun:"shift_unit"`
+	HandoffAt      time.Time            `bun:"handoff_at"`
+	ParticipantIDs []int                `bun:"participant_ids,type:text"`
+	Restrictions   []oncall.Restriction `bun:"restrictions,type:text"`
+}
+
+type ScheduleOverride struct {
+	bun.BaseModel `bun:"table:schedule_overrides"`
+
+	ID            int       `bun:"id,pk,autoincrement"`
+	ScheduleID    int       `bun:"schedule_id"`
+	UserID        int       `bun:"user_id"`
+	ReplaceUserID *int      `bun:"replace_user_id"`
+	Start         time.Time `bun:"start_at"`
+	End           time.Time `bun:"end_at"`
+	CreatedAt     time.Time `bun:"created_at"`
+}
+
+// Spec is the schedule as package oncall evaluates it; Layers and
+// Overrides must be loaded.
+func (s *Schedule) Spec() oncall.Schedule {
+	spec := oncall.Schedule{TimeZone: s.TimeZone}
+	for _, l := range s.Layers {
+		spec.Layers = append(spec.Layers, oncall.Layer{
+			Name: l.Name, ShiftLength: l.ShiftLength, ShiftUnit: l.ShiftUnit, HandoffAt: l.HandoffAt,
+			ParticipantIDs: l.ParticipantIDs, Restrictions: l.Restrictions,
+		})
+	}
+	for _, o := range s.Overrides {
+		override := oncall.Override{UserID: o.UserID, Start: o.Start, End: o.End}
+		if o.ReplaceUserID != nil {
+			override.ReplaceUserID = *o.ReplaceUserID
+		}
+		spec.Overrides = append(spec.Overrides, override)
+	}
+	return spec
+}
+
+// TargetType names who an escalation step reaches.
+type TargetType string
+
+const (
+	TargetUser       TargetType = "USER"
+	TargetGroup      TargetType = "GROUP"
+	TargetSchedule   TargetType = "SCHEDULE"
+	TargetRecipients TargetType = "RECIPIENTS"
+)
+
+// Target is one of a step's targets; ID is unused for RECIPIENTS.
+type Target struct {
+	Type TargetType `json:"type"`
+	ID   int        `json:"id,omitempty"`
+}
+
+type EscalationPolicy struct {
+	bun.BaseModel `bun:"table:escalation_policies"`
+
+	ID          int    `bun:"id,pk,autoincrement"`
+	Name        string `bun:"name"`
+	Description string `bun:"description"`
+	// Repeat is how many more times the whole policy runs after the first.
+	Repeat    int               `bun:"repeat"`
+	CreatedAt time.Time         `bun:"created_at"`
+	UpdatedAt time.Time         `bun:"updated_at"`
+	Steps     []*EscalationStep `bun:"rel:has-many,join:id=policy_id"`
+}
+
+// EscalationStep notifies its targets, then waits DelayMinutes before the
+// next step.
+type EscalationStep struct {
+	bun.BaseModel `bun:"table:escalation_steps"`
+
+	ID           int      `bun:"id,pk,autoincrement"`
+	PolicyID     int      `bun:"policy_id"`
+	Position     int      `bun:"position"`
+	DelayMinutes int      `bun:"delay_minutes"`
+	Targets      []Target `bun:"targets,type:text"`
+}
+
+// IntegrationRecipient is a user or group an integration's alerts are for.
+type IntegrationRecipient struct {
+	bun.BaseModel `bun:"table:integration_recipients"`
+
+	IntegrationID int        `bun:"integration_id,pk"`
+	Kind          TargetType `bun:"kind,pk"` // USER or GROUP
+	TargetID      int        `bun:"target_id,pk"`
+}
+
+// AlertJob is a durable timer of the escalation engine.
+type AlertJob struct {
+	bun.BaseModel `bun:"table:alert_jobs"`
+
+	ID          int        `bun:"id,pk,autoincrement"`
+	Kind        string     `bun:"kind"`
+	AlertID     int        `bun:"alert_id"`
+	RunAt       time.Time  `bun:"run_at"`
+	Args        string     `bun:"args"`
+	DedupKey    string     `bun:"dedup_key"`
+	Attempts    int        `bun:"attempts"`
+	LockedBy    string     `bun:"locked_by"`
+	LockedUntil *time.Time `bun:"locked_until"`
+	LastError   string     `bun:"last_error"`
+	CreatedAt   time.Time  `bun:"created_at"`
+}
+
+type NotificationStatus string
+
+const (
+	NotificationSending   NotificationStatus = "SENDING"
+	NotificationSent      NotificationStatus = "SENT"
+	NotificationDelivered NotificationStatus = "DELIVERED"
+	NotificationFailed    NotificationStatus = "FAILED"
+)
+
+// Notification is one message to one person about one alert, with its
+// delivery state.
+type Notification struct {
+	bun.BaseModel `bun:"table:notifications"`
+
+	ID              int                `bun:"id,pk,autoincrement"`
+	AlertID         int                `bun:"alert_id"`
+	UserID          *int               `bun:"user_id"`
+	ContactMethodID *int               `bun:"contact_method_id"`
+	Channel         ContactType        `bun:"channel"`
+	Destination     string             `bun:"destination"`
+	Status          NotificationStatus `bun:"status"`
+	Attempts        int                `bun:"attempts"`
+	Error           string             `bun:"error"`
+	ProviderID      string             `bun:"provider_id"`
+	Step            int                `bun:"step"`
+	Round           int                `bun:"round"`
+	DedupKey        string             `bun:"dedup_key"`
+	CreatedAt       time.Time          `bun:"created_at"`
+	UpdatedAt       time.Time          `bun:"updated_at"`
+}
