@@ -3,6 +3,7 @@ package alerting_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -449,4 +450,50 @@ func TestTwoInstancesPageOnce(t *testing.T) {
 	if len(f.inbox.received) != 2*alerts || len(seen) != 2*alerts {
 		t.Fatalf("%d deliveries, %d distinct; want %d each", len(f.inbox.received), len(seen), 2*alerts)
 	}
+}
+
+func TestRuleRouteOverridesPolicyAndRecipients(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0)
+		carol := f.user("carol", 0)
+		now := f.clock.Now()
+		urgent := &db.EscalationPolicy{Name: "urgent", CreatedAt: now, UpdatedAt: now}
+		f.insert(urgent)
+		f.insert(&db.EscalationStep{PolicyID: urgent.ID, DelayMinutes: 5, Targets: []db.Target{{Type: db.TargetRecipients}}})
+		f.policy(0, step(5, db.Target{Type: db.TargetUser, ID: alice}))
+
+		name := "routed"
+		routed := []rules.Rule{
+			{Name: "critical to the urgent policy", Action: rules.ActionOpen,
+				Conditions: []rules.Condition{{Field: "severity", Op: rules.OpEquals, Value: "critical"}},
+				Route:      rules.Route{EscalationPolicyID: urgent.ID, RecipientUserIDs: []int{carol}}},
+			{Name: "the rest", Action: rules.ActionOpen},
+		}
+		rs, err := f.svc.CreateRuleset(f.ctx, alerting.RulesetInput{Name: &name, Rules: routed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.UpdateIntegration(f.ctx, f.integ.ID, alerting.IntegrationInput{RulesetID: &rs.ID}); err != nil {
+			t.Fatal(err)
+		}
+		for _, severity := range []string{"critical", "high"} {
+			body := fmt.Sprintf(`{"finding":{"uuid":"%s","title":"x","severity":"%s"}}`, severity, severity)
+			if res, err := f.svc.Ingest(f.ctx, alerting.Inbound{Token: f.integ.Token, Body: []byte(body)}); err != nil || res.Status != db.InboundOpened {
+				t.Fatalf("open %s: %+v %v", severity, res, err)
+			}
+		}
+		expectPaths(t, "routed and default", f.at(0), "/carol/0", "/alice/0")
+
+		bad := []rules.Rule{{Action: rules.ActionOpen, Route: rules.Route{EscalationPolicyID: 9999}}}
+		var fe *db.FieldError
+		if _, err := f.svc.CreateRuleset(f.ctx, alerting.RulesetInput{Name: &name, Rules: bad}); !errors.As(err, &fe) || fe.Field != "rules[0].route.escalationPolicyId" {
+			t.Fatalf("route to a missing policy: %v", err)
+		}
+		closeRoute := []rules.Rule{{Action: rules.ActionClose, Route: rules.Route{RecipientUserIDs: []int{carol}}}}
+		var ruleErr *rules.FieldError
+		if _, err := f.svc.CreateRuleset(f.ctx, alerting.RulesetInput{Name: &name, Rules: closeRoute}); !errors.As(err, &ruleErr) || ruleErr.Field != "rules[0].route" {
+			t.Fatalf("route on a CLOSE rule: %v", err)
+		}
+	})
 }

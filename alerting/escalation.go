@@ -10,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/rules"
 )
 
 type escalateArgs struct {
@@ -33,13 +34,25 @@ func notifyKey(alertID int, a notifyArgs) string {
 }
 
 // startPaging queues the first escalation step of a newly opened alert, in
-// the transaction that opened it. An integration without a policy but with
-// recipients pages the recipients once.
-func startPaging(ctx context.Context, tx bun.Tx, integ *db.Integration, alertID int, now time.Time) error {
-	if integ.EscalationPolicyID == nil {
-		n, err := tx.NewSelect().Model((*db.IntegrationRecipient)(nil)).Where("integration_id = ?", integ.ID).Count(ctx)
+// the transaction that opened it. A rule's route gives the alert its own
+// recipients. Without a policy, an alert with recipients pages them once.
+func startPaging(ctx context.Context, tx bun.Tx, integrationID int, policyID *int, route rules.Route, alertID int, now time.Time) error {
+	var own []*db.AlertRecipient
+	for _, id := range route.RecipientUserIDs {
+		own = append(own, &db.AlertRecipient{AlertID: alertID, Kind: db.TargetUser, TargetID: id})
+	}
+	for _, id := range route.RecipientGroupIDs {
+		own = append(own, &db.AlertRecipient{AlertID: alertID, Kind: db.TargetGroup, TargetID: id})
+	}
+	if len(own) > 0 {
+		if _, err := tx.NewInsert().Model(&own).On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
+			return fmt.Errorf("store recipients of alert %d: %w", alertID, err)
+		}
+	}
+	if policyID == nil && len(own) == 0 {
+		n, err := tx.NewSelect().Model((*db.IntegrationRecipient)(nil)).Where("integration_id = ?", integrationID).Count(ctx)
 		if err != nil {
-			return fmt.Errorf("count recipients of integration %d: %w", integ.ID, err)
+			return fmt.Errorf("count recipients of integration %d: %w", integrationID, err)
 		}
 		if n == 0 {
 			return nil
@@ -142,7 +155,7 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 		case db.TargetSchedule:
 			found, err = s.OnCallUsers(ctx, tx, target.ID, now)
 		case db.TargetRecipients:
-			found, err = recipientUsers(ctx, tx, alert.IntegrationID)
+			found, err = recipientUsers(ctx, tx, alert)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("resolve %s target %d: %w", target.Type, target.ID, err)
@@ -170,15 +183,22 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 	return users, nil
 }
 
-func recipientUsers(ctx context.Context, tx bun.Tx, integrationID int) ([]int, error) {
+// recipientUsers resolves the alert's recipients: its own when a rule
+// routed it, otherwise its integration's, groups expanded to members.
+func recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert) ([]int, error) {
 	var ids []int
-	err := tx.NewRaw(`SELECT target_id FROM integration_recipients WHERE integration_id = ? AND kind = ?
-		UNION SELECT gm.user_id FROM group_members gm
-			JOIN integration_recipients r ON r.target_id = gm.group_id AND r.kind = ?
-			WHERE r.integration_id = ?
-		ORDER BY 1`, integrationID, db.TargetUser, db.TargetGroup, integrationID).Scan(ctx, &ids)
+	err := tx.NewRaw(`WITH chosen AS (
+			SELECT kind, target_id FROM alert_recipients WHERE alert_id = ?
+			UNION ALL
+			SELECT kind, target_id FROM integration_recipients
+			WHERE integration_id = ? AND NOT EXISTS (SELECT 1 FROM alert_recipients WHERE alert_id = ?)
+		)
+		SELECT target_id FROM chosen WHERE kind = ?
+		UNION
+		SELECT gm.user_id FROM group_members gm JOIN chosen c ON c.target_id = gm.group_id AND c.kind = ?
+		ORDER BY 1`, alert.ID, alert.IntegrationID, alert.ID, db.TargetUser, db.TargetGroup).Scan(ctx, &ids)
 	if err != nil {
-		return nil, fmt.Errorf("recipients of integration %d: %w", integrationID, err)
+		return nil, fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
 	}
 	return ids, nil
 }

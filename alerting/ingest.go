@@ -116,7 +116,11 @@ func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, m
 		msg.Status = db.InboundFiltered
 		return insertMessage(ctx, tx, msg)
 	case rules.ActionOpen:
-		alertID, opened, err := openOrAppend(ctx, tx, integ, d.Fields, now)
+		policyID := integ.EscalationPolicyID
+		if d.Route.EscalationPolicyID != 0 {
+			policyID = &d.Route.EscalationPolicyID
+		}
+		alertID, opened, err := openOrAppend(ctx, tx, integ.ID, policyID, d.Fields, now)
 		if err != nil {
 			return err
 		}
@@ -125,7 +129,7 @@ func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, m
 		if opened {
 			msg.Status = db.InboundOpened
 			entry.Type, entry.Message = db.LogOpened, "Opened: "+d.Detail
-			if err := startPaging(ctx, tx, integ, alertID, now); err != nil {
+			if err := startPaging(ctx, tx, integ.ID, policyID, d.Route, alertID, now); err != nil {
 				return err
 			}
 		} else {
@@ -155,8 +159,7 @@ func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, m
 // already unclosed. The unique index decides between the two, so it holds
 // under any concurrency: a losing INSERT does nothing and the UPDATE then
 // finds the winner's row.
-func openOrAppend(ctx context.Context, tx bun.Tx, integ *db.Integration, f rules.Fields, now time.Time) (alertID int, opened bool, err error) {
-	integrationID := integ.ID
+func openOrAppend(ctx context.Context, tx bun.Tx, integrationID int, policyID *int, f rules.Fields, now time.Time) (alertID int, opened bool, err error) {
 	// An alert closed between our INSERT and UPDATE frees the slot again;
 	// a few rounds settle any realistic race.
 	for range 3 {
@@ -165,7 +168,7 @@ func openOrAppend(ctx context.Context, tx bun.Tx, integ *db.Integration, f rules
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
 			ON CONFLICT (integration_id, source_id) WHERE status <> 'CLOSED' DO NOTHING
 			RETURNING id`,
-			integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, db.AlertOpen, now, now, integ.EscalationPolicyID,
+			integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, db.AlertOpen, now, now, policyID,
 		).Scan(&alertID)
 		if err == nil {
 			return alertID, true, nil

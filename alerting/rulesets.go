@@ -153,7 +153,10 @@ func insertRules(ctx context.Context, tx bun.Tx, rulesetID int, specs []rules.Ru
 		if conditions == nil {
 			conditions = []rules.Condition{}
 		}
-		stored[i] = &db.Rule{RulesetID: rulesetID, Position: i, Name: spec.Name, MatchMode: match, Conditions: conditions, Action: spec.Action}
+		if err := checkRoute(ctx, tx, fmt.Sprintf("rules[%d].route", i), spec.Route); err != nil {
+			return nil, err
+		}
+		stored[i] = &db.Rule{RulesetID: rulesetID, Position: i, Name: spec.Name, MatchMode: match, Conditions: conditions, Action: spec.Action, Route: spec.Route}
 	}
 	if len(stored) == 0 {
 		return stored, nil
@@ -178,4 +181,40 @@ func rulesetText(in RulesetInput, name, desc string) (string, string, error) {
 		}
 	}
 	return name, desc, nil
+}
+
+// checkRoute makes sure everything a rule routes to exists.
+func checkRoute(ctx context.Context, tx bun.Tx, field string, route rules.Route) error {
+	exists := func(model any, id int) (bool, error) {
+		n, err := tx.NewSelect().Model(model).Where("id = ?", id).Count(ctx)
+		return n > 0, err
+	}
+	if route.EscalationPolicyID != 0 {
+		ok, err := exists((*db.EscalationPolicy)(nil), route.EscalationPolicyID)
+		if err != nil {
+			return fmt.Errorf("check route: %w", err)
+		}
+		if !ok {
+			return db.Invalid(field+".escalationPolicyId", fmt.Sprintf("escalation policy %d does not exist", route.EscalationPolicyID))
+		}
+	}
+	for i, id := range route.RecipientUserIDs {
+		ok, err := exists((*db.User)(nil), id)
+		if err != nil {
+			return fmt.Errorf("check route: %w", err)
+		}
+		if !ok {
+			return db.Invalid(fmt.Sprintf("%s.recipientUserIds[%d]", field, i), fmt.Sprintf("user %d does not exist", id))
+		}
+	}
+	for i, id := range route.RecipientGroupIDs {
+		ok, err := exists((*db.Group)(nil), id)
+		if err != nil {
+			return fmt.Errorf("check route: %w", err)
+		}
+		if !ok {
+			return db.Invalid(fmt.Sprintf("%s.recipientGroupIds[%d]", field, i), fmt.Sprintf("group %d does not exist", id))
+		}
+	}
+	return nil
 }

@@ -89,11 +89,12 @@ type Rule struct {
 	MatchMode  rules.MatchMode   `bun:"match_mode"`
 	Conditions []rules.Condition `bun:"conditions,type:text"`
 	Action     rules.Action      `bun:"action"`
+	Route      rules.Route       `bun:"route,type:text"`
 }
 
 // Spec is the rule as the rules package evaluates it.
 func (r *Rule) Spec() rules.Rule {
-	return rules.Rule{Name: r.Name, Match: r.MatchMode, Conditions: r.Conditions, Action: r.Action}
+	return rules.Rule{Name: r.Name, Match: r.MatchMode, Conditions: r.Conditions, Action: r.Action, Route: r.Route}
 }
 
 // RuleSpecs returns the ruleset's rules in order, ready to compile.

@@ -163,6 +163,16 @@ type IntegrationRecipient struct {
 	TargetID      int        `bun:"target_id,pk"`
 }
 
+// AlertRecipient is a user or group an alert is for, when a rule routed
+// it away from its integration's recipients.
+type AlertRecipient struct {
+	bun.BaseModel `bun:"table:alert_recipients"`
+
+	AlertID  int        `bun:"alert_id,pk"`
+	Kind     TargetType `bun:"kind,pk"` // USER or GROUP
+	TargetID int        `bun:"target_id,pk"`
+}
+
 // AlertJob is a durable timer of the escalation engine.
 type AlertJob struct {
 	bun.BaseModel `bun:"table:alert_jobs"`

@@ -42,6 +42,8 @@ type ResolverRoot interface {
 	NotificationRule() NotificationRuleResolver
 	Query() QueryResolver
 	Restriction() RestrictionResolver
+	Rule() RuleResolver
+	RuleRoute() RuleRouteResolver
 	Schedule() ScheduleResolver
 	ScheduleLayer() ScheduleLayerResolver
 	ScheduleOverride() ScheduleOverrideResolver
@@ -305,6 +307,13 @@ type ComplexityRoot struct {
 		Conditions func(childComplexity int) int
 		MatchMode  func(childComplexity int) int
 		Name       func(childComplexity int) int
+		Route      func(childComplexity int) int
+	}
+
+	RuleRoute struct {
+		EscalationPolicy func(childComplexity int) int
+		RecipientGroups  func(childComplexity int) int
+		RecipientUsers   func(childComplexity int) int
 	}
 
 	Ruleset struct {
@@ -480,6 +489,14 @@ type QueryResolver interface {
 type RestrictionResolver interface {
 	StartDay(ctx context.Context, obj *oncall.Restriction) (Weekday, error)
 	StartTime(ctx context.Context, obj *oncall.Restriction) (string, error)
+}
+type RuleResolver interface {
+	Route(ctx context.Context, obj *db.Rule) (*rules.Route, error)
+}
+type RuleRouteResolver interface {
+	EscalationPolicy(ctx context.Context, obj *rules.Route) (*db.EscalationPolicy, error)
+	RecipientUsers(ctx context.Context, obj *rules.Route) ([]*db.User, error)
+	RecipientGroups(ctx context.Context, obj *rules.Route) ([]*db.Group, error)
 }
 type ScheduleResolver interface {
 	Overrides(ctx context.Context, obj *db.Schedule, from *time.Time) ([]*db.ScheduleOverride, error)
@@ -1865,6 +1882,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Rule.Name(childComplexity), true
+	case "Rule.route":
+		if e.ComplexityRoot.Rule.Route == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rule.Route(childComplexity), true
+
+	case "RuleRoute.escalationPolicy":
+		if e.ComplexityRoot.RuleRoute.EscalationPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleRoute.EscalationPolicy(childComplexity), true
+	case "RuleRoute.recipientGroups":
+		if e.ComplexityRoot.RuleRoute.RecipientGroups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleRoute.RecipientGroups(childComplexity), true
+	case "RuleRoute.recipientUsers":
+		if e.ComplexityRoot.RuleRoute.RecipientUsers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleRoute.RecipientUsers(childComplexity), true
 
 	case "Ruleset.createdAt":
 		if e.ComplexityRoot.Ruleset.CreatedAt == nil {
@@ -2155,6 +2197,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("MappingInput", ec.unmarshalInputMappingInput),
 			graphql.NewInputUnmarshaler("RestrictionInput", ec.unmarshalInputRestrictionInput),
 			graphql.NewInputUnmarshaler("RuleInput", ec.unmarshalInputRuleInput),
+			graphql.NewInputUnmarshaler("RuleRouteInput", ec.unmarshalInputRuleRouteInput),
 			graphql.NewInputUnmarshaler("ScheduleLayerInput", ec.unmarshalInputScheduleLayerInput),
 			graphql.NewInputUnmarshaler("UpdateContactMethodInput", ec.unmarshalInputUpdateContactMethodInput),
 			graphql.NewInputUnmarshaler("UpdateEscalationPolicyInput", ec.unmarshalInputUpdateEscalationPolicyInput),
@@ -2561,6 +2604,21 @@ type Rule {
   match: RuleMatch!
   conditions: [Condition!]!
   action: RuleAction!
+  "Null unless this OPEN rule routes its alerts away from the integration's policy or recipients."
+  route: RuleRoute
+}
+
+"Who the alerts a rule opens page instead of the integration's policy and recipients; an empty part keeps the integration's."
+type RuleRoute {
+  escalationPolicy: EscalationPolicy
+  recipientUsers: [User!]!
+  recipientGroups: [Group!]!
+}
+
+input RuleRouteInput {
+  escalationPolicyId: ID
+  recipientUserIds: [ID!]
+  recipientGroupIds: [ID!]
 }
 
 """
@@ -2595,6 +2653,7 @@ input RuleInput {
   match: RuleMatch
   conditions: [ConditionInput!]
   action: RuleAction!
+  route: RuleRouteInput
 }
 
 input ConditionInput {
@@ -3319,8 +3378,22 @@ func (ec *executionContext) childFields_Rule(ctx context.Context, field graphql.
 		return ec.fieldContext_Rule_conditions(ctx, field)
 	case "action":
 		return ec.fieldContext_Rule_action(ctx, field)
+	case "route":
+		return ec.fieldContext_Rule_route(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Rule", field.Name)
+}
+
+func (ec *executionContext) childFields_RuleRoute(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "escalationPolicy":
+		return ec.fieldContext_RuleRoute_escalationPolicy(ctx, field)
+	case "recipientUsers":
+		return ec.fieldContext_RuleRoute_recipientUsers(ctx, field)
+	case "recipientGroups":
+		return ec.fieldContext_RuleRoute_recipientGroups(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RuleRoute", field.Name)
 }
 
 func (ec *executionContext) childFields_Ruleset(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10064,6 +10137,134 @@ func (ec *executionContext) fieldContext_Rule_action(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Rule", field, false, false, "RuleAction")
 }
 
+func (ec *executionContext) _Rule_route(ctx context.Context, field graphql.CollectedField, obj *db.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rule_route(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Rule().Route(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.Route) graphql.Marshaler {
+			return ec.marshalORuleRoute2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐRoute(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Rule_route(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Rule",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RuleRoute(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RuleRoute_escalationPolicy(ctx context.Context, field graphql.CollectedField, obj *rules.Route) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleRoute_escalationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RuleRoute().EscalationPolicy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.EscalationPolicy) graphql.Marshaler {
+			return ec.marshalOEscalationPolicy2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleRoute_escalationPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuleRoute",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RuleRoute_recipientUsers(ctx context.Context, field graphql.CollectedField, obj *rules.Route) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleRoute_recipientUsers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RuleRoute().RecipientUsers(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleRoute_recipientUsers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuleRoute",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RuleRoute_recipientGroups(ctx context.Context, field graphql.CollectedField, obj *rules.Route) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleRoute_recipientGroups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RuleRoute().RecipientGroups(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.Group) graphql.Marshaler {
+			return ec.marshalNGroup2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleRoute_recipientGroups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuleRoute",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Ruleset_id(ctx context.Context, field graphql.CollectedField, obj *db.Ruleset) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13163,7 +13364,7 @@ func (ec *executionContext) unmarshalInputRuleInput(ctx context.Context, obj any
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "match", "conditions", "action"}
+	fieldsInOrder := [...]string{"name", "match", "conditions", "action", "route"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -13198,6 +13399,13 @@ func (ec *executionContext) unmarshalInputRuleInput(ctx context.Context, obj any
 				return it, err
 			}
 			it.Action = data
+		case "route":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("route"))
+			data, err := ec.unmarshalORuleRouteInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRuleRouteInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Route = data
 		}
 	}
 	return it, nil
@@ -13212,6 +13420,62 @@ func (ec *executionContext) unmarshalInputRuleInput(ctx context.Context, obj any
 func UnmarshalRuleInput(ctx context.Context, raw any) (RuleInput, error) {
 	var out RuleInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RuleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRuleRouteInput(ctx context.Context, obj any) (RuleRouteInput, error) {
+	var it RuleRouteInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"escalationPolicyId", "recipientUserIds", "recipientGroupIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "escalationPolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalationPolicyId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalationPolicyID = data
+		case "recipientUserIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientUserIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientUserIds = data
+		case "recipientGroupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientGroupIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientGroupIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRuleRouteInput unmarshals raw into the RuleRouteInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRuleRouteInput(ctx context.Context, raw any) (RuleRouteInput, error) {
+	var out RuleRouteInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RuleRouteInput", raw, &out)
 	return out, err
 }
 
@@ -15431,23 +15695,75 @@ func (ec *executionContext) _Rule(ctx context.Context, sel ast.SelectionSet, obj
 		case "name":
 			out.Values[i] = ec._Rule_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "match":
 			out.Values[i] = ec._Rule_match(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "conditions":
 			out.Values[i] = ec._Rule_conditions(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "action":
 			out.Values[i] = ec._Rule_action(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "route":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Rule_route(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var ruleRouteImplementors = []string{"RuleRoute"}
+
+func (ec *executionContext) _RuleRoute(ctx context.Context, sel ast.SelectionSet, obj *rules.Route) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, ruleRouteImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RuleRoute")
+		case "escalationPolicy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RuleRoute_escalationPolicy(ctx, field, obj)
+				})
+		case "recipientUsers":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RuleRoute_recipientUsers(ctx, field, obj)
+				})
+		case "recipientGroups":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RuleRoute_recipientGroups(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17732,6 +18048,21 @@ func (ec *executionContext) marshalORuleMatch2ᚖgithubᚗcomᚋklaxonhqᚋklaxo
 	_ = ctx
 	res := graphql.MarshalString(string(*v))
 	return res
+}
+
+func (ec *executionContext) marshalORuleRoute2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐRoute(ctx context.Context, sel ast.SelectionSet, v *rules.Route) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._RuleRoute(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalORuleRouteInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRuleRouteInput(ctx context.Context, v any) (*RuleRouteInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRuleRouteInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalORuleset2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐRuleset(ctx context.Context, sel ast.SelectionSet, v *db.Ruleset) graphql.Marshaler {

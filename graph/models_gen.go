@@ -182,6 +182,13 @@ type RuleInput struct {
 	Match      *rules.MatchMode  `json:"match,omitempty"`
 	Conditions []*ConditionInput `json:"conditions,omitempty"`
 	Action     rules.Action      `json:"action"`
+	Route      *RuleRouteInput   `json:"route,omitempty"`
+}
+
+type RuleRouteInput struct {
+	EscalationPolicyID *int  `json:"escalationPolicyId,omitempty"`
+	RecipientUserIds   []int `json:"recipientUserIds,omitempty"`
+	RecipientGroupIds  []int `json:"recipientGroupIds,omitempty"`
 }
 
 type ScheduleLayerInput struct {

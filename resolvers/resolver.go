@@ -104,6 +104,13 @@ func ruleSpecs(in []*graph.RuleInput) []rules.Rule {
 	specs := make([]rules.Rule, len(in))
 	for i, r := range in {
 		specs[i] = rules.Rule{Name: ptrValue(r.Name), Match: ptrValue(r.Match), Action: r.Action}
+		if r.Route != nil {
+			specs[i].Route = rules.Route{
+				EscalationPolicyID: ptrValue(r.Route.EscalationPolicyID),
+				RecipientUserIDs:   r.Route.RecipientUserIds,
+				RecipientGroupIDs:  r.Route.RecipientGroupIds,
+			}
+		}
 		for _, c := range r.Conditions {
 			specs[i].Conditions = append(specs[i].Conditions, rules.Condition{
 				Field: ptrValue(c.Field), Path: ptrValue(c.Path), Op: c.Op,

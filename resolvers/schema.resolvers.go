@@ -717,6 +717,42 @@ func (r *restrictionResolver) StartTime(ctx context.Context, obj *oncall.Restric
 	return formatClock(obj.StartMinute), nil
 }
 
+// Route is the resolver for the route field.
+func (r *ruleResolver) Route(ctx context.Context, obj *db.Rule) (*rules.Route, error) {
+	if obj.Route.IsZero() {
+		return nil, nil
+	}
+	return &obj.Route, nil
+}
+
+// EscalationPolicy is the resolver for the escalationPolicy field.
+func (r *ruleRouteResolver) EscalationPolicy(ctx context.Context, obj *rules.Route) (*db.EscalationPolicy, error) {
+	if obj.EscalationPolicyID == 0 {
+		return nil, nil
+	}
+	return orNil(r.Alerting.EscalationPolicy(ctx, obj.EscalationPolicyID))
+}
+
+// RecipientUsers is the resolver for the recipientUsers field.
+func (r *ruleRouteResolver) RecipientUsers(ctx context.Context, obj *rules.Route) ([]*db.User, error) {
+	return r.Auth.UsersByID(ctx, obj.RecipientUserIDs)
+}
+
+// RecipientGroups is the resolver for the recipientGroups field.
+func (r *ruleRouteResolver) RecipientGroups(ctx context.Context, obj *rules.Route) ([]*db.Group, error) {
+	groups := make([]*db.Group, 0, len(obj.RecipientGroupIDs))
+	for _, id := range obj.RecipientGroupIDs {
+		g, err := orNil(r.Auth.Group(ctx, id))
+		if err != nil {
+			return nil, err
+		}
+		if g != nil {
+			groups = append(groups, g)
+		}
+	}
+	return groups, nil
+}
+
 // Overrides is the resolver for the overrides field.
 func (r *scheduleResolver) Overrides(ctx context.Context, obj *db.Schedule, from *time.Time) ([]*db.ScheduleOverride, error) {
 	t := r.Alerting.Now()
@@ -802,6 +838,12 @@ func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 // Restriction returns graph.RestrictionResolver implementation.
 func (r *Resolver) Restriction() graph.RestrictionResolver { return &restrictionResolver{r} }
 
+// Rule returns graph.RuleResolver implementation.
+func (r *Resolver) Rule() graph.RuleResolver { return &ruleResolver{r} }
+
+// RuleRoute returns graph.RuleRouteResolver implementation.
+func (r *Resolver) RuleRoute() graph.RuleRouteResolver { return &ruleRouteResolver{r} }
+
 // Schedule returns graph.ScheduleResolver implementation.
 func (r *Resolver) Schedule() graph.ScheduleResolver { return &scheduleResolver{r} }
 
@@ -831,6 +873,8 @@ type (
 	notificationRuleResolver struct{ *Resolver }
 	queryResolver            struct{ *Resolver }
 	restrictionResolver      struct{ *Resolver }
+	ruleResolver             struct{ *Resolver }
+	ruleRouteResolver        struct{ *Resolver }
 	scheduleResolver         struct{ *Resolver }
 	scheduleLayerResolver    struct{ *Resolver }
 	scheduleOverrideResolver struct{ *Resolver }

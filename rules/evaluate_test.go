@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"reflect"
 	"testing"
 )
 
@@ -161,7 +162,7 @@ func TestFirstMatchWins(t *testing.T) {
 		RuleName:  "ignore prod",
 		Detail:    `rule 2 "ignore prod" matched: IGNORE`,
 	}
-	if d != want {
+	if !reflect.DeepEqual(d, want) {
 		t.Errorf("Evaluate = %+v\nwant %+v", d, want)
 	}
 

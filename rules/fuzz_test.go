@@ -3,6 +3,7 @@ package rules
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -75,7 +76,7 @@ func FuzzEvaluate(f *testing.F) {
 				t.Fatalf("%s: no SourceID despite fallback inputs: %+v", allTypes[i], fl)
 			}
 			// The same message must give the same decision: evaluation is pure.
-			if again := p.Evaluate(msg); again != d {
+			if again := p.Evaluate(msg); !reflect.DeepEqual(again, d) {
 				t.Fatalf("%s: second evaluation differs", allTypes[i])
 			}
 		}

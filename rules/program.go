@@ -20,6 +20,7 @@ type compiledRule struct {
 	name   string
 	any    bool
 	action Action
+	route  Route
 	conds  []compiledCond
 }
 
@@ -61,7 +62,7 @@ func (p *Program) Evaluate(msg *Message) Decision {
 	vals := fieldValues(&d.Fields)
 	for i, r := range p.rules {
 		if r.matches(root, vals) {
-			d.Action, d.RuleIndex, d.RuleName = r.action, i, r.name
+			d.Action, d.RuleIndex, d.RuleName, d.Route = r.action, i, r.name, r.route
 			d.Detail = fmt.Sprintf("rule %d %q matched: %s", i+1, r.name, r.action)
 			break
 		}

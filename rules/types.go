@@ -67,6 +67,22 @@ type Rule struct {
 	Match      MatchMode   `json:"match,omitempty"`
 	Conditions []Condition `json:"conditions,omitempty"` // none = matches every message
 	Action     Action      `json:"action"`
+	// Route, on an OPEN rule, sends the alerts it opens to other people
+	// than the integration's own policy and recipients.
+	Route Route `json:"route,omitzero"`
+}
+
+// Route overrides who an opened alert pages; zero fields keep the
+// integration's. The ids are opaque here: the caller checks they exist.
+type Route struct {
+	EscalationPolicyID int   `json:"escalationPolicyId,omitempty"`
+	RecipientUserIDs   []int `json:"recipientUserIds,omitempty"`
+	RecipientGroupIDs  []int `json:"recipientGroupIds,omitempty"`
+}
+
+// IsZero reports whether the route overrides nothing.
+func (r Route) IsZero() bool {
+	return r.EscalationPolicyID == 0 && len(r.RecipientUserIDs) == 0 && len(r.RecipientGroupIDs) == 0
 }
 
 // Decision is the outcome of evaluating one message.
@@ -75,6 +91,7 @@ type Decision struct {
 	Action    Action // "" when no rule matched
 	RuleIndex int    // 0-based; -1 when none matched
 	RuleName  string
+	Route     Route  // the matched rule's route
 	Detail    string // human readable, for logs and the UI
 }
 

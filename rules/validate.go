@@ -65,7 +65,10 @@ func compileRules(rs []Rule) ([]compiledRule, error) {
 	out := make([]compiledRule, 0, len(rs))
 	for i, r := range rs {
 		at := fmt.Sprintf("rules[%d]", i)
-		cr := compiledRule{name: r.Name, action: r.Action}
+		cr := compiledRule{name: r.Name, action: r.Action, route: r.Route}
+		if !r.Route.IsZero() && r.Action != ActionOpen {
+			return nil, fieldErr(at+".route", "only an OPEN rule can route alerts")
+		}
 		switch r.Match {
 		case "", MatchAll:
 		case MatchAny:
