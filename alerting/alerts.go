@@ -8,6 +8,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 )
 
 // AlertFilter narrows a list of alerts; zero values match everything.
@@ -181,6 +182,9 @@ func (s *Service) change(ctx context.Context, alertID int, mutate func(context.C
 			if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 				return fmt.Errorf("store timeline entry: %w", err)
 			}
+			if err := events.AlertChanged(ctx, tx, string(entry.Type), alertID, alert.IntegrationID, entry.At); err != nil {
+				return err
+			}
 			if alert.Status != db.AlertOpen {
 				return cancelJobs(ctx, tx, alertID)
 			}
@@ -192,6 +196,7 @@ func (s *Service) change(ctx context.Context, alertID int, mutate func(context.C
 		if err != nil {
 			return nil, err
 		}
+		s.bus.Kick()
 		return alert, nil
 	}
 	return nil, fmt.Errorf("update alert %d: it kept changing underneath", alertID)

@@ -10,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -87,6 +88,7 @@ func loadPlan(ctx context.Context, tx bun.Tx, alert *db.Alert) (*plan, error) {
 // job per user and notification rule, records what it did on the
 // timeline, and queues the next step, all in one transaction.
 func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateArgs) error {
+	defer s.bus.Kick()
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if err := s.finishJob(ctx, tx, job); err != nil {
 			return err
@@ -110,6 +112,9 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 		step := p.steps[args.Step]
 		if err := timeline.add(ctx, db.LogEscalated, fmt.Sprintf("Escalated to step %d of %d (round %d of %d) of policy %q",
 			args.Step+1, len(p.steps), args.Round+1, p.repeat+1, p.name)); err != nil {
+			return err
+		}
+		if err := events.AlertChanged(ctx, tx, string(db.LogEscalated), alert.ID, alert.IntegrationID, now); err != nil {
 			return err
 		}
 		users, err := s.resolveTargets(ctx, tx, alert, step.Targets, now, timeline)

@@ -10,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -64,6 +65,7 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 	if err != nil {
 		return nil, fmt.Errorf("ingest message for integration %d: %w", integ.ID, err)
 	}
+	s.bus.Kick()
 	return &IngestResult{MessageID: msg.ID, Status: msg.Status, Detail: msg.Detail, AlertID: msg.AlertID}, nil
 }
 
@@ -207,11 +209,13 @@ func closeBySource(ctx context.Context, tx bun.Tx, integrationID int, sourceID s
 	return alertID, true, cancelJobs(ctx, tx, alertID)
 }
 
+// insertMessage stores an inbound message with its final status, and its
+// event for live subscribers.
 func insertMessage(ctx context.Context, tx bun.Tx, msg *db.InboundMessage) error {
 	if _, err := tx.NewInsert().Model(msg).Exec(ctx); err != nil {
 		return fmt.Errorf("store inbound message: %w", err)
 	}
-	return nil
+	return events.MessageStored(ctx, tx, msg)
 }
 
 func insertMessageAndLog(ctx context.Context, tx bun.Tx, msg *db.InboundMessage, entry *db.AlertLog) error {
@@ -222,5 +226,5 @@ func insertMessageAndLog(ctx context.Context, tx bun.Tx, msg *db.InboundMessage,
 	if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 		return fmt.Errorf("store timeline entry: %w", err)
 	}
-	return nil
+	return events.AlertChanged(ctx, tx, string(entry.Type), entry.AlertID, msg.IntegrationID, entry.At)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/notifiers"
 )
 
@@ -16,6 +17,7 @@ type Service struct {
 	log       *slog.Logger
 	publicURL string
 	senders   notifiers.Senders
+	bus       *events.Bus
 	// workerID names this instance on the job leases it takes.
 	workerID string
 }
@@ -24,6 +26,12 @@ type Service struct {
 // integration URLs shown to users; now is the clock.
 func NewService(d *db.DB, publicURL string, now func() time.Time, log *slog.Logger) *Service {
 	return &Service{db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"), workerID: newWorkerID()}
+}
+
+// SetEvents lets the service wake the event bus after each commit that
+// recorded events; without it events still flow on the bus's poll.
+func (s *Service) SetEvents(bus *events.Bus) {
+	s.bus = bus
 }
 
 // SetSenders gives the engine its notification channels; call it before

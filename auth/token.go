@@ -60,6 +60,12 @@ func (t *Tokens) Issue(u *db.User) (string, time.Time, error) {
 // Verify checks the signature, algorithm, issuer, audience and expiry, and
 // returns the user id the token was issued to.
 func (t *Tokens) Verify(token string) (int, error) {
+	id, _, err := t.VerifyUntil(token)
+	return id, err
+}
+
+// VerifyUntil is Verify that also says when the token expires.
+func (t *Tokens) VerifyUntil(token string) (int, time.Time, error) {
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.key, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -69,13 +75,13 @@ func (t *Tokens) Verify(token string) (int, error) {
 		jwt.WithTimeFunc(t.now),
 	)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		return 0, time.Time{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
 	id, err := strconv.Atoi(claims.Subject)
 	if err != nil {
-		return 0, fmt.Errorf("%w: bad subject", ErrUnauthenticated)
+		return 0, time.Time{}, fmt.Errorf("%w: bad subject", ErrUnauthenticated)
 	}
-	return id, nil
+	return id, claims.ExpiresAt.Time, nil
 }
 
 // SigningKey returns configured when it is set, and otherwise the key

@@ -75,18 +75,25 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Session, 
 // Authenticate turns a bearer token into the current user record, so that
 // a changed role or a deleted user takes effect at once.
 func (s *Service) Authenticate(ctx context.Context, token string) (*db.User, error) {
+	u, _, err := s.AuthenticateUntil(ctx, token)
+	return u, err
+}
+
+// AuthenticateUntil is Authenticate that also says when the token expires,
+// for connections that outlive a request.
+func (s *Service) AuthenticateUntil(ctx context.Context, token string) (*db.User, time.Time, error) {
 	if s.tokens == nil {
-		return nil, ErrUnauthenticated
+		return nil, time.Time{}, ErrUnauthenticated
 	}
-	id, err := s.tokens.Verify(token)
+	id, expires, err := s.tokens.VerifyUntil(token)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	u, err := s.User(ctx, id)
 	if errors.Is(err, db.ErrNotFound) {
-		return nil, fmt.Errorf("%w: user no longer exists", ErrUnauthenticated)
+		return nil, time.Time{}, fmt.Errorf("%w: user no longer exists", ErrUnauthenticated)
 	}
-	return u, err
+	return u, expires, err
 }
 
 // UserInput is what createUser and updateUser take; nil means unchanged.

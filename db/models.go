@@ -211,6 +211,12 @@ type InboundMessage struct {
 	Detail        string            `bun:"detail"`
 	SourceID      string            `bun:"source_id"`
 	AlertID       *int              `bun:"alert_id"`
+
+	// Cursor and StreamErr are set only on copies handed to a live
+	// subscriber: where to resume after this message, and, on a stream's
+	// last value, why the stream ended.
+	Cursor    string `bun:"-"`
+	StreamErr error  `bun:"-"`
 }
 
 type Secret struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -32,6 +33,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Alert() AlertResolver
+	AlertEvent() AlertEventResolver
 	ContactMethod() ContactMethodResolver
 	EscalationStep() EscalationStepResolver
 	Group() GroupResolver
@@ -47,6 +49,7 @@ type ResolverRoot interface {
 	Schedule() ScheduleResolver
 	ScheduleLayer() ScheduleLayerResolver
 	ScheduleOverride() ScheduleOverrideResolver
+	Subscription() SubscriptionResolver
 	TimelineEntry() TimelineEntryResolver
 	User() UserResolver
 }
@@ -84,6 +87,13 @@ type ComplexityRoot struct {
 		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
+	}
+
+	AlertEvent struct {
+		Alert  func(childComplexity int) int
+		At     func(childComplexity int) int
+		Cursor func(childComplexity int) int
+		Type   func(childComplexity int) int
 	}
 
 	AuthPayload struct {
@@ -149,6 +159,7 @@ type ComplexityRoot struct {
 	InboundMessage struct {
 		Alert       func(childComplexity int) int
 		Body        func(childComplexity int) int
+		Cursor      func(childComplexity int) int
 		Detail      func(childComplexity int) int
 		Headers     func(childComplexity int) int
 		ID          func(childComplexity int) int
@@ -362,6 +373,11 @@ type ComplexityRoot struct {
 		Users func(childComplexity int) int
 	}
 
+	Subscription struct {
+		AlertEvents func(childComplexity int, filter *AlertEventFilter, after *string) int
+		InboundLog  func(childComplexity int, integrationID *int, after *string) int
+	}
+
 	TimelineEntry struct {
 		At      func(childComplexity int) int
 		Message func(childComplexity int) int
@@ -395,6 +411,11 @@ type AlertResolver interface {
 	EscalationPolicy(ctx context.Context, obj *db.Alert) (*db.EscalationPolicy, error)
 	Notifications(ctx context.Context, obj *db.Alert) ([]*db.Notification, error)
 }
+type AlertEventResolver interface {
+	Cursor(ctx context.Context, obj *events.Event) (string, error)
+
+	Alert(ctx context.Context, obj *events.Event) (*db.Alert, error)
+}
 type ContactMethodResolver interface {
 	User(ctx context.Context, obj *db.ContactMethod) (*db.User, error)
 
@@ -407,6 +428,7 @@ type GroupResolver interface {
 	Members(ctx context.Context, obj *db.Group) ([]*db.User, error)
 }
 type InboundMessageResolver interface {
+	Cursor(ctx context.Context, obj *db.InboundMessage) (*string, error)
 	Integration(ctx context.Context, obj *db.InboundMessage) (*db.Integration, error)
 
 	Headers(ctx context.Context, obj *db.InboundMessage) ([]*Header, error)
@@ -507,6 +529,10 @@ type ScheduleLayerResolver interface {
 type ScheduleOverrideResolver interface {
 	User(ctx context.Context, obj *db.ScheduleOverride) (*db.User, error)
 	ReplaceUser(ctx context.Context, obj *db.ScheduleOverride) (*db.User, error)
+}
+type SubscriptionResolver interface {
+	AlertEvents(ctx context.Context, filter *AlertEventFilter, after *string) (<-chan *events.Event, error)
+	InboundLog(ctx context.Context, integrationID *int, after *string) (<-chan *db.InboundMessage, error)
 }
 type TimelineEntryResolver interface {
 	Type(ctx context.Context, obj *db.AlertLog) (string, error)
@@ -692,6 +718,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AlertConnection.TotalCount(childComplexity), true
+
+	case "AlertEvent.alert":
+		if e.ComplexityRoot.AlertEvent.Alert == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertEvent.Alert(childComplexity), true
+	case "AlertEvent.at":
+		if e.ComplexityRoot.AlertEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertEvent.At(childComplexity), true
+	case "AlertEvent.cursor":
+		if e.ComplexityRoot.AlertEvent.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertEvent.Cursor(childComplexity), true
+	case "AlertEvent.type":
+		if e.ComplexityRoot.AlertEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertEvent.Type(childComplexity), true
 
 	case "AuthPayload.expiresAt":
 		if e.ComplexityRoot.AuthPayload.ExpiresAt == nil {
@@ -929,6 +980,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InboundMessage.Body(childComplexity), true
+	case "InboundMessage.cursor":
+		if e.ComplexityRoot.InboundMessage.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InboundMessage.Cursor(childComplexity), true
 	case "InboundMessage.detail":
 		if e.ComplexityRoot.InboundMessage.Detail == nil {
 			break
@@ -2104,6 +2161,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Shift.Users(childComplexity), true
 
+	case "Subscription.alertEvents":
+		if e.ComplexityRoot.Subscription.AlertEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_alertEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.AlertEvents(childComplexity, args["filter"].(*AlertEventFilter), args["after"].(*string)), true
+	case "Subscription.inboundLog":
+		if e.ComplexityRoot.Subscription.InboundLog == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_inboundLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.InboundLog(childComplexity, args["integrationId"].(*int), args["after"].(*string)), true
+
 	case "TimelineEntry.at":
 		if e.ComplexityRoot.TimelineEntry.At == nil {
 			break
@@ -2181,6 +2261,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AlertEventFilter", ec.unmarshalInputAlertEventFilter),
 			graphql.NewInputUnmarshaler("AlertFilter", ec.unmarshalInputAlertFilter),
 			graphql.NewInputUnmarshaler("ConditionInput", ec.unmarshalInputConditionInput),
 			graphql.NewInputUnmarshaler("CreateContactMethodInput", ec.unmarshalInputCreateContactMethodInput),
@@ -2250,6 +2331,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -2473,6 +2571,45 @@ type Mutation {
   acknowledgeAlert(id: ID!): Alert!
   closeAlert(id: ID!): Alert!
   assignAlert(id: ID!, userId: ID!): Alert!
+}
+
+"""
+Live streams over the websocket on /graphql (graphql-transport-ws or the
+legacy graphql-ws protocol); send the token in connection_init as
+{"Authorization": "Bearer <token>"}. Every value carries a cursor: pass the
+last one seen as after when resubscribing to receive what was missed, then
+live values, with no gaps and no repeats. A subscriber that falls too far
+behind receives one error and the stream ends.
+"""
+type Subscription {
+  "Alert changes as they commit."
+  alertEvents(filter: AlertEventFilter, after: String): AlertEvent!
+  "Inbound messages as they are stored, with their final status."
+  inboundLog(integrationId: ID, after: String): InboundMessage!
+}
+
+enum AlertEventType {
+  OPENED
+  APPENDED
+  ACKNOWLEDGED
+  ASSIGNED
+  ESCALATED
+  CLOSED
+}
+
+input AlertEventFilter {
+  integrationId: ID
+  "The alert's status when the event is delivered."
+  status: [AlertStatus!]
+  severity: [String!]
+  types: [AlertEventType!]
+}
+
+type AlertEvent {
+  cursor: String!
+  type: AlertEventType!
+  at: Time!
+  alert: Alert!
 }
 
 type AuthPayload {
@@ -2757,6 +2894,8 @@ type Header {
 
 type InboundMessage {
   id: ID!
+  "Set on values of the inboundLog subscription: resume after it."
+  cursor: String
   integration: Integration
   receivedAt: Time!
   status: InboundStatus!
@@ -3052,6 +3191,20 @@ func (ec *executionContext) childFields_AlertConnection(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type AlertConnection", field.Name)
 }
 
+func (ec *executionContext) childFields_AlertEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AlertEvent_cursor(ctx, field)
+	case "type":
+		return ec.fieldContext_AlertEvent_type(ctx, field)
+	case "at":
+		return ec.fieldContext_AlertEvent_at(ctx, field)
+	case "alert":
+		return ec.fieldContext_AlertEvent_alert(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertEvent", field.Name)
+}
+
 func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
@@ -3176,6 +3329,8 @@ func (ec *executionContext) childFields_InboundMessage(ctx context.Context, fiel
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_InboundMessage_id(ctx, field)
+	case "cursor":
+		return ec.fieldContext_InboundMessage_cursor(ctx, field)
 	case "integration":
 		return ec.fieldContext_InboundMessage_integration(ctx, field)
 	case "receivedAt":
@@ -4478,6 +4633,50 @@ func (ec *executionContext) field_Schedule_overrides_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_alertEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*AlertEventFilter, error) {
+			return ec.unmarshalOAlertEventFilter2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐAlertEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_inboundLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "integrationId",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["integrationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field___Directive_args_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5224,6 +5423,107 @@ func (ec *executionContext) fieldContext_AlertConnection_pageInfo(_ context.Cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *events.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertEvent_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AlertEvent().Cursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertEvent", field, true, true, "String")
+}
+
+func (ec *executionContext) _AlertEvent_type(ctx context.Context, field graphql.CollectedField, obj *events.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNAlertEventType2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertEvent", field, false, false, "AlertEventType")
+}
+
+func (ec *executionContext) _AlertEvent_at(ctx context.Context, field graphql.CollectedField, obj *events.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AlertEvent_alert(ctx context.Context, field graphql.CollectedField, obj *events.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertEvent_alert(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AlertEvent().Alert(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertEvent_alert(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6123,6 +6423,29 @@ func (ec *executionContext) _InboundMessage_id(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_InboundMessage_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("InboundMessage", field, false, false, "ID")
+}
+
+func (ec *executionContext) _InboundMessage_cursor(ctx context.Context, field graphql.CollectedField, obj *db.InboundMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InboundMessage_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.InboundMessage().Cursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InboundMessage_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InboundMessage", field, true, true, "String")
 }
 
 func (ec *executionContext) _InboundMessage_integration(ctx context.Context, field graphql.CollectedField, obj *db.InboundMessage) (ret graphql.Marshaler) {
@@ -11062,6 +11385,94 @@ func (ec *executionContext) fieldContext_Shift_users(_ context.Context, field gr
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_alertEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_alertEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().AlertEvents(ctx, fc.Args["filter"].(*AlertEventFilter), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *events.Event) graphql.Marshaler {
+			return ec.marshalNAlertEvent2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋeventsᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_alertEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_alertEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_inboundLog(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_inboundLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().InboundLog(ctx, fc.Args["integrationId"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.InboundMessage) graphql.Marshaler {
+			return ec.marshalNInboundMessage2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐInboundMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_inboundLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InboundMessage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_inboundLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _TimelineEntry_at(ctx context.Context, field graphql.CollectedField, obj *db.AlertLog) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12414,6 +12825,69 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 // endregion **************************** field.gotpl *****************************
 
 // region    **************************** input.gotpl *****************************
+
+func (ec *executionContext) unmarshalInputAlertEventFilter(ctx context.Context, obj any) (AlertEventFilter, error) {
+	var it AlertEventFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"integrationId", "status", "severity", "types"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "integrationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("integrationId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IntegrationID = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOAlertStatus2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlertStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		case "types":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("types"))
+			data, err := ec.unmarshalOAlertEventType2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Types = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAlertEventFilter unmarshals raw into the AlertEventFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAlertEventFilter(ctx context.Context, raw any) (AlertEventFilter, error) {
+	var out AlertEventFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AlertEventFilter", raw, &out)
+	return out, err
+}
 
 func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj any) (AlertFilter, error) {
 	var it AlertFilter
@@ -14194,6 +14668,56 @@ func (ec *executionContext) _AlertConnection(ctx context.Context, sel ast.Select
 	return out
 }
 
+var alertEventImplementors = []string{"AlertEvent"}
+
+func (ec *executionContext) _AlertEvent(ctx context.Context, sel ast.SelectionSet, obj *events.Event) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertEvent")
+		case "cursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AlertEvent_cursor(ctx, field, obj)
+				})
+		case "type":
+			out.Values[i] = ec._AlertEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "at":
+			out.Values[i] = ec._AlertEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "alert":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AlertEvent_alert(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var authPayloadImplementors = []string{"AuthPayload"}
 
 func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionSet, obj *AuthPayload) graphql.Marshaler {
@@ -14618,6 +15142,12 @@ func (ec *executionContext) _InboundMessage(ctx context.Context, sel ast.Selecti
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "cursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._InboundMessage_cursor(ctx, field, obj)
+				})
 		case "integration":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -16080,6 +16610,28 @@ func (ec *executionContext) _Shift(ctx context.Context, sel ast.SelectionSet, ob
 	return out
 }
 
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "alertEvents":
+		return ec._Subscription_alertEvents(ctx, fields[0])
+	case "inboundLog":
+		return ec._Subscription_inboundLog(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 var timelineEntryImplementors = []string{"TimelineEntry"}
 
 func (ec *executionContext) _TimelineEntry(ctx context.Context, sel ast.SelectionSet, obj *db.AlertLog) graphql.Marshaler {
@@ -16587,6 +17139,28 @@ func (ec *executionContext) marshalNAlertConnection2ᚖgithubᚗcomᚋklaxonhq�
 		return graphql.Null
 	}
 	return ec._AlertConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAlertEvent2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋeventsᚐEvent(ctx context.Context, sel ast.SelectionSet, v *events.Event) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertEvent!")
+		return graphql.Null
+	}
+	return ec._AlertEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAlertEventType2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAlertEventType2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "AlertEventType!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNAlertStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlertStatus(ctx context.Context, v any) (db.AlertStatus, error) {
@@ -17711,6 +18285,50 @@ func (ec *executionContext) marshalOAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋ
 		return graphql.Null
 	}
 	return ec._Alert(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOAlertEventFilter2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐAlertEventFilter(ctx context.Context, v any) (*AlertEventFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAlertEventFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOAlertEventType2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAlertEventType2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOAlertEventType2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAlertEventType2string(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOAlertFilter2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐAlertFilter(ctx context.Context, v any) (*AlertFilter, error) {

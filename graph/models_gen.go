@@ -21,6 +21,14 @@ type AlertConnection struct {
 	PageInfo   *PageInfo   `json:"pageInfo"`
 }
 
+type AlertEventFilter struct {
+	IntegrationID *int `json:"integrationId,omitempty"`
+	// The alert's status when the event is delivered.
+	Status   []db.AlertStatus `json:"status,omitempty"`
+	Severity []string         `json:"severity,omitempty"`
+	Types    []string         `json:"types,omitempty"`
+}
+
 type AlertFilter struct {
 	Status        []db.AlertStatus `json:"status,omitempty"`
 	IntegrationID *int             `json:"integrationId,omitempty"`
@@ -206,6 +214,15 @@ type Shift struct {
 	Start time.Time  `json:"start"`
 	End   time.Time  `json:"end"`
 	Users []*db.User `json:"users"`
+}
+
+// Live streams over the websocket on /graphql (graphql-transport-ws or the
+// legacy graphql-ws protocol); send the token in connection_init as
+// {"Authorization": "Bearer <token>"}. Every value carries a cursor: pass the
+// last one seen as after when resubscribing to receive what was missed, then
+// live values, with no gaps and no repeats. A subscriber that falls too far
+// behind receives one error and the stream ends.
+type Subscription struct {
 }
 
 type UpdateContactMethodInput struct {

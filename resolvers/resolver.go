@@ -12,6 +12,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -20,6 +21,7 @@ import (
 type Resolver struct {
 	Alerting *alerting.Service
 	Auth     *auth.Service
+	Events   *events.Bus
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.
@@ -35,16 +37,25 @@ func page(first *int, after *string) (alerting.Page, error) {
 			return p, db.Invalid("first", "must be positive")
 		}
 	}
-	if after != nil && *after != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(*after)
-		if err != nil {
-			return p, db.Invalid("after", "is not a cursor from this API")
-		}
-		if p.After, err = strconv.Atoi(string(raw)); err != nil || p.After <= 0 {
-			return p, db.Invalid("after", "is not a cursor from this API")
-		}
+	var err error
+	p.After, err = parseCursor(after)
+	return p, err
+}
+
+// parseCursor reads an optional "after" argument; absent is 0.
+func parseCursor(after *string) (int, error) {
+	if after == nil || *after == "" {
+		return 0, nil
 	}
-	return p, nil
+	raw, err := base64.RawURLEncoding.DecodeString(*after)
+	if err != nil {
+		return 0, db.Invalid("after", "is not a cursor from this API")
+	}
+	id, err := strconv.Atoi(string(raw))
+	if err != nil || id <= 0 {
+		return 0, db.Invalid("after", "is not a cursor from this API")
+	}
+	return id, nil
 }
 
 func pageInfo(lastID int, more bool) *graph.PageInfo {

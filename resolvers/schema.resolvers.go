@@ -16,6 +16,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
@@ -61,6 +62,22 @@ func (r *alertResolver) Notifications(ctx context.Context, obj *db.Alert) ([]*db
 	return r.Alerting.AlertNotifications(ctx, obj.ID)
 }
 
+// Cursor is the resolver for the cursor field.
+func (r *alertEventResolver) Cursor(ctx context.Context, obj *events.Event) (string, error) {
+	return cursor(int(obj.Seq)), nil
+}
+
+// Alert is the resolver for the alert field.
+func (r *alertEventResolver) Alert(ctx context.Context, obj *events.Event) (*db.Alert, error) {
+	if obj.Err != nil {
+		return nil, obj.Err
+	}
+	if obj.Alert == nil {
+		return nil, fmt.Errorf("alert %v of event %d: %w", obj.AlertID, obj.Seq, db.ErrNotFound)
+	}
+	return obj.Alert, nil
+}
+
 // User is the resolver for the user field.
 func (r *contactMethodResolver) User(ctx context.Context, obj *db.ContactMethod) (*db.User, error) {
 	return r.Auth.User(ctx, obj.UserID)
@@ -93,6 +110,17 @@ func (r *escalationStepResolver) Targets(ctx context.Context, obj *db.Escalation
 // Members is the resolver for the members field.
 func (r *groupResolver) Members(ctx context.Context, obj *db.Group) ([]*db.User, error) {
 	return r.Auth.GroupMembers(ctx, obj.ID)
+}
+
+// Cursor is the resolver for the cursor field.
+func (r *inboundMessageResolver) Cursor(ctx context.Context, obj *db.InboundMessage) (*string, error) {
+	if obj.StreamErr != nil {
+		return nil, obj.StreamErr
+	}
+	if obj.Cursor == "" {
+		return nil, nil
+	}
+	return &obj.Cursor, nil
 }
 
 // Integration is the resolver for the integration field.
@@ -777,6 +805,46 @@ func (r *scheduleOverrideResolver) ReplaceUser(ctx context.Context, obj *db.Sche
 	return r.optionalUser(ctx, obj.ReplaceUserID)
 }
 
+// AlertEvents is the resolver for the alertEvents field.
+func (r *subscriptionResolver) AlertEvents(ctx context.Context, filter *graph.AlertEventFilter, after *string) (<-chan *events.Event, error) {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return nil, err
+	}
+	afterSeq, err := parseCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := r.Events.Subscribe(ctx, int64(afterSeq), alertEventFilter(filter))
+	if err != nil {
+		return nil, err
+	}
+	return stream(ctx, sub, func(ev *events.Event) *events.Event { return ev }, func(err error) *events.Event { return &events.Event{Err: err} }), nil
+}
+
+// InboundLog is the resolver for the inboundLog field.
+func (r *subscriptionResolver) InboundLog(ctx context.Context, integrationID *int, after *string) (<-chan *db.InboundMessage, error) {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return nil, err
+	}
+	afterSeq, err := parseCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	filter := func(ev *events.Event) bool {
+		return ev.Kind == events.KindInbound && ev.Inbound != nil && (integrationID == nil || ev.IntegrationID == *integrationID)
+	}
+	sub, err := r.Events.Subscribe(ctx, int64(afterSeq), filter)
+	if err != nil {
+		return nil, err
+	}
+	return stream(ctx, sub, func(ev *events.Event) *db.InboundMessage {
+		// The message is shared by every subscriber; each gets its own copy.
+		msg := *ev.Inbound
+		msg.Cursor = cursor(int(ev.Seq))
+		return &msg
+	}, func(err error) *db.InboundMessage { return &db.InboundMessage{StreamErr: err} }), nil
+}
+
 // Type is the resolver for the type field.
 func (r *timelineEntryResolver) Type(ctx context.Context, obj *db.AlertLog) (string, error) {
 	return string(obj.Type), nil
@@ -805,6 +873,9 @@ func (r *userResolver) NotificationRules(ctx context.Context, obj *db.User) ([]*
 
 // Alert returns graph.AlertResolver implementation.
 func (r *Resolver) Alert() graph.AlertResolver { return &alertResolver{r} }
+
+// AlertEvent returns graph.AlertEventResolver implementation.
+func (r *Resolver) AlertEvent() graph.AlertEventResolver { return &alertEventResolver{r} }
 
 // ContactMethod returns graph.ContactMethodResolver implementation.
 func (r *Resolver) ContactMethod() graph.ContactMethodResolver { return &contactMethodResolver{r} }
@@ -855,6 +926,9 @@ func (r *Resolver) ScheduleOverride() graph.ScheduleOverrideResolver {
 	return &scheduleOverrideResolver{r}
 }
 
+// Subscription returns graph.SubscriptionResolver implementation.
+func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
+
 // TimelineEntry returns graph.TimelineEntryResolver implementation.
 func (r *Resolver) TimelineEntry() graph.TimelineEntryResolver { return &timelineEntryResolver{r} }
 
@@ -863,6 +937,7 @@ func (r *Resolver) User() graph.UserResolver { return &userResolver{r} }
 
 type (
 	alertResolver            struct{ *Resolver }
+	alertEventResolver       struct{ *Resolver }
 	contactMethodResolver    struct{ *Resolver }
 	escalationStepResolver   struct{ *Resolver }
 	groupResolver            struct{ *Resolver }
@@ -878,6 +953,7 @@ type (
 	scheduleResolver         struct{ *Resolver }
 	scheduleLayerResolver    struct{ *Resolver }
 	scheduleOverrideResolver struct{ *Resolver }
+	subscriptionResolver     struct{ *Resolver }
 	timelineEntryResolver    struct{ *Resolver }
 	userResolver             struct{ *Resolver }
 )

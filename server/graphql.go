@@ -16,6 +16,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/resolvers"
 )
@@ -27,6 +28,8 @@ const (
 	codeBadUserInput    = "BAD_USER_INPUT"
 	codeNotFound        = "NOT_FOUND"
 	codeInternal        = "INTERNAL_SERVER_ERROR"
+	codeTooSlow         = "SUBSCRIBER_TOO_SLOW"
+	codeUnavailable     = "UNAVAILABLE"
 )
 
 // complexityLimit bounds what one query may ask for; every field counts
@@ -35,8 +38,9 @@ const (
 const complexityLimit = 2000
 
 func (s *Server) graphQLHandler() http.Handler {
-	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Alerting: s.alerting, Auth: s.auth}})
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Alerting: s.alerting, Auth: s.auth, Events: s.events}})
 	h := handler.New(schema)
+	h.AddTransport(s.websocketTransport())
 	h.AddTransport(transport.GET{})
 	h.AddTransport(transport.POST{})
 	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))
@@ -77,6 +81,12 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 		presented.Extensions["field"] = fieldErr.FieldName()
 	case errors.Is(err, db.ErrNotFound):
 		setCode(presented, codeNotFound, "not found")
+	case errors.Is(err, events.ErrTooSlow):
+		setCode(presented, codeTooSlow, events.ErrTooSlow.Error())
+	case errors.Is(err, events.ErrCursorTooOld):
+		setCode(presented, codeBadUserInput, events.ErrCursorTooOld.Error())
+	case errors.Is(err, events.ErrClosed):
+		setCode(presented, codeUnavailable, "the server is stopping; reconnect and resume with the last cursor")
 	case errors.As(err, &gqlErr) && gqlErr.Err == nil:
 		// gqlgen's own parse, validation and input-coercion errors: their
 		// text is meant for the caller.

@@ -20,6 +20,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/server"
 )
 
@@ -29,6 +30,7 @@ type harness struct {
 	db       *db.DB
 	auth     *auth.Service
 	alerting *alerting.Service
+	bus      *events.Bus
 	srv      *httptest.Server
 	client   *http.Client
 	// admin is a signed-in ADMIN, created with the harness.
@@ -73,10 +75,19 @@ func newHarness(t *testing.T, d *db.DB, cfg server.Config) *harness {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	alertingSvc := alerting.NewService(d, "https://klaxon.example", time.Now, log)
-	srv := server.New(cfg, d, alertingSvc, authSvc, log)
+	bus := events.NewBus(d, log)
+	alertingSvc.SetEvents(bus)
+	busCtx, stopBus := context.WithCancel(context.Background())
+	busDone := make(chan struct{})
+	go func() { defer close(busDone); bus.Run(busCtx) }()
+	srv := server.New(cfg, d, alertingSvc, authSvc, bus, log)
 	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	h := &harness{t: t, db: d, auth: authSvc, alerting: alertingSvc, srv: ts, client: ts.Client(), seq: new(atomic.Int64)}
+	t.Cleanup(func() {
+		ts.Close()
+		stopBus()
+		<-busDone
+	})
+	h := &harness{t: t, db: d, auth: authSvc, alerting: alertingSvc, bus: bus, srv: ts, client: ts.Client(), seq: new(atomic.Int64)}
 	h.admin = h.newUser(db.RoleAdmin)
 	return h
 }

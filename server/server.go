@@ -12,6 +12,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 )
 
 // Config is the HTTP layer's share of the settings.
@@ -31,19 +32,20 @@ type Server struct {
 	db       *db.DB
 	alerting *alerting.Service
 	auth     *auth.Service
+	events   *events.Bus
 	log      *slog.Logger
 	metrics  *metrics
 	handler  http.Handler
 }
 
-func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Service, log *slog.Logger) *Server {
+func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Service, bus *events.Bus, log *slog.Logger) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, db: d, alerting: alertingSvc, auth: authSvc, log: log, metrics: newMetrics()}
+	s := &Server{cfg: cfg, db: d, alerting: alertingSvc, auth: authSvc, events: bus, log: log, metrics: newMetrics()}
 	s.handler = s.routes()
 	return s
 }
@@ -55,7 +57,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	api := s.graphQLHandler()
 	mux.Handle("POST /graphql", s.authenticate(api))
-	mux.Handle("GET /graphql", s.authenticate(api))
+	mux.Handle("GET /graphql", withWebsocketSession(s.authenticate(api)))
 	mux.Handle("GET /playground", playgroundHandler())
 	mux.HandleFunc("POST /webhooks/{token}", s.handleWebhook)
 	mux.HandleFunc("/webhooks/{token}", func(w http.ResponseWriter, r *http.Request) {

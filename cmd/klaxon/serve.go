@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/server"
 )
@@ -57,11 +59,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	alertingSvc := alerting.NewService(store, cfg.PublicURL, now, log)
 	alertingSvc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook()})
+	bus := events.NewBus(store, log)
+	alertingSvc.SetEvents(bus)
 	srv := server.New(server.Config{
 		AllowedOrigins:  cfg.AllowedOrigins,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		ShutdownTimeout: cfg.ShutdownTimeout,
-	}, store, alertingSvc, authSvc, log)
+	}, store, alertingSvc, authSvc, bus, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -69,18 +73,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("klaxon listening", "addr", ln.Addr().String(), "database", string(store.Kind), "public_url", cfg.PublicURL)
 
-	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
-	engineDone := make(chan struct{})
-	go func() {
-		defer close(engineDone)
-		alertingSvc.RunEngine(engineCtx, cfg.EnginePollInterval)
-	}()
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
+	workers.Go(func() { alertingSvc.RunEngine(background, cfg.EnginePollInterval) })
+	workers.Go(func() {
+		if err := bus.Run(background); err != nil {
+			log.Error("event bus stopped", "err", err)
+		}
+	})
 
 	serveErr := srv.Serve(ctx, ln)
-	// HTTP has stopped taking work; the engine finishes the job in hand
-	// before the database closes.
-	stopEngine()
-	<-engineDone
+	// HTTP has stopped taking work; the engine finishes the job in hand and
+	// the bus ends its subscriptions before the database closes.
+	stopBackground()
+	workers.Wait()
 	if serveErr != nil {
 		return serveErr
 	}

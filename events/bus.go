@@ -1,0 +1,260 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+const (
+	// relayLockID serializes relaying across the instances sharing one
+	// PostgreSQL database.
+	relayLockID = 727_266_042
+	// notifyChannel carries "new events" from the relaying instance to all.
+	notifyChannel = "klaxon_events"
+	relayBatch    = 1000
+	fetchBatch    = 500
+	// pollInterval is the safety net behind the signals: an instance that
+	// died between committing and relaying has its events relayed by the
+	// next poll of any instance.
+	pollInterval = time.Second
+)
+
+// Bus relays and fans out events for one instance.
+type Bus struct {
+	db   *db.DB
+	log  *slog.Logger
+	wake chan struct{}
+
+	mu    sync.Mutex
+	subs  map[*Subscription]struct{}
+	last  int64 // the highest sequence number fanned out
+	ready chan struct{}
+}
+
+func NewBus(d *db.DB, log *slog.Logger) *Bus {
+	return &Bus{db: d, log: log, wake: make(chan struct{}, 1), subs: map[*Subscription]struct{}{}, ready: make(chan struct{})}
+}
+
+// Kick asks the bus to relay and deliver at once; callers kick after a
+// commit that recorded events. It never blocks.
+func (b *Bus) Kick() {
+	if b == nil {
+		return
+	}
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run relays and delivers until ctx ends. Subscribers start receiving
+// once it has begun.
+func (b *Bus) Run(ctx context.Context) error {
+	var last int64
+	if err := b.db.NewSelect().Model((*Event)(nil)).ColumnExpr("coalesce(max(seq), 0)").Scan(ctx, &last); err != nil {
+		return fmt.Errorf("events: read last sequence: %w", err)
+	}
+	b.mu.Lock()
+	b.last = last
+	b.mu.Unlock()
+	close(b.ready)
+
+	if b.db.Kind == db.Postgres {
+		go b.listen(ctx)
+	}
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for {
+		if err := b.relay(ctx); err != nil && ctx.Err() == nil {
+			b.log.ErrorContext(ctx, "relay events", "err", err)
+		}
+		if err := b.deliverNew(ctx); err != nil && ctx.Err() == nil {
+			b.log.ErrorContext(ctx, "deliver events", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			b.closeAll(ctx.Err())
+			return nil
+		case <-b.wake:
+		case <-ticker.C:
+		}
+	}
+}
+
+// relay moves committed outbox rows into the events table, numbering them.
+func (b *Bus) relay(ctx context.Context) error {
+	for {
+		pending, err := b.db.NewSelect().Model((*outboxRow)(nil)).Limit(1).Exists(ctx)
+		if err != nil || !pending {
+			return err
+		}
+		moved := 0
+		err = b.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			if b.db.Kind == db.Postgres {
+				if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", relayLockID); err != nil {
+					return fmt.Errorf("take relay lock: %w", err)
+				}
+			}
+			var rows []*outboxRow
+			if err := tx.NewSelect().Model(&rows).Order("id").Limit(relayBatch).Scan(ctx); err != nil {
+				return fmt.Errorf("read outbox: %w", err)
+			}
+			if len(rows) == 0 {
+				return nil
+			}
+			evs := make([]*Event, len(rows))
+			ids := make([]int64, len(rows))
+			for i, r := range rows {
+				evs[i] = &Event{Kind: r.Kind, Type: r.Type, AlertID: r.AlertID, IntegrationID: r.IntegrationID, InboundMessageID: r.InboundMessageID, At: r.At}
+				ids[i] = r.ID
+			}
+			if _, err := tx.NewInsert().Model(&evs).Exec(ctx); err != nil {
+				return fmt.Errorf("number events: %w", err)
+			}
+			if _, err := tx.NewDelete().Model((*outboxRow)(nil)).Where("id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
+				return fmt.Errorf("clear outbox: %w", err)
+			}
+			if b.db.Kind == db.Postgres {
+				if _, err := tx.ExecContext(ctx, "NOTIFY "+notifyChannel); err != nil {
+					return fmt.Errorf("signal new events: %w", err)
+				}
+			}
+			moved = len(rows)
+			return nil
+		})
+		if err != nil || moved < relayBatch {
+			return err
+		}
+	}
+}
+
+// deliverNew fans out every event after the last one delivered.
+func (b *Bus) deliverNew(ctx context.Context) error {
+	for {
+		b.mu.Lock()
+		last := b.last
+		b.mu.Unlock()
+		evs, err := b.load(ctx, last, 0, fetchBatch)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		b.mu.Lock()
+		for sub := range b.subs {
+			for _, ev := range evs {
+				sub.offer(ev)
+			}
+		}
+		b.last = evs[len(evs)-1].Seq
+		b.mu.Unlock()
+		if len(evs) < fetchBatch {
+			return nil
+		}
+	}
+}
+
+// load reads events after seq (up to upTo when it is positive) with the
+// alerts and messages they refer to.
+func (b *Bus) load(ctx context.Context, after, upTo int64, limit int) ([]*Event, error) {
+	var evs []*Event
+	q := b.db.NewSelect().Model(&evs).Where("seq > ?", after).Order("seq").Limit(int64(limit))
+	if upTo > 0 {
+		q = q.Where("seq <= ?", upTo)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, fmt.Errorf("read events after %d: %w", after, err)
+	}
+	var alertIDs, messageIDs []int
+	for _, ev := range evs {
+		if ev.AlertID != nil {
+			alertIDs = append(alertIDs, *ev.AlertID)
+		}
+		if ev.InboundMessageID != nil {
+			messageIDs = append(messageIDs, *ev.InboundMessageID)
+		}
+	}
+	alerts := map[int]*db.Alert{}
+	if len(alertIDs) > 0 {
+		var rows []*db.Alert
+		if err := b.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(alertIDs)).Scan(ctx); err != nil {
+			return nil, fmt.Errorf("load alerts of events: %w", err)
+		}
+		for _, a := range rows {
+			alerts[a.ID] = a
+		}
+	}
+	messages := map[int]*db.InboundMessage{}
+	if len(messageIDs) > 0 {
+		var rows []*db.InboundMessage
+		if err := b.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(messageIDs)).Scan(ctx); err != nil {
+			return nil, fmt.Errorf("load messages of events: %w", err)
+		}
+		for _, m := range rows {
+			messages[m.ID] = m
+		}
+	}
+	for _, ev := range evs {
+		if ev.AlertID != nil {
+			ev.Alert = alerts[*ev.AlertID]
+		}
+		if ev.InboundMessageID != nil {
+			ev.Inbound = messages[*ev.InboundMessageID]
+		}
+	}
+	return evs, nil
+}
+
+// listen turns other instances' NOTIFY into kicks, reconnecting after
+// failures; the periodic poll covers the gaps.
+func (b *Bus) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := b.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		b.log.WarnContext(ctx, "events listener stopped; reconnecting", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (b *Bus) listenOnce(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, b.db.URL)
+	if err != nil {
+		return fmt.Errorf("connect listener: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	b.Kick() // catch up on anything relayed while not listening
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		b.Kick()
+	}
+}
+
+func (b *Bus) closeAll(cause error) {
+	b.mu.Lock()
+	subs := make([]*Subscription, 0, len(b.subs))
+	for sub := range b.subs {
+		subs = append(subs, sub)
+	}
+	b.mu.Unlock()
+	for _, sub := range subs {
+		sub.fail(errors.Join(ErrClosed, cause))
+	}
+}

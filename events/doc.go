@@ -1,0 +1,16 @@
+// Package events publishes Klaxon's domain events (an alert opened,
+// appended, acknowledged, …; an inbound message stored) to live
+// subscribers, on one instance or across several.
+//
+// A domain transaction records its events in an outbox table (Record), so
+// an event exists exactly when its change commits. Each instance's Bus
+// relays outbox rows into the events table in one serialized pass — a
+// transaction-scoped advisory lock on PostgreSQL, the single writer on
+// SQLite — which numbers events in the order they became visible. That
+// number is the subscribers' cursor: resuming after it replays exactly
+// what was missed. The relaying instance then signals the others (LISTEN/
+// NOTIFY on PostgreSQL; in-process on SQLite) and every Bus fans new
+// events out to its subscribers through bounded buffers: a subscriber that
+// falls too far behind is dropped with ErrTooSlow and never slows anyone
+// else.
+package events
