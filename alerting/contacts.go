@@ -126,14 +126,7 @@ func (s *Service) UpdateContactMethod(ctx context.Context, id int, in ContactMet
 
 // DeleteContactMethod removes the method with its notification rules.
 func (s *Service) DeleteContactMethod(ctx context.Context, id int) error {
-	res, err := s.db.NewDelete().Model((*db.ContactMethod)(nil)).Where("id = ?", id).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("delete contact method %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("delete contact method %d: %w", id, db.ErrNotFound)
-	}
-	return nil
+	return db.DeleteByID[db.ContactMethod](ctx, s.db, id, "contact method")
 }
 
 func applyContactMethod(cm *db.ContactMethod, in ContactMethodInput) error {
@@ -265,12 +258,5 @@ func (s *Service) CreateNotificationRule(ctx context.Context, in NotificationRul
 }
 
 func (s *Service) DeleteNotificationRule(ctx context.Context, id int) error {
-	res, err := s.db.NewDelete().Model((*db.NotificationRule)(nil)).Where("id = ?", id).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("delete notification rule %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("delete notification rule %d: %w", id, db.ErrNotFound)
-	}
-	return nil
+	return db.DeleteByID[db.NotificationRule](ctx, s.db, id, "notification rule")
 }

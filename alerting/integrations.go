@@ -143,14 +143,7 @@ func (s *Service) UpdateIntegration(ctx context.Context, id int, in IntegrationI
 
 // DeleteIntegration removes the integration with its alerts and inbound log.
 func (s *Service) DeleteIntegration(ctx context.Context, id int) error {
-	res, err := s.db.NewDelete().Model((*db.Integration)(nil)).Where("id = ?", id).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("delete integration %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("delete integration %d: %w", id, db.ErrNotFound)
-	}
-	return nil
+	return db.DeleteByID[db.Integration](ctx, s.db, id, "integration")
 }
 
 // RotateIntegrationToken replaces the token; the old URL stops working at once.

@@ -142,14 +142,7 @@ func (s *Service) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyI
 // DeleteEscalationPolicy removes a policy; integrations and alerts that
 // used it are left without one.
 func (s *Service) DeleteEscalationPolicy(ctx context.Context, id int) error {
-	res, err := s.db.NewDelete().Model((*db.EscalationPolicy)(nil)).Where("id = ?", id).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("delete escalation policy %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("delete escalation policy %d: %w", id, db.ErrNotFound)
-	}
-	return nil
+	return db.DeleteByID[db.EscalationPolicy](ctx, s.db, id, "escalation policy")
 }
 
 func applyPolicy(p *db.EscalationPolicy, in PolicyInput) error {

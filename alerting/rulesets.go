@@ -110,14 +110,7 @@ func (s *Service) DeleteRuleset(ctx context.Context, id int) error {
 		if users > 0 {
 			return db.Invalid("id", fmt.Sprintf("ruleset %d is used by %d integration(s)", id, users))
 		}
-		res, err := tx.NewDelete().Model((*db.Ruleset)(nil)).Where("id = ?", id).Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("delete ruleset %d: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("delete ruleset %d: %w", id, db.ErrNotFound)
-		}
-		return nil
+		return db.DeleteByID[db.Ruleset](ctx, tx, id, "ruleset")
 	})
 }
 

@@ -173,14 +173,7 @@ func (s *Service) DeleteSchedule(ctx context.Context, id int) error {
 		if err := refuseIfTargeted(ctx, tx, db.Target{Type: db.TargetSchedule, ID: id}); err != nil {
 			return err
 		}
-		res, err := tx.NewDelete().Model((*db.Schedule)(nil)).Where("id = ?", id).Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("delete schedule %d: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("delete schedule %d: %w", id, db.ErrNotFound)
-		}
-		return nil
+		return db.DeleteByID[db.Schedule](ctx, tx, id, "schedule")
 	})
 }
 
@@ -319,14 +312,7 @@ func (s *Service) Override(ctx context.Context, id int) (*db.ScheduleOverride, e
 }
 
 func (s *Service) DeleteOverride(ctx context.Context, id int) error {
-	res, err := s.db.NewDelete().Model((*db.ScheduleOverride)(nil)).Where("id = ?", id).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("delete override %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("delete override %d: %w", id, db.ErrNotFound)
-	}
-	return nil
+	return db.DeleteByID[db.ScheduleOverride](ctx, s.db, id, "override")
 }
 
 // OnCallUsers returns the sorted ids of the users on call for the schedule

@@ -98,14 +98,7 @@ func (s *Service) UpdateGroup(ctx context.Context, id int, in GroupInput) (*db.G
 }
 
 func (s *Service) DeleteGroup(ctx context.Context, id int) error {
-	res, err := s.db.NewDelete().Model((*db.Group)(nil)).Where("id = ?", id).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("delete group %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("delete group %d: %w", id, db.ErrNotFound)
-	}
-	return nil
+	return db.DeleteByID[db.Group](ctx, s.db, id, "group")
 }
 
 func (s *Service) AddGroupMember(ctx context.Context, groupID, userID int) error {

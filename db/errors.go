@@ -1,11 +1,13 @@
 package db
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/uptrace/bun"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -59,4 +61,17 @@ func IsConstraint(err error) bool {
 		}
 	}
 	return false
+}
+
+// DeleteByID deletes the row of T with id, or fails with ErrNotFound;
+// what names the row in errors ("delete group 3: …").
+func DeleteByID[T any](ctx context.Context, idb bun.IDB, id int, what string) error {
+	res, err := idb.NewDelete().Model((*T)(nil)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("delete %s %d: %w", what, id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete %s %d: %w", what, id, ErrNotFound)
+	}
+	return nil
 }
