@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -22,6 +21,9 @@ const (
 	notifyChannel = "klaxon_events"
 	relayBatch    = 1000
 	fetchBatch    = 500
+	// windowSize is how many recent events every instance keeps for its
+	// live subscribers; readers further behind catch up from the database.
+	windowSize = 4096
 	// pollInterval is the safety net behind the signals: an instance that
 	// died between committing and relaying has its events relayed by the
 	// next poll of any instance.
@@ -34,14 +36,31 @@ type Bus struct {
 	log  *slog.Logger
 	wake chan struct{}
 
-	mu    sync.Mutex
-	subs  map[*Subscription]struct{}
-	last  int64 // the highest sequence number fanned out
 	ready chan struct{}
+
+	mu sync.RWMutex
+	// window is a ring of the most recent events; positions start..end-1
+	// (counted from the bus's start) are in it.
+	window     []*Event
+	start, end int64
+	// floor is the highest sequence number not in the window: events up
+	// to it must be read from the database.
+	floor int64
+	// lastSeq is the highest sequence number in the window.
+	lastSeq int64
+	// changed is closed, and replaced, whenever the window grows or the
+	// bus stops: one broadcast wakes every waiting subscriber.
+	changed chan struct{}
+	stopped bool
+	maxLag  int64
 }
 
 func NewBus(d *db.DB, log *slog.Logger) *Bus {
-	return &Bus{db: d, log: log, wake: make(chan struct{}, 1), subs: map[*Subscription]struct{}{}, ready: make(chan struct{})}
+	return newBus(d, log, windowSize)
+}
+
+func newBus(d *db.DB, log *slog.Logger, size int) *Bus {
+	return &Bus{db: d, log: log, wake: make(chan struct{}, 1), ready: make(chan struct{}), window: make([]*Event, size), changed: make(chan struct{}), maxLag: maxLag}
 }
 
 // Kick asks the bus to relay and deliver at once; callers kick after a
@@ -64,7 +83,7 @@ func (b *Bus) Run(ctx context.Context) error {
 		return fmt.Errorf("events: read last sequence: %w", err)
 	}
 	b.mu.Lock()
-	b.last = last
+	b.lastSeq, b.floor = last, last
 	b.mu.Unlock()
 	close(b.ready)
 
@@ -82,7 +101,7 @@ func (b *Bus) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			b.closeAll(ctx.Err())
+			b.stop()
 			return nil
 		case <-b.wake:
 		case <-ticker.C:
@@ -137,23 +156,30 @@ func (b *Bus) relay(ctx context.Context) error {
 	}
 }
 
-// deliverNew fans out every event after the last one delivered.
+// deliverNew moves every event after the last one delivered into the
+// window and wakes the subscribers.
 func (b *Bus) deliverNew(ctx context.Context) error {
 	for {
-		b.mu.Lock()
-		last := b.last
-		b.mu.Unlock()
+		b.mu.RLock()
+		last := b.lastSeq
+		b.mu.RUnlock()
 		evs, err := b.load(ctx, last, 0, fetchBatch)
 		if err != nil || len(evs) == 0 {
 			return err
 		}
 		b.mu.Lock()
-		for sub := range b.subs {
-			for _, ev := range evs {
-				sub.offer(ev)
+		size := int64(len(b.window))
+		for _, ev := range evs {
+			if b.end-b.start == size {
+				b.floor = b.window[b.start%size].Seq
+				b.start++
 			}
+			b.window[b.end%size] = ev
+			b.end++
 		}
-		b.last = evs[len(evs)-1].Seq
+		b.lastSeq = evs[len(evs)-1].Seq
+		close(b.changed)
+		b.changed = make(chan struct{})
 		b.mu.Unlock()
 		if len(evs) < fetchBatch {
 			return nil
@@ -247,14 +273,11 @@ func (b *Bus) listenOnce(ctx context.Context) error {
 	}
 }
 
-func (b *Bus) closeAll(cause error) {
+// stop ends every subscription with ErrClosed.
+func (b *Bus) stop() {
 	b.mu.Lock()
-	subs := make([]*Subscription, 0, len(b.subs))
-	for sub := range b.subs {
-		subs = append(subs, sub)
-	}
-	b.mu.Unlock()
-	for _, sub := range subs {
-		sub.fail(errors.Join(ErrClosed, cause))
-	}
+	defer b.mu.Unlock()
+	b.stopped = true
+	close(b.changed)
+	b.changed = make(chan struct{})
 }

@@ -2,15 +2,17 @@
 // appended, acknowledged, …; an inbound message stored) to live
 // subscribers, on one instance or across several.
 //
-// A domain transaction records its events in an outbox table (Record), so
-// an event exists exactly when its change commits. Each instance's Bus
+// A domain transaction records its events in an outbox table (AlertChanged,
+// MessageStored), so an event exists exactly when its change commits. Each instance's Bus
 // relays outbox rows into the events table in one serialized pass — a
 // transaction-scoped advisory lock on PostgreSQL, the single writer on
 // SQLite — which numbers events in the order they became visible. That
 // number is the subscribers' cursor: resuming after it replays exactly
 // what was missed. The relaying instance then signals the others (LISTEN/
-// NOTIFY on PostgreSQL; in-process on SQLite) and every Bus fans new
-// events out to its subscribers through bounded buffers: a subscriber that
-// falls too far behind is dropped with ErrTooSlow and never slows anyone
-// else.
+// NOTIFY on PostgreSQL; in-process on SQLite) and every Bus reads the new
+// events once into a bounded window of recent events that all its
+// subscribers read from, each at its own place. Nobody waits for a
+// subscriber: one that falls out of the window catches up from the
+// database on its own time, one that lags by more than maxLag events gets
+// ErrTooSlow, and neither slows ingest or anyone else.
 package events

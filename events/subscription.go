@@ -3,8 +3,7 @@ package events
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
+	"sort"
 )
 
 var (
@@ -16,51 +15,40 @@ var (
 	ErrCursorTooOld = errors.New("events: cursor too old to resume from; subscribe without it")
 )
 
-const (
-	// buffer is how many events a subscriber may lag behind before it is
-	// dropped. Its channel is the only per-subscriber allocation of size.
-	buffer = 256
-	// maxHeld bounds the live events kept for a subscriber while it
-	// replays what it missed.
-	maxHeld = 4096
-	// maxReplay bounds how far back a resume may go.
-	maxReplay = 100_000
-)
+// maxLag bounds how far back a resume may go, and how far a reader may
+// lag before it is cut off: catching up reads the database, and a reader
+// that never catches up must not keep doing so.
+const maxLag = 100_000
 
 // Filter decides which events a subscriber wants.
 type Filter func(*Event) bool
 
-// Subscription is one subscriber's stream. Read Events until Done is
-// closed; Err then says why.
+// Subscription is one subscriber's place in the stream of events: a
+// cursor, not a queue. Every subscriber reads the bus's one shared window
+// of recent events, so an idle or slow subscriber costs a few words, and
+// a burst reaches all of them without copying. A reader the window has
+// moved past catches up from the database; only one that lags by more
+// than maxLag events fails.
+//
+// A Subscription is read by one goroutine.
 type Subscription struct {
-	events chan *Event
-	done   chan struct{}
-	filter Filter
 	bus    *Bus
+	filter Filter
 
-	mu        sync.Mutex
+	// after is the last sequence number handed out. While replaying,
+	// pending holds events read from the database but not yet handed out.
 	replaying bool
-	replayTo  int64
-	held      []*Event
-	err       error
+	after     int64
+	pending   []*Event
+
+	// pos is the window position of the next live event.
+	pos int64
 }
-
-func (s *Subscription) Events() <-chan *Event { return s.events }
-func (s *Subscription) Done() <-chan struct{} { return s.done }
-
-// Err is why the subscription ended; nil while it runs.
-func (s *Subscription) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-// Close ends the subscription.
-func (s *Subscription) Close() { s.fail(context.Canceled) }
 
 // Subscribe starts a stream of the events filter accepts. With after > 0
-// it first replays the events after that sequence number, then continues
-// live, with no gap and no repeat between the two. It ends when ctx does.
+// it first replays the events after that sequence number from the
+// database, then continues live, with no gap and no repeat between the
+// two.
 func (b *Bus) Subscribe(ctx context.Context, after int64, filter Filter) (*Subscription, error) {
 	select {
 	case <-b.ready:
@@ -70,111 +58,99 @@ func (b *Bus) Subscribe(ctx context.Context, after int64, filter Filter) (*Subsc
 	if filter == nil {
 		filter = func(*Event) bool { return true }
 	}
-	sub := &Subscription{events: make(chan *Event, buffer), done: make(chan struct{}), filter: filter, bus: b}
-	b.mu.Lock()
-	if after > 0 && after < b.last {
-		if b.last-after > maxReplay {
-			b.mu.Unlock()
+	sub := &Subscription{bus: b, filter: filter}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if after > 0 {
+		if b.lastSeq-after > b.maxLag {
 			return nil, ErrCursorTooOld
 		}
-		sub.replaying, sub.replayTo = true, b.last
-	}
-	b.subs[sub] = struct{}{}
-	b.mu.Unlock()
-
-	go func() {
-		select {
-		case <-ctx.Done():
-			sub.fail(ctx.Err())
-		case <-sub.done:
-		}
-	}()
-	if sub.replaying {
-		go sub.replay(ctx, after)
+		// A cursor from an instance that is ahead of this one is honoured
+		// too: events up to it are skipped when they arrive here.
+		sub.replaying, sub.after = true, after
+	} else {
+		sub.pos = b.end
 	}
 	return sub, nil
 }
 
-// offer hands a live event to the subscriber without ever blocking.
-func (s *Subscription) offer(ev *Event) {
-	if !s.filter(ev) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return
-	}
-	if s.replaying {
-		if ev.Seq > s.replayTo {
-			s.held = append(s.held, ev)
-			if len(s.held) > maxHeld {
-				s.failLocked(ErrTooSlow)
-			}
+// Next blocks until the next wanted event, ctx ends, the subscriber falls
+// too far behind (ErrTooSlow) or the bus stops (ErrClosed).
+func (s *Subscription) Next(ctx context.Context) (*Event, error) {
+	for {
+		ev, err := s.next(ctx)
+		if err != nil || ev == nil {
+			return nil, err
 		}
-		return
-	}
-	select {
-	case s.events <- ev:
-	default:
-		s.failLocked(ErrTooSlow)
+		if s.filter(ev) {
+			return ev, nil
+		}
 	}
 }
 
-// replay sends what the subscriber missed, then the live events held
-// meanwhile, then lets live events flow directly.
-func (s *Subscription) replay(ctx context.Context, after int64) {
-	for after < s.replayTo {
-		evs, err := s.bus.load(ctx, after, s.replayTo, fetchBatch)
-		if err != nil {
-			s.fail(fmt.Errorf("events: replay: %w", err))
-			return
+// next returns the next event of any kind.
+func (s *Subscription) next(ctx context.Context) (*Event, error) {
+	b := s.bus
+	for s.replaying {
+		if len(s.pending) > 0 {
+			ev := s.pending[0]
+			s.pending = s.pending[1:]
+			s.after = ev.Seq
+			return ev, nil
 		}
-		if len(evs) == 0 {
+		b.mu.RLock()
+		floor := b.floor
+		if s.after >= floor {
+			// The window holds everything after s.after: continue live
+			// from the first event past it.
+			s.pos = b.start + int64(sort.Search(int(b.end-b.start), func(i int) bool {
+				return b.window[(b.start+int64(i))%int64(len(b.window))].Seq > s.after
+			}))
+			s.replaying = false
+		}
+		b.mu.RUnlock()
+		if !s.replaying {
 			break
 		}
-		for _, ev := range evs {
-			if !s.filter(ev) {
+		evs, err := b.load(ctx, s.after, floor, fetchBatch)
+		if err != nil {
+			return nil, err
+		}
+		if len(evs) == 0 {
+			s.after = floor
+		}
+		s.pending = evs
+	}
+	for {
+		b.mu.RLock()
+		switch {
+		case b.stopped:
+			b.mu.RUnlock()
+			return nil, ErrClosed
+		case s.pos < b.start:
+			lag := b.lastSeq - s.after
+			b.mu.RUnlock()
+			if lag > b.maxLag {
+				return nil, ErrTooSlow
+			}
+			s.replaying = true
+			return s.next(ctx)
+		case s.pos < b.end:
+			ev := b.window[s.pos%int64(len(b.window))]
+			b.mu.RUnlock()
+			s.pos++
+			if ev.Seq <= s.after {
 				continue
 			}
-			select {
-			case s.events <- ev:
-			case <-s.done:
-				return
-			}
+			s.after = ev.Seq
+			return ev, nil
 		}
-		after = evs[len(evs)-1].Seq
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, ev := range s.held {
+		changed := b.changed
+		b.mu.RUnlock()
 		select {
-		case s.events <- ev:
-		default:
-			s.failLocked(ErrTooSlow)
-			return
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
-	s.held, s.replaying = nil, false
-}
-
-func (s *Subscription) fail(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failLocked(err)
-}
-
-func (s *Subscription) failLocked(err error) {
-	if s.err != nil {
-		return
-	}
-	s.err = err
-	close(s.done)
-	// Removing from the bus must not wait for the bus lock while the bus
-	// holds it to offer to us, so it happens on its own goroutine.
-	go func() {
-		s.bus.mu.Lock()
-		delete(s.bus.subs, s)
-		s.bus.mu.Unlock()
-	}()
 }

@@ -17,23 +17,19 @@ func stream[T any](ctx context.Context, sub *events.Subscription, convert func(*
 	out := make(chan T, 1)
 	go func() {
 		defer close(out)
-		defer sub.Close()
 		for {
-			select {
-			case ev := <-sub.Events():
-				select {
-				case out <- convert(ev):
-				case <-ctx.Done():
-					return
-				}
-			case <-sub.Done():
-				if err := sub.Err(); errors.Is(err, events.ErrTooSlow) || errors.Is(err, events.ErrClosed) {
+			ev, err := sub.Next(ctx)
+			if err != nil {
+				if errors.Is(err, events.ErrTooSlow) || errors.Is(err, events.ErrClosed) {
 					select {
 					case out <- failed(err):
 					case <-ctx.Done():
 					}
 				}
 				return
+			}
+			select {
+			case out <- convert(ev):
 			case <-ctx.Done():
 				return
 			}
