@@ -3,9 +3,14 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,8 +87,11 @@ func TestSubscribersSeeOtherInstances(t *testing.T) {
 	for range 50 {
 		r := b.postWebhook(integ.Token(t), finding(a.unique("f"), "critical"))
 		m, err := c.read(500 * time.Millisecond)
-		if err != nil {
+		if errors.Is(err, errReadTimeout) {
 			continue
+		}
+		if err != nil {
+			t.Fatal(err)
 		}
 		var got alertEventData
 		if err := jsonUnmarshalData(m.Payload, &got); err != nil {
@@ -133,4 +141,241 @@ func jsonUnmarshalData(payload []byte, out any) error {
 		return err
 	}
 	return json.Unmarshal(result.Data, out)
+}
+
+func TestSubscriptionAuthFailures(t *testing.T) {
+	d := dbtest.SQLite(t)
+	h := newHarness(t, d, server.Config{AllowedOrigins: []string{"https://ui.example"}})
+	viewer := h.createUser(db.RoleViewer)
+	for _, proto := range []string{protoTransportWS, protoLegacyWS} {
+		t.Run(proto, func(t *testing.T) {
+			h := h.with(t)
+			for name, token := range map[string]string{"no token": "", "forged token": "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"} {
+				c, _, err := h.dialWS(proto, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := c.init(token); got == "connection_ack" {
+					t.Fatalf("%s: connection accepted", name)
+				}
+			}
+
+			// A browser page from an origin that is not allowed never
+			// gets a socket.
+			_, resp, err := h.dialWS(proto, http.Header{"Origin": {"https://evil.example"}})
+			if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("foreign origin: err %v, response %+v", err, resp)
+			}
+			if _, _, err := h.dialWS(proto, http.Header{"Origin": {"https://ui.example"}}); err != nil {
+				t.Fatalf("allowed origin: %v", err)
+			}
+
+			// A token that expires while the socket is open closes it
+			// with 4401.
+			key, err := auth.SigningKey(context.Background(), d, "", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			almostExpired, _ := auth.NewTokens(key, time.Hour, func() time.Time { return time.Now().Add(-time.Hour + 3*time.Second) })
+			id, _ := strconv.Atoi(viewer.ID)
+			u, err := h.auth.User(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			token, _, err := almostExpired.Issue(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := h.connect(proto, token)
+			c.subscribe("alerts", alertEventsQuery, nil)
+			if code := c.closeCode(10 * time.Second); code != 4401 {
+				t.Fatalf("expired token: close code %d, want 4401", code)
+			}
+		})
+	}
+}
+
+// TestSubscriptionFilters checks each filter against one ordered story;
+// every stream ends with an event that all filters accept, so an event
+// a filter should have dropped shows up before it.
+func TestSubscriptionFilters(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		a, b := h.createIntegration("DETECTIFY"), h.createIntegration("DETECTIFY")
+		all := h.connect(protoTransportWS, h.admin.Token)
+		all.subscribe("s", alertEventsQuery, nil)
+		// The others start from the warm-up's cursor, so they miss
+		// nothing however late they register.
+		from := h.primed(all, "s", b.Token(t))
+		filtered := map[string]map[string]any{
+			"integration": {"integrationId": a.ID},
+			"severity":    {"severity": []string{"CRITICAL"}},
+			"status":      {"status": []string{"ACKNOWLEDGED"}},
+			"types":       {"types": []string{"OPENED"}},
+		}
+		clients := map[string]*wsClient{}
+		for name, filter := range filtered {
+			c := h.connect(protoTransportWS, h.admin.Token)
+			c.subscribe("s", alertEventsQuery, map[string]any{"filter": filter, "after": from})
+			clients[name] = c
+		}
+		inboundB := h.connect(protoLegacyWS, h.admin.Token)
+		inboundB.subscribe("s", inboundLogQuery, map[string]any{"integrationId": b.ID, "after": from})
+		// Each step waits for its event, so the window holds each alert
+		// in the status it had then.
+		step := func(typ, alertID string) string {
+			t.Helper()
+			e := all.nextAlertEvent("s")
+			if e.AlertEvents.Type != typ || e.AlertEvents.Alert.ID != alertID {
+				t.Fatalf("story: got %s, want %s %s", describe(e), typ, alertID)
+			}
+			return typ + " " + alertID
+		}
+		ack := func(id string) {
+			h.mustGQL(h.admin.Token, `mutation($id: ID!) { acknowledgeAlert(id: $id) { id } }`, map[string]any{"id": id}, nil)
+		}
+		f1 := h.postWebhook(a.Token(t), finding(h.unique("f"), "high"))
+		opened1 := step("OPENED", f1.alert())
+		f2 := h.postWebhook(b.Token(t), finding(h.unique("f"), "critical"))
+		opened2 := step("OPENED", f2.alert())
+		ack(f1.alert())
+		acked1 := step("ACKNOWLEDGED", f1.alert())
+		f3 := h.postWebhook(a.Token(t), finding(h.unique("f"), "critical"))
+		opened3 := step("OPENED", f3.alert())
+		ack(f3.alert())
+		acked3 := step("ACKNOWLEDGED", f3.alert())
+		f4 := h.postWebhook(b.Token(t), finding(h.unique("f"), "low"))
+
+		want := map[string][]string{
+			"integration": {opened1, acked1, opened3, acked3},
+			"severity":    {opened2, opened3, acked3},
+			"status":      {acked1, acked3},
+			"types":       {opened1, opened2, opened3},
+		}
+		for name, c := range clients {
+			var got []string
+			for range want[name] {
+				e := c.nextAlertEvent("s")
+				got = append(got, e.AlertEvents.Type+" "+e.AlertEvents.Alert.ID)
+			}
+			if strings.Join(got, ", ") != strings.Join(want[name], ", ") {
+				t.Errorf("filter %s: got %v, want %v", name, got, want[name])
+			}
+		}
+		for _, id := range []string{f2.MessageID, f4.MessageID} {
+			if in := inboundB.nextInbound("s"); in.InboundLog.ID != id {
+				t.Fatalf("inboundLog of one integration: got message %s, want %s", in.InboundLog.ID, id)
+			}
+		}
+	})
+}
+
+func TestSubscriptionResumesFromCursorWithoutGapsOrRepeats(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		integ := h.createIntegration("DETECTIFY")
+		c := h.connect(protoTransportWS, h.admin.Token)
+		c.subscribe("s", alertEventsQuery, map[string]any{"filter": map[string]any{"types": []string{"OPENED"}}})
+		cursor := h.primed(c, "s", integ.Token(t))
+		c.conn.Close()
+
+		// Missed while disconnected.
+		var missed []string
+		for range 5 {
+			missed = append(missed, h.postWebhook(integ.Token(t), finding(h.unique("f"), "high")).alert())
+		}
+		c = h.connect(protoLegacyWS, h.admin.Token)
+		c.subscribe("s", alertEventsQuery, map[string]any{"after": cursor, "filter": map[string]any{"types": []string{"OPENED"}}})
+		live := h.postWebhook(integ.Token(t), finding(h.unique("f"), "high")).alert()
+		var got []string
+		for range len(missed) + 1 {
+			got = append(got, c.nextAlertEvent("s").AlertEvents.Alert.ID)
+		}
+		want := append(missed, live)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("after resuming: got alerts %v, want %v", got, want)
+		}
+	})
+}
+
+func TestSubscriptionWithBadCursorIsRefused(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t), server.Config{})
+	c := h.connect(protoTransportWS, h.admin.Token)
+	c.subscribe("s", alertEventsQuery, map[string]any{"after": "not-a-cursor"})
+	m, err := c.read(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs []gqlError
+	switch m.Type {
+	case "error":
+		json.Unmarshal(m.Payload, &errs)
+	case "next":
+		var result struct {
+			Errors []gqlError `json:"errors"`
+		}
+		json.Unmarshal(m.Payload, &result)
+		errs = result.Errors
+	}
+	if len(errs) == 0 || errs[0].Extensions.Code != "BAD_USER_INPUT" {
+		t.Fatalf("bad cursor: got %s %s", m.Type, m.Payload)
+	}
+}
+
+// TestStuckSubscriberSlowsNobody keeps one subscriber that never reads
+// while 1,000 webhooks are ingested; a healthy subscriber gets them all.
+func TestStuckSubscriberSlowsNobody(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		integ := h.createIntegration("DETECTIFY")
+		token := integ.Token(t)
+		stuck := h.connectStuck(protoTransportWS, h.admin.Token)
+		stuck.subscribe("s", alertEventsQuery, nil)
+		healthy := h.connect(protoTransportWS, h.admin.Token)
+		healthy.subscribe("s", alertEventsQuery, map[string]any{"filter": map[string]any{"types": []string{"OPENED"}}})
+		h.primed(healthy, "s", token)
+
+		const total, senders = 1000, 8
+		opened := make(chan string, total)
+		received := make(chan map[string]bool)
+		go func() {
+			seen := map[string]bool{}
+			for len(seen) < total {
+				m, err := healthy.read(30 * time.Second)
+				if err != nil {
+					break
+				}
+				var e alertEventData
+				if jsonUnmarshalData(m.Payload, &e) == nil {
+					seen[e.AlertEvents.Alert.ID] = true
+				}
+			}
+			received <- seen
+		}()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for s := range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := s; i < total; i += senders {
+					r := h.webhook(http.MethodPost, token, finding(h.unique("f"), "high"), map[string]string{"Content-Type": "application/json"})
+					if r.HTTPStatus != http.StatusAccepted && r.HTTPStatus != http.StatusOK {
+						t.Errorf("webhook %d: %d %s", i, r.HTTPStatus, r.Raw)
+						return
+					}
+					opened <- r.alert()
+				}
+			}()
+		}
+		wg.Wait()
+		close(opened)
+		t.Logf("%d webhooks ingested in %v with a stuck subscriber", total, time.Since(start))
+		seen := <-received
+		for id := range opened {
+			if !seen[id] {
+				t.Fatalf("healthy subscriber missed alert %s (got %d of %d)", id, len(seen), total)
+			}
+		}
+	})
 }

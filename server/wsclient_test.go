@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +23,19 @@ type wsClient struct {
 	t     *testing.T
 	conn  *websocket.Conn
 	proto string
+
+	// A background reader feeds msgs, so a read can time out without
+	// breaking the connection (a gorilla read deadline is final).
+	startReader sync.Once
+	msgs        chan wsResult
+	wmu         sync.Mutex
+	// held keeps messages of other operations read while waiting for one.
+	held map[string][]wsMessage
+}
+
+type wsResult struct {
+	msg wsMessage
+	err error
 }
 
 type wsMessage struct {
@@ -37,7 +52,7 @@ func (h *harness) dialWS(proto string, header http.Header) (*wsClient, *http.Res
 	if err != nil {
 		return nil, resp, err
 	}
-	c := &wsClient{t: h.t, conn: conn, proto: proto}
+	c := &wsClient{t: h.t, conn: conn, proto: proto, msgs: make(chan wsResult, 1024)}
 	h.t.Cleanup(func() { conn.Close() })
 	return c, resp, nil
 }
@@ -55,9 +70,26 @@ func (h *harness) connect(proto, token string) *wsClient {
 	return c
 }
 
+// connectStuck dials and completes connection_init, then never reads
+// again unless told to.
+func (h *harness) connectStuck(proto, token string) *wsClient {
+	h.t.Helper()
+	c, _, err := h.dialWS(proto, nil)
+	if err != nil {
+		h.t.Fatalf("dial %s: %v", proto, err)
+	}
+	payload, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + token})
+	c.send(wsMessage{Type: "connection_init", Payload: payload})
+	var ack wsMessage
+	if err := c.conn.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
+		h.t.Fatalf("connection_init: %v %+v", err, ack)
+	}
+	return c
+}
+
 func (c *wsClient) send(m wsMessage) {
 	c.t.Helper()
-	if err := c.conn.WriteJSON(m); err != nil {
+	if err := c.write(m); err != nil {
 		c.t.Fatalf("websocket write: %v", err)
 	}
 }
@@ -84,32 +116,108 @@ func (c *wsClient) subscribe(id, query string, vars map[string]any) {
 	c.send(wsMessage{ID: id, Type: typ, Payload: payload})
 }
 
+func (c *wsClient) write(m wsMessage) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.conn.WriteJSON(m)
+}
+
 // read returns the next message that is not a keep-alive, answering pings.
 func (c *wsClient) read(timeout time.Duration) (wsMessage, error) {
-	deadline := time.Now().Add(timeout)
+	c.startReader.Do(func() {
+		go func() {
+			for {
+				var m wsMessage
+				err := c.conn.ReadJSON(&m)
+				c.msgs <- wsResult{m, err}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	})
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	for {
-		c.conn.SetReadDeadline(deadline)
-		var m wsMessage
-		if err := c.conn.ReadJSON(&m); err != nil {
-			return m, err
+		select {
+		case r := <-c.msgs:
+			if r.err != nil {
+				// Every later read reports the same end.
+				c.msgs <- r
+				return r.msg, r.err
+			}
+			switch r.msg.Type {
+			case "ka", "pong":
+				continue
+			case "ping":
+				c.write(wsMessage{Type: "pong"})
+				continue
+			}
+			return r.msg, nil
+		case <-timer.C:
+			return wsMessage{}, errReadTimeout
 		}
-		switch m.Type {
-		case "ka", "pong":
-			continue
-		case "ping":
-			c.conn.WriteJSON(wsMessage{Type: "pong"})
-			continue
-		}
-		return m, nil
 	}
+}
+
+var errReadTimeout = errors.New("no message in time")
+
+// awaitAlert reads alertEvents of operation id until one is about alertID.
+func (c *wsClient) awaitAlert(id, alertID string) alertEventData {
+	c.t.Helper()
+	for {
+		if e := c.nextAlertEvent(id); e.AlertEvents.Alert.ID == alertID {
+			return e
+		}
+	}
+}
+
+// primed posts warm-up findings until the alertEvents subscription id
+// sees one: nothing else tells when a subscription has registered. It
+// returns that event's cursor.
+func (h *harness) primed(c *wsClient, id, token string) string {
+	h.t.Helper()
+	for range 100 {
+		r := h.postWebhook(token, finding(h.unique("warmup"), "high"))
+		for {
+			m, err := c.read(100 * time.Millisecond)
+			if errors.Is(err, errReadTimeout) {
+				break
+			}
+			if err != nil {
+				h.t.Fatalf("waiting for a first event: %v", err)
+			}
+			var e alertEventData
+			if m.ID == id && jsonUnmarshalData(m.Payload, &e) == nil && e.AlertEvents.Alert.ID == r.alert() {
+				return e.AlertEvents.Cursor
+			}
+		}
+	}
+	h.t.Fatal("the subscription never saw an event")
+	return ""
 }
 
 // nextData reads the next result of operation id, failing on anything else.
 func (c *wsClient) nextData(id string, out any) []gqlError {
 	c.t.Helper()
-	m, err := c.read(10 * time.Second)
-	if err != nil {
-		c.t.Fatalf("waiting for %s data: %v", id, err)
+	var m wsMessage
+	if held := c.held[id]; len(held) > 0 {
+		m, c.held[id] = held[0], held[1:]
+	} else {
+		for {
+			var err error
+			m, err = c.read(10 * time.Second)
+			if err != nil {
+				c.t.Fatalf("waiting for %s data: %v", id, err)
+			}
+			if m.ID == id || m.ID == "" {
+				break
+			}
+			if c.held == nil {
+				c.held = map[string][]wsMessage{}
+			}
+			c.held[m.ID] = append(c.held[m.ID], m)
+		}
 	}
 	want := "next"
 	if c.proto == protoLegacyWS {
