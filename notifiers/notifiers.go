@@ -7,6 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/klaxonhq/klaxon/db"
 )
@@ -20,6 +27,10 @@ type Message struct {
 	Details     string
 	SourceName  string
 	URL         string
+	// AckURL and CloseURL are signed one-click action links; either may be
+	// empty, and channels then simply offer fewer actions.
+	AckURL   string
+	CloseURL string
 	// Destination is the contact method's value: an address, a number or
 	// a URL, depending on the channel.
 	Destination string
@@ -32,7 +43,8 @@ type Sender interface {
 	// Send delivers msg and returns the provider's id for it, if any. An
 	// error that IsPermanent means retrying cannot help (a bad address, a
 	// refused request); any other error is temporary and the caller
-	// retries with backoff.
+	// retries with backoff, waiting at least RetryAfter(err) when the
+	// provider asked for that.
 	Send(ctx context.Context, msg Message) (providerID string, err error)
 }
 
@@ -54,6 +66,30 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// RetryAfterError is a temporary failure for which the provider named the
+// earliest moment to try again (HTTP Retry-After on a 429 or 503).
+// Retrying sooner only burns rate limit.
+type RetryAfterError struct {
+	Wait time.Duration
+	Err  error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.Wait)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter reports how long the provider asked the caller to wait
+// before retrying err, if it asked.
+func RetryAfter(err error) (time.Duration, bool) {
+	var r *RetryAfterError
+	if errors.As(err, &r) {
+		return r.Wait, true
+	}
+	return 0, false
+}
+
 // Senders maps each configured channel to its sender.
 type Senders map[db.ContactType]Sender
 
@@ -68,4 +104,130 @@ func (s Senders) Send(ctx context.Context, channel db.ContactType, msg Message) 
 		return "", fmt.Errorf("send %s notification: %w", channel, err)
 	}
 	return id, nil
+}
+
+// sendTimeout bounds every provider round trip: a slow provider must not
+// hold up the engine, which retries later anyway.
+const sendTimeout = 10 * time.Second
+
+func newHTTPClient() *http.Client { return &http.Client{Timeout: sendTimeout} }
+
+// nowFunc is the clock for parsing HTTP-date Retry-After values.
+var nowFunc = time.Now
+
+// maxErrorBody caps how much of a provider's error answer is read and
+// kept: enough for its reason, never a whole HTML error page.
+const maxErrorBody = 64 << 10
+
+// readErrorBody reads a failed answer's body for its reason.
+func readErrorBody(resp *http.Response) []byte {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	return b
+}
+
+// statusError maps a non-2xx answer onto the Sender contract: 408, 429
+// and 5xx are temporary (with the provider's Retry-After when given),
+// anything else means the request itself is wrong and is permanent.
+// detail is the provider's own reason, if one could be read.
+func statusError(what string, resp *http.Response, detail string) error {
+	err := fmt.Errorf("%s answered %s", what, resp.Status)
+	if detail = clip(oneLine(detail), 300); detail != "" {
+		err = fmt.Errorf("%s answered %s: %s", what, resp.Status, detail)
+	}
+	code := resp.StatusCode
+	switch {
+	case code == http.StatusTooManyRequests || code >= 500:
+		if wait, ok := parseRetryAfter(resp.Header.Get("Retry-After"), nowFunc()); ok {
+			return &RetryAfterError{Wait: wait, Err: err}
+		}
+		return err
+	case code == http.StatusRequestTimeout:
+		return err
+	default:
+		return Permanent(err)
+	}
+}
+
+// parseRetryAfter reads either form RFC 9110 allows: delay seconds or an
+// HTTP date.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		// A day is already far beyond any escalation step; a larger value
+		// is a provider bug we should not sleep through.
+		return time.Duration(min(secs, 86400)) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// title is the one-line headline every channel leads with, e.g.
+// "[Klaxon #42] HIGH: disk full".
+func title(msg Message) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[Klaxon #%d] ", msg.AlertNumber)
+	if sev := strings.ToUpper(oneLine(msg.Severity)); sev != "" {
+		b.WriteString(sev)
+		b.WriteString(": ")
+	}
+	subject := oneLine(msg.Subject)
+	if subject == "" {
+		subject = "alert"
+	}
+	b.WriteString(subject)
+	return b.String()
+}
+
+// oneLine collapses all whitespace runs, newlines included, to single
+// spaces: alert text is attacker-influenced and must not break out of
+// headers or one-line fields.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// clip shortens s to at most n bytes without splitting a UTF-8 sequence,
+// marking the cut with an ellipsis.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	cut := max(n-len(ellipsis), 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}
+
+// clipRunes is clip for limits counted in characters (Slack's), not bytes.
+func clipRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:max(n-1, 0)]) + "…"
+}
+
+// linkURL returns s if it is an absolute http or https URL, else "".
+// Message.URL comes from the inbound payload: a javascript: or malformed
+// link must not be rendered, and Slack refuses a whole message over one
+// bad button URL.
+func linkURL(s string) string {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
+// links is msg with only renderable links left in it.
+func links(msg Message) Message {
+	msg.URL, msg.AckURL, msg.CloseURL = linkURL(msg.URL), linkURL(msg.AckURL), linkURL(msg.CloseURL)
+	return msg
 }
