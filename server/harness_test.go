@@ -26,7 +26,7 @@ import (
 
 // harness is one real Klaxon server on a random port over one database.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	db       *db.DB
 	auth     *auth.Service
 	alerting *alerting.Service
@@ -58,7 +58,7 @@ type session struct {
 
 const testPassword = "correct horse battery"
 
-func newHarness(t *testing.T, d *db.DB, cfg server.Config) *harness {
+func newHarness(t testing.TB, d *db.DB, cfg server.Config) *harness {
 	t.Helper()
 	ctx := context.Background()
 	key, err := auth.SigningKey(ctx, d, "", time.Now().UTC())
@@ -228,7 +228,7 @@ type integration struct {
 }
 
 // Token is the webhook token: the last segment of the URL's path.
-func (i integration) Token(t *testing.T) string {
+func (i integration) Token(t testing.TB) string {
 	t.Helper()
 	u, err := url.Parse(i.URL)
 	if err != nil {

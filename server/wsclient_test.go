@@ -20,7 +20,7 @@ const (
 
 // wsClient is a GraphQL websocket client speaking either protocol.
 type wsClient struct {
-	t     *testing.T
+	t     testing.TB
 	conn  *websocket.Conn
 	proto string
 
