@@ -57,7 +57,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	api := s.graphQLHandler()
 	mux.Handle("POST /graphql", s.authenticate(api))
-	mux.Handle("GET /graphql", withWebsocketSession(s.authenticate(api)))
+	mux.Handle("GET /graphql", s.websocketHandoff(s.authenticate(api)))
 	mux.Handle("GET /playground", playgroundHandler())
 	mux.HandleFunc("POST /webhooks/{token}", s.handleWebhook)
 	mux.HandleFunc("/webhooks/{token}", func(w http.ResponseWriter, r *http.Request) {

@@ -102,6 +102,9 @@ func benchmarkFanOut(b *testing.B, d *db.DB, subscribers int) {
 				if err := conn.ReadJSON(&m); err != nil {
 					return
 				}
+				if m.Type == "ping" {
+					conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"pong"}`))
+				}
 				if m.Type != "next" {
 					continue
 				}

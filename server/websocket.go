@@ -45,18 +45,13 @@ func (s *Server) newGorillaWebsocket() gorillaWebsocket {
 	}}
 }
 
+// Accept hands gqlgen the connection that websocketHandoff upgraded.
 func (g gorillaWebsocket) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	up := g.upgrader
-	up.Subprotocols = slices.Clone(opts.Subprotocols)
-	conn, err := up.Upgrade(w, r, opts.ResponseHeader)
-	if err != nil {
-		return nil, err
+	sess := wsSessionFrom(r.Context())
+	if sess == nil || sess.conn == nil {
+		return nil, errors.New("websocket was not upgraded")
 	}
-	wrapped := &gorillaConn{conn: conn}
-	if sess := wsSessionFrom(r.Context()); sess != nil {
-		sess.attach(wrapped)
-	}
-	return wrapped, nil
+	return sess.conn, nil
 }
 
 // gorillaConn adapts one connection; gorilla allows one writer at a time.
@@ -119,12 +114,6 @@ func wsSessionFrom(ctx context.Context) *wsSession {
 	return s
 }
 
-func (s *wsSession) attach(c *gorillaConn) {
-	s.mu.Lock()
-	s.conn = c
-	s.mu.Unlock()
-}
-
 // closeAt closes the connection with code at t.
 func (s *wsSession) closeAt(t time.Time, code int, reason string) {
 	s.mu.Lock()
@@ -148,15 +137,38 @@ func (s *wsSession) stop() {
 	}
 }
 
-// withWebsocketSession gives each websocket upgrade a session.
-func withWebsocketSession(next http.Handler) http.Handler {
+// websocketHandoff upgrades a websocket request itself and runs next for
+// the connection's lifetime on a goroutine of its own, then returns. The
+// HTTP server's connection goroutine, with its read and write buffers,
+// is then freed instead of being held by every idle subscriber.
+func (s *Server) websocketHandoff(next http.Handler) http.Handler {
+	upgrader := s.newGorillaWebsocket().upgrader
+	// gorilla picks the first of these that the client offers.
+	upgrader.Subprotocols = []string{"graphql-ws", "graphql-transport-ws"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			r = r.WithContext(context.WithValue(r.Context(), wsSessionKey{}, &wsSession{}))
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
+		conn, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			// The upgrader has answered the client already.
+			s.log.InfoContext(r.Context(), "refused websocket", "err", err, "origin", r.Header.Get("Origin"))
+			return
+		}
+		sess := &wsSession{conn: &gorillaConn{conn: conn}}
+		ctx := context.WithValue(context.WithoutCancel(r.Context()), wsSessionKey{}, sess)
+		go next.ServeHTTP(hijackedWriter{}, r.WithContext(ctx))
 	})
 }
+
+// hijackedWriter stands in for the response of a request whose connection
+// now belongs to a websocket; nothing may be written to it.
+type hijackedWriter struct{}
+
+func (hijackedWriter) Header() http.Header         { return http.Header{} }
+func (hijackedWriter) Write(p []byte) (int, error) { return 0, http.ErrHijacked }
+func (hijackedWriter) WriteHeader(int)             {}
 
 // websocketTransport is gqlgen's websocket transport on gorilla, with
 // the token taken from connection_init.
@@ -166,8 +178,11 @@ func (s *Server) websocketTransport() transport.Websocket {
 		Implementation:        s.newGorillaWebsocket(),
 		InitFunc:              s.websocketInit,
 		InitTimeout:           wsInitTimeout,
-		KeepAlivePingInterval: wsPingInterval,
-		PayloadReadLimit:      &limit,
+		KeepAlivePingInterval: wsPingInterval, // graphql-ws "ka"
+		// graphql-transport-ws pings, and drops a client that stops
+		// answering with pongs.
+		PingPongInterval: wsPingInterval,
+		PayloadReadLimit: &limit,
 		CloseFunc: func(ctx context.Context, _ int) {
 			if sess := wsSessionFrom(ctx); sess != nil {
 				sess.stop()
