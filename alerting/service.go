@@ -41,6 +41,12 @@ func (s *Service) SetSenders(senders notifiers.Senders) {
 	s.senders = senders
 }
 
+// ChannelEnabled tells whether notifications on channel can be delivered.
+func (s *Service) ChannelEnabled(channel db.ContactType) bool {
+	_, ok := s.senders[channel]
+	return ok
+}
+
 // clock returns the current time as both engines store it: UTC, whole
 // microseconds, so a value read back equals the value written.
 func (s *Service) clock() time.Time {

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"slices"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -20,13 +21,12 @@ const (
 	ContactWebhook ContactType = "WEBHOOK"
 )
 
+// ContactTypes lists every contact type.
+var ContactTypes = []ContactType{ContactEmail, ContactSMS, ContactVoice, ContactPush, ContactSlack, ContactWebhook}
+
 // Valid reports whether t is a known contact type.
 func (t ContactType) Valid() bool {
-	switch t {
-	case ContactEmail, ContactSMS, ContactVoice, ContactPush, ContactSlack, ContactWebhook:
-		return true
-	}
-	return false
+	return slices.Contains(ContactTypes, t)
 }
 
 type ContactMethod struct {

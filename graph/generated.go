@@ -102,6 +102,11 @@ type ComplexityRoot struct {
 		User      func(childComplexity int) int
 	}
 
+	Channel struct {
+		Enabled func(childComplexity int) int
+		Type    func(childComplexity int) int
+	}
+
 	Condition struct {
 		CaseSensitive func(childComplexity int) int
 		Field         func(childComplexity int) int
@@ -288,6 +293,7 @@ type ComplexityRoot struct {
 	Query struct {
 		Alert              func(childComplexity int, id int) int
 		Alerts             func(childComplexity int, filter *AlertFilter, first *int, after *string) int
+		Channels           func(childComplexity int) int
 		EscalationPolicies func(childComplexity int) int
 		EscalationPolicy   func(childComplexity int, id int) int
 		Group              func(childComplexity int, id int) int
@@ -489,6 +495,7 @@ type NotificationRuleResolver interface {
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*db.User, error)
+	Channels(ctx context.Context) ([]*Channel, error)
 	Users(ctx context.Context) ([]*db.User, error)
 	User(ctx context.Context, id int) (*db.User, error)
 	Groups(ctx context.Context) ([]*db.Group, error)
@@ -762,6 +769,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuthPayload.User(childComplexity), true
+
+	case "Channel.enabled":
+		if e.ComplexityRoot.Channel.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.Enabled(childComplexity), true
+	case "Channel.type":
+		if e.ComplexityRoot.Channel.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.Type(childComplexity), true
 
 	case "Condition.caseSensitive":
 		if e.ComplexityRoot.Condition.CaseSensitive == nil {
@@ -1742,6 +1762,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Alerts(childComplexity, args["filter"].(*AlertFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.channels":
+		if e.ComplexityRoot.Query.Channels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Channels(childComplexity), true
 	case "Query.escalationPolicies":
 		if e.ComplexityRoot.Query.EscalationPolicies == nil {
 			break
@@ -2439,6 +2465,15 @@ enum ContactType {
   WEBHOOK
 }
 
+"""
+A notification channel. A disabled one lacks its settings on this server:
+its notifications are recorded as FAILED with "channel not configured".
+"""
+type Channel {
+  type: ContactType!
+  enabled: Boolean!
+}
+
 enum NotificationStatus {
   SENDING
   SENT
@@ -2493,6 +2528,8 @@ enum ConditionOp {
 type Query {
   "The signed-in user."
   me: User!
+  "Every notification channel and whether this server can deliver on it."
+  channels: [Channel!]!
   users: [User!]!
   user(id: ID!): User
   groups: [Group!]!
@@ -3215,6 +3252,16 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 		return ec.fieldContext_AuthPayload_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Channel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_Channel_type(ctx, field)
+	case "enabled":
+		return ec.fieldContext_Channel_enabled(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Channel", field.Name)
 }
 
 func (ec *executionContext) childFields_Condition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5605,6 +5652,52 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Channel_type(ctx context.Context, field graphql.CollectedField, obj *Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.ContactType) graphql.Marshaler {
+			return ec.marshalNContactType2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Channel", field, false, false, "ContactType")
+}
+
+func (ec *executionContext) _Channel_enabled(ctx context.Context, field graphql.CollectedField, obj *Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Channel", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Condition_field(ctx context.Context, field graphql.CollectedField, obj *rules.Condition) (ret graphql.Marshaler) {
@@ -9489,6 +9582,38 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_channels(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_channels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Channels(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*Channel) graphql.Marshaler {
+			return ec.marshalNChannel2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐChannelᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_channels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Channel(ctx, field)
 		},
 	}
 	return fc, nil
@@ -14761,6 +14886,44 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var channelImplementors = []string{"Channel"}
+
+func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, obj *Channel) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, channelImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Channel")
+		case "type":
+			out.Values[i] = ec._Channel_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enabled":
+			out.Values[i] = ec._Channel_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var conditionImplementors = []string{"Condition"}
 
 func (ec *executionContext) _Condition(ctx context.Context, sel ast.SelectionSet, obj *rules.Condition) graphql.Marshaler {
@@ -16027,6 +16190,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_me(ctx, field)
 				})
+		case "channels":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_channels(ctx, field)
+				})
 		case "users":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -17198,6 +17367,30 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNChannel2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐChannelᚄ(ctx context.Context, sel ast.SelectionSet, v []*Channel) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNChannel2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐChannel(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNChannel2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐChannel(ctx context.Context, sel ast.SelectionSet, v *Channel) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Channel!")
+		return graphql.Null
+	}
+	return ec._Channel(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNCondition2githubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐCondition(ctx context.Context, sel ast.SelectionSet, v rules.Condition) graphql.Marshaler {

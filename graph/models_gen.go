@@ -41,6 +41,13 @@ type AuthPayload struct {
 	User      *db.User  `json:"user"`
 }
 
+// A notification channel. A disabled one lacks its settings on this server:
+// its notifications are recorded as FAILED with "channel not configured".
+type Channel struct {
+	Type    db.ContactType `json:"type"`
+	Enabled bool           `json:"enabled"`
+}
+
 type ConditionInput struct {
 	Field         *string  `json:"field,omitempty"`
 	Path          *string  `json:"path,omitempty"`

@@ -564,6 +564,18 @@ func (r *queryResolver) Me(ctx context.Context) (*db.User, error) {
 	return auth.Require(ctx, db.RoleViewer)
 }
 
+// Channels is the resolver for the channels field.
+func (r *queryResolver) Channels(ctx context.Context) ([]*graph.Channel, error) {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return nil, err
+	}
+	out := make([]*graph.Channel, len(db.ContactTypes))
+	for i, t := range db.ContactTypes {
+		out[i] = &graph.Channel{Type: t, Enabled: r.Alerting.ChannelEnabled(t)}
+	}
+	return out, nil
+}
+
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context) ([]*db.User, error) {
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/server"
 )
 
@@ -365,4 +366,25 @@ type pagingInteg struct {
 
 func (i pagingInteg) token(t *testing.T) string {
 	return integration{ID: i.ID, URL: i.URL}.Token(t)
+}
+
+func TestChannelsReportWhetherTheyAreConfigured(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t), server.Config{})
+	h.alerting.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook()})
+	h.wantGQLError("", `{ channels { type enabled } }`, nil, "UNAUTHENTICATED")
+	viewer := h.newUser(db.RoleViewer)
+	var data struct {
+		Channels []struct {
+			Type    string `json:"type"`
+			Enabled bool   `json:"enabled"`
+		} `json:"channels"`
+	}
+	h.mustGQL(viewer.Token, `{ channels { type enabled } }`, nil, &data)
+	got := map[string]bool{}
+	for _, c := range data.Channels {
+		got[c.Type] = c.Enabled
+	}
+	if len(got) != len(db.ContactTypes) || !got["WEBHOOK"] || got["EMAIL"] || got["SMS"] {
+		t.Fatalf("channels: %+v", data.Channels)
+	}
 }

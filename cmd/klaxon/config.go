@@ -34,6 +34,7 @@ type config struct {
 	EnginePollInterval time.Duration
 	LogLevel           slog.Level
 	LogFormat          string
+	Channels           channelSettings
 }
 
 // settings binds a flag set to the environment: each flag's default is its
@@ -97,6 +98,7 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 		s.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "KLAXON_SHUTDOWN_TIMEOUT", 30*time.Second, "how long requests in flight may finish on stop")
 		s.duration(&cfg.SessionTTL, "session-ttl", "KLAXON_SESSION_TTL", 12*time.Hour, "how long a login token is valid")
 		s.duration(&cfg.EnginePollInterval, "engine-poll-interval", "KLAXON_ENGINE_POLL_INTERVAL", 100*time.Millisecond, "how often due escalations and notifications are run")
+		cfg.Channels.bind(s)
 	}
 	if extra != nil {
 		extra(fs)

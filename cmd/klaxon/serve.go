@@ -12,7 +12,6 @@ import (
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
-	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/server"
 )
 
@@ -58,7 +57,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	alertingSvc := alerting.NewService(store, cfg.PublicURL, now, log)
-	alertingSvc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook()})
+	senders, err := cfg.Channels.senders(ctx, store, now(), log)
+	if err != nil {
+		return err
+	}
+	alertingSvc.SetSenders(senders)
 	bus := events.NewBus(store, log)
 	alertingSvc.SetEvents(bus)
 	srv := server.New(server.Config{

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/notifiers"
+)
+
+// channelSettings is how each notification channel reaches its provider.
+// A channel whose settings are missing stays disabled: its notifications
+// are recorded as failed with "channel not configured".
+type channelSettings struct {
+	SMTPURL  string
+	SMTPFrom string
+
+	TwilioAccountSID string
+	TwilioAuthToken  string
+	TwilioFrom       string
+	TwilioAPIURL     string
+
+	WebhookSecret string
+
+	PushSubscriber string
+}
+
+func (c *channelSettings) bind(s *settings) {
+	s.string(&c.SMTPURL, "smtp-url", "KLAXON_SMTP_URL", "", "email relay, smtp://user:pass@host:587?tls=starttls (tls: none, starttls or implicit; smtps:// means implicit)")
+	s.string(&c.SMTPFrom, "smtp-from", "KLAXON_SMTP_FROM", "", "sender of notification email, e.g. Klaxon <klaxon@example.com>")
+	s.string(&c.TwilioAccountSID, "twilio-account-sid", "KLAXON_TWILIO_ACCOUNT_SID", "", "Twilio account for SMS and voice")
+	s.string(&c.TwilioAuthToken, "twilio-auth-token", "KLAXON_TWILIO_AUTH_TOKEN", "", "Twilio auth token; also verifies Twilio's callbacks")
+	s.string(&c.TwilioFrom, "twilio-from", "KLAXON_TWILIO_FROM", "", "Twilio number SMS and calls come from, E.164")
+	s.string(&c.TwilioAPIURL, "twilio-api-url", "KLAXON_TWILIO_API_URL", notifiers.DefaultTwilioAPIURL, "Twilio API base URL")
+	s.string(&c.WebhookSecret, "webhook-secret", "KLAXON_WEBHOOK_SECRET", "", "HMAC-SHA256 key signing outbound webhooks (X-Klaxon-Signature); unsigned when empty")
+	s.string(&c.PushSubscriber, "push-subscriber", "KLAXON_PUSH_SUBSCRIBER", "", "contact push services are given for this server (mailto: or https URL); enables Web Push")
+}
+
+// senders builds a sender for every configured channel. Chat and outbound
+// webhooks need no account, so they are always on.
+func (c channelSettings) senders(ctx context.Context, store *db.DB, now time.Time, log *slog.Logger) (notifiers.Senders, error) {
+	webhook := notifiers.NewWebhook()
+	if c.WebhookSecret != "" {
+		webhook = notifiers.NewSignedWebhook(c.WebhookSecret)
+	}
+	senders := notifiers.Senders{
+		db.ContactWebhook: webhook,
+		db.ContactSlack:   notifiers.NewSlack(),
+	}
+	if c.SMTPURL != "" {
+		emailCfg, err := notifiers.ParseSMTPURL(c.SMTPURL, c.SMTPFrom)
+		if err != nil {
+			return nil, fmt.Errorf("KLAXON_SMTP_URL: %w", err)
+		}
+		email, err := notifiers.NewEmail(emailCfg)
+		if err != nil {
+			return nil, fmt.Errorf("email channel: %w", err)
+		}
+		senders[db.ContactEmail] = email
+	}
+	if c.TwilioAccountSID != "" || c.TwilioAuthToken != "" || c.TwilioFrom != "" {
+		twilio := notifiers.TwilioConfig{AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, From: c.TwilioFrom, APIURL: c.TwilioAPIURL}
+		sms, err := notifiers.NewTwilioSMS(twilio)
+		if err != nil {
+			return nil, fmt.Errorf("SMS channel: %w", err)
+		}
+		voice, err := notifiers.NewTwilioVoice(twilio)
+		if err != nil {
+			return nil, fmt.Errorf("voice channel: %w", err)
+		}
+		senders[db.ContactSMS], senders[db.ContactVoice] = sms, voice
+	}
+	if c.PushSubscriber != "" {
+		public, private, err := notifiers.StoredVAPIDKeys(ctx, store, now)
+		if err != nil {
+			return nil, err
+		}
+		push, err := notifiers.NewWebPush(notifiers.WebPushConfig{VAPIDPublicKey: public, VAPIDPrivateKey: private, Subscriber: c.PushSubscriber})
+		if err != nil {
+			return nil, fmt.Errorf("push channel: %w", err)
+		}
+		senders[db.ContactPush] = push
+	}
+	enabled := make([]string, 0, len(senders))
+	for channel := range senders {
+		enabled = append(enabled, string(channel))
+	}
+	log.InfoContext(ctx, "notification channels", "enabled", enabled)
+	return senders, nil
+}

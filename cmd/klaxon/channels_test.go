@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/notifiers"
+)
+
+func TestChannelsFollowTheirSettings(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		enabled := func(s notifiers.Senders) []string {
+			var out []string
+			for _, c := range db.ContactTypes {
+				if _, ok := s[c]; ok {
+					out = append(out, string(c))
+				}
+			}
+			return out
+		}
+
+		bare, err := channelSettings{}.senders(ctx, d, time.Now(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(enabled(bare), ","); got != "SLACK,WEBHOOK" {
+			t.Fatalf("without settings: %s enabled, want only the account-less SLACK,WEBHOOK", got)
+		}
+
+		t.Setenv("KLAXON_SMTP_URL", "smtp://klaxon:secret@mail.example:587?tls=starttls")
+		t.Setenv("KLAXON_SMTP_FROM", "Klaxon <klaxon@example.com>")
+		t.Setenv("KLAXON_TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef")
+		t.Setenv("KLAXON_TWILIO_AUTH_TOKEN", "token")
+		t.Setenv("KLAXON_TWILIO_FROM", "+15005550006")
+		t.Setenv("KLAXON_PUSH_SUBSCRIBER", "mailto:ops@example.com")
+		cfg, err := parseConfig("serve", nil, io.Discard, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := cfg.Channels.senders(ctx, d, time.Now(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := enabled(all); !slices.Equal(got, []string{"EMAIL", "SMS", "VOICE", "PUSH", "SLACK", "WEBHOOK"}) {
+			t.Fatalf("with every setting: %v enabled", got)
+		}
+
+		// The VAPID key pair is made once; browsers' subscriptions depend
+		// on it staying the same.
+		pub1, priv1, err := notifiers.StoredVAPIDKeys(ctx, d, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub2, priv2, err := notifiers.StoredVAPIDKeys(ctx, d, time.Now())
+		if err != nil || pub1 != pub2 || priv1 != priv2 || pub1 == "" {
+			t.Fatalf("VAPID keys changed between uses: %v", err)
+		}
+
+		for name, bad := range map[string]channelSettings{
+			"smtp scheme":     {SMTPURL: "http://mail.example", SMTPFrom: "klaxon@example.com"},
+			"smtp sender":     {SMTPURL: "smtp://mail.example:25?tls=none", SMTPFrom: "not an address"},
+			"twilio half set": {TwilioAccountSID: "AC0123456789abcdef0123456789abcdef"},
+		} {
+			if _, err := bad.senders(ctx, d, time.Now(), log); err == nil {
+				t.Errorf("%s: accepted", name)
+			}
+		}
+	})
+}
