@@ -105,7 +105,11 @@ func (s *Service) Timeline(ctx context.Context, alertID int) ([]*db.AlertLog, er
 // Acknowledge marks an open alert as being handled by userID. It is a
 // no-op on an alert already acknowledged, and refused on a closed one.
 func (s *Service) Acknowledge(ctx context.Context, alertID, userID int) (*db.Alert, error) {
-	return s.change(ctx, alertID, func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
+	return s.change(ctx, alertID, s.acknowledgeBy(userID))
+}
+
+func (s *Service) acknowledgeBy(userID int) alertMutation {
+	return func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
 		switch a.Status {
 		case db.AlertAcknowledged:
 			return nil, nil
@@ -115,19 +119,23 @@ func (s *Service) Acknowledge(ctx context.Context, alertID, userID int) (*db.Ale
 		now := s.clock()
 		a.Status, a.AcknowledgedAt, a.AcknowledgedBy = db.AlertAcknowledged, &now, &userID
 		return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: "Acknowledged", UserID: &userID}, nil
-	})
+	}
 }
 
 // Close closes an alert; closing a closed alert is a no-op.
 func (s *Service) Close(ctx context.Context, alertID, userID int) (*db.Alert, error) {
-	return s.change(ctx, alertID, func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
+	return s.change(ctx, alertID, s.closeBy(userID))
+}
+
+func (s *Service) closeBy(userID int) alertMutation {
+	return func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
 		if a.Status == db.AlertClosed {
 			return nil, nil
 		}
 		now := s.clock()
 		a.Status, a.ClosedAt, a.ClosedBy = db.AlertClosed, &now, &userID
 		return &db.AlertLog{At: now, Type: db.LogClosed, Message: "Closed", UserID: &userID}, nil
-	})
+	}
 }
 
 // Assign makes assigneeID the owner of an unclosed alert.
@@ -156,7 +164,11 @@ func (s *Service) Assign(ctx context.Context, alertID, assigneeID, byUserID int)
 // conditional on the status it read, so a concurrent change (say, a close
 // arriving by webhook) is never overwritten: the loser reloads and decides
 // again.
-func (s *Service) change(ctx context.Context, alertID int, mutate func(context.Context, bun.Tx, *db.Alert) (*db.AlertLog, error)) (*db.Alert, error) {
+// alertMutation changes a loaded alert inside change's transaction and
+// returns the timeline entry to record, or nil when nothing changed.
+type alertMutation func(context.Context, bun.Tx, *db.Alert) (*db.AlertLog, error)
+
+func (s *Service) change(ctx context.Context, alertID int, mutate alertMutation) (*db.Alert, error) {
 	for range 5 {
 		var alert *db.Alert
 		raced := false

@@ -50,38 +50,46 @@ type inbox struct {
 }
 
 type delivery struct {
-	Path    string
-	AlertID string
+	Path             string
+	AlertID          string
+	AckURL, CloseURL string
 }
 
 func newInbox(t testing.TB) *inbox {
 	in := &inbox{}
 	in.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
-			AlertID string `json:"alertId"`
+			AlertID  string `json:"alertId"`
+			AckURL   string `json:"ackUrl"`
+			CloseURL string `json:"closeUrl"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			http.Error(w, "bad body", http.StatusBadRequest)
 			return
 		}
 		in.mu.Lock()
-		in.received = append(in.received, delivery{Path: r.URL.Path, AlertID: body.AlertID})
+		in.received = append(in.received, delivery{Path: r.URL.Path, AlertID: body.AlertID, AckURL: body.AckURL, CloseURL: body.CloseURL})
 		in.mu.Unlock()
 	}))
 	t.Cleanup(in.server.Close)
 	return in
 }
 
-// paths returns the paths notified so far, in order, and forgets them.
+// take returns the paths notified so far, in order, and forgets them.
 func (in *inbox) take() []string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
 	var paths []string
-	for _, d := range in.received {
+	for _, d := range in.takeDeliveries() {
 		paths = append(paths, d.Path)
 	}
-	in.received = nil
 	return paths
+}
+
+func (in *inbox) takeDeliveries() []delivery {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	got := in.received
+	in.received = nil
+	return got
 }
 
 type engineFixture struct {

@@ -83,9 +83,18 @@ func (s *Service) notify(ctx context.Context, job *db.AlertJob, args notifyArgs)
 		if recipient == "" {
 			recipient = user.Email
 		}
+		ackURL, err := s.issueActionLink(ctx, tx, alert.ID, user.ID, db.LinkAcknowledge, now)
+		if err != nil {
+			return err
+		}
+		closeURL, err := s.issueActionLink(ctx, tx, alert.ID, user.ID, db.LinkClose, now)
+		if err != nil {
+			return err
+		}
 		msg = notifiers.Message{
 			AlertID: alert.ID, AlertNumber: alert.Number(), Subject: alert.Subject, Severity: alert.Severity,
 			Details: alert.Details, SourceName: alert.SourceName, URL: alert.URL,
+			AckURL: ackURL, CloseURL: closeURL,
 			Destination: method.Value, Recipient: recipient,
 		}
 		return nil

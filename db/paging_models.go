@@ -220,3 +220,25 @@ type Notification struct {
 	CreatedAt       time.Time          `bun:"created_at"`
 	UpdatedAt       time.Time          `bun:"updated_at"`
 }
+
+// LinkAction is what an action link does.
+type LinkAction string
+
+const (
+	LinkAcknowledge LinkAction = "ACKNOWLEDGE"
+	LinkClose       LinkAction = "CLOSE"
+)
+
+// ActionLink lets the recipient of a notification act on its alert
+// without signing in, once, until it expires.
+type ActionLink struct {
+	bun.BaseModel `bun:"table:action_links"`
+
+	TokenHash string     `bun:"token_hash,pk"`
+	AlertID   int        `bun:"alert_id"`
+	UserID    int        `bun:"user_id"`
+	Action    LinkAction `bun:"action"`
+	ExpiresAt time.Time  `bun:"expires_at"`
+	UsedAt    *time.Time `bun:"used_at"`
+	CreatedAt time.Time  `bun:"created_at"`
+}

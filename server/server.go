@@ -60,6 +60,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /graphql", s.websocketHandoff(s.authenticate(api)))
 	mux.Handle("GET /playground", playgroundHandler())
 	mux.HandleFunc("POST /webhooks/{token}", s.handleWebhook)
+	mux.HandleFunc("GET /actions/{token}", s.handleActionPage)
+	mux.HandleFunc("POST /actions/{token}", s.handleAction)
 	mux.HandleFunc("/webhooks/{token}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, "webhooks take POST only")

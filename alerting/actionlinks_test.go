@@ -1,0 +1,88 @@
+package alerting_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/db/dbtest"
+)
+
+// page opens an alert, lets the engine notify alice, and returns the
+// alert and the ack and close tokens her notification carried.
+func (f *engineFixture) page() (alertID int, ack, closeToken string) {
+	f.t.Helper()
+	alertID = f.open()
+	if _, err := f.svc.RunDueJobs(f.ctx); err != nil {
+		f.t.Fatal(err)
+	}
+	got := f.inbox.takeDeliveries()
+	if len(got) != 1 {
+		f.t.Fatalf("deliveries: %+v", got)
+	}
+	const prefix = "https://klaxon.example/actions/"
+	if !strings.HasPrefix(got[0].AckURL, prefix) || !strings.HasPrefix(got[0].CloseURL, prefix) || got[0].AckURL == got[0].CloseURL {
+		f.t.Fatalf("action links: %+v", got[0])
+	}
+	return alertID, strings.TrimPrefix(got[0].AckURL, prefix), strings.TrimPrefix(got[0].CloseURL, prefix)
+}
+
+func TestActionLinksActOnceAndExpire(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0)
+		f.policy(0, step(10, db.Target{Type: db.TargetUser, ID: alice}), step(10, db.Target{Type: db.TargetUser, ID: alice}))
+
+		alertID, ack, closeToken := f.page()
+		if _, _, err := f.svc.ActionLink(f.ctx, ack); err != nil {
+			t.Fatalf("looking at a fresh link: %v", err)
+		}
+		a, action, err := f.svc.UseActionLink(f.ctx, ack)
+		if err != nil || action != db.LinkAcknowledge || a.Status != db.AlertAcknowledged || a.AcknowledgedBy == nil || *a.AcknowledgedBy != alice {
+			t.Fatalf("acknowledge by link: %+v %s %v", a, action, err)
+		}
+		if _, _, err := f.svc.UseActionLink(f.ctx, ack); !errors.Is(err, alerting.ErrActionLinkUsed) {
+			t.Fatalf("second use: %v", err)
+		}
+		// Acknowledged: the next step never fires.
+		if got := f.at(15); len(got) != 0 {
+			t.Fatalf("escalated after an acknowledge by link: %v", got)
+		}
+		if _, _, err := f.svc.UseActionLink(f.ctx, closeToken); err != nil {
+			t.Fatalf("close by link: %v", err)
+		}
+		tl := strings.Join(f.timeline(alertID), "; ")
+		if !strings.Contains(tl, "Acknowledged from a notification link") || !strings.Contains(tl, "Closed from a notification link") {
+			t.Fatalf("timeline: %s", tl)
+		}
+
+		// An acknowledge link for an alert closed meanwhile is refused and
+		// stays unused.
+		second, ack2, _ := f.page()
+		if _, err := f.svc.Close(f.ctx, second, alice); err != nil {
+			t.Fatal(err)
+		}
+		var invalid *db.FieldError
+		if _, _, err := f.svc.UseActionLink(f.ctx, ack2); !errors.As(err, &invalid) {
+			t.Fatalf("acknowledge of a closed alert: %v", err)
+		}
+		var used int
+		if err := d.NewSelect().Model((*db.ActionLink)(nil)).ColumnExpr("count(*)").Where("alert_id = ? AND used_at IS NOT NULL", second).Scan(f.ctx, &used); err != nil || used != 0 {
+			t.Fatalf("a refused link was used up: %d %v", used, err)
+		}
+
+		third, ack3, _ := f.page()
+		f.clock.Advance(alerting.ActionLinkTTL)
+		if _, _, err := f.svc.UseActionLink(f.ctx, ack3); !errors.Is(err, alerting.ErrActionLinkExpired) {
+			t.Fatalf("expired link: %v", err)
+		}
+		if a, _ := f.svc.Alert(f.ctx, third); a.Status != db.AlertOpen {
+			t.Fatalf("an expired link changed the alert: %s", a.Status)
+		}
+		if _, _, err := f.svc.UseActionLink(f.ctx, "forged"+ack3[6:]); !errors.Is(err, alerting.ErrActionLinkUnknown) {
+			t.Fatalf("unknown token: %v", err)
+		}
+	})
+}
