@@ -24,6 +24,12 @@ type Config struct {
 	// ShutdownTimeout bounds how long requests in flight may take to
 	// finish once a stop is asked for.
 	ShutdownTimeout time.Duration
+	// PublicURL is the base Twilio was given for its callbacks; their
+	// signatures cover it.
+	PublicURL string
+	// TwilioAuthToken verifies Twilio's callbacks; without it the Twilio
+	// routes answer 404.
+	TwilioAuthToken string
 }
 
 // Server serves Klaxon over HTTP.
@@ -62,6 +68,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /webhooks/{token}", s.handleWebhook)
 	mux.HandleFunc("GET /actions/{token}", s.handleActionPage)
 	mux.HandleFunc("POST /actions/{token}", s.handleAction)
+	mux.HandleFunc("POST /twilio/sms", s.handleTwilioSMS)
+	mux.HandleFunc("POST /twilio/status", s.handleTwilioStatus)
 	mux.HandleFunc("/webhooks/{token}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, "webhooks take POST only")

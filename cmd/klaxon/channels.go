@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
@@ -40,7 +41,7 @@ func (c *channelSettings) bind(s *settings) {
 
 // senders builds a sender for every configured channel. Chat and outbound
 // webhooks need no account, so they are always on.
-func (c channelSettings) senders(ctx context.Context, store *db.DB, now time.Time, log *slog.Logger) (notifiers.Senders, error) {
+func (c channelSettings) senders(ctx context.Context, store *db.DB, publicURL string, now time.Time, log *slog.Logger) (notifiers.Senders, error) {
 	webhook := notifiers.NewWebhook()
 	if c.WebhookSecret != "" {
 		webhook = notifiers.NewSignedWebhook(c.WebhookSecret)
@@ -61,7 +62,10 @@ func (c channelSettings) senders(ctx context.Context, store *db.DB, now time.Tim
 		senders[db.ContactEmail] = email
 	}
 	if c.TwilioAccountSID != "" || c.TwilioAuthToken != "" || c.TwilioFrom != "" {
-		twilio := notifiers.TwilioConfig{AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, From: c.TwilioFrom, APIURL: c.TwilioAPIURL}
+		twilio := notifiers.TwilioConfig{
+			AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, From: c.TwilioFrom, APIURL: c.TwilioAPIURL,
+			StatusCallbackURL: strings.TrimRight(publicURL, "/") + "/twilio/status",
+		}
 		sms, err := notifiers.NewTwilioSMS(twilio)
 		if err != nil {
 			return nil, fmt.Errorf("SMS channel: %w", err)

@@ -28,7 +28,7 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 			return out
 		}
 
-		bare, err := channelSettings{}.senders(ctx, d, time.Now(), log)
+		bare, err := channelSettings{}.senders(ctx, d, "https://klaxon.example", time.Now(), log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		all, err := cfg.Channels.senders(ctx, d, time.Now(), log)
+		all, err := cfg.Channels.senders(ctx, d, "https://klaxon.example", time.Now(), log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +70,7 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 			"smtp sender":     {SMTPURL: "smtp://mail.example:25?tls=none", SMTPFrom: "not an address"},
 			"twilio half set": {TwilioAccountSID: "AC0123456789abcdef0123456789abcdef"},
 		} {
-			if _, err := bad.senders(ctx, d, time.Now(), log); err == nil {
+			if _, err := bad.senders(ctx, d, "https://klaxon.example", time.Now(), log); err == nil {
 				t.Errorf("%s: accepted", name)
 			}
 		}

@@ -57,7 +57,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	alertingSvc := alerting.NewService(store, cfg.PublicURL, now, log)
-	senders, err := cfg.Channels.senders(ctx, store, now(), log)
+	senders, err := cfg.Channels.senders(ctx, store, cfg.PublicURL, now(), log)
 	if err != nil {
 		return err
 	}
@@ -68,6 +68,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		AllowedOrigins:  cfg.AllowedOrigins,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		PublicURL:       cfg.PublicURL,
+		TwilioAuthToken: cfg.Channels.TwilioAuthToken,
 	}, store, alertingSvc, authSvc, bus, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
