@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/uptrace/bun"
+
 	"github.com/klaxonhq/klaxon/db"
 )
 
@@ -78,6 +80,83 @@ func (s *Service) ReplyToSMS(ctx context.Context, from, body string) (string, er
 }
 
 const smsHelp = `Reply "ack" or "close", optionally with the alert number: "ack 42".`
+
+// Keys a callee presses during a voice page; the call script offers them.
+const (
+	callKeyAcknowledge = "4"
+	callKeyClose       = "6"
+	// CallOptions is the spoken list of keys, for prompting again.
+	CallOptions = "Press 4 to acknowledge, 6 to close."
+)
+
+// ErrCallKeyUnknown is a key press (or none) that means nothing; the
+// answer to Twilio may offer CallOptions again.
+var ErrCallKeyUnknown = errors.New("that key does nothing")
+
+// AnswerCall acts on the key pressed during a voice page: 4 acknowledges
+// and 6 closes the alert the call was about, as the person called. The
+// call is found by the SID Twilio gave when it was placed, not by the
+// caller's number, so only the call Klaxon made can act, and only on its
+// own alert. It returns what to say back; a key that means nothing
+// changes nothing and returns ErrCallKeyUnknown.
+func (s *Service) AnswerCall(ctx context.Context, callSID, digits string) (string, error) {
+	var note db.Notification
+	err := s.db.NewSelect().Model(&note).
+		Where("provider_id = ? AND provider_id <> '' AND channel = ?", callSID, db.ContactVoice).
+		Order("id DESC").Limit(1).Scan(ctx)
+	if errors.Is(db.Classify(err), db.ErrNotFound) {
+		return "This call cannot be matched to an alert; nothing was changed.", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("answer call: find its notification: %w", err)
+	}
+	// A deleted user leaves the notification with no user (ON DELETE SET
+	// NULL); their pages must not act for anyone.
+	if note.UserID == nil {
+		return "The person this call was for is no longer a Klaxon user; nothing was changed.", nil
+	}
+	user := new(db.User)
+	err = s.db.NewSelect().Model(user).Where("id = ?", *note.UserID).Scan(ctx)
+	if errors.Is(db.Classify(err), db.ErrNotFound) {
+		return "The person this call was for is no longer a Klaxon user; nothing was changed.", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("answer call: load user %d: %w", *note.UserID, err)
+	}
+	// The role is read now, not when the page went out: a demotion since
+	// takes effect on calls still ringing.
+	if !user.Role.Includes(db.RoleResponder) {
+		return "Your role does not allow acting on alerts; nothing was changed.", nil
+	}
+
+	var act alertMutation
+	var done string
+	switch strings.TrimSpace(digits) {
+	case callKeyAcknowledge:
+		act, done = s.acknowledgeBy(user.ID), "acknowledged"
+	case callKeyClose:
+		act, done = s.closeBy(user.ID), "closed"
+	default:
+		return "", ErrCallKeyUnknown
+	}
+	alert, err := s.change(ctx, note.AlertID, func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
+		entry, err := act(ctx, tx, a)
+		if entry != nil {
+			entry.Message += " from a voice call"
+		}
+		return entry, err
+	})
+	var invalid *db.FieldError
+	switch {
+	case errors.Is(db.Classify(err), db.ErrNotFound):
+		return "The alert this call was about no longer exists; nothing was changed.", nil
+	case errors.As(err, &invalid):
+		return fmt.Sprintf("Nothing changed: %s.", invalid.Reason), nil
+	case err != nil:
+		return "", fmt.Errorf("answer call: %w", err)
+	}
+	return fmt.Sprintf("Alert %d %s. Goodbye.", alert.Number(), done), nil
+}
 
 // RecordDeliveryStatus applies a provider's report on a message it
 // accepted earlier (a Twilio status callback): delivered or failed.

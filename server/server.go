@@ -70,6 +70,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /actions/{token}", s.handleAction)
 	mux.HandleFunc("POST /twilio/sms", s.handleTwilioSMS)
 	mux.HandleFunc("POST /twilio/status", s.handleTwilioStatus)
+	mux.HandleFunc("POST /twilio/voice", s.handleTwilioVoice)
 	mux.HandleFunc("/webhooks/{token}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, "webhooks take POST only")

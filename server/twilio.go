@@ -3,9 +3,11 @@ package server
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"net/http"
 	"strings"
 
+	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/notifiers"
 )
 
@@ -41,10 +43,45 @@ func (s *Server) handleTwilioSMS(w http.ResponseWriter, r *http.Request) {
 		s.log.ErrorContext(r.Context(), "SMS reply", "err", err)
 		reply = "Something went wrong; nothing was changed."
 	}
-	var text bytes.Buffer
-	xml.EscapeText(&text, []byte(reply))
+	writeTwiML(w, "<Message>"+xmlText(reply)+"</Message>")
+}
+
+// handleTwilioVoice acts on the key pressed during a voice page; the
+// call's own TwiML names this route as its Gather action, so Twilio
+// posts the digits here together with the call's SID.
+func (s *Server) handleTwilioVoice(w http.ResponseWriter, r *http.Request) {
+	if !s.twilioForm(w, r) {
+		return
+	}
+	say, err := s.alerting.AnswerCall(r.Context(), r.PostForm.Get("CallSid"), r.PostForm.Get("Digits"))
+	switch {
+	case errors.Is(err, alerting.ErrCallKeyUnknown) && r.URL.Query().Get("again") == "":
+		// One more chance: a fumbled key should not end the call, but
+		// a callee who keeps missing should not be kept on the line.
+		action := strings.TrimRight(s.cfg.PublicURL, "/") + "/twilio/voice?again=1"
+		writeTwiML(w, `<Gather numDigits="1" action="`+xmlText(action)+`" method="POST" timeout="10"><Say>`+
+			xmlText("That key does nothing. "+alerting.CallOptions)+`</Say></Gather><Say>No input received; nothing was changed. Goodbye.</Say>`)
+		return
+	case errors.Is(err, alerting.ErrCallKeyUnknown):
+		say = "That key does nothing either; nothing was changed. Goodbye."
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "voice call answer", "err", err)
+		say = "Something went wrong; nothing was changed."
+	}
+	writeTwiML(w, "<Say>"+xmlText(say)+"</Say>")
+}
+
+// writeTwiML answers Twilio with the given verbs.
+func writeTwiML(w http.ResponseWriter, verbs string) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Response><Message>` + text.String() + `</Message></Response>`))
+	w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Response>` + verbs + `</Response>`))
+}
+
+// xmlText escapes s for use as XML text or an attribute value.
+func xmlText(s string) string {
+	var b bytes.Buffer
+	xml.EscapeText(&b, []byte(s))
+	return b.String()
 }
 
 // handleTwilioStatus records Twilio's final word on a message or call.

@@ -65,6 +65,7 @@ func (c channelSettings) senders(ctx context.Context, store *db.DB, publicURL st
 		twilio := notifiers.TwilioConfig{
 			AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, From: c.TwilioFrom, APIURL: c.TwilioAPIURL,
 			StatusCallbackURL: strings.TrimRight(publicURL, "/") + "/twilio/status",
+			GatherActionURL:   strings.TrimRight(publicURL, "/") + "/twilio/voice",
 		}
 		sms, err := notifiers.NewTwilioSMS(twilio)
 		if err != nil {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -42,16 +45,36 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 		t.Setenv("KLAXON_TWILIO_AUTH_TOKEN", "token")
 		t.Setenv("KLAXON_TWILIO_FROM", "+15005550006")
 		t.Setenv("KLAXON_PUSH_SUBSCRIBER", "mailto:ops@example.com")
+		calls := make(chan url.Values, 1)
+		fakeTwilio := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.ParseForm()
+			calls <- r.PostForm
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"sid":"CA0123456789abcdef0123456789abcdef","status":"queued"}`)
+		}))
+		defer fakeTwilio.Close()
+		t.Setenv("KLAXON_TWILIO_API_URL", fakeTwilio.URL)
 		cfg, err := parseConfig("serve", nil, io.Discard, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		all, err := cfg.Channels.senders(ctx, d, "https://klaxon.example", time.Now(), log)
+		all, err := cfg.Channels.senders(ctx, d, "https://klaxon.example/", time.Now(), log)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := enabled(all); !slices.Equal(got, []string{"EMAIL", "SMS", "VOICE", "PUSH", "SLACK", "WEBHOOK"}) {
 			t.Fatalf("with every setting: %v enabled", got)
+		}
+
+		// Calls carry the routes Twilio reports back to, so the number
+		// itself needs no voice setup.
+		if _, err := all[db.ContactVoice].Send(ctx, notifiers.Message{AlertNumber: 7, Subject: "disk full", Destination: "+15551230000"}); err != nil {
+			t.Fatalf("voice call: %v", err)
+		}
+		call := <-calls
+		if twiml := call.Get("Twiml"); !strings.Contains(twiml, `<Gather numDigits="1" action="https://klaxon.example/twilio/voice" method="POST"`) ||
+			call.Get("StatusCallback") != "https://klaxon.example/twilio/status" {
+			t.Fatalf("voice call callbacks: %v", call)
 		}
 
 		// The VAPID key pair is made once; browsers' subscriptions depend
