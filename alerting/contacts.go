@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/mail"
@@ -12,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/notifiers"
 )
 
 // ContactMethodInput is what createContactMethod and updateContactMethod
@@ -56,7 +58,8 @@ func contactMethodByID(ctx context.Context, idb bun.IDB, id int) (*db.ContactMet
 	return cm, nil
 }
 
-// CreateContactMethod adds an unverified contact method to a user.
+// CreateContactMethod adds a contact method to a user; an address or
+// number starts unverified and is not notified until verified.
 func (s *Service) CreateContactMethod(ctx context.Context, in ContactMethodInput) (*db.ContactMethod, error) {
 	switch {
 	case in.UserID == nil:
@@ -70,6 +73,7 @@ func (s *Service) CreateContactMethod(ctx context.Context, in ContactMethodInput
 	if err := applyContactMethod(cm, in); err != nil {
 		return nil, err
 	}
+	cm.Verified = !cm.Type.NeedsVerification()
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if err := requireRows(ctx, tx, (*db.User)(nil), "userId", "user", []int{cm.UserID}); err != nil {
 			return err
@@ -107,8 +111,11 @@ func (s *Service) UpdateContactMethod(ctx context.Context, id int, in ContactMet
 		if err := applyContactMethod(cm, in); err != nil {
 			return err
 		}
-		if cm.Value != oldValue {
+		if cm.Value != oldValue && cm.Type.NeedsVerification() {
 			cm.Verified = false
+			if _, err := tx.NewDelete().Model((*db.ContactVerification)(nil)).Where("contact_method_id = ?", cm.ID).Exec(ctx); err != nil {
+				return fmt.Errorf("drop verification code of contact method %d: %w", id, err)
+			}
 		}
 		if _, err := tx.NewUpdate().Model(cm).WherePK().Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
@@ -153,12 +160,16 @@ func applyContactMethod(cm *db.ContactMethod, in ContactMethodInput) error {
 	return nil
 }
 
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+var (
+	e164      = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	ntfyTopic = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
 
 // ContactValue checks value as an address of type t and returns it in
 // its stored form: an email address; an E.164 phone number (spaces,
-// dashes, dots and parentheses are dropped); or an https URL (http only to
-// localhost, for local testing).
+// dashes, dots and parentheses are dropped); an https URL (http only to
+// localhost, for local testing); a bare ntfy topic or topic URL; or a
+// browser's push subscription JSON.
 func ContactValue(t db.ContactType, value string) (string, error) {
 	value = strings.TrimSpace(value)
 	if value == "" {
@@ -185,20 +196,41 @@ func ContactValue(t db.ContactType, value string) (string, error) {
 			return "", db.Invalid("value", "must be a phone number in international format, like +15551234567")
 		}
 		return phone, nil
-	case db.ContactPush, db.ContactSlack, db.ContactWebhook:
-		u, err := url.Parse(value)
-		if err != nil || u.Host == "" || u.User != nil {
-			return "", db.Invalid("value", "must be an https URL")
+	case db.ContactNtfy:
+		if ntfyTopic.MatchString(value) {
+			return value, nil
 		}
-		switch {
-		case u.Scheme == "https":
-		case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
-		default:
+		if !isWebURL(value) {
+			return "", db.Invalid("value", "must be an ntfy topic name or its https URL")
+		}
+		return value, nil
+	case db.ContactPush:
+		sub, canonical, err := notifiers.NormalizePushSubscription(value)
+		if err != nil {
+			return "", db.Invalid("value", "is not a push subscription: "+err.Error())
+		}
+		if !isWebURL(sub.Endpoint) {
+			return "", db.Invalid("value", "push subscription endpoint must be an https URL")
+		}
+		return canonical, nil
+	case db.ContactSlack, db.ContactTeams, db.ContactWebhook:
+		if !isWebURL(value) {
 			return "", db.Invalid("value", "must be an https URL")
 		}
 		return value, nil
 	}
 	return "", db.Invalid("type", fmt.Sprintf("unknown contact type %q", t))
+}
+
+// isWebURL accepts https URLs, and http ones to this machine for local
+// testing; credentials in a URL are refused so they never show up where
+// the value is displayed.
+func isWebURL(value string) bool {
+	u, err := url.Parse(value)
+	if err != nil || u.Host == "" || u.User != nil {
+		return false
+	}
+	return u.Scheme == "https" || (u.Scheme == "http" && isLoopbackHost(u.Hostname()))
 }
 
 func isLoopbackHost(host string) bool {
@@ -259,4 +291,63 @@ func (s *Service) CreateNotificationRule(ctx context.Context, in NotificationRul
 
 func (s *Service) DeleteNotificationRule(ctx context.Context, id int) error {
 	return db.DeleteByID[db.NotificationRule](ctx, s.db, id, "notification rule")
+}
+
+// RegisterPushSubscription stores a browser's push subscription as a PUSH
+// method of userID. A browser keeps its endpoint across sign-ins, so the
+// endpoint moves to whoever registered it last: on a shared machine the
+// previous user's pages must stop arriving there.
+func (s *Service) RegisterPushSubscription(ctx context.Context, userID int, sub notifiers.PushSubscription, name string) (*db.ContactMethod, error) {
+	raw, err := json.Marshal(sub)
+	if err != nil {
+		return nil, fmt.Errorf("encode push subscription: %w", err)
+	}
+	value, err := ContactValue(db.ContactPush, string(raw))
+	if err != nil {
+		return nil, err
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name = "Browser"
+	}
+	if len(name) > 200 {
+		return nil, db.Invalid("name", "must be at most 200 characters")
+	}
+	endpoint := sub.Endpoint
+	var cm *db.ContactMethod
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var existing []*db.ContactMethod
+		if err := tx.NewSelect().Model(&existing).Where("type = ?", db.ContactPush).Order("id").Scan(ctx); err != nil {
+			return fmt.Errorf("list push subscriptions: %w", err)
+		}
+		for _, m := range existing {
+			var stored notifiers.PushSubscription
+			if json.Unmarshal([]byte(m.Value), &stored) != nil || stored.Endpoint != endpoint {
+				continue
+			}
+			if m.UserID == userID && cm == nil {
+				cm = m
+				continue
+			}
+			if err := db.DeleteByID[db.ContactMethod](ctx, tx, m.ID, "push subscription"); err != nil {
+				return err
+			}
+		}
+		if cm != nil {
+			cm.Value, cm.Name, cm.Disabled, cm.Verified = value, name, false, true
+			if _, err := tx.NewUpdate().Model(cm).WherePK().Exec(ctx); err != nil {
+				return fmt.Errorf("update push subscription %d: %w", cm.ID, err)
+			}
+			return nil
+		}
+		cm = &db.ContactMethod{UserID: userID, Name: name, Type: db.ContactPush, Value: value, Verified: true, CreatedAt: s.clock()}
+		if _, err := tx.NewInsert().Model(cm).Exec(ctx); err != nil {
+			return fmt.Errorf("store push subscription: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cm, nil
 }

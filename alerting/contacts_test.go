@@ -2,7 +2,11 @@ package alerting_test
 
 import (
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -92,7 +96,14 @@ func TestCreateContactMethod(t *testing.T) {
 		{name: "slack https", typ: db.ContactSlack, value: "https://hooks.slack.com/services/T/B/X", wantValue: "https://hooks.slack.com/services/T/B/X"},
 		{name: "webhook to localhost over http", typ: db.ContactWebhook, value: "http://127.0.0.1:8080/hook", wantValue: "http://127.0.0.1:8080/hook"},
 		{name: "webhook over http elsewhere", typ: db.ContactWebhook, value: "http://example.com/hook", wantField: "value"},
-		{name: "push not a url", typ: db.ContactPush, value: "endpoint", wantField: "value"},
+		{name: "teams https", typ: db.ContactTeams, value: "https://example.webhook.office.com/webhookb2/x", wantValue: "https://example.webhook.office.com/webhookb2/x"},
+		{name: "teams over http elsewhere", typ: db.ContactTeams, value: "http://example.com/hook", wantField: "value"},
+		{name: "ntfy bare topic", typ: db.ContactNtfy, value: "klaxon-ops_1", wantValue: "klaxon-ops_1"},
+		{name: "ntfy topic url", typ: db.ContactNtfy, value: "https://ntfy.example/klaxon", wantValue: "https://ntfy.example/klaxon"},
+		{name: "ntfy topic with a slash", typ: db.ContactNtfy, value: "a/b", wantField: "value"},
+		{name: "push not a subscription", typ: db.ContactPush, value: "https://push.example/x", wantField: "value"},
+		{name: "push subscription", typ: db.ContactPush, value: pushSubscription(t, "https://push.example/sub/1", "="), wantValue: pushSubscription(t, "https://push.example/sub/1", "")},
+		{name: "push subscription over http elsewhere", typ: db.ContactPush, value: pushSubscription(t, "http://push.example/sub/1", ""), wantField: "value"},
 		{name: "empty value", typ: db.ContactEmail, value: "  ", wantField: "value"},
 		{name: "unknown type", typ: "FAX", value: "+15551234567", wantField: "type"},
 		{name: "unknown user", typ: db.ContactEmail, value: "a@example.com", noUser: true, wantField: "userId"},
@@ -122,8 +133,13 @@ func TestCreateContactMethod(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if stored.Value != tc.wantValue || stored.Type != tc.typ || stored.UserID != userID || stored.Verified {
+				if stored.Value != tc.wantValue || stored.Type != tc.typ || stored.UserID != userID {
 					t.Fatalf("stored %+v, want value %q", stored, tc.wantValue)
+				}
+				// Addresses and numbers must prove they reach their owner;
+				// pasted URLs reach whoever pasted them.
+				if stored.Verified != !tc.typ.NeedsVerification() {
+					t.Fatalf("a new %s method stored verified=%v", tc.typ, stored.Verified)
 				}
 			})
 		}
@@ -258,3 +274,25 @@ func TestNotificationRules(t *testing.T) {
 		}
 	})
 }
+
+// pushSubscription is a browser's subscription JSON for endpoint with a
+// fresh key pair; pad, when not empty, is added around the keys to show
+// that stored values are normalised.
+func pushSubscription(t *testing.T, endpoint, pad string) string {
+	t.Helper()
+	key := pushKeys[endpoint]
+	if key == nil {
+		var err error
+		if key, err = ecdh.P256().GenerateKey(rand.Reader); err != nil {
+			t.Fatal(err)
+		}
+		pushKeys[endpoint] = key
+	}
+	p256dh := base64.RawURLEncoding.EncodeToString(key.PublicKey().Bytes())
+	auth := base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef"))
+	return fmt.Sprintf(`{"endpoint":%q,"keys":{"p256dh":"%s%s","auth":"%s"}}`, endpoint, p256dh, pad, auth)
+}
+
+// pushKeys keeps one key per endpoint so a test can build the same
+// subscription twice.
+var pushKeys = map[string]*ecdh.PrivateKey{}

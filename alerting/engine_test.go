@@ -357,7 +357,7 @@ func TestUnconfiguredChannelFailsVisibly(t *testing.T) {
 		now := f.clock.Now()
 		u := &db.User{Email: "dave@example.com", Role: db.RoleViewer, CreatedAt: now, UpdatedAt: now}
 		f.insert(u)
-		cm := &db.ContactMethod{UserID: u.ID, Type: db.ContactSMS, Value: "+15551234567", CreatedAt: now}
+		cm := &db.ContactMethod{UserID: u.ID, Type: db.ContactSMS, Value: "+15551234567", Verified: true, CreatedAt: now}
 		f.insert(cm)
 		f.insert(&db.NotificationRule{UserID: u.ID, ContactMethodID: cm.ID, CreatedAt: now})
 		f.policy(0, step(5, db.Target{Type: db.TargetUser, ID: u.ID}))

@@ -59,6 +59,10 @@ func (s *Service) notify(ctx context.Context, job *db.AlertJob, args notifyArgs)
 			return fmt.Errorf("load user %d: %w", args.UserID, err)
 		}
 		now := s.clock()
+		recipient := user.Name
+		if recipient == "" {
+			recipient = user.Email
+		}
 		note = new(db.Notification)
 		key := notifyKey(alert.ID, args)
 		err = tx.NewSelect().Model(note).Where("dedup_key = ?", key).Scan(ctx)
@@ -74,14 +78,23 @@ func (s *Service) notify(ctx context.Context, job *db.AlertJob, args notifyArgs)
 		}
 		note.Attempts++
 		note.Status, note.UpdatedAt = db.NotificationSending, now
+		if method.Type.NeedsVerification() && !method.Verified {
+			// Recorded, not skipped: the person must see in the delivery
+			// log why they were not reached, and fix it.
+			note.Status, note.Error = db.NotificationFailed, "contact method not verified"
+			skipped = true
+		}
 		if _, err := tx.NewInsert().Model(note).
-			On("CONFLICT (dedup_key) DO UPDATE").Set("attempts = EXCLUDED.attempts, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at").
+			On("CONFLICT (dedup_key) DO UPDATE").Set("attempts = EXCLUDED.attempts, status = EXCLUDED.status, error = EXCLUDED.error, updated_at = EXCLUDED.updated_at").
 			Exec(ctx); err != nil {
 			return fmt.Errorf("record notification: %w", err)
 		}
-		recipient := user.Name
-		if recipient == "" {
-			recipient = user.Email
+		if skipped {
+			timeline := &timelineWriter{tx: tx, alertID: alert.ID, at: now}
+			if err := timeline.add(ctx, db.LogNotification, fmt.Sprintf("Did not notify %s by %s: contact method not verified", recipient, method.Type)); err != nil {
+				return err
+			}
+			return s.finishJob(ctx, tx, job)
 		}
 		ackURL, err := s.issueActionLink(ctx, tx, alert.ID, user.ID, db.LinkAcknowledge, now)
 		if err != nil {

@@ -47,6 +47,15 @@ func (s *Service) ChannelEnabled(channel db.ContactType) bool {
 	return ok
 }
 
+// PushPublicKey is the VAPID key browsers subscribe with, or "" when Web
+// Push is not configured.
+func (s *Service) PushPublicKey() string {
+	if push, ok := s.senders[db.ContactPush].(interface{ PublicKey() string }); ok {
+		return push.PublicKey()
+	}
+	return ""
+}
+
 // clock returns the current time as both engines store it: UTC, whole
 // microseconds, so a value read back equals the value written.
 func (s *Service) clock() time.Time {

@@ -18,15 +18,26 @@ const (
 	ContactVoice   ContactType = "VOICE"
 	ContactPush    ContactType = "PUSH"
 	ContactSlack   ContactType = "SLACK"
+	ContactTeams   ContactType = "TEAMS"
+	ContactNtfy    ContactType = "NTFY"
 	ContactWebhook ContactType = "WEBHOOK"
 )
 
 // ContactTypes lists every contact type.
-var ContactTypes = []ContactType{ContactEmail, ContactSMS, ContactVoice, ContactPush, ContactSlack, ContactWebhook}
+var ContactTypes = []ContactType{ContactEmail, ContactSMS, ContactVoice, ContactPush, ContactSlack, ContactTeams, ContactNtfy, ContactWebhook}
 
 // Valid reports whether t is a known contact type.
 func (t ContactType) Valid() bool {
 	return slices.Contains(ContactTypes, t)
+}
+
+// NeedsVerification reports whether a method of this type must prove,
+// with a code sent to it, that it reaches its owner before it is used: a
+// mistyped number or address would page a stranger. URLs for chat, push
+// and webhooks are pasted from the service that issued them and reach
+// whoever configured them.
+func (t ContactType) NeedsVerification() bool {
+	return t == ContactEmail || t == ContactSMS || t == ContactVoice
 }
 
 type ContactMethod struct {
@@ -40,6 +51,18 @@ type ContactMethod struct {
 	Verified  bool        `bun:"verified"`
 	Disabled  bool        `bun:"disabled"`
 	CreatedAt time.Time   `bun:"created_at"`
+}
+
+// ContactVerification is the code last sent to an unverified contact
+// method. Only a hash of the code is kept.
+type ContactVerification struct {
+	bun.BaseModel `bun:"table:contact_verifications"`
+
+	ContactMethodID int       `bun:"contact_method_id,pk"`
+	CodeHash        string    `bun:"code_hash"`
+	Attempts        int       `bun:"attempts"`
+	SentAt          time.Time `bun:"sent_at"`
+	ExpiresAt       time.Time `bun:"expires_at"`
 }
 
 // NotificationRule says: once an alert pages this user, reach them on

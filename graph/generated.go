@@ -229,39 +229,42 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AcknowledgeAlert       func(childComplexity int, id int) int
-		AddGroupMember         func(childComplexity int, groupID int, userID int) int
-		AssignAlert            func(childComplexity int, id int, userID int) int
-		CloseAlert             func(childComplexity int, id int) int
-		CreateContactMethod    func(childComplexity int, input CreateContactMethodInput) int
-		CreateEscalationPolicy func(childComplexity int, input CreateEscalationPolicyInput) int
-		CreateGroup            func(childComplexity int, input CreateGroupInput) int
-		CreateIntegration      func(childComplexity int, input CreateIntegrationInput) int
-		CreateNotificationRule func(childComplexity int, input CreateNotificationRuleInput) int
-		CreateOverride         func(childComplexity int, input CreateOverrideInput) int
-		CreateRuleset          func(childComplexity int, input CreateRulesetInput) int
-		CreateSchedule         func(childComplexity int, input CreateScheduleInput) int
-		CreateUser             func(childComplexity int, input CreateUserInput) int
-		DeleteContactMethod    func(childComplexity int, id int) int
-		DeleteEscalationPolicy func(childComplexity int, id int) int
-		DeleteGroup            func(childComplexity int, id int) int
-		DeleteIntegration      func(childComplexity int, id int) int
-		DeleteNotificationRule func(childComplexity int, id int) int
-		DeleteOverride         func(childComplexity int, id int) int
-		DeleteRuleset          func(childComplexity int, id int) int
-		DeleteSchedule         func(childComplexity int, id int) int
-		DeleteUser             func(childComplexity int, id int) int
-		Login                  func(childComplexity int, email string, password string) int
-		RemoveGroupMember      func(childComplexity int, groupID int, userID int) int
-		RotateIntegrationToken func(childComplexity int, id int) int
-		TestIntegration        func(childComplexity int, id int, payload any) int
-		UpdateContactMethod    func(childComplexity int, id int, input UpdateContactMethodInput) int
-		UpdateEscalationPolicy func(childComplexity int, id int, input UpdateEscalationPolicyInput) int
-		UpdateGroup            func(childComplexity int, id int, input UpdateGroupInput) int
-		UpdateIntegration      func(childComplexity int, id int, input UpdateIntegrationInput) int
-		UpdateRuleset          func(childComplexity int, id int, input UpdateRulesetInput) int
-		UpdateSchedule         func(childComplexity int, id int, input UpdateScheduleInput) int
-		UpdateUser             func(childComplexity int, id int, input UpdateUserInput) int
+		AcknowledgeAlert              func(childComplexity int, id int) int
+		AddGroupMember                func(childComplexity int, groupID int, userID int) int
+		AssignAlert                   func(childComplexity int, id int, userID int) int
+		CloseAlert                    func(childComplexity int, id int) int
+		CreateContactMethod           func(childComplexity int, input CreateContactMethodInput) int
+		CreateEscalationPolicy        func(childComplexity int, input CreateEscalationPolicyInput) int
+		CreateGroup                   func(childComplexity int, input CreateGroupInput) int
+		CreateIntegration             func(childComplexity int, input CreateIntegrationInput) int
+		CreateNotificationRule        func(childComplexity int, input CreateNotificationRuleInput) int
+		CreateOverride                func(childComplexity int, input CreateOverrideInput) int
+		CreateRuleset                 func(childComplexity int, input CreateRulesetInput) int
+		CreateSchedule                func(childComplexity int, input CreateScheduleInput) int
+		CreateUser                    func(childComplexity int, input CreateUserInput) int
+		DeleteContactMethod           func(childComplexity int, id int) int
+		DeleteEscalationPolicy        func(childComplexity int, id int) int
+		DeleteGroup                   func(childComplexity int, id int) int
+		DeleteIntegration             func(childComplexity int, id int) int
+		DeleteNotificationRule        func(childComplexity int, id int) int
+		DeleteOverride                func(childComplexity int, id int) int
+		DeleteRuleset                 func(childComplexity int, id int) int
+		DeleteSchedule                func(childComplexity int, id int) int
+		DeleteUser                    func(childComplexity int, id int) int
+		Login                         func(childComplexity int, email string, password string) int
+		RegisterPushSubscription      func(childComplexity int, input RegisterPushSubscriptionInput) int
+		RemoveGroupMember             func(childComplexity int, groupID int, userID int) int
+		RotateIntegrationToken        func(childComplexity int, id int) int
+		SendContactMethodVerification func(childComplexity int, id int) int
+		TestIntegration               func(childComplexity int, id int, payload any) int
+		UpdateContactMethod           func(childComplexity int, id int, input UpdateContactMethodInput) int
+		UpdateEscalationPolicy        func(childComplexity int, id int, input UpdateEscalationPolicyInput) int
+		UpdateGroup                   func(childComplexity int, id int, input UpdateGroupInput) int
+		UpdateIntegration             func(childComplexity int, id int, input UpdateIntegrationInput) int
+		UpdateRuleset                 func(childComplexity int, id int, input UpdateRulesetInput) int
+		UpdateSchedule                func(childComplexity int, id int, input UpdateScheduleInput) int
+		UpdateUser                    func(childComplexity int, id int, input UpdateUserInput) int
+		VerifyContactMethod           func(childComplexity int, id int, code string) int
 	}
 
 	Notification struct {
@@ -304,6 +307,7 @@ type ComplexityRoot struct {
 		Integrations       func(childComplexity int) int
 		Me                 func(childComplexity int) int
 		OnCall             func(childComplexity int, scheduleID int, at *time.Time) int
+		PushPublicKey      func(childComplexity int) int
 		Ruleset            func(childComplexity int, id int) int
 		Rulesets           func(childComplexity int) int
 		Schedule           func(childComplexity int, id int) int
@@ -471,6 +475,9 @@ type MutationResolver interface {
 	CreateContactMethod(ctx context.Context, input CreateContactMethodInput) (*db.ContactMethod, error)
 	UpdateContactMethod(ctx context.Context, id int, input UpdateContactMethodInput) (*db.ContactMethod, error)
 	DeleteContactMethod(ctx context.Context, id int) (bool, error)
+	SendContactMethodVerification(ctx context.Context, id int) (bool, error)
+	VerifyContactMethod(ctx context.Context, id int, code string) (*db.ContactMethod, error)
+	RegisterPushSubscription(ctx context.Context, input RegisterPushSubscriptionInput) (*db.ContactMethod, error)
 	CreateNotificationRule(ctx context.Context, input CreateNotificationRuleInput) (*db.NotificationRule, error)
 	DeleteNotificationRule(ctx context.Context, id int) (bool, error)
 	CreateSchedule(ctx context.Context, input CreateScheduleInput) (*db.Schedule, error)
@@ -496,6 +503,7 @@ type NotificationRuleResolver interface {
 type QueryResolver interface {
 	Me(ctx context.Context) (*db.User, error)
 	Channels(ctx context.Context) ([]*Channel, error)
+	PushPublicKey(ctx context.Context) (*string, error)
 	Users(ctx context.Context) ([]*db.User, error)
 	User(ctx context.Context, id int) (*db.User, error)
 	Groups(ctx context.Context) ([]*db.Group, error)
@@ -1524,6 +1532,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Login(childComplexity, args["email"].(string), args["password"].(string)), true
+	case "Mutation.registerPushSubscription":
+		if e.ComplexityRoot.Mutation.RegisterPushSubscription == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_registerPushSubscription_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RegisterPushSubscription(childComplexity, args["input"].(RegisterPushSubscriptionInput)), true
 	case "Mutation.removeGroupMember":
 		if e.ComplexityRoot.Mutation.RemoveGroupMember == nil {
 			break
@@ -1546,6 +1565,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateIntegrationToken(childComplexity, args["id"].(int)), true
+	case "Mutation.sendContactMethodVerification":
+		if e.ComplexityRoot.Mutation.SendContactMethodVerification == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendContactMethodVerification_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendContactMethodVerification(childComplexity, args["id"].(int)), true
 	case "Mutation.testIntegration":
 		if e.ComplexityRoot.Mutation.TestIntegration == nil {
 			break
@@ -1634,6 +1664,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["id"].(int), args["input"].(UpdateUserInput)), true
+	case "Mutation.verifyContactMethod":
+		if e.ComplexityRoot.Mutation.VerifyContactMethod == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyContactMethod_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyContactMethod(childComplexity, args["id"].(int), args["code"].(string)), true
 
 	case "Notification.attempts":
 		if e.ComplexityRoot.Notification.Attempts == nil {
@@ -1859,6 +1900,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.OnCall(childComplexity, args["scheduleId"].(int), args["at"].(*time.Time)), true
+	case "Query.pushPublicKey":
+		if e.ComplexityRoot.Query.PushPublicKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.PushPublicKey(childComplexity), true
 	case "Query.ruleset":
 		if e.ComplexityRoot.Query.Ruleset == nil {
 			break
@@ -2302,6 +2349,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("EscalationStepInput", ec.unmarshalInputEscalationStepInput),
 			graphql.NewInputUnmarshaler("EscalationTargetInput", ec.unmarshalInputEscalationTargetInput),
 			graphql.NewInputUnmarshaler("MappingInput", ec.unmarshalInputMappingInput),
+			graphql.NewInputUnmarshaler("RegisterPushSubscriptionInput", ec.unmarshalInputRegisterPushSubscriptionInput),
 			graphql.NewInputUnmarshaler("RestrictionInput", ec.unmarshalInputRestrictionInput),
 			graphql.NewInputUnmarshaler("RuleInput", ec.unmarshalInputRuleInput),
 			graphql.NewInputUnmarshaler("RuleRouteInput", ec.unmarshalInputRuleRouteInput),
@@ -2460,8 +2508,13 @@ enum ContactType {
   EMAIL
   SMS
   VOICE
+  "Web Push to a browser; created by registerPushSubscription."
   PUSH
   SLACK
+  "A Microsoft Teams incoming webhook."
+  TEAMS
+  "An ntfy topic: a bare name on the server's ntfy instance, or a topic URL."
+  NTFY
   WEBHOOK
 }
 
@@ -2530,6 +2583,8 @@ type Query {
   me: User!
   "Every notification channel and whether this server can deliver on it."
   channels: [Channel!]!
+  "The VAPID public key browsers subscribe with (applicationServerKey); null when Web Push is not configured."
+  pushPublicKey: String
   users: [User!]!
   user(id: ID!): User
   groups: [Group!]!
@@ -2589,6 +2644,19 @@ type Mutation {
   updateContactMethod(id: ID!, input: UpdateContactMethodInput!): ContactMethod!
   "Also deletes the method's notification rules."
   deleteContactMethod(id: ID!): Boolean!
+  """
+  Sends a six-digit code to an EMAIL, SMS or VOICE method, valid for 15
+  minutes; at most one a minute (RATE_LIMITED). Such a method is not
+  notified until verified.
+  """
+  sendContactMethodVerification(id: ID!): Boolean!
+  "Five wrong codes use the code up; ask for a new one."
+  verifyContactMethod(id: ID!, code: String!): ContactMethod!
+  """
+  Stores this browser's push subscription as a verified PUSH method of the
+  signed-in user; the same endpoint registered again updates its keys.
+  """
+  registerPushSubscription(input: RegisterPushSubscriptionInput!): ContactMethod!
   "The rule belongs to the contact method's owner. One rule per method and delay."
   createNotificationRule(input: CreateNotificationRuleInput!): NotificationRule!
   deleteNotificationRule(id: ID!): Boolean!
@@ -2951,8 +3019,8 @@ type ContactMethod {
   name: String!
   type: ContactType!
   """
-  An email address, an E.164 phone number (+15551234567) or an https URL,
-  by type. Only the owner and admins see it; anyone else sees it redacted.
+  An email address, an E.164 phone number (+15551234567), an https URL,
+  an ntfy topic or a push subscription's JSON, by type. Only the owner and admins see it; anyone else sees it redacted.
   """
   value: String!
   verified: Boolean!
@@ -2966,6 +3034,15 @@ input CreateContactMethodInput {
   name: String
   type: ContactType!
   value: String!
+}
+
+"What PushSubscription.toJSON() gives: the endpoint and its two keys, base64url."
+input RegisterPushSubscriptionInput {
+  endpoint: String!
+  p256dh: String!
+  auth: String!
+  "Defaults to \"Browser\"."
+  name: String
 }
 
 input UpdateContactMethodInput {
@@ -4208,6 +4285,20 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_registerPushSubscription_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (RegisterPushSubscriptionInput, error) {
+			return ec.unmarshalNRegisterPushSubscriptionInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRegisterPushSubscriptionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_removeGroupMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4231,6 +4322,20 @@ func (ec *executionContext) field_Mutation_removeGroupMember_args(ctx context.Co
 }
 
 func (ec *executionContext) field_Mutation_rotateIntegrationToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_sendContactMethodVerification_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -4417,6 +4522,28 @@ func (ec *executionContext) field_Mutation_updateUser_args(ctx context.Context, 
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_verifyContactMethod_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg1
 	return args, nil
 }
 
@@ -8556,6 +8683,138 @@ func (ec *executionContext) fieldContext_Mutation_deleteContactMethod(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_sendContactMethodVerification(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sendContactMethodVerification(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SendContactMethodVerification(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sendContactMethodVerification(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_sendContactMethodVerification_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifyContactMethod(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyContactMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyContactMethod(ctx, fc.Args["id"].(int), fc.Args["code"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.ContactMethod) graphql.Marshaler {
+			return ec.marshalNContactMethod2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyContactMethod(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactMethod(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyContactMethod_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_registerPushSubscription(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_registerPushSubscription(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RegisterPushSubscription(ctx, fc.Args["input"].(RegisterPushSubscriptionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.ContactMethod) graphql.Marshaler {
+			return ec.marshalNContactMethod2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐContactMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_registerPushSubscription(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactMethod(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_registerPushSubscription_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createNotificationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9617,6 +9876,29 @@ func (ec *executionContext) fieldContext_Query_channels(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Query_pushPublicKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pushPublicKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().PushPublicKey(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pushPublicKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
 }
 
 func (ec *executionContext) _Query_users(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -13896,6 +14178,69 @@ func UnmarshalMappingInput(ctx context.Context, raw any) (rules.Mapping, error) 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRegisterPushSubscriptionInput(ctx context.Context, obj any) (RegisterPushSubscriptionInput, error) {
+	var it RegisterPushSubscriptionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"endpoint", "p256dh", "auth", "name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "endpoint":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endpoint"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Endpoint = data
+		case "p256dh":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("p256dh"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.P256dh = data
+		case "auth":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("auth"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Auth = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRegisterPushSubscriptionInput unmarshals raw into the RegisterPushSubscriptionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRegisterPushSubscriptionInput(ctx context.Context, raw any) (RegisterPushSubscriptionInput, error) {
+	var out RegisterPushSubscriptionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RegisterPushSubscriptionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRestrictionInput(ctx context.Context, obj any) (RestrictionInput, error) {
 	var it RestrictionInput
 	if obj == nil {
@@ -15884,6 +16229,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "sendContactMethodVerification":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sendContactMethodVerification(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyContactMethod":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyContactMethod(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "registerPushSubscription":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_registerPushSubscription(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createNotificationRule":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createNotificationRule(ctx, field)
@@ -16195,6 +16561,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_channels(ctx, field)
+				})
+		case "pushPublicKey":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_pushPublicKey(ctx, field)
 				})
 		case "users":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -17925,6 +18297,11 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋklaxonhqᚋklaxon
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRegisterPushSubscriptionInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRegisterPushSubscriptionInput(ctx context.Context, v any) (RegisterPushSubscriptionInput, error) {
+	res, err := ec.unmarshalInputRegisterPushSubscriptionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNRestriction2githubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐRestriction(ctx context.Context, sel ast.SelectionSet, v oncall.Restriction) graphql.Marshaler {

@@ -184,6 +184,15 @@ type PageInfo struct {
 type Query struct {
 }
 
+// What PushSubscription.toJSON() gives: the endpoint and its two keys, base64url.
+type RegisterPushSubscriptionInput struct {
+	Endpoint string `json:"endpoint"`
+	P256dh   string `json:"p256dh"`
+	Auth     string `json:"auth"`
+	// Defaults to "Browser".
+	Name *string `json:"name,omitempty"`
+}
+
 type RestrictionInput struct {
 	StartDay Weekday `json:"startDay"`
 	// HH:MM, 00:00 to 23:59.

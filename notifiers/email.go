@@ -153,6 +153,10 @@ func (e *Email) Send(ctx context.Context, msg Message) (string, error) {
 	m.SetMessageID()
 	// RFC 3834: keeps vacation responders from answering pages.
 	m.SetGenHeader(mail.Header("Auto-Submitted"), "auto-generated")
+	if msg.VerificationCode != "" {
+		m.SetBodyString(mail.TypeTextPlain, verificationText(msg))
+		return e.deliver(ctx, m)
+	}
 	msg = links(msg)
 	data := emailData{
 		Title: title(msg), Severity: strings.ToUpper(oneLine(msg.Severity)), Source: oneLine(msg.SourceName),
@@ -165,7 +169,12 @@ func (e *Email) Send(ctx context.Context, msg Message) (string, error) {
 	if err := m.AddAlternativeHTMLTemplate(emailHTML, data); err != nil {
 		return "", Permanent(fmt.Errorf("send email: render HTML body: %w", err))
 	}
+	return e.deliver(ctx, m)
+}
 
+// deliver hands a composed message to the relay and returns its
+// Message-ID.
+func (e *Email) deliver(ctx context.Context, m *mail.Msg) (string, error) {
 	client, err := e.client()
 	if err != nil {
 		return "", Permanent(fmt.Errorf("send email: %w", err))

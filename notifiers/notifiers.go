@@ -36,6 +36,9 @@ type Message struct {
 	Destination string
 	// Recipient is the name (or email) of the person being notified.
 	Recipient string
+	// VerificationCode, when set, makes this message the code that
+	// proves a new contact method reaches its owner, not an alert.
+	VerificationCode string
 }
 
 // Sender delivers messages over one channel.
@@ -172,6 +175,9 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 // title is the one-line headline every channel leads with, e.g.
 // "[Klaxon #42] HIGH: disk full".
 func title(msg Message) string {
+	if msg.VerificationCode != "" {
+		return "Klaxon verification code: " + msg.VerificationCode
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "[Klaxon #%d] ", msg.AlertNumber)
 	if sev := strings.ToUpper(oneLine(msg.Severity)); sev != "" {
@@ -184,6 +190,12 @@ func title(msg Message) string {
 	}
 	b.WriteString(subject)
 	return b.String()
+}
+
+// verificationText is the whole text of a verification message, the code
+// first so it shows in a phone's notification preview.
+func verificationText(msg Message) string {
+	return msg.VerificationCode + " is your Klaxon verification code. It expires in 15 minutes. If you did not add this contact method to Klaxon, ignore this message."
 }
 
 // oneLine collapses all whitespace runs, newlines included, to single

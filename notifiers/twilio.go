@@ -142,6 +142,9 @@ func (s *TwilioSMS) Send(ctx context.Context, msg Message) (string, error) {
 // smsBody puts the links first after the headline so a long summary
 // is what gets cut, never the way to acknowledge.
 func smsBody(msg Message) string {
+	if msg.VerificationCode != "" {
+		return verificationText(msg)
+	}
 	msg = links(msg)
 	var links strings.Builder
 	if msg.AckURL != "" {
@@ -217,6 +220,16 @@ const maxSpokenSubject = 200
 // voiceTwiML builds the call script. encoding/xml escapes the alert
 // text, so it cannot inject TwiML verbs.
 func voiceTwiML(msg Message, gatherAction string) (string, error) {
+	if msg.VerificationCode != "" {
+		// Digits spoken one by one, twice: a phone line garbles "123456"
+		// read as a number.
+		spoken := "This is Klaxon. Your verification code is " + strings.Join(strings.Split(msg.VerificationCode, ""), ", ") + "."
+		b, err := xml.Marshal(twimlResponse{Say: []twimlSay{{Loop: 2, Text: spoken}}})
+		if err != nil {
+			return "", fmt.Errorf("build TwiML: %w", err)
+		}
+		return xml.Header + string(b), nil
+	}
 	spoken := fmt.Sprintf("This is Klaxon. Alert %d", msg.AlertNumber)
 	if sev := oneLine(msg.Severity); sev != "" {
 		spoken += ", severity " + strings.ToLower(sev)

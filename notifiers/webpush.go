@@ -206,6 +206,37 @@ func (w *WebPush) Send(ctx context.Context, msg Message) (string, error) {
 	return resp.Header.Get("Location"), nil
 }
 
+// PublicKey is the VAPID public key browsers pass to
+// PushManager.subscribe() as applicationServerKey.
+func (w *WebPush) PublicKey() string { return w.cfg.VAPIDPublicKey }
+
+// PushSubscription is what a browser's PushManager.subscribe() returns:
+// the push service endpoint and the keys its messages are encrypted to.
+type PushSubscription struct {
+	Endpoint string `json:"endpoint"`
+	Keys     struct {
+		P256dh string `json:"p256dh"`
+		Auth   string `json:"auth"`
+	} `json:"keys"`
+}
+
+// NormalizePushSubscription checks a subscription's JSON and returns it in
+// one canonical form (unpadded base64url keys), so that the same browser
+// registering twice is recognised as one contact method.
+func NormalizePushSubscription(raw string) (PushSubscription, string, error) {
+	sub, err := parseSubscription(raw)
+	if err != nil {
+		return PushSubscription{}, "", err
+	}
+	var out PushSubscription
+	out.Endpoint, out.Keys.P256dh, out.Keys.Auth = sub.Endpoint, sub.Keys.P256dh, sub.Keys.Auth
+	b, err := json.Marshal(out)
+	if err != nil {
+		return PushSubscription{}, "", fmt.Errorf("encode push subscription: %w", err)
+	}
+	return out, string(b), nil
+}
+
 // parseSubscription reads and checks a PushSubscription's JSON so that
 // the library only ever sees well-formed keys.
 func parseSubscription(raw string) (*webpush.Subscription, error) {

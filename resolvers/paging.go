@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/oncall"
 )
 
@@ -64,6 +66,13 @@ func redact(t db.ContactType, value string) string {
 	case db.ContactSMS, db.ContactVoice:
 		if len(value) > 4 {
 			return mask + value[len(value)-4:]
+		}
+	case db.ContactPush:
+		// The keys are secrets; the push service's host tells browsers
+		// apart well enough.
+		var sub notifiers.PushSubscription
+		if json.Unmarshal([]byte(value), &sub) == nil {
+			return redact(db.ContactWebhook, sub.Endpoint)
 		}
 	default:
 		if u, err := url.Parse(value); err == nil && u.Host != "" {

@@ -18,6 +18,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -397,6 +398,43 @@ func (r *mutationResolver) DeleteContactMethod(ctx context.Context, id int) (boo
 	return done(r.Alerting.DeleteContactMethod(ctx, id))
 }
 
+// SendContactMethodVerification is the resolver for the sendContactMethodVerification field.
+func (r *mutationResolver) SendContactMethodVerification(ctx context.Context, id int) (bool, error) {
+	err := requireContactOwner(ctx, func() (int, error) {
+		return r.contactMethodOwner(ctx, id, "")
+	})
+	if err != nil {
+		return false, err
+	}
+	return done(r.Alerting.SendContactVerification(ctx, id))
+}
+
+// VerifyContactMethod is the resolver for the verifyContactMethod field.
+func (r *mutationResolver) VerifyContactMethod(ctx context.Context, id int, code string) (*db.ContactMethod, error) {
+	err := requireContactOwner(ctx, func() (int, error) {
+		return r.contactMethodOwner(ctx, id, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.Alerting.VerifyContactMethod(ctx, id, code)
+}
+
+// RegisterPushSubscription is the resolver for the registerPushSubscription field.
+func (r *mutationResolver) RegisterPushSubscription(ctx context.Context, input graph.RegisterPushSubscriptionInput) (*db.ContactMethod, error) {
+	me, err := auth.Require(ctx, db.RoleViewer)
+	if err != nil {
+		return nil, err
+	}
+	var sub notifiers.PushSubscription
+	sub.Endpoint, sub.Keys.P256dh, sub.Keys.Auth = input.Endpoint, input.P256dh, input.Auth
+	name := ""
+	if input.Name != nil {
+		name = *input.Name
+	}
+	return r.Alerting.RegisterPushSubscription(ctx, me.ID, sub, name)
+}
+
 // CreateNotificationRule is the resolver for the createNotificationRule field.
 func (r *mutationResolver) CreateNotificationRule(ctx context.Context, input graph.CreateNotificationRuleInput) (*db.NotificationRule, error) {
 	err := requireContactOwner(ctx, func() (int, error) {
@@ -574,6 +612,17 @@ func (r *queryResolver) Channels(ctx context.Context) ([]*graph.Channel, error) 
 		out[i] = &graph.Channel{Type: t, Enabled: r.Alerting.ChannelEnabled(t)}
 	}
 	return out, nil
+}
+
+// PushPublicKey is the resolver for the pushPublicKey field.
+func (r *queryResolver) PushPublicKey(ctx context.Context) (*string, error) {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return nil, err
+	}
+	if key := r.Alerting.PushPublicKey(); key != "" {
+		return &key, nil
+	}
+	return nil, nil
 }
 
 // Users is the resolver for the users field.

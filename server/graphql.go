@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -14,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
@@ -30,6 +32,7 @@ const (
 	codeInternal        = "INTERNAL_SERVER_ERROR"
 	codeTooSlow         = "SUBSCRIBER_TOO_SLOW"
 	codeUnavailable     = "UNAVAILABLE"
+	codeRateLimited     = "RATE_LIMITED"
 )
 
 // complexityLimit bounds what one query may ask for; every field counts
@@ -69,6 +72,7 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 		FieldName() string
 	}
 	var gqlErr *gqlerror.Error
+	var rateErr *alerting.RateLimitError
 	switch {
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		setCode(presented, codeUnauthenticated, "invalid email or password")
@@ -79,6 +83,9 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	case errors.As(err, &fieldErr):
 		setCode(presented, codeBadUserInput, fieldErr.Error())
 		presented.Extensions["field"] = fieldErr.FieldName()
+	case errors.As(err, &rateErr):
+		setCode(presented, codeRateLimited, rateErr.Error())
+		presented.Extensions["retryAfterSeconds"] = int(rateErr.Wait.Round(time.Second) / time.Second)
 	case errors.Is(err, db.ErrNotFound):
 		setCode(presented, codeNotFound, "not found")
 	case errors.Is(err, events.ErrTooSlow):

@@ -25,6 +25,9 @@ type channelSettings struct {
 
 	WebhookSecret string
 
+	NtfyURL   string
+	NtfyToken string
+
 	PushSubscriber string
 }
 
@@ -36,19 +39,27 @@ func (c *channelSettings) bind(s *settings) {
 	s.string(&c.TwilioFrom, "twilio-from", "KLAXON_TWILIO_FROM", "", "Twilio number SMS and calls come from, E.164")
 	s.string(&c.TwilioAPIURL, "twilio-api-url", "KLAXON_TWILIO_API_URL", notifiers.DefaultTwilioAPIURL, "Twilio API base URL")
 	s.string(&c.WebhookSecret, "webhook-secret", "KLAXON_WEBHOOK_SECRET", "", "HMAC-SHA256 key signing outbound webhooks (X-Klaxon-Signature); unsigned when empty")
+	s.string(&c.NtfyURL, "ntfy-url", "KLAXON_NTFY_URL", notifiers.DefaultNtfyServer, "ntfy server that bare topic names are published on")
+	s.string(&c.NtfyToken, "ntfy-token", "KLAXON_NTFY_TOKEN", "", "ntfy access token, for protected topics")
 	s.string(&c.PushSubscriber, "push-subscriber", "KLAXON_PUSH_SUBSCRIBER", "", "contact push services are given for this server (mailto: or https URL); enables Web Push")
 }
 
-// senders builds a sender for every configured channel. Chat and outbound
-// webhooks need no account, so they are always on.
+// senders builds a sender for every configured channel. Chat, ntfy and
+// outbound webhooks need no account, so they are always on.
 func (c channelSettings) senders(ctx context.Context, store *db.DB, publicURL string, now time.Time, log *slog.Logger) (notifiers.Senders, error) {
 	webhook := notifiers.NewWebhook()
 	if c.WebhookSecret != "" {
 		webhook = notifiers.NewSignedWebhook(c.WebhookSecret)
 	}
+	ntfy, err := notifiers.NewNtfy(notifiers.NtfyConfig{ServerURL: c.NtfyURL, Token: c.NtfyToken})
+	if err != nil {
+		return nil, fmt.Errorf("KLAXON_NTFY_URL: %w", err)
+	}
 	senders := notifiers.Senders{
 		db.ContactWebhook: webhook,
 		db.ContactSlack:   notifiers.NewSlack(),
+		db.ContactTeams:   notifiers.NewTeams(),
+		db.ContactNtfy:    ntfy,
 	}
 	if c.SMTPURL != "" {
 		emailCfg, err := notifiers.ParseSMTPURL(c.SMTPURL, c.SMTPFrom)

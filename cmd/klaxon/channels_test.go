@@ -35,8 +35,8 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := strings.Join(enabled(bare), ","); got != "SLACK,WEBHOOK" {
-			t.Fatalf("without settings: %s enabled, want only the account-less SLACK,WEBHOOK", got)
+		if got := strings.Join(enabled(bare), ","); got != "SLACK,TEAMS,NTFY,WEBHOOK" {
+			t.Fatalf("without settings: %s enabled, want only the account-less SLACK,TEAMS,NTFY,WEBHOOK", got)
 		}
 
 		t.Setenv("KLAXON_SMTP_URL", "smtp://klaxon:secret@mail.example:587?tls=starttls")
@@ -62,7 +62,7 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := enabled(all); !slices.Equal(got, []string{"EMAIL", "SMS", "VOICE", "PUSH", "SLACK", "WEBHOOK"}) {
+		if got := enabled(all); !slices.Equal(got, []string{"EMAIL", "SMS", "VOICE", "PUSH", "SLACK", "TEAMS", "NTFY", "WEBHOOK"}) {
 			t.Fatalf("with every setting: %v enabled", got)
 		}
 
@@ -92,6 +92,7 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 			"smtp scheme":     {SMTPURL: "http://mail.example", SMTPFrom: "klaxon@example.com"},
 			"smtp sender":     {SMTPURL: "smtp://mail.example:25?tls=none", SMTPFrom: "not an address"},
 			"twilio half set": {TwilioAccountSID: "AC0123456789abcdef0123456789abcdef"},
+			"ntfy scheme":     {NtfyURL: "ftp://ntfy.example"},
 		} {
 			if _, err := bad.senders(ctx, d, "https://klaxon.example", time.Now(), log); err == nil {
 				t.Errorf("%s: accepted", name)

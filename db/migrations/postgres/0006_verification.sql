@@ -1,0 +1,13 @@
+-- The code last sent to verify a contact method. Only its hash is kept;
+-- attempts bound guessing.
+CREATE TABLE contact_verifications (
+	contact_method_id BIGINT PRIMARY KEY REFERENCES contact_methods (id) ON DELETE CASCADE,
+	code_hash TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	sent_at TIMESTAMPTZ NOT NULL,
+	expires_at TIMESTAMPTZ NOT NULL
+);
+
+-- Chat, push and webhook methods reach whoever configured them; only
+-- addresses and numbers need a code.
+UPDATE contact_methods SET verified = TRUE WHERE type NOT IN ('EMAIL', 'SMS', 'VOICE');
