@@ -11,3 +11,7 @@ CREATE TABLE contact_verifications (
 -- Chat, push and webhook methods reach whoever configured them; only
 -- addresses and numbers need a code.
 UPDATE contact_methods SET verified = TRUE WHERE type NOT IN ('EMAIL', 'SMS', 'VOICE');
+
+-- Twilio's callbacks (delivery status, key presses) name a message or
+-- call by its SID alone.
+CREATE INDEX notifications_provider ON notifications (provider_id) WHERE provider_id <> '';
