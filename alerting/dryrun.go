@@ -27,7 +27,11 @@ func (s *Service) TestIntegration(ctx context.Context, id int, body []byte) (*Dr
 	if err != nil {
 		return nil, err
 	}
-	decision, failure := s.decide(ctx, integ, body)
+	r, err := s.routeFor(ctx, integ.Token)
+	if err != nil {
+		return nil, err
+	}
+	decision, failure := r.decide(body)
 	run := &DryRun{Decision: decision, Detail: decision.Detail}
 	if failure != "" {
 		run.Status, run.Detail = db.InboundMappingFailed, failure

@@ -31,19 +31,20 @@ type IngestResult struct {
 }
 
 // Ingest stores a webhook message in the inbound log and applies its
-// decision to the alerts, all in one transaction: when it returns without
-// error the message is committed. A body that cannot be parsed or mapped
-// is stored as MAPPING_FAILED and returned without error.
+// decision to the alerts, in one transaction that may hold other messages
+// too (see store): when it returns without error the message is
+// committed. A body that cannot be parsed or mapped is stored as
+// MAPPING_FAILED and returned without error.
 func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error) {
-	integ, err := s.integrationByToken(ctx, in.Token)
+	r, err := s.routeFor(ctx, in.Token)
 	if err != nil {
 		return nil, err
 	}
-	if !integ.Enabled {
+	if !r.integ.Enabled {
 		return nil, ErrIntegrationDisabled
 	}
 	msg := &db.InboundMessage{
-		IntegrationID: integ.ID,
+		IntegrationID: r.integ.ID,
 		ReceivedAt:    s.clock(),
 		RemoteAddr:    in.RemoteAddr,
 		Headers:       in.Headers,
@@ -52,60 +53,12 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 	if msg.Headers == nil {
 		msg.Headers = map[string]string{}
 	}
-	decision, failure := s.decide(ctx, integ, in.Body)
+	decision, failure := r.decide(in.Body)
 	msg.SourceID = decision.Fields.SourceID
-
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if failure != "" {
-			msg.Status, msg.Detail = db.InboundMappingFailed, failure
-			return insertMessage(ctx, tx, msg)
-		}
-		return s.apply(ctx, tx, integ, msg, decision)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ingest message for integration %d: %w", integ.ID, err)
+	if err := s.store(ctx, &pendingIngest{integ: r.integ, msg: msg, decision: decision, failure: failure}); err != nil {
+		return nil, err
 	}
-	s.bus.Kick()
 	return &IngestResult{MessageID: msg.ID, Status: msg.Status, Detail: msg.Detail, AlertID: msg.AlertID}, nil
-}
-
-func (s *Service) integrationByToken(ctx context.Context, token string) (*db.Integration, error) {
-	integ := new(db.Integration)
-	err := s.db.NewSelect().Model(integ).Where("token = ?", token).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrUnknownToken
-	}
-	if err != nil {
-		return nil, fmt.Errorf("look up integration token: %w", err)
-	}
-	return integ, nil
-}
-
-// decide maps and evaluates a body. A non-empty failure is the reason the
-// message cannot be mapped, meant for the inbound log.
-func (s *Service) decide(ctx context.Context, integ *db.Integration, body []byte) (rules.Decision, string) {
-	none := rules.Decision{RuleIndex: -1}
-	var specs []rules.Rule
-	if integ.RulesetID != nil {
-		rs, err := loadRuleset(ctx, s.db, *integ.RulesetID)
-		if err != nil {
-			return none, "ruleset unavailable: " + err.Error()
-		}
-		specs = rs.RuleSpecs()
-	}
-	program, err := rules.Compile(integ.Mapping, specs)
-	if err != nil {
-		return none, "integration configuration: " + err.Error()
-	}
-	parsed, err := rules.Parse(body)
-	if err != nil {
-		return none, err.Error()
-	}
-	decision := program.Evaluate(parsed)
-	if decision.Action == rules.ActionOpen && decision.Fields.SourceID == "" {
-		return decision, "no dedup key: the mapping found no source id, source name, subject or URL"
-	}
-	return decision, ""
 }
 
 // apply carries out a decision inside tx and records the message with its

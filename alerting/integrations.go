@@ -114,6 +114,8 @@ func (s *Service) CreateIntegration(ctx context.Context, in IntegrationInput) (*
 }
 
 func (s *Service) UpdateIntegration(ctx context.Context, id int, in IntegrationInput) (*db.Integration, error) {
+	// Webhooks must follow the change from the next message on.
+	defer s.routes.invalidate()
 	if in.Type != nil {
 		return nil, db.Invalid("type", "cannot be changed; create a new integration instead")
 	}
@@ -143,11 +145,15 @@ func (s *Service) UpdateIntegration(ctx context.Context, id int, in IntegrationI
 
 // DeleteIntegration removes the integration with its alerts and inbound log.
 func (s *Service) DeleteIntegration(ctx context.Context, id int) error {
+	// Webhooks must follow the change from the next message on.
+	defer s.routes.invalidate()
 	return db.DeleteByID[db.Integration](ctx, s.db, id, "integration")
 }
 
 // RotateIntegrationToken replaces the token; the old URL stops working at once.
 func (s *Service) RotateIntegrationToken(ctx context.Context, id int) (*db.Integration, error) {
+	// Webhooks must follow the change from the next message on.
+	defer s.routes.invalidate()
 	token, err := newToken()
 	if err != nil {
 		return nil, err

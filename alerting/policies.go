@@ -100,6 +100,8 @@ func (s *Service) CreateEscalationPolicy(ctx context.Context, in PolicyInput) (*
 // UpdateEscalationPolicy changes a policy; steps given replace all steps.
 // Pages already in flight follow the policy as it is when each step runs.
 func (s *Service) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyInput) (*db.EscalationPolicy, error) {
+	// Webhooks must follow the change from the next message on.
+	defer s.routes.invalidate()
 	if err := validatePolicyFields(in); err != nil {
 		return nil, err
 	}
@@ -142,6 +144,8 @@ func (s *Service) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyI
 // DeleteEscalationPolicy removes a policy; integrations and alerts that
 // used it are left without one.
 func (s *Service) DeleteEscalationPolicy(ctx context.Context, id int) error {
+	// Webhooks must follow the change from the next message on.
+	defer s.routes.invalidate()
 	return db.DeleteByID[db.EscalationPolicy](ctx, s.db, id, "escalation policy")
 }
 

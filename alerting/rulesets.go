@@ -66,6 +66,8 @@ func (s *Service) CreateRuleset(ctx context.Context, in RulesetInput) (*db.Rules
 }
 
 func (s *Service) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*db.Ruleset, error) {
+	// Webhooks must follow the change from the next message on.
+	defer s.routes.invalidate()
 	if in.Rules != nil {
 		if err := rules.ValidateRules(in.Rules); err != nil {
 			return nil, err
@@ -102,6 +104,8 @@ func (s *Service) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*
 // DeleteRuleset refuses while an integration still uses the ruleset, so
 // no integration silently loses its rules.
 func (s *Service) DeleteRuleset(ctx context.Context, id int) error {
+	// Webhooks must follow the change from the next message on.
+	defer s.routes.invalidate()
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		users, err := tx.NewSelect().Model((*db.Integration)(nil)).Where("ruleset_id = ?", id).Count(ctx)
 		if err != nil {

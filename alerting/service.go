@@ -20,12 +20,17 @@ type Service struct {
 	bus       *events.Bus
 	// workerID names this instance on the job leases it takes.
 	workerID string
+	routes   routeCache
+	commits  *groupCommit
 }
 
 // NewService builds the domain service. publicURL is the base of the
 // integration URLs shown to users; now is the clock.
 func NewService(d *db.DB, publicURL string, now func() time.Time, log *slog.Logger) *Service {
-	return &Service{db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"), workerID: newWorkerID()}
+	return &Service{
+		db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"), workerID: newWorkerID(),
+		commits: newGroupCommit(d.Kind),
+	}
 }
 
 // SetEvents lets the service wake the event bus after each commit that

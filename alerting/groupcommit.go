@@ -1,0 +1,147 @@
+package alerting
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/rules"
+)
+
+// Group commit: a commit waits for the disk (fsync) whatever it holds, so
+// messages arriving while one transaction commits are stored together in
+// the next. Nobody waits for a batch to fill: a lone message is committed
+// at once, and batches grow only when messages queue up anyway. Each
+// request is still answered only after the commit that holds its message.
+//
+// There is no background goroutine: the first request to find a free
+// committer slot leads, commits everything queued, and hands the slot to
+// the oldest request still waiting.
+
+// maxBatch bounds one transaction, keeping its locks and its latency for
+// the first message in it short.
+const maxBatch = 128
+
+type pendingIngest struct {
+	integ    *db.Integration
+	msg      *db.InboundMessage
+	original db.InboundMessage
+	decision rules.Decision
+	failure  string
+	// lead says whether the waiter must lead the next batch (true) or
+	// has been committed, with err (false).
+	lead chan bool
+	err  error
+}
+
+type groupCommit struct {
+	mu         sync.Mutex
+	pending    []*pendingIngest
+	leaders    int
+	maxLeaders int
+}
+
+// newGroupCommit sizes the committers: SQLite has one writer, so a second
+// transaction would only wait for the first; PostgreSQL commits several
+// side by side.
+func newGroupCommit(kind db.Kind) *groupCommit {
+	leaders := 1
+	if kind == db.Postgres {
+		leaders = 4
+	}
+	return &groupCommit{maxLeaders: leaders}
+}
+
+// store commits p's message and its effects, in a batch with whatever
+// else is waiting, and returns once that commit is done.
+func (s *Service) store(ctx context.Context, p *pendingIngest) error {
+	g := s.commits
+	p.original = *p.msg
+	p.lead = make(chan bool, 1)
+	g.mu.Lock()
+	if g.leaders < g.maxLeaders {
+		g.leaders++
+		g.mu.Unlock()
+	} else {
+		g.pending = append(g.pending, p)
+		g.mu.Unlock()
+		// A waiter cannot give up early: it may be handed the lead, and
+		// its message is stored whether or not its caller still listens.
+		if !<-p.lead {
+			return p.err
+		}
+	}
+
+	g.mu.Lock()
+	n := min(len(g.pending), maxBatch-1)
+	batch := make([]*pendingIngest, 0, n+1)
+	batch = append(batch, p)
+	batch = append(batch, g.pending[:n]...)
+	g.pending = append(g.pending[:0:0], g.pending[n:]...)
+	g.mu.Unlock()
+
+	// The batch belongs to every request in it, so the leader's caller
+	// going away must not abort it.
+	s.commitBatch(context.WithoutCancel(ctx), batch)
+	for _, q := range batch[1:] {
+		q.lead <- false
+	}
+
+	g.mu.Lock()
+	if len(g.pending) > 0 {
+		next := g.pending[0]
+		g.pending = g.pending[1:]
+		g.mu.Unlock()
+		next.lead <- true
+	} else {
+		g.leaders--
+		g.mu.Unlock()
+	}
+	return p.err
+}
+
+// commitBatch stores every message of batch in one transaction. If that
+// fails, each is retried in a transaction of its own, so one message that
+// cannot be stored fails alone.
+func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
+	defer s.bus.Kick()
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		for _, p := range batch {
+			if err := s.storeOne(ctx, tx, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].err = fmt.Errorf("ingest message for integration %d: %w", batch[0].integ.ID, err)
+		// A configuration change on another instance (a deleted policy,
+		// say) can make a cached route fail; the next message reloads it.
+		s.routes.invalidate()
+		return
+	}
+	for _, p := range batch {
+		*p.msg = p.original
+		err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			return s.storeOne(ctx, tx, p)
+		})
+		if err != nil {
+			p.err = fmt.Errorf("ingest message for integration %d: %w", p.integ.ID, err)
+			s.routes.invalidate()
+		}
+	}
+}
+
+func (s *Service) storeOne(ctx context.Context, tx bun.Tx, p *pendingIngest) error {
+	if p.failure != "" {
+		p.msg.Status, p.msg.Detail = db.InboundMappingFailed, p.failure
+		return insertMessage(ctx, tx, p.msg)
+	}
+	return s.apply(ctx, tx, p.integ, p.msg, p.decision)
+}

@@ -1,0 +1,131 @@
+package alerting
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/rules"
+)
+
+// routeTTL bounds how long another instance's change to an integration or
+// its ruleset can go unseen here; this instance's own changes take effect
+// at once.
+const routeTTL = time.Second
+
+// route is what ingest needs to know about a token: its integration and
+// the compiled mapping and rules. Compiling is most of the cost of a
+// message after its commit, so a route is built once per token and kept.
+type route struct {
+	integ   *db.Integration
+	program *rules.Program
+	// failure is a configuration problem (a missing ruleset, a mapping
+	// that does not compile) that every message of the integration is
+	// stored with until it is fixed.
+	failure    string
+	loadedAt   time.Time
+	generation uint64
+}
+
+// routeCache maps tokens to routes. Any change to integrations, rulesets
+// or policies drops every route: such changes are rare, and a precise
+// invalidation would have to know which tokens a ruleset reaches.
+type routeCache struct {
+	mu         sync.RWMutex
+	byToken    map[string]*route
+	generation uint64
+}
+
+func (c *routeCache) get(token string) *route {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r := c.byToken[token]
+	if r == nil || r.generation != c.generation || time.Since(r.loadedAt) > routeTTL {
+		return nil
+	}
+	return r
+}
+
+// put keeps r unless the cache was invalidated while r was being loaded.
+func (c *routeCache) put(token string, r *route) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r.generation != c.generation {
+		return
+	}
+	if c.byToken == nil {
+		c.byToken = map[string]*route{}
+	}
+	c.byToken[token] = r
+}
+
+func (c *routeCache) current() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.generation
+}
+
+func (c *routeCache) invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.generation++
+	clear(c.byToken)
+}
+
+// routeFor returns the token's route, from the cache when it is fresh.
+func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {
+	if r := s.routes.get(token); r != nil {
+		return r, nil
+	}
+	generation := s.routes.current()
+	integ := new(db.Integration)
+	err := s.db.NewSelect().Model(integ).Where("token = ?", token).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrUnknownToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up integration token: %w", err)
+	}
+	r := &route{integ: integ, loadedAt: time.Now(), generation: generation}
+	var specs []rules.Rule
+	if integ.RulesetID != nil {
+		rs, err := loadRuleset(ctx, s.db, *integ.RulesetID)
+		if err != nil && !errors.Is(err, db.ErrNotFound) {
+			return nil, err
+		}
+		if err != nil {
+			r.failure = "ruleset unavailable: " + err.Error()
+		} else {
+			specs = rs.RuleSpecs()
+		}
+	}
+	if r.failure == "" {
+		if r.program, err = rules.Compile(integ.Mapping, specs); err != nil {
+			r.failure = "integration configuration: " + err.Error()
+		}
+	}
+	s.routes.put(token, r)
+	return r, nil
+}
+
+// decide maps and evaluates a body. A non-empty failure is the reason the
+// message cannot be mapped, meant for the inbound log.
+func (r *route) decide(body []byte) (rules.Decision, string) {
+	none := rules.Decision{RuleIndex: -1}
+	if r.failure != "" {
+		return none, r.failure
+	}
+	parsed, err := rules.Parse(body)
+	if err != nil {
+		return none, err.Error()
+	}
+	decision := r.program.Evaluate(parsed)
+	if decision.Action == rules.ActionOpen && decision.Fields.SourceID == "" {
+		return decision, "no dedup key: the mapping found no source id, source name, subject or URL"
+	}
+	return decision, ""
+}
