@@ -36,6 +36,19 @@ type Message struct {
 	Destination string
 	// Recipient is the name (or email) of the person being notified.
 	Recipient string
+	// Others are further alerts for the same person sent along with this
+	// one, because the contact method's rate limit held them back. The
+	// action links are the first alert's only.
+	Others []AlertSummary
+}
+
+// AlertSummary is the one line a bundled message gives each further
+// alert.
+type AlertSummary struct {
+	AlertID     int
+	AlertNumber int
+	Subject     string
+	Severity    string
 }
 
 // Sender delivers messages over one channel.
@@ -170,20 +183,44 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // title is the one-line headline every channel leads with, e.g.
-// "[Klaxon #42] HIGH: disk full".
+// "[Klaxon #42] HIGH: disk full", with "(+2 more alerts)" when others
+// were bundled in.
 func title(msg Message) string {
+	t := fmt.Sprintf("[Klaxon #%d] %s", msg.AlertNumber, headline(msg.Severity, msg.Subject))
+	switch n := len(msg.Others); n {
+	case 0:
+	case 1:
+		t += " (+1 more alert)"
+	default:
+		t += fmt.Sprintf(" (+%d more alerts)", n)
+	}
+	return t
+}
+
+// headline is an alert's severity and subject on one line: "HIGH: disk
+// full".
+func headline(severity, subject string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[Klaxon #%d] ", msg.AlertNumber)
-	if sev := strings.ToUpper(oneLine(msg.Severity)); sev != "" {
+	if sev := strings.ToUpper(oneLine(severity)); sev != "" {
 		b.WriteString(sev)
 		b.WriteString(": ")
 	}
-	subject := oneLine(msg.Subject)
+	subject = oneLine(subject)
 	if subject == "" {
 		subject = "alert"
 	}
 	b.WriteString(subject)
 	return b.String()
+}
+
+// summaries lists msg's alerts, its own first, one line each: "#42 HIGH:
+// disk full".
+func summaries(msg Message) []string {
+	lines := []string{fmt.Sprintf("#%d %s", msg.AlertNumber, headline(msg.Severity, msg.Subject))}
+	for _, o := range msg.Others {
+		lines = append(lines, fmt.Sprintf("#%d %s", o.AlertNumber, headline(o.Severity, o.Subject)))
+	}
+	return lines
 }
 
 // oneLine collapses all whitespace runs, newlines included, to single
