@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/notifiers"
 )
@@ -26,6 +27,10 @@ type channelSettings struct {
 	WebhookSecret string
 
 	PushSubscriber string
+
+	// SMSRateLimit is the least time between two texts or calls to one
+	// number; 0 turns the limit off.
+	SMSRateLimit time.Duration
 }
 
 func (c *channelSettings) bind(s *settings) {
@@ -37,6 +42,12 @@ func (c *channelSettings) bind(s *settings) {
 	s.string(&c.TwilioAPIURL, "twilio-api-url", "KLAXON_TWILIO_API_URL", notifiers.DefaultTwilioAPIURL, "Twilio API base URL")
 	s.string(&c.WebhookSecret, "webhook-secret", "KLAXON_WEBHOOK_SECRET", "", "HMAC-SHA256 key signing outbound webhooks (X-Klaxon-Signature); unsigned when empty")
 	s.string(&c.PushSubscriber, "push-subscriber", "KLAXON_PUSH_SUBSCRIBER", "", "contact push services are given for this server (mailto: or https URL); enables Web Push")
+	s.duration(&c.SMSRateLimit, "sms-rate-limit", "KLAXON_SMS_RATE_LIMIT", alerting.DefaultRateLimits()[db.ContactSMS], "least time between two SMS or calls to one number; alerts held back meanwhile go out as one message; 0 disables")
+}
+
+// rateLimits is the per-contact-method rate limit of each channel.
+func (c channelSettings) rateLimits() map[db.ContactType]time.Duration {
+	return map[db.ContactType]time.Duration{db.ContactSMS: c.SMSRateLimit, db.ContactVoice: c.SMSRateLimit}
 }
 
 // senders builds a sender for every configured channel. Chat and outbound
