@@ -232,7 +232,8 @@ func (s *Service) queueNotifications(ctx context.Context, tx bun.Tx, alert *db.A
 	for _, rule := range rules {
 		args := notifyArgs{UserID: userID, ContactMethodID: rule.ContactMethodID, Step: step.Step, Round: step.Round}
 		runAt := now.Add(time.Duration(rule.DelayMinutes) * time.Minute)
-		if err := enqueue(ctx, tx, jobNotify, alert.ID, runAt, notifyKey(alert.ID, args), args, now); err != nil {
+		job := &db.AlertJob{Kind: jobNotify, AlertID: alert.ID, RunAt: runAt, DedupKey: notifyKey(alert.ID, args), CreatedAt: now, ContactMethodID: &rule.ContactMethodID}
+		if err := insertJob(ctx, tx, job, args); err != nil {
 			return err
 		}
 		when := "now"

@@ -48,13 +48,18 @@ func newWorkerID() string {
 // enqueue schedules a job; a job with the same dedup key already queued
 // makes this a no-op.
 func enqueue(ctx context.Context, idb bun.IDB, kind string, alertID int, runAt time.Time, dedupKey string, args any, now time.Time) error {
+	return insertJob(ctx, idb, &db.AlertJob{Kind: kind, AlertID: alertID, RunAt: runAt, DedupKey: dedupKey, CreatedAt: now}, args)
+}
+
+// insertJob is enqueue for a job whose other columns the caller sets.
+func insertJob(ctx context.Context, idb bun.IDB, job *db.AlertJob, args any) error {
 	raw, err := json.Marshal(args)
 	if err != nil {
-		return fmt.Errorf("encode %s job: %w", kind, err)
+		return fmt.Errorf("encode %s job: %w", job.Kind, err)
 	}
-	job := &db.AlertJob{Kind: kind, AlertID: alertID, RunAt: runAt, Args: string(raw), DedupKey: dedupKey, CreatedAt: now}
+	job.Args = string(raw)
 	if _, err := idb.NewInsert().Model(job).On("CONFLICT (dedup_key) DO NOTHING").Exec(ctx); err != nil {
-		return fmt.Errorf("enqueue %s job for alert %d: %w", kind, alertID, err)
+		return fmt.Errorf("enqueue %s job for alert %d: %w", job.Kind, job.AlertID, err)
 	}
 	return nil
 }
@@ -77,7 +82,7 @@ func (s *Service) claimDueJobs(ctx context.Context, now time.Time, limit int) ([
 			WHERE run_at <= ? AND (locked_until IS NULL OR locked_until < ?)
 			ORDER BY run_at, id LIMIT ?)
 		AND (locked_until IS NULL OR locked_until < ?)
-		RETURNING id, kind, alert_id, run_at, args, dedup_key, attempts, locked_by, locked_until`,
+		RETURNING id, kind, alert_id, run_at, args, dedup_key, attempts, locked_by, locked_until, contact_method_id`,
 		s.workerID, now.Add(jobLease), now, now, limit, now,
 	).Scan(ctx, &jobs)
 	if err != nil {
@@ -87,9 +92,14 @@ func (s *Service) claimDueJobs(ctx context.Context, now time.Time, limit int) ([
 }
 
 // finishJob deletes a job this worker still holds, inside tx, so the job
-// disappears exactly when its effects commit.
+// disappears exactly when its effects commit. A job is held under the
+// lease name it was taken with: the worker's for a claimed job, a bundle's
+// for one taken into another job's message.
 func (s *Service) finishJob(ctx context.Context, tx bun.Tx, job *db.AlertJob) error {
-	res, err := tx.NewDelete().Model((*db.AlertJob)(nil)).Where("id = ? AND locked_by = ?", job.ID, s.workerID).Exec(ctx)
+	if job.LockedBy == "" {
+		return errLostLease
+	}
+	res, err := tx.NewDelete().Model((*db.AlertJob)(nil)).Where("id = ? AND locked_by = ?", job.ID, job.LockedBy).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("finish job %d: %w", job.ID, err)
 	}
@@ -101,11 +111,33 @@ func (s *Service) finishJob(ctx context.Context, tx bun.Tx, job *db.AlertJob) er
 
 // retryJob releases a job to run again at runAt, keeping its error.
 func (s *Service) retryJob(ctx context.Context, tx bun.Tx, job *db.AlertJob, runAt time.Time, cause error) error {
-	res, err := tx.NewUpdate().Model((*db.AlertJob)(nil)).
-		Set("run_at = ?", runAt).Set("locked_until = NULL").Set("locked_by = ''").Set("last_error = ?", cause.Error()).
-		Where("id = ? AND locked_by = ?", job.ID, s.workerID).Exec(ctx)
+	return s.releaseJob(ctx, tx, job, runAt, cause)
+}
+
+// deferJob puts a job off until runAt without counting the run as an
+// attempt: being held back by a rate limit is not a failure, and must
+// not bring the job closer to maxJobRetries.
+func (s *Service) deferJob(ctx context.Context, tx bun.Tx, job *db.AlertJob, runAt time.Time) error {
+	return s.releaseJob(ctx, tx, job, runAt, nil)
+}
+
+// releaseJob unlocks a held job for runAt; a nil cause means the run
+// was no attempt and is taken back off the count claimDueJobs added.
+func (s *Service) releaseJob(ctx context.Context, tx bun.Tx, job *db.AlertJob, runAt time.Time, cause error) error {
+	if job.LockedBy == "" {
+		return errLostLease
+	}
+	q := tx.NewUpdate().Model((*db.AlertJob)(nil)).
+		Set("run_at = ?", runAt).Set("locked_until = NULL").Set("locked_by = ''").
+		Where("id = ? AND locked_by = ?", job.ID, job.LockedBy)
+	if cause != nil {
+		q = q.Set("last_error = ?", cause.Error())
+	} else {
+		q = q.Set("attempts = attempts - 1")
+	}
+	res, err := q.Exec(ctx)
 	if err != nil {
-		return fmt.Errorf("retry job %d: %w", job.ID, err)
+		return fmt.Errorf("release job %d: %w", job.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return errLostLease

@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"log/slog"
+	"maps"
 	"strings"
 	"time"
 
@@ -18,6 +19,9 @@ type Service struct {
 	publicURL string
 	senders   notifiers.Senders
 	bus       *events.Bus
+	// rateLimits is the least time between two messages to one contact
+	// method, by channel; a channel without one is not limited.
+	rateLimits map[db.ContactType]time.Duration
 	// workerID names this instance on the job leases it takes.
 	workerID string
 	routes   routeCache
@@ -28,9 +32,23 @@ type Service struct {
 // integration URLs shown to users; now is the clock.
 func NewService(d *db.DB, publicURL string, now func() time.Time, log *slog.Logger) *Service {
 	return &Service{
-		db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"), workerID: newWorkerID(),
-		commits: newGroupCommit(d.Kind),
+		db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"),
+		rateLimits: DefaultRateLimits(), workerID: newWorkerID(), commits: newGroupCommit(d.Kind),
 	}
+}
+
+// DefaultRateLimits allows one SMS and one call a minute per number:
+// a phone that buzzes on every alert of a burst gets silenced by its
+// owner, and carriers filter numbers that text too fast.
+func DefaultRateLimits() map[db.ContactType]time.Duration {
+	return map[db.ContactType]time.Duration{db.ContactSMS: time.Minute, db.ContactVoice: time.Minute}
+}
+
+// SetRateLimits replaces the per-contact-method rate limits; a channel
+// that is missing or has 0 is not limited. Notifications held back by a
+// limit go out together, as one message, when it allows the next.
+func (s *Service) SetRateLimits(limits map[db.ContactType]time.Duration) {
+	s.rateLimits = maps.Clone(limits)
 }
 
 // SetEvents lets the service wake the event bus after each commit that

@@ -211,6 +211,9 @@ type AlertJob struct {
 	LockedUntil *time.Time `bun:"locked_until"`
 	LastError   string     `bun:"last_error"`
 	CreatedAt   time.Time  `bun:"created_at"`
+	// ContactMethodID is set on notify jobs, so the jobs waiting on one
+	// number can be found and sent as one message.
+	ContactMethodID *int `bun:"contact_method_id"`
 }
 
 type NotificationStatus string

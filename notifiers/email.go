@@ -137,6 +137,8 @@ type emailData struct {
 	Title, Severity, Source, Details string
 	URL, AckURL, CloseURL, Recipient string
 	Number                           int
+	// Others are the bundled further alerts, one line each.
+	Others []string
 }
 
 // Send mails msg to msg.Destination and returns the Message-ID.
@@ -162,6 +164,9 @@ func (e *Email) Send(ctx context.Context, msg Message) (string, error) {
 		Title: title(msg), Severity: strings.ToUpper(oneLine(msg.Severity)), Source: oneLine(msg.SourceName),
 		Details: msg.Details, URL: msg.URL, AckURL: msg.AckURL, CloseURL: msg.CloseURL,
 		Recipient: oneLine(msg.Recipient), Number: msg.AlertNumber,
+	}
+	if len(msg.Others) > 0 {
+		data.Others = summaries(msg)[1:]
 	}
 	if err := m.SetBodyTextTemplate(emailText, data); err != nil {
 		return "", Permanent(fmt.Errorf("send email: render text body: %w", err))

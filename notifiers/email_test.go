@@ -420,3 +420,25 @@ func TestParseSMTPURL(t *testing.T) {
 		t.Errorf("defaults not left to NewEmail: %+v", cfg)
 	}
 }
+
+func TestEmailBundleListsTheOtherAlerts(t *testing.T) {
+	msg := testMessage("ada@example.com")
+	msg.Others = []AlertSummary{{AlertID: 43, AlertNumber: 43, Severity: "low", Subject: "<b>Cert</b> expires"}}
+	if got, want := title(msg), "[Klaxon #42] HIGH: Disk full on db-1 (+1 more alert)"; got != want {
+		t.Errorf("title = %q, want %q", got, want)
+	}
+	data := emailData{Title: title(msg), Number: msg.AlertNumber, Others: summaries(msg)[1:]}
+	var text, html strings.Builder
+	if err := emailText.Execute(&text, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := emailHTML.Execute(&html, data); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "the links above are for #42):\n  #43 LOW: <b>Cert</b> expires\n") {
+		t.Errorf("text body:\n%s", text.String())
+	}
+	if !strings.Contains(html.String(), "<li>#43 LOW: &lt;b&gt;Cert&lt;/b&gt; expires</li>") {
+		t.Errorf("HTML body:\n%s", html.String())
+	}
+}

@@ -39,6 +39,19 @@ type Message struct {
 	// VerificationCode, when set, makes this message the code that
 	// proves a new contact method reaches its owner, not an alert.
 	VerificationCode string
+	// Others are further alerts for the same person sent along with this
+	// one, because the contact method's rate limit held them back. The
+	// action links are the first alert's only.
+	Others []AlertSummary
+}
+
+// AlertSummary is the one line a bundled message gives each further
+// alert.
+type AlertSummary struct {
+	AlertID     int
+	AlertNumber int
+	Subject     string
+	Severity    string
 }
 
 // Sender delivers messages over one channel.
@@ -173,18 +186,32 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // title is the one-line headline every channel leads with, e.g.
-// "[Klaxon #42] HIGH: disk full".
+// "[Klaxon #42] HIGH: disk full", with "(+2 more alerts)" when others
+// were bundled in.
 func title(msg Message) string {
 	if msg.VerificationCode != "" {
 		return "Klaxon verification code: " + msg.VerificationCode
 	}
+	t := fmt.Sprintf("[Klaxon #%d] %s", msg.AlertNumber, headline(msg.Severity, msg.Subject))
+	switch n := len(msg.Others); n {
+	case 0:
+	case 1:
+		t += " (+1 more alert)"
+	default:
+		t += fmt.Sprintf(" (+%d more alerts)", n)
+	}
+	return t
+}
+
+// headline is an alert's severity and subject on one line: "HIGH: disk
+// full".
+func headline(severity, subject string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[Klaxon #%d] ", msg.AlertNumber)
-	if sev := strings.ToUpper(oneLine(msg.Severity)); sev != "" {
+	if sev := strings.ToUpper(oneLine(severity)); sev != "" {
 		b.WriteString(sev)
 		b.WriteString(": ")
 	}
-	subject := oneLine(msg.Subject)
+	subject = oneLine(subject)
 	if subject == "" {
 		subject = "alert"
 	}
@@ -196,6 +223,16 @@ func title(msg Message) string {
 // first so it shows in a phone's notification preview.
 func verificationText(msg Message) string {
 	return msg.VerificationCode + " is your Klaxon verification code. It expires in 15 minutes. If you did not add this contact method to Klaxon, ignore this message."
+}
+
+// summaries lists msg's alerts, its own first, one line each: "#42 HIGH:
+// disk full".
+func summaries(msg Message) []string {
+	lines := []string{fmt.Sprintf("#%d %s", msg.AlertNumber, headline(msg.Severity, msg.Subject))}
+	for _, o := range msg.Others {
+		lines = append(lines, fmt.Sprintf("#%d %s", o.AlertNumber, headline(o.Severity, o.Subject)))
+	}
+	return lines
 }
 
 // oneLine collapses all whitespace runs, newlines included, to single

@@ -140,23 +140,34 @@ func (s *TwilioSMS) Send(ctx context.Context, msg Message) (string, error) {
 }
 
 // smsBody puts the links first after the headline so a long summary
-// is what gets cut, never the way to acknowledge.
+// is what gets cut, never the way to acknowledge. A bundle lists every
+// alert by number, since a reply can act on any of them ("ack 42") while
+// the links are the first alert's.
 func smsBody(msg Message) string {
 	if msg.VerificationCode != "" {
 		return verificationText(msg)
 	}
 	msg = links(msg)
+	ref := ""
+	if len(msg.Others) > 0 {
+		ref = fmt.Sprintf(" #%d", msg.AlertNumber)
+	}
 	var links strings.Builder
 	if msg.AckURL != "" {
-		links.WriteString("\nAck: " + msg.AckURL)
+		links.WriteString("\nAck" + ref + ": " + msg.AckURL)
 	}
 	if msg.CloseURL != "" {
-		links.WriteString("\nClose: " + msg.CloseURL)
+		links.WriteString("\nClose" + ref + ": " + msg.CloseURL)
 	}
 	if msg.URL != "" {
 		links.WriteString("\n" + msg.URL)
 	}
-	return clip(title(msg), max(maxSMSBody-links.Len(), 40)) + links.String()
+	head := title(msg)
+	if len(msg.Others) > 0 {
+		head = fmt.Sprintf("[Klaxon] %d alerts: %s", len(msg.Others)+1, strings.Join(summaries(msg), "; "))
+		links.WriteString(fmt.Sprintf("\nReply \"ack %d\" or \"close %d\" to act on one.", msg.Others[0].AlertNumber, msg.Others[0].AlertNumber))
+	}
+	return clip(head, max(maxSMSBody-links.Len(), 40)) + links.String()
 }
 
 // TwilioVoice pages by phone call: the alert is read out and the callee
@@ -230,14 +241,19 @@ func voiceTwiML(msg Message, gatherAction string) (string, error) {
 		}
 		return xml.Header + string(b), nil
 	}
-	spoken := fmt.Sprintf("This is Klaxon. Alert %d", msg.AlertNumber)
-	if sev := oneLine(msg.Severity); sev != "" {
-		spoken += ", severity " + strings.ToLower(sev)
+	spoken := "This is Klaxon. "
+	if len(msg.Others) > 0 {
+		spoken += fmt.Sprintf("%d alerts. ", len(msg.Others)+1)
 	}
-	if subject := clip(oneLine(msg.Subject), maxSpokenSubject); subject != "" {
-		spoken += ": " + subject
+	spoken += spokenAlert(msg.AlertNumber, msg.Severity, clip(oneLine(msg.Subject), maxSpokenSubject))
+	// Further alerts are only named, keeping the call short; the keys
+	// act on the first.
+	for _, o := range msg.Others {
+		spoken += " " + spokenAlert(o.AlertNumber, o.Severity, clip(oneLine(o.Subject), maxSpokenSubject/4))
 	}
-	spoken += "."
+	if len(msg.Others) > 0 && gatherAction != "" {
+		spoken += fmt.Sprintf(" The keys act on alert %d.", msg.AlertNumber)
+	}
 	r := twimlResponse{}
 	if gatherAction != "" {
 		r.Gather = &twimlGather{
@@ -253,6 +269,19 @@ func voiceTwiML(msg Message, gatherAction string) (string, error) {
 		return "", fmt.Errorf("build TwiML: %w", err)
 	}
 	return xml.Header + string(b), nil
+}
+
+// spokenAlert is one alert as read out: "Alert 42, severity high: disk
+// full."
+func spokenAlert(number int, severity, subject string) string {
+	spoken := fmt.Sprintf("Alert %d", number)
+	if sev := oneLine(severity); sev != "" {
+		spoken += ", severity " + strings.ToLower(sev)
+	}
+	if subject != "" {
+		spoken += ": " + subject
+	}
+	return spoken + "."
 }
 
 // VerifyTwilioSignature checks an X-Twilio-Signature header: the

@@ -155,6 +155,42 @@ func TestTwilioSMSLongSubjectKeepsLinks(t *testing.T) {
 	}
 }
 
+func TestTwilioSMSBundle(t *testing.T) {
+	msg := testMessage("+15551230000")
+	msg.Others = []AlertSummary{{AlertID: 43, AlertNumber: 43, Severity: "low", Subject: "Cert expires\nsoon"}, {AlertID: 44, AlertNumber: 44, Subject: "Backup late"}}
+	body := smsBody(msg)
+	for _, want := range []string{
+		"[Klaxon] 3 alerts: #42 HIGH: Disk full on db-1; #43 LOW: Cert expires soon; #44 Backup late",
+		"Ack #42: " + msg.AckURL, "Close #42: " + msg.CloseURL, `"ack 43"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("Body lacks %q:\n%s", want, body)
+		}
+	}
+
+	for i := range 100 {
+		msg.Others = append(msg.Others, AlertSummary{AlertNumber: 100 + i, Subject: strings.Repeat("long ", 20)})
+	}
+	body = smsBody(msg)
+	if len(body) > maxSMSBody+len("…") || !strings.Contains(body, msg.AckURL) || !strings.HasPrefix(body, "[Klaxon] 103 alerts: #42") {
+		t.Errorf("len %d, body:\n%s", len(body), body)
+	}
+}
+
+func TestTwilioVoiceBundle(t *testing.T) {
+	msg := testMessage("+15551230000")
+	msg.Others = []AlertSummary{{AlertID: 43, AlertNumber: 43, Severity: "low", Subject: "Cert expires"}}
+	twiml, err := voiceTwiML(msg, "https://klaxon.example/twilio/voice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"2 alerts. Alert 42, severity high: Disk full on db-1. Alert 43, severity low: Cert expires.", "The keys act on alert 42."} {
+		if !strings.Contains(twiml, want) {
+			t.Errorf("TwiML lacks %q: %s", want, twiml)
+		}
+	}
+}
+
 func TestTwilioVoice(t *testing.T) {
 	f := newFakeTwilio(t)
 	voice, err := NewTwilioVoice(twilioConfig(f))

@@ -57,14 +57,27 @@ type webhookBody struct {
 	AckURL      string `json:"ackUrl,omitempty"`
 	CloseURL    string `json:"closeUrl,omitempty"`
 	Recipient   string `json:"recipient,omitempty"`
+	// OtherAlerts are alerts sent along in the same message.
+	OtherAlerts []webhookOther `json:"otherAlerts,omitempty"`
+}
+
+type webhookOther struct {
+	AlertID     string `json:"alertId"`
+	AlertNumber int    `json:"alertNumber"`
+	Subject     string `json:"subject"`
+	Severity    string `json:"severity"`
 }
 
 func (w *Webhook) Send(ctx context.Context, msg Message) (string, error) {
-	body, err := json.Marshal(webhookBody{
+	payload := webhookBody{
 		AlertID: fmt.Sprint(msg.AlertID), AlertNumber: msg.AlertNumber, Subject: msg.Subject, Severity: msg.Severity,
 		Details: msg.Details, Source: msg.SourceName, URL: msg.URL, AckURL: msg.AckURL, CloseURL: msg.CloseURL,
 		Recipient: msg.Recipient,
-	})
+	}
+	for _, o := range msg.Others {
+		payload.OtherAlerts = append(payload.OtherAlerts, webhookOther{AlertID: fmt.Sprint(o.AlertID), AlertNumber: o.AlertNumber, Subject: o.Subject, Severity: o.Severity})
+	}
+	body, err := json.Marshal(payload)
 	if err != nil {
 		return "", Permanent(fmt.Errorf("encode webhook body: %w", err))
 	}

@@ -169,3 +169,28 @@ func TestWebhookConnectionErrorIsTemporary(t *testing.T) {
 		t.Fatalf("want temporary error, got %v", err)
 	}
 }
+
+func TestWebhookBundleCarriesTheOtherAlerts(t *testing.T) {
+	var gotBody map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := json.NewDecoder(r.Body).Decode(&gotBody); err != nil {
+			t.Errorf("decode body: %v", err)
+		}
+	}))
+	defer srv.Close()
+	msg := testMessage(srv.URL)
+	if _, err := NewWebhook().Send(context.Background(), msg); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if _, ok := gotBody["otherAlerts"]; ok {
+		t.Errorf("a single alert's body has otherAlerts: %v", gotBody)
+	}
+	msg.Others = []AlertSummary{{AlertID: 43, AlertNumber: 43, Subject: "Cert expires", Severity: "low"}}
+	if _, err := NewWebhook().Send(context.Background(), msg); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	others, _ := gotBody["otherAlerts"].([]any)
+	if len(others) != 1 || others[0].(map[string]any)["alertId"] != "43" || others[0].(map[string]any)["subject"] != "Cert expires" {
+		t.Errorf("otherAlerts = %v", gotBody["otherAlerts"])
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/notifiers"
 )
@@ -29,6 +30,10 @@ type channelSettings struct {
 	NtfyToken string
 
 	PushSubscriber string
+
+	// SMSRateLimit is the least time between two texts or calls to one
+	// number; 0 turns the limit off.
+	SMSRateLimit time.Duration
 }
 
 func (c *channelSettings) bind(s *settings) {
@@ -42,6 +47,12 @@ func (c *channelSettings) bind(s *settings) {
 	s.string(&c.NtfyURL, "ntfy-url", "KLAXON_NTFY_URL", notifiers.DefaultNtfyServer, "ntfy server that bare topic names are published on")
 	s.string(&c.NtfyToken, "ntfy-token", "KLAXON_NTFY_TOKEN", "", "ntfy access token, for protected topics")
 	s.string(&c.PushSubscriber, "push-subscriber", "KLAXON_PUSH_SUBSCRIBER", "", "contact push services are given for this server (mailto: or https URL); enables Web Push")
+	s.duration(&c.SMSRateLimit, "sms-rate-limit", "KLAXON_SMS_RATE_LIMIT", alerting.DefaultRateLimits()[db.ContactSMS], "least time between two SMS or calls to one number; alerts held back meanwhile go out as one message; 0 disables")
+}
+
+// rateLimits is the per-contact-method rate limit of each channel.
+func (c channelSettings) rateLimits() map[db.ContactType]time.Duration {
+	return map[db.ContactType]time.Duration{db.ContactSMS: c.SMSRateLimit, db.ContactVoice: c.SMSRateLimit}
 }
 
 // senders builds a sender for every configured channel. Chat, ntfy and

@@ -141,5 +141,8 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 	if cfg.SessionTTL <= 0 {
 		return nil, errors.New("session TTL must be positive")
 	}
+	if cfg.Channels.SMSRateLimit < 0 {
+		return nil, errors.New("SMS rate limit must not be negative (0 disables it)")
+	}
 	return cfg, nil
 }

@@ -136,11 +136,26 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 	if cfg.DatabaseURL != "sqlite:///tmp/x/klaxon.db" {
 		t.Fatalf("default database URL: %s", cfg.DatabaseURL)
 	}
+	if got := cfg.Channels.rateLimits(); got[db.ContactSMS] != time.Minute || got[db.ContactVoice] != time.Minute || got[db.ContactEmail] != 0 {
+		t.Fatalf("default rate limits: %v", got)
+	}
+	t.Run("rate limit", func(t *testing.T) {
+		t.Setenv("KLAXON_SMS_RATE_LIMIT", "0")
+		off, err := parseConfig("serve", nil, io.Discard, false, nil)
+		if err != nil || off.Channels.rateLimits()[db.ContactSMS] != 0 {
+			t.Fatalf("KLAXON_SMS_RATE_LIMIT=0: %v %v", off, err)
+		}
+		five, err := parseConfig("serve", []string{"--sms-rate-limit", "5m"}, io.Discard, false, nil)
+		if err != nil || five.Channels.rateLimits()[db.ContactVoice] != 5*time.Minute {
+			t.Fatalf("--sms-rate-limit 5m: %v %v", five, err)
+		}
+	})
 	for name, env := range map[string][2]string{
 		"bad duration":   {"KLAXON_SHUTDOWN_TIMEOUT", "soon"},
 		"bad public url": {"KLAXON_PUBLIC_URL", "localhost"},
 		"bad body limit": {"KLAXON_MAX_BODY_BYTES", "-1"},
 		"bad log level":  {"KLAXON_LOG_LEVEL", "loud"},
+		"bad rate limit": {"KLAXON_SMS_RATE_LIMIT", "-1m"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(env[0], env[1])

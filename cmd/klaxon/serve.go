@@ -62,6 +62,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	alertingSvc.SetSenders(senders)
+	alertingSvc.SetRateLimits(cfg.Channels.rateLimits())
 	bus := events.NewBus(store, log)
 	alertingSvc.SetEvents(bus)
 	srv := server.New(server.Config{
