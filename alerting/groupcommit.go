@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -141,7 +142,20 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 func (s *Service) storeOne(ctx context.Context, tx bun.Tx, p *pendingIngest) error {
 	if p.failure != "" {
 		p.msg.Status, p.msg.Detail = db.InboundMappingFailed, p.failure
+		if s.db.Kind == db.Postgres {
+			headers, err := json.Marshal(p.msg.Headers)
+			if err != nil {
+				return fmt.Errorf("encode headers: %w", err)
+			}
+			return insertMessagePostgres(ctx, tx, p.msg, headers)
+		}
 		return insertMessage(ctx, tx, p.msg)
+	}
+	if s.db.Kind == db.Postgres {
+		done, err := applyPostgres(ctx, tx, p.integ, p.msg, p.decision)
+		if done || err != nil {
+			return err
+		}
 	}
 	return s.apply(ctx, tx, p.integ, p.msg, p.decision)
 }

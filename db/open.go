@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
@@ -97,8 +98,27 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	return d, nil
 }
 
+// PlanOnce, passed before the arguments of a raw PostgreSQL query made
+// through the database/sql API (tx.Tx.QueryRowContext), has the server
+// parse and plan that query once per connection and reuse the plan: for a
+// fixed statement run on every webhook, planning costs more than running.
+var PlanOnce any = pgx.QueryExecModeCacheStatement
+
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
-	sqldb, err := sql.Open("pgx", rawURL)
+	// bun writes every argument into the SQL text, so each statement is
+	// new to the server. pgx would prepare and cache each one (an extra
+	// round trip, and a cache churning through one-off statements); the
+	// simple protocol sends it once.
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, errors.New("open database: the PostgreSQL URL does not parse")
+	}
+	q := u.Query()
+	if q.Get("default_query_exec_mode") == "" {
+		q.Set("default_query_exec_mode", "simple_protocol")
+		u.RawQuery = q.Encode()
+	}
+	sqldb, err := sql.Open("pgx", u.String())
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

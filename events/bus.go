@@ -2,9 +2,11 @@ package events
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -53,6 +55,10 @@ type Bus struct {
 	changed chan struct{}
 	stopped bool
 	maxLag  int64
+	// active counts open subscriptions: with none, new events are not
+	// loaded at all, since anyone subscribing later with a cursor reads
+	// them from the database.
+	active atomic.Int64
 }
 
 func NewBus(d *db.DB, log *slog.Logger) *Bus {
@@ -123,31 +129,41 @@ func (b *Bus) relay(ctx context.Context) error {
 					return fmt.Errorf("take relay lock: %w", err)
 				}
 			}
-			var rows []*outboxRow
-			if err := tx.NewSelect().Model(&rows).Order("id").Limit(relayBatch).Scan(ctx); err != nil {
-				return fmt.Errorf("read outbox: %w", err)
+			// The rows move inside the database; reading them into Go and
+			// writing them back cost a round trip per statement and per
+			// row for nothing.
+			var res sql.Result
+			var err error
+			if b.db.Kind == db.Postgres {
+				res, err = tx.ExecContext(ctx, `WITH moved AS (
+					DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox ORDER BY id LIMIT ?)
+					RETURNING id, kind, type, alert_id, integration_id, inbound_message_id, at)
+				INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
+				SELECT kind, type, alert_id, integration_id, inbound_message_id, at FROM moved ORDER BY id`, relayBatch)
+			} else {
+				// One writer: both statements see the same first rows.
+				res, err = tx.ExecContext(ctx, `INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
+				SELECT kind, type, alert_id, integration_id, inbound_message_id, at FROM event_outbox ORDER BY id LIMIT ?`, relayBatch)
+				if err == nil {
+					_, err = tx.ExecContext(ctx, `DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox ORDER BY id LIMIT ?)`, relayBatch)
+				}
 			}
-			if len(rows) == 0 {
-				return nil
-			}
-			evs := make([]*Event, len(rows))
-			ids := make([]int64, len(rows))
-			for i, r := range rows {
-				evs[i] = &Event{Kind: r.Kind, Type: r.Type, AlertID: r.AlertID, IntegrationID: r.IntegrationID, InboundMessageID: r.InboundMessageID, At: r.At}
-				ids[i] = r.ID
-			}
-			if _, err := tx.NewInsert().Model(&evs).Exec(ctx); err != nil {
+			if err != nil {
 				return fmt.Errorf("number events: %w", err)
 			}
-			if _, err := tx.NewDelete().Model((*outboxRow)(nil)).Where("id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
-				return fmt.Errorf("clear outbox: %w", err)
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("number events: %w", err)
+			}
+			if n == 0 {
+				return nil
 			}
 			if b.db.Kind == db.Postgres {
 				if _, err := tx.ExecContext(ctx, "NOTIFY "+notifyChannel); err != nil {
 					return fmt.Errorf("signal new events: %w", err)
 				}
 			}
-			moved = len(rows)
+			moved = int(n)
 			return nil
 		})
 		if err != nil || moved < relayBatch {
@@ -159,6 +175,25 @@ func (b *Bus) relay(ctx context.Context) error {
 // deliverNew moves every event after the last one delivered into the
 // window and wakes the subscribers.
 func (b *Bus) deliverNew(ctx context.Context) error {
+	if b.active.Load() == 0 {
+		var last int64
+		if err := b.db.NewSelect().Model((*Event)(nil)).ColumnExpr("coalesce(max(seq), 0)").Scan(ctx, &last); err != nil {
+			return fmt.Errorf("read last sequence: %w", err)
+		}
+		b.mu.Lock()
+		// Subscribe counts itself under the read lock, so no subscription
+		// can start between this check and moving the window past events
+		// that were never loaded.
+		idle := b.active.Load() == 0
+		if idle && last > b.lastSeq {
+			b.start = b.end
+			b.floor, b.lastSeq = last, last
+		}
+		b.mu.Unlock()
+		if idle {
+			return nil
+		}
+	}
 	for {
 		b.mu.RLock()
 		last := b.lastSeq

@@ -237,3 +237,46 @@ func TestEventsOfOtherInstancesArrive(t *testing.T) {
 	record(t, other, b, 0, 5)
 	equal(t, collect(t, sub, 5), sequence(0, 5))
 }
+
+// With nobody subscribed the bus loads nothing, yet a subscriber that
+// comes back with its cursor still gets every event, then live ones.
+func TestIdleBusLoadsNothingAndResumeStillSeesAll(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		b := testBus(t, d, 64)
+		ctx := context.Background()
+		first, err := b.Subscribe(ctx, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(t, d, b, 1, 3)
+		equal(t, collect(t, first, 3), sequence(1, 3))
+		first.Close()
+		cursor := b.lastSeq
+
+		record(t, d, b, 4, 200)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			b.mu.RLock()
+			caughtUp, loaded := b.lastSeq >= cursor+200, b.end-b.start
+			b.mu.RUnlock()
+			if caughtUp {
+				if loaded != 0 {
+					t.Fatalf("an idle bus loaded %d events into its window", loaded)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the bus never moved past the new events")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+
+		resumed, err := b.Subscribe(ctx, cursor, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resumed.Close()
+		record(t, d, b, 204, 2)
+		equal(t, collect(t, resumed, 202), sequence(4, 202))
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"sync"
 )
 
 var (
@@ -43,6 +44,8 @@ type Subscription struct {
 
 	// pos is the window position of the next live event.
 	pos int64
+
+	closeOnce sync.Once
 }
 
 // Subscribe starts a stream of the events filter accepts. With after > 0
@@ -71,7 +74,14 @@ func (b *Bus) Subscribe(ctx context.Context, after int64, filter Filter) (*Subsc
 	} else {
 		sub.pos = b.end
 	}
+	b.active.Add(1)
 	return sub, nil
+}
+
+// Close ends the subscription; the bus stops loading events for
+// subscribers once none is left.
+func (s *Subscription) Close() {
+	s.closeOnce.Do(func() { s.bus.active.Add(-1) })
 }
 
 // Next blocks until the next wanted event, ctx ends, the subscriber falls

@@ -17,6 +17,7 @@ func stream[T any](ctx context.Context, sub *events.Subscription, convert func(*
 	out := make(chan T, 1)
 	go func() {
 		defer close(out)
+		defer sub.Close()
 		for {
 			ev, err := sub.Next(ctx)
 			if err != nil {

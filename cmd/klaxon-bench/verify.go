@@ -42,9 +42,6 @@ func (c *Check) problem(format string, args ...any) {
 // finding.
 func verify(ctx context.Context, a *api, integrationID string, o *outcome, state map[string]finding) (*Check, error) {
 	c := &Check{OK: true, Accepted: len(o.accepted), Unsure: o.unsure}
-	for _, u := range o.unexpected {
-		c.problem("%s", u)
-	}
 
 	logged, total, err := a.inboundMessages(ctx, integrationID)
 	if err != nil {
@@ -76,6 +73,12 @@ func verify(ctx context.Context, a *api, integrationID string, o *outcome, state
 		case status != acc.status:
 			c.problem("inbound log: message %s is %s but was answered %s", acc.messageID, status, acc.status)
 		}
+	}
+	// Unexpected replies come after losses: a lost opening makes every
+	// later repeat of its finding open again, and those echoes must not
+	// crowd the cause out of the listed problems.
+	for _, u := range o.unexpected {
+		c.problem("%s", u)
 	}
 	// Messages the tool got no 2xx for may have been stored all the same
 	// (a reply lost on the way back); more than that is something stored
