@@ -109,6 +109,14 @@ func (s *Service) store(ctx context.Context, p *pendingIngest) error {
 // cannot be stored fails alone.
 func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 	defer s.bus.Kick()
+	if s.db.Kind == db.SQLite {
+		if err := s.sqlite.prepare(ctx, s.db); err != nil {
+			for _, p := range batch {
+				p.err = fmt.Errorf("ingest message for integration %d: %w", p.integ.ID, err)
+			}
+			return
+		}
+	}
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		for _, p := range batch {
 			if err := s.storeOne(ctx, tx, p); err != nil {
@@ -149,13 +157,17 @@ func (s *Service) storeOne(ctx context.Context, tx bun.Tx, p *pendingIngest) err
 			}
 			return insertMessagePostgres(ctx, tx, p.msg, headers)
 		}
-		return insertMessage(ctx, tx, p.msg)
+		return s.sqlite.store(ctx, tx, p.msg, db.SQLiteTime(p.msg.ReceivedAt))
 	}
+	var done bool
+	var err error
 	if s.db.Kind == db.Postgres {
-		done, err := applyPostgres(ctx, tx, p.integ, p.msg, p.decision)
-		if done || err != nil {
-			return err
-		}
+		done, err = applyPostgres(ctx, tx, p.integ, p.msg, p.decision)
+	} else {
+		done, err = s.sqlite.apply(ctx, tx, p.integ, p.msg, p.decision)
+	}
+	if done || err != nil {
+		return err
 	}
 	return s.apply(ctx, tx, p.integ, p.msg, p.decision)
 }

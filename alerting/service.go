@@ -26,6 +26,7 @@ type Service struct {
 	workerID string
 	routes   routeCache
 	commits  *groupCommit
+	sqlite   sqliteIngest
 }
 
 // NewService builds the domain service. publicURL is the base of the

@@ -80,6 +80,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "cache_size(-32000)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
 	sqldb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
@@ -131,4 +132,11 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	return d, nil
+}
+
+// SQLiteTime is t the way bun writes it into SQLite, for statements that
+// bind their arguments themselves: SQLite compares times as text, so every
+// writer must use one format.
+func SQLiteTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02 15:04:05.999999-07:00")
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/klaxonhq/klaxon/db"
 )
@@ -55,7 +56,7 @@ type outboxRow struct {
 // changed it.
 func AlertChanged(ctx context.Context, idb bun.IDB, typ string, alertID, integrationID int, at time.Time) error {
 	row := &outboxRow{Kind: KindAlert, Type: typ, AlertID: &alertID, IntegrationID: integrationID, At: at}
-	if _, err := idb.NewInsert().Model(row).Exec(ctx); err != nil {
+	if err := recordEvent(ctx, idb, row); err != nil {
 		return fmt.Errorf("record %s event of alert %d: %w", typ, alertID, err)
 	}
 	return nil
@@ -65,8 +66,23 @@ func AlertChanged(ctx context.Context, idb bun.IDB, typ string, alertID, integra
 // status, inside the transaction that stored it.
 func MessageStored(ctx context.Context, idb bun.IDB, msg *db.InboundMessage) error {
 	row := &outboxRow{Kind: KindInbound, Type: string(msg.Status), AlertID: msg.AlertID, IntegrationID: msg.IntegrationID, InboundMessageID: &msg.ID, At: msg.ReceivedAt}
-	if _, err := idb.NewInsert().Model(row).Exec(ctx); err != nil {
+	if err := recordEvent(ctx, idb, row); err != nil {
 		return fmt.Errorf("record event of inbound message %d: %w", msg.ID, err)
 	}
 	return nil
+}
+
+// recordEvent writes an event in the caller's transaction. SQLite has one
+// writer, so transactions commit in the order they number their rows and
+// the event can take its sequence number at once; the outbox and its
+// relay (a second transaction and disk flush per commit) are needed only
+// where transactions commit side by side.
+func recordEvent(ctx context.Context, idb bun.IDB, row *outboxRow) error {
+	if idb.Dialect().Name() == dialect.SQLite {
+		ev := &Event{Kind: row.Kind, Type: row.Type, AlertID: row.AlertID, IntegrationID: row.IntegrationID, InboundMessageID: row.InboundMessageID, At: row.At}
+		_, err := idb.NewInsert().Model(ev).Exec(ctx)
+		return err
+	}
+	_, err := idb.NewInsert().Model(row).Exec(ctx)
+	return err
 }

@@ -1,0 +1,149 @@
+package alerting
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/rules"
+)
+
+// The ingest path each database takes (prepared statements on SQLite, one
+// statement per message on PostgreSQL) must leave exactly the rows the
+// generic path leaves: the same story told to both, row for row.
+func TestFastIngestMatchesGenericPath(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, fast *db.DB) {
+		generic := dbtest.SQLite(t)
+		if fast.Kind == db.Postgres {
+			generic = dbtest.Postgres(t)
+		}
+		ctx := context.Background()
+		clock := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
+		newSvc := func(d *db.DB) *Service {
+			return NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		}
+		fastSvc, genericSvc := newSvc(fast), newSvc(generic)
+		fastTokens, genericTokens := storyIntegrations(t, fastSvc), storyIntegrations(t, genericSvc)
+
+		bodies := []string{
+			"scan_started.json", "new_finding_high.json", "new_finding_high_repeat.json",
+			"legacy_event_finding_high.json", "new_finding_medium.json", "finding_low.json",
+			"finding_low_unmatched.json", "new_finding_high.json", "not json",
+		}
+		for i := range fastTokens {
+			for _, name := range bodies {
+				body := []byte(name)
+				if name != "not json" {
+					var err error
+					if body, err = os.ReadFile(filepath.Join("..", "rules", "testdata", "detectify", name)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				clock = clock.Add(time.Second)
+				in := Inbound{Token: fastTokens[i], Body: body, Headers: map[string]string{"User-Agent": "detectify"}, RemoteAddr: "192.0.2.1"}
+				if _, err := fastSvc.Ingest(ctx, in); err != nil {
+					t.Fatalf("fast ingest of %s: %v", name, err)
+				}
+				in.Token = genericTokens[i]
+				if err := ingestGeneric(ctx, genericSvc, in); err != nil {
+					t.Fatalf("generic ingest of %s: %v", name, err)
+				}
+			}
+		}
+		for _, table := range []string{"inbound_messages", "alerts", "alert_log", "event_outbox", "events", "alert_jobs"} {
+			got, want := tableRows(t, fast, table), tableRows(t, generic, table)
+			if len(got) != len(want) {
+				t.Fatalf("%s: %d rows, the generic path leaves %d", table, len(got), len(want))
+			}
+			if table == "events" && fast.Kind == db.SQLite && len(got) == 0 {
+				t.Fatal("no events: SQLite records them numbered at once")
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("%s row %d:\n got %s\nwant %s", table, i, got[i], want[i])
+				}
+			}
+		}
+	})
+}
+
+// storyIntegrations creates, in order, a Detectify integration that pages
+// nobody, one with recipients and one with an escalation policy.
+func storyIntegrations(t *testing.T, svc *Service) []string {
+	t.Helper()
+	ctx := context.Background()
+	name, typ := "Detectify", rules.TypeDetectify
+	policyName := "Security"
+	policy, err := svc.CreateEscalationPolicy(ctx, PolicyInput{Name: &policyName, Steps: []StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}})
+	if err != nil {
+		t.Fatalf("create policy: %v", err)
+	}
+	var tokens []string
+	for _, in := range []IntegrationInput{
+		{Name: &name, Type: &typ},
+		{Name: &name, Type: &typ},
+		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID},
+	} {
+		integ, err := svc.CreateIntegration(ctx, in)
+		if err != nil {
+			t.Fatalf("create integration: %v", err)
+		}
+		tokens = append(tokens, integ.Token)
+	}
+	if _, err := svc.db.NewRaw("INSERT INTO integration_recipients (integration_id, kind, target_id) SELECT id, ?, 7 FROM integrations WHERE token = ?",
+		db.TargetUser, tokens[1]).Exec(ctx); err != nil {
+		t.Fatalf("add recipient: %v", err)
+	}
+	return tokens
+}
+
+// ingestGeneric is Ingest by way of apply, one transaction per message.
+func ingestGeneric(ctx context.Context, s *Service, in Inbound) error {
+	r, err := s.routeFor(ctx, in.Token)
+	if err != nil {
+		return err
+	}
+	msg := &db.InboundMessage{IntegrationID: r.integ.ID, ReceivedAt: s.clock(), RemoteAddr: in.RemoteAddr, Headers: in.Headers, Body: in.Body}
+	decision, failure := r.decide(in.Body)
+	msg.SourceID = decision.Fields.SourceID
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if failure != "" {
+			msg.Status, msg.Detail = db.InboundMappingFailed, failure
+			return insertMessage(ctx, tx, msg)
+		}
+		return s.apply(ctx, tx, r.integ, msg, decision)
+	})
+}
+
+// tableRows prints every row but the tokens, which differ by design.
+func tableRows(t *testing.T, d *db.DB, table string) []string {
+	t.Helper()
+	var rows []map[string]any
+	order := "id"
+	if table == "events" {
+		order = "seq"
+	}
+	if err := d.NewRaw("SELECT * FROM "+table+" ORDER BY "+order).Scan(context.Background(), &rows); err != nil {
+		t.Fatalf("read %s: %v", table, err)
+	}
+	out := make([]string, len(rows))
+	for i, row := range rows {
+		delete(row, "token")
+		for k, v := range row {
+			if b, ok := v.([]byte); ok {
+				row[k] = string(b)
+			}
+		}
+		out[i] = fmt.Sprint(row)
+	}
+	return out
+}

@@ -1,0 +1,196 @@
+package alerting
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/rules"
+)
+
+// On SQLite the writer's time goes into compiling SQL: bun writes every
+// argument into the statement's text (the body as a kilobyte of hex), so
+// each statement is parsed anew. The ingest path's statements are
+// prepared once here and run with bound arguments. The generic path stays
+// the reference; these statements must leave exactly the rows it would,
+// which the ingest tests check on both databases.
+
+type sqliteIngest struct {
+	mu       sync.Mutex
+	prepared bool
+
+	open, append, close, cancelJobs, message, entry, event, firstJob *sql.Stmt
+}
+
+var sqliteIngestSQL = map[string]string{
+	"open": `INSERT INTO alerts
+		(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, '` + string(db.AlertOpen) + `', 0, ?, ?, ?)
+		ON CONFLICT (integration_id, source_id) WHERE status <> '` + string(db.AlertClosed) + `' DO NOTHING
+		RETURNING id`,
+	"append": `UPDATE alerts SET append_count = append_count + 1, last_seen_at = ?
+		WHERE integration_id = ? AND source_id = ? AND status <> '` + string(db.AlertClosed) + `'
+		RETURNING id`,
+	"close": `UPDATE alerts SET status = '` + string(db.AlertClosed) + `', closed_at = ?
+		WHERE integration_id = ? AND source_id = ? AND status <> '` + string(db.AlertClosed) + `'
+		RETURNING id`,
+	"cancelJobs": `DELETE FROM alert_jobs WHERE alert_id = ?`,
+	"message": `INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id, alert_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+	"entry": `INSERT INTO alert_log (alert_id, at, type, message, inbound_message_id) VALUES (?, ?, ?, ?, ?)`,
+	// Events go straight into the numbered table, as events.record does
+	// on SQLite.
+	"event": `INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at) VALUES (?, ?, ?, ?, ?, ?)`,
+	// The first escalation job, when the alert has a policy or the
+	// integration has recipients to page.
+	"firstJob": `INSERT INTO alert_jobs (kind, alert_id, run_at, args, dedup_key, created_at)
+		SELECT ?, ?, ?, ?, ?, ? WHERE ? OR EXISTS (SELECT 1 FROM integration_recipients WHERE integration_id = ?)
+		ON CONFLICT (dedup_key) DO NOTHING`,
+}
+
+// prepare readies the statements on the database's one connection. It must
+// run outside a transaction: the transaction would hold that connection.
+func (q *sqliteIngest) prepare(ctx context.Context, d *db.DB) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.prepared {
+		return nil
+	}
+	targets := map[string]**sql.Stmt{
+		"open": &q.open, "append": &q.append, "close": &q.close, "cancelJobs": &q.cancelJobs,
+		"message": &q.message, "entry": &q.entry, "event": &q.event, "firstJob": &q.firstJob,
+	}
+	for name, target := range targets {
+		st, err := d.DB.DB.PrepareContext(ctx, sqliteIngestSQL[name])
+		if err != nil {
+			// Nothing is kept: the next batch tries again.
+			return fmt.Errorf("prepare %s statement: %w", name, err)
+		}
+		*target = st
+	}
+	q.prepared = true
+	return nil
+}
+
+// apply is Service.apply with the prepared statements. It reports false,
+// having done nothing, for the cases it leaves to the generic path.
+func (q *sqliteIngest) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *db.InboundMessage, d rules.Decision) (bool, error) {
+	now := db.SQLiteTime(msg.ReceivedAt)
+	msg.Detail = d.Detail
+	switch d.Action {
+	case rules.ActionOpen:
+		if len(d.Route.RecipientUserIDs) > 0 || len(d.Route.RecipientGroupIDs) > 0 {
+			return false, nil
+		}
+		policyID := integ.EscalationPolicyID
+		if d.Route.EscalationPolicyID != 0 {
+			policyID = &d.Route.EscalationPolicyID
+		}
+		alertID, opened, err := q.openOrAppend(ctx, tx, integ.ID, policyID, d.Fields, now)
+		if err != nil {
+			return false, err
+		}
+		msg.AlertID = &alertID
+		if !opened {
+			msg.Status = db.InboundAppended
+			return true, q.storeWithEntry(ctx, tx, msg, now, db.LogAppended, "Duplicate message appended")
+		}
+		msg.Status = db.InboundOpened
+		first := escalateArgs{}
+		args, err := json.Marshal(first)
+		if err != nil {
+			return false, fmt.Errorf("encode %s job: %w", jobEscalate, err)
+		}
+		if _, err := tx.Tx.StmtContext(ctx, q.firstJob).ExecContext(ctx,
+			jobEscalate, alertID, now, string(args), escalateKey(alertID, first), now, policyID != nil, integ.ID); err != nil {
+			return false, fmt.Errorf("enqueue %s job for alert %d: %w", jobEscalate, alertID, err)
+		}
+		return true, q.storeWithEntry(ctx, tx, msg, now, db.LogOpened, "Opened: "+d.Detail)
+	case rules.ActionClose:
+		var alertID int
+		err := tx.Tx.StmtContext(ctx, q.close).QueryRowContext(ctx, now, integ.ID, d.Fields.SourceID).Scan(&alertID)
+		if errors.Is(err, sql.ErrNoRows) {
+			msg.Status = db.InboundIgnored
+			msg.Detail = d.Detail + "; no open alert for this source"
+			return true, q.store(ctx, tx, msg, now)
+		}
+		if err != nil {
+			return false, fmt.Errorf("close alert: %w", err)
+		}
+		if _, err := tx.Tx.StmtContext(ctx, q.cancelJobs).ExecContext(ctx, alertID); err != nil {
+			return false, fmt.Errorf("cancel jobs of alert %d: %w", alertID, err)
+		}
+		msg.Status, msg.AlertID = db.InboundClosed, &alertID
+		return true, q.storeWithEntry(ctx, tx, msg, now, db.LogClosed, "Closed: "+d.Detail)
+	case rules.ActionIgnore:
+		msg.Status = db.InboundFiltered
+	default:
+		msg.Status = db.InboundIgnored
+	}
+	return true, q.store(ctx, tx, msg, now)
+}
+
+func (q *sqliteIngest) openOrAppend(ctx context.Context, tx bun.Tx, integrationID int, policyID *int, f rules.Fields, now string) (alertID int, opened bool, err error) {
+	open, appendTo := tx.Tx.StmtContext(ctx, q.open), tx.Tx.StmtContext(ctx, q.append)
+	// The same race as on the generic path: an alert closed between the
+	// INSERT and the UPDATE frees the slot again.
+	for range 3 {
+		err = open.QueryRowContext(ctx, integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, now, now, policyID).Scan(&alertID)
+		if err == nil {
+			return alertID, true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, false, fmt.Errorf("open alert: %w", err)
+		}
+		err = appendTo.QueryRowContext(ctx, now, integrationID, f.SourceID).Scan(&alertID)
+		if err == nil {
+			return alertID, false, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, false, fmt.Errorf("append to alert: %w", err)
+		}
+	}
+	return 0, false, errors.New("open alert: the open alert kept changing; giving up")
+}
+
+// store is insertMessage: the message with its final status, and its
+// event for live subscribers.
+func (q *sqliteIngest) store(ctx context.Context, tx bun.Tx, msg *db.InboundMessage, now string) error {
+	headers, err := json.Marshal(msg.Headers)
+	if err != nil {
+		return fmt.Errorf("encode headers: %w", err)
+	}
+	err = tx.Tx.StmtContext(ctx, q.message).QueryRowContext(ctx,
+		msg.IntegrationID, now, msg.RemoteAddr, string(headers), msg.Body, string(msg.Status), msg.Detail, msg.SourceID, msg.AlertID,
+	).Scan(&msg.ID)
+	if err != nil {
+		return fmt.Errorf("store inbound message: %w", err)
+	}
+	if _, err := tx.Tx.StmtContext(ctx, q.event).ExecContext(ctx,
+		string(events.KindInbound), string(msg.Status), msg.AlertID, msg.IntegrationID, msg.ID, now); err != nil {
+		return fmt.Errorf("record event of inbound message %d: %w", msg.ID, err)
+	}
+	return nil
+}
+
+// storeWithEntry is insertMessageAndLog.
+func (q *sqliteIngest) storeWithEntry(ctx context.Context, tx bun.Tx, msg *db.InboundMessage, now string, typ db.AlertLogType, text string) error {
+	if err := q.store(ctx, tx, msg, now); err != nil {
+		return err
+	}
+	if _, err := tx.Tx.StmtContext(ctx, q.entry).ExecContext(ctx, *msg.AlertID, now, string(typ), text, msg.ID); err != nil {
+		return fmt.Errorf("store timeline entry: %w", err)
+	}
+	if _, err := tx.Tx.StmtContext(ctx, q.event).ExecContext(ctx,
+		string(events.KindAlert), string(typ), *msg.AlertID, msg.IntegrationID, nil, now); err != nil {
+		return fmt.Errorf("record %s event of alert %d: %w", typ, *msg.AlertID, err)
+	}
+	return nil
+}
