@@ -32,6 +32,8 @@ type pendingIngest struct {
 	original db.InboundMessage
 	decision rules.Decision
 	failure  string
+	// failStatus is what a message with a failure is logged as.
+	failStatus db.InboundStatus
 	// lead says whether the waiter must lead the next batch (true) or
 	// has been committed, with err (false).
 	lead chan bool
@@ -149,7 +151,7 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 
 func (s *Service) storeOne(ctx context.Context, tx bun.Tx, p *pendingIngest) error {
 	if p.failure != "" {
-		p.msg.Status, p.msg.Detail = db.InboundMappingFailed, p.failure
+		p.msg.Status, p.msg.Detail = p.failStatus, p.failure
 		if s.db.Kind == db.Postgres {
 			headers, err := json.Marshal(p.msg.Headers)
 			if err != nil {

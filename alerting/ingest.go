@@ -43,9 +43,15 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 	if !r.integ.Enabled {
 		return nil, ErrIntegrationDisabled
 	}
+	now := s.clock()
+	if limit := r.integ.RateLimitPerMinute; limit != nil {
+		if wait := s.webhookLimits.take(r.integ.ID, *limit, now); wait > 0 {
+			return nil, &db.RateLimitError{Wait: wait, Reason: fmt.Sprintf("this integration takes at most %d webhooks a minute", *limit)}
+		}
+	}
 	msg := &db.InboundMessage{
 		IntegrationID: r.integ.ID,
-		ReceivedAt:    s.clock(),
+		ReceivedAt:    now,
 		RemoteAddr:    in.RemoteAddr,
 		Headers:       in.Headers,
 		Body:          in.Body,
@@ -53,9 +59,17 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 	if msg.Headers == nil {
 		msg.Headers = map[string]string{}
 	}
-	decision, failure := r.decide(in.Body)
-	msg.SourceID = decision.Fields.SourceID
-	if err := s.store(ctx, &pendingIngest{integ: r.integ, msg: msg, decision: decision, failure: failure}); err != nil {
+	p := &pendingIngest{integ: r.integ, msg: msg, failStatus: db.InboundMappingFailed}
+	if r.integ.SignatureRequired() {
+		// An unsigned body is kept for the record but never read: nothing
+		// in it may open, append to or close an alert.
+		p.failure, p.failStatus = signatureProblem(r.integ, in.Body, in.Headers), db.InboundRefused
+	}
+	if p.failure == "" {
+		p.decision, p.failure = r.decide(in.Body)
+		msg.SourceID = p.decision.Fields.SourceID
+	}
+	if err := s.store(ctx, p); err != nil {
 		return nil, err
 	}
 	return &IngestResult{MessageID: msg.ID, Status: msg.Status, Detail: msg.Detail, AlertID: msg.AlertID}, nil

@@ -40,6 +40,13 @@ type IntegrationInput struct {
 	// empty list clears them.
 	RecipientUserIDs  []int
 	RecipientGroupIDs []int
+	// SignatureSecret, when given, is the key webhooks must be signed
+	// with; an empty one stops requiring a signature.
+	SignatureSecret *string
+	// RateLimitPerMinute caps the webhooks taken a minute; ClearRateLimit
+	// removes the cap on update.
+	RateLimitPerMinute *int
+	ClearRateLimit     bool
 }
 
 // URL is where the integration's sender posts.
@@ -170,6 +177,13 @@ func (s *Service) RotateIntegrationToken(ctx context.Context, id int) (*db.Integ
 	return s.Integration(ctx, id)
 }
 
+const (
+	// minSignatureSecret keeps the key long enough that guessing it is
+	// hopeless.
+	minSignatureSecret    = 16
+	maxRateLimitPerMinute = 1_000_000
+)
+
 func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
@@ -192,6 +206,25 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 	}
 	if in.ClearEscalationPolicy {
 		integ.EscalationPolicyID = nil
+	}
+	if in.SignatureSecret != nil {
+		secret := *in.SignatureSecret
+		if secret != "" && (len(secret) < minSignatureSecret || len(secret) > 256) {
+			return db.Invalid("signatureSecret", fmt.Sprintf("must be %d to 256 characters, or empty to stop requiring a signature", minSignatureSecret))
+		}
+		integ.SignatureSecret = secret
+	}
+	if in.RateLimitPerMinute != nil && in.ClearRateLimit {
+		return db.Invalid("rateLimitPerMinute", "cannot be both set and cleared")
+	}
+	if in.RateLimitPerMinute != nil {
+		if n := *in.RateLimitPerMinute; n < 1 || n > maxRateLimitPerMinute {
+			return db.Invalid("rateLimitPerMinute", fmt.Sprintf("must be 1 to %d, or null for no limit", maxRateLimitPerMinute))
+		}
+		integ.RateLimitPerMinute = in.RateLimitPerMinute
+	}
+	if in.ClearRateLimit {
+		integ.RateLimitPerMinute = nil
 	}
 	if in.Mapping != nil {
 		if err := in.Mapping.Validate(); err != nil {

@@ -148,12 +148,21 @@ func (s *Service) releaseJob(ctx context.Context, tx bun.Tx, job *db.AlertJob, r
 // RunDueJobs carries out every job due at the current time and returns how
 // many ran. Tests call it after moving the clock; RunEngine calls it on a
 // timer.
+//
+// When ctx ends it takes no more jobs: those already started run to their
+// end, unhindered by ctx (each commits its effect with its removal, so
+// cutting one short would only waste the work), and those taken but not
+// started are handed back at once for the next worker.
 func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 	total := 0
+	runCtx := context.WithoutCancel(ctx)
 	// A job often queues another that is due at once (a step's immediate
 	// notifications), so keep going until nothing due is left; the bound
 	// keeps one call from running forever on a pathological policy.
 	for range 1000 {
+		if ctx.Err() != nil {
+			return total, nil
+		}
 		jobs, err := s.claimDueJobs(ctx, s.clock(), jobBatch)
 		if err != nil || len(jobs) == 0 {
 			return total, err
@@ -162,11 +171,19 @@ func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 		// queue its steps behind each other's commits and sends.
 		var wg sync.WaitGroup
 		var ran atomic.Int64
+		var mu sync.Mutex
+		var unstarted []*db.AlertJob
 		work := make(chan *db.AlertJob)
 		for range min(jobWorkers, len(jobs)) {
 			wg.Go(func() {
 				for job := range work {
-					if s.runJobLogged(ctx, job) {
+					if ctx.Err() != nil {
+						mu.Lock()
+						unstarted = append(unstarted, job)
+						mu.Unlock()
+						continue
+					}
+					if s.runJobLogged(runCtx, job) {
 						ran.Add(1)
 					}
 				}
@@ -178,8 +195,23 @@ func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 		close(work)
 		wg.Wait()
 		total += int(ran.Load())
+		s.handBack(runCtx, unstarted)
 	}
 	return total, nil
+}
+
+// handBack releases jobs taken but never started, as due as they were and
+// without counting an attempt, so a stopping worker does not sit on them
+// until their lease runs out.
+func (s *Service) handBack(ctx context.Context, jobs []*db.AlertJob) {
+	for _, job := range jobs {
+		err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			return s.releaseJob(ctx, tx, job, job.RunAt, nil)
+		})
+		if err != nil && !errors.Is(err, errLostLease) {
+			s.log.ErrorContext(ctx, "hand back engine job", "job", job.ID, "err", err)
+		}
+	}
 }
 
 // runJobLogged runs one job and reports whether it completed; failures are
@@ -235,7 +267,8 @@ func (s *Service) dropJob(ctx context.Context, job *db.AlertJob, cause error) er
 	})
 }
 
-// RunEngine runs due jobs every interval until ctx ends.
+// RunEngine runs due jobs every interval until ctx ends, then returns once
+// the jobs in hand have finished (see RunDueJobs).
 func (s *Service) RunEngine(ctx context.Context, interval time.Duration) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()

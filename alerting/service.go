@@ -27,6 +27,8 @@ type Service struct {
 	routes   routeCache
 	commits  *groupCommit
 	sqlite   sqliteIngest
+	// webhookLimits holds each rate-limited integration's allowance.
+	webhookLimits webhookLimiter
 }
 
 // NewService builds the domain service. publicURL is the base of the

@@ -32,17 +32,6 @@ const (
 	verificationMaxAttempts = 5
 )
 
-// RateLimitError refuses a request repeated too soon; Wait says when it
-// may be made again.
-type RateLimitError struct {
-	Wait   time.Duration
-	Reason string
-}
-
-func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("%s; try again in %s", e.Reason, e.Wait.Round(time.Second))
-}
-
 // SendContactVerification sends a fresh six-digit code to a contact method
 // that needs one, replacing any code sent before.
 func (s *Service) SendContactVerification(ctx context.Context, id int) error {
@@ -73,7 +62,7 @@ func (s *Service) SendContactVerification(ctx context.Context, id int) error {
 		switch {
 		case err == nil:
 			if wait := prev.SentAt.Add(verificationResendAfter).Sub(now); wait > 0 {
-				return &RateLimitError{Wait: wait, Reason: "a code was sent to this contact method less than a minute ago"}
+				return &db.RateLimitError{Wait: wait, Reason: "a code was sent to this contact method less than a minute ago"}
 			}
 		case !errors.Is(db.Classify(err), db.ErrNotFound):
 			return fmt.Errorf("load verification of contact method %d: %w", id, err)

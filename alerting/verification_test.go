@@ -92,7 +92,7 @@ func TestContactVerification(t *testing.T) {
 		code := msg.VerificationCode
 
 		// Asking again at once is refused and sends nothing.
-		var limited *alerting.RateLimitError
+		var limited *db.RateLimitError
 		if err := svc.SendContactVerification(ctx, phone.ID); !errors.As(err, &limited) || limited.Wait != time.Minute {
 			t.Fatalf("second code at once: %v, want a rate limit of a minute", err)
 		}

@@ -54,3 +54,16 @@ func RequireSelfOr(ctx context.Context, userID int, role db.Role) (*db.User, err
 	}
 	return u, nil
 }
+
+type clientAddrKey struct{}
+
+// WithClientAddr records the address a request came from, which sign-in
+// attempts are counted against.
+func WithClientAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+func clientAddrFrom(ctx context.Context) string {
+	addr, _ := ctx.Value(clientAddrKey{}).(string)
+	return addr
+}

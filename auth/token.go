@@ -3,10 +3,13 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -25,32 +28,103 @@ const (
 
 // Tokens issues and verifies session tokens.
 type Tokens struct {
-	key []byte
 	ttl time.Duration
 	now func() time.Time
+
+	mu   sync.Mutex
+	ring KeyRing
+	// load, when set, rereads the ring, so that a key rotated by another
+	// instance or by "klaxon keys rotate" is taken up within reloadEvery.
+	load     func(context.Context) (KeyRing, error)
+	loadedAt time.Time
 }
+
+// KeyRing is the key tokens are signed with and, during its grace period,
+// the one before it: tokens signed with Previous are accepted until
+// Retired plus the session lifetime, when the last of them has expired
+// anyway.
+type KeyRing struct {
+	Current  []byte
+	Previous []byte
+	Retired  time.Time
+}
+
+// reloadEvery bounds how long an instance keeps signing with a key
+// another instance has rotated out.
+const reloadEvery = time.Minute
 
 // NewTokens signs with key; tokens live for ttl; now is the clock.
 func NewTokens(key []byte, ttl time.Duration, now func() time.Time) (*Tokens, error) {
 	if len(key) < minSecretLen {
 		return nil, fmt.Errorf("jwt signing key: need at least %d bytes, got %d", minSecretLen, len(key))
 	}
-	return &Tokens{key: key, ttl: ttl, now: now}, nil
+	return &Tokens{ring: KeyRing{Current: key}, ttl: ttl, now: now}, nil
+}
+
+// NewRotatingTokens keeps its keys in step with load, which it calls now
+// and then at most every reloadEvery.
+func NewRotatingTokens(ctx context.Context, load func(context.Context) (KeyRing, error), ttl time.Duration, now func() time.Time) (*Tokens, error) {
+	ring, err := load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := NewTokens(ring.Current, ttl, now)
+	if err != nil {
+		return nil, err
+	}
+	t.ring, t.load, t.loadedAt = ring, load, now()
+	return t, nil
+}
+
+// keys returns the ring, rereading it when it is due. A failed reread
+// keeps the keys in hand: signing in must not depend on it.
+func (t *Tokens) keys() KeyRing {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	if t.load != nil && now.Sub(t.loadedAt) >= reloadEvery {
+		t.loadedAt = now
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if ring, err := t.load(ctx); err == nil && len(ring.Current) >= minSecretLen {
+			t.ring = ring
+		}
+	}
+	return t.ring
+}
+
+// keyID names a key in a token's header without revealing it.
+func keyID(key []byte) string {
+	sum := sha256.Sum256(key)
+	return hex.EncodeToString(sum[:6])
+}
+
+// sessionClaims are the registered claims plus the user's token version
+// at sign-in.
+type sessionClaims struct {
+	jwt.RegisteredClaims
+	Version int `json:"ver"`
 }
 
 // Issue returns a signed token for u and when it expires.
 func (t *Tokens) Issue(u *db.User) (string, time.Time, error) {
 	now := t.now()
 	exp := now.Add(t.ttl)
-	claims := jwt.RegisteredClaims{
-		Issuer:    issuer,
-		Subject:   strconv.Itoa(u.ID),
-		Audience:  jwt.ClaimStrings{audience},
-		IssuedAt:  jwt.NewNumericDate(now),
-		NotBefore: jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(exp),
+	claims := sessionClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    issuer,
+			Subject:   strconv.Itoa(u.ID),
+			Audience:  jwt.ClaimStrings{audience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+		},
+		Version: u.TokenVersion,
 	}
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.key)
+	key := t.keys().Current
+	token := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	token.Header["kid"] = keyID(key)
+	signed, err := token.SignedString(key)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
 	}
@@ -60,14 +134,22 @@ func (t *Tokens) Issue(u *db.User) (string, time.Time, error) {
 // Verify checks the signature, algorithm, issuer, audience and expiry, and
 // returns the user id the token was issued to.
 func (t *Tokens) Verify(token string) (int, error) {
-	id, _, err := t.VerifyUntil(token)
-	return id, err
+	c, err := t.verify(token)
+	if err != nil {
+		return 0, err
+	}
+	return c.userID, nil
 }
 
-// VerifyUntil is Verify that also says when the token expires.
-func (t *Tokens) VerifyUntil(token string) (int, time.Time, error) {
-	var claims jwt.RegisteredClaims
-	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.key, nil },
+type verified struct {
+	userID  int
+	version int
+	expires time.Time
+}
+
+func (t *Tokens) verify(token string) (verified, error) {
+	var claims sessionClaims
+	_, err := jwt.ParseWithClaims(token, &claims, t.verificationKey,
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(issuer),
 		jwt.WithAudience(audience),
@@ -75,13 +157,30 @@ func (t *Tokens) VerifyUntil(token string) (int, time.Time, error) {
 		jwt.WithTimeFunc(t.now),
 	)
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		return verified{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
 	id, err := strconv.Atoi(claims.Subject)
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("%w: bad subject", ErrUnauthenticated)
+		return verified{}, fmt.Errorf("%w: bad subject", ErrUnauthenticated)
 	}
-	return id, claims.ExpiresAt.Time, nil
+	return verified{userID: id, version: claims.Version, expires: claims.ExpiresAt.Time}, nil
+}
+
+// verificationKey picks the key a token names. Tokens from before key
+// ids were written name none and are checked with the current key.
+func (t *Tokens) verificationKey(token *jwt.Token) (any, error) {
+	ring := t.keys()
+	kid, _ := token.Header["kid"].(string)
+	switch {
+	case kid == "" || kid == keyID(ring.Current):
+		return ring.Current, nil
+	case ring.Previous != nil && kid == keyID(ring.Previous):
+		if !t.now().Before(ring.Retired.Add(t.ttl)) {
+			return nil, errors.New("signed with a retired key")
+		}
+		return ring.Previous, nil
+	}
+	return nil, errors.New("signed with an unknown key")
 }
 
 // SigningKey returns configured when it is set, and otherwise the key

@@ -27,6 +27,7 @@ type Service struct {
 	// dummyHash is compared against when a login names no user, so a
 	// failed login takes as long whether or not the account exists.
 	dummyHash []byte
+	throttle  *loginThrottle
 }
 
 // NewService builds the service; tokens may be nil in tools that manage
@@ -38,7 +39,17 @@ func NewService(d *db.DB, tokens *Tokens, now func() time.Time) (*Service, error
 	}
 	// Stored times are UTC in whole microseconds, as both engines keep them.
 	clock := func() time.Time { return now().UTC().Truncate(time.Microsecond) }
-	return &Service{db: d, tokens: tokens, now: clock, dummyHash: dummy}, nil
+	return &Service{db: d, tokens: tokens, now: clock, dummyHash: dummy, throttle: newLoginThrottle(DefaultLoginLimits())}, nil
+}
+
+// SetLoginLimits replaces the back-off on failed sign-ins; nil turns it
+// off.
+func (s *Service) SetLoginLimits(limits *LoginLimits) {
+	if limits == nil {
+		s.throttle = nil
+		return
+	}
+	s.throttle = newLoginThrottle(*limits)
 }
 
 // Session is a signed-in user and their token.
@@ -53,18 +64,30 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Session, 
 	if s.tokens == nil {
 		return nil, errors.New("login: this service cannot issue tokens")
 	}
+	email = normalizeEmail(email)
+	keys := []string{"account " + email}
+	if addr := clientAddrFrom(ctx); addr != "" {
+		keys = append(keys, "address "+addr)
+	}
+	now := s.now()
+	if err := s.throttle.check(now, keys...); err != nil {
+		return nil, err
+	}
 	var u db.User
-	err := s.db.NewSelect().Model(&u).Where("email = ?", normalizeEmail(email)).Scan(ctx)
+	err := s.db.NewSelect().Model(&u).Where("email = ?", email).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		s.throttle.fail(now, keys...)
 		return nil, ErrInvalidCredentials
 	}
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	if u.PasswordHash == "" || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		s.throttle.fail(now, keys...)
 		return nil, ErrInvalidCredentials
 	}
+	s.throttle.succeed(keys[0])
 	token, exp, err := s.tokens.Issue(&u)
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
@@ -80,20 +103,45 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*db.User, err
 }
 
 // AuthenticateUntil is Authenticate that also says when the token expires,
-// for connections that outlive a request.
+// for connections that outlive a request. The token is a session token
+// or an API key.
 func (s *Service) AuthenticateUntil(ctx context.Context, token string) (*db.User, time.Time, error) {
+	if strings.HasPrefix(token, apiKeyPrefix) {
+		return s.authenticateAPIKey(ctx, token)
+	}
 	if s.tokens == nil {
 		return nil, time.Time{}, ErrUnauthenticated
 	}
-	id, expires, err := s.tokens.VerifyUntil(token)
+	claims, err := s.tokens.verify(token)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	u, err := s.User(ctx, id)
+	u, err := s.User(ctx, claims.userID)
 	if errors.Is(err, db.ErrNotFound) {
 		return nil, time.Time{}, fmt.Errorf("%w: user no longer exists", ErrUnauthenticated)
 	}
-	return u, expires, err
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if claims.version != u.TokenVersion {
+		return nil, time.Time{}, fmt.Errorf("%w: signed out", ErrUnauthenticated)
+	}
+	return u, claims.expires, nil
+}
+
+// SignOut ends every session of the user: all their tokens, on every
+// device, stop working at once. API keys are revoked on their own.
+func (s *Service) SignOut(ctx context.Context, userID int) error {
+	res, err := s.db.NewUpdate().Model((*db.User)(nil)).
+		Set("token_version = token_version + 1").Set("updated_at = ?", s.now()).
+		Where("id = ?", userID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("sign out user %d: %w", userID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("sign out user %d: %w", userID, db.ErrNotFound)
+	}
+	return nil
 }
 
 // UserInput is what createUser and updateUser take; nil means unchanged.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
@@ -31,6 +32,17 @@ func (e *FieldError) FieldName() string { return e.Field }
 
 // Invalid is shorthand for a *FieldError.
 func Invalid(field, reason string) error { return &FieldError{Field: field, Reason: reason} }
+
+// RateLimitError refuses a request repeated too soon; Wait says when it
+// may be tried again.
+type RateLimitError struct {
+	Wait   time.Duration
+	Reason string
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("%s; try again in %s", e.Reason, e.Wait.Round(time.Second))
+}
 
 // Classify turns driver errors that callers must tell apart into the
 // package's sentinels, keeping the original in the chain.

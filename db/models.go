@@ -42,13 +42,34 @@ func (r Role) rank() int {
 type User struct {
 	bun.BaseModel `bun:"table:users"`
 
-	ID           int       `bun:"id,pk,autoincrement"`
-	Email        string    `bun:"email"`
-	Name         string    `bun:"name"`
-	Role         Role      `bun:"role"`
-	PasswordHash string    `bun:"password_hash"`
+	ID           int    `bun:"id,pk,autoincrement"`
+	Email        string `bun:"email"`
+	Name         string `bun:"name"`
+	Role         Role   `bun:"role"`
+	PasswordHash string `bun:"password_hash"`
+	// TokenVersion is carried by every session token; a token with an
+	// older one is no longer accepted.
+	TokenVersion int       `bun:"token_version"`
 	CreatedAt    time.Time `bun:"created_at"`
 	UpdatedAt    time.Time `bun:"updated_at"`
+}
+
+// APIKey lets a machine client call the API as its owner, with at most
+// Role.
+type APIKey struct {
+	bun.BaseModel `bun:"table:api_keys"`
+
+	ID     int    `bun:"id,pk,autoincrement"`
+	Name   string `bun:"name"`
+	UserID int    `bun:"user_id"`
+	Role   Role   `bun:"role"`
+	// KeyHash is the SHA-256 of the key; the key itself is shown once.
+	KeyHash string `bun:"key_hash"`
+	// Prefix is the key's first characters, to tell keys apart.
+	Prefix     string     `bun:"prefix"`
+	CreatedAt  time.Time  `bun:"created_at"`
+	ExpiresAt  time.Time  `bun:"expires_at"`
+	LastUsedAt *time.Time `bun:"last_used_at"`
 }
 
 type Group struct {
@@ -118,9 +139,18 @@ type Integration struct {
 	// EscalationPolicyID pages people for this integration's alerts.
 	EscalationPolicyID *int          `bun:"escalation_policy_id"`
 	Mapping            rules.Mapping `bun:"mapping,type:text"`
-	CreatedAt          time.Time     `bun:"created_at"`
-	UpdatedAt          time.Time     `bun:"updated_at"`
+	// SignatureSecret, when set, is the HMAC-SHA256 key every webhook
+	// must be signed with.
+	SignatureSecret string `bun:"signature_secret"`
+	// RateLimitPerMinute caps the webhooks taken a minute; nil takes all.
+	RateLimitPerMinute *int      `bun:"rate_limit_per_minute"`
+	CreatedAt          time.Time `bun:"created_at"`
+	UpdatedAt          time.Time `bun:"updated_at"`
 }
+
+// SignatureRequired says whether webhooks without a valid signature are
+// refused.
+func (i *Integration) SignatureRequired() bool { return i.SignatureSecret != "" }
 
 type AlertStatus string
 
@@ -196,6 +226,9 @@ const (
 	InboundIgnored       InboundStatus = "MAPPED_IGNORED"
 	InboundFiltered      InboundStatus = "FILTERED"
 	InboundMappingFailed InboundStatus = "MAPPING_FAILED"
+	// InboundRefused is a message kept only for the record: its signature
+	// was missing or wrong, so nothing in it was acted on.
+	InboundRefused InboundStatus = "REFUSED"
 )
 
 type InboundMessage struct {

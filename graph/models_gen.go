@@ -57,6 +57,13 @@ type ConditionInput struct {
 	CaseSensitive *bool    `json:"caseSensitive,omitempty"`
 }
 
+type CreateAPIKeyInput struct {
+	Name string  `json:"name"`
+	Role db.Role `json:"role"`
+	// Defaults to 90 days from now; at most two years.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
 type CreateContactMethodInput struct {
 	UserID int            `json:"userId"`
 	Name   *string        `json:"name,omitempty"`
@@ -87,6 +94,9 @@ type CreateIntegrationInput struct {
 	EscalationPolicyID *int                  `json:"escalationPolicyId,omitempty"`
 	RecipientUserIds   []int                 `json:"recipientUserIds,omitempty"`
 	RecipientGroupIds  []int                 `json:"recipientGroupIds,omitempty"`
+	// Requires every webhook to be signed with this key (16 to 256 characters).
+	SignatureSecret    *string `json:"signatureSecret,omitempty"`
+	RateLimitPerMinute *int    `json:"rateLimitPerMinute,omitempty"`
 }
 
 type CreateNotificationRuleInput struct {
@@ -122,6 +132,12 @@ type CreateUserInput struct {
 	Name     *string  `json:"name,omitempty"`
 	Password string   `json:"password"`
 	Role     *db.Role `json:"role,omitempty"`
+}
+
+type CreatedAPIKey struct {
+	APIKey *db.APIKey `json:"apiKey"`
+	// The key itself, shown this once; send it as "Authorization: Bearer <key>".
+	Secret string `json:"secret"`
 }
 
 type EscalationStepInput struct {
@@ -273,6 +289,10 @@ type UpdateIntegrationInput struct {
 	RecipientUserIds []int `json:"recipientUserIds,omitempty"`
 	// Replaces the recipient groups when given.
 	RecipientGroupIds []int `json:"recipientGroupIds,omitempty"`
+	// A new signing key; an empty string stops requiring a signature.
+	SignatureSecret *string `json:"signatureSecret,omitempty"`
+	// An explicit null removes the limit; leaving it out keeps it.
+	RateLimitPerMinute graphql.Omittable[*int] `json:"rateLimitPerMinute,omitempty"`
 }
 
 type UpdateRulesetInput struct {

@@ -79,6 +79,11 @@ func (r *alertEventResolver) Alert(ctx context.Context, obj *events.Event) (*db.
 	return obj.Alert, nil
 }
 
+// Owner is the resolver for the owner field.
+func (r *apiKeyResolver) Owner(ctx context.Context, obj *db.APIKey) (*db.User, error) {
+	return r.Auth.User(ctx, obj.UserID)
+}
+
 // User is the resolver for the user field.
 func (r *contactMethodResolver) User(ctx context.Context, obj *db.ContactMethod) (*db.User, error) {
 	return r.Auth.User(ctx, obj.UserID)
@@ -186,6 +191,11 @@ func (r *integrationResolver) RecipientGroups(ctx context.Context, obj *db.Integ
 	return groups, err
 }
 
+// SignatureHeaders is the resolver for the signatureHeaders field.
+func (r *integrationResolver) SignatureHeaders(ctx context.Context, obj *db.Integration) ([]string, error) {
+	return alerting.SignatureHeaders(obj.Type), nil
+}
+
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, email string, password string) (*graph.AuthPayload, error) {
 	session, err := r.Auth.Login(ctx, email, password)
@@ -193,6 +203,51 @@ func (r *mutationResolver) Login(ctx context.Context, email string, password str
 		return nil, err
 	}
 	return &graph.AuthPayload{Token: session.Token, ExpiresAt: session.ExpiresAt, User: session.User}, nil
+}
+
+// SignOut is the resolver for the signOut field.
+func (r *mutationResolver) SignOut(ctx context.Context) (bool, error) {
+	u, err := auth.Require(ctx, db.RoleViewer)
+	if err != nil {
+		return false, err
+	}
+	return done(r.Auth.SignOut(ctx, u.ID))
+}
+
+// SignOutUser is the resolver for the signOutUser field.
+func (r *mutationResolver) SignOutUser(ctx context.Context, userID int) (bool, error) {
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+		return false, err
+	}
+	return done(r.Auth.SignOut(ctx, userID))
+}
+
+// CreateAPIKey is the resolver for the createApiKey field.
+func (r *mutationResolver) CreateAPIKey(ctx context.Context, input graph.CreateAPIKeyInput) (*graph.CreatedAPIKey, error) {
+	u, err := auth.Require(ctx, db.RoleViewer)
+	if err != nil {
+		return nil, err
+	}
+	key, secret, err := r.Auth.CreateAPIKey(ctx, u, auth.APIKeyInput{Name: input.Name, Role: input.Role, ExpiresAt: input.ExpiresAt})
+	if err != nil {
+		return nil, err
+	}
+	return &graph.CreatedAPIKey{APIKey: key, Secret: secret}, nil
+}
+
+// RevokeAPIKey is the resolver for the revokeApiKey field.
+func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id int) (bool, error) {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return false, err
+	}
+	key, err := r.Auth.APIKey(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if _, err := auth.RequireSelfOr(ctx, key.UserID, db.RoleAdmin); err != nil {
+		return false, err
+	}
+	return done(r.Auth.RevokeAPIKey(ctx, id))
 }
 
 // CreateUser is the resolver for the createUser field.
@@ -277,6 +332,7 @@ func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.Cr
 	return r.Alerting.CreateIntegration(ctx, alerting.IntegrationInput{
 		Name: &input.Name, Type: &input.Type, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		EscalationPolicyID: input.EscalationPolicyID, RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
+		SignatureSecret: input.SignatureSecret, RateLimitPerMinute: input.RateLimitPerMinute,
 	})
 }
 
@@ -288,9 +344,13 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 	in := alerting.IntegrationInput{
 		Name: input.Name, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
+		SignatureSecret: input.SignatureSecret,
 	}
 	if policyID, set := input.EscalationPolicyID.ValueOK(); set {
 		in.EscalationPolicyID, in.ClearEscalationPolicy = policyID, policyID == nil
+	}
+	if limit, set := input.RateLimitPerMinute.ValueOK(); set {
+		in.RateLimitPerMinute, in.ClearRateLimit = limit, limit == nil
 	}
 	return r.Alerting.UpdateIntegration(ctx, id, in)
 }
@@ -600,6 +660,18 @@ func (r *notificationRuleResolver) ContactMethod(ctx context.Context, obj *db.No
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*db.User, error) {
 	return auth.Require(ctx, db.RoleViewer)
+}
+
+// APIKeys is the resolver for the apiKeys field.
+func (r *queryResolver) APIKeys(ctx context.Context) ([]*db.APIKey, error) {
+	u, err := auth.Require(ctx, db.RoleViewer)
+	if err != nil {
+		return nil, err
+	}
+	if u.Role.Includes(db.RoleAdmin) {
+		return r.Auth.APIKeys(ctx, nil)
+	}
+	return r.Auth.APIKeys(ctx, &u.ID)
 }
 
 // Channels is the resolver for the channels field.
@@ -938,6 +1010,9 @@ func (r *Resolver) Alert() graph.AlertResolver { return &alertResolver{r} }
 // AlertEvent returns graph.AlertEventResolver implementation.
 func (r *Resolver) AlertEvent() graph.AlertEventResolver { return &alertEventResolver{r} }
 
+// ApiKey returns graph.ApiKeyResolver implementation.
+func (r *Resolver) ApiKey() graph.ApiKeyResolver { return &apiKeyResolver{r} }
+
 // ContactMethod returns graph.ContactMethodResolver implementation.
 func (r *Resolver) ContactMethod() graph.ContactMethodResolver { return &contactMethodResolver{r} }
 
@@ -999,6 +1074,7 @@ func (r *Resolver) User() graph.UserResolver { return &userResolver{r} }
 type (
 	alertResolver            struct{ *Resolver }
 	alertEventResolver       struct{ *Resolver }
+	apiKeyResolver           struct{ *Resolver }
 	contactMethodResolver    struct{ *Resolver }
 	escalationStepResolver   struct{ *Resolver }
 	groupResolver            struct{ *Resolver }

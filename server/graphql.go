@@ -3,7 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -15,7 +18,6 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
@@ -35,11 +37,6 @@ const (
 	codeRateLimited     = "RATE_LIMITED"
 )
 
-// complexityLimit bounds what one query may ask for; every field counts
-// one and lists count their children once, which stops deeply nested
-// queries from fanning out.
-const complexityLimit = 2000
-
 func (s *Server) graphQLHandler() http.Handler {
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Alerting: s.alerting, Auth: s.auth, Events: s.events}})
 	h := handler.New(schema)
@@ -47,9 +44,15 @@ func (s *Server) graphQLHandler() http.Handler {
 	h.AddTransport(transport.GET{})
 	h.AddTransport(transport.POST{})
 	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	h.Use(extension.Introspection{})
+	if !s.cfg.GraphQLNoIntrospection {
+		h.Use(extension.Introspection{})
+	}
 	h.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
-	h.Use(extension.FixedComplexityLimit(complexityLimit))
+	h.Use(operationLimits{maxDepth: s.cfg.GraphQLMaxDepth, introspection: !s.cfg.GraphQLNoIntrospection})
+	// Every field counts one and a list's children count once, not once
+	// per item: this bounds how wide an operation is, the depth limit how
+	// deep.
+	h.Use(extension.FixedComplexityLimit(s.cfg.GraphQLMaxComplexity))
 	h.SetErrorPresenter(s.presentError)
 	h.SetRecoverFunc(func(ctx context.Context, v any) error {
 		s.log.ErrorContext(ctx, "panic in resolver", "panic", v)
@@ -72,7 +75,8 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 		FieldName() string
 	}
 	var gqlErr *gqlerror.Error
-	var rateErr *alerting.RateLimitError
+	errors.As(err, &gqlErr)
+	var rateErr *db.RateLimitError
 	switch {
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		setCode(presented, codeUnauthenticated, "invalid email or password")
@@ -85,7 +89,9 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 		presented.Extensions["field"] = fieldErr.FieldName()
 	case errors.As(err, &rateErr):
 		setCode(presented, codeRateLimited, rateErr.Error())
-		presented.Extensions["retryAfterSeconds"] = int(rateErr.Wait.Round(time.Second) / time.Second)
+		// Rounded up: a client waiting the whole seconds it is told must
+		// find the wait over.
+		presented.Extensions["retryAfterSeconds"] = int((rateErr.Wait + time.Second - 1) / time.Second)
 	case errors.Is(err, db.ErrNotFound):
 		setCode(presented, codeNotFound, "not found")
 	case errors.Is(err, events.ErrTooSlow):
@@ -94,17 +100,67 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 		setCode(presented, codeBadUserInput, events.ErrCursorTooOld.Error())
 	case errors.Is(err, events.ErrClosed):
 		setCode(presented, codeUnavailable, "the server is stopping; reconnect and resume with the last cursor")
-	case errors.As(err, &gqlErr) && gqlErr.Err == nil:
+	case gqlErr != nil && gqlErr.Err == nil:
 		// gqlgen's own parse, validation and input-coercion errors: their
 		// text is meant for the caller.
 		if presented.Extensions == nil || presented.Extensions["code"] == nil {
 			setCode(presented, codeBadUserInput, presented.Message)
 		}
+	case isArgumentError(ctx, gqlErr):
+		// An argument or input field the caller sent that does not parse
+		// as its type ("abc" for an ID).
+		field := inputFieldName(gqlErr.Path[len(graphql.GetFieldContext(ctx).Path()):])
+		reason := gqlErr.Err.Error()
+		if numErr := (*strconv.NumError)(nil); errors.As(gqlErr.Err, &numErr) {
+			reason = "must be an integer"
+		}
+		setCode(presented, codeBadUserInput, field+": "+reason)
+		presented.Extensions["field"] = field
 	default:
 		s.log.ErrorContext(ctx, "graphql request failed", "err", err, "path", presented.Path.String())
 		setCode(presented, codeInternal, "internal error")
 	}
 	return presented
+}
+
+// isArgumentError reports whether err arose parsing the arguments of the
+// field in ctx. gqlgen puts every error under a path, a resolver's under
+// its field's; only its unmarshalling of arguments reaches below a field,
+// into the name of one of its arguments.
+func isArgumentError(ctx context.Context, gqlErr *gqlerror.Error) bool {
+	fc := graphql.GetFieldContext(ctx)
+	if gqlErr == nil || gqlErr.Err == nil || fc == nil || fc.Field.Field == nil {
+		return false
+	}
+	base := fc.Path()
+	if len(gqlErr.Path) <= len(base) {
+		return false
+	}
+	name, ok := gqlErr.Path[len(base)].(ast.PathName)
+	return ok && fc.Field.Arguments.ForName(string(name)) != nil
+}
+
+// inputFieldName names an argument's path the way field errors do
+// ("mapping.severity[0]"): without the conventional "input" argument.
+func inputFieldName(path ast.Path) string {
+	if len(path) > 1 {
+		if name, ok := path[0].(ast.PathName); ok && name == "input" {
+			path = path[1:]
+		}
+	}
+	var b strings.Builder
+	for _, el := range path {
+		switch el := el.(type) {
+		case ast.PathIndex:
+			fmt.Fprintf(&b, "[%d]", int(el))
+		case ast.PathName:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(string(el))
+		}
+	}
+	return b.String()
 }
 
 func setCode(e *gqlerror.Error, code, message string) {
@@ -120,6 +176,7 @@ func setCode(e *gqlerror.Error, code, message string) {
 // learns at once that it must sign in again.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(auth.WithClientAddr(r.Context(), s.clientAddr(r)))
 		token, present := bearerToken(r)
 		if !present {
 			next.ServeHTTP(w, r)
@@ -129,13 +186,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			if !errors.Is(err, auth.ErrUnauthenticated) {
 				s.log.ErrorContext(r.Context(), "authenticate", "err", err)
-				writeError(w, http.StatusInternalServerError, "internal error")
+				writeGraphQLError(w, http.StatusInternalServerError, codeInternal, "internal error")
 				return
 			}
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": []map[string]any{{
-				"message":    "invalid or expired token",
-				"extensions": map[string]string{"code": codeUnauthenticated},
-			}}})
+			writeGraphQLError(w, http.StatusUnauthorized, codeUnauthenticated, "invalid or expired token")
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), user)))

@@ -2,11 +2,12 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
@@ -30,7 +31,30 @@ type Config struct {
 	// TwilioAuthToken verifies Twilio's callbacks; without it the Twilio
 	// routes answer 404.
 	TwilioAuthToken string
+	// GraphQLMaxDepth refuses operations whose fields nest deeper.
+	GraphQLMaxDepth int
+	// GraphQLMaxComplexity refuses operations that ask for more, every
+	// field counting one.
+	GraphQLMaxComplexity int
+	// GraphQLMaxBodyBytes caps a POST /graphql body; larger ones get 413.
+	GraphQLMaxBodyBytes int64
+	// GraphQLNoIntrospection refuses __schema and __type queries and
+	// drops the playground, which cannot work without them. It is a
+	// negative so that the zero Config keeps the default, on.
+	GraphQLNoIntrospection bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; sign-in attempts are counted per client address.
+	TrustedProxies []netip.Prefix
 }
+
+// Defaults for the GraphQL limits. The depth allows GraphiQL's own
+// introspection query (its type references nest nine levels under
+// __schema { types { fields { args { type … } } } }).
+const (
+	DefaultGraphQLMaxDepth      = 15
+	DefaultGraphQLMaxComplexity = 2000
+	DefaultGraphQLMaxBodyBytes  = 1 << 20
+)
 
 // Server serves Klaxon over HTTP.
 type Server struct {
@@ -42,6 +66,11 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
 	handler  http.Handler
+	// stopping is set once Serve has been asked to stop; inFlight counts
+	// the requests being served.
+	stopping atomic.Bool
+	inFlight atomic.Int64
+	sockets  socketSet
 }
 
 func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Service, bus *events.Bus, log *slog.Logger) *Server {
@@ -50,6 +79,15 @@ func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Serv
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if cfg.GraphQLMaxDepth <= 0 {
+		cfg.GraphQLMaxDepth = DefaultGraphQLMaxDepth
+	}
+	if cfg.GraphQLMaxComplexity <= 0 {
+		cfg.GraphQLMaxComplexity = DefaultGraphQLMaxComplexity
+	}
+	if cfg.GraphQLMaxBodyBytes <= 0 {
+		cfg.GraphQLMaxBodyBytes = DefaultGraphQLMaxBodyBytes
 	}
 	s := &Server{cfg: cfg, db: d, alerting: alertingSvc, auth: authSvc, events: bus, log: log, metrics: newMetrics()}
 	s.handler = s.routes()
@@ -62,9 +100,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	api := s.graphQLHandler()
-	mux.Handle("POST /graphql", s.authenticate(api))
+	mux.Handle("POST /graphql", limitGraphQLBody(s.cfg.GraphQLMaxBodyBytes, s.authenticate(api)))
 	mux.Handle("GET /graphql", s.websocketHandoff(s.authenticate(api)))
-	mux.Handle("GET /playground", playgroundHandler())
+	if !s.cfg.GraphQLNoIntrospection {
+		mux.Handle("GET /playground", playgroundHandler())
+	}
 	mux.HandleFunc("POST /webhooks/{token}", s.handleWebhook)
 	mux.HandleFunc("GET /actions/{token}", s.handleActionPage)
 	mux.HandleFunc("POST /actions/{token}", s.handleAction)
@@ -81,11 +121,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", s.metrics.handler())
-	return s.recoverPanics(s.logRequests(securityHeaders(s.cors(mux))))
+	return s.recoverPanics(s.logRequests(s.refuseWhileStopping(securityHeaders(s.cors(mux)))))
 }
 
-// Serve answers on ln until ctx is cancelled, then stops accepting
-// connections and waits up to ShutdownTimeout for requests in flight.
+// Serve answers on ln until ctx is cancelled, then stops (see stop.go):
+// the listener closes, new requests get 503, requests in flight get up to
+// ShutdownTimeout to finish, and open websockets are closed with "going
+// away". It returns an error if requests had to be cut off.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
@@ -94,7 +136,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// Requests in flight must finish after the stop signal, so they do
+		// not inherit its cancellation.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -106,11 +150,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("stopping http server", "timeout", s.cfg.ShutdownTimeout)
 	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(stopCtx); err != nil {
-		return fmt.Errorf("stop http server: %w", err)
+	s.stopping.Store(true)
+	// Closing the listener ends srv.Serve, with an error that only says so.
+	ln.Close()
+	<-served
+	err := s.drain(stopCtx)
+	if err == nil {
+		err = srv.Shutdown(stopCtx)
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve http: %w", err)
+	s.sockets.closeAll(stopCtx)
+	if err != nil {
+		// Cut off what is left rather than outlive the timeout.
+		srv.Close()
+		return fmt.Errorf("stop http server: requests still running after %s: %w", s.cfg.ShutdownTimeout, err)
 	}
+	s.log.Info("http server stopped")
 	return nil
 }

@@ -156,9 +156,19 @@ func (s *Server) websocketHandoff(next http.Handler) http.Handler {
 			s.log.InfoContext(r.Context(), "refused websocket", "err", err, "origin", r.Header.Get("Origin"))
 			return
 		}
-		sess := &wsSession{conn: &gorillaConn{conn: conn}}
+		gconn := &gorillaConn{conn: conn}
+		done, ok := s.sockets.add(gconn)
+		if !ok {
+			gconn.WriteClose(websocket.CloseGoingAway, "server stopping")
+			gconn.Close()
+			return
+		}
+		sess := &wsSession{conn: gconn}
 		ctx := context.WithValue(context.WithoutCancel(r.Context()), wsSessionKey{}, sess)
-		go next.ServeHTTP(hijackedWriter{}, r.WithContext(ctx))
+		go func() {
+			defer done()
+			next.ServeHTTP(hijackedWriter{}, r.WithContext(ctx))
+		}()
 	})
 }
 

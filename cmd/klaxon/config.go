@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -13,28 +14,43 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/server"
 )
 
 // config is every setting, parsed once from flags and the environment and
 // validated before anything starts.
 type config struct {
-	Addr            string
-	DataDir         string
-	DatabaseURL     string
-	PublicURL       string
-	AdminEmail      string
-	AdminPassword   string
-	JWTSecret       string
-	AllowedOrigins  []string
-	MaxBodyBytes    int64
-	ShutdownTimeout time.Duration
-	SessionTTL      time.Duration
+	Addr          string
+	DataDir       string
+	DatabaseURL   string
+	PublicURL     string
+	AdminEmail    string
+	AdminPassword string
+	JWTSecret     string
+	// JWTPreviousSecret, beside a configured JWTSecret, keeps the tokens
+	// signed before a manual rotation valid for one session lifetime.
+	JWTPreviousSecret string
+	AllowedOrigins    []string
+	TrustedProxies    []netip.Prefix
+	LoginBackoff      bool
+	MaxBodyBytes      int64
+	ShutdownTimeout   time.Duration
+	SessionTTL        time.Duration
 	// EnginePollInterval is how often due escalation steps and
 	// notifications are looked for: the most they can run late.
 	EnginePollInterval time.Duration
 	LogLevel           slog.Level
 	LogFormat          string
 	Channels           channelSettings
+	GraphQL            graphQLSettings
+}
+
+// graphQLSettings bound what one GraphQL request may ask of the server.
+type graphQLSettings struct {
+	MaxDepth      int64
+	MaxComplexity int64
+	MaxBodyBytes  int64
+	Introspection bool
 }
 
 // settings binds a flag set to the environment: each flag's default is its
@@ -64,6 +80,17 @@ func (s *settings) duration(p *time.Duration, flagName, envName string, def time
 	s.fs.DurationVar(p, flagName, def, help+" ("+envName+")")
 }
 
+func (s *settings) bool(p *bool, flagName, envName string, def bool, help string) {
+	if v, ok := s.env(envName); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s: %w", envName, err))
+		}
+		def = b
+	}
+	s.fs.BoolVar(p, flagName, def, help+" ("+envName+")")
+}
+
 func (s *settings) int64(p *int64, flagName, envName string, def int64, help string) {
 	if v, ok := s.env(envName); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -82,7 +109,7 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 	fs := flag.NewFlagSet("klaxon "+command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	s := &settings{fs: fs}
-	var origins, level string
+	var origins, proxies, level string
 	s.string(&cfg.DataDir, "data-dir", "KLAXON_DATA_DIR", "./data", "directory for the embedded database")
 	s.string(&cfg.DatabaseURL, "database-url", "KLAXON_DATABASE_URL", "", "sqlite:///path/file.db or postgres://…; default: a SQLite file in the data directory")
 	s.string(&level, "log-level", "KLAXON_LOG_LEVEL", "info", "debug, info, warn or error")
@@ -93,9 +120,16 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 		s.string(&cfg.AdminEmail, "admin-email", "KLAXON_ADMIN_EMAIL", "", "email of the first admin, created when no user exists")
 		s.string(&cfg.AdminPassword, "admin-password", "KLAXON_ADMIN_PASSWORD", "", "password of the first admin; generated and printed once when empty")
 		s.string(&cfg.JWTSecret, "jwt-secret", "KLAXON_JWT_SECRET", "", "session signing key (32+ characters); generated and stored when empty")
+		s.string(&cfg.JWTPreviousSecret, "jwt-previous-secret", "KLAXON_JWT_PREVIOUS_SECRET", "", "the signing key before KLAXON_JWT_SECRET, accepted for one session lifetime after start")
 		s.string(&origins, "allowed-origins", "KLAXON_ALLOWED_ORIGINS", "", "comma-separated browser origins allowed for CORS and websockets")
+		s.string(&proxies, "trusted-proxies", "KLAXON_TRUSTED_PROXIES", "", "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed")
+		s.bool(&cfg.LoginBackoff, "login-backoff", "KLAXON_LOGIN_BACKOFF", true, "slow down repeated failed sign-ins per address and per account")
 		s.int64(&cfg.MaxBodyBytes, "max-body-bytes", "KLAXON_MAX_BODY_BYTES", 1<<20, "largest webhook body accepted")
-		s.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "KLAXON_SHUTDOWN_TIMEOUT", 30*time.Second, "how long requests in flight may finish on stop")
+		s.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "KLAXON_SHUTDOWN_TIMEOUT", 30*time.Second, "how long requests in flight and jobs in hand may take to finish on SIGTERM or SIGINT")
+		s.int64(&cfg.GraphQL.MaxDepth, "graphql-max-depth", "KLAXON_GRAPHQL_MAX_DEPTH", server.DefaultGraphQLMaxDepth, "deepest field nesting a GraphQL operation may have")
+		s.int64(&cfg.GraphQL.MaxComplexity, "graphql-max-complexity", "KLAXON_GRAPHQL_MAX_COMPLEXITY", server.DefaultGraphQLMaxComplexity, "most fields a GraphQL operation may select")
+		s.int64(&cfg.GraphQL.MaxBodyBytes, "graphql-max-body-bytes", "KLAXON_GRAPHQL_MAX_BODY_BYTES", server.DefaultGraphQLMaxBodyBytes, "largest POST /graphql body accepted")
+		s.bool(&cfg.GraphQL.Introspection, "graphql-introspection", "KLAXON_GRAPHQL_INTROSPECTION", true, "answer GraphQL introspection and serve the playground")
 		s.duration(&cfg.SessionTTL, "session-ttl", "KLAXON_SESSION_TTL", 12*time.Hour, "how long a login token is valid")
 		s.duration(&cfg.EnginePollInterval, "engine-poll-interval", "KLAXON_ENGINE_POLL_INTERVAL", 100*time.Millisecond, "how often due escalations and notifications are run")
 		cfg.Channels.bind(s)
@@ -129,14 +163,27 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 			cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
 		}
 	}
+	var err error
+	if cfg.TrustedProxies, err = server.ParseTrustedProxies(proxies); err != nil {
+		return nil, fmt.Errorf("trusted proxies: %w", err)
+	}
 	if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("public URL %q must be an absolute http(s) URL", cfg.PublicURL)
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		return nil, errors.New("max body bytes must be positive")
 	}
+	if cfg.ShutdownTimeout <= 0 {
+		return nil, errors.New("shutdown timeout must be positive")
+	}
+	if cfg.GraphQL.MaxDepth <= 0 || cfg.GraphQL.MaxComplexity <= 0 || cfg.GraphQL.MaxBodyBytes <= 0 {
+		return nil, errors.New("GraphQL max depth, max complexity and max body bytes must be positive")
+	}
 	if cfg.EnginePollInterval < 10*time.Millisecond {
 		return nil, errors.New("engine poll interval must be at least 10ms")
+	}
+	if cfg.JWTPreviousSecret != "" && cfg.JWTSecret == "" {
+		return nil, errors.New("a previous JWT secret needs a JWT secret")
 	}
 	if cfg.SessionTTL <= 0 {
 		return nil, errors.New("session TTL must be positive")

@@ -40,6 +40,8 @@ commands:
   serve         run the server
   migrate       apply database migrations and exit
   user create   add a user (--email, --name, --role, --password)
+  keys rotate   replace the stored session signing key; sessions signed
+                with the old one stay valid until they expire
 
 Run "klaxon <command> -h" for the command's flags.
 `
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, args[1:], stdout, stderr)
 	case args[0] == "user" && len(args) > 1 && args[1] == "create":
 		return createUser(ctx, args[2:], stdout, stderr)
+	case args[0] == "keys" && len(args) > 1 && args[1] == "rotate":
+		return rotateKeys(ctx, args[2:], stdout, stderr)
 	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -139,6 +139,21 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 	if got := cfg.Channels.rateLimits(); got[db.ContactSMS] != time.Minute || got[db.ContactVoice] != time.Minute || got[db.ContactEmail] != 0 {
 		t.Fatalf("default rate limits: %v", got)
 	}
+	t.Run("graphql", func(t *testing.T) {
+		if !cfg.GraphQL.Introspection || cfg.GraphQL.MaxDepth != 15 || cfg.GraphQL.MaxComplexity != 2000 || cfg.GraphQL.MaxBodyBytes != 1<<20 {
+			t.Fatalf("GraphQL defaults: %+v", cfg.GraphQL)
+		}
+		t.Setenv("KLAXON_GRAPHQL_INTROSPECTION", "false")
+		t.Setenv("KLAXON_GRAPHQL_MAX_DEPTH", "8")
+		off, err := parseConfig("serve", nil, io.Discard, false, nil)
+		if err != nil || off.GraphQL.Introspection || off.GraphQL.MaxDepth != 8 {
+			t.Fatalf("KLAXON_GRAPHQL_INTROSPECTION=false, KLAXON_GRAPHQL_MAX_DEPTH=8: %+v %v", off, err)
+		}
+		on, err := parseConfig("serve", []string{"--graphql-introspection=true"}, io.Discard, false, nil)
+		if err != nil || !on.GraphQL.Introspection {
+			t.Fatalf("--graphql-introspection=true over the variable: %+v %v", on, err)
+		}
+	})
 	t.Run("rate limit", func(t *testing.T) {
 		t.Setenv("KLAXON_SMS_RATE_LIMIT", "0")
 		off, err := parseConfig("serve", nil, io.Discard, false, nil)
@@ -156,6 +171,10 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 		"bad body limit": {"KLAXON_MAX_BODY_BYTES", "-1"},
 		"bad log level":  {"KLAXON_LOG_LEVEL", "loud"},
 		"bad rate limit": {"KLAXON_SMS_RATE_LIMIT", "-1m"},
+		"bad depth":      {"KLAXON_GRAPHQL_MAX_DEPTH", "0"},
+		"bad body size":  {"KLAXON_GRAPHQL_MAX_BODY_BYTES", "-5"},
+		"bad switch":     {"KLAXON_GRAPHQL_INTROSPECTION", "maybe"},
+		"no timeout":     {"KLAXON_SHUTDOWN_TIMEOUT", "0s"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(env[0], env[1])

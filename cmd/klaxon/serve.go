@@ -16,8 +16,10 @@ import (
 )
 
 // serve wires everything together and runs until ctx ends. Shutdown runs
-// in the reverse order of start: HTTP first (finishing requests in
-// flight), then the database.
+// in the reverse order of start, all within the shutdown timeout: HTTP
+// first (refusing new requests, finishing those in flight, closing
+// websockets), then the job workers (finishing the jobs in hand), then
+// the database.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig("serve", args, stderr, false, nil)
 	if err != nil {
@@ -32,17 +34,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer store.Close()
 
-	key, err := auth.SigningKey(ctx, store, cfg.JWTSecret, now().UTC())
-	if err != nil {
-		return err
-	}
-	tokens, err := auth.NewTokens(key, cfg.SessionTTL, now)
+	tokens, err := auth.NewRotatingTokens(ctx, auth.KeyRingLoader(store, cfg.JWTSecret, cfg.JWTPreviousSecret, now().UTC()), cfg.SessionTTL, now)
 	if err != nil {
 		return err
 	}
 	authSvc, err := auth.NewService(store, tokens, now)
 	if err != nil {
 		return err
+	}
+	if !cfg.LoginBackoff {
+		authSvc.SetLoginLimits(nil)
 	}
 	admin, generated, err := authSvc.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
 	if err != nil {
@@ -67,10 +68,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	alertingSvc.SetEvents(bus)
 	srv := server.New(server.Config{
 		AllowedOrigins:  cfg.AllowedOrigins,
+		TrustedProxies:  cfg.TrustedProxies,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		PublicURL:       cfg.PublicURL,
 		TwilioAuthToken: cfg.Channels.TwilioAuthToken,
+
+		GraphQLMaxDepth:        int(cfg.GraphQL.MaxDepth),
+		GraphQLMaxComplexity:   int(cfg.GraphQL.MaxComplexity),
+		GraphQLMaxBodyBytes:    cfg.GraphQL.MaxBodyBytes,
+		GraphQLNoIntrospection: !cfg.GraphQL.Introspection,
 	}, store, alertingSvc, authSvc, bus, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -88,11 +95,34 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	})
 
+	// The whole stop shares one deadline, counted from the signal.
+	stopBy := make(chan time.Time, 1)
+	context.AfterFunc(ctx, func() { stopBy <- time.Now().Add(cfg.ShutdownTimeout) })
 	serveErr := srv.Serve(ctx, ln)
-	// HTTP has stopped taking work; the engine finishes the job in hand and
+	var deadline time.Time
+	select {
+	case deadline = <-stopBy:
+	default:
+		deadline = time.Now().Add(cfg.ShutdownTimeout)
+	}
+	// HTTP has stopped taking work; the engine finishes the jobs in hand and
 	// the bus ends its subscriptions before the database closes.
+	log.Info("stopping job workers", "deadline", time.Until(deadline).Round(time.Millisecond))
 	stopBackground()
-	workers.Wait()
+	finished := make(chan struct{})
+	go func() { workers.Wait(); close(finished) }()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-finished:
+	case <-timer.C:
+		// Closing the database rolls back what they were doing; their jobs
+		// stay queued and run again once their lease ends.
+		log.Warn("job workers still busy at the shutdown timeout; their jobs will be retried")
+		if serveErr == nil {
+			serveErr = fmt.Errorf("job workers still busy after %s", cfg.ShutdownTimeout)
+		}
+	}
 	if serveErr != nil {
 		return serveErr
 	}

@@ -1,0 +1,141 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+const (
+	// apiKeyPrefix marks a bearer token as an API key rather than a
+	// session token, and lets secret scanners recognise a leaked one.
+	apiKeyPrefix = "klx_"
+	// DefaultAPIKeyLifetime applies when a key is created without an
+	// expiry; no key lives longer than maxAPIKeyLifetime.
+	DefaultAPIKeyLifetime = 90 * 24 * time.Hour
+	maxAPIKeyLifetime     = 2 * 366 * 24 * time.Hour
+	// lastUsedEvery bounds the writes that recording a key's use costs: a
+	// busy client would otherwise write on every request.
+	lastUsedEvery = time.Minute
+)
+
+// APIKeyInput is what createApiKey takes.
+type APIKeyInput struct {
+	Name      string
+	Role      db.Role
+	ExpiresAt *time.Time
+}
+
+// CreateAPIKey makes a key for owner with at most owner's own role, and
+// returns it with the key itself, which is never shown again.
+func (s *Service) CreateAPIKey(ctx context.Context, owner *db.User, in APIKeyInput) (*db.APIKey, string, error) {
+	name := strings.TrimSpace(in.Name)
+	if name == "" || len(name) > 200 {
+		return nil, "", db.Invalid("name", "must be 1 to 200 characters")
+	}
+	if !in.Role.Valid() {
+		return nil, "", db.Invalid("role", "unknown role")
+	}
+	if !owner.Role.Includes(in.Role) {
+		return nil, "", db.Invalid("role", "a key cannot have more rights than its owner")
+	}
+	now := s.now()
+	expires := now.Add(DefaultAPIKeyLifetime)
+	if in.ExpiresAt != nil {
+		expires = in.ExpiresAt.UTC().Truncate(time.Microsecond)
+		if !expires.After(now) {
+			return nil, "", db.Invalid("expiresAt", "must be in the future")
+		}
+		if expires.Sub(now) > maxAPIKeyLifetime {
+			return nil, "", db.Invalid("expiresAt", "must be within two years")
+		}
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, "", fmt.Errorf("generate api key: %w", err)
+	}
+	secret := apiKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	key := &db.APIKey{
+		Name: name, UserID: owner.ID, Role: in.Role, KeyHash: hashAPIKey(secret),
+		Prefix: secret[:len(apiKeyPrefix)+6], CreatedAt: now, ExpiresAt: expires,
+	}
+	if _, err := s.db.NewInsert().Model(key).Exec(ctx); err != nil {
+		return nil, "", fmt.Errorf("create api key: %w", err)
+	}
+	return key, secret, nil
+}
+
+// APIKeys lists the keys of one user, or of everyone when userID is nil.
+func (s *Service) APIKeys(ctx context.Context, userID *int) ([]*db.APIKey, error) {
+	var keys []*db.APIKey
+	q := s.db.NewSelect().Model(&keys).Order("id")
+	if userID != nil {
+		q = q.Where("user_id = ?", *userID)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	return keys, nil
+}
+
+// APIKey loads one key.
+func (s *Service) APIKey(ctx context.Context, id int) (*db.APIKey, error) {
+	key := new(db.APIKey)
+	if err := s.db.NewSelect().Model(key).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load api key %d: %w", id, db.Classify(err))
+	}
+	return key, nil
+}
+
+// RevokeAPIKey deletes a key; requests with it fail from then on.
+func (s *Service) RevokeAPIKey(ctx context.Context, id int) error {
+	return db.DeleteByID[db.APIKey](ctx, s.db, id, "api key")
+}
+
+// authenticateAPIKey finds the key's owner and gives them, for this
+// request, the lesser of their role and the key's: a key never outranks
+// its owner, even one demoted after the key was made.
+func (s *Service) authenticateAPIKey(ctx context.Context, secret string) (*db.User, time.Time, error) {
+	key := new(db.APIKey)
+	err := s.db.NewSelect().Model(key).Where("key_hash = ?", hashAPIKey(secret)).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, time.Time{}, fmt.Errorf("%w: unknown or revoked api key", ErrUnauthenticated)
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("look up api key: %w", err)
+	}
+	now := s.now()
+	if !now.Before(key.ExpiresAt) {
+		return nil, time.Time{}, fmt.Errorf("%w: api key expired", ErrUnauthenticated)
+	}
+	u, err := s.User(ctx, key.UserID)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if !key.Role.Includes(u.Role) {
+		u.Role = key.Role
+	}
+	if key.LastUsedAt == nil || now.Sub(*key.LastUsedAt) >= lastUsedEvery {
+		if _, err := s.db.NewUpdate().Model(key).Set("last_used_at = ?", now).WherePK().Exec(ctx); err != nil {
+			return nil, time.Time{}, fmt.Errorf("record use of api key %d: %w", key.ID, err)
+		}
+	}
+	return u, key.ExpiresAt, nil
+}
+
+// hashAPIKey is SHA-256 without salt or stretching: a key is 256 random
+// bits, so unlike a password it cannot be guessed from its hash, and the
+// hash can be looked up directly.
+func hashAPIKey(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}

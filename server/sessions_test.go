@@ -1,0 +1,156 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/server"
+)
+
+const loginMutation = `mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }`
+
+// loginFrom signs in with X-Forwarded-For set to xff ("" for none).
+func (h *harness) loginFrom(xff, email, password string) *gqlResponse {
+	h.t.Helper()
+	payload, _ := json.Marshal(map[string]any{"query": loginMutation, "variables": map[string]any{"email": email, "password": password}})
+	req, err := http.NewRequest(http.MethodPost, h.srv.URL+"/graphql", strings.NewReader(string(payload)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	return h.doGQL(req)
+}
+
+func errorCode(r *gqlResponse) string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	return r.Errors[0].Extensions.Code
+}
+
+func TestFailedSignInsAreSlowedDown(t *testing.T) {
+	t.Run("direct", func(t *testing.T) {
+		h := newHarness(t, dbtest.SQLite(t), server.Config{})
+		a, b := h.createUser(db.RoleViewer), h.createUser(db.RoleViewer)
+		for i := range 6 {
+			if code := errorCode(h.loginFrom("", a.Email, "wrong password")); code != "UNAUTHENTICATED" {
+				t.Fatalf("failure %d: %s", i+1, code)
+			}
+		}
+		r := h.loginFrom("", a.Email, a.Password)
+		if errorCode(r) != "RATE_LIMITED" || !strings.Contains(string(r.Raw), `"retryAfterSeconds":1`) {
+			t.Fatalf("right password during the back-off: %s", r.Raw)
+		}
+		// Without a trusted proxy, X-Forwarded-For is the client's own
+		// word and changes nothing: the address is still held.
+		if code := errorCode(h.loginFrom("198.51.100.1", b.Email, b.Password)); code != "RATE_LIMITED" {
+			t.Fatalf("a forged X-Forwarded-For escaped the back-off: %s", code)
+		}
+	})
+	t.Run("behind a trusted proxy", func(t *testing.T) {
+		h := newHarness(t, dbtest.SQLite(t), server.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+		a, b := h.createUser(db.RoleViewer), h.createUser(db.RoleViewer)
+		for range 6 {
+			h.loginFrom("forged, 203.0.113.5", a.Email, "wrong password")
+		}
+		if code := errorCode(h.loginFrom("203.0.113.5", b.Email, b.Password)); code != "RATE_LIMITED" {
+			t.Fatalf("the guessing client, another account: %s", code)
+		}
+		if r := h.loginFrom("203.0.113.6", b.Email, b.Password); len(r.Errors) > 0 {
+			t.Fatalf("another client behind the same proxy: %s", r.Raw)
+		}
+	})
+}
+
+func TestSignOutOverGraphQL(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		u := h.newUser(db.RoleResponder)
+		other := h.login(u.Email, u.Password)
+		h.mustGQL(u.Token, `mutation { signOut }`, nil, nil)
+		for _, token := range []string{u.Token, other} {
+			if r := h.gql(token, `{ me { id } }`, nil); r.HTTPStatus != http.StatusUnauthorized || errorCode(r) != "UNAUTHENTICATED" {
+				t.Fatalf("token after sign-out: HTTP %d %s", r.HTTPStatus, r.Raw)
+			}
+		}
+		fresh := h.login(u.Email, u.Password)
+		h.wantGQLError(fresh, `mutation($id: ID!) { signOutUser(userId: $id) }`, map[string]any{"id": h.admin.ID}, "FORBIDDEN")
+		h.mustGQL(h.admin.Token, `mutation($id: ID!) { signOutUser(userId: $id) }`, map[string]any{"id": u.ID}, nil)
+		if r := h.gql(fresh, `{ me { id } }`, nil); errorCode(r) != "UNAUTHENTICATED" {
+			t.Fatalf("token after an admin signed the user out: %s", r.Raw)
+		}
+	})
+}
+
+func TestAPIKeysOverGraphQL(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		owner := h.newUser(db.RoleResponder)
+		var created struct {
+			CreateAPIKey struct {
+				APIKey struct {
+					ID     string `json:"id"`
+					Prefix string `json:"prefix"`
+					Role   string `json:"role"`
+				} `json:"apiKey"`
+				Secret string `json:"secret"`
+			} `json:"createApiKey"`
+		}
+		h.mustGQL(owner.Token, `mutation { createApiKey(input: {name: "dashboard", role: VIEWER}) { apiKey { id prefix role } secret } }`, nil, &created)
+		key := created.CreateAPIKey
+		if !strings.HasPrefix(key.Secret, key.APIKey.Prefix) || key.APIKey.Role != "VIEWER" {
+			t.Fatalf("created %+v", key)
+		}
+		h.wantGQLError(owner.Token, `mutation { createApiKey(input: {name: "root", role: ADMIN}) { secret } }`, nil, "BAD_USER_INPUT")
+
+		var me struct {
+			Me struct {
+				ID   string `json:"id"`
+				Role string `json:"role"`
+			} `json:"me"`
+		}
+		h.mustGQL(key.Secret, `{ me { id role } }`, nil, &me)
+		if me.Me.ID != owner.ID || me.Me.Role != "VIEWER" {
+			t.Fatalf("the key acts as %+v, want its owner as VIEWER", me.Me)
+		}
+		integ := h.createIntegration("DETECTIFY")
+		h.wantGQLError(key.Secret, `mutation($id: ID!) { rotateIntegrationToken(id: $id) { id } }`, map[string]any{"id": integ.ID}, "FORBIDDEN")
+
+		// Others see neither the key nor a way to revoke it.
+		stranger := h.newUser(db.RoleResponder)
+		var listed struct {
+			APIKeys []struct {
+				ID    string `json:"id"`
+				Owner struct {
+					ID string `json:"id"`
+				} `json:"owner"`
+			} `json:"apiKeys"`
+		}
+		h.mustGQL(stranger.Token, `{ apiKeys { id owner { id } } }`, nil, &listed)
+		if len(listed.APIKeys) != 0 {
+			t.Fatalf("a stranger lists %+v", listed.APIKeys)
+		}
+		h.wantGQLError(stranger.Token, `mutation($id: ID!) { revokeApiKey(id: $id) }`, map[string]any{"id": key.APIKey.ID}, "FORBIDDEN")
+		h.mustGQL(h.admin.Token, `{ apiKeys { id owner { id } } }`, nil, &listed)
+		if len(listed.APIKeys) != 1 || listed.APIKeys[0].Owner.ID != owner.ID {
+			t.Fatalf("the admin lists %+v", listed.APIKeys)
+		}
+		if r := h.gql(h.admin.Token, `{ apiKeys { secret } }`, nil); errorCode(r) != "GRAPHQL_VALIDATION_FAILED" {
+			t.Fatalf("a key's secret can be read back: %s", r.Raw)
+		}
+
+		h.mustGQL(owner.Token, `mutation($id: ID!) { revokeApiKey(id: $id) }`, map[string]any{"id": key.APIKey.ID}, nil)
+		if r := h.gql(key.Secret, `{ me { id } }`, nil); r.HTTPStatus != http.StatusUnauthorized || errorCode(r) != "UNAUTHENTICATED" {
+			t.Fatalf("revoked key: HTTP %d %s", r.HTTPStatus, r.Raw)
+		}
+		h.wantGQLError(owner.Token, `mutation($id: ID!) { revokeApiKey(id: $id) }`, map[string]any{"id": key.APIKey.ID}, "NOT_FOUND")
+	})
+}
