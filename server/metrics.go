@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -19,7 +20,9 @@ type metrics struct {
 	refused  *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+// newMetrics registers the server's metrics; inFlight is its count of
+// requests being served, which a stop waits to reach zero.
+func newMetrics(inFlight *atomic.Int64) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -36,7 +39,11 @@ func newMetrics() *metrics {
 			Help: "Webhook requests refused without storing anything, by reason.",
 		}, []string{"reason"}),
 	}
-	m.registry.MustRegister(m.requests, m.messages, m.refused,
+	inFlightGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "klaxon_http_requests_in_flight",
+		Help: "HTTP requests being served, this one included; websockets count only while upgrading.",
+	}, func() float64 { return float64(inFlight.Load()) })
+	m.registry.MustRegister(m.requests, m.messages, m.refused, inFlightGauge,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

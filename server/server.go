@@ -89,7 +89,8 @@ func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Serv
 	if cfg.GraphQLMaxBodyBytes <= 0 {
 		cfg.GraphQLMaxBodyBytes = DefaultGraphQLMaxBodyBytes
 	}
-	s := &Server{cfg: cfg, db: d, alerting: alertingSvc, auth: authSvc, events: bus, log: log, metrics: newMetrics()}
+	s := &Server{cfg: cfg, db: d, alerting: alertingSvc, auth: authSvc, events: bus, log: log}
+	s.metrics = newMetrics(&s.inFlight)
 	s.handler = s.routes()
 	return s
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -114,13 +115,16 @@ func testGracefulStop(t *testing.T, bin string, args []string, databaseURL strin
 		t.Fatalf("the notification for finding A was never sent\n%s", p.logs())
 	}
 
-	// Finding B is half uploaded by a slow sender when the stop begins.
+	// Finding B is half uploaded by a slow sender when the stop begins:
+	// the server has read its headers and counts it in flight (beside the
+	// metrics request itself).
 	bodyB := detectifyFinding("finding-b")
 	slow := dial(t, p.addr)
 	fmt.Fprintf(slow, "POST %s HTTP/1.1\r\nHost: klaxon\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", hookPath, len(bodyB))
 	if _, err := slow.Write(bodyB[:len(bodyB)/2]); err != nil {
 		t.Fatal(err)
 	}
+	waitUntil(t, "the slow upload to be in flight", func() bool { return requestsInFlight(t, base) >= 2 })
 	// A client connected before the stop sends its request only after.
 	late := dial(t, p.addr)
 
@@ -313,6 +317,28 @@ func dial(t *testing.T, addr string) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	return c
+}
+
+// requestsInFlight reads the server's own count of requests in flight.
+func requestsInFlight(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "klaxon_http_requests_in_flight "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("in-flight gauge %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no klaxon_http_requests_in_flight in /metrics")
+	return 0
 }
 
 // waitUntil polls cond until it holds, failing after a generous deadline.
