@@ -27,9 +27,15 @@ type recordingSender struct {
 	// by every call after them.
 	failures []error
 	fail     error
+	// during, when set, runs in each call before it answers: what
+	// happens while a message is out.
+	during func(notifiers.Message)
 }
 
 func (r *recordingSender) Send(_ context.Context, msg notifiers.Message) (string, error) {
+	if r.during != nil {
+		r.during(msg)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
@@ -473,4 +479,41 @@ func TestBundleFailingTemporarilyIsRetriedWhole(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A message out when its alert is closed has still been sent: the
+// delivery log must say so, not stay SENDING with its job gone.
+func TestSendUnderWayWhenTheAlertClosesIsRecorded(t *testing.T) {
+	for _, fail := range []error{nil, errors.New("connection reset")} {
+		t.Run(fmt.Sprintf("error %v", fail), func(t *testing.T) {
+			dbtest.Each(t, func(t *testing.T, d *db.DB) {
+				f := newDeliveryFixture(t, d, db.ContactEmail)
+				f.email.fail = fail
+				f.email.during = func(msg notifiers.Message) {
+					if _, err := f.svc.Close(f.ctx, msg.AlertID, f.user); err != nil {
+						t.Errorf("close alert %d: %v", msg.AlertID, err)
+					}
+				}
+				alertID := f.openAt(0)
+				f.run(2 * time.Hour)
+				want, entry := db.NotificationSent, "Notified alice by EMAIL"
+				if fail != nil {
+					want, entry = db.NotificationFailed, "Notification to alice by EMAIL failed"
+				}
+				note := f.onlyNotification(db.ContactEmail)
+				if note.Status != want || note.Attempts != 1 {
+					t.Fatalf("notification %+v, want %s after one attempt", note, want)
+				}
+				if n := f.email.callCount(); n != 1 {
+					t.Fatalf("%d sends, want 1", n)
+				}
+				if jobs := f.pendingJobs(); len(jobs) != 0 {
+					t.Fatalf("%d notify jobs left", len(jobs))
+				}
+				if timeline := strings.Join(f.timeline(alertID), "\n"); !strings.Contains(timeline, entry) {
+					t.Fatalf("timeline, want %q:\n%s", entry, timeline)
+				}
+			})
+		})
+	}
 }

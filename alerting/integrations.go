@@ -11,6 +11,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -112,7 +113,14 @@ func (s *Service) CreateIntegration(ctx context.Context, in IntegrationInput) (*
 		if _, err := tx.NewInsert().Model(integ).Exec(ctx); err != nil {
 			return fmt.Errorf("create integration: %w", err)
 		}
-		return replaceRecipients(ctx, tx, integ.ID, in)
+		if err := replaceRecipients(ctx, tx, integ.ID, in); err != nil {
+			return err
+		}
+		after, err := recordOfIntegration(ctx, tx, integ)
+		if err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, now, audit.Integration, integ.ID, audit.Created, nil, after)
 	})
 	if err != nil {
 		return nil, err
@@ -132,6 +140,10 @@ func (s *Service) UpdateIntegration(ctx context.Context, id int, in IntegrationI
 		if integ, err = loadIntegration(ctx, tx, id); err != nil {
 			return err
 		}
+		before, err := recordOfIntegration(ctx, tx, integ)
+		if err != nil {
+			return err
+		}
 		if err := applyIntegration(integ, in); err != nil {
 			return err
 		}
@@ -142,7 +154,14 @@ func (s *Service) UpdateIntegration(ctx context.Context, id int, in IntegrationI
 		if _, err := tx.NewUpdate().Model(integ).WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("update integration %d: %w", id, err)
 		}
-		return replaceRecipients(ctx, tx, id, in)
+		if err := replaceRecipients(ctx, tx, id, in); err != nil {
+			return err
+		}
+		after, err := recordOfIntegration(ctx, tx, integ)
+		if err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, integ.UpdatedAt, audit.Integration, id, audit.Updated, before, after)
 	})
 	if err != nil {
 		return nil, err
@@ -154,7 +173,20 @@ func (s *Service) UpdateIntegration(ctx context.Context, id int, in IntegrationI
 func (s *Service) DeleteIntegration(ctx context.Context, id int) error {
 	// Webhooks must follow the change from the next message on.
 	defer s.routes.invalidate()
-	return db.DeleteByID[db.Integration](ctx, s.db, id, "integration")
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		integ, err := loadIntegration(ctx, tx, id)
+		if err != nil {
+			return fmt.Errorf("delete: %w", err)
+		}
+		before, err := recordOfIntegration(ctx, tx, integ)
+		if err != nil {
+			return err
+		}
+		if err := db.DeleteByID[db.Integration](ctx, tx, id, "integration"); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, s.clock(), audit.Integration, id, audit.Deleted, before, nil)
+	})
 }
 
 // RotateIntegrationToken replaces the token; the old URL stops working at once.
@@ -165,16 +197,31 @@ func (s *Service) RotateIntegrationToken(ctx context.Context, id int) (*db.Integ
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.db.NewUpdate().Model((*db.Integration)(nil)).
-		Set("token = ?", token).Set("updated_at = ?", s.clock()).
-		Where("id = ?", id).Exec(ctx)
+	var integ *db.Integration
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if integ, err = loadIntegration(ctx, tx, id); err != nil {
+			return fmt.Errorf("rotate token: %w", err)
+		}
+		before, err := recordOfIntegration(ctx, tx, integ)
+		if err != nil {
+			return err
+		}
+		integ.Token, integ.UpdatedAt = token, s.clock()
+		_, err = tx.NewUpdate().Model(integ).Column("token", "updated_at").WherePK().Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("rotate token of integration %d: %w", id, err)
+		}
+		after, err := recordOfIntegration(ctx, tx, integ)
+		if err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, integ.UpdatedAt, audit.Integration, id, audit.TokenRotated, before, after)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("rotate token of integration %d: %w", id, err)
+		return nil, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, fmt.Errorf("rotate token of integration %d: %w", id, db.ErrNotFound)
-	}
-	return s.Integration(ctx, id)
+	return integ, nil
 }
 
 const (

@@ -31,7 +31,11 @@ const (
 	jobEscalate = "escalate"
 	jobNotify   = "notify"
 
-	jobLease      = 2 * time.Minute
+	// DefaultJobLease is how long a worker holds a job it took. It must
+	// outlast any job's run (a send is cut off after 30 s), or another
+	// instance may take the job while it is still running and send twice.
+	DefaultJobLease = 2 * time.Minute
+
 	jobBatch      = 64
 	jobWorkers    = 16
 	maxJobRetries = 5
@@ -83,7 +87,7 @@ func (s *Service) claimDueJobs(ctx context.Context, now time.Time, limit int) ([
 			ORDER BY run_at, id LIMIT ?)
 		AND (locked_until IS NULL OR locked_until < ?)
 		RETURNING id, kind, alert_id, run_at, args, dedup_key, attempts, locked_by, locked_until, contact_method_id`,
-		s.workerID, now.Add(jobLease), now, now, limit, now,
+		s.workerID, now.Add(s.jobLease), now, now, limit, now,
 	).Scan(ctx, &jobs)
 	if err != nil {
 		return nil, fmt.Errorf("claim due jobs: %w", err)

@@ -239,7 +239,7 @@ func (s *Service) takeHeldBack(ctx context.Context, tx bun.Tx, job *db.AlertJob,
 	err = tx.NewRaw(`UPDATE alert_jobs SET locked_by = ?, locked_until = ?, attempts = attempts + 1
 		WHERE id IN (?) AND (locked_until IS NULL OR locked_until < ? OR locked_by = ?)
 		RETURNING id, kind, alert_id, run_at, args, dedup_key, attempts, locked_by, locked_until, contact_method_id`,
-		lease, now.Add(jobLease), bun.In(ids), now, s.workerID).Scan(ctx, &taken)
+		lease, now.Add(s.jobLease), bun.In(ids), now, s.workerID).Scan(ctx, &taken)
 	if err != nil {
 		return nil, nil, fmt.Errorf("take notifications held back for contact method %d: %w", method.ID, err)
 	}
@@ -330,24 +330,41 @@ func (s *Service) recordDelivery(ctx context.Context, tx bun.Tx, out *outgoing, 
 	for _, p := range out.parts() {
 		note := p.note
 		note.Status, note.UpdatedAt = outcome, now
-		timeline := &timelineWriter{tx: tx, alertID: note.AlertID, at: now}
-		var step error
-		switch outcome {
-		case db.NotificationSent:
+		if outcome == db.NotificationSent {
 			note.ProviderID, note.Error = providerID, ""
-			step = s.finishJob(ctx, tx, p.job)
-			if step == nil {
-				step = timeline.add(ctx, db.LogNotification, fmt.Sprintf("Notified %s by %s%s", out.recipient, note.Channel, together))
-			}
-		case db.NotificationFailed:
+		} else {
 			note.Error = deliveryError(sendErr)
-			step = s.finishJob(ctx, tx, p.job)
-			if step == nil {
-				step = timeline.add(ctx, db.LogNotification, fmt.Sprintf("Notification to %s by %s failed: %s", out.recipient, note.Channel, note.Error))
-			}
-		default:
-			note.Error = deliveryError(sendErr)
+		}
+		var step error
+		if outcome == NotificationRetrying {
 			step = s.retryJob(ctx, tx, p.job, retryAt, sendErr)
+		} else {
+			step = s.finishJob(ctx, tx, p.job)
+		}
+		if errors.Is(step, errLostLease) {
+			cancelled, err := jobCancelled(ctx, tx, p.job)
+			if err != nil {
+				return err
+			}
+			if cancelled {
+				// Acknowledging or closing the alert removed the job while
+				// its message was out. The send was made all the same and
+				// is recorded; nothing will retry it.
+				step = nil
+				if note.Status == NotificationRetrying {
+					note.Status = db.NotificationFailed
+				}
+			}
+		}
+		if step != nil {
+			return step
+		}
+		timeline := &timelineWriter{tx: tx, alertID: note.AlertID, at: now}
+		switch note.Status {
+		case db.NotificationSent:
+			step = timeline.add(ctx, db.LogNotification, fmt.Sprintf("Notified %s by %s%s", out.recipient, note.Channel, together))
+		case db.NotificationFailed:
+			step = timeline.add(ctx, db.LogNotification, fmt.Sprintf("Notification to %s by %s failed: %s", out.recipient, note.Channel, note.Error))
 		}
 		if step != nil {
 			return step
@@ -357,6 +374,24 @@ func (s *Service) recordDelivery(ctx context.Context, tx bun.Tx, out *outgoing, 
 		}
 	}
 	return nil
+}
+
+// jobCancelled tells whether a job this worker lost was removed because
+// its alert was acknowledged or closed, rather than taken by another
+// worker, who then records its outcome.
+func jobCancelled(ctx context.Context, tx bun.Tx, job *db.AlertJob) (bool, error) {
+	n, err := tx.NewSelect().Model((*db.AlertJob)(nil)).Where("id = ?", job.ID).Count(ctx)
+	if err != nil {
+		return false, fmt.Errorf("check job %d: %w", job.ID, err)
+	}
+	if n > 0 {
+		return false, nil
+	}
+	open, err := tx.NewSelect().Model((*db.Alert)(nil)).Where("id = ? AND status = ?", job.AlertID, db.AlertOpen).Count(ctx)
+	if err != nil {
+		return false, fmt.Errorf("check alert %d: %w", job.AlertID, err)
+	}
+	return open == 0, nil
 }
 
 // deliveryError is the text kept in the delivery log: the channel's own

@@ -9,6 +9,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 )
 
@@ -88,8 +89,10 @@ func (s *Service) CreateEscalationPolicy(ctx context.Context, in PolicyInput) (*
 			return fmt.Errorf("create escalation policy: %w", err)
 		}
 		var err error
-		p.Steps, err = insertSteps(ctx, tx, p.ID, in.Steps)
-		return err
+		if p.Steps, err = insertSteps(ctx, tx, p.ID, in.Steps); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, now, audit.EscalationPolicy, p.ID, audit.Created, nil, recordOfPolicy(p))
 	})
 	if err != nil {
 		return nil, err
@@ -111,6 +114,7 @@ func (s *Service) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyI
 		if p, err = policyByID(ctx, tx, id); err != nil {
 			return err
 		}
+		before := recordOfPolicy(p)
 		if err := applyPolicy(p, in); err != nil {
 			return err
 		}
@@ -126,14 +130,15 @@ func (s *Service) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyI
 			}
 			return fmt.Errorf("update escalation policy %d: %w", id, err)
 		}
-		if in.Steps == nil {
-			return nil
+		if in.Steps != nil {
+			if _, err := tx.NewDelete().Model((*db.EscalationStep)(nil)).Where("policy_id = ?", id).Exec(ctx); err != nil {
+				return fmt.Errorf("replace steps of escalation policy %d: %w", id, err)
+			}
+			if p.Steps, err = insertSteps(ctx, tx, id, in.Steps); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.NewDelete().Model((*db.EscalationStep)(nil)).Where("policy_id = ?", id).Exec(ctx); err != nil {
-			return fmt.Errorf("replace steps of escalation policy %d: %w", id, err)
-		}
-		p.Steps, err = insertSteps(ctx, tx, id, in.Steps)
-		return err
+		return audit.Record(ctx, tx, p.UpdatedAt, audit.EscalationPolicy, id, audit.Updated, before, recordOfPolicy(p))
 	})
 	if err != nil {
 		return nil, err
@@ -146,7 +151,16 @@ func (s *Service) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyI
 func (s *Service) DeleteEscalationPolicy(ctx context.Context, id int) error {
 	// Webhooks must follow the change from the next message on.
 	defer s.routes.invalidate()
-	return db.DeleteByID[db.EscalationPolicy](ctx, s.db, id, "escalation policy")
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		p, err := policyByID(ctx, tx, id)
+		if err != nil {
+			return fmt.Errorf("delete: %w", err)
+		}
+		if err := db.DeleteByID[db.EscalationPolicy](ctx, tx, id, "escalation policy"); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, s.clock(), audit.EscalationPolicy, id, audit.Deleted, recordOfPolicy(p), nil)
+	})
 }
 
 func applyPolicy(p *db.EscalationPolicy, in PolicyInput) error {

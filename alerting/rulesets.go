@@ -8,6 +8,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -62,7 +63,10 @@ func (s *Service) CreateRuleset(ctx context.Context, in RulesetInput) (*db.Rules
 		rs, err = insertRuleset(ctx, tx, s.clock(), name, desc, in.Rules)
 		return err
 	})
-	return rs, err
+	if err != nil {
+		return nil, err
+	}
+	return rs, nil
 }
 
 func (s *Service) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*db.Ruleset, error) {
@@ -79,6 +83,7 @@ func (s *Service) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*
 		if rs, err = loadRuleset(ctx, tx, id); err != nil {
 			return err
 		}
+		before := recordOfRuleset(rs)
 		if rs.Name, rs.Description, err = rulesetText(in, rs.Name, rs.Description); err != nil {
 			return err
 		}
@@ -86,14 +91,15 @@ func (s *Service) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*
 		if _, err := tx.NewUpdate().Model(rs).WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("update ruleset %d: %w", id, err)
 		}
-		if in.Rules == nil {
-			return nil
+		if in.Rules != nil {
+			if _, err := tx.NewDelete().Model((*db.Rule)(nil)).Where("ruleset_id = ?", id).Exec(ctx); err != nil {
+				return fmt.Errorf("replace rules of ruleset %d: %w", id, err)
+			}
+			if rs.Rules, err = insertRules(ctx, tx, id, in.Rules); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.NewDelete().Model((*db.Rule)(nil)).Where("ruleset_id = ?", id).Exec(ctx); err != nil {
-			return fmt.Errorf("replace rules of ruleset %d: %w", id, err)
-		}
-		rs.Rules, err = insertRules(ctx, tx, id, in.Rules)
-		return err
+		return audit.Record(ctx, tx, rs.UpdatedAt, audit.Ruleset, id, audit.Updated, before, recordOfRuleset(rs))
 	})
 	if err != nil {
 		return nil, err
@@ -114,7 +120,14 @@ func (s *Service) DeleteRuleset(ctx context.Context, id int) error {
 		if users > 0 {
 			return db.Invalid("id", fmt.Sprintf("ruleset %d is used by %d integration(s)", id, users))
 		}
-		return db.DeleteByID[db.Ruleset](ctx, tx, id, "ruleset")
+		rs, err := loadRuleset(ctx, tx, id)
+		if err != nil {
+			return fmt.Errorf("delete: %w", err)
+		}
+		if err := db.DeleteByID[db.Ruleset](ctx, tx, id, "ruleset"); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, s.clock(), audit.Ruleset, id, audit.Deleted, recordOfRuleset(rs), nil)
 	})
 }
 
@@ -129,14 +142,21 @@ func rulesetExists(ctx context.Context, tx bun.Tx, id int) error {
 	return nil
 }
 
+// insertRuleset stores a new ruleset and records its creation, whether an
+// admin made it or an integration made it from its preset.
 func insertRuleset(ctx context.Context, tx bun.Tx, now time.Time, name, desc string, specs []rules.Rule) (*db.Ruleset, error) {
 	rs := &db.Ruleset{Name: name, Description: desc, CreatedAt: now, UpdatedAt: now}
 	if _, err := tx.NewInsert().Model(rs).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("create ruleset: %w", err)
 	}
 	var err error
-	rs.Rules, err = insertRules(ctx, tx, rs.ID, specs)
-	return rs, err
+	if rs.Rules, err = insertRules(ctx, tx, rs.ID, specs); err != nil {
+		return nil, err
+	}
+	if err := audit.Record(ctx, tx, now, audit.Ruleset, rs.ID, audit.Created, nil, recordOfRuleset(rs)); err != nil {
+		return nil, err
+	}
+	return rs, nil
 }
 
 func insertRules(ctx context.Context, tx bun.Tx, rulesetID int, specs []rules.Rule) ([]*db.Rule, error) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/oncall"
 )
@@ -112,8 +113,10 @@ func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*db.Sch
 			return fmt.Errorf("create schedule: %w", err)
 		}
 		var err error
-		sched.Layers, err = insertLayers(ctx, tx, sched.ID, in.Layers)
-		return err
+		if sched.Layers, err = insertLayers(ctx, tx, sched.ID, in.Layers); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, now, audit.Schedule, sched.ID, audit.Created, nil, recordOfSchedule(sched))
 	})
 	if err != nil {
 		return nil, err
@@ -130,6 +133,7 @@ func (s *Service) UpdateSchedule(ctx context.Context, id int, in ScheduleInput) 
 		if sched, err = scheduleByID(ctx, tx, id); err != nil {
 			return err
 		}
+		before := recordOfSchedule(sched)
 		replace := in.Layers != nil
 		if !replace {
 			// Checked again, as a new time zone must suit the layers kept.
@@ -150,14 +154,15 @@ func (s *Service) UpdateSchedule(ctx context.Context, id int, in ScheduleInput) 
 			}
 			return fmt.Errorf("update schedule %d: %w", id, err)
 		}
-		if !replace {
-			return nil
+		if replace {
+			if _, err := tx.NewDelete().Model((*db.ScheduleLayer)(nil)).Where("schedule_id = ?", id).Exec(ctx); err != nil {
+				return fmt.Errorf("replace layers of schedule %d: %w", id, err)
+			}
+			if sched.Layers, err = insertLayers(ctx, tx, id, in.Layers); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.NewDelete().Model((*db.ScheduleLayer)(nil)).Where("schedule_id = ?", id).Exec(ctx); err != nil {
-			return fmt.Errorf("replace layers of schedule %d: %w", id, err)
-		}
-		sched.Layers, err = insertLayers(ctx, tx, id, in.Layers)
-		return err
+		return audit.Record(ctx, tx, sched.UpdatedAt, audit.Schedule, id, audit.Updated, before, recordOfSchedule(sched))
 	})
 	if err != nil {
 		return nil, err
@@ -173,7 +178,14 @@ func (s *Service) DeleteSchedule(ctx context.Context, id int) error {
 		if err := refuseIfTargeted(ctx, tx, db.Target{Type: db.TargetSchedule, ID: id}); err != nil {
 			return err
 		}
-		return db.DeleteByID[db.Schedule](ctx, tx, id, "schedule")
+		sched, err := scheduleByID(ctx, tx, id)
+		if err != nil {
+			return fmt.Errorf("delete: %w", err)
+		}
+		if err := db.DeleteByID[db.Schedule](ctx, tx, id, "schedule"); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, s.clock(), audit.Schedule, id, audit.Deleted, recordOfSchedule(sched), nil)
 	})
 }
 
@@ -295,7 +307,7 @@ func (s *Service) CreateOverride(ctx context.Context, in OverrideInput) (*db.Sch
 		if _, err := tx.NewInsert().Model(o).Exec(ctx); err != nil {
 			return fmt.Errorf("create override: %w", err)
 		}
-		return nil
+		return audit.Record(ctx, tx, o.CreatedAt, audit.Schedule, o.ScheduleID, audit.OverrideCreated, nil, recordOfOverride(o))
 	})
 	if err != nil {
 		return nil, err
@@ -312,7 +324,16 @@ func (s *Service) Override(ctx context.Context, id int) (*db.ScheduleOverride, e
 }
 
 func (s *Service) DeleteOverride(ctx context.Context, id int) error {
-	return db.DeleteByID[db.ScheduleOverride](ctx, s.db, id, "override")
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		o := new(db.ScheduleOverride)
+		if err := tx.NewSelect().Model(o).Where("id = ?", id).Scan(ctx); err != nil {
+			return fmt.Errorf("delete override %d: %w", id, db.Classify(err))
+		}
+		if err := db.DeleteByID[db.ScheduleOverride](ctx, tx, id, "override"); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, s.clock(), audit.Schedule, o.ScheduleID, audit.OverrideDeleted, recordOfOverride(o), nil)
+	})
 }
 
 // OnCallUsers returns the sorted ids of the users on call for the schedule

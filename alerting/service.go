@@ -24,6 +24,9 @@ type Service struct {
 	rateLimits map[db.ContactType]time.Duration
 	// workerID names this instance on the job leases it takes.
 	workerID string
+	// jobLease is how long a job taken by this instance is reserved to
+	// it: after a crash, its jobs wait this long before anyone runs them.
+	jobLease time.Duration
 	routes   routeCache
 	commits  *groupCommit
 	sqlite   sqliteIngest
@@ -36,7 +39,7 @@ type Service struct {
 func NewService(d *db.DB, publicURL string, now func() time.Time, log *slog.Logger) *Service {
 	return &Service{
 		db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"),
-		rateLimits: DefaultRateLimits(), workerID: newWorkerID(), commits: newGroupCommit(d.Kind),
+		rateLimits: DefaultRateLimits(), workerID: newWorkerID(), jobLease: DefaultJobLease, commits: newGroupCommit(d.Kind),
 	}
 }
 
@@ -52,6 +55,14 @@ func DefaultRateLimits() map[db.ContactType]time.Duration {
 // limit go out together, as one message, when it allows the next.
 func (s *Service) SetRateLimits(limits map[db.ContactType]time.Duration) {
 	s.rateLimits = maps.Clone(limits)
+}
+
+// SetJobLease sets how long a job taken by this instance is reserved to
+// it (DefaultJobLease unless set). A shorter lease lets the jobs of a
+// crashed instance run again sooner; it must still outlast the longest
+// job, or instances sharing the database may run one job twice.
+func (s *Service) SetJobLease(d time.Duration) {
+	s.jobLease = d
 }
 
 // SetEvents lets the service wake the event bus after each commit that

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 )
 
@@ -68,8 +71,14 @@ func (s *Service) CreateAPIKey(ctx context.Context, owner *db.User, in APIKeyInp
 		Name: name, UserID: owner.ID, Role: in.Role, KeyHash: hashAPIKey(secret),
 		Prefix: secret[:len(apiKeyPrefix)+6], CreatedAt: now, ExpiresAt: expires,
 	}
-	if _, err := s.db.NewInsert().Model(key).Exec(ctx); err != nil {
-		return nil, "", fmt.Errorf("create api key: %w", err)
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(key).Exec(ctx); err != nil {
+			return fmt.Errorf("create api key: %w", err)
+		}
+		return audit.Record(ctx, tx, now, audit.APIKey, key.ID, audit.Created, nil, recordOfAPIKey(key))
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	return key, secret, nil
 }
@@ -98,7 +107,16 @@ func (s *Service) APIKey(ctx context.Context, id int) (*db.APIKey, error) {
 
 // RevokeAPIKey deletes a key; requests with it fail from then on.
 func (s *Service) RevokeAPIKey(ctx context.Context, id int) error {
-	return db.DeleteByID[db.APIKey](ctx, s.db, id, "api key")
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		key := new(db.APIKey)
+		if err := tx.NewSelect().Model(key).Where("id = ?", id).Scan(ctx); err != nil {
+			return fmt.Errorf("revoke api key %d: %w", id, db.Classify(err))
+		}
+		if err := db.DeleteByID[db.APIKey](ctx, tx, id, "api key"); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, s.now(), audit.APIKey, id, audit.Deleted, recordOfAPIKey(key), nil)
+	})
 }
 
 // authenticateAPIKey finds the key's owner and gives them, for this

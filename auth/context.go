@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 )
 
@@ -19,9 +21,33 @@ var (
 
 type userKey struct{}
 
-// WithUser returns a context carrying the authenticated caller.
+// WithUser returns a context carrying the authenticated caller, who is
+// also the actor of the changes made with it.
 func WithUser(ctx context.Context, u *db.User) context.Context {
+	if u != nil {
+		ctx = audit.WithActor(ctx, u.ID, u.Email)
+	}
 	return context.WithValue(ctx, userKey{}, u)
+}
+
+type apiKeyCallKey struct{}
+
+// WithCaller puts the user a bearer token stands for in the context, and
+// remembers whether the token was an API key.
+func WithCaller(ctx context.Context, u *db.User, token string) context.Context {
+	if strings.HasPrefix(token, apiKeyPrefix) {
+		ctx = context.WithValue(ctx, apiKeyCallKey{}, true)
+	}
+	return WithUser(ctx, u)
+}
+
+// CalledWithAPIKey reports a request made with an API key. Such a caller
+// may act within the key's role but not change who the owner is: no new
+// password or email, no further keys, or a leaked key would outlive its
+// revocation.
+func CalledWithAPIKey(ctx context.Context) bool {
+	v, _ := ctx.Value(apiKeyCallKey{}).(bool)
+	return v
 }
 
 // UserFrom returns the authenticated caller, or nil.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
 
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 )
 
@@ -60,7 +62,10 @@ func (s *Service) CreateGroup(ctx context.Context, in GroupInput) (*db.Group, er
 			}
 			return fmt.Errorf("create group: %w", err)
 		}
-		return addMembers(ctx, tx, g.ID, in.MemberIDs)
+		if err := addMembers(ctx, tx, g.ID, in.MemberIDs); err != nil {
+			return err
+		}
+		return recordGroup(ctx, tx, g.CreatedAt, g, audit.Created, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -74,6 +79,10 @@ func (s *Service) UpdateGroup(ctx context.Context, id int, in GroupInput) (*db.G
 		if err := tx.NewSelect().Model(g).Where("id = ?", id).Scan(ctx); err != nil {
 			return fmt.Errorf("load group %d: %w", id, db.Classify(err))
 		}
+		before, err := recordOfGroup(ctx, tx, g)
+		if err != nil {
+			return err
+		}
 		if err := applyGroup(g, in); err != nil {
 			return err
 		}
@@ -83,13 +92,15 @@ func (s *Service) UpdateGroup(ctx context.Context, id int, in GroupInput) (*db.G
 			}
 			return fmt.Errorf("update group %d: %w", id, err)
 		}
-		if in.MemberIDs == nil {
-			return nil
+		if in.MemberIDs != nil {
+			if _, err := tx.NewDelete().Model((*db.GroupMember)(nil)).Where("group_id = ?", id).Exec(ctx); err != nil {
+				return fmt.Errorf("replace members of group %d: %w", id, err)
+			}
+			if err := addMembers(ctx, tx, id, in.MemberIDs); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.NewDelete().Model((*db.GroupMember)(nil)).Where("group_id = ?", id).Exec(ctx); err != nil {
-			return fmt.Errorf("replace members of group %d: %w", id, err)
-		}
-		return addMembers(ctx, tx, id, in.MemberIDs)
+		return recordGroup(ctx, tx, s.now(), g, audit.Updated, before)
 	})
 	if err != nil {
 		return nil, err
@@ -98,25 +109,69 @@ func (s *Service) UpdateGroup(ctx context.Context, id int, in GroupInput) (*db.G
 }
 
 func (s *Service) DeleteGroup(ctx context.Context, id int) error {
-	return db.DeleteByID[db.Group](ctx, s.db, id, "group")
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		g := new(db.Group)
+		if err := tx.NewSelect().Model(g).Where("id = ?", id).Scan(ctx); err != nil {
+			return fmt.Errorf("delete group %d: %w", id, db.Classify(err))
+		}
+		before, err := recordOfGroup(ctx, tx, g)
+		if err != nil {
+			return err
+		}
+		if err := db.DeleteByID[db.Group](ctx, tx, id, "group"); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, s.now(), audit.Group, id, audit.Deleted, before, nil)
+	})
 }
 
 func (s *Service) AddGroupMember(ctx context.Context, groupID, userID int) error {
-	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if err := tx.NewSelect().Model((*db.Group)(nil)).Column("id").Where("id = ?", groupID).Scan(ctx, new(int)); err != nil {
-			return fmt.Errorf("load group %d: %w", groupID, db.Classify(err))
-		}
+	return s.changeMembers(ctx, groupID, audit.MemberAdded, func(tx bun.Tx) error {
 		return addMembers(ctx, tx, groupID, []int{userID})
 	})
 }
 
 func (s *Service) RemoveGroupMember(ctx context.Context, groupID, userID int) error {
-	_, err := s.db.NewDelete().Model((*db.GroupMember)(nil)).
-		Where("group_id = ? AND user_id = ?", groupID, userID).Exec(ctx)
+	return s.changeMembers(ctx, groupID, audit.MemberRemoved, func(tx bun.Tx) error {
+		_, err := tx.NewDelete().Model((*db.GroupMember)(nil)).
+			Where("group_id = ? AND user_id = ?", groupID, userID).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("remove member %d from group %d: %w", userID, groupID, err)
+		}
+		return nil
+	})
+}
+
+// changeMembers runs change on an existing group's members and records
+// what it did.
+func (s *Service) changeMembers(ctx context.Context, groupID int, action audit.Action, change func(tx bun.Tx) error) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		g := new(db.Group)
+		if err := tx.NewSelect().Model(g).Where("id = ?", groupID).Scan(ctx); err != nil {
+			return fmt.Errorf("load group %d: %w", groupID, db.Classify(err))
+		}
+		before, err := recordOfGroup(ctx, tx, g)
+		if err != nil {
+			return err
+		}
+		if err := change(tx); err != nil {
+			return err
+		}
+		return recordGroup(ctx, tx, s.now(), g, action, before)
+	})
+}
+
+// recordGroup writes the audit entry for a change to g, reading its
+// members as they now are.
+func recordGroup(ctx context.Context, tx bun.Tx, at time.Time, g *db.Group, action audit.Action, before *groupRecord) error {
+	after, err := recordOfGroup(ctx, tx, g)
 	if err != nil {
-		return fmt.Errorf("remove member %d from group %d: %w", userID, groupID, err)
+		return err
 	}
-	return nil
+	if before == nil {
+		return audit.Record(ctx, tx, at, audit.Group, g.ID, action, nil, after)
+	}
+	return audit.Record(ctx, tx, at, audit.Group, g.ID, action, before, after)
 }
 
 // addMembers adds users to a group; adding someone already in it is not an

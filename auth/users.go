@@ -14,6 +14,7 @@ import (
 	"github.com/uptrace/bun"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 )
 
@@ -132,16 +133,24 @@ func (s *Service) AuthenticateUntil(ctx context.Context, token string) (*db.User
 // SignOut ends every session of the user: all their tokens, on every
 // device, stop working at once. API keys are revoked on their own.
 func (s *Service) SignOut(ctx context.Context, userID int) error {
-	res, err := s.db.NewUpdate().Model((*db.User)(nil)).
-		Set("token_version = token_version + 1").Set("updated_at = ?", s.now()).
-		Where("id = ?", userID).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("sign out user %d: %w", userID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("sign out user %d: %w", userID, db.ErrNotFound)
-	}
-	return nil
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		u, err := loadUser(ctx, tx, userID)
+		if err != nil {
+			return fmt.Errorf("sign out: %w", err)
+		}
+		before := recordOfUser(u)
+		now := s.now()
+		_, err = tx.NewUpdate().Model((*db.User)(nil)).
+			Set("token_version = token_version + 1").Set("updated_at = ?", now).
+			Where("id = ?", userID).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("sign out user %d: %w", userID, err)
+		}
+		if u, err = loadUser(ctx, tx, userID); err != nil {
+			return fmt.Errorf("sign out: %w", err)
+		}
+		return audit.Record(ctx, tx, now, audit.User, userID, audit.SignedOut, before, recordOfUser(u))
+	})
 }
 
 // UserInput is what createUser and updateUser take; nil means unchanged.
@@ -153,8 +162,12 @@ type UserInput struct {
 }
 
 func (s *Service) User(ctx context.Context, id int) (*db.User, error) {
+	return loadUser(ctx, s.db, id)
+}
+
+func loadUser(ctx context.Context, idb bun.IDB, id int) (*db.User, error) {
 	u := new(db.User)
-	if err := s.db.NewSelect().Model(u).Where("id = ?", id).Scan(ctx); err != nil {
+	if err := idb.NewSelect().Model(u).Where("id = ?", id).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load user %d: %w", id, db.Classify(err))
 	}
 	return u, nil
@@ -196,11 +209,17 @@ func (s *Service) CreateUser(ctx context.Context, in UserInput) (*db.User, error
 	if err := s.apply(u, in); err != nil {
 		return nil, err
 	}
-	if _, err := s.db.NewInsert().Model(u).Exec(ctx); err != nil {
-		if db.IsConstraint(err) {
-			return nil, db.Invalid("email", "is already in use")
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(u).Exec(ctx); err != nil {
+			if db.IsConstraint(err) {
+				return db.Invalid("email", "is already in use")
+			}
+			return fmt.Errorf("create user: %w", err)
 		}
-		return nil, fmt.Errorf("create user: %w", err)
+		return audit.Record(ctx, tx, now, audit.User, u.ID, audit.Created, nil, recordOfUser(u))
+	})
+	if err != nil {
+		return nil, err
 	}
 	return u, nil
 }
@@ -208,10 +227,11 @@ func (s *Service) CreateUser(ctx context.Context, in UserInput) (*db.User, error
 func (s *Service) UpdateUser(ctx context.Context, id int, in UserInput) (*db.User, error) {
 	var updated *db.User
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		u := new(db.User)
-		if err := tx.NewSelect().Model(u).Where("id = ?", id).Scan(ctx); err != nil {
-			return fmt.Errorf("load user %d: %w", id, db.Classify(err))
+		u, err := loadUser(ctx, tx, id)
+		if err != nil {
+			return err
 		}
+		before := recordOfUser(u)
 		demotesAdmin := u.Role == db.RoleAdmin && in.Role != nil && *in.Role != db.RoleAdmin
 		if err := s.apply(u, in); err != nil {
 			return err
@@ -229,16 +249,16 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in UserInput) (*db.Use
 			return fmt.Errorf("update user %d: %w", id, err)
 		}
 		updated = u
-		return nil
+		return audit.Record(ctx, tx, u.UpdatedAt, audit.User, id, audit.Updated, before, recordOfUser(u))
 	})
 	return updated, err
 }
 
 func (s *Service) DeleteUser(ctx context.Context, id int) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		u := new(db.User)
-		if err := tx.NewSelect().Model(u).Where("id = ?", id).Scan(ctx); err != nil {
-			return fmt.Errorf("load user %d: %w", id, db.Classify(err))
+		u, err := loadUser(ctx, tx, id)
+		if err != nil {
+			return err
 		}
 		if u.Role == db.RoleAdmin {
 			if err := ensureAnotherAdmin(ctx, tx, id); err != nil {
@@ -248,7 +268,7 @@ func (s *Service) DeleteUser(ctx context.Context, id int) error {
 		if _, err := tx.NewDelete().Model(u).WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("delete user %d: %w", id, err)
 		}
-		return nil
+		return audit.Record(ctx, tx, s.now(), audit.User, id, audit.Deleted, recordOfUser(u), nil)
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
@@ -22,6 +23,7 @@ type Resolver struct {
 	Alerting *alerting.Service
 	Auth     *auth.Service
 	Events   *events.Bus
+	Audit    *audit.Log
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
@@ -82,6 +83,11 @@ func (r *alertEventResolver) Alert(ctx context.Context, obj *events.Event) (*db.
 // Owner is the resolver for the owner field.
 func (r *apiKeyResolver) Owner(ctx context.Context, obj *db.APIKey) (*db.User, error) {
 	return r.Auth.User(ctx, obj.UserID)
+}
+
+// Actor is the resolver for the actor field.
+func (r *auditEntryResolver) Actor(ctx context.Context, obj *audit.Entry) (*db.User, error) {
+	return r.optionalUser(ctx, obj.ActorUserID)
 }
 
 // User is the resolver for the user field.
@@ -228,6 +234,9 @@ func (r *mutationResolver) CreateAPIKey(ctx context.Context, input graph.CreateA
 	if err != nil {
 		return nil, err
 	}
+	if auth.CalledWithAPIKey(ctx) {
+		return nil, auth.ErrForbidden
+	}
 	key, secret, err := r.Auth.CreateAPIKey(ctx, u, auth.APIKeyInput{Name: input.Name, Role: input.Role, ExpiresAt: input.ExpiresAt})
 	if err != nil {
 		return nil, err
@@ -265,6 +274,12 @@ func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input graph.U
 		return nil, err
 	}
 	if input.Role != nil && !caller.Role.Includes(db.RoleAdmin) {
+		return nil, auth.ErrForbidden
+	}
+	// An API key must not change its owner's credentials: a key with less
+	// than the owner's role would be one sign-in from all of it, and any
+	// key from outliving its revocation.
+	if caller.ID == id && (input.Password != nil || input.Email != nil) && auth.CalledWithAPIKey(ctx) {
 		return nil, auth.ErrForbidden
 	}
 	return r.Auth.UpdateUser(ctx, id, auth.UserInput{Email: input.Email, Name: input.Name, Password: input.Password, Role: input.Role})
@@ -865,6 +880,26 @@ func (r *queryResolver) EscalationPolicy(ctx context.Context, id int) (*db.Escal
 	return orNil(r.Alerting.EscalationPolicy(ctx, id))
 }
 
+// AuditLog is the resolver for the auditLog field.
+func (r *queryResolver) AuditLog(ctx context.Context, entityType *audit.EntityType, entityID *int, first *int, after *string) (*graph.AuditEntryConnection, error) {
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+		return nil, err
+	}
+	p, err := page(first, after)
+	if err != nil {
+		return nil, err
+	}
+	entries, total, more, err := r.Audit.List(ctx, audit.Filter{EntityType: ptrValue(entityType), EntityID: entityID}, p.First, p.After)
+	if err != nil {
+		return nil, err
+	}
+	lastID := 0
+	if len(entries) > 0 {
+		lastID = entries[len(entries)-1].ID
+	}
+	return &graph.AuditEntryConnection{Nodes: entries, TotalCount: total, PageInfo: pageInfo(lastID, more)}, nil
+}
+
 // StartDay is the resolver for the startDay field.
 func (r *restrictionResolver) StartDay(ctx context.Context, obj *oncall.Restriction) (graph.Weekday, error) {
 	if obj.StartDay < time.Sunday || obj.StartDay > time.Saturday {
@@ -1013,6 +1048,9 @@ func (r *Resolver) AlertEvent() graph.AlertEventResolver { return &alertEventRes
 // ApiKey returns graph.ApiKeyResolver implementation.
 func (r *Resolver) ApiKey() graph.ApiKeyResolver { return &apiKeyResolver{r} }
 
+// AuditEntry returns graph.AuditEntryResolver implementation.
+func (r *Resolver) AuditEntry() graph.AuditEntryResolver { return &auditEntryResolver{r} }
+
 // ContactMethod returns graph.ContactMethodResolver implementation.
 func (r *Resolver) ContactMethod() graph.ContactMethodResolver { return &contactMethodResolver{r} }
 
@@ -1075,6 +1113,7 @@ type (
 	alertResolver            struct{ *Resolver }
 	alertEventResolver       struct{ *Resolver }
 	apiKeyResolver           struct{ *Resolver }
+	auditEntryResolver       struct{ *Resolver }
 	contactMethodResolver    struct{ *Resolver }
 	escalationStepResolver   struct{ *Resolver }
 	groupResolver            struct{ *Resolver }

@@ -5,8 +5,9 @@
 //
 // # Flow
 //
-//  1. Parse decodes the body once into a Message (any JSON value; numbers
-//     keep their exact text).
+//  1. Parse decodes the body once into a Message: one JSON object, nested
+//     at most MaxDepth levels, optionally after a UTF-8 byte order mark;
+//     numbers keep their exact text, and with duplicate keys the last wins.
 //  2. Compile validates a Mapping and an ordered []Rule and compiles them into
 //     a Program, which is immutable and meant to be cached per integration.
 //  3. Program.Evaluate maps the alert Fields out of the message and returns
@@ -19,11 +20,16 @@
 //
 // Each field has a list of RFC 9535 JSONPath expressions tried in order; the
 // first expression whose first selected node is non-empty (after trimming
-// spaces) supplies the value. Nodes become text as follows: strings as is,
+// spaces) supplies the value. When an expression can select several nodes
+// (wildcards, descendants, filters), the first is taken in document order:
+// array elements by index, object members by name, so one body always maps
+// the same way. Nodes become text as follows: strings as is,
 // numbers by their JSON text, booleans as "true"/"false", null as empty, and
 // objects and arrays as compact JSON.
 //
-// Mapped values are trimmed and capped: Subject at 500 runes; SourceID,
+// NUL characters become U+FFFD, as invalid UTF-8 already does in decoding,
+// so every mapped value can be stored as text. Mapped values are trimmed
+// and capped: Subject at 500 runes; SourceID,
 // SourceName, URL and Severity at 1000 runes; Details at 65536 bytes.
 //
 // Severity is lower-cased and, if it contains "critical", "high", "medium",

@@ -181,7 +181,7 @@ func TestNoRuleMatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, msg := range map[string]*Message{"body": mustParse(t, opBody), "nil message": nil, "scalar": mustParse(t, `"x"`)} {
+	for name, msg := range map[string]*Message{"body": mustParse(t, opBody), "nil message": nil, "scalar": {root: "x"}} {
 		t.Run(name, func(t *testing.T) {
 			d := p.Evaluate(msg)
 			if d.Action != "" || d.RuleIndex != -1 || d.RuleName != "" || d.Detail != "no rule matched" {

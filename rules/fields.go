@@ -23,7 +23,7 @@ var severityWords = []string{"critical", "high", "medium", "low", "info"}
 func (p *Program) mapFields(root any) Fields {
 	var v [6]string
 	for i, paths := range p.mapping {
-		v[i] = firstValue(paths, root)
+		v[i] = storable(firstValue(paths, root))
 	}
 	f := Fields{
 		SourceID:   capRunes(v[0], maxShortRunes),
@@ -39,19 +39,63 @@ func (p *Program) mapFields(root any) Fields {
 	return f
 }
 
+// mappedPath is a compiled mapping expression; many says whether it can
+// select more than one node.
+type mappedPath struct {
+	path *jsonpath.Path
+	many bool
+}
+
 // firstValue returns the first node of the first expression whose first
 // node is non-empty after trimming.
-func firstValue(paths []*jsonpath.Path, root any) string {
+func firstValue(paths []mappedPath, root any) string {
 	for _, p := range paths {
-		nodes := selectNodes(p, root)
-		if len(nodes) == 0 {
+		node, ok := firstNode(p, root)
+		if !ok {
 			continue
 		}
-		if s := strings.TrimSpace(stringify(nodes[0])); s != "" {
+		if s := strings.TrimSpace(stringify(node)); s != "" {
 			return s
 		}
 	}
 	return ""
+}
+
+// firstNode returns the first node p selects in document order: array
+// elements by index, object members by name. The library lists an
+// object's members in Go's random map order, which would otherwise let
+// one body map to different dedup keys from one message to the next.
+func firstNode(p mappedPath, root any) (node any, ok bool) {
+	defer func() {
+		if recover() != nil {
+			node, ok = nil, false
+		}
+	}()
+	if !p.many {
+		nodes := p.path.Select(root)
+		if len(nodes) == 0 {
+			return nil, false
+		}
+		return nodes[0], true
+	}
+	nodes := p.path.SelectLocated(root)
+	if len(nodes) == 0 {
+		return nil, false
+	}
+	first := nodes[0]
+	for _, n := range nodes[1:] {
+		if n.Path.Compare(first.Path) < 0 {
+			first = n
+		}
+	}
+	return first.Node, true
+}
+
+// storable makes s fit a text column of either database: PostgreSQL
+// refuses NUL in text, which would fail the whole message. The decoder
+// has already replaced invalid UTF-8 with U+FFFD; NUL gets the same.
+func storable(s string) string {
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
 
 // normalizeSeverity folds the many spellings senders use ("HIGH",

@@ -89,7 +89,7 @@ func TestSourceIDFallback(t *testing.T) {
 		{"blank id falls back", `{"id":"  ","name":"n"}`, hash("n\x00\x00")},
 		{"uses trimmed values", `{"name":" n ","subject":"s\n","url":"u"}`, hash("n\x00s\x00u")},
 		{"nothing to hash", `{"other":"x"}`, ""},
-		{"not an object", `[1,2,3]`, ""},
+		{"NUL is replaced", `{"id":"a\u0000b"}`, "a\uFFFDb"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,5 +160,20 @@ func TestCaps(t *testing.T) {
 	f := p.Evaluate(mustParse(t, `{"v":"short"}`)).Fields
 	if f.Subject != "short" || f.Details != "short" || f.URL != "short" {
 		t.Errorf("short values changed: %+v", f)
+	}
+}
+
+// TestWildcardMapsInDocumentOrder guards against Go's random map order
+// deciding which member of an object a wildcard maps.
+func TestWildcardMapsInDocumentOrder(t *testing.T) {
+	p, err := Compile(Mapping{Subject: []string{"$.*"}, SourceID: []string{"$..id"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := mustParse(t, `{"c":"3","z":{"id":"last"},"b":{"id":"first"},"a":"1","d":"4","e":"5"}`)
+	for range 50 {
+		if f := p.Evaluate(msg).Fields; f.Subject != "1" || f.SourceID != "first" {
+			t.Fatalf("subject %q, source id %q; want the first by member name, 1 and first", f.Subject, f.SourceID)
+		}
 	}
 }

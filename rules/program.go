@@ -12,7 +12,7 @@ import (
 // one value is safe for concurrent use and is meant to be cached per
 // integration.
 type Program struct {
-	mapping [][]*jsonpath.Path // indexed like fieldNames
+	mapping [][]mappedPath // indexed like fieldNames
 	rules   []compiledRule
 }
 

@@ -30,15 +30,15 @@ func (m Mapping) Validate() error {
 	return err
 }
 
-func compileMapping(m Mapping) ([][]*jsonpath.Path, error) {
-	out := make([][]*jsonpath.Path, len(fieldNames))
+func compileMapping(m Mapping) ([][]mappedPath, error) {
+	out := make([][]mappedPath, len(fieldNames))
 	for fi, list := range m.exprs() {
 		for i, expr := range list {
 			p, err := parsePath(expr)
 			if err != nil {
 				return nil, fieldErr(fmt.Sprintf("mapping.%s[%d]", fieldNames[fi], i), "%s", err)
 			}
-			out[fi] = append(out[fi], p)
+			out[fi] = append(out[fi], mappedPath{path: p, many: p.Query().Singular() == nil})
 		}
 	}
 	return out, nil

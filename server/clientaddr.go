@@ -70,3 +70,10 @@ func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+func remoteHost(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}

@@ -260,6 +260,7 @@ type webhookReply struct {
 	HTTPStatus  int
 	ContentType string
 	Allow       string
+	RetryAfter  string
 	Raw         []byte
 	MessageID   string  `json:"messageId"`
 	Status      string  `json:"status"`
@@ -303,7 +304,8 @@ func (h *harness) webhook(method, token string, body []byte, headers map[string]
 		h.t.Errorf("read webhook reply: %v", err)
 		return &webhookReply{}
 	}
-	out := &webhookReply{HTTPStatus: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Allow: resp.Header.Get("Allow"), Raw: raw}
+	out := &webhookReply{HTTPStatus: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Allow: resp.Header.Get("Allow"),
+		RetryAfter: resp.Header.Get("Retry-After"), Raw: raw}
 	if strings.HasPrefix(out.ContentType, "application/json") {
 		if err := json.Unmarshal(raw, out); err != nil {
 			h.t.Errorf("webhook reply is not JSON: %v: %s", err, raw)

@@ -64,7 +64,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		level := slogLevelFor(rec.status)
 		// The webhook token is a credential: log the route pattern, not the path.
 		s.log.Log(r.Context(), level, "http request", "method", r.Method, "route", route,
-			"status", rec.status, "duration", elapsed, "remote", remoteHost(r.RemoteAddr))
+			"status", rec.status, "duration", elapsed, "remote", s.clientAddr(r))
 	})
 }
 

@@ -35,20 +35,14 @@ func TestSubscriptionsOnBothProtocols(t *testing.T) {
 				c := h.connect(proto, viewer.Token)
 				c.subscribe("alerts", alertEventsQuery, nil)
 				c.subscribe("inbound", inboundLogQuery, map[string]any{"integrationId": integ.ID})
-				// Nothing tells when a subscription is registered; an
-				// acknowledged alert change on another alert makes sure.
-				uuid := h.unique("finding")
-				opened := h.postWebhook(token, finding(uuid, "high"))
-				first := c.nextAlertEvent("alerts")
-				for first.AlertEvents.Alert.ID != opened.alert() {
-					first = c.nextAlertEvent("alerts")
+				uuid, opened, seen := h.postUntilLive(c, token, "alerts", "inbound")
+				var first alertEventData
+				var in inboundLogData
+				if jsonUnmarshalData(seen["alerts"].Payload, &first) != nil || jsonUnmarshalData(seen["inbound"].Payload, &in) != nil {
+					t.Fatalf("undecodable events: %+v", seen)
 				}
 				if first.AlertEvents.Type != "OPENED" || first.AlertEvents.Alert.Severity != "high" {
 					t.Fatalf("first event: %+v", first)
-				}
-				in := c.nextInbound("inbound")
-				for in.InboundLog.ID != opened.MessageID {
-					in = c.nextInbound("inbound")
 				}
 				if in.InboundLog.Status != "MAPPED_OPENED" || in.InboundLog.Alert == nil || in.InboundLog.Alert.ID != opened.alert() || in.InboundLog.Cursor == "" {
 					t.Fatalf("inbound: %+v", in)

@@ -3,9 +3,9 @@ package server
 import (
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
@@ -28,7 +28,11 @@ type webhookReply struct {
 
 // handleWebhook answers 2xx only once the message is committed. A body
 // that is not JSON is still stored (as MAPPING_FAILED) and answered 400,
-// so the sender learns of it and the operator can see it.
+// and one with a bad signature is stored as REFUSED and answered 401, so
+// the sender learns of it and the operator can see it. What is refused
+// before the integration is known (an unknown token, a disabled
+// integration, a body over the limit, a rate limit) stores nothing. The
+// bad-input matrix in docs/SECURITY.md lists every case.
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
@@ -51,9 +55,17 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		Token:      r.PathValue("token"),
 		Body:       body,
 		Headers:    headers,
-		RemoteAddr: remoteHost(r.RemoteAddr),
+		RemoteAddr: s.clientAddr(r),
 	})
+	var rateErr *db.RateLimitError
 	switch {
+	case errors.As(err, &rateErr):
+		s.metrics.webhookRefused("rate_limited")
+		// Rounded up: a sender waiting the whole seconds it is told must
+		// find the wait over.
+		w.Header().Set("Retry-After", strconv.Itoa(int((rateErr.Wait+time.Second-1)/time.Second)))
+		writeError(w, http.StatusTooManyRequests, rateErr.Error())
+		return
 	case errors.Is(err, alerting.ErrUnknownToken):
 		s.metrics.webhookRefused("unknown_token")
 		writeError(w, http.StatusNotFound, "no integration has this URL")
@@ -74,15 +86,11 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		reply.AlertID = &id
 	}
 	status := http.StatusOK
-	if res.Status == db.InboundMappingFailed {
+	switch res.Status {
+	case db.InboundMappingFailed:
 		status, reply.Error = http.StatusBadRequest, res.Detail
+	case db.InboundRefused:
+		status, reply.Error = http.StatusUnauthorized, res.Detail
 	}
 	writeJSON(w, status, reply)
-}
-
-func remoteHost(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
 }

@@ -231,5 +231,5 @@ func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayloa
 	if sess := wsSessionFrom(ctx); sess != nil {
 		sess.closeAt(expires, closeUnauthorized, "token expired")
 	}
-	return auth.WithUser(ctx, user), nil, nil
+	return auth.WithCaller(ctx, user, strings.TrimSpace(token)), nil, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -173,28 +174,55 @@ func (c *wsClient) awaitAlert(id, alertID string) alertEventData {
 }
 
 // primed posts warm-up findings until the alertEvents subscription id
-// sees one: nothing else tells when a subscription has registered. It
-// returns that event's cursor.
+// sees one, and returns that event's cursor.
 func (h *harness) primed(c *wsClient, id, token string) string {
 	h.t.Helper()
+	_, _, seen := h.postUntilLive(c, token, id)
+	var e alertEventData
+	if err := jsonUnmarshalData(seen[id].Payload, &e); err != nil {
+		h.t.Fatal(err)
+	}
+	return e.AlertEvents.Cursor
+}
+
+// postUntilLive posts new high findings until every subscription in ids
+// (alertEvents or inboundLog) has delivered the same one, and returns it
+// with what each delivered. Nothing tells a client when a subscription
+// has started; only an event proves it, and one posted before then is
+// rightly not delivered.
+func (h *harness) postUntilLive(c *wsClient, token string, ids ...string) (string, *webhookReply, map[string]wsMessage) {
+	h.t.Helper()
 	for range 100 {
-		r := h.postWebhook(token, finding(h.unique("warmup"), "high"))
-		for {
-			m, err := c.read(100 * time.Millisecond)
+		uuid := h.unique("finding")
+		r := h.postWebhook(token, finding(uuid, "high"))
+		seen := map[string]wsMessage{}
+		for len(seen) < len(ids) {
+			m, err := c.read(250 * time.Millisecond)
 			if errors.Is(err, errReadTimeout) {
 				break
 			}
 			if err != nil {
-				h.t.Fatalf("waiting for a first event: %v", err)
+				h.t.Fatalf("waiting for the subscriptions to start: %v", err)
 			}
-			var e alertEventData
-			if m.ID == id && jsonUnmarshalData(m.Payload, &e) == nil && e.AlertEvents.Alert.ID == r.alert() {
-				return e.AlertEvents.Cursor
+			var d struct {
+				AlertEvents *struct {
+					Alert struct{ ID string }
+				}
+				InboundLog *struct{ ID string }
+			}
+			if !slices.Contains(ids, m.ID) || jsonUnmarshalData(m.Payload, &d) != nil {
+				continue
+			}
+			if (d.AlertEvents != nil && d.AlertEvents.Alert.ID == r.alert()) || (d.InboundLog != nil && d.InboundLog.ID == r.MessageID) {
+				seen[m.ID] = m
 			}
 		}
+		if len(seen) == len(ids) {
+			return uuid, r, seen
+		}
 	}
-	h.t.Fatal("the subscription never saw an event")
-	return ""
+	h.t.Fatalf("subscriptions %v never delivered a webhook posted after they were made", ids)
+	return "", nil, nil
 }
 
 // nextData reads the next result of operation id, failing on anything else.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/server"
 )
@@ -39,10 +40,13 @@ type config struct {
 	// EnginePollInterval is how often due escalation steps and
 	// notifications are looked for: the most they can run late.
 	EnginePollInterval time.Duration
-	LogLevel           slog.Level
-	LogFormat          string
-	Channels           channelSettings
-	GraphQL            graphQLSettings
+	// EngineJobLease is how long a job taken by an instance is reserved
+	// to it: after a crash, how long its jobs wait to be run again.
+	EngineJobLease time.Duration
+	LogLevel       slog.Level
+	LogFormat      string
+	Channels       channelSettings
+	GraphQL        graphQLSettings
 }
 
 // graphQLSettings bound what one GraphQL request may ask of the server.
@@ -132,6 +136,7 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 		s.bool(&cfg.GraphQL.Introspection, "graphql-introspection", "KLAXON_GRAPHQL_INTROSPECTION", true, "answer GraphQL introspection and serve the playground")
 		s.duration(&cfg.SessionTTL, "session-ttl", "KLAXON_SESSION_TTL", 12*time.Hour, "how long a login token is valid")
 		s.duration(&cfg.EnginePollInterval, "engine-poll-interval", "KLAXON_ENGINE_POLL_INTERVAL", 100*time.Millisecond, "how often due escalations and notifications are run")
+		s.duration(&cfg.EngineJobLease, "engine-job-lease", "KLAXON_ENGINE_JOB_LEASE", alerting.DefaultJobLease, "how long a job taken by an instance is reserved to it; after a crash its jobs run again once this has passed")
 		cfg.Channels.bind(s)
 	}
 	if extra != nil {
@@ -181,6 +186,9 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 	}
 	if cfg.EnginePollInterval < 10*time.Millisecond {
 		return nil, errors.New("engine poll interval must be at least 10ms")
+	}
+	if cfg.EngineJobLease < time.Second {
+		return nil, errors.New("engine job lease must be at least 1s")
 	}
 	if cfg.JWTPreviousSecret != "" && cfg.JWTSecret == "" {
 		return nil, errors.New("a previous JWT secret needs a JWT secret")

@@ -1,21 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 )
@@ -25,48 +22,21 @@ var listeningAddr = regexp.MustCompile(`msg="klaxon listening" addr=(\S+)`)
 // TestServeAndStop runs the real binary, signs in, sends a webhook, then
 // stops it with SIGTERM and expects a clean exit.
 func TestServeAndStop(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "klaxon")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildKlaxon(t)
 	for _, kind := range []db.Kind{db.SQLite, db.Postgres} {
 		t.Run(string(kind), func(t *testing.T) {
-			cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--database-url", dbtest.URL(t, kind))
-			cmd.Env = append(os.Environ(), "KLAXON_ADMIN_EMAIL=admin@example.com", "KLAXON_ADMIN_PASSWORD=change-me-now")
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill() })
-			logs := &bytes.Buffer{}
-			addrFound := make(chan string, 1)
-			drained := make(chan struct{})
-			go func() {
-				defer close(drained)
-				sc := bufio.NewScanner(stderr)
-				for sc.Scan() {
-					logs.WriteString(sc.Text() + "\n")
-					if m := listeningAddr.FindStringSubmatch(sc.Text()); m != nil {
-						addrFound <- m[1]
-					}
-				}
-			}()
-			var base string
-			select {
-			case addr := <-addrFound:
-				base = "http://" + addr
-			case <-time.After(30 * time.Second):
-				t.Fatalf("server did not start")
-			}
+			p := startKlaxon(t, bin, []string{"serve", "--addr", "127.0.0.1:0", "--database-url", dbtest.URL(t, kind)})
+			base := "http://" + p.addr
 
 			if code := get(t, base+"/readyz"); code != http.StatusOK {
 				t.Fatalf("readyz: %d", code)
 			}
-			token := graphQL(t, base, "", `mutation { login(email: "admin@example.com", password: "change-me-now") { token } }`)["login"].(map[string]any)["token"].(string)
-			integ := graphQL(t, base, token, `mutation { createIntegration(input: {name: "d", type: DETECTIFY}) { url } }`)["createIntegration"].(map[string]any)
+			var login struct{ Login struct{ Token string } }
+			decode(t, gqlData(t, base, "", `mutation { login(email: "admin@example.com", password: "change-me-now") { token } }`, nil), &login)
+			token := login.Login.Token
+			var created struct{ CreateIntegration map[string]any }
+			decode(t, gqlData(t, base, token, `mutation { createIntegration(input: {name: "d", type: DETECTIFY}) { url } }`, nil), &created)
+			integ := created.CreateIntegration
 			token2 := integ["url"].(string)[strings.LastIndex(integ["url"].(string), "/")+1:]
 			body, _ := os.ReadFile("../../rules/testdata/detectify/new_finding_high.json")
 			resp, err := http.Post(base+"/webhooks/"+token2, "application/json", bytes.NewReader(body))
@@ -79,21 +49,19 @@ func TestServeAndStop(t *testing.T) {
 				t.Fatalf("webhook: %d %s", resp.StatusCode, reply)
 			}
 
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-			exited := make(chan error, 1)
-			go func() { <-drained; exited <- cmd.Wait() }()
 			select {
-			case err := <-exited:
+			case err := <-p.exited:
 				if err != nil {
-					t.Fatalf("exit after SIGTERM: %v\n%s", err, logs)
+					t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs())
 				}
 			case <-time.After(30 * time.Second):
-				t.Fatalf("no exit after SIGTERM\n%s", logs)
+				t.Fatalf("no exit after SIGTERM\n%s", p.logs())
 			}
-			if !strings.Contains(logs.String(), "klaxon stopped") {
-				t.Fatalf("no clean stop in the logs:\n%s", logs)
+			if !strings.Contains(p.logs(), "klaxon stopped") {
+				t.Fatalf("no clean stop in the logs:\n%s", p.logs())
 			}
 		})
 	}
@@ -120,6 +88,18 @@ func TestMigrateAndUserCreate(t *testing.T) {
 	if err := run(ctx, bad, &out, &errOut); err == nil || !strings.Contains(err.Error(), "password") {
 		t.Fatalf("short password: %v", err)
 	}
+	store, err := db.Open(ctx, db.DefaultURL(dataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	entries, total, _, err := audit.NewLog(store).List(ctx, audit.Filter{EntityType: audit.User}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != 1 || entries[0].Action != audit.Created || entries[0].Actor != "cli" || entries[0].ActorUserID != nil {
+		t.Fatalf("audit log after user create: %d entries, first %+v; want one creation by the cli", total, entries)
+	}
 }
 
 func TestConfigFlagsWinOverEnvironment(t *testing.T) {
@@ -135,6 +115,9 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 	}
 	if cfg.DatabaseURL != "sqlite:///tmp/x/klaxon.db" {
 		t.Fatalf("default database URL: %s", cfg.DatabaseURL)
+	}
+	if cfg.EngineJobLease != 2*time.Minute {
+		t.Fatalf("default job lease: %s", cfg.EngineJobLease)
 	}
 	if got := cfg.Channels.rateLimits(); got[db.ContactSMS] != time.Minute || got[db.ContactVoice] != time.Minute || got[db.ContactEmail] != 0 {
 		t.Fatalf("default rate limits: %v", got)
@@ -175,6 +158,7 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 		"bad body size":  {"KLAXON_GRAPHQL_MAX_BODY_BYTES", "-5"},
 		"bad switch":     {"KLAXON_GRAPHQL_INTROSPECTION", "maybe"},
 		"no timeout":     {"KLAXON_SHUTDOWN_TIMEOUT", "0s"},
+		"tiny lease":     {"KLAXON_ENGINE_JOB_LEASE", "10ms"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(env[0], env[1])
@@ -193,27 +177,4 @@ func get(t *testing.T, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-func graphQL(t *testing.T, base, token, query string) map[string]any {
-	t.Helper()
-	body, _ := json.Marshal(map[string]string{"query": query})
-	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Data   map[string]any `json:"data"`
-		Errors []any          `json:"errors"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Errors) > 0 {
-		t.Fatalf("graphql %s: %v %v", query, err, out.Errors)
-	}
-	return out.Data
 }

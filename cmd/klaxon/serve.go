@@ -64,6 +64,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	alertingSvc.SetSenders(senders)
 	alertingSvc.SetRateLimits(cfg.Channels.rateLimits())
+	alertingSvc.SetJobLease(cfg.EngineJobLease)
 	bus := events.NewBus(store, log)
 	alertingSvc.SetEvents(bus)
 	srv := server.New(server.Config{

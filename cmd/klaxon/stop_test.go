@@ -9,9 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +19,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/db/dbtest"
 )
 
 // TestGracefulStop stops the real binary with SIGTERM while a webhook is
@@ -31,23 +27,11 @@ import (
 // stop began refused with 503, the subscription closed with "going away",
 // the send finished and recorded, and the process must exit 0.
 func TestGracefulStop(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "klaxon")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildKlaxon(t)
 	for _, kind := range []db.Kind{db.SQLite, db.Postgres} {
 		t.Run(string(kind), func(t *testing.T) {
-			var databaseURL string
-			args := []string{"serve", "--addr", "127.0.0.1:0", "--shutdown-timeout", "60s"}
-			if kind == db.SQLite {
-				dataDir := t.TempDir()
-				databaseURL = db.DefaultURL(dataDir)
-				args = append(args, "--data-dir", dataDir)
-			} else {
-				databaseURL = dbtest.URL(t, kind)
-				args = append(args, "--database-url", databaseURL)
-			}
-			testGracefulStop(t, bin, args, databaseURL)
+			args, databaseURL := serveArgs(t, kind)
+			testGracefulStop(t, bin, append(args, "--shutdown-timeout", "60s"), databaseURL)
 		})
 	}
 }
@@ -72,36 +56,14 @@ func testGracefulStop(t *testing.T, bin string, args []string, databaseURL strin
 	p := startKlaxon(t, bin, args)
 	base := "http://" + p.addr
 
-	token := gqlData(t, base, "", `mutation { login(email: "admin@example.com", password: "change-me-now") { token user { id } } }`, nil)
-	var login struct {
-		Login struct {
-			Token string
-			User  struct{ ID string }
-		}
-	}
-	decode(t, token, &login)
-	bearer, adminID := login.Login.Token, login.Login.User.ID
-	var cm struct{ CreateContactMethod struct{ ID string } }
-	decode(t, gqlData(t, base, bearer, `mutation($user: ID!, $url: String!) {
-		createContactMethod(input: {userId: $user, type: WEBHOOK, value: $url}) { id } }`,
-		map[string]any{"user": adminID, "url": receiver.URL}), &cm)
-	gqlData(t, base, bearer, `mutation($cm: ID!) { createNotificationRule(input: {contactMethodId: $cm, delayMinutes: 0}) { id } }`,
-		map[string]any{"cm": cm.CreateContactMethod.ID})
-	var policy struct{ CreateEscalationPolicy struct{ ID string } }
-	decode(t, gqlData(t, base, bearer, `mutation($user: ID!) {
-		createEscalationPolicy(input: {name: "on call", steps: [{delayMinutes: 30, targets: [{type: USER, id: $user}]}]}) { id } }`,
-		map[string]any{"user": adminID}), &policy)
-	var integ struct{ CreateIntegration struct{ URL string } }
-	decode(t, gqlData(t, base, bearer, `mutation($policy: ID!) {
-		createIntegration(input: {name: "Detectify", type: DETECTIFY, escalationPolicyId: $policy}) { url } }`,
-		map[string]any{"policy": policy.CreateEscalationPolicy.ID}), &integ)
-	hookPath := "/webhooks/" + integ.CreateIntegration.URL[strings.LastIndex(integ.CreateIntegration.URL, "/")+1:]
+	setup := setUpPaging(t, base, receiver.URL, 30)
+	bearer, hookPath := setup.bearer, setup.hookPath
 
 	// A live subscription.
 	ws := subscribe(t, p.addr, bearer)
 
 	// Finding A opens an alert, whose notification is now being sent.
-	resp, err := http.Post(base+hookPath, "application/json", bytes.NewReader(detectifyFinding("finding-a")))
+	resp, err := http.Post(base+hookPath, "application/json", bytes.NewReader(detectifyFinding("finding-a", "high")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +80,7 @@ func testGracefulStop(t *testing.T, bin string, args []string, databaseURL strin
 	// Finding B is half uploaded by a slow sender when the stop begins:
 	// the server has read its headers and counts it in flight (beside the
 	// metrics request itself).
-	bodyB := detectifyFinding("finding-b")
+	bodyB := detectifyFinding("finding-b", "high")
 	slow := dial(t, p.addr)
 	fmt.Fprintf(slow, "POST %s HTTP/1.1\r\nHost: klaxon\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", hookPath, len(bodyB))
 	if _, err := slow.Write(bodyB[:len(bodyB)/2]); err != nil {
@@ -223,57 +185,6 @@ func testGracefulStop(t *testing.T, bin string, args []string, databaseURL strin
 	}
 }
 
-// klaxonProcess is the binary running, its stderr collected.
-type klaxonProcess struct {
-	cmd    *exec.Cmd
-	addr   string
-	exited chan error
-	mu     sync.Mutex
-	buf    bytes.Buffer
-}
-
-func (p *klaxonProcess) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.buf.String()
-}
-
-func startKlaxon(t *testing.T, bin string, args []string) *klaxonProcess {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "KLAXON_ADMIN_EMAIL=admin@example.com", "KLAXON_ADMIN_PASSWORD=change-me-now")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	p := &klaxonProcess{cmd: cmd, exited: make(chan error, 1)}
-	addrFound := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.buf.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-			if m := listeningAddr.FindStringSubmatch(sc.Text()); m != nil {
-				addrFound <- m[1]
-			}
-		}
-		p.exited <- cmd.Wait()
-	}()
-	select {
-	case p.addr = <-addrFound:
-	case err := <-p.exited:
-		t.Fatalf("server exited at start: %v\n%s", err, p.logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("server did not start\n%s", p.logs())
-	}
-	return p
-}
-
 // subscribe opens an alertEvents subscription over graphql-transport-ws
 // and returns the error that ends it.
 func subscribe(t *testing.T, addr, bearer string) <-chan error {
@@ -308,17 +219,6 @@ func subscribe(t *testing.T, addr, bearer string) <-chan error {
 	return ended
 }
 
-func dial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	return c
-}
-
 // requestsInFlight reads the server's own count of requests in flight.
 func requestsInFlight(t *testing.T, base string) int {
 	t.Helper()
@@ -339,55 +239,4 @@ func requestsInFlight(t *testing.T, base string) int {
 	}
 	t.Fatal("no klaxon_http_requests_in_flight in /metrics")
 	return 0
-}
-
-// waitUntil polls cond until it holds, failing after a generous deadline.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func detectifyFinding(uuid string) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"event_type": "finding",
-		"finding":    map[string]any{"uuid": uuid, "title": "Finding " + uuid, "severity": "high", "asset": "app.example.com"},
-	})
-	return b
-}
-
-// gqlData runs a GraphQL operation that must succeed and returns its data.
-func gqlData(t *testing.T, base, bearer, query string, vars map[string]any) json.RawMessage {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Data   json.RawMessage
-		Errors []any
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Errors) > 0 {
-		t.Fatalf("graphql %s: %v %v", query, err, out.Errors)
-	}
-	return out.Data
-}
-
-func decode(t *testing.T, data json.RawMessage, out any) {
-	t.Helper()
-	if err := json.Unmarshal(data, out); err != nil {
-		t.Fatalf("decode %s: %v", data, err)
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 )
@@ -32,7 +33,8 @@ func createUser(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	r := db.Role(role)
-	u, err := svc.CreateUser(ctx, auth.UserInput{Email: &email, Name: &name, Password: &password, Role: &r})
+	// Recorded in the audit log as made from the command line, by no user.
+	u, err := svc.CreateUser(audit.WithSystemActor(ctx, "cli"), auth.UserInput{Email: &email, Name: &name, Password: &password, Role: &r})
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
