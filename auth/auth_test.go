@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
@@ -97,6 +98,7 @@ func TestUsers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		svc.SetPasswordCost(bcrypt.MinCost)
 
 		admin, generated, err := svc.EnsureAdmin(ctx, "Admin@Example.com", "")
 		if err != nil || admin == nil || len(generated) < 20 || admin.Email != "admin@example.com" || admin.Role != db.RoleAdmin {
@@ -167,6 +169,7 @@ func TestGroups(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		svc.SetPasswordCost(bcrypt.MinCost)
 		str := func(s string) *string { return &s }
 		a, _ := svc.CreateUser(ctx, auth.UserInput{Email: str("a@example.com"), Password: str("long-enough")})
 		b, _ := svc.CreateUser(ctx, auth.UserInput{Email: str("b@example.com"), Password: str("long-enough")})

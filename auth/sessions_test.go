@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
@@ -23,6 +25,7 @@ func newAuth(t *testing.T, d *db.DB, now func() time.Time) *auth.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
+	svc.SetPasswordCost(bcrypt.MinCost)
 	return svc
 }
 

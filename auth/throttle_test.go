@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
@@ -24,6 +26,7 @@ func TestFailedSignInsBackOff(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		svc.SetPasswordCost(bcrypt.MinCost)
 		password := "right-password"
 		for _, email := range []string{"ann@example.com", "bob@example.com"} {
 			if _, err := svc.CreateUser(context.Background(), auth.UserInput{Email: &email, Password: &password}); err != nil {

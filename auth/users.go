@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -25,8 +26,11 @@ type Service struct {
 	db     *db.DB
 	tokens *Tokens
 	now    func() time.Time
+	// passwordCost is the bcrypt cost of new password hashes.
+	passwordCost int
 	// dummyHash is compared against when a login names no user, so a
 	// failed login takes as long whether or not the account exists.
+	dummyOnce sync.Once
 	dummyHash []byte
 	throttle  *loginThrottle
 }
@@ -34,13 +38,28 @@ type Service struct {
 // NewService builds the service; tokens may be nil in tools that manage
 // users but never sign anyone in.
 func NewService(d *db.DB, tokens *Tokens, now func() time.Time) (*Service, error) {
-	dummy, err := bcrypt.GenerateFromPassword([]byte("not a real password"), bcrypt.DefaultCost)
-	if err != nil {
-		return nil, fmt.Errorf("auth service: %w", err)
-	}
 	// Stored times are UTC in whole microseconds, as both engines keep them.
 	clock := func() time.Time { return now().UTC().Truncate(time.Microsecond) }
-	return &Service{db: d, tokens: tokens, now: clock, dummyHash: dummy, throttle: newLoginThrottle(DefaultLoginLimits())}, nil
+	return &Service{db: d, tokens: tokens, now: clock, passwordCost: bcrypt.DefaultCost, throttle: newLoginThrottle(DefaultLoginLimits())}, nil
+}
+
+// SetPasswordCost sets the bcrypt cost of the password hashes made from
+// now on (bcrypt.DefaultCost unless set); hashes already stored keep
+// theirs. A lower cost is for tests that sign many users in.
+func (s *Service) SetPasswordCost(cost int) error {
+	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		return fmt.Errorf("password cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	s.passwordCost = cost
+	return nil
+}
+
+// dummy is a hash of the service's cost, made on first use.
+func (s *Service) dummy() []byte {
+	s.dummyOnce.Do(func() {
+		s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a real password"), s.passwordCost)
+	})
+	return s.dummyHash
 }
 
 // SetLoginLimits replaces the back-off on failed sign-ins; nil turns it
@@ -77,7 +96,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Session, 
 	var u db.User
 	err := s.db.NewSelect().Model(&u).Where("email = ?", email).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
-		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		bcrypt.CompareHashAndPassword(s.dummy(), []byte(password))
 		s.throttle.fail(now, keys...)
 		return nil, ErrInvalidCredentials
 	}
@@ -312,7 +331,7 @@ func (s *Service) apply(u *db.User, in UserInput) error {
 		if len(*in.Password) > 72 {
 			return db.Invalid("password", "must be at most 72 bytes")
 		}
-		hash, err := bcrypt.GenerateFromPassword([]byte(*in.Password), bcrypt.DefaultCost)
+		hash, err := bcrypt.GenerateFromPassword([]byte(*in.Password), s.passwordCost)
 		if err != nil {
 			return fmt.Errorf("hash password: %w", err)
 		}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
@@ -73,6 +75,9 @@ func newHarness(t testing.TB, d *db.DB, cfg server.Config) *harness {
 	if err != nil {
 		t.Fatalf("auth service: %v", err)
 	}
+	// Many users sign in; the default cost would make that the
+	// slowest part of the tests, the more so under the race detector.
+	authSvc.SetPasswordCost(bcrypt.MinCost)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	alertingSvc := alerting.NewService(d, "https://klaxon.example", time.Now, log)
 	bus := events.NewBus(d, log)

@@ -47,11 +47,25 @@ func TestHealthAndMetrics(t *testing.T) {
 				if err := json.Unmarshal([]byte(body), &reply); err != nil || reply.Status != tc.status {
 					t.Errorf("body %q, want status %q", body, tc.status)
 				}
-				if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
-					t.Errorf("X-Content-Type-Options %q", got)
+				for name, want := range map[string]string{
+					"X-Content-Type-Options":  "nosniff",
+					"X-Frame-Options":         "DENY",
+					"Referrer-Policy":         "no-referrer",
+					"Cache-Control":           "no-store",
+					"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+				} {
+					if got := resp.Header.Get(name); got != want {
+						t.Errorf("%s %q, want %q", name, got, want)
+					}
 				}
 			})
 		}
+		t.Run("/playground keeps its CDN", func(t *testing.T) {
+			resp, _ := get(t, h0.with(t), "/playground")
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") != "" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("HTTP %d, headers %v", resp.StatusCode, resp.Header)
+			}
+		})
 
 		t.Run("/metrics after webhooks", func(t *testing.T) {
 			h := h0.with(t)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
@@ -60,6 +61,7 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		key, _ := auth.SigningKey(ctx, d, "", clock.Now())
 		tokens, _ := auth.NewTokens(key, time.Hour, clock.Now)
 		authSvc, _ := auth.NewService(d, tokens, clock.Now)
+		authSvc.SetPasswordCost(bcrypt.MinCost)
 		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, log).Handler())
 		t.Cleanup(ts.Close)
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
@@ -112,6 +114,7 @@ func (h *harness) sibling(other *db.DB) *harness {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	authSvc.SetPasswordCost(bcrypt.MinCost)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	alertingSvc := alerting.NewService(other, "https://klaxon.example", time.Now, log)
 	bus := events.NewBus(other, log)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
@@ -46,6 +48,7 @@ func startKlaxon(t *testing.T, d *db.DB, wrap func(http.Handler) http.Handler) s
 	if err != nil {
 		t.Fatalf("auth service: %v", err)
 	}
+	authSvc.SetPasswordCost(bcrypt.MinCost)
 	if _, _, err := authSvc.EnsureAdmin(ctx, adminEmail, adminPassword); err != nil {
 		t.Fatalf("first admin: %v", err)
 	}
