@@ -85,10 +85,7 @@ func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, m
 		msg.Status = db.InboundFiltered
 		return insertMessage(ctx, tx, msg)
 	case rules.ActionOpen:
-		policyID := integ.EscalationPolicyID
-		if d.Route.EscalationPolicyID != 0 {
-			policyID = &d.Route.EscalationPolicyID
-		}
+		policyID := policyFor(integ, d.Route)
 		alertID, opened, err := openOrAppend(ctx, tx, integ.ID, policyID, d.Fields, now)
 		if err != nil {
 			return err
@@ -122,6 +119,15 @@ func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, m
 		msg.Status = db.InboundIgnored
 		return insertMessage(ctx, tx, msg)
 	}
+}
+
+// policyFor is the escalation policy an opened alert follows: the
+// matching rule's, else the integration's.
+func policyFor(integ *db.Integration, route rules.Route) *int {
+	if route.EscalationPolicyID != 0 {
+		return &route.EscalationPolicyID
+	}
+	return integ.EscalationPolicyID
 }
 
 // openOrAppend opens an alert for the source, or appends to the one that is

@@ -111,13 +111,10 @@ func applyPostgres(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *d
 	msg.Detail = d.Detail
 	switch d.Action {
 	case rules.ActionOpen:
-		if len(d.Route.RecipientUserIDs) > 0 || len(d.Route.RecipientGroupIDs) > 0 {
+		if d.Route.NamesRecipients() {
 			return false, nil
 		}
-		policyID := integ.EscalationPolicyID
-		if d.Route.EscalationPolicyID != 0 {
-			policyID = &d.Route.EscalationPolicyID
-		}
+		policyID := policyFor(integ, d.Route)
 		f := d.Fields
 		for range 3 {
 			var alertID int

@@ -86,13 +86,10 @@ func (q *sqliteIngest) apply(ctx context.Context, tx bun.Tx, integ *db.Integrati
 	msg.Detail = d.Detail
 	switch d.Action {
 	case rules.ActionOpen:
-		if len(d.Route.RecipientUserIDs) > 0 || len(d.Route.RecipientGroupIDs) > 0 {
+		if d.Route.NamesRecipients() {
 			return false, nil
 		}
-		policyID := integ.EscalationPolicyID
-		if d.Route.EscalationPolicyID != 0 {
-			policyID = &d.Route.EscalationPolicyID
-		}
+		policyID := policyFor(integ, d.Route)
 		alertID, opened, err := q.openOrAppend(ctx, tx, integ.ID, policyID, d.Fields, now)
 		if err != nil {
 			return false, err

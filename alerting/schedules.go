@@ -325,9 +325,9 @@ func (s *Service) Override(ctx context.Context, id int) (*db.ScheduleOverride, e
 
 func (s *Service) DeleteOverride(ctx context.Context, id int) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		o := new(db.ScheduleOverride)
-		if err := tx.NewSelect().Model(o).Where("id = ?", id).Scan(ctx); err != nil {
-			return fmt.Errorf("delete override %d: %w", id, db.Classify(err))
+		o, err := db.LoadByID[db.ScheduleOverride](ctx, tx, id, "override")
+		if err != nil {
+			return err
 		}
 		if err := db.DeleteByID[db.ScheduleOverride](ctx, tx, id, "override"); err != nil {
 			return err

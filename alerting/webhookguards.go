@@ -13,14 +13,18 @@ import (
 	"github.com/klaxonhq/klaxon/rules"
 )
 
+// SignatureHeaderNames are every header a signature is read from; the
+// webhook route must pass them on.
+var SignatureHeaderNames = []string{"X-Detectify-Signature", "X-Signature", "X-Hub-Signature-256"}
+
 // SignatureHeaders are the headers a sender's HMAC-SHA256 signature of
 // the body is read from: Detectify's own, and for every other sender a
 // generic one or GitHub's ("sha256=" followed by hex).
 func SignatureHeaders(t rules.IntegrationType) []string {
 	if t == rules.TypeDetectify {
-		return []string{"X-Detectify-Signature"}
+		return SignatureHeaderNames[:1:1]
 	}
-	return []string{"X-Signature", "X-Hub-Signature-256"}
+	return SignatureHeaderNames[1:]
 }
 
 // signatureProblem checks the body's signature against the integration's

@@ -98,19 +98,15 @@ func (s *Service) APIKeys(ctx context.Context, userID *int) ([]*db.APIKey, error
 
 // APIKey loads one key.
 func (s *Service) APIKey(ctx context.Context, id int) (*db.APIKey, error) {
-	key := new(db.APIKey)
-	if err := s.db.NewSelect().Model(key).Where("id = ?", id).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("load api key %d: %w", id, db.Classify(err))
-	}
-	return key, nil
+	return db.LoadByID[db.APIKey](ctx, s.db, id, "api key")
 }
 
 // RevokeAPIKey deletes a key; requests with it fail from then on.
 func (s *Service) RevokeAPIKey(ctx context.Context, id int) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		key := new(db.APIKey)
-		if err := tx.NewSelect().Model(key).Where("id = ?", id).Scan(ctx); err != nil {
-			return fmt.Errorf("revoke api key %d: %w", id, db.Classify(err))
+		key, err := db.LoadByID[db.APIKey](ctx, tx, id, "api key")
+		if err != nil {
+			return err
 		}
 		if err := db.DeleteByID[db.APIKey](ctx, tx, id, "api key"); err != nil {
 			return err

@@ -85,11 +85,11 @@ func TestUsers(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-		k1, err := auth.SigningKey(ctx, d, "", now())
+		k1, err := auth.SigningKey(ctx, d, now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		k2, err := auth.SigningKey(ctx, d, "", now())
+		k2, err := auth.SigningKey(ctx, d, now())
 		if err != nil || !bytes.Equal(k1, k2) || len(k1) != 32 {
 			t.Fatalf("stored key not stable: %v", err)
 		}

@@ -110,9 +110,9 @@ func (s *Service) UpdateGroup(ctx context.Context, id int, in GroupInput) (*db.G
 
 func (s *Service) DeleteGroup(ctx context.Context, id int) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		g := new(db.Group)
-		if err := tx.NewSelect().Model(g).Where("id = ?", id).Scan(ctx); err != nil {
-			return fmt.Errorf("delete group %d: %w", id, db.Classify(err))
+		g, err := db.LoadByID[db.Group](ctx, tx, id, "group")
+		if err != nil {
+			return err
 		}
 		before, err := recordOfGroup(ctx, tx, g)
 		if err != nil {

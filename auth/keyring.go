@@ -35,7 +35,7 @@ func KeyRingLoader(d *db.DB, configured, configuredPrevious string, started time
 		}
 	}
 	return func(ctx context.Context) (KeyRing, error) {
-		current, err := SigningKey(ctx, d, "", started)
+		current, err := SigningKey(ctx, d, started)
 		if err != nil {
 			return KeyRing{}, err
 		}
@@ -60,7 +60,7 @@ func KeyRingLoader(d *db.DB, configured, configuredPrevious string, started time
 // key stays valid for the tokens it signed until they expire; the key
 // before it is forgotten, ending any token it signed.
 func RotateSigningKey(ctx context.Context, d *db.DB, now time.Time) error {
-	if _, err := SigningKey(ctx, d, "", now); err != nil {
+	if _, err := SigningKey(ctx, d, now); err != nil {
 		return err
 	}
 	raw := make([]byte, 32)

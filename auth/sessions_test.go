@@ -16,7 +16,7 @@ import (
 
 func newAuth(t *testing.T, d *db.DB, now func() time.Time) *auth.Service {
 	t.Helper()
-	key, err := auth.SigningKey(context.Background(), d, "", now())
+	key, err := auth.SigningKey(context.Background(), d, now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
@@ -16,17 +14,7 @@ import (
 func TestFailedSignInsBackOff(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		now := func() time.Time { return clock }
-		key, err := auth.SigningKey(context.Background(), d, "", now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens, _ := auth.NewTokens(key, time.Hour, now)
-		svc, err := auth.NewService(d, tokens, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		svc.SetPasswordCost(bcrypt.MinCost)
+		svc := newAuth(t, d, func() time.Time { return clock })
 		password := "right-password"
 		for _, email := range []string{"ann@example.com", "bob@example.com"} {
 			if _, err := svc.CreateUser(context.Background(), auth.UserInput{Email: &email, Password: &password}); err != nil {

@@ -76,21 +76,31 @@ func NewRotatingTokens(ctx context.Context, load func(context.Context) (KeyRing,
 	return t, nil
 }
 
-// keys returns the ring, rereading it when it is due. A failed reread
-// keeps the keys in hand: signing in must not depend on it.
+// keys returns the ring, rereading it when it is due. One caller rereads
+// while the others go on with the keys in hand, so a slow database never
+// holds up token checks; a failed reread keeps those keys too.
 func (t *Tokens) keys() KeyRing {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	now := t.now()
-	if t.load != nil && now.Sub(t.loadedAt) >= reloadEvery {
+	t.mu.Lock()
+	ring := t.ring
+	due := t.load != nil && now.Sub(t.loadedAt) >= reloadEvery
+	if due {
 		t.loadedAt = now
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if ring, err := t.load(ctx); err == nil && len(ring.Current) >= minSecretLen {
-			t.ring = ring
-		}
 	}
-	return t.ring
+	t.mu.Unlock()
+	if !due {
+		return ring
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	loaded, err := t.load(ctx)
+	if err != nil || len(loaded.Current) < minSecretLen {
+		return ring
+	}
+	t.mu.Lock()
+	t.ring = loaded
+	t.mu.Unlock()
+	return loaded
 }
 
 // keyID names a key in a token's header without revealing it.
@@ -183,15 +193,9 @@ func (t *Tokens) verificationKey(token *jwt.Token) (any, error) {
 	return nil, errors.New("signed with an unknown key")
 }
 
-// SigningKey returns configured when it is set, and otherwise the key
-// stored in the database, generating and storing one the first time.
-func SigningKey(ctx context.Context, d *db.DB, configured string, now time.Time) ([]byte, error) {
-	if configured != "" {
-		if len(configured) < minSecretLen {
-			return nil, fmt.Errorf("KLAXON_JWT_SECRET: need at least %d characters", minSecretLen)
-		}
-		return []byte(configured), nil
-	}
+// SigningKey returns the key stored in the database, generating and
+// storing one the first time.
+func SigningKey(ctx context.Context, d *db.DB, now time.Time) ([]byte, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return nil, fmt.Errorf("generate jwt key: %w", err)

@@ -185,11 +185,7 @@ func (s *Service) User(ctx context.Context, id int) (*db.User, error) {
 }
 
 func loadUser(ctx context.Context, idb bun.IDB, id int) (*db.User, error) {
-	u := new(db.User)
-	if err := idb.NewSelect().Model(u).Where("id = ?", id).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("load user %d: %w", id, db.Classify(err))
-	}
-	return u, nil
+	return db.LoadByID[db.User](ctx, idb, id, "user")
 }
 
 func (s *Service) Users(ctx context.Context) ([]*db.User, error) {

@@ -40,6 +40,12 @@ type RateLimitError struct {
 	Reason string
 }
 
+// RetryAfterSeconds is Wait in whole seconds, rounded up: a client that
+// waits what it is told must find the wait over.
+func (e *RateLimitError) RetryAfterSeconds() int {
+	return int((e.Wait + time.Second - 1) / time.Second)
+}
+
 func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("%s; try again in %s", e.Reason, e.Wait.Round(time.Second))
 }
@@ -73,6 +79,16 @@ func IsConstraint(err error) bool {
 		}
 	}
 	return false
+}
+
+// LoadByID reads the row of T with id, or fails with ErrNotFound; what
+// names the row in errors ("load group 3: …").
+func LoadByID[T any](ctx context.Context, idb bun.IDB, id int, what string) (*T, error) {
+	row := new(T)
+	if err := idb.NewSelect().Model(row).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load %s %d: %w", what, id, Classify(err))
+	}
+	return row, nil
 }
 
 // DeleteByID deletes the row of T with id, or fails with ErrNotFound;

@@ -80,6 +80,11 @@ type Route struct {
 	RecipientGroupIDs  []int `json:"recipientGroupIds,omitempty"`
 }
 
+// NamesRecipients reports whether the route pages people of its own.
+func (r Route) NamesRecipients() bool {
+	return len(r.RecipientUserIDs) > 0 || len(r.RecipientGroupIDs) > 0
+}
+
 // IsZero reports whether the route overrides nothing.
 func (r Route) IsZero() bool {
 	return r.EscalationPolicyID == 0 && len(r.RecipientUserIDs) == 0 && len(r.RecipientGroupIDs) == 0

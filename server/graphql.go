@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -90,9 +89,7 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 		presented.Extensions["field"] = fieldErr.FieldName()
 	case errors.As(err, &rateErr):
 		setCode(presented, codeRateLimited, rateErr.Error())
-		// Rounded up: a client waiting the whole seconds it is told must
-		// find the wait over.
-		presented.Extensions["retryAfterSeconds"] = int((rateErr.Wait + time.Second - 1) / time.Second)
+		presented.Extensions["retryAfterSeconds"] = rateErr.RetryAfterSeconds()
 	case errors.Is(err, db.ErrNotFound):
 		setCode(presented, codeNotFound, "not found")
 	case errors.Is(err, events.ErrTooSlow):

@@ -63,7 +63,7 @@ const testPassword = "correct horse battery"
 func newHarness(t testing.TB, d *db.DB, cfg server.Config) *harness {
 	t.Helper()
 	ctx := context.Background()
-	key, err := auth.SigningKey(ctx, d, "", time.Now().UTC())
+	key, err := auth.SigningKey(ctx, d, time.Now().UTC())
 	if err != nil {
 		t.Fatalf("signing key: %v", err)
 	}

@@ -58,7 +58,7 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		svc.SetSenders(notifiers.Senders{db.ContactEmail: email, db.ContactSMS: sms})
 		bus := events.NewBus(d, log)
 		svc.SetEvents(bus)
-		key, _ := auth.SigningKey(ctx, d, "", clock.Now())
+		key, _ := auth.SigningKey(ctx, d, clock.Now())
 		tokens, _ := auth.NewTokens(key, time.Hour, clock.Now)
 		authSvc, _ := auth.NewService(d, tokens, clock.Now)
 		authSvc.SetPasswordCost(bcrypt.MinCost)

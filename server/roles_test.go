@@ -157,7 +157,7 @@ func TestAuthentication(t *testing.T) {
 				}
 				return tok
 			}
-			storedKey, err := auth.SigningKey(ctx, d, "", time.Now())
+			storedKey, err := auth.SigningKey(ctx, d, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}

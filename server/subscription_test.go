@@ -105,7 +105,7 @@ func TestSubscribersSeeOtherInstances(t *testing.T) {
 func (h *harness) sibling(other *db.DB) *harness {
 	h.t.Helper()
 	ctx := context.Background()
-	key, err := auth.SigningKey(ctx, other, "", time.Now())
+	key, err := auth.SigningKey(ctx, other, time.Now())
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestSubscriptionAuthFailures(t *testing.T) {
 
 			// A token that expires while the socket is open closes it
 			// with 4401.
-			key, err := auth.SigningKey(context.Background(), d, "", time.Now())
+			key, err := auth.SigningKey(context.Background(), d, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
@@ -14,10 +13,9 @@ import (
 // keptHeaders are the request headers stored with each inbound message:
 // enough to trace a sender and check a signature later, nothing that
 // carries a credential of ours.
-var keptHeaders = []string{
+var keptHeaders = append([]string{
 	"Content-Type", "User-Agent", "X-Forwarded-For", "X-Real-Ip", "X-Request-Id",
-	"X-Detectify-Signature", "X-Signature", "X-Hub-Signature-256",
-}
+}, alerting.SignatureHeaderNames...)
 
 type webhookReply struct {
 	MessageID string  `json:"messageId"`
@@ -63,7 +61,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		s.metrics.webhookRefused("rate_limited")
 		// Rounded up: a sender waiting the whole seconds it is told must
 		// find the wait over.
-		w.Header().Set("Retry-After", strconv.Itoa(int((rateErr.Wait+time.Second-1)/time.Second)))
+		w.Header().Set("Retry-After", strconv.Itoa(rateErr.RetryAfterSeconds()))
 		writeError(w, http.StatusTooManyRequests, rateErr.Error())
 		return
 	case errors.Is(err, alerting.ErrUnknownToken):

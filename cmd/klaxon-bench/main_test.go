@@ -36,7 +36,7 @@ func startKlaxon(t *testing.T, d *db.DB, wrap func(http.Handler) http.Handler) s
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	key, err := auth.SigningKey(ctx, d, "", time.Now().UTC())
+	key, err := auth.SigningKey(ctx, d, time.Now().UTC())
 	if err != nil {
 		t.Fatalf("signing key: %v", err)
 	}

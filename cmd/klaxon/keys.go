@@ -12,11 +12,7 @@ import (
 // rotateKeys replaces the generated signing key. A configured key
 // (KLAXON_JWT_SECRET) is rotated by configuration instead.
 func rotateKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig("keys rotate", args, stderr, true, nil)
-	if err != nil {
-		return err
-	}
-	store, err := openAndMigrate(ctx, cfg, newLogger(cfg, stderr))
+	store, err := openForCommand(ctx, "keys rotate", args, stderr, nil)
 	if err != nil {
 		return err
 	}

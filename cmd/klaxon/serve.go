@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -150,13 +151,19 @@ func openAndMigrate(ctx context.Context, cfg *config, log interface {
 }
 
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig("migrate", args, stderr, true, nil)
-	if err != nil {
-		return err
-	}
-	store, err := openAndMigrate(ctx, cfg, newLogger(cfg, stderr))
+	store, err := openForCommand(ctx, "migrate", args, stderr, nil)
 	if err != nil {
 		return err
 	}
 	return store.Close()
+}
+
+// openForCommand reads the storage flags of a command that works on the
+// database and no server, then opens and migrates the database.
+func openForCommand(ctx context.Context, command string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*db.DB, error) {
+	cfg, err := parseConfig(command, args, stderr, true, extra)
+	if err != nil {
+		return nil, err
+	}
+	return openAndMigrate(ctx, cfg, newLogger(cfg, stderr))
 }

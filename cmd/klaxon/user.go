@@ -14,16 +14,12 @@ import (
 
 func createUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var email, name, password, role string
-	cfg, err := parseConfig("user create", args, stderr, true, func(fs *flag.FlagSet) {
+	store, err := openForCommand(ctx, "user create", args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "the user's email (required)")
 		fs.StringVar(&name, "name", "", "the user's name")
 		fs.StringVar(&password, "password", "", "the user's password (at least 8 characters; required)")
 		fs.StringVar(&role, "role", string(db.RoleViewer), "ADMIN, RESPONDER or VIEWER")
 	})
-	if err != nil {
-		return err
-	}
-	store, err := openAndMigrate(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
 		return err
 	}
