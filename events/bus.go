@@ -59,6 +59,9 @@ type Bus struct {
 	// loaded at all, since anyone subscribing later with a cursor reads
 	// them from the database.
 	active atomic.Int64
+	// parked are the caught-up subscriptions waiting to be woken (see
+	// Subscription.Park).
+	parked map[*Subscription]struct{}
 }
 
 func NewBus(d *db.DB, log *slog.Logger) *Bus {
@@ -215,7 +218,11 @@ func (b *Bus) deliverNew(ctx context.Context) error {
 		b.lastSeq = evs[len(evs)-1].Seq
 		close(b.changed)
 		b.changed = make(chan struct{})
+		woken := b.unpark(false)
 		b.mu.Unlock()
+		for _, wake := range woken {
+			wake()
+		}
 		if len(evs) < fetchBatch {
 			return nil
 		}
@@ -311,8 +318,42 @@ func (b *Bus) listenOnce(ctx context.Context) error {
 // stop ends every subscription with ErrClosed.
 func (b *Bus) stop() {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.stopped = true
 	close(b.changed)
 	b.changed = make(chan struct{})
+	woken := b.unpark(true)
+	b.mu.Unlock()
+	for _, wake := range woken {
+		wake()
+	}
+}
+
+// unpark takes out of b.parked, and returns the wake functions of, the
+// subscriptions with something to read now, or all of them. The others
+// are moved past the new events their filters refuse. b.mu must be held
+// for writing.
+func (b *Bus) unpark(all bool) []func() {
+	var woken []func()
+	size := int64(len(b.window))
+	for s := range b.parked {
+		if !all && s.pos >= b.start {
+			for ; s.pos < b.end; s.pos++ {
+				ev := b.window[s.pos%size]
+				if ev.Seq <= s.after {
+					continue
+				}
+				if s.filter(ev) {
+					break
+				}
+				s.after = ev.Seq
+			}
+			if s.pos == b.end {
+				continue
+			}
+		}
+		delete(b.parked, s)
+		woken = append(woken, s.wake)
+		s.wake = nil
+	}
+	return woken
 }

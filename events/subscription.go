@@ -31,7 +31,7 @@ type Filter func(*Event) bool
 // moved past catches up from the database; only one that lags by more
 // than maxLag events fails.
 //
-// A Subscription is read by one goroutine.
+// A Subscription is read by one goroutine at a time.
 type Subscription struct {
 	bus    *Bus
 	filter Filter
@@ -44,6 +44,9 @@ type Subscription struct {
 
 	// pos is the window position of the next live event.
 	pos int64
+
+	// wake is set while the subscription is parked (see Park).
+	wake func()
 
 	closeOnce sync.Once
 }
@@ -81,14 +84,27 @@ func (b *Bus) Subscribe(ctx context.Context, after int64, filter Filter) (*Subsc
 // Close ends the subscription; the bus stops loading events for
 // subscribers once none is left.
 func (s *Subscription) Close() {
-	s.closeOnce.Do(func() { s.bus.active.Add(-1) })
+	s.closeOnce.Do(func() {
+		s.Unpark()
+		s.bus.active.Add(-1)
+	})
 }
 
 // Next blocks until the next wanted event, ctx ends, the subscriber falls
 // too far behind (ErrTooSlow) or the bus stops (ErrClosed).
 func (s *Subscription) Next(ctx context.Context) (*Event, error) {
+	return s.read(ctx, true)
+}
+
+// TryNext is Next without the wait: it returns a nil event when the
+// subscriber has caught up. It may still read the database to catch up.
+func (s *Subscription) TryNext(ctx context.Context) (*Event, error) {
+	return s.read(ctx, false)
+}
+
+func (s *Subscription) read(ctx context.Context, wait bool) (*Event, error) {
 	for {
-		ev, err := s.next(ctx)
+		ev, err := s.next(ctx, wait)
 		if err != nil || ev == nil {
 			return nil, err
 		}
@@ -98,8 +114,77 @@ func (s *Subscription) Next(ctx context.Context) (*Event, error) {
 	}
 }
 
-// next returns the next event of any kind.
-func (s *Subscription) next(ctx context.Context) (*Event, error) {
+// Poll returns the next wanted event if the window holds it, without
+// blocking or reading the database; a nil event means the subscriber has
+// caught up. ok is false when only TryNext or Next can continue: the
+// subscriber is behind the window, or the bus has stopped.
+func (s *Subscription) Poll() (ev *Event, ok bool) {
+	if s.replaying {
+		return nil, false
+	}
+	b := s.bus
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.stopped || s.pos < b.start {
+		return nil, false
+	}
+	for s.pos < b.end {
+		ev := b.window[s.pos%int64(len(b.window))]
+		s.pos++
+		if ev.Seq <= s.after {
+			continue
+		}
+		s.after = ev.Seq
+		if s.filter(ev) {
+			return ev, true
+		}
+	}
+	return nil, true
+}
+
+// Park lets a caught-up subscriber wait without a goroutine of its own:
+// the bus calls wake, once, when Poll, TryNext or Next has something to
+// return, an event the filter accepts or a reason to end. The bus skips
+// the events the filter refuses meanwhile, so a subscriber is never woken
+// for nothing. Park reports false, arranging nothing, when there is
+// something to return already.
+//
+// Until wake is called or Unpark succeeds, the subscription must not be
+// read, and its filter is called on the bus's goroutine. wake runs on the
+// bus's goroutine too, and must not block.
+func (s *Subscription) Park(wake func()) bool {
+	b := s.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped || s.replaying || s.pos != b.end {
+		return false
+	}
+	if b.parked == nil {
+		b.parked = map[*Subscription]struct{}{}
+	}
+	s.wake = wake
+	b.parked[s] = struct{}{}
+	return true
+}
+
+// Unpark cancels Park. It reports whether the subscription was still
+// parked, in which case wake will not be called; otherwise wake has been
+// called or is being called.
+func (s *Subscription) Unpark() bool {
+	b := s.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.parked[s]; !ok {
+		return false
+	}
+	delete(b.parked, s)
+	s.wake = nil
+	return true
+}
+
+// next returns the next event of any kind; without wait, nil when there
+// is none yet.
+func (s *Subscription) next(ctx context.Context, wait bool) (*Event, error) {
 	b := s.bus
 	for s.replaying {
 		if len(s.pending) > 0 {
@@ -144,7 +229,7 @@ func (s *Subscription) next(ctx context.Context) (*Event, error) {
 				return nil, ErrTooSlow
 			}
 			s.replaying = true
-			return s.next(ctx)
+			return s.next(ctx, wait)
 		case s.pos < b.end:
 			ev := b.window[s.pos%int64(len(b.window))]
 			b.mu.RUnlock()
@@ -157,6 +242,9 @@ func (s *Subscription) next(ctx context.Context) (*Event, error) {
 		}
 		changed := b.changed
 		b.mu.RUnlock()
+		if !wait {
+			return nil, nil
+		}
 		select {
 		case <-changed:
 		case <-ctx.Done():

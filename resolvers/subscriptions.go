@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
@@ -13,30 +14,124 @@ import (
 // stream copies a subscription's events to a GraphQL subscription channel.
 // When the subscription ends for a reason the client must hear of (it fell
 // behind, the server is stopping), the last value carries that error.
+//
+// An idle subscriber holds no goroutine here: its subscription is parked
+// on the bus, which hands each new event straight to the channel while
+// the channel has room. A goroutine runs only while delivering could
+// block: while the subscriber catches up from the database, waits for its
+// consumer, or is told why it ends.
 func stream[T any](ctx context.Context, sub *events.Subscription, convert func(*events.Event) T, failed func(error) T) <-chan T {
-	out := make(chan T, 1)
-	go func() {
-		defer close(out)
-		defer sub.Close()
-		for {
-			ev, err := sub.Next(ctx)
-			if err != nil {
-				if errors.Is(err, events.ErrTooSlow) || errors.Is(err, events.ErrClosed) {
-					select {
-					case out <- failed(err):
-					case <-ctx.Done():
-					}
-				}
-				return
-			}
-			select {
-			case out <- convert(ev):
-			case <-ctx.Done():
-				return
-			}
+	p := &pump[T]{ctx: ctx, sub: sub, convert: convert, failed: failed, out: make(chan T, 1)}
+	p.wakeFn = p.wake
+	p.stop = context.AfterFunc(ctx, p.cancel)
+	go p.run()
+	return p.out
+}
+
+// pump moves one subscription's events to its channel. One of run, wake
+// or cancel owns it at a time: run and wake until the subscription is
+// parked, cancel once it has unparked it.
+type pump[T any] struct {
+	ctx     context.Context
+	sub     *events.Subscription
+	convert func(*events.Event) T
+	failed  func(error) T
+	out     chan T
+	wakeFn  func()
+	stop    func() bool
+	ended   sync.Once
+}
+
+// run delivers on a goroutine of its own until the subscription parks or
+// ends.
+func (p *pump[T]) run() {
+	for {
+		if p.ctx.Err() != nil {
+			p.end()
+			return
 		}
-	}()
-	return out
+		ev, err := p.sub.TryNext(p.ctx)
+		if err != nil {
+			if errors.Is(err, events.ErrTooSlow) || errors.Is(err, events.ErrClosed) {
+				select {
+				case p.out <- p.failed(err):
+				case <-p.ctx.Done():
+				}
+			}
+			p.end()
+			return
+		}
+		if ev == nil {
+			if p.park() {
+				return
+			}
+			continue
+		}
+		select {
+		case p.out <- p.convert(ev):
+		case <-p.ctx.Done():
+			p.end()
+			return
+		}
+	}
+}
+
+// wake runs on the bus's goroutine, which must not block: it hands over
+// the events the window holds while the channel has room, and leaves the
+// rest to run. The channel has one sender, so room seen stays room.
+func (p *pump[T]) wake() {
+	for {
+		if p.ctx.Err() != nil {
+			p.end()
+			return
+		}
+		if len(p.out) == cap(p.out) {
+			go p.run()
+			return
+		}
+		ev, ok := p.sub.Poll()
+		if !ok {
+			go p.run()
+			return
+		}
+		if ev == nil {
+			if p.park() {
+				return
+			}
+			continue
+		}
+		p.out <- p.convert(ev)
+	}
+}
+
+// park parks the subscription and reports whether it did; after true the
+// caller owns the pump no more.
+func (p *pump[T]) park() bool {
+	if !p.sub.Park(p.wakeFn) {
+		return false
+	}
+	// A cancel that ran before the subscription was parked found nothing
+	// to end.
+	if p.ctx.Err() != nil && p.sub.Unpark() {
+		p.end()
+	}
+	return true
+}
+
+// cancel runs when ctx ends; it ends the pump only if it was parked, as
+// a running pump ends itself.
+func (p *pump[T]) cancel() {
+	if p.sub.Unpark() {
+		p.end()
+	}
+}
+
+func (p *pump[T]) end() {
+	p.ended.Do(func() {
+		p.stop()
+		p.sub.Close()
+		close(p.out)
+	})
 }
 
 func alertEventFilter(f *graph.AlertEventFilter) events.Filter {

@@ -1,11 +1,18 @@
 package server_test
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,11 +28,17 @@ import (
 
 // BenchmarkWebhookToSubscribers posts one webhook per iteration while
 // 1,000 subscribers listen, and reports how long each delivery took from
-// the moment the webhook was sent, and the memory an idle subscriber costs
-// (both ends of its socket live in this process, so the figure is an upper
-// bound for the server's share).
+// the moment the webhook was sent (p50-ms, p99-ms), the server's CPU time
+// per webhook as the Go runtime estimates it (server-cpu-ms/op, of which
+// the collector's server-gc-cpu-ms/op), and what an idle subscriber costs
+// the server: heap and stacks in use (KiB/subscriber) and goroutines
+// (goroutines/subscriber).
 //
-//	go test -run '^$' -bench WebhookToSubscribers -benchtime 200x ./server/
+// The subscribers run in a child process, this test binary re-executed
+// as TestFanOutClientProcess, so that the server's memory is measured
+// alone and the clients' reading does not share the server's scheduler.
+//
+//	go test -run '^$' -bench WebhookToSubscribers -benchtime 100x ./server/
 func BenchmarkWebhookToSubscribers(b *testing.B) {
 	for _, kind := range []string{"sqlite", "postgres"} {
 		b.Run(kind, func(b *testing.B) {
@@ -40,130 +53,316 @@ func BenchmarkWebhookToSubscribers(b *testing.B) {
 	}
 }
 
-// delivery is one webhook whose event the subscribers are waiting for.
-type delivery struct {
-	sent time.Time
-	wg   sync.WaitGroup
+// fanOutClientEnv carries a fanOutClients, as JSON, to the child process.
+const fanOutClientEnv = "KLAXON_FANOUT_CLIENT"
+
+// fanOutClients tells the child process what to subscribe to.
+type fanOutClients struct {
+	URL   string `json:"url"`
+	Token string `json:"token"`
+	Count int    `json:"count"`
 }
+
+// The child's report, one line each, on its standard output:
+//
+//	live                       every subscriber has received an event
+//	got <subject>\t<unixnano>  one subscriber received an event
+//
+// Anything else is the test framework's, kept to explain a failure.
+const (
+	reportLive = "live"
+	reportGot  = "got "
+)
 
 func benchmarkFanOut(b *testing.B, d *db.DB, subscribers int) {
 	h := newHarness(b, d, server.Config{})
 	integ := h.createIntegration("DETECTIFY")
 	token := integ.Token(b)
 
-	var pending sync.Map // subject → *delivery
-	var ready atomic.Int64
-	latencies := make([][]time.Duration, subscribers)
-
-	before := liveBytes()
-	var ms0 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
+	before := liveMemory()
 	g0 := runtime.NumGoroutine()
-	dialer := websocket.Dialer{Subprotocols: []string{protoTransportWS}, ReadBufferSize: 512, WriteBufferSize: 512}
-	url := "ws" + strings.TrimPrefix(h.srv.URL, "http") + "/graphql"
-	init, _ := json.Marshal(wsMessage{Type: "connection_init", Payload: json.RawMessage(fmt.Sprintf(`{"Authorization":"Bearer %s"}`, h.admin.Token))})
-	sub, _ := json.Marshal(map[string]any{"id": "s", "type": "subscribe", "payload": map[string]any{
-		"query": `subscription { alertEvents(filter: {types: [OPENED]}) { alert { subject } } }`,
-	}})
-	var readers sync.WaitGroup
-	for i := range subscribers {
-		conn, _, err := dialer.Dial(url, nil)
-		if err != nil {
-			b.Fatalf("subscriber %d: %v", i, err)
+
+	cfg, _ := json.Marshal(fanOutClients{URL: "ws" + strings.TrimPrefix(h.srv.URL, "http") + "/graphql", Token: h.admin.Token, Count: subscribers})
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFanOutClientProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), fanOutClientEnv+"="+string(cfg))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start the subscribers' process: %v", err)
+	}
+	exited := make(chan struct{})
+	b.Cleanup(func() {
+		// Closing its input tells the child to hang up and exit.
+		stdin.Close()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
 		}
-		b.Cleanup(func() { conn.Close() })
-		if err := conn.WriteMessage(websocket.TextMessage, init); err != nil {
-			b.Fatal(err)
-		}
-		var ack wsMessage
-		if err := conn.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
-			b.Fatalf("subscriber %d: %v %+v", i, err, ack)
-		}
-		if err := conn.WriteMessage(websocket.TextMessage, sub); err != nil {
-			b.Fatal(err)
-		}
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			seen := false
-			for {
-				var m struct {
-					Type    string `json:"type"`
-					Payload struct {
-						Data struct {
-							AlertEvents struct {
-								Alert struct {
-									Subject string `json:"subject"`
-								} `json:"alert"`
-							} `json:"alertEvents"`
-						} `json:"data"`
-					} `json:"payload"`
+	})
+
+	// pending maps the subject of each timed webhook to its delivery.
+	type delivery struct {
+		sent     int64
+		received []int64
+		all      chan struct{}
+	}
+	var mu sync.Mutex
+	pending := map[string]*delivery{}
+	live := make(chan struct{})
+	var lost atomic.Int64
+	var said strings.Builder // the child's other output
+	go func() {
+		defer close(exited)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			if line == reportLive {
+				close(live)
+				continue
+			}
+			rest, ok := strings.CutPrefix(line, reportGot)
+			if !ok {
+				if said.Len() < 64<<10 {
+					said.WriteString(line + "\n")
 				}
-				if err := conn.ReadJSON(&m); err != nil {
-					return
-				}
-				if m.Type == "ping" {
-					conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"pong"}`))
-				}
-				if m.Type != "next" {
-					continue
-				}
-				if !seen {
-					seen = true
-					ready.Add(1)
-				}
-				if v, ok := pending.Load(m.Payload.Data.AlertEvents.Alert.Subject); ok {
-					dl := v.(*delivery)
-					latencies[i] = append(latencies[i], time.Since(dl.sent))
-					dl.wg.Done()
+				continue
+			}
+			subject, at, _ := strings.Cut(rest, "\t")
+			nanos, err := strconv.ParseInt(at, 10, 64)
+			if err != nil {
+				lost.Add(1)
+				continue
+			}
+			mu.Lock()
+			if dl := pending[subject]; dl != nil {
+				dl.received = append(dl.received, nanos)
+				if len(dl.received) == subscribers {
+					close(dl.all)
 				}
 			}
-		}()
-	}
+			mu.Unlock()
+		}
+		io.Copy(io.Discard, stdout)
+		cmd.Wait()
+	}()
+
 	// Nothing tells when a subscription has registered: post until every
 	// subscriber has seen an event.
-	for ready.Load() < int64(subscribers) {
+	warm := time.NewTicker(100 * time.Millisecond)
+	defer warm.Stop()
+warmUp:
+	for {
 		h.postWebhook(token, finding(h.unique("warmup"), "high"))
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-live:
+			break warmUp
+		case <-exited:
+			b.Fatalf("the subscribers' process exited: %s%s", said.String(), stderr.String())
+		case <-warm.C:
+		}
 	}
 	time.Sleep(500 * time.Millisecond) // let the warm-up events drain
-	perSubscriber := float64(liveBytes()-before) / float64(subscribers)
-	var ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms1)
-	b.Logf("heap %d stack %d goroutines %d per subscriber", (int64(ms1.HeapInuse)-int64(ms0.HeapInuse))/int64(subscribers), (int64(ms1.StackInuse)-int64(ms0.StackInuse))/int64(subscribers), (runtime.NumGoroutine()-g0)/subscribers)
+	after := liveMemory()
+	perSubscriber := float64(after.heap+after.stack-before.heap-before.stack) / float64(subscribers)
+	goroutines := float64(runtime.NumGoroutine()-g0) / float64(subscribers)
+	b.Logf("per subscriber: heap %d B (live objects %d B), stacks %d B, goroutines %.2f",
+		(after.heap-before.heap)/int64(subscribers), (after.live-before.live)/int64(subscribers), (after.stack-before.stack)/int64(subscribers), goroutines)
 
+	var latencies []time.Duration
+	cpu0 := serverCPU()
 	b.ResetTimer()
 	for i := range b.N {
 		uuid := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i)
-		dl := &delivery{}
-		dl.wg.Add(subscribers)
-		pending.Store("Finding "+uuid, dl)
-		dl.sent = time.Now()
+		dl := &delivery{all: make(chan struct{}), received: make([]int64, 0, subscribers)}
+		mu.Lock()
+		pending["Finding "+uuid] = dl
+		mu.Unlock()
+		dl.sent = time.Now().UnixNano()
 		if r := h.postWebhook(token, finding(uuid, "high")); r.HTTPStatus != http.StatusAccepted && r.HTTPStatus != http.StatusOK {
 			b.Fatalf("webhook: %d %s", r.HTTPStatus, r.Raw)
 		}
-		dl.wg.Wait()
+		select {
+		case <-dl.all:
+		case <-exited:
+			b.Fatalf("the subscribers' process exited: %s%s", said.String(), stderr.String())
+		case <-time.After(30 * time.Second):
+			mu.Lock()
+			got := len(dl.received)
+			mu.Unlock()
+			b.Fatalf("webhook %d reached %d of %d subscribers in 30s", i, got, subscribers)
+		}
+		mu.Lock()
+		delete(pending, "Finding "+uuid)
+		mu.Unlock()
+		for _, at := range dl.received {
+			latencies = append(latencies, time.Duration(at-dl.sent))
+		}
 	}
 	b.StopTimer()
+	cpu := serverCPU()
+	if n := lost.Load(); n > 0 {
+		b.Errorf("%d malformed reports from the subscribers' process", n)
+	}
 
-	var all []time.Duration
-	for _, l := range latencies {
-		all = append(all, l...)
+	slices.Sort(latencies)
+	if len(latencies) > 0 {
+		at := func(q float64) time.Duration { return latencies[int(q*float64(len(latencies)-1))] }
+		b.Logf("latency: min %v, p10 %v, p50 %v, p90 %v, p99 %v, max %v", at(0), at(0.1), at(0.5), at(0.9), at(0.99), at(1))
+		b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
 	}
-	slices.Sort(all)
-	if len(all) > 0 {
-		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
-	}
+	b.ReportMetric((cpu.total-cpu0.total)*1000/float64(b.N), "server-cpu-ms/op")
+	b.ReportMetric((cpu.gc-cpu0.gc)*1000/float64(b.N), "server-gc-cpu-ms/op")
 	b.ReportMetric(perSubscriber/1024, "KiB/subscriber")
+	b.ReportMetric(goroutines, "goroutines/subscriber")
 	b.ReportMetric(0, "ns/op")
 }
 
-// liveBytes is the heap and stack memory in use after a collection.
-func liveBytes() int64 {
+type memory struct{ heap, stack, live int64 }
+
+// liveMemory is the memory in use after a collection: heap spans, the
+// live objects in them, and stacks.
+func liveMemory() memory {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse + m.StackInuse)
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(live)
+	return memory{heap: int64(m.HeapInuse), stack: int64(m.StackInuse), live: int64(live[0].Value.Uint64())}
+}
+
+type cpuSeconds struct{ total, gc float64 }
+
+// serverCPU is the CPU time this process has used, as the Go runtime
+// estimates it, and the garbage collector's share.
+func serverCPU() cpuSeconds {
+	s := []metrics.Sample{{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	return cpuSeconds{total: s[0].Value.Float64() - s[1].Value.Float64(), gc: s[2].Value.Float64()}
+}
+
+// TestFanOutClientProcess is the subscribers' side of
+// BenchmarkWebhookToSubscribers, run in a process of its own. It connects
+// the subscribers, reports each event they receive on its standard output
+// and exits when its standard input closes.
+func TestFanOutClientProcess(t *testing.T) {
+	raw := os.Getenv(fanOutClientEnv)
+	if raw == "" {
+		t.Skip("run by BenchmarkWebhookToSubscribers")
+	}
+	var cfg fanOutClients
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		t.Fatalf("decode %s: %v", fanOutClientEnv, err)
+	}
+
+	// One goroutine writes every report, so a burst costs one write
+	// per burst rather than one per line.
+	reports := make(chan string, 4096)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		w := bufio.NewWriterSize(os.Stdout, 64<<10)
+		for line := range reports {
+			w.WriteString(line)
+			w.WriteByte('\n')
+			if len(reports) == 0 {
+				w.Flush()
+			}
+		}
+		w.Flush()
+	}()
+
+	init, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]string{"Authorization": "Bearer " + cfg.Token}})
+	sub, _ := json.Marshal(map[string]any{"id": "s", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription { alertEvents(filter: {types: [OPENED]}) { alert { subject } } }`,
+	}})
+	dialer := websocket.Dialer{Subprotocols: []string{protoTransportWS}, ReadBufferSize: 2048, WriteBufferSize: 512, HandshakeTimeout: 10 * time.Second}
+	conns := make([]*websocket.Conn, 0, cfg.Count)
+	var seen atomic.Int64
+	var readers sync.WaitGroup
+	for i := range cfg.Count {
+		conn, _, err := dialer.Dial(cfg.URL, nil)
+		if err != nil {
+			t.Fatalf("subscriber %d: dial: %v", i, err)
+		}
+		conns = append(conns, conn)
+		if err := conn.WriteMessage(websocket.TextMessage, init); err != nil {
+			t.Fatalf("subscriber %d: connection_init: %v", i, err)
+		}
+		if _, ack, err := conn.ReadMessage(); err != nil || !bytes.Contains(ack, []byte(`"connection_ack"`)) {
+			t.Fatalf("subscriber %d: connection_init: %v %s", i, err, ack)
+		}
+		if err := conn.WriteMessage(websocket.TextMessage, sub); err != nil {
+			t.Fatalf("subscriber %d: subscribe: %v", i, err)
+		}
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			readFanOut(conn, func(subject []byte, at int64, first bool) {
+				if first && seen.Add(1) == int64(cfg.Count) {
+					reports <- reportLive
+				}
+				reports <- reportGot + string(subject) + "\t" + strconv.FormatInt(at, 10)
+			})
+		}()
+	}
+
+	io.Copy(io.Discard, os.Stdin)
+	for _, conn := range conns {
+		conn.Close()
+	}
+	readers.Wait()
+	close(reports)
+	<-written
+}
+
+var (
+	nextType  = []byte(`"type":"next"`)
+	pingType  = []byte(`"type":"ping"`)
+	subjectAt = []byte(`"subject":"`)
+)
+
+// readFanOut reads one subscriber's messages until the connection ends,
+// answering pings and passing on the subject of each event with the time
+// it arrived. Subjects in the benchmark need no unescaping.
+func readFanOut(conn *websocket.Conn, got func(subject []byte, at int64, first bool)) {
+	var buf bytes.Buffer
+	first := true
+	for {
+		_, r, err := conn.NextReader()
+		if err != nil {
+			return
+		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return
+		}
+		at := time.Now().UnixNano()
+		msg := buf.Bytes()
+		switch {
+		case bytes.Contains(msg, pingType):
+			conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"pong"}`))
+		case bytes.Contains(msg, nextType):
+			i := bytes.Index(msg, subjectAt)
+			if i < 0 {
+				continue
+			}
+			subject := msg[i+len(subjectAt):]
+			if j := bytes.IndexByte(subject, '"'); j >= 0 {
+				got(subject[:j], at, first)
+				first = false
+			}
+		}
+	}
 }
