@@ -9,6 +9,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -47,15 +48,14 @@ type groupCommit struct {
 	maxLeaders int
 }
 
-// newGroupCommit sizes the committers: SQLite has one writer, so a second
-// transaction would only wait for the first; PostgreSQL commits several
-// side by side.
-func newGroupCommit(kind db.Kind) *groupCommit {
-	leaders := 1
-	if kind == db.Postgres {
-		leaders = 4
-	}
-	return &groupCommit{maxLeaders: leaders}
+// newGroupCommit has one committer per instance, on either database.
+// SQLite has one writer, so a second transaction would only wait for the
+// first. On PostgreSQL every batch numbers its events under one lock
+// (events.WriteNumbered) held until it commits, so batches side by side
+// would queue on that lock holding a connection each; one committer
+// instead lets the next batch grow while the last one commits.
+func newGroupCommit() *groupCommit {
+	return &groupCommit{maxLeaders: 1}
 }
 
 // store commits p's message and its effects, in a batch with whatever
@@ -120,12 +120,13 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 		}
 	}
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var evs []events.Numbered
 		for _, p := range batch {
-			if err := s.storeOne(ctx, tx, p); err != nil {
+			if err := s.storeOne(ctx, tx, p, &evs); err != nil {
 				return err
 			}
 		}
-		return nil
+		return events.WriteNumbered(ctx, tx, evs)
 	})
 	if err == nil {
 		return
@@ -140,7 +141,11 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 	for _, p := range batch {
 		*p.msg = p.original
 		err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			return s.storeOne(ctx, tx, p)
+			var evs []events.Numbered
+			if err := s.storeOne(ctx, tx, p, &evs); err != nil {
+				return err
+			}
+			return events.WriteNumbered(ctx, tx, evs)
 		})
 		if err != nil {
 			p.err = fmt.Errorf("ingest message for integration %d: %w", p.integ.ID, err)
@@ -149,7 +154,9 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 	}
 }
 
-func (s *Service) storeOne(ctx context.Context, tx bun.Tx, p *pendingIngest) error {
+// storeOne stores p's message; on PostgreSQL it adds the events to write
+// at the end of the transaction to evs.
+func (s *Service) storeOne(ctx context.Context, tx bun.Tx, p *pendingIngest, evs *[]events.Numbered) error {
 	if p.failure != "" {
 		p.msg.Status, p.msg.Detail = p.failStatus, p.failure
 		if s.db.Kind == db.Postgres {
@@ -157,19 +164,26 @@ func (s *Service) storeOne(ctx context.Context, tx bun.Tx, p *pendingIngest) err
 			if err != nil {
 				return fmt.Errorf("encode headers: %w", err)
 			}
-			return insertMessagePostgres(ctx, tx, p.msg, headers)
+			return insertMessagePostgres(ctx, tx, p.msg, headers, evs)
 		}
 		return s.sqlite.store(ctx, tx, p.msg, db.SQLiteTime(p.msg.ReceivedAt))
 	}
 	var done bool
 	var err error
 	if s.db.Kind == db.Postgres {
-		done, err = applyPostgres(ctx, tx, p.integ, p.msg, p.decision)
+		done, err = applyPostgres(ctx, tx, p.integ, p.msg, p.decision, evs)
 	} else {
 		done, err = s.sqlite.apply(ctx, tx, p.integ, p.msg, p.decision)
 	}
 	if done || err != nil {
 		return err
 	}
+	// The generic path records its events in the outbox, which the end
+	// of the batch numbers before the events collected after it; those
+	// collected so far must be numbered first, to keep their order.
+	if err := events.WriteNumbered(ctx, tx, *evs); err != nil {
+		return err
+	}
+	*evs = (*evs)[:0]
 	return s.apply(ctx, tx, p.integ, p.msg, p.decision)
 }

@@ -59,7 +59,7 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 				}
 			}
 		}
-		for _, table := range []string{"inbound_messages", "alerts", "alert_log", "event_outbox", "events", "alert_jobs"} {
+		for _, table := range []string{"inbound_messages", "alerts", "alert_log", "events", "alert_jobs"} {
 			got, want := tableRows(t, fast, table), tableRows(t, generic, table)
 			if len(got) != len(want) {
 				t.Fatalf("%s: %d rows, the generic path leaves %d", table, len(got), len(want))
@@ -125,14 +125,20 @@ func ingestGeneric(ctx context.Context, s *Service, in Inbound) error {
 }
 
 // tableRows prints every row but the tokens, which differ by design.
+//
+// "events" is the stream subscribers will see: the numbered events, then
+// the outbox in the order the relay will number it, neither with its
+// number. The paths may number events at different times, but never in
+// a different order.
 func tableRows(t *testing.T, d *db.DB, table string) []string {
 	t.Helper()
 	var rows []map[string]any
-	order := "id"
+	query := "SELECT * FROM " + table + " ORDER BY id"
 	if table == "events" {
-		order = "seq"
+		const columns = "kind, type, alert_id, integration_id, inbound_message_id, at"
+		query = "SELECT " + columns + " FROM (SELECT 0 AS part, seq AS n, " + columns + " FROM events UNION ALL SELECT 1, id, " + columns + " FROM event_outbox) AS stream ORDER BY part, n"
 	}
-	if err := d.NewRaw("SELECT * FROM "+table+" ORDER BY "+order).Scan(context.Background(), &rows); err != nil {
+	if err := d.NewRaw(query).Scan(context.Background(), &rows); err != nil {
 		t.Fatalf("read %s: %v", table, err)
 	}
 	out := make([]string, len(rows))
@@ -146,4 +152,70 @@ func tableRows(t *testing.T, d *db.DB, table string) []string {
 		out[i] = fmt.Sprint(row)
 	}
 	return out
+}
+
+// A batch that mixes messages stored by the one-statement paths with
+// messages left to the generic path (a rule's route that names
+// recipients) numbers their events in the order of the batch, on either
+// database, though on PostgreSQL the generic path's events wait in the
+// outbox meanwhile. All four messages are about one finding: one alert's
+// opening and appends, in order.
+func TestMixedBatchNumbersEventsInBatchOrder(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		svc := NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		tokens := storyIntegrations(t, svc)
+		body, err := os.ReadFile(filepath.Join("..", "rules", "testdata", "detectify", "new_finding_high.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var batch []*pendingIngest
+		var msgs []*db.InboundMessage
+		for i := range 4 {
+			r, err := svc.routeFor(ctx, tokens[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := &db.InboundMessage{IntegrationID: r.integ.ID, ReceivedAt: clock, Headers: map[string]string{}, Body: body}
+			decision, failure := r.decide(body)
+			if failure != "" {
+				t.Fatal(failure)
+			}
+			msg.SourceID = decision.Fields.SourceID
+			if i%2 == 1 {
+				decision.Route.RecipientUserIDs = []int{7}
+			}
+			p := &pendingIngest{integ: r.integ, msg: msg, decision: decision, failStatus: db.InboundMappingFailed}
+			p.original = *msg
+			batch = append(batch, p)
+			msgs = append(msgs, msg)
+		}
+		svc.commitBatch(ctx, batch)
+		for i, p := range batch {
+			if p.err != nil {
+				t.Fatalf("message %d: %v", i, p.err)
+			}
+		}
+		// What the relay would do next.
+		if _, err := d.NewRaw(`INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
+			SELECT kind, type, alert_id, integration_id, inbound_message_id, at FROM event_outbox ORDER BY id`).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		if err := d.NewRaw("SELECT kind || ' ' || type || ' ' || coalesce(inbound_message_id, 0) FROM events ORDER BY seq").Scan(ctx, &got); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for i, m := range msgs {
+			change := db.LogAppended
+			if i == 0 {
+				change = db.LogOpened
+			}
+			want = append(want, fmt.Sprintf("inbound %s %d", m.Status, m.ID), fmt.Sprintf("alert %s 0", change))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("events in the order\n%q\nwant\n%q", got, want)
+		}
+	})
 }

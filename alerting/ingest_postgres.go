@@ -10,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -17,7 +18,8 @@ import (
 // (its alert, inbound log row, timeline entry, first escalation job and
 // events) are each one statement on the generic path. Here they are one
 // statement per message: data-modifying CTEs that see each other's
-// RETURNING rows. The generic path stays the reference; these statements
+// RETURNING rows. The events are collected and written for the whole
+// batch at its end (events.WriteNumbered). The generic path stays the reference; these statements
 // must leave exactly the rows it would, which the ingest tests check on
 // both databases.
 
@@ -53,11 +55,6 @@ var pgOpenSQL = fmt.Sprintf(`WITH opened AS (
 	SELECT '%[7]s', o.id, $8::timestamptz, '{"step":0,"round":0}', '%[7]s:' || o.id || ':0:0', $8::timestamptz FROM opened o
 	WHERE $9::bigint IS NOT NULL OR EXISTS (SELECT 1 FROM integration_recipients WHERE integration_id = $1)
 	ON CONFLICT (dedup_key) DO NOTHING
-), outbox AS (
-	INSERT INTO event_outbox (kind, type, alert_id, integration_id, inbound_message_id, at)
-	SELECT 'inbound', m.status, m.alert_id, $1::bigint, m.id, $8::timestamptz FROM msg m
-	UNION ALL
-	SELECT 'alert', CASE WHEN m.status = '%[3]s' THEN '%[5]s' ELSE '%[6]s' END, m.alert_id, $1::bigint, NULL, $8::timestamptz FROM msg m
 )
 SELECT id, alert_id, status FROM msg`,
 	db.AlertOpen, db.AlertClosed, db.InboundOpened, db.InboundAppended, db.LogOpened, db.LogAppended, jobEscalate)
@@ -80,29 +77,18 @@ var pgCloseSQL = fmt.Sprintf(`WITH closed AS (
 ), entry AS (
 	INSERT INTO alert_log (alert_id, at, type, message, inbound_message_id)
 	SELECT m.alert_id, $3::timestamptz, '%[4]s', $9, m.id FROM msg m WHERE m.alert_id IS NOT NULL
-), outbox AS (
-	INSERT INTO event_outbox (kind, type, alert_id, integration_id, inbound_message_id, at)
-	SELECT 'inbound', m.status, m.alert_id, $1::bigint, m.id, $3::timestamptz FROM msg m
-	UNION ALL
-	SELECT 'alert', '%[4]s', m.alert_id, $1::bigint, NULL, $3::timestamptz FROM msg m WHERE m.alert_id IS NOT NULL
 )
 SELECT id, alert_id, status, detail FROM msg`,
 	db.AlertClosed, db.InboundIgnored, db.InboundClosed, db.LogClosed)
 
-// pgLogSQL stores a message that touches no alert, with its event.
-const pgLogSQL = `WITH msg AS (
-	INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id)
+// pgLogSQL stores a message that touches no alert.
+const pgLogSQL = `INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-	RETURNING id, status
-), outbox AS (
-	INSERT INTO event_outbox (kind, type, integration_id, inbound_message_id, at)
-	SELECT 'inbound', m.status, $1::bigint, m.id, $2::timestamptz FROM msg m
-)
-SELECT id FROM msg`
+	RETURNING id`
 
 // applyPostgres is apply in one statement per message. It reports false,
 // having done nothing, for the cases it leaves to the generic path.
-func applyPostgres(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *db.InboundMessage, d rules.Decision) (bool, error) {
+func applyPostgres(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *db.InboundMessage, d rules.Decision, evs *[]events.Numbered) (bool, error) {
 	headers, err := json.Marshal(msg.Headers)
 	if err != nil {
 		return false, fmt.Errorf("encode headers: %w", err)
@@ -130,6 +116,11 @@ func applyPostgres(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *d
 				return false, fmt.Errorf("open alert: %w", err)
 			}
 			msg.AlertID, msg.Status = &alertID, db.InboundStatus(status)
+			change := db.LogAppended
+			if msg.Status == db.InboundOpened {
+				change = db.LogOpened
+			}
+			*evs = append(*evs, messageEvent(msg), alertEvent(change, msg))
 			return true, nil
 		}
 		return false, errors.New("open alert: the open alert kept changing; giving up")
@@ -144,25 +135,42 @@ func applyPostgres(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *d
 			return false, fmt.Errorf("close alert: %w", err)
 		}
 		msg.Status = db.InboundStatus(status)
-		if alertID.Valid {
-			id := int(alertID.Int64)
-			msg.AlertID = &id
+		if !alertID.Valid {
+			*evs = append(*evs, messageEvent(msg))
+			return true, nil
 		}
+		id := int(alertID.Int64)
+		msg.AlertID = &id
+		*evs = append(*evs, messageEvent(msg), alertEvent(db.LogClosed, msg))
 		return true, nil
 	case rules.ActionIgnore:
 		msg.Status = db.InboundFiltered
 	default:
 		msg.Status = db.InboundIgnored
 	}
-	return true, insertMessagePostgres(ctx, tx, msg, headers)
+	return true, insertMessagePostgres(ctx, tx, msg, headers, evs)
 }
 
-func insertMessagePostgres(ctx context.Context, tx bun.Tx, msg *db.InboundMessage, headers []byte) error {
+func insertMessagePostgres(ctx context.Context, tx bun.Tx, msg *db.InboundMessage, headers []byte, evs *[]events.Numbered) error {
 	err := tx.Tx.QueryRowContext(ctx, pgLogSQL, db.PlanOnce,
 		msg.IntegrationID, msg.ReceivedAt, msg.RemoteAddr, string(headers), msg.Body, string(msg.Status), msg.Detail, msg.SourceID,
 	).Scan(&msg.ID)
 	if err != nil {
 		return fmt.Errorf("store inbound message: %w", err)
 	}
+	*evs = append(*evs, messageEvent(msg))
 	return nil
+}
+
+// messageEvent is the event of a stored inbound message, as
+// events.MessageStored records it.
+func messageEvent(msg *db.InboundMessage) events.Numbered {
+	id := msg.ID
+	return events.Numbered{Kind: events.KindInbound, Type: string(msg.Status), AlertID: msg.AlertID, IntegrationID: msg.IntegrationID, InboundMessageID: &id, At: msg.ReceivedAt}
+}
+
+// alertEvent is the event of the change msg made to its alert, as
+// events.AlertChanged records it.
+func alertEvent(change db.AlertLogType, msg *db.InboundMessage) events.Numbered {
+	return events.Numbered{Kind: events.KindAlert, Type: string(change), AlertID: msg.AlertID, IntegrationID: msg.IntegrationID, At: msg.ReceivedAt}
 }

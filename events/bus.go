@@ -138,11 +138,7 @@ func (b *Bus) relay(ctx context.Context) error {
 			var res sql.Result
 			var err error
 			if b.db.Kind == db.Postgres {
-				res, err = tx.ExecContext(ctx, `WITH moved AS (
-					DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox ORDER BY id LIMIT ?)
-					RETURNING id, kind, type, alert_id, integration_id, inbound_message_id, at)
-				INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
-				SELECT kind, type, alert_id, integration_id, inbound_message_id, at FROM moved ORDER BY id`, relayBatch)
+				res, err = tx.ExecContext(ctx, relaySQL, relayBatch)
 			} else {
 				// One writer: both statements see the same first rows.
 				res, err = tx.ExecContext(ctx, `INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
