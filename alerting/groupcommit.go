@@ -119,6 +119,9 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 			return
 		}
 	}
+	if s.db.Kind == db.Postgres && s.commitPipelined(ctx, batch) {
+		return
+	}
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var evs []events.Numbered
 		for _, p := range batch {
@@ -138,6 +141,12 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 		s.routes.invalidate()
 		return
 	}
+	s.commitEach(ctx, batch)
+}
+
+// commitEach stores each message of batch in a transaction of its own,
+// so that one that cannot be stored fails alone.
+func (s *Service) commitEach(ctx context.Context, batch []*pendingIngest) {
 	for _, p := range batch {
 		*p.msg = p.original
 		err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {

@@ -27,7 +27,19 @@ import (
 // UPDATE runs only when the INSERT met the open alert; if that alert was
 // committed by another transaction after this statement's snapshot, the
 // UPDATE cannot see it either and no row comes back: the caller retries.
-var pgOpenSQL = fmt.Sprintf(`WITH opened AS (
+// The numbered variant writes the message's events straight into the
+// events table, for a batch that holds the numbering lock
+// (commitPipelined).
+var pgOpenSQL, pgOpenNumberedSQL = pgOpen(""), pgOpen(`,
+	ev AS (
+	INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
+	SELECT 'inbound', m.status, m.alert_id, $1::bigint, m.id, $8::timestamptz FROM msg m
+	UNION ALL
+	SELECT 'alert', CASE WHEN m.status = '` + string(db.InboundOpened) + `' THEN '` + string(db.LogOpened) + `' ELSE '` + string(db.LogAppended) + `' END, m.alert_id, $1::bigint, NULL, $8::timestamptz FROM msg m
+	)`)
+
+func pgOpen(numbering string) string {
+	return fmt.Sprintf(`WITH opened AS (
 	INSERT INTO alerts (integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, '%[1]s', 0, $8, $8, $9)
 	ON CONFLICT (integration_id, source_id) WHERE status <> '%[2]s' DO NOTHING
@@ -55,13 +67,23 @@ var pgOpenSQL = fmt.Sprintf(`WITH opened AS (
 	SELECT '%[7]s', o.id, $8::timestamptz, '{"step":0,"round":0}', '%[7]s:' || o.id || ':0:0', $8::timestamptz FROM opened o
 	WHERE $9::bigint IS NOT NULL OR EXISTS (SELECT 1 FROM integration_recipients WHERE integration_id = $1)
 	ON CONFLICT (dedup_key) DO NOTHING
-)
+)%[8]s
 SELECT id, alert_id, status FROM msg`,
-	db.AlertOpen, db.AlertClosed, db.InboundOpened, db.InboundAppended, db.LogOpened, db.LogAppended, jobEscalate)
+		db.AlertOpen, db.AlertClosed, db.InboundOpened, db.InboundAppended, db.LogOpened, db.LogAppended, jobEscalate, numbering)
+}
 
 // pgCloseSQL closes the source's open alert, cancels its jobs and logs
 // the message as closing it, or as ignored when nothing was open.
-var pgCloseSQL = fmt.Sprintf(`WITH closed AS (
+var pgCloseSQL, pgCloseNumberedSQL = pgClose(""), pgClose(`,
+	ev AS (
+	INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
+	SELECT 'inbound', m.status, m.alert_id, $1::bigint, m.id, $3::timestamptz FROM msg m
+	UNION ALL
+	SELECT 'alert', '` + string(db.LogClosed) + `', m.alert_id, $1::bigint, NULL, $3::timestamptz FROM msg m WHERE m.alert_id IS NOT NULL
+	)`)
+
+func pgClose(numbering string) string {
+	return fmt.Sprintf(`WITH closed AS (
 	UPDATE alerts SET status = '%[1]s', closed_at = $3
 	WHERE integration_id = $1 AND source_id = $2 AND status <> '%[1]s'
 	RETURNING id
@@ -77,14 +99,26 @@ var pgCloseSQL = fmt.Sprintf(`WITH closed AS (
 ), entry AS (
 	INSERT INTO alert_log (alert_id, at, type, message, inbound_message_id)
 	SELECT m.alert_id, $3::timestamptz, '%[4]s', $9, m.id FROM msg m WHERE m.alert_id IS NOT NULL
-)
+)%[5]s
 SELECT id, alert_id, status, detail FROM msg`,
-	db.AlertClosed, db.InboundIgnored, db.InboundClosed, db.LogClosed)
+		db.AlertClosed, db.InboundIgnored, db.InboundClosed, db.LogClosed, numbering)
+}
 
 // pgLogSQL stores a message that touches no alert.
 const pgLogSQL = `INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 	RETURNING id`
+
+// pgLogNumberedSQL is pgLogSQL numbering its event at once.
+const pgLogNumberedSQL = `WITH msg AS (
+	INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	RETURNING id, status
+), ev AS (
+	INSERT INTO events (kind, type, integration_id, inbound_message_id, at)
+	SELECT 'inbound', m.status, $1::bigint, m.id, $2::timestamptz FROM msg m
+)
+SELECT id FROM msg`
 
 // applyPostgres is apply in one statement per message. It reports false,
 // having done nothing, for the cases it leaves to the generic path.

@@ -33,6 +33,19 @@ type DB struct {
 	Kind Kind
 	// URL is the URL the database was opened with.
 	URL string
+	// Planned, on PostgreSQL only, is a small pool whose connections
+	// prepare each statement once and reuse it, for fixed statements sent
+	// many at a time (pgx batches), which the main pool's simple protocol
+	// would have the server plan anew every time.
+	Planned *sql.DB
+}
+
+// Close closes both pools.
+func (d *DB) Close() error {
+	if d.Planned != nil {
+		d.Planned.Close()
+	}
+	return d.DB.Close()
 }
 
 // DefaultURL is the embedded database inside a data directory.
@@ -115,6 +128,10 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		return nil, errors.New("open database: the PostgreSQL URL does not parse")
 	}
 	q := u.Query()
+	planned := *u
+	pq := u.Query()
+	pq.Set("default_query_exec_mode", "cache_statement")
+	planned.RawQuery = pq.Encode()
 	if q.Get("default_query_exec_mode") == "" {
 		q.Set("default_query_exec_mode", "simple_protocol")
 		u.RawQuery = q.Encode()
@@ -123,12 +140,21 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	// It connects when first used: only an instance taking webhooks does.
+	plannedDB, err := sql.Open("pgx", planned.String())
+	if err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	plannedDB.SetMaxOpenConns(2)
+	plannedDB.SetMaxIdleConns(2)
+	plannedDB.SetConnMaxIdleTime(5 * time.Minute)
 	sqldb.SetMaxOpenConns(20)
 	sqldb.SetMaxIdleConns(20)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	d := &DB{DB: bun.NewDB(sqldb, pgdialect.New()), Kind: Postgres}
+	d := &DB{DB: bun.NewDB(sqldb, pgdialect.New()), Kind: Postgres, Planned: plannedDB}
 	if err := d.PingContext(ctx); err != nil {
-		sqldb.Close()
+		d.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	return d, nil

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -29,6 +30,18 @@ const relaySQL = `WITH moved AS (
 	RETURNING id, kind, type, alert_id, integration_id, inbound_message_id, at)
 INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
 SELECT kind, type, alert_id, integration_id, inbound_message_id, at FROM moved ORDER BY id`
+
+// A batch sent as one pipeline with a single Sync, run by PostgreSQL as one
+// transaction, numbers the events it writes itself by starting with
+// NumberingLockSQL and RelayOutboxSQL and ending with SignalSQL: the
+// same lock and order as WriteNumbered, without a round trip of their
+// own. RelayOutboxSQL moves at most relayBatch rows; a longer outbox is
+// left to the relay.
+var (
+	NumberingLockSQL = fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", relayLockID)
+	RelayOutboxSQL   = strings.Replace(relaySQL, "LIMIT ?", fmt.Sprintf("LIMIT %d", relayBatch), 1)
+	SignalSQL        = fmt.Sprintf("SELECT pg_notify('%s', '')", notifyChannel)
+)
 
 // numberedSQL writes a batch of events in the order given. Zero IDs stand
 // for NULL: no row has ID zero, and plain arrays pass through the driver
