@@ -6,8 +6,11 @@
 // MessageStored), so an event exists exactly when its change commits. Each instance's Bus
 // relays outbox rows into the events table in one serialized pass — a
 // transaction-scoped advisory lock on PostgreSQL, the single writer on
-// SQLite — which numbers events in the order they became visible. That
-// number is the subscribers' cursor: resuming after it replays exactly
+// SQLite — which numbers events in the order they became visible. Ingest
+// batches on PostgreSQL skip the outbox: they take the same lock and
+// number their own events just before they commit (WriteNumbered,
+// NumberingLockSQL). SQLite's single writer numbers events as they are
+// written. That number is the subscribers' cursor: resuming after it replays exactly
 // what was missed. The relaying instance then signals the others (LISTEN/
 // NOTIFY on PostgreSQL; in-process on SQLite) and every Bus reads the new
 // events once into a bounded window of recent events that all its
