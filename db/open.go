@@ -128,10 +128,15 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		return nil, errors.New("open database: the PostgreSQL URL does not parse")
 	}
 	q := u.Query()
+	// A mode set in the URL is kept for both pools: behind a pooler that
+	// cannot hold prepared statements (PgBouncer in transaction mode)
+	// the operator sets simple_protocol or exec.
 	planned := *u
-	pq := u.Query()
-	pq.Set("default_query_exec_mode", "cache_statement")
-	planned.RawQuery = pq.Encode()
+	if q.Get("default_query_exec_mode") == "" {
+		pq := u.Query()
+		pq.Set("default_query_exec_mode", "cache_statement")
+		planned.RawQuery = pq.Encode()
+	}
 	if q.Get("default_query_exec_mode") == "" {
 		q.Set("default_query_exec_mode", "simple_protocol")
 		u.RawQuery = q.Encode()
