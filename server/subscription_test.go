@@ -157,6 +157,19 @@ func TestSubscriptionAuthFailures(t *testing.T) {
 				}
 			}
 
+			// graphql-transport-ws: subscribing before connection_init
+			// is closed with 4401, as the protocol requires.
+			if proto == protoTransportWS {
+				c, _, err := h.dialWS(proto, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.subscribe("early", alertEventsQuery, nil)
+				if code := c.closeCode(5 * time.Second); code != 4401 {
+					t.Fatalf("subscribe before connection_init: close code %d, want 4401", code)
+				}
+			}
+
 			// A browser page from an origin that is not allowed never
 			// gets a socket.
 			_, resp, err := h.dialWS(proto, http.Header{"Origin": {"https://evil.example"}})

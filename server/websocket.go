@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,6 +72,9 @@ type gorillaConn struct {
 	read atomic.Int64
 	// pinging is set while a keep-alive message is being written.
 	pinging atomic.Bool
+	// greeted is set once the first message has been read; only the
+	// reading goroutine touches it.
+	greeted bool
 }
 
 func newGorillaConn(conn *websocket.Conn) *gorillaConn {
@@ -89,7 +93,34 @@ func (c *gorillaConn) NextReader() (int, io.Reader, error) {
 	if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 		return mt, nil, transport.ErrWebsocketClosed
 	}
-	return mt, r, err
+	if err != nil || c.greeted {
+		return mt, r, err
+	}
+	c.greeted = true
+	return c.checkFirstMessage(mt, r)
+}
+
+// checkFirstMessage closes a graphql-transport-ws socket whose client
+// subscribes before connection_init with 4401, as that protocol requires;
+// gqlgen would close it as a protocol error (1002), which clients do not
+// take for the authentication failure it is. The message is read whole
+// (the read limit bounds it) and handed on unchanged otherwise.
+func (c *gorillaConn) checkFirstMessage(mt int, r io.Reader) (int, io.Reader, error) {
+	msg, err := io.ReadAll(r)
+	if err != nil {
+		return mt, nil, err
+	}
+	if c.conn.Subprotocol() == subprotocolTransportWS {
+		var m struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(msg, &m) == nil && m.Type == "subscribe" {
+			c.WriteClose(closeUnauthorized, "Unauthorized")
+			c.Close()
+			return mt, nil, transport.ErrWebsocketClosed
+		}
+	}
+	return mt, bytes.NewReader(msg), nil
 }
 
 func (c *gorillaConn) lastRead() time.Time { return time.Unix(0, c.read.Load()) }
