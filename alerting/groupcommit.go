@@ -2,7 +2,6 @@ package alerting
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -51,7 +50,7 @@ type groupCommit struct {
 // newGroupCommit has one committer per instance, on either database.
 // SQLite has one writer, so a second transaction would only wait for the
 // first. On PostgreSQL every batch numbers its events under one lock
-// (events.WriteNumbered) held until it commits, so batches side by side
+// (events.BeginNumbering) held until it commits, so batches side by side
 // would queue on that lock holding a connection each; one committer
 // instead lets the next batch grow while the last one commits.
 func newGroupCommit() *groupCommit {
@@ -122,15 +121,7 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 	if s.db.Kind == db.Postgres && s.commitPipelined(ctx, batch) {
 		return
 	}
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var evs []events.Numbered
-		for _, p := range batch {
-			if err := s.storeOne(ctx, tx, p, &evs); err != nil {
-				return err
-			}
-		}
-		return events.WriteNumbered(ctx, tx, evs)
-	})
+	err := s.storeInTx(ctx, batch)
 	if err == nil {
 		return
 	}
@@ -149,50 +140,45 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 func (s *Service) commitEach(ctx context.Context, batch []*pendingIngest) {
 	for _, p := range batch {
 		*p.msg = p.original
-		err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			var evs []events.Numbered
-			if err := s.storeOne(ctx, tx, p, &evs); err != nil {
-				return err
-			}
-			return events.WriteNumbered(ctx, tx, evs)
-		})
-		if err != nil {
+		if err := s.storeInTx(ctx, []*pendingIngest{p}); err != nil {
 			p.err = fmt.Errorf("ingest message for integration %d: %w", p.integ.ID, err)
 			s.routes.invalidate()
 		}
 	}
 }
 
-// storeOne stores p's message; on PostgreSQL it adds the events to write
-// at the end of the transaction to evs.
-func (s *Service) storeOne(ctx context.Context, tx bun.Tx, p *pendingIngest, evs *[]events.Numbered) error {
+// storeInTx stores batch in one transaction. On PostgreSQL the
+// transaction numbers its events itself (events.BeginNumbering).
+func (s *Service) storeInTx(ctx context.Context, batch []*pendingIngest) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if s.db.Kind == db.Postgres {
+			if err := events.BeginNumbering(ctx, tx); err != nil {
+				return err
+			}
+		}
+		for _, p := range batch {
+			if err := s.storeOne(ctx, tx, p); err != nil {
+				return err
+			}
+		}
+		if s.db.Kind == db.Postgres {
+			return events.SignalNew(ctx, tx)
+		}
+		return nil
+	})
+}
+
+func (s *Service) storeOne(ctx context.Context, tx bun.Tx, p *pendingIngest) error {
+	if s.db.Kind == db.Postgres {
+		return s.storePostgres(ctx, tx, p)
+	}
 	if p.failure != "" {
 		p.msg.Status, p.msg.Detail = p.failStatus, p.failure
-		if s.db.Kind == db.Postgres {
-			headers, err := json.Marshal(p.msg.Headers)
-			if err != nil {
-				return fmt.Errorf("encode headers: %w", err)
-			}
-			return insertMessagePostgres(ctx, tx, p.msg, headers, evs)
-		}
 		return s.sqlite.store(ctx, tx, p.msg, db.SQLiteTime(p.msg.ReceivedAt))
 	}
-	var done bool
-	var err error
-	if s.db.Kind == db.Postgres {
-		done, err = applyPostgres(ctx, tx, p.integ, p.msg, p.decision, evs)
-	} else {
-		done, err = s.sqlite.apply(ctx, tx, p.integ, p.msg, p.decision)
-	}
+	done, err := s.sqlite.apply(ctx, tx, p.integ, p.msg, p.decision)
 	if done || err != nil {
 		return err
 	}
-	// The generic path records its events in the outbox, which the end
-	// of the batch numbers before the events collected after it; those
-	// collected so far must be numbered first, to keep their order.
-	if err := events.WriteNumbered(ctx, tx, *evs); err != nil {
-		return err
-	}
-	*evs = (*evs)[:0]
 	return s.apply(ctx, tx, p.integ, p.msg, p.decision)
 }

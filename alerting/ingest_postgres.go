@@ -18,28 +18,17 @@ import (
 // (its alert, inbound log row, timeline entry, first escalation job and
 // events) are each one statement on the generic path. Here they are one
 // statement per message: data-modifying CTEs that see each other's
-// RETURNING rows. The events are collected and written for the whole
-// batch at its end (events.WriteNumbered). The generic path stays the reference; these statements
-// must leave exactly the rows it would, which the ingest tests check on
-// both databases.
+// RETURNING rows, the events among them: the batch's transaction holds
+// the numbering lock (events.BeginNumbering). The generic path stays the
+// reference; these statements must leave exactly the rows it would, with
+// its events in the same order, which the ingest tests check on both
+// databases.
 
 // pgOpenSQL opens an alert or appends to the source's open one. The
 // UPDATE runs only when the INSERT met the open alert; if that alert was
 // committed by another transaction after this statement's snapshot, the
 // UPDATE cannot see it either and no row comes back: the caller retries.
-// The numbered variant writes the message's events straight into the
-// events table, for a batch that holds the numbering lock
-// (commitPipelined).
-var pgOpenSQL, pgOpenNumberedSQL = pgOpen(""), pgOpen(`,
-	ev AS (
-	INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
-	SELECT 'inbound', m.status, m.alert_id, $1::bigint, m.id, $8::timestamptz FROM msg m
-	UNION ALL
-	SELECT 'alert', CASE WHEN m.status = '` + string(db.InboundOpened) + `' THEN '` + string(db.LogOpened) + `' ELSE '` + string(db.LogAppended) + `' END, m.alert_id, $1::bigint, NULL, $8::timestamptz FROM msg m
-	)`)
-
-func pgOpen(numbering string) string {
-	return fmt.Sprintf(`WITH opened AS (
+var pgOpenSQL = fmt.Sprintf(`WITH opened AS (
 	INSERT INTO alerts (integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, '%[1]s', 0, $8, $8, $9)
 	ON CONFLICT (integration_id, source_id) WHERE status <> '%[2]s' DO NOTHING
@@ -67,23 +56,18 @@ func pgOpen(numbering string) string {
 	SELECT '%[7]s', o.id, $8::timestamptz, '{"step":0,"round":0}', '%[7]s:' || o.id || ':0:0', $8::timestamptz FROM opened o
 	WHERE $9::bigint IS NOT NULL OR EXISTS (SELECT 1 FROM integration_recipients WHERE integration_id = $1)
 	ON CONFLICT (dedup_key) DO NOTHING
-)%[8]s
+), ev AS (
+	INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
+	SELECT 'inbound', m.status, m.alert_id, $1::bigint, m.id, $8::timestamptz FROM msg m
+	UNION ALL
+	SELECT 'alert', CASE WHEN m.status = '%[3]s' THEN '%[5]s' ELSE '%[6]s' END, m.alert_id, $1::bigint, NULL, $8::timestamptz FROM msg m
+)
 SELECT id, alert_id, status FROM msg`,
-		db.AlertOpen, db.AlertClosed, db.InboundOpened, db.InboundAppended, db.LogOpened, db.LogAppended, jobEscalate, numbering)
-}
+	db.AlertOpen, db.AlertClosed, db.InboundOpened, db.InboundAppended, db.LogOpened, db.LogAppended, jobEscalate)
 
 // pgCloseSQL closes the source's open alert, cancels its jobs and logs
 // the message as closing it, or as ignored when nothing was open.
-var pgCloseSQL, pgCloseNumberedSQL = pgClose(""), pgClose(`,
-	ev AS (
-	INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
-	SELECT 'inbound', m.status, m.alert_id, $1::bigint, m.id, $3::timestamptz FROM msg m
-	UNION ALL
-	SELECT 'alert', '` + string(db.LogClosed) + `', m.alert_id, $1::bigint, NULL, $3::timestamptz FROM msg m WHERE m.alert_id IS NOT NULL
-	)`)
-
-func pgClose(numbering string) string {
-	return fmt.Sprintf(`WITH closed AS (
+var pgCloseSQL = fmt.Sprintf(`WITH closed AS (
 	UPDATE alerts SET status = '%[1]s', closed_at = $3
 	WHERE integration_id = $1 AND source_id = $2 AND status <> '%[1]s'
 	RETURNING id
@@ -99,18 +83,17 @@ func pgClose(numbering string) string {
 ), entry AS (
 	INSERT INTO alert_log (alert_id, at, type, message, inbound_message_id)
 	SELECT m.alert_id, $3::timestamptz, '%[4]s', $9, m.id FROM msg m WHERE m.alert_id IS NOT NULL
-)%[5]s
+), ev AS (
+	INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
+	SELECT 'inbound', m.status, m.alert_id, $1::bigint, m.id, $3::timestamptz FROM msg m
+	UNION ALL
+	SELECT 'alert', '%[4]s', m.alert_id, $1::bigint, NULL, $3::timestamptz FROM msg m WHERE m.alert_id IS NOT NULL
+)
 SELECT id, alert_id, status, detail FROM msg`,
-		db.AlertClosed, db.InboundIgnored, db.InboundClosed, db.LogClosed, numbering)
-}
+	db.AlertClosed, db.InboundIgnored, db.InboundClosed, db.LogClosed)
 
 // pgLogSQL stores a message that touches no alert.
-const pgLogSQL = `INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-	RETURNING id`
-
-// pgLogNumberedSQL is pgLogSQL numbering its event at once.
-const pgLogNumberedSQL = `WITH msg AS (
+const pgLogSQL = `WITH msg AS (
 	INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 	RETURNING id, status
@@ -120,91 +103,115 @@ const pgLogNumberedSQL = `WITH msg AS (
 )
 SELECT id FROM msg`
 
-// applyPostgres is apply in one statement per message. It reports false,
-// having done nothing, for the cases it leaves to the generic path.
-func applyPostgres(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *db.InboundMessage, d rules.Decision, evs *[]events.Numbered) (bool, error) {
+// pgStatement is one message's statement: run alone in the batch's
+// transaction (storeOne) or queued with the others in one pipeline
+// (commitPipelined).
+type pgStatement struct {
+	sql  string
+	args []any
+	// read takes the statement's row into the message. retry says that
+	// the open alert changed under the statement, which then wrote
+	// nothing.
+	read func(row rowScanner) (retry bool, err error)
+}
+
+// rowScanner is a row of database/sql or of pgx.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// pgStatementFor is p's statement; ok is false, having changed nothing,
+// when p is left to the generic path.
+func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
+	msg, d := p.msg, p.decision
+	if p.failure == "" && d.Action == rules.ActionOpen && d.Route.NamesRecipients() {
+		return pgStatement{}, false, nil
+	}
 	headers, err := json.Marshal(msg.Headers)
 	if err != nil {
-		return false, fmt.Errorf("encode headers: %w", err)
+		return pgStatement{}, false, fmt.Errorf("encode headers: %w", err)
 	}
 	now := msg.ReceivedAt
-	msg.Detail = d.Detail
-	switch d.Action {
-	case rules.ActionOpen:
-		if d.Route.NamesRecipients() {
-			return false, nil
-		}
-		policyID := policyFor(integ, d.Route)
+	switch {
+	case p.failure == "" && d.Action == rules.ActionOpen:
 		f := d.Fields
-		for range 3 {
-			var alertID int
-			var status string
-			err := tx.Tx.QueryRowContext(ctx, pgOpenSQL, db.PlanOnce,
-				integ.ID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, now, policyID,
-				msg.RemoteAddr, string(headers), msg.Body, d.Detail, "Opened: "+d.Detail,
-			).Scan(&msg.ID, &alertID, &status)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return false, fmt.Errorf("open alert: %w", err)
-			}
-			msg.AlertID, msg.Status = &alertID, db.InboundStatus(status)
-			change := db.LogAppended
-			if msg.Status == db.InboundOpened {
-				change = db.LogOpened
-			}
-			*evs = append(*evs, messageEvent(msg), alertEvent(change, msg))
-			return true, nil
-		}
-		return false, errors.New("open alert: the open alert kept changing; giving up")
-	case rules.ActionClose:
-		var alertID sql.NullInt64
-		var status string
-		err := tx.Tx.QueryRowContext(ctx, pgCloseSQL, db.PlanOnce,
-			integ.ID, d.Fields.SourceID, now, msg.RemoteAddr, string(headers), msg.Body,
-			d.Detail, d.Detail+"; no open alert for this source", "Closed: "+d.Detail,
-		).Scan(&msg.ID, &alertID, &status, &msg.Detail)
-		if err != nil {
-			return false, fmt.Errorf("close alert: %w", err)
-		}
-		msg.Status = db.InboundStatus(status)
-		if !alertID.Valid {
-			*evs = append(*evs, messageEvent(msg))
-			return true, nil
-		}
-		id := int(alertID.Int64)
-		msg.AlertID = &id
-		*evs = append(*evs, messageEvent(msg), alertEvent(db.LogClosed, msg))
-		return true, nil
-	case rules.ActionIgnore:
-		msg.Status = db.InboundFiltered
+		return pgStatement{
+			sql: pgOpenSQL,
+			args: []any{p.integ.ID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, now, policyFor(p.integ, d.Route),
+				msg.RemoteAddr, string(headers), msg.Body, d.Detail, "Opened: " + d.Detail},
+			read: func(row rowScanner) (bool, error) {
+				var alertID int
+				var status string
+				err := row.Scan(&msg.ID, &alertID, &status)
+				if errors.Is(err, sql.ErrNoRows) {
+					return true, nil
+				}
+				if err != nil {
+					return false, fmt.Errorf("open alert: %w", err)
+				}
+				msg.AlertID, msg.Status, msg.Detail = &alertID, db.InboundStatus(status), d.Detail
+				return false, nil
+			},
+		}, true, nil
+	case p.failure == "" && d.Action == rules.ActionClose:
+		return pgStatement{
+			sql: pgCloseSQL,
+			args: []any{p.integ.ID, d.Fields.SourceID, now, msg.RemoteAddr, string(headers), msg.Body,
+				d.Detail, d.Detail + "; no open alert for this source", "Closed: " + d.Detail},
+			read: func(row rowScanner) (bool, error) {
+				var alertID sql.NullInt64
+				var status string
+				if err := row.Scan(&msg.ID, &alertID, &status, &msg.Detail); err != nil {
+					return false, fmt.Errorf("close alert: %w", err)
+				}
+				msg.Status = db.InboundStatus(status)
+				if alertID.Valid {
+					id := int(alertID.Int64)
+					msg.AlertID = &id
+				}
+				return false, nil
+			},
+		}, true, nil
+	}
+	switch {
+	case p.failure != "":
+		msg.Status, msg.Detail = p.failStatus, p.failure
+	case d.Action == rules.ActionIgnore:
+		msg.Status, msg.Detail = db.InboundFiltered, d.Detail
 	default:
-		msg.Status = db.InboundIgnored
+		msg.Status, msg.Detail = db.InboundIgnored, d.Detail
 	}
-	return true, insertMessagePostgres(ctx, tx, msg, headers, evs)
+	return pgStatement{
+		sql:  pgLogSQL,
+		args: []any{msg.IntegrationID, now, msg.RemoteAddr, string(headers), msg.Body, string(msg.Status), msg.Detail, msg.SourceID},
+		read: func(row rowScanner) (bool, error) {
+			if err := row.Scan(&msg.ID); err != nil {
+				return false, fmt.Errorf("store inbound message: %w", err)
+			}
+			return false, nil
+		},
+	}, true, nil
 }
 
-func insertMessagePostgres(ctx context.Context, tx bun.Tx, msg *db.InboundMessage, headers []byte, evs *[]events.Numbered) error {
-	err := tx.Tx.QueryRowContext(ctx, pgLogSQL, db.PlanOnce,
-		msg.IntegrationID, msg.ReceivedAt, msg.RemoteAddr, string(headers), msg.Body, string(msg.Status), msg.Detail, msg.SourceID,
-	).Scan(&msg.ID)
+// storePostgres stores p in tx, which holds the numbering lock
+// (events.BeginNumbering), in one statement, or on the generic path.
+func (s *Service) storePostgres(ctx context.Context, tx bun.Tx, p *pendingIngest) error {
+	st, ok, err := pgStatementFor(p)
 	if err != nil {
-		return fmt.Errorf("store inbound message: %w", err)
+		return err
 	}
-	*evs = append(*evs, messageEvent(msg))
-	return nil
-}
-
-// messageEvent is the event of a stored inbound message, as
-// events.MessageStored records it.
-func messageEvent(msg *db.InboundMessage) events.Numbered {
-	id := msg.ID
-	return events.Numbered{Kind: events.KindInbound, Type: string(msg.Status), AlertID: msg.AlertID, IntegrationID: msg.IntegrationID, InboundMessageID: &id, At: msg.ReceivedAt}
-}
-
-// alertEvent is the event of the change msg made to its alert, as
-// events.AlertChanged records it.
-func alertEvent(change db.AlertLogType, msg *db.InboundMessage) events.Numbered {
-	return events.Numbered{Kind: events.KindAlert, Type: string(change), AlertID: msg.AlertID, IntegrationID: msg.IntegrationID, At: msg.ReceivedAt}
+	if !ok {
+		if err := s.apply(ctx, tx, p.integ, p.msg, p.decision); err != nil {
+			return err
+		}
+		// Its events went to the outbox: number them now, before those of
+		// the messages after it.
+		return events.RelayOutbox(ctx, tx)
+	}
+	args := append([]any{db.PlanOnce}, st.args...)
+	for range 3 {
+		retry, err := st.read(tx.Tx.QueryRowContext(ctx, st.sql, args...))
+		if !retry {
+			return err
+		}
+	}
+	return errors.New("open alert: the open alert kept changing; giving up")
 }

@@ -128,7 +128,7 @@ func (b *Bus) relay(ctx context.Context) error {
 		moved := 0
 		err = b.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 			if b.db.Kind == db.Postgres {
-				if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", relayLockID); err != nil {
+				if _, err := tx.ExecContext(ctx, NumberingLockSQL); err != nil {
 					return fmt.Errorf("take relay lock: %w", err)
 				}
 			}
@@ -138,7 +138,7 @@ func (b *Bus) relay(ctx context.Context) error {
 			var res sql.Result
 			var err error
 			if b.db.Kind == db.Postgres {
-				res, err = tx.ExecContext(ctx, relaySQL, relayBatch)
+				res, err = tx.ExecContext(ctx, RelayOutboxSQL)
 			} else {
 				// One writer: both statements see the same first rows.
 				res, err = tx.ExecContext(ctx, `INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
@@ -158,8 +158,8 @@ func (b *Bus) relay(ctx context.Context) error {
 				return nil
 			}
 			if b.db.Kind == db.Postgres {
-				if _, err := tx.ExecContext(ctx, "NOTIFY "+notifyChannel); err != nil {
-					return fmt.Errorf("signal new events: %w", err)
+				if err := SignalNew(ctx, tx); err != nil {
+					return err
 				}
 			}
 			moved = int(n)

@@ -7,9 +7,9 @@
 // relays outbox rows into the events table in one serialized pass — a
 // transaction-scoped advisory lock on PostgreSQL, the single writer on
 // SQLite — which numbers events in the order they became visible. Ingest
-// batches on PostgreSQL skip the outbox: they take the same lock and
-// number their own events just before they commit (WriteNumbered,
-// NumberingLockSQL). SQLite's single writer numbers events as they are
+// batches on PostgreSQL skip the outbox: they take the same lock first,
+// hold it until they commit, and write their events numbered
+// (BeginNumbering). SQLite's single writer numbers events as they are
 // written. That number is the subscribers' cursor: resuming after it replays exactly
 // what was missed. The relaying instance then signals the others (LISTEN/
 // NOTIFY on PostgreSQL; in-process on SQLite) and every Bus reads the new
