@@ -18,8 +18,8 @@ import (
 // at once, and batches grow only when messages queue up anyway. Each
 // request is still answered only after the commit that holds its message.
 //
-// There is no background goroutine: the first request to find a free
-// committer slot leads, commits everything queued, and hands the slot to
+// There is no background goroutine: the first request to find no commit
+// under way leads, commits everything queued, and hands the lead to
 // the oldest request still waiting.
 
 // maxBatch bounds one transaction, keeping its locks and its latency for
@@ -40,21 +40,17 @@ type pendingIngest struct {
 	err  error
 }
 
-type groupCommit struct {
-	mu         sync.Mutex
-	pending    []*pendingIngest
-	leaders    int
-	maxLeaders int
-}
-
-// newGroupCommit has one committer per instance, on either database.
+// groupCommit has one committer per instance, on either database.
 // SQLite has one writer, so a second transaction would only wait for the
 // first. On PostgreSQL every batch numbers its events under one lock
 // (events.BeginNumbering) held until it commits, so batches side by side
 // would queue on that lock holding a connection each; one committer
 // instead lets the next batch grow while the last one commits.
-func newGroupCommit() *groupCommit {
-	return &groupCommit{maxLeaders: 1}
+type groupCommit struct {
+	mu      sync.Mutex
+	pending []*pendingIngest
+	// committing is set while a leader commits a batch.
+	committing bool
 }
 
 // store commits p's message and its effects, in a batch with whatever
@@ -64,8 +60,8 @@ func (s *Service) store(ctx context.Context, p *pendingIngest) error {
 	p.original = *p.msg
 	p.lead = make(chan bool, 1)
 	g.mu.Lock()
-	if g.leaders < g.maxLeaders {
-		g.leaders++
+	if !g.committing {
+		g.committing = true
 		g.mu.Unlock()
 	} else {
 		g.pending = append(g.pending, p)
@@ -99,7 +95,7 @@ func (s *Service) store(ctx context.Context, p *pendingIngest) error {
 		g.mu.Unlock()
 		next.lead <- true
 	} else {
-		g.leaders--
+		g.committing = false
 		g.mu.Unlock()
 	}
 	return p.err
