@@ -51,15 +51,30 @@ type Subscription struct {
 	closeOnce sync.Once
 }
 
+// awaitReady waits until the bus has its starting point. It looks before
+// it waits, since waiting on ctx would give ctx a channel to hold for as
+// long as the subscription lives.
+func (b *Bus) awaitReady(ctx context.Context) error {
+	select {
+	case <-b.ready:
+		return nil
+	default:
+	}
+	select {
+	case <-b.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Subscribe starts a stream of the events filter accepts. With after > 0
 // it first replays the events after that sequence number from the
 // database, then continues live, with no gap and no repeat between the
 // two.
 func (b *Bus) Subscribe(ctx context.Context, after int64, filter Filter) (*Subscription, error) {
-	select {
-	case <-b.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := b.awaitReady(ctx); err != nil {
+		return nil, err
 	}
 	if filter == nil {
 		filter = func(*Event) bool { return true }

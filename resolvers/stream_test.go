@@ -146,3 +146,58 @@ func TestStreamResumesFromACursor(t *testing.T) {
 		}
 	}
 }
+
+// A stream given a notice reports every value and its close, so its
+// reader receives only when told to and never blocks; Cancelled ends it
+// in place of the context's own watch.
+func TestStreamNoticeCountsEveryReceive(t *testing.T) {
+	d, bus, stop := runBus(t)
+	for _, end := range []string{"cancelled", "bus stopped"} {
+		t.Run(end, func(t *testing.T) {
+			ready := make(chan struct{}, 1000)
+			notice := &StreamNotice{Sent: func() { ready <- struct{}{} }}
+			ctx, cancel := context.WithCancel(WithStreamNotice(context.Background(), notice))
+			defer cancel()
+			ch := streamOf(ctx, t, bus, 0)
+			if !notice.Taken() {
+				t.Fatal("the stream did not take the notice")
+			}
+			// Receives without blocking, one per notice.
+			receiveNow := func() (streamed, bool) {
+				<-ready
+				select {
+				case v, ok := <-ch:
+					return v, ok
+				default:
+					t.Fatal("a notice came with nothing to receive")
+					return streamed{}, false
+				}
+			}
+			recordAlertEvents(t, d, bus, 0, 1)
+			if v, ok := receiveNow(); !ok || v.typ != "0" {
+				t.Fatalf("first event: %+v", v)
+			}
+			recordAlertEvents(t, d, bus, 1, 50)
+			for i := 1; i <= 50; i++ {
+				if v, ok := receiveNow(); !ok || v.typ != fmt.Sprint(i) {
+					t.Fatalf("event %d: got %+v (open %v)", i, v, ok)
+				}
+			}
+			if end == "cancelled" {
+				cancel()
+				notice.Cancelled()
+				if _, ok := receiveNow(); ok {
+					t.Fatal("the stream stayed open after Cancelled")
+				}
+				return
+			}
+			stop()
+			if v, ok := receiveNow(); !ok || !errors.Is(v.err, events.ErrClosed) {
+				t.Fatalf("got %+v (open %v), want ErrClosed", v, ok)
+			}
+			if _, ok := receiveNow(); ok {
+				t.Fatal("the stream stayed open after reporting the stop")
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
@@ -21,11 +22,51 @@ import (
 // block: while the subscriber catches up from the database, waits for its
 // consumer, or is told why it ends.
 func stream[T any](ctx context.Context, sub *events.Subscription, convert func(*events.Event) T, failed func(error) T) <-chan T {
-	p := &pump[T]{ctx: ctx, sub: sub, convert: convert, failed: failed, out: make(chan T, 1)}
+	p := &pump[T]{ctx: ctx, sub: sub, convert: convert, failed: failed, out: make(chan T, 1), sent: func() {}}
 	p.wakeFn = p.wake
-	p.stop = context.AfterFunc(ctx, p.cancel)
+	if n, ok := ctx.Value(streamNoticeKey{}).(*StreamNotice); ok && n.taken.CompareAndSwap(false, true) {
+		p.sent = n.Sent
+		n.cancelled = p.cancel
+		p.stop = func() bool { return true }
+	} else {
+		p.stop = context.AfterFunc(ctx, p.cancel)
+	}
 	go p.run()
 	return p.out
+}
+
+// StreamNotice lets a transport deliver a subscription with no goroutine
+// waiting on its channel while it is idle. Sent is called after each
+// value the stream puts in the channel, and after it closes the channel,
+// so each call stands for one receive that will not block. It may run on
+// the event bus's goroutine and must not block.
+//
+// A transport that passes a notice also tells the stream when it has
+// cancelled the context, by calling Cancelled, which spares the stream
+// watching the context itself.
+type StreamNotice struct {
+	Sent      func()
+	taken     atomic.Bool
+	cancelled func()
+}
+
+type streamNoticeKey struct{}
+
+// WithStreamNotice asks the subscription resolved with ctx to report to n.
+func WithStreamNotice(ctx context.Context, n *StreamNotice) context.Context {
+	return context.WithValue(ctx, streamNoticeKey{}, n)
+}
+
+// Taken reports whether a subscription's stream took n: only then is
+// Sent ever called.
+func (n *StreamNotice) Taken() bool { return n.taken.Load() }
+
+// Cancelled tells the stream that took n that its context has been
+// cancelled.
+func (n *StreamNotice) Cancelled() {
+	if n.cancelled != nil {
+		n.cancelled()
+	}
 }
 
 // pump moves one subscription's events to its channel. One of run, wake
@@ -37,6 +78,7 @@ type pump[T any] struct {
 	convert func(*events.Event) T
 	failed  func(error) T
 	out     chan T
+	sent    func()
 	wakeFn  func()
 	stop    func() bool
 	ended   sync.Once
@@ -55,6 +97,7 @@ func (p *pump[T]) run() {
 			if errors.Is(err, events.ErrTooSlow) || errors.Is(err, events.ErrClosed) {
 				select {
 				case p.out <- p.failed(err):
+					p.sent()
 				case <-p.ctx.Done():
 				}
 			}
@@ -69,6 +112,7 @@ func (p *pump[T]) run() {
 		}
 		select {
 		case p.out <- p.convert(ev):
+			p.sent()
 		case <-p.ctx.Done():
 			p.end()
 			return
@@ -101,6 +145,7 @@ func (p *pump[T]) wake() {
 			continue
 		}
 		p.out <- p.convert(ev)
+		p.sent()
 	}
 }
 
@@ -131,6 +176,7 @@ func (p *pump[T]) end() {
 		p.stop()
 		p.sub.Close()
 		close(p.out)
+		p.sent()
 	})
 }
 

@@ -40,7 +40,7 @@ const (
 func (s *Server) graphQLHandler() http.Handler {
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Alerting: s.alerting, Auth: s.auth, Events: s.events, Audit: audit.NewLog(s.db)}})
 	h := handler.New(schema)
-	h.AddTransport(s.websocketTransport())
+	h.AddTransport(websocketTransport{s})
 	h.AddTransport(transport.GET{})
 	h.AddTransport(transport.POST{})
 	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))

@@ -6,17 +6,16 @@ import (
 	"time"
 )
 
-// keepAlive pings every open websocket from one timer. gqlgen's own
-// keep-alive runs a goroutine and a ticker per socket, which is most of
-// what an idle subscriber would otherwise cost; here an idle socket costs
-// one map entry, and no goroutine runs at all while no socket is open, so
+// keepAlive pings every open websocket from one timer. A goroutine and a
+// ticker per socket would be most of what an idle subscriber costs; here
+// an idle socket costs one map entry, and no goroutine runs at all while no socket is open, so
 // nothing outlives the server once its sockets are closed.
 //
 // graphql-ws clients get {"type":"ka"}, which they never answer.
 // graphql-transport-ws clients get {"type":"ping"} and must answer with a
 // pong: a socket from which nothing has been read for two intervals is
-// closed. gqlgen clears the read deadline whenever a pong arrives, so the
-// deadline cannot serve as the liveness check.
+// closed. One sweep checks them all, where a read deadline would have to
+// be moved on every message read.
 type keepAlive struct {
 	interval time.Duration
 	log      *slog.Logger

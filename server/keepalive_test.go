@@ -13,7 +13,7 @@ import (
 )
 
 // keepAlivePair is a websocket whose server end reads continually, as
-// gqlgen's read loop does, and reports each message it reads on reads.
+// a socket's read loop does, and reports each message it reads on reads.
 type keepAlivePair struct {
 	client *websocket.Conn
 	server *gorillaConn
@@ -46,7 +46,7 @@ func newKeepAlivePair(t *testing.T, subprotocol string) *keepAlivePair {
 	go func() {
 		defer close(p.ended)
 		for {
-			_, r, err := p.server.NextReader()
+			_, r, err := p.server.nextReader()
 			if err != nil {
 				return
 			}
@@ -87,7 +87,7 @@ func TestKeepAliveClosesSilentTransportWSClients(t *testing.T) {
 
 	// Within two intervals of the pong the socket stays open.
 	k.sweep(answered.Add(2 * interval))
-	if err := p.server.WriteJSON(map[string]string{"type": "next"}); err != nil {
+	if err := p.server.writeMessage("next", "", nil); err != nil {
 		t.Fatalf("socket closed although its client answered: %v", err)
 	}
 	for {

@@ -45,6 +45,9 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; sign-in attempts are counted per client address.
 	TrustedProxies []netip.Prefix
+	// WebsocketInitTimeout is how long a websocket client has to send
+	// connection_init; by default 10 s.
+	WebsocketInitTimeout time.Duration
 }
 
 // Defaults for the GraphQL limits. The depth allows GraphiQL's own
@@ -88,6 +91,9 @@ func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Serv
 	}
 	if cfg.GraphQLMaxBodyBytes <= 0 {
 		cfg.GraphQLMaxBodyBytes = DefaultGraphQLMaxBodyBytes
+	}
+	if cfg.WebsocketInitTimeout <= 0 {
+		cfg.WebsocketInitTimeout = defaultWebsocketInitTimeout
 	}
 	s := &Server{cfg: cfg, db: d, alerting: alertingSvc, auth: authSvc, events: bus, log: log}
 	s.metrics = newMetrics(&s.inFlight)

@@ -9,14 +9,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
 
 	"github.com/klaxonhq/klaxon/auth"
@@ -26,23 +25,14 @@ const (
 	wsWriteTimeout = 10 * time.Second
 	wsReadLimit    = 64 << 10
 	wsPingInterval = 15 * time.Second
-	wsInitTimeout  = 10 * time.Second
+
+	defaultWebsocketInitTimeout = 10 * time.Second
 
 	subprotocolTransportWS = "graphql-transport-ws"
-
-	// Close codes of graphql-transport-ws, used for both protocols.
-	closeForbidden    = 4403
-	closeUnauthorized = 4401
 )
 
-// gorillaWebsocket plugs gorilla/websocket into gqlgen's websocket
-// transport.
-type gorillaWebsocket struct {
-	upgrader websocket.Upgrader
-}
-
-func (s *Server) newGorillaWebsocket() gorillaWebsocket {
-	return gorillaWebsocket{upgrader: websocket.Upgrader{
+func (s *Server) newUpgrader() websocket.Upgrader {
+	return websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// Every socket holds its read buffer for life, and clients send
 		// only small messages; a larger one is read in several fills.
@@ -51,19 +41,12 @@ func (s *Server) newGorillaWebsocket() gorillaWebsocket {
 		// Idle subscribers share write buffers instead of holding one each.
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     s.websocketOriginAllowed,
-	}}
-}
-
-// Accept hands gqlgen the connection that websocketHandoff upgraded.
-func (g gorillaWebsocket) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	sess := wsSessionFrom(r.Context())
-	if sess == nil || sess.conn == nil {
-		return nil, errors.New("websocket was not upgraded")
+		// gorilla picks the first of these that the client offers.
+		Subprotocols: []string{"graphql-ws", subprotocolTransportWS},
 	}
-	return sess.conn, nil
 }
 
-// gorillaConn adapts one connection; gorilla allows one writer at a time.
+// gorillaConn is one socket; gorilla allows one writer at a time.
 type gorillaConn struct {
 	conn *websocket.Conn
 	wmu  sync.Mutex
@@ -72,9 +55,6 @@ type gorillaConn struct {
 	read atomic.Int64
 	// pinging is set while a keep-alive message is being written.
 	pinging atomic.Bool
-	// greeted is set once the first message has been read; only the
-	// reading goroutine touches it.
-	greeted bool
 }
 
 func newGorillaConn(conn *websocket.Conn) *gorillaConn {
@@ -85,42 +65,12 @@ func newGorillaConn(conn *websocket.Conn) *gorillaConn {
 
 func (c *gorillaConn) Close() error { return c.conn.Close() }
 
-func (c *gorillaConn) NextReader() (int, io.Reader, error) {
+func (c *gorillaConn) nextReader() (int, io.Reader, error) {
 	mt, r, err := c.conn.NextReader()
 	if err == nil {
 		c.read.Store(time.Now().UnixNano())
 	}
-	if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
-		return mt, nil, transport.ErrWebsocketClosed
-	}
-	if err != nil || c.greeted {
-		return mt, r, err
-	}
-	c.greeted = true
-	return c.checkFirstMessage(mt, r)
-}
-
-// checkFirstMessage closes a graphql-transport-ws socket whose client
-// subscribes before connection_init with 4401, as that protocol requires;
-// gqlgen would close it as a protocol error (1002), which clients do not
-// take for the authentication failure it is. The message is read whole
-// (the read limit bounds it) and handed on unchanged otherwise.
-func (c *gorillaConn) checkFirstMessage(mt int, r io.Reader) (int, io.Reader, error) {
-	msg, err := io.ReadAll(r)
-	if err != nil {
-		return mt, nil, err
-	}
-	if c.conn.Subprotocol() == subprotocolTransportWS {
-		var m struct {
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(msg, &m) == nil && m.Type == "subscribe" {
-			c.WriteClose(closeUnauthorized, "Unauthorized")
-			c.Close()
-			return mt, nil, transport.ErrWebsocketClosed
-		}
-	}
-	return mt, bytes.NewReader(msg), nil
+	return mt, r, err
 }
 
 func (c *gorillaConn) lastRead() time.Time { return time.Unix(0, c.read.Load()) }
@@ -160,18 +110,45 @@ func (c *gorillaConn) keepAlive() {
 	}()
 }
 
-func (c *gorillaConn) WriteJSON(v any) error {
+// writeMessage writes {"payload":…,"id":…,"type":…}, leaving out an
+// empty payload or id; payload is JSON already.
+func (c *gorillaConn) writeMessage(typ, id string, payload []byte) error {
 	buf := messageBuffers.Get().(*[]byte)
 	defer messageBuffers.Put(buf)
-	msg, ok := appendEnvelope((*buf)[:0], v)
-	if !ok {
-		var err error
-		if msg, err = json.Marshal(v); err != nil {
-			return fmt.Errorf("encode websocket message: %w", err)
-		}
-	} else if cap(msg) <= maxPooledMessage {
+	msg := (*buf)[:0]
+	if len(payload) > 0 {
+		msg = append(msg, `{"payload":`...)
+		msg = append(msg, payload...)
+		msg = append(msg, ',')
+	} else {
+		msg = append(msg, '{')
+	}
+	msg = appendIDAndType(msg, id, typ)
+	if cap(msg) <= maxPooledMessage {
 		*buf = msg
 	}
+	return c.write(msg)
+}
+
+// writeResponse writes an operation's result as the payload of a
+// message, encoded straight into the message.
+func (c *gorillaConn) writeResponse(typ, id string, resp *graphql.Response) error {
+	buf := messageBuffers.Get().(*[]byte)
+	defer messageBuffers.Put(buf)
+	msg := append((*buf)[:0], `{"payload":`...)
+	msg, err := appendResponse(msg, resp)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	msg = append(msg, ',')
+	msg = appendIDAndType(msg, id, typ)
+	if cap(msg) <= maxPooledMessage {
+		*buf = msg
+	}
+	return c.write(msg)
+}
+
+func (c *gorillaConn) write(msg []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	// A stuck reader must not hold its writer forever.
@@ -185,79 +162,63 @@ var messageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); ret
 
 const maxPooledMessage = 64 << 10
 
-// envelopeFields locates, in one of gqlgen's websocket message types,
-// the fields {Payload json.RawMessage; ID string; Type string}; ok is
-// false for any other type.
-type envelopeFields struct {
-	payload, id, typ int
-	ok               bool
-}
-
-var envelopes sync.Map // reflect.Type → envelopeFields
-
-func envelopeOf(t reflect.Type) envelopeFields {
-	if e, ok := envelopes.Load(t); ok {
-		return e.(envelopeFields)
-	}
-	e := envelopeFields{payload: -1, id: -1, typ: -1}
-	other := false
-	if t.Kind() == reflect.Struct {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			switch tag := f.Tag.Get("json"); {
-			case tag == "payload,omitempty" && f.Type == reflect.TypeFor[json.RawMessage]():
-				e.payload = i
-			case tag == "id,omitempty" && f.Type.Kind() == reflect.String:
-				e.id = i
-			case tag == "type" && f.Type.Kind() == reflect.String:
-				e.typ = i
-			case f.IsExported():
-				other = true // a field the encoding would have to include
-			}
-		}
-	}
-	e.ok = !other && e.payload >= 0 && e.id >= 0 && e.typ >= 0
-	envelopes.Store(t, e)
-	return e
-}
-
-// appendEnvelope encodes gqlgen's websocket message v as encoding/json
-// would, without encoding/json: the payload is JSON that gqlgen has just
-// encoded, and encoding/json would only read it through once more to
-// check it. ok is false when v is not such a message.
-func appendEnvelope(dst []byte, v any) (_ []byte, ok bool) {
-	rv := reflect.ValueOf(v)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return dst, false
-	}
-	m := rv.Elem()
-	e := envelopeOf(m.Type())
-	if !e.ok {
-		return dst, false
-	}
-	dst = append(dst, '{')
-	if payload := m.Field(e.payload).Bytes(); len(payload) > 0 {
-		dst = append(dst, `"payload":`...)
-		dst = append(dst, payload...)
-		dst = append(dst, ',')
-	}
-	if id := m.Field(e.id).String(); id != "" {
+func appendIDAndType(dst []byte, id, typ string) []byte {
+	if id != "" {
 		dst = append(dst, `"id":`...)
 		dst = appendJSONString(dst, id)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"type":`...)
-	dst = appendJSONString(dst, m.Field(e.typ).String())
-	return append(dst, '}'), true
+	dst = appendJSONString(dst, typ)
+	return append(dst, '}')
+}
+
+// appendResponse encodes resp as encoding/json would, less its escaping
+// of <, > and &, which JSON does not need: without encoding/json reading
+// the data, which gqlgen has just encoded, through once more.
+func appendResponse(dst []byte, resp *graphql.Response) ([]byte, error) {
+	if resp.Label != "" || len(resp.Path) > 0 || resp.HasNext != nil {
+		// Incremental delivery, which no subscription uses.
+		b, err := json.Marshal(resp)
+		return append(dst, b...), err
+	}
+	dst = append(dst, '{')
+	if len(resp.Errors) > 0 {
+		b, err := json.Marshal(resp.Errors)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, `"errors":`...)
+		dst = append(dst, b...)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"data":`...)
+	if len(resp.Data) == 0 {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, resp.Data...)
+	}
+	if len(resp.Extensions) > 0 {
+		b, err := json.Marshal(resp.Extensions)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, `,"extensions":`...)
+		dst = append(dst, b...)
+	}
+	return append(dst, '}'), nil
 }
 
 // appendJSONString quotes s; anything beyond plain printable ASCII
 // without quotes or backslashes goes through encoding/json.
 func appendJSONString(dst []byte, s string) []byte {
 	for i := range len(s) {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			quoted, _ := json.Marshal(s)
-			return append(dst, quoted...)
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			b := bytes.NewBuffer(dst)
+			enc := json.NewEncoder(b)
+			enc.SetEscapeHTML(false)
+			enc.Encode(s) // a string always encodes
+			return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 		}
 	}
 	dst = append(dst, '"')
@@ -270,10 +231,6 @@ func (c *gorillaConn) WriteClose(code int, message string) error {
 	defer c.wmu.Unlock()
 	return c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, message), time.Now().Add(time.Second))
 }
-
-func (c *gorillaConn) Subprotocol() string               { return c.conn.Subprotocol() }
-func (c *gorillaConn) SetReadLimit(limit int64)          { c.conn.SetReadLimit(limit) }
-func (c *gorillaConn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
 
 // websocketOriginAllowed admits clients that send no Origin (not browsers),
 // same-origin pages, and the configured origins.
@@ -294,6 +251,11 @@ type wsSession struct {
 	expiry *time.Timer
 	// keep pings the connection once its client is acknowledged.
 	keep *keepAlive
+	// taken is set by the transport that serves the socket, which calls
+	// end when it is done with it; a socket nobody took is ended as soon
+	// as the handlers return. Only the upgrading goroutine touches it.
+	taken bool
+	end   func()
 }
 
 type wsSessionKey struct{}
@@ -326,14 +288,13 @@ func (s *wsSession) stop() {
 	}
 }
 
-// websocketHandoff upgrades a websocket request itself and runs next for
-// the connection's lifetime on a goroutine of its own, then returns. The
-// HTTP server's connection goroutine, with its read and write buffers,
-// is then freed instead of being held by every idle subscriber.
+// websocketHandoff upgrades a websocket request itself, before the
+// handlers in next run. The transport they reach starts the socket's read
+// loop on a goroutine of its own and returns, so the HTTP server's
+// connection goroutine, with its read and write buffers and its deep
+// stack, is freed instead of being held by every idle subscriber.
 func (s *Server) websocketHandoff(next http.Handler) http.Handler {
-	upgrader := s.newGorillaWebsocket().upgrader
-	// gorilla picks the first of these that the client offers.
-	upgrader.Subprotocols = []string{"graphql-ws", subprotocolTransportWS}
+	upgrader := s.newUpgrader()
 	keep := newKeepAlive(wsPingInterval, s.log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
@@ -354,33 +315,21 @@ func (s *Server) websocketHandoff(next http.Handler) http.Handler {
 			return
 		}
 		sess := &wsSession{conn: gconn, keep: keep}
-		req := r.WithContext(context.WithValue(context.WithoutCancel(r.Context()), wsSessionKey{}, sess))
-		// The request lives as long as the socket: it keeps only the
-		// headers read after the upgrade.
-		req.Header = websocketHeaders(r.Header)
-		go func() {
-			defer done()
-			defer keep.remove(gconn)
-			// A handler that refused the socket before gqlgen took it
-			// (a bad bearer token) has closed nothing.
-			defer gconn.Close()
-			next.ServeHTTP(hijackedWriter{}, req)
-		}()
-	})
-}
-
-// websocketHeaders copies the headers that the handlers after the upgrade
-// read: authenticate (Authorization, and X-Forwarded-For for the client's
-// address) and gqlgen's choice of transport (Upgrade).
-func websocketHeaders(h http.Header) http.Header {
-	kept := make(http.Header, 3)
-	for _, name := range []string{"Upgrade", "Authorization", "X-Forwarded-For"} {
-		if v := h.Values(name); len(v) > 0 {
-			// A copy: the parsed values share one array for all headers.
-			kept[name] = slices.Clone(v)
+		sess.end = func() {
+			gconn.Close()
+			keep.remove(gconn)
+			done()
 		}
-	}
-	return kept
+		// The socket outlives this handler: its context must not be
+		// cancelled when the handler returns.
+		req := r.WithContext(context.WithValue(context.WithoutCancel(r.Context()), wsSessionKey{}, sess))
+		next.ServeHTTP(hijackedWriter{}, req)
+		if !sess.taken {
+			// A handler refused the socket before the transport took it
+			// (a bad bearer token).
+			sess.end()
+		}
+	})
 }
 
 // hijackedWriter stands in for the response of a request whose connection
@@ -391,60 +340,33 @@ func (hijackedWriter) Header() http.Header         { return http.Header{} }
 func (hijackedWriter) Write(p []byte) (int, error) { return 0, http.ErrHijacked }
 func (hijackedWriter) WriteHeader(int)             {}
 
-// websocketTransport is gqlgen's websocket transport on gorilla, with
-// the token taken from connection_init.
-func (s *Server) websocketTransport() transport.Websocket {
-	limit := int64(wsReadLimit)
-	return transport.Websocket{
-		Implementation: s.newGorillaWebsocket(),
-		InitFunc:       s.websocketInit,
-		InitTimeout:    wsInitTimeout,
-		// Both protocols' keep-alives, and dropping graphql-transport-ws
-		// clients that stop answering pings, are keepAlive's, for every
-		// socket at once (see keepalive.go).
-		KeepAlivePingInterval: 0,
-		PingPongInterval:      0,
-		PayloadReadLimit:      &limit,
-		CloseFunc: func(ctx context.Context, _ int) {
-			if sess := wsSessionFrom(ctx); sess != nil {
-				sess.stop()
-			}
-		},
-	}
-}
-
 // websocketInit authenticates a websocket from its connection_init
 // payload, {"Authorization": "Bearer <token>"}, and arranges for the
-// socket to close with 4401 when the token expires.
-func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-	refuse := func(reason string) (context.Context, *transport.InitPayload, error) {
-		ctx = transport.WithWebsocketCloseCode(ctx, closeForbidden)
-		ctx = transport.AppendCloseReason(ctx, reason)
-		return ctx, nil, errors.New(reason)
+// socket to close with 4401 when the token expires. The error says why
+// the socket is refused, in words for its client.
+func (s *Server) websocketInit(ctx context.Context, payload json.RawMessage) (context.Context, error) {
+	var fields map[string]any
+	if len(payload) > 0 && json.Unmarshal(payload, &fields) != nil {
+		return ctx, errors.New("connection_init payload must be a JSON object")
 	}
-	header := payload.Authorization()
+	header, _ := fields["Authorization"].(string)
 	if header == "" {
-		if v, ok := payload["authorization"].(string); ok {
-			header = v
-		}
+		header, _ = fields["authorization"].(string)
 	}
 	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return refuse("connection_init needs {\"Authorization\": \"Bearer <token>\"}")
+		return ctx, errors.New("connection_init needs {\"Authorization\": \"Bearer <token>\"}")
 	}
 	user, expires, err := s.auth.AuthenticateUntil(ctx, strings.TrimSpace(token))
 	if err != nil {
 		if errors.Is(err, auth.ErrUnauthenticated) {
-			return refuse("invalid or expired token")
+			return ctx, errors.New("invalid or expired token")
 		}
 		s.log.ErrorContext(ctx, "authenticate websocket", "err", err)
-		return refuse("internal error")
+		return ctx, errors.New("internal error")
 	}
 	if sess := wsSessionFrom(ctx); sess != nil {
 		sess.closeAt(expires, closeUnauthorized, "token expired")
-		if sess.keep != nil {
-			sess.keep.add(sess.conn)
-		}
 	}
-	return auth.WithCaller(ctx, user, strings.TrimSpace(token)), nil, nil
+	return auth.WithCaller(ctx, user, strings.TrimSpace(token)), nil
 }
