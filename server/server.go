@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -74,6 +75,7 @@ type Server struct {
 	stopping atomic.Bool
 	inFlight atomic.Int64
 	sockets  socketSet
+	sends    *sendQueue
 }
 
 func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Service, bus *events.Bus, log *slog.Logger) *Server {
@@ -96,6 +98,9 @@ func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Serv
 		cfg.WebsocketInitTimeout = defaultWebsocketInitTimeout
 	}
 	s := &Server{cfg: cfg, db: d, alerting: alertingSvc, auth: authSvc, events: bus, log: log}
+	// A few senders per core keep the cores busy while some wait on
+	// their sockets.
+	s.sends = newSendQueue(4*runtime.GOMAXPROCS(0), 10*time.Millisecond)
 	s.metrics = newMetrics(&s.inFlight)
 	s.handler = s.routes()
 	return s

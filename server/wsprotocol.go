@@ -221,6 +221,7 @@ func (c *wsConnection) startOperation(id string, payload json.RawMessage, receiv
 	c.mu.Lock()
 	_, exists := c.ops[id]
 	op := &wsOperation{conn: c, id: id}
+	op.sendFn = op.sendPending
 	if !exists {
 		c.ops[id] = op
 	}
@@ -320,8 +321,10 @@ type wsOperation struct {
 	// in its channel and no response has taken yet: that many calls of
 	// responses return without blocking.
 	pending int
-	// sending is set while a goroutine sends responses.
+	// sending is set while the operation is queued for sending or a
+	// sender is at work on it.
 	sending bool
+	sendFn  func()
 }
 
 func (o *wsOperation) nextType() string {
@@ -340,7 +343,7 @@ func (o *wsOperation) listen(ctx context.Context, responses graphql.ResponseHand
 	o.sending = o.sending || start
 	o.mu.Unlock()
 	if start {
-		go o.sendPending()
+		o.conn.srv.sends.push(o.sendFn)
 	}
 }
 
@@ -354,7 +357,7 @@ func (o *wsOperation) ready() {
 	o.sending = o.sending || start
 	o.mu.Unlock()
 	if start {
-		go o.sendPending()
+		o.conn.srv.sends.push(o.sendFn)
 	}
 }
 
