@@ -31,7 +31,9 @@ func stream[T any](ctx context.Context, sub *events.Subscription, convert func(*
 	} else {
 		p.stop = context.AfterFunc(ctx, p.cancel)
 	}
-	go p.run()
+	// wake never blocks: a new subscription with nothing to replay parks
+	// at once, without a goroutine being started for it.
+	p.wake()
 	return p.out
 }
 
