@@ -320,9 +320,11 @@ func (s *Server) websocketHandoff(next http.Handler) http.Handler {
 			keep.remove(gconn)
 			done()
 		}
-		// The socket outlives this handler: its context must not be
-		// cancelled when the handler returns.
-		req := r.WithContext(context.WithValue(context.WithoutCancel(r.Context()), wsSessionKey{}, sess))
+		// The socket outlives this handler, so its context starts afresh:
+		// the request's would be cancelled when the handler returns, and
+		// would keep net/http's contexts for the connection and the
+		// request alive for the socket's whole life.
+		req := r.WithContext(context.WithValue(context.Background(), wsSessionKey{}, sess))
 		next.ServeHTTP(hijackedWriter{}, req)
 		if !sess.taken {
 			// A handler refused the socket before the transport took it
