@@ -38,10 +38,16 @@ type DB struct {
 	// many at a time (pgx batches), which the main pool's simple protocol
 	// would have the server plan anew every time.
 	Planned *sql.DB
+	// checkpoints, on SQLite only, copies the write-ahead log back into
+	// the database file in the background (checkpoint.go).
+	checkpoints *checkpointer
 }
 
 // Close closes both pools.
 func (d *DB) Close() error {
+	if d.checkpoints != nil {
+		d.checkpoints.close()
+	}
 	if d.Planned != nil {
 		d.Planned.Close()
 	}
@@ -94,9 +100,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "cache_size(-32000)")
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writerCheckpointPages))
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
-	sqldb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	dsn := "file:" + path + "?" + q.Encode()
+	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -106,6 +114,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	sqldb.SetConnMaxIdleTime(0)
 	d := &DB{DB: bun.NewDB(sqldb, sqlitedialect.New()), Kind: SQLite}
 	if err := d.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if d.checkpoints, err = startCheckpointer(dsn, checkpointEvery); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
