@@ -34,6 +34,7 @@ type harness struct {
 	alerting *alerting.Service
 	bus      *events.Bus
 	srv      *httptest.Server
+	server   *server.Server
 	client   *http.Client
 	// admin is a signed-in ADMIN, created with the harness.
 	admin session
@@ -92,7 +93,7 @@ func newHarness(t testing.TB, d *db.DB, cfg server.Config) *harness {
 		stopBus()
 		<-busDone
 	})
-	h := &harness{t: t, db: d, auth: authSvc, alerting: alertingSvc, bus: bus, srv: ts, client: ts.Client(), seq: new(atomic.Int64)}
+	h := &harness{t: t, db: d, auth: authSvc, alerting: alertingSvc, bus: bus, srv: ts, server: srv, client: ts.Client(), seq: new(atomic.Int64)}
 	h.admin = h.newUser(db.RoleAdmin)
 	return h
 }

@@ -76,6 +76,8 @@ type Server struct {
 	inFlight atomic.Int64
 	sockets  socketSet
 	sends    *sendQueue
+	// tokenChecks ends websockets whose session has ended.
+	tokenChecks *tokenCheck
 }
 
 func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Service, bus *events.Bus, log *slog.Logger) *Server {
@@ -101,6 +103,10 @@ func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Serv
 	// A few senders per core keep the cores busy while some wait on
 	// their sockets.
 	s.sends = newSendQueue(4*runtime.GOMAXPROCS(0), 10*time.Millisecond)
+	s.tokenChecks = newTokenCheck(wsTokenCheckInterval, func(ctx context.Context, token string) error {
+		_, _, err := s.auth.AuthenticateUntil(ctx, token)
+		return err
+	}, log)
 	s.metrics = newMetrics(&s.inFlight)
 	s.handler = s.routes()
 	return s

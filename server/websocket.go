@@ -256,6 +256,8 @@ type wsSession struct {
 	// as the handlers return. Only the upgrading goroutine touches it.
 	taken bool
 	end   func()
+	// token is the one connection_init carried, once it is accepted.
+	token string
 }
 
 type wsSessionKey struct{}
@@ -318,6 +320,7 @@ func (s *Server) websocketHandoff(next http.Handler) http.Handler {
 		sess.end = func() {
 			gconn.Close()
 			keep.remove(gconn)
+			s.tokenChecks.remove(sess)
 			done()
 		}
 		// The socket outlives this handler, so its context starts afresh:
@@ -369,6 +372,7 @@ func (s *Server) websocketInit(ctx context.Context, payload json.RawMessage) (co
 	}
 	if sess := wsSessionFrom(ctx); sess != nil {
 		sess.closeAt(expires, closeUnauthorized, "token expired")
+		sess.token = strings.TrimSpace(token)
 	}
 	return auth.WithCaller(ctx, user, strings.TrimSpace(token)), nil
 }

@@ -139,6 +139,7 @@ func (c *wsConnection) run() {
 			}
 			// Pings only after the ack, which clients expect first.
 			c.sess.keep.add(c.conn)
+			c.srv.tokenChecks.add(c.sess)
 		case "subscribe", "start":
 			if (m.Type == "start") != c.legacy {
 				c.refuse(closeBadRequest, "unexpected message "+m.Type)

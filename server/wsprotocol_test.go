@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/server"
 )
@@ -241,5 +242,35 @@ func TestLegacyConnectionTerminate(t *testing.T) {
 	c.send(wsMessage{Type: "connection_terminate"})
 	if code := c.closeCode(5 * time.Second); code != websocket.CloseNormalClosure {
 		t.Fatalf("close code %d, want %d", code, websocket.CloseNormalClosure)
+	}
+}
+
+// Signing out ends the websockets the session opened, not only its HTTP
+// requests; other users' sockets stay open.
+func TestSignOutEndsWebsockets(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t), server.Config{})
+	token := h.createIntegration("DETECTIFY").Token(t)
+	for _, proto := range []string{protoTransportWS, protoLegacyWS} {
+		t.Run(proto, func(t *testing.T) {
+			h := h.with(t)
+			leaving, staying := h.newUser(db.RoleViewer), h.newUser(db.RoleViewer)
+			gone := h.connect(proto, leaving.Token)
+			gone.subscribe("s", alertEventsQuery, nil)
+			kept := h.connect(proto, staying.Token)
+			kept.subscribe("s", alertEventsQuery, nil)
+			h.postUntilLive(kept, token, "s")
+
+			h.server.CheckWebsocketTokens()
+			r := h.postWebhook(token, finding(h.unique("before"), "high"))
+			gone.awaitAlert("s", r.alert())
+
+			h.mustGQL(leaving.Token, `mutation { signOut }`, nil, nil)
+			h.server.CheckWebsocketTokens()
+			if code := gone.closeCode(5 * time.Second); code != 4401 {
+				t.Fatalf("signed-out socket: close code %d, want 4401", code)
+			}
+			r = h.postWebhook(token, finding(h.unique("after"), "high"))
+			kept.awaitAlert("s", r.alert())
+		})
 	}
 }
