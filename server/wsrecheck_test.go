@@ -33,7 +33,7 @@ func TestTokenCheckClosesOnlyEndedSessions(t *testing.T) {
 		pairs[token] = append(pairs[token], p)
 		k.add(&wsSession{conn: p.server, token: token})
 	}
-	if _, scheduled := k.timerState(); !scheduled {
+	if _, scheduled := k.active(); !scheduled {
 		t.Fatal("no check scheduled with sockets open")
 	}
 	k.sweep(context.Background())
@@ -56,22 +56,10 @@ func TestTokenCheckClosesOnlyEndedSessions(t *testing.T) {
 		}
 	}
 
-	k.mu.Lock()
-	sessions := make([]*wsSession, 0, len(k.sessions))
-	for s := range k.sessions {
-		sessions = append(sessions, s)
-	}
-	k.mu.Unlock()
-	for _, s := range sessions {
+	for _, s := range k.snapshot() {
 		k.remove(s)
 	}
-	if n, scheduled := k.timerState(); n != 0 || scheduled {
+	if n, scheduled := k.active(); n != 0 || scheduled {
 		t.Fatalf("%d sessions, check scheduled %v after all were removed", n, scheduled)
 	}
-}
-
-func (k *tokenCheck) timerState() (sessions int, scheduled bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return len(k.sessions), k.timer != nil
 }
