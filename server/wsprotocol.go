@@ -259,16 +259,15 @@ func (c *wsConnection) startOperation(id string, payload json.RawMessage, receiv
 	}
 	notice := &resolvers.StreamNotice{Sent: op.ready}
 	responses, ctx := c.exec.DispatchOperation(resolvers.WithStreamNotice(ctx, notice), rc)
-	if notice.Taken() {
-		op.cancel = func() {
-			cancel()
-			notice.Cancelled()
-		}
-	} else {
+	if !notice.Taken() {
 		// The resolver failed (the response carries why) or made a
 		// stream of another kind: read it the plain way.
 		go op.drainAll(ctx, responses)
 		return true
+	}
+	op.cancel = func() {
+		cancel()
+		notice.Cancelled()
 	}
 	op.listen(ctx, responses)
 	return true
