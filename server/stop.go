@@ -60,30 +60,37 @@ func (s *Server) drain(ctx context.Context) error {
 type socketSet struct {
 	mu     sync.Mutex
 	closed bool
-	// live maps each connection to a channel closed when its GraphQL
-	// session has ended.
-	live map[*gorillaConn]chan struct{}
+	live   map[*gorillaConn]struct{}
+	// drained is closed once the set is closed and no session is left.
+	drained chan struct{}
 }
 
-// add registers conn; it reports false once the set is closed, and
-// otherwise returns the function to call when the session ends.
-func (s *socketSet) add(conn *gorillaConn) (done func(), ok bool) {
+// add registers conn for the length of its session; it reports false
+// once the set is closed.
+func (s *socketSet) add(conn *gorillaConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, false
+		return false
 	}
 	if s.live == nil {
-		s.live = map[*gorillaConn]chan struct{}{}
+		s.live = map[*gorillaConn]struct{}{}
 	}
-	ended := make(chan struct{})
-	s.live[conn] = ended
-	return func() {
-		s.mu.Lock()
-		delete(s.live, conn)
-		s.mu.Unlock()
-		close(ended)
-	}, true
+	s.live[conn] = struct{}{}
+	return true
+}
+
+// remove forgets conn, whose session has ended.
+func (s *socketSet) remove(conn *gorillaConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.live[conn]; !ok {
+		return
+	}
+	delete(s.live, conn)
+	if s.closed && len(s.live) == 0 {
+		close(s.drained)
+	}
 }
 
 // closeAll refuses new websockets, sends every open one a "going away"
@@ -91,21 +98,26 @@ func (s *socketSet) add(conn *gorillaConn) (done func(), ok bool) {
 // or to another) and waits until their sessions end or ctx does.
 func (s *socketSet) closeAll(ctx context.Context) {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
 	s.closed = true
-	live := make(map[*gorillaConn]chan struct{}, len(s.live))
-	for conn, ended := range s.live {
-		live[conn] = ended
+	s.drained = make(chan struct{})
+	if len(s.live) == 0 {
+		close(s.drained)
+	}
+	live := make([]*gorillaConn, 0, len(s.live))
+	for conn := range s.live {
+		live = append(live, conn)
 	}
 	s.mu.Unlock()
-	for conn := range live {
+	for _, conn := range live {
 		conn.WriteClose(websocket.CloseGoingAway, "server stopping")
 		conn.Close()
 	}
-	for _, ended := range live {
-		select {
-		case <-ended:
-		case <-ctx.Done():
-			return
-		}
+	select {
+	case <-s.drained:
+	case <-ctx.Done():
 	}
 }

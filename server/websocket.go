@@ -310,8 +310,7 @@ func (s *Server) websocketHandoff(next http.Handler) http.Handler {
 			return
 		}
 		gconn := newGorillaConn(conn)
-		done, ok := s.sockets.add(gconn)
-		if !ok {
+		if !s.sockets.add(gconn) {
 			gconn.WriteClose(websocket.CloseGoingAway, "server stopping")
 			gconn.Close()
 			return
@@ -321,7 +320,7 @@ func (s *Server) websocketHandoff(next http.Handler) http.Handler {
 			gconn.Close()
 			keep.remove(gconn)
 			s.tokenChecks.remove(sess)
-			done()
+			s.sockets.remove(gconn)
 		}
 		// The socket outlives this handler, so its context starts afresh:
 		// the request's would be cancelled when the handler returns, and

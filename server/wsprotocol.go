@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +51,6 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 		exec:   exec,
 		legacy: sess.conn.conn.Subprotocol() != subprotocolTransportWS,
 		ctx:    r.Context(),
-		ops:    map[string]*wsOperation{},
 	}
 	sess.taken = true
 	go func() {
@@ -96,8 +96,33 @@ type wsConnection struct {
 	// ending is set once the read loop has ended.
 	ending atomic.Bool
 
-	mu  sync.Mutex
-	ops map[string]*wsOperation
+	mu sync.Mutex
+	// ops are the running operations, rarely more than a few: a slice
+	// costs an idle subscriber less than a map.
+	ops []*wsOperation
+}
+
+// maxOperations bounds the operations one socket may run at once, and
+// with it what one client can make the server hold.
+const maxOperations = 100
+
+// opIndex is the position of the operation with id in c.ops, or -1; c.mu
+// must be held.
+func (c *wsConnection) opIndex(id string) int {
+	for i, op := range c.ops {
+		if op.id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// dropOp removes the operation at i from c.ops; c.mu must be held.
+func (c *wsConnection) dropOp(i int) {
+	last := len(c.ops) - 1
+	c.ops[i] = c.ops[last]
+	c.ops[last] = nil
+	c.ops = c.ops[:last]
 }
 
 func (c *wsConnection) run() {
@@ -220,15 +245,20 @@ func (c *wsConnection) refuse(code int, reason string) {
 // for; it reports false when one with that id is already running.
 func (c *wsConnection) startOperation(id string, payload json.RawMessage, received time.Time) bool {
 	c.mu.Lock()
-	_, exists := c.ops[id]
+	exists := c.opIndex(id) >= 0
 	op := &wsOperation{conn: c, id: id}
 	op.sendFn = op.sendPending
-	if !exists {
-		c.ops[id] = op
+	full := len(c.ops) >= maxOperations
+	if !exists && !full {
+		c.ops = append(c.ops, op)
 	}
 	c.mu.Unlock()
 	if exists {
 		return false
+	}
+	if full {
+		op.fail(gqlerror.List{{Message: fmt.Sprintf("a socket runs at most %d operations at once; complete one first", maxOperations), Extensions: map[string]any{"code": codeBadUserInput}}})
+		return true
 	}
 
 	ctx := graphql.StartOperationTrace(c.ctx)
@@ -277,10 +307,7 @@ func (c *wsConnection) startOperation(id string, payload json.RawMessage, receiv
 func (c *wsConnection) endOperations() {
 	c.ending.Store(true)
 	c.mu.Lock()
-	ops := make([]*wsOperation, 0, len(c.ops))
-	for _, op := range c.ops {
-		ops = append(ops, op)
-	}
+	ops := slices.Clone(c.ops)
 	c.mu.Unlock()
 	for _, op := range ops {
 		if op.cancel != nil {
@@ -292,9 +319,12 @@ func (c *wsConnection) endOperations() {
 // stopOperation ends the operation the client no longer wants; the
 // client hears nothing more of it.
 func (c *wsConnection) stopOperation(id string) {
+	var op *wsOperation
 	c.mu.Lock()
-	op := c.ops[id]
-	delete(c.ops, id)
+	if i := c.opIndex(id); i >= 0 {
+		op = c.ops[i]
+		c.dropOp(i)
+	}
 	c.mu.Unlock()
 	if op != nil {
 		op.stopped.Store(true)
@@ -450,8 +480,8 @@ func (o *wsOperation) finish() {
 func (o *wsOperation) end() {
 	c := o.conn
 	c.mu.Lock()
-	if c.ops[o.id] == o {
-		delete(c.ops, o.id)
+	if i := c.opIndex(o.id); i >= 0 && c.ops[i] == o {
+		c.dropOp(i)
 	}
 	c.mu.Unlock()
 	if o.cancel != nil {

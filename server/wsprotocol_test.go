@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -272,5 +273,26 @@ func TestSignOutEndsWebsockets(t *testing.T) {
 			r = h.postWebhook(token, finding(h.unique("after"), "high"))
 			kept.awaitAlert("s", r.alert())
 		})
+	}
+}
+
+// A socket runs at most 100 operations at once; the next is refused with
+// an error, and completing one makes room.
+func TestWebsocketOperationsPerSocketAreBounded(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t), server.Config{})
+	c := h.connect(protoTransportWS, h.admin.Token)
+	for i := range 100 {
+		c.subscribe(fmt.Sprint("s", i), alertEventsQuery, nil)
+	}
+	c.subscribe("one-too-many", alertEventsQuery, nil)
+	m := c.skipTo("one-too-many")
+	if m.Type != "error" || !strings.Contains(string(m.Payload), "at most 100") {
+		t.Fatalf("101st operation: %s %s, want an error", m.Type, m.Payload)
+	}
+	c.send(wsMessage{ID: "s0", Type: "complete"})
+	c.subscribe("me", `query { me { email } }`, nil)
+	var me struct{ Me struct{ Email string } }
+	if errs := c.nextData("me", &me); len(errs) > 0 || me.Me.Email != h.admin.Email {
+		t.Fatalf("after one completed: %+v, errors %+v", me, errs)
 	}
 }
