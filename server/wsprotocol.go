@@ -55,6 +55,14 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 	sess.taken = true
 	go func() {
 		defer sess.end()
+		// Nothing recovers a panic on this goroutine but this: it would
+		// take the whole server down with one socket.
+		defer func() {
+			if v := recover(); v != nil {
+				t.s.log.Error("panic in websocket read loop", "panic", v)
+				c.conn.WriteClose(closeInternalError, "internal error")
+			}
+		}()
 		c.run()
 	}()
 }
@@ -201,7 +209,10 @@ func (c *wsConnection) run() {
 	}
 }
 
-const closeNormal = 1000
+const (
+	closeNormal        = 1000
+	closeInternalError = 1011
+)
 
 // next reads the client's next message.
 func (c *wsConnection) next() (wsClientMessage, error) {
