@@ -145,11 +145,8 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	// the operator sets simple_protocol or exec.
 	planned := *u
 	if q.Get("default_query_exec_mode") == "" {
-		pq := u.Query()
-		pq.Set("default_query_exec_mode", "cache_statement")
-		planned.RawQuery = pq.Encode()
-	}
-	if q.Get("default_query_exec_mode") == "" {
+		q.Set("default_query_exec_mode", "cache_statement")
+		planned.RawQuery = q.Encode()
 		q.Set("default_query_exec_mode", "simple_protocol")
 		u.RawQuery = q.Encode()
 	}

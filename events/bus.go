@@ -330,22 +330,9 @@ func (b *Bus) stop() {
 // for writing.
 func (b *Bus) unpark(all bool) []func() {
 	var woken []func()
-	size := int64(len(b.window))
 	for s := range b.parked {
-		if !all && s.pos >= b.start {
-			for ; s.pos < b.end; s.pos++ {
-				ev := b.window[s.pos%size]
-				if ev.Seq <= s.after {
-					continue
-				}
-				if s.filter(ev) {
-					break
-				}
-				s.after = ev.Seq
-			}
-			if s.pos == b.end {
-				continue
-			}
+		if !all && s.pos >= b.start && !s.skipUnwanted() {
+			continue
 		}
 		delete(b.parked, s)
 		woken = append(woken, s.wake)

@@ -143,18 +143,31 @@ func (s *Subscription) Poll() (ev *Event, ok bool) {
 	if b.stopped || s.pos < b.start {
 		return nil, false
 	}
-	for s.pos < b.end {
+	if !s.skipUnwanted() {
+		return nil, true
+	}
+	ev = b.window[s.pos%int64(len(b.window))]
+	s.pos++
+	s.after = ev.Seq
+	return ev, true
+}
+
+// skipUnwanted moves s past the window's events it has seen or its filter
+// refuses, up to the first it wants, and reports whether there is one.
+// s.pos is in the window; b.mu is held.
+func (s *Subscription) skipUnwanted() bool {
+	b := s.bus
+	for ; s.pos < b.end; s.pos++ {
 		ev := b.window[s.pos%int64(len(b.window))]
-		s.pos++
 		if ev.Seq <= s.after {
 			continue
 		}
-		s.after = ev.Seq
 		if s.filter(ev) {
-			return ev, true
+			return true
 		}
+		s.after = ev.Seq
 	}
-	return nil, true
+	return false
 }
 
 // Park lets a caught-up subscriber wait without a goroutine of its own:

@@ -15,14 +15,15 @@ import (
 type keepAlive struct {
 	*sweeper[*gorillaConn]
 	interval time.Duration
+	sends    *sendQueue
 	log      *slog.Logger
 }
 
 // newKeepAlive keeps the sockets added to it alive; a client must have
 // been acknowledged before its socket is added, since clients may not
 // expect a ping before connection_ack.
-func newKeepAlive(interval time.Duration, log *slog.Logger) *keepAlive {
-	k := &keepAlive{interval: interval, log: log}
+func newKeepAlive(interval time.Duration, sends *sendQueue, log *slog.Logger) *keepAlive {
+	k := &keepAlive{interval: interval, sends: sends, log: log}
 	k.sweeper = newSweeper[*gorillaConn](interval, func() { k.sweep(time.Now()) })
 	return k
 }
@@ -38,6 +39,10 @@ func (k *keepAlive) sweep(now time.Time) {
 				continue
 			}
 		}
-		c.keepAlive()
+		// A socket whose last ping is still waiting to be written gets
+		// no second one.
+		if c.pinging.CompareAndSwap(false, true) {
+			k.sends.push(c.ping)
+		}
 	}
 }

@@ -68,7 +68,7 @@ func (p *keepAlivePair) next(t *testing.T) (string, error) {
 
 func TestKeepAliveClosesSilentTransportWSClients(t *testing.T) {
 	const interval = time.Hour // the timer never fires: sweeps are called here
-	k := newKeepAlive(interval, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	k := newKeepAlive(interval, newSendQueue(2, time.Hour), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	p := newKeepAlivePair(t, subprotocolTransportWS)
 	k.add(p.server)
 	if n, scheduled := k.active(); n != 1 || !scheduled {
@@ -116,7 +116,7 @@ func TestKeepAliveClosesSilentTransportWSClients(t *testing.T) {
 
 func TestKeepAliveOnlyPingsGraphQLWSClients(t *testing.T) {
 	const interval = time.Hour
-	k := newKeepAlive(interval, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	k := newKeepAlive(interval, newSendQueue(2, time.Hour), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	p := newKeepAlivePair(t, "graphql-ws")
 	k.add(p.server)
 	t.Cleanup(func() { k.remove(p.server) })
@@ -129,7 +129,7 @@ func TestKeepAliveOnlyPingsGraphQLWSClients(t *testing.T) {
 }
 
 func TestKeepAliveRunsOnlyWhileSocketsAreOpen(t *testing.T) {
-	k := newKeepAlive(time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	k := newKeepAlive(time.Hour, newSendQueue(2, time.Hour), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	a, b := newKeepAlivePair(t, "graphql-ws"), newKeepAlivePair(t, subprotocolTransportWS)
 	k.add(a.server)
 	k.add(b.server)

@@ -53,7 +53,8 @@ type gorillaConn struct {
 	// read is when a message last arrived, in Unix nanoseconds: the
 	// keep-alive's proof that the client is still there.
 	read atomic.Int64
-	// pinging is set while a keep-alive message is being written.
+	// pinging is set while a keep-alive message is queued or being
+	// written.
 	pinging atomic.Bool
 }
 
@@ -86,28 +87,19 @@ var (
 	kaMessage   = []byte(`{"type":"ka"}`)
 )
 
-// keepAlive writes the protocol's keep-alive message without waiting for
-// it: a client that has stopped reading holds its writer until the write
-// times out, and must not hold up the pings of the others meanwhile. A
-// socket that cannot take a ping in that time is closed.
-func (c *gorillaConn) keepAlive() {
-	if !c.pinging.CompareAndSwap(false, true) {
-		return
-	}
+// ping writes the protocol's keep-alive message; a socket that cannot
+// take it within the write timeout is closed. It runs on the send queue,
+// like every other write that may block, so a client that has stopped
+// reading holds up nobody's ping but its own.
+func (c *gorillaConn) ping() {
+	defer c.pinging.Store(false)
 	msg := kaMessage
 	if c.answersPings() {
 		msg = pingMessage
 	}
-	go func() {
-		defer c.pinging.Store(false)
-		c.wmu.Lock()
-		c.conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
-		err := c.conn.WriteMessage(websocket.TextMessage, msg)
-		c.wmu.Unlock()
-		if err != nil {
-			c.Close()
-		}
-	}()
+	if err := c.write(msg); err != nil {
+		c.Close()
+	}
 }
 
 // writeMessage writes {"payload":…,"id":…,"type":…}, leaving out an
@@ -297,7 +289,7 @@ func (s *wsSession) stop() {
 // stack, is freed instead of being held by every idle subscriber.
 func (s *Server) websocketHandoff(next http.Handler) http.Handler {
 	upgrader := s.newUpgrader()
-	keep := newKeepAlive(wsPingInterval, s.log)
+	keep := newKeepAlive(wsPingInterval, s.sends, s.log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 			next.ServeHTTP(w, r)
