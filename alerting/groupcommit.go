@@ -147,13 +147,16 @@ func (s *Service) commitEach(ctx context.Context, batch []*pendingIngest) {
 // transaction numbers its events itself (events.BeginNumbering).
 func (s *Service) storeInTx(ctx context.Context, batch []*pendingIngest) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var prepared *sqliteBatch
 		if s.db.Kind == db.Postgres {
 			if err := events.BeginNumbering(ctx, tx); err != nil {
 				return err
 			}
+		} else {
+			prepared = s.sqlite.in(ctx, tx)
 		}
 		for _, p := range batch {
-			if err := s.storeOne(ctx, tx, p); err != nil {
+			if err := s.storeOne(ctx, tx, prepared, p); err != nil {
 				return err
 			}
 		}
@@ -164,15 +167,17 @@ func (s *Service) storeInTx(ctx context.Context, batch []*pendingIngest) error {
 	})
 }
 
-func (s *Service) storeOne(ctx context.Context, tx bun.Tx, p *pendingIngest) error {
+// storeOne stores p in tx; on SQLite, prepared is the batch's
+// statements.
+func (s *Service) storeOne(ctx context.Context, tx bun.Tx, prepared *sqliteBatch, p *pendingIngest) error {
 	if s.db.Kind == db.Postgres {
 		return s.storePostgres(ctx, tx, p)
 	}
 	if p.failure != "" {
 		p.msg.Status, p.msg.Detail = p.failStatus, p.failure
-		return s.sqlite.store(ctx, tx, p.msg, db.SQLiteTime(p.msg.ReceivedAt))
+		return prepared.store(ctx, p.msg, db.SQLiteTime(p.msg.ReceivedAt))
 	}
-	done, err := s.sqlite.apply(ctx, tx, p.integ, p.msg, p.decision)
+	done, err := prepared.apply(ctx, p.integ, p.msg, p.decision)
 	if done || err != nil {
 		return err
 	}

@@ -26,7 +26,14 @@ type sqliteIngest struct {
 	mu       sync.Mutex
 	prepared bool
 
-	open, append, close, cancelJobs, message, entry, event, firstJob *sql.Stmt
+	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob *sql.Stmt
+}
+
+// sqliteBatch is the prepared statements bound to one batch's
+// transaction: binding them once per batch rather than once per
+// statement spares database/sql a wrapper for every statement run.
+type sqliteBatch struct {
+	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob *sql.Stmt
 }
 
 var sqliteIngestSQL = map[string]string{
@@ -48,6 +55,10 @@ var sqliteIngestSQL = map[string]string{
 	// Events go straight into the numbered table, as events.record does
 	// on SQLite.
 	"event": `INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at) VALUES (?, ?, ?, ?, ?, ?)`,
+	// A message that changes an alert has two events, the message's and
+	// the alert's, in that order; one statement numbers both (rows of a
+	// VALUES list are inserted in order).
+	"eventPair": `INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at) VALUES (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?)`,
 	// The first escalation job, when the alert has a policy or the
 	// integration has recipients to page.
 	"firstJob": `INSERT INTO alert_jobs (kind, alert_id, run_at, args, dedup_key, created_at)
@@ -65,7 +76,7 @@ func (q *sqliteIngest) prepare(ctx context.Context, d *db.DB) error {
 	}
 	targets := map[string]**sql.Stmt{
 		"open": &q.open, "append": &q.append, "close": &q.close, "cancelJobs": &q.cancelJobs,
-		"message": &q.message, "entry": &q.entry, "event": &q.event, "firstJob": &q.firstJob,
+		"message": &q.message, "entry": &q.entry, "event": &q.event, "eventPair": &q.eventPair, "firstJob": &q.firstJob,
 	}
 	for name, target := range targets {
 		st, err := d.DB.DB.PrepareContext(ctx, sqliteIngestSQL[name])
@@ -79,9 +90,18 @@ func (q *sqliteIngest) prepare(ctx context.Context, d *db.DB) error {
 	return nil
 }
 
+// in binds the prepared statements to tx for one batch.
+func (q *sqliteIngest) in(ctx context.Context, tx bun.Tx) *sqliteBatch {
+	bind := func(st *sql.Stmt) *sql.Stmt { return tx.Tx.StmtContext(ctx, st) }
+	return &sqliteBatch{
+		open: bind(q.open), append: bind(q.append), close: bind(q.close), cancelJobs: bind(q.cancelJobs),
+		message: bind(q.message), entry: bind(q.entry), event: bind(q.event), eventPair: bind(q.eventPair), firstJob: bind(q.firstJob),
+	}
+}
+
 // apply is Service.apply with the prepared statements. It reports false,
 // having done nothing, for the cases it leaves to the generic path.
-func (q *sqliteIngest) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *db.InboundMessage, d rules.Decision) (bool, error) {
+func (q *sqliteBatch) apply(ctx context.Context, integ *db.Integration, msg *db.InboundMessage, d rules.Decision) (bool, error) {
 	now := db.SQLiteTime(msg.ReceivedAt)
 	msg.Detail = d.Detail
 	switch d.Action {
@@ -90,14 +110,14 @@ func (q *sqliteIngest) apply(ctx context.Context, tx bun.Tx, integ *db.Integrati
 			return false, nil
 		}
 		policyID := policyFor(integ, d.Route)
-		alertID, opened, err := q.openOrAppend(ctx, tx, integ.ID, policyID, d.Fields, now)
+		alertID, opened, err := q.openOrAppend(ctx, integ.ID, policyID, d.Fields, now)
 		if err != nil {
 			return false, err
 		}
 		msg.AlertID = &alertID
 		if !opened {
 			msg.Status = db.InboundAppended
-			return true, q.storeWithEntry(ctx, tx, msg, now, db.LogAppended, "Duplicate message appended")
+			return true, q.storeWithEntry(ctx, msg, now, db.LogAppended, "Duplicate message appended")
 		}
 		msg.Status = db.InboundOpened
 		first := escalateArgs{}
@@ -105,37 +125,37 @@ func (q *sqliteIngest) apply(ctx context.Context, tx bun.Tx, integ *db.Integrati
 		if err != nil {
 			return false, fmt.Errorf("encode %s job: %w", jobEscalate, err)
 		}
-		if _, err := tx.Tx.StmtContext(ctx, q.firstJob).ExecContext(ctx,
+		if _, err := q.firstJob.ExecContext(ctx,
 			jobEscalate, alertID, now, string(args), escalateKey(alertID, first), now, policyID != nil, integ.ID); err != nil {
 			return false, fmt.Errorf("enqueue %s job for alert %d: %w", jobEscalate, alertID, err)
 		}
-		return true, q.storeWithEntry(ctx, tx, msg, now, db.LogOpened, "Opened: "+d.Detail)
+		return true, q.storeWithEntry(ctx, msg, now, db.LogOpened, "Opened: "+d.Detail)
 	case rules.ActionClose:
 		var alertID int
-		err := tx.Tx.StmtContext(ctx, q.close).QueryRowContext(ctx, now, integ.ID, d.Fields.SourceID).Scan(&alertID)
+		err := q.close.QueryRowContext(ctx, now, integ.ID, d.Fields.SourceID).Scan(&alertID)
 		if errors.Is(err, sql.ErrNoRows) {
 			msg.Status = db.InboundIgnored
 			msg.Detail = d.Detail + "; no open alert for this source"
-			return true, q.store(ctx, tx, msg, now)
+			return true, q.store(ctx, msg, now)
 		}
 		if err != nil {
 			return false, fmt.Errorf("close alert: %w", err)
 		}
-		if _, err := tx.Tx.StmtContext(ctx, q.cancelJobs).ExecContext(ctx, alertID); err != nil {
+		if _, err := q.cancelJobs.ExecContext(ctx, alertID); err != nil {
 			return false, fmt.Errorf("cancel jobs of alert %d: %w", alertID, err)
 		}
 		msg.Status, msg.AlertID = db.InboundClosed, &alertID
-		return true, q.storeWithEntry(ctx, tx, msg, now, db.LogClosed, "Closed: "+d.Detail)
+		return true, q.storeWithEntry(ctx, msg, now, db.LogClosed, "Closed: "+d.Detail)
 	case rules.ActionIgnore:
 		msg.Status = db.InboundFiltered
 	default:
 		msg.Status = db.InboundIgnored
 	}
-	return true, q.store(ctx, tx, msg, now)
+	return true, q.store(ctx, msg, now)
 }
 
-func (q *sqliteIngest) openOrAppend(ctx context.Context, tx bun.Tx, integrationID int, policyID *int, f rules.Fields, now string) (alertID int, opened bool, err error) {
-	open, appendTo := tx.Tx.StmtContext(ctx, q.open), tx.Tx.StmtContext(ctx, q.append)
+func (q *sqliteBatch) openOrAppend(ctx context.Context, integrationID int, policyID *int, f rules.Fields, now string) (alertID int, opened bool, err error) {
+	open, appendTo := q.open, q.append
 	// The same race as on the generic path: an alert closed between the
 	// INSERT and the UPDATE frees the slot again.
 	for range 3 {
@@ -159,35 +179,43 @@ func (q *sqliteIngest) openOrAppend(ctx context.Context, tx bun.Tx, integrationI
 
 // store is insertMessage: the message with its final status, and its
 // event for live subscribers.
-func (q *sqliteIngest) store(ctx context.Context, tx bun.Tx, msg *db.InboundMessage, now string) error {
-	headers, err := json.Marshal(msg.Headers)
-	if err != nil {
-		return fmt.Errorf("encode headers: %w", err)
+func (q *sqliteBatch) store(ctx context.Context, msg *db.InboundMessage, now string) error {
+	if err := q.insertMessage(ctx, msg, now); err != nil {
+		return err
 	}
-	err = tx.Tx.StmtContext(ctx, q.message).QueryRowContext(ctx,
-		msg.IntegrationID, now, msg.RemoteAddr, string(headers), msg.Body, string(msg.Status), msg.Detail, msg.SourceID, msg.AlertID,
-	).Scan(&msg.ID)
-	if err != nil {
-		return fmt.Errorf("store inbound message: %w", err)
-	}
-	if _, err := tx.Tx.StmtContext(ctx, q.event).ExecContext(ctx,
+	if _, err := q.event.ExecContext(ctx,
 		string(events.KindInbound), string(msg.Status), msg.AlertID, msg.IntegrationID, msg.ID, now); err != nil {
 		return fmt.Errorf("record event of inbound message %d: %w", msg.ID, err)
 	}
 	return nil
 }
 
+func (q *sqliteBatch) insertMessage(ctx context.Context, msg *db.InboundMessage, now string) error {
+	headers, err := json.Marshal(msg.Headers)
+	if err != nil {
+		return fmt.Errorf("encode headers: %w", err)
+	}
+	err = q.message.QueryRowContext(ctx,
+		msg.IntegrationID, now, msg.RemoteAddr, string(headers), msg.Body, string(msg.Status), msg.Detail, msg.SourceID, msg.AlertID,
+	).Scan(&msg.ID)
+	if err != nil {
+		return fmt.Errorf("store inbound message: %w", err)
+	}
+	return nil
+}
+
 // storeWithEntry is insertMessageAndLog.
-func (q *sqliteIngest) storeWithEntry(ctx context.Context, tx bun.Tx, msg *db.InboundMessage, now string, typ db.AlertLogType, text string) error {
-	if err := q.store(ctx, tx, msg, now); err != nil {
+func (q *sqliteBatch) storeWithEntry(ctx context.Context, msg *db.InboundMessage, now string, typ db.AlertLogType, text string) error {
+	if err := q.insertMessage(ctx, msg, now); err != nil {
 		return err
 	}
-	if _, err := tx.Tx.StmtContext(ctx, q.entry).ExecContext(ctx, *msg.AlertID, now, string(typ), text, msg.ID); err != nil {
+	if _, err := q.entry.ExecContext(ctx, *msg.AlertID, now, string(typ), text, msg.ID); err != nil {
 		return fmt.Errorf("store timeline entry: %w", err)
 	}
-	if _, err := tx.Tx.StmtContext(ctx, q.event).ExecContext(ctx,
+	if _, err := q.eventPair.ExecContext(ctx,
+		string(events.KindInbound), string(msg.Status), msg.AlertID, msg.IntegrationID, msg.ID, now,
 		string(events.KindAlert), string(typ), *msg.AlertID, msg.IntegrationID, nil, now); err != nil {
-		return fmt.Errorf("record %s event of alert %d: %w", typ, *msg.AlertID, err)
+		return fmt.Errorf("record events of inbound message %d and alert %d: %w", msg.ID, *msg.AlertID, err)
 	}
 	return nil
 }

@@ -94,12 +94,16 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// commit reach the disk before it returns, so a webhook's 2xx survives a
 	// power loss. Immediate transactions take the write lock up front, which
 	// avoids the deadlock-prone upgrade from a read to a write lock.
+	// The page cache is kept small (8 MB) because every commit scans all
+	// of it for pages past the end of the database, which at 32 MB took
+	// several percent of the writer's time; pages that fall out of it are
+	// still in the operating system's cache.
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "cache_size(-32000)")
+	q.Add("_pragma", "cache_size(-8000)")
 	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writerCheckpointPages))
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
