@@ -163,13 +163,18 @@ func tableRows(t *testing.T, d *db.DB, table string) []string {
 //
 // Without the generic path, the same batch takes the pipelined path on
 // PostgreSQL, with the same outcome.
+//
+// Each message must also get its own inbound row back, in batches small
+// and large.
 func TestBatchNumbersEventsInBatchOrder(t *testing.T) {
-	for _, mixed := range []bool{true, false} {
-		t.Run(fmt.Sprintf("mixed=%v", mixed), func(t *testing.T) { testBatchEventOrder(t, mixed) })
+	for _, size := range []int{4, 40} {
+		for _, mixed := range []bool{true, false} {
+			t.Run(fmt.Sprintf("size=%d/mixed=%v", size, mixed), func(t *testing.T) { testBatchEventOrder(t, size, mixed) })
+		}
 	}
 }
 
-func testBatchEventOrder(t *testing.T, mixed bool) {
+func testBatchEventOrder(t *testing.T, size int, mixed bool) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -181,12 +186,13 @@ func testBatchEventOrder(t *testing.T, mixed bool) {
 		}
 		var batch []*pendingIngest
 		var msgs []*db.InboundMessage
-		for i := range 4 {
+		for i := range size {
 			r, err := svc.routeFor(ctx, tokens[0])
 			if err != nil {
 				t.Fatal(err)
 			}
-			msg := &db.InboundMessage{IntegrationID: r.integ.ID, ReceivedAt: clock, Headers: map[string]string{}, Body: body}
+			msg := &db.InboundMessage{IntegrationID: r.integ.ID, ReceivedAt: clock, Headers: map[string]string{}, Body: body,
+				RemoteAddr: fmt.Sprintf("192.0.2.%d", i+1)}
 			decision, failure := r.decide(body)
 			if failure != "" {
 				t.Fatal(failure)
@@ -200,7 +206,18 @@ func testBatchEventOrder(t *testing.T, mixed bool) {
 			batch = append(batch, p)
 			msgs = append(msgs, msg)
 		}
-		svc.commitBatch(ctx, batch)
+		if d.Kind == db.SQLite {
+			// Directly, because commitBatch would hide a failed batch by
+			// storing its messages one by one.
+			if err := svc.sqlite.prepare(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			if err := svc.storeInTx(ctx, batch); err != nil {
+				t.Fatalf("batch: %v", err)
+			}
+		} else {
+			svc.commitBatch(ctx, batch)
+		}
 		for i, p := range batch {
 			if p.err != nil {
 				t.Fatalf("message %d: %v", i, p.err)
@@ -225,6 +242,15 @@ func testBatchEventOrder(t *testing.T, mixed bool) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("events in the order\n%q\nwant\n%q", got, want)
+		}
+		for i, m := range msgs {
+			var addr string
+			if err := d.NewRaw("SELECT remote_addr FROM inbound_messages WHERE id = ?", m.ID).Scan(ctx, &addr); err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("192.0.2.%d", i+1); addr != want {
+				t.Fatalf("message %d got row %d, which came from %s, not %s", i, m.ID, addr, want)
+			}
 		}
 	})
 }
