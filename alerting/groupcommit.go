@@ -108,10 +108,11 @@ func (s *Service) store(ctx context.Context, p *pendingIngest) error {
 	handOff := sync.OnceFunc(g.handOff)
 	s.commitBatch(context.WithoutCancel(ctx), batch, handOff)
 	<-g.inFlight
-	handOff()
 	for _, q := range batch[1:] {
 		q.lead <- false
 	}
+	// Last, so that the new leader is the next to run here.
+	handOff()
 	return p.err
 }
 
