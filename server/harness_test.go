@@ -63,6 +63,13 @@ const testPassword = "correct horse battery"
 
 func newHarness(t testing.TB, d *db.DB, cfg server.Config) *harness {
 	t.Helper()
+	return newHarnessLogging(t, d, cfg, io.Discard)
+}
+
+// newHarnessLogging is newHarness with the server's log, at info, written
+// to logs.
+func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer) *harness {
+	t.Helper()
 	ctx := context.Background()
 	key, err := auth.SigningKey(ctx, d, time.Now().UTC())
 	if err != nil {
@@ -79,7 +86,7 @@ func newHarness(t testing.TB, d *db.DB, cfg server.Config) *harness {
 	// Many users sign in; the default cost would make that the
 	// slowest part of the tests, the more so under the race detector.
 	authSvc.SetPasswordCost(bcrypt.MinCost)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	alertingSvc := alerting.NewService(d, "https://klaxon.example", time.Now, log)
 	bus := events.NewBus(d, log)
 	alertingSvc.SetEvents(bus)

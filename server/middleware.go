@@ -62,6 +62,14 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Observe(elapsed.Seconds())
 		level := slogLevelFor(rec.status)
+		// A stored webhook is already in the inbound log, with its time,
+		// sender and outcome, and counted in the metrics above; a line for
+		// each at info would be thousands a second under a burst, enough
+		// for journald's default rate limit to start dropping the lines
+		// that matter. Refused ones still log at info.
+		if route == webhookRoute && rec.status < 300 {
+			level = slog.LevelDebug
+		}
 		// The webhook token is a credential: log the route pattern, not the path.
 		s.log.Log(r.Context(), level, "http request", "method", r.Method, "route", route,
 			"status", rec.status, "duration", elapsed, "remote", s.clientAddr(r))

@@ -60,6 +60,9 @@ const (
 	DefaultGraphQLMaxBodyBytes  = 1 << 20
 )
 
+// webhookRoute is where senders post their messages.
+const webhookRoute = "POST /webhooks/{token}"
+
 // Server serves Klaxon over HTTP.
 type Server struct {
 	cfg      Config
@@ -123,7 +126,7 @@ func (s *Server) routes() http.Handler {
 	if !s.cfg.GraphQLNoIntrospection {
 		mux.Handle("GET /playground", playgroundHandler())
 	}
-	mux.HandleFunc("POST /webhooks/{token}", s.handleWebhook)
+	mux.HandleFunc(webhookRoute, s.handleWebhook)
 	mux.HandleFunc("GET /actions/{token}", s.handleActionPage)
 	mux.HandleFunc("POST /actions/{token}", s.handleAction)
 	mux.HandleFunc("POST /twilio/sms", s.handleTwilioSMS)
