@@ -13,11 +13,20 @@ import (
 // the commit that crosses the line: under a stream of webhooks that is
 // every dozen or so batches, each then waiting for the copy and its fsync.
 // Instead a connection of its own checkpoints in the background, beside
-// the writer (a passive checkpoint never blocks it), and the writer's
-// own stays only as a backstop, at writerCheckpointPages, should the
-// background one fall behind.
+// the writer (a passive checkpoint never blocks it).
+//
+// The writer's own checkpoint stays as a backstop, at
+// writerCheckpointPages, and under a steady stream it is still needed: a
+// passive checkpoint copies only what was in the log when it began, and
+// by the time it ends the writer has added more, so the log is never
+// wholly copied when a write begins and never starts over from its first
+// page. Only the writer, which nothing writes beside, catches it up, and
+// the commit that does so waits for that. At 10,000 pages that was about
+// three times a second under 32 senders and put p99 at 15-18 ms; at 20,000
+// it is 9-12 ms. The log file then grows to about 80 MB under such a
+// load and keeps that size until Klaxon stops.
 const (
-	writerCheckpointPages = 10000
+	writerCheckpointPages = 20000
 	checkpointEvery       = 100 * time.Millisecond
 )
 
