@@ -21,14 +21,6 @@ import (
 // There is no background goroutine: the first request to find no commit
 // under way leads, commits everything queued, and hands the lead to
 // the oldest request still waiting.
-//
-// On PostgreSQL the lead passes on once the server has run a batch's
-// statements, while it commits them: the next batch is formed and sent
-// during that commit and the server starts on it right after (both take
-// the numbering lock first, so they still commit one after the other).
-// Otherwise the server would sit idle between batches while the
-// committer waited for the commit, answered, and built the next batch.
-// Two batches are in flight at most, one connection each.
 
 // maxBatch bounds one transaction, keeping its locks and its latency for
 // the first message in it short.
@@ -57,20 +49,8 @@ type pendingIngest struct {
 type groupCommit struct {
 	mu      sync.Mutex
 	pending []*pendingIngest
-	// committing is set while a leader forms a batch and sends it.
+	// committing is set while a leader commits a batch.
 	committing bool
-	// inFlight holds a token for each batch sent and not yet done.
-	inFlight chan struct{}
-}
-
-// newGroupCommit allows two batches in flight on PostgreSQL (the
-// pipelines' pool has two connections) and one on SQLite.
-func newGroupCommit(kind db.Kind) *groupCommit {
-	inFlight := 1
-	if kind == db.Postgres {
-		inFlight = 2
-	}
-	return &groupCommit{inFlight: make(chan struct{}, inFlight)}
 }
 
 // store commits p's message and its effects, in a batch with whatever
@@ -93,8 +73,6 @@ func (s *Service) store(ctx context.Context, p *pendingIngest) error {
 		}
 	}
 
-	// Waiting for a slot lets the batch grow meanwhile.
-	g.inFlight <- struct{}{}
 	g.mu.Lock()
 	n := min(len(g.pending), maxBatch-1)
 	batch := make([]*pendingIngest, 0, n+1)
@@ -105,19 +83,11 @@ func (s *Service) store(ctx context.Context, p *pendingIngest) error {
 
 	// The batch belongs to every request in it, so the leader's caller
 	// going away must not abort it.
-	handOff := sync.OnceFunc(g.handOff)
-	s.commitBatch(context.WithoutCancel(ctx), batch, handOff)
-	<-g.inFlight
+	s.commitBatch(context.WithoutCancel(ctx), batch)
 	for _, q := range batch[1:] {
 		q.lead <- false
 	}
-	// Last, so that the new leader is the next to run here.
-	handOff()
-	return p.err
-}
 
-// handOff passes the lead to the oldest waiting request, if any.
-func (g *groupCommit) handOff() {
 	g.mu.Lock()
 	if len(g.pending) > 0 {
 		next := g.pending[0]
@@ -128,13 +98,13 @@ func (g *groupCommit) handOff() {
 		g.committing = false
 		g.mu.Unlock()
 	}
+	return p.err
 }
 
 // commitBatch stores every message of batch in one transaction. If that
 // fails, each is retried in a transaction of its own, so one message that
-// cannot be stored fails alone. It calls executed once PostgreSQL has run
-// a pipelined batch's statements, when the next batch may follow it.
-func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest, executed func()) {
+// cannot be stored fails alone.
+func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 	defer s.bus.Kick()
 	if s.db.Kind == db.SQLite {
 		if err := s.sqlite.prepare(ctx, s.db); err != nil {
@@ -144,7 +114,7 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest, execu
 			return
 		}
 	}
-	if s.db.Kind == db.Postgres && s.commitPipelined(ctx, batch, executed) {
+	if s.db.Kind == db.Postgres && s.commitPipelined(ctx, batch) {
 		return
 	}
 	err := s.storeInTx(ctx, batch)

@@ -216,7 +216,7 @@ func testBatchEventOrder(t *testing.T, size int, mixed bool) {
 				t.Fatalf("batch: %v", err)
 			}
 		} else {
-			svc.commitBatch(ctx, batch, func() {})
+			svc.commitBatch(ctx, batch)
 		}
 		for i, p := range batch {
 			if p.err != nil {

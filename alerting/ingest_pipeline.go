@@ -21,7 +21,7 @@ import (
 // failed; then the caller stores the batch in a transaction. Messages
 // whose alert changed under them (no row back) are stored again the usual
 // way.
-func (s *Service) commitPipelined(ctx context.Context, batch []*pendingIngest, executed func()) bool {
+func (s *Service) commitPipelined(ctx context.Context, batch []*pendingIngest) bool {
 	restore := func() {
 		for _, p := range batch {
 			*p.msg = p.original
@@ -50,7 +50,7 @@ func (s *Service) commitPipelined(ctx context.Context, batch []*pendingIngest, e
 			if !ok {
 				return fmt.Errorf("unexpected driver connection %T", driverConn)
 			}
-			retry, err = readPipelined(c.Conn().SendBatch(ctx, b), batch, stmts, executed)
+			retry, err = readPipelined(c.Conn().SendBatch(ctx, b), batch, stmts)
 			return err
 		})
 		conn.Close()
@@ -68,10 +68,9 @@ func (s *Service) commitPipelined(ctx context.Context, batch []*pendingIngest, e
 }
 
 // readPipelined reads the batch's results into its messages, returning
-// those to store again, and calls executed once the last statement's
-// result is in, while the server commits. Any error means nothing was
-// stored: the server runs the batch as one transaction.
-func readPipelined(br pgx.BatchResults, batch []*pendingIngest, stmts []pgStatement, executed func()) (retry []*pendingIngest, err error) {
+// those to store again. Any error means nothing was stored: the server
+// runs the batch as one transaction.
+func readPipelined(br pgx.BatchResults, batch []*pendingIngest, stmts []pgStatement) (retry []*pendingIngest, err error) {
 	defer func() {
 		if cerr := br.Close(); err == nil && cerr != nil {
 			err = cerr
@@ -95,6 +94,5 @@ func readPipelined(br pgx.BatchResults, batch []*pendingIngest, stmts []pgStatem
 	if _, err := br.Exec(); err != nil {
 		return nil, fmt.Errorf("signal new events: %w", err)
 	}
-	executed()
 	return retry, nil
 }

@@ -39,7 +39,7 @@ type Service struct {
 func NewService(d *db.DB, publicURL string, now func() time.Time, log *slog.Logger) *Service {
 	return &Service{
 		db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"),
-		rateLimits: DefaultRateLimits(), workerID: newWorkerID(), jobLease: DefaultJobLease, commits: newGroupCommit(d.Kind),
+		rateLimits: DefaultRateLimits(), workerID: newWorkerID(), jobLease: DefaultJobLease, commits: &groupCommit{},
 	}
 }
 
