@@ -14,16 +14,15 @@ import (
 // be moved on every message read.
 type keepAlive struct {
 	*sweeper[*gorillaConn]
-	interval time.Duration
-	sends    *sendQueue
-	log      *slog.Logger
+	sends *sendQueue
+	log   *slog.Logger
 }
 
 // newKeepAlive keeps the sockets added to it alive; a client must have
 // been acknowledged before its socket is added, since clients may not
 // expect a ping before connection_ack.
 func newKeepAlive(interval time.Duration, sends *sendQueue, log *slog.Logger) *keepAlive {
-	k := &keepAlive{interval: interval, sends: sends, log: log}
+	k := &keepAlive{sends: sends, log: log}
 	k.sweeper = newSweeper[*gorillaConn](interval, func() { k.sweep(time.Now()) })
 	return k
 }

@@ -144,9 +144,16 @@ func bearerToken(r *http.Request) (string, bool) {
 	if h == "" {
 		return "", false
 	}
-	scheme, token, ok := strings.Cut(h, " ")
+	token, _ := parseBearer(h)
+	return token, true
+}
+
+// parseBearer takes the token out of an Authorization value,
+// "Bearer <token>"; ok is false for any other scheme.
+func parseBearer(header string) (token string, ok bool) {
+	scheme, token, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", true
+		return "", false
 	}
 	return strings.TrimSpace(token), true
 }

@@ -113,8 +113,7 @@ func (s *socketSet) closeAll(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, conn := range live {
-		conn.WriteClose(websocket.CloseGoingAway, "server stopping")
-		conn.Close()
+		conn.closeWith(websocket.CloseGoingAway, "server stopping")
 	}
 	select {
 	case <-s.drained:

@@ -219,9 +219,20 @@ func appendJSONString(dst []byte, s string) []byte {
 }
 
 func (c *gorillaConn) WriteClose(code int, message string) error {
+	// A close frame's reason has room for 123 bytes.
+	if len(message) > 123 {
+		message = message[:123]
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	return c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, message), time.Now().Add(time.Second))
+}
+
+// closeWith tells the client why with a close frame, then closes the
+// socket without waiting for the client's reply.
+func (c *gorillaConn) closeWith(code int, reason string) {
+	c.WriteClose(code, reason)
+	c.Close()
 }
 
 // websocketOriginAllowed admits clients that send no Origin (not browsers),
@@ -268,8 +279,7 @@ func (s *wsSession) closeAt(t time.Time, code int, reason string) {
 		conn := s.conn
 		s.mu.Unlock()
 		if conn != nil {
-			conn.WriteClose(code, reason)
-			conn.Close()
+			conn.closeWith(code, reason)
 		}
 	})
 }
@@ -303,8 +313,7 @@ func (s *Server) websocketHandoff(next http.Handler) http.Handler {
 		}
 		gconn := newGorillaConn(conn)
 		if !s.sockets.add(gconn) {
-			gconn.WriteClose(websocket.CloseGoingAway, "server stopping")
-			gconn.Close()
+			gconn.closeWith(websocket.CloseGoingAway, "server stopping")
 			return
 		}
 		sess := &wsSession{conn: gconn, keep: keep}
@@ -349,11 +358,11 @@ func (s *Server) websocketInit(ctx context.Context, payload json.RawMessage) (co
 	if header == "" {
 		header, _ = fields["authorization"].(string)
 	}
-	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	token, ok := parseBearer(strings.TrimSpace(header))
+	if !ok {
 		return ctx, errors.New("connection_init needs {\"Authorization\": \"Bearer <token>\"}")
 	}
-	user, expires, err := s.auth.AuthenticateUntil(ctx, strings.TrimSpace(token))
+	user, expires, err := s.auth.AuthenticateUntil(ctx, token)
 	if err != nil {
 		if errors.Is(err, auth.ErrUnauthenticated) {
 			return ctx, errors.New("invalid or expired token")
@@ -363,7 +372,7 @@ func (s *Server) websocketInit(ctx context.Context, payload json.RawMessage) (co
 	}
 	if sess := wsSessionFrom(ctx); sess != nil {
 		sess.closeAt(expires, closeUnauthorized, "token expired")
-		sess.token = strings.TrimSpace(token)
+		sess.token = token
 	}
-	return auth.WithCaller(ctx, user, strings.TrimSpace(token)), nil
+	return auth.WithCaller(ctx, user, token), nil
 }

@@ -199,8 +199,7 @@ func (c *wsConnection) run() {
 		case "pong":
 			// Reading it was the proof of life the keep-alive looks for.
 		case "connection_terminate":
-			c.conn.WriteClose(closeNormal, "terminated")
-			c.conn.Close()
+			c.conn.closeWith(closeNormal, "terminated")
 			return
 		default:
 			c.refuse(closeBadRequest, "unexpected message "+m.Type)
@@ -244,12 +243,7 @@ func (c *wsConnection) refuse(code int, reason string) {
 		payload, _ := json.Marshal(map[string]string{"message": reason})
 		c.conn.writeMessage("connection_error", "", payload)
 	}
-	// A close frame's reason has room for 123 bytes.
-	if len(reason) > 123 {
-		reason = reason[:123]
-	}
-	c.conn.WriteClose(code, reason)
-	c.conn.Close()
+	c.conn.closeWith(code, reason)
 }
 
 // startOperation runs the operation a subscribe (start) message asks
@@ -365,7 +359,9 @@ type wsOperation struct {
 	// sending is set while the operation is queued for sending or a
 	// sender is at work on it.
 	sending bool
-	sendFn  func()
+	// sendFn is sendPending, taken as a func value once: taking a method
+	// value allocates, and the fan-out queues one send per value.
+	sendFn func()
 }
 
 func (o *wsOperation) nextType() string {
@@ -380,8 +376,7 @@ func (o *wsOperation) nextType() string {
 func (o *wsOperation) listen(ctx context.Context, responses graphql.ResponseHandler) {
 	o.mu.Lock()
 	o.ctx, o.responses = ctx, responses
-	start := o.pending > 0 && !o.sending
-	o.sending = o.sending || start
+	start := o.claimSend()
 	o.mu.Unlock()
 	if start {
 		o.conn.srv.sends.push(o.sendFn)
@@ -394,12 +389,20 @@ func (o *wsOperation) listen(ctx context.Context, responses graphql.ResponseHand
 func (o *wsOperation) ready() {
 	o.mu.Lock()
 	o.pending++
-	start := o.responses != nil && !o.sending
-	o.sending = o.sending || start
+	start := o.claimSend()
 	o.mu.Unlock()
 	if start {
 		o.conn.srv.sends.push(o.sendFn)
 	}
+}
+
+// claimSend reports whether the caller must queue a send: values wait,
+// the responses can be read, and no send is queued or at work. o.mu must
+// be held.
+func (o *wsOperation) claimSend() bool {
+	start := o.responses != nil && o.pending > 0 && !o.sending
+	o.sending = o.sending || start
+	return start
 }
 
 // sendPending sends responses while the stream has values waiting, then

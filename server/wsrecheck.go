@@ -49,8 +49,7 @@ func (k *tokenCheck) sweep(ctx context.Context) {
 			continue
 		}
 		for _, sess := range sessions {
-			sess.conn.WriteClose(closeUnauthorized, "session ended")
-			sess.conn.Close()
+			sess.conn.closeWith(closeUnauthorized, "session ended")
 		}
 	}
 }
