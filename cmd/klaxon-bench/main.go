@@ -6,7 +6,7 @@
 // findings to its webhook: new findings, repeats of open ones and closes
 // (severity "low"). Then it reads the integration's inbound log and alerts
 // back and compares them with every 2xx answer. With -baseline it runs the
-// same load against bench/baseline, which only stores each body, and
+// same load against cmd/klaxon-baseline, which only stores each body, and
 // prints both side by side.
 //
 // It exits 1 when the check fails or the run cannot be done, 2 after -h.
@@ -70,7 +70,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.Mix.New, "new", 60, "percent of messages that are new findings (open an alert)")
 	fs.IntVar(&cfg.Mix.Duplicate, "dup", 30, "percent that repeat an open finding (append)")
 	fs.IntVar(&cfg.Mix.Close, "close", 10, "percent that close an open finding (severity low)")
-	fs.StringVar(&cfg.Baseline, "baseline", "", "base URL of a bench/baseline server to run the same load against (new findings only)")
+	fs.StringVar(&cfg.Baseline, "baseline", "", "base URL of a klaxon-baseline server to run the same load against (new findings only)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the results as JSON")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "timeout of one request")
 	if err := fs.Parse(args); err != nil {

@@ -1,4 +1,4 @@
-// Command baseline is the least a webhook receiver can do and still keep
+// Command klaxon-baseline is the least a webhook receiver can do and still keep
 // Klaxon's promise that a 2xx means stored: it takes POST
 // /webhooks/{token} and inserts the body in a transaction of its own,
 // answering 202 after the commit. It opens its database through Klaxon's
