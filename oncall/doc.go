@@ -47,4 +47,15 @@
 //
 // Validation failures are *FieldError values naming the offending input,
 // such as "layers[1].shiftLength" or "overrides[0].end".
+//
+// # Testing
+//
+// TestMatchesModel compares OnCall, Shifts and NextChange with a second,
+// deliberately simple model of the rules (model_test.go) on random
+// schedules around DST transitions in many zones. go test checks 100 of
+// them from a fixed seed; a longer run, from another seed:
+//
+//	KLAXON_ONCALL_MODEL_RUNS=20000 KLAXON_ONCALL_MODEL_SEED=7 go test -run=TestMatchesModel ./oncall/
+//
+// A failure names the seed and run, and the same two settings repeat it.
 package oncall
