@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
 	"errors"
@@ -142,6 +143,11 @@ func (s *Service) AuthenticateUntil(ctx context.Context, token string) (*db.User
 	}
 	if err != nil {
 		return nil, time.Time{}, err
+	}
+	// A token from before nonces were issued carries none and is refused:
+	// upgrading signs everyone out once.
+	if u.SessionNonce == "" || subtle.ConstantTimeCompare([]byte(claims.nonce), []byte(u.SessionNonce)) != 1 {
+		return nil, time.Time{}, fmt.Errorf("%w: issued to another user", ErrUnauthenticated)
 	}
 	if claims.version != u.TokenVersion {
 		return nil, time.Time{}, fmt.Errorf("%w: signed out", ErrUnauthenticated)
