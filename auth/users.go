@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -30,37 +29,47 @@ type Service struct {
 	// passwordCost is the bcrypt cost of new password hashes.
 	passwordCost int
 	// dummyHash is compared against when a login names no user, so a
-	// failed login takes as long whether or not the account exists.
-	dummyOnce sync.Once
+	// failed login takes as long whether or not the account exists. It is
+	// ready before the first login: made on first use, it made the first
+	// unknown email slower than the rest, which told it apart.
 	dummyHash []byte
 	throttle  *loginThrottle
 }
+
+// defaultDummyHash is a bcrypt hash at bcrypt.DefaultCost of a password
+// no account has, made once and kept here so that a service has its dummy
+// without spending a hash at every start. Comparing against it takes as
+// long as against any hash of that cost, which is all it is for.
+const defaultDummyHash = "$2a$10$eHQf/bAcjV0JHA5qwmfdz./UH8OchJXVRSTtxvbETQF/CHoUeLwQW"
 
 // NewService builds the service; tokens may be nil in tools that manage
 // users but never sign anyone in.
 func NewService(d *db.DB, tokens *Tokens, now func() time.Time) (*Service, error) {
 	// Stored times are UTC in whole microseconds, as both engines keep them.
 	clock := func() time.Time { return now().UTC().Truncate(time.Microsecond) }
-	return &Service{db: d, tokens: tokens, now: clock, passwordCost: bcrypt.DefaultCost, throttle: newLoginThrottle(DefaultLoginLimits())}, nil
+	return &Service{
+		db: d, tokens: tokens, now: clock, passwordCost: bcrypt.DefaultCost,
+		dummyHash: []byte(defaultDummyHash), throttle: newLoginThrottle(DefaultLoginLimits()),
+	}, nil
 }
 
 // SetPasswordCost sets the bcrypt cost of the password hashes made from
 // now on (bcrypt.DefaultCost unless set); hashes already stored keep
-// theirs. A lower cost is for tests that sign many users in.
+// theirs. A lower cost is for tests that sign many users in. The dummy
+// hash is made at the new cost here, before any login needs it.
 func (s *Service) SetPasswordCost(cost int) error {
 	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
 		return fmt.Errorf("password cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
 	}
-	s.passwordCost = cost
+	dummy := []byte(defaultDummyHash)
+	if cost != bcrypt.DefaultCost {
+		var err error
+		if dummy, err = bcrypt.GenerateFromPassword([]byte("no account has this password"), cost); err != nil {
+			return fmt.Errorf("make dummy password hash: %w", err)
+		}
+	}
+	s.passwordCost, s.dummyHash = cost, dummy
 	return nil
-}
-
-// dummy is a hash of the service's cost, made on first use.
-func (s *Service) dummy() []byte {
-	s.dummyOnce.Do(func() {
-		s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a real password"), s.passwordCost)
-	})
-	return s.dummyHash
 }
 
 // SetLoginLimits replaces the back-off on failed sign-ins; nil turns it
@@ -90,25 +99,26 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Session, 
 	if addr := clientAddrFrom(ctx); addr != "" {
 		keys = append(keys, "address "+addr)
 	}
-	now := s.now()
-	if err := s.throttle.check(now, keys...); err != nil {
+	attempt, err := s.throttle.reserve(s.now(), keys...)
+	if err != nil {
 		return nil, err
 	}
+	defer attempt.release()
 	var u db.User
-	err := s.db.NewSelect().Model(&u).Where("email = ?", email).Scan(ctx)
+	err = s.db.NewSelect().Model(&u).Where("email = ?", email).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
-		bcrypt.CompareHashAndPassword(s.dummy(), []byte(password))
-		s.throttle.fail(now, keys...)
+		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		attempt.failed()
 		return nil, ErrInvalidCredentials
 	}
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	if u.PasswordHash == "" || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
-		s.throttle.fail(now, keys...)
+		attempt.failed()
 		return nil, ErrInvalidCredentials
 	}
-	s.throttle.succeed(keys[0])
+	attempt.succeeded()
 	token, exp, err := s.tokens.Issue(&u)
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)

@@ -2,11 +2,15 @@ package server_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
@@ -166,4 +170,60 @@ func TestAPIKeysOverGraphQL(t *testing.T) {
 		}
 		h.wantGQLError(owner.Token, `mutation($id: ID!) { revokeApiKey(id: $id) }`, map[string]any{"id": key.APIKey.ID}, "NOT_FOUND")
 	})
+}
+
+// TestSimultaneousSignInsOverGraphQL: thirty sign-ins for one account
+// sent at once over HTTP get no more passwords checked than the back-off
+// lets through one after another; the rest are RATE_LIMITED.
+func TestSimultaneousSignInsOverGraphQL(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t), server.Config{})
+	h.auth.SetLoginLimits(&hourLongBackoff)
+	// Checked at the production cost, the attempts are truly in flight
+	// together.
+	h.auth.SetPasswordCost(bcrypt.DefaultCost)
+	victim := h.createUser(db.RoleAdmin)
+	const attempts = 30
+	codes := make([]string, attempts)
+	errs := make([]error, attempts)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range attempts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			password := "a wrong guess"
+			if i == attempts-1 {
+				password = victim.Password
+			}
+			payload, _ := json.Marshal(map[string]any{"query": loginMutation, "variables": map[string]any{"email": victim.Email, "password": password}})
+			<-start
+			resp, err := h.client.Post(h.srv.URL+"/graphql", "application/json", strings.NewReader(string(payload)))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			var r gqlResponse
+			if errs[i] = json.Unmarshal(raw, &r); errs[i] == nil {
+				codes[i] = errorCode(&r)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	checked := 0
+	for i, code := range codes {
+		switch {
+		case errs[i] != nil:
+			t.Fatalf("attempt %d: %v", i, errs[i])
+		case code == "" || code == "UNAUTHENTICATED":
+			checked++
+		case code != "RATE_LIMITED":
+			t.Fatalf("attempt %d: %s", i, code)
+		}
+	}
+	if checked > hourLongBackoff.Free+1 {
+		t.Fatalf("%d of %d simultaneous sign-ins had their password checked, want at most %d", checked, attempts, hourLongBackoff.Free+1)
+	}
 }
