@@ -189,3 +189,52 @@ func TestSessionEndsWithItsUser(t *testing.T) {
 		}
 	})
 }
+
+// TestNewPasswordEndsSessions: changing a password, one's own or by an
+// admin, ends every session of the user, on every device; any other
+// change to the user ends none.
+func TestNewPasswordEndsSessions(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+		svc := newAuth(t, d, now)
+		email, password := "ann@example.com", "right-password"
+		ann, err := svc.CreateUser(ctx, auth.UserInput{Email: &email, Password: &password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signIn := func(password string) []*auth.Session {
+			t.Helper()
+			var sessions []*auth.Session
+			for range 2 {
+				s, err := svc.Login(ctx, email, password)
+				if err != nil {
+					t.Fatalf("sign in: %v", err)
+				}
+				sessions = append(sessions, s)
+			}
+			return sessions
+		}
+		sessions := signIn(password)
+		name := "Ann"
+		if _, err := svc.UpdateUser(ctx, ann.ID, auth.UserInput{Name: &name}); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sessions {
+			if _, err := svc.Authenticate(ctx, s.Token); err != nil {
+				t.Fatalf("session after a new name: %v", err)
+			}
+		}
+		for _, newPassword := range []string{"second-password", "third-password"} {
+			if _, err := svc.UpdateUser(ctx, ann.ID, auth.UserInput{Password: &newPassword}); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range sessions {
+				if _, err := svc.Authenticate(ctx, s.Token); !errors.Is(err, auth.ErrUnauthenticated) {
+					t.Fatalf("session begun before the password became %q: %v", newPassword, err)
+				}
+			}
+			sessions = signIn(newPassword)
+		}
+	})
+}

@@ -174,18 +174,27 @@ func (s *Service) SignOut(ctx context.Context, userID int) error {
 			return fmt.Errorf("sign out: %w", err)
 		}
 		before := recordOfUser(u)
-		now := s.now()
-		_, err = tx.NewUpdate().Model((*db.User)(nil)).
-			Set("token_version = token_version + 1").Set("updated_at = ?", now).
-			Where("id = ?", userID).Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("sign out user %d: %w", userID, err)
+		u.UpdatedAt = s.now()
+		if err := bumpTokenVersion(ctx, tx, u); err != nil {
+			return err
 		}
-		if u, err = loadUser(ctx, tx, userID); err != nil {
-			return fmt.Errorf("sign out: %w", err)
-		}
-		return audit.Record(ctx, tx, now, audit.User, userID, audit.SignedOut, before, recordOfUser(u))
+		return audit.Record(ctx, tx, u.UpdatedAt, audit.User, userID, audit.SignedOut, before, recordOfUser(u))
 	})
+}
+
+// bumpTokenVersion ends every session of u, recording u.UpdatedAt as the
+// time, and reads the new version back into u.
+func bumpTokenVersion(ctx context.Context, tx bun.Tx, u *db.User) error {
+	_, err := tx.NewUpdate().Model((*db.User)(nil)).
+		Set("token_version = token_version + 1").Set("updated_at = ?", u.UpdatedAt).
+		Where("id = ?", u.ID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("end sessions of user %d: %w", u.ID, err)
+	}
+	if err := tx.NewSelect().Model(u).Column("token_version").WherePK().Scan(ctx); err != nil {
+		return fmt.Errorf("end sessions of user %d: %w", u.ID, err)
+	}
+	return nil
 }
 
 // UserInput is what createUser and updateUser take; nil means unchanged.
@@ -273,11 +282,22 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in UserInput) (*db.Use
 			}
 		}
 		u.UpdatedAt = s.now()
-		if _, err := tx.NewUpdate().Model(u).WherePK().Exec(ctx); err != nil {
+		// The token version is only ever bumped in the database, never
+		// written from what was read, so an update made beside a sign-out
+		// cannot bring the ended sessions back.
+		if _, err := tx.NewUpdate().Model(u).WherePK().ExcludeColumn("token_version").Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
 				return db.Invalid("email", "is already in use")
 			}
 			return fmt.Errorf("update user %d: %w", id, err)
+		}
+		// A new password ends every session, the caller's own included: a
+		// session begun with the old password, perhaps by whoever
+		// learned it, must not outlive it. The caller signs in again.
+		if in.Password != nil {
+			if err := bumpTokenVersion(ctx, tx, u); err != nil {
+				return err
+			}
 		}
 		updated = u
 		return audit.Record(ctx, tx, u.UpdatedAt, audit.User, id, audit.Updated, before, recordOfUser(u))

@@ -227,3 +227,28 @@ func TestSimultaneousSignInsOverGraphQL(t *testing.T) {
 		t.Fatalf("%d of %d simultaneous sign-ins had their password checked, want at most %d", checked, attempts, hourLongBackoff.Free+1)
 	}
 }
+
+// TestNewPasswordEndsSessionsOverGraphQL: a password changed by its
+// owner ends every session of theirs, the one that changed it included;
+// one changed by an admin ends the user's sessions, not the admin's.
+func TestNewPasswordEndsSessionsOverGraphQL(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		const update = `mutation($id: ID!, $password: String) { updateUser(id: $id, input: {password: $password}) { id } }`
+		u := h.newUser(db.RoleResponder)
+		phone := h.login(u.Email, u.Password)
+		h.mustGQL(u.Token, update, map[string]any{"id": u.ID, "password": "a new password"}, nil)
+		for _, token := range []string{u.Token, phone} {
+			if r := h.gql(token, `{ me { id } }`, nil); errorCode(r) != "UNAUTHENTICATED" {
+				t.Fatalf("session after its user set a new password: %s", r.Raw)
+			}
+		}
+		fresh := h.login(u.Email, "a new password")
+		h.mustGQL(h.admin.Token, update, map[string]any{"id": u.ID, "password": "set by the admin"}, nil)
+		if r := h.gql(fresh, `{ me { id } }`, nil); errorCode(r) != "UNAUTHENTICATED" {
+			t.Fatalf("session after an admin set a new password: %s", r.Raw)
+		}
+		h.mustGQL(h.admin.Token, `{ me { id } }`, nil, nil)
+		h.login(u.Email, "set by the admin")
+	})
+}
