@@ -252,3 +252,54 @@ func TestNewPasswordEndsSessionsOverGraphQL(t *testing.T) {
 		h.login(u.Email, "set by the admin")
 	})
 }
+
+// TestKeyBelowItsOwnerCannotEndTheOwnersAccess: an API key with less than
+// its owner's role may not sign the owner out nor revoke the owner's
+// other keys (FORBIDDEN, nothing changed); it may revoke itself. A key
+// with the owner's full role may do both.
+func TestKeyBelowItsOwnerCannotEndTheOwnersAccess(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		owner := h.newUser(db.RoleResponder)
+		type key struct{ id, secret string }
+		keyOf := func(role string) key {
+			var data struct {
+				Key struct {
+					APIKey struct{ ID string } `json:"apiKey"`
+					Secret string
+				} `json:"createApiKey"`
+			}
+			h.mustGQL(owner.Token, `mutation($role: Role!) { createApiKey(input: {name: "key", role: $role}) { apiKey { id } secret } }`,
+				map[string]any{"role": role}, &data)
+			return key{data.Key.APIKey.ID, data.Key.Secret}
+		}
+		const revoke = `mutation($id: ID!) { revokeApiKey(id: $id) }`
+		works := func(token, what string) {
+			t.Helper()
+			if r := h.gql(token, `{ me { id } }`, nil); len(r.Errors) > 0 {
+				t.Fatalf("%s: %s", what, r.Raw)
+			}
+		}
+		ended := func(token, what string) {
+			t.Helper()
+			if r := h.gql(token, `{ me { id } }`, nil); errorCode(r) != "UNAUTHENTICATED" {
+				t.Fatalf("%s still works: %s", what, r.Raw)
+			}
+		}
+		low, other, full := keyOf("VIEWER"), keyOf("VIEWER"), keyOf("RESPONDER")
+
+		h.wantGQLError(low.secret, `mutation { signOut }`, nil, "FORBIDDEN")
+		works(owner.Token, "the owner's session after a lower key tried to sign them out")
+		h.wantGQLError(low.secret, revoke, map[string]any{"id": other.id}, "FORBIDDEN")
+		h.wantGQLError(low.secret, revoke, map[string]any{"id": full.id}, "FORBIDDEN")
+		works(other.secret, "the owner's key after a lower key tried to revoke it")
+		works(full.secret, "the owner's full key after a lower key tried to revoke it")
+		h.mustGQL(low.secret, revoke, map[string]any{"id": low.id}, nil)
+		ended(low.secret, "a key that revoked itself")
+
+		h.mustGQL(full.secret, revoke, map[string]any{"id": other.id}, nil)
+		ended(other.secret, "a key revoked by the owner's full key")
+		h.mustGQL(full.secret, `mutation { signOut }`, nil, nil)
+		ended(owner.Token, "the owner's session after their full key signed them out")
+	})
+}
