@@ -304,8 +304,8 @@ func maxID(t *testing.T, d *db.DB, name, id string) int64 {
 
 // schemaShape describes, on SQLite, each table of s as SQLite reports it:
 // its columns with their types, nullability, defaults and keys, its
-// indexes with their columns, uniqueness and conditions, and its foreign
-// keys with their actions. AUTOINCREMENT is the one difference lasting ids
+// indexes with their columns, uniqueness and conditions, its foreign keys
+// with their actions, and its triggers and views. AUTOINCREMENT is the one difference lasting ids
 // make, and shows in none of these. PostgreSQL's tables are not rebuilt.
 func schemaShape(t *testing.T, d *db.DB, s *schema) []string {
 	t.Helper()
@@ -321,6 +321,7 @@ func schemaShape(t *testing.T, d *db.DB, s *schema) []string {
 				FROM pragma_index_list(?1) il JOIN pragma_index_info(il.name) ii LEFT JOIN sqlite_master m ON m.name = il.name
 				GROUP BY il.name ORDER BY il.name`,
 			`SELECT 'foreign key', "from", "table", "to", on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY "from"`,
+			`SELECT type, name, sql FROM sqlite_master WHERE type IN ('trigger', 'view') AND tbl_name = ?1 ORDER BY name`,
 		}
 		for _, q := range queries {
 			rows, err := d.DB.DB.QueryContext(ctx, q, name)
