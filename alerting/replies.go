@@ -43,7 +43,7 @@ func (s *Service) ReplyToSMS(ctx context.Context, from, body string) (string, er
 	if err != nil {
 		return "", fmt.Errorf("find the sender of a reply: %w", err)
 	}
-	if !user.Role.Includes(db.RoleResponder) {
+	if err := mayAct(user); err != nil {
 		return "Your role does not allow acting on alerts.", nil
 	}
 
@@ -115,18 +115,16 @@ func (s *Service) AnswerCall(ctx context.Context, callSID, digits string) (strin
 	if note.UserID == nil {
 		return "The person this call was for is no longer a Klaxon user; nothing was changed.", nil
 	}
-	user := new(db.User)
-	err = s.db.NewSelect().Model(user).Where("id = ?", *note.UserID).Scan(ctx)
-	if errors.Is(db.Classify(err), db.ErrNotFound) {
-		return "The person this call was for is no longer a Klaxon user; nothing was changed.", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("answer call: load user %d: %w", *note.UserID, err)
-	}
 	// The role is read now, not when the page went out: a demotion since
 	// takes effect on calls still ringing.
-	if !user.Role.Includes(db.RoleResponder) {
+	user, err := loadActor(ctx, s.db, *note.UserID)
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return "The person this call was for is no longer a Klaxon user; nothing was changed.", nil
+	case errors.Is(err, ErrRoleCannotAct):
 		return "Your role does not allow acting on alerts; nothing was changed.", nil
+	case err != nil:
+		return "", fmt.Errorf("answer call: %w", err)
 	}
 
 	var act alertMutation
