@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/klaxonhq/klaxon/egress"
 )
 
 // postJSON POSTs body to a chat webhook and maps the answer onto the
@@ -41,8 +43,9 @@ func postJSON(ctx context.Context, client *http.Client, what, endpoint string, b
 // method's value is the webhook URL.
 type Slack struct{ Client *http.Client }
 
-// NewSlack returns a Slack sender with a bounded client.
-func NewSlack() *Slack { return &Slack{Client: newHTTPClient()} }
+// NewSlack returns a Slack sender whose bounded client reaches only what
+// guard allows (nil: public addresses only).
+func NewSlack(guard *egress.Guard) *Slack { return &Slack{Client: outboundClient(guard)} }
 
 // Slack's Block Kit limits, in characters.
 const (
@@ -128,7 +131,7 @@ func slackPayload(msg Message) slackMessage {
 func (s *Slack) Send(ctx context.Context, msg Message) (string, error) {
 	client := s.Client
 	if client == nil {
-		client = newHTTPClient()
+		client = outboundClient(nil)
 	}
 	if err := postJSON(ctx, client, "slack", msg.Destination, slackPayload(msg)); err != nil {
 		return "", fmt.Errorf("send slack message: %w", err)
@@ -141,8 +144,9 @@ func (s *Slack) Send(ctx context.Context, msg Message) (string, error) {
 // received" URL); the contact method's value is the webhook URL.
 type Teams struct{ Client *http.Client }
 
-// NewTeams returns a Teams sender with a bounded client.
-func NewTeams() *Teams { return &Teams{Client: newHTTPClient()} }
+// NewTeams returns a Teams sender whose bounded client reaches only what
+// guard allows (nil: public addresses only).
+func NewTeams(guard *egress.Guard) *Teams { return &Teams{Client: outboundClient(guard)} }
 
 type teamsMessage struct {
 	Type        string            `json:"type"`
@@ -223,7 +227,7 @@ func teamsPayload(msg Message) teamsMessage {
 func (t *Teams) Send(ctx context.Context, msg Message) (string, error) {
 	client := t.Client
 	if client == nil {
-		client = newHTTPClient()
+		client = outboundClient(nil)
 	}
 	if err := postJSON(ctx, client, "teams", msg.Destination, teamsPayload(msg)); err != nil {
 		return "", fmt.Errorf("send teams message: %w", err)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/klaxonhq/klaxon/egress"
 )
 
 // NtfyConfig configures pushes through an ntfy server.
@@ -19,7 +21,12 @@ type NtfyConfig struct {
 	ServerURL string
 	// Token is an ntfy access token for protected topics; optional.
 	Token string
-	// Client overrides the HTTP client; nil means one with a 10 s timeout.
+	// Guard decides which addresses topic URLs, and the server itself, may
+	// be on; nil means public addresses only. A server on a private
+	// network must be in the guard's allow list.
+	Guard *egress.Guard
+	// Client overrides the HTTP client and its guard; nil means a guarded
+	// one with a 10 s timeout.
 	Client *http.Client
 }
 
@@ -44,7 +51,7 @@ func NewNtfy(cfg NtfyConfig) (*Ntfy, error) {
 	}
 	client := cfg.Client
 	if client == nil {
-		client = newHTTPClient()
+		client = outboundClient(cfg.Guard)
 	}
 	return &Ntfy{cfg: cfg, client: client}, nil
 }
