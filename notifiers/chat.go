@@ -21,13 +21,14 @@ func postJSON(ctx context.Context, client *http.Client, what, endpoint string, b
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(payload))
 	if err != nil {
-		return Permanent(fmt.Errorf("%s request: %w", what, err))
+		// Its text would quote the URL.
+		return Permanent(fmt.Errorf("%s request: the URL is not valid", what))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Klaxon")
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, noAnswer(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

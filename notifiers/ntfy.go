@@ -76,7 +76,8 @@ func (n *Ntfy) Send(ctx context.Context, msg Message) (string, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(clip(body, ntfyMessageMax)))
 	if err != nil {
-		return "", Permanent(fmt.Errorf("send ntfy: %w", err))
+		// Its text would quote the URL.
+		return "", Permanent(errors.New("send ntfy: the topic URL is not valid"))
 	}
 	h := req.Header
 	h.Set("Content-Type", "text/plain; charset=utf-8")
@@ -97,7 +98,7 @@ func (n *Ntfy) Send(ctx context.Context, msg Message) (string, error) {
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("send ntfy: %w", err)
+		return "", fmt.Errorf("send ntfy: %w", noAnswer(err))
 	}
 	defer resp.Body.Close()
 	answer := readErrorBody(resp)
@@ -127,12 +128,12 @@ func (n *Ntfy) topicURL(dest string) (string, error) {
 	}
 	if strings.Contains(dest, "://") {
 		if linkURL(dest) == "" {
-			return "", fmt.Errorf("topic URL %q is not an http(s) URL", dest)
+			return "", errors.New("the topic URL is not an http(s) URL")
 		}
 		return dest, nil
 	}
 	if strings.ContainsAny(dest, "/?#") {
-		return "", fmt.Errorf("bad topic name %q", dest)
+		return "", errors.New("the topic name holds /, ? or #")
 	}
 	return n.cfg.ServerURL + "/" + url.PathEscape(dest), nil
 }

@@ -86,7 +86,8 @@ func (w *Webhook) Send(ctx context.Context, msg Message) (string, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, msg.Destination, bytes.NewReader(body))
 	if err != nil {
-		return "", Permanent(fmt.Errorf("webhook request: %w", err))
+		// Its text would quote the URL.
+		return "", Permanent(errors.New("webhook request: the URL is not valid"))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Klaxon")
@@ -105,7 +106,7 @@ func (w *Webhook) Send(ctx context.Context, msg Message) (string, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("webhook: %w", err)
+		return "", fmt.Errorf("webhook: %w", noAnswer(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

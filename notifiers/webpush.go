@@ -195,7 +195,7 @@ func (w *WebPush) Send(ctx context.Context, msg Message) (string, error) {
 		var urlErr *url.Error
 		var netErr net.Error
 		if errors.As(err, &urlErr) || errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
-			return "", fmt.Errorf("send push: %w", err)
+			return "", fmt.Errorf("send push: %w", noAnswer(err))
 		}
 		// Everything else fails before the request is made, on input
 		// that has already been validated: retrying cannot change it.
