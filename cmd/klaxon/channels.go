@@ -77,6 +77,15 @@ func (c channelSettings) guard() (*egress.Guard, error) {
 // outbound webhooks need no account, so they are always on; they and
 // Web Push reach only what guard allows.
 func (c channelSettings) senders(ctx context.Context, store *db.DB, guard *egress.Guard, publicURL string, now time.Time, log *slog.Logger) (notifiers.Senders, error) {
+	if guard == nil {
+		guard = egress.New(nil, nil)
+	}
+	// A self-hosted ntfy server on the private network is reached through
+	// the guard like any topic URL; say so at start rather than in every
+	// failed notification.
+	if err := guard.CheckURL(c.NtfyURL); err != nil {
+		log.WarnContext(ctx, "KLAXON_NTFY_URL is on an address outbound requests may not reach; list its range in KLAXON_OUTBOUND_ALLOW", "err", err)
+	}
 	webhook := notifiers.NewWebhook(guard)
 	if c.WebhookSecret != "" {
 		webhook = notifiers.NewSignedWebhook(guard, c.WebhookSecret)
