@@ -199,5 +199,8 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 	if cfg.Channels.SMSRateLimit < 0 {
 		return nil, errors.New("SMS rate limit must not be negative (0 disables it)")
 	}
+	if _, err := cfg.Channels.guard(); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
