@@ -351,6 +351,33 @@ func TestWebhookBadInput(t *testing.T) {
 			wantAlerts:  1,
 		},
 		{
+			// A signature vouches for who sent the body, not for what it
+			// holds: a signed body that is not JSON is the sender's
+			// mapping problem, not a forgery.
+			name:  "right signature on a body that is not JSON",
+			setup: signedIntegration(secret),
+			body:  func(*testing.T) []byte { return []byte("severity=high&uuid=1") },
+			headers: func(body []byte) map[string]string {
+				return map[string]string{"X-Detectify-Signature": hmacHex(secret, body)}
+			},
+			wantHTTP:    http.StatusBadRequest,
+			wantStatus:  "MAPPING_FAILED",
+			wantError:   "invalid JSON: invalid character 's'",
+			wantInbound: map[string]int{"MAPPING_FAILED": 1},
+		},
+		{
+			name:  "right signature on a JSON array",
+			setup: signedIntegration(secret),
+			body:  func(*testing.T) []byte { return []byte(`[{"uuid":"1"}]`) },
+			headers: func(body []byte) map[string]string {
+				return map[string]string{"X-Detectify-Signature": hmacHex(secret, body)}
+			},
+			wantHTTP:    http.StatusBadRequest,
+			wantStatus:  "MAPPING_FAILED",
+			wantError:   "not a JSON object: the body is an array",
+			wantInbound: map[string]int{"MAPPING_FAILED": 1},
+		},
+		{
 			name: "over the integration's rate limit",
 			setup: func(t *testing.T, h *harness) (string, string) {
 				var data struct {
