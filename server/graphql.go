@@ -16,6 +16,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
@@ -44,7 +46,12 @@ func (s *Server) graphQLHandler() http.Handler {
 	h.AddTransport(transport.GET{})
 	h.AddTransport(transport.POST{})
 	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	if !s.cfg.GraphQLNoIntrospection {
+	if s.cfg.GraphQLNoIntrospection {
+		// The validator's "Did you mean …?" hints would spell the schema
+		// out to a client guessing names one at a time.
+		h.SetDisableSuggestion(true)
+		h.SetValidationRulesFn(validationRulesWithoutSuggestions)
+	} else {
 		h.Use(extension.Introspection{})
 	}
 	h.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
@@ -59,6 +66,24 @@ func (s *Server) graphQLHandler() http.Handler {
 		return errors.New("internal error")
 	})
 	return h
+}
+
+// validationRulesWithoutSuggestions are the standard validation rules, each
+// one that would suggest a name swapped for its silent twin. gqlgen's own
+// switch swaps only two of the five.
+func validationRulesWithoutSuggestions() *rules.Rules {
+	r := rules.NewDefaultRules()
+	for _, silent := range []core.Rule{
+		rules.FieldsOnCorrectTypeRuleWithoutSuggestions,
+		rules.ScalarLeafsRuleWithoutSuggestions,
+		rules.KnownArgumentNamesRuleWithoutSuggestions,
+		rules.KnownTypeNamesRuleWithoutSuggestions,
+		rules.ValuesOfCorrectTypeRuleWithoutSuggestions,
+	} {
+		r.RemoveRule(strings.TrimSuffix(silent.Name, "WithoutSuggestions"))
+		r.AddRule(silent.Name, silent.RuleFunc)
+	}
+	return r
 }
 
 func playgroundHandler() http.Handler {

@@ -174,6 +174,51 @@ func TestGraphQLIntrospectionSetting(t *testing.T) {
 	}
 }
 
+// TestGraphQLNoSuggestionsWithoutIntrospection holds that introspection
+// off means the schema is not disclosed by other means either: the
+// validator's "Did you mean …?" hints would let a client spell the schema
+// out one guess at a time.
+func TestGraphQLNoSuggestionsWithoutIntrospection(t *testing.T) {
+	t.Parallel()
+	on := newHarness(t, dbtest.SQLite(t), server.Config{})
+	off := newHarness(t, dbtest.SQLite(t), server.Config{GraphQLNoIntrospection: true})
+	cases := []struct {
+		name, query string
+		vars        map[string]any
+	}{
+		{name: "misspelt field", query: `{ me { emial } }`},
+		{name: "misspelt argument", query: `{ alerts(frist: 5) { totalCount } }`},
+		{name: "misspelt type of a variable", query: `query($f: AlertFiltr) { alerts(filter: $f) { totalCount } }`},
+		{name: "misspelt enum value", query: `{ alerts(filter: {status: [OPN]}) { totalCount } }`},
+		{name: "misspelt input field", query: `{ alerts(filter: {statuss: [OPEN]}) { totalCount } }`},
+		{name: "object without a selection", query: `{ me }`},
+		{name: "misspelt variable input field", query: `query($f: AlertFilter) { alerts(filter: $f) { totalCount } }`,
+			vars: map[string]any{"f": map[string]any{"statuss": []string{"OPEN"}}}},
+	}
+	suggested := 0
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if r := on.with(t).gql(on.admin.Token, c.query, c.vars); strings.Contains(string(r.Raw), "Did you mean") {
+				suggested++
+			}
+			r := off.with(t).gql(off.admin.Token, c.query, c.vars)
+			if len(r.Errors) == 0 {
+				t.Fatalf("want an error: %s", r.Raw)
+			}
+			for _, e := range r.Errors {
+				if e.Extensions.Code != "GRAPHQL_VALIDATION_FAILED" || strings.Contains(e.Message, "Did you mean") || strings.Contains(e.Message, "?") {
+					t.Errorf("introspection off: want GRAPHQL_VALIDATION_FAILED without a suggestion, got %s", r.Raw)
+				}
+			}
+		})
+	}
+	// With introspection on the hints help people, and show the cases above
+	// are ones that would make them.
+	if suggested < 5 {
+		t.Errorf("only %d of %d cases suggested anything with introspection on", suggested, len(cases))
+	}
+}
+
 // TestGraphQLErrorsCarryACode sends what a careless or hostile client
 // might: every error must come back with a code, and none as an internal
 // error.
