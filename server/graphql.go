@@ -55,11 +55,7 @@ func (s *Server) graphQLHandler() http.Handler {
 		h.Use(extension.Introspection{})
 	}
 	h.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
-	h.Use(operationLimits{maxDepth: s.cfg.GraphQLMaxDepth, introspection: !s.cfg.GraphQLNoIntrospection})
-	// Every field counts one and a list's children count once, not once
-	// per item: this bounds how wide an operation is, the depth limit how
-	// deep.
-	h.Use(extension.FixedComplexityLimit(s.cfg.GraphQLMaxComplexity))
+	h.Use(operationLimits{maxDepth: s.cfg.GraphQLMaxDepth, maxComplexity: s.cfg.GraphQLMaxComplexity, introspection: !s.cfg.GraphQLNoIntrospection})
 	h.SetErrorPresenter(s.presentError)
 	h.SetRecoverFunc(func(ctx context.Context, v any) error {
 		s.log.ErrorContext(ctx, "panic in resolver", "panic", v)

@@ -35,7 +35,7 @@ type Config struct {
 	// GraphQLMaxDepth refuses operations whose fields nest deeper.
 	GraphQLMaxDepth int
 	// GraphQLMaxComplexity refuses operations that ask for more, every
-	// field counting one.
+	// field counting once per item of the lists above it (see limits.go).
 	GraphQLMaxComplexity int
 	// GraphQLMaxBodyBytes caps a POST /graphql body; larger ones get 413.
 	GraphQLMaxBodyBytes int64
@@ -53,10 +53,11 @@ type Config struct {
 
 // Defaults for the GraphQL limits. The depth allows GraphiQL's own
 // introspection query (its type references nest nine levels under
-// __schema { types { fields { args { type … } } } }).
+// __schema { types { fields { args { type … } } } }); the complexity a
+// full page of 500 with nine fields each.
 const (
 	DefaultGraphQLMaxDepth      = 15
-	DefaultGraphQLMaxComplexity = 2000
+	DefaultGraphQLMaxComplexity = 5000
 	DefaultGraphQLMaxBodyBytes  = 1 << 20
 )
 

@@ -131,7 +131,7 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 		s.int64(&cfg.MaxBodyBytes, "max-body-bytes", "KLAXON_MAX_BODY_BYTES", 1<<20, "largest webhook body accepted")
 		s.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "KLAXON_SHUTDOWN_TIMEOUT", 30*time.Second, "how long requests in flight and jobs in hand may take to finish on SIGTERM or SIGINT")
 		s.int64(&cfg.GraphQL.MaxDepth, "graphql-max-depth", "KLAXON_GRAPHQL_MAX_DEPTH", server.DefaultGraphQLMaxDepth, "deepest field nesting a GraphQL operation may have")
-		s.int64(&cfg.GraphQL.MaxComplexity, "graphql-max-complexity", "KLAXON_GRAPHQL_MAX_COMPLEXITY", server.DefaultGraphQLMaxComplexity, "most fields a GraphQL operation may select")
+		s.int64(&cfg.GraphQL.MaxComplexity, "graphql-max-complexity", "KLAXON_GRAPHQL_MAX_COMPLEXITY", server.DefaultGraphQLMaxComplexity, "most a GraphQL operation may cost: each field counts once per item of the lists above it")
 		s.int64(&cfg.GraphQL.MaxBodyBytes, "graphql-max-body-bytes", "KLAXON_GRAPHQL_MAX_BODY_BYTES", server.DefaultGraphQLMaxBodyBytes, "largest POST /graphql body accepted")
 		s.bool(&cfg.GraphQL.Introspection, "graphql-introspection", "KLAXON_GRAPHQL_INTROSPECTION", true, "answer GraphQL introspection and serve the playground")
 		s.duration(&cfg.SessionTTL, "session-ttl", "KLAXON_SESSION_TTL", 12*time.Hour, "how long a login token is valid")

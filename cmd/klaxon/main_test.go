@@ -123,7 +123,7 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 		t.Fatalf("default rate limits: %v", got)
 	}
 	t.Run("graphql", func(t *testing.T) {
-		if !cfg.GraphQL.Introspection || cfg.GraphQL.MaxDepth != 15 || cfg.GraphQL.MaxComplexity != 2000 || cfg.GraphQL.MaxBodyBytes != 1<<20 {
+		if !cfg.GraphQL.Introspection || cfg.GraphQL.MaxDepth != 15 || cfg.GraphQL.MaxComplexity != 5000 || cfg.GraphQL.MaxBodyBytes != 1<<20 {
 			t.Fatalf("GraphQL defaults: %+v", cfg.GraphQL)
 		}
 		t.Setenv("KLAXON_GRAPHQL_INTROSPECTION", "false")
