@@ -1,8 +1,12 @@
 package server_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -130,4 +134,159 @@ func TestHealthAndMetrics(t *testing.T) {
 			}
 		})
 	})
+}
+
+// securityHeaderValues are the headers every answer of Klaxon's carries;
+// the playground's policy is its own (TestPlaygroundServesItsOwnAssets).
+var securityHeaderValues = map[string]string{
+	"X-Content-Type-Options":     "nosniff",
+	"X-Frame-Options":            "DENY",
+	"Referrer-Policy":            "no-referrer",
+	"Cross-Origin-Opener-Policy": "same-origin",
+	"Cache-Control":              "no-store",
+	"Content-Security-Policy":    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+func wantSecurityHeaders(t *testing.T, what string, header http.Header) {
+	t.Helper()
+	for name, want := range securityHeaderValues {
+		if got := header.Get(name); got != want {
+			t.Errorf("%s: %s %q, want %q", what, name, got, want)
+		}
+	}
+}
+
+// TestSecurityHeadersOnEveryAnswer holds that the answers Klaxon's own
+// handlers give for errors — the mux's 404s and redirects, refusals of a
+// method, a body over the limit or of the wrong type, a missing metrics
+// token, the 503 of a stop, net/http's "OPTIONS *" — carry the security
+// headers too. What net/http answers before any handler runs (a malformed
+// request line or header) cannot; docs/SECURITY.md says so.
+func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, dbtest.SQLite(t), server.Config{MaxBodyBytes: 16, MetricsToken: "a-metrics-token"})
+	token := h.createIntegration("DETECTIFY").Token(t)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		method, path, contentType, body string
+		want                            int
+	}{
+		{"GET", "/no/such/route", "", "", http.StatusNotFound},
+		{"DELETE", "/graphql", "", "", http.StatusNotFound},
+		{"GET", "/healthz/../readyz", "", "", http.StatusMovedPermanently},
+		{"GET", "/webhooks/" + token, "", "", http.StatusMethodNotAllowed},
+		{"POST", "/webhooks/" + token, "application/json", `{"a": "more than sixteen bytes"}`, http.StatusRequestEntityTooLarge},
+		{"POST", "/graphql", "text/plain", `{ me { id } }`, http.StatusUnsupportedMediaType},
+		{"GET", "/metrics", "", "", http.StatusUnauthorized},
+	} {
+		req, err := http.NewRequest(tc.method, h.srv.URL+tc.path, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.contentType != "" {
+			req.Header.Set("Content-Type", tc.contentType)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		what := tc.method + " " + tc.path
+		// The mux's redirect to a clean path is 301 or 307 by Go version.
+		if resp.StatusCode != tc.want && (tc.want != http.StatusMovedPermanently || resp.StatusCode/100 != 3) {
+			t.Errorf("%s: HTTP %d, want %d", what, resp.StatusCode, tc.want)
+		}
+		wantSecurityHeaders(t, what, resp.Header)
+	}
+
+	// Serve's own http.Server, on a listener of its own.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- h.server.Serve(ctx, ln) }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "OPTIONS * HTTP/1.1\r\nHost: klaxon.example\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("OPTIONS *: HTTP %d, want 400", resp.StatusCode)
+	}
+	wantSecurityHeaders(t, "OPTIONS *", resp.Header)
+
+	// Once stopping, requests get 503; the test's own server shares the
+	// handler, so it shows the stop's answer.
+	stop()
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	resp, _ = get(t, h, "/healthz")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("while stopping: HTTP %d, want 503", resp.StatusCode)
+	}
+	wantSecurityHeaders(t, "while stopping", resp.Header)
+}
+
+// TestMetricsToken holds that with KLAXON_METRICS_TOKEN set, GET /metrics
+// needs it as a bearer token, and anything else gets a JSON 401.
+func TestMetricsToken(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret-metrics-token"
+	h := newHarness(t, dbtest.SQLite(t), server.Config{MetricsToken: secret})
+	for auth, want := range map[string]int{
+		"":                                 http.StatusUnauthorized,
+		"Bearer " + secret:                 http.StatusOK,
+		"bearer " + secret:                 http.StatusOK,
+		"Bearer " + secret + "x":           http.StatusUnauthorized,
+		"Bearer " + secret[:len(secret)-1]: http.StatusUnauthorized,
+		"Bearer ":                          http.StatusUnauthorized,
+		"Basic " + secret:                  http.StatusUnauthorized,
+		secret:                             http.StatusUnauthorized,
+		"Bearer " + h.admin.Token:          http.StatusUnauthorized,
+	} {
+		req, err := http.NewRequest(http.MethodGet, h.srv.URL+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Authorization %q: HTTP %d, want %d", auth, resp.StatusCode, want)
+			continue
+		}
+		if want == http.StatusOK {
+			if !strings.Contains(string(body), "klaxon_http_requests_in_flight") {
+				t.Errorf("Authorization %q: no metrics in %.200s", auth, body)
+			}
+			continue
+		}
+		var reply struct{ Error string }
+		if err := json.Unmarshal(body, &reply); err != nil || reply.Error == "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("Authorization %q: want a JSON error, got %q", auth, body)
+		}
+		if strings.Contains(string(body), "klaxon_") {
+			t.Errorf("Authorization %q: the refusal shows metrics", auth)
+		}
+	}
+	// Without the setting, /metrics stays open, as before.
+	open := newHarness(t, dbtest.SQLite(t), server.Config{})
+	if resp, _ := get(t, open, "/metrics"); resp.StatusCode != http.StatusOK {
+		t.Errorf("no token set: HTTP %d", resp.StatusCode)
+	}
 }

@@ -49,6 +49,9 @@ type Config struct {
 	// WebsocketInitTimeout is how long a websocket client has to send
 	// connection_init; by default 10 s.
 	WebsocketInitTimeout time.Duration
+	// MetricsToken, when set, must come as "Authorization: Bearer
+	// <token>" with every GET /metrics.
+	MetricsToken string
 }
 
 // Defaults for the GraphQL limits. The depth allows GraphiQL's own
@@ -142,8 +145,11 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
-	mux.Handle("GET /metrics", s.metrics.handler())
-	return s.recoverPanics(s.logRequests(s.refuseWhileStopping(securityHeaders(s.cors(mux)))))
+	mux.Handle("GET /metrics", requireToken(s.cfg.MetricsToken, s.metrics.handler()))
+	// The headers come first, so every answer of ours carries them: the
+	// 503 of a stop and the 500 of a panic as much as the mux's 404s and
+	// redirects.
+	return securityHeaders(s.recoverPanics(s.logRequests(s.refuseWhileStopping(s.cors(mux)))))
 }
 
 // Serve answers on ln until ctx is cancelled, then stops (see stop.go):
@@ -158,6 +164,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// "OPTIONS *" is then answered by our handler (400, with the
+		// security headers) rather than by net/http's own, bare 200.
+		DisableGeneralOptionsHandler: true,
 		// Requests in flight must finish after the stop signal, so they do
 		// not inherit its cancellation.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
