@@ -156,6 +156,26 @@ func TestWebhookBadInput(t *testing.T) {
 			},
 		},
 		{
+			// The work of mapping one message is bounded in steps
+			// (rules.MaxSteps): a descendant of a descendant over a deep
+			// body would otherwise hold a worker for minutes.
+			name: "JSONPath too costly for the body",
+			setup: func(t *testing.T, h *harness) (string, string) {
+				var data struct {
+					Create integration `json:"createIntegration"`
+				}
+				h.mustGQL(h.admin.Token, `mutation($name: String!) {
+					createIntegration(input: {name: $name, type: GENERIC, mapping: {sourceId: ["$.id"], subject: ["$..*..*"]}}) { id url } }`,
+					map[string]any{"name": h.unique("costly")}, &data)
+				return data.Create.Token(t), ""
+			},
+			body:        func(*testing.T) []byte { return deepJSON(rules.MaxDepth) },
+			wantHTTP:    http.StatusBadRequest,
+			wantStatus:  "MAPPING_FAILED",
+			wantError:   "mapping failed: the mapping and rules need more than 500000 steps",
+			wantInbound: map[string]int{"MAPPING_FAILED": 1},
+		},
+		{
 			name:        "JSON array at top level",
 			body:        func(*testing.T) []byte { return []byte("[" + string(finding("in-array", "high")) + "]") },
 			wantHTTP:    http.StatusBadRequest,
