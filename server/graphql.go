@@ -13,7 +13,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator/core"
@@ -80,10 +79,6 @@ func validationRulesWithoutSuggestions() *rules.Rules {
 		r.AddRule(silent.Name, silent.RuleFunc)
 	}
 	return r
-}
-
-func playgroundHandler() http.Handler {
-	return playground.Handler("Klaxon", "/graphql")
 }
 
 // presentError is the one place that turns domain errors into GraphQL

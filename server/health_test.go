@@ -3,11 +3,16 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -64,9 +69,10 @@ func TestHealthAndMetrics(t *testing.T) {
 				}
 			})
 		}
-		t.Run("/playground keeps its CDN", func(t *testing.T) {
+		t.Run("/playground has a policy of its own", func(t *testing.T) {
 			resp, _ := get(t, h0.with(t), "/playground")
-			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") != "" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			csp := resp.Header.Get("Content-Security-Policy")
+			if resp.StatusCode != http.StatusOK || !strings.Contains(csp, "script-src 'self';") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 				t.Fatalf("HTTP %d, headers %v", resp.StatusCode, resp.Header)
 			}
 		})
@@ -288,5 +294,93 @@ func TestMetricsToken(t *testing.T) {
 	open := newHarness(t, dbtest.SQLite(t), server.Config{})
 	if resp, _ := get(t, open, "/metrics"); resp.StatusCode != http.StatusOK {
 		t.Errorf("no token set: HTTP %d", resp.StatusCode)
+	}
+}
+
+// TestPlaygroundServesItsOwnAssets holds that /playground works without
+// the internet: the page and every file it references come from the
+// server itself, with their content types, under a policy that names no
+// other host and allows nothing inline; the vendored files are the ones
+// playground/SHA256SUMS lists.
+func TestPlaygroundServesItsOwnAssets(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, dbtest.SQLite(t), server.Config{})
+	resp, page := get(t, h, "/playground")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET /playground: HTTP %d, %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	host := strings.TrimPrefix(h.srv.URL, "http://")
+	wantCSP := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; " +
+		"connect-src 'self' ws://" + host + " wss://" + host + "; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+	if got := resp.Header.Get("Content-Security-Policy"); got != wantCSP {
+		t.Errorf("policy %q, want %q", got, wantCSP)
+	}
+	for _, inline := range []string{"<style", " style=", "<script>", " onload=", " onerror=", "javascript:"} {
+		if strings.Contains(page, inline) {
+			t.Errorf("the page has inline %q, which its policy forbids", inline)
+		}
+	}
+
+	sums := map[string]string{}
+	raw, err := os.ReadFile("playground/SHA256SUMS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			t.Fatalf("SHA256SUMS line %q", line)
+		}
+		sums[name] = sum
+	}
+
+	refs := regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(page, -1)
+	if len(refs) < 6 {
+		t.Fatalf("the page references %d files, want GraphiQL, React, ReactDOM, their styles and the page's own: %s", len(refs), page)
+	}
+	base, err := url.Parse(h.srv.URL + "/playground")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, m := range refs {
+		ref, err := url.Parse(m[1])
+		if err != nil || ref.IsAbs() || ref.Host != "" || strings.HasPrefix(m[1], "//") {
+			t.Errorf("the page references %q, not a file of this server", m[1])
+			continue
+		}
+		u := base.ResolveReference(ref)
+		resp, body := get(t, h, u.Path)
+		name := path.Base(u.Path)
+		seen[name] = true
+		want := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}[path.Ext(name)]
+		if resp.StatusCode != http.StatusOK || want == "" || resp.Header.Get("Content-Type") != want || len(body) == 0 {
+			t.Errorf("GET %s: HTTP %d, %q, %d bytes; want 200, %q", u.Path, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), want)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Content-Security-Policy") != wantCSP {
+			t.Errorf("GET %s lacks the playground's headers: %v", u.Path, resp.Header)
+		}
+		if sum, vendored := sums[name]; vendored {
+			if got := fmt.Sprintf("%x", sha256.Sum256([]byte(body))); got != sum {
+				t.Errorf("%s: sha256 %s, SHA256SUMS says %s", name, got, sum)
+			}
+		}
+		if path.Ext(name) == ".css" && regexp.MustCompile(`url\(\s*["']?(https?:)?//`).MatchString(body) {
+			t.Errorf("%s loads from another host", name)
+		}
+	}
+	for name := range sums {
+		if !seen[name] {
+			t.Errorf("the page does not load %s", name)
+		}
+	}
+	for _, p := range []string{"/playground/", "/playground/nothing.js", "/playground/index.html", "/playground/README.md", "/playground/fetch.sh"} {
+		if resp, _ := get(t, h, p); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: HTTP %d, want 404", p, resp.StatusCode)
+		}
+	}
+	off := newHarness(t, dbtest.SQLite(t), server.Config{GraphQLNoIntrospection: true})
+	if resp, _ := get(t, off, "/playground/playground.js"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("introspection off: GET /playground/playground.js: HTTP %d, want 404", resp.StatusCode)
 	}
 }

@@ -128,7 +128,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /graphql", limitGraphQLBody(s.cfg.GraphQLMaxBodyBytes, s.authenticate(api)))
 	mux.Handle("GET /graphql", s.websocketHandoff(s.authenticate(api)))
 	if !s.cfg.GraphQLNoIntrospection {
-		mux.Handle("GET /playground", playgroundHandler())
+		playground := playgroundHandler()
+		mux.Handle("GET /playground", playground)
+		mux.Handle("GET /playground/{file}", playground)
 	}
 	mux.HandleFunc(webhookRoute, s.handleWebhook)
 	mux.HandleFunc("GET /actions/{token}", s.handleActionPage)
