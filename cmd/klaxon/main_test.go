@@ -137,6 +137,20 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 			t.Fatalf("--graphql-introspection=true over the variable: %+v %v", on, err)
 		}
 	})
+	t.Run("metrics token", func(t *testing.T) {
+		if cfg.MetricsToken != "" {
+			t.Fatalf("metrics token set by default: %q", cfg.MetricsToken)
+		}
+		t.Setenv("KLAXON_METRICS_TOKEN", "from-the-environment")
+		env, err := parseConfig("serve", nil, io.Discard, false, nil)
+		if err != nil || env.MetricsToken != "from-the-environment" {
+			t.Fatalf("KLAXON_METRICS_TOKEN: %q %v", env.MetricsToken, err)
+		}
+		flag, err := parseConfig("serve", []string{"--metrics-token", "from-the-flag"}, io.Discard, false, nil)
+		if err != nil || flag.MetricsToken != "from-the-flag" {
+			t.Fatalf("--metrics-token over the variable: %q %v", flag.MetricsToken, err)
+		}
+	})
 	t.Run("rate limit", func(t *testing.T) {
 		t.Setenv("KLAXON_SMS_RATE_LIMIT", "0")
 		off, err := parseConfig("serve", nil, io.Discard, false, nil)
