@@ -63,19 +63,20 @@ type place struct {
 }
 
 func (p *place) child(step spec.NormalSelector) *place {
-	d := 1
-	if p != nil {
-		d = p.depth + 1
+	return &place{parent: p, step: step, depth: p.length() + 1}
+}
+
+// length is how many steps down from the root the place is.
+func (p *place) length() int {
+	if p == nil {
+		return 0
 	}
-	return &place{parent: p, step: step, depth: d}
+	return p.depth
 }
 
 // path spells the place out, root first.
 func (p *place) path() spec.NormalizedPath {
-	if p == nil {
-		return nil
-	}
-	out := make(spec.NormalizedPath, p.depth)
+	out := make(spec.NormalizedPath, p.length())
 	for q := p; q != nil; q = q.parent {
 		out[q.depth-1] = q.step
 	}
@@ -235,7 +236,7 @@ func (b *budget) firstInDocument(nodes []node) (node, bool) {
 	}
 	first, firstPath := nodes[0], nodes[0].at.path()
 	for _, n := range nodes[1:] {
-		if !b.spend(1 + n.at.depth) {
+		if !b.spend(1 + n.at.length()) {
 			return node{}, false
 		}
 		if p := n.at.path(); p.Compare(firstPath) < 0 {
