@@ -80,6 +80,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		PublicURL:       cfg.PublicURL,
 		TwilioAuthToken: cfg.Channels.TwilioAuthToken,
+		MetricsToken:    cfg.MetricsToken,
 
 		GraphQLMaxDepth:        int(cfg.GraphQL.MaxDepth),
 		GraphQLMaxComplexity:   int(cfg.GraphQL.MaxComplexity),
