@@ -52,7 +52,8 @@ func hashToken(token string) string {
 }
 
 // ActionLink returns the link for token without using it, so a page can
-// say what it will do; it fails like UseActionLink would.
+// say what it will do; it fails like UseActionLink would, including with
+// ErrRoleCannotAct when the person it was sent to may not act now.
 func (s *Service) ActionLink(ctx context.Context, token string) (*db.ActionLink, *db.Alert, error) {
 	link := new(db.ActionLink)
 	if err := s.db.NewSelect().Model(link).Where("token_hash = ?", hashToken(token)).Scan(ctx); err != nil {
@@ -67,6 +68,9 @@ func (s *Service) ActionLink(ctx context.Context, token string) (*db.ActionLink,
 	case !s.clock().Before(link.ExpiresAt):
 		return link, nil, ErrActionLinkExpired
 	}
+	if _, err := loadActor(ctx, s.db, link.UserID); err != nil {
+		return link, nil, err
+	}
 	alert, err := s.Alert(ctx, link.AlertID)
 	if err != nil {
 		return nil, nil, err
@@ -75,9 +79,10 @@ func (s *Service) ActionLink(ctx context.Context, token string) (*db.ActionLink,
 }
 
 // UseActionLink acknowledges or closes the link's alert as the person it
-// was sent to. Using the link and changing the alert commit together: a
+// was sent to, if their role allows it at this moment (ErrRoleCannotAct
+// otherwise). Using the link and changing the alert commit together: a
 // link that is used, expired or refused (an acknowledge on a closed
-// alert) changes nothing.
+// alert, a role too low) changes nothing and stays unused.
 func (s *Service) UseActionLink(ctx context.Context, token string) (*db.Alert, db.LinkAction, error) {
 	link, _, err := s.ActionLink(ctx, token)
 	if err != nil {
@@ -88,6 +93,11 @@ func (s *Service) UseActionLink(ctx context.Context, token string) (*db.Alert, d
 		act = s.closeBy(link.UserID)
 	}
 	alert, err := s.change(ctx, link.AlertID, func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
+		// Checked in the transaction that acts, so a demotion committed
+		// before it is always seen.
+		if _, err := loadActor(ctx, tx, link.UserID); err != nil {
+			return nil, err
+		}
 		now := s.clock()
 		res, err := tx.NewUpdate().Model((*db.ActionLink)(nil)).Set("used_at = ?", now).
 			Where("token_hash = ? AND used_at IS NULL AND expires_at > ?", link.TokenHash, now).Exec(ctx)

@@ -86,3 +86,64 @@ func TestActionLinksActOnceAndExpire(t *testing.T) {
 		}
 	})
 }
+
+// A link acts with the role its person has when it is used: a VIEWER's
+// link, and a RESPONDER's after a demotion, are refused like
+// acknowledgeAlert over the API, change nothing and stay unused.
+func TestActionLinksFollowTheRoleNow(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		setRole := func(userID int, role db.Role) {
+			t.Helper()
+			if _, err := d.NewUpdate().Model((*db.User)(nil)).Set("role = ?", role).Where("id = ?", userID).Exec(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		refused := func(what string, alertID int, tokens ...string) {
+			t.Helper()
+			for _, token := range tokens {
+				if _, _, err := f.svc.ActionLink(f.ctx, token); !errors.Is(err, alerting.ErrRoleCannotAct) {
+					t.Fatalf("%s: looking at the link: %v", what, err)
+				}
+				if _, _, err := f.svc.UseActionLink(f.ctx, token); !errors.Is(err, alerting.ErrRoleCannotAct) {
+					t.Fatalf("%s: using the link: %v", what, err)
+				}
+			}
+			if a, _ := f.svc.Alert(f.ctx, alertID); a.Status != db.AlertOpen {
+				t.Fatalf("%s: the alert became %s", what, a.Status)
+			}
+			var used int
+			if err := d.NewSelect().Model((*db.ActionLink)(nil)).ColumnExpr("count(*)").Where("alert_id = ? AND used_at IS NOT NULL", alertID).Scan(f.ctx, &used); err != nil || used != 0 {
+				t.Fatalf("%s: a refused link was used up: %d %v", what, used, err)
+			}
+		}
+
+		viewer := f.user("vera", 0)
+		setRole(viewer, db.RoleViewer)
+		responder := f.user("rita", 0)
+		f.policy(0, step(10, db.Target{Type: db.TargetUser, ID: viewer}, db.Target{Type: db.TargetUser, ID: responder}))
+		alertID := f.open()
+		if _, err := f.svc.RunDueJobs(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		const prefix = "https://klaxon.example/actions/"
+		links := map[string][2]string{}
+		for _, got := range f.inbox.takeDeliveries() {
+			links[got.Path] = [2]string{strings.TrimPrefix(got.AckURL, prefix), strings.TrimPrefix(got.CloseURL, prefix)}
+		}
+		vera, rita := links["/vera/0"], links["/rita/0"]
+		if len(links) != 2 || vera[0] == "" || rita[0] == "" {
+			t.Fatalf("deliveries: %v", links)
+		}
+		refused("a VIEWER recipient", alertID, vera[0], vera[1])
+
+		setRole(responder, db.RoleViewer)
+		refused("a RESPONDER demoted after the page", alertID, rita[0], rita[1])
+
+		// Promoted again, the same link works: the refusal used nothing up.
+		setRole(responder, db.RoleResponder)
+		if a, _, err := f.svc.UseActionLink(f.ctx, rita[1]); err != nil || a.Status != db.AlertClosed || *a.ClosedBy != responder {
+			t.Fatalf("close after promotion: %+v %v", a, err)
+		}
+	})
+}

@@ -27,7 +27,9 @@ func sample(t testing.TB, name string) []byte {
 
 func newService(t testing.TB, d *db.DB) *alerting.Service {
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	return alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc.SetOutboundGuard(localSinks)
+	return svc
 }
 
 func detectify(t testing.TB, svc *alerting.Service) *db.Integration {

@@ -25,17 +25,12 @@ type Page struct {
 	After int
 }
 
-const (
-	defaultPageSize = 50
-	maxPageSize     = 500
-)
-
 func (p Page) limit() (int, error) {
 	switch {
 	case p.First == 0:
-		return defaultPageSize, nil
-	case p.First < 0 || p.First > maxPageSize:
-		return 0, db.Invalid("first", fmt.Sprintf("must be between 1 and %d", maxPageSize))
+		return db.DefaultPageSize, nil
+	case p.First < 0 || p.First > db.MaxPageSize:
+		return 0, db.Invalid("first", fmt.Sprintf("must be between 1 and %d", db.MaxPageSize))
 	}
 	return p.First, nil
 }

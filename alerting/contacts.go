@@ -3,8 +3,8 @@ package alerting
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"net"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/egress"
 	"github.com/klaxonhq/klaxon/notifiers"
 )
 
@@ -70,7 +71,7 @@ func (s *Service) CreateContactMethod(ctx context.Context, in ContactMethodInput
 		return nil, db.Invalid("value", "is required")
 	}
 	cm := &db.ContactMethod{UserID: *in.UserID, Type: *in.Type, CreatedAt: s.clock()}
-	if err := applyContactMethod(cm, in); err != nil {
+	if err := s.applyContactMethod(cm, in); err != nil {
 		return nil, err
 	}
 	cm.Verified = !cm.Type.NeedsVerification()
@@ -108,7 +109,7 @@ func (s *Service) UpdateContactMethod(ctx context.Context, id int, in ContactMet
 			return db.Invalid("type", "cannot be changed; add a new contact method instead")
 		}
 		oldValue := cm.Value
-		if err := applyContactMethod(cm, in); err != nil {
+		if err := s.applyContactMethod(cm, in); err != nil {
 			return err
 		}
 		if cm.Value != oldValue && cm.Type.NeedsVerification() {
@@ -136,7 +137,7 @@ func (s *Service) DeleteContactMethod(ctx context.Context, id int) error {
 	return db.DeleteByID[db.ContactMethod](ctx, s.db, id, "contact method")
 }
 
-func applyContactMethod(cm *db.ContactMethod, in ContactMethodInput) error {
+func (s *Service) applyContactMethod(cm *db.ContactMethod, in ContactMethodInput) error {
 	if !cm.Type.Valid() {
 		return db.Invalid("type", fmt.Sprintf("unknown contact type %q", cm.Type))
 	}
@@ -148,7 +149,7 @@ func applyContactMethod(cm *db.ContactMethod, in ContactMethodInput) error {
 		cm.Name = name
 	}
 	if in.Value != nil {
-		value, err := ContactValue(cm.Type, *in.Value)
+		value, err := s.ContactValue(cm.Type, *in.Value)
 		if err != nil {
 			return err
 		}
@@ -168,9 +169,10 @@ var (
 // ContactValue checks value as an address of type t and returns it in
 // its stored form: an email address; an E.164 phone number (spaces,
 // dashes, dots and parentheses are dropped); an https URL (http only to
-// localhost, for local testing); a bare ntfy topic or topic URL; or a
-// browser's push subscription JSON.
-func ContactValue(t db.ContactType, value string) (string, error) {
+// an address in the outbound allow list) whose host is not plainly a
+// local address; a bare ntfy topic or topic URL; or a browser's push
+// subscription JSON.
+func (s *Service) ContactValue(t db.ContactType, value string) (string, error) {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return "", db.Invalid("value", "is required")
@@ -200,8 +202,8 @@ func ContactValue(t db.ContactType, value string) (string, error) {
 		if ntfyTopic.MatchString(value) {
 			return value, nil
 		}
-		if !isWebURL(value) {
-			return "", db.Invalid("value", "must be an ntfy topic name or its https URL")
+		if err := s.webURL(value, "must be an ntfy topic name or its https URL"); err != nil {
+			return "", err
 		}
 		return value, nil
 	case db.ContactPush:
@@ -209,36 +211,40 @@ func ContactValue(t db.ContactType, value string) (string, error) {
 		if err != nil {
 			return "", db.Invalid("value", "is not a push subscription: "+err.Error())
 		}
-		if !isWebURL(sub.Endpoint) {
-			return "", db.Invalid("value", "push subscription endpoint must be an https URL")
+		if err := s.webURL(sub.Endpoint, "push subscription endpoint must be an https URL"); err != nil {
+			return "", err
 		}
 		return canonical, nil
 	case db.ContactSlack, db.ContactTeams, db.ContactWebhook:
-		if !isWebURL(value) {
-			return "", db.Invalid("value", "must be an https URL")
+		if err := s.webURL(value, "must be an https URL"); err != nil {
+			return "", err
 		}
 		return value, nil
 	}
 	return "", db.Invalid("type", fmt.Sprintf("unknown contact type %q", t))
 }
 
-// isWebURL accepts https URLs, and http ones to this machine for local
-// testing; credentials in a URL are refused so they never show up where
-// the value is displayed.
-func isWebURL(value string) bool {
+// webURL accepts https URLs, and http ones to addresses the operator
+// allowed (receivers on the premises, local testing); notWeb is the
+// reason given for anything else. Credentials in a URL are refused so
+// they never show up where the value is displayed. A host that is plainly
+// an address the senders would refuse (127.0.0.1, 10.0.0.5, localhost,
+// [::1]) is refused here too, with the reason: the senders' own check
+// when they connect is the one that holds, since a name can resolve to
+// anything later.
+func (s *Service) webURL(value, notWeb string) error {
 	u, err := url.Parse(value)
-	if err != nil || u.Host == "" || u.User != nil {
-		return false
+	if err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http") {
+		return db.Invalid("value", notWeb)
 	}
-	return u.Scheme == "https" || (u.Scheme == "http" && isLoopbackHost(u.Hostname()))
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
+	var refused *egress.RefusedError
+	if err := s.guard.CheckURL(value); errors.As(err, &refused) {
+		return db.Invalid("value", fmt.Sprintf("points at a %s address, which Klaxon does not send to; an operator can allow its range with KLAXON_OUTBOUND_ALLOW", refused.Class))
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	if u.Scheme == "http" && !s.guard.Listed(value) {
+		return db.Invalid("value", notWeb)
+	}
+	return nil
 }
 
 // NotificationRules returns the user's rules by delay, then age.
@@ -302,7 +308,7 @@ func (s *Service) RegisterPushSubscription(ctx context.Context, userID int, sub 
 	if err != nil {
 		return nil, fmt.Errorf("encode push subscription: %w", err)
 	}
-	value, err := ContactValue(db.ContactPush, string(raw))
+	value, err := s.ContactValue(db.ContactPush, string(raw))
 	if err != nil {
 		return nil, err
 	}

@@ -7,12 +7,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/egress"
 )
 
 // config is a service over one database for the configuration tests.
@@ -296,3 +300,63 @@ func pushSubscription(t *testing.T, endpoint, pad string) string {
 // pushKeys keeps one key per endpoint so a test can build the same
 // subscription twice.
 var pushKeys = map[string]*ecdh.PrivateKey{}
+
+// URLs that plainly point at this machine or a private network are
+// refused when a contact method is saved or changed, naming the kind of
+// address; an operator's allow list admits its ranges, over http too.
+func TestContactURLsAreCheckedAgainstTheGuard(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		strict := alerting.NewService(d, "https://klaxon.example", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		c := &config{t: t, ctx: ctx, d: d, svc: strict}
+		userID := c.addUser("lou")
+		create := func(svc *alerting.Service, typ db.ContactType, value string) (*db.ContactMethod, error) {
+			return svc.CreateContactMethod(ctx, alerting.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value})
+		}
+		for _, tc := range []struct {
+			typ          db.ContactType
+			value, class string
+		}{
+			{db.ContactWebhook, "http://127.0.0.1:8080/hook", "loopback"},
+			{db.ContactWebhook, "https://localhost/hook", "loopback"},
+			{db.ContactSlack, "https://10.1.2.3/services/T/B/X", "private"},
+			{db.ContactTeams, "https://[::1]/x", "loopback"},
+			{db.ContactNtfy, "https://100.64.1.1/topic", "shared (carrier-grade NAT)"},
+			{db.ContactWebhook, "https://169.254.169.254/latest/meta-data/", "link-local"},
+			{db.ContactWebhook, "https://[::ffff:172.16.0.1]/hook", "private"},
+			{db.ContactPush, pushSubscription(t, "https://192.168.0.10/push/1", ""), "private"},
+		} {
+			_, err := create(strict, tc.typ, tc.value)
+			wantFieldError(t, err, "value")
+			if !strings.Contains(err.Error(), "points at a "+tc.class+" address") {
+				t.Errorf("%s %s: %v", tc.typ, tc.value, err)
+			}
+		}
+		if n := c.rows((*db.ContactMethod)(nil)); n != 0 {
+			t.Fatalf("%d refused methods stored", n)
+		}
+		// Changing a good URL into a local one is refused the same way.
+		cm, err := create(strict, db.ContactWebhook, "https://hooks.example.com/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = strict.UpdateContactMethod(ctx, cm.ID, alerting.ContactMethodInput{Value: ptr("https://127.0.0.1/x")})
+		wantFieldError(t, err, "value")
+
+		allow, err := egress.ParseAllow("10.20.0.0/16")
+		if err != nil {
+			t.Fatal(err)
+		}
+		onPrem := alerting.NewService(d, "https://klaxon.example", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		onPrem.SetOutboundGuard(egress.New(allow, nil))
+		for _, ok := range []string{"http://10.20.0.5:8080/hook", "https://10.20.9.9/hook"} {
+			if _, err := create(onPrem, db.ContactWebhook, ok); err != nil {
+				t.Errorf("%s, allowed: %v", ok, err)
+			}
+		}
+		for _, refused := range []string{"http://10.21.0.5/hook", "http://hooks.example.com/hook", "https://127.0.0.1/hook"} {
+			_, err := create(onPrem, db.ContactWebhook, refused)
+			wantFieldError(t, err, "value")
+		}
+	})
+}

@@ -121,7 +121,8 @@ func newEngineFixture(t *testing.T, d *db.DB) *engineFixture {
 // newService is another instance of the server against the same database.
 func (f *engineFixture) newService() *alerting.Service {
 	svc := alerting.NewService(f.d, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(f.t.Output(), nil)))
-	svc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook()})
+	svc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
+	svc.SetOutboundGuard(localSinks)
 	return svc
 }
 
@@ -430,7 +431,7 @@ func TestTwoInstancesPageOnce(t *testing.T) {
 	}
 	defer second.Close()
 	instances := []*alerting.Service{f.svc, alerting.NewService(second, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))}
-	instances[1].SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook()})
+	instances[1].SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
 
 	runBoth := func() {
 		var wg sync.WaitGroup

@@ -59,14 +59,19 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 	if msg.Headers == nil {
 		msg.Headers = map[string]string{}
 	}
-	p := &pendingIngest{integ: r.integ, msg: msg, failStatus: db.InboundMappingFailed}
+	p := &pendingIngest{integ: r.integ, msg: msg}
 	if r.integ.SignatureRequired() {
 		// An unsigned body is kept for the record but never read: nothing
 		// in it may open, append to or close an alert.
-		p.failure, p.failStatus = signatureProblem(r.integ, in.Body, in.Headers), db.InboundRefused
+		if problem := signatureProblem(r.integ, in.Body, in.Headers); problem != "" {
+			p.failure, p.failStatus = problem, db.InboundRefused
+		}
 	}
 	if p.failure == "" {
+		// A good signature says who sent the body, not that it reads: what
+		// fails from here on is the sender's mapping problem.
 		p.decision, p.failure = r.decide(in.Body)
+		p.failStatus = db.InboundMappingFailed
 		msg.SourceID = p.decision.Fields.SourceID
 	}
 	if err := s.store(ctx, p); err != nil {

@@ -323,6 +323,9 @@ func (s *Service) recordDelivery(ctx context.Context, tx bun.Tx, out *outgoing, 
 		}
 		retryAt = now.Add(wait)
 	}
+	// The reason is stored and shown to every user; the destination is
+	// its owner's alone, so it is kept out (notifiers.Reason).
+	reason := deliveryError(sendErr, out.msg.Destination)
 	together := ""
 	if n := len(out.bundled); n > 0 {
 		together = fmt.Sprintf(" (one message with %d other notification(s))", n)
@@ -333,11 +336,11 @@ func (s *Service) recordDelivery(ctx context.Context, tx bun.Tx, out *outgoing, 
 		if outcome == db.NotificationSent {
 			note.ProviderID, note.Error = providerID, ""
 		} else {
-			note.Error = deliveryError(sendErr)
+			note.Error = reason
 		}
 		var step error
 		if outcome == NotificationRetrying {
-			step = s.retryJob(ctx, tx, p.job, retryAt, sendErr)
+			step = s.retryJob(ctx, tx, p.job, retryAt, errors.New(reason))
 		} else {
 			step = s.finishJob(ctx, tx, p.job)
 		}
@@ -395,10 +398,13 @@ func jobCancelled(ctx context.Context, tx bun.Tx, job *db.AlertJob) (bool, error
 }
 
 // deliveryError is the text kept in the delivery log: the channel's own
-// reason, without our wrapping.
-func deliveryError(err error) string {
+// reason, without our wrapping and without the destination.
+func deliveryError(err error, destination string) string {
+	if err == nil {
+		return ""
+	}
 	if errors.Is(err, notifiers.ErrNotConfigured) {
 		return "channel not configured"
 	}
-	return err.Error()
+	return notifiers.Reason(err, destination)
 }

@@ -16,7 +16,7 @@ import (
 // "close", optionally followed by an alert number ("ack 42"); without a
 // number it means the alert this person was paged about last. It returns
 // the answer to text back. Only a number that is one of a RESPONDER's
-// (or ADMIN's) SMS contact methods may act.
+// (or ADMIN's) verified SMS contact methods may act.
 func (s *Service) ReplyToSMS(ctx context.Context, from, body string) (string, error) {
 	fields := strings.Fields(strings.ToLower(body))
 	if len(fields) == 0 || len(fields) > 2 {
@@ -33,17 +33,20 @@ func (s *Service) ReplyToSMS(ctx context.Context, from, body string) (string, er
 		return smsHelp, nil
 	}
 
+	// Only a verified number speaks for its owner: anyone may add any
+	// number to their own profile, but only the phone's holder can verify
+	// it, and the database lets one user at a time do that.
 	user := new(db.User)
 	err := s.db.NewSelect().Model(user).
-		Where("id = (SELECT user_id FROM contact_methods WHERE type = ? AND value = ? AND NOT disabled ORDER BY id LIMIT 1)", db.ContactSMS, from).
+		Where("id = (SELECT user_id FROM contact_methods WHERE type = ? AND value = ? AND verified AND NOT disabled)", db.ContactSMS, from).
 		Scan(ctx)
 	if errors.Is(db.Classify(err), db.ErrNotFound) {
-		return "This number is not a Klaxon contact method.", nil
+		return "This number is not a Klaxon contact method (or has not been verified).", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("find the sender of a reply: %w", err)
 	}
-	if !user.Role.Includes(db.RoleResponder) {
+	if err := mayAct(user); err != nil {
 		return "Your role does not allow acting on alerts.", nil
 	}
 
@@ -115,18 +118,16 @@ func (s *Service) AnswerCall(ctx context.Context, callSID, digits string) (strin
 	if note.UserID == nil {
 		return "The person this call was for is no longer a Klaxon user; nothing was changed.", nil
 	}
-	user := new(db.User)
-	err = s.db.NewSelect().Model(user).Where("id = ?", *note.UserID).Scan(ctx)
-	if errors.Is(db.Classify(err), db.ErrNotFound) {
-		return "The person this call was for is no longer a Klaxon user; nothing was changed.", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("answer call: load user %d: %w", *note.UserID, err)
-	}
 	// The role is read now, not when the page went out: a demotion since
 	// takes effect on calls still ringing.
-	if !user.Role.Includes(db.RoleResponder) {
+	user, err := loadActor(ctx, s.db, *note.UserID)
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return "The person this call was for is no longer a Klaxon user; nothing was changed.", nil
+	case errors.Is(err, ErrRoleCannotAct):
 		return "Your role does not allow acting on alerts; nothing was changed.", nil
+	case err != nil:
+		return "", fmt.Errorf("answer call: %w", err)
 	}
 
 	var act alertMutation

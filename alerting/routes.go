@@ -124,6 +124,9 @@ func (r *route) decide(body []byte) (rules.Decision, string) {
 		return none, err.Error()
 	}
 	decision := r.program.Evaluate(parsed)
+	if decision.Err != nil {
+		return none, decision.Err.Error()
+	}
 	if decision.Action == rules.ActionOpen && decision.Fields.SourceID == "" {
 		return decision, "no dedup key: the mapping found no source id, source name, subject or URL"
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/egress"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/notifiers"
 )
@@ -32,6 +33,8 @@ type Service struct {
 	sqlite   sqliteIngest
 	// webhookLimits holds each rate-limited integration's allowance.
 	webhookLimits webhookLimiter
+	// guard is what the URLs of contact methods may point at.
+	guard *egress.Guard
 }
 
 // NewService builds the domain service. publicURL is the base of the
@@ -40,7 +43,15 @@ func NewService(d *db.DB, publicURL string, now func() time.Time, log *slog.Logg
 	return &Service{
 		db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"),
 		rateLimits: DefaultRateLimits(), workerID: newWorkerID(), jobLease: DefaultJobLease, commits: &groupCommit{},
+		guard: egress.New(nil, nil),
 	}
+}
+
+// SetOutboundGuard sets what the URLs of new and changed contact methods
+// may point at, the guard the senders connect through; without it, only
+// public addresses.
+func (s *Service) SetOutboundGuard(g *egress.Guard) {
+	s.guard = g
 }
 
 // DefaultRateLimits allows one SMS and one call a minute per number:

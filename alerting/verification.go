@@ -136,6 +136,12 @@ func (s *Service) VerifyContactMethod(ctx context.Context, id int, code string) 
 		}
 		cm.Verified = true
 		if _, err := tx.NewUpdate().Model(cm).Column("verified").WherePK().Exec(ctx); err != nil {
+			// The database holds each verified number to one user
+			// (contact_methods_verified_number): an SMS reply acts as
+			// whoever verified the number it comes from.
+			if db.IsConstraint(err) {
+				return db.Invalid("id", "this number is already verified by another Klaxon user; it can be verified by one user at a time, so they (or an admin) must remove it first")
+			}
 			return fmt.Errorf("verify contact method %d: %w", id, err)
 		}
 		if _, err := tx.NewDelete().Model(v).WherePK().Exec(ctx); err != nil {

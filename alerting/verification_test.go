@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,6 +216,110 @@ func TestUnverifiedMethodIsLoggedNotPaged(t *testing.T) {
 		jobs, err := d.NewSelect().Model((*db.AlertJob)(nil)).Where("kind = 'notify'").Count(f.ctx)
 		if err != nil || jobs != 0 {
 			t.Fatalf("%d notify jobs left (%v); an unverified method must not be retried", jobs, err)
+		}
+	})
+}
+
+// A phone number is verified by one user at a time, and an SMS reply acts
+// only for the user who verified the number it comes from: adding
+// someone else's number to one's own profile gains nothing.
+func TestVerifiedNumberHasOneOwner(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		sms := &outbox{}
+		f.svc.SetSenders(notifiers.Senders{db.ContactSMS: sms})
+		const number = "+15551230001"
+		alice, bob := f.user("alice"), f.user("bob")
+		add := func(userID int, typ db.ContactType, value string) int {
+			t.Helper()
+			cm, err := f.svc.CreateContactMethod(f.ctx, alerting.ContactMethodInput{UserID: &userID, Type: &typ, Value: ptr(value)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cm.ID
+		}
+		sendCode := func(id int) string {
+			t.Helper()
+			if err := f.svc.SendContactVerification(f.ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			return sms.last(t).VerificationCode
+		}
+		verified := func(id int) bool {
+			t.Helper()
+			cm, err := f.svc.ContactMethod(f.ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cm.Verified
+		}
+		alertID := f.open()
+		reply := func(body string) string {
+			t.Helper()
+			answer, err := f.svc.ReplyToSMS(f.ctx, number, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return answer
+		}
+
+		// Bob adds the number first but cannot verify it: it does not
+		// speak for him, although his method is the oldest with it.
+		bobs := add(bob, db.ContactSMS, number)
+		if got := reply("ack " + strconv.Itoa(alertID)); !strings.Contains(got, "not a Klaxon contact method") {
+			t.Fatalf("reply from an unverified number: %q", got)
+		}
+		if a, _ := f.svc.Alert(f.ctx, alertID); a.Status != db.AlertOpen {
+			t.Fatalf("an unverified number acted: %s", a.Status)
+		}
+
+		alices := add(alice, db.ContactSMS, number)
+		if _, err := f.svc.VerifyContactMethod(f.ctx, alices, sendCode(alices)); err != nil {
+			t.Fatal(err)
+		}
+		if got := reply("ack " + strconv.Itoa(alertID)); !strings.HasPrefix(got, "Acknowledged #") {
+			t.Fatalf("reply from alice's verified number: %q", got)
+		}
+		if a, _ := f.svc.Alert(f.ctx, alertID); a.AcknowledgedBy == nil || *a.AcknowledgedBy != alice {
+			t.Fatalf("the reply acted for %v, want alice (%d)", a.AcknowledgedBy, alice)
+		}
+
+		// Verified by alice, the number cannot be verified by bob, even
+		// with the right code.
+		bobsCode := sendCode(bobs)
+		_, err := f.svc.VerifyContactMethod(f.ctx, bobs, bobsCode)
+		wantFieldError(t, err, "id")
+		if !strings.Contains(err.Error(), "already verified by another Klaxon user") || verified(bobs) || !verified(alices) {
+			t.Fatalf("second verification: %v; bob %v, alice %v", err, verified(bobs), verified(alices))
+		}
+		// The database holds the rule, whoever writes.
+		carol := f.user("carol")
+		if _, err := d.NewInsert().Model(&db.ContactMethod{UserID: carol, Type: db.ContactSMS, Value: number, Verified: true, CreatedAt: f.clock.Now()}).Exec(f.ctx); !db.IsConstraint(err) {
+			t.Fatalf("a second verified row for the number: %v", err)
+		}
+		// The same number for calls is another method, and an email
+		// address may be shared (a team mailbox): neither is refused.
+		if _, err := d.NewInsert().Model(&db.ContactMethod{UserID: bob, Type: db.ContactVoice, Value: number, Verified: true, CreatedAt: f.clock.Now()}).Exec(f.ctx); err != nil {
+			t.Fatalf("the number verified for calls: %v", err)
+		}
+		for _, u := range []int{alice, bob} {
+			if _, err := d.NewInsert().Model(&db.ContactMethod{UserID: u, Type: db.ContactEmail, Value: "team@example.com", Verified: true, CreatedAt: f.clock.Now()}).Exec(f.ctx); err != nil {
+				t.Fatalf("a shared mailbox: %v", err)
+			}
+		}
+
+		// Once alice removes it, bob's code works, and replies act for him.
+		if err := f.svc.DeleteContactMethod(f.ctx, alices); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.VerifyContactMethod(f.ctx, bobs, bobsCode); err != nil {
+			t.Fatalf("verify after the other user removed the number: %v", err)
+		}
+		if got := reply("close " + strconv.Itoa(alertID)); !strings.HasPrefix(got, "Closed #") {
+			t.Fatalf("reply from bob's verified number: %q", got)
+		}
+		if a, _ := f.svc.Alert(f.ctx, alertID); a.ClosedBy == nil || *a.ClosedBy != bob {
+			t.Fatalf("the reply acted for %v, want bob (%d)", a.ClosedBy, bob)
 		}
 	})
 }

@@ -24,20 +24,15 @@ type Filter struct {
 	EntityID   *int
 }
 
-const (
-	defaultPageSize = 50
-	maxPageSize     = 500
-)
-
 // List returns up to first entries (0 means the default page) older than
 // the entry with id after (0 means from the newest), newest first, with
 // the total the filter matches and whether more follow.
 func (l *Log) List(ctx context.Context, f Filter, first, after int) (entries []*Entry, total int, more bool, err error) {
 	switch {
 	case first == 0:
-		first = defaultPageSize
-	case first < 0 || first > maxPageSize:
-		return nil, 0, false, db.Invalid("first", fmt.Sprintf("must be between 1 and %d", maxPageSize))
+		first = db.DefaultPageSize
+	case first < 0 || first > db.MaxPageSize:
+		return nil, 0, false, db.Invalid("first", fmt.Sprintf("must be between 1 and %d", db.MaxPageSize))
 	}
 	if f.EntityType != "" && !f.EntityType.Valid() {
 		return nil, 0, false, db.Invalid("entityType", fmt.Sprintf("unknown entity type %q", f.EntityType))

@@ -146,6 +146,32 @@ func (s *Service) authenticateAPIKey(ctx context.Context, secret string) (*db.Us
 	return u, key.ExpiresAt, nil
 }
 
+// RequireOwnersRole refuses a call made with an API key whose role is
+// below its owner's, for what acts on the owner's own access: signing
+// the owner out everywhere, revoking the owner's other keys. A read-only
+// key that leaks must not be able to lock its owner out, nor clear away
+// the keys the owner would use to respond. Calls made with a session, or
+// with a key of the owner's full role, pass.
+func (s *Service) RequireOwnersRole(ctx context.Context) error {
+	caller := UserFrom(ctx)
+	if caller == nil {
+		return ErrUnauthenticated
+	}
+	if !CalledWithAPIKey(ctx) {
+		return nil
+	}
+	owner, err := s.User(ctx, caller.ID)
+	if err != nil {
+		return fmt.Errorf("load key owner: %w", err)
+	}
+	// The caller's role is already the lesser of the key's and the
+	// owner's, so it falls short of the owner's only for a lower key.
+	if !caller.Role.Includes(owner.Role) {
+		return ErrForbidden
+	}
+	return nil
+}
+
 // hashAPIKey is SHA-256 without salt or stretching: a key is 256 random
 // bits, so unlike a password it cannot be guessed from its hash, and the
 // hash can be looked up directly.

@@ -120,8 +120,10 @@ func TestAuditOfUsersGroupsAndKeys(t *testing.T) {
 		if _, err := svc.UpdateUser(ctx, ann.ID, auth.UserInput{Role: &responder, Password: &newPassword}); err != nil {
 			t.Fatal(err)
 		}
+		// A new password ends the user's sessions, which the entry shows.
 		wantExactly(t, tr.one(audit.User, ann.ID, audit.Updated, "root@example.com"), map[string]string{
 			"role": `{"from":"VIEWER","to":"RESPONDER"}`, "password": `{"from":"[redacted]","to":"[changed]"}`,
+			"tokenVersion": `{"from":0,"to":1}`,
 		})
 		viewer := db.RoleViewer
 		if _, err := svc.UpdateUser(ctx, admin.ID, auth.UserInput{Role: &viewer}); err == nil {
@@ -133,7 +135,7 @@ func TestAuditOfUsersGroupsAndKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantExactly(t, tr.one(audit.User, ann.ID, audit.SignedOut, "root@example.com"), map[string]string{
-			"tokenVersion": `{"from":0,"to":1}`,
+			"tokenVersion": `{"from":1,"to":2}`,
 		})
 
 		// Groups and their members.
@@ -199,7 +201,7 @@ func TestAuditOfUsersGroupsAndKeys(t *testing.T) {
 		}
 		wantExactly(t, tr.one(audit.User, ann.ID, audit.Deleted, "root@example.com"), map[string]string{
 			"email": `{"from":"ann@example.com"}`, "name": "*", "role": `{"from":"RESPONDER"}`,
-			"password": `{"from":"[redacted]"}`, "tokenVersion": `{"from":1}`,
+			"password": `{"from":"[redacted]"}`, "tokenVersion": `{"from":2}`,
 		})
 
 		for _, e := range tr.all {

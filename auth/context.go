@@ -33,10 +33,10 @@ func WithUser(ctx context.Context, u *db.User) context.Context {
 type apiKeyCallKey struct{}
 
 // WithCaller puts the user a bearer token stands for in the context, and
-// remembers whether the token was an API key.
+// remembers whether the token was an API key, and which.
 func WithCaller(ctx context.Context, u *db.User, token string) context.Context {
 	if strings.HasPrefix(token, apiKeyPrefix) {
-		ctx = context.WithValue(ctx, apiKeyCallKey{}, true)
+		ctx = context.WithValue(ctx, apiKeyCallKey{}, hashAPIKey(token))
 	}
 	return WithUser(ctx, u)
 }
@@ -46,8 +46,18 @@ func WithCaller(ctx context.Context, u *db.User, token string) context.Context {
 // password or email, no further keys, or a leaked key would outlive its
 // revocation.
 func CalledWithAPIKey(ctx context.Context) bool {
-	v, _ := ctx.Value(apiKeyCallKey{}).(bool)
-	return v
+	return callingKeyHash(ctx) != ""
+}
+
+// CalledWith reports a request made with key itself.
+func CalledWith(ctx context.Context, key *db.APIKey) bool {
+	h := callingKeyHash(ctx)
+	return h != "" && h == key.KeyHash
+}
+
+func callingKeyHash(ctx context.Context) string {
+	h, _ := ctx.Value(apiKeyCallKey{}).(string)
+	return h
 }
 
 // UserFrom returns the authenticated caller, or nil.

@@ -149,3 +149,92 @@ func TestAPIKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionEndsWithItsUser: a session token names its user, not only
+// an id. A deleted user's token is refused even when another user is
+// given the same id, with the same creation time and token version.
+func TestSessionEndsWithItsUser(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+		svc := newAuth(t, d, now)
+		adminEmail, email, password := "root@example.com", "ann@example.com", "right-password"
+		admin := db.RoleAdmin
+		if _, err := svc.CreateUser(ctx, auth.UserInput{Email: &adminEmail, Password: &password, Role: &admin}); err != nil {
+			t.Fatal(err)
+		}
+		ann, err := svc.CreateUser(ctx, auth.UserInput{Email: &email, Password: &password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ann.SessionNonce == "" {
+			t.Fatal("a new user has no session nonce")
+		}
+		session, err := svc.Login(ctx, email, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.DeleteUser(ctx, ann.ID); err != nil {
+			t.Fatal(err)
+		}
+		successor := &db.User{ID: ann.ID, Email: "eve@example.com", Role: db.RoleAdmin, TokenVersion: ann.TokenVersion, CreatedAt: ann.CreatedAt, UpdatedAt: ann.UpdatedAt}
+		if _, err := d.NewInsert().Model(successor).Exec(ctx); err != nil {
+			t.Fatalf("insert a user with the deleted user's id: %v", err)
+		}
+		if successor.SessionNonce == "" || successor.SessionNonce == ann.SessionNonce {
+			t.Fatalf("successor's nonce %q, deleted user's %q: want a new one", successor.SessionNonce, ann.SessionNonce)
+		}
+		if u, err := svc.Authenticate(ctx, session.Token); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Fatalf("deleted user's token with their id taken: got user %v, err %v; want refused", u, err)
+		}
+	})
+}
+
+// TestNewPasswordEndsSessions: changing a password, one's own or by an
+// admin, ends every session of the user, on every device; any other
+// change to the user ends none.
+func TestNewPasswordEndsSessions(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+		svc := newAuth(t, d, now)
+		email, password := "ann@example.com", "right-password"
+		ann, err := svc.CreateUser(ctx, auth.UserInput{Email: &email, Password: &password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signIn := func(password string) []*auth.Session {
+			t.Helper()
+			var sessions []*auth.Session
+			for range 2 {
+				s, err := svc.Login(ctx, email, password)
+				if err != nil {
+					t.Fatalf("sign in: %v", err)
+				}
+				sessions = append(sessions, s)
+			}
+			return sessions
+		}
+		sessions := signIn(password)
+		name := "Ann"
+		if _, err := svc.UpdateUser(ctx, ann.ID, auth.UserInput{Name: &name}); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sessions {
+			if _, err := svc.Authenticate(ctx, s.Token); err != nil {
+				t.Fatalf("session after a new name: %v", err)
+			}
+		}
+		for _, newPassword := range []string{"second-password", "third-password"} {
+			if _, err := svc.UpdateUser(ctx, ann.ID, auth.UserInput{Password: &newPassword}); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range sessions {
+				if _, err := svc.Authenticate(ctx, s.Token); !errors.Is(err, auth.ErrUnauthenticated) {
+					t.Fatalf("session begun before the password became %q: %v", newPassword, err)
+				}
+			}
+			sessions = signIn(newPassword)
+		}
+	})
+}

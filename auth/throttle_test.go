@@ -3,8 +3,11 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
@@ -100,4 +103,78 @@ func TestFailedSignInsBackOff(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestConcurrentSignInsWaitTheirTurn: thirty sign-ins for one account
+// from one address, sent at once with the clock standing still, get no
+// more passwords checked than the same thirty sent one after another:
+// the five free failures and the one that starts the first wait. The
+// right password is among them, so a guess cannot ride along with a
+// burst that the back-off never saw.
+func TestConcurrentSignInsWaitTheirTurn(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		svc := newAuth(t, d, func() time.Time { return clock })
+		// A password check as slow as in production, so the attempts are
+		// truly in flight together.
+		svc.SetPasswordCost(bcrypt.DefaultCost)
+		email, password := "ann@example.com", "right-password"
+		if _, err := svc.CreateUser(context.Background(), auth.UserInput{Email: &email, Password: &password}); err != nil {
+			t.Fatal(err)
+		}
+		ctx := auth.WithClientAddr(context.Background(), "192.0.2.1")
+		const attempts = 30
+		free := auth.DefaultLoginLimits().Free
+		results := make([]error, attempts)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range attempts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				guess := "wrong-password"
+				if i == attempts-1 {
+					guess = password
+				}
+				<-start
+				_, results[i] = svc.Login(ctx, email, guess)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		checked := 0
+		for i, err := range results {
+			var rl *db.RateLimitError
+			switch {
+			case errors.As(err, &rl):
+			case err == nil, errors.Is(err, auth.ErrInvalidCredentials):
+				checked++
+			default:
+				t.Fatalf("attempt %d: %v", i, err)
+			}
+		}
+		if checked > free+1 {
+			t.Fatalf("%d of %d simultaneous sign-ins had their password checked, want at most %d", checked, attempts, free+1)
+		}
+	})
+}
+
+// TestUnknownEmailHashIsReadyAtStart: the hash a login for an unknown
+// email is compared against exists as soon as the service does, at the
+// cost of new password hashes, so the first unknown email takes as long
+// as the others.
+func TestUnknownEmailHashIsReadyAtStart(t *testing.T) {
+	svc, err := auth.NewService(nil, nil, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, err := svc.DummyHashCost(); err != nil || cost != bcrypt.DefaultCost {
+		t.Fatalf("dummy hash at start: cost %d, %v; want ready at cost %d", cost, err, bcrypt.DefaultCost)
+	}
+	if err := svc.SetPasswordCost(bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
+	if cost, err := svc.DummyHashCost(); err != nil || cost != bcrypt.MinCost {
+		t.Fatalf("dummy hash after setting the cost: cost %d, %v; want ready at cost %d", cost, err, bcrypt.MinCost)
+	}
 }

@@ -110,10 +110,13 @@ func keyID(key []byte) string {
 }
 
 // sessionClaims are the registered claims plus the user's token version
-// at sign-in.
+// at sign-in and their session nonce. The subject alone names an id, and
+// an id names a user only while that user exists; the nonce names the
+// user.
 type sessionClaims struct {
 	jwt.RegisteredClaims
-	Version int `json:"ver"`
+	Version int    `json:"ver"`
+	Nonce   string `json:"nonce"`
 }
 
 // Issue returns a signed token for u and when it expires.
@@ -130,6 +133,7 @@ func (t *Tokens) Issue(u *db.User) (string, time.Time, error) {
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
 		Version: u.TokenVersion,
+		Nonce:   u.SessionNonce,
 	}
 	key := t.keys().Current
 	token := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
@@ -154,6 +158,7 @@ func (t *Tokens) Verify(token string) (int, error) {
 type verified struct {
 	userID  int
 	version int
+	nonce   string
 	expires time.Time
 }
 
@@ -173,7 +178,7 @@ func (t *Tokens) verify(token string) (verified, error) {
 	if err != nil {
 		return verified{}, fmt.Errorf("%w: bad subject", ErrUnauthenticated)
 	}
-	return verified{userID: id, version: claims.Version, expires: claims.ExpiresAt.Time}, nil
+	return verified{userID: id, version: claims.Version, nonce: claims.Nonce, expires: claims.ExpiresAt.Time}, nil
 }
 
 // verificationKey picks the key a token names. Tokens from before key

@@ -3,13 +3,13 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -29,37 +29,47 @@ type Service struct {
 	// passwordCost is the bcrypt cost of new password hashes.
 	passwordCost int
 	// dummyHash is compared against when a login names no user, so a
-	// failed login takes as long whether or not the account exists.
-	dummyOnce sync.Once
+	// failed login takes as long whether or not the account exists. It is
+	// ready before the first login: made on first use, it made the first
+	// unknown email slower than the rest, which told it apart.
 	dummyHash []byte
 	throttle  *loginThrottle
 }
+
+// defaultDummyHash is a bcrypt hash at bcrypt.DefaultCost of a password
+// no account has, made once and kept here so that a service has its dummy
+// without spending a hash at every start. Comparing against it takes as
+// long as against any hash of that cost, which is all it is for.
+const defaultDummyHash = "$2a$10$eHQf/bAcjV0JHA5qwmfdz./UH8OchJXVRSTtxvbETQF/CHoUeLwQW"
 
 // NewService builds the service; tokens may be nil in tools that manage
 // users but never sign anyone in.
 func NewService(d *db.DB, tokens *Tokens, now func() time.Time) (*Service, error) {
 	// Stored times are UTC in whole microseconds, as both engines keep them.
 	clock := func() time.Time { return now().UTC().Truncate(time.Microsecond) }
-	return &Service{db: d, tokens: tokens, now: clock, passwordCost: bcrypt.DefaultCost, throttle: newLoginThrottle(DefaultLoginLimits())}, nil
+	return &Service{
+		db: d, tokens: tokens, now: clock, passwordCost: bcrypt.DefaultCost,
+		dummyHash: []byte(defaultDummyHash), throttle: newLoginThrottle(DefaultLoginLimits()),
+	}, nil
 }
 
 // SetPasswordCost sets the bcrypt cost of the password hashes made from
 // now on (bcrypt.DefaultCost unless set); hashes already stored keep
-// theirs. A lower cost is for tests that sign many users in.
+// theirs. A lower cost is for tests that sign many users in. The dummy
+// hash is made at the new cost here, before any login needs it.
 func (s *Service) SetPasswordCost(cost int) error {
 	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
 		return fmt.Errorf("password cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
 	}
-	s.passwordCost = cost
+	dummy := []byte(defaultDummyHash)
+	if cost != bcrypt.DefaultCost {
+		var err error
+		if dummy, err = bcrypt.GenerateFromPassword([]byte("no account has this password"), cost); err != nil {
+			return fmt.Errorf("make dummy password hash: %w", err)
+		}
+	}
+	s.passwordCost, s.dummyHash = cost, dummy
 	return nil
-}
-
-// dummy is a hash of the service's cost, made on first use.
-func (s *Service) dummy() []byte {
-	s.dummyOnce.Do(func() {
-		s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a real password"), s.passwordCost)
-	})
-	return s.dummyHash
 }
 
 // SetLoginLimits replaces the back-off on failed sign-ins; nil turns it
@@ -89,25 +99,26 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Session, 
 	if addr := clientAddrFrom(ctx); addr != "" {
 		keys = append(keys, "address "+addr)
 	}
-	now := s.now()
-	if err := s.throttle.check(now, keys...); err != nil {
+	attempt, err := s.throttle.reserve(s.now(), keys...)
+	if err != nil {
 		return nil, err
 	}
+	defer attempt.release()
 	var u db.User
-	err := s.db.NewSelect().Model(&u).Where("email = ?", email).Scan(ctx)
+	err = s.db.NewSelect().Model(&u).Where("email = ?", email).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
-		bcrypt.CompareHashAndPassword(s.dummy(), []byte(password))
-		s.throttle.fail(now, keys...)
+		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		attempt.failed()
 		return nil, ErrInvalidCredentials
 	}
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	if u.PasswordHash == "" || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
-		s.throttle.fail(now, keys...)
+		attempt.failed()
 		return nil, ErrInvalidCredentials
 	}
-	s.throttle.succeed(keys[0])
+	attempt.succeeded()
 	token, exp, err := s.tokens.Issue(&u)
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
@@ -143,6 +154,11 @@ func (s *Service) AuthenticateUntil(ctx context.Context, token string) (*db.User
 	if err != nil {
 		return nil, time.Time{}, err
 	}
+	// A token from before nonces were issued carries none and is refused:
+	// upgrading signs everyone out once.
+	if u.SessionNonce == "" || subtle.ConstantTimeCompare([]byte(claims.nonce), []byte(u.SessionNonce)) != 1 {
+		return nil, time.Time{}, fmt.Errorf("%w: issued to another user", ErrUnauthenticated)
+	}
 	if claims.version != u.TokenVersion {
 		return nil, time.Time{}, fmt.Errorf("%w: signed out", ErrUnauthenticated)
 	}
@@ -158,18 +174,27 @@ func (s *Service) SignOut(ctx context.Context, userID int) error {
 			return fmt.Errorf("sign out: %w", err)
 		}
 		before := recordOfUser(u)
-		now := s.now()
-		_, err = tx.NewUpdate().Model((*db.User)(nil)).
-			Set("token_version = token_version + 1").Set("updated_at = ?", now).
-			Where("id = ?", userID).Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("sign out user %d: %w", userID, err)
+		u.UpdatedAt = s.now()
+		if err := bumpTokenVersion(ctx, tx, u); err != nil {
+			return err
 		}
-		if u, err = loadUser(ctx, tx, userID); err != nil {
-			return fmt.Errorf("sign out: %w", err)
-		}
-		return audit.Record(ctx, tx, now, audit.User, userID, audit.SignedOut, before, recordOfUser(u))
+		return audit.Record(ctx, tx, u.UpdatedAt, audit.User, userID, audit.SignedOut, before, recordOfUser(u))
 	})
+}
+
+// bumpTokenVersion ends every session of u, recording u.UpdatedAt as the
+// time, and reads the new version back into u.
+func bumpTokenVersion(ctx context.Context, tx bun.Tx, u *db.User) error {
+	_, err := tx.NewUpdate().Model((*db.User)(nil)).
+		Set("token_version = token_version + 1").Set("updated_at = ?", u.UpdatedAt).
+		Where("id = ?", u.ID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("end sessions of user %d: %w", u.ID, err)
+	}
+	if err := tx.NewSelect().Model(u).Column("token_version").WherePK().Scan(ctx); err != nil {
+		return fmt.Errorf("end sessions of user %d: %w", u.ID, err)
+	}
+	return nil
 }
 
 // UserInput is what createUser and updateUser take; nil means unchanged.
@@ -257,11 +282,22 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in UserInput) (*db.Use
 			}
 		}
 		u.UpdatedAt = s.now()
-		if _, err := tx.NewUpdate().Model(u).WherePK().Exec(ctx); err != nil {
+		// The token version is only ever bumped in the database, never
+		// written from what was read, so an update made beside a sign-out
+		// cannot bring the ended sessions back.
+		if _, err := tx.NewUpdate().Model(u).WherePK().ExcludeColumn("token_version").Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
 				return db.Invalid("email", "is already in use")
 			}
 			return fmt.Errorf("update user %d: %w", id, err)
+		}
+		// A new password ends every session, the caller's own included: a
+		// session begun with the old password, perhaps by whoever
+		// learned it, must not outlive it. The caller signs in again.
+		if in.Password != nil {
+			if err := bumpTokenVersion(ctx, tx, u); err != nil {
+				return err
+			}
 		}
 		updated = u
 		return audit.Record(ctx, tx, u.UpdatedAt, audit.User, id, audit.Updated, before, recordOfUser(u))

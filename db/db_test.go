@@ -52,3 +52,61 @@ func TestOpenAlertIsUniquePerSource(t *testing.T) {
 		}
 	})
 }
+
+// Migration 0012 makes each verified phone number one user's. A database
+// that already holds a number verified by several users keeps the oldest
+// verification (the one SMS replies acted for) and drops the others.
+func TestMigrationKeepsTheOldestVerifiedNumber(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		// Back to the schema before 0012, as a database upgraded from an
+		// earlier release has it.
+		for _, q := range []string{"DROP INDEX contact_methods_verified_number", "DELETE FROM schema_migrations WHERE version = '0012_verified_numbers'"} {
+			if _, err := d.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		now := time.Now().UTC()
+		var methods []*db.ContactMethod
+		for i, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+			u := &db.User{Email: email, Role: db.RoleResponder, CreatedAt: now, UpdatedAt: now}
+			if _, err := d.NewInsert().Model(u).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, typ := range []db.ContactType{db.ContactSMS, db.ContactEmail} {
+				value := "+15551230001"
+				if typ == db.ContactEmail {
+					value = "team@example.com"
+				}
+				cm := &db.ContactMethod{UserID: u.ID, Type: typ, Value: value, Verified: i != 0, CreatedAt: now}
+				if _, err := d.NewInsert().Model(cm).Exec(ctx); err != nil {
+					t.Fatal(err)
+				}
+				methods = append(methods, cm)
+			}
+		}
+		if _, err := d.Migrate(ctx); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		var got []bool
+		for _, cm := range methods {
+			if err := d.NewSelect().Model(cm).WherePK().Scan(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, cm.Verified)
+		}
+		// Users a, b, c; each an SMS then an email. a's number was never
+		// verified, b's is the oldest verification, c's goes; the shared
+		// mailbox stays verified for b and c.
+		want := []bool{false, false, true, true, false, true}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("verified after migrating: %v, want %v", got, want)
+			}
+		}
+		dup := &db.ContactMethod{UserID: methods[0].UserID, Type: db.ContactSMS, Value: "+15551230001", Verified: true, CreatedAt: now}
+		if _, err := d.NewUpdate().Model(dup).Column("verified").Where("id = ?", methods[0].ID).Exec(ctx); !db.IsConstraint(err) {
+			t.Fatalf("a second verification of the number after migrating: %v", err)
+		}
+	})
+}

@@ -49,7 +49,11 @@ type User struct {
 	PasswordHash string `bun:"password_hash"`
 	// TokenVersion is carried by every session token; a token with an
 	// older one is no longer accepted.
-	TokenVersion int       `bun:"token_version"`
+	TokenVersion int `bun:"token_version"`
+	// SessionNonce is random, set by the database when the user is made
+	// and never changed; every session token carries it, so a token names
+	// this user and no other, even one given the same id.
+	SessionNonce string    `bun:"session_nonce,nullzero,notnull"`
 	CreatedAt    time.Time `bun:"created_at"`
 	UpdatedAt    time.Time `bun:"updated_at"`
 }

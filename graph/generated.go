@@ -3375,7 +3375,14 @@ type ScheduleLayer {
   name: String!
   shiftLength: Int!
   shiftUnit: ShiftUnit!
-  "The instant of one hand-off (to the first participant), read in the schedule's time zone."
+  """
+  The instant of one hand-off (to the first participant), read in the schedule's time zone.
+  It is always exactly a hand-off, even inside the hour a fall-back repeats. The other
+  hand-offs of a DAYS or WEEKS layer keep its local wall-clock time, each at the first
+  instant the zone's clock reads that time or later: a repeated time is its first
+  occurrence, a skipped time the instant the clock jumps past it (02:30 on a night
+  that jumps from 02:00 to 03:00 is at 03:00). Restriction edges follow the same rule.
+  """
   handoffAt: Time!
   "In rotation order; may repeat a user."
   participantIds: [ID!]!
@@ -3385,7 +3392,11 @@ type ScheduleLayer {
   restrictions: [Restriction!]!
 }
 
-"A weekly window in the schedule's time zone: from startDay at startTime for durationMinutes."
+"""
+A weekly window in the schedule's time zone: from startDay at startTime for durationMinutes.
+An edge on a local time that a DST change skips or repeats is placed like a hand-off (see
+ScheduleLayer.handoffAt); a window wholly inside a skipped hour is empty that day.
+"""
 type Restriction {
   startDay: Weekday!
   "HH:MM, local wall-clock time."
@@ -3398,6 +3409,7 @@ input ScheduleLayerInput {
   "At least 1."
   shiftLength: Int!
   shiftUnit: ShiftUnit!
+  "The instant of one hand-off (to the first participant); see ScheduleLayer.handoffAt."
   handoffAt: Time!
   participantIds: [ID!]!
   restrictions: [RestrictionInput!]

@@ -241,8 +241,9 @@ type RuleRouteInput struct {
 type ScheduleLayerInput struct {
 	Name *string `json:"name,omitempty"`
 	// At least 1.
-	ShiftLength    int                 `json:"shiftLength"`
-	ShiftUnit      oncall.ShiftUnit    `json:"shiftUnit"`
+	ShiftLength int              `json:"shiftLength"`
+	ShiftUnit   oncall.ShiftUnit `json:"shiftUnit"`
+	// The instant of one hand-off (to the first participant); see ScheduleLayer.handoffAt.
 	HandoffAt      time.Time           `json:"handoffAt"`
 	ParticipantIds []int               `json:"participantIds"`
 	Restrictions   []*RestrictionInput `json:"restrictions,omitempty"`

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/klaxonhq/klaxon/egress"
 )
 
 // postJSON POSTs body to a chat webhook and maps the answer onto the
@@ -19,13 +21,14 @@ func postJSON(ctx context.Context, client *http.Client, what, endpoint string, b
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(payload))
 	if err != nil {
-		return Permanent(fmt.Errorf("%s request: %w", what, err))
+		// Its text would quote the URL.
+		return Permanent(fmt.Errorf("%s request: the URL is not valid", what))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Klaxon")
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, noAnswer(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -41,8 +44,9 @@ func postJSON(ctx context.Context, client *http.Client, what, endpoint string, b
 // method's value is the webhook URL.
 type Slack struct{ Client *http.Client }
 
-// NewSlack returns a Slack sender with a bounded client.
-func NewSlack() *Slack { return &Slack{Client: newHTTPClient()} }
+// NewSlack returns a Slack sender whose bounded client reaches only what
+// guard allows (nil: public addresses only).
+func NewSlack(guard *egress.Guard) *Slack { return &Slack{Client: outboundClient(guard)} }
 
 // Slack's Block Kit limits, in characters.
 const (
@@ -128,7 +132,7 @@ func slackPayload(msg Message) slackMessage {
 func (s *Slack) Send(ctx context.Context, msg Message) (string, error) {
 	client := s.Client
 	if client == nil {
-		client = newHTTPClient()
+		client = outboundClient(nil)
 	}
 	if err := postJSON(ctx, client, "slack", msg.Destination, slackPayload(msg)); err != nil {
 		return "", fmt.Errorf("send slack message: %w", err)
@@ -141,8 +145,9 @@ func (s *Slack) Send(ctx context.Context, msg Message) (string, error) {
 // received" URL); the contact method's value is the webhook URL.
 type Teams struct{ Client *http.Client }
 
-// NewTeams returns a Teams sender with a bounded client.
-func NewTeams() *Teams { return &Teams{Client: newHTTPClient()} }
+// NewTeams returns a Teams sender whose bounded client reaches only what
+// guard allows (nil: public addresses only).
+func NewTeams(guard *egress.Guard) *Teams { return &Teams{Client: outboundClient(guard)} }
 
 type teamsMessage struct {
 	Type        string            `json:"type"`
@@ -223,7 +228,7 @@ func teamsPayload(msg Message) teamsMessage {
 func (t *Teams) Send(ctx context.Context, msg Message) (string, error) {
 	client := t.Client
 	if client == nil {
-		client = newHTTPClient()
+		client = outboundClient(nil)
 	}
 	if err := postJSON(ctx, client, "teams", msg.Destination, teamsPayload(msg)); err != nil {
 		return "", fmt.Errorf("send teams message: %w", err)

@@ -36,7 +36,7 @@ func TestSlack(t *testing.T) {
 	srv, bodies := chatReceiver(t, http.StatusOK, "ok")
 	msg := testMessage(srv.URL)
 	msg.Details = "db-1 <!channel> & friends"
-	if _, err := NewSlack().Send(context.Background(), msg); err != nil {
+	if _, err := NewSlack(localSinks).Send(context.Background(), msg); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 	var got struct {
@@ -111,7 +111,7 @@ func TestSlackDropsUnsafeLinksAndClipsHeader(t *testing.T) {
 func TestTeams(t *testing.T) {
 	srv, bodies := chatReceiver(t, http.StatusAccepted, "")
 	msg := testMessage(srv.URL)
-	if _, err := NewTeams().Send(context.Background(), msg); err != nil {
+	if _, err := NewTeams(localSinks).Send(context.Background(), msg); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 	var got struct {
@@ -169,7 +169,7 @@ func TestChatErrors(t *testing.T) {
 		{name: "rate limited", status: http.StatusTooManyRequests, answer: "rate_limited", wait: 3 * time.Second},
 		{name: "outage", status: http.StatusInternalServerError, answer: "rollup_error"},
 	}
-	senders := map[string]Sender{"slack": NewSlack(), "teams": NewTeams()}
+	senders := map[string]Sender{"slack": NewSlack(localSinks), "teams": NewTeams(localSinks)}
 	for _, tt := range tests {
 		for name, sender := range senders {
 			t.Run(name+"/"+tt.name, func(t *testing.T) {

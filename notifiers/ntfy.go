@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/klaxonhq/klaxon/egress"
 )
 
 // NtfyConfig configures pushes through an ntfy server.
@@ -19,7 +21,12 @@ type NtfyConfig struct {
 	ServerURL string
 	// Token is an ntfy access token for protected topics; optional.
 	Token string
-	// Client overrides the HTTP client; nil means one with a 10 s timeout.
+	// Guard decides which addresses topic URLs, and the server itself, may
+	// be on; nil means public addresses only. A server on a private
+	// network must be in the guard's allow list.
+	Guard *egress.Guard
+	// Client overrides the HTTP client and its guard; nil means a guarded
+	// one with a 10 s timeout.
 	Client *http.Client
 }
 
@@ -44,7 +51,7 @@ func NewNtfy(cfg NtfyConfig) (*Ntfy, error) {
 	}
 	client := cfg.Client
 	if client == nil {
-		client = newHTTPClient()
+		client = outboundClient(cfg.Guard)
 	}
 	return &Ntfy{cfg: cfg, client: client}, nil
 }
@@ -69,7 +76,8 @@ func (n *Ntfy) Send(ctx context.Context, msg Message) (string, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(clip(body, ntfyMessageMax)))
 	if err != nil {
-		return "", Permanent(fmt.Errorf("send ntfy: %w", err))
+		// Its text would quote the URL.
+		return "", Permanent(errors.New("send ntfy: the topic URL is not valid"))
 	}
 	h := req.Header
 	h.Set("Content-Type", "text/plain; charset=utf-8")
@@ -90,7 +98,7 @@ func (n *Ntfy) Send(ctx context.Context, msg Message) (string, error) {
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("send ntfy: %w", err)
+		return "", fmt.Errorf("send ntfy: %w", noAnswer(err))
 	}
 	defer resp.Body.Close()
 	answer := readErrorBody(resp)
@@ -120,12 +128,12 @@ func (n *Ntfy) topicURL(dest string) (string, error) {
 	}
 	if strings.Contains(dest, "://") {
 		if linkURL(dest) == "" {
-			return "", fmt.Errorf("topic URL %q is not an http(s) URL", dest)
+			return "", errors.New("the topic URL is not an http(s) URL")
 		}
 		return dest, nil
 	}
 	if strings.ContainsAny(dest, "/?#") {
-		return "", fmt.Errorf("bad topic name %q", dest)
+		return "", errors.New("the topic name holds /, ? or #")
 	}
 	return n.cfg.ServerURL + "/" + url.PathEscape(dest), nil
 }

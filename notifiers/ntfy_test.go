@@ -85,7 +85,7 @@ func fakeNtfy(t *testing.T, status int, answer string) (*httptest.Server, chan n
 
 func TestNtfy(t *testing.T) {
 	srv, got := fakeNtfy(t, http.StatusOK, "")
-	sender, err := NewNtfy(NtfyConfig{ServerURL: srv.URL, Token: "tk_secret"})
+	sender, err := NewNtfy(NtfyConfig{ServerURL: srv.URL, Token: "tk_secret", Guard: localSinks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestNtfy(t *testing.T) {
 
 func TestNtfyFullTopicURL(t *testing.T) {
 	srv, got := fakeNtfy(t, http.StatusOK, "")
-	sender, err := NewNtfy(NtfyConfig{})
+	sender, err := NewNtfy(NtfyConfig{Guard: localSinks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestNtfyErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, _ := fakeNtfy(t, tt.status, tt.answer)
-			sender, err := NewNtfy(NtfyConfig{ServerURL: srv.URL})
+			sender, err := NewNtfy(NtfyConfig{ServerURL: srv.URL, Guard: localSinks})
 			if err != nil {
 				t.Fatal(err)
 			}

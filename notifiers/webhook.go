@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/klaxonhq/klaxon/egress"
 )
 
 // Webhook POSTs the alert as JSON to the contact method's URL.
@@ -27,15 +29,16 @@ type Webhook struct {
 	now func() time.Time
 }
 
-// NewWebhook returns an unsigned sender with a bounded client: a slow
-// receiver must not hold up the engine.
-func NewWebhook() *Webhook {
-	return &Webhook{Client: newHTTPClient(), now: time.Now}
+// NewWebhook returns an unsigned sender whose client reaches only what
+// guard allows (nil: public addresses only) and is bounded in time: a
+// slow receiver must not hold up the engine.
+func NewWebhook(guard *egress.Guard) *Webhook {
+	return &Webhook{Client: outboundClient(guard), now: time.Now}
 }
 
 // NewSignedWebhook returns a sender that signs every request with secret.
-func NewSignedWebhook(secret string) *Webhook {
-	w := NewWebhook()
+func NewSignedWebhook(guard *egress.Guard, secret string) *Webhook {
+	w := NewWebhook(guard)
 	w.SigningSecret = secret
 	return w
 }
@@ -83,7 +86,8 @@ func (w *Webhook) Send(ctx context.Context, msg Message) (string, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, msg.Destination, bytes.NewReader(body))
 	if err != nil {
-		return "", Permanent(fmt.Errorf("webhook request: %w", err))
+		// Its text would quote the URL.
+		return "", Permanent(errors.New("webhook request: the URL is not valid"))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Klaxon")
@@ -98,11 +102,11 @@ func (w *Webhook) Send(ctx context.Context, msg Message) (string, error) {
 	}
 	client := w.Client
 	if client == nil {
-		client = newHTTPClient()
+		client = outboundClient(nil)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("webhook: %w", err)
+		return "", fmt.Errorf("webhook: %w", noAnswer(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

@@ -40,7 +40,7 @@ func TestWebhookSigned(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	id, err := NewSignedWebhook(secret).Send(context.Background(), testMessage(srv.URL))
+	id, err := NewSignedWebhook(localSinks, secret).Send(context.Background(), testMessage(srv.URL))
 	if err != nil {
 		t.Fatalf("Send: %v", err)
 	}
@@ -59,7 +59,7 @@ func TestWebhookUnsignedHasNoSignature(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	if _, err := NewWebhook().Send(context.Background(), testMessage(srv.URL)); err != nil {
+	if _, err := NewWebhook(localSinks).Send(context.Background(), testMessage(srv.URL)); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 }
@@ -134,7 +134,7 @@ func TestWebhookStatusMapping(t *testing.T) {
 				w.WriteHeader(tt.status)
 			}))
 			defer srv.Close()
-			_, err := NewWebhook().Send(context.Background(), testMessage(srv.URL))
+			_, err := NewWebhook(localSinks).Send(context.Background(), testMessage(srv.URL))
 			if err == nil {
 				t.Fatal("want error")
 			}
@@ -164,7 +164,7 @@ func TestWebhookConnectionErrorIsTemporary(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	_, err := NewWebhook().Send(context.Background(), testMessage(url))
+	_, err := NewWebhook(localSinks).Send(context.Background(), testMessage(url))
 	if err == nil || IsPermanent(err) {
 		t.Fatalf("want temporary error, got %v", err)
 	}
@@ -179,14 +179,14 @@ func TestWebhookBundleCarriesTheOtherAlerts(t *testing.T) {
 	}))
 	defer srv.Close()
 	msg := testMessage(srv.URL)
-	if _, err := NewWebhook().Send(context.Background(), msg); err != nil {
+	if _, err := NewWebhook(localSinks).Send(context.Background(), msg); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 	if _, ok := gotBody["otherAlerts"]; ok {
 		t.Errorf("a single alert's body has otherAlerts: %v", gotBody)
 	}
 	msg.Others = []AlertSummary{{AlertID: 43, AlertNumber: 43, Subject: "Cert expires", Severity: "low"}}
-	if _, err := NewWebhook().Send(context.Background(), msg); err != nil {
+	if _, err := NewWebhook(localSinks).Send(context.Background(), msg); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 	others, _ := gotBody["otherAlerts"].([]any)

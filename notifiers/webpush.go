@@ -16,6 +16,8 @@ import (
 	"time"
 
 	webpush "github.com/SherClockHolmes/webpush-go"
+
+	"github.com/klaxonhq/klaxon/egress"
 )
 
 // WebPushConfig is the application server identity (RFC 8292 VAPID) used
@@ -33,7 +35,11 @@ type WebPushConfig struct {
 	// device; zero means one hour. An older page is noise: by then
 	// escalation has moved on.
 	TTL time.Duration
-	// Client overrides the HTTP client; nil means one with a 10 s timeout.
+	// Guard decides which addresses subscription endpoints may be on;
+	// nil means public addresses only.
+	Guard *egress.Guard
+	// Client overrides the HTTP client and its guard; nil means a guarded
+	// one with a 10 s timeout.
 	Client *http.Client
 }
 
@@ -113,7 +119,7 @@ func NewWebPush(cfg WebPushConfig) (*WebPush, error) {
 	}
 	client := cfg.Client
 	if client == nil {
-		client = newHTTPClient()
+		client = outboundClient(cfg.Guard)
 	}
 	return &WebPush{cfg: cfg, subscriber: subscriber, client: client}, nil
 }
@@ -189,7 +195,7 @@ func (w *WebPush) Send(ctx context.Context, msg Message) (string, error) {
 		var urlErr *url.Error
 		var netErr net.Error
 		if errors.As(err, &urlErr) || errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
-			return "", fmt.Errorf("send push: %w", err)
+			return "", fmt.Errorf("send push: %w", noAnswer(err))
 		}
 		// Everything else fails before the request is made, on input
 		// that has already been validated: retrying cannot change it.

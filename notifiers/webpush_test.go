@@ -204,7 +204,7 @@ func newTestWebPush(t *testing.T) (*WebPush, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := NewWebPush(WebPushConfig{VAPIDPublicKey: public, VAPIDPrivateKey: private, Subscriber: "mailto:ops@example.com"})
+	w, err := NewWebPush(WebPushConfig{VAPIDPublicKey: public, VAPIDPrivateKey: private, Subscriber: "mailto:ops@example.com", Guard: localSinks})
 	if err != nil {
 		t.Fatal(err)
 	}

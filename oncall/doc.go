@@ -23,9 +23,19 @@
 // DAYS and WEEKS shifts and all restrictions are wall-clock rules in the
 // schedule's zone, so a daily 09:00 hand-off stays at 09:00 local across DST
 // transitions (that day's shift is 23 or 25 hours long). HOURS shifts are
-// fixed durations in absolute time. Wall-clock times that do not exist or
-// are ambiguous are resolved by time.Date's normalization. The zone database
-// is embedded (time/tzdata), so results do not depend on the host.
+// fixed durations in absolute time. The zone database is embedded
+// (time/tzdata), so results do not depend on the host.
+//
+// HandoffAt is an instant, and it is always exactly a hand-off, even when
+// its local reading occurs twice that night. Every other hand-off, and
+// every restriction edge, is a local wall-clock time, placed at the first
+// instant at which the zone's clock reads that time or later. So a time
+// that a fall-back repeats is its first occurrence, and a time that a
+// spring-forward skips is the instant the clock jumps past it (a daily
+// 02:30 hand-off in Berlin happens at 03:00 on the last Sunday of March).
+// The rule is the same in every zone, and a later wall-clock time never
+// maps to an earlier instant, so hand-offs keep their order and a window
+// never ends before it starts; a window the clock skips entirely is empty.
 //
 // # Evaluation
 //
@@ -37,4 +47,15 @@
 //
 // Validation failures are *FieldError values naming the offending input,
 // such as "layers[1].shiftLength" or "overrides[0].end".
+//
+// # Testing
+//
+// TestMatchesModel compares OnCall, Shifts and NextChange with a second,
+// deliberately simple model of the rules (model_test.go) on random
+// schedules around DST transitions in many zones. go test checks 100 of
+// them from a fixed seed; a longer run, from another seed:
+//
+//	KLAXON_ONCALL_MODEL_RUNS=20000 KLAXON_ONCALL_MODEL_SEED=7 go test -run=TestMatchesModel ./oncall/
+//
+// A failure names the seed and run, and the same two settings repeat it.
 package oncall

@@ -180,3 +180,102 @@ func TestHoursIgnoreDST(t *testing.T) {
 		t.Errorf("after spring-forward, last hand-off at %d:00 local, want 23:00", h)
 	}
 }
+
+// TestHandoffAtInRepeatedHour checks that HandoffAt is a hand-off to the
+// first participant even when it lies in the hour a fall-back repeats: the
+// instant counts, not its local clock reading, which names two instants.
+func TestHandoffAtInRepeatedHour(t *testing.T) {
+	tests := []struct {
+		name    string
+		zone    string
+		handoff string // RFC 3339, inside the repeated hour
+	}{
+		// 00:30Z, the first 02:30.
+		{"Berlin first occurrence", "Europe/Berlin", "2026-10-25T02:30:00+02:00"},
+		{"Berlin second occurrence", "Europe/Berlin", "2026-10-25T02:30:00+01:00"},
+		// 06:30Z, the second 01:30.
+		{"New York second occurrence", "America/New_York", "2026-11-01T01:30:00-05:00"},
+		{"New York first occurrence", "America/New_York", "2026-11-01T01:30:00-04:00"},
+		{"St John's second occurrence", "America/St_Johns", "2026-11-01T01:15:00-03:30"},
+		{"St John's first occurrence", "America/St_Johns", "2026-11-01T01:15:00-02:30"},
+		{"Sydney first occurrence", "Australia/Sydney", "2026-04-05T02:45:00+11:00"},
+		{"Sydney second occurrence", "Australia/Sydney", "2026-04-05T02:45:00+10:00"},
+		{"Lord Howe second occurrence", "Australia/Lord_Howe", "2026-04-05T01:40:00+10:30"},
+		{"Kolkata, no DST, odd seconds", "Asia/Kolkata", "2026-10-25T02:30:17.25+05:30"},
+	}
+	for _, tc := range tests {
+		for _, unit := range []ShiftUnit{UnitDays, UnitWeeks} {
+			t.Run(tc.name+" "+string(unit), func(t *testing.T) {
+				handoff, err := time.Parse(time.RFC3339Nano, tc.handoff)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := Schedule{TimeZone: tc.zone, Layers: []Layer{{
+					ShiftLength: 1, ShiftUnit: unit, HandoffAt: handoff, ParticipantIDs: []int{1, 2},
+				}}}
+				if got := mustOnCall(t, s, handoff); !equalIDs(got, []int{1}) {
+					t.Errorf("OnCall(handoffAt %s) = %v, want [1]", handoff.UTC(), got)
+				}
+				if got := mustOnCall(t, s, handoff.Add(-time.Nanosecond)); !equalIDs(got, []int{2}) {
+					t.Errorf("OnCall(just before handoffAt %s) = %v, want [2]", handoff.UTC(), got)
+				}
+				shifts := mustShifts(t, s, handoff.Add(-72*time.Hour), handoff.Add(72*time.Hour))
+				found := false
+				for _, sh := range shifts {
+					if sh.Start.Equal(handoff) {
+						found = equalIDs(sh.UserIDs, []int{1})
+					}
+				}
+				if !found {
+					t.Errorf("no shift of [1] starts at handoffAt %s: %v", handoff.UTC(), shifts)
+				}
+				next, err := s.NextChange(handoff.Add(-time.Minute))
+				if err != nil || !next.Equal(handoff) {
+					t.Errorf("NextChange a minute before handoffAt = %s, %v; want %s", next, err, handoff.UTC())
+				}
+			})
+		}
+	}
+}
+
+// TestHandoffsOnTransitionDays pins the hand-offs that fall on a local time
+// a transition skips or repeats: a repeated time is its first occurrence,
+// a skipped one the instant the clock jumps past it. Zones east and west of
+// UTC, with half-hour offsets and in the southern hemisphere must agree.
+func TestHandoffsOnTransitionDays(t *testing.T) {
+	tests := []struct {
+		name   string
+		zone   string
+		anchor string // RFC 3339, an ordinary day at the hand-off time
+		want   string // the hand-off on the transition day, UTC
+	}{
+		{"Berlin repeated", "Europe/Berlin", "2026-10-20T02:30:00+02:00", "2026-10-25T00:30:00Z"},
+		{"Berlin skipped", "Europe/Berlin", "2026-03-20T02:30:00+01:00", "2026-03-29T01:00:00Z"},
+		{"New York repeated", "America/New_York", "2026-10-20T01:30:00-04:00", "2026-11-01T05:30:00Z"},
+		{"New York skipped", "America/New_York", "2026-03-01T02:30:00-05:00", "2026-03-08T07:00:00Z"},
+		{"St John's repeated", "America/St_Johns", "2026-10-20T01:15:00-02:30", "2026-11-01T03:45:00Z"},
+		{"St John's skipped", "America/St_Johns", "2026-03-01T02:15:00-03:30", "2026-03-08T05:30:00Z"},
+		{"Sydney repeated", "Australia/Sydney", "2026-03-20T02:45:00+11:00", "2026-04-04T15:45:00Z"},
+		{"Sydney skipped", "Australia/Sydney", "2026-09-20T02:45:00+10:00", "2026-10-03T16:00:00Z"},
+		{"Lord Howe repeated", "Australia/Lord_Howe", "2026-03-20T01:40:00+11:00", "2026-04-04T14:40:00Z"},
+		{"Lord Howe skipped", "Australia/Lord_Howe", "2026-09-20T02:10:00+10:30", "2026-10-03T15:30:00Z"},
+		{"Kolkata", "Asia/Kolkata", "2026-03-20T02:30:00+05:30", "2026-03-28T21:00:00Z"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			anchor, _ := time.Parse(time.RFC3339, tc.anchor)
+			want, _ := time.Parse(time.RFC3339, tc.want)
+			s := Schedule{TimeZone: tc.zone, Layers: []Layer{{
+				ShiftLength: 1, ShiftUnit: UnitDays, HandoffAt: anchor, ParticipantIDs: []int{1, 2},
+			}}}
+			shifts := mustShifts(t, s, want.Add(-20*time.Hour), want.Add(20*time.Hour))
+			if len(shifts) != 2 || !shifts[1].Start.Equal(want) {
+				t.Errorf("shifts around the transition %v, want a hand-off at %s", shifts, want)
+			}
+			next, err := s.NextChange(want.Add(-time.Second))
+			if err != nil || !next.Equal(want) {
+				t.Errorf("NextChange = %s, %v; want %s", next, err, want)
+			}
+		})
+	}
+}

@@ -5,14 +5,15 @@ import "time"
 // Windows are identified by the civil day number (see civilDay) of the
 // local date they start on, which always falls on the restriction's
 // StartDay. Working with dates rather than instants keeps every window a
-// wall-clock window: each is computed independently with time.Date, so DST
-// stretches or shrinks it exactly as it does the local clock.
+// wall-clock window: each is computed independently with wallClock, so DST
+// stretches or shrinks it exactly as it does the local clock, and an edge
+// on a skipped or repeated time follows the same rule as a hand-off.
 
 // window returns the instants bounding r's window that starts on day.
 func (r Restriction) window(day int64, loc *time.Location) (start, end time.Time) {
 	y, m, d := dayDate(day)
-	start = time.Date(y, m, d, 0, r.StartMinute, 0, 0, loc)
-	end = time.Date(y, m, d, 0, r.StartMinute+r.DurationMinutes, 0, 0, loc)
+	start = wallClock(y, m, d, 0, r.StartMinute, 0, 0, loc)
+	end = wallClock(y, m, d, 0, r.StartMinute+r.DurationMinutes, 0, 0, loc)
 	return start, end
 }
 
@@ -23,9 +24,10 @@ func (r Restriction) lastStartDay(day int64) int64 {
 }
 
 // activeAt reports whether t lies in any window of rs. A window lasts at
-// most a week plus a DST hour or two, so only the windows starting in the
-// week before t's date, on it, or the day after (normalization can pull a
-// start back across midnight) can contain t.
+// most a week plus a DST hour or two, so only the window starting on the
+// last StartDay on or before t's local date, the one before it, or the one
+// after it (a fall-back across midnight can show t on the date before its
+// window's) can contain t.
 func activeAt(rs []Restriction, t time.Time, loc *time.Location) bool {
 	if len(rs) == 0 {
 		return true

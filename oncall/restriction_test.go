@@ -91,3 +91,64 @@ func TestRestrictionWallClockAcrossDST(t *testing.T) {
 		})
 	}
 }
+
+// TestRestrictionEdgesOnTransitions checks that a window edge on a local
+// time a transition skips or repeats follows the hand-off rule: a repeated
+// time is its first occurrence, a skipped one the instant the clock jumps
+// past it, whichever side of UTC the zone lies.
+func TestRestrictionEdgesOnTransitions(t *testing.T) {
+	tests := []struct {
+		name        string
+		zone        string
+		r           Restriction
+		from        string // RFC 3339, a few hours before the window
+		start, end  string // UTC, unless wantNoShift
+		wantNoShift bool
+	}{
+		{"Berlin repeated start", "Europe/Berlin", Restriction{time.Sunday, 2*60 + 30, 60}, "2026-10-24T20:00:00Z",
+			"2026-10-25T00:30:00Z", "2026-10-25T02:30:00Z", false},
+		{"Berlin skipped start", "Europe/Berlin", Restriction{time.Sunday, 2*60 + 30, 60}, "2026-03-28T20:00:00Z",
+			"2026-03-29T01:00:00Z", "2026-03-29T01:30:00Z", false},
+		{"Berlin window inside the skipped hour", "Europe/Berlin", Restriction{time.Sunday, 2*60 + 15, 30}, "2026-03-28T20:00:00Z",
+			"", "", true},
+		{"New York repeated end", "America/New_York", Restriction{time.Saturday, 23 * 60, 150}, "2026-10-31T20:00:00Z",
+			"2026-11-01T03:00:00Z", "2026-11-01T05:30:00Z", false},
+		{"New York skipped end", "America/New_York", Restriction{time.Sunday, 60, 90}, "2026-03-08T00:00:00Z",
+			"2026-03-08T06:00:00Z", "2026-03-08T07:00:00Z", false},
+		{"St John's repeated start", "America/St_Johns", Restriction{time.Sunday, 90, 60}, "2026-11-01T00:00:00Z",
+			"2026-11-01T04:00:00Z", "2026-11-01T06:00:00Z", false},
+		{"Sydney repeated start", "Australia/Sydney", Restriction{time.Sunday, 2*60 + 30, 60}, "2026-04-04T10:00:00Z",
+			"2026-04-04T15:30:00Z", "2026-04-04T17:30:00Z", false},
+		{"Sydney skipped start", "Australia/Sydney", Restriction{time.Sunday, 2*60 + 30, 60}, "2026-10-03T10:00:00Z",
+			"2026-10-03T16:00:00Z", "2026-10-03T16:30:00Z", false},
+		{"Kolkata", "Asia/Kolkata", Restriction{time.Sunday, 2*60 + 30, 60}, "2026-03-28T12:00:00Z",
+			"2026-03-28T21:00:00Z", "2026-03-28T22:00:00Z", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			from, _ := time.Parse(time.RFC3339, tc.from)
+			s := restricted(tc.zone, tc.r)
+			shifts := mustShifts(t, s, from, from.Add(18*time.Hour))
+			if tc.wantNoShift {
+				if len(shifts) != 0 {
+					t.Errorf("a window the clock never shows gave shifts %v", shifts)
+				}
+				return
+			}
+			start, _ := time.Parse(time.RFC3339, tc.start)
+			end, _ := time.Parse(time.RFC3339, tc.end)
+			if len(shifts) != 1 || !shifts[0].Start.Equal(start) || !shifts[0].End.Equal(end) {
+				t.Fatalf("shifts %v, want one from %s to %s", shifts, start, end)
+			}
+			if got := mustOnCall(t, s, start); len(got) == 0 {
+				t.Errorf("nobody on call at the window's start %s", start)
+			}
+			if got := mustOnCall(t, s, start.Add(-time.Nanosecond)); len(got) != 0 {
+				t.Errorf("on call just before the window's start %s: %v", start, got)
+			}
+			if next, err := s.NextChange(start.Add(-time.Minute)); err != nil || !next.Equal(start) {
+				t.Errorf("NextChange = %s, %v; want %s", next, err, start)
+			}
+		})
+	}
+}

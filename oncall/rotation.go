@@ -12,8 +12,10 @@ type rotation struct {
 	anchorUnix int64
 	anchorNsec int
 	stepSecs   int64
-	// Set for DAYS and WEEKS: the anchor's local wall clock, to which
-	// stepDays days are added per shift.
+	// Set for DAYS and WEEKS: the anchor itself, which is always exactly
+	// boundary(0), and its local wall clock, to which stepDays days are
+	// added per shift.
+	anchor                    time.Time
 	year                      int
 	month                     time.Month
 	day, hour, min, sec, nsec int
@@ -36,6 +38,7 @@ func newRotation(l Layer, loc *time.Location) rotation {
 		r.stepDays = 7 * n
 	}
 	a := l.HandoffAt.In(loc)
+	r.anchor = a
 	r.year, r.month, r.day = a.Date()
 	r.hour, r.min, r.sec = a.Clock()
 	r.nsec = a.Nanosecond()
@@ -48,9 +51,13 @@ func (r *rotation) boundary(k int64) time.Time {
 	if r.hours {
 		return time.Unix(r.anchorUnix+k*r.stepSecs, int64(r.anchorNsec))
 	}
-	// time.Date normalizes the day overflow and resolves wall-clock times
-	// that DST skips or repeats, the same way every time.
-	return time.Date(r.year, r.month, r.day+int(k*r.stepDays), r.hour, r.min, r.sec, r.nsec, r.loc)
+	// The anchor's wall-clock reading may occur twice that day, and
+	// HandoffAt names one of the two instants: rebuilding it from the
+	// reading could pick the other.
+	if k == 0 {
+		return r.anchor
+	}
+	return wallClock(r.year, r.month, r.day+int(k*r.stepDays), r.hour, r.min, r.sec, r.nsec, r.loc)
 }
 
 // index returns k such that boundary(k) <= t < boundary(k+1).
@@ -62,8 +69,10 @@ func (r *rotation) index(t time.Time) int64 {
 		}
 		return floorDiv(secs, r.stepSecs)
 	}
-	// The local date gives k to within one shift (normalization can move a
-	// boundary across midnight); the loops settle the rest. They are capped
+	// The local date gives k to within one shift (a boundary on a skipped
+	// time can move to the next date, a fall-back across midnight shows t
+	// on the previous one, and HandoffAt may be the second of two
+	// instants with its reading); the loops settle the rest. They are capped
 	// so a pathological zone can never make them spin.
 	k := floorDiv(civilDay(t.In(r.loc))-r.anchorDay, r.stepDays)
 	for i := 0; i < 4 && r.boundary(k).After(t); i++ {

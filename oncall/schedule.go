@@ -33,6 +33,9 @@ type Layer struct {
 	// HandoffAt is the instant of one hand-off, read in the schedule's zone.
 	// The rotation is anchored on it: participant 0 starts at HandoffAt,
 	// participant 1 one shift later, and so on; it extends backwards too.
+	// HandoffAt itself is always a hand-off; the others keep its local
+	// wall-clock time, resolved as the package documentation describes
+	// when a transition skips or repeats it.
 	HandoffAt time.Time
 	// ParticipantIDs are in rotation order and may repeat a user. An empty
 	// layer has nobody on call.

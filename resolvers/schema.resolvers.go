@@ -217,6 +217,9 @@ func (r *mutationResolver) SignOut(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if err := r.Auth.RequireOwnersRole(ctx); err != nil {
+		return false, err
+	}
 	return done(r.Auth.SignOut(ctx, u.ID))
 }
 
@@ -253,8 +256,16 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id int) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	if _, err := auth.RequireSelfOr(ctx, key.UserID, db.RoleAdmin); err != nil {
+	caller, err := auth.RequireSelfOr(ctx, key.UserID, db.RoleAdmin)
+	if err != nil {
 		return false, err
+	}
+	// Any key may revoke itself; only one with its owner's full role may
+	// revoke the owner's others.
+	if caller.ID == key.UserID && !auth.CalledWith(ctx, key) {
+		if err := r.Auth.RequireOwnersRole(ctx); err != nil {
+			return false, err
+		}
 	}
 	return done(r.Auth.RevokeAPIKey(ctx, id))
 }

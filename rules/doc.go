@@ -57,6 +57,16 @@
 // tried in order and the first match wins; when none matches the Decision's
 // Action is "" and RuleIndex is -1.
 //
+// # Cost
+//
+// The work of mapping and evaluating one message is bounded by MaxSteps,
+// counted in the evaluator (nodes visited and selected, filter tests, text
+// made and compared), never by a clock: a message over it gets a Decision
+// whose Err is ErrTooCostly, the same on every machine and every try. A
+// filter runs once per node it filters, so it may only test single values
+// (@.status, @[0], $.labels.team); Compile refuses one holding .., *,
+// slices, lists or filters of its own.
+//
 // # Presets
 //
 // Preset returns the default mapping and rules for DETECTIFY, GENERIC,

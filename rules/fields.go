@@ -20,10 +20,10 @@ const (
 // severityWords are checked in order, so "critical-high" reads as critical.
 var severityWords = []string{"critical", "high", "medium", "low", "info"}
 
-func (p *Program) mapFields(root any) Fields {
+func (p *Program) mapFields(root any, b *budget) Fields {
 	var v [6]string
 	for i, paths := range p.mapping {
-		v[i] = storable(firstValue(paths, root))
+		v[i] = storable(firstValue(paths, root, b))
 	}
 	f := Fields{
 		SourceID:   capRunes(v[0], maxShortRunes),
@@ -48,13 +48,17 @@ type mappedPath struct {
 
 // firstValue returns the first node of the first expression whose first
 // node is non-empty after trimming.
-func firstValue(paths []mappedPath, root any) string {
+func firstValue(paths []mappedPath, root any, b *budget) string {
 	for _, p := range paths {
-		node, ok := firstNode(p, root)
+		node, ok := firstNode(p, root, b)
 		if !ok {
 			continue
 		}
-		if s := strings.TrimSpace(stringify(node)); s != "" {
+		s := stringify(node)
+		if !b.spendText(s) {
+			return ""
+		}
+		if s = strings.TrimSpace(s); s != "" {
 			return s
 		}
 	}
@@ -62,33 +66,19 @@ func firstValue(paths []mappedPath, root any) string {
 }
 
 // firstNode returns the first node p selects in document order: array
-// elements by index, object members by name. The library lists an
-// object's members in Go's random map order, which would otherwise let
-// one body map to different dedup keys from one message to the next.
-func firstNode(p mappedPath, root any) (node any, ok bool) {
-	defer func() {
-		if recover() != nil {
-			node, ok = nil, false
-		}
-	}()
-	if !p.many {
-		nodes := p.path.Select(root)
-		if len(nodes) == 0 {
-			return nil, false
-		}
-		return nodes[0], true
-	}
-	nodes := p.path.SelectLocated(root)
-	if len(nodes) == 0 {
+// elements by index, object members by name. The order in which a query
+// finds its nodes is not the body's, which would otherwise let one body
+// map to different dedup keys from one version to the next.
+func firstNode(p mappedPath, root any, b *budget) (any, bool) {
+	nodes := b.selectAll(p.path.Query(), root, p.many)
+	if b.exhausted() || len(nodes) == 0 {
 		return nil, false
 	}
-	first := nodes[0]
-	for _, n := range nodes[1:] {
-		if n.Path.Compare(first.Path) < 0 {
-			first = n
-		}
+	if !p.many {
+		return nodes[0].value, true
 	}
-	return first.Node, true
+	first, ok := b.firstInDocument(nodes)
+	return first.value, ok
 }
 
 // storable makes s fit a text column of either database: PostgreSQL

@@ -48,8 +48,14 @@ func Compile(m Mapping, rs []Rule) (*Program, error) {
 	return &Program{mapping: mp, rules: cr}, nil
 }
 
-// Evaluate maps msg's fields and runs the rules; the first matching rule wins.
+// Evaluate maps msg's fields and runs the rules; the first matching rule
+// wins. A message that would take more than MaxSteps gets a Decision with
+// Err set to ErrTooCostly.
 func (p *Program) Evaluate(msg *Message) Decision {
+	return p.evaluate(msg, newBudget(MaxSteps))
+}
+
+func (p *Program) evaluate(msg *Message, b *budget) Decision {
 	d := Decision{RuleIndex: -1, Detail: "no rule matched"}
 	if p == nil {
 		return d
@@ -58,10 +64,18 @@ func (p *Program) Evaluate(msg *Message) Decision {
 	if msg != nil {
 		root = msg.root
 	}
-	d.Fields = p.mapFields(root)
+	tooCostly := Decision{RuleIndex: -1, Detail: ErrTooCostly.Error(), Err: ErrTooCostly}
+	d.Fields = p.mapFields(root, b)
+	if b.exhausted() {
+		return tooCostly
+	}
 	vals := fieldValues(&d.Fields)
 	for i, r := range p.rules {
-		if r.matches(root, vals) {
+		matched := r.matches(root, vals, b)
+		if b.exhausted() {
+			return tooCostly
+		}
+		if matched {
 			d.Action, d.RuleIndex, d.RuleName, d.Route = r.action, i, r.name, r.route
 			d.Detail = fmt.Sprintf("rule %d %q matched: %s", i+1, r.name, r.action)
 			break
@@ -70,12 +84,15 @@ func (p *Program) Evaluate(msg *Message) Decision {
 	return d
 }
 
-func (r *compiledRule) matches(root any, vals []string) bool {
+func (r *compiledRule) matches(root any, vals []string, b *budget) bool {
 	if len(r.conds) == 0 {
 		return true
 	}
 	for i := range r.conds {
-		ok := r.conds[i].holds(root, vals)
+		ok := r.conds[i].holds(root, vals, b)
+		if b.exhausted() {
+			return false
+		}
 		if r.any && ok {
 			return true
 		}
@@ -86,28 +103,32 @@ func (r *compiledRule) matches(root any, vals []string) bool {
 	return !r.any
 }
 
-func (c *compiledCond) holds(root any, vals []string) bool {
-	return c.positive(root, vals) != c.negate
+func (c *compiledCond) holds(root any, vals []string, b *budget) bool {
+	return c.positive(root, vals, b) != c.negate
 }
 
 // positive evaluates the un-negated operator. On a path, EXISTS looks for a
 // non-null node and the other ops hold if any node's text satisfies them.
-func (c *compiledCond) positive(root any, vals []string) bool {
+func (c *compiledCond) positive(root any, vals []string, b *budget) bool {
 	if c.path == nil {
 		v := vals[c.field]
 		if c.op == OpExists {
 			return v != ""
 		}
-		return c.test(v)
+		return b.spendText(v) && c.test(v)
 	}
-	for _, n := range selectNodes(c.path, root) {
+	for _, n := range b.selectAll(c.path.Query(), root, false) {
 		if c.op == OpExists {
-			if n != nil {
+			if n.value != nil {
 				return true
 			}
 			continue
 		}
-		if c.test(stringify(n)) {
+		s := stringify(n.value)
+		if !b.spendText(s) {
+			return false
+		}
+		if c.test(s) {
 			return true
 		}
 	}
@@ -136,18 +157,6 @@ func (c *compiledCond) test(s string) bool {
 		}
 	}
 	return false
-}
-
-// selectNodes shields Evaluate from panics inside the JSONPath library, which
-// has internal panic sites; a broken query then selects nothing instead of
-// taking down the webhook handler.
-func selectNodes(p *jsonpath.Path, root any) (nodes jsonpath.NodeList) {
-	defer func() {
-		if recover() != nil {
-			nodes = nil
-		}
-	}()
-	return p.Select(root)
 }
 
 func toLower(s string) string { return strings.ToLower(s) }

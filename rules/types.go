@@ -98,6 +98,9 @@ type Decision struct {
 	RuleName  string
 	Route     Route  // the matched rule's route
 	Detail    string // human readable, for logs and the UI
+	// Err is ErrTooCostly when the message could not be mapped and
+	// evaluated within MaxSteps; nothing else is set then.
+	Err error
 }
 
 // IntegrationType names a kind of sender that has a preset.

@@ -52,6 +52,9 @@ func parsePath(expr string) (*jsonpath.Path, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSONPath: %w", err)
 	}
+	if err := checkFilters(p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -61,6 +61,10 @@ func (s *Server) writeActionError(w http.ResponseWriter, r *http.Request, err er
 		s.writeActionPage(w, r, http.StatusNotFound, actionView{Message: err.Error() + "."})
 	case errors.Is(err, alerting.ErrActionLinkUsed), errors.Is(err, alerting.ErrActionLinkExpired):
 		s.writeActionPage(w, r, http.StatusGone, actionView{Message: err.Error() + "; nothing was changed."})
+	case errors.Is(err, alerting.ErrRoleCannotAct):
+		// The same rule as acknowledgeAlert over the API: a link does not
+		// carry more rights than the person it was sent to has now.
+		s.writeActionPage(w, r, http.StatusForbidden, actionView{Message: "Nothing was changed: your role in Klaxon does not allow acting on alerts. An admin can give you the RESPONDER role."})
 	case errors.As(err, &invalid):
 		s.writeActionPage(w, r, http.StatusConflict, actionView{Message: "Nothing was changed: " + invalid.Reason + "."})
 	default:

@@ -13,9 +13,10 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
@@ -44,15 +45,16 @@ func (s *Server) graphQLHandler() http.Handler {
 	h.AddTransport(transport.GET{})
 	h.AddTransport(transport.POST{})
 	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	if !s.cfg.GraphQLNoIntrospection {
+	if s.cfg.GraphQLNoIntrospection {
+		// The validator's "Did you mean …?" hints would spell the schema
+		// out to a client guessing names one at a time.
+		h.SetDisableSuggestion(true)
+		h.SetValidationRulesFn(validationRulesWithoutSuggestions)
+	} else {
 		h.Use(extension.Introspection{})
 	}
 	h.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
-	h.Use(operationLimits{maxDepth: s.cfg.GraphQLMaxDepth, introspection: !s.cfg.GraphQLNoIntrospection})
-	// Every field counts one and a list's children count once, not once
-	// per item: this bounds how wide an operation is, the depth limit how
-	// deep.
-	h.Use(extension.FixedComplexityLimit(s.cfg.GraphQLMaxComplexity))
+	h.Use(operationLimits{maxDepth: s.cfg.GraphQLMaxDepth, maxComplexity: s.cfg.GraphQLMaxComplexity, introspection: !s.cfg.GraphQLNoIntrospection})
 	h.SetErrorPresenter(s.presentError)
 	h.SetRecoverFunc(func(ctx context.Context, v any) error {
 		s.log.ErrorContext(ctx, "panic in resolver", "panic", v)
@@ -61,8 +63,22 @@ func (s *Server) graphQLHandler() http.Handler {
 	return h
 }
 
-func playgroundHandler() http.Handler {
-	return playground.Handler("Klaxon", "/graphql")
+// validationRulesWithoutSuggestions are the standard validation rules, each
+// one that would suggest a name swapped for its silent twin. gqlgen's own
+// switch swaps only two of the five.
+func validationRulesWithoutSuggestions() *rules.Rules {
+	r := rules.NewDefaultRules()
+	for _, silent := range []core.Rule{
+		rules.FieldsOnCorrectTypeRuleWithoutSuggestions,
+		rules.ScalarLeafsRuleWithoutSuggestions,
+		rules.KnownArgumentNamesRuleWithoutSuggestions,
+		rules.KnownTypeNamesRuleWithoutSuggestions,
+		rules.ValuesOfCorrectTypeRuleWithoutSuggestions,
+	} {
+		r.RemoveRule(strings.TrimSuffix(silent.Name, "WithoutSuggestions"))
+		r.AddRule(silent.Name, silent.RuleFunc)
+	}
+	return r
 }
 
 // presentError is the one place that turns domain errors into GraphQL

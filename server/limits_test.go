@@ -2,11 +2,19 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/server"
@@ -18,10 +26,11 @@ func nested(depth int) string {
 	// alerts(1) nodes(2), then messages nodes alert per three levels,
 	// then as many single levels as remain.
 	var b strings.Builder
-	b.WriteString("{ alerts { nodes { ")
+	// Pages of one keep the operation's cost low: this measures depth.
+	b.WriteString("{ alerts(first: 1) { nodes { ")
 	closing, level := 3, 2
 	for level+3 < depth {
-		b.WriteString("messages { nodes { alert { ")
+		b.WriteString("messages(first: 1) { nodes { alert { ")
 		closing += 3
 		level += 3
 	}
@@ -54,11 +63,11 @@ func TestGraphQLDepthLimit(t *testing.T) {
 		// Named and inline fragments add no depth of their own, but the
 		// fields inside them do: 2 + 3*4 + 2 = 16 levels.
 		query := `query { ...Root }
-			fragment Root on Query { alerts { nodes { ...Hop } } }
-			fragment Hop on Alert { messages { nodes { alert { ... on Alert { ...Hop2 } } } } }
-			fragment Hop2 on Alert { messages { nodes { alert { ...Hop3 } } } }
-			fragment Hop3 on Alert { messages { nodes { alert { ...Hop4 } } } }
-			fragment Hop4 on Alert { messages { nodes { alert { messages { totalCount } } } } }`
+			fragment Root on Query { alerts(first: 1) { nodes { ...Hop } } }
+			fragment Hop on Alert { messages(first: 1) { nodes { alert { ... on Alert { ...Hop2 } } } } }
+			fragment Hop2 on Alert { messages(first: 1) { nodes { alert { ...Hop3 } } } }
+			fragment Hop3 on Alert { messages(first: 1) { nodes { alert { ...Hop4 } } } }
+			fragment Hop4 on Alert { messages(first: 1) { nodes { alert { messages { totalCount } } } } }`
 		h.with(t).wantGQLError(h.admin.Token, query, nil, "DEPTH_LIMIT_EXCEEDED")
 		// The same fragments one level shallower pass.
 		h.with(t).mustGQL(h.admin.Token, strings.Replace(query, "messages { totalCount }", "id", 1), nil, nil)
@@ -174,6 +183,51 @@ func TestGraphQLIntrospectionSetting(t *testing.T) {
 	}
 }
 
+// TestGraphQLNoSuggestionsWithoutIntrospection holds that introspection
+// off means the schema is not disclosed by other means either: the
+// validator's "Did you mean …?" hints would let a client spell the schema
+// out one guess at a time.
+func TestGraphQLNoSuggestionsWithoutIntrospection(t *testing.T) {
+	t.Parallel()
+	on := newHarness(t, dbtest.SQLite(t), server.Config{})
+	off := newHarness(t, dbtest.SQLite(t), server.Config{GraphQLNoIntrospection: true})
+	cases := []struct {
+		name, query string
+		vars        map[string]any
+	}{
+		{name: "misspelt field", query: `{ me { emial } }`},
+		{name: "misspelt argument", query: `{ alerts(frist: 5) { totalCount } }`},
+		{name: "misspelt type of a variable", query: `query($f: AlertFiltr) { alerts(filter: $f) { totalCount } }`},
+		{name: "misspelt enum value", query: `{ alerts(filter: {status: [OPN]}) { totalCount } }`},
+		{name: "misspelt input field", query: `{ alerts(filter: {statuss: [OPEN]}) { totalCount } }`},
+		{name: "object without a selection", query: `{ me }`},
+		{name: "misspelt variable input field", query: `query($f: AlertFilter) { alerts(filter: $f) { totalCount } }`,
+			vars: map[string]any{"f": map[string]any{"statuss": []string{"OPEN"}}}},
+	}
+	suggested := 0
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if r := on.with(t).gql(on.admin.Token, c.query, c.vars); strings.Contains(string(r.Raw), "Did you mean") {
+				suggested++
+			}
+			r := off.with(t).gql(off.admin.Token, c.query, c.vars)
+			if len(r.Errors) == 0 {
+				t.Fatalf("want an error: %s", r.Raw)
+			}
+			for _, e := range r.Errors {
+				if e.Extensions.Code != "GRAPHQL_VALIDATION_FAILED" || strings.Contains(e.Message, "Did you mean") || strings.Contains(e.Message, "?") {
+					t.Errorf("introspection off: want GRAPHQL_VALIDATION_FAILED without a suggestion, got %s", r.Raw)
+				}
+			}
+		})
+	}
+	// With introspection on the hints help people, and show the cases above
+	// are ones that would make them.
+	if suggested < 5 {
+		t.Errorf("only %d of %d cases suggested anything with introspection on", suggested, len(cases))
+	}
+}
+
 // TestGraphQLErrorsCarryACode sends what a careless or hostile client
 // might: every error must come back with a code, and none as an internal
 // error.
@@ -286,3 +340,150 @@ fragment TypeRef on __Type {
     }
   }
 }`
+
+// TestGraphQLComplexityCountsListFanOut holds that the complexity limit
+// bounds what an operation makes the server do: a list's fields count once
+// per item it yields (its first, its page size without one, an assumed
+// length for lists that are not paged), and an operation over the limit is
+// refused before any resolver runs.
+func TestGraphQLComplexityCountsListFanOut(t *testing.T) {
+	t.Parallel()
+	d := dbtest.SQLite(t)
+	h := newHarness(t, d, server.Config{})
+	// Reads of the inbound log, counted at the database: a refused
+	// operation must cause none.
+	reads := &queryCounter{match: "inbound_messages"}
+	d.AddQueryHook(reads)
+	refused := func(t *testing.T, query string, vars map[string]any) {
+		t.Helper()
+		before := reads.n.Load()
+		r := h.with(t).gql(h.admin.Token, query, vars)
+		if len(r.Errors) != 1 || r.Errors[0].Extensions.Code != "COMPLEXITY_LIMIT_EXCEEDED" || !r.dataIsNull() {
+			t.Fatalf("want one COMPLEXITY_LIMIT_EXCEEDED and no data: %.500s", r.Raw)
+		}
+		if n := reads.n.Load() - before; n != 0 {
+			t.Errorf("the refused operation read the inbound log %d times", n)
+		}
+	}
+	aliases := func(n int, field string) string {
+		var b strings.Builder
+		b.WriteString("{ ")
+		for i := range n {
+			fmt.Fprintf(&b, "a%d: %s ", i, field)
+		}
+		return b.String() + "}"
+	}
+
+	t.Run("a page of the inbound log is counted", func(t *testing.T) {
+		before := reads.n.Load()
+		h.with(t).mustGQL(h.admin.Token, `{ inboundMessages(first: 500) { nodes { body } } }`, nil, nil)
+		if reads.n.Load() == before {
+			t.Fatal("the query counter saw no read of the inbound log; it cannot show a refusal read nothing")
+		}
+	})
+	t.Run("many aliases of a large page", func(t *testing.T) {
+		refused(t, aliases(666, `inboundMessages(first: 500) { nodes { body } }`), nil)
+		// Under the limit of top-level fields, the pages still add up.
+		refused(t, aliases(11, `inboundMessages(first: 500) { nodes { body } }`), nil)
+		h.with(t).mustGQL(h.admin.Token, aliases(9, `inboundMessages(first: 500) { nodes { body } }`), nil, nil)
+	})
+	t.Run("too many top-level fields", func(t *testing.T) {
+		h.with(t).mustGQL(h.admin.Token, aliases(server.MaxRootFields, "me { id }"), nil, nil)
+		refused(t, aliases(server.MaxRootFields+1, "me { id }"), nil)
+		// Fragments are looked through: 30 fields in each of two.
+		thirty := aliases(30, "me { id }")
+		refused(t, `{ ...A ...B } fragment A on Query `+thirty+` fragment B on Query `+strings.ReplaceAll(thirty, "a", "b"), nil)
+	})
+	t.Run("nested unpaged lists multiply", func(t *testing.T) {
+		nest := func(levels int) string {
+			return "{ me { " + strings.Repeat("contactMethods { user { ", levels) + "id" + strings.Repeat(" } }", levels) + " } }"
+		}
+		h.with(t).mustGQL(h.admin.Token, nest(2), nil, nil)
+		refused(t, nest(4), nil)
+		// The deepest the depth limit allows: ten million contact methods
+		// by the count.
+		refused(t, strings.Replace(nest(6), "id", "contactMethods { id }", 1), nil)
+	})
+	t.Run("a page size in a variable", func(t *testing.T) {
+		query := `query($n: Int) { inboundMessages(first: $n) { nodes { body headers { name } } } }`
+		h.with(t).mustGQL(h.admin.Token, query, map[string]any{"n": 100}, nil)
+		refused(t, query, map[string]any{"n": 500})
+		// Without first, the default page of 50.
+		h.with(t).mustGQL(h.admin.Token, query, nil, nil)
+	})
+	t.Run("nested pages multiply", func(t *testing.T) {
+		query := `{ alerts(first: 100) { nodes { id messages(first: 100) { nodes { id } } } } }`
+		refused(t, query, nil)
+		h.with(t).mustGQL(h.admin.Token, strings.Replace(query, "first: 100", "first: 10", 1), nil, nil)
+	})
+}
+
+// TestGraphQLDefaultLimitsAllowRealQueries holds that the default depth and
+// complexity limits admit what clients really send: GraphiQL's
+// introspection query, every query in README.md (read from the README
+// itself, so an example added there is checked too) and the queries of
+// klaxon-bench, with its largest pages.
+func TestGraphQLDefaultLimitsAllowRealQueries(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, dbtest.SQLite(t), server.Config{})
+	h.createIntegration("DETECTIFY")
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queries []string
+	for _, m := range regexp.MustCompile(`"query":"((?:[^"\\]|\\.)*)"`).FindAllSubmatch(readme, -1) {
+		var q string
+		if err := json.Unmarshal([]byte(`"`+string(m[1])+`"`), &q); err != nil {
+			t.Fatalf("README query %s: %v", m[1], err)
+		}
+		queries = append(queries, q)
+	}
+	for _, m := range regexp.MustCompile("(?s)```graphql\n(.*?)```").FindAllSubmatch(readme, -1) {
+		queries = append(queries, string(m[1]))
+	}
+	if len(queries) < 3 {
+		t.Fatalf("found %d queries in README.md; has the way they are written changed?", len(queries))
+	}
+	bench, err := os.ReadFile("../cmd/klaxon-bench/graphql.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var benchQueries []string
+	for _, m := range regexp.MustCompile("(?s)a\\.do\\(ctx, `(.*?)`").FindAllSubmatch(bench, -1) {
+		benchQueries = append(benchQueries, string(m[1]))
+	}
+	if len(benchQueries) < 4 {
+		t.Fatalf("found %d queries in klaxon-bench; has the way they are written changed?", len(benchQueries))
+	}
+	vars := map[string]any{
+		"email": h.admin.Email, "password": h.admin.Password, "name": h.unique("bench"),
+		"id": "1", "first": 500, "after": nil,
+	}
+	for i, q := range append(append(queries, benchQueries...), graphiQLIntrospection) {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			r := h.with(t).gql(h.admin.Token, q, vars)
+			for _, e := range r.Errors {
+				if strings.HasSuffix(e.Extensions.Code, "LIMIT_EXCEEDED") || e.Extensions.Code == "GRAPHQL_VALIDATION_FAILED" {
+					t.Errorf("refused: %s\nquery: %s", r.Raw, q)
+				}
+			}
+		})
+	}
+}
+
+// queryCounter counts the statements sent to the database that mention
+// match.
+type queryCounter struct {
+	match string
+	n     atomic.Int64
+}
+
+func (c *queryCounter) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.Context {
+	if strings.Contains(e.Query, c.match) {
+		c.n.Add(1)
+	}
+	return ctx
+}
+
+func (c *queryCounter) AfterQuery(context.Context, *bun.QueryEvent) {}

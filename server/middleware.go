@@ -98,12 +98,10 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		// Every answer but the playground is JSON or the action page, which
-		// runs no script, loads nothing and posts only to itself. The
-		// playground loads GraphiQL from its CDN and keeps the defaults.
-		if r.URL.Path != "/playground" {
-			h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		}
+		// Every answer is JSON or the action page, which runs no script,
+		// loads nothing and posts only to itself. The playground replaces
+		// this with its own policy, as strict (playground.go).
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		// Replies carry tokens, alerts and one-time action pages: nothing
 		// a shared cache or the browser's back button should keep.
 		h.Set("Cache-Control", "no-store")

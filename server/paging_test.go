@@ -368,9 +368,78 @@ func (i pagingInteg) token(t *testing.T) string {
 	return integration{ID: i.ID, URL: i.URL}.Token(t)
 }
 
+// TestHandoffInRepeatedHourOverGraphQL checks, through the API the
+// escalation engine's answers are seen in, that a handoffAt inside the hour
+// a fall-back repeats is the instant the first participant goes on call,
+// east and west of UTC.
+func TestHandoffInRepeatedHourOverGraphQL(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		alice, bob := h.createUser(db.RoleResponder), h.createUser(db.RoleResponder)
+		viewer := h.newUser(db.RoleViewer)
+		for _, tc := range []struct {
+			zone, handoffAt string
+			instant         time.Time
+		}{
+			{"Europe/Berlin", "2026-10-25T02:30:00+02:00", time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC)},
+			{"America/New_York", "2026-11-01T01:30:00-05:00", time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC)},
+		} {
+			var created struct {
+				Schedule struct {
+					ID     string
+					Layers []struct{ HandoffAt string }
+				} `json:"createSchedule"`
+			}
+			h.mustGQL(h.admin.Token, `mutation($input: CreateScheduleInput!) { createSchedule(input: $input) { id layers { handoffAt } } }`,
+				map[string]any{"input": map[string]any{
+					"name": h.unique("repeated hour"), "timeZone": tc.zone,
+					"layers": []any{map[string]any{
+						"shiftLength": 1, "shiftUnit": "DAYS", "handoffAt": tc.handoffAt,
+						"participantIds": []string{alice.ID, bob.ID},
+					}},
+				}}, &created)
+			sched := created.Schedule
+			if got, _ := time.Parse(time.RFC3339, sched.Layers[0].HandoffAt); !got.Equal(tc.instant) {
+				t.Fatalf("%s: handoffAt echoed as %s, want %s", tc.zone, sched.Layers[0].HandoffAt, tc.instant)
+			}
+			onCall := func(at time.Time) []string {
+				t.Helper()
+				var data struct {
+					OnCall []struct{ ID string } `json:"onCall"`
+				}
+				h.mustGQL(viewer.Token, `query($s: ID!, $at: Time) { onCall(scheduleId: $s, at: $at) { id } }`,
+					map[string]any{"s": sched.ID, "at": at.Format(time.RFC3339Nano)}, &data)
+				var ids []string
+				for _, u := range data.OnCall {
+					ids = append(ids, u.ID)
+				}
+				return ids
+			}
+			if got := onCall(tc.instant); !slices.Equal(got, []string{alice.ID}) {
+				t.Errorf("%s: on call at handoffAt %s: %v, want alice %s", tc.zone, tc.instant, got, alice.ID)
+			}
+			if got := onCall(tc.instant.Add(-time.Minute)); !slices.Equal(got, []string{bob.ID}) {
+				t.Errorf("%s: on call a minute before handoffAt: %v, want bob %s", tc.zone, got, bob.ID)
+			}
+
+			var shifts struct {
+				Shifts []struct {
+					Start string
+					Users []struct{ ID string }
+				} `json:"shifts"`
+			}
+			h.mustGQL(viewer.Token, `query($s: ID!, $from: Time!, $to: Time!) { shifts(scheduleId: $s, from: $from, to: $to) { start users { id } } }`,
+				map[string]any{"s": sched.ID, "from": tc.instant.Add(-3 * time.Hour).Format(time.RFC3339), "to": tc.instant.Add(3 * time.Hour).Format(time.RFC3339)}, &shifts)
+			if len(shifts.Shifts) != 2 || shifts.Shifts[1].Start != tc.instant.Format(time.RFC3339) || shifts.Shifts[1].Users[0].ID != alice.ID {
+				t.Errorf("%s: shifts %+v, want alice's to start at %s", tc.zone, shifts.Shifts, tc.instant.Format(time.RFC3339))
+			}
+		}
+	})
+}
+
 func TestChannelsReportWhetherTheyAreConfigured(t *testing.T) {
 	h := newHarness(t, dbtest.SQLite(t), server.Config{})
-	h.alerting.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook()})
+	h.alerting.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(nil)})
 	h.wantGQLError("", `{ channels { type enabled } }`, nil, "UNAUTHENTICATED")
 	viewer := h.newUser(db.RoleViewer)
 	var data struct {

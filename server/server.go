@@ -35,7 +35,7 @@ type Config struct {
 	// GraphQLMaxDepth refuses operations whose fields nest deeper.
 	GraphQLMaxDepth int
 	// GraphQLMaxComplexity refuses operations that ask for more, every
-	// field counting one.
+	// field counting once per item of the lists above it (see limits.go).
 	GraphQLMaxComplexity int
 	// GraphQLMaxBodyBytes caps a POST /graphql body; larger ones get 413.
 	GraphQLMaxBodyBytes int64
@@ -49,14 +49,18 @@ type Config struct {
 	// WebsocketInitTimeout is how long a websocket client has to send
 	// connection_init; by default 10 s.
 	WebsocketInitTimeout time.Duration
+	// MetricsToken, when set, must come as "Authorization: Bearer
+	// <token>" with every GET /metrics.
+	MetricsToken string
 }
 
 // Defaults for the GraphQL limits. The depth allows GraphiQL's own
 // introspection query (its type references nest nine levels under
-// __schema { types { fields { args { type … } } } }).
+// __schema { types { fields { args { type … } } } }); the complexity a
+// full page of 500 with nine fields each.
 const (
 	DefaultGraphQLMaxDepth      = 15
-	DefaultGraphQLMaxComplexity = 2000
+	DefaultGraphQLMaxComplexity = 5000
 	DefaultGraphQLMaxBodyBytes  = 1 << 20
 )
 
@@ -124,7 +128,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /graphql", limitGraphQLBody(s.cfg.GraphQLMaxBodyBytes, s.authenticate(api)))
 	mux.Handle("GET /graphql", s.websocketHandoff(s.authenticate(api)))
 	if !s.cfg.GraphQLNoIntrospection {
-		mux.Handle("GET /playground", playgroundHandler())
+		playground := playgroundHandler()
+		mux.Handle("GET /playground", playground)
+		mux.Handle("GET /playground/{file}", playground)
 	}
 	mux.HandleFunc(webhookRoute, s.handleWebhook)
 	mux.HandleFunc("GET /actions/{token}", s.handleActionPage)
@@ -141,8 +147,11 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
-	mux.Handle("GET /metrics", s.metrics.handler())
-	return s.recoverPanics(s.logRequests(s.refuseWhileStopping(securityHeaders(s.cors(mux)))))
+	mux.Handle("GET /metrics", requireToken(s.cfg.MetricsToken, s.metrics.handler()))
+	// The headers come first, so every answer of ours carries them: the
+	// 503 of a stop and the 500 of a panic as much as the mux's 404s and
+	// redirects.
+	return securityHeaders(s.recoverPanics(s.logRequests(s.refuseWhileStopping(s.cors(mux)))))
 }
 
 // Serve answers on ln until ctx is cancelled, then stops (see stop.go):
@@ -157,6 +166,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// "OPTIONS *" is then answered by our handler (400, with the
+		// security headers) rather than by net/http's own, bare 200.
+		DisableGeneralOptionsHandler: true,
 		// Requests in flight must finish after the stop signal, so they do
 		// not inherit its cancellation.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },

@@ -2,11 +2,15 @@ package server_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
@@ -165,5 +169,137 @@ func TestAPIKeysOverGraphQL(t *testing.T) {
 			t.Fatalf("revoked key: HTTP %d %s", r.HTTPStatus, r.Raw)
 		}
 		h.wantGQLError(owner.Token, `mutation($id: ID!) { revokeApiKey(id: $id) }`, map[string]any{"id": key.APIKey.ID}, "NOT_FOUND")
+	})
+}
+
+// TestSimultaneousSignInsOverGraphQL: thirty sign-ins for one account
+// sent at once over HTTP get no more passwords checked than the back-off
+// lets through one after another; the rest are RATE_LIMITED.
+func TestSimultaneousSignInsOverGraphQL(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t), server.Config{})
+	h.auth.SetLoginLimits(&hourLongBackoff)
+	// Checked at the production cost, the attempts are truly in flight
+	// together.
+	h.auth.SetPasswordCost(bcrypt.DefaultCost)
+	victim := h.createUser(db.RoleAdmin)
+	const attempts = 30
+	codes := make([]string, attempts)
+	errs := make([]error, attempts)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range attempts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			password := "a wrong guess"
+			if i == attempts-1 {
+				password = victim.Password
+			}
+			payload, _ := json.Marshal(map[string]any{"query": loginMutation, "variables": map[string]any{"email": victim.Email, "password": password}})
+			<-start
+			resp, err := h.client.Post(h.srv.URL+"/graphql", "application/json", strings.NewReader(string(payload)))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			var r gqlResponse
+			if errs[i] = json.Unmarshal(raw, &r); errs[i] == nil {
+				codes[i] = errorCode(&r)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	checked := 0
+	for i, code := range codes {
+		switch {
+		case errs[i] != nil:
+			t.Fatalf("attempt %d: %v", i, errs[i])
+		case code == "" || code == "UNAUTHENTICATED":
+			checked++
+		case code != "RATE_LIMITED":
+			t.Fatalf("attempt %d: %s", i, code)
+		}
+	}
+	if checked > hourLongBackoff.Free+1 {
+		t.Fatalf("%d of %d simultaneous sign-ins had their password checked, want at most %d", checked, attempts, hourLongBackoff.Free+1)
+	}
+}
+
+// TestNewPasswordEndsSessionsOverGraphQL: a password changed by its
+// owner ends every session of theirs, the one that changed it included;
+// one changed by an admin ends the user's sessions, not the admin's.
+func TestNewPasswordEndsSessionsOverGraphQL(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		const update = `mutation($id: ID!, $password: String) { updateUser(id: $id, input: {password: $password}) { id } }`
+		u := h.newUser(db.RoleResponder)
+		phone := h.login(u.Email, u.Password)
+		h.mustGQL(u.Token, update, map[string]any{"id": u.ID, "password": "a new password"}, nil)
+		for _, token := range []string{u.Token, phone} {
+			if r := h.gql(token, `{ me { id } }`, nil); errorCode(r) != "UNAUTHENTICATED" {
+				t.Fatalf("session after its user set a new password: %s", r.Raw)
+			}
+		}
+		fresh := h.login(u.Email, "a new password")
+		h.mustGQL(h.admin.Token, update, map[string]any{"id": u.ID, "password": "set by the admin"}, nil)
+		if r := h.gql(fresh, `{ me { id } }`, nil); errorCode(r) != "UNAUTHENTICATED" {
+			t.Fatalf("session after an admin set a new password: %s", r.Raw)
+		}
+		h.mustGQL(h.admin.Token, `{ me { id } }`, nil, nil)
+		h.login(u.Email, "set by the admin")
+	})
+}
+
+// TestKeyBelowItsOwnerCannotEndTheOwnersAccess: an API key with less than
+// its owner's role may not sign the owner out nor revoke the owner's
+// other keys (FORBIDDEN, nothing changed); it may revoke itself. A key
+// with the owner's full role may do both.
+func TestKeyBelowItsOwnerCannotEndTheOwnersAccess(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		owner := h.newUser(db.RoleResponder)
+		type key struct{ id, secret string }
+		keyOf := func(role string) key {
+			var data struct {
+				Key struct {
+					APIKey struct{ ID string } `json:"apiKey"`
+					Secret string
+				} `json:"createApiKey"`
+			}
+			h.mustGQL(owner.Token, `mutation($role: Role!) { createApiKey(input: {name: "key", role: $role}) { apiKey { id } secret } }`,
+				map[string]any{"role": role}, &data)
+			return key{data.Key.APIKey.ID, data.Key.Secret}
+		}
+		const revoke = `mutation($id: ID!) { revokeApiKey(id: $id) }`
+		works := func(token, what string) {
+			t.Helper()
+			if r := h.gql(token, `{ me { id } }`, nil); len(r.Errors) > 0 {
+				t.Fatalf("%s: %s", what, r.Raw)
+			}
+		}
+		ended := func(token, what string) {
+			t.Helper()
+			if r := h.gql(token, `{ me { id } }`, nil); errorCode(r) != "UNAUTHENTICATED" {
+				t.Fatalf("%s still works: %s", what, r.Raw)
+			}
+		}
+		low, other, full := keyOf("VIEWER"), keyOf("VIEWER"), keyOf("RESPONDER")
+
+		h.wantGQLError(low.secret, `mutation { signOut }`, nil, "FORBIDDEN")
+		works(owner.Token, "the owner's session after a lower key tried to sign them out")
+		h.wantGQLError(low.secret, revoke, map[string]any{"id": other.id}, "FORBIDDEN")
+		h.wantGQLError(low.secret, revoke, map[string]any{"id": full.id}, "FORBIDDEN")
+		works(other.secret, "the owner's key after a lower key tried to revoke it")
+		works(full.secret, "the owner's full key after a lower key tried to revoke it")
+		h.mustGQL(low.secret, revoke, map[string]any{"id": low.id}, nil)
+		ended(low.secret, "a key that revoked itself")
+
+		h.mustGQL(full.secret, revoke, map[string]any{"id": other.id}, nil)
+		ended(other.secret, "a key revoked by the owner's full key")
+		h.mustGQL(full.secret, `mutation { signOut }`, nil, nil)
+		ended(owner.Token, "the owner's session after their full key signed them out")
 	})
 }

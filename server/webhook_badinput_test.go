@@ -156,6 +156,26 @@ func TestWebhookBadInput(t *testing.T) {
 			},
 		},
 		{
+			// The work of mapping one message is bounded in steps
+			// (rules.MaxSteps): a descendant of a descendant over a deep
+			// body would otherwise hold a worker for minutes.
+			name: "JSONPath too costly for the body",
+			setup: func(t *testing.T, h *harness) (string, string) {
+				var data struct {
+					Create integration `json:"createIntegration"`
+				}
+				h.mustGQL(h.admin.Token, `mutation($name: String!) {
+					createIntegration(input: {name: $name, type: GENERIC, mapping: {sourceId: ["$.id"], subject: ["$..*..*"]}}) { id url } }`,
+					map[string]any{"name": h.unique("costly")}, &data)
+				return data.Create.Token(t), ""
+			},
+			body:        func(*testing.T) []byte { return deepJSON(rules.MaxDepth) },
+			wantHTTP:    http.StatusBadRequest,
+			wantStatus:  "MAPPING_FAILED",
+			wantError:   "mapping failed: the mapping and rules need more than 500000 steps",
+			wantInbound: map[string]int{"MAPPING_FAILED": 1},
+		},
+		{
 			name:        "JSON array at top level",
 			body:        func(*testing.T) []byte { return []byte("[" + string(finding("in-array", "high")) + "]") },
 			wantHTTP:    http.StatusBadRequest,
@@ -349,6 +369,33 @@ func TestWebhookBadInput(t *testing.T) {
 			wantStatus:  "MAPPED_OPENED",
 			wantInbound: map[string]int{"MAPPED_OPENED": 1},
 			wantAlerts:  1,
+		},
+		{
+			// A signature vouches for who sent the body, not for what it
+			// holds: a signed body that is not JSON is the sender's
+			// mapping problem, not a forgery.
+			name:  "right signature on a body that is not JSON",
+			setup: signedIntegration(secret),
+			body:  func(*testing.T) []byte { return []byte("severity=high&uuid=1") },
+			headers: func(body []byte) map[string]string {
+				return map[string]string{"X-Detectify-Signature": hmacHex(secret, body)}
+			},
+			wantHTTP:    http.StatusBadRequest,
+			wantStatus:  "MAPPING_FAILED",
+			wantError:   "invalid JSON: invalid character 's'",
+			wantInbound: map[string]int{"MAPPING_FAILED": 1},
+		},
+		{
+			name:  "right signature on a JSON array",
+			setup: signedIntegration(secret),
+			body:  func(*testing.T) []byte { return []byte(`[{"uuid":"1"}]`) },
+			headers: func(body []byte) map[string]string {
+				return map[string]string{"X-Detectify-Signature": hmacHex(secret, body)}
+			},
+			wantHTTP:    http.StatusBadRequest,
+			wantStatus:  "MAPPING_FAILED",
+			wantError:   "not a JSON object: the body is an array",
+			wantInbound: map[string]int{"MAPPING_FAILED": 1},
 		},
 		{
 			name: "over the integration's rate limit",

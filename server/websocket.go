@@ -305,6 +305,12 @@ func (s *Server) websocketHandoff(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if !speaksAnOffered(upgrader.Subprotocols, websocket.Subprotocols(r)) {
+			// Answering in a protocol the client did not ask for would
+			// leave it waiting for messages in the one it did.
+			writeError(w, http.StatusBadRequest, "unsupported websocket subprotocol; this server speaks "+strings.Join(upgrader.Subprotocols, " and ")+", or graphql-ws when none is named")
+			return
+		}
 		conn, err := upgrader.Upgrade(w, r, nil)
 		if err != nil {
 			// The upgrader has answered the client already.
@@ -335,6 +341,22 @@ func (s *Server) websocketHandoff(next http.Handler) http.Handler {
 			sess.end()
 		}
 	})
+}
+
+// speaksAnOffered reports whether the client offered no subprotocol,
+// which gets the legacy one, or at least one of ours.
+func speaksAnOffered(ours, offered []string) bool {
+	named := false
+	for _, p := range offered {
+		if p == "" {
+			continue
+		}
+		named = true
+		if slices.Contains(ours, p) {
+			return true
+		}
+	}
+	return !named
 }
 
 // hijackedWriter stands in for the response of a request whose connection

@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime"
 	"strings"
 	"testing"
@@ -294,5 +296,54 @@ func TestWebsocketOperationsPerSocketAreBounded(t *testing.T) {
 	var me struct{ Me struct{ Email string } }
 	if errs := c.nextData("me", &me); len(errs) > 0 || me.Me.Email != h.admin.Email {
 		t.Fatalf("after one completed: %+v, errors %+v", me, errs)
+	}
+}
+
+// TestWebsocketUnknownSubprotocolIsRefused holds that a client offering
+// only subprotocols Klaxon does not speak is refused at the handshake with
+// a 400 saying which ones it does, instead of being answered in the legacy
+// protocol it never asked for; one that names none still gets the legacy
+// protocol.
+func TestWebsocketUnknownSubprotocolIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, dbtest.SQLite(t), server.Config{})
+	url := "ws" + strings.TrimPrefix(h.srv.URL, "http") + "/graphql"
+	dial := func(protocols ...string) (*websocket.Conn, *http.Response, error) {
+		d := websocket.Dialer{Subprotocols: protocols, HandshakeTimeout: 5 * time.Second}
+		conn, resp, err := d.Dial(url, nil)
+		if conn != nil {
+			t.Cleanup(func() { conn.Close() })
+		}
+		return conn, resp, err
+	}
+	for _, offered := range [][]string{{"graphql-sse"}, {"mqtt", "wamp.2.json"}, {"GRAPHQL-WS-NOT"}} {
+		_, resp, err := dial(offered...)
+		if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("offering %v: want a 400 handshake refusal, got %v, %v", offered, resp, err)
+		}
+		var body struct{ Error string }
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || !strings.Contains(body.Error, "graphql-transport-ws") || !strings.Contains(body.Error, "graphql-ws") {
+			t.Errorf("offering %v: want a JSON error naming the protocols spoken, got %q (%v)", offered, body.Error, err)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("offering %v: the refusal lacks the security headers: %v", offered, resp.Header)
+		}
+	}
+	for offered, want := range map[string]string{
+		"mqtt, graphql-transport-ws": "graphql-transport-ws",
+		"graphql-ws":                 "graphql-ws",
+		"":                           "",
+	} {
+		var protocols []string
+		if offered != "" {
+			protocols = strings.Split(offered, ", ")
+		}
+		conn, _, err := dial(protocols...)
+		if err != nil {
+			t.Fatalf("offering %q: %v", offered, err)
+		}
+		if conn.Subprotocol() != want {
+			t.Errorf("offering %q: got subprotocol %q, want %q", offered, conn.Subprotocol(), want)
+		}
 	}
 }

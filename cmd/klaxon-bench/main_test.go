@@ -53,7 +53,7 @@ func startKlaxon(t *testing.T, d *db.DB, wrap func(http.Handler) http.Handler) s
 		t.Fatalf("first admin: %v", err)
 	}
 	alertingSvc := alerting.NewService(d, "https://klaxon.example", time.Now, log)
-	alertingSvc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook()})
+	alertingSvc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(nil)})
 	bus := events.NewBus(d, log)
 	alertingSvc.SetEvents(bus)
 	srv := server.New(server.Config{MaxBodyBytes: 1 << 20, ShutdownTimeout: 5 * time.Second}, d, alertingSvc, authSvc, bus, log)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/egress"
 	"github.com/klaxonhq/klaxon/notifiers"
 )
 
@@ -34,6 +35,11 @@ type channelSettings struct {
 	// SMSRateLimit is the least time between two texts or calls to one
 	// number; 0 turns the limit off.
 	SMSRateLimit time.Duration
+
+	// OutboundAllow lists the comma-separated CIDR ranges that webhooks,
+	// chat, ntfy and push may reach beyond the public internet, for
+	// receivers on the premises; see guard.
+	OutboundAllow string
 }
 
 func (c *channelSettings) bind(s *settings) {
@@ -47,6 +53,7 @@ func (c *channelSettings) bind(s *settings) {
 	s.string(&c.NtfyURL, "ntfy-url", "KLAXON_NTFY_URL", notifiers.DefaultNtfyServer, "ntfy server that bare topic names are published on")
 	s.string(&c.NtfyToken, "ntfy-token", "KLAXON_NTFY_TOKEN", "", "ntfy access token, for protected topics")
 	s.string(&c.PushSubscriber, "push-subscriber", "KLAXON_PUSH_SUBSCRIBER", "", "contact push services are given for this server (mailto: or https URL); enables Web Push")
+	s.string(&c.OutboundAllow, "outbound-allow", "KLAXON_OUTBOUND_ALLOW", "", "comma-separated CIDR ranges outside the public internet that webhook, chat, ntfy and push destinations may reach (e.g. 10.20.0.0/16 for a receiver on the premises)")
 	s.duration(&c.SMSRateLimit, "sms-rate-limit", "KLAXON_SMS_RATE_LIMIT", alerting.DefaultRateLimits()[db.ContactSMS], "least time between two SMS or calls to one number; alerts held back meanwhile go out as one message; 0 disables")
 }
 
@@ -55,21 +62,42 @@ func (c channelSettings) rateLimits() map[db.ContactType]time.Duration {
 	return map[db.ContactType]time.Duration{db.ContactSMS: c.SMSRateLimit, db.ContactVoice: c.SMSRateLimit}
 }
 
-// senders builds a sender for every configured channel. Chat, ntfy and
-// outbound webhooks need no account, so they are always on.
-func (c channelSettings) senders(ctx context.Context, store *db.DB, publicURL string, now time.Time, log *slog.Logger) (notifiers.Senders, error) {
-	webhook := notifiers.NewWebhook()
-	if c.WebhookSecret != "" {
-		webhook = notifiers.NewSignedWebhook(c.WebhookSecret)
+// guard is what the destinations users enter may reach: public
+// addresses, and the ranges in OutboundAllow. One guard serves every
+// channel and the check when a contact method is saved.
+func (c channelSettings) guard() (*egress.Guard, error) {
+	allow, err := egress.ParseAllow(c.OutboundAllow)
+	if err != nil {
+		return nil, fmt.Errorf("KLAXON_OUTBOUND_ALLOW: %w", err)
 	}
-	ntfy, err := notifiers.NewNtfy(notifiers.NtfyConfig{ServerURL: c.NtfyURL, Token: c.NtfyToken})
+	return egress.New(allow, nil), nil
+}
+
+// senders builds a sender for every configured channel. Chat, ntfy and
+// outbound webhooks need no account, so they are always on; they and
+// Web Push reach only what guard allows.
+func (c channelSettings) senders(ctx context.Context, store *db.DB, guard *egress.Guard, publicURL string, now time.Time, log *slog.Logger) (notifiers.Senders, error) {
+	if guard == nil {
+		guard = egress.New(nil, nil)
+	}
+	// A self-hosted ntfy server on the private network is reached through
+	// the guard like any topic URL; say so at start rather than in every
+	// failed notification.
+	if err := guard.CheckURL(c.NtfyURL); err != nil {
+		log.WarnContext(ctx, "KLAXON_NTFY_URL is on an address outbound requests may not reach; list its range in KLAXON_OUTBOUND_ALLOW", "err", err)
+	}
+	webhook := notifiers.NewWebhook(guard)
+	if c.WebhookSecret != "" {
+		webhook = notifiers.NewSignedWebhook(guard, c.WebhookSecret)
+	}
+	ntfy, err := notifiers.NewNtfy(notifiers.NtfyConfig{ServerURL: c.NtfyURL, Token: c.NtfyToken, Guard: guard})
 	if err != nil {
 		return nil, fmt.Errorf("KLAXON_NTFY_URL: %w", err)
 	}
 	senders := notifiers.Senders{
 		db.ContactWebhook: webhook,
-		db.ContactSlack:   notifiers.NewSlack(),
-		db.ContactTeams:   notifiers.NewTeams(),
+		db.ContactSlack:   notifiers.NewSlack(guard),
+		db.ContactTeams:   notifiers.NewTeams(guard),
 		db.ContactNtfy:    ntfy,
 	}
 	if c.SMTPURL != "" {
@@ -104,7 +132,7 @@ func (c channelSettings) senders(ctx context.Context, store *db.DB, publicURL st
 		if err != nil {
 			return nil, err
 		}
-		push, err := notifiers.NewWebPush(notifiers.WebPushConfig{VAPIDPublicKey: public, VAPIDPrivateKey: private, Subscriber: c.PushSubscriber})
+		push, err := notifiers.NewWebPush(notifiers.WebPushConfig{VAPIDPublicKey: public, VAPIDPrivateKey: private, Subscriber: c.PushSubscriber, Guard: guard})
 		if err != nil {
 			return nil, fmt.Errorf("push channel: %w", err)
 		}

@@ -2,6 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,11 +14,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/egress"
 	"github.com/klaxonhq/klaxon/notifiers"
 )
 
@@ -31,7 +38,7 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 			return out
 		}
 
-		bare, err := channelSettings{}.senders(ctx, d, "https://klaxon.example", time.Now(), log)
+		bare, err := channelSettings{}.senders(ctx, d, nil, "https://klaxon.example", time.Now(), log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +65,7 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		all, err := cfg.Channels.senders(ctx, d, "https://klaxon.example/", time.Now(), log)
+		all, err := cfg.Channels.senders(ctx, d, nil, "https://klaxon.example/", time.Now(), log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,9 +101,78 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 			"twilio half set": {TwilioAccountSID: "AC0123456789abcdef0123456789abcdef"},
 			"ntfy scheme":     {NtfyURL: "ftp://ntfy.example"},
 		} {
-			if _, err := bad.senders(ctx, d, "https://klaxon.example", time.Now(), log); err == nil {
+			if _, err := bad.senders(ctx, d, nil, "https://klaxon.example", time.Now(), log); err == nil {
 				t.Errorf("%s: accepted", name)
 			}
 		}
 	})
+}
+
+// Every channel whose destination a user enters reaches only public
+// addresses, unless KLAXON_OUTBOUND_ALLOW (or --outbound-allow) lists the
+// range: a receiver on this machine is refused, and admitted once listed.
+func TestOutboundChannelsKeepToTheAllowList(t *testing.T) {
+	d := dbtest.SQLite(t)
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var hits atomic.Int64
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer receiver.Close()
+	browserKey, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	destinations := map[db.ContactType]string{
+		db.ContactWebhook: receiver.URL + "/hook",
+		db.ContactSlack:   receiver.URL + "/services/T/B/X",
+		db.ContactTeams:   receiver.URL + "/teams",
+		db.ContactNtfy:    receiver.URL + "/alerts",
+		db.ContactPush: fmt.Sprintf(`{"endpoint":%q,"keys":{"p256dh":%q,"auth":%q}}`, receiver.URL+"/push/1",
+			base64.RawURLEncoding.EncodeToString(browserKey.PublicKey().Bytes()), base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef"))),
+	}
+	send := func(args []string) map[db.ContactType]error {
+		t.Helper()
+		cfg, err := parseConfig("serve", append(args, "--push-subscriber", "mailto:ops@example.com"), io.Discard, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guard, err := cfg.Channels.guard()
+		if err != nil {
+			t.Fatal(err)
+		}
+		senders, err := cfg.Channels.senders(ctx, d, guard, "https://klaxon.example", time.Now(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[db.ContactType]error{}
+		for typ, dest := range destinations {
+			_, out[typ] = senders.Send(ctx, typ, notifiers.Message{AlertID: 1, AlertNumber: 1, Subject: "disk full", Destination: dest})
+		}
+		return out
+	}
+
+	for typ, err := range send(nil) {
+		var refused *egress.RefusedError
+		if !errors.As(err, &refused) || !notifiers.IsPermanent(err) {
+			t.Errorf("%s to this machine without an allow list: %v", typ, err)
+		}
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("refused channels reached the receiver %d times", hits.Load())
+	}
+	t.Setenv("KLAXON_OUTBOUND_ALLOW", "10.0.0.0/8")
+	for typ, err := range send([]string{"--outbound-allow", "127.0.0.1/32,::1/128"}) {
+		if err != nil {
+			t.Errorf("%s with loopback allowed: %v", typ, err)
+		}
+	}
+	if hits.Load() != int64(len(destinations)) {
+		t.Fatalf("allowed: %d of %d sends arrived", hits.Load(), len(destinations))
+	}
+	if _, err := parseConfig("serve", []string{"--outbound-allow", "10.0.0.0/33"}, io.Discard, false, nil); err == nil || !strings.Contains(err.Error(), "KLAXON_OUTBOUND_ALLOW") {
+		t.Fatalf("a bad allow list: %v", err)
+	}
 }

@@ -47,6 +47,9 @@ type config struct {
 	LogFormat      string
 	Channels       channelSettings
 	GraphQL        graphQLSettings
+
+	// MetricsToken, when set, is the bearer token GET /metrics needs.
+	MetricsToken string
 }
 
 // graphQLSettings bound what one GraphQL request may ask of the server.
@@ -131,9 +134,10 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 		s.int64(&cfg.MaxBodyBytes, "max-body-bytes", "KLAXON_MAX_BODY_BYTES", 1<<20, "largest webhook body accepted")
 		s.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "KLAXON_SHUTDOWN_TIMEOUT", 30*time.Second, "how long requests in flight and jobs in hand may take to finish on SIGTERM or SIGINT")
 		s.int64(&cfg.GraphQL.MaxDepth, "graphql-max-depth", "KLAXON_GRAPHQL_MAX_DEPTH", server.DefaultGraphQLMaxDepth, "deepest field nesting a GraphQL operation may have")
-		s.int64(&cfg.GraphQL.MaxComplexity, "graphql-max-complexity", "KLAXON_GRAPHQL_MAX_COMPLEXITY", server.DefaultGraphQLMaxComplexity, "most fields a GraphQL operation may select")
+		s.int64(&cfg.GraphQL.MaxComplexity, "graphql-max-complexity", "KLAXON_GRAPHQL_MAX_COMPLEXITY", server.DefaultGraphQLMaxComplexity, "most a GraphQL operation may cost: each field counts once per item of the lists above it")
 		s.int64(&cfg.GraphQL.MaxBodyBytes, "graphql-max-body-bytes", "KLAXON_GRAPHQL_MAX_BODY_BYTES", server.DefaultGraphQLMaxBodyBytes, "largest POST /graphql body accepted")
 		s.bool(&cfg.GraphQL.Introspection, "graphql-introspection", "KLAXON_GRAPHQL_INTROSPECTION", true, "answer GraphQL introspection and serve the playground")
+		s.string(&cfg.MetricsToken, "metrics-token", "KLAXON_METRICS_TOKEN", "", "bearer token GET /metrics requires; empty: /metrics is open")
 		s.duration(&cfg.SessionTTL, "session-ttl", "KLAXON_SESSION_TTL", 12*time.Hour, "how long a login token is valid")
 		s.duration(&cfg.EnginePollInterval, "engine-poll-interval", "KLAXON_ENGINE_POLL_INTERVAL", 100*time.Millisecond, "how often due escalations and notifications are run")
 		s.duration(&cfg.EngineJobLease, "engine-job-lease", "KLAXON_ENGINE_JOB_LEASE", alerting.DefaultJobLease, "how long a job taken by an instance is reserved to it; after a crash its jobs run again once this has passed")
@@ -198,6 +202,9 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 	}
 	if cfg.Channels.SMSRateLimit < 0 {
 		return nil, errors.New("SMS rate limit must not be negative (0 disables it)")
+	}
+	if _, err := cfg.Channels.guard(); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }

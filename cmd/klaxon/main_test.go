@@ -123,7 +123,7 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 		t.Fatalf("default rate limits: %v", got)
 	}
 	t.Run("graphql", func(t *testing.T) {
-		if !cfg.GraphQL.Introspection || cfg.GraphQL.MaxDepth != 15 || cfg.GraphQL.MaxComplexity != 2000 || cfg.GraphQL.MaxBodyBytes != 1<<20 {
+		if !cfg.GraphQL.Introspection || cfg.GraphQL.MaxDepth != 15 || cfg.GraphQL.MaxComplexity != 5000 || cfg.GraphQL.MaxBodyBytes != 1<<20 {
 			t.Fatalf("GraphQL defaults: %+v", cfg.GraphQL)
 		}
 		t.Setenv("KLAXON_GRAPHQL_INTROSPECTION", "false")
@@ -135,6 +135,20 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 		on, err := parseConfig("serve", []string{"--graphql-introspection=true"}, io.Discard, false, nil)
 		if err != nil || !on.GraphQL.Introspection {
 			t.Fatalf("--graphql-introspection=true over the variable: %+v %v", on, err)
+		}
+	})
+	t.Run("metrics token", func(t *testing.T) {
+		if cfg.MetricsToken != "" {
+			t.Fatalf("metrics token set by default: %q", cfg.MetricsToken)
+		}
+		t.Setenv("KLAXON_METRICS_TOKEN", "from-the-environment")
+		env, err := parseConfig("serve", nil, io.Discard, false, nil)
+		if err != nil || env.MetricsToken != "from-the-environment" {
+			t.Fatalf("KLAXON_METRICS_TOKEN: %q %v", env.MetricsToken, err)
+		}
+		flag, err := parseConfig("serve", []string{"--metrics-token", "from-the-flag"}, io.Discard, false, nil)
+		if err != nil || flag.MetricsToken != "from-the-flag" {
+			t.Fatalf("--metrics-token over the variable: %q %v", flag.MetricsToken, err)
 		}
 	})
 	t.Run("rate limit", func(t *testing.T) {

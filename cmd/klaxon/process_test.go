@@ -102,7 +102,9 @@ func (p *klaxonProcess) logs() string {
 func startKlaxon(t *testing.T, bin string, args []string) *klaxonProcess {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "KLAXON_ADMIN_EMAIL=admin@example.com", "KLAXON_ADMIN_PASSWORD=change-me-now")
+	// The receivers the tests page are on this machine, which outbound
+	// requests may reach only when allowed.
+	cmd.Env = append(os.Environ(), "KLAXON_ADMIN_EMAIL=admin@example.com", "KLAXON_ADMIN_PASSWORD=change-me-now", "KLAXON_OUTBOUND_ALLOW=127.0.0.1/32,::1/128")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -59,7 +59,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	alertingSvc := alerting.NewService(store, cfg.PublicURL, now, log)
-	senders, err := cfg.Channels.senders(ctx, store, cfg.PublicURL, now(), log)
+	guard, err := cfg.Channels.guard()
+	if err != nil {
+		return err
+	}
+	alertingSvc.SetOutboundGuard(guard)
+	senders, err := cfg.Channels.senders(ctx, store, guard, cfg.PublicURL, now(), log)
 	if err != nil {
 		return err
 	}
@@ -75,6 +80,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		PublicURL:       cfg.PublicURL,
 		TwilioAuthToken: cfg.Channels.TwilioAuthToken,
+		MetricsToken:    cfg.MetricsToken,
 
 		GraphQLMaxDepth:        int(cfg.GraphQL.MaxDepth),
 		GraphQLMaxComplexity:   int(cfg.GraphQL.MaxComplexity),

@@ -27,6 +27,14 @@ func Each(t *testing.T, fn func(t *testing.T, d *db.DB)) {
 	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
 }
 
+// EachUnmigrated is Each with databases that have no tables yet, for tests
+// of the migrations themselves.
+func EachUnmigrated(t *testing.T, fn func(t *testing.T, d *db.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, openEmpty(t, db.DefaultURL(t.TempDir()))) })
+	t.Run("postgres", func(t *testing.T) { fn(t, openEmpty(t, postgresURL(t))) })
+}
+
 // SQLite opens a migrated database in a new temporary file.
 func SQLite(t testing.TB) *db.DB {
 	t.Helper()
@@ -36,6 +44,13 @@ func SQLite(t testing.TB) *db.DB {
 // Postgres opens a migrated, empty schema of its own in the test database
 // and drops it when the test ends.
 func Postgres(t testing.TB) *db.DB {
+	t.Helper()
+	return open(t, postgresURL(t))
+}
+
+// postgresURL makes an empty schema of its own in the test database, drops
+// it when the test ends, and returns a URL whose connections use it.
+func postgresURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("KLAXON_TEST_POSTGRES_URL")
 	if base == "" {
@@ -65,7 +80,7 @@ func Postgres(t testing.TB) *db.DB {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return open(t, u.String())
+	return u.String()
 }
 
 // URL returns a database URL for a new, empty database of the given kind,
@@ -81,15 +96,20 @@ func URL(t testing.TB, kind db.Kind) string {
 
 func open(t testing.TB, rawURL string) *db.DB {
 	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, rawURL)
+	d := openEmpty(t, rawURL)
+	if _, err := d.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return d
+}
+
+func openEmpty(t testing.TB, rawURL string) *db.DB {
+	t.Helper()
+	d, err := db.Open(context.Background(), rawURL)
 	if err != nil {
 		t.Fatalf("open %s: %v", rawURL, err)
 	}
 	t.Cleanup(func() { d.Close() })
-	if _, err := d.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
 	return d
 }
 

@@ -1,0 +1,37 @@
+package alerting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+// ErrRoleCannotAct refuses an acknowledge or close made from outside the
+// API (an action link, an SMS reply, a key pressed on a call) by someone
+// whose role, as it is now, is below RESPONDER: the same rule the API
+// applies to acknowledgeAlert and closeAlert.
+var ErrRoleCannotAct = errors.New("your role does not allow acting on alerts")
+
+// mayAct is the one role check for acting on alerts from a notification.
+// It reads the role the user has at the moment of acting, not the one
+// they had when the page went out, so a demotion takes effect on pages
+// already sent.
+func mayAct(u *db.User) error {
+	if !u.Role.Includes(db.RoleResponder) {
+		return ErrRoleCannotAct
+	}
+	return nil
+}
+
+// loadActor loads userID as they are now and checks mayAct.
+func loadActor(ctx context.Context, idb bun.IDB, userID int) (*db.User, error) {
+	u := new(db.User)
+	if err := idb.NewSelect().Model(u).Where("id = ?", userID).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load user %d: %w", userID, db.Classify(err))
+	}
+	return u, mayAct(u)
+}
