@@ -13,7 +13,9 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
+	"github.com/klaxonhq/klaxon/schedules"
 )
 
 func sample(t testing.TB, name string) []byte {
@@ -27,9 +29,14 @@ func sample(t testing.TB, name string) []byte {
 
 func newService(t testing.TB, d *db.DB) *alerting.Service {
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, func() time.Time { return clock }))
 	svc.SetOutboundGuard(localSinks)
 	return svc
+}
+
+// stores builds the configuration stores the service reads.
+func stores(d *db.DB, now func() time.Time) alerting.Config {
+	return alerting.Config{OnCall: schedules.NewStore(d, now, policies.NewStore(d, now))}
 }
 
 func detectify(t testing.TB, svc *alerting.Service) *db.Integration {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
@@ -14,6 +15,7 @@ import (
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
+	"github.com/klaxonhq/klaxon/schedules"
 )
 
 // auditTrail reads the entries recorded since it last looked.
@@ -81,6 +83,15 @@ func wantChanges(t *testing.T, e *audit.Entry, want map[string]string) {
 			t.Errorf("%s %s: %s recorded, but it did not change: %s", e.Action, e.EntityType, field, e.Changes)
 		}
 	}
+}
+
+// jan is 2026-01-<day> at hh:mm UTC.
+func jan(day, hh, mm int) time.Time {
+	return time.Date(2026, time.January, day, hh, mm, 0, 0, time.UTC)
+}
+
+func daily(handoff time.Time, participants ...int) oncall.Layer {
+	return oncall.Layer{Name: "daily", ShiftLength: 1, ShiftUnit: oncall.UnitDays, HandoffAt: handoff, ParticipantIDs: participants}
 }
 
 func TestAuditOfConfiguration(t *testing.T) {
@@ -204,7 +215,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 		}
 
 		// Schedules, and their overrides recorded on them.
-		sched, err := svc.CreateSchedule(ctx, alerting.ScheduleInput{Name: ptr("Week"), TimeZone: ptr("UTC"), Layers: []oncall.Layer{daily(jan(5, 9, 0), a, b)}})
+		sched, err := c.schedules.CreateSchedule(ctx, schedules.ScheduleInput{Name: ptr("Week"), TimeZone: ptr("UTC"), Layers: []oncall.Layer{daily(jan(5, 9, 0), a, b)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,23 +224,23 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"layers": `{"to":[{"handoffAt":"2026-01-05T09:00:00Z","name":"daily","participantIds":[` +
 				itoa(a) + `,` + itoa(b) + `],"restrictions":[],"shiftLength":1,"shiftUnit":"DAYS"}]}`,
 		})
-		if _, err := svc.UpdateSchedule(ctx, sched.ID, alerting.ScheduleInput{TimeZone: ptr("Europe/Berlin")}); err != nil {
+		if _, err := c.schedules.UpdateSchedule(ctx, sched.ID, schedules.ScheduleInput{TimeZone: ptr("Europe/Berlin")}); err != nil {
 			t.Fatal(err)
 		}
 		wantChanges(t, trail.one(audit.Schedule, sched.ID, audit.Updated, "a@example.com"), map[string]string{
 			"timeZone": `{"from":"UTC","to":"Europe/Berlin"}`,
 		})
-		if _, err := svc.UpdateSchedule(ctx, sched.ID, alerting.ScheduleInput{TimeZone: ptr("Mars/Olympus")}); err == nil {
+		if _, err := c.schedules.UpdateSchedule(ctx, sched.ID, schedules.ScheduleInput{TimeZone: ptr("Mars/Olympus")}); err == nil {
 			t.Fatal("an unknown time zone was stored")
 		}
 		trail.none("a schedule update refused")
-		o, err := svc.CreateOverride(ctx, alerting.OverrideInput{ScheduleID: sched.ID, UserID: b, ReplaceUserID: &a, Start: jan(6, 9, 0), End: jan(7, 9, 0)})
+		o, err := c.schedules.CreateOverride(ctx, schedules.OverrideInput{ScheduleID: sched.ID, UserID: b, ReplaceUserID: &a, Start: jan(6, 9, 0), End: jan(7, 9, 0)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		override := `{"end":"2026-01-07T09:00:00Z","id":` + itoa(o.ID) + `,"replaceUserId":` + itoa(a) + `,"start":"2026-01-06T09:00:00Z","userId":` + itoa(b) + `}`
 		wantChanges(t, trail.one(audit.Schedule, sched.ID, audit.OverrideCreated, "a@example.com"), map[string]string{"override": `{"to":` + override + `}`})
-		if err := svc.DeleteOverride(ctx, o.ID); err != nil {
+		if err := c.schedules.DeleteOverride(ctx, o.ID); err != nil {
 			t.Fatal(err)
 		}
 		wantChanges(t, trail.one(audit.Schedule, sched.ID, audit.OverrideDeleted, "a@example.com"), map[string]string{"override": `{"from":` + override + `}`})
@@ -260,7 +271,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 			t.Fatal(err)
 		}
 		trail.one(audit.EscalationPolicy, p.ID, audit.Deleted, "a@example.com")
-		if err := svc.DeleteSchedule(ctx, sched.ID); err != nil {
+		if err := c.schedules.DeleteSchedule(ctx, sched.ID); err != nil {
 			t.Fatal(err)
 		}
 		wantChanges(t, trail.one(audit.Schedule, sched.ID, audit.Deleted, "a@example.com"), map[string]string{
@@ -332,4 +343,13 @@ func TestAuditEntryAndChangeCommitTogether(t *testing.T) {
 		}
 		trail.none("a change that failed after recording")
 	})
+}
+
+func (c *config) schedule(name string, layers ...oncall.Layer) *db.Schedule {
+	c.t.Helper()
+	sched, err := c.schedules.CreateSchedule(c.ctx, schedules.ScheduleInput{Name: &name, TimeZone: ptr("UTC"), Layers: layers})
+	if err != nil {
+		c.t.Fatalf("create schedule %s: %v", name, err)
+	}
+	return sched
 }

@@ -76,7 +76,7 @@ func (s *Service) CreateContactMethod(ctx context.Context, in ContactMethodInput
 	}
 	cm.Verified = !cm.Type.NeedsVerification()
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if err := requireRows(ctx, tx, (*db.User)(nil), "userId", "user", []int{cm.UserID}); err != nil {
+		if err := db.RequireRows(ctx, tx, (*db.User)(nil), "userId", "user", []int{cm.UserID}); err != nil {
 			return err
 		}
 		if _, err := tx.NewInsert().Model(cm).Exec(ctx); err != nil {

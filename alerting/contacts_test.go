@@ -17,6 +17,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/egress"
+	"github.com/klaxonhq/klaxon/schedules"
 )
 
 // config is a service over one database for the configuration tests.
@@ -25,10 +26,13 @@ type config struct {
 	ctx context.Context
 	d   *db.DB
 	svc *alerting.Service
+	// schedules keeps the schedules, which the service only reads.
+	schedules *schedules.Store
 }
 
 func newConfig(t *testing.T, d *db.DB) *config {
-	return &config{t: t, ctx: context.Background(), d: d, svc: newService(t, d)}
+	now := func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
+	return &config{t: t, ctx: context.Background(), d: d, svc: newService(t, d), schedules: stores(d, now).OnCall.(*schedules.Store)}
 }
 
 // addUser stores a user straight in the database and returns its id.
@@ -307,7 +311,7 @@ var pushKeys = map[string]*ecdh.PrivateKey{}
 func TestContactURLsAreCheckedAgainstTheGuard(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		strict := alerting.NewService(d, "https://klaxon.example", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		strict := alerting.NewService(d, "https://klaxon.example", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, time.Now))
 		c := &config{t: t, ctx: ctx, d: d, svc: strict}
 		userID := c.addUser("lou")
 		create := func(svc *alerting.Service, typ db.ContactType, value string) (*db.ContactMethod, error) {
@@ -347,7 +351,7 @@ func TestContactURLsAreCheckedAgainstTheGuard(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		onPrem := alerting.NewService(d, "https://klaxon.example", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		onPrem := alerting.NewService(d, "https://klaxon.example", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, time.Now))
 		onPrem.SetOutboundGuard(egress.New(allow, nil))
 		for _, ok := range []string{"http://10.20.0.5:8080/hook", "https://10.20.9.9/hook"} {
 			if _, err := create(onPrem, db.ContactWebhook, ok); err != nil {

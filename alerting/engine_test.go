@@ -236,7 +236,7 @@ func TestTwoInstancesPageOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer second.Close()
-	instances := []*alerting.Service{f.svc, alerting.NewService(second, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	instances := []*alerting.Service{f.svc, alerting.NewService(second, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(second, f.clock.Now))}
 	instances[1].SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
 
 	runBoth := func() {

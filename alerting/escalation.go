@@ -158,7 +158,7 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 		case db.TargetGroup:
 			err = tx.NewSelect().Model((*db.GroupMember)(nil)).Column("user_id").Where("group_id = ?", target.ID).Order("user_id").Scan(ctx, &found)
 		case db.TargetSchedule:
-			found, err = s.OnCallUsers(ctx, tx, target.ID, now)
+			found, err = s.config.OnCall.OnCallUsers(ctx, tx, target.ID, now)
 		case db.TargetRecipients:
 			found, err = recipientUsers(ctx, tx, alert)
 		}

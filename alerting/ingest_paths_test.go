@@ -29,7 +29,7 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
 		newSvc := func(d *db.DB) *Service {
-			return NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			return NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{})
 		}
 		fastSvc, genericSvc := newSvc(fast), newSvc(generic)
 		fastTokens, genericTokens := storyIntegrations(t, fastSvc), storyIntegrations(t, genericSvc)
@@ -178,7 +178,7 @@ func testBatchEventOrder(t *testing.T, size int, mixed bool) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		svc := NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		svc := NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{})
 		tokens := storyIntegrations(t, svc)
 		body, err := os.ReadFile(filepath.Join("..", "rules", "testdata", "detectify", "new_finding_high.json"))
 		if err != nil {

@@ -299,14 +299,14 @@ func checkIntegrationRefs(ctx context.Context, tx bun.Tx, in IntegrationInput) e
 		}
 	}
 	if in.EscalationPolicyID != nil {
-		if err := requireRows(ctx, tx, (*db.EscalationPolicy)(nil), "escalationPolicyId", "escalation policy", []int{*in.EscalationPolicyID}); err != nil {
+		if err := db.RequireRows(ctx, tx, (*db.EscalationPolicy)(nil), "escalationPolicyId", "escalation policy", []int{*in.EscalationPolicyID}); err != nil {
 			return err
 		}
 	}
-	if err := requireRows(ctx, tx, (*db.User)(nil), "recipientUserIds[]", "user", in.RecipientUserIDs); err != nil {
+	if err := db.RequireRows(ctx, tx, (*db.User)(nil), "recipientUserIds[]", "user", in.RecipientUserIDs); err != nil {
 		return err
 	}
-	return requireRows(ctx, tx, (*db.Group)(nil), "recipientGroupIds[]", "group", in.RecipientGroupIDs)
+	return db.RequireRows(ctx, tx, (*db.Group)(nil), "recipientGroupIds[]", "group", in.RecipientGroupIDs)
 }
 
 // replaceRecipients stores the input's recipient lists, each replacing

@@ -243,11 +243,11 @@ func requireTargets(ctx context.Context, idb bun.IDB, steps []StepInput) error {
 			var err error
 			switch t.Type {
 			case db.TargetUser:
-				err = requireRows(ctx, idb, (*db.User)(nil), field, "user", []int{t.ID})
+				err = db.RequireRows(ctx, idb, (*db.User)(nil), field, "user", []int{t.ID})
 			case db.TargetGroup:
-				err = requireRows(ctx, idb, (*db.Group)(nil), field, "group", []int{t.ID})
+				err = db.RequireRows(ctx, idb, (*db.Group)(nil), field, "group", []int{t.ID})
 			case db.TargetSchedule:
-				err = requireRows(ctx, idb, (*db.Schedule)(nil), field, "schedule", []int{t.ID})
+				err = db.RequireRows(ctx, idb, (*db.Schedule)(nil), field, "schedule", []int{t.ID})
 			}
 			if err != nil {
 				return err
@@ -266,26 +266,6 @@ func insertSteps(ctx context.Context, tx bun.Tx, policyID int, steps []StepInput
 		return nil, fmt.Errorf("store steps of escalation policy %d: %w", policyID, err)
 	}
 	return stored, nil
-}
-
-// refuseIfTargeted reports, as invalid input, an escalation step that
-// targets t.
-func refuseIfTargeted(ctx context.Context, idb bun.IDB, t db.Target) error {
-	var steps []*db.EscalationStep
-	if err := idb.NewSelect().Model(&steps).Order("policy_id", "position").Scan(ctx); err != nil {
-		return fmt.Errorf("find escalation steps targeting %s %d: %w", t.Type, t.ID, err)
-	}
-	for _, step := range steps {
-		if slices.Contains(step.Targets, t) {
-			var name string
-			err := idb.NewSelect().Model((*db.EscalationPolicy)(nil)).Column("name").Where("id = ?", step.PolicyID).Scan(ctx, &name)
-			if err != nil {
-				return fmt.Errorf("find escalation steps targeting %s %d: %w", t.Type, t.ID, err)
-			}
-			return db.Invalid("id", fmt.Sprintf("step %d of escalation policy %q targets it; change the policy first", step.Position+1, name))
-		}
-	}
-	return nil
 }
 
 // TargetInfo is an escalation target with a name for people to read.
@@ -361,48 +341,6 @@ func (s *Service) AlertNotifications(ctx context.Context, alertID int) ([]*db.No
 		return nil, fmt.Errorf("notifications of alert %d: %w", alertID, err)
 	}
 	return list, nil
-}
-
-// requireRows checks that every id names a row of model's table, and
-// otherwise reports the first missing one as invalid input on field; a
-// "[]" in field becomes the id's index, as in "memberIds[2]".
-func requireRows(ctx context.Context, idb bun.IDB, model any, field, what string, ids []int) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	var found []int
-	if err := idb.NewSelect().Model(model).Column("id").Where("id IN (?)", bun.In(ids)).Scan(ctx, &found); err != nil {
-		return fmt.Errorf("check %ss exist: %w", what, err)
-	}
-	for i, id := range ids {
-		if !slices.Contains(found, id) {
-			return db.Invalid(strings.Replace(field, "[]", fmt.Sprintf("[%d]", i), 1), fmt.Sprintf("%s %d does not exist", what, id))
-		}
-	}
-	return nil
-}
-
-// usersInOrder loads the users with the given ids in that order, leaving
-// out ids with no user.
-func usersInOrder(ctx context.Context, idb bun.IDB, ids []int) ([]*db.User, error) {
-	users := []*db.User{}
-	if len(ids) == 0 {
-		return users, nil
-	}
-	var found []*db.User
-	if err := idb.NewSelect().Model(&found).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("load users: %w", err)
-	}
-	byID := make(map[int]*db.User, len(found))
-	for _, u := range found {
-		byID[u.ID] = u
-	}
-	for _, id := range ids {
-		if u, ok := byID[id]; ok {
-			users = append(users, u)
-		}
-	}
-	return users, nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, db.ErrNotFound) }

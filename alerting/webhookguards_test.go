@@ -97,7 +97,7 @@ func TestWebhookRateLimit(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, func() time.Time { return clock }))
 		integ := detectify(t, svc)
 		body := sample(t, "scan_started.json")
 		send := func() error {

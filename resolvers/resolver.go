@@ -16,14 +16,16 @@ import (
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/rules"
+	"github.com/klaxonhq/klaxon/schedules"
 )
 
 // Resolver is the root of every resolver; it holds the domain services.
 type Resolver struct {
-	Alerting *alerting.Service
-	Auth     *auth.Service
-	Events   *events.Bus
-	Audit    *audit.Log
+	Alerting      *alerting.Service
+	Auth          *auth.Service
+	Events        *events.Bus
+	Audit         *audit.Log
+	ScheduleStore *schedules.Store
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.

@@ -18,12 +18,10 @@ import (
 	"github.com/vektah/gqlparser/v2/validator/core"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
-	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
-	"github.com/klaxonhq/klaxon/resolvers"
 )
 
 // GraphQL error codes, in extensions.code.
@@ -39,7 +37,7 @@ const (
 )
 
 func (s *Server) graphQLHandler() http.Handler {
-	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Alerting: s.alerting, Auth: s.auth, Events: s.events, Audit: audit.NewLog(s.db)}})
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: s.resolver})
 	h := handler.New(schema)
 	h.AddTransport(websocketTransport{s})
 	h.AddTransport(transport.GET{})

@@ -1,4 +1,4 @@
-package alerting
+package schedules
 
 import (
 	"context"
@@ -34,13 +34,13 @@ type OverrideInput struct {
 	Start, End    time.Time
 }
 
-// Now is the service's clock, for callers that default a time to now.
-func (s *Service) Now() time.Time { return s.clock() }
+// Now is the store's clock, for callers that default a time to now.
+func (s *Store) Now() time.Time { return s.clock() }
 
 // maxShiftsWindow is the longest span Shifts answers for.
 const maxShiftsWindow = 366 * 24 * time.Hour
 
-func (s *Service) Schedules(ctx context.Context) ([]*db.Schedule, error) {
+func (s *Store) Schedules(ctx context.Context) ([]*db.Schedule, error) {
 	var list []*db.Schedule
 	err := s.db.NewSelect().Model(&list).
 		Relation("Layers", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
@@ -53,7 +53,7 @@ func (s *Service) Schedules(ctx context.Context) ([]*db.Schedule, error) {
 
 // Schedule returns the schedule with its layers; its Overrides are not
 // loaded (see Overrides).
-func (s *Service) Schedule(ctx context.Context, id int) (*db.Schedule, error) {
+func (s *Store) Schedule(ctx context.Context, id int) (*db.Schedule, error) {
 	return scheduleByID(ctx, s.db, id)
 }
 
@@ -69,7 +69,7 @@ func scheduleByID(ctx context.Context, idb bun.IDB, id int) (*db.Schedule, error
 }
 
 // Overrides returns the schedule's overrides that end after from, by start.
-func (s *Service) Overrides(ctx context.Context, scheduleID int, from time.Time) ([]*db.ScheduleOverride, error) {
+func (s *Store) Overrides(ctx context.Context, scheduleID int, from time.Time) ([]*db.ScheduleOverride, error) {
 	return overridesBetween(ctx, s.db, scheduleID, from, time.Time{})
 }
 
@@ -87,7 +87,7 @@ func overridesBetween(ctx context.Context, idb bun.IDB, scheduleID int, from, to
 	return list, nil
 }
 
-func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*db.Schedule, error) {
+func (s *Store) CreateSchedule(ctx context.Context, in ScheduleInput) (*db.Schedule, error) {
 	if in.Name == nil {
 		return nil, db.Invalid("name", "is required")
 	}
@@ -126,7 +126,7 @@ func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*db.Sch
 
 // UpdateSchedule changes a schedule; layers given replace all layers.
 // Overrides are kept.
-func (s *Service) UpdateSchedule(ctx context.Context, id int, in ScheduleInput) (*db.Schedule, error) {
+func (s *Store) UpdateSchedule(ctx context.Context, id int, in ScheduleInput) (*db.Schedule, error) {
 	var sched *db.Schedule
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
@@ -173,9 +173,9 @@ func (s *Service) UpdateSchedule(ctx context.Context, id int, in ScheduleInput) 
 // DeleteSchedule removes a schedule with its layers and overrides. It
 // refuses while an escalation policy still targets the schedule, so no
 // policy silently loses a step's target.
-func (s *Service) DeleteSchedule(ctx context.Context, id int) error {
+func (s *Store) DeleteSchedule(ctx context.Context, id int) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if err := refuseIfTargeted(ctx, tx, db.Target{Type: db.TargetSchedule, ID: id}); err != nil {
+		if err := s.targets.RefuseIfTargeted(ctx, tx, db.Target{Type: db.TargetSchedule, ID: id}); err != nil {
 			return err
 		}
 		sched, err := scheduleByID(ctx, tx, id)
@@ -242,7 +242,7 @@ func fieldError(err error) error {
 func requireParticipants(ctx context.Context, idb bun.IDB, layers []oncall.Layer) error {
 	for i, l := range layers {
 		field := fmt.Sprintf("layers[%d].participantIds[]", i)
-		if err := requireRows(ctx, idb, (*db.User)(nil), field, "user", l.ParticipantIDs); err != nil {
+		if err := db.RequireRows(ctx, idb, (*db.User)(nil), field, "user", l.ParticipantIDs); err != nil {
 			return err
 		}
 	}
@@ -277,7 +277,7 @@ func insertLayers(ctx context.Context, tx bun.Tx, scheduleID int, layers []oncal
 
 // CreateOverride puts a user on call for a while, in place of one user
 // or of everyone.
-func (s *Service) CreateOverride(ctx context.Context, in OverrideInput) (*db.ScheduleOverride, error) {
+func (s *Store) CreateOverride(ctx context.Context, in OverrideInput) (*db.ScheduleOverride, error) {
 	switch {
 	case in.Start.IsZero():
 		return nil, db.Invalid("start", "is required")
@@ -293,14 +293,14 @@ func (s *Service) CreateOverride(ctx context.Context, in OverrideInput) (*db.Sch
 		Start: in.Start.UTC().Truncate(time.Microsecond), End: in.End.UTC().Truncate(time.Microsecond), CreatedAt: s.clock(),
 	}
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if err := requireRows(ctx, tx, (*db.Schedule)(nil), "scheduleId", "schedule", []int{in.ScheduleID}); err != nil {
+		if err := db.RequireRows(ctx, tx, (*db.Schedule)(nil), "scheduleId", "schedule", []int{in.ScheduleID}); err != nil {
 			return err
 		}
-		if err := requireRows(ctx, tx, (*db.User)(nil), "userId", "user", []int{in.UserID}); err != nil {
+		if err := db.RequireRows(ctx, tx, (*db.User)(nil), "userId", "user", []int{in.UserID}); err != nil {
 			return err
 		}
 		if in.ReplaceUserID != nil {
-			if err := requireRows(ctx, tx, (*db.User)(nil), "replaceUserId", "user", []int{*in.ReplaceUserID}); err != nil {
+			if err := db.RequireRows(ctx, tx, (*db.User)(nil), "replaceUserId", "user", []int{*in.ReplaceUserID}); err != nil {
 				return err
 			}
 		}
@@ -315,7 +315,7 @@ func (s *Service) CreateOverride(ctx context.Context, in OverrideInput) (*db.Sch
 	return o, nil
 }
 
-func (s *Service) Override(ctx context.Context, id int) (*db.ScheduleOverride, error) {
+func (s *Store) Override(ctx context.Context, id int) (*db.ScheduleOverride, error) {
 	o := new(db.ScheduleOverride)
 	if err := s.db.NewSelect().Model(o).Where("id = ?", id).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load override %d: %w", id, db.Classify(err))
@@ -323,7 +323,7 @@ func (s *Service) Override(ctx context.Context, id int) (*db.ScheduleOverride, e
 	return o, nil
 }
 
-func (s *Service) DeleteOverride(ctx context.Context, id int) error {
+func (s *Store) DeleteOverride(ctx context.Context, id int) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		o, err := db.LoadByID[db.ScheduleOverride](ctx, tx, id, "override")
 		if err != nil {
@@ -339,7 +339,7 @@ func (s *Service) DeleteOverride(ctx context.Context, id int) error {
 // OnCallUsers returns the sorted ids of the users on call for the schedule
 // at the instant at, leaving out users that no longer exist. It reads
 // through idb so the escalation engine can call it inside its transaction.
-func (s *Service) OnCallUsers(ctx context.Context, idb bun.IDB, scheduleID int, at time.Time) ([]int, error) {
+func (s *Store) OnCallUsers(ctx context.Context, idb bun.IDB, scheduleID int, at time.Time) ([]int, error) {
 	sched, err := scheduleByID(ctx, idb, scheduleID)
 	if err != nil {
 		return nil, err
@@ -366,17 +366,17 @@ func (s *Service) OnCallUsers(ctx context.Context, idb bun.IDB, scheduleID int, 
 }
 
 // OnCall returns the users on call for the schedule at the instant at.
-func (s *Service) OnCall(ctx context.Context, scheduleID int, at time.Time) ([]*db.User, error) {
+func (s *Store) OnCall(ctx context.Context, scheduleID int, at time.Time) ([]*db.User, error) {
 	ids, err := s.OnCallUsers(ctx, s.db, scheduleID, at)
 	if err != nil {
 		return nil, err
 	}
-	return usersInOrder(ctx, s.db, ids)
+	return db.UsersInOrder(ctx, s.db, ids)
 }
 
 // Shifts returns the schedule's final timeline in [from, to): who is on
 // call when, overrides applied, with no one-on-call gaps left out.
-func (s *Service) Shifts(ctx context.Context, scheduleID int, from, to time.Time) ([]oncall.Shift, error) {
+func (s *Store) Shifts(ctx context.Context, scheduleID int, from, to time.Time) ([]oncall.Shift, error) {
 	if !to.After(from) {
 		return nil, db.Invalid("to", "must be after from")
 	}

@@ -1,0 +1,24 @@
+package alerting
+
+import (
+	"context"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// The configuration the engine reads is kept by other packages; alerting
+// names here only what it asks of them, and the wiring passes in their
+// stores.
+
+// OnCall tells who is on call for a schedule; package schedules
+// implements it. It reads through idb so the engine can ask inside its
+// own transaction.
+type OnCall interface {
+	OnCallUsers(ctx context.Context, idb bun.IDB, scheduleID int, at time.Time) ([]int, error)
+}
+
+// Config is the configuration alerting reads through the stores that own it.
+type Config struct {
+	OnCall OnCall
+}

@@ -1,0 +1,24 @@
+package policies
+
+import (
+	"time"
+
+	"github.com/klaxonhq/klaxon/db"
+)
+
+// Store keeps the escalation policies with their steps and targets.
+type Store struct {
+	db  *db.DB
+	now func() time.Time
+}
+
+// NewStore builds the escalation policy store over d; now is the clock.
+func NewStore(d *db.DB, now func() time.Time) *Store {
+	return &Store{db: d, now: now}
+}
+
+// clock returns the current time as both engines store it: UTC, whole
+// microseconds, so a value read back equals the value written.
+func (s *Store) clock() time.Time {
+	return s.now().UTC().Truncate(time.Microsecond)
+}
