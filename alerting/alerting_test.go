@@ -36,7 +36,8 @@ func newService(t testing.TB, d *db.DB) *alerting.Service {
 
 // stores builds the configuration stores the service reads.
 func stores(d *db.DB, now func() time.Time) alerting.Config {
-	return alerting.Config{OnCall: schedules.NewStore(d, now, policies.NewStore(d, now))}
+	pol := policies.NewStore(d, now, nil)
+	return alerting.Config{OnCall: schedules.NewStore(d, now, pol), Policies: pol}
 }
 
 func detectify(t testing.TB, svc *alerting.Service) *db.Integration {

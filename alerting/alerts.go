@@ -210,3 +210,13 @@ func (s *Service) change(ctx context.Context, alertID int, mutate alertMutation)
 }
 
 var errRaced = errors.New("alert changed concurrently")
+
+// AlertNotifications returns the notifications sent about an alert, in
+// the order they were made.
+func (s *Service) AlertNotifications(ctx context.Context, alertID int) ([]*db.Notification, error) {
+	var list []*db.Notification
+	if err := s.db.NewSelect().Model(&list).Where("alert_id = ?", alertID).Order("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("notifications of alert %d: %w", alertID, err)
+	}
+	return list, nil
+}

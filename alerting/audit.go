@@ -63,23 +63,3 @@ type rulesetRecord struct {
 func recordOfRuleset(rs *db.Ruleset) *rulesetRecord {
 	return &rulesetRecord{Name: rs.Name, Description: rs.Description, Rules: rs.RuleSpecs()}
 }
-
-type policyRecord struct {
-	Name        string       `json:"name"`
-	Description string       `json:"description"`
-	Repeat      int          `json:"repeat"`
-	Steps       []stepRecord `json:"steps"`
-}
-
-type stepRecord struct {
-	DelayMinutes int         `json:"delayMinutes"`
-	Targets      []db.Target `json:"targets"`
-}
-
-func recordOfPolicy(p *db.EscalationPolicy) *policyRecord {
-	r := &policyRecord{Name: p.Name, Description: p.Description, Repeat: p.Repeat, Steps: []stepRecord{}}
-	for _, s := range p.Steps {
-		r.Steps = append(r.Steps, stepRecord{DelayMinutes: s.DelayMinutes, Targets: s.Targets})
-	}
-	return r
-}

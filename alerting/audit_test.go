@@ -13,6 +13,7 @@ import (
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
 	"github.com/klaxonhq/klaxon/schedules"
@@ -102,10 +103,10 @@ func TestAuditOfConfiguration(t *testing.T) {
 		ctx := audit.WithActor(context.Background(), a, "a@example.com")
 		svc := c.svc
 		trail := &auditTrail{t: t, log: audit.NewLog(d)}
-		recipients := []alerting.StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}
+		recipients := []policies.StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}
 
 		// Escalation policies.
-		p, err := svc.CreateEscalationPolicy(ctx, alerting.PolicyInput{Name: ptr("Primary"), Steps: recipients})
+		p, err := c.policies.CreateEscalationPolicy(ctx, policies.PolicyInput{Name: ptr("Primary"), Steps: recipients})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,15 +118,15 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"name": `{"to":"Primary"}`, "description": `{"to":""}`, "repeat": `{"to":0}`,
 			"steps": `{"to":[{"delayMinutes":0,"targets":[{"type":"RECIPIENTS"}]}]}`,
 		})
-		if _, err := svc.UpdateEscalationPolicy(ctx, p.ID, alerting.PolicyInput{Repeat: ptr(2), Steps: recipients}); err != nil {
+		if _, err := c.policies.UpdateEscalationPolicy(ctx, p.ID, policies.PolicyInput{Repeat: ptr(2), Steps: recipients}); err != nil {
 			t.Fatal(err)
 		}
 		wantChanges(t, trail.one(audit.EscalationPolicy, p.ID, audit.Updated, "a@example.com"), map[string]string{"repeat": `{"from":0,"to":2}`})
-		if _, err := svc.CreateEscalationPolicy(ctx, alerting.PolicyInput{Name: ptr("Primary"), Steps: recipients}); err == nil {
+		if _, err := c.policies.CreateEscalationPolicy(ctx, policies.PolicyInput{Name: ptr("Primary"), Steps: recipients}); err == nil {
 			t.Fatal("a second policy named Primary was created")
 		}
 		trail.none("a policy refused by the unique name")
-		if _, err := svc.UpdateEscalationPolicy(ctx, p.ID, alerting.PolicyInput{Name: ptr("Renamed"), Steps: []alerting.StepInput{
+		if _, err := c.policies.UpdateEscalationPolicy(ctx, p.ID, policies.PolicyInput{Name: ptr("Renamed"), Steps: []policies.StepInput{
 			{Targets: []db.Target{{Type: db.TargetUser, ID: 9999}}},
 		}}); err == nil {
 			t.Fatal("a step targeting a missing user was stored")
@@ -267,7 +268,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 			t.Fatal(err)
 		}
 		trail.one(audit.Ruleset, rs.ID, audit.Deleted, "a@example.com")
-		if err := svc.DeleteEscalationPolicy(ctx, p.ID); err != nil {
+		if err := c.policies.DeleteEscalationPolicy(ctx, p.ID); err != nil {
 			t.Fatal(err)
 		}
 		trail.one(audit.EscalationPolicy, p.ID, audit.Deleted, "a@example.com")
@@ -318,7 +319,7 @@ func TestAuditEntryAndChangeCommitTogether(t *testing.T) {
 
 		// The entry cannot be written: the change is not kept.
 		rename("audit_log", "audit_log_away")
-		_, err := c.svc.CreateEscalationPolicy(ctx, alerting.PolicyInput{Name: ptr("Unrecorded"), Steps: []alerting.StepInput{
+		_, err := c.policies.CreateEscalationPolicy(ctx, policies.PolicyInput{Name: ptr("Unrecorded"), Steps: []policies.StepInput{
 			{Targets: []db.Target{{Type: db.TargetRecipients}}},
 		}})
 		rename("audit_log_away", "audit_log")

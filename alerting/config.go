@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/db"
 )
 
 // The configuration the engine reads is kept by other packages; alerting
@@ -18,7 +20,14 @@ type OnCall interface {
 	OnCallUsers(ctx context.Context, idb bun.IDB, scheduleID int, at time.Time) ([]int, error)
 }
 
+// Policies reads escalation policies; package policies implements it.
+type Policies interface {
+	// PolicyByID returns the policy with its steps in order.
+	PolicyByID(ctx context.Context, idb bun.IDB, id int) (*db.EscalationPolicy, error)
+}
+
 // Config is the configuration alerting reads through the stores that own it.
 type Config struct {
-	OnCall OnCall
+	OnCall   OnCall
+	Policies Policies
 }

@@ -357,3 +357,5 @@ func (s *Service) RegisterPushSubscription(ctx context.Context, userID int, sub 
 	}
 	return cm, nil
 }
+
+func isNotFound(err error) bool { return errors.Is(err, db.ErrNotFound) }

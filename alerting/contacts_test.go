@@ -17,6 +17,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/egress"
+	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/schedules"
 )
 
@@ -26,13 +27,17 @@ type config struct {
 	ctx context.Context
 	d   *db.DB
 	svc *alerting.Service
-	// schedules keeps the schedules, which the service only reads.
+	// schedules and policies keep the configuration the service only
+	// reads; a change to a policy drops the service's webhook routes.
 	schedules *schedules.Store
+	policies  *policies.Store
 }
 
 func newConfig(t *testing.T, d *db.DB) *config {
 	now := func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
-	return &config{t: t, ctx: context.Background(), d: d, svc: newService(t, d), schedules: stores(d, now).OnCall.(*schedules.Store)}
+	svc := newService(t, d)
+	pol := policies.NewStore(d, now, svc.RoutesChanged)
+	return &config{t: t, ctx: context.Background(), d: d, svc: svc, schedules: schedules.NewStore(d, now, pol), policies: pol}
 }
 
 // addUser stores a user straight in the database and returns its id.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -83,7 +84,7 @@ func storyIntegrations(t *testing.T, svc *Service) []string {
 	ctx := context.Background()
 	name, typ := "Detectify", rules.TypeDetectify
 	policyName := "Security"
-	policy, err := svc.CreateEscalationPolicy(ctx, PolicyInput{Name: &policyName, Steps: []StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}})
+	policy, err := policies.NewStore(svc.db, svc.now, svc.RoutesChanged).CreateEscalationPolicy(ctx, policies.PolicyInput{Name: &policyName, Steps: []policies.StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}})
 	if err != nil {
 		t.Fatalf("create policy: %v", err)
 	}

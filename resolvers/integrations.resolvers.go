@@ -202,7 +202,7 @@ func (r *ruleRouteResolver) EscalationPolicy(ctx context.Context, obj *rules.Rou
 	if obj.EscalationPolicyID == 0 {
 		return nil, nil
 	}
-	return orNil(r.Alerting.EscalationPolicy(ctx, obj.EscalationPolicyID))
+	return orNil(r.PolicyStore.EscalationPolicy(ctx, obj.EscalationPolicyID))
 }
 
 // RecipientUsers is the resolver for the recipientUsers field.

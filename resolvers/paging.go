@@ -10,12 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/oncall"
+	"github.com/klaxonhq/klaxon/policies"
 )
 
 // mayManageContacts reports whether the caller may see and change the
@@ -127,13 +127,13 @@ func formatClock(minute int) string {
 
 // policySteps converts the steps of a policy input; nil stays nil,
 // meaning "unchanged" on update.
-func policySteps(in []*graph.EscalationStepInput) []alerting.StepInput {
+func policySteps(in []*graph.EscalationStepInput) []policies.StepInput {
 	if in == nil {
 		return nil
 	}
-	steps := make([]alerting.StepInput, len(in))
+	steps := make([]policies.StepInput, len(in))
 	for i, s := range in {
-		steps[i] = alerting.StepInput{DelayMinutes: s.DelayMinutes, Targets: []db.Target{}}
+		steps[i] = policies.StepInput{DelayMinutes: s.DelayMinutes, Targets: []db.Target{}}
 		for _, t := range s.Targets {
 			steps[i].Targets = append(steps[i].Targets, db.Target{Type: t.Type, ID: ptrValue(t.ID)})
 		}
@@ -188,5 +188,5 @@ func (r *Resolver) optionalPolicy(ctx context.Context, id *int) (*db.EscalationP
 	if id == nil {
 		return nil, nil
 	}
-	return orNil(r.Alerting.EscalationPolicy(ctx, *id))
+	return orNil(r.PolicyStore.EscalationPolicy(ctx, *id))
 }

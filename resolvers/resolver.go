@@ -15,6 +15,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
 	"github.com/klaxonhq/klaxon/schedules"
 )
@@ -26,6 +27,7 @@ type Resolver struct {
 	Events        *events.Bus
 	Audit         *audit.Log
 	ScheduleStore *schedules.Store
+	PolicyStore   *policies.Store
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.

@@ -3,12 +3,9 @@ package schedules_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/schedules"
@@ -19,16 +16,14 @@ type config struct {
 	ctx      context.Context
 	d        *db.DB
 	svc      *schedules.Store
-	policies *alerting.Service
+	policies *policies.Store
 }
 
 func newConfig(t *testing.T, d *db.DB) *config {
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	now := func() time.Time { return clock }
-	svc := schedules.NewStore(d, now, policies.NewStore(d, now))
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &config{t: t, ctx: context.Background(), d: d, svc: svc,
-		policies: alerting.NewService(d, "https://klaxon.example", now, log, alerting.Config{OnCall: svc})}
+	pol := policies.NewStore(d, now, nil)
+	return &config{t: t, ctx: context.Background(), d: d, svc: schedules.NewStore(d, now, pol), policies: pol}
 }
 
 // addUser stores a user straight in the database and returns its id.

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/oncall"
+	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/schedules"
 )
 
@@ -302,7 +302,7 @@ func TestDeleteSchedule(t *testing.T) {
 		if _, err := c.svc.CreateOverride(c.ctx, schedules.OverrideInput{ScheduleID: sched.ID, UserID: b, Start: jan(6, 0, 0), End: jan(7, 0, 0)}); err != nil {
 			t.Fatal(err)
 		}
-		policy, err := c.policies.CreateEscalationPolicy(c.ctx, alerting.PolicyInput{Name: ptr("Uses it"), Steps: []alerting.StepInput{
+		policy, err := c.policies.CreateEscalationPolicy(c.ctx, policies.PolicyInput{Name: ptr("Uses it"), Steps: []policies.StepInput{
 			{DelayMinutes: 5, Targets: []db.Target{{Type: db.TargetSchedule, ID: sched.ID}}},
 		}})
 		if err != nil {

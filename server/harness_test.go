@@ -91,14 +91,16 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	// slowest part of the tests, the more so under the race detector.
 	authSvc.SetPasswordCost(bcrypt.MinCost)
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	scheduleStore := schedules.NewStore(d, time.Now, policies.NewStore(d, time.Now))
-	alertingSvc := alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore})
+	var alertingSvc *alerting.Service
+	policyStore := policies.NewStore(d, time.Now, func() { alertingSvc.RoutesChanged() })
+	scheduleStore := schedules.NewStore(d, time.Now, policyStore)
+	alertingSvc = alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
 	bus := events.NewBus(d, log)
 	alertingSvc.SetEvents(bus)
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); bus.Run(busCtx) }()
-	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore}, log)
+	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore}, log)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.Close()

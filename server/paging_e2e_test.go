@@ -50,8 +50,10 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		clock := &testClock{now: time.Now().UTC().Truncate(time.Second)}
 
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
-		scheduleStore := schedules.NewStore(d, clock.Now, policies.NewStore(d, clock.Now))
-		svc := alerting.NewService(d, twilioPublic, clock.Now, log, alerting.Config{OnCall: scheduleStore})
+		var svc *alerting.Service
+		policyStore := policies.NewStore(d, clock.Now, func() { svc.RoutesChanged() })
+		scheduleStore := schedules.NewStore(d, clock.Now, policyStore)
+		svc = alerting.NewService(d, twilioPublic, clock.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
 		email, err := notifiers.NewEmail(notifiers.EmailConfig{Host: mail.host, Port: mail.port, TLS: notifiers.SMTPNoTLS, From: "Klaxon <klaxon@example.com>"})
 		if err != nil {
 			t.Fatal(err)
@@ -67,7 +69,7 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		tokens, _ := auth.NewTokens(key, time.Hour, clock.Now)
 		authSvc, _ := auth.NewService(d, tokens, clock.Now)
 		authSvc.SetPasswordCost(bcrypt.MinCost)
-		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, &resolvers.Resolver{Alerting: svc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore}, log).Handler())
+		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, &resolvers.Resolver{Alerting: svc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore}, log).Handler())
 		t.Cleanup(ts.Close)
 
 		insert := func(model any) {

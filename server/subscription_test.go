@@ -120,14 +120,16 @@ func (h *harness) sibling(other *db.DB) *harness {
 	}
 	authSvc.SetPasswordCost(bcrypt.MinCost)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	scheduleStore := schedules.NewStore(other, time.Now, policies.NewStore(other, time.Now))
-	alertingSvc := alerting.NewService(other, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore})
+	var alertingSvc *alerting.Service
+	policyStore := policies.NewStore(other, time.Now, func() { alertingSvc.RoutesChanged() })
+	scheduleStore := schedules.NewStore(other, time.Now, policyStore)
+	alertingSvc = alerting.NewService(other, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
 	bus := events.NewBus(other, log)
 	alertingSvc.SetEvents(bus)
 	busCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); bus.Run(busCtx) }()
-	ts := httptest.NewServer(server.New(server.Config{}, other, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(other), ScheduleStore: scheduleStore}, log).Handler())
+	ts := httptest.NewServer(server.New(server.Config{}, other, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(other), ScheduleStore: scheduleStore, PolicyStore: policyStore}, log).Handler())
 	h.t.Cleanup(func() { ts.Close(); stop(); <-done })
 	c := *h
 	c.db, c.auth, c.alerting, c.bus, c.srv, c.client = other, authSvc, alertingSvc, bus, ts, ts.Client()

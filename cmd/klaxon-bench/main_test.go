@@ -56,12 +56,14 @@ func startKlaxon(t *testing.T, d *db.DB, wrap func(http.Handler) http.Handler) s
 	if _, _, err := authSvc.EnsureAdmin(ctx, adminEmail, adminPassword); err != nil {
 		t.Fatalf("first admin: %v", err)
 	}
-	scheduleStore := schedules.NewStore(d, time.Now, policies.NewStore(d, time.Now))
-	alertingSvc := alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore})
+	var alertingSvc *alerting.Service
+	policyStore := policies.NewStore(d, time.Now, func() { alertingSvc.RoutesChanged() })
+	scheduleStore := schedules.NewStore(d, time.Now, policyStore)
+	alertingSvc = alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
 	alertingSvc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(nil)})
 	bus := events.NewBus(d, log)
 	alertingSvc.SetEvents(bus)
-	srv := server.New(server.Config{MaxBodyBytes: 1 << 20, ShutdownTimeout: 5 * time.Second}, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore}, log)
+	srv := server.New(server.Config{MaxBodyBytes: 1 << 20, ShutdownTimeout: 5 * time.Second}, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore}, log)
 
 	background, stop := context.WithCancel(context.Background())
 	var workers sync.WaitGroup

@@ -62,9 +62,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "First admin: %s  password: %s  (shown once; change it after signing in)\n", admin.Email, generated)
 		}
 	}
-	policyStore := policies.NewStore(store, now)
+	// Webhook routes are cached by alerting from the policies (and the
+	// integrations and rulesets): each change to them drops the cache.
+	var alertingSvc *alerting.Service
+	policyStore := policies.NewStore(store, now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(store, now, policyStore)
-	alertingSvc := alerting.NewService(store, cfg.PublicURL, now, log, alerting.Config{OnCall: scheduleStore})
+	alertingSvc = alerting.NewService(store, cfg.PublicURL, now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
 	guard, err := cfg.Channels.guard()
 	if err != nil {
 		return err
@@ -93,7 +96,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		GraphQLMaxBodyBytes:    cfg.GraphQL.MaxBodyBytes,
 		GraphQLNoIntrospection: !cfg.GraphQL.Introspection,
 	}, store, alertingSvc, authSvc, bus, &resolvers.Resolver{
-		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore,
+		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore,
 	}, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)

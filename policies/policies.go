@@ -1,8 +1,7 @@
-package alerting
+package policies
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -39,7 +38,7 @@ const (
 	recipientsLabel = "Integration recipients"
 )
 
-func (s *Service) EscalationPolicies(ctx context.Context) ([]*db.EscalationPolicy, error) {
+func (s *Store) EscalationPolicies(ctx context.Context) ([]*db.EscalationPolicy, error) {
 	var list []*db.EscalationPolicy
 	err := s.db.NewSelect().Model(&list).
 		Relation("Steps", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
@@ -51,11 +50,13 @@ func (s *Service) EscalationPolicies(ctx context.Context) ([]*db.EscalationPolic
 }
 
 // EscalationPolicy returns the policy with its steps in order.
-func (s *Service) EscalationPolicy(ctx context.Context, id int) (*db.EscalationPolicy, error) {
-	return policyByID(ctx, s.db, id)
+func (s *Store) EscalationPolicy(ctx context.Context, id int) (*db.EscalationPolicy, error) {
+	return s.PolicyByID(ctx, s.db, id)
 }
 
-func policyByID(ctx context.Context, idb bun.IDB, id int) (*db.EscalationPolicy, error) {
+// PolicyByID loads the policy with its steps in order, through idb so the
+// escalation engine can read it inside its own transaction.
+func (s *Store) PolicyByID(ctx context.Context, idb bun.IDB, id int) (*db.EscalationPolicy, error) {
 	p := new(db.EscalationPolicy)
 	err := idb.NewSelect().Model(p).
 		Relation("Steps", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
@@ -66,7 +67,7 @@ func policyByID(ctx context.Context, idb bun.IDB, id int) (*db.EscalationPolicy,
 	return p, nil
 }
 
-func (s *Service) CreateEscalationPolicy(ctx context.Context, in PolicyInput) (*db.EscalationPolicy, error) {
+func (s *Store) CreateEscalationPolicy(ctx context.Context, in PolicyInput) (*db.EscalationPolicy, error) {
 	if in.Name == nil {
 		return nil, db.Invalid("name", "is required")
 	}
@@ -102,16 +103,16 @@ func (s *Service) CreateEscalationPolicy(ctx context.Context, in PolicyInput) (*
 
 // UpdateEscalationPolicy changes a policy; steps given replace all steps.
 // Pages already in flight follow the policy as it is when each step runs.
-func (s *Service) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyInput) (*db.EscalationPolicy, error) {
+func (s *Store) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyInput) (*db.EscalationPolicy, error) {
 	// Webhooks must follow the change from the next message on.
-	defer s.routes.invalidate()
+	defer s.onChange()
 	if err := validatePolicyFields(in); err != nil {
 		return nil, err
 	}
 	var p *db.EscalationPolicy
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if p, err = policyByID(ctx, tx, id); err != nil {
+		if p, err = s.PolicyByID(ctx, tx, id); err != nil {
 			return err
 		}
 		before := recordOfPolicy(p)
@@ -148,11 +149,11 @@ func (s *Service) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyI
 
 // DeleteEscalationPolicy removes a policy; integrations and alerts that
 // used it are left without one.
-func (s *Service) DeleteEscalationPolicy(ctx context.Context, id int) error {
+func (s *Store) DeleteEscalationPolicy(ctx context.Context, id int) error {
 	// Webhooks must follow the change from the next message on.
-	defer s.routes.invalidate()
+	defer s.onChange()
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		p, err := policyByID(ctx, tx, id)
+		p, err := s.PolicyByID(ctx, tx, id)
 		if err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}
@@ -277,7 +278,7 @@ type TargetInfo struct {
 }
 
 // DescribeTargets names each target, in order.
-func (s *Service) DescribeTargets(ctx context.Context, targets []db.Target) ([]TargetInfo, error) {
+func (s *Store) DescribeTargets(ctx context.Context, targets []db.Target) ([]TargetInfo, error) {
 	ids := map[db.TargetType][]int{}
 	for _, t := range targets {
 		ids[t.Type] = append(ids[t.Type], t.ID)
@@ -332,15 +333,3 @@ func (s *Service) DescribeTargets(ctx context.Context, targets []db.Target) ([]T
 	}
 	return out, nil
 }
-
-// AlertNotifications returns the notifications sent about an alert, in
-// the order they were made.
-func (s *Service) AlertNotifications(ctx context.Context, alertID int) ([]*db.Notification, error) {
-	var list []*db.Notification
-	if err := s.db.NewSelect().Model(&list).Where("alert_id = ?", alertID).Order("id").Scan(ctx); err != nil {
-		return nil, fmt.Errorf("notifications of alert %d: %w", alertID, err)
-	}
-	return list, nil
-}
-
-func isNotFound(err error) bool { return errors.Is(err, db.ErrNotFound) }
