@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 
 	"github.com/uptrace/bun"
 
@@ -30,7 +31,7 @@ func (p Page) limit() (int, error) {
 	case p.First == 0:
 		return db.DefaultPageSize, nil
 	case p.First < 0 || p.First > db.MaxPageSize:
-		return 0, db.Invalid("first", fmt.Sprintf("must be between 1 and %d", db.MaxPageSize))
+		return 0, invalid.New("first", fmt.Sprintf("must be between 1 and %d", db.MaxPageSize))
 	}
 	return p.First, nil
 }
@@ -109,7 +110,7 @@ func (s *Service) acknowledgeBy(userID int) alertMutation {
 		case db.AlertAcknowledged:
 			return nil, nil
 		case db.AlertClosed:
-			return nil, db.Invalid("id", fmt.Sprintf("alert %d is closed", a.ID))
+			return nil, invalid.New("id", fmt.Sprintf("alert %d is closed", a.ID))
 		}
 		now := s.clock()
 		a.Status, a.AcknowledgedAt, a.AcknowledgedBy = db.AlertAcknowledged, &now, &userID
@@ -137,12 +138,12 @@ func (s *Service) closeBy(userID int) alertMutation {
 func (s *Service) Assign(ctx context.Context, alertID, assigneeID, byUserID int) (*db.Alert, error) {
 	return s.change(ctx, alertID, func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
 		if a.Status == db.AlertClosed {
-			return nil, db.Invalid("id", fmt.Sprintf("alert %d is closed", a.ID))
+			return nil, invalid.New("id", fmt.Sprintf("alert %d is closed", a.ID))
 		}
 		assignee := new(db.User)
 		if err := tx.NewSelect().Model(assignee).Where("id = ?", assigneeID).Scan(ctx); err != nil {
 			if errors.Is(db.Classify(err), db.ErrNotFound) {
-				return nil, db.Invalid("userId", fmt.Sprintf("user %d does not exist", assigneeID))
+				return nil, invalid.New("userId", fmt.Sprintf("user %d does not exist", assigneeID))
 			}
 			return nil, fmt.Errorf("load assignee %d: %w", assigneeID, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"io"
 	"log/slog"
 	"strings"
@@ -79,12 +80,12 @@ func (c *config) rows(model any) int {
 // wantFieldError fails unless err is invalid input naming field.
 func wantFieldError(t *testing.T, err error, field string) {
 	t.Helper()
-	var fe interface{ FieldName() string }
+	var fe *invalid.Field
 	if !errors.As(err, &fe) {
 		t.Fatalf("want invalid %s, got %v", field, err)
 	}
-	if fe.FieldName() != field {
-		t.Fatalf("want invalid %s, got invalid %s (%v)", field, fe.FieldName(), err)
+	if fe.Name != field {
+		t.Fatalf("want invalid %s, got invalid %s (%v)", field, fe.Name, err)
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"slices"
-	"strings"
 
 	"github.com/uptrace/bun"
 
@@ -80,14 +80,14 @@ func loadIntegration(ctx context.Context, idb bun.IDB, id int) (*db.Integration,
 // its own from the preset so the admin can edit it afterwards.
 func (s *Service) CreateIntegration(ctx context.Context, in IntegrationInput) (*db.Integration, error) {
 	if in.Name == nil {
-		return nil, db.Invalid("name", "is required")
+		return nil, invalid.New("name", "is required")
 	}
 	if in.Type == nil {
-		return nil, db.Invalid("type", "is required")
+		return nil, invalid.New("type", "is required")
 	}
 	presetMapping, presetRules, ok := rules.Preset(*in.Type)
 	if !ok {
-		return nil, db.Invalid("type", fmt.Sprintf("unknown integration type %q", *in.Type))
+		return nil, invalid.New("type", fmt.Sprintf("unknown integration type %q", *in.Type))
 	}
 	now := s.clock()
 	integ := &db.Integration{Type: *in.Type, Enabled: true, Mapping: presetMapping, CreatedAt: now, UpdatedAt: now}
@@ -132,7 +132,7 @@ func (s *Service) UpdateIntegration(ctx context.Context, id int, in IntegrationI
 	// Webhooks must follow the change from the next message on.
 	defer s.routes.invalidate()
 	if in.Type != nil {
-		return nil, db.Invalid("type", "cannot be changed; create a new integration instead")
+		return nil, invalid.New("type", "cannot be changed; create a new integration instead")
 	}
 	var integ *db.Integration
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -233,9 +233,9 @@ const (
 
 func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if name == "" || len(name) > 200 {
-			return db.Invalid("name", "must be 1 to 200 characters")
+		name, err := invalid.Name("name", *in.Name)
+		if err != nil {
+			return err
 		}
 		integ.Name = name
 	}
@@ -246,7 +246,7 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 		integ.RulesetID = in.RulesetID
 	}
 	if in.EscalationPolicyID != nil && in.ClearEscalationPolicy {
-		return db.Invalid("escalationPolicyId", "cannot be both set and cleared")
+		return invalid.New("escalationPolicyId", "cannot be both set and cleared")
 	}
 	if in.EscalationPolicyID != nil {
 		integ.EscalationPolicyID = in.EscalationPolicyID
@@ -257,16 +257,16 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 	if in.SignatureSecret != nil {
 		secret := *in.SignatureSecret
 		if secret != "" && (len(secret) < minSignatureSecret || len(secret) > 256) {
-			return db.Invalid("signatureSecret", fmt.Sprintf("must be %d to 256 characters, or empty to stop requiring a signature", minSignatureSecret))
+			return invalid.New("signatureSecret", fmt.Sprintf("must be %d to 256 characters, or empty to stop requiring a signature", minSignatureSecret))
 		}
 		integ.SignatureSecret = secret
 	}
 	if in.RateLimitPerMinute != nil && in.ClearRateLimit {
-		return db.Invalid("rateLimitPerMinute", "cannot be both set and cleared")
+		return invalid.New("rateLimitPerMinute", "cannot be both set and cleared")
 	}
 	if in.RateLimitPerMinute != nil {
 		if n := *in.RateLimitPerMinute; n < 1 || n > maxRateLimitPerMinute {
-			return db.Invalid("rateLimitPerMinute", fmt.Sprintf("must be 1 to %d, or null for no limit", maxRateLimitPerMinute))
+			return invalid.New("rateLimitPerMinute", fmt.Sprintf("must be 1 to %d, or null for no limit", maxRateLimitPerMinute))
 		}
 		integ.RateLimitPerMinute = in.RateLimitPerMinute
 	}

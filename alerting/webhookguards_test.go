@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"io"
 	"log/slog"
 	"testing"
@@ -86,8 +87,8 @@ func TestSignedWebhooks(t *testing.T) {
 			t.Fatalf("unsigned after the secret was removed: %+v", res)
 		}
 		short := "short"
-		var fe *db.FieldError
-		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{SignatureSecret: &short}); !errors.As(err, &fe) || fe.Field != "signatureSecret" {
+		var fe *invalid.Field
+		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{SignatureSecret: &short}); !errors.As(err, &fe) || fe.Name != "signatureSecret" {
 			t.Fatalf("short secret: %v", err)
 		}
 	})
@@ -141,8 +142,8 @@ func TestWebhookRateLimit(t *testing.T) {
 			t.Fatalf("limit removed: %v", err)
 		}
 		zero := 0
-		var fe *db.FieldError
-		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{RateLimitPerMinute: &zero}); !errors.As(err, &fe) || fe.Field != "rateLimitPerMinute" {
+		var fe *invalid.Field
+		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{RateLimitPerMinute: &zero}); !errors.As(err, &fe) || fe.Name != "rateLimitPerMinute" {
 			t.Fatalf("zero limit: %v", err)
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"reflect"
 	"testing"
 	"time"
@@ -177,8 +178,8 @@ func TestListFiltersAndPages(t *testing.T) {
 			{audit.Filter{}, -1, "first"},
 		} {
 			_, _, _, err := log.List(ctx, tc.f, tc.first, 0)
-			var fe *db.FieldError
-			if !errors.As(err, &fe) || fe.Field != tc.field {
+			var fe *invalid.Field
+			if !errors.As(err, &fe) || fe.Name != tc.field {
 				t.Errorf("List(%+v, %d): %v, want an error on %s", tc.f, tc.first, err, tc.field)
 			}
 		}

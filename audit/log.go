@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 
 	"github.com/uptrace/bun"
 
@@ -32,13 +33,13 @@ func (l *Log) List(ctx context.Context, f Filter, first, after int) (entries []*
 	case first == 0:
 		first = db.DefaultPageSize
 	case first < 0 || first > db.MaxPageSize:
-		return nil, 0, false, db.Invalid("first", fmt.Sprintf("must be between 1 and %d", db.MaxPageSize))
+		return nil, 0, false, invalid.New("first", fmt.Sprintf("must be between 1 and %d", db.MaxPageSize))
 	}
 	if f.EntityType != "" && !f.EntityType.Valid() {
-		return nil, 0, false, db.Invalid("entityType", fmt.Sprintf("unknown entity type %q", f.EntityType))
+		return nil, 0, false, invalid.New("entityType", fmt.Sprintf("unknown entity type %q", f.EntityType))
 	}
 	if f.EntityID != nil && f.EntityType == "" {
-		return nil, 0, false, db.Invalid("entityId", "needs entityType")
+		return nil, 0, false, invalid.New("entityId", "needs entityType")
 	}
 	filter := func(q *bun.SelectQuery) *bun.SelectQuery {
 		if f.EntityType != "" {

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"slices"
 	"strings"
 
@@ -23,7 +24,7 @@ func RequireRows(ctx context.Context, idb bun.IDB, model any, field, what string
 	}
 	for i, id := range ids {
 		if !slices.Contains(found, id) {
-			return Invalid(strings.Replace(field, "[]", fmt.Sprintf("[%d]", i), 1), fmt.Sprintf("%s %d does not exist", what, id))
+			return invalid.New(strings.Replace(field, "[]", fmt.Sprintf("[%d]", i), 1), fmt.Sprintf("%s %d does not exist", what, id))
 		}
 	}
 	return nil

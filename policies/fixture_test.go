@@ -3,6 +3,7 @@ package policies_test
 import (
 	"context"
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"io"
 	"log/slog"
 	"testing"
@@ -61,12 +62,12 @@ func ptr[T any](v T) *T { return &v }
 // wantFieldError fails unless err is invalid input naming field.
 func wantFieldError(t *testing.T, err error, field string) {
 	t.Helper()
-	var fe interface{ FieldName() string }
+	var fe *invalid.Field
 	if !errors.As(err, &fe) {
 		t.Fatalf("want invalid %s, got %v", field, err)
 	}
-	if fe.FieldName() != field {
-		t.Fatalf("want invalid %s, got invalid %s (%v)", field, fe.FieldName(), err)
+	if fe.Name != field {
+		t.Fatalf("want invalid %s, got invalid %s (%v)", field, fe.Name, err)
 	}
 }
 

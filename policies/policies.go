@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"slices"
 	"strings"
 
@@ -69,10 +70,10 @@ func (s *Store) PolicyByID(ctx context.Context, idb bun.IDB, id int) (*db.Escala
 
 func (s *Store) CreateEscalationPolicy(ctx context.Context, in PolicyInput) (*db.EscalationPolicy, error) {
 	if in.Name == nil {
-		return nil, db.Invalid("name", "is required")
+		return nil, invalid.New("name", "is required")
 	}
 	if in.Steps == nil {
-		return nil, db.Invalid("steps", "at least one step is required")
+		return nil, invalid.New("steps", "at least one step is required")
 	}
 	now := s.clock()
 	p := &db.EscalationPolicy{CreatedAt: now, UpdatedAt: now}
@@ -85,7 +86,7 @@ func (s *Store) CreateEscalationPolicy(ctx context.Context, in PolicyInput) (*db
 		}
 		if _, err := tx.NewInsert().Model(p).Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("name", "is already in use")
+				return invalid.New("name", "is already in use")
 			}
 			return fmt.Errorf("create escalation policy: %w", err)
 		}
@@ -127,7 +128,7 @@ func (s *Store) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyInp
 		p.UpdatedAt = s.clock()
 		if _, err := tx.NewUpdate().Model(p).WherePK().Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("name", "is already in use")
+				return invalid.New("name", "is already in use")
 			}
 			return fmt.Errorf("update escalation policy %d: %w", id, err)
 		}
@@ -184,52 +185,54 @@ func applyPolicy(p *db.EscalationPolicy, in PolicyInput) error {
 // database.
 func validatePolicyFields(in PolicyInput) error {
 	if in.Name != nil {
-		if name := strings.TrimSpace(*in.Name); name == "" || len(name) > 200 {
-			return db.Invalid("name", "must be 1 to 200 characters")
+		if _, err := invalid.Name("name", *in.Name); err != nil {
+			return err
 		}
 	}
-	if in.Description != nil && len(*in.Description) > 2000 {
-		return db.Invalid("description", "must be at most 2000 characters")
+	if in.Description != nil {
+		if err := invalid.Description("description", *in.Description); err != nil {
+			return err
+		}
 	}
 	if in.Repeat != nil && (*in.Repeat < 0 || *in.Repeat > maxRepeat) {
-		return db.Invalid("repeat", fmt.Sprintf("must be between 0 and %d", maxRepeat))
+		return invalid.New("repeat", fmt.Sprintf("must be between 0 and %d", maxRepeat))
 	}
 	if in.Steps == nil {
 		return nil
 	}
 	if len(in.Steps) == 0 {
-		return db.Invalid("steps", "at least one step is required")
+		return invalid.New("steps", "at least one step is required")
 	}
 	if len(in.Steps) > maxSteps {
-		return db.Invalid("steps", fmt.Sprintf("must be at most %d", maxSteps))
+		return invalid.New("steps", fmt.Sprintf("must be at most %d", maxSteps))
 	}
 	for i, step := range in.Steps {
 		at := fmt.Sprintf("steps[%d]", i)
 		if step.DelayMinutes < 0 || step.DelayMinutes > maxStepDelay {
-			return db.Invalid(at+".delayMinutes", fmt.Sprintf("must be between 0 and %d", maxStepDelay))
+			return invalid.New(at+".delayMinutes", fmt.Sprintf("must be between 0 and %d", maxStepDelay))
 		}
 		if len(step.Targets) == 0 {
-			return db.Invalid(at+".targets", "at least one target is required")
+			return invalid.New(at+".targets", "at least one target is required")
 		}
 		if len(step.Targets) > maxStepTargets {
-			return db.Invalid(at+".targets", fmt.Sprintf("must be at most %d", maxStepTargets))
+			return invalid.New(at+".targets", fmt.Sprintf("must be at most %d", maxStepTargets))
 		}
 		for j, t := range step.Targets {
 			tat := fmt.Sprintf("%s.targets[%d]", at, j)
 			switch t.Type {
 			case db.TargetUser, db.TargetGroup, db.TargetSchedule:
 				if t.ID <= 0 {
-					return db.Invalid(tat+".id", "is required for a "+string(t.Type)+" target")
+					return invalid.New(tat+".id", "is required for a "+string(t.Type)+" target")
 				}
 			case db.TargetRecipients:
 				if t.ID != 0 {
-					return db.Invalid(tat+".id", "must be empty for a RECIPIENTS target")
+					return invalid.New(tat+".id", "must be empty for a RECIPIENTS target")
 				}
 			default:
-				return db.Invalid(tat+".type", fmt.Sprintf("unknown target type %q (want USER, GROUP, SCHEDULE or RECIPIENTS)", t.Type))
+				return invalid.New(tat+".type", fmt.Sprintf("unknown target type %q (want USER, GROUP, SCHEDULE or RECIPIENTS)", t.Type))
 			}
 			if slices.Contains(step.Targets[:j], t) {
-				return db.Invalid(tat, "repeats an earlier target of the step")
+				return invalid.New(tat, "repeats an earlier target of the step")
 			}
 		}
 	}

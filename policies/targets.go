@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"slices"
 
 	"github.com/uptrace/bun"
@@ -24,7 +25,7 @@ func (s *Store) RefuseIfTargeted(ctx context.Context, idb bun.IDB, t db.Target) 
 			if err != nil {
 				return fmt.Errorf("find escalation steps targeting %s %d: %w", t.Type, t.ID, err)
 			}
-			return db.Invalid("id", fmt.Sprintf("step %d of escalation policy %q targets it; change the policy first", step.Position+1, name))
+			return invalid.New("id", fmt.Sprintf("step %d of escalation policy %q targets it; change the policy first", step.Position+1, name))
 		}
 	}
 	return nil

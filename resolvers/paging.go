@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"net/url"
 	"slices"
 	"strings"
@@ -46,7 +47,7 @@ func requireContactOwner(ctx context.Context, load func() (int, error)) error {
 func (r *Resolver) contactMethodOwner(ctx context.Context, id int, field string) (int, error) {
 	cm, err := r.Alerting.ContactMethod(ctx, id)
 	if field != "" && errors.Is(err, db.ErrNotFound) {
-		return 0, db.Invalid(field, fmt.Sprintf("contact method %d does not exist", id))
+		return 0, invalid.New(field, fmt.Sprintf("contact method %d does not exist", id))
 	}
 	if err != nil {
 		return 0, err
@@ -98,11 +99,11 @@ func scheduleLayers(in []*graph.ScheduleLayerInput) ([]oncall.Layer, error) {
 			field := fmt.Sprintf("layers[%d].restrictions[%d]", i, j)
 			day := slices.Index(graph.AllWeekday, r.StartDay)
 			if day < 0 {
-				return nil, db.Invalid(field+".startDay", "must be SUNDAY to SATURDAY")
+				return nil, invalid.New(field+".startDay", "must be SUNDAY to SATURDAY")
 			}
 			minute, err := parseClock(r.StartTime)
 			if err != nil {
-				return nil, db.Invalid(field+".startTime", err.Error())
+				return nil, invalid.New(field+".startTime", err.Error())
 			}
 			layers[i].Restrictions = append(layers[i].Restrictions, oncall.Restriction{
 				StartDay: time.Weekday(day), StartMinute: minute, DurationMinutes: r.DurationMinutes,

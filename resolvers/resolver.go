@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"strconv"
 
 	"github.com/klaxonhq/klaxon/alerting"
@@ -40,7 +41,7 @@ func page(first *int, after *string) (alerting.Page, error) {
 	if first != nil {
 		p.First = *first
 		if p.First <= 0 {
-			return p, db.Invalid("first", "must be positive")
+			return p, invalid.New("first", "must be positive")
 		}
 	}
 	var err error
@@ -55,11 +56,11 @@ func parseCursor(after *string) (int, error) {
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(*after)
 	if err != nil {
-		return 0, db.Invalid("after", "is not a cursor from this API")
+		return 0, invalid.New("after", "is not a cursor from this API")
 	}
 	id, err := strconv.Atoi(string(raw))
 	if err != nil || id <= 0 {
-		return 0, db.Invalid("after", "is not a cursor from this API")
+		return 0, invalid.New("after", "is not a cursor from this API")
 	}
 	return id, nil
 }

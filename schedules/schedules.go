@@ -2,8 +2,8 @@ package schedules
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"strings"
 	"time"
 
@@ -89,10 +89,10 @@ func overridesBetween(ctx context.Context, idb bun.IDB, scheduleID int, from, to
 
 func (s *Store) CreateSchedule(ctx context.Context, in ScheduleInput) (*db.Schedule, error) {
 	if in.Name == nil {
-		return nil, db.Invalid("name", "is required")
+		return nil, invalid.New("name", "is required")
 	}
 	if in.TimeZone == nil {
-		return nil, db.Invalid("timeZone", "is required")
+		return nil, invalid.New("timeZone", "is required")
 	}
 	now := s.clock()
 	sched := &db.Schedule{CreatedAt: now, UpdatedAt: now}
@@ -108,7 +108,7 @@ func (s *Store) CreateSchedule(ctx context.Context, in ScheduleInput) (*db.Sched
 		}
 		if _, err := tx.NewInsert().Model(sched).Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("name", "is already in use")
+				return invalid.New("name", "is already in use")
 			}
 			return fmt.Errorf("create schedule: %w", err)
 		}
@@ -150,7 +150,7 @@ func (s *Store) UpdateSchedule(ctx context.Context, id int, in ScheduleInput) (*
 		sched.UpdatedAt = s.clock()
 		if _, err := tx.NewUpdate().Model(sched).WherePK().Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("name", "is already in use")
+				return invalid.New("name", "is already in use")
 			}
 			return fmt.Errorf("update schedule %d: %w", id, err)
 		}
@@ -193,49 +193,40 @@ func (s *Store) DeleteSchedule(ctx context.Context, id int) error {
 // result, with in.Layers, as package oncall would evaluate it.
 func applySchedule(sched *db.Schedule, in ScheduleInput) error {
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if name == "" || len(name) > 200 {
-			return db.Invalid("name", "must be 1 to 200 characters")
+		name, err := invalid.Name("name", *in.Name)
+		if err != nil {
+			return err
 		}
 		sched.Name = name
 	}
 	if in.Description != nil {
-		if len(*in.Description) > 2000 {
-			return db.Invalid("description", "must be at most 2000 characters")
+		if err := invalid.Description("description", *in.Description); err != nil {
+			return err
 		}
 		sched.Description = *in.Description
 	}
 	if in.TimeZone != nil {
 		tz := strings.TrimSpace(*in.TimeZone)
 		if tz == "" || strings.EqualFold(tz, "local") {
-			return db.Invalid("timeZone", "must be an IANA time zone name such as Europe/Berlin")
+			return invalid.New("timeZone", "must be an IANA time zone name such as Europe/Berlin")
 		}
 		sched.TimeZone = tz
 	}
 	if len(in.Layers) > 20 {
-		return db.Invalid("layers", "must be at most 20")
+		return invalid.New("layers", "must be at most 20")
 	}
 	for i, l := range in.Layers {
 		if len(l.Name) > 200 {
-			return db.Invalid(fmt.Sprintf("layers[%d].name", i), "must be at most 200 characters")
+			return invalid.New(fmt.Sprintf("layers[%d].name", i), "must be at most 200 characters")
 		}
 		if len(l.ParticipantIDs) > 500 {
-			return db.Invalid(fmt.Sprintf("layers[%d].participantIds", i), "must be at most 500")
+			return invalid.New(fmt.Sprintf("layers[%d].participantIds", i), "must be at most 500")
 		}
 		if len(l.Restrictions) > 100 {
-			return db.Invalid(fmt.Sprintf("layers[%d].restrictions", i), "must be at most 100")
+			return invalid.New(fmt.Sprintf("layers[%d].restrictions", i), "must be at most 100")
 		}
 	}
-	return fieldError(oncall.Schedule{TimeZone: sched.TimeZone, Layers: in.Layers}.Validate())
-}
-
-// fieldError turns package oncall's validation error into the domain's.
-func fieldError(err error) error {
-	var fe *oncall.FieldError
-	if errors.As(err, &fe) {
-		return db.Invalid(fe.Field, fe.Reason)
-	}
-	return err
+	return oncall.Schedule{TimeZone: sched.TimeZone, Layers: in.Layers}.Validate()
 }
 
 // requireParticipants checks that every participant is an existing user.
@@ -280,13 +271,13 @@ func insertLayers(ctx context.Context, tx bun.Tx, scheduleID int, layers []oncal
 func (s *Store) CreateOverride(ctx context.Context, in OverrideInput) (*db.ScheduleOverride, error) {
 	switch {
 	case in.Start.IsZero():
-		return nil, db.Invalid("start", "is required")
+		return nil, invalid.New("start", "is required")
 	case !in.End.After(in.Start):
-		return nil, db.Invalid("end", "must be after start")
+		return nil, invalid.New("end", "must be after start")
 	case in.End.Sub(in.Start) > maxShiftsWindow:
-		return nil, db.Invalid("end", "must be at most 366 days after start")
+		return nil, invalid.New("end", "must be at most 366 days after start")
 	case in.ReplaceUserID != nil && *in.ReplaceUserID == in.UserID:
-		return nil, db.Invalid("replaceUserId", "must differ from userId")
+		return nil, invalid.New("replaceUserId", "must differ from userId")
 	}
 	o := &db.ScheduleOverride{
 		ScheduleID: in.ScheduleID, UserID: in.UserID, ReplaceUserID: in.ReplaceUserID,
@@ -378,10 +369,10 @@ func (s *Store) OnCall(ctx context.Context, scheduleID int, at time.Time) ([]*db
 // call when, overrides applied, with no one-on-call gaps left out.
 func (s *Store) Shifts(ctx context.Context, scheduleID int, from, to time.Time) ([]oncall.Shift, error) {
 	if !to.After(from) {
-		return nil, db.Invalid("to", "must be after from")
+		return nil, invalid.New("to", "must be after from")
 	}
 	if to.Sub(from) > maxShiftsWindow {
-		return nil, db.Invalid("to", "must be at most 366 days after from")
+		return nil, invalid.New("to", "must be at most 366 days after from")
 	}
 	sched, err := scheduleByID(ctx, s.db, scheduleID)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"net/http"
 	"strconv"
 	"strings"
@@ -84,10 +85,7 @@ func validationRulesWithoutSuggestions() *rules.Rules {
 // as "internal error", so no SQL or stack ever reaches a client.
 func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	presented := graphql.DefaultErrorPresenter(ctx, err)
-	var fieldErr interface {
-		error
-		FieldName() string
-	}
+	var fieldErr *invalid.Field
 	var gqlErr *gqlerror.Error
 	errors.As(err, &gqlErr)
 	var rateErr *db.RateLimitError
@@ -100,7 +98,7 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 		setCode(presented, codeForbidden, "your role does not allow this")
 	case errors.As(err, &fieldErr):
 		setCode(presented, codeBadUserInput, fieldErr.Error())
-		presented.Extensions["field"] = fieldErr.FieldName()
+		presented.Extensions["field"] = fieldErr.Name
 	case errors.As(err, &rateErr):
 		setCode(presented, codeRateLimited, rateErr.Error())
 		presented.Extensions["retryAfterSeconds"] = rateErr.RetryAfterSeconds()
