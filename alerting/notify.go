@@ -66,9 +66,22 @@ func (s *Service) notify(ctx context.Context, job *db.AlertJob, args notifyArgs)
 	providerID, sendErr := s.senders.Send(sendCtx, out.channel, out.msg)
 	cancel()
 
-	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return s.recordDelivery(ctx, tx, out, providerID, sendErr)
-	})
+	// The message is out: if its outcome is not recorded by this run, the
+	// job runs again once its lease ends and sends it again. So while the
+	// database is unavailable the record is retried, for as long as the
+	// lease keeps the job this worker's.
+	wait := 100 * time.Millisecond
+	for {
+		err := db.Classify(s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			return s.recordDelivery(ctx, tx, out, providerID, sendErr)
+		}))
+		lease := job.LockedUntil
+		if !errors.Is(err, db.ErrUnavailable) || lease == nil || !s.clock().Add(wait).Before(*lease) {
+			return err
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, maxOutagePoll)
+	}
 }
 
 // prepareNotify decides what the job sends, if anything, and records the

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
@@ -32,6 +33,12 @@ type Service struct {
 	sqlite   sqliteIngest
 	// webhookLimits holds each rate-limited integration's allowance.
 	webhookLimits webhookLimiter
+	// stranded are jobs this worker holds and could not run or hand back
+	// while the database was unavailable (see strand).
+	stranded struct {
+		sync.Mutex
+		jobs []*db.AlertJob
+	}
 }
 
 // NewService builds the domain service. publicURL is the base of the
