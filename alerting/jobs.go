@@ -180,6 +180,11 @@ func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 			return total, err
 		}
 		var away atomic.Bool
+		// The first job to find the database away stops the others of
+		// the batch where they wait for it, before they have changed
+		// anything: on SQLite each would otherwise hold the one
+		// connection for a busy timeout, ahead of the webhooks.
+		jobCtx, stopJobs := context.WithCancelCause(runCtx)
 		// Jobs of one batch run side by side: a burst of alerts must not
 		// queue its steps behind each other's commits and sends.
 		var wg sync.WaitGroup
@@ -196,11 +201,16 @@ func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 						mu.Unlock()
 						continue
 					}
-					switch err := s.runJobLogged(runCtx, job); {
+					switch err := s.runJobLogged(jobCtx, job); {
 					case err == nil:
 						ran.Add(1)
+					case errors.Is(err, errSentUnrecorded):
+						// Kept with its outcome, which is recorded later.
+						away.Store(true)
+						stopJobs(db.ErrUnavailable)
 					case errors.Is(err, db.ErrUnavailable):
 						away.Store(true)
+						stopJobs(db.ErrUnavailable)
 						mu.Lock()
 						unstarted = append(unstarted, job)
 						mu.Unlock()
@@ -213,6 +223,7 @@ func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 		}
 		close(work)
 		wg.Wait()
+		stopJobs(nil)
 		total += int(ran.Load())
 		if away.Load() {
 			s.strand(unstarted)
@@ -257,8 +268,27 @@ func (s *Service) strand(jobs []*db.AlertJob) {
 	s.stranded.Unlock()
 }
 
-// handBackStranded hands back the jobs strand kept.
+// handBackStranded records the outcomes of the sends made while the
+// database went away, then hands back the jobs strand kept. A send whose
+// job was taken by another worker meanwhile (its lease ended) is not
+// recorded: that worker sends it again, as after a crash.
 func (s *Service) handBackStranded(ctx context.Context) error {
+	s.stranded.Lock()
+	deliveries := s.stranded.deliveries
+	s.stranded.deliveries = nil
+	s.stranded.Unlock()
+	for i, d := range deliveries {
+		err := db.Classify(s.record(ctx, d))
+		if errors.Is(err, db.ErrUnavailable) {
+			s.stranded.Lock()
+			s.stranded.deliveries = append(deliveries[i:], s.stranded.deliveries...)
+			s.stranded.Unlock()
+			return fmt.Errorf("record deliveries: %w", err)
+		}
+		if err != nil && !errors.Is(err, errLostLease) {
+			s.log.ErrorContext(ctx, "record delivery", "job", d.out.primary.job.ID, "err", err)
+		}
+	}
 	s.stranded.Lock()
 	jobs := s.stranded.jobs
 	s.stranded.jobs = nil
@@ -271,6 +301,10 @@ func (s *Service) handBackStranded(ctx context.Context) error {
 // database is unavailable is neither: the caller keeps it.
 func (s *Service) runJobLogged(ctx context.Context, job *db.AlertJob) error {
 	err := db.Classify(s.runJob(ctx, job))
+	if err != nil && errors.Is(context.Cause(ctx), db.ErrUnavailable) && !errors.Is(err, db.ErrUnavailable) && !errors.Is(err, errLostLease) {
+		// Stopped while it waited for the database (see RunDueJobs).
+		err = fmt.Errorf("%w: %w", db.ErrUnavailable, err)
+	}
 	switch {
 	case err == nil, errors.Is(err, errLostLease), errors.Is(err, db.ErrUnavailable):
 	default:

@@ -12,16 +12,20 @@ import (
 
 // TestSendMadeWhileTheDatabaseGoesAwayIsRecordedOnce cuts the database
 // off while a notification is out. The message was sent, so its outcome
-// must be recorded once the database is back, by the same run: not left
-// SENDING for the job to send it again when its lease ends.
+// must be recorded by the first run that finds the database back: not
+// left SENDING for the job to send it again when its lease ends.
 func TestSendMadeWhileTheDatabaseGoesAwayIsRecordedOnce(t *testing.T) {
 	d, relay := dbtest.PostgresBehindRelay(t)
 	f := newDeliveryFixture(t, d, db.ContactEmail)
-	f.email.during = func(notifiers.Message) {
-		// Back once the record has failed for want of a connection.
-		relay.CutUntilRefused(1)
+	f.email.during = func(notifiers.Message) { relay.Cut() }
+	f.open()
+	_, err := f.svc.RunDueJobs(f.ctx)
+	relay.Restore()
+	if !errors.Is(err, db.ErrUnavailable) {
+		t.Fatalf("run due jobs that lost the database mid-send: %v, want ErrUnavailable", err)
 	}
-	f.openAt(0)
+	f.email.during = nil
+	f.run(0)
 	note := f.onlyNotification(db.ContactEmail)
 	if note.Status != db.NotificationSent || note.Attempts != 1 {
 		t.Fatalf("notification %+v, want SENT after one attempt", note)

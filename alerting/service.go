@@ -33,11 +33,13 @@ type Service struct {
 	sqlite   sqliteIngest
 	// webhookLimits holds each rate-limited integration's allowance.
 	webhookLimits webhookLimiter
-	// stranded are jobs this worker holds and could not run or hand back
-	// while the database was unavailable (see strand).
+	// stranded are jobs this worker holds and could not run or hand
+	// back, and sends it made and could not record, while the database
+	// was unavailable (see strand).
 	stranded struct {
 		sync.Mutex
-		jobs []*db.AlertJob
+		jobs       []*db.AlertJob
+		deliveries []*unrecorded
 	}
 }
 

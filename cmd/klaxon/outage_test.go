@@ -55,19 +55,20 @@ func TestDatabaseOutage(t *testing.T) {
 			begin: func(t *testing.T) { release = lockSQLite(t, filepath.Join(dataDir, "klaxon.db")) },
 			end:   func(t *testing.T) { release() },
 			// SQLite waits out a lock for its busy timeout (10 s) before it
-			// refuses a write, and the server's one connection serves one
-			// waiting writer at a time: the engine's poll may be the first
-			// to meet the lock, so it is held through two busy timeouts,
-			// and the webhooks' turn comes for certain.
-			length: 21 * time.Second,
+			// refuses a write, and the server's one connection serves its
+			// waiting writers one at a time, the engine's polls among them,
+			// in no set order: the lock is held until a webhook has met it.
+			untilRefused: true,
 		})
 	})
 }
 
-// outage takes the database away (begin) and gives it back (end).
+// outage takes the database away (begin) and gives it back (end), after
+// length or, with untilRefused, once a webhook has been refused.
 type outage struct {
-	begin, end func(t *testing.T)
-	length     time.Duration
+	begin, end   func(t *testing.T)
+	length       time.Duration
+	untilRefused bool
 	// readsFail says reads fail too, so /readyz, GraphQL and the
 	// engine's polls must meet the outage; on SQLite reads go on (WAL)
 	// and the engine may poll between the lock's two refusals.
@@ -87,7 +88,10 @@ func testOutage(t *testing.T, bin string, args []string, databaseURL string, o o
 	ws := subscribeInboundLog(t, p.addr, setup.bearer)
 
 	load := &webhookLoad{url: base + setup.hookPath, retryable: true, client: &http.Client{
-		Timeout:   30 * time.Second,
+		// On SQLite a webhook may wait out several busy timeouts, one per
+		// writer queued before it on the server's one connection; a sender
+		// that gave up first would not see its 503.
+		Timeout:   90 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 4},
 	}}
 	waitLoad := load.run(4)
@@ -102,7 +106,11 @@ func testOutage(t *testing.T, bin string, args []string, databaseURL string, o o
 			t.Errorf("GraphQL while the database is away: error code %q, want UNAVAILABLE", code)
 		}
 	}
-	time.Sleep(time.Until(away.Add(o.length)))
+	if o.untilRefused {
+		waitFor(t, "a webhook to be refused", 80*time.Second, func() bool { return load.unavailable.Load() > 0 })
+	} else {
+		time.Sleep(time.Until(away.Add(o.length)))
+	}
 	o.end(t)
 	okAtEnd := load.ok.Load()
 	waitUntil(t, "webhooks to be stored again", func() bool { return load.ok.Load() >= okAtEnd+50 })
