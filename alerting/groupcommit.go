@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -103,40 +104,66 @@ func (s *Service) store(ctx context.Context, p *pendingIngest) error {
 
 // commitBatch stores every message of batch in one transaction. If that
 // fails, each is retried in a transaction of its own, so one message that
-// cannot be stored fails alone.
+// cannot be stored fails alone. When the database is unavailable the
+// whole batch fails at once with db.ErrUnavailable: retrying message by
+// message would only keep each sender waiting for the same refusal (on
+// SQLite, a busy timeout per message).
 func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 	defer s.bus.Kick()
 	if s.db.Kind == db.SQLite {
 		if err := s.sqlite.prepare(ctx, s.db); err != nil {
-			for _, p := range batch {
-				p.err = fmt.Errorf("ingest message for integration %d: %w", p.integ.ID, err)
-			}
+			failBatch(batch, err)
 			return
 		}
 	}
-	if s.db.Kind == db.Postgres && s.commitPipelined(ctx, batch) {
-		return
+	if s.db.Kind == db.Postgres {
+		done, err := s.commitPipelined(ctx, batch)
+		if done {
+			return
+		}
+		if errors.Is(err, db.ErrUnavailable) {
+			failBatch(batch, err)
+			return
+		}
 	}
-	err := s.storeInTx(ctx, batch)
+	err := db.Classify(s.storeInTx(ctx, batch))
 	if err == nil {
 		return
 	}
-	if len(batch) == 1 {
-		batch[0].err = fmt.Errorf("ingest message for integration %d: %w", batch[0].integ.ID, err)
-		// A configuration change on another instance (a deleted policy,
-		// say) can make a cached route fail; the next message reloads it.
-		s.routes.invalidate()
+	if len(batch) == 1 || errors.Is(err, db.ErrUnavailable) {
+		failBatch(batch, err)
+		if !errors.Is(err, db.ErrUnavailable) {
+			// A configuration change on another instance (a deleted
+			// policy, say) can make a cached route fail; the next message
+			// reloads it.
+			s.routes.invalidate()
+		}
 		return
 	}
 	s.commitEach(ctx, batch)
 }
 
-// commitEach stores each message of batch in a transaction of its own,
-// so that one that cannot be stored fails alone.
-func (s *Service) commitEach(ctx context.Context, batch []*pendingIngest) {
+// failBatch gives every message of batch err, classified so that callers
+// can tell an unavailable database with errors.Is.
+func failBatch(batch []*pendingIngest, err error) {
+	err = db.Classify(err)
 	for _, p := range batch {
+		p.err = fmt.Errorf("ingest message for integration %d: %w", p.integ.ID, err)
+	}
+}
+
+// commitEach stores each message of batch in a transaction of its own,
+// so that one that cannot be stored fails alone. Once the database turns
+// out to be unavailable the rest fail with it, untried.
+func (s *Service) commitEach(ctx context.Context, batch []*pendingIngest) {
+	for i, p := range batch {
 		*p.msg = p.original
-		if err := s.storeInTx(ctx, []*pendingIngest{p}); err != nil {
+		err := db.Classify(s.storeInTx(ctx, []*pendingIngest{p}))
+		if errors.Is(err, db.ErrUnavailable) {
+			failBatch(batch[i:], err)
+			return
+		}
+		if err != nil {
 			p.err = fmt.Errorf("ingest message for integration %d: %w", p.integ.ID, err)
 			s.routes.invalidate()
 		}

@@ -2,11 +2,13 @@ package alerting
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 )
 
@@ -18,10 +20,10 @@ import (
 
 // commitPipelined stores batch as one pipeline. It reports false, having
 // stored nothing, when a message needs the generic path or the pipeline
-// failed; then the caller stores the batch in a transaction. Messages
-// whose alert changed under them (no row back) are stored again the usual
-// way.
-func (s *Service) commitPipelined(ctx context.Context, batch []*pendingIngest) bool {
+// failed; then the caller stores the batch in a transaction, unless err
+// is db.ErrUnavailable. Messages whose alert changed under them (no row
+// back) are stored again the usual way.
+func (s *Service) commitPipelined(ctx context.Context, batch []*pendingIngest) (done bool, err error) {
 	restore := func() {
 		for _, p := range batch {
 			*p.msg = p.original
@@ -35,7 +37,7 @@ func (s *Service) commitPipelined(ctx context.Context, batch []*pendingIngest) b
 		st, ok, err := pgStatementFor(p)
 		if err != nil || !ok {
 			restore()
-			return false
+			return false, nil
 		}
 		stmts[i] = st
 		b.Queue(st.sql, st.args...)
@@ -57,14 +59,17 @@ func (s *Service) commitPipelined(ctx context.Context, batch []*pendingIngest) b
 	}
 	if err != nil {
 		restore()
+		if err = db.Classify(err); errors.Is(err, db.ErrUnavailable) {
+			return false, err
+		}
 		s.log.WarnContext(ctx, "pipelined ingest failed; storing the batch in a transaction", "messages", len(batch), "err", err)
-		return false
+		return false, nil
 	}
 	for _, p := range retry {
 		*p.msg = p.original
 		s.commitEach(ctx, []*pendingIngest{p})
 	}
-	return true
+	return true, nil
 }
 
 // readPipelined reads the batch's results into its messages, returning

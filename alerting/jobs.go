@@ -90,7 +90,7 @@ func (s *Service) claimDueJobs(ctx context.Context, now time.Time, limit int) ([
 		s.workerID, now.Add(s.jobLease), now, now, limit, now,
 	).Scan(ctx, &jobs)
 	if err != nil {
-		return nil, fmt.Errorf("claim due jobs: %w", err)
+		return nil, fmt.Errorf("claim due jobs: %w", db.Classify(err))
 	}
 	return jobs, nil
 }
@@ -157,9 +157,17 @@ func (s *Service) releaseJob(ctx context.Context, tx bun.Tx, job *db.AlertJob, r
 // end, unhindered by ctx (each commits its effect with its removal, so
 // cutting one short would only waste the work), and those taken but not
 // started are handed back at once for the next worker.
+//
+// When the database turns out to be unavailable it takes no more jobs
+// either, and returns an error that is db.ErrUnavailable: the jobs it
+// holds but could not run are handed back by the first call that finds
+// the database again.
 func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 	total := 0
 	runCtx := context.WithoutCancel(ctx)
+	if err := s.handBackStranded(runCtx); err != nil {
+		return 0, err
+	}
 	// A job often queues another that is due at once (a step's immediate
 	// notifications), so keep going until nothing due is left; the bound
 	// keeps one call from running forever on a pathological policy.
@@ -171,6 +179,12 @@ func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 		if err != nil || len(jobs) == 0 {
 			return total, err
 		}
+		var away atomic.Bool
+		// The first job to find the database away stops the others of
+		// the batch where they wait for it, before they have changed
+		// anything: on SQLite each would otherwise hold the one
+		// connection for a busy timeout, ahead of the webhooks.
+		jobCtx, stopJobs := context.WithCancelCause(runCtx)
 		// Jobs of one batch run side by side: a burst of alerts must not
 		// queue its steps behind each other's commits and sends.
 		var wg sync.WaitGroup
@@ -181,14 +195,25 @@ func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 		for range min(jobWorkers, len(jobs)) {
 			wg.Go(func() {
 				for job := range work {
-					if ctx.Err() != nil {
+					if ctx.Err() != nil || away.Load() {
 						mu.Lock()
 						unstarted = append(unstarted, job)
 						mu.Unlock()
 						continue
 					}
-					if s.runJobLogged(runCtx, job) {
+					switch err := s.runJobLogged(jobCtx, job); {
+					case err == nil:
 						ran.Add(1)
+					case errors.Is(err, errSentUnrecorded):
+						// Kept with its outcome, which is recorded later.
+						away.Store(true)
+						stopJobs(db.ErrUnavailable)
+					case errors.Is(err, db.ErrUnavailable):
+						away.Store(true)
+						stopJobs(db.ErrUnavailable)
+						mu.Lock()
+						unstarted = append(unstarted, job)
+						mu.Unlock()
 					}
 				}
 			})
@@ -198,38 +223,95 @@ func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 		}
 		close(work)
 		wg.Wait()
+		stopJobs(nil)
 		total += int(ran.Load())
-		s.handBack(runCtx, unstarted)
+		if away.Load() {
+			s.strand(unstarted)
+			return total, fmt.Errorf("run due jobs: %w", db.ErrUnavailable)
+		}
+		if err := s.handBack(runCtx, unstarted); err != nil {
+			return total, err
+		}
 	}
 	return total, nil
 }
 
 // handBack releases jobs taken but never started, as due as they were and
 // without counting an attempt, so a stopping worker does not sit on them
-// until their lease runs out.
-func (s *Service) handBack(ctx context.Context, jobs []*db.AlertJob) {
-	for _, job := range jobs {
+// until their lease runs out. When the database is unavailable, the jobs
+// not yet released are kept for the next RunDueJobs, and the error is
+// db.ErrUnavailable.
+func (s *Service) handBack(ctx context.Context, jobs []*db.AlertJob) error {
+	for i, job := range jobs {
 		err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 			return s.releaseJob(ctx, tx, job, job.RunAt, nil)
 		})
+		if err = db.Classify(err); errors.Is(err, db.ErrUnavailable) {
+			s.strand(jobs[i:])
+			return fmt.Errorf("hand back engine jobs: %w", err)
+		}
 		if err != nil && !errors.Is(err, errLostLease) {
 			s.log.ErrorContext(ctx, "hand back engine job", "job", job.ID, "err", err)
 		}
 	}
+	return nil
 }
 
-// runJobLogged runs one job and reports whether it completed; failures are
-// logged and the job is put back with a backoff.
-func (s *Service) runJobLogged(ctx context.Context, job *db.AlertJob) bool {
-	err := s.runJob(ctx, job)
-	if err == nil {
-		return true
+// strand keeps jobs this worker holds but could not run or release
+// because the database went away, to be handed back once it is back
+// rather than left until their lease runs out. Nothing of theirs was
+// committed, or if a commit did go through unseen it also removed the
+// job, and handing it back then finds nothing to release.
+func (s *Service) strand(jobs []*db.AlertJob) {
+	s.stranded.Lock()
+	s.stranded.jobs = append(s.stranded.jobs, jobs...)
+	s.stranded.Unlock()
+}
+
+// handBackStranded records the outcomes of the sends made while the
+// database went away, then hands back the jobs strand kept. A send whose
+// job was taken by another worker meanwhile (its lease ended) is not
+// recorded: that worker sends it again, as after a crash.
+func (s *Service) handBackStranded(ctx context.Context) error {
+	s.stranded.Lock()
+	deliveries := s.stranded.deliveries
+	s.stranded.deliveries = nil
+	s.stranded.Unlock()
+	for i, d := range deliveries {
+		err := db.Classify(s.record(ctx, d))
+		if errors.Is(err, db.ErrUnavailable) {
+			s.stranded.Lock()
+			s.stranded.deliveries = append(deliveries[i:], s.stranded.deliveries...)
+			s.stranded.Unlock()
+			return fmt.Errorf("record deliveries: %w", err)
+		}
+		if err != nil && !errors.Is(err, errLostLease) {
+			s.log.ErrorContext(ctx, "record delivery", "job", d.out.primary.job.ID, "err", err)
+		}
 	}
-	if !errors.Is(err, errLostLease) {
+	s.stranded.Lock()
+	jobs := s.stranded.jobs
+	s.stranded.jobs = nil
+	s.stranded.Unlock()
+	return s.handBack(ctx, jobs)
+}
+
+// runJobLogged runs one job and returns its error; failures are logged
+// and the job is put back with a backoff. A job that failed because the
+// database is unavailable is neither: the caller keeps it.
+func (s *Service) runJobLogged(ctx context.Context, job *db.AlertJob) error {
+	err := db.Classify(s.runJob(ctx, job))
+	if err != nil && errors.Is(context.Cause(ctx), db.ErrUnavailable) && !errors.Is(err, db.ErrUnavailable) && !errors.Is(err, errLostLease) {
+		// Stopped while it waited for the database (see RunDueJobs).
+		err = fmt.Errorf("%w: %w", db.ErrUnavailable, err)
+	}
+	switch {
+	case err == nil, errors.Is(err, errLostLease), errors.Is(err, db.ErrUnavailable):
+	default:
 		s.log.ErrorContext(ctx, "engine job failed", "job", job.ID, "kind", job.Kind, "alert", job.AlertID, "err", err)
 		s.releaseAfterError(ctx, job, err)
 	}
-	return false
+	return err
 }
 
 // releaseAfterError puts a job whose run failed unexpectedly (say, the
@@ -272,20 +354,73 @@ func (s *Service) dropJob(ctx context.Context, job *db.AlertJob, cause error) er
 }
 
 // RunEngine runs due jobs every interval until ctx ends, then returns once
-// the jobs in hand have finished (see RunDueJobs).
+// the jobs in hand have finished (see RunDueJobs). While the database is
+// unavailable it polls less and less often (see engineOutage), and says
+// so once when the outage begins and once when it ends.
 func (s *Service) RunEngine(ctx context.Context, interval time.Duration) {
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	outage := engineOutage{interval: interval}
 	for {
-		if _, err := s.RunDueJobs(ctx); err != nil && ctx.Err() == nil {
+		_, err := s.RunDueJobs(ctx)
+		wait := interval
+		switch {
+		case ctx.Err() != nil:
+		case errors.Is(err, db.ErrUnavailable):
+			var began bool
+			if wait, began = outage.failed(s.clock()); began {
+				s.log.WarnContext(ctx, "engine paused: the database is unavailable; retrying until it is back", "err", err)
+			}
+		case err != nil:
 			s.log.ErrorContext(ctx, "engine run", "err", err)
+		default:
+			if lasted, ended := outage.recovered(s.clock()); ended {
+				s.log.InfoContext(ctx, "engine resumed: the database is back", "unavailable_for", lasted.Round(time.Millisecond))
+			}
 		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C:
+		case <-timer.C:
 		}
 	}
+}
+
+// maxOutagePoll bounds how long the engine waits between polls while the
+// database is unavailable, and so how late it notices it is back.
+const maxOutagePoll = 2 * time.Second
+
+// engineOutage follows, for the engine's loop, whether the database is
+// unavailable: since when, and how long to wait before polling again,
+// doubling from the poll interval up to maxOutagePoll so an outage is
+// not met with a failed query (and a log line) every interval.
+type engineOutage struct {
+	interval time.Duration
+	since    time.Time // zero while the database is reachable
+	wait     time.Duration
+}
+
+// failed records a poll at now that found the database unavailable. It
+// returns how long to wait before the next, and whether this poll began
+// the outage.
+func (o *engineOutage) failed(now time.Time) (wait time.Duration, began bool) {
+	if o.since.IsZero() {
+		o.since, o.wait = now, o.interval
+		return o.wait, true
+	}
+	o.wait = min(2*o.wait, max(maxOutagePoll, o.interval))
+	return o.wait, false
+}
+
+// recovered records a poll at now that reached the database, and reports
+// whether that ended an outage, and how long it lasted.
+func (o *engineOutage) recovered(now time.Time) (lasted time.Duration, ended bool) {
+	if o.since.IsZero() {
+		return 0, false
+	}
+	lasted, o.since = now.Sub(o.since), time.Time{}
+	return lasted, true
 }
 
 func backoff(attempt int) time.Duration {

@@ -61,13 +61,43 @@ func (s *Service) notify(ctx context.Context, job *db.AlertJob, args notifyArgs)
 	if err != nil || out == nil {
 		return err
 	}
+	// From here the message may be out: neither the send nor its record
+	// is cut short when the engine stops its other jobs.
+	ctx = context.WithoutCancel(ctx)
 
 	sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
 	providerID, sendErr := s.senders.Send(sendCtx, out.channel, out.msg)
 	cancel()
 
+	d := &unrecorded{out: out, providerID: providerID, sendErr: sendErr}
+	err = db.Classify(s.record(ctx, d))
+	if errors.Is(err, db.ErrUnavailable) {
+		// The message is out: left to its lease, the job would run again
+		// and send it again. Its outcome is kept instead, and recorded by
+		// the first run that finds the database back (see
+		// handBackStranded).
+		s.stranded.Lock()
+		s.stranded.deliveries = append(s.stranded.deliveries, d)
+		s.stranded.Unlock()
+		return fmt.Errorf("%w: %w", errSentUnrecorded, err)
+	}
+	return err
+}
+
+// errSentUnrecorded reports a notification sent whose outcome could not
+// be recorded yet: its job is kept, not handed back.
+var errSentUnrecorded = errors.New("sent; the outcome waits for the database")
+
+// unrecorded is a send made whose outcome is not recorded yet.
+type unrecorded struct {
+	out        *outgoing
+	providerID string
+	sendErr    error
+}
+
+func (s *Service) record(ctx context.Context, d *unrecorded) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return s.recordDelivery(ctx, tx, out, providerID, sendErr)
+		return s.recordDelivery(ctx, tx, d.out, d.providerID, d.sendErr)
 	})
 }
 

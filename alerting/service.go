@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
@@ -37,6 +38,14 @@ type Service struct {
 	guard *egress.Guard
 	// config reads the configuration other packages keep.
 	config Config
+	// stranded are jobs this worker holds and could not run or hand
+	// back, and sends it made and could not record, while the database
+	// was unavailable (see strand).
+	stranded struct {
+		sync.Mutex
+		jobs       []*db.AlertJob
+		deliveries []*unrecorded
+	}
 }
 
 // NewService builds the domain service. publicURL is the base of the

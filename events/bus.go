@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -101,12 +102,12 @@ func (b *Bus) Run(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
+	away := false
 	for {
-		if err := b.relay(ctx); err != nil && ctx.Err() == nil {
-			b.log.ErrorContext(ctx, "relay events", "err", err)
-		}
-		if err := b.deliverNew(ctx); err != nil && ctx.Err() == nil {
-			b.log.ErrorContext(ctx, "deliver events", "err", err)
+		relayErr := b.relay(ctx)
+		deliverErr := b.deliverNew(ctx)
+		if ctx.Err() == nil {
+			away = b.report(ctx, away, relayErr, deliverErr)
 		}
 		select {
 		case <-ctx.Done():
@@ -116,6 +117,33 @@ func (b *Bus) Run(ctx context.Context) error {
 		case <-ticker.C:
 		}
 	}
+}
+
+// report logs a pass's failures to relay and to deliver, and returns
+// whether the database was unavailable. While it is, every pass fails the
+// same way, on every poll and every kick: that is said once when it
+// begins and once when it ends. Subscribers meanwhile just wait, and get
+// what was committed before and after once it is back.
+func (b *Bus) report(ctx context.Context, wasAway bool, relayErr, deliverErr error) (away bool) {
+	for _, failed := range []struct {
+		what string
+		err  error
+	}{{"relay events", relayErr}, {"deliver events", deliverErr}} {
+		switch {
+		case failed.err == nil:
+		case errors.Is(db.Classify(failed.err), db.ErrUnavailable):
+			away = true
+		default:
+			b.log.ErrorContext(ctx, failed.what, "err", failed.err)
+		}
+	}
+	switch {
+	case away && !wasAway:
+		b.log.WarnContext(ctx, "events paused: the database is unavailable; subscribers resume when it is back", "err", errors.Join(relayErr, deliverErr))
+	case !away && wasAway:
+		b.log.InfoContext(ctx, "events resumed: the database is back")
+	}
+	return away
 }
 
 // relay moves committed outbox rows into the events table, numbering them.

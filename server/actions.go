@@ -68,6 +68,11 @@ func (s *Server) writeActionError(w http.ResponseWriter, r *http.Request, err er
 		s.writeActionPage(w, r, http.StatusForbidden, actionView{Message: "Nothing was changed: your role in Klaxon does not allow acting on alerts. An admin can give you the RESPONDER role."})
 	case errors.As(err, &bad):
 		s.writeActionPage(w, r, http.StatusConflict, actionView{Message: "Nothing was changed: " + bad.Reason + "."})
+	case unavailable(err):
+		// A page, like every answer of this route: a person reads it.
+		s.log.WarnContext(r.Context(), "action link: database unavailable", "err", err)
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		s.writeActionPage(w, r, http.StatusServiceUnavailable, actionView{Message: "Klaxon cannot reach its database just now; nothing was changed. Try again in a minute."})
 	default:
 		s.log.ErrorContext(r.Context(), "action link", "err", err)
 		s.writeActionPage(w, r, http.StatusInternalServerError, actionView{Message: "Something went wrong; nothing was changed. Try again or use Klaxon itself."})

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -36,6 +37,10 @@ const (
 	codeUnavailable     = "UNAVAILABLE"
 	codeRateLimited     = "RATE_LIMITED"
 )
+
+// databaseUnavailable is the message of UNAVAILABLE errors caused by the
+// database being away.
+const databaseUnavailable = "the database is unavailable; nothing was changed, retry later"
 
 func (s *Server) graphQLHandler() http.Handler {
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: s.resolver})
@@ -110,6 +115,10 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 		setCode(presented, codeBadUserInput, events.ErrCursorTooOld.Error())
 	case errors.Is(err, events.ErrClosed):
 		setCode(presented, codeUnavailable, "the server is stopping; reconnect and resume with the last cursor")
+	case unavailable(err):
+		s.log.WarnContext(ctx, "graphql request failed: database unavailable", "err", err, "path", presented.Path.String())
+		setCode(presented, codeUnavailable, databaseUnavailable)
+		presented.Extensions["retryAfterSeconds"] = int(db.UnavailableRetryAfter / time.Second)
 	case gqlErr != nil && gqlErr.Err == nil:
 		// gqlgen's own parse, validation and input-coercion errors: their
 		// text is meant for the caller.
@@ -194,6 +203,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		user, err := s.auth.Authenticate(r.Context(), token)
 		if err != nil {
+			if unavailable(err) {
+				s.log.WarnContext(r.Context(), "authenticate: database unavailable", "err", err)
+				w.Header().Set("Retry-After", retryAfterUnavailable)
+				writeGraphQLError(w, http.StatusServiceUnavailable, codeUnavailable, databaseUnavailable)
+				return
+			}
 			if !errors.Is(err, auth.ErrUnauthenticated) {
 				s.log.ErrorContext(r.Context(), "authenticate", "err", err)
 				writeGraphQLError(w, http.StatusInternalServerError, codeInternal, "internal error")

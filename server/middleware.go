@@ -156,8 +156,14 @@ func parseBearer(header string) (token string, ok bool) {
 	return strings.TrimSpace(token), true
 }
 
+// slogLevelFor is the level a request's log line is written at. A 503 is
+// a refusal to be retried (the database is away, the server stopping),
+// already reported where it was decided, not a fault of the request's.
 func slogLevelFor(status int) slog.Level {
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		return slog.LevelWarn
+	case status >= 500:
 		return slog.LevelError
 	}
 	return slog.LevelInfo

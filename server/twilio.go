@@ -39,6 +39,11 @@ func (s *Server) handleTwilioSMS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply, err := s.alerting.ReplyToSMS(r.Context(), r.PostForm.Get("From"), r.PostForm.Get("Body"))
+	if unavailable(err) {
+		s.log.WarnContext(r.Context(), "SMS reply: database unavailable", "err", err)
+		writeUnavailable(w)
+		return
+	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "SMS reply", "err", err)
 		reply = "Something went wrong; nothing was changed."
@@ -64,6 +69,10 @@ func (s *Server) handleTwilioVoice(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, alerting.ErrCallKeyUnknown):
 		say = "That key does nothing either; nothing was changed. Goodbye."
+	case unavailable(err):
+		s.log.WarnContext(r.Context(), "voice call answer: database unavailable", "err", err)
+		writeUnavailable(w)
+		return
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "voice call answer", "err", err)
 		say = "Something went wrong; nothing was changed."
@@ -106,7 +115,13 @@ func (s *Server) handleTwilioStatus(w http.ResponseWriter, r *http.Request) {
 	if code := r.PostForm.Get("ErrorCode"); code != "" {
 		reason += " (Twilio error " + code + ")"
 	}
-	if err := s.alerting.RecordDeliveryStatus(r.Context(), sid, delivered, reason); err != nil {
+	err := s.alerting.RecordDeliveryStatus(r.Context(), sid, delivered, reason)
+	if unavailable(err) {
+		s.log.WarnContext(r.Context(), "Twilio status callback: database unavailable", "err", err)
+		writeUnavailable(w)
+		return
+	}
+	if err != nil {
 		s.log.ErrorContext(r.Context(), "Twilio status callback", "err", err)
 		writeError(w, http.StatusInternalServerError, "could not record the status")
 		return

@@ -72,6 +72,11 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		s.metrics.webhookRefused("disabled")
 		writeError(w, http.StatusForbidden, "this integration is disabled")
 		return
+	case unavailable(err):
+		s.metrics.webhookRefused("unavailable")
+		s.log.WarnContext(r.Context(), "webhook not stored: database unavailable", "err", err)
+		writeUnavailable(w)
+		return
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "webhook not stored", "err", err)
 		writeError(w, http.StatusInternalServerError, "the message could not be stored; retry later")

@@ -367,6 +367,10 @@ func (hijackedWriter) Header() http.Header         { return http.Header{} }
 func (hijackedWriter) Write(p []byte) (int, error) { return 0, http.ErrHijacked }
 func (hijackedWriter) WriteHeader(int)             {}
 
+// errInitUnavailable refuses a connection_init that could not be checked
+// because the database is away; the client may connect again.
+var errInitUnavailable = errors.New("the database is unavailable; connect again later")
+
 // websocketInit authenticates a websocket from its connection_init
 // payload, {"Authorization": "Bearer <token>"}, and arranges for the
 // socket to close with 4401 when the token expires. The error says why
@@ -388,6 +392,10 @@ func (s *Server) websocketInit(ctx context.Context, payload json.RawMessage) (co
 	if err != nil {
 		if errors.Is(err, auth.ErrUnauthenticated) {
 			return ctx, errors.New("invalid or expired token")
+		}
+		if unavailable(err) {
+			s.log.WarnContext(ctx, "authenticate websocket: database unavailable", "err", err)
+			return ctx, errInitUnavailable
 		}
 		s.log.ErrorContext(ctx, "authenticate websocket", "err", err)
 		return ctx, errors.New("internal error")

@@ -129,6 +129,10 @@ func (c *wsConnection) run() {
 				return
 			}
 			ctx, err := c.srv.websocketInit(c.ctx, m.Payload)
+			if errors.Is(err, errInitUnavailable) {
+				c.refuse(closeTryAgainLater, err.Error())
+				return
+			}
 			if err != nil {
 				c.refuse(closeForbidden, err.Error())
 				return
@@ -181,6 +185,9 @@ func (c *wsConnection) run() {
 const (
 	closeNormal        = 1000
 	closeInternalError = 1011
+	// closeTryAgainLater (RFC 6455's registry) refuses a socket that
+	// cannot be authenticated while the database is away.
+	closeTryAgainLater = 1013
 )
 
 // next reads the client's next message.

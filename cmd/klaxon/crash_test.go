@@ -104,6 +104,11 @@ type webhookLoad struct {
 	// refused are definite non-2xx answers, which the load never
 	// deserves.
 	refused []string
+	// retryable allows 503 with Retry-After, the answer while the
+	// database is unavailable; such a message counts as unsure (its
+	// commit may have gone through unseen) and in unavailable.
+	retryable   bool
+	unavailable atomic.Int64
 }
 
 func (l *webhookLoad) run(senders int) (wait func()) {
@@ -142,6 +147,12 @@ func (l *webhookLoad) send(rng *rand.Rand) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
+	case l.retryable && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" && err == nil:
+		l.unsure++
+		l.unavailable.Add(1)
+		// A sender backs off before retrying; a short pause is enough
+		// to keep the load from spinning on refusals.
+		time.Sleep(10 * time.Millisecond)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		l.refused = append(l.refused, resp.Status)
 	case err != nil:
