@@ -113,7 +113,7 @@ func TestDetectifyStory(t *testing.T) {
 				t.Fatalf("timeline %v, want %v", types, want)
 			}
 		}
-		msgs, total, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{IntegrationID: &integ.ID}, alerting.Page{})
+		msgs, total, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{IntegrationID: &integ.ID}, db.PageRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +144,7 @@ func TestConcurrentIdenticalMessagesOpenOneAlert(t *testing.T) {
 		for err := range errs {
 			t.Fatalf("ingest: %v", err)
 		}
-		alerts, total, _, err := svc.Alerts(ctx, alerting.AlertFilter{}, alerting.Page{})
+		alerts, total, _, err := svc.Alerts(ctx, alerting.AlertFilter{}, db.PageRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func TestConcurrentIdenticalMessagesOpenOneAlert(t *testing.T) {
 			t.Fatalf("got %d alerts (first has %d appends), want 1 with %d", total, alerts[0].AppendCount, n-1)
 		}
 		for _, status := range []db.InboundStatus{db.InboundOpened, db.InboundAppended} {
-			_, count, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{Statuses: []db.InboundStatus{status}}, alerting.Page{})
+			_, count, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{Statuses: []db.InboundStatus{status}}, db.PageRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -293,7 +293,7 @@ func changeOf(t *testing.T, e *audit.Entry, field string) json.RawMessage {
 // containsText reports whether any entry so far mentions s.
 func containsText(a *auditTrail, s string) bool {
 	a.t.Helper()
-	entries, _, _, err := a.log.List(context.Background(), audit.Filter{}, 500, 0)
+	entries, _, _, err := a.log.List(context.Background(), audit.Filter{}, db.PageRequest{First: 500})
 	if err != nil {
 		a.t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 			return err
 		}
 		now := s.clock()
-		alert, err := loadAlert(ctx, tx, job.AlertID)
+		alert, err := alertByID(ctx, tx, job.AlertID)
 		if err != nil {
 			return err
 		}

@@ -64,10 +64,10 @@ func (s *Service) Integrations(ctx context.Context) ([]*db.Integration, error) {
 }
 
 func (s *Service) Integration(ctx context.Context, id int) (*db.Integration, error) {
-	return loadIntegration(ctx, s.db, id)
+	return integrationByID(ctx, s.db, id)
 }
 
-func loadIntegration(ctx context.Context, idb bun.IDB, id int) (*db.Integration, error) {
+func integrationByID(ctx context.Context, idb bun.IDB, id int) (*db.Integration, error) {
 	integ := new(db.Integration)
 	if err := idb.NewSelect().Model(integ).Where("id = ?", id).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load integration %d: %w", id, db.Classify(err))
@@ -137,7 +137,7 @@ func (s *Service) UpdateIntegration(ctx context.Context, id int, in IntegrationI
 	var integ *db.Integration
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if integ, err = loadIntegration(ctx, tx, id); err != nil {
+		if integ, err = integrationByID(ctx, tx, id); err != nil {
 			return err
 		}
 		before, err := recordOfIntegration(ctx, tx, integ)
@@ -174,7 +174,7 @@ func (s *Service) DeleteIntegration(ctx context.Context, id int) error {
 	// Webhooks must follow the change from the next message on.
 	defer s.routes.invalidate()
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		integ, err := loadIntegration(ctx, tx, id)
+		integ, err := integrationByID(ctx, tx, id)
 		if err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}
@@ -200,7 +200,7 @@ func (s *Service) RotateIntegrationToken(ctx context.Context, id int) (*db.Integ
 	var integ *db.Integration
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if integ, err = loadIntegration(ctx, tx, id); err != nil {
+		if integ, err = integrationByID(ctx, tx, id); err != nil {
 			return fmt.Errorf("rotate token: %w", err)
 		}
 		before, err := recordOfIntegration(ctx, tx, integ)

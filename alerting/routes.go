@@ -98,7 +98,7 @@ func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {
 	r := &route{integ: integ, loadedAt: time.Now(), generation: generation}
 	var specs []rules.Rule
 	if integ.RulesetID != nil {
-		rs, err := loadRuleset(ctx, s.db, *integ.RulesetID)
+		rs, err := rulesetByID(ctx, s.db, *integ.RulesetID)
 		if err != nil && !errors.Is(err, db.ErrNotFound) {
 			return nil, err
 		}

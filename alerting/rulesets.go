@@ -33,10 +33,10 @@ func (s *Service) Rulesets(ctx context.Context) ([]*db.Ruleset, error) {
 }
 
 func (s *Service) Ruleset(ctx context.Context, id int) (*db.Ruleset, error) {
-	return loadRuleset(ctx, s.db, id)
+	return rulesetByID(ctx, s.db, id)
 }
 
-func loadRuleset(ctx context.Context, idb bun.IDB, id int) (*db.Ruleset, error) {
+func rulesetByID(ctx context.Context, idb bun.IDB, id int) (*db.Ruleset, error) {
 	rs := new(db.Ruleset)
 	err := idb.NewSelect().Model(rs).
 		Relation("Rules", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
@@ -80,7 +80,7 @@ func (s *Service) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*
 	var rs *db.Ruleset
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if rs, err = loadRuleset(ctx, tx, id); err != nil {
+		if rs, err = rulesetByID(ctx, tx, id); err != nil {
 			return err
 		}
 		before := recordOfRuleset(rs)
@@ -120,7 +120,7 @@ func (s *Service) DeleteRuleset(ctx context.Context, id int) error {
 		if users > 0 {
 			return invalid.New("id", fmt.Sprintf("ruleset %d is used by %d integration(s)", id, users))
 		}
-		rs, err := loadRuleset(ctx, tx, id)
+		rs, err := rulesetByID(ctx, tx, id)
 		if err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}

@@ -83,7 +83,7 @@ func (s *Service) SendContactVerification(ctx context.Context, id int) error {
 	if err != nil {
 		return err
 	}
-	sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
+	sendCtx, cancel := context.WithTimeout(ctx, notifiers.SendTimeout)
 	defer cancel()
 	_, err = s.senders.Send(sendCtx, cm.Type, notifiers.Message{Destination: cm.Value, VerificationCode: code})
 	if err != nil {

@@ -59,7 +59,7 @@ func TestSignedWebhooks(t *testing.T) {
 				t.Fatalf("%s: %+v, want REFUSED with a reason", label, res)
 			}
 		}
-		_, total, _, err := svc.Alerts(ctx, alerting.AlertFilter{}, alerting.Page{})
+		_, total, _, err := svc.Alerts(ctx, alerting.AlertFilter{}, db.PageRequest{})
 		if err != nil || total != 0 {
 			t.Fatalf("a refused message touched the alerts: %d, %v", total, err)
 		}
@@ -73,7 +73,7 @@ func TestSignedWebhooks(t *testing.T) {
 				t.Fatalf("signature %d: %+v", i, res)
 			}
 		}
-		refusedLog, count, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{Statuses: []db.InboundStatus{db.InboundRefused}}, alerting.Page{})
+		refusedLog, count, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{Statuses: []db.InboundStatus{db.InboundRefused}}, db.PageRequest{})
 		if err != nil || count != len(refused) || refusedLog[0].SourceID != "" || refusedLog[0].AlertID != nil {
 			t.Fatalf("refused messages in the log: %d, %v", count, err)
 		}
@@ -131,7 +131,7 @@ func TestWebhookRateLimit(t *testing.T) {
 		if err := send(); !errors.As(err, &rl) {
 			t.Fatalf("allowance spent again: %v", err)
 		}
-		_, stored, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{IntegrationID: &integ.ID}, alerting.Page{})
+		_, stored, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{IntegrationID: &integ.ID}, db.PageRequest{})
 		if err != nil || stored != 53 {
 			t.Fatalf("stored %d, want the 53 taken (refused ones are not stored): %v", stored, err)
 		}

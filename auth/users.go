@@ -170,7 +170,7 @@ func (s *Service) AuthenticateUntil(ctx context.Context, token string) (*db.User
 // device, stop working at once. API keys are revoked on their own.
 func (s *Service) SignOut(ctx context.Context, userID int) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		u, err := loadUser(ctx, tx, userID)
+		u, err := userByID(ctx, tx, userID)
 		if err != nil {
 			return fmt.Errorf("sign out: %w", err)
 		}
@@ -207,10 +207,10 @@ type UserInput struct {
 }
 
 func (s *Service) User(ctx context.Context, id int) (*db.User, error) {
-	return loadUser(ctx, s.db, id)
+	return userByID(ctx, s.db, id)
 }
 
-func loadUser(ctx context.Context, idb bun.IDB, id int) (*db.User, error) {
+func userByID(ctx context.Context, idb bun.IDB, id int) (*db.User, error) {
 	return db.LoadByID[db.User](ctx, idb, id, "user")
 }
 
@@ -268,7 +268,7 @@ func (s *Service) CreateUser(ctx context.Context, in UserInput) (*db.User, error
 func (s *Service) UpdateUser(ctx context.Context, id int, in UserInput) (*db.User, error) {
 	var updated *db.User
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		u, err := loadUser(ctx, tx, id)
+		u, err := userByID(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -308,7 +308,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in UserInput) (*db.Use
 
 func (s *Service) DeleteUser(ctx context.Context, id int) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		u, err := loadUser(ctx, tx, id)
+		u, err := userByID(ctx, tx, id)
 		if err != nil {
 			return err
 		}

@@ -36,8 +36,8 @@ func cursor(id int) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(id)))
 }
 
-func page(first *int, after *string) (alerting.Page, error) {
-	var p alerting.Page
+func page(first *int, after *string) (db.PageRequest, error) {
+	var p db.PageRequest
 	if first != nil {
 		p.First = *first
 		if p.First <= 0 {
