@@ -83,12 +83,12 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 // apply carries out a decision inside tx and records the message with its
 // final status.
 func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *db.InboundMessage, d rules.Decision) error {
-	return execute(ctx, tx, integ.ID, msg, planIngest(integ, d, "", ""))
+	return executeGeneric(ctx, tx, integ.ID, msg, planIngest(integ, d, "", ""))
 }
 
-// execute carries out plan inside tx with bun: the reference executor,
+// executeGeneric carries out plan inside tx with bun: the reference executor,
 // which the others must match row for row.
-func execute(ctx context.Context, tx bun.Tx, integrationID int, msg *db.InboundMessage, plan ingestPlan) error {
+func executeGeneric(ctx context.Context, tx bun.Tx, integrationID int, msg *db.InboundMessage, plan ingestPlan) error {
 	now := msg.ReceivedAt
 	var alertID int
 	took := true

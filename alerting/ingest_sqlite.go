@@ -114,12 +114,7 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 	case stepOpenOrAppend:
 		alertID, took, err = q.openOrAppend(ctx, integrationID, plan.PolicyID, plan.Fields, now)
 	case stepClose:
-		err = q.close.QueryRowContext(ctx, now, integrationID, plan.Fields.SourceID).Scan(&alertID)
-		if took = err == nil; errors.Is(err, sql.ErrNoRows) {
-			err = nil
-		} else if err != nil {
-			err = fmt.Errorf("close alert: %w", err)
-		}
+		alertID, took, err = q.closeBySource(ctx, integrationID, plan.Fields.SourceID, now)
 	}
 	if err != nil {
 		return false, err
@@ -172,6 +167,17 @@ func (q *sqliteBatch) openOrAppend(ctx context.Context, integrationID int, polic
 		}
 	}
 	return 0, false, errors.New("open alert: the open alert kept changing; giving up")
+}
+
+func (q *sqliteBatch) closeBySource(ctx context.Context, integrationID int, sourceID, now string) (alertID int, closed bool, err error) {
+	err = q.close.QueryRowContext(ctx, now, integrationID, sourceID).Scan(&alertID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("close alert: %w", err)
+	}
+	return alertID, true, nil
 }
 
 // store is insertMessage: the message with its final status, and its
