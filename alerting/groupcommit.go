@@ -200,13 +200,15 @@ func (s *Service) storeOne(ctx context.Context, tx bun.Tx, prepared *sqliteBatch
 	if s.db.Kind == db.Postgres {
 		return s.storePostgres(ctx, tx, p)
 	}
-	if p.failure != "" {
-		p.msg.Status, p.msg.Detail = p.failStatus, p.failure
-		return prepared.store(ctx, p.msg, db.SQLiteTime(p.msg.ReceivedAt))
-	}
-	done, err := prepared.apply(ctx, p.integ, p.msg, p.decision)
+	plan := p.plan()
+	done, err := prepared.execute(ctx, p.integ.ID, p.msg, plan)
 	if done || err != nil {
 		return err
 	}
-	return s.apply(ctx, tx, p.integ, p.msg, p.decision)
+	return executeGeneric(ctx, tx, p.integ.ID, p.msg, plan)
+}
+
+// plan is what p's message does.
+func (p *pendingIngest) plan() ingestPlan {
+	return planIngest(p.integ, p.decision, p.failure, p.failStatus)
 }

@@ -83,56 +83,44 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 // apply carries out a decision inside tx and records the message with its
 // final status.
 func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *db.InboundMessage, d rules.Decision) error {
-	now := msg.ReceivedAt
-	msg.Detail = d.Detail
-	switch d.Action {
-	case rules.ActionIgnore:
-		msg.Status = db.InboundFiltered
-		return insertMessage(ctx, tx, msg)
-	case rules.ActionOpen:
-		policyID := policyFor(integ, d.Route)
-		alertID, opened, err := openOrAppend(ctx, tx, integ.ID, policyID, d.Fields, now)
-		if err != nil {
-			return err
-		}
-		msg.AlertID = &alertID
-		entry := &db.AlertLog{AlertID: alertID, At: now}
-		if opened {
-			msg.Status = db.InboundOpened
-			entry.Type, entry.Message = db.LogOpened, "Opened: "+d.Detail
-			if err := startPaging(ctx, tx, integ.ID, policyID, d.Route, alertID, now); err != nil {
-				return err
-			}
-		} else {
-			msg.Status = db.InboundAppended
-			entry.Type, entry.Message = db.LogAppended, "Duplicate message appended"
-		}
-		return insertMessageAndLog(ctx, tx, msg, entry)
-	case rules.ActionClose:
-		alertID, closed, err := closeBySource(ctx, tx, integ.ID, d.Fields.SourceID, now)
-		if err != nil {
-			return err
-		}
-		if !closed {
-			msg.Status = db.InboundIgnored
-			msg.Detail = d.Detail + "; no open alert for this source"
-			return insertMessage(ctx, tx, msg)
-		}
-		msg.Status, msg.AlertID = db.InboundClosed, &alertID
-		return insertMessageAndLog(ctx, tx, msg, &db.AlertLog{AlertID: alertID, At: now, Type: db.LogClosed, Message: "Closed: " + d.Detail})
-	default:
-		msg.Status = db.InboundIgnored
-		return insertMessage(ctx, tx, msg)
-	}
+	return executeGeneric(ctx, tx, integ.ID, msg, planIngest(integ, d, "", ""))
 }
 
-// policyFor is the escalation policy an opened alert follows: the
-// matching rule's, else the integration's.
-func policyFor(integ *db.Integration, route rules.Route) *int {
-	if route.EscalationPolicyID != 0 {
-		return &route.EscalationPolicyID
+// executeGeneric carries out plan inside tx with bun: the reference executor,
+// which the others must match row for row.
+func executeGeneric(ctx context.Context, tx bun.Tx, integrationID int, msg *db.InboundMessage, plan ingestPlan) error {
+	now := msg.ReceivedAt
+	var alertID int
+	took := true
+	var err error
+	switch plan.Step {
+	case stepOpenOrAppend:
+		alertID, took, err = openOrAppend(ctx, tx, integrationID, plan.PolicyID, plan.Fields, now)
+	case stepClose:
+		alertID, took, err = closeBySource(ctx, tx, integrationID, plan.Fields.SourceID, now)
 	}
-	return integ.EscalationPolicyID
+	if err != nil {
+		return err
+	}
+	out := plan.outcome(took)
+	if out.Entry != "" {
+		msg.AlertID = &alertID
+	}
+	if out.CancelJobs {
+		if err := cancelJobs(ctx, tx, alertID); err != nil {
+			return err
+		}
+	}
+	if out.StartPaging {
+		if err := startPaging(ctx, tx, integrationID, plan.PolicyID, plan.Route, alertID, now); err != nil {
+			return err
+		}
+	}
+	msg.Status, msg.Detail = out.Status, out.Detail
+	if out.Entry == "" {
+		return insertMessage(ctx, tx, msg)
+	}
+	return insertMessageAndLog(ctx, tx, msg, &db.AlertLog{AlertID: alertID, At: now, Type: out.Entry, Message: out.EntryText})
 }
 
 // openOrAppend opens an alert for the source, or appends to the one that is
@@ -184,7 +172,7 @@ func closeBySource(ctx context.Context, tx bun.Tx, integrationID int, sourceID s
 	if err != nil {
 		return 0, false, fmt.Errorf("close alert: %w", err)
 	}
-	return alertID, true, cancelJobs(ctx, tx, alertID)
+	return alertID, true, nil
 }
 
 // insertMessage stores an inbound message with its final status, and its

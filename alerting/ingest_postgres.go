@@ -11,7 +11,6 @@ import (
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
-	"github.com/klaxonhq/klaxon/rules"
 )
 
 // On PostgreSQL every statement is a round trip, and a message's effects
@@ -24,10 +23,16 @@ import (
 // its events in the same order, which the ingest tests check on both
 // databases.
 
+// Each statement carries out its plan's step with both outcomes bound as
+// arguments; the database's answer picks one. An outcome's entry type is
+// NULL when it leaves no timeline entry (and so no alert event).
+
 // pgOpenSQL opens an alert or appends to the source's open one. The
 // UPDATE runs only when the INSERT met the open alert; if that alert was
 // committed by another transaction after this statement's snapshot, the
 // UPDATE cannot see it either and no row comes back: the caller retries.
+// $13–$17 are the outcome when the alert was opened, $18–$22 when appended
+// to: status, detail, entry type, entry text, whether to start paging.
 var pgOpenSQL = fmt.Sprintf(`WITH opened AS (
 	INSERT INTO alerts (integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, '%[1]s', 0, $8, $8, $9)
@@ -38,70 +43,85 @@ var pgOpenSQL = fmt.Sprintf(`WITH opened AS (
 	WHERE integration_id = $1 AND source_id = $2 AND status <> '%[2]s' AND NOT EXISTS (SELECT 1 FROM opened)
 	RETURNING id
 ), target AS (
-	SELECT id, TRUE AS opened FROM opened
+	SELECT id, $13::text AS status, $14::text AS detail, $15::text AS entry, $16::text AS text, $17::boolean AS page FROM opened
 	UNION ALL
-	SELECT id, FALSE FROM appended
+	SELECT id, $18::text, $19::text, $20::text, $21::text, $22::boolean FROM appended
 ), msg AS (
 	INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id, alert_id)
-	SELECT $1::bigint, $8::timestamptz, $10, $11, $12::bytea, CASE WHEN t.opened THEN '%[3]s' ELSE '%[4]s' END, $13, $2, t.id FROM target t
-	RETURNING id, alert_id, status
+	SELECT $1::bigint, $8::timestamptz, $10, $11, $12::bytea, t.status, t.detail, $2, CASE WHEN t.entry IS NOT NULL THEN t.id END
+	FROM target t
+	RETURNING id, alert_id, status, detail
 ), entry AS (
 	INSERT INTO alert_log (alert_id, at, type, message, inbound_message_id)
-	SELECT m.alert_id, $8::timestamptz,
-		CASE WHEN m.status = '%[3]s' THEN '%[5]s' ELSE '%[6]s' END,
-		CASE WHEN m.status = '%[3]s' THEN $14 ELSE 'Duplicate message appended' END, m.id
-	FROM msg m
+	SELECT t.id, $8::timestamptz, t.entry, t.text, m.id FROM msg m, target t WHERE t.entry IS NOT NULL
 ), job AS (
 	INSERT INTO alert_jobs (kind, alert_id, run_at, args, dedup_key, created_at)
-	SELECT '%[7]s', o.id, $8::timestamptz, '{"step":0,"round":0}', '%[7]s:' || o.id || ':0:0', $8::timestamptz FROM opened o
-	WHERE $9::bigint IS NOT NULL OR EXISTS (SELECT 1 FROM integration_recipients WHERE integration_id = $1)
+	SELECT '%[3]s', t.id, $8::timestamptz, '{"step":0,"round":0}', '%[3]s:' || t.id || ':0:0', $8::timestamptz FROM target t
+	WHERE t.page AND ($9::bigint IS NOT NULL OR EXISTS (SELECT 1 FROM integration_recipients WHERE integration_id = $1))
 	ON CONFLICT (dedup_key) DO NOTHING
 ), ev AS (
-	INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
-	SELECT 'inbound', m.status, m.alert_id, $1::bigint, m.id, $8::timestamptz FROM msg m
-	UNION ALL
-	SELECT 'alert', CASE WHEN m.status = '%[3]s' THEN '%[5]s' ELSE '%[6]s' END, m.alert_id, $1::bigint, NULL, $8::timestamptz FROM msg m
+	%[4]s
 )
-SELECT id, alert_id, status FROM msg`,
-	db.AlertOpen, db.AlertClosed, db.InboundOpened, db.InboundAppended, db.LogOpened, db.LogAppended, jobEscalate)
+SELECT id, alert_id, status, detail FROM msg`,
+	db.AlertOpen, db.AlertClosed, jobEscalate,
+	events.InsertSelectSQL(
+		fmt.Sprintf("SELECT '%s', m.status, m.alert_id, $1::bigint, m.id, $8::timestamptz FROM msg m", events.KindInbound),
+		fmt.Sprintf("SELECT '%s', t.entry, t.id, $1::bigint, NULL, $8::timestamptz FROM msg m, target t WHERE t.entry IS NOT NULL", events.KindAlert)))
 
-// pgCloseSQL closes the source's open alert, cancels its jobs and logs
-// the message as closing it, or as ignored when nothing was open.
+// pgCloseSQL closes the source's open alert, or finds none. $7–$11 are
+// the outcome when it closed one, $12–$16 when none was open: status,
+// detail, entry type, entry text, whether to cancel the alert's jobs.
 var pgCloseSQL = fmt.Sprintf(`WITH closed AS (
 	UPDATE alerts SET status = '%[1]s', closed_at = $3
 	WHERE integration_id = $1 AND source_id = $2 AND status <> '%[1]s'
 	RETURNING id
+), outcome AS (
+	SELECT c.id,
+		CASE WHEN c.id IS NULL THEN $12::text ELSE $7::text END AS status,
+		CASE WHEN c.id IS NULL THEN $13::text ELSE $8::text END AS detail,
+		CASE WHEN c.id IS NULL THEN $14::text ELSE $9::text END AS entry,
+		CASE WHEN c.id IS NULL THEN $15::text ELSE $10::text END AS text,
+		CASE WHEN c.id IS NULL THEN $16::boolean ELSE $11::boolean END AS cancel
+	FROM (SELECT 1) AS one LEFT JOIN closed c ON TRUE
 ), jobs AS (
-	DELETE FROM alert_jobs WHERE alert_id IN (SELECT id FROM closed)
+	DELETE FROM alert_jobs WHERE alert_id IN (SELECT id FROM outcome WHERE cancel)
 ), msg AS (
 	INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id, alert_id)
-	SELECT $1::bigint, $3::timestamptz, $4, $5, $6::bytea,
-		CASE WHEN c.id IS NULL THEN '%[2]s' ELSE '%[3]s' END,
-		CASE WHEN c.id IS NULL THEN $8 ELSE $7 END, $2, c.id
-	FROM (SELECT 1) AS one LEFT JOIN closed c ON TRUE
+	SELECT $1::bigint, $3::timestamptz, $4, $5, $6::bytea, o.status, o.detail, $2, CASE WHEN o.entry IS NOT NULL THEN o.id END
+	FROM outcome o
 	RETURNING id, alert_id, status, detail
 ), entry AS (
 	INSERT INTO alert_log (alert_id, at, type, message, inbound_message_id)
-	SELECT m.alert_id, $3::timestamptz, '%[4]s', $9, m.id FROM msg m WHERE m.alert_id IS NOT NULL
+	SELECT o.id, $3::timestamptz, o.entry, o.text, m.id FROM msg m, outcome o WHERE o.entry IS NOT NULL
 ), ev AS (
-	INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
-	SELECT 'inbound', m.status, m.alert_id, $1::bigint, m.id, $3::timestamptz FROM msg m
-	UNION ALL
-	SELECT 'alert', '%[4]s', m.alert_id, $1::bigint, NULL, $3::timestamptz FROM msg m WHERE m.alert_id IS NOT NULL
+	%[2]s
 )
 SELECT id, alert_id, status, detail FROM msg`,
-	db.AlertClosed, db.InboundIgnored, db.InboundClosed, db.LogClosed)
+	db.AlertClosed,
+	events.InsertSelectSQL(
+		fmt.Sprintf("SELECT '%s', m.status, m.alert_id, $1::bigint, m.id, $3::timestamptz FROM msg m", events.KindInbound),
+		fmt.Sprintf("SELECT '%s', o.entry, o.id, $1::bigint, NULL, $3::timestamptz FROM msg m, outcome o WHERE o.entry IS NOT NULL", events.KindAlert)))
 
 // pgLogSQL stores a message that touches no alert.
-const pgLogSQL = `WITH msg AS (
+var pgLogSQL = fmt.Sprintf(`WITH msg AS (
 	INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 	RETURNING id, status
 ), ev AS (
-	INSERT INTO events (kind, type, integration_id, inbound_message_id, at)
-	SELECT 'inbound', m.status, $1::bigint, m.id, $2::timestamptz FROM msg m
+	%s
 )
-SELECT id FROM msg`
+SELECT id FROM msg`,
+	events.InsertSelectSQL(fmt.Sprintf("SELECT '%s', m.status, NULL::bigint, $1::bigint, m.id, $2::timestamptz FROM msg m", events.KindInbound)))
+
+// pgOutcomeArgs are an outcome's arguments to pgOpenSQL or pgCloseSQL;
+// flag is its StartPaging or CancelJobs.
+func pgOutcomeArgs(o ingestOutcome, flag bool) []any {
+	var entry, text any
+	if o.Entry != "" {
+		entry, text = string(o.Entry), o.EntryText
+	}
+	return []any{string(o.Status), o.Detail, entry, text, flag}
+}
 
 // pgStatement is one message's statement: run alone in the batch's
 // transaction (storeOne) or queued with the others in one pipeline
@@ -119,10 +139,10 @@ type pgStatement struct {
 type rowScanner interface{ Scan(dest ...any) error }
 
 // pgStatementFor is p's statement; ok is false, having changed nothing,
-// when p is left to the generic path.
+// when p is left to the generic executor.
 func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
-	msg, d := p.msg, p.decision
-	if p.failure == "" && d.Action == rules.ActionOpen && d.Route.NamesRecipients() {
+	msg, plan := p.msg, p.plan()
+	if plan.pagesOwnRecipients() {
 		return pgStatement{}, false, nil
 	}
 	headers, err := json.Marshal(msg.Headers)
@@ -130,55 +150,41 @@ func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 		return pgStatement{}, false, fmt.Errorf("encode headers: %w", err)
 	}
 	now := msg.ReceivedAt
-	switch {
-	case p.failure == "" && d.Action == rules.ActionOpen:
-		f := d.Fields
-		return pgStatement{
-			sql: pgOpenSQL,
-			args: []any{p.integ.ID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, now, policyFor(p.integ, d.Route),
-				msg.RemoteAddr, string(headers), msg.Body, d.Detail, "Opened: " + d.Detail},
-			read: func(row rowScanner) (bool, error) {
-				var alertID int
-				var status string
-				err := row.Scan(&msg.ID, &alertID, &status)
-				if errors.Is(err, sql.ErrNoRows) {
-					return true, nil
-				}
-				if err != nil {
-					return false, fmt.Errorf("open alert: %w", err)
-				}
-				msg.AlertID, msg.Status, msg.Detail = &alertID, db.InboundStatus(status), d.Detail
-				return false, nil
-			},
-		}, true, nil
-	case p.failure == "" && d.Action == rules.ActionClose:
-		return pgStatement{
-			sql: pgCloseSQL,
-			args: []any{p.integ.ID, d.Fields.SourceID, now, msg.RemoteAddr, string(headers), msg.Body,
-				d.Detail, d.Detail + "; no open alert for this source", "Closed: " + d.Detail},
-			read: func(row rowScanner) (bool, error) {
-				var alertID sql.NullInt64
-				var status string
-				if err := row.Scan(&msg.ID, &alertID, &status, &msg.Detail); err != nil {
-					return false, fmt.Errorf("close alert: %w", err)
-				}
-				msg.Status = db.InboundStatus(status)
-				if alertID.Valid {
-					id := int(alertID.Int64)
-					msg.AlertID = &id
-				}
-				return false, nil
-			},
-		}, true, nil
+	// readAlert takes the row of pgOpenSQL or pgCloseSQL.
+	readAlert := func(what string) func(row rowScanner) (bool, error) {
+		return func(row rowScanner) (bool, error) {
+			var alertID sql.NullInt64
+			var status string
+			err := row.Scan(&msg.ID, &alertID, &status, &msg.Detail)
+			if errors.Is(err, sql.ErrNoRows) {
+				return true, nil
+			}
+			if err != nil {
+				return false, fmt.Errorf("%s: %w", what, err)
+			}
+			msg.Status, msg.AlertID = db.InboundStatus(status), nil
+			if alertID.Valid {
+				id := int(alertID.Int64)
+				msg.AlertID = &id
+			}
+			return false, nil
+		}
 	}
-	switch {
-	case p.failure != "":
-		msg.Status, msg.Detail = p.failStatus, p.failure
-	case d.Action == rules.ActionIgnore:
-		msg.Status, msg.Detail = db.InboundFiltered, d.Detail
-	default:
-		msg.Status, msg.Detail = db.InboundIgnored, d.Detail
+	switch plan.Step {
+	case stepOpenOrAppend:
+		f := plan.Fields
+		args := []any{p.integ.ID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, now, plan.PolicyID,
+			msg.RemoteAddr, string(headers), msg.Body}
+		args = append(args, pgOutcomeArgs(plan.Then, plan.Then.StartPaging)...)
+		args = append(args, pgOutcomeArgs(plan.Else, plan.Else.StartPaging)...)
+		return pgStatement{sql: pgOpenSQL, args: args, read: readAlert("open alert")}, true, nil
+	case stepClose:
+		args := []any{p.integ.ID, plan.Fields.SourceID, now, msg.RemoteAddr, string(headers), msg.Body}
+		args = append(args, pgOutcomeArgs(plan.Then, plan.Then.CancelJobs)...)
+		args = append(args, pgOutcomeArgs(plan.Else, plan.Else.CancelJobs)...)
+		return pgStatement{sql: pgCloseSQL, args: args, read: readAlert("close alert")}, true, nil
 	}
+	msg.Status, msg.Detail = plan.Then.Status, plan.Then.Detail
 	return pgStatement{
 		sql:  pgLogSQL,
 		args: []any{msg.IntegrationID, now, msg.RemoteAddr, string(headers), msg.Body, string(msg.Status), msg.Detail, msg.SourceID},
@@ -199,7 +205,7 @@ func (s *Service) storePostgres(ctx context.Context, tx bun.Tx, p *pendingIngest
 		return err
 	}
 	if !ok {
-		if err := s.apply(ctx, tx, p.integ, p.msg, p.decision); err != nil {
+		if err := executeGeneric(ctx, tx, p.integ.ID, p.msg, p.plan()); err != nil {
 			return err
 		}
 		// Its events went to the outbox: number them now, before those of

@@ -54,11 +54,11 @@ var sqliteIngestSQL = map[string]string{
 	"entry": `INSERT INTO alert_log (alert_id, at, type, message, inbound_message_id) VALUES (?, ?, ?, ?, ?)`,
 	// Events go straight into the numbered table, as events.record does
 	// on SQLite.
-	"event": `INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at) VALUES (?, ?, ?, ?, ?, ?)`,
+	"event": events.InsertValuesSQL(1),
 	// A message that changes an alert has two events, the message's and
 	// the alert's, in that order; one statement numbers both (rows of a
 	// VALUES list are inserted in order).
-	"eventPair": `INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at) VALUES (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?)`,
+	"eventPair": events.InsertValuesSQL(2),
 	// The first escalation job, when the alert has a policy or the
 	// integration has recipients to page.
 	"firstJob": `INSERT INTO alert_jobs (kind, alert_id, run_at, args, dedup_key, created_at)
@@ -99,59 +99,51 @@ func (q *sqliteIngest) in(ctx context.Context, tx bun.Tx) *sqliteBatch {
 	}
 }
 
-// apply is Service.apply with the prepared statements. It reports false,
-// having done nothing, for the cases it leaves to the generic path.
-func (q *sqliteBatch) apply(ctx context.Context, integ *db.Integration, msg *db.InboundMessage, d rules.Decision) (bool, error) {
+// execute carries out plan with the prepared statements. It reports
+// false, having done nothing, for the plans it leaves to the generic
+// executor.
+func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.InboundMessage, plan ingestPlan) (bool, error) {
+	if plan.pagesOwnRecipients() {
+		return false, nil
+	}
 	now := db.SQLiteTime(msg.ReceivedAt)
-	msg.Detail = d.Detail
-	switch d.Action {
-	case rules.ActionOpen:
-		if d.Route.NamesRecipients() {
-			return false, nil
-		}
-		policyID := policyFor(integ, d.Route)
-		alertID, opened, err := q.openOrAppend(ctx, integ.ID, policyID, d.Fields, now)
-		if err != nil {
-			return false, err
-		}
+	var alertID int
+	took := true
+	var err error
+	switch plan.Step {
+	case stepOpenOrAppend:
+		alertID, took, err = q.openOrAppend(ctx, integrationID, plan.PolicyID, plan.Fields, now)
+	case stepClose:
+		alertID, took, err = q.closeBySource(ctx, integrationID, plan.Fields.SourceID, now)
+	}
+	if err != nil {
+		return false, err
+	}
+	out := plan.outcome(took)
+	if out.Entry != "" {
 		msg.AlertID = &alertID
-		if !opened {
-			msg.Status = db.InboundAppended
-			return true, q.storeWithEntry(ctx, msg, now, db.LogAppended, "Duplicate message appended")
+	}
+	if out.CancelJobs {
+		if _, err := q.cancelJobs.ExecContext(ctx, alertID); err != nil {
+			return false, fmt.Errorf("cancel jobs of alert %d: %w", alertID, err)
 		}
-		msg.Status = db.InboundOpened
+	}
+	if out.StartPaging {
 		first := escalateArgs{}
 		args, err := json.Marshal(first)
 		if err != nil {
 			return false, fmt.Errorf("encode %s job: %w", jobEscalate, err)
 		}
 		if _, err := q.firstJob.ExecContext(ctx,
-			jobEscalate, alertID, now, string(args), escalateKey(alertID, first), now, policyID != nil, integ.ID); err != nil {
+			jobEscalate, alertID, now, string(args), escalateKey(alertID, first), now, plan.PolicyID != nil, integrationID); err != nil {
 			return false, fmt.Errorf("enqueue %s job for alert %d: %w", jobEscalate, alertID, err)
 		}
-		return true, q.storeWithEntry(ctx, msg, now, db.LogOpened, "Opened: "+d.Detail)
-	case rules.ActionClose:
-		var alertID int
-		err := q.close.QueryRowContext(ctx, now, integ.ID, d.Fields.SourceID).Scan(&alertID)
-		if errors.Is(err, sql.ErrNoRows) {
-			msg.Status = db.InboundIgnored
-			msg.Detail = d.Detail + "; no open alert for this source"
-			return true, q.store(ctx, msg, now)
-		}
-		if err != nil {
-			return false, fmt.Errorf("close alert: %w", err)
-		}
-		if _, err := q.cancelJobs.ExecContext(ctx, alertID); err != nil {
-			return false, fmt.Errorf("cancel jobs of alert %d: %w", alertID, err)
-		}
-		msg.Status, msg.AlertID = db.InboundClosed, &alertID
-		return true, q.storeWithEntry(ctx, msg, now, db.LogClosed, "Closed: "+d.Detail)
-	case rules.ActionIgnore:
-		msg.Status = db.InboundFiltered
-	default:
-		msg.Status = db.InboundIgnored
 	}
-	return true, q.store(ctx, msg, now)
+	msg.Status, msg.Detail = out.Status, out.Detail
+	if out.Entry == "" {
+		return true, q.store(ctx, msg, now)
+	}
+	return true, q.storeWithEntry(ctx, msg, now, out.Entry, out.EntryText)
 }
 
 func (q *sqliteBatch) openOrAppend(ctx context.Context, integrationID int, policyID *int, f rules.Fields, now string) (alertID int, opened bool, err error) {
@@ -177,6 +169,17 @@ func (q *sqliteBatch) openOrAppend(ctx context.Context, integrationID int, polic
 	return 0, false, errors.New("open alert: the open alert kept changing; giving up")
 }
 
+func (q *sqliteBatch) closeBySource(ctx context.Context, integrationID int, sourceID, now string) (alertID int, closed bool, err error) {
+	err = q.close.QueryRowContext(ctx, now, integrationID, sourceID).Scan(&alertID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("close alert: %w", err)
+	}
+	return alertID, true, nil
+}
+
 // store is insertMessage: the message with its final status, and its
 // event for live subscribers.
 func (q *sqliteBatch) store(ctx context.Context, msg *db.InboundMessage, now string) error {
@@ -184,7 +187,7 @@ func (q *sqliteBatch) store(ctx context.Context, msg *db.InboundMessage, now str
 		return err
 	}
 	if _, err := q.event.ExecContext(ctx,
-		string(events.KindInbound), string(msg.Status), msg.AlertID, msg.IntegrationID, msg.ID, now); err != nil {
+		events.Values(events.KindInbound, string(msg.Status), msg.AlertID, msg.IntegrationID, &msg.ID, now)...); err != nil {
 		return fmt.Errorf("record event of inbound message %d: %w", msg.ID, err)
 	}
 	return nil
@@ -212,9 +215,9 @@ func (q *sqliteBatch) storeWithEntry(ctx context.Context, msg *db.InboundMessage
 	if _, err := q.entry.ExecContext(ctx, *msg.AlertID, now, string(typ), text, msg.ID); err != nil {
 		return fmt.Errorf("store timeline entry: %w", err)
 	}
-	if _, err := q.eventPair.ExecContext(ctx,
-		string(events.KindInbound), string(msg.Status), msg.AlertID, msg.IntegrationID, msg.ID, now,
-		string(events.KindAlert), string(typ), *msg.AlertID, msg.IntegrationID, nil, now); err != nil {
+	pair := append(events.Values(events.KindInbound, string(msg.Status), msg.AlertID, msg.IntegrationID, &msg.ID, now),
+		events.Values(events.KindAlert, string(typ), msg.AlertID, msg.IntegrationID, nil, now)...)
+	if _, err := q.eventPair.ExecContext(ctx, pair...); err != nil {
 		return fmt.Errorf("record events of inbound message %d and alert %d: %w", msg.ID, *msg.AlertID, err)
 	}
 	return nil

@@ -18,4 +18,8 @@
 // subscriber: one that falls out of the window catches up from the
 // database on its own time, one that lags by more than maxLag events gets
 // ErrTooSlow, and neither slows ingest or anyone else.
+//
+// Statements that store a change and its events at once take the events
+// table's SQL from here (InsertValuesSQL, InsertSelectSQL): no other
+// package writes that table.
 package events

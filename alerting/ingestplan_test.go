@@ -1,0 +1,80 @@
+package alerting
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/rules"
+)
+
+// Every way a stored message can end, decided without a database: each
+// executor only follows the branch its database answers.
+func TestPlanIngestCoversEveryOutcome(t *testing.T) {
+	integPolicy, rulePolicy := 3, 9
+	integ := &db.Integration{ID: 1, EscalationPolicyID: &integPolicy}
+	fields := rules.Fields{SourceID: "finding-1", Subject: "XSS"}
+	open := rules.Decision{Action: rules.ActionOpen, Fields: fields, Detail: "rule high"}
+	closing := rules.Decision{Action: rules.ActionClose, Fields: fields, Detail: "rule fixed"}
+	routed := open
+	routed.Route = rules.Route{EscalationPolicyID: rulePolicy, RecipientUserIDs: []int{7}}
+
+	tests := []struct {
+		name       string
+		decision   rules.Decision
+		failure    string
+		failStatus db.InboundStatus
+		took       bool
+		step       ingestStep
+		policyID   *int
+		want       ingestOutcome
+	}{
+		{name: "refused signature", failure: "bad signature", failStatus: db.InboundRefused, took: true,
+			step: stepStore, want: ingestOutcome{Status: db.InboundRefused, Detail: "bad signature"}},
+		{name: "mapping failed", decision: open, failure: "no source id", failStatus: db.InboundMappingFailed, took: true,
+			step: stepStore, want: ingestOutcome{Status: db.InboundMappingFailed, Detail: "no source id"}},
+		{name: "filtered", decision: rules.Decision{Action: rules.ActionIgnore, Detail: "rule noise"}, took: true,
+			step: stepStore, want: ingestOutcome{Status: db.InboundFiltered, Detail: "rule noise"}},
+		{name: "no rule matched", decision: rules.Decision{RuleIndex: -1, Detail: "no rule matched"}, took: true,
+			step: stepStore, want: ingestOutcome{Status: db.InboundIgnored, Detail: "no rule matched"}},
+		{name: "opened", decision: open, took: true, step: stepOpenOrAppend, policyID: &integPolicy,
+			want: ingestOutcome{Status: db.InboundOpened, Detail: "rule high", Entry: db.LogOpened, EntryText: "Opened: rule high", StartPaging: true}},
+		{name: "opened on the rule's route", decision: routed, took: true, step: stepOpenOrAppend, policyID: &rulePolicy,
+			want: ingestOutcome{Status: db.InboundOpened, Detail: "rule high", Entry: db.LogOpened, EntryText: "Opened: rule high", StartPaging: true}},
+		{name: "appended", decision: open, took: false, step: stepOpenOrAppend, policyID: &integPolicy,
+			want: ingestOutcome{Status: db.InboundAppended, Detail: "rule high", Entry: db.LogAppended, EntryText: "Duplicate message appended"}},
+		{name: "closed", decision: closing, took: true, step: stepClose,
+			want: ingestOutcome{Status: db.InboundClosed, Detail: "rule fixed", Entry: db.LogClosed, EntryText: "Closed: rule fixed", CancelJobs: true}},
+		{name: "close with none open", decision: closing, took: false, step: stepClose,
+			want: ingestOutcome{Status: db.InboundIgnored, Detail: "rule fixed; no open alert for this source"}},
+	}
+	seen := map[db.InboundStatus]bool{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan := planIngest(integ, tt.decision, tt.failure, tt.failStatus)
+			if plan.Step != tt.step {
+				t.Fatalf("step %d, want %d", plan.Step, tt.step)
+			}
+			if !reflect.DeepEqual(plan.PolicyID, tt.policyID) {
+				t.Fatalf("policy %v, want %v", plan.PolicyID, tt.policyID)
+			}
+			if tt.step != stepStore && plan.Fields != fields {
+				t.Fatalf("fields %+v, want %+v", plan.Fields, fields)
+			}
+			if got := plan.outcome(tt.took); got != tt.want {
+				t.Fatalf("outcome\n got %+v\nwant %+v", got, tt.want)
+			}
+			if got, want := plan.pagesOwnRecipients(), tt.took && tt.decision.Route.NamesRecipients(); got != want {
+				t.Fatalf("pages own recipients: %v, want %v", got, want)
+			}
+			seen[tt.want.Status] = true
+		})
+	}
+	// PENDING is a message not yet decided, never an outcome.
+	for _, s := range []db.InboundStatus{db.InboundOpened, db.InboundAppended, db.InboundClosed, db.InboundIgnored,
+		db.InboundFiltered, db.InboundMappingFailed, db.InboundRefused} {
+		if !seen[s] {
+			t.Errorf("no case ends as %s", s)
+		}
+	}
+}
