@@ -2,6 +2,7 @@ package alerting_test
 
 import (
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"strings"
 	"testing"
 
@@ -64,7 +65,7 @@ func TestActionLinksActOnceAndExpire(t *testing.T) {
 		if _, err := f.svc.Close(f.ctx, second, alice); err != nil {
 			t.Fatal(err)
 		}
-		var invalid *db.FieldError
+		var invalid *invalid.Field
 		if _, _, err := f.svc.UseActionLink(f.ctx, ack2); !errors.As(err, &invalid) {
 			t.Fatalf("acknowledge of a closed alert: %v", err)
 		}

@@ -13,7 +13,9 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
+	"github.com/klaxonhq/klaxon/schedules"
 )
 
 func sample(t testing.TB, name string) []byte {
@@ -27,9 +29,15 @@ func sample(t testing.TB, name string) []byte {
 
 func newService(t testing.TB, d *db.DB) *alerting.Service {
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, func() time.Time { return clock }))
 	svc.SetOutboundGuard(localSinks)
 	return svc
+}
+
+// stores builds the configuration stores the service reads.
+func stores(d *db.DB, now func() time.Time) alerting.Config {
+	pol := policies.NewStore(d, now, nil)
+	return alerting.Config{OnCall: schedules.NewStore(d, now, pol), Policies: pol}
 }
 
 func detectify(t testing.TB, svc *alerting.Service) *db.Integration {
@@ -105,7 +113,7 @@ func TestDetectifyStory(t *testing.T) {
 				t.Fatalf("timeline %v, want %v", types, want)
 			}
 		}
-		msgs, total, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{IntegrationID: &integ.ID}, alerting.Page{})
+		msgs, total, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{IntegrationID: &integ.ID}, db.PageRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +144,7 @@ func TestConcurrentIdenticalMessagesOpenOneAlert(t *testing.T) {
 		for err := range errs {
 			t.Fatalf("ingest: %v", err)
 		}
-		alerts, total, _, err := svc.Alerts(ctx, alerting.AlertFilter{}, alerting.Page{})
+		alerts, total, _, err := svc.Alerts(ctx, alerting.AlertFilter{}, db.PageRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +152,7 @@ func TestConcurrentIdenticalMessagesOpenOneAlert(t *testing.T) {
 			t.Fatalf("got %d alerts (first has %d appends), want 1 with %d", total, alerts[0].AppendCount, n-1)
 		}
 		for _, status := range []db.InboundStatus{db.InboundOpened, db.InboundAppended} {
-			_, count, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{Statuses: []db.InboundStatus{status}}, alerting.Page{})
+			_, count, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{Statuses: []db.InboundStatus{status}}, db.PageRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 
 	"github.com/uptrace/bun"
 
@@ -18,26 +19,9 @@ type AlertFilter struct {
 	Severities    []string
 }
 
-// Page asks for up to First items after the item with id After (0 for the
-// start), newest first.
-type Page struct {
-	First int
-	After int
-}
-
-func (p Page) limit() (int, error) {
-	switch {
-	case p.First == 0:
-		return db.DefaultPageSize, nil
-	case p.First < 0 || p.First > db.MaxPageSize:
-		return 0, db.Invalid("first", fmt.Sprintf("must be between 1 and %d", db.MaxPageSize))
-	}
-	return p.First, nil
-}
-
 // Alerts returns one page of alerts, the total matching the filter, and
 // whether more follow.
-func (s *Service) Alerts(ctx context.Context, f AlertFilter, p Page) ([]*db.Alert, int, bool, error) {
+func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) ([]*db.Alert, int, bool, error) {
 	return listPage[db.Alert](ctx, s.db, p, "alerts", func(q *bun.SelectQuery) *bun.SelectQuery {
 		if len(f.Statuses) > 0 {
 			q = q.Where("status IN (?)", bun.In(f.Statuses))
@@ -54,8 +38,8 @@ func (s *Service) Alerts(ctx context.Context, f AlertFilter, p Page) ([]*db.Aler
 
 // listPage returns one page of rows of T, newest first, the total that
 // filter matches, and whether more follow.
-func listPage[T any](ctx context.Context, d *db.DB, p Page, what string, filter func(*bun.SelectQuery) *bun.SelectQuery) (rows []*T, total int, more bool, err error) {
-	limit, err := p.limit()
+func listPage[T any](ctx context.Context, d *db.DB, p db.PageRequest, what string, filter func(*bun.SelectQuery) *bun.SelectQuery) (rows []*T, total int, more bool, err error) {
+	limit, err := p.Limit()
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -77,10 +61,10 @@ func listPage[T any](ctx context.Context, d *db.DB, p Page, what string, filter 
 }
 
 func (s *Service) Alert(ctx context.Context, id int) (*db.Alert, error) {
-	return loadAlert(ctx, s.db, id)
+	return alertByID(ctx, s.db, id)
 }
 
-func loadAlert(ctx context.Context, idb bun.IDB, id int) (*db.Alert, error) {
+func alertByID(ctx context.Context, idb bun.IDB, id int) (*db.Alert, error) {
 	a := new(db.Alert)
 	if err := idb.NewSelect().Model(a).Where("id = ?", id).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load alert %d: %w", id, db.Classify(err))
@@ -109,7 +93,7 @@ func (s *Service) acknowledgeBy(userID int) alertMutation {
 		case db.AlertAcknowledged:
 			return nil, nil
 		case db.AlertClosed:
-			return nil, db.Invalid("id", fmt.Sprintf("alert %d is closed", a.ID))
+			return nil, invalid.New("id", fmt.Sprintf("alert %d is closed", a.ID))
 		}
 		now := s.clock()
 		a.Status, a.AcknowledgedAt, a.AcknowledgedBy = db.AlertAcknowledged, &now, &userID
@@ -137,12 +121,12 @@ func (s *Service) closeBy(userID int) alertMutation {
 func (s *Service) Assign(ctx context.Context, alertID, assigneeID, byUserID int) (*db.Alert, error) {
 	return s.change(ctx, alertID, func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
 		if a.Status == db.AlertClosed {
-			return nil, db.Invalid("id", fmt.Sprintf("alert %d is closed", a.ID))
+			return nil, invalid.New("id", fmt.Sprintf("alert %d is closed", a.ID))
 		}
 		assignee := new(db.User)
 		if err := tx.NewSelect().Model(assignee).Where("id = ?", assigneeID).Scan(ctx); err != nil {
 			if errors.Is(db.Classify(err), db.ErrNotFound) {
-				return nil, db.Invalid("userId", fmt.Sprintf("user %d does not exist", assigneeID))
+				return nil, invalid.New("userId", fmt.Sprintf("user %d does not exist", assigneeID))
 			}
 			return nil, fmt.Errorf("load assignee %d: %w", assigneeID, err)
 		}
@@ -169,7 +153,7 @@ func (s *Service) change(ctx context.Context, alertID int, mutate alertMutation)
 		raced := false
 		err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 			var err error
-			if alert, err = loadAlert(ctx, tx, alertID); err != nil {
+			if alert, err = alertByID(ctx, tx, alertID); err != nil {
 				return err
 			}
 			readStatus := alert.Status
@@ -210,3 +194,13 @@ func (s *Service) change(ctx context.Context, alertID int, mutate alertMutation)
 }
 
 var errRaced = errors.New("alert changed concurrently")
+
+// AlertNotifications returns the notifications sent about an alert, in
+// the order they were made.
+func (s *Service) AlertNotifications(ctx context.Context, alertID int) ([]*db.Notification, error) {
+	var list []*db.Notification
+	if err := s.db.NewSelect().Model(&list).Where("alert_id = ?", alertID).Order("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("notifications of alert %d: %w", alertID, err)
+	}
+	return list, nil
+}

@@ -3,12 +3,10 @@ package alerting
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -64,81 +62,4 @@ type rulesetRecord struct {
 
 func recordOfRuleset(rs *db.Ruleset) *rulesetRecord {
 	return &rulesetRecord{Name: rs.Name, Description: rs.Description, Rules: rs.RuleSpecs()}
-}
-
-type policyRecord struct {
-	Name        string       `json:"name"`
-	Description string       `json:"description"`
-	Repeat      int          `json:"repeat"`
-	Steps       []stepRecord `json:"steps"`
-}
-
-type stepRecord struct {
-	DelayMinutes int         `json:"delayMinutes"`
-	Targets      []db.Target `json:"targets"`
-}
-
-func recordOfPolicy(p *db.EscalationPolicy) *policyRecord {
-	r := &policyRecord{Name: p.Name, Description: p.Description, Repeat: p.Repeat, Steps: []stepRecord{}}
-	for _, s := range p.Steps {
-		r.Steps = append(r.Steps, stepRecord{DelayMinutes: s.DelayMinutes, Targets: s.Targets})
-	}
-	return r
-}
-
-type scheduleRecord struct {
-	Name        string        `json:"name"`
-	Description string        `json:"description"`
-	TimeZone    string        `json:"timeZone"`
-	Layers      []layerRecord `json:"layers"`
-}
-
-type layerRecord struct {
-	Name           string              `json:"name"`
-	ShiftLength    int                 `json:"shiftLength"`
-	ShiftUnit      oncall.ShiftUnit    `json:"shiftUnit"`
-	HandoffAt      time.Time           `json:"handoffAt"`
-	ParticipantIDs []int               `json:"participantIds"`
-	Restrictions   []restrictionRecord `json:"restrictions"`
-}
-
-type restrictionRecord struct {
-	StartDay        string `json:"startDay"`
-	StartMinute     int    `json:"startMinute"`
-	DurationMinutes int    `json:"durationMinutes"`
-}
-
-func recordOfSchedule(sched *db.Schedule) *scheduleRecord {
-	r := &scheduleRecord{Name: sched.Name, Description: sched.Description, TimeZone: sched.TimeZone, Layers: []layerRecord{}}
-	for _, l := range sched.Layers {
-		layer := layerRecord{
-			Name: l.Name, ShiftLength: l.ShiftLength, ShiftUnit: l.ShiftUnit, HandoffAt: l.HandoffAt.UTC(),
-			ParticipantIDs: l.ParticipantIDs, Restrictions: []restrictionRecord{},
-		}
-		for _, res := range l.Restrictions {
-			layer.Restrictions = append(layer.Restrictions, restrictionRecord{
-				StartDay: res.StartDay.String(), StartMinute: res.StartMinute, DurationMinutes: res.DurationMinutes,
-			})
-		}
-		r.Layers = append(r.Layers, layer)
-	}
-	return r
-}
-
-// overrideRecord is recorded on the override's schedule, so that the
-// schedule's history shows who stood in for whom.
-type overrideRecord struct {
-	Override overrideFields `json:"override"`
-}
-
-type overrideFields struct {
-	ID            int       `json:"id"`
-	UserID        int       `json:"userId"`
-	ReplaceUserID *int      `json:"replaceUserId"`
-	Start         time.Time `json:"start"`
-	End           time.Time `json:"end"`
-}
-
-func recordOfOverride(o *db.ScheduleOverride) *overrideRecord {
-	return &overrideRecord{Override: overrideFields{ID: o.ID, UserID: o.UserID, ReplaceUserID: o.ReplaceUserID, Start: o.Start.UTC(), End: o.End.UTC()}}
 }

@@ -7,13 +7,16 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/oncall"
+	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
+	"github.com/klaxonhq/klaxon/schedules"
 )
 
 // auditTrail reads the entries recorded since it last looked.
@@ -83,6 +86,15 @@ func wantChanges(t *testing.T, e *audit.Entry, want map[string]string) {
 	}
 }
 
+// jan is 2026-01-<day> at hh:mm UTC.
+func jan(day, hh, mm int) time.Time {
+	return time.Date(2026, time.January, day, hh, mm, 0, 0, time.UTC)
+}
+
+func daily(handoff time.Time, participants ...int) oncall.Layer {
+	return oncall.Layer{Name: "daily", ShiftLength: 1, ShiftUnit: oncall.UnitDays, HandoffAt: handoff, ParticipantIDs: participants}
+}
+
 func TestAuditOfConfiguration(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		c := newConfig(t, d)
@@ -91,10 +103,10 @@ func TestAuditOfConfiguration(t *testing.T) {
 		ctx := audit.WithActor(context.Background(), a, "a@example.com")
 		svc := c.svc
 		trail := &auditTrail{t: t, log: audit.NewLog(d)}
-		recipients := []alerting.StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}
+		recipients := []policies.StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}
 
 		// Escalation policies.
-		p, err := svc.CreateEscalationPolicy(ctx, alerting.PolicyInput{Name: ptr("Primary"), Steps: recipients})
+		p, err := c.policies.CreateEscalationPolicy(ctx, policies.PolicyInput{Name: ptr("Primary"), Steps: recipients})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,15 +118,15 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"name": `{"to":"Primary"}`, "description": `{"to":""}`, "repeat": `{"to":0}`,
 			"steps": `{"to":[{"delayMinutes":0,"targets":[{"type":"RECIPIENTS"}]}]}`,
 		})
-		if _, err := svc.UpdateEscalationPolicy(ctx, p.ID, alerting.PolicyInput{Repeat: ptr(2), Steps: recipients}); err != nil {
+		if _, err := c.policies.UpdateEscalationPolicy(ctx, p.ID, policies.PolicyInput{Repeat: ptr(2), Steps: recipients}); err != nil {
 			t.Fatal(err)
 		}
 		wantChanges(t, trail.one(audit.EscalationPolicy, p.ID, audit.Updated, "a@example.com"), map[string]string{"repeat": `{"from":0,"to":2}`})
-		if _, err := svc.CreateEscalationPolicy(ctx, alerting.PolicyInput{Name: ptr("Primary"), Steps: recipients}); err == nil {
+		if _, err := c.policies.CreateEscalationPolicy(ctx, policies.PolicyInput{Name: ptr("Primary"), Steps: recipients}); err == nil {
 			t.Fatal("a second policy named Primary was created")
 		}
 		trail.none("a policy refused by the unique name")
-		if _, err := svc.UpdateEscalationPolicy(ctx, p.ID, alerting.PolicyInput{Name: ptr("Renamed"), Steps: []alerting.StepInput{
+		if _, err := c.policies.UpdateEscalationPolicy(ctx, p.ID, policies.PolicyInput{Name: ptr("Renamed"), Steps: []policies.StepInput{
 			{Targets: []db.Target{{Type: db.TargetUser, ID: 9999}}},
 		}}); err == nil {
 			t.Fatal("a step targeting a missing user was stored")
@@ -204,7 +216,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 		}
 
 		// Schedules, and their overrides recorded on them.
-		sched, err := svc.CreateSchedule(ctx, alerting.ScheduleInput{Name: ptr("Week"), TimeZone: ptr("UTC"), Layers: []oncall.Layer{daily(jan(5, 9, 0), a, b)}})
+		sched, err := c.schedules.CreateSchedule(ctx, schedules.ScheduleInput{Name: ptr("Week"), TimeZone: ptr("UTC"), Layers: []oncall.Layer{daily(jan(5, 9, 0), a, b)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,23 +225,23 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"layers": `{"to":[{"handoffAt":"2026-01-05T09:00:00Z","name":"daily","participantIds":[` +
 				itoa(a) + `,` + itoa(b) + `],"restrictions":[],"shiftLength":1,"shiftUnit":"DAYS"}]}`,
 		})
-		if _, err := svc.UpdateSchedule(ctx, sched.ID, alerting.ScheduleInput{TimeZone: ptr("Europe/Berlin")}); err != nil {
+		if _, err := c.schedules.UpdateSchedule(ctx, sched.ID, schedules.ScheduleInput{TimeZone: ptr("Europe/Berlin")}); err != nil {
 			t.Fatal(err)
 		}
 		wantChanges(t, trail.one(audit.Schedule, sched.ID, audit.Updated, "a@example.com"), map[string]string{
 			"timeZone": `{"from":"UTC","to":"Europe/Berlin"}`,
 		})
-		if _, err := svc.UpdateSchedule(ctx, sched.ID, alerting.ScheduleInput{TimeZone: ptr("Mars/Olympus")}); err == nil {
+		if _, err := c.schedules.UpdateSchedule(ctx, sched.ID, schedules.ScheduleInput{TimeZone: ptr("Mars/Olympus")}); err == nil {
 			t.Fatal("an unknown time zone was stored")
 		}
 		trail.none("a schedule update refused")
-		o, err := svc.CreateOverride(ctx, alerting.OverrideInput{ScheduleID: sched.ID, UserID: b, ReplaceUserID: &a, Start: jan(6, 9, 0), End: jan(7, 9, 0)})
+		o, err := c.schedules.CreateOverride(ctx, schedules.OverrideInput{ScheduleID: sched.ID, UserID: b, ReplaceUserID: &a, Start: jan(6, 9, 0), End: jan(7, 9, 0)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		override := `{"end":"2026-01-07T09:00:00Z","id":` + itoa(o.ID) + `,"replaceUserId":` + itoa(a) + `,"start":"2026-01-06T09:00:00Z","userId":` + itoa(b) + `}`
 		wantChanges(t, trail.one(audit.Schedule, sched.ID, audit.OverrideCreated, "a@example.com"), map[string]string{"override": `{"to":` + override + `}`})
-		if err := svc.DeleteOverride(ctx, o.ID); err != nil {
+		if err := c.schedules.DeleteOverride(ctx, o.ID); err != nil {
 			t.Fatal(err)
 		}
 		wantChanges(t, trail.one(audit.Schedule, sched.ID, audit.OverrideDeleted, "a@example.com"), map[string]string{"override": `{"from":` + override + `}`})
@@ -256,11 +268,11 @@ func TestAuditOfConfiguration(t *testing.T) {
 			t.Fatal(err)
 		}
 		trail.one(audit.Ruleset, rs.ID, audit.Deleted, "a@example.com")
-		if err := svc.DeleteEscalationPolicy(ctx, p.ID); err != nil {
+		if err := c.policies.DeleteEscalationPolicy(ctx, p.ID); err != nil {
 			t.Fatal(err)
 		}
 		trail.one(audit.EscalationPolicy, p.ID, audit.Deleted, "a@example.com")
-		if err := svc.DeleteSchedule(ctx, sched.ID); err != nil {
+		if err := c.schedules.DeleteSchedule(ctx, sched.ID); err != nil {
 			t.Fatal(err)
 		}
 		wantChanges(t, trail.one(audit.Schedule, sched.ID, audit.Deleted, "a@example.com"), map[string]string{
@@ -281,7 +293,7 @@ func changeOf(t *testing.T, e *audit.Entry, field string) json.RawMessage {
 // containsText reports whether any entry so far mentions s.
 func containsText(a *auditTrail, s string) bool {
 	a.t.Helper()
-	entries, _, _, err := a.log.List(context.Background(), audit.Filter{}, 500, 0)
+	entries, _, _, err := a.log.List(context.Background(), audit.Filter{}, db.PageRequest{First: 500})
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -307,7 +319,7 @@ func TestAuditEntryAndChangeCommitTogether(t *testing.T) {
 
 		// The entry cannot be written: the change is not kept.
 		rename("audit_log", "audit_log_away")
-		_, err := c.svc.CreateEscalationPolicy(ctx, alerting.PolicyInput{Name: ptr("Unrecorded"), Steps: []alerting.StepInput{
+		_, err := c.policies.CreateEscalationPolicy(ctx, policies.PolicyInput{Name: ptr("Unrecorded"), Steps: []policies.StepInput{
 			{Targets: []db.Target{{Type: db.TargetRecipients}}},
 		}})
 		rename("audit_log_away", "audit_log")
@@ -332,4 +344,13 @@ func TestAuditEntryAndChangeCommitTogether(t *testing.T) {
 		}
 		trail.none("a change that failed after recording")
 	})
+}
+
+func (c *config) schedule(name string, layers ...oncall.Layer) *db.Schedule {
+	c.t.Helper()
+	sched, err := c.schedules.CreateSchedule(c.ctx, schedules.ScheduleInput{Name: &name, TimeZone: ptr("UTC"), Layers: layers})
+	if err != nil {
+		c.t.Fatalf("create schedule %s: %v", name, err)
+	}
+	return sched
 }

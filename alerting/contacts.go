@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -64,11 +65,11 @@ func contactMethodByID(ctx context.Context, idb bun.IDB, id int) (*db.ContactMet
 func (s *Service) CreateContactMethod(ctx context.Context, in ContactMethodInput) (*db.ContactMethod, error) {
 	switch {
 	case in.UserID == nil:
-		return nil, db.Invalid("userId", "is required")
+		return nil, invalid.New("userId", "is required")
 	case in.Type == nil:
-		return nil, db.Invalid("type", "is required")
+		return nil, invalid.New("type", "is required")
 	case in.Value == nil:
-		return nil, db.Invalid("value", "is required")
+		return nil, invalid.New("value", "is required")
 	}
 	cm := &db.ContactMethod{UserID: *in.UserID, Type: *in.Type, CreatedAt: s.clock()}
 	if err := s.applyContactMethod(cm, in); err != nil {
@@ -76,12 +77,12 @@ func (s *Service) CreateContactMethod(ctx context.Context, in ContactMethodInput
 	}
 	cm.Verified = !cm.Type.NeedsVerification()
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if err := requireRows(ctx, tx, (*db.User)(nil), "userId", "user", []int{cm.UserID}); err != nil {
+		if err := db.RequireRows(ctx, tx, (*db.User)(nil), "userId", "user", []int{cm.UserID}); err != nil {
 			return err
 		}
 		if _, err := tx.NewInsert().Model(cm).Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("value", "this user already has this contact method")
+				return invalid.New("value", "this user already has this contact method")
 			}
 			return fmt.Errorf("create contact method: %w", err)
 		}
@@ -97,7 +98,7 @@ func (s *Service) CreateContactMethod(ctx context.Context, in ContactMethodInput
 // new value must be verified again.
 func (s *Service) UpdateContactMethod(ctx context.Context, id int, in ContactMethodInput) (*db.ContactMethod, error) {
 	if in.UserID != nil {
-		return nil, db.Invalid("userId", "cannot be changed")
+		return nil, invalid.New("userId", "cannot be changed")
 	}
 	var cm *db.ContactMethod
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -106,7 +107,7 @@ func (s *Service) UpdateContactMethod(ctx context.Context, id int, in ContactMet
 			return err
 		}
 		if in.Type != nil && *in.Type != cm.Type {
-			return db.Invalid("type", "cannot be changed; add a new contact method instead")
+			return invalid.New("type", "cannot be changed; add a new contact method instead")
 		}
 		oldValue := cm.Value
 		if err := s.applyContactMethod(cm, in); err != nil {
@@ -120,7 +121,7 @@ func (s *Service) UpdateContactMethod(ctx context.Context, id int, in ContactMet
 		}
 		if _, err := tx.NewUpdate().Model(cm).WherePK().Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("value", "this user already has this contact method")
+				return invalid.New("value", "this user already has this contact method")
 			}
 			return fmt.Errorf("update contact method %d: %w", id, err)
 		}
@@ -139,12 +140,12 @@ func (s *Service) DeleteContactMethod(ctx context.Context, id int) error {
 
 func (s *Service) applyContactMethod(cm *db.ContactMethod, in ContactMethodInput) error {
 	if !cm.Type.Valid() {
-		return db.Invalid("type", fmt.Sprintf("unknown contact type %q", cm.Type))
+		return invalid.New("type", fmt.Sprintf("unknown contact type %q", cm.Type))
 	}
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
 		if len(name) > 200 {
-			return db.Invalid("name", "must be at most 200 characters")
+			return invalid.New("name", "must be at most 200 characters")
 		}
 		cm.Name = name
 	}
@@ -175,16 +176,16 @@ var (
 func (s *Service) ContactValue(t db.ContactType, value string) (string, error) {
 	value = strings.TrimSpace(value)
 	if value == "" {
-		return "", db.Invalid("value", "is required")
+		return "", invalid.New("value", "is required")
 	}
 	if len(value) > 2000 {
-		return "", db.Invalid("value", "must be at most 2000 characters")
+		return "", invalid.New("value", "must be at most 2000 characters")
 	}
 	switch t {
 	case db.ContactEmail:
 		addr, err := mail.ParseAddress(value)
 		if err != nil || addr.Address != value {
-			return "", db.Invalid("value", "is not a valid email address")
+			return "", invalid.New("value", "is not a valid email address")
 		}
 		return value, nil
 	case db.ContactSMS, db.ContactVoice:
@@ -195,7 +196,7 @@ func (s *Service) ContactValue(t db.ContactType, value string) (string, error) {
 			return r
 		}, value)
 		if !e164.MatchString(phone) {
-			return "", db.Invalid("value", "must be a phone number in international format, like +15551234567")
+			return "", invalid.New("value", "must be a phone number in international format, like +15551234567")
 		}
 		return phone, nil
 	case db.ContactNtfy:
@@ -209,7 +210,7 @@ func (s *Service) ContactValue(t db.ContactType, value string) (string, error) {
 	case db.ContactPush:
 		sub, canonical, err := notifiers.NormalizePushSubscription(value)
 		if err != nil {
-			return "", db.Invalid("value", "is not a push subscription: "+err.Error())
+			return "", invalid.New("value", "is not a push subscription: "+err.Error())
 		}
 		if err := s.webURL(sub.Endpoint, "push subscription endpoint must be an https URL"); err != nil {
 			return "", err
@@ -221,7 +222,7 @@ func (s *Service) ContactValue(t db.ContactType, value string) (string, error) {
 		}
 		return value, nil
 	}
-	return "", db.Invalid("type", fmt.Sprintf("unknown contact type %q", t))
+	return "", invalid.New("type", fmt.Sprintf("unknown contact type %q", t))
 }
 
 // webURL accepts https URLs, and http ones to addresses the operator
@@ -235,14 +236,14 @@ func (s *Service) ContactValue(t db.ContactType, value string) (string, error) {
 func (s *Service) webURL(value, notWeb string) error {
 	u, err := url.Parse(value)
 	if err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http") {
-		return db.Invalid("value", notWeb)
+		return invalid.New("value", notWeb)
 	}
 	var refused *egress.RefusedError
 	if err := s.guard.CheckURL(value); errors.As(err, &refused) {
-		return db.Invalid("value", fmt.Sprintf("points at a %s address, which Klaxon does not send to; an operator can allow its range with KLAXON_OUTBOUND_ALLOW", refused.Class))
+		return invalid.New("value", fmt.Sprintf("points at a %s address, which Klaxon does not send to; an operator can allow its range with KLAXON_OUTBOUND_ALLOW", refused.Class))
 	}
 	if u.Scheme == "http" && !s.guard.Listed(value) {
-		return db.Invalid("value", notWeb)
+		return invalid.New("value", notWeb)
 	}
 	return nil
 }
@@ -269,21 +270,21 @@ func (s *Service) NotificationRule(ctx context.Context, id int) (*db.Notificatio
 // second rule for the same method and delay is refused.
 func (s *Service) CreateNotificationRule(ctx context.Context, in NotificationRuleInput) (*db.NotificationRule, error) {
 	if in.DelayMinutes < 0 || in.DelayMinutes > maxRuleDelay {
-		return nil, db.Invalid("delayMinutes", fmt.Sprintf("must be between 0 and %d", maxRuleDelay))
+		return nil, invalid.New("delayMinutes", fmt.Sprintf("must be between 0 and %d", maxRuleDelay))
 	}
 	rule := &db.NotificationRule{ContactMethodID: in.ContactMethodID, DelayMinutes: in.DelayMinutes, CreatedAt: s.clock()}
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		cm, err := contactMethodByID(ctx, tx, in.ContactMethodID)
 		if err != nil {
 			if isNotFound(err) {
-				return db.Invalid("contactMethodId", fmt.Sprintf("contact method %d does not exist", in.ContactMethodID))
+				return invalid.New("contactMethodId", fmt.Sprintf("contact method %d does not exist", in.ContactMethodID))
 			}
 			return err
 		}
 		rule.UserID = cm.UserID
 		if _, err := tx.NewInsert().Model(rule).Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("delayMinutes", "this contact method already has a rule with this delay")
+				return invalid.New("delayMinutes", "this contact method already has a rule with this delay")
 			}
 			return fmt.Errorf("create notification rule: %w", err)
 		}
@@ -317,7 +318,7 @@ func (s *Service) RegisterPushSubscription(ctx context.Context, userID int, sub 
 		name = "Browser"
 	}
 	if len(name) > 200 {
-		return nil, db.Invalid("name", "must be at most 200 characters")
+		return nil, invalid.New("name", "must be at most 200 characters")
 	}
 	endpoint := sub.Endpoint
 	var cm *db.ContactMethod
@@ -357,3 +358,5 @@ func (s *Service) RegisterPushSubscription(ctx context.Context, userID int, sub 
 	}
 	return cm, nil
 }
+
+func isNotFound(err error) bool { return errors.Is(err, db.ErrNotFound) }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"io"
 	"log/slog"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/egress"
+	"github.com/klaxonhq/klaxon/policies"
+	"github.com/klaxonhq/klaxon/schedules"
 )
 
 // config is a service over one database for the configuration tests.
@@ -25,10 +28,17 @@ type config struct {
 	ctx context.Context
 	d   *db.DB
 	svc *alerting.Service
+	// schedules and policies keep the configuration the service only
+	// reads; a change to a policy drops the service's webhook routes.
+	schedules *schedules.Store
+	policies  *policies.Store
 }
 
 func newConfig(t *testing.T, d *db.DB) *config {
-	return &config{t: t, ctx: context.Background(), d: d, svc: newService(t, d)}
+	now := func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
+	svc := newService(t, d)
+	pol := policies.NewStore(d, now, svc.RoutesChanged)
+	return &config{t: t, ctx: context.Background(), d: d, svc: svc, schedules: schedules.NewStore(d, now, pol), policies: pol}
 }
 
 // addUser stores a user straight in the database and returns its id.
@@ -70,12 +80,12 @@ func (c *config) rows(model any) int {
 // wantFieldError fails unless err is invalid input naming field.
 func wantFieldError(t *testing.T, err error, field string) {
 	t.Helper()
-	var fe interface{ FieldName() string }
+	var fe *invalid.Field
 	if !errors.As(err, &fe) {
 		t.Fatalf("want invalid %s, got %v", field, err)
 	}
-	if fe.FieldName() != field {
-		t.Fatalf("want invalid %s, got invalid %s (%v)", field, fe.FieldName(), err)
+	if fe.Name != field {
+		t.Fatalf("want invalid %s, got invalid %s (%v)", field, fe.Name, err)
 	}
 }
 
@@ -307,7 +317,7 @@ var pushKeys = map[string]*ecdh.PrivateKey{}
 func TestContactURLsAreCheckedAgainstTheGuard(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		strict := alerting.NewService(d, "https://klaxon.example", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		strict := alerting.NewService(d, "https://klaxon.example", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, time.Now))
 		c := &config{t: t, ctx: ctx, d: d, svc: strict}
 		userID := c.addUser("lou")
 		create := func(svc *alerting.Service, typ db.ContactType, value string) (*db.ContactMethod, error) {
@@ -347,7 +357,7 @@ func TestContactURLsAreCheckedAgainstTheGuard(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		onPrem := alerting.NewService(d, "https://klaxon.example", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		onPrem := alerting.NewService(d, "https://klaxon.example", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, time.Now))
 		onPrem.SetOutboundGuard(egress.New(allow, nil))
 		for _, ok := range []string{"http://10.20.0.5:8080/hook", "https://10.20.9.9/hook"} {
 			if _, err := create(onPrem, db.ContactWebhook, ok); err != nil {

@@ -1,10 +1,28 @@
-// Package alerting is Klaxon's alert domain: integrations and their
-// rulesets, taking in a webhook message (log it, decide by rules, apply the
-// decision to alerts in one transaction), and the alert lifecycle
-// (acknowledge, assign, close) with its timeline.
+// Package alerting is Klaxon's alert domain at run time: taking in webhook
+// messages, the alert lifecycle, and the escalation engine that pages
+// people about open alerts.
+//
+//   - Ingest (ingest*.go, groupcommit.go, routes.go, dryrun.go, inbound.go):
+//     log each message (table inbound_messages), decide by the integration's
+//     rules, and apply the decision to alerts in one transaction, batched
+//     by group commit. Routes (an integration with its compiled ruleset)
+//     are cached by token; RoutesChanged drops them, and the stores of the
+//     configuration they are built from call it after each change.
+//   - Lifecycle (alerts.go, actionlinks.go, actors.go, replies.go):
+//     acknowledge, assign, close, with the timeline (tables alerts,
+//     alert_log, alert_recipients, action_links).
+//   - Engine (escalation.go, notify.go, jobs.go): walk each alert's
+//     escalation policy, notify the people it names by their notification
+//     rules, retry and rate-limit (tables alert_jobs, notifications).
 //
 // Deduplication is the database's job: a unique index allows one unclosed
 // alert per (integration, source id), and opening is an INSERT … ON
 // CONFLICT DO NOTHING followed by an append, so concurrent identical
 // messages can never open two alerts.
+//
+// The configuration the engine follows is kept by other packages
+// (schedules, policies, …); alerting reads it only through the small
+// interfaces it declares in config.go, filled in by the wiring, and never
+// imports those packages. It may import db, events, notifiers, audit,
+// egress, rules and oncall.
 package alerting

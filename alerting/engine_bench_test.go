@@ -32,7 +32,7 @@ func BenchmarkEscalationLateness(b *testing.B) {
 			}
 			ctx := context.Background()
 			now := func() time.Time { return time.Now() }
-			svc := alerting.NewService(d, "https://klaxon.example", now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			svc := alerting.NewService(d, "https://klaxon.example", now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, now))
 			inbox := newInbox(b)
 			svc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
 			name, typ := "bench", rules.TypeGeneric

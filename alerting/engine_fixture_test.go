@@ -116,7 +116,7 @@ func newEngineFixture(t *testing.T, d *db.DB) *engineFixture {
 
 // newService is another instance of the server against the same database.
 func (f *engineFixture) newService() *alerting.Service {
-	svc := alerting.NewService(f.d, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(f.t.Output(), nil)))
+	svc := alerting.NewService(f.d, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(f.t.Output(), nil)), stores(f.d, f.clock.Now))
 	svc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
 	svc.SetOutboundGuard(localSinks)
 	return svc

@@ -3,6 +3,7 @@ package alerting_test
 import (
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"io"
 	"log/slog"
 	"strings"
@@ -236,7 +237,7 @@ func TestTwoInstancesPageOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer second.Close()
-	instances := []*alerting.Service{f.svc, alerting.NewService(second, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	instances := []*alerting.Service{f.svc, alerting.NewService(second, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(second, f.clock.Now))}
 	instances[1].SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
 
 	runBoth := func() {
@@ -301,13 +302,13 @@ func TestRuleRouteOverridesPolicyAndRecipients(t *testing.T) {
 		expectPaths(t, "routed and default", f.at(0), "/carol/0", "/alice/0")
 
 		bad := []rules.Rule{{Action: rules.ActionOpen, Route: rules.Route{EscalationPolicyID: 9999}}}
-		var fe *db.FieldError
-		if _, err := f.svc.CreateRuleset(f.ctx, alerting.RulesetInput{Name: &name, Rules: bad}); !errors.As(err, &fe) || fe.Field != "rules[0].route.escalationPolicyId" {
+		var fe *invalid.Field
+		if _, err := f.svc.CreateRuleset(f.ctx, alerting.RulesetInput{Name: &name, Rules: bad}); !errors.As(err, &fe) || fe.Name != "rules[0].route.escalationPolicyId" {
 			t.Fatalf("route to a missing policy: %v", err)
 		}
 		closeRoute := []rules.Rule{{Action: rules.ActionClose, Route: rules.Route{RecipientUserIDs: []int{carol}}}}
-		var ruleErr *rules.FieldError
-		if _, err := f.svc.CreateRuleset(f.ctx, alerting.RulesetInput{Name: &name, Rules: closeRoute}); !errors.As(err, &ruleErr) || ruleErr.Field != "rules[0].route" {
+		var ruleErr *invalid.Field
+		if _, err := f.svc.CreateRuleset(f.ctx, alerting.RulesetInput{Name: &name, Rules: closeRoute}); !errors.As(err, &ruleErr) || ruleErr.Name != "rules[0].route" {
 			t.Fatalf("route on a CLOSE rule: %v", err)
 		}
 	})

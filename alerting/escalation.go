@@ -70,16 +70,13 @@ type plan struct {
 	repeat int
 }
 
-func loadPlan(ctx context.Context, tx bun.Tx, alert *db.Alert) (*plan, error) {
+func (s *Service) loadPlan(ctx context.Context, tx bun.Tx, alert *db.Alert) (*plan, error) {
 	if alert.EscalationPolicyID == nil {
 		return &plan{name: "recipients", steps: []*db.EscalationStep{{Targets: []db.Target{{Type: db.TargetRecipients}}}}}, nil
 	}
-	policy := new(db.EscalationPolicy)
-	err := tx.NewSelect().Model(policy).
-		Relation("Steps", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
-		Where("escalation_policy.id = ?", *alert.EscalationPolicyID).Scan(ctx)
+	policy, err := s.config.Policies.PolicyByID(ctx, tx, *alert.EscalationPolicyID)
 	if err != nil {
-		return nil, fmt.Errorf("load escalation policy %d: %w", *alert.EscalationPolicyID, db.Classify(err))
+		return nil, err
 	}
 	return &plan{name: policy.Name, steps: policy.Steps, repeat: policy.Repeat}, nil
 }
@@ -94,14 +91,14 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 			return err
 		}
 		now := s.clock()
-		alert, err := loadAlert(ctx, tx, job.AlertID)
+		alert, err := alertByID(ctx, tx, job.AlertID)
 		if err != nil {
 			return err
 		}
 		if alert.Status != db.AlertOpen {
 			return nil
 		}
-		p, err := loadPlan(ctx, tx, alert)
+		p, err := s.loadPlan(ctx, tx, alert)
 		if err != nil {
 			return err
 		}
@@ -158,7 +155,7 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 		case db.TargetGroup:
 			err = tx.NewSelect().Model((*db.GroupMember)(nil)).Column("user_id").Where("group_id = ?", target.ID).Order("user_id").Scan(ctx, &found)
 		case db.TargetSchedule:
-			found, err = s.OnCallUsers(ctx, tx, target.ID, now)
+			found, err = s.config.OnCall.OnCallUsers(ctx, tx, target.ID, now)
 		case db.TargetRecipients:
 			found, err = recipientUsers(ctx, tx, alert)
 		}

@@ -18,7 +18,7 @@ type InboundFilter struct {
 
 // InboundMessages returns one page of the inbound log, newest first, the
 // total matching the filter, and whether more follow.
-func (s *Service) InboundMessages(ctx context.Context, f InboundFilter, p Page) ([]*db.InboundMessage, int, bool, error) {
+func (s *Service) InboundMessages(ctx context.Context, f InboundFilter, p db.PageRequest) ([]*db.InboundMessage, int, bool, error) {
 	return listPage[db.InboundMessage](ctx, s.db, p, "inbound messages", func(q *bun.SelectQuery) *bun.SelectQuery {
 		if f.IntegrationID != nil {
 			q = q.Where("integration_id = ?", *f.IntegrationID)

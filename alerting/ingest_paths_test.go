@@ -14,6 +14,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -29,7 +30,7 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
 		newSvc := func(d *db.DB) *Service {
-			return NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			return NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{})
 		}
 		fastSvc, genericSvc := newSvc(fast), newSvc(generic)
 		fastTokens, genericTokens := storyIntegrations(t, fastSvc), storyIntegrations(t, genericSvc)
@@ -83,7 +84,7 @@ func storyIntegrations(t *testing.T, svc *Service) []string {
 	ctx := context.Background()
 	name, typ := "Detectify", rules.TypeDetectify
 	policyName := "Security"
-	policy, err := svc.CreateEscalationPolicy(ctx, PolicyInput{Name: &policyName, Steps: []StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}})
+	policy, err := policies.NewStore(svc.db, svc.now, svc.RoutesChanged).CreateEscalationPolicy(ctx, policies.PolicyInput{Name: &policyName, Steps: []policies.StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}})
 	if err != nil {
 		t.Fatalf("create policy: %v", err)
 	}
@@ -178,7 +179,7 @@ func testBatchEventOrder(t *testing.T, size int, mixed bool) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		svc := NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		svc := NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{})
 		tokens := storyIntegrations(t, svc)
 		body, err := os.ReadFile(filepath.Join("..", "rules", "testdata", "detectify", "new_finding_high.json"))
 		if err != nil {

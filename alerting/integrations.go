@@ -6,8 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"slices"
-	"strings"
 
 	"github.com/uptrace/bun"
 
@@ -64,10 +64,10 @@ func (s *Service) Integrations(ctx context.Context) ([]*db.Integration, error) {
 }
 
 func (s *Service) Integration(ctx context.Context, id int) (*db.Integration, error) {
-	return loadIntegration(ctx, s.db, id)
+	return integrationByID(ctx, s.db, id)
 }
 
-func loadIntegration(ctx context.Context, idb bun.IDB, id int) (*db.Integration, error) {
+func integrationByID(ctx context.Context, idb bun.IDB, id int) (*db.Integration, error) {
 	integ := new(db.Integration)
 	if err := idb.NewSelect().Model(integ).Where("id = ?", id).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load integration %d: %w", id, db.Classify(err))
@@ -80,14 +80,14 @@ func loadIntegration(ctx context.Context, idb bun.IDB, id int) (*db.Integration,
 // its own from the preset so the admin can edit it afterwards.
 func (s *Service) CreateIntegration(ctx context.Context, in IntegrationInput) (*db.Integration, error) {
 	if in.Name == nil {
-		return nil, db.Invalid("name", "is required")
+		return nil, invalid.New("name", "is required")
 	}
 	if in.Type == nil {
-		return nil, db.Invalid("type", "is required")
+		return nil, invalid.New("type", "is required")
 	}
 	presetMapping, presetRules, ok := rules.Preset(*in.Type)
 	if !ok {
-		return nil, db.Invalid("type", fmt.Sprintf("unknown integration type %q", *in.Type))
+		return nil, invalid.New("type", fmt.Sprintf("unknown integration type %q", *in.Type))
 	}
 	now := s.clock()
 	integ := &db.Integration{Type: *in.Type, Enabled: true, Mapping: presetMapping, CreatedAt: now, UpdatedAt: now}
@@ -132,12 +132,12 @@ func (s *Service) UpdateIntegration(ctx context.Context, id int, in IntegrationI
 	// Webhooks must follow the change from the next message on.
 	defer s.routes.invalidate()
 	if in.Type != nil {
-		return nil, db.Invalid("type", "cannot be changed; create a new integration instead")
+		return nil, invalid.New("type", "cannot be changed; create a new integration instead")
 	}
 	var integ *db.Integration
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if integ, err = loadIntegration(ctx, tx, id); err != nil {
+		if integ, err = integrationByID(ctx, tx, id); err != nil {
 			return err
 		}
 		before, err := recordOfIntegration(ctx, tx, integ)
@@ -174,7 +174,7 @@ func (s *Service) DeleteIntegration(ctx context.Context, id int) error {
 	// Webhooks must follow the change from the next message on.
 	defer s.routes.invalidate()
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		integ, err := loadIntegration(ctx, tx, id)
+		integ, err := integrationByID(ctx, tx, id)
 		if err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}
@@ -200,7 +200,7 @@ func (s *Service) RotateIntegrationToken(ctx context.Context, id int) (*db.Integ
 	var integ *db.Integration
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if integ, err = loadIntegration(ctx, tx, id); err != nil {
+		if integ, err = integrationByID(ctx, tx, id); err != nil {
 			return fmt.Errorf("rotate token: %w", err)
 		}
 		before, err := recordOfIntegration(ctx, tx, integ)
@@ -233,9 +233,9 @@ const (
 
 func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if name == "" || len(name) > 200 {
-			return db.Invalid("name", "must be 1 to 200 characters")
+		name, err := invalid.Name("name", *in.Name)
+		if err != nil {
+			return err
 		}
 		integ.Name = name
 	}
@@ -246,7 +246,7 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 		integ.RulesetID = in.RulesetID
 	}
 	if in.EscalationPolicyID != nil && in.ClearEscalationPolicy {
-		return db.Invalid("escalationPolicyId", "cannot be both set and cleared")
+		return invalid.New("escalationPolicyId", "cannot be both set and cleared")
 	}
 	if in.EscalationPolicyID != nil {
 		integ.EscalationPolicyID = in.EscalationPolicyID
@@ -257,16 +257,16 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 	if in.SignatureSecret != nil {
 		secret := *in.SignatureSecret
 		if secret != "" && (len(secret) < minSignatureSecret || len(secret) > 256) {
-			return db.Invalid("signatureSecret", fmt.Sprintf("must be %d to 256 characters, or empty to stop requiring a signature", minSignatureSecret))
+			return invalid.New("signatureSecret", fmt.Sprintf("must be %d to 256 characters, or empty to stop requiring a signature", minSignatureSecret))
 		}
 		integ.SignatureSecret = secret
 	}
 	if in.RateLimitPerMinute != nil && in.ClearRateLimit {
-		return db.Invalid("rateLimitPerMinute", "cannot be both set and cleared")
+		return invalid.New("rateLimitPerMinute", "cannot be both set and cleared")
 	}
 	if in.RateLimitPerMinute != nil {
 		if n := *in.RateLimitPerMinute; n < 1 || n > maxRateLimitPerMinute {
-			return db.Invalid("rateLimitPerMinute", fmt.Sprintf("must be 1 to %d, or null for no limit", maxRateLimitPerMinute))
+			return invalid.New("rateLimitPerMinute", fmt.Sprintf("must be 1 to %d, or null for no limit", maxRateLimitPerMinute))
 		}
 		integ.RateLimitPerMinute = in.RateLimitPerMinute
 	}
@@ -299,14 +299,14 @@ func checkIntegrationRefs(ctx context.Context, tx bun.Tx, in IntegrationInput) e
 		}
 	}
 	if in.EscalationPolicyID != nil {
-		if err := requireRows(ctx, tx, (*db.EscalationPolicy)(nil), "escalationPolicyId", "escalation policy", []int{*in.EscalationPolicyID}); err != nil {
+		if err := db.RequireRows(ctx, tx, (*db.EscalationPolicy)(nil), "escalationPolicyId", "escalation policy", []int{*in.EscalationPolicyID}); err != nil {
 			return err
 		}
 	}
-	if err := requireRows(ctx, tx, (*db.User)(nil), "recipientUserIds[]", "user", in.RecipientUserIDs); err != nil {
+	if err := db.RequireRows(ctx, tx, (*db.User)(nil), "recipientUserIds[]", "user", in.RecipientUserIDs); err != nil {
 		return err
 	}
-	return requireRows(ctx, tx, (*db.Group)(nil), "recipientGroupIds[]", "group", in.RecipientGroupIDs)
+	return db.RequireRows(ctx, tx, (*db.Group)(nil), "recipientGroupIds[]", "group", in.RecipientGroupIDs)
 }
 
 // replaceRecipients stores the input's recipient lists, each replacing

@@ -13,8 +13,6 @@ import (
 	"github.com/klaxonhq/klaxon/notifiers"
 )
 
-const sendTimeout = 30 * time.Second
-
 // maxBundle bounds how many held-back notifications one message carries;
 // the rest go out in the next one.
 const maxBundle = 50
@@ -65,7 +63,7 @@ func (s *Service) notify(ctx context.Context, job *db.AlertJob, args notifyArgs)
 	// is cut short when the engine stops its other jobs.
 	ctx = context.WithoutCancel(ctx)
 
-	sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
+	sendCtx, cancel := context.WithTimeout(ctx, notifiers.SendTimeout)
 	providerID, sendErr := s.senders.Send(sendCtx, out.channel, out.msg)
 	cancel()
 
@@ -122,7 +120,7 @@ func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob
 		// Another job of this contact method took it into its message.
 		return nil, errLostLease
 	}
-	alert, err := loadAlert(ctx, tx, job.AlertID)
+	alert, err := alertByID(ctx, tx, job.AlertID)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +281,7 @@ func (s *Service) takeHeldBack(ctx context.Context, tx bun.Tx, job *db.AlertJob,
 			s.log.ErrorContext(ctx, "undecodable notify job", "job", t.ID, "err", err)
 			continue
 		}
-		alert, err := loadAlert(ctx, tx, t.AlertID)
+		alert, err := alertByID(ctx, tx, t.AlertID)
 		if err != nil {
 			return nil, nil, err
 		}

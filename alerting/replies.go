@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"strconv"
 	"strings"
 
@@ -70,12 +71,12 @@ func (s *Service) ReplyToSMS(ctx context.Context, from, body string) (string, er
 		}
 	}
 	alert, err := act(ctx, alertID, user.ID)
-	var invalid *db.FieldError
+	var bad *invalid.Field
 	switch {
 	case errors.Is(db.Classify(err), db.ErrNotFound):
 		return fmt.Sprintf("There is no alert #%d.", alertID), nil
-	case errors.As(err, &invalid):
-		return fmt.Sprintf("Nothing changed: %s.", invalid.Reason), nil
+	case errors.As(err, &bad):
+		return fmt.Sprintf("Nothing changed: %s.", bad.Reason), nil
 	case err != nil:
 		return "", err
 	}
@@ -147,12 +148,12 @@ func (s *Service) AnswerCall(ctx context.Context, callSID, digits string) (strin
 		}
 		return entry, err
 	})
-	var invalid *db.FieldError
+	var bad *invalid.Field
 	switch {
 	case errors.Is(db.Classify(err), db.ErrNotFound):
 		return "The alert this call was about no longer exists; nothing was changed.", nil
-	case errors.As(err, &invalid):
-		return fmt.Sprintf("Nothing changed: %s.", invalid.Reason), nil
+	case errors.As(err, &bad):
+		return fmt.Sprintf("Nothing changed: %s.", bad.Reason), nil
 	case err != nil:
 		return "", fmt.Errorf("answer call: %w", err)
 	}

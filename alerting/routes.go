@@ -76,6 +76,11 @@ func (c *routeCache) invalidate() {
 	clear(c.byToken)
 }
 
+// RoutesChanged drops every cached route, so the next message of each
+// integration is routed by the configuration as it is now. The stores of
+// the configuration a route is built from call it after each change.
+func (s *Service) RoutesChanged() { s.routes.invalidate() }
+
 // routeFor returns the token's route, from the cache when it is fresh.
 func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {
 	if r := s.routes.get(token); r != nil {
@@ -93,7 +98,7 @@ func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {
 	r := &route{integ: integ, loadedAt: time.Now(), generation: generation}
 	var specs []rules.Rule
 	if integ.RulesetID != nil {
-		rs, err := loadRuleset(ctx, s.db, *integ.RulesetID)
+		rs, err := rulesetByID(ctx, s.db, *integ.RulesetID)
 		if err != nil && !errors.Is(err, db.ErrNotFound) {
 			return nil, err
 		}

@@ -3,7 +3,7 @@ package alerting
 import (
 	"context"
 	"fmt"
-	"strings"
+	"github.com/klaxonhq/klaxon/invalid"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -33,10 +33,10 @@ func (s *Service) Rulesets(ctx context.Context) ([]*db.Ruleset, error) {
 }
 
 func (s *Service) Ruleset(ctx context.Context, id int) (*db.Ruleset, error) {
-	return loadRuleset(ctx, s.db, id)
+	return rulesetByID(ctx, s.db, id)
 }
 
-func loadRuleset(ctx context.Context, idb bun.IDB, id int) (*db.Ruleset, error) {
+func rulesetByID(ctx context.Context, idb bun.IDB, id int) (*db.Ruleset, error) {
 	rs := new(db.Ruleset)
 	err := idb.NewSelect().Model(rs).
 		Relation("Rules", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
@@ -49,7 +49,7 @@ func loadRuleset(ctx context.Context, idb bun.IDB, id int) (*db.Ruleset, error) 
 
 func (s *Service) CreateRuleset(ctx context.Context, in RulesetInput) (*db.Ruleset, error) {
 	if in.Name == nil {
-		return nil, db.Invalid("name", "is required")
+		return nil, invalid.New("name", "is required")
 	}
 	name, desc, err := rulesetText(in, "", "")
 	if err != nil {
@@ -80,7 +80,7 @@ func (s *Service) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*
 	var rs *db.Ruleset
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if rs, err = loadRuleset(ctx, tx, id); err != nil {
+		if rs, err = rulesetByID(ctx, tx, id); err != nil {
 			return err
 		}
 		before := recordOfRuleset(rs)
@@ -118,9 +118,9 @@ func (s *Service) DeleteRuleset(ctx context.Context, id int) error {
 			return fmt.Errorf("delete ruleset %d: %w", id, err)
 		}
 		if users > 0 {
-			return db.Invalid("id", fmt.Sprintf("ruleset %d is used by %d integration(s)", id, users))
+			return invalid.New("id", fmt.Sprintf("ruleset %d is used by %d integration(s)", id, users))
 		}
-		rs, err := loadRuleset(ctx, tx, id)
+		rs, err := rulesetByID(ctx, tx, id)
 		if err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}
@@ -137,7 +137,7 @@ func rulesetExists(ctx context.Context, tx bun.Tx, id int) error {
 		return fmt.Errorf("check ruleset %d: %w", id, err)
 	}
 	if n == 0 {
-		return db.Invalid("rulesetId", fmt.Sprintf("ruleset %d does not exist", id))
+		return invalid.New("rulesetId", fmt.Sprintf("ruleset %d does not exist", id))
 	}
 	return nil
 }
@@ -186,15 +186,15 @@ func insertRules(ctx context.Context, tx bun.Tx, rulesetID int, specs []rules.Ru
 
 func rulesetText(in RulesetInput, name, desc string) (string, string, error) {
 	if in.Name != nil {
-		name = strings.TrimSpace(*in.Name)
-		if name == "" || len(name) > 200 {
-			return "", "", db.Invalid("name", "must be 1 to 200 characters")
+		var err error
+		if name, err = invalid.Name("name", *in.Name); err != nil {
+			return "", "", err
 		}
 	}
 	if in.Description != nil {
 		desc = *in.Description
-		if len(desc) > 2000 {
-			return "", "", db.Invalid("description", "must be at most 2000 characters")
+		if err := invalid.Description("description", desc); err != nil {
+			return "", "", err
 		}
 	}
 	return name, desc, nil
@@ -212,7 +212,7 @@ func checkRoute(ctx context.Context, tx bun.Tx, field string, route rules.Route)
 			return fmt.Errorf("check route: %w", err)
 		}
 		if !ok {
-			return db.Invalid(field+".escalationPolicyId", fmt.Sprintf("escalation policy %d does not exist", route.EscalationPolicyID))
+			return invalid.New(field+".escalationPolicyId", fmt.Sprintf("escalation policy %d does not exist", route.EscalationPolicyID))
 		}
 	}
 	for i, id := range route.RecipientUserIDs {
@@ -221,7 +221,7 @@ func checkRoute(ctx context.Context, tx bun.Tx, field string, route rules.Route)
 			return fmt.Errorf("check route: %w", err)
 		}
 		if !ok {
-			return db.Invalid(fmt.Sprintf("%s.recipientUserIds[%d]", field, i), fmt.Sprintf("user %d does not exist", id))
+			return invalid.New(fmt.Sprintf("%s.recipientUserIds[%d]", field, i), fmt.Sprintf("user %d does not exist", id))
 		}
 	}
 	for i, id := range route.RecipientGroupIDs {
@@ -230,7 +230,7 @@ func checkRoute(ctx context.Context, tx bun.Tx, field string, route rules.Route)
 			return fmt.Errorf("check route: %w", err)
 		}
 		if !ok {
-			return db.Invalid(fmt.Sprintf("%s.recipientGroupIds[%d]", field, i), fmt.Sprintf("group %d does not exist", id))
+			return invalid.New(fmt.Sprintf("%s.recipientGroupIds[%d]", field, i), fmt.Sprintf("group %d does not exist", id))
 		}
 	}
 	return nil

@@ -36,6 +36,8 @@ type Service struct {
 	webhookLimits webhookLimiter
 	// guard is what the URLs of contact methods may point at.
 	guard *egress.Guard
+	// config reads the configuration other packages keep.
+	config Config
 	// stranded are jobs this worker holds and could not run or hand
 	// back, and sends it made and could not record, while the database
 	// was unavailable (see strand).
@@ -47,10 +49,11 @@ type Service struct {
 }
 
 // NewService builds the domain service. publicURL is the base of the
-// integration URLs shown to users; now is the clock.
-func NewService(d *db.DB, publicURL string, now func() time.Time, log *slog.Logger) *Service {
+// integration URLs shown to users; now is the clock; config reads the
+// schedules and other configuration the engine follows.
+func NewService(d *db.DB, publicURL string, now func() time.Time, log *slog.Logger, config Config) *Service {
 	return &Service{
-		db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"),
+		db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"), config: config,
 		rateLimits: DefaultRateLimits(), workerID: newWorkerID(), jobLease: DefaultJobLease, commits: &groupCommit{},
 		guard: egress.New(nil, nil),
 	}

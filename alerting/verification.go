@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"math/big"
 	"strconv"
 	"strings"
@@ -42,12 +43,12 @@ func (s *Service) SendContactVerification(ctx context.Context, id int) error {
 	}
 	switch {
 	case !cm.Type.NeedsVerification():
-		return db.Invalid("id", fmt.Sprintf("%s contact methods need no verification", cm.Type))
+		return invalid.New("id", fmt.Sprintf("%s contact methods need no verification", cm.Type))
 	case cm.Verified:
-		return db.Invalid("id", "this contact method is already verified")
+		return invalid.New("id", "this contact method is already verified")
 	}
 	if !s.ChannelEnabled(cm.Type) {
-		return db.Invalid("id", fmt.Sprintf("the %s channel is not configured on this server", cm.Type))
+		return invalid.New("id", fmt.Sprintf("the %s channel is not configured on this server", cm.Type))
 	}
 	code, err := verificationCode()
 	if err != nil {
@@ -82,13 +83,13 @@ func (s *Service) SendContactVerification(ctx context.Context, id int) error {
 	if err != nil {
 		return err
 	}
-	sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
+	sendCtx, cancel := context.WithTimeout(ctx, notifiers.SendTimeout)
 	defer cancel()
 	_, err = s.senders.Send(sendCtx, cm.Type, notifiers.Message{Destination: cm.Value, VerificationCode: code})
 	if err != nil {
 		s.log.WarnContext(ctx, "verification code not delivered", "contact_method", id, "type", cm.Type, "err", err)
 		if notifiers.IsPermanent(err) {
-			return db.Invalid("id", "the code could not be delivered to this contact method; check its value")
+			return invalid.New("id", "the code could not be delivered to this contact method; check its value")
 		}
 		return fmt.Errorf("send verification code to contact method %d: %w", id, err)
 	}
@@ -113,16 +114,16 @@ func (s *Service) VerifyContactMethod(ctx context.Context, id int, code string) 
 		v := new(db.ContactVerification)
 		err = tx.NewSelect().Model(v).Where("contact_method_id = ?", id).Scan(ctx)
 		if errors.Is(db.Classify(err), db.ErrNotFound) {
-			return db.Invalid("code", "no code was sent to this contact method; ask for one first")
+			return invalid.New("code", "no code was sent to this contact method; ask for one first")
 		}
 		if err != nil {
 			return fmt.Errorf("load verification of contact method %d: %w", id, err)
 		}
 		switch {
 		case !now.Before(v.ExpiresAt):
-			return db.Invalid("code", "this code has expired; ask for a new one")
+			return invalid.New("code", "this code has expired; ask for a new one")
 		case v.Attempts >= verificationMaxAttempts:
-			return db.Invalid("code", "too many wrong codes; ask for a new one")
+			return invalid.New("code", "too many wrong codes; ask for a new one")
 		}
 		if subtle.ConstantTimeCompare([]byte(hashVerificationCode(id, code)), []byte(v.CodeHash)) != 1 {
 			// The failed attempt must be counted even though the call
@@ -131,7 +132,7 @@ func (s *Service) VerifyContactMethod(ctx context.Context, id int, code string) 
 				Where("contact_method_id = ?", id).Exec(ctx); err != nil {
 				return fmt.Errorf("count verification attempt of contact method %d: %w", id, err)
 			}
-			refusal = db.Invalid("code", "wrong code")
+			refusal = invalid.New("code", "wrong code")
 			return nil
 		}
 		cm.Verified = true
@@ -140,7 +141,7 @@ func (s *Service) VerifyContactMethod(ctx context.Context, id int, code string) 
 			// (contact_methods_verified_number): an SMS reply acts as
 			// whoever verified the number it comes from.
 			if db.IsConstraint(err) {
-				return db.Invalid("id", "this number is already verified by another Klaxon user; it can be verified by one user at a time, so they (or an admin) must remove it first")
+				return invalid.New("id", "this number is already verified by another Klaxon user; it can be verified by one user at a time, so they (or an admin) must remove it first")
 			}
 			return fmt.Errorf("verify contact method %d: %w", id, err)
 		}

@@ -58,7 +58,7 @@ func TestContactVerification(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		clk := &clock{now: time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)}
-		svc := alerting.NewService(d, "https://klaxon.example", clk.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		svc := alerting.NewService(d, "https://klaxon.example", clk.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, clk.Now))
 		sms := &outbox{}
 		svc.SetSenders(notifiers.Senders{db.ContactSMS: sms})
 		c := &config{t: t, ctx: ctx, d: d, svc: svc}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"io"
 	"log/slog"
 	"testing"
@@ -58,7 +59,7 @@ func TestSignedWebhooks(t *testing.T) {
 				t.Fatalf("%s: %+v, want REFUSED with a reason", label, res)
 			}
 		}
-		_, total, _, err := svc.Alerts(ctx, alerting.AlertFilter{}, alerting.Page{})
+		_, total, _, err := svc.Alerts(ctx, alerting.AlertFilter{}, db.PageRequest{})
 		if err != nil || total != 0 {
 			t.Fatalf("a refused message touched the alerts: %d, %v", total, err)
 		}
@@ -72,7 +73,7 @@ func TestSignedWebhooks(t *testing.T) {
 				t.Fatalf("signature %d: %+v", i, res)
 			}
 		}
-		refusedLog, count, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{Statuses: []db.InboundStatus{db.InboundRefused}}, alerting.Page{})
+		refusedLog, count, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{Statuses: []db.InboundStatus{db.InboundRefused}}, db.PageRequest{})
 		if err != nil || count != len(refused) || refusedLog[0].SourceID != "" || refusedLog[0].AlertID != nil {
 			t.Fatalf("refused messages in the log: %d, %v", count, err)
 		}
@@ -86,8 +87,8 @@ func TestSignedWebhooks(t *testing.T) {
 			t.Fatalf("unsigned after the secret was removed: %+v", res)
 		}
 		short := "short"
-		var fe *db.FieldError
-		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{SignatureSecret: &short}); !errors.As(err, &fe) || fe.Field != "signatureSecret" {
+		var fe *invalid.Field
+		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{SignatureSecret: &short}); !errors.As(err, &fe) || fe.Name != "signatureSecret" {
 			t.Fatalf("short secret: %v", err)
 		}
 	})
@@ -97,7 +98,7 @@ func TestWebhookRateLimit(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, func() time.Time { return clock }))
 		integ := detectify(t, svc)
 		body := sample(t, "scan_started.json")
 		send := func() error {
@@ -130,7 +131,7 @@ func TestWebhookRateLimit(t *testing.T) {
 		if err := send(); !errors.As(err, &rl) {
 			t.Fatalf("allowance spent again: %v", err)
 		}
-		_, stored, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{IntegrationID: &integ.ID}, alerting.Page{})
+		_, stored, _, err := svc.InboundMessages(ctx, alerting.InboundFilter{IntegrationID: &integ.ID}, db.PageRequest{})
 		if err != nil || stored != 53 {
 			t.Fatalf("stored %d, want the 53 taken (refused ones are not stored): %v", stored, err)
 		}
@@ -141,8 +142,8 @@ func TestWebhookRateLimit(t *testing.T) {
 			t.Fatalf("limit removed: %v", err)
 		}
 		zero := 0
-		var fe *db.FieldError
-		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{RateLimitPerMinute: &zero}); !errors.As(err, &fe) || fe.Field != "rateLimitPerMinute" {
+		var fe *invalid.Field
+		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{RateLimitPerMinute: &zero}); !errors.As(err, &fe) || fe.Name != "rateLimitPerMinute" {
 			t.Fatalf("zero limit: %v", err)
 		}
 	})

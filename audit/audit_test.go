@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"reflect"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func TestRecordKeepsWhatChanged(t *testing.T) {
 			if err := audit.Record(ctx, d, at, audit.Integration, 42, audit.Updated, tc.before, tc.after); err != nil {
 				t.Fatal(err)
 			}
-			entries, total, _, err := audit.NewLog(d).List(context.Background(), audit.Filter{}, 0, 0)
+			entries, total, _, err := audit.NewLog(d).List(context.Background(), audit.Filter{}, db.PageRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +131,7 @@ func TestListFiltersAndPages(t *testing.T) {
 			var ns []int
 			after := 0
 			for {
-				entries, total, more, err := log.List(ctx, f, first, after)
+				entries, total, more, err := log.List(ctx, f, db.PageRequest{First: first, After: after})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -176,9 +177,9 @@ func TestListFiltersAndPages(t *testing.T) {
 			{audit.Filter{}, 501, "first"},
 			{audit.Filter{}, -1, "first"},
 		} {
-			_, _, _, err := log.List(ctx, tc.f, tc.first, 0)
-			var fe *db.FieldError
-			if !errors.As(err, &fe) || fe.Field != tc.field {
+			_, _, _, err := log.List(ctx, tc.f, db.PageRequest{First: tc.first})
+			var fe *invalid.Field
+			if !errors.As(err, &fe) || fe.Name != tc.field {
 				t.Errorf("List(%+v, %d): %v, want an error on %s", tc.f, tc.first, err, tc.field)
 			}
 		}

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 
 	"github.com/uptrace/bun"
 
@@ -27,18 +28,17 @@ type Filter struct {
 // List returns up to first entries (0 means the default page) older than
 // the entry with id after (0 means from the newest), newest first, with
 // the total the filter matches and whether more follow.
-func (l *Log) List(ctx context.Context, f Filter, first, after int) (entries []*Entry, total int, more bool, err error) {
-	switch {
-	case first == 0:
-		first = db.DefaultPageSize
-	case first < 0 || first > db.MaxPageSize:
-		return nil, 0, false, db.Invalid("first", fmt.Sprintf("must be between 1 and %d", db.MaxPageSize))
+func (l *Log) List(ctx context.Context, f Filter, p db.PageRequest) (entries []*Entry, total int, more bool, err error) {
+	first, err := p.Limit()
+	if err != nil {
+		return nil, 0, false, err
 	}
+	after := p.After
 	if f.EntityType != "" && !f.EntityType.Valid() {
-		return nil, 0, false, db.Invalid("entityType", fmt.Sprintf("unknown entity type %q", f.EntityType))
+		return nil, 0, false, invalid.New("entityType", fmt.Sprintf("unknown entity type %q", f.EntityType))
 	}
 	if f.EntityID != nil && f.EntityType == "" {
-		return nil, 0, false, db.Invalid("entityId", "needs entityType")
+		return nil, 0, false, invalid.New("entityId", "needs entityType")
 	}
 	filter := func(q *bun.SelectQuery) *bun.SelectQuery {
 		if f.EntityType != "" {

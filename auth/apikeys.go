@@ -9,7 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
+	"github.com/klaxonhq/klaxon/invalid"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -41,25 +41,25 @@ type APIKeyInput struct {
 // CreateAPIKey makes a key for owner with at most owner's own role, and
 // returns it with the key itself, which is never shown again.
 func (s *Service) CreateAPIKey(ctx context.Context, owner *db.User, in APIKeyInput) (*db.APIKey, string, error) {
-	name := strings.TrimSpace(in.Name)
-	if name == "" || len(name) > 200 {
-		return nil, "", db.Invalid("name", "must be 1 to 200 characters")
+	name, err := invalid.Name("name", in.Name)
+	if err != nil {
+		return nil, "", err
 	}
 	if !in.Role.Valid() {
-		return nil, "", db.Invalid("role", "unknown role")
+		return nil, "", invalid.New("role", "unknown role")
 	}
 	if !owner.Role.Includes(in.Role) {
-		return nil, "", db.Invalid("role", "a key cannot have more rights than its owner")
+		return nil, "", invalid.New("role", "a key cannot have more rights than its owner")
 	}
 	now := s.now()
 	expires := now.Add(DefaultAPIKeyLifetime)
 	if in.ExpiresAt != nil {
 		expires = in.ExpiresAt.UTC().Truncate(time.Microsecond)
 		if !expires.After(now) {
-			return nil, "", db.Invalid("expiresAt", "must be in the future")
+			return nil, "", invalid.New("expiresAt", "must be in the future")
 		}
 		if expires.Sub(now) > maxAPIKeyLifetime {
-			return nil, "", db.Invalid("expiresAt", "must be within two years")
+			return nil, "", invalid.New("expiresAt", "must be within two years")
 		}
 	}
 	raw := make([]byte, 32)
@@ -71,7 +71,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, owner *db.User, in APIKeyInp
 		Name: name, UserID: owner.ID, Role: in.Role, KeyHash: hashAPIKey(secret),
 		Prefix: secret[:len(apiKeyPrefix)+6], CreatedAt: now, ExpiresAt: expires,
 	}
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(key).Exec(ctx); err != nil {
 			return fmt.Errorf("create api key: %w", err)
 		}

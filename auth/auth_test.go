@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"strings"
 	"testing"
 	"time"
@@ -123,14 +124,14 @@ func TestUsers(t *testing.T) {
 
 		str := func(s string) *string { return &s }
 		role := func(r db.Role) *db.Role { return &r }
-		invalid := map[string]auth.UserInput{
+		bad := map[string]auth.UserInput{
 			"email":    {Email: str("not an email"), Password: str("long-enough")},
 			"password": {Email: str("a@example.com"), Password: str("short")},
 			"role":     {Email: str("b@example.com"), Password: str("long-enough"), Role: role("ROOT")},
 		}
-		for field, in := range invalid {
-			var fe *db.FieldError
-			if _, err := svc.CreateUser(ctx, in); !errors.As(err, &fe) || fe.Field != field {
+		for field, in := range bad {
+			var fe *invalid.Field
+			if _, err := svc.CreateUser(ctx, in); !errors.As(err, &fe) || fe.Name != field {
 				t.Fatalf("invalid %s: %v", field, err)
 			}
 		}
@@ -138,7 +139,7 @@ func TestUsers(t *testing.T) {
 			t.Fatalf("duplicate email: %v", err)
 		}
 
-		var fe *db.FieldError
+		var fe *invalid.Field
 		if _, err := svc.UpdateUser(ctx, admin.ID, auth.UserInput{Role: role(db.RoleViewer)}); !errors.As(err, &fe) {
 			t.Fatalf("demoting the last admin: %v", err)
 		}
@@ -177,8 +178,8 @@ func TestGroups(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var fe *db.FieldError
-		if _, err := svc.CreateGroup(ctx, auth.GroupInput{Name: str("Ghosts"), MemberIDs: []int{a.ID, 9999}}); !errors.As(err, &fe) || fe.Field != "memberIds[1]" {
+		var fe *invalid.Field
+		if _, err := svc.CreateGroup(ctx, auth.GroupInput{Name: str("Ghosts"), MemberIDs: []int{a.ID, 9999}}); !errors.As(err, &fe) || fe.Name != "memberIds[1]" {
 			t.Fatalf("unknown member: %v", err)
 		}
 		groups, _ := svc.Groups(ctx)

@@ -3,7 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
-	"strings"
+	"github.com/klaxonhq/klaxon/invalid"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -49,7 +49,7 @@ func (s *Service) GroupMembers(ctx context.Context, groupID int) ([]*db.User, er
 
 func (s *Service) CreateGroup(ctx context.Context, in GroupInput) (*db.Group, error) {
 	if in.Name == nil {
-		return nil, db.Invalid("name", "is required")
+		return nil, invalid.New("name", "is required")
 	}
 	g := &db.Group{CreatedAt: s.now()}
 	if err := applyGroup(g, in); err != nil {
@@ -58,7 +58,7 @@ func (s *Service) CreateGroup(ctx context.Context, in GroupInput) (*db.Group, er
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(g).Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("name", "is already in use")
+				return invalid.New("name", "is already in use")
 			}
 			return fmt.Errorf("create group: %w", err)
 		}
@@ -88,7 +88,7 @@ func (s *Service) UpdateGroup(ctx context.Context, id int, in GroupInput) (*db.G
 		}
 		if _, err := tx.NewUpdate().Model(g).WherePK().Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("name", "is already in use")
+				return invalid.New("name", "is already in use")
 			}
 			return fmt.Errorf("update group %d: %w", id, err)
 		}
@@ -183,7 +183,7 @@ func addMembers(ctx context.Context, tx bun.Tx, groupID int, userIDs []int) erro
 			return fmt.Errorf("check user %d: %w", userID, err)
 		}
 		if n == 0 {
-			return db.Invalid(fmt.Sprintf("memberIds[%d]", i), fmt.Sprintf("user %d does not exist", userID))
+			return invalid.New(fmt.Sprintf("memberIds[%d]", i), fmt.Sprintf("user %d does not exist", userID))
 		}
 		m := &db.GroupMember{GroupID: groupID, UserID: userID}
 		if _, err := tx.NewInsert().Model(m).On("CONFLICT (group_id, user_id) DO NOTHING").Exec(ctx); err != nil {
@@ -195,15 +195,15 @@ func addMembers(ctx context.Context, tx bun.Tx, groupID int, userIDs []int) erro
 
 func applyGroup(g *db.Group, in GroupInput) error {
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if name == "" || len(name) > 200 {
-			return db.Invalid("name", "must be 1 to 200 characters")
+		name, err := invalid.Name("name", *in.Name)
+		if err != nil {
+			return err
 		}
 		g.Name = name
 	}
 	if in.Description != nil {
-		if len(*in.Description) > 2000 {
-			return db.Invalid("description", "must be at most 2000 characters")
+		if err := invalid.Description("description", *in.Description); err != nil {
+			return err
 		}
 		g.Description = *in.Description
 	}

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"strings"
 	"testing"
 	"time"
@@ -102,12 +103,12 @@ func TestAPIKeys(t *testing.T) {
 			t.Fatal("use not recorded")
 		}
 
-		var fe *db.FieldError
-		if _, _, err := svc.CreateAPIKey(ctx, responder, auth.APIKeyInput{Name: "too much", Role: db.RoleAdmin}); !errors.As(err, &fe) || fe.Field != "role" {
+		var fe *invalid.Field
+		if _, _, err := svc.CreateAPIKey(ctx, responder, auth.APIKeyInput{Name: "too much", Role: db.RoleAdmin}); !errors.As(err, &fe) || fe.Name != "role" {
 			t.Fatalf("a key above its owner's role: %v", err)
 		}
 		past := clock.Add(-time.Minute)
-		if _, _, err := svc.CreateAPIKey(ctx, responder, auth.APIKeyInput{Name: "old", Role: db.RoleViewer, ExpiresAt: &past}); !errors.As(err, &fe) || fe.Field != "expiresAt" {
+		if _, _, err := svc.CreateAPIKey(ctx, responder, auth.APIKeyInput{Name: "old", Role: db.RoleViewer, ExpiresAt: &past}); !errors.As(err, &fe) || fe.Name != "expiresAt" {
 			t.Fatalf("a key expired at birth: %v", err)
 		}
 

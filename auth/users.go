@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"net/mail"
 	"strings"
 	"time"
@@ -169,7 +170,7 @@ func (s *Service) AuthenticateUntil(ctx context.Context, token string) (*db.User
 // device, stop working at once. API keys are revoked on their own.
 func (s *Service) SignOut(ctx context.Context, userID int) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		u, err := loadUser(ctx, tx, userID)
+		u, err := userByID(ctx, tx, userID)
 		if err != nil {
 			return fmt.Errorf("sign out: %w", err)
 		}
@@ -206,10 +207,10 @@ type UserInput struct {
 }
 
 func (s *Service) User(ctx context.Context, id int) (*db.User, error) {
-	return loadUser(ctx, s.db, id)
+	return userByID(ctx, s.db, id)
 }
 
-func loadUser(ctx context.Context, idb bun.IDB, id int) (*db.User, error) {
+func userByID(ctx context.Context, idb bun.IDB, id int) (*db.User, error) {
 	return db.LoadByID[db.User](ctx, idb, id, "user")
 }
 
@@ -235,10 +236,10 @@ func (s *Service) UsersByID(ctx context.Context, ids []int) ([]*db.User, error) 
 
 func (s *Service) CreateUser(ctx context.Context, in UserInput) (*db.User, error) {
 	if in.Email == nil {
-		return nil, db.Invalid("email", "is required")
+		return nil, invalid.New("email", "is required")
 	}
 	if in.Password == nil {
-		return nil, db.Invalid("password", "is required")
+		return nil, invalid.New("password", "is required")
 	}
 	if in.Role == nil {
 		role := db.RoleViewer
@@ -252,7 +253,7 @@ func (s *Service) CreateUser(ctx context.Context, in UserInput) (*db.User, error
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(u).Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("email", "is already in use")
+				return invalid.New("email", "is already in use")
 			}
 			return fmt.Errorf("create user: %w", err)
 		}
@@ -267,7 +268,7 @@ func (s *Service) CreateUser(ctx context.Context, in UserInput) (*db.User, error
 func (s *Service) UpdateUser(ctx context.Context, id int, in UserInput) (*db.User, error) {
 	var updated *db.User
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		u, err := loadUser(ctx, tx, id)
+		u, err := userByID(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -287,7 +288,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in UserInput) (*db.Use
 		// cannot bring the ended sessions back.
 		if _, err := tx.NewUpdate().Model(u).WherePK().ExcludeColumn("token_version").Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("email", "is already in use")
+				return invalid.New("email", "is already in use")
 			}
 			return fmt.Errorf("update user %d: %w", id, err)
 		}
@@ -307,7 +308,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in UserInput) (*db.Use
 
 func (s *Service) DeleteUser(ctx context.Context, id int) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		u, err := loadUser(ctx, tx, id)
+		u, err := userByID(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -330,7 +331,7 @@ func ensureAnotherAdmin(ctx context.Context, tx bun.Tx, exceptID int) error {
 		return fmt.Errorf("count admins: %w", err)
 	}
 	if n == 0 {
-		return db.Invalid("role", "the last admin cannot be removed or demoted")
+		return invalid.New("role", "the last admin cannot be removed or demoted")
 	}
 	return nil
 }
@@ -339,29 +340,29 @@ func (s *Service) apply(u *db.User, in UserInput) error {
 	if in.Email != nil {
 		email := normalizeEmail(*in.Email)
 		if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
-			return db.Invalid("email", "is not a valid email address")
+			return invalid.New("email", "is not a valid email address")
 		}
 		u.Email = email
 	}
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
 		if len(name) > 200 {
-			return db.Invalid("name", "must be at most 200 characters")
+			return invalid.New("name", "must be at most 200 characters")
 		}
 		u.Name = name
 	}
 	if in.Role != nil {
 		if !in.Role.Valid() {
-			return db.Invalid("role", "must be ADMIN, RESPONDER or VIEWER")
+			return invalid.New("role", "must be ADMIN, RESPONDER or VIEWER")
 		}
 		u.Role = *in.Role
 	}
 	if in.Password != nil {
 		if len(*in.Password) < minPasswordLen {
-			return db.Invalid("password", fmt.Sprintf("must be at least %d characters", minPasswordLen))
+			return invalid.New("password", fmt.Sprintf("must be at least %d characters", minPasswordLen))
 		}
 		if len(*in.Password) > 72 {
-			return db.Invalid("password", "must be at most 72 bytes")
+			return invalid.New("password", "must be at most 72 bytes")
 		}
 		hash, err := bcrypt.GenerateFromPassword([]byte(*in.Password), s.passwordCost)
 		if err != nil {

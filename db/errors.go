@@ -33,19 +33,6 @@ var (
 // told to wait: about as long as a PostgreSQL restart or failover takes.
 const UnavailableRetryAfter = 5 * time.Second
 
-// FieldError is invalid input, naming the input field at fault. The API
-// layer shows it to the caller as it is.
-type FieldError struct {
-	Field  string
-	Reason string
-}
-
-func (e *FieldError) Error() string     { return e.Field + ": " + e.Reason }
-func (e *FieldError) FieldName() string { return e.Field }
-
-// Invalid is shorthand for a *FieldError.
-func Invalid(field, reason string) error { return &FieldError{Field: field, Reason: reason} }
-
 // RateLimitError refuses a request repeated too soon; Wait says when it
 // may be tried again.
 type RateLimitError struct {

@@ -198,7 +198,7 @@ func (e *Email) deliver(ctx context.Context, m *mail.Msg) (string, error) {
 func (e *Email) client() (*mail.Client, error) {
 	opts := []mail.Option{
 		mail.WithPort(e.cfg.Port),
-		mail.WithTimeout(sendTimeout),
+		mail.WithTimeout(roundTripTimeout),
 		mail.WithTLSConfig(e.cfg.TLSConfig),
 	}
 	switch e.cfg.TLS {

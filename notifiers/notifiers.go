@@ -122,11 +122,16 @@ func (s Senders) Send(ctx context.Context, channel db.ContactType, msg Message) 
 	return id, nil
 }
 
-// sendTimeout bounds every provider round trip: a slow provider must not
-// hold up the engine, which retries later anyway.
-const sendTimeout = 10 * time.Second
+// Two bounds keep a slow provider from holding up the engine, which
+// retries later anyway: roundTripTimeout bounds each request to a
+// provider (an HTTP call, an SMTP session), SendTimeout a whole Send,
+// which may take more than one.
+const (
+	roundTripTimeout = 10 * time.Second
+	SendTimeout      = 30 * time.Second
+)
 
-func newHTTPClient() *http.Client { return &http.Client{Timeout: sendTimeout} }
+func newHTTPClient() *http.Client { return &http.Client{Timeout: roundTripTimeout} }
 
 // nowFunc is the clock for parsing HTTP-date Retry-After values.
 var nowFunc = time.Now

@@ -15,5 +15,5 @@ func outboundClient(guard *egress.Guard) *http.Client {
 	if guard == nil {
 		guard = egress.New(nil, nil)
 	}
-	return guard.Client(sendTimeout)
+	return guard.Client(roundTripTimeout)
 }

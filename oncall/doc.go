@@ -45,7 +45,7 @@
 // neighbouring segments with the same on-call set. NextChange exposes the
 // same boundaries to the escalation engine.
 //
-// Validation failures are *FieldError values naming the offending input,
+// Validation failures are *invalid.Field values naming the offending input,
 // such as "layers[1].shiftLength" or "overrides[0].end".
 //
 // # Testing

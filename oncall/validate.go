@@ -2,6 +2,7 @@ package oncall
 
 import (
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"time"
 )
 
@@ -18,7 +19,7 @@ const (
 	minutesPerWeek = 7 * minutesPerDay
 )
 
-// Validate reports the first problem with s as a *FieldError, or nil.
+// Validate reports the first problem with s as a *invalid.Field, or nil.
 func (s Schedule) Validate() error {
 	if err := s.validate(); err != nil {
 		return err
@@ -27,9 +28,9 @@ func (s Schedule) Validate() error {
 }
 
 // validate returns the concrete type so Validate can return a true nil.
-func (s Schedule) validate() *FieldError {
+func (s Schedule) validate() *invalid.Field {
 	if _, err := loadZone(s.TimeZone); err != nil {
-		return fieldErr("timeZone", "%s", err)
+		return invalid.Fieldf("timeZone", "%s", err)
 	}
 	for i, l := range s.Layers {
 		if fe := validateLayer(fmt.Sprintf("layers[%d]", i), l); fe != nil {
@@ -44,24 +45,24 @@ func (s Schedule) validate() *FieldError {
 	return nil
 }
 
-func validateLayer(at string, l Layer) *FieldError {
+func validateLayer(at string, l Layer) *invalid.Field {
 	limit, ok := maxShiftLength[l.ShiftUnit]
 	if !ok {
-		return fieldErr(at+".shiftUnit", "unknown shift unit %q (want HOURS, DAYS or WEEKS)", l.ShiftUnit)
+		return invalid.Fieldf(at+".shiftUnit", "unknown shift unit %q (want HOURS, DAYS or WEEKS)", l.ShiftUnit)
 	}
 	if l.ShiftLength < 1 {
-		return fieldErr(at+".shiftLength", "must be at least 1")
+		return invalid.Fieldf(at+".shiftLength", "must be at least 1")
 	}
 	if l.ShiftLength > limit {
-		return fieldErr(at+".shiftLength", "must be at most %d %s", limit, l.ShiftUnit)
+		return invalid.Fieldf(at+".shiftLength", "must be at most %d %s", limit, l.ShiftUnit)
 	}
 	if l.HandoffAt.IsZero() {
-		return fieldErr(at+".handoffAt", "is required")
+		return invalid.Fieldf(at+".handoffAt", "is required")
 	}
 	for j, id := range l.ParticipantIDs {
 		// 0 is reserved: Override.ReplaceUserID uses it to mean everyone.
 		if id <= 0 {
-			return fieldErr(fmt.Sprintf("%s.participantIds[%d]", at, j), "must be a positive user id")
+			return invalid.Fieldf(fmt.Sprintf("%s.participantIds[%d]", at, j), "must be a positive user id")
 		}
 	}
 	for j, r := range l.Restrictions {
@@ -72,31 +73,31 @@ func validateLayer(at string, l Layer) *FieldError {
 	return nil
 }
 
-func validateRestriction(at string, r Restriction) *FieldError {
+func validateRestriction(at string, r Restriction) *invalid.Field {
 	if r.StartDay < time.Sunday || r.StartDay > time.Saturday {
-		return fieldErr(at+".startDay", "must be a weekday 0 (Sunday) to 6 (Saturday)")
+		return invalid.Fieldf(at+".startDay", "must be a weekday 0 (Sunday) to 6 (Saturday)")
 	}
 	if r.StartMinute < 0 || r.StartMinute >= minutesPerDay {
-		return fieldErr(at+".startMinute", "must be between 0 and %d", minutesPerDay-1)
+		return invalid.Fieldf(at+".startMinute", "must be between 0 and %d", minutesPerDay-1)
 	}
 	if r.DurationMinutes < 1 || r.DurationMinutes > minutesPerWeek {
-		return fieldErr(at+".durationMinutes", "must be between 1 and %d", minutesPerWeek)
+		return invalid.Fieldf(at+".durationMinutes", "must be between 1 and %d", minutesPerWeek)
 	}
 	return nil
 }
 
-func validateOverride(at string, o Override) *FieldError {
+func validateOverride(at string, o Override) *invalid.Field {
 	if o.UserID <= 0 {
-		return fieldErr(at+".userId", "must be a positive user id")
+		return invalid.Fieldf(at+".userId", "must be a positive user id")
 	}
 	if o.ReplaceUserID < 0 {
-		return fieldErr(at+".replaceUserId", "must be 0 (everyone) or a positive user id")
+		return invalid.Fieldf(at+".replaceUserId", "must be 0 (everyone) or a positive user id")
 	}
 	if o.Start.IsZero() {
-		return fieldErr(at+".start", "is required")
+		return invalid.Fieldf(at+".start", "is required")
 	}
 	if !o.End.After(o.Start) {
-		return fieldErr(at+".end", "must be after start")
+		return invalid.Fieldf(at+".end", "must be after start")
 	}
 	return nil
 }

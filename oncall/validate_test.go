@@ -2,6 +2,7 @@ package oncall
 
 import (
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"strings"
 	"testing"
 	"time"
@@ -63,12 +64,12 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			var fe *FieldError
+			var fe *invalid.Field
 			if !errors.As(err, &fe) {
-				t.Fatalf("Validate() = %v, want *FieldError", err)
+				t.Fatalf("Validate() = %v, want *invalid.Field", err)
 			}
-			if fe.FieldName() != tc.field {
-				t.Errorf("field = %q, want %q (%v)", fe.FieldName(), tc.field, err)
+			if fe.Name != tc.field {
+				t.Errorf("field = %q, want %q (%v)", fe.Name, tc.field, err)
 			}
 			if !strings.HasPrefix(err.Error(), tc.field+": ") || fe.Reason == "" {
 				t.Errorf("Error() = %q, want %q followed by a reason", err.Error(), tc.field+": ")
@@ -80,7 +81,7 @@ func TestValidate(t *testing.T) {
 			_, errShifts := s.Shifts(at, at.Add(time.Hour))
 			_, errNext := s.NextChange(at)
 			for name, err := range map[string]error{"OnCall": errOn, "Shifts": errShifts, "NextChange": errNext} {
-				if !errors.As(err, &fe) || fe.Field != tc.field {
+				if !errors.As(err, &fe) || fe.Name != tc.field {
 					t.Errorf("%s error = %v, want field %s", name, err, tc.field)
 				}
 			}

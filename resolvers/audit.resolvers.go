@@ -28,7 +28,7 @@ func (r *queryResolver) AuditLog(ctx context.Context, entityType *audit.EntityTy
 	if err != nil {
 		return nil, err
 	}
-	entries, total, more, err := r.Audit.List(ctx, audit.Filter{EntityType: ptrValue(entityType), EntityID: entityID}, p.First, p.After)
+	entries, total, more, err := r.Audit.List(ctx, audit.Filter{EntityType: ptrValue(entityType), EntityID: entityID}, p)
 	if err != nil {
 		return nil, err
 	}

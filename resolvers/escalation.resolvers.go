@@ -8,15 +8,15 @@ package resolvers
 import (
 	"context"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/policies"
 )
 
 // Targets is the resolver for the targets field.
 func (r *escalationStepResolver) Targets(ctx context.Context, obj *db.EscalationStep) ([]*graph.EscalationTarget, error) {
-	infos, err := r.Alerting.DescribeTargets(ctx, obj.Targets)
+	infos, err := r.PolicyStore.DescribeTargets(ctx, obj.Targets)
 	if err != nil {
 		return nil, err
 	}
@@ -37,9 +37,9 @@ func (r *mutationResolver) CreateEscalationPolicy(ctx context.Context, input gra
 	}
 	steps := policySteps(input.Steps)
 	if steps == nil {
-		steps = []alerting.StepInput{}
+		steps = []policies.StepInput{}
 	}
-	return r.Alerting.CreateEscalationPolicy(ctx, alerting.PolicyInput{
+	return r.PolicyStore.CreateEscalationPolicy(ctx, policies.PolicyInput{
 		Name: &input.Name, Description: input.Description, Repeat: input.Repeat, Steps: steps,
 	})
 }
@@ -49,7 +49,7 @@ func (r *mutationResolver) UpdateEscalationPolicy(ctx context.Context, id int, i
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return nil, err
 	}
-	return r.Alerting.UpdateEscalationPolicy(ctx, id, alerting.PolicyInput{
+	return r.PolicyStore.UpdateEscalationPolicy(ctx, id, policies.PolicyInput{
 		Name: input.Name, Description: input.Description, Repeat: input.Repeat, Steps: policySteps(input.Steps),
 	})
 }
@@ -59,7 +59,7 @@ func (r *mutationResolver) DeleteEscalationPolicy(ctx context.Context, id int) (
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return false, err
 	}
-	return done(r.Alerting.DeleteEscalationPolicy(ctx, id))
+	return done(r.PolicyStore.DeleteEscalationPolicy(ctx, id))
 }
 
 // EscalationPolicies is the resolver for the escalationPolicies field.
@@ -67,7 +67,7 @@ func (r *queryResolver) EscalationPolicies(ctx context.Context) ([]*db.Escalatio
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}
-	return r.Alerting.EscalationPolicies(ctx)
+	return r.PolicyStore.EscalationPolicies(ctx)
 }
 
 // EscalationPolicy is the resolver for the escalationPolicy field.
@@ -75,7 +75,7 @@ func (r *queryResolver) EscalationPolicy(ctx context.Context, id int) (*db.Escal
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}
-	return orNil(r.Alerting.EscalationPolicy(ctx, id))
+	return orNil(r.PolicyStore.EscalationPolicy(ctx, id))
 }
 
 // EscalationStep returns graph.EscalationStepResolver implementation.

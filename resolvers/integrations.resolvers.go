@@ -8,6 +8,7 @@ package resolvers
 import (
 	"context"
 	"encoding/json"
+	"github.com/klaxonhq/klaxon/invalid"
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
@@ -115,7 +116,7 @@ func (r *mutationResolver) TestIntegration(ctx context.Context, id int, payload 
 	} else {
 		var err error
 		if body, err = json.Marshal(payload); err != nil {
-			return nil, db.Invalid("payload", "cannot be encoded as JSON")
+			return nil, invalid.New("payload", "cannot be encoded as JSON")
 		}
 	}
 	run, err := r.Alerting.TestIntegration(ctx, id, body)
@@ -202,7 +203,7 @@ func (r *ruleRouteResolver) EscalationPolicy(ctx context.Context, obj *rules.Rou
 	if obj.EscalationPolicyID == 0 {
 		return nil, nil
 	}
-	return orNil(r.Alerting.EscalationPolicy(ctx, obj.EscalationPolicyID))
+	return orNil(r.PolicyStore.EscalationPolicy(ctx, obj.EscalationPolicyID))
 }
 
 // RecipientUsers is the resolver for the recipientUsers field.

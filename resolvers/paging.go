@@ -5,17 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/oncall"
+	"github.com/klaxonhq/klaxon/policies"
 )
 
 // mayManageContacts reports whether the caller may see and change the
@@ -46,7 +47,7 @@ func requireContactOwner(ctx context.Context, load func() (int, error)) error {
 func (r *Resolver) contactMethodOwner(ctx context.Context, id int, field string) (int, error) {
 	cm, err := r.Alerting.ContactMethod(ctx, id)
 	if field != "" && errors.Is(err, db.ErrNotFound) {
-		return 0, db.Invalid(field, fmt.Sprintf("contact method %d does not exist", id))
+		return 0, invalid.New(field, fmt.Sprintf("contact method %d does not exist", id))
 	}
 	if err != nil {
 		return 0, err
@@ -98,11 +99,11 @@ func scheduleLayers(in []*graph.ScheduleLayerInput) ([]oncall.Layer, error) {
 			field := fmt.Sprintf("layers[%d].restrictions[%d]", i, j)
 			day := slices.Index(graph.AllWeekday, r.StartDay)
 			if day < 0 {
-				return nil, db.Invalid(field+".startDay", "must be SUNDAY to SATURDAY")
+				return nil, invalid.New(field+".startDay", "must be SUNDAY to SATURDAY")
 			}
 			minute, err := parseClock(r.StartTime)
 			if err != nil {
-				return nil, db.Invalid(field+".startTime", err.Error())
+				return nil, invalid.New(field+".startTime", err.Error())
 			}
 			layers[i].Restrictions = append(layers[i].Restrictions, oncall.Restriction{
 				StartDay: time.Weekday(day), StartMinute: minute, DurationMinutes: r.DurationMinutes,
@@ -127,13 +128,13 @@ func formatClock(minute int) string {
 
 // policySteps converts the steps of a policy input; nil stays nil,
 // meaning "unchanged" on update.
-func policySteps(in []*graph.EscalationStepInput) []alerting.StepInput {
+func policySteps(in []*graph.EscalationStepInput) []policies.StepInput {
 	if in == nil {
 		return nil
 	}
-	steps := make([]alerting.StepInput, len(in))
+	steps := make([]policies.StepInput, len(in))
 	for i, s := range in {
-		steps[i] = alerting.StepInput{DelayMinutes: s.DelayMinutes, Targets: []db.Target{}}
+		steps[i] = policies.StepInput{DelayMinutes: s.DelayMinutes, Targets: []db.Target{}}
 		for _, t := range s.Targets {
 			steps[i].Targets = append(steps[i].Targets, db.Target{Type: t.Type, ID: ptrValue(t.ID)})
 		}
@@ -188,5 +189,5 @@ func (r *Resolver) optionalPolicy(ctx context.Context, id *int) (*db.EscalationP
 	if id == nil {
 		return nil, nil
 	}
-	return orNil(r.Alerting.EscalationPolicy(ctx, *id))
+	return orNil(r.PolicyStore.EscalationPolicy(ctx, *id))
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"strconv"
 
 	"github.com/klaxonhq/klaxon/alerting"
@@ -15,15 +16,19 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
+	"github.com/klaxonhq/klaxon/schedules"
 )
 
 // Resolver is the root of every resolver; it holds the domain services.
 type Resolver struct {
-	Alerting *alerting.Service
-	Auth     *auth.Service
-	Events   *events.Bus
-	Audit    *audit.Log
+	Alerting      *alerting.Service
+	Auth          *auth.Service
+	Events        *events.Bus
+	Audit         *audit.Log
+	ScheduleStore *schedules.Store
+	PolicyStore   *policies.Store
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.
@@ -31,12 +36,12 @@ func cursor(id int) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(id)))
 }
 
-func page(first *int, after *string) (alerting.Page, error) {
-	var p alerting.Page
+func page(first *int, after *string) (db.PageRequest, error) {
+	var p db.PageRequest
 	if first != nil {
 		p.First = *first
 		if p.First <= 0 {
-			return p, db.Invalid("first", "must be positive")
+			return p, invalid.New("first", "must be positive")
 		}
 	}
 	var err error
@@ -51,11 +56,11 @@ func parseCursor(after *string) (int, error) {
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(*after)
 	if err != nil {
-		return 0, db.Invalid("after", "is not a cursor from this API")
+		return 0, invalid.New("after", "is not a cursor from this API")
 	}
 	id, err := strconv.Atoi(string(raw))
 	if err != nil || id <= 0 {
-		return 0, db.Invalid("after", "is not a cursor from this API")
+		return 0, invalid.New("after", "is not a cursor from this API")
 	}
 	return id, nil
 }

@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/oncall"
+	"github.com/klaxonhq/klaxon/schedules"
 )
 
 // CreateSchedule is the resolver for the createSchedule field.
@@ -26,7 +26,7 @@ func (r *mutationResolver) CreateSchedule(ctx context.Context, input graph.Creat
 	if err != nil {
 		return nil, err
 	}
-	return r.Alerting.CreateSchedule(ctx, alerting.ScheduleInput{
+	return r.ScheduleStore.CreateSchedule(ctx, schedules.ScheduleInput{
 		Name: &input.Name, Description: input.Description, TimeZone: &input.TimeZone, Layers: layers,
 	})
 }
@@ -40,7 +40,7 @@ func (r *mutationResolver) UpdateSchedule(ctx context.Context, id int, input gra
 	if err != nil {
 		return nil, err
 	}
-	return r.Alerting.UpdateSchedule(ctx, id, alerting.ScheduleInput{
+	return r.ScheduleStore.UpdateSchedule(ctx, id, schedules.ScheduleInput{
 		Name: input.Name, Description: input.Description, TimeZone: input.TimeZone, Layers: layers,
 	})
 }
@@ -50,7 +50,7 @@ func (r *mutationResolver) DeleteSchedule(ctx context.Context, id int) (bool, er
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return false, err
 	}
-	return done(r.Alerting.DeleteSchedule(ctx, id))
+	return done(r.ScheduleStore.DeleteSchedule(ctx, id))
 }
 
 // CreateOverride is the resolver for the createOverride field.
@@ -58,7 +58,7 @@ func (r *mutationResolver) CreateOverride(ctx context.Context, input graph.Creat
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return nil, err
 	}
-	return r.Alerting.CreateOverride(ctx, alerting.OverrideInput{
+	return r.ScheduleStore.CreateOverride(ctx, schedules.OverrideInput{
 		ScheduleID: input.ScheduleID, UserID: input.UserID, ReplaceUserID: input.ReplaceUserID, Start: input.Start, End: input.End,
 	})
 }
@@ -68,7 +68,7 @@ func (r *mutationResolver) DeleteOverride(ctx context.Context, id int) (bool, er
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return false, err
 	}
-	return done(r.Alerting.DeleteOverride(ctx, id))
+	return done(r.ScheduleStore.DeleteOverride(ctx, id))
 }
 
 // Schedules is the resolver for the schedules field.
@@ -76,7 +76,7 @@ func (r *queryResolver) Schedules(ctx context.Context) ([]*db.Schedule, error) {
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}
-	return r.Alerting.Schedules(ctx)
+	return r.ScheduleStore.Schedules(ctx)
 }
 
 // Schedule is the resolver for the schedule field.
@@ -84,7 +84,7 @@ func (r *queryResolver) Schedule(ctx context.Context, id int) (*db.Schedule, err
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}
-	return orNil(r.Alerting.Schedule(ctx, id))
+	return orNil(r.ScheduleStore.Schedule(ctx, id))
 }
 
 // OnCall is the resolver for the onCall field.
@@ -92,11 +92,11 @@ func (r *queryResolver) OnCall(ctx context.Context, scheduleID int, at *time.Tim
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}
-	t := r.Alerting.Now()
+	t := r.ScheduleStore.Now()
 	if at != nil {
 		t = *at
 	}
-	return r.Alerting.OnCall(ctx, scheduleID, t)
+	return r.ScheduleStore.OnCall(ctx, scheduleID, t)
 }
 
 // Shifts is the resolver for the shifts field.
@@ -104,7 +104,7 @@ func (r *queryResolver) Shifts(ctx context.Context, scheduleID int, from time.Ti
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}
-	shifts, err := r.Alerting.Shifts(ctx, scheduleID, from, to)
+	shifts, err := r.ScheduleStore.Shifts(ctx, scheduleID, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -126,11 +126,11 @@ func (r *restrictionResolver) StartTime(ctx context.Context, obj *oncall.Restric
 
 // Overrides is the resolver for the overrides field.
 func (r *scheduleResolver) Overrides(ctx context.Context, obj *db.Schedule, from *time.Time) ([]*db.ScheduleOverride, error) {
-	t := r.Alerting.Now()
+	t := r.ScheduleStore.Now()
 	if from != nil {
 		t = *from
 	}
-	return r.Alerting.Overrides(ctx, obj.ID, t)
+	return r.ScheduleStore.Overrides(ctx, obj.ID, t)
 }
 
 // Participants is the resolver for the participants field.

@@ -13,7 +13,7 @@
 //  3. Program.Evaluate maps the alert Fields out of the message and returns
 //     the Action of the first rule whose conditions hold.
 //
-// Validation failures are *FieldError values naming the offending input,
+// Validation failures are *invalid.Field values naming the offending input,
 // such as "mapping.severity[0]" or "rules[1].conditions[0].op".
 //
 // # Mapping

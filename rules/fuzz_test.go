@@ -3,6 +3,7 @@ package rules
 import (
 	"encoding/json"
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -104,8 +105,8 @@ func FuzzMapping(f *testing.F) {
 			t.Fatalf("Validate says %v, Compile says %v", verr, err)
 		}
 		if err != nil {
-			var fe *FieldError
-			if !errors.As(err, &fe) || fe.Field != "mapping.sourceId[0]" {
+			var fe *invalid.Field
+			if !errors.As(err, &fe) || fe.Name != "mapping.sourceId[0]" {
 				t.Fatalf("Compile error %v does not name mapping.sourceId[0]", err)
 			}
 			return
@@ -181,8 +182,8 @@ func FuzzRules(f *testing.F) {
 			t.Fatalf("ValidateRules says %v, Compile says %v", verr, err)
 		}
 		if err != nil {
-			var fe *FieldError
-			if !errors.As(err, &fe) || !strings.HasPrefix(fe.Field, "rules[") {
+			var fe *invalid.Field
+			if !errors.As(err, &fe) || !strings.HasPrefix(fe.Name, "rules[") {
 				t.Fatalf("Compile error %v names no rule", err)
 			}
 			return

@@ -35,7 +35,7 @@ type compiledCond struct {
 	caseSensitive bool
 }
 
-// Compile validates m and rs, then compiles them. Errors are *FieldError.
+// Compile validates m and rs, then compiles them. Errors are *invalid.Field.
 func Compile(m Mapping, rs []Rule) (*Program, error) {
 	mp, err := compileMapping(m)
 	if err != nil {

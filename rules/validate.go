@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"regexp"
 
 	"github.com/theory/jsonpath"
@@ -36,7 +37,7 @@ func compileMapping(m Mapping) ([][]mappedPath, error) {
 		for i, expr := range list {
 			p, err := parsePath(expr)
 			if err != nil {
-				return nil, fieldErr(fmt.Sprintf("mapping.%s[%d]", fieldNames[fi], i), "%s", err)
+				return nil, invalid.Fieldf(fmt.Sprintf("mapping.%s[%d]", fieldNames[fi], i), "%s", err)
 			}
 			out[fi] = append(out[fi], mappedPath{path: p, many: p.Query().Singular() == nil})
 		}
@@ -70,21 +71,21 @@ func compileRules(rs []Rule) ([]compiledRule, error) {
 		at := fmt.Sprintf("rules[%d]", i)
 		cr := compiledRule{name: r.Name, action: r.Action, route: r.Route}
 		if !r.Route.IsZero() && r.Action != ActionOpen {
-			return nil, fieldErr(at+".route", "only an OPEN rule can route alerts")
+			return nil, invalid.Fieldf(at+".route", "only an OPEN rule can route alerts")
 		}
 		switch r.Match {
 		case "", MatchAll:
 		case MatchAny:
 			cr.any = true
 		default:
-			return nil, fieldErr(at+".match", "unknown match mode %q (want ALL or ANY)", r.Match)
+			return nil, invalid.Fieldf(at+".match", "unknown match mode %q (want ALL or ANY)", r.Match)
 		}
 		switch r.Action {
 		case ActionOpen, ActionClose, ActionIgnore:
 		case "":
-			return nil, fieldErr(at+".action", "action is required (OPEN, CLOSE or IGNORE)")
+			return nil, invalid.Fieldf(at+".action", "action is required (OPEN, CLOSE or IGNORE)")
 		default:
-			return nil, fieldErr(at+".action", "unknown action %q (want OPEN, CLOSE or IGNORE)", r.Action)
+			return nil, invalid.Fieldf(at+".action", "unknown action %q (want OPEN, CLOSE or IGNORE)", r.Action)
 		}
 		for j, c := range r.Conditions {
 			cc, err := compileCondition(fmt.Sprintf("%s.conditions[%d]", at, j), c)
@@ -102,18 +103,18 @@ func compileCondition(at string, c Condition) (compiledCond, error) {
 	cc := compiledCond{field: -1, caseSensitive: c.CaseSensitive, value: c.Value, values: c.Values}
 	switch {
 	case c.Field == "" && c.Path == "":
-		return cc, fieldErr(at+".field", "either field or path is required")
+		return cc, invalid.Fieldf(at+".field", "either field or path is required")
 	case c.Field != "" && c.Path != "":
-		return cc, fieldErr(at+".path", "set either field or path, not both")
+		return cc, invalid.Fieldf(at+".path", "set either field or path, not both")
 	case c.Field != "":
 		cc.field = fieldIndex(c.Field)
 		if cc.field < 0 {
-			return cc, fieldErr(at+".field", "unknown field %q (want one of sourceId, sourceName, subject, severity, url, details)", c.Field)
+			return cc, invalid.Fieldf(at+".field", "unknown field %q (want one of sourceId, sourceName, subject, severity, url, details)", c.Field)
 		}
 	default:
 		p, err := parsePath(c.Path)
 		if err != nil {
-			return cc, fieldErr(at+".path", "%s", err)
+			return cc, invalid.Fieldf(at+".path", "%s", err)
 		}
 		cc.path = p
 	}
@@ -121,9 +122,9 @@ func compileCondition(at string, c Condition) (compiledCond, error) {
 	base, negate, ok := splitOp(c.Op)
 	if !ok {
 		if c.Op == "" {
-			return cc, fieldErr(at+".op", "op is required")
+			return cc, invalid.Fieldf(at+".op", "op is required")
 		}
-		return cc, fieldErr(at+".op", "unknown op %q", c.Op)
+		return cc, invalid.Fieldf(at+".op", "unknown op %q", c.Op)
 	}
 	cc.op, cc.negate = base, negate
 
@@ -135,12 +136,12 @@ func compileCondition(at string, c Condition) (compiledCond, error) {
 		}
 		re, err := regexp.Compile(expr)
 		if err != nil {
-			return cc, fieldErr(at+".value", "invalid regular expression: %s", err)
+			return cc, invalid.Fieldf(at+".value", "invalid regular expression: %s", err)
 		}
 		cc.re = re
 	case OpIn:
 		if len(c.Values) == 0 {
-			return cc, fieldErr(at+".values", "%s needs at least one value", c.Op)
+			return cc, invalid.Fieldf(at+".values", "%s needs at least one value", c.Op)
 		}
 	}
 	if !c.CaseSensitive {

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"strings"
 	"testing"
 )
@@ -80,18 +81,6 @@ func TestCompileReportsFieldErrors(t *testing.T) {
 	}
 }
 
-func TestFieldErrorMethods(t *testing.T) {
-	e := &FieldError{Field: "rules[1].conditions[0].op", Reason: "op is required"}
-	if got, want := e.Error(), "rules[1].conditions[0].op: op is required"; got != want {
-		t.Errorf("Error() = %q; want %q", got, want)
-	}
-	// The API layer detects user errors through this interface only.
-	var named interface{ FieldName() string }
-	if !errors.As(error(e), &named) || named.FieldName() != e.Field {
-		t.Errorf("FieldName() not reachable through errors.As")
-	}
-}
-
 func checkFieldError(t *testing.T, err error, wantField string) {
 	t.Helper()
 	if wantField == "" {
@@ -100,12 +89,12 @@ func checkFieldError(t *testing.T, err error, wantField string) {
 		}
 		return
 	}
-	var fe *FieldError
+	var fe *invalid.Field
 	if !errors.As(err, &fe) {
-		t.Fatalf("error = %v (%T); want *FieldError for %q", err, err, wantField)
+		t.Fatalf("error = %v (%T); want *invalid.Field for %q", err, err, wantField)
 	}
-	if fe.Field != wantField {
-		t.Fatalf("error field = %q (%v); want %q", fe.Field, err, wantField)
+	if fe.Name != wantField {
+		t.Fatalf("error field = %q (%v); want %q", fe.Name, err, wantField)
 	}
 	if fe.Reason == "" || !strings.HasPrefix(err.Error(), wantField+": ") {
 		t.Fatalf("error message %q should start with %q and give a reason", err, wantField+": ")

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"github.com/klaxonhq/klaxon/invalid"
 	"html/template"
 	"net/http"
 
@@ -55,7 +56,7 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) writeActionError(w http.ResponseWriter, r *http.Request, err error) {
-	var invalid *db.FieldError
+	var bad *invalid.Field
 	switch {
 	case errors.Is(err, alerting.ErrActionLinkUnknown):
 		s.writeActionPage(w, r, http.StatusNotFound, actionView{Message: err.Error() + "."})
@@ -65,8 +66,8 @@ func (s *Server) writeActionError(w http.ResponseWriter, r *http.Request, err er
 		// The same rule as acknowledgeAlert over the API: a link does not
 		// carry more rights than the person it was sent to has now.
 		s.writeActionPage(w, r, http.StatusForbidden, actionView{Message: "Nothing was changed: your role in Klaxon does not allow acting on alerts. An admin can give you the RESPONDER role."})
-	case errors.As(err, &invalid):
-		s.writeActionPage(w, r, http.StatusConflict, actionView{Message: "Nothing was changed: " + invalid.Reason + "."})
+	case errors.As(err, &bad):
+		s.writeActionPage(w, r, http.StatusConflict, actionView{Message: "Nothing was changed: " + bad.Reason + "."})
 	case unavailable(err):
 		// A page, like every answer of this route: a person reads it.
 		s.log.WarnContext(r.Context(), "action link: database unavailable", "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,12 +20,10 @@ import (
 	"github.com/vektah/gqlparser/v2/validator/core"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
-	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
-	"github.com/klaxonhq/klaxon/resolvers"
 )
 
 // GraphQL error codes, in extensions.code.
@@ -44,7 +43,7 @@ const (
 const databaseUnavailable = "the database is unavailable; nothing was changed, retry later"
 
 func (s *Server) graphQLHandler() http.Handler {
-	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Alerting: s.alerting, Auth: s.auth, Events: s.events, Audit: audit.NewLog(s.db)}})
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: s.resolver})
 	h := handler.New(schema)
 	h.AddTransport(websocketTransport{s})
 	h.AddTransport(transport.GET{})
@@ -91,10 +90,7 @@ func validationRulesWithoutSuggestions() *rules.Rules {
 // as "internal error", so no SQL or stack ever reaches a client.
 func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	presented := graphql.DefaultErrorPresenter(ctx, err)
-	var fieldErr interface {
-		error
-		FieldName() string
-	}
+	var fieldErr *invalid.Field
 	var gqlErr *gqlerror.Error
 	errors.As(err, &gqlErr)
 	var rateErr *db.RateLimitError
@@ -107,7 +103,7 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 		setCode(presented, codeForbidden, "your role does not allow this")
 	case errors.As(err, &fieldErr):
 		setCode(presented, codeBadUserInput, fieldErr.Error())
-		presented.Extensions["field"] = fieldErr.FieldName()
+		presented.Extensions["field"] = fieldErr.Name
 	case errors.As(err, &rateErr):
 		setCode(presented, codeRateLimited, rateErr.Error())
 		presented.Extensions["retryAfterSeconds"] = rateErr.RetryAfterSeconds()

@@ -20,9 +20,13 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/policies"
+	"github.com/klaxonhq/klaxon/resolvers"
+	"github.com/klaxonhq/klaxon/schedules"
 	"github.com/klaxonhq/klaxon/server"
 )
 
@@ -87,13 +91,16 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	// slowest part of the tests, the more so under the race detector.
 	authSvc.SetPasswordCost(bcrypt.MinCost)
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	alertingSvc := alerting.NewService(d, "https://klaxon.example", time.Now, log)
+	var alertingSvc *alerting.Service
+	policyStore := policies.NewStore(d, time.Now, func() { alertingSvc.RoutesChanged() })
+	scheduleStore := schedules.NewStore(d, time.Now, policyStore)
+	alertingSvc = alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
 	bus := events.NewBus(d, log)
 	alertingSvc.SetEvents(bus)
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); bus.Run(busCtx) }()
-	srv := server.New(cfg, d, alertingSvc, authSvc, bus, log)
+	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore}, log)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.Close()

@@ -25,12 +25,16 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/notifiers"
+	"github.com/klaxonhq/klaxon/policies"
+	"github.com/klaxonhq/klaxon/resolvers"
 	"github.com/klaxonhq/klaxon/rules"
+	"github.com/klaxonhq/klaxon/schedules"
 	"github.com/klaxonhq/klaxon/server"
 )
 
@@ -46,7 +50,10 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		clock := &testClock{now: time.Now().UTC().Truncate(time.Second)}
 
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
-		svc := alerting.NewService(d, twilioPublic, clock.Now, log)
+		var svc *alerting.Service
+		policyStore := policies.NewStore(d, clock.Now, func() { svc.RoutesChanged() })
+		scheduleStore := schedules.NewStore(d, clock.Now, policyStore)
+		svc = alerting.NewService(d, twilioPublic, clock.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
 		email, err := notifiers.NewEmail(notifiers.EmailConfig{Host: mail.host, Port: mail.port, TLS: notifiers.SMTPNoTLS, From: "Klaxon <klaxon@example.com>"})
 		if err != nil {
 			t.Fatal(err)
@@ -62,7 +69,7 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		tokens, _ := auth.NewTokens(key, time.Hour, clock.Now)
 		authSvc, _ := auth.NewService(d, tokens, clock.Now)
 		authSvc.SetPasswordCost(bcrypt.MinCost)
-		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, log).Handler())
+		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, &resolvers.Resolver{Alerting: svc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore}, log).Handler())
 		t.Cleanup(ts.Close)
 
 		insert := func(model any) {

@@ -15,6 +15,7 @@ import (
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/resolvers"
 )
 
 // Config is the HTTP layer's share of the settings.
@@ -74,6 +75,7 @@ type Server struct {
 	alerting *alerting.Service
 	auth     *auth.Service
 	events   *events.Bus
+	resolver *resolvers.Resolver
 	log      *slog.Logger
 	metrics  *metrics
 	handler  http.Handler
@@ -87,7 +89,9 @@ type Server struct {
 	tokenChecks *tokenCheck
 }
 
-func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Service, bus *events.Bus, log *slog.Logger) *Server {
+// New builds the server over the services the wiring built once; res is
+// the GraphQL resolver over the same services.
+func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Service, bus *events.Bus, res *resolvers.Resolver, log *slog.Logger) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -106,7 +110,7 @@ func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Serv
 	if cfg.WebsocketInitTimeout <= 0 {
 		cfg.WebsocketInitTimeout = defaultWebsocketInitTimeout
 	}
-	s := &Server{cfg: cfg, db: d, alerting: alertingSvc, auth: authSvc, events: bus, log: log}
+	s := &Server{cfg: cfg, db: d, alerting: alertingSvc, auth: authSvc, events: bus, resolver: res, log: log}
 	// A few senders per core keep the cores busy while some wait on
 	// their sockets.
 	s.sends = newSendQueue(4*runtime.GOMAXPROCS(0), 10*time.Millisecond)

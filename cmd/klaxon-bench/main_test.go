@@ -17,11 +17,15 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/notifiers"
+	"github.com/klaxonhq/klaxon/policies"
+	"github.com/klaxonhq/klaxon/resolvers"
+	"github.com/klaxonhq/klaxon/schedules"
 	"github.com/klaxonhq/klaxon/server"
 )
 
@@ -52,11 +56,14 @@ func startKlaxon(t *testing.T, d *db.DB, wrap func(http.Handler) http.Handler) s
 	if _, _, err := authSvc.EnsureAdmin(ctx, adminEmail, adminPassword); err != nil {
 		t.Fatalf("first admin: %v", err)
 	}
-	alertingSvc := alerting.NewService(d, "https://klaxon.example", time.Now, log)
+	var alertingSvc *alerting.Service
+	policyStore := policies.NewStore(d, time.Now, func() { alertingSvc.RoutesChanged() })
+	scheduleStore := schedules.NewStore(d, time.Now, policyStore)
+	alertingSvc = alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
 	alertingSvc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(nil)})
 	bus := events.NewBus(d, log)
 	alertingSvc.SetEvents(bus)
-	srv := server.New(server.Config{MaxBodyBytes: 1 << 20, ShutdownTimeout: 5 * time.Second}, d, alertingSvc, authSvc, bus, log)
+	srv := server.New(server.Config{MaxBodyBytes: 1 << 20, ShutdownTimeout: 5 * time.Second}, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore}, log)
 
 	background, stop := context.WithCancel(context.Background())
 	var workers sync.WaitGroup

@@ -93,7 +93,7 @@ func TestMigrateAndUserCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	entries, total, _, err := audit.NewLog(store).List(ctx, audit.Filter{EntityType: audit.User}, 0, 0)
+	entries, total, _, err := audit.NewLog(store).List(ctx, audit.Filter{EntityType: audit.User}, db.PageRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

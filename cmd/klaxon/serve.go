@@ -10,9 +10,13 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/policies"
+	"github.com/klaxonhq/klaxon/resolvers"
+	"github.com/klaxonhq/klaxon/schedules"
 	"github.com/klaxonhq/klaxon/server"
 )
 
@@ -58,7 +62,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "First admin: %s  password: %s  (shown once; change it after signing in)\n", admin.Email, generated)
 		}
 	}
-	alertingSvc := alerting.NewService(store, cfg.PublicURL, now, log)
+	// Webhook routes are cached by alerting from the policies (and the
+	// integrations and rulesets): each change to them drops the cache.
+	var alertingSvc *alerting.Service
+	policyStore := policies.NewStore(store, now, func() { alertingSvc.RoutesChanged() })
+	scheduleStore := schedules.NewStore(store, now, policyStore)
+	alertingSvc = alerting.NewService(store, cfg.PublicURL, now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
 	guard, err := cfg.Channels.guard()
 	if err != nil {
 		return err
@@ -86,7 +95,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		GraphQLMaxComplexity:   int(cfg.GraphQL.MaxComplexity),
 		GraphQLMaxBodyBytes:    cfg.GraphQL.MaxBodyBytes,
 		GraphQLNoIntrospection: !cfg.GraphQL.Introspection,
-	}, store, alertingSvc, authSvc, bus, log)
+	}, store, alertingSvc, authSvc, bus, &resolvers.Resolver{
+		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore,
+	}, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -1,4 +1,4 @@
-package alerting_test
+package schedules_test
 
 import (
 	"errors"
@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/oncall"
+	"github.com/klaxonhq/klaxon/policies"
+	"github.com/klaxonhq/klaxon/schedules"
 )
 
 // jan is 2026-01-<day> at hh:mm UTC.
@@ -24,7 +25,7 @@ func daily(handoff time.Time, participants ...int) oncall.Layer {
 
 func (c *config) schedule(name string, layers ...oncall.Layer) *db.Schedule {
 	c.t.Helper()
-	sched, err := c.svc.CreateSchedule(c.ctx, alerting.ScheduleInput{Name: &name, TimeZone: ptr("UTC"), Layers: layers})
+	sched, err := c.svc.CreateSchedule(c.ctx, schedules.ScheduleInput{Name: &name, TimeZone: ptr("UTC"), Layers: layers})
 	if err != nil {
 		c.t.Fatalf("create schedule %s: %v", name, err)
 	}
@@ -45,24 +46,24 @@ func TestCreateScheduleValidation(t *testing.T) {
 		}
 		cases := []struct {
 			name      string
-			in        alerting.ScheduleInput
+			in        schedules.ScheduleInput
 			wantField string
 		}{
-			{"no name", alerting.ScheduleInput{TimeZone: ptr("UTC")}, "name"},
-			{"blank name", alerting.ScheduleInput{Name: ptr("  "), TimeZone: ptr("UTC")}, "name"},
-			{"name in use", alerting.ScheduleInput{Name: ptr("Taken"), TimeZone: ptr("UTC")}, "name"},
-			{"no time zone", alerting.ScheduleInput{Name: ptr("x")}, "timeZone"},
-			{"unknown time zone", alerting.ScheduleInput{Name: ptr("x"), TimeZone: ptr("Mars/Olympus")}, "timeZone"},
-			{"local time zone", alerting.ScheduleInput{Name: ptr("x"), TimeZone: ptr("Local")}, "timeZone"},
-			{"zero shift length", alerting.ScheduleInput{Name: ptr("x"), TimeZone: ptr("UTC"),
+			{"no name", schedules.ScheduleInput{TimeZone: ptr("UTC")}, "name"},
+			{"blank name", schedules.ScheduleInput{Name: ptr("  "), TimeZone: ptr("UTC")}, "name"},
+			{"name in use", schedules.ScheduleInput{Name: ptr("Taken"), TimeZone: ptr("UTC")}, "name"},
+			{"no time zone", schedules.ScheduleInput{Name: ptr("x")}, "timeZone"},
+			{"unknown time zone", schedules.ScheduleInput{Name: ptr("x"), TimeZone: ptr("Mars/Olympus")}, "timeZone"},
+			{"local time zone", schedules.ScheduleInput{Name: ptr("x"), TimeZone: ptr("Local")}, "timeZone"},
+			{"zero shift length", schedules.ScheduleInput{Name: ptr("x"), TimeZone: ptr("UTC"),
 				Layers: with(func(l *oncall.Layer) { l.ShiftLength = 0 })}, "layers[1].shiftLength"},
-			{"unknown shift unit", alerting.ScheduleInput{Name: ptr("x"), TimeZone: ptr("UTC"),
+			{"unknown shift unit", schedules.ScheduleInput{Name: ptr("x"), TimeZone: ptr("UTC"),
 				Layers: with(func(l *oncall.Layer) { l.ShiftUnit = "MONTHS" })}, "layers[1].shiftUnit"},
-			{"no hand-off", alerting.ScheduleInput{Name: ptr("x"), TimeZone: ptr("UTC"),
+			{"no hand-off", schedules.ScheduleInput{Name: ptr("x"), TimeZone: ptr("UTC"),
 				Layers: with(func(l *oncall.Layer) { l.HandoffAt = time.Time{} })}, "layers[1].handoffAt"},
-			{"unknown participant", alerting.ScheduleInput{Name: ptr("x"), TimeZone: ptr("UTC"),
+			{"unknown participant", schedules.ScheduleInput{Name: ptr("x"), TimeZone: ptr("UTC"),
 				Layers: with(func(l *oncall.Layer) { l.ParticipantIDs[1] = b + 1000 })}, "layers[1].participantIds[1]"},
-			{"bad restriction", alerting.ScheduleInput{Name: ptr("x"), TimeZone: ptr("UTC"),
+			{"bad restriction", schedules.ScheduleInput{Name: ptr("x"), TimeZone: ptr("UTC"),
 				Layers: with(func(l *oncall.Layer) {
 					l.Restrictions = []oncall.Restriction{{StartDay: time.Monday, StartMinute: 540, DurationMinutes: 0}}
 				})}, "layers[1].restrictions[0].durationMinutes"},
@@ -89,7 +90,7 @@ func TestScheduleRoundTripAndUpdate(t *testing.T) {
 			Restrictions: []oncall.Restriction{{StartDay: time.Monday, StartMinute: 9 * 60, DurationMinutes: 8 * 60}},
 		}
 		name, tz := "Primary", "Europe/Berlin"
-		sched, err := c.svc.CreateSchedule(c.ctx, alerting.ScheduleInput{
+		sched, err := c.svc.CreateSchedule(c.ctx, schedules.ScheduleInput{
 			Name: &name, Description: ptr("The first line"), TimeZone: &tz, Layers: []oncall.Layer{daily(jan(5, 9, 0), a, b), business},
 		})
 		if err != nil {
@@ -109,17 +110,17 @@ func TestScheduleRoundTripAndUpdate(t *testing.T) {
 		}
 
 		// A bad time zone changes nothing.
-		_, err = c.svc.UpdateSchedule(c.ctx, sched.ID, alerting.ScheduleInput{Name: ptr("Renamed"), TimeZone: ptr("Nowhere/Special")})
+		_, err = c.svc.UpdateSchedule(c.ctx, sched.ID, schedules.ScheduleInput{Name: ptr("Renamed"), TimeZone: ptr("Nowhere/Special")})
 		wantFieldError(t, err, "timeZone")
 		// Neither does a bad layer.
-		_, err = c.svc.UpdateSchedule(c.ctx, sched.ID, alerting.ScheduleInput{Layers: []oncall.Layer{daily(jan(5, 9, 0), x+1000)}})
+		_, err = c.svc.UpdateSchedule(c.ctx, sched.ID, schedules.ScheduleInput{Layers: []oncall.Layer{daily(jan(5, 9, 0), x+1000)}})
 		wantFieldError(t, err, "layers[0].participantIds[0]")
 		if again, _ := c.svc.Schedule(c.ctx, sched.ID); again.Name != name || len(again.Layers) != 2 {
 			t.Fatalf("a refused update changed the schedule: %+v", again)
 		}
 
 		// Without layers, the layers stay.
-		renamed, err := c.svc.UpdateSchedule(c.ctx, sched.ID, alerting.ScheduleInput{Name: ptr("Renamed"), TimeZone: ptr("UTC")})
+		renamed, err := c.svc.UpdateSchedule(c.ctx, sched.ID, schedules.ScheduleInput{Name: ptr("Renamed"), TimeZone: ptr("UTC")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +128,7 @@ func TestScheduleRoundTripAndUpdate(t *testing.T) {
 			t.Fatalf("renamed %+v", renamed)
 		}
 		// With layers, they are replaced.
-		if _, err := c.svc.UpdateSchedule(c.ctx, sched.ID, alerting.ScheduleInput{Layers: []oncall.Layer{daily(jan(5, 9, 0), x)}}); err != nil {
+		if _, err := c.svc.UpdateSchedule(c.ctx, sched.ID, schedules.ScheduleInput{Layers: []oncall.Layer{daily(jan(5, 9, 0), x)}}); err != nil {
 			t.Fatal(err)
 		}
 		replaced, err := c.svc.Schedule(c.ctx, sched.ID)
@@ -149,7 +150,7 @@ func TestOnCallUsers(t *testing.T) {
 		a, b, cc, sub, all := c.addUser("a"), c.addUser("b"), c.addUser("c"), c.addUser("sub"), c.addUser("all")
 		gone := c.addUser("gone")
 		sched := c.schedule("Rotation", daily(jan(5, 9, 0), a, b, cc, gone))
-		overrides := []alerting.OverrideInput{
+		overrides := []schedules.OverrideInput{
 			// sub stands in for b from noon to 14:00 on the 6th.
 			{ScheduleID: sched.ID, UserID: sub, ReplaceUserID: &b, Start: jan(6, 12, 0), End: jan(6, 14, 0)},
 			// sub would stand in for a then, but a is not on call.
@@ -243,19 +244,19 @@ func TestOverrides(t *testing.T) {
 		c := newConfig(t, d)
 		a, b := c.addUser("a"), c.addUser("b")
 		sched := c.schedule("Rotation", daily(jan(5, 9, 0), a))
-		valid := alerting.OverrideInput{ScheduleID: sched.ID, UserID: b, ReplaceUserID: &a, Start: jan(6, 12, 0), End: jan(6, 14, 0)}
+		valid := schedules.OverrideInput{ScheduleID: sched.ID, UserID: b, ReplaceUserID: &a, Start: jan(6, 12, 0), End: jan(6, 14, 0)}
 		cases := []struct {
 			name      string
-			edit      func(o *alerting.OverrideInput)
+			edit      func(o *schedules.OverrideInput)
 			wantField string
 		}{
-			{"unknown schedule", func(o *alerting.OverrideInput) { o.ScheduleID += 1000 }, "scheduleId"},
-			{"unknown user", func(o *alerting.OverrideInput) { o.UserID += 1000 }, "userId"},
-			{"unknown replaced user", func(o *alerting.OverrideInput) { o.ReplaceUserID = ptr(b + 1000) }, "replaceUserId"},
-			{"replacing oneself", func(o *alerting.OverrideInput) { o.ReplaceUserID = ptr(b) }, "replaceUserId"},
-			{"no start", func(o *alerting.OverrideInput) { o.Start = time.Time{} }, "start"},
-			{"ends before it starts", func(o *alerting.OverrideInput) { o.End = o.Start.Add(-time.Minute) }, "end"},
-			{"empty", func(o *alerting.OverrideInput) { o.End = o.Start }, "end"},
+			{"unknown schedule", func(o *schedules.OverrideInput) { o.ScheduleID += 1000 }, "scheduleId"},
+			{"unknown user", func(o *schedules.OverrideInput) { o.UserID += 1000 }, "userId"},
+			{"unknown replaced user", func(o *schedules.OverrideInput) { o.ReplaceUserID = ptr(b + 1000) }, "replaceUserId"},
+			{"replacing oneself", func(o *schedules.OverrideInput) { o.ReplaceUserID = ptr(b) }, "replaceUserId"},
+			{"no start", func(o *schedules.OverrideInput) { o.Start = time.Time{} }, "start"},
+			{"ends before it starts", func(o *schedules.OverrideInput) { o.End = o.Start.Add(-time.Minute) }, "end"},
+			{"empty", func(o *schedules.OverrideInput) { o.End = o.Start }, "end"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -298,10 +299,10 @@ func TestDeleteSchedule(t *testing.T) {
 		c := newConfig(t, d)
 		a, b := c.addUser("a"), c.addUser("b")
 		sched := c.schedule("Rotation", daily(jan(5, 9, 0), a))
-		if _, err := c.svc.CreateOverride(c.ctx, alerting.OverrideInput{ScheduleID: sched.ID, UserID: b, Start: jan(6, 0, 0), End: jan(7, 0, 0)}); err != nil {
+		if _, err := c.svc.CreateOverride(c.ctx, schedules.OverrideInput{ScheduleID: sched.ID, UserID: b, Start: jan(6, 0, 0), End: jan(7, 0, 0)}); err != nil {
 			t.Fatal(err)
 		}
-		policy, err := c.svc.CreateEscalationPolicy(c.ctx, alerting.PolicyInput{Name: ptr("Uses it"), Steps: []alerting.StepInput{
+		policy, err := c.policies.CreateEscalationPolicy(c.ctx, policies.PolicyInput{Name: ptr("Uses it"), Steps: []policies.StepInput{
 			{DelayMinutes: 5, Targets: []db.Target{{Type: db.TargetSchedule, ID: sched.ID}}},
 		}})
 		if err != nil {
@@ -311,7 +312,7 @@ func TestDeleteSchedule(t *testing.T) {
 		if _, err := c.svc.Schedule(c.ctx, sched.ID); err != nil {
 			t.Fatalf("a refused delete removed the schedule: %v", err)
 		}
-		if err := c.svc.DeleteEscalationPolicy(c.ctx, policy.ID); err != nil {
+		if err := c.policies.DeleteEscalationPolicy(c.ctx, policy.ID); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.svc.DeleteSchedule(c.ctx, sched.ID); err != nil {

@@ -1,9 +1,9 @@
-package alerting
+package policies
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"slices"
 	"strings"
 
@@ -39,7 +39,7 @@ const (
 	recipientsLabel = "Integration recipients"
 )
 
-func (s *Service) EscalationPolicies(ctx context.Context) ([]*db.EscalationPolicy, error) {
+func (s *Store) EscalationPolicies(ctx context.Context) ([]*db.EscalationPolicy, error) {
 	var list []*db.EscalationPolicy
 	err := s.db.NewSelect().Model(&list).
 		Relation("Steps", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
@@ -51,11 +51,13 @@ func (s *Service) EscalationPolicies(ctx context.Context) ([]*db.EscalationPolic
 }
 
 // EscalationPolicy returns the policy with its steps in order.
-func (s *Service) EscalationPolicy(ctx context.Context, id int) (*db.EscalationPolicy, error) {
-	return policyByID(ctx, s.db, id)
+func (s *Store) EscalationPolicy(ctx context.Context, id int) (*db.EscalationPolicy, error) {
+	return s.PolicyByID(ctx, s.db, id)
 }
 
-func policyByID(ctx context.Context, idb bun.IDB, id int) (*db.EscalationPolicy, error) {
+// PolicyByID loads the policy with its steps in order, through idb so the
+// escalation engine can read it inside its own transaction.
+func (s *Store) PolicyByID(ctx context.Context, idb bun.IDB, id int) (*db.EscalationPolicy, error) {
 	p := new(db.EscalationPolicy)
 	err := idb.NewSelect().Model(p).
 		Relation("Steps", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
@@ -66,12 +68,12 @@ func policyByID(ctx context.Context, idb bun.IDB, id int) (*db.EscalationPolicy,
 	return p, nil
 }
 
-func (s *Service) CreateEscalationPolicy(ctx context.Context, in PolicyInput) (*db.EscalationPolicy, error) {
+func (s *Store) CreateEscalationPolicy(ctx context.Context, in PolicyInput) (*db.EscalationPolicy, error) {
 	if in.Name == nil {
-		return nil, db.Invalid("name", "is required")
+		return nil, invalid.New("name", "is required")
 	}
 	if in.Steps == nil {
-		return nil, db.Invalid("steps", "at least one step is required")
+		return nil, invalid.New("steps", "at least one step is required")
 	}
 	now := s.clock()
 	p := &db.EscalationPolicy{CreatedAt: now, UpdatedAt: now}
@@ -84,7 +86,7 @@ func (s *Service) CreateEscalationPolicy(ctx context.Context, in PolicyInput) (*
 		}
 		if _, err := tx.NewInsert().Model(p).Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("name", "is already in use")
+				return invalid.New("name", "is already in use")
 			}
 			return fmt.Errorf("create escalation policy: %w", err)
 		}
@@ -102,16 +104,16 @@ func (s *Service) CreateEscalationPolicy(ctx context.Context, in PolicyInput) (*
 
 // UpdateEscalationPolicy changes a policy; steps given replace all steps.
 // Pages already in flight follow the policy as it is when each step runs.
-func (s *Service) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyInput) (*db.EscalationPolicy, error) {
+func (s *Store) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyInput) (*db.EscalationPolicy, error) {
 	// Webhooks must follow the change from the next message on.
-	defer s.routes.invalidate()
+	defer s.onChange()
 	if err := validatePolicyFields(in); err != nil {
 		return nil, err
 	}
 	var p *db.EscalationPolicy
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if p, err = policyByID(ctx, tx, id); err != nil {
+		if p, err = s.PolicyByID(ctx, tx, id); err != nil {
 			return err
 		}
 		before := recordOfPolicy(p)
@@ -126,7 +128,7 @@ func (s *Service) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyI
 		p.UpdatedAt = s.clock()
 		if _, err := tx.NewUpdate().Model(p).WherePK().Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("name", "is already in use")
+				return invalid.New("name", "is already in use")
 			}
 			return fmt.Errorf("update escalation policy %d: %w", id, err)
 		}
@@ -148,11 +150,11 @@ func (s *Service) UpdateEscalationPolicy(ctx context.Context, id int, in PolicyI
 
 // DeleteEscalationPolicy removes a policy; integrations and alerts that
 // used it are left without one.
-func (s *Service) DeleteEscalationPolicy(ctx context.Context, id int) error {
+func (s *Store) DeleteEscalationPolicy(ctx context.Context, id int) error {
 	// Webhooks must follow the change from the next message on.
-	defer s.routes.invalidate()
+	defer s.onChange()
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		p, err := policyByID(ctx, tx, id)
+		p, err := s.PolicyByID(ctx, tx, id)
 		if err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}
@@ -183,52 +185,54 @@ func applyPolicy(p *db.EscalationPolicy, in PolicyInput) error {
 // database.
 func validatePolicyFields(in PolicyInput) error {
 	if in.Name != nil {
-		if name := strings.TrimSpace(*in.Name); name == "" || len(name) > 200 {
-			return db.Invalid("name", "must be 1 to 200 characters")
+		if _, err := invalid.Name("name", *in.Name); err != nil {
+			return err
 		}
 	}
-	if in.Description != nil && len(*in.Description) > 2000 {
-		return db.Invalid("description", "must be at most 2000 characters")
+	if in.Description != nil {
+		if err := invalid.Description("description", *in.Description); err != nil {
+			return err
+		}
 	}
 	if in.Repeat != nil && (*in.Repeat < 0 || *in.Repeat > maxRepeat) {
-		return db.Invalid("repeat", fmt.Sprintf("must be between 0 and %d", maxRepeat))
+		return invalid.New("repeat", fmt.Sprintf("must be between 0 and %d", maxRepeat))
 	}
 	if in.Steps == nil {
 		return nil
 	}
 	if len(in.Steps) == 0 {
-		return db.Invalid("steps", "at least one step is required")
+		return invalid.New("steps", "at least one step is required")
 	}
 	if len(in.Steps) > maxSteps {
-		return db.Invalid("steps", fmt.Sprintf("must be at most %d", maxSteps))
+		return invalid.New("steps", fmt.Sprintf("must be at most %d", maxSteps))
 	}
 	for i, step := range in.Steps {
 		at := fmt.Sprintf("steps[%d]", i)
 		if step.DelayMinutes < 0 || step.DelayMinutes > maxStepDelay {
-			return db.Invalid(at+".delayMinutes", fmt.Sprintf("must be between 0 and %d", maxStepDelay))
+			return invalid.New(at+".delayMinutes", fmt.Sprintf("must be between 0 and %d", maxStepDelay))
 		}
 		if len(step.Targets) == 0 {
-			return db.Invalid(at+".targets", "at least one target is required")
+			return invalid.New(at+".targets", "at least one target is required")
 		}
 		if len(step.Targets) > maxStepTargets {
-			return db.Invalid(at+".targets", fmt.Sprintf("must be at most %d", maxStepTargets))
+			return invalid.New(at+".targets", fmt.Sprintf("must be at most %d", maxStepTargets))
 		}
 		for j, t := range step.Targets {
 			tat := fmt.Sprintf("%s.targets[%d]", at, j)
 			switch t.Type {
 			case db.TargetUser, db.TargetGroup, db.TargetSchedule:
 				if t.ID <= 0 {
-					return db.Invalid(tat+".id", "is required for a "+string(t.Type)+" target")
+					return invalid.New(tat+".id", "is required for a "+string(t.Type)+" target")
 				}
 			case db.TargetRecipients:
 				if t.ID != 0 {
-					return db.Invalid(tat+".id", "must be empty for a RECIPIENTS target")
+					return invalid.New(tat+".id", "must be empty for a RECIPIENTS target")
 				}
 			default:
-				return db.Invalid(tat+".type", fmt.Sprintf("unknown target type %q (want USER, GROUP, SCHEDULE or RECIPIENTS)", t.Type))
+				return invalid.New(tat+".type", fmt.Sprintf("unknown target type %q (want USER, GROUP, SCHEDULE or RECIPIENTS)", t.Type))
 			}
 			if slices.Contains(step.Targets[:j], t) {
-				return db.Invalid(tat, "repeats an earlier target of the step")
+				return invalid.New(tat, "repeats an earlier target of the step")
 			}
 		}
 	}
@@ -243,11 +247,11 @@ func requireTargets(ctx context.Context, idb bun.IDB, steps []StepInput) error {
 			var err error
 			switch t.Type {
 			case db.TargetUser:
-				err = requireRows(ctx, idb, (*db.User)(nil), field, "user", []int{t.ID})
+				err = db.RequireRows(ctx, idb, (*db.User)(nil), field, "user", []int{t.ID})
 			case db.TargetGroup:
-				err = requireRows(ctx, idb, (*db.Group)(nil), field, "group", []int{t.ID})
+				err = db.RequireRows(ctx, idb, (*db.Group)(nil), field, "group", []int{t.ID})
 			case db.TargetSchedule:
-				err = requireRows(ctx, idb, (*db.Schedule)(nil), field, "schedule", []int{t.ID})
+				err = db.RequireRows(ctx, idb, (*db.Schedule)(nil), field, "schedule", []int{t.ID})
 			}
 			if err != nil {
 				return err
@@ -268,26 +272,6 @@ func insertSteps(ctx context.Context, tx bun.Tx, policyID int, steps []StepInput
 	return stored, nil
 }
 
-// refuseIfTargeted reports, as invalid input, an escalation step that
-// targets t.
-func refuseIfTargeted(ctx context.Context, idb bun.IDB, t db.Target) error {
-	var steps []*db.EscalationStep
-	if err := idb.NewSelect().Model(&steps).Order("policy_id", "position").Scan(ctx); err != nil {
-		return fmt.Errorf("find escalation steps targeting %s %d: %w", t.Type, t.ID, err)
-	}
-	for _, step := range steps {
-		if slices.Contains(step.Targets, t) {
-			var name string
-			err := idb.NewSelect().Model((*db.EscalationPolicy)(nil)).Column("name").Where("id = ?", step.PolicyID).Scan(ctx, &name)
-			if err != nil {
-				return fmt.Errorf("find escalation steps targeting %s %d: %w", t.Type, t.ID, err)
-			}
-			return db.Invalid("id", fmt.Sprintf("step %d of escalation policy %q targets it; change the policy first", step.Position+1, name))
-		}
-	}
-	return nil
-}
-
 // TargetInfo is an escalation target with a name for people to read.
 // Exists is false when the user, group or schedule has been deleted.
 type TargetInfo struct {
@@ -297,7 +281,7 @@ type TargetInfo struct {
 }
 
 // DescribeTargets names each target, in order.
-func (s *Service) DescribeTargets(ctx context.Context, targets []db.Target) ([]TargetInfo, error) {
+func (s *Store) DescribeTargets(ctx context.Context, targets []db.Target) ([]TargetInfo, error) {
 	ids := map[db.TargetType][]int{}
 	for _, t := range targets {
 		ids[t.Type] = append(ids[t.Type], t.ID)
@@ -352,57 +336,3 @@ func (s *Service) DescribeTargets(ctx context.Context, targets []db.Target) ([]T
 	}
 	return out, nil
 }
-
-// AlertNotifications returns the notifications sent about an alert, in
-// the order they were made.
-func (s *Service) AlertNotifications(ctx context.Context, alertID int) ([]*db.Notification, error) {
-	var list []*db.Notification
-	if err := s.db.NewSelect().Model(&list).Where("alert_id = ?", alertID).Order("id").Scan(ctx); err != nil {
-		return nil, fmt.Errorf("notifications of alert %d: %w", alertID, err)
-	}
-	return list, nil
-}
-
-// requireRows checks that every id names a row of model's table, and
-// otherwise reports the first missing one as invalid input on field; a
-// "[]" in field becomes the id's index, as in "memberIds[2]".
-func requireRows(ctx context.Context, idb bun.IDB, model any, field, what string, ids []int) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	var found []int
-	if err := idb.NewSelect().Model(model).Column("id").Where("id IN (?)", bun.In(ids)).Scan(ctx, &found); err != nil {
-		return fmt.Errorf("check %ss exist: %w", what, err)
-	}
-	for i, id := range ids {
-		if !slices.Contains(found, id) {
-			return db.Invalid(strings.Replace(field, "[]", fmt.Sprintf("[%d]", i), 1), fmt.Sprintf("%s %d does not exist", what, id))
-		}
-	}
-	return nil
-}
-
-// usersInOrder loads the users with the given ids in that order, leaving
-// out ids with no user.
-func usersInOrder(ctx context.Context, idb bun.IDB, ids []int) ([]*db.User, error) {
-	users := []*db.User{}
-	if len(ids) == 0 {
-		return users, nil
-	}
-	var found []*db.User
-	if err := idb.NewSelect().Model(&found).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("load users: %w", err)
-	}
-	byID := make(map[int]*db.User, len(found))
-	for _, u := range found {
-		byID[u.ID] = u
-	}
-	for _, id := range ids {
-		if u, ok := byID[id]; ok {
-			users = append(users, u)
-		}
-	}
-	return users, nil
-}
-
-func isNotFound(err error) bool { return errors.Is(err, db.ErrNotFound) }

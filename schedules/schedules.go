@@ -1,9 +1,9 @@
-package alerting
+package schedules
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/klaxonhq/klaxon/invalid"
 	"strings"
 	"time"
 
@@ -34,13 +34,13 @@ type OverrideInput struct {
 	Start, End    time.Time
 }
 
-// Now is the service's clock, for callers that default a time to now.
-func (s *Service) Now() time.Time { return s.clock() }
+// Now is the store's clock, for callers that default a time to now.
+func (s *Store) Now() time.Time { return s.clock() }
 
 // maxShiftsWindow is the longest span Shifts answers for.
 const maxShiftsWindow = 366 * 24 * time.Hour
 
-func (s *Service) Schedules(ctx context.Context) ([]*db.Schedule, error) {
+func (s *Store) Schedules(ctx context.Context) ([]*db.Schedule, error) {
 	var list []*db.Schedule
 	err := s.db.NewSelect().Model(&list).
 		Relation("Layers", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
@@ -53,7 +53,7 @@ func (s *Service) Schedules(ctx context.Context) ([]*db.Schedule, error) {
 
 // Schedule returns the schedule with its layers; its Overrides are not
 // loaded (see Overrides).
-func (s *Service) Schedule(ctx context.Context, id int) (*db.Schedule, error) {
+func (s *Store) Schedule(ctx context.Context, id int) (*db.Schedule, error) {
 	return scheduleByID(ctx, s.db, id)
 }
 
@@ -69,7 +69,7 @@ func scheduleByID(ctx context.Context, idb bun.IDB, id int) (*db.Schedule, error
 }
 
 // Overrides returns the schedule's overrides that end after from, by start.
-func (s *Service) Overrides(ctx context.Context, scheduleID int, from time.Time) ([]*db.ScheduleOverride, error) {
+func (s *Store) Overrides(ctx context.Context, scheduleID int, from time.Time) ([]*db.ScheduleOverride, error) {
 	return overridesBetween(ctx, s.db, scheduleID, from, time.Time{})
 }
 
@@ -87,12 +87,12 @@ func overridesBetween(ctx context.Context, idb bun.IDB, scheduleID int, from, to
 	return list, nil
 }
 
-func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*db.Schedule, error) {
+func (s *Store) CreateSchedule(ctx context.Context, in ScheduleInput) (*db.Schedule, error) {
 	if in.Name == nil {
-		return nil, db.Invalid("name", "is required")
+		return nil, invalid.New("name", "is required")
 	}
 	if in.TimeZone == nil {
-		return nil, db.Invalid("timeZone", "is required")
+		return nil, invalid.New("timeZone", "is required")
 	}
 	now := s.clock()
 	sched := &db.Schedule{CreatedAt: now, UpdatedAt: now}
@@ -108,7 +108,7 @@ func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*db.Sch
 		}
 		if _, err := tx.NewInsert().Model(sched).Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("name", "is already in use")
+				return invalid.New("name", "is already in use")
 			}
 			return fmt.Errorf("create schedule: %w", err)
 		}
@@ -126,7 +126,7 @@ func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*db.Sch
 
 // UpdateSchedule changes a schedule; layers given replace all layers.
 // Overrides are kept.
-func (s *Service) UpdateSchedule(ctx context.Context, id int, in ScheduleInput) (*db.Schedule, error) {
+func (s *Store) UpdateSchedule(ctx context.Context, id int, in ScheduleInput) (*db.Schedule, error) {
 	var sched *db.Schedule
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
@@ -150,7 +150,7 @@ func (s *Service) UpdateSchedule(ctx context.Context, id int, in ScheduleInput) 
 		sched.UpdatedAt = s.clock()
 		if _, err := tx.NewUpdate().Model(sched).WherePK().Exec(ctx); err != nil {
 			if db.IsConstraint(err) {
-				return db.Invalid("name", "is already in use")
+				return invalid.New("name", "is already in use")
 			}
 			return fmt.Errorf("update schedule %d: %w", id, err)
 		}
@@ -173,9 +173,9 @@ func (s *Service) UpdateSchedule(ctx context.Context, id int, in ScheduleInput) 
 // DeleteSchedule removes a schedule with its layers and overrides. It
 // refuses while an escalation policy still targets the schedule, so no
 // policy silently loses a step's target.
-func (s *Service) DeleteSchedule(ctx context.Context, id int) error {
+func (s *Store) DeleteSchedule(ctx context.Context, id int) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if err := refuseIfTargeted(ctx, tx, db.Target{Type: db.TargetSchedule, ID: id}); err != nil {
+		if err := s.targets.RefuseIfTargeted(ctx, tx, db.Target{Type: db.TargetSchedule, ID: id}); err != nil {
 			return err
 		}
 		sched, err := scheduleByID(ctx, tx, id)
@@ -193,56 +193,47 @@ func (s *Service) DeleteSchedule(ctx context.Context, id int) error {
 // result, with in.Layers, as package oncall would evaluate it.
 func applySchedule(sched *db.Schedule, in ScheduleInput) error {
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if name == "" || len(name) > 200 {
-			return db.Invalid("name", "must be 1 to 200 characters")
+		name, err := invalid.Name("name", *in.Name)
+		if err != nil {
+			return err
 		}
 		sched.Name = name
 	}
 	if in.Description != nil {
-		if len(*in.Description) > 2000 {
-			return db.Invalid("description", "must be at most 2000 characters")
+		if err := invalid.Description("description", *in.Description); err != nil {
+			return err
 		}
 		sched.Description = *in.Description
 	}
 	if in.TimeZone != nil {
 		tz := strings.TrimSpace(*in.TimeZone)
 		if tz == "" || strings.EqualFold(tz, "local") {
-			return db.Invalid("timeZone", "must be an IANA time zone name such as Europe/Berlin")
+			return invalid.New("timeZone", "must be an IANA time zone name such as Europe/Berlin")
 		}
 		sched.TimeZone = tz
 	}
 	if len(in.Layers) > 20 {
-		return db.Invalid("layers", "must be at most 20")
+		return invalid.New("layers", "must be at most 20")
 	}
 	for i, l := range in.Layers {
 		if len(l.Name) > 200 {
-			return db.Invalid(fmt.Sprintf("layers[%d].name", i), "must be at most 200 characters")
+			return invalid.New(fmt.Sprintf("layers[%d].name", i), "must be at most 200 characters")
 		}
 		if len(l.ParticipantIDs) > 500 {
-			return db.Invalid(fmt.Sprintf("layers[%d].participantIds", i), "must be at most 500")
+			return invalid.New(fmt.Sprintf("layers[%d].participantIds", i), "must be at most 500")
 		}
 		if len(l.Restrictions) > 100 {
-			return db.Invalid(fmt.Sprintf("layers[%d].restrictions", i), "must be at most 100")
+			return invalid.New(fmt.Sprintf("layers[%d].restrictions", i), "must be at most 100")
 		}
 	}
-	return fieldError(oncall.Schedule{TimeZone: sched.TimeZone, Layers: in.Layers}.Validate())
-}
-
-// fieldError turns package oncall's validation error into the domain's.
-func fieldError(err error) error {
-	var fe *oncall.FieldError
-	if errors.As(err, &fe) {
-		return db.Invalid(fe.Field, fe.Reason)
-	}
-	return err
+	return oncall.Schedule{TimeZone: sched.TimeZone, Layers: in.Layers}.Validate()
 }
 
 // requireParticipants checks that every participant is an existing user.
 func requireParticipants(ctx context.Context, idb bun.IDB, layers []oncall.Layer) error {
 	for i, l := range layers {
 		field := fmt.Sprintf("layers[%d].participantIds[]", i)
-		if err := requireRows(ctx, idb, (*db.User)(nil), field, "user", l.ParticipantIDs); err != nil {
+		if err := db.RequireRows(ctx, idb, (*db.User)(nil), field, "user", l.ParticipantIDs); err != nil {
 			return err
 		}
 	}
@@ -277,30 +268,30 @@ func insertLayers(ctx context.Context, tx bun.Tx, scheduleID int, layers []oncal
 
 // CreateOverride puts a user on call for a while, in place of one user
 // or of everyone.
-func (s *Service) CreateOverride(ctx context.Context, in OverrideInput) (*db.ScheduleOverride, error) {
+func (s *Store) CreateOverride(ctx context.Context, in OverrideInput) (*db.ScheduleOverride, error) {
 	switch {
 	case in.Start.IsZero():
-		return nil, db.Invalid("start", "is required")
+		return nil, invalid.New("start", "is required")
 	case !in.End.After(in.Start):
-		return nil, db.Invalid("end", "must be after start")
+		return nil, invalid.New("end", "must be after start")
 	case in.End.Sub(in.Start) > maxShiftsWindow:
-		return nil, db.Invalid("end", "must be at most 366 days after start")
+		return nil, invalid.New("end", "must be at most 366 days after start")
 	case in.ReplaceUserID != nil && *in.ReplaceUserID == in.UserID:
-		return nil, db.Invalid("replaceUserId", "must differ from userId")
+		return nil, invalid.New("replaceUserId", "must differ from userId")
 	}
 	o := &db.ScheduleOverride{
 		ScheduleID: in.ScheduleID, UserID: in.UserID, ReplaceUserID: in.ReplaceUserID,
 		Start: in.Start.UTC().Truncate(time.Microsecond), End: in.End.UTC().Truncate(time.Microsecond), CreatedAt: s.clock(),
 	}
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if err := requireRows(ctx, tx, (*db.Schedule)(nil), "scheduleId", "schedule", []int{in.ScheduleID}); err != nil {
+		if err := db.RequireRows(ctx, tx, (*db.Schedule)(nil), "scheduleId", "schedule", []int{in.ScheduleID}); err != nil {
 			return err
 		}
-		if err := requireRows(ctx, tx, (*db.User)(nil), "userId", "user", []int{in.UserID}); err != nil {
+		if err := db.RequireRows(ctx, tx, (*db.User)(nil), "userId", "user", []int{in.UserID}); err != nil {
 			return err
 		}
 		if in.ReplaceUserID != nil {
-			if err := requireRows(ctx, tx, (*db.User)(nil), "replaceUserId", "user", []int{*in.ReplaceUserID}); err != nil {
+			if err := db.RequireRows(ctx, tx, (*db.User)(nil), "replaceUserId", "user", []int{*in.ReplaceUserID}); err != nil {
 				return err
 			}
 		}
@@ -315,7 +306,7 @@ func (s *Service) CreateOverride(ctx context.Context, in OverrideInput) (*db.Sch
 	return o, nil
 }
 
-func (s *Service) Override(ctx context.Context, id int) (*db.ScheduleOverride, error) {
+func (s *Store) Override(ctx context.Context, id int) (*db.ScheduleOverride, error) {
 	o := new(db.ScheduleOverride)
 	if err := s.db.NewSelect().Model(o).Where("id = ?", id).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load override %d: %w", id, db.Classify(err))
@@ -323,7 +314,7 @@ func (s *Service) Override(ctx context.Context, id int) (*db.ScheduleOverride, e
 	return o, nil
 }
 
-func (s *Service) DeleteOverride(ctx context.Context, id int) error {
+func (s *Store) DeleteOverride(ctx context.Context, id int) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		o, err := db.LoadByID[db.ScheduleOverride](ctx, tx, id, "override")
 		if err != nil {
@@ -339,7 +330,7 @@ func (s *Service) DeleteOverride(ctx context.Context, id int) error {
 // OnCallUsers returns the sorted ids of the users on call for the schedule
 // at the instant at, leaving out users that no longer exist. It reads
 // through idb so the escalation engine can call it inside its transaction.
-func (s *Service) OnCallUsers(ctx context.Context, idb bun.IDB, scheduleID int, at time.Time) ([]int, error) {
+func (s *Store) OnCallUsers(ctx context.Context, idb bun.IDB, scheduleID int, at time.Time) ([]int, error) {
 	sched, err := scheduleByID(ctx, idb, scheduleID)
 	if err != nil {
 		return nil, err
@@ -366,22 +357,22 @@ func (s *Service) OnCallUsers(ctx context.Context, idb bun.IDB, scheduleID int, 
 }
 
 // OnCall returns the users on call for the schedule at the instant at.
-func (s *Service) OnCall(ctx context.Context, scheduleID int, at time.Time) ([]*db.User, error) {
+func (s *Store) OnCall(ctx context.Context, scheduleID int, at time.Time) ([]*db.User, error) {
 	ids, err := s.OnCallUsers(ctx, s.db, scheduleID, at)
 	if err != nil {
 		return nil, err
 	}
-	return usersInOrder(ctx, s.db, ids)
+	return db.UsersInOrder(ctx, s.db, ids)
 }
 
 // Shifts returns the schedule's final timeline in [from, to): who is on
 // call when, overrides applied, with no one-on-call gaps left out.
-func (s *Service) Shifts(ctx context.Context, scheduleID int, from, to time.Time) ([]oncall.Shift, error) {
+func (s *Store) Shifts(ctx context.Context, scheduleID int, from, to time.Time) ([]oncall.Shift, error) {
 	if !to.After(from) {
-		return nil, db.Invalid("to", "must be after from")
+		return nil, invalid.New("to", "must be after from")
 	}
 	if to.Sub(from) > maxShiftsWindow {
-		return nil, db.Invalid("to", "must be at most 366 days after from")
+		return nil, invalid.New("to", "must be at most 366 days after from")
 	}
 	sched, err := scheduleByID(ctx, s.db, scheduleID)
 	if err != nil {
