@@ -8,12 +8,12 @@ package resolvers
 import (
 	"context"
 	"encoding/json"
-	"github.com/klaxonhq/klaxon/invalid"
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/invalid"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
