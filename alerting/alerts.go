@@ -17,6 +17,9 @@ type AlertFilter struct {
 	Statuses      []db.AlertStatus
 	IntegrationID *int
 	Severities    []string
+	// Suppressed, when set, keeps the alerts opened during a maintenance
+	// window that has not yet let them page (true), or the others.
+	Suppressed *bool
 }
 
 // Alerts returns one page of alerts, the total matching the filter, and
@@ -31,6 +34,13 @@ func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) (
 		}
 		if len(f.Severities) > 0 {
 			q = q.Where("severity IN (?)", bun.In(f.Severities))
+		}
+		if f.Suppressed != nil {
+			if *f.Suppressed {
+				q = q.Where("suppressed_by IS NOT NULL")
+			} else {
+				q = q.Where("suppressed_by IS NULL")
+			}
 		}
 		return q
 	})

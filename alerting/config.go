@@ -7,6 +7,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/maintenance"
 )
 
 // The configuration the engine reads is kept by other packages; alerting
@@ -26,8 +27,21 @@ type Policies interface {
 	PolicyByID(ctx context.Context, idb bun.IDB, id int) (*db.EscalationPolicy, error)
 }
 
+// Maintenance reads the maintenance windows; package maintenance
+// implements it.
+type Maintenance interface {
+	// WindowsFor returns the windows naming the integration. Ingest keeps
+	// them with the integration's route and asks them, in memory, whether
+	// one covers a message's time.
+	WindowsFor(ctx context.Context, idb bun.IDB, integrationID int) ([]*maintenance.Window, error)
+	// WindowByID loads one window; db.ErrNotFound once it is deleted.
+	WindowByID(ctx context.Context, idb bun.IDB, id int) (*maintenance.Window, error)
+}
+
 // Config is the configuration alerting reads through the stores that own it.
 type Config struct {
 	OnCall   OnCall
 	Policies Policies
+	// Maintenance may be nil: no integration is ever under maintenance.
+	Maintenance Maintenance
 }

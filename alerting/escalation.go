@@ -38,6 +38,15 @@ func notifyKey(alertID int, a notifyArgs) string {
 // the transaction that opened it. A rule's route gives the alert its own
 // recipients. Without a policy, an alert with recipients pages them once.
 func startPaging(ctx context.Context, tx bun.Tx, integrationID int, policyID *int, route rules.Route, alertID int, now time.Time) error {
+	own, err := storeRouteRecipients(ctx, tx, route, alertID)
+	if err != nil {
+		return err
+	}
+	return queueFirstStep(ctx, tx, integrationID, policyID, len(own) > 0, alertID, now)
+}
+
+// storeRouteRecipients gives an alert the recipients its rule names.
+func storeRouteRecipients(ctx context.Context, tx bun.Tx, route rules.Route, alertID int) ([]*db.AlertRecipient, error) {
 	var own []*db.AlertRecipient
 	for _, id := range route.RecipientUserIDs {
 		own = append(own, &db.AlertRecipient{AlertID: alertID, Kind: db.TargetUser, TargetID: id})
@@ -47,10 +56,17 @@ func startPaging(ctx context.Context, tx bun.Tx, integrationID int, policyID *in
 	}
 	if len(own) > 0 {
 		if _, err := tx.NewInsert().Model(&own).On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
-			return fmt.Errorf("store recipients of alert %d: %w", alertID, err)
+			return nil, fmt.Errorf("store recipients of alert %d: %w", alertID, err)
 		}
 	}
-	if policyID == nil && len(own) == 0 {
+	return own, nil
+}
+
+// queueFirstStep queues an alert's first escalation step, unless it has
+// no one to page: no policy, no recipients of its own (ownRecipients)
+// and none from its integration.
+func queueFirstStep(ctx context.Context, tx bun.Tx, integrationID int, policyID *int, ownRecipients bool, alertID int, now time.Time) error {
+	if policyID == nil && !ownRecipients {
 		n, err := tx.NewSelect().Model((*db.IntegrationRecipient)(nil)).Where("integration_id = ?", integrationID).Count(ctx)
 		if err != nil {
 			return fmt.Errorf("count recipients of integration %d: %w", integrationID, err)

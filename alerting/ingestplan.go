@@ -1,6 +1,8 @@
 package alerting
 
 import (
+	"fmt"
+
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -46,6 +48,10 @@ type ingestOutcome struct {
 	// policy or recipients to page), after storing the route's own
 	// recipients.
 	StartPaging bool
+	// HoldPaging stores the route's own recipients but, instead of the
+	// first escalation, queues the start of paging for when the plan's
+	// maintenance window ends (see holdPaging).
+	HoldPaging bool
 	// CancelJobs drops the alert's pending escalation and notification
 	// jobs.
 	CancelJobs bool
@@ -61,6 +67,9 @@ type ingestPlan struct {
 	// the matching rule's own recipients.
 	PolicyID *int
 	Route    rules.Route
+	// Hold is the maintenance window covering the integration, nil if
+	// none: an alert opened under it is not paged.
+	Hold *suppression
 	// Then is the outcome of stepStore, and of the other steps when their
 	// write took effect; Else when the database found otherwise.
 	Then, Else ingestOutcome
@@ -69,13 +78,15 @@ type ingestPlan struct {
 // planIngest decides what a message does. failure, when set, is why its
 // body may not act (a refused signature, a mapping failure), and
 // failStatus what it is logged as.
-func planIngest(integ *db.Integration, d rules.Decision, failure string, failStatus db.InboundStatus) ingestPlan {
+// hold, when not nil, is the maintenance window covering the integration
+// now.
+func planIngest(integ *db.Integration, d rules.Decision, failure string, failStatus db.InboundStatus, hold *suppression) ingestPlan {
 	if failure != "" {
 		return ingestPlan{Step: stepStore, Then: ingestOutcome{Status: failStatus, Detail: failure}}
 	}
 	switch d.Action {
 	case rules.ActionOpen:
-		return ingestPlan{
+		p := ingestPlan{
 			Step:     stepOpenOrAppend,
 			Fields:   d.Fields,
 			PolicyID: policyFor(integ, d.Route),
@@ -85,6 +96,13 @@ func planIngest(integ *db.Integration, d rules.Decision, failure string, failSta
 			Else: ingestOutcome{Status: db.InboundAppended, Detail: d.Detail,
 				Entry: db.LogAppended, EntryText: "Duplicate message appended"},
 		}
+		if hold != nil {
+			// The alert is real and opens as usual; only its paging waits.
+			p.Hold = hold
+			p.Then.StartPaging, p.Then.HoldPaging = false, true
+			p.Then.EntryText += fmt.Sprintf("; opened during maintenance window %q: not paged", hold.Name)
+		}
+		return p
 	case rules.ActionClose:
 		return ingestPlan{
 			Step:   stepClose,
@@ -107,6 +125,13 @@ func (p *ingestPlan) outcome(took bool) ingestOutcome {
 		return p.Then
 	}
 	return p.Else
+}
+
+// holdsPaging says that the alert the plan may open is held back by a
+// maintenance window, which only the generic executor carries out: it is
+// rare, and the fast paths stay as they are for every other message.
+func (p *ingestPlan) holdsPaging() bool {
+	return p.Step == stepOpenOrAppend && p.Then.HoldPaging
 }
 
 // pagesOwnRecipients says that opening the alert stores recipients named

@@ -51,7 +51,7 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 	seen := map[db.InboundStatus]bool{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			plan := planIngest(integ, tt.decision, tt.failure, tt.failStatus)
+			plan := planIngest(integ, tt.decision, tt.failure, tt.failStatus, nil)
 			if plan.Step != tt.step {
 				t.Fatalf("step %d, want %d", plan.Step, tt.step)
 			}

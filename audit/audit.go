@@ -15,19 +15,20 @@ import (
 type EntityType string
 
 const (
-	Integration      EntityType = "INTEGRATION"
-	Ruleset          EntityType = "RULESET"
-	EscalationPolicy EntityType = "ESCALATION_POLICY"
-	Schedule         EntityType = "SCHEDULE"
-	User             EntityType = "USER"
-	Group            EntityType = "GROUP"
-	APIKey           EntityType = "API_KEY"
+	Integration       EntityType = "INTEGRATION"
+	Ruleset           EntityType = "RULESET"
+	EscalationPolicy  EntityType = "ESCALATION_POLICY"
+	Schedule          EntityType = "SCHEDULE"
+	User              EntityType = "USER"
+	Group             EntityType = "GROUP"
+	APIKey            EntityType = "API_KEY"
+	MaintenanceWindow EntityType = "MAINTENANCE_WINDOW"
 )
 
 // Valid reports whether t is one of the known entity types.
 func (t EntityType) Valid() bool {
 	switch t {
-	case Integration, Ruleset, EscalationPolicy, Schedule, User, Group, APIKey:
+	case Integration, Ruleset, EscalationPolicy, Schedule, User, Group, APIKey, MaintenanceWindow:
 		return true
 	}
 	return false

@@ -187,6 +187,10 @@ type Alert struct {
 	// EscalationPolicyID is the policy paging for this alert, fixed when it
 	// opens so later edits of the integration do not change a page in flight.
 	EscalationPolicyID *int `bun:"escalation_policy_id"`
+	// SuppressedBy is the maintenance window the alert opened during,
+	// which held back its paging; cleared when the window ends and the
+	// alert starts paging.
+	SuppressedBy *int `bun:"suppressed_by"`
 }
 
 // Number is the alert's human-facing number, which is its row id: ids are
@@ -206,6 +210,10 @@ const (
 	LogNotification AlertLogType = "NOTIFICATION"
 	LogNoOneOnCall  AlertLogType = "NO_ONE_ON_CALL"
 	LogPolicyDone   AlertLogType = "POLICY_FINISHED"
+	// LogMaintenanceEnded is the end of the maintenance window an alert
+	// opened during, when its paging starts (or, when the window says so,
+	// does not).
+	LogMaintenanceEnded AlertLogType = "MAINTENANCE_ENDED"
 )
 
 type AlertLog struct {

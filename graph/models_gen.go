@@ -34,6 +34,8 @@ type AlertFilter struct {
 	Status        []db.AlertStatus `json:"status,omitempty"`
 	IntegrationID *int             `json:"integrationId,omitempty"`
 	Severity      []string         `json:"severity,omitempty"`
+	// True: only alerts opened during a maintenance window that has not yet let them page (suppressedBy set); false: only the others.
+	Suppressed *bool `json:"suppressed,omitempty"`
 }
 
 type AuditEntryConnection struct {
@@ -104,6 +106,19 @@ type CreateIntegrationInput struct {
 	// Requires every webhook to be signed with this key (16 to 256 characters).
 	SignatureSecret    *string `json:"signatureSecret,omitempty"`
 	RateLimitPerMinute *int    `json:"rateLimitPerMinute,omitempty"`
+}
+
+type CreateMaintenanceWindowInput struct {
+	Name string `json:"name"`
+	// At least one.
+	IntegrationIds []int `json:"integrationIds"`
+	// Defaults to now: an ad-hoc window ("mute this integration for 2 hours").
+	StartsAt *time.Time `json:"startsAt,omitempty"`
+	// After startsAt; required without a recurrence.
+	EndsAt     *time.Time                  `json:"endsAt,omitempty"`
+	Recurrence *MaintenanceRecurrenceInput `json:"recurrence,omitempty"`
+	// Default true.
+	PageOpenAlertsAfter *bool `json:"pageOpenAlertsAfter,omitempty"`
 }
 
 type CreateNotificationRuleInput struct {
@@ -187,6 +202,30 @@ type IntegrationTestResult struct {
 	MatchedRule *MatchedRule `json:"matchedRule,omitempty"`
 	// The existing alert the message would append to or close.
 	Alert *db.Alert `json:"alert,omitempty"`
+}
+
+// A weekly recurrence: an occurrence starts on each of the weekdays at the local
+// startTime in timeZone and lasts durationMinutes of elapsed time. The start
+// keeps its local time across DST changes, by the schedules' rule: a time the
+// clocks skip starts when they jump past it, a time they repeat starts at its
+// first occurrence.
+type MaintenanceRecurrence struct {
+	Weekdays []Weekday `json:"weekdays"`
+	// HH:MM, local to timeZone.
+	StartTime       string `json:"startTime"`
+	DurationMinutes int    `json:"durationMinutes"`
+	// An IANA time zone, such as Europe/Berlin.
+	TimeZone string `json:"timeZone"`
+}
+
+type MaintenanceRecurrenceInput struct {
+	// At least one.
+	Weekdays []Weekday `json:"weekdays"`
+	// HH:MM, 00:00 to 23:59.
+	StartTime string `json:"startTime"`
+	// 1 to 10080 (a week).
+	DurationMinutes int    `json:"durationMinutes"`
+	TimeZone        string `json:"timeZone"`
 }
 
 type MatchedRule struct {
@@ -301,6 +340,18 @@ type UpdateIntegrationInput struct {
 	SignatureSecret *string `json:"signatureSecret,omitempty"`
 	// An explicit null removes the limit; leaving it out keeps it.
 	RateLimitPerMinute graphql.Omittable[*int] `json:"rateLimitPerMinute,omitempty"`
+}
+
+type UpdateMaintenanceWindowInput struct {
+	Name *string `json:"name,omitempty"`
+	// Replaces the integrations when given.
+	IntegrationIds []int      `json:"integrationIds,omitempty"`
+	StartsAt       *time.Time `json:"startsAt,omitempty"`
+	// Null removes the end (only with a recurrence).
+	EndsAt graphql.Omittable[*time.Time] `json:"endsAt,omitempty"`
+	// Null removes the recurrence (then endsAt is required).
+	Recurrence          graphql.Omittable[*MaintenanceRecurrenceInput] `json:"recurrence,omitempty"`
+	PageOpenAlertsAfter *bool                                          `json:"pageOpenAlertsAfter,omitempty"`
 }
 
 type UpdateRulesetInput struct {

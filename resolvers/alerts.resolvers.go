@@ -12,6 +12,7 @@ import (
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/maintenance"
 )
 
 // AcknowledgedBy is the resolver for the acknowledgedBy field.
@@ -47,6 +48,14 @@ func (r *alertResolver) Messages(ctx context.Context, obj *db.Alert, first *int,
 // EscalationPolicy is the resolver for the escalationPolicy field.
 func (r *alertResolver) EscalationPolicy(ctx context.Context, obj *db.Alert) (*db.EscalationPolicy, error) {
 	return r.optionalPolicy(ctx, obj.EscalationPolicyID)
+}
+
+// SuppressedBy is the resolver for the suppressedBy field.
+func (r *alertResolver) SuppressedBy(ctx context.Context, obj *db.Alert) (*maintenance.Window, error) {
+	if obj.SuppressedBy == nil {
+		return nil, nil
+	}
+	return orNil(r.MaintenanceStore.Window(ctx, *obj.SuppressedBy))
 }
 
 // Notifications is the resolver for the notifications field.
@@ -105,7 +114,7 @@ func (r *queryResolver) Alerts(ctx context.Context, filter *graph.AlertFilter, f
 	}
 	var f alerting.AlertFilter
 	if filter != nil {
-		f = alerting.AlertFilter{Statuses: filter.Status, IntegrationID: filter.IntegrationID, Severities: filter.Severity}
+		f = alerting.AlertFilter{Statuses: filter.Status, IntegrationID: filter.IntegrationID, Severities: filter.Severity, Suppressed: filter.Suppressed}
 	}
 	alerts, total, more, err := r.Alerting.Alerts(ctx, f, p)
 	if err != nil {
