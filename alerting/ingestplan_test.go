@@ -3,6 +3,7 @@ package alerting
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/rules"
@@ -76,5 +77,32 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 		if !seen[s] {
 			t.Errorf("no case ends as %s", s)
 		}
+	}
+}
+
+// A maintenance window covering the integration changes only what the
+// opening does about paging; a duplicate and a close are as without it.
+func TestPlanIngestHoldsPagingUnderMaintenance(t *testing.T) {
+	policy := 3
+	integ := &db.Integration{ID: 1, EscalationPolicyID: &policy}
+	fields := rules.Fields{SourceID: "finding-1"}
+	hold := &suppression{WindowID: 5, Name: "deploy", Until: time.Date(2026, 3, 2, 11, 0, 0, 0, time.UTC), Page: true}
+	open := rules.Decision{Action: rules.ActionOpen, Fields: fields, Detail: "rule high"}
+	plan := planIngest(integ, open, "", "", hold)
+	want := ingestOutcome{Status: db.InboundOpened, Detail: "rule high", Entry: db.LogOpened,
+		EntryText: `Opened: rule high; opened during maintenance window "deploy": not paged`, HoldPaging: true}
+	if got := plan.outcome(true); got != want {
+		t.Fatalf("opened under maintenance\n got %+v\nwant %+v", got, want)
+	}
+	if plain := planIngest(integ, open, "", "", nil); plan.outcome(false) != plain.outcome(false) {
+		t.Fatalf("appended under maintenance %+v, want %+v", plan.outcome(false), plain.outcome(false))
+	}
+	if plan.Hold != hold || !plan.holdsPaging() {
+		t.Fatal("the plan does not name the window holding its paging")
+	}
+	closing := rules.Decision{Action: rules.ActionClose, Fields: fields, Detail: "rule fixed"}
+	c, plain := planIngest(integ, closing, "", "", hold), planIngest(integ, closing, "", "", nil)
+	if c.holdsPaging() || c.outcome(true) != plain.outcome(true) {
+		t.Fatalf("a close under maintenance differs: %+v", c)
 	}
 }

@@ -1,6 +1,7 @@
 package maintenance_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -63,13 +64,20 @@ func TestWindowHoldsPagingThenPagesWhatIsStillOpen(t *testing.T) {
 		if n := f.paged(open); n != 0 {
 			t.Fatalf("paged %d times before the window ended", n)
 		}
-		// The window ends; a restarted instance and a second one both
-		// run the due jobs.
+		// The window ends; a restarted instance and a second one run the
+		// due jobs at the same time.
 		f.clock.Set(monday.Add(2 * time.Hour))
 		_, restarted := f.instance()
 		_, second := f.instance()
-		f.run(restarted)
-		f.run(second)
+		var wg sync.WaitGroup
+		for _, svc := range []*alerting.Service{restarted, second} {
+			wg.Go(func() {
+				if _, err := svc.RunDueJobs(f.ctx); err != nil {
+					t.Errorf("run due jobs: %v", err)
+				}
+			})
+		}
+		wg.Wait()
 		f.run(f.svc)
 		if got := f.entries(open, db.LogMaintenanceEnded); len(got) != 1 || got[0] != `Maintenance window "deploy" ended: paging` {
 			t.Fatalf("maintenance entries %q, want one saying it pages", got)
