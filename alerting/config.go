@@ -7,7 +7,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/maintenance"
 )
 
 // The configuration the engine reads is kept by other packages; alerting
@@ -33,15 +32,30 @@ type Maintenance interface {
 	// WindowsFor returns the windows naming the integration. Ingest keeps
 	// them with the integration's route and asks them, in memory, whether
 	// one covers a message's time.
-	WindowsFor(ctx context.Context, idb bun.IDB, integrationID int) ([]*maintenance.Window, error)
+	WindowsFor(ctx context.Context, idb bun.IDB, integrationID int) ([]*db.MaintenanceWindow, error)
 	// WindowByID loads one window; db.ErrNotFound once it is deleted.
-	WindowByID(ctx context.Context, idb bun.IDB, id int) (*maintenance.Window, error)
+	WindowByID(ctx context.Context, idb bun.IDB, id int) (*db.MaintenanceWindow, error)
+}
+
+// Integrations reads integrations, their recipients and their rulesets;
+// package integrations implements it.
+type Integrations interface {
+	// IntegrationByToken returns the integration whose webhooks use
+	// token, or db.ErrNotFound.
+	IntegrationByToken(ctx context.Context, token string) (*db.Integration, error)
+	IntegrationByID(ctx context.Context, idb bun.IDB, id int) (*db.Integration, error)
+	// RulesetByID returns the ruleset with its rules in order.
+	RulesetByID(ctx context.Context, idb bun.IDB, id int) (*db.Ruleset, error)
+	// RecipientsOf returns the users and groups the integration's alerts
+	// are for (the RECIPIENTS target of a policy).
+	RecipientsOf(ctx context.Context, idb bun.IDB, integrationID int) ([]*db.IntegrationRecipient, error)
 }
 
 // Config is the configuration alerting reads through the stores that own it.
 type Config struct {
-	OnCall   OnCall
-	Policies Policies
+	OnCall       OnCall
+	Policies     Policies
+	Integrations Integrations
 	// Maintenance may be nil: no integration is ever under maintenance.
 	Maintenance Maintenance
 }

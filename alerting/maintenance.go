@@ -13,7 +13,6 @@ import (
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
-	"github.com/klaxonhq/klaxon/maintenance"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -83,20 +82,20 @@ func holdPaging(ctx context.Context, tx bun.Tx, route rules.Route, alertID int, 
 
 // holdOrStart is executeGeneric's HoldPaging: hold the alert's paging, or
 // start it when the window is gone, and say so on its opening entry.
-func holdOrStart(ctx context.Context, tx bun.Tx, integrationID int, plan ingestPlan, out *ingestOutcome, alertID int, now time.Time) error {
+func (s *Service) holdOrStart(ctx context.Context, tx bun.Tx, integrationID int, plan ingestPlan, out *ingestOutcome, alertID int, now time.Time) error {
 	held, err := holdPaging(ctx, tx, plan.Route, alertID, plan.Hold, now)
 	if err != nil || held {
 		return err
 	}
 	out.EntryText = strings.TrimSuffix(out.EntryText, plan.Hold.note())
-	return startPaging(ctx, tx, integrationID, plan.PolicyID, plan.Route, alertID, now)
+	return s.startPaging(ctx, tx, integrationID, plan.PolicyID, plan.Route, alertID, now)
 }
 
 // WindowChanged moves the jobs of the alerts window w holds back, inside
 // the transaction changing it: to the end of the occurrence covering now
 // for the alerts of integrations it still covers, and to now (ending it)
 // for the others, and for all once it is deleted or no longer covers now.
-func (s *Service) WindowChanged(ctx context.Context, tx bun.Tx, w *maintenance.Window, deleted bool, now time.Time) error {
+func (s *Service) WindowChanged(ctx context.Context, tx bun.Tx, w *db.MaintenanceWindow, deleted bool, now time.Time) error {
 	id := w.ID
 	args := maintenanceArgs{WindowID: id, Window: w.Name, Page: w.PageOpenAlertsAfter}
 	var until time.Time
@@ -182,6 +181,6 @@ func (s *Service) maintenanceEnded(ctx context.Context, job *db.AlertJob, args m
 		if err != nil {
 			return fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
 		}
-		return queueFirstStep(ctx, tx, alert.IntegrationID, alert.EscalationPolicyID, own, alert.ID, now)
+		return s.queueFirstStep(ctx, tx, alert.IntegrationID, alert.EscalationPolicyID, own, alert.ID, now)
 	})
 }

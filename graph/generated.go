@@ -17,7 +17,6 @@ import (
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
-	"github.com/klaxonhq/klaxon/maintenance"
 	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -491,7 +490,7 @@ type AlertResolver interface {
 	Timeline(ctx context.Context, obj *db.Alert) ([]*db.AlertLog, error)
 	Messages(ctx context.Context, obj *db.Alert, first *int, after *string) (*InboundMessageConnection, error)
 	EscalationPolicy(ctx context.Context, obj *db.Alert) (*db.EscalationPolicy, error)
-	SuppressedBy(ctx context.Context, obj *db.Alert) (*maintenance.Window, error)
+	SuppressedBy(ctx context.Context, obj *db.Alert) (*db.MaintenanceWindow, error)
 	Notifications(ctx context.Context, obj *db.Alert) ([]*db.Notification, error)
 }
 type AlertEventResolver interface {
@@ -536,11 +535,11 @@ type IntegrationResolver interface {
 	SignatureHeaders(ctx context.Context, obj *db.Integration) ([]string, error)
 }
 type MaintenanceWindowResolver interface {
-	Integrations(ctx context.Context, obj *maintenance.Window) ([]*db.Integration, error)
+	Integrations(ctx context.Context, obj *db.MaintenanceWindow) ([]*db.Integration, error)
 
-	Recurrence(ctx context.Context, obj *maintenance.Window) (*MaintenanceRecurrence, error)
+	Recurrence(ctx context.Context, obj *db.MaintenanceWindow) (*MaintenanceRecurrence, error)
 
-	ActiveUntil(ctx context.Context, obj *maintenance.Window) (*time.Time, error)
+	ActiveUntil(ctx context.Context, obj *db.MaintenanceWindow) (*time.Time, error)
 }
 type MutationResolver interface {
 	AcknowledgeAlert(ctx context.Context, id int) (*db.Alert, error)
@@ -565,8 +564,8 @@ type MutationResolver interface {
 	CreateRuleset(ctx context.Context, input CreateRulesetInput) (*db.Ruleset, error)
 	UpdateRuleset(ctx context.Context, id int, input UpdateRulesetInput) (*db.Ruleset, error)
 	DeleteRuleset(ctx context.Context, id int) (bool, error)
-	CreateMaintenanceWindow(ctx context.Context, input CreateMaintenanceWindowInput) (*maintenance.Window, error)
-	UpdateMaintenanceWindow(ctx context.Context, id int, input UpdateMaintenanceWindowInput) (*maintenance.Window, error)
+	CreateMaintenanceWindow(ctx context.Context, input CreateMaintenanceWindowInput) (*db.MaintenanceWindow, error)
+	UpdateMaintenanceWindow(ctx context.Context, id int, input UpdateMaintenanceWindowInput) (*db.MaintenanceWindow, error)
 	DeleteMaintenanceWindow(ctx context.Context, id int) (bool, error)
 	CreateSchedule(ctx context.Context, input CreateScheduleInput) (*db.Schedule, error)
 	UpdateSchedule(ctx context.Context, id int, input UpdateScheduleInput) (*db.Schedule, error)
@@ -609,8 +608,8 @@ type QueryResolver interface {
 	Integration(ctx context.Context, id int) (*db.Integration, error)
 	Rulesets(ctx context.Context) ([]*db.Ruleset, error)
 	Ruleset(ctx context.Context, id int) (*db.Ruleset, error)
-	MaintenanceWindows(ctx context.Context, activeAt *time.Time) ([]*maintenance.Window, error)
-	MaintenanceWindow(ctx context.Context, id int) (*maintenance.Window, error)
+	MaintenanceWindows(ctx context.Context, activeAt *time.Time) ([]*db.MaintenanceWindow, error)
+	MaintenanceWindow(ctx context.Context, id int) (*db.MaintenanceWindow, error)
 	Schedules(ctx context.Context) ([]*db.Schedule, error)
 	Schedule(ctx context.Context, id int) (*db.Schedule, error)
 	OnCall(ctx context.Context, scheduleID int, at *time.Time) ([]*db.User, error)
@@ -6499,8 +6498,8 @@ func (ec *executionContext) _Alert_suppressedBy(ctx context.Context, field graph
 			return ec.Resolvers.Alert().SuppressedBy(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *maintenance.Window) graphql.Marshaler {
-			return ec.marshalOMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋmaintenanceᚐWindow(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *db.MaintenanceWindow) graphql.Marshaler {
+			return ec.marshalOMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx, selections, v)
 		},
 		true,
 		false,
@@ -9177,7 +9176,7 @@ func (ec *executionContext) fieldContext_MaintenanceRecurrence_timeZone(_ contex
 	return graphql.NewScalarFieldContext("MaintenanceRecurrence", field, false, false, "String")
 }
 
-func (ec *executionContext) _MaintenanceWindow_id(ctx context.Context, field graphql.CollectedField, obj *maintenance.Window) (ret graphql.Marshaler) {
+func (ec *executionContext) _MaintenanceWindow_id(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9200,7 +9199,7 @@ func (ec *executionContext) fieldContext_MaintenanceWindow_id(_ context.Context,
 	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "ID")
 }
 
-func (ec *executionContext) _MaintenanceWindow_name(ctx context.Context, field graphql.CollectedField, obj *maintenance.Window) (ret graphql.Marshaler) {
+func (ec *executionContext) _MaintenanceWindow_name(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9223,7 +9222,7 @@ func (ec *executionContext) fieldContext_MaintenanceWindow_name(_ context.Contex
 	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "String")
 }
 
-func (ec *executionContext) _MaintenanceWindow_integrations(ctx context.Context, field graphql.CollectedField, obj *maintenance.Window) (ret graphql.Marshaler) {
+func (ec *executionContext) _MaintenanceWindow_integrations(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9255,7 +9254,7 @@ func (ec *executionContext) fieldContext_MaintenanceWindow_integrations(_ contex
 	return fc, nil
 }
 
-func (ec *executionContext) _MaintenanceWindow_startsAt(ctx context.Context, field graphql.CollectedField, obj *maintenance.Window) (ret graphql.Marshaler) {
+func (ec *executionContext) _MaintenanceWindow_startsAt(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9278,7 +9277,7 @@ func (ec *executionContext) fieldContext_MaintenanceWindow_startsAt(_ context.Co
 	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "Time")
 }
 
-func (ec *executionContext) _MaintenanceWindow_endsAt(ctx context.Context, field graphql.CollectedField, obj *maintenance.Window) (ret graphql.Marshaler) {
+func (ec *executionContext) _MaintenanceWindow_endsAt(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9301,7 +9300,7 @@ func (ec *executionContext) fieldContext_MaintenanceWindow_endsAt(_ context.Cont
 	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "Time")
 }
 
-func (ec *executionContext) _MaintenanceWindow_recurrence(ctx context.Context, field graphql.CollectedField, obj *maintenance.Window) (ret graphql.Marshaler) {
+func (ec *executionContext) _MaintenanceWindow_recurrence(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9333,7 +9332,7 @@ func (ec *executionContext) fieldContext_MaintenanceWindow_recurrence(_ context.
 	return fc, nil
 }
 
-func (ec *executionContext) _MaintenanceWindow_pageOpenAlertsAfter(ctx context.Context, field graphql.CollectedField, obj *maintenance.Window) (ret graphql.Marshaler) {
+func (ec *executionContext) _MaintenanceWindow_pageOpenAlertsAfter(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9356,7 +9355,7 @@ func (ec *executionContext) fieldContext_MaintenanceWindow_pageOpenAlertsAfter(_
 	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _MaintenanceWindow_activeUntil(ctx context.Context, field graphql.CollectedField, obj *maintenance.Window) (ret graphql.Marshaler) {
+func (ec *executionContext) _MaintenanceWindow_activeUntil(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9379,7 +9378,7 @@ func (ec *executionContext) fieldContext_MaintenanceWindow_activeUntil(_ context
 	return graphql.NewScalarFieldContext("MaintenanceWindow", field, true, true, "Time")
 }
 
-func (ec *executionContext) _MaintenanceWindow_createdAt(ctx context.Context, field graphql.CollectedField, obj *maintenance.Window) (ret graphql.Marshaler) {
+func (ec *executionContext) _MaintenanceWindow_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9402,7 +9401,7 @@ func (ec *executionContext) fieldContext_MaintenanceWindow_createdAt(_ context.C
 	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "Time")
 }
 
-func (ec *executionContext) _MaintenanceWindow_updatedAt(ctx context.Context, field graphql.CollectedField, obj *maintenance.Window) (ret graphql.Marshaler) {
+func (ec *executionContext) _MaintenanceWindow_updatedAt(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10757,8 +10756,8 @@ func (ec *executionContext) _Mutation_createMaintenanceWindow(ctx context.Contex
 			return ec.Resolvers.Mutation().CreateMaintenanceWindow(ctx, fc.Args["input"].(CreateMaintenanceWindowInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *maintenance.Window) graphql.Marshaler {
-			return ec.marshalNMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋmaintenanceᚐWindow(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *db.MaintenanceWindow) graphql.Marshaler {
+			return ec.marshalNMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10801,8 +10800,8 @@ func (ec *executionContext) _Mutation_updateMaintenanceWindow(ctx context.Contex
 			return ec.Resolvers.Mutation().UpdateMaintenanceWindow(ctx, fc.Args["id"].(int), fc.Args["input"].(UpdateMaintenanceWindowInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *maintenance.Window) graphql.Marshaler {
-			return ec.marshalNMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋmaintenanceᚐWindow(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *db.MaintenanceWindow) graphql.Marshaler {
+			return ec.marshalNMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx, selections, v)
 		},
 		true,
 		true,
@@ -12590,8 +12589,8 @@ func (ec *executionContext) _Query_maintenanceWindows(ctx context.Context, field
 			return ec.Resolvers.Query().MaintenanceWindows(ctx, fc.Args["activeAt"].(*time.Time))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*maintenance.Window) graphql.Marshaler {
-			return ec.marshalNMaintenanceWindow2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋmaintenanceᚐWindowᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.MaintenanceWindow) graphql.Marshaler {
+			return ec.marshalNMaintenanceWindow2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindowᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -12634,8 +12633,8 @@ func (ec *executionContext) _Query_maintenanceWindow(ctx context.Context, field 
 			return ec.Resolvers.Query().MaintenanceWindow(ctx, fc.Args["id"].(int))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *maintenance.Window) graphql.Marshaler {
-			return ec.marshalOMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋmaintenanceᚐWindow(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *db.MaintenanceWindow) graphql.Marshaler {
+			return ec.marshalOMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx, selections, v)
 		},
 		true,
 		false,
@@ -18934,7 +18933,7 @@ func (ec *executionContext) _MaintenanceRecurrence(ctx context.Context, sel ast.
 
 var maintenanceWindowImplementors = []string{"MaintenanceWindow"}
 
-func (ec *executionContext) _MaintenanceWindow(ctx context.Context, sel ast.SelectionSet, obj *maintenance.Window) graphql.Marshaler {
+func (ec *executionContext) _MaintenanceWindow(ctx context.Context, sel ast.SelectionSet, obj *db.MaintenanceWindow) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, maintenanceWindowImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -21495,11 +21494,11 @@ func (ec *executionContext) marshalNJSON2interface(ctx context.Context, sel ast.
 	return res
 }
 
-func (ec *executionContext) marshalNMaintenanceWindow2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋmaintenanceᚐWindowᚄ(ctx context.Context, sel ast.SelectionSet, v []*maintenance.Window) graphql.Marshaler {
+func (ec *executionContext) marshalNMaintenanceWindow2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindowᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.MaintenanceWindow) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋmaintenanceᚐWindow(ctx, sel, v[i])
+		return ec.marshalNMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21511,7 +21510,7 @@ func (ec *executionContext) marshalNMaintenanceWindow2ᚕᚖgithubᚗcomᚋklaxo
 	return ret
 }
 
-func (ec *executionContext) marshalNMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋmaintenanceᚐWindow(ctx context.Context, sel ast.SelectionSet, v *maintenance.Window) graphql.Marshaler {
+func (ec *executionContext) marshalNMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx context.Context, sel ast.SelectionSet, v *db.MaintenanceWindow) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "MaintenanceWindow!")
 		return graphql.Null
@@ -22523,7 +22522,7 @@ func (ec *executionContext) unmarshalOMaintenanceRecurrenceInput2ᚖgithubᚗcom
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋmaintenanceᚐWindow(ctx context.Context, sel ast.SelectionSet, v *maintenance.Window) graphql.Marshaler {
+func (ec *executionContext) marshalOMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx context.Context, sel ast.SelectionSet, v *db.MaintenanceWindow) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

@@ -1,6 +1,10 @@
 package maintenance
 
-import "time"
+import (
+	"time"
+
+	"github.com/klaxonhq/klaxon/db"
+)
 
 // What the audit log keeps of a window: the fields an admin sets, by
 // their API names.
@@ -20,10 +24,10 @@ type recurRecord struct {
 	TimeZone        string   `json:"timeZone"`
 }
 
-func recordOfWindow(w *Window) *windowRecord {
+func recordOfWindow(w *db.MaintenanceWindow) *windowRecord {
 	r := &windowRecord{Name: w.Name, IntegrationIDs: w.IntegrationIDs, StartsAt: w.StartsAt, EndsAt: w.EndsAt,
 		PageOpenAlertsAfter: w.PageOpenAlertsAfter}
-	if rec := w.recurrence; rec != nil {
+	if rec := w.Recurrence(); rec != nil {
 		r.Recurrence = &recurRecord{StartTime: w.RecurStartTime, DurationMinutes: w.RecurDurationMinutes, TimeZone: w.RecurTimeZone}
 		for _, d := range rec.Weekdays {
 			r.Recurrence.Weekdays = append(r.Recurrence.Weekdays, d.String())

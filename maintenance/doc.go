@@ -1,10 +1,10 @@
 // Package maintenance keeps the maintenance windows: spans of time, one-off
 // or weekly, during which an integration's alerts open as usual but nobody
 // is paged (tables maintenance_windows and maintenance_window_integrations),
-// their validation and audit records, and the answer "does a window cover
-// this integration at T, and until when", computed from the stored rows
-// with oncall's wall-clock rule so weekly windows keep their local start
-// time across DST changes.
+// their validation and audit records. The row is db.MaintenanceWindow,
+// whose ActiveAt answers "does the window cover T, and until when" by
+// oncall's wall-clock rule (oncall.Weekly), so weekly windows keep their
+// local start time across DST changes.
 //
 // It is configuration only: holding back and later starting the paging is
 // alerting's, which reads the windows through an interface of its own and

@@ -13,6 +13,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/invalid"
 	"github.com/klaxonhq/klaxon/maintenance"
 	"github.com/klaxonhq/klaxon/policies"
@@ -49,6 +50,7 @@ type fixture struct {
 	d      *db.DB
 	clock  *clock
 	store  *maintenance.Store
+	integs *integrations.Store
 	svc    *alerting.Service
 	integ  *db.Integration
 	userID int
@@ -70,7 +72,7 @@ func newFixture(t *testing.T, d *db.DB, start time.Time) *fixture {
 		t.Fatalf("create policy: %v", err)
 	}
 	integName, typ := "checks", rules.TypeGeneric
-	f.integ, err = f.svc.CreateIntegration(f.ctx, alerting.IntegrationInput{Name: &integName, Type: &typ, EscalationPolicyID: &policy.ID})
+	f.integ, err = f.integs.CreateIntegration(f.ctx, integrations.IntegrationInput{Name: &integName, Type: &typ, EscalationPolicyID: &policy.ID})
 	if err != nil {
 		t.Fatalf("create integration: %v", err)
 	}
@@ -80,17 +82,22 @@ func newFixture(t *testing.T, d *db.DB, start time.Time) *fixture {
 // instance is another server over the same database and clock: a restart,
 // or a second instance.
 func (f *fixture) instance() (*maintenance.Store, *alerting.Service) {
+	var svc *alerting.Service
 	store := maintenance.NewStore(f.d, f.clock.Now)
 	pol := policies.NewStore(f.d, f.clock.Now, nil)
 	sched := schedules.NewStore(f.d, f.clock.Now, pol)
-	svc := alerting.NewService(f.d, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		alerting.Config{OnCall: sched, Policies: pol, Maintenance: store})
+	integs := integrations.NewStore(f.d, "https://klaxon.example", f.clock.Now, func() { svc.RoutesChanged() })
+	svc = alerting.NewService(f.d, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		alerting.Config{OnCall: sched, Policies: pol, Integrations: integs, Maintenance: store})
 	store.SetPaging(svc)
+	if f.integs == nil {
+		f.integs = integs
+	}
 	return store, svc
 }
 
 // window creates a window over the fixture's integration.
-func (f *fixture) window(in maintenance.Input) *maintenance.Window {
+func (f *fixture) window(in maintenance.Input) *db.MaintenanceWindow {
 	f.t.Helper()
 	if in.IntegrationIDs == nil {
 		in.IntegrationIDs = []int{f.integ.ID}

@@ -17,7 +17,7 @@ import (
 type Paging interface {
 	// WindowChanged follows a change to w, which is the window as it now
 	// is, or as it was when deleted (which ends it at now).
-	WindowChanged(ctx context.Context, tx bun.Tx, w *Window, deleted bool, now time.Time) error
+	WindowChanged(ctx context.Context, tx bun.Tx, w *db.MaintenanceWindow, deleted bool, now time.Time) error
 	// RoutesChanged drops the copies.
 	RoutesChanged()
 }

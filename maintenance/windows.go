@@ -46,8 +46,8 @@ const maxIntegrations = 200
 
 // Windows returns every window, or with activeAt those covering some
 // integration at that instant, by id.
-func (s *Store) Windows(ctx context.Context, activeAt *time.Time) ([]*Window, error) {
-	var list []*Window
+func (s *Store) Windows(ctx context.Context, activeAt *time.Time) ([]*db.MaintenanceWindow, error) {
+	var list []*db.MaintenanceWindow
 	if err := s.db.NewSelect().Model(&list).Order("id").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list maintenance windows: %w", err)
 	}
@@ -57,25 +57,25 @@ func (s *Store) Windows(ctx context.Context, activeAt *time.Time) ([]*Window, er
 	if activeAt == nil {
 		return list, nil
 	}
-	return slices.DeleteFunc(list, func(w *Window) bool {
+	return slices.DeleteFunc(list, func(w *db.MaintenanceWindow) bool {
 		_, ok := w.ActiveAt(*activeAt)
 		return !ok
 	}), nil
 }
 
 // Window returns one window.
-func (s *Store) Window(ctx context.Context, id int) (*Window, error) {
+func (s *Store) Window(ctx context.Context, id int) (*db.MaintenanceWindow, error) {
 	return s.WindowByID(ctx, s.db, id)
 }
 
 // WindowByID loads a window through idb, so alerting can read it inside
 // its own transaction.
-func (s *Store) WindowByID(ctx context.Context, idb bun.IDB, id int) (*Window, error) {
-	w := new(Window)
+func (s *Store) WindowByID(ctx context.Context, idb bun.IDB, id int) (*db.MaintenanceWindow, error) {
+	w := new(db.MaintenanceWindow)
 	if err := idb.NewSelect().Model(w).Where("id = ?", id).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load maintenance window %d: %w", id, db.Classify(err))
 	}
-	if err := s.complete(ctx, idb, []*Window{w}); err != nil {
+	if err := s.complete(ctx, idb, []*db.MaintenanceWindow{w}); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -83,8 +83,8 @@ func (s *Store) WindowByID(ctx context.Context, idb bun.IDB, id int) (*Window, e
 
 // WindowsFor returns the windows naming the integration, for ingest to
 // keep with the integration's route.
-func (s *Store) WindowsFor(ctx context.Context, idb bun.IDB, integrationID int) ([]*Window, error) {
-	var list []*Window
+func (s *Store) WindowsFor(ctx context.Context, idb bun.IDB, integrationID int) ([]*db.MaintenanceWindow, error) {
+	var list []*db.MaintenanceWindow
 	// Windows already over can cover nothing again; leaving them out
 	// keeps the list ingest checks each message against short.
 	err := idb.NewSelect().Model(&list).
@@ -95,7 +95,7 @@ func (s *Store) WindowsFor(ctx context.Context, idb bun.IDB, integrationID int) 
 		return nil, fmt.Errorf("maintenance windows of integration %d: %w", integrationID, err)
 	}
 	for _, w := range list {
-		if err := w.load(); err != nil {
+		if err := w.LoadRecurrence(); err != nil {
 			return nil, err
 		}
 	}
@@ -103,14 +103,14 @@ func (s *Store) WindowsFor(ctx context.Context, idb bun.IDB, integrationID int) 
 }
 
 // complete parses the windows' recurrences and loads their integrations.
-func (s *Store) complete(ctx context.Context, idb bun.IDB, list []*Window) error {
+func (s *Store) complete(ctx context.Context, idb bun.IDB, list []*db.MaintenanceWindow) error {
 	if len(list) == 0 {
 		return nil
 	}
-	byID := map[int]*Window{}
+	byID := map[int]*db.MaintenanceWindow{}
 	ids := make([]int, len(list))
 	for i, w := range list {
-		if err := w.load(); err != nil {
+		if err := w.LoadRecurrence(); err != nil {
 			return err
 		}
 		w.IntegrationIDs = []int{}
@@ -129,7 +129,7 @@ func (s *Store) complete(ctx context.Context, idb bun.IDB, list []*Window) error
 
 // CreateWindow stores a new window. A window that is already active holds
 // back the paging of alerts opened from the commit on.
-func (s *Store) CreateWindow(ctx context.Context, in Input) (*Window, error) {
+func (s *Store) CreateWindow(ctx context.Context, in Input) (*db.MaintenanceWindow, error) {
 	defer s.changed()
 	if in.Name == nil {
 		return nil, invalid.New("name", "is required")
@@ -138,7 +138,7 @@ func (s *Store) CreateWindow(ctx context.Context, in Input) (*Window, error) {
 		return nil, invalid.New("integrationIds", "at least one integration is required")
 	}
 	now := s.clock()
-	w := &Window{StartsAt: now, PageOpenAlertsAfter: true, CreatedAt: now, UpdatedAt: now}
+	w := &db.MaintenanceWindow{StartsAt: now, PageOpenAlertsAfter: true, CreatedAt: now, UpdatedAt: now}
 	if err := apply(w, in); err != nil {
 		return nil, err
 	}
@@ -169,9 +169,9 @@ func (s *Store) CreateWindow(ctx context.Context, in Input) (*Window, error) {
 // UpdateWindow changes a window. Alerts it holds back follow at once: if
 // the window no longer covers now (shortened, moved), they start paging
 // now as when it ends; if it lasts longer, they wait for the new end.
-func (s *Store) UpdateWindow(ctx context.Context, id int, in Input) (*Window, error) {
+func (s *Store) UpdateWindow(ctx context.Context, id int, in Input) (*db.MaintenanceWindow, error) {
 	defer s.changed()
-	var w *Window
+	var w *db.MaintenanceWindow
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		if w, err = s.WindowByID(ctx, tx, id); err != nil {
@@ -227,14 +227,14 @@ func (s *Store) DeleteWindow(ctx context.Context, id int) error {
 		if err := s.follow(ctx, tx, w, true, now); err != nil {
 			return err
 		}
-		if err := db.DeleteByID[Window](ctx, tx, id, "maintenance window"); err != nil {
+		if err := db.DeleteByID[db.MaintenanceWindow](ctx, tx, id, "maintenance window"); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, now, audit.MaintenanceWindow, id, audit.Deleted, recordOfWindow(w), nil)
 	})
 }
 
-func (s *Store) follow(ctx context.Context, tx bun.Tx, w *Window, deleted bool, now time.Time) error {
+func (s *Store) follow(ctx context.Context, tx bun.Tx, w *db.MaintenanceWindow, deleted bool, now time.Time) error {
 	if s.paging == nil {
 		return errors.New("maintenance windows: no paging to follow the change")
 	}
@@ -247,7 +247,7 @@ func (s *Store) changed() {
 	}
 }
 
-func insertLinks(ctx context.Context, tx bun.Tx, w *Window) error {
+func insertLinks(ctx context.Context, tx bun.Tx, w *db.MaintenanceWindow) error {
 	links := make([]windowIntegration, len(w.IntegrationIDs))
 	for i, id := range w.IntegrationIDs {
 		links[i] = windowIntegration{WindowID: w.ID, IntegrationID: id}
@@ -259,7 +259,7 @@ func insertLinks(ctx context.Context, tx bun.Tx, w *Window) error {
 }
 
 // apply validates in and sets it on w.
-func apply(w *Window, in Input) error {
+func apply(w *db.MaintenanceWindow, in Input) error {
 	if in.Name != nil {
 		name, err := invalid.Name("name", *in.Name)
 		if err != nil {
@@ -307,10 +307,10 @@ func apply(w *Window, in Input) error {
 			w.RecurStartTime, w.RecurDurationMinutes, w.RecurTimeZone = r.StartTime, r.DurationMinutes, r.TimeZone
 		}
 	}
-	if err := w.load(); err != nil {
+	if err := w.LoadRecurrence(); err != nil {
 		return err
 	}
-	if w.EndsAt == nil && w.recurrence == nil {
+	if w.EndsAt == nil && w.Recurrence() == nil {
 		return invalid.New("endsAt", "is required for a window without a recurrence")
 	}
 	if w.EndsAt != nil && !w.EndsAt.After(w.StartsAt) {
@@ -331,7 +331,7 @@ func validateRecurrence(r *RecurrenceInput) error {
 			return invalid.New("recurrence.weekdays", d.String()+" is named twice")
 		}
 	}
-	if _, _, err := ParseClock(r.StartTime); err != nil {
+	if _, _, err := oncall.ParseClock(r.StartTime); err != nil {
 		return invalid.New("recurrence.startTime", "must be a local time HH:MM, 00:00 to 23:59")
 	}
 	if r.DurationMinutes < 1 || r.DurationMinutes > maxDurationMinutes {
@@ -345,7 +345,7 @@ func validateRecurrence(r *RecurrenceInput) error {
 
 // ActiveUntil is when the window stops covering its integrations, if it
 // covers them now; nil if it does not.
-func (s *Store) ActiveUntil(w *Window) *time.Time {
+func (s *Store) ActiveUntil(w *db.MaintenanceWindow) *time.Time {
 	until, ok := w.ActiveAt(s.clock())
 	if !ok {
 		return nil

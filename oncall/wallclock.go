@@ -49,10 +49,3 @@ func wallClock(year int, month time.Month, day, hour, min, sec, nsec int, loc *t
 	// none exists.
 	return time.Date(year, month, day, hour, min, sec, nsec, loc)
 }
-
-// WallClock is wallClock for other packages that place local times (the
-// weekly occurrences of a maintenance window) by the same rule as the
-// schedules, so both agree on when a local time happens.
-func WallClock(year int, month time.Month, day, hour, min, sec, nsec int, loc *time.Location) time.Time {
-	return wallClock(year, month, day, hour, min, sec, nsec, loc)
-}

@@ -12,7 +12,6 @@ import (
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
-	"github.com/klaxonhq/klaxon/maintenance"
 )
 
 // AcknowledgedBy is the resolver for the acknowledgedBy field.
@@ -32,7 +31,7 @@ func (r *alertResolver) ClosedBy(ctx context.Context, obj *db.Alert) (*db.User, 
 
 // Integration is the resolver for the integration field.
 func (r *alertResolver) Integration(ctx context.Context, obj *db.Alert) (*db.Integration, error) {
-	return r.Alerting.Integration(ctx, obj.IntegrationID)
+	return r.IntegrationStore.Integration(ctx, obj.IntegrationID)
 }
 
 // Timeline is the resolver for the timeline field.
@@ -51,7 +50,7 @@ func (r *alertResolver) EscalationPolicy(ctx context.Context, obj *db.Alert) (*d
 }
 
 // SuppressedBy is the resolver for the suppressedBy field.
-func (r *alertResolver) SuppressedBy(ctx context.Context, obj *db.Alert) (*maintenance.Window, error) {
+func (r *alertResolver) SuppressedBy(ctx context.Context, obj *db.Alert) (*db.MaintenanceWindow, error) {
 	if obj.SuppressedBy == nil {
 		return nil, nil
 	}

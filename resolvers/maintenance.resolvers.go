@@ -17,10 +17,10 @@ import (
 )
 
 // Integrations is the resolver for the integrations field.
-func (r *maintenanceWindowResolver) Integrations(ctx context.Context, obj *maintenance.Window) ([]*db.Integration, error) {
+func (r *maintenanceWindowResolver) Integrations(ctx context.Context, obj *db.MaintenanceWindow) ([]*db.Integration, error) {
 	list := make([]*db.Integration, 0, len(obj.IntegrationIDs))
 	for _, id := range obj.IntegrationIDs {
-		integ, err := r.Alerting.Integration(ctx, id)
+		integ, err := r.IntegrationStore.Integration(ctx, id)
 		if errors.Is(err, db.ErrNotFound) {
 			continue
 		}
@@ -33,7 +33,7 @@ func (r *maintenanceWindowResolver) Integrations(ctx context.Context, obj *maint
 }
 
 // Recurrence is the resolver for the recurrence field.
-func (r *maintenanceWindowResolver) Recurrence(ctx context.Context, obj *maintenance.Window) (*graph.MaintenanceRecurrence, error) {
+func (r *maintenanceWindowResolver) Recurrence(ctx context.Context, obj *db.MaintenanceWindow) (*graph.MaintenanceRecurrence, error) {
 	rec := obj.Recurrence()
 	if rec == nil {
 		return nil, nil
@@ -46,12 +46,12 @@ func (r *maintenanceWindowResolver) Recurrence(ctx context.Context, obj *mainten
 }
 
 // ActiveUntil is the resolver for the activeUntil field.
-func (r *maintenanceWindowResolver) ActiveUntil(ctx context.Context, obj *maintenance.Window) (*time.Time, error) {
+func (r *maintenanceWindowResolver) ActiveUntil(ctx context.Context, obj *db.MaintenanceWindow) (*time.Time, error) {
 	return r.MaintenanceStore.ActiveUntil(obj), nil
 }
 
 // CreateMaintenanceWindow is the resolver for the createMaintenanceWindow field.
-func (r *mutationResolver) CreateMaintenanceWindow(ctx context.Context, input graph.CreateMaintenanceWindowInput) (*maintenance.Window, error) {
+func (r *mutationResolver) CreateMaintenanceWindow(ctx context.Context, input graph.CreateMaintenanceWindowInput) (*db.MaintenanceWindow, error) {
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (r *mutationResolver) CreateMaintenanceWindow(ctx context.Context, input gr
 }
 
 // UpdateMaintenanceWindow is the resolver for the updateMaintenanceWindow field.
-func (r *mutationResolver) UpdateMaintenanceWindow(ctx context.Context, id int, input graph.UpdateMaintenanceWindowInput) (*maintenance.Window, error) {
+func (r *mutationResolver) UpdateMaintenanceWindow(ctx context.Context, id int, input graph.UpdateMaintenanceWindowInput) (*db.MaintenanceWindow, error) {
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func (r *mutationResolver) DeleteMaintenanceWindow(ctx context.Context, id int) 
 }
 
 // MaintenanceWindows is the resolver for the maintenanceWindows field.
-func (r *queryResolver) MaintenanceWindows(ctx context.Context, activeAt *time.Time) ([]*maintenance.Window, error) {
+func (r *queryResolver) MaintenanceWindows(ctx context.Context, activeAt *time.Time) ([]*db.MaintenanceWindow, error) {
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func (r *queryResolver) MaintenanceWindows(ctx context.Context, activeAt *time.T
 }
 
 // MaintenanceWindow is the resolver for the maintenanceWindow field.
-func (r *queryResolver) MaintenanceWindow(ctx context.Context, id int) (*maintenance.Window, error) {
+func (r *queryResolver) MaintenanceWindow(ctx context.Context, id int) (*db.MaintenanceWindow, error) {
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}

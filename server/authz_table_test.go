@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/maintenance"
 )
 
 const alertState = `query($id: ID!) { alert(id: $id) { status acknowledgedAt closedAt assignedTo { id } } }`
@@ -238,7 +237,7 @@ var authzTable = map[string]authzEntry{
 		fixture: func(f *authzFixture) authzCall {
 			return authzCall{vars: map[string]any{"name": f.unique("window"), "integ": newIntegrationID(f)}}
 		},
-		state: countRows((*maintenance.Window)(nil))},
+		state: countRows((*db.MaintenanceWindow)(nil))},
 	"Mutation.updateMaintenanceWindow": {rule: ruleAdmin, doc: `mutation($id: ID!, $name: String!) {
 		updateMaintenanceWindow(id: $id, input: {name: $name, endsAt: "2036-01-01T03:00:00Z", pageOpenAlertsAfter: false}) { id } }`,
 		fixture: withName(func(f *authzFixture) string { return f.newWindow() }),

@@ -14,6 +14,7 @@ import (
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/maintenance"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
@@ -68,10 +69,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var alertingSvc *alerting.Service
 	policyStore := policies.NewStore(store, now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(store, now, policyStore)
+	integrationStore := integrations.NewStore(store, cfg.PublicURL, now, func() { alertingSvc.RoutesChanged() })
 	// Maintenance windows hold back paging, which alerting carries out:
 	// it reads the windows, and each change to one is followed by it.
 	maintenanceStore := maintenance.NewStore(store, now)
-	alertingSvc = alerting.NewService(store, cfg.PublicURL, now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Maintenance: maintenanceStore})
+	alertingSvc = alerting.NewService(store, cfg.PublicURL, now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Maintenance: maintenanceStore})
 	maintenanceStore.SetPaging(alertingSvc)
 	guard, err := cfg.Channels.guard()
 	if err != nil {
@@ -102,7 +104,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		GraphQLNoIntrospection: !cfg.GraphQL.Introspection,
 	}, store, alertingSvc, authSvc, bus, &resolvers.Resolver{
 		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore,
-		MaintenanceStore: maintenanceStore,
+		IntegrationStore: integrationStore, MaintenanceStore: maintenanceStore,
 	}, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
