@@ -112,7 +112,7 @@ func executeGeneric(ctx context.Context, tx bun.Tx, integrationID int, msg *db.I
 		}
 	}
 	if out.StartPaging {
-		if err := startPaging(ctx, tx, integrationID, plan.PolicyID, plan.Route, alertID, now); err != nil {
+		if err := startPaging(ctx, tx, &integrationID, plan.PolicyID, plan.Route, alertID, now); err != nil {
 			return err
 		}
 	}
