@@ -110,7 +110,7 @@ func (s *Service) unsnooze(ctx context.Context, job *db.AlertJob, args unsnoozeA
 		if err := events.AlertChanged(ctx, tx, string(db.LogSnoozeEnded), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
-		return restartPaging(ctx, tx, alert, job.ID, now)
+		return s.restartPaging(ctx, tx, alert, job.ID, now)
 	})
 }
 
@@ -118,9 +118,9 @@ func (s *Service) unsnooze(ctx context.Context, job *db.AlertJob, args unsnoozeA
 // opened again; cycle tells its jobs apart from earlier pagings'. An alert
 // with neither a policy nor anyone to page is left quiet, as when it
 // opened.
-func restartPaging(ctx context.Context, tx bun.Tx, alert *db.Alert, cycle int, now time.Time) error {
+func (s *Service) restartPaging(ctx context.Context, tx bun.Tx, alert *db.Alert, cycle int, now time.Time) error {
 	if alert.EscalationPolicyID == nil {
-		users, err := recipientUsers(ctx, tx, alert)
+		users, err := s.recipientUsers(ctx, tx, alert)
 		if err != nil {
 			return err
 		}
@@ -293,7 +293,7 @@ func (s *Service) CreateAlert(ctx context.Context, in ManualAlertInput, userID i
 			return err
 		}
 		route := rules.Route{RecipientUserIDs: in.UserIDs, RecipientGroupIDs: in.GroupIDs}
-		return startPaging(ctx, tx, nil, in.EscalationPolicyID, route, alert.ID, now)
+		return s.startPaging(ctx, tx, nil, in.EscalationPolicyID, route, alert.ID, now)
 	})
 	if err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ func (r *alertResolver) Integration(ctx context.Context, obj *db.Alert) (*db.Int
 	if obj.IntegrationID == nil {
 		return nil, nil
 	}
-	return r.Alerting.Integration(ctx, *obj.IntegrationID)
+	return r.IntegrationStore.Integration(ctx, *obj.IntegrationID)
 }
 
 // CreatedBy is the resolver for the createdBy field.
