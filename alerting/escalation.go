@@ -186,6 +186,9 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 				msg, logType = fmt.Sprintf("No one on call for schedule %d", target.ID), db.LogNoOneOnCall
 			case db.TargetRecipients:
 				msg = "The integration has no recipients"
+				if alert.IntegrationID == nil {
+					msg = "The alert has no recipients"
+				}
 			}
 			if err := timeline.add(ctx, logType, msg); err != nil {
 				return nil, err
