@@ -34,7 +34,7 @@ func BenchmarkEscalationLateness(b *testing.B) {
 			now := func() time.Time { return time.Now() }
 			svc := alerting.NewService(d, "https://klaxon.example", now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, now))
 			inbox := newInbox(b)
-			svc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
+			svc.SetChannels(notifiers.NewChannels(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)}, nil))
 			name, typ := "bench", rules.TypeGeneric
 			integ, err := svc.CreateIntegration(ctx, alerting.IntegrationInput{Name: &name, Type: &typ})
 			if err != nil {

@@ -238,7 +238,7 @@ func TestTwoInstancesPageOnce(t *testing.T) {
 	}
 	defer second.Close()
 	instances := []*alerting.Service{f.svc, alerting.NewService(second, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(second, f.clock.Now))}
-	instances[1].SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
+	instances[1].SetChannels(notifiers.NewChannels(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)}, nil))
 
 	runBoth := func() {
 		var wg sync.WaitGroup

@@ -153,11 +153,11 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 				found = []int{target.ID}
 			}
 		case db.TargetGroup:
-			err = tx.NewSelect().Model((*db.GroupMember)(nil)).Column("user_id").Where("group_id = ?", target.ID).Order("user_id").Scan(ctx, &found)
+			found, err = s.config.Groups.MemberIDs(ctx, tx, []int{target.ID})
 		case db.TargetSchedule:
 			found, err = s.config.OnCall.OnCallUsers(ctx, tx, target.ID, now)
 		case db.TargetRecipients:
-			found, err = recipientUsers(ctx, tx, alert)
+			found, err = s.recipientUsers(ctx, tx, alert)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("resolve %s target %d: %w", target.Type, target.ID, err)
@@ -187,41 +187,45 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 
 // recipientUsers resolves the alert's recipients: its own when a rule
 // routed it, otherwise its integration's, groups expanded to members.
-func recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert) ([]int, error) {
-	var ids []int
-	err := tx.NewRaw(`WITH chosen AS (
-			SELECT kind, target_id FROM alert_recipients WHERE alert_id = ?
-			UNION ALL
-			SELECT kind, target_id FROM integration_recipients
-			WHERE integration_id = ? AND NOT EXISTS (SELECT 1 FROM alert_recipients WHERE alert_id = ?)
-		)
-		SELECT target_id FROM chosen WHERE kind = ?
-		UNION
-		SELECT gm.user_id FROM group_members gm JOIN chosen c ON c.target_id = gm.group_id AND c.kind = ?
-		ORDER BY 1`, alert.ID, alert.IntegrationID, alert.ID, db.TargetUser, db.TargetGroup).Scan(ctx, &ids)
+func (s *Service) recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert) ([]int, error) {
+	var chosen []struct {
+		Kind     db.TargetType `bun:"kind"`
+		TargetID int           `bun:"target_id"`
+	}
+	err := tx.NewRaw(`SELECT kind, target_id FROM alert_recipients WHERE alert_id = ?
+		UNION ALL
+		SELECT kind, target_id FROM integration_recipients
+		WHERE integration_id = ? AND NOT EXISTS (SELECT 1 FROM alert_recipients WHERE alert_id = ?)`,
+		alert.ID, alert.IntegrationID, alert.ID).Scan(ctx, &chosen)
 	if err != nil {
 		return nil, fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
 	}
-	return ids, nil
+	var ids, groups []int
+	for _, c := range chosen {
+		switch c.Kind {
+		case db.TargetUser:
+			ids = append(ids, c.TargetID)
+		case db.TargetGroup:
+			groups = append(groups, c.TargetID)
+		}
+	}
+	if len(groups) > 0 {
+		members, err := s.config.Groups.MemberIDs(ctx, tx, groups)
+		if err != nil {
+			return nil, fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
+		}
+		ids = append(ids, members...)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
 }
 
 // queueNotifications queues one notification job per notification rule of
 // the user, each after its rule's delay.
 func (s *Service) queueNotifications(ctx context.Context, tx bun.Tx, alert *db.Alert, userID int, step escalateArgs, now time.Time, timeline *timelineWriter) error {
-	var rules []struct {
-		ContactMethodID int            `bun:"contact_method_id"`
-		DelayMinutes    int            `bun:"delay_minutes"`
-		Type            db.ContactType `bun:"type"`
-		Email           string         `bun:"email"`
-	}
-	err := tx.NewRaw(`SELECT r.contact_method_id, r.delay_minutes, c.type, u.email
-		FROM notification_rules r
-		JOIN contact_methods c ON c.id = r.contact_method_id
-		JOIN users u ON u.id = r.user_id
-		WHERE r.user_id = ? AND NOT c.disabled
-		ORDER BY r.delay_minutes, r.id`, userID).Scan(ctx, &rules)
+	rules, err := s.config.Contacts.RulesToQueue(ctx, tx, userID)
 	if err != nil {
-		return fmt.Errorf("notification rules of user %d: %w", userID, err)
+		return err
 	}
 	if len(rules) == 0 {
 		return timeline.add(ctx, db.LogNotification, fmt.Sprintf("User %d has no notification rules; nobody was notified for them", userID))

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/egress"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/notifiers"
 )
@@ -19,8 +18,10 @@ type Service struct {
 	now       func() time.Time
 	log       *slog.Logger
 	publicURL string
-	senders   notifiers.Senders
-	bus       *events.Bus
+	// senders are the channels notifications go out on, shared with
+	// contact verification.
+	senders *notifiers.Channels
+	bus     *events.Bus
 	// rateLimits is the least time between two messages to one contact
 	// method, by channel; a channel without one is not limited.
 	rateLimits map[db.ContactType]time.Duration
@@ -34,8 +35,6 @@ type Service struct {
 	sqlite   sqliteIngest
 	// webhookLimits holds each rate-limited integration's allowance.
 	webhookLimits webhookLimiter
-	// guard is what the URLs of contact methods may point at.
-	guard *egress.Guard
 	// config reads the configuration other packages keep.
 	config Config
 	// stranded are jobs this worker holds and could not run or hand
@@ -55,15 +54,8 @@ func NewService(d *db.DB, publicURL string, now func() time.Time, log *slog.Logg
 	return &Service{
 		db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"), config: config,
 		rateLimits: DefaultRateLimits(), workerID: newWorkerID(), jobLease: DefaultJobLease, commits: &groupCommit{},
-		guard: egress.New(nil, nil),
+		senders: notifiers.NewChannels(nil, nil),
 	}
-}
-
-// SetOutboundGuard sets what the URLs of new and changed contact methods
-// may point at, the guard the senders connect through; without it, only
-// public addresses.
-func (s *Service) SetOutboundGuard(g *egress.Guard) {
-	s.guard = g
 }
 
 // DefaultRateLimits allows one SMS and one call a minute per number:
@@ -94,26 +86,12 @@ func (s *Service) SetEvents(bus *events.Bus) {
 	s.bus = bus
 }
 
-// SetSenders gives the engine its notification channels; call it before
-// RunEngine. Without it, every notification fails as "channel not
-// configured", which the delivery log shows.
-func (s *Service) SetSenders(senders notifiers.Senders) {
-	s.senders = senders
-}
-
-// ChannelEnabled tells whether notifications on channel can be delivered.
-func (s *Service) ChannelEnabled(channel db.ContactType) bool {
-	_, ok := s.senders[channel]
-	return ok
-}
-
-// PushPublicKey is the VAPID key browsers subscribe with, or "" when Web
-// Push is not configured.
-func (s *Service) PushPublicKey() string {
-	if push, ok := s.senders[db.ContactPush].(interface{ PublicKey() string }); ok {
-		return push.PublicKey()
-	}
-	return ""
+// SetChannels gives the engine its notification channels, the value
+// contact verification sends through too; call it before RunEngine.
+// Without it, every notification fails as "channel not configured", which
+// the delivery log shows.
+func (s *Service) SetChannels(channels *notifiers.Channels) {
+	s.senders = channels
 }
 
 // clock returns the current time as both engines store it: UTC, whole

@@ -27,6 +27,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/events"
@@ -53,7 +54,6 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		var svc *alerting.Service
 		policyStore := policies.NewStore(d, clock.Now, func() { svc.RoutesChanged() })
 		scheduleStore := schedules.NewStore(d, clock.Now, policyStore)
-		svc = alerting.NewService(d, twilioPublic, clock.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
 		email, err := notifiers.NewEmail(notifiers.EmailConfig{Host: mail.host, Port: mail.port, TLS: notifiers.SMTPNoTLS, From: "Klaxon <klaxon@example.com>"})
 		if err != nil {
 			t.Fatal(err)
@@ -62,14 +62,19 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc.SetSenders(notifiers.Senders{db.ContactEmail: email, db.ContactSMS: sms})
-		bus := events.NewBus(d, log)
-		svc.SetEvents(bus)
 		key, _ := auth.SigningKey(ctx, d, clock.Now())
 		tokens, _ := auth.NewTokens(key, time.Hour, clock.Now)
 		authSvc, _ := auth.NewService(d, tokens, clock.Now)
+		channels := notifiers.NewChannels(notifiers.Senders{db.ContactEmail: email, db.ContactSMS: sms}, nil)
+		contactStore := contacts.NewStore(d, clock.Now, log, channels)
+		svc = alerting.NewService(d, twilioPublic, clock.Now, log, alerting.Config{
+			OnCall: scheduleStore, Policies: policyStore, Contacts: contactStore, Groups: authSvc,
+		})
+		svc.SetChannels(channels)
+		bus := events.NewBus(d, log)
+		svc.SetEvents(bus)
 		authSvc.SetPasswordCost(bcrypt.MinCost)
-		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, &resolvers.Resolver{Alerting: svc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore}, log).Handler())
+		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, &resolvers.Resolver{Alerting: svc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore}, log).Handler())
 		t.Cleanup(ts.Close)
 
 		insert := func(model any) {

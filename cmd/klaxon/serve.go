@@ -12,8 +12,10 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
 	"github.com/klaxonhq/klaxon/schedules"
@@ -67,17 +69,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var alertingSvc *alerting.Service
 	policyStore := policies.NewStore(store, now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(store, now, policyStore)
-	alertingSvc = alerting.NewService(store, cfg.PublicURL, now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
 	guard, err := cfg.Channels.guard()
 	if err != nil {
 		return err
 	}
-	alertingSvc.SetOutboundGuard(guard)
 	senders, err := cfg.Channels.senders(ctx, store, guard, cfg.PublicURL, now(), log)
 	if err != nil {
 		return err
 	}
-	alertingSvc.SetSenders(senders)
+	// The engine pages, and verification sends codes, through one set of
+	// channels.
+	channels := notifiers.NewChannels(senders, guard)
+	contactStore := contacts.NewStore(store, now, log, channels)
+	alertingSvc = alerting.NewService(store, cfg.PublicURL, now, log, alerting.Config{
+		OnCall: scheduleStore, Policies: policyStore, Contacts: contactStore, Groups: authSvc,
+	})
+	alertingSvc.SetChannels(channels)
 	alertingSvc.SetRateLimits(cfg.Channels.rateLimits())
 	alertingSvc.SetJobLease(cfg.EngineJobLease)
 	bus := events.NewBus(store, log)
@@ -96,7 +103,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		GraphQLMaxBodyBytes:    cfg.GraphQL.MaxBodyBytes,
 		GraphQLNoIntrospection: !cfg.GraphQL.Introspection,
 	}, store, alertingSvc, authSvc, bus, &resolvers.Resolver{
-		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore,
+		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
 	}, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
