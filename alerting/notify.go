@@ -103,12 +103,9 @@ func (s *Service) record(ctx context.Context, d *unrecorded) error {
 // attempt. A nil outgoing means the job was finished or put off.
 func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob, args notifyArgs) (*outgoing, error) {
 	// Jobs for one contact method take turns from here to the commit, so
-	// two of them cannot both find the method outside its rate limit. On
-	// SQLite the transaction already excludes every other writer.
-	if s.db.Kind == db.Postgres {
-		if err := s.config.Contacts.LockContactMethod(ctx, tx, args.ContactMethodID); err != nil {
-			return nil, err
-		}
+	// two of them cannot both find the method outside its rate limit.
+	if err := s.config.Contacts.LockContactMethod(ctx, tx, args.ContactMethodID); err != nil {
+		return nil, err
 	}
 	held, err := tx.NewSelect().Model((*db.AlertJob)(nil)).Where("id = ? AND locked_by = ?", job.ID, job.LockedBy).Count(ctx)
 	if err != nil {

@@ -18,6 +18,9 @@ import (
 // Only PostgreSQL has row locks: on SQLite the transaction already
 // excludes every other writer.
 func (s *Store) LockContactMethod(ctx context.Context, idb bun.IDB, id int) error {
+	if s.db.Kind != db.Postgres {
+		return nil
+	}
 	var found int
 	err := idb.NewSelect().Model((*db.ContactMethod)(nil)).Column("id").Where("id = ?", id).For("UPDATE").Scan(ctx, &found)
 	if err != nil && !errors.Is(db.Classify(err), db.ErrNotFound) {
