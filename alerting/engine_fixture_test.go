@@ -16,6 +16,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -113,12 +114,18 @@ func newEngineFixture(t *testing.T, d *db.DB) *engineFixture {
 	f.contacts = contacts.NewStore(d, f.clock.Now, slog.New(slog.NewTextHandler(t.Output(), nil)), f.channels)
 	f.svc = f.newService()
 	name, typ := "Detectify", rules.TypeDetectify
-	integ, err := f.svc.CreateIntegration(f.ctx, alerting.IntegrationInput{Name: &name, Type: &typ})
+	integ, err := f.integrations().CreateIntegration(f.ctx, integrations.IntegrationInput{Name: &name, Type: &typ})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.integ = integ
 	return f
+}
+
+// integrations is the store the fixture configures integrations and
+// rulesets through; its changes drop the webhook routes of f.svc.
+func (f *engineFixture) integrations() *integrations.Store {
+	return integrationsOf(f.d, f.clock.Now, f.svc)
 }
 
 // newService is another instance of the server against the same database.

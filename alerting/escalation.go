@@ -37,7 +37,7 @@ func notifyKey(alertID int, a notifyArgs) string {
 // startPaging queues the first escalation step of a newly opened alert, in
 // the transaction that opened it. A rule's route gives the alert its own
 // recipients. Without a policy, an alert with recipients pages them once.
-func startPaging(ctx context.Context, tx bun.Tx, integrationID int, policyID *int, route rules.Route, alertID int, now time.Time) error {
+func (s *Service) startPaging(ctx context.Context, tx bun.Tx, integrationID int, policyID *int, route rules.Route, alertID int, now time.Time) error {
 	var own []*db.AlertRecipient
 	for _, id := range route.RecipientUserIDs {
 		own = append(own, &db.AlertRecipient{AlertID: alertID, Kind: db.TargetUser, TargetID: id})
@@ -51,11 +51,11 @@ func startPaging(ctx context.Context, tx bun.Tx, integrationID int, policyID *in
 		}
 	}
 	if policyID == nil && len(own) == 0 {
-		n, err := tx.NewSelect().Model((*db.IntegrationRecipient)(nil)).Where("integration_id = ?", integrationID).Count(ctx)
+		recipients, err := s.config.Integrations.RecipientsOf(ctx, tx, integrationID)
 		if err != nil {
-			return fmt.Errorf("count recipients of integration %d: %w", integrationID, err)
+			return fmt.Errorf("start paging: %w", err)
 		}
-		if n == 0 {
+		if len(recipients) == 0 {
 			return nil
 		}
 	}
@@ -188,25 +188,34 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 // recipientUsers resolves the alert's recipients: its own when a rule
 // routed it, otherwise its integration's, groups expanded to members.
 func (s *Service) recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert) ([]int, error) {
-	var chosen []struct {
-		Kind     db.TargetType `bun:"kind"`
-		TargetID int           `bun:"target_id"`
-	}
-	err := tx.NewRaw(`SELECT kind, target_id FROM alert_recipients WHERE alert_id = ?
-		UNION ALL
-		SELECT kind, target_id FROM integration_recipients
-		WHERE integration_id = ? AND NOT EXISTS (SELECT 1 FROM alert_recipients WHERE alert_id = ?)`,
-		alert.ID, alert.IntegrationID, alert.ID).Scan(ctx, &chosen)
-	if err != nil {
+	var chosen []*db.AlertRecipient
+	if err := tx.NewSelect().Model(&chosen).Where("alert_id = ?", alert.ID).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
 	}
+	type target struct {
+		kind db.TargetType
+		id   int
+	}
+	targets := make([]target, 0, len(chosen))
+	for _, r := range chosen {
+		targets = append(targets, target{r.Kind, r.TargetID})
+	}
+	if len(targets) == 0 {
+		ofIntegration, err := s.config.Integrations.RecipientsOf(ctx, tx, alert.IntegrationID)
+		if err != nil {
+			return nil, fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
+		}
+		for _, r := range ofIntegration {
+			targets = append(targets, target{r.Kind, r.TargetID})
+		}
+	}
 	var ids, groups []int
-	for _, c := range chosen {
-		switch c.Kind {
+	for _, t := range targets {
+		switch t.kind {
 		case db.TargetUser:
-			ids = append(ids, c.TargetID)
+			ids = append(ids, t.id)
 		case db.TargetGroup:
-			groups = append(groups, c.TargetID)
+			groups = append(groups, t.id)
 		}
 	}
 	if len(groups) > 0 {

@@ -25,6 +25,7 @@ import (
 	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
@@ -100,10 +101,11 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	var alertingSvc *alerting.Service
 	policyStore := policies.NewStore(d, time.Now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(d, time.Now, policyStore)
+	integrationStore := integrations.NewStore(d, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged() })
 	channels := notifiers.NewChannels(nil, nil)
 	contactStore := contacts.NewStore(d, time.Now, log, channels)
 	alertingSvc = alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{
-		OnCall: scheduleStore, Policies: policyStore, Contacts: contactStore, Groups: authSvc,
+		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
 	})
 	alertingSvc.SetChannels(channels)
 	bus := events.NewBus(d, log)
@@ -111,7 +113,7 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); bus.Run(busCtx) }()
-	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore}, log)
+	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore}, log)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.Close()

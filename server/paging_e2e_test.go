@@ -31,6 +31,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
@@ -65,16 +66,17 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		key, _ := auth.SigningKey(ctx, d, clock.Now())
 		tokens, _ := auth.NewTokens(key, time.Hour, clock.Now)
 		authSvc, _ := auth.NewService(d, tokens, clock.Now)
+		integrationStore := integrations.NewStore(d, twilioPublic, clock.Now, func() { svc.RoutesChanged() })
 		channels := notifiers.NewChannels(notifiers.Senders{db.ContactEmail: email, db.ContactSMS: sms}, nil)
 		contactStore := contacts.NewStore(d, clock.Now, log, channels)
 		svc = alerting.NewService(d, twilioPublic, clock.Now, log, alerting.Config{
-			OnCall: scheduleStore, Policies: policyStore, Contacts: contactStore, Groups: authSvc,
+			OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
 		})
 		svc.SetChannels(channels)
 		bus := events.NewBus(d, log)
 		svc.SetEvents(bus)
 		authSvc.SetPasswordCost(bcrypt.MinCost)
-		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, &resolvers.Resolver{Alerting: svc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore}, log).Handler())
+		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, &resolvers.Resolver{Alerting: svc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore}, log).Handler())
 		t.Cleanup(ts.Close)
 
 		insert := func(model any) {
@@ -101,7 +103,7 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		insert(&db.EscalationStep{PolicyID: policy.ID, Position: 0, DelayMinutes: 5, Targets: []db.Target{{Type: db.TargetUser, ID: alice.ID}}})
 		insert(&db.EscalationStep{PolicyID: policy.ID, Position: 1, DelayMinutes: 5, Targets: []db.Target{{Type: db.TargetUser, ID: bob.ID}}})
 		name, typ := "Detectify", rules.TypeDetectify
-		integ, err := svc.CreateIntegration(ctx, alerting.IntegrationInput{Name: &name, Type: &typ})
+		integ, err := integrationStore.CreateIntegration(ctx, integrations.IntegrationInput{Name: &name, Type: &typ})
 		if err != nil {
 			t.Fatal(err)
 		}

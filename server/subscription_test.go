@@ -23,6 +23,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
@@ -125,10 +126,11 @@ func (h *harness) sibling(other *db.DB) *harness {
 	var alertingSvc *alerting.Service
 	policyStore := policies.NewStore(other, time.Now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(other, time.Now, policyStore)
+	integrationStore := integrations.NewStore(other, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged() })
 	channels := notifiers.NewChannels(nil, nil)
 	contactStore := contacts.NewStore(other, time.Now, log, channels)
 	alertingSvc = alerting.NewService(other, "https://klaxon.example", time.Now, log, alerting.Config{
-		OnCall: scheduleStore, Policies: policyStore, Contacts: contactStore, Groups: authSvc,
+		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
 	})
 	alertingSvc.SetChannels(channels)
 	bus := events.NewBus(other, log)
@@ -136,7 +138,7 @@ func (h *harness) sibling(other *db.DB) *harness {
 	busCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); bus.Run(busCtx) }()
-	ts := httptest.NewServer(server.New(server.Config{}, other, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(other), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore}, log).Handler())
+	ts := httptest.NewServer(server.New(server.Config{}, other, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(other), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore}, log).Handler())
 	h.t.Cleanup(func() { ts.Close(); stop(); <-done })
 	c := *h
 	c.db, c.auth, c.alerting, c.channels, c.contacts, c.bus, c.srv, c.client = other, authSvc, alertingSvc, channels, contactStore, bus, ts, ts.Client()

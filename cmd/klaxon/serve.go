@@ -15,6 +15,7 @@ import (
 	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
@@ -69,6 +70,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var alertingSvc *alerting.Service
 	policyStore := policies.NewStore(store, now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(store, now, policyStore)
+	integrationStore := integrations.NewStore(store, cfg.PublicURL, now, func() { alertingSvc.RoutesChanged() })
 	guard, err := cfg.Channels.guard()
 	if err != nil {
 		return err
@@ -82,7 +84,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	channels := notifiers.NewChannels(senders, guard)
 	contactStore := contacts.NewStore(store, now, log, channels)
 	alertingSvc = alerting.NewService(store, cfg.PublicURL, now, log, alerting.Config{
-		OnCall: scheduleStore, Policies: policyStore, Contacts: contactStore, Groups: authSvc,
+		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
 	})
 	alertingSvc.SetChannels(channels)
 	alertingSvc.SetRateLimits(cfg.Channels.rateLimits())
@@ -104,6 +106,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		GraphQLNoIntrospection: !cfg.GraphQL.Introspection,
 	}, store, alertingSvc, authSvc, bus, &resolvers.Resolver{
 		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
+		IntegrationStore: integrationStore,
 	}, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
