@@ -32,7 +32,7 @@ func sample(t testing.TB, name string) []byte {
 
 func newService(t testing.TB, d *db.DB) *alerting.Service {
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, func() time.Time { return clock }))
+	svc := alerting.NewService(alerting.Options{DB: d, PublicURL: "https://klaxon.example", Now: func() time.Time { return clock }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: stores(d, func() time.Time { return clock })})
 	return svc
 }
 

@@ -101,10 +101,13 @@ type engineFixture struct {
 	// which verifies through them.
 	channels *notifiers.Channels
 	contacts *contacts.Store
-	users    map[string]int
-	integ    *db.Integration
-	now      time.Time
-	nextID   int
+	// rateLimits are the limits of the services newService builds; nil
+	// means the default.
+	rateLimits map[db.ContactType]time.Duration
+	users      map[string]int
+	integ      *db.Integration
+	now        time.Time
+	nextID     int
 }
 
 func newEngineFixture(t *testing.T, d *db.DB) *engineFixture {
@@ -132,9 +135,10 @@ func (f *engineFixture) integrations() *integrations.Store {
 func (f *engineFixture) newService() *alerting.Service {
 	config := stores(f.d, f.clock.Now)
 	config.Contacts = f.contacts
-	svc := alerting.NewService(f.d, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(f.t.Output(), nil)), config)
-	svc.SetChannels(f.channels)
-	return svc
+	return alerting.NewService(alerting.Options{
+		DB: f.d, PublicURL: "https://klaxon.example", Now: f.clock.Now, Log: slog.New(slog.NewTextHandler(f.t.Output(), nil)),
+		Config: config, Channels: f.channels, RateLimits: f.rateLimits,
+	})
 }
 
 func (f *engineFixture) insert(model any) {

@@ -104,12 +104,10 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	integrationStore := integrations.NewStore(d, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged() })
 	channels := notifiers.NewChannels(nil, nil)
 	contactStore := contacts.NewStore(d, time.Now, log, channels)
-	alertingSvc = alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{
-		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
-	})
-	alertingSvc.SetChannels(channels)
 	bus := events.NewBus(d, log)
-	alertingSvc.SetEvents(bus)
+	alertingSvc = alerting.NewService(alerting.Options{DB: d, PublicURL: "https://klaxon.example", Now: time.Now, Log: log, Config: alerting.Config{
+		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
+	}, Channels: channels, Events: bus})
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); bus.Run(busCtx) }()

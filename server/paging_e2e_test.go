@@ -69,12 +69,10 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		integrationStore := integrations.NewStore(d, twilioPublic, clock.Now, func() { svc.RoutesChanged() })
 		channels := notifiers.NewChannels(notifiers.Senders{db.ContactEmail: email, db.ContactSMS: sms}, nil)
 		contactStore := contacts.NewStore(d, clock.Now, log, channels)
-		svc = alerting.NewService(d, twilioPublic, clock.Now, log, alerting.Config{
-			OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
-		})
-		svc.SetChannels(channels)
 		bus := events.NewBus(d, log)
-		svc.SetEvents(bus)
+		svc = alerting.NewService(alerting.Options{DB: d, PublicURL: twilioPublic, Now: clock.Now, Log: log, Config: alerting.Config{
+			OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
+		}, Channels: channels, Events: bus})
 		authSvc.SetPasswordCost(bcrypt.MinCost)
 		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, &resolvers.Resolver{Alerting: svc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore}, log).Handler())
 		t.Cleanup(ts.Close)

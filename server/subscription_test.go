@@ -129,12 +129,10 @@ func (h *harness) sibling(other *db.DB) *harness {
 	integrationStore := integrations.NewStore(other, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged() })
 	channels := notifiers.NewChannels(nil, nil)
 	contactStore := contacts.NewStore(other, time.Now, log, channels)
-	alertingSvc = alerting.NewService(other, "https://klaxon.example", time.Now, log, alerting.Config{
-		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
-	})
-	alertingSvc.SetChannels(channels)
 	bus := events.NewBus(other, log)
-	alertingSvc.SetEvents(bus)
+	alertingSvc = alerting.NewService(alerting.Options{DB: other, PublicURL: "https://klaxon.example", Now: time.Now, Log: log, Config: alerting.Config{
+		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
+	}, Channels: channels, Events: bus})
 	busCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); bus.Run(busCtx) }()

@@ -64,12 +64,10 @@ func startKlaxon(t *testing.T, d *db.DB, wrap func(http.Handler) http.Handler) s
 	integrationStore := integrations.NewStore(d, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged() })
 	channels := notifiers.NewChannels(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(nil)}, nil)
 	contactStore := contacts.NewStore(d, time.Now, log, channels)
-	alertingSvc = alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{
-		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
-	})
-	alertingSvc.SetChannels(channels)
 	bus := events.NewBus(d, log)
-	alertingSvc.SetEvents(bus)
+	alertingSvc = alerting.NewService(alerting.Options{DB: d, PublicURL: "https://klaxon.example", Now: time.Now, Log: log, Config: alerting.Config{
+		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
+	}, Channels: channels, Events: bus})
 	srv := server.New(server.Config{MaxBodyBytes: 1 << 20, ShutdownTimeout: 5 * time.Second}, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore}, log)
 
 	background, stop := context.WithCancel(context.Background())

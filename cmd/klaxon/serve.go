@@ -83,14 +83,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// channels.
 	channels := notifiers.NewChannels(senders, guard)
 	contactStore := contacts.NewStore(store, now, log, channels)
-	alertingSvc = alerting.NewService(store, cfg.PublicURL, now, log, alerting.Config{
-		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
-	})
-	alertingSvc.SetChannels(channels)
-	alertingSvc.SetRateLimits(cfg.Channels.rateLimits())
-	alertingSvc.SetJobLease(cfg.EngineJobLease)
 	bus := events.NewBus(store, log)
-	alertingSvc.SetEvents(bus)
+	alertingSvc = alerting.NewService(alerting.Options{
+		DB: store, PublicURL: cfg.PublicURL, Now: now, Log: log,
+		Config: alerting.Config{
+			OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
+		},
+		Channels: channels, RateLimits: cfg.Channels.rateLimits(), JobLease: cfg.EngineJobLease, Events: bus,
+	})
 	srv := server.New(server.Config{
 		AllowedOrigins:  cfg.AllowedOrigins,
 		TrustedProxies:  cfg.TrustedProxies,
