@@ -88,7 +88,7 @@ func (s *Service) holdOrStart(ctx context.Context, tx bun.Tx, integrationID int,
 		return err
 	}
 	out.EntryText = strings.TrimSuffix(out.EntryText, plan.Hold.note())
-	return s.startPaging(ctx, tx, integrationID, plan.PolicyID, plan.Route, alertID, now)
+	return s.startPaging(ctx, tx, &integrationID, plan.PolicyID, plan.Route, alertID, now)
 }
 
 // WindowChanged moves the jobs of the alerts window w holds back, inside
@@ -152,7 +152,7 @@ func (s *Service) maintenanceEnded(ctx context.Context, job *db.AlertJob, args m
 				// The window goes on (the next occurrence follows at
 				// once, or it was moved later than this job knew): wait
 				// for its end.
-				if until, ok := w.ActiveAt(now); ok && slices.Contains(w.IntegrationIDs, alert.IntegrationID) {
+				if until, ok := w.ActiveAt(now); ok && alert.IntegrationID != nil && slices.Contains(w.IntegrationIDs, *alert.IntegrationID) {
 					args.Window, args.Page = name, page
 					return enqueue(ctx, tx, jobMaintenanceEnd, alert.ID, until, maintenanceKey(alert.ID), args, now)
 				}
@@ -166,7 +166,7 @@ func (s *Service) maintenanceEnded(ctx context.Context, job *db.AlertJob, args m
 			if err := timeline.add(ctx, db.LogMaintenanceEnded, fmt.Sprintf("Maintenance window %q ended: not paging (pageOpenAlertsAfter is off)", name)); err != nil {
 				return err
 			}
-			return events.AlertChanged(ctx, tx, string(db.LogMaintenanceEnded), alert.ID, alert.IntegrationID, now)
+			return events.AlertChanged(ctx, tx, string(db.LogMaintenanceEnded), alert.ID, eventIntegration(alert), now)
 		}
 		if _, err := tx.NewUpdate().Model((*db.Alert)(nil)).Set("suppressed_by = NULL").Where("id = ?", alert.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("release paging of alert %d: %w", alert.ID, err)
@@ -174,7 +174,7 @@ func (s *Service) maintenanceEnded(ctx context.Context, job *db.AlertJob, args m
 		if err := timeline.add(ctx, db.LogMaintenanceEnded, fmt.Sprintf("Maintenance window %q ended: paging", name)); err != nil {
 			return err
 		}
-		if err := events.AlertChanged(ctx, tx, string(db.LogMaintenanceEnded), alert.ID, alert.IntegrationID, now); err != nil {
+		if err := events.AlertChanged(ctx, tx, string(db.LogMaintenanceEnded), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
 		own, err := tx.NewSelect().Model((*db.AlertRecipient)(nil)).Where("alert_id = ?", alert.ID).Exists(ctx)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/invalid"
@@ -87,8 +89,14 @@ func (f *fixture) instance() (*maintenance.Store, *alerting.Service) {
 	pol := policies.NewStore(f.d, f.clock.Now, nil)
 	sched := schedules.NewStore(f.d, f.clock.Now, pol)
 	integs := integrations.NewStore(f.d, "https://klaxon.example", f.clock.Now, func() { svc.RoutesChanged() })
-	svc = alerting.NewService(f.d, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		alerting.Config{OnCall: sched, Policies: pol, Integrations: integs, Maintenance: store})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	groups, err := auth.NewService(f.d, nil, f.clock.Now)
+	if err != nil {
+		f.t.Fatalf("auth service: %v", err)
+	}
+	svc = alerting.NewService(alerting.Options{DB: f.d, PublicURL: "https://klaxon.example", Now: f.clock.Now, Log: log,
+		Config: alerting.Config{OnCall: sched, Policies: pol, Integrations: integs, Groups: groups,
+			Contacts: contacts.NewStore(f.d, f.clock.Now, log, nil), Maintenance: store}})
 	store.SetPaging(svc)
 	if f.integs == nil {
 		f.integs = integs
