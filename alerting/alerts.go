@@ -97,6 +97,9 @@ func (s *Service) acknowledgeBy(userID int) alertMutation {
 		}
 		now := s.clock()
 		a.Status, a.AcknowledgedAt, a.AcknowledgedBy = db.AlertAcknowledged, &now, &userID
+		if err := s.startAckTimeout(ctx, tx, a, now); err != nil {
+			return nil, err
+		}
 		return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: "Acknowledged", UserID: &userID}, nil
 	}
 }
@@ -176,8 +179,11 @@ func (s *Service) change(ctx context.Context, alertID int, mutate alertMutation)
 			if err := events.AlertChanged(ctx, tx, string(entry.Type), alertID, alert.IntegrationID, entry.At); err != nil {
 				return err
 			}
-			if alert.Status != db.AlertOpen {
-				return cancelJobs(ctx, tx, alertID)
+			switch alert.Status {
+			case db.AlertClosed:
+				return closeJobs(ctx, tx, alertID, entry.At)
+			case db.AlertAcknowledged:
+				return cancelPaging(ctx, tx, alertID)
 			}
 			return nil
 		})

@@ -116,12 +116,16 @@ func TestAuditOfConfiguration(t *testing.T) {
 		}
 		wantChanges(t, e, map[string]string{
 			"name": `{"to":"Primary"}`, "description": `{"to":""}`, "repeat": `{"to":0}`,
-			"steps": `{"to":[{"delayMinutes":0,"targets":[{"type":"RECIPIENTS"}]}]}`,
+			"steps": `{"to":[{"delayMinutes":0,"targets":[{"type":"RECIPIENTS"}]}]}`, "ackTimeoutMinutes": `{"to":null}`,
 		})
 		if _, err := c.policies.UpdateEscalationPolicy(ctx, p.ID, policies.PolicyInput{Repeat: ptr(2), Steps: recipients}); err != nil {
 			t.Fatal(err)
 		}
 		wantChanges(t, trail.one(audit.EscalationPolicy, p.ID, audit.Updated, "a@example.com"), map[string]string{"repeat": `{"from":0,"to":2}`})
+		if _, err := c.policies.UpdateEscalationPolicy(ctx, p.ID, policies.PolicyInput{AckTimeoutMinutes: ptr(30)}); err != nil {
+			t.Fatal(err)
+		}
+		wantChanges(t, trail.one(audit.EscalationPolicy, p.ID, audit.Updated, "a@example.com"), map[string]string{"ackTimeoutMinutes": `{"from":null,"to":30}`})
 		if _, err := c.policies.CreateEscalationPolicy(ctx, policies.PolicyInput{Name: ptr("Primary"), Steps: recipients}); err == nil {
 			t.Fatal("a second policy named Primary was created")
 		}
