@@ -163,13 +163,14 @@ type ComplexityRoot struct {
 	}
 
 	EscalationPolicy struct {
-		CreatedAt   func(childComplexity int) int
-		Description func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Name        func(childComplexity int) int
-		Repeat      func(childComplexity int) int
-		Steps       func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		AckTimeoutMinutes func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		Description       func(childComplexity int) int
+		ID                func(childComplexity int) int
+		Name              func(childComplexity int) int
+		Repeat            func(childComplexity int) int
+		Steps             func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
 	}
 
 	EscalationStep struct {
@@ -1059,6 +1060,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreatedApiKey.Secret(childComplexity), true
 
+	case "EscalationPolicy.ackTimeoutMinutes":
+		if e.ComplexityRoot.EscalationPolicy.AckTimeoutMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationPolicy.AckTimeoutMinutes(childComplexity), true
 	case "EscalationPolicy.createdAt":
 		if e.ComplexityRoot.EscalationPolicy.CreatedAt == nil {
 			break
@@ -3045,6 +3052,8 @@ type EscalationPolicy {
   "How many more times the whole policy runs after the first, 0 to 10."
   repeat: Int!
   steps: [EscalationStep!]!
+  "Minutes after which an acknowledged alert that is still not closed returns to OPEN and pages again from the first step. Null: acknowledgements do not time out."
+  ackTimeoutMinutes: Int
   createdAt: Time!
   updatedAt: Time!
 }
@@ -3070,6 +3079,8 @@ input CreateEscalationPolicyInput {
   repeat: Int
   "At least one."
   steps: [EscalationStepInput!]!
+  "1 to 1440; leave out for no timeout."
+  ackTimeoutMinutes: Int
 }
 
 input UpdateEscalationPolicyInput {
@@ -3078,6 +3089,8 @@ input UpdateEscalationPolicyInput {
   repeat: Int
   "Replaces all steps when given."
   steps: [EscalationStepInput!]
+  "1 to 1440. An explicit null turns the timeout off; leaving it out keeps it."
+  ackTimeoutMinutes: Int
 }
 
 input EscalationStepInput {
@@ -3533,6 +3546,8 @@ enum AlertEventType {
   ASSIGNED
   ESCALATED
   CLOSED
+  "An acknowledgement ran out (the policy's ackTimeoutMinutes): the alert is OPEN and paging again."
+  ACK_TIMED_OUT
 }
 
 input AlertEventFilter {
@@ -3893,6 +3908,8 @@ func (ec *executionContext) childFields_EscalationPolicy(ctx context.Context, fi
 		return ec.fieldContext_EscalationPolicy_repeat(ctx, field)
 	case "steps":
 		return ec.fieldContext_EscalationPolicy_steps(ctx, field)
+	case "ackTimeoutMinutes":
+		return ec.fieldContext_EscalationPolicy_ackTimeoutMinutes(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_EscalationPolicy_createdAt(ctx, field)
 	case "updatedAt":
@@ -7394,6 +7411,29 @@ func (ec *executionContext) fieldContext_EscalationPolicy_steps(_ context.Contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _EscalationPolicy_ackTimeoutMinutes(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationPolicy_ackTimeoutMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AckTimeoutMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationPolicy_ackTimeoutMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationPolicy", field, false, false, "Int")
 }
 
 func (ec *executionContext) _EscalationPolicy_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
@@ -14973,7 +15013,7 @@ func (ec *executionContext) unmarshalInputCreateEscalationPolicyInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "repeat", "steps"}
+	fieldsInOrder := [...]string{"name", "description", "repeat", "steps", "ackTimeoutMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15008,6 +15048,13 @@ func (ec *executionContext) unmarshalInputCreateEscalationPolicyInput(ctx contex
 				return it, err
 			}
 			it.Steps = data
+		case "ackTimeoutMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ackTimeoutMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AckTimeoutMinutes = data
 		}
 	}
 	return it, nil
@@ -16051,7 +16098,7 @@ func (ec *executionContext) unmarshalInputUpdateEscalationPolicyInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "repeat", "steps"}
+	fieldsInOrder := [...]string{"name", "description", "repeat", "steps", "ackTimeoutMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16086,6 +16133,13 @@ func (ec *executionContext) unmarshalInputUpdateEscalationPolicyInput(ctx contex
 				return it, err
 			}
 			it.Steps = data
+		case "ackTimeoutMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ackTimeoutMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AckTimeoutMinutes = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -17148,6 +17202,11 @@ func (ec *executionContext) _EscalationPolicy(ctx context.Context, sel ast.Selec
 		case "steps":
 			out.Values[i] = ec._EscalationPolicy_steps(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ackTimeoutMinutes":
+			out.Values[i] = ec._EscalationPolicy_ackTimeoutMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "createdAt":

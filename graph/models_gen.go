@@ -84,6 +84,8 @@ type CreateEscalationPolicyInput struct {
 	Repeat      *int    `json:"repeat,omitempty"`
 	// At least one.
 	Steps []*EscalationStepInput `json:"steps"`
+	// 1 to 1440; leave out for no timeout.
+	AckTimeoutMinutes *int `json:"ackTimeoutMinutes,omitempty"`
 }
 
 type CreateGroupInput struct {
@@ -277,6 +279,8 @@ type UpdateEscalationPolicyInput struct {
 	Repeat      *int    `json:"repeat,omitempty"`
 	// Replaces all steps when given.
 	Steps []*EscalationStepInput `json:"steps,omitempty"`
+	// 1 to 1440. An explicit null turns the timeout off; leaving it out keeps it.
+	AckTimeoutMinutes graphql.Omittable[*int] `json:"ackTimeoutMinutes,omitempty"`
 }
 
 type UpdateGroupInput struct {
