@@ -13,6 +13,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
 	"github.com/klaxonhq/klaxon/schedules"
@@ -37,13 +38,19 @@ func newService(t testing.TB, d *db.DB) *alerting.Service {
 // stores builds the configuration stores the service reads.
 func stores(d *db.DB, now func() time.Time) alerting.Config {
 	pol := policies.NewStore(d, now, nil)
-	return alerting.Config{OnCall: schedules.NewStore(d, now, pol), Policies: pol}
+	return alerting.Config{OnCall: schedules.NewStore(d, now, pol), Policies: pol, Integrations: integrations.NewStore(d, "https://klaxon.example", now, nil)}
 }
 
-func detectify(t testing.TB, svc *alerting.Service) *db.Integration {
+// integrationsOf is the store the tests configure svc's integrations
+// through; its changes drop svc's webhook routes, as in the server.
+func integrationsOf(d *db.DB, now func() time.Time, svc *alerting.Service) *integrations.Store {
+	return integrations.NewStore(d, "https://klaxon.example", now, svc.RoutesChanged)
+}
+
+func detectify(t testing.TB, d *db.DB, svc *alerting.Service) *db.Integration {
 	t.Helper()
 	name, typ := "Detectify", rules.TypeDetectify
-	integ, err := svc.CreateIntegration(context.Background(), alerting.IntegrationInput{Name: &name, Type: &typ})
+	integ, err := integrationsOf(d, time.Now, svc).CreateIntegration(context.Background(), integrations.IntegrationInput{Name: &name, Type: &typ})
 	if err != nil {
 		t.Fatalf("create integration: %v", err)
 	}
@@ -54,7 +61,7 @@ func TestDetectifyStory(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		svc := newService(t, d)
-		integ := detectify(t, svc)
+		integ := detectify(t, d, svc)
 		steps := []struct {
 			file string
 			want db.InboundStatus
@@ -127,7 +134,7 @@ func TestConcurrentIdenticalMessagesOpenOneAlert(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		svc := newService(t, d)
-		integ := detectify(t, svc)
+		integ := detectify(t, d, svc)
 		body := sample(t, "new_finding_high.json")
 		const n = 50
 		var wg sync.WaitGroup

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
@@ -101,7 +101,6 @@ func TestAuditOfConfiguration(t *testing.T) {
 		a := c.addUser("a")
 		b := c.addUser("b")
 		ctx := audit.WithActor(context.Background(), a, "a@example.com")
-		svc := c.svc
 		trail := &auditTrail{t: t, log: audit.NewLog(d)}
 		recipients := []policies.StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}
 
@@ -138,7 +137,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 		trail.none("a policy update refused inside its transaction")
 
 		// Integrations, with the ruleset made from the preset.
-		integ, err := svc.CreateIntegration(ctx, alerting.IntegrationInput{
+		integ, err := c.integrations.CreateIntegration(ctx, integrations.IntegrationInput{
 			Name: ptr("Scanner"), Type: ptr(rules.TypeDetectify), EscalationPolicyID: &p.ID,
 			SignatureSecret: ptr("first-secret-0123456789"), RecipientUserIDs: []int{b},
 		})
@@ -165,7 +164,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 			}
 		}
 
-		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{
+		if _, err := c.integrations.UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{
 			Name: ptr("Web scanner"), SignatureSecret: ptr("second-secret-0123456789"), RecipientUserIDs: []int{b},
 		}); err != nil {
 			t.Fatal(err)
@@ -173,17 +172,17 @@ func TestAuditOfConfiguration(t *testing.T) {
 		wantChanges(t, trail.one(audit.Integration, integ.ID, audit.Updated, "a@example.com"), map[string]string{
 			"name": `{"from":"Scanner","to":"Web scanner"}`, "signatureSecret": `{"from":"[redacted]","to":"[changed]"}`,
 		})
-		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{Name: ptr("Lost"), RulesetID: ptr(9999)}); err == nil {
+		if _, err := c.integrations.UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{Name: ptr("Lost"), RulesetID: ptr(9999)}); err == nil {
 			t.Fatal("an integration was pointed at a missing ruleset")
 		}
 		trail.none("an integration update refused inside its transaction")
-		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{SignatureSecret: ptr("")}); err != nil {
+		if _, err := c.integrations.UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{SignatureSecret: ptr("")}); err != nil {
 			t.Fatal(err)
 		}
 		wantChanges(t, trail.one(audit.Integration, integ.ID, audit.Updated, "a@example.com"), map[string]string{
 			"signatureSecret": `{"from":"[redacted]","to":""}`,
 		})
-		rotated, err := svc.RotateIntegrationToken(ctx, integ.ID)
+		rotated, err := c.integrations.RotateIntegrationToken(ctx, integ.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,15 +197,15 @@ func TestAuditOfConfiguration(t *testing.T) {
 		}
 
 		// Rulesets: replacing the rules with equal ones changes nothing.
-		rs, err := svc.Ruleset(ctx, *integ.RulesetID)
+		rs, err := c.integrations.Ruleset(ctx, *integ.RulesetID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := svc.UpdateRuleset(ctx, rs.ID, alerting.RulesetInput{Rules: rs.RuleSpecs()}); err != nil {
+		if _, err := c.integrations.UpdateRuleset(ctx, rs.ID, integrations.RulesetInput{Rules: rs.RuleSpecs()}); err != nil {
 			t.Fatal(err)
 		}
 		trail.none("rules replaced by equal ones")
-		if _, err := svc.UpdateRuleset(ctx, rs.ID, alerting.RulesetInput{Description: ptr("Edited."), Rules: rs.RuleSpecs()[:1]}); err != nil {
+		if _, err := c.integrations.UpdateRuleset(ctx, rs.ID, integrations.RulesetInput{Description: ptr("Edited."), Rules: rs.RuleSpecs()[:1]}); err != nil {
 			t.Fatal(err)
 		}
 		e = trail.one(audit.Ruleset, rs.ID, audit.Updated, "a@example.com")
@@ -252,7 +251,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 
 		// Deletions keep the whole entity as it was; changes without an
 		// actor in the context are the system's.
-		if err := svc.DeleteIntegration(context.Background(), integ.ID); err != nil {
+		if err := c.integrations.DeleteIntegration(context.Background(), integ.ID); err != nil {
 			t.Fatal(err)
 		}
 		e = trail.one(audit.Integration, integ.ID, audit.Deleted, audit.SystemName)
@@ -264,11 +263,11 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"rulesetId": "*", "escalationPolicyId": "*", "mapping": "*", "rateLimitPerMinute": "*",
 			"recipientUserIds": `{"from":[` + itoa(b) + `]}`, "recipientGroupIds": "*",
 		})
-		if err := svc.DeleteIntegration(ctx, integ.ID); err == nil {
+		if err := c.integrations.DeleteIntegration(ctx, integ.ID); err == nil {
 			t.Fatal("deleted an integration twice")
 		}
 		trail.none("deleting a missing integration")
-		if err := svc.DeleteRuleset(ctx, rs.ID); err != nil {
+		if err := c.integrations.DeleteRuleset(ctx, rs.ID); err != nil {
 			t.Fatal(err)
 		}
 		trail.one(audit.Ruleset, rs.ID, audit.Deleted, "a@example.com")
@@ -338,7 +337,7 @@ func TestAuditEntryAndChangeCommitTogether(t *testing.T) {
 		// is recorded before the integration's recipients are stored):
 		// the entry is not kept.
 		rename("integration_recipients", "recipients_away")
-		_, err = c.svc.CreateIntegration(ctx, alerting.IntegrationInput{Name: ptr("Half"), Type: ptr(rules.TypeGeneric), RecipientUserIDs: []int{u}})
+		_, err = c.integrations.CreateIntegration(ctx, integrations.IntegrationInput{Name: ptr("Half"), Type: ptr(rules.TypeGeneric), RecipientUserIDs: []int{u}})
 		rename("recipients_away", "integration_recipients")
 		if err == nil {
 			t.Fatal("an integration was created without its recipients")

@@ -26,8 +26,23 @@ type Policies interface {
 	PolicyByID(ctx context.Context, idb bun.IDB, id int) (*db.EscalationPolicy, error)
 }
 
+// Integrations reads integrations, their recipients and their rulesets;
+// package integrations implements it.
+type Integrations interface {
+	// IntegrationByToken returns the integration whose webhooks use
+	// token, or db.ErrNotFound.
+	IntegrationByToken(ctx context.Context, token string) (*db.Integration, error)
+	IntegrationByID(ctx context.Context, idb bun.IDB, id int) (*db.Integration, error)
+	// RulesetByID returns the ruleset with its rules in order.
+	RulesetByID(ctx context.Context, idb bun.IDB, id int) (*db.Ruleset, error)
+	// RecipientsOf returns the users and groups the integration's alerts
+	// are for (the RECIPIENTS target of a policy).
+	RecipientsOf(ctx context.Context, idb bun.IDB, integrationID int) ([]*db.IntegrationRecipient, error)
+}
+
 // Config is the configuration alerting reads through the stores that own it.
 type Config struct {
-	OnCall   OnCall
-	Policies Policies
+	OnCall       OnCall
+	Policies     Policies
+	Integrations Integrations
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/egress"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/schedules"
 )
@@ -32,13 +33,17 @@ type config struct {
 	// reads; a change to a policy drops the service's webhook routes.
 	schedules *schedules.Store
 	policies  *policies.Store
+	// integrations keeps the integrations and rulesets; its changes drop
+	// the service's webhook routes too.
+	integrations *integrations.Store
 }
 
 func newConfig(t *testing.T, d *db.DB) *config {
 	now := func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
 	svc := newService(t, d)
 	pol := policies.NewStore(d, now, svc.RoutesChanged)
-	return &config{t: t, ctx: context.Background(), d: d, svc: svc, schedules: schedules.NewStore(d, now, pol), policies: pol}
+	return &config{t: t, ctx: context.Background(), d: d, svc: svc, schedules: schedules.NewStore(d, now, pol), policies: pol,
+		integrations: integrations.NewStore(d, "https://klaxon.example", now, svc.RoutesChanged)}
 }
 
 // addUser stores a user straight in the database and returns its id.

@@ -21,8 +21,8 @@
 // messages can never open two alerts.
 //
 // The configuration the engine follows is kept by other packages
-// (schedules, policies, …); alerting reads it only through the small
-// interfaces it declares in config.go, filled in by the wiring, and never
-// imports those packages. It may import db, events, notifiers, audit,
+// (integrations, schedules, policies, …); alerting reads it only through
+// the small interfaces it declares in config.go, filled in by the wiring,
+// and never imports those packages. It may import db, events, notifiers, audit,
 // egress, rules and oncall.
 package alerting

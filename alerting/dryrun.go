@@ -23,7 +23,7 @@ type DryRun struct {
 // TestIntegration evaluates body as the integration would and reports the
 // outcome. It only reads.
 func (s *Service) TestIntegration(ctx context.Context, id int, body []byte) (*DryRun, error) {
-	integ, err := s.Integration(ctx, id)
+	integ, err := s.config.Integrations.IntegrationByID(ctx, s.db, id)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -36,7 +37,7 @@ func BenchmarkEscalationLateness(b *testing.B) {
 			inbox := newInbox(b)
 			svc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
 			name, typ := "bench", rules.TypeGeneric
-			integ, err := svc.CreateIntegration(ctx, alerting.IntegrationInput{Name: &name, Type: &typ})
+			integ, err := integrationsOf(d, now, svc).CreateIntegration(ctx, integrations.IntegrationInput{Name: &name, Type: &typ})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -106,12 +107,18 @@ func newEngineFixture(t *testing.T, d *db.DB) *engineFixture {
 	f := &engineFixture{t: t, ctx: context.Background(), d: d, clock: &clock{now: start}, inbox: newInbox(t), users: map[string]int{}}
 	f.svc = f.newService()
 	name, typ := "Detectify", rules.TypeDetectify
-	integ, err := f.svc.CreateIntegration(f.ctx, alerting.IntegrationInput{Name: &name, Type: &typ})
+	integ, err := f.integrations().CreateIntegration(f.ctx, integrations.IntegrationInput{Name: &name, Type: &typ})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.integ = integ
 	return f
+}
+
+// integrations is the store the fixture configures integrations and
+// rulesets through; its changes drop the webhook routes of f.svc.
+func (f *engineFixture) integrations() *integrations.Store {
+	return integrationsOf(f.d, f.clock.Now, f.svc)
 }
 
 // newService is another instance of the server against the same database.

@@ -14,6 +14,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
@@ -286,11 +287,11 @@ func TestRuleRouteOverridesPolicyAndRecipients(t *testing.T) {
 				Route:      rules.Route{EscalationPolicyID: urgent.ID, RecipientUserIDs: []int{carol}}},
 			{Name: "the rest", Action: rules.ActionOpen},
 		}
-		rs, err := f.svc.CreateRuleset(f.ctx, alerting.RulesetInput{Name: &name, Rules: routed})
+		rs, err := f.integrations().CreateRuleset(f.ctx, integrations.RulesetInput{Name: &name, Rules: routed})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.UpdateIntegration(f.ctx, f.integ.ID, alerting.IntegrationInput{RulesetID: &rs.ID}); err != nil {
+		if _, err := f.integrations().UpdateIntegration(f.ctx, f.integ.ID, integrations.IntegrationInput{RulesetID: &rs.ID}); err != nil {
 			t.Fatal(err)
 		}
 		for _, severity := range []string{"critical", "high"} {
@@ -303,12 +304,12 @@ func TestRuleRouteOverridesPolicyAndRecipients(t *testing.T) {
 
 		bad := []rules.Rule{{Action: rules.ActionOpen, Route: rules.Route{EscalationPolicyID: 9999}}}
 		var fe *invalid.Field
-		if _, err := f.svc.CreateRuleset(f.ctx, alerting.RulesetInput{Name: &name, Rules: bad}); !errors.As(err, &fe) || fe.Name != "rules[0].route.escalationPolicyId" {
+		if _, err := f.integrations().CreateRuleset(f.ctx, integrations.RulesetInput{Name: &name, Rules: bad}); !errors.As(err, &fe) || fe.Name != "rules[0].route.escalationPolicyId" {
 			t.Fatalf("route to a missing policy: %v", err)
 		}
 		closeRoute := []rules.Rule{{Action: rules.ActionClose, Route: rules.Route{RecipientUserIDs: []int{carol}}}}
 		var ruleErr *invalid.Field
-		if _, err := f.svc.CreateRuleset(f.ctx, alerting.RulesetInput{Name: &name, Rules: closeRoute}); !errors.As(err, &ruleErr) || ruleErr.Name != "rules[0].route" {
+		if _, err := f.integrations().CreateRuleset(f.ctx, integrations.RulesetInput{Name: &name, Rules: closeRoute}); !errors.As(err, &ruleErr) || ruleErr.Name != "rules[0].route" {
 			t.Fatalf("route on a CLOSE rule: %v", err)
 		}
 	})

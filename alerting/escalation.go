@@ -38,7 +38,7 @@ func notifyKey(alertID int, a notifyArgs) string {
 // due at pageAt, in the transaction that opened it, and reports whether
 // it did. A rule's route gives the alert its own recipients. Without a
 // policy, an alert with recipients pages them once.
-func startPaging(ctx context.Context, tx bun.Tx, integrationID int, policyID *int, route rules.Route, alertID int, now, pageAt time.Time) (bool, error) {
+func (s *Service) startPaging(ctx context.Context, tx bun.Tx, integrationID int, policyID *int, route rules.Route, alertID int, now, pageAt time.Time) (bool, error) {
 	var own []*db.AlertRecipient
 	for _, id := range route.RecipientUserIDs {
 		own = append(own, &db.AlertRecipient{AlertID: alertID, Kind: db.TargetUser, TargetID: id})
@@ -52,11 +52,11 @@ func startPaging(ctx context.Context, tx bun.Tx, integrationID int, policyID *in
 		}
 	}
 	if policyID == nil && len(own) == 0 {
-		n, err := tx.NewSelect().Model((*db.IntegrationRecipient)(nil)).Where("integration_id = ?", integrationID).Count(ctx)
+		recipients, err := s.config.Integrations.RecipientsOf(ctx, tx, integrationID)
 		if err != nil {
-			return false, fmt.Errorf("count recipients of integration %d: %w", integrationID, err)
+			return false, fmt.Errorf("start paging: %w", err)
 		}
-		if n == 0 {
+		if len(recipients) == 0 {
 			return false, nil
 		}
 	}
@@ -158,7 +158,7 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 		case db.TargetSchedule:
 			found, err = s.config.OnCall.OnCallUsers(ctx, tx, target.ID, now)
 		case db.TargetRecipients:
-			found, err = recipientUsers(ctx, tx, alert)
+			found, err = s.recipientUsers(ctx, tx, alert)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("resolve %s target %d: %w", target.Type, target.ID, err)
@@ -188,22 +188,47 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 
 // recipientUsers resolves the alert's recipients: its own when a rule
 // routed it, otherwise its integration's, groups expanded to members.
-func recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert) ([]int, error) {
-	var ids []int
-	err := tx.NewRaw(`WITH chosen AS (
-			SELECT kind, target_id FROM alert_recipients WHERE alert_id = ?
-			UNION ALL
-			SELECT kind, target_id FROM integration_recipients
-			WHERE integration_id = ? AND NOT EXISTS (SELECT 1 FROM alert_recipients WHERE alert_id = ?)
-		)
-		SELECT target_id FROM chosen WHERE kind = ?
-		UNION
-		SELECT gm.user_id FROM group_members gm JOIN chosen c ON c.target_id = gm.group_id AND c.kind = ?
-		ORDER BY 1`, alert.ID, alert.IntegrationID, alert.ID, db.TargetUser, db.TargetGroup).Scan(ctx, &ids)
-	if err != nil {
+func (s *Service) recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert) ([]int, error) {
+	var chosen []*db.AlertRecipient
+	if err := tx.NewSelect().Model(&chosen).Where("alert_id = ?", alert.ID).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
 	}
-	return ids, nil
+	type target struct {
+		kind db.TargetType
+		id   int
+	}
+	targets := make([]target, 0, len(chosen))
+	for _, r := range chosen {
+		targets = append(targets, target{r.Kind, r.TargetID})
+	}
+	if len(targets) == 0 {
+		ofIntegration, err := s.config.Integrations.RecipientsOf(ctx, tx, alert.IntegrationID)
+		if err != nil {
+			return nil, fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
+		}
+		for _, r := range ofIntegration {
+			targets = append(targets, target{r.Kind, r.TargetID})
+		}
+	}
+	var ids, groups []int
+	for _, t := range targets {
+		switch t.kind {
+		case db.TargetUser:
+			ids = append(ids, t.id)
+		case db.TargetGroup:
+			groups = append(groups, t.id)
+		}
+	}
+	if len(groups) > 0 {
+		var members []int
+		err := tx.NewSelect().Model((*db.GroupMember)(nil)).Column("user_id").Where("group_id IN (?)", bun.In(groups)).Scan(ctx, &members)
+		if err != nil {
+			return nil, fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
+		}
+		ids = append(ids, members...)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
 }
 
 // queueNotifications queues one notification job per notification rule of

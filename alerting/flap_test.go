@@ -12,6 +12,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -158,13 +159,13 @@ func TestPagingDelayHoldsARoutedAlert(t *testing.T) {
 		f := newEngineFixture(t, d)
 		carol := f.user("carol", 0)
 		name := "routed"
-		rs, err := f.svc.CreateRuleset(f.ctx, alerting.RulesetInput{Name: &name, Rules: []rules.Rule{
+		rs, err := f.integrations().CreateRuleset(f.ctx, integrations.RulesetInput{Name: &name, Rules: []rules.Rule{
 			{Action: rules.ActionOpen, Route: rules.Route{RecipientUserIDs: []int{carol}}},
 		}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.UpdateIntegration(f.ctx, f.integ.ID, alerting.IntegrationInput{RulesetID: &rs.ID}); err != nil {
+		if _, err := f.integrations().UpdateIntegration(f.ctx, f.integ.ID, integrations.IntegrationInput{RulesetID: &rs.ID}); err != nil {
 			t.Fatal(err)
 		}
 		f.flapIntegration(3, 0)

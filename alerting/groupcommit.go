@@ -205,7 +205,7 @@ func (s *Service) storeOne(ctx context.Context, tx bun.Tx, prepared *sqliteBatch
 	if done || err != nil {
 		return err
 	}
-	return executeGeneric(ctx, tx, p.integ.ID, p.msg, plan)
+	return s.executeGeneric(ctx, tx, p.integ.ID, p.msg, plan)
 }
 
 // plan is what p's message does.

@@ -83,12 +83,12 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 // apply carries out a decision inside tx and records the message with its
 // final status.
 func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *db.InboundMessage, d rules.Decision) error {
-	return executeGeneric(ctx, tx, integ.ID, msg, planIngest(integ, d, "", ""))
+	return s.executeGeneric(ctx, tx, integ.ID, msg, planIngest(integ, d, "", ""))
 }
 
 // executeGeneric carries out plan inside tx with bun: the reference executor,
 // which the others must match row for row.
-func executeGeneric(ctx context.Context, tx bun.Tx, integrationID int, msg *db.InboundMessage, plan ingestPlan) error {
+func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID int, msg *db.InboundMessage, plan ingestPlan) error {
 	now := msg.ReceivedAt
 	var alertID int
 	took := true
@@ -114,7 +114,7 @@ func executeGeneric(ctx context.Context, tx bun.Tx, integrationID int, msg *db.I
 	}
 	paging := false
 	if out.StartPaging {
-		if paging, err = startPaging(ctx, tx, integrationID, plan.PolicyID, plan.Route, alertID, now, plan.pageAt(now)); err != nil {
+		if paging, err = s.startPaging(ctx, tx, integrationID, plan.PolicyID, plan.Route, alertID, now, plan.pageAt(now)); err != nil {
 			return err
 		}
 	}

@@ -25,7 +25,7 @@ func BenchmarkIngest(b *testing.B) {
 				d = dbtest.Postgres(b)
 			}
 			svc := newService(b, d)
-			integ := detectify(b, svc)
+			integ := detectify(b, d, svc)
 			template := sample(b, "new_finding_high.json")
 			const uuid = "3f9c2a8e-6b1d-4c57-9e0a-5d2b7c41f8a3"
 			var seq atomic.Int64

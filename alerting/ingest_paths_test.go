@@ -14,6 +14,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -30,7 +31,7 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
 		newSvc := func(d *db.DB) *Service {
-			return NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{})
+			return NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{Integrations: integrations.NewStore(d, "https://klaxon.example", time.Now, nil)})
 		}
 		fastSvc, genericSvc := newSvc(fast), newSvc(generic)
 		fastTokens, genericTokens := storyIntegrations(t, fastSvc), storyIntegrations(t, genericSvc)
@@ -101,13 +102,14 @@ func storyIntegrations(t *testing.T, svc *Service) []string {
 		t.Fatalf("create policy: %v", err)
 	}
 	var tokens []string
-	for _, in := range []IntegrationInput{
+	store := integrations.NewStore(svc.db, svc.publicURL, svc.now, svc.RoutesChanged)
+	for _, in := range []integrations.IntegrationInput{
 		{Name: &name, Type: &typ},
 		{Name: &name, Type: &typ},
 		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID},
 		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID},
 	} {
-		integ, err := svc.CreateIntegration(ctx, in)
+		integ, err := store.CreateIntegration(ctx, in)
 		if err != nil {
 			t.Fatalf("create integration: %v", err)
 		}
@@ -195,7 +197,7 @@ func testBatchEventOrder(t *testing.T, size int, mixed bool) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		svc := NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{})
+		svc := NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{Integrations: integrations.NewStore(d, "https://klaxon.example", time.Now, nil)})
 		tokens := storyIntegrations(t, svc)
 		body, err := os.ReadFile(filepath.Join("..", "rules", "testdata", "detectify", "new_finding_high.json"))
 		if err != nil {

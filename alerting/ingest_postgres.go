@@ -234,7 +234,7 @@ func (s *Service) storePostgres(ctx context.Context, tx bun.Tx, p *pendingIngest
 		return err
 	}
 	if !ok {
-		if err := executeGeneric(ctx, tx, p.integ.ID, p.msg, p.plan()); err != nil {
+		if err := s.executeGeneric(ctx, tx, p.integ.ID, p.msg, p.plan()); err != nil {
 			return err
 		}
 		// Its events went to the outbox: number them now, before those of

@@ -2,14 +2,20 @@ package alerting
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/rules"
+)
+
+var (
+	// ErrUnknownToken means no integration has the token a webhook used
+	// (it never existed, or it was rotated out).
+	ErrUnknownToken = errors.New("alerting: unknown integration token")
+	// ErrIntegrationDisabled means the integration exists but is switched off.
+	ErrIntegrationDisabled = errors.New("alerting: integration is disabled")
 )
 
 // routeTTL bounds how long another instance's change to an integration or
@@ -87,18 +93,17 @@ func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {
 		return r, nil
 	}
 	generation := s.routes.current()
-	integ := new(db.Integration)
-	err := s.db.NewSelect().Model(integ).Where("token = ?", token).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
+	integ, err := s.config.Integrations.IntegrationByToken(ctx, token)
+	if errors.Is(err, db.ErrNotFound) {
 		return nil, ErrUnknownToken
 	}
 	if err != nil {
-		return nil, fmt.Errorf("look up integration token: %w", err)
+		return nil, err
 	}
 	r := &route{integ: integ, loadedAt: time.Now(), generation: generation}
 	var specs []rules.Rule
 	if integ.RulesetID != nil {
-		rs, err := rulesetByID(ctx, s.db, *integ.RulesetID)
+		rs, err := s.config.Integrations.RulesetByID(ctx, s.db, *integ.RulesetID)
 		if err != nil && !errors.Is(err, db.ErrNotFound) {
 			return nil, err
 		}

@@ -13,25 +13,11 @@ import (
 	"github.com/klaxonhq/klaxon/rules"
 )
 
-// SignatureHeaderNames are every header a signature is read from; the
-// webhook route must pass them on.
-var SignatureHeaderNames = []string{"X-Detectify-Signature", "X-Signature", "X-Hub-Signature-256"}
-
-// SignatureHeaders are the headers a sender's HMAC-SHA256 signature of
-// the body is read from: Detectify's own, and for every other sender a
-// generic one or GitHub's ("sha256=" followed by hex).
-func SignatureHeaders(t rules.IntegrationType) []string {
-	if t == rules.TypeDetectify {
-		return SignatureHeaderNames[:1:1]
-	}
-	return SignatureHeaderNames[1:]
-}
-
 // signatureProblem checks the body's signature against the integration's
 // secret and says what is wrong with it, or "" when it matches. The
 // signature may be hex or base64, with or without a "sha256=" prefix.
 func signatureProblem(integ *db.Integration, body []byte, headers map[string]string) string {
-	names := SignatureHeaders(integ.Type)
+	names := rules.SignatureHeaders(integ.Type)
 	var given string
 	for _, name := range names {
 		if v := strings.TrimSpace(headers[name]); v != "" {

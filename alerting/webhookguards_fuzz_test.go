@@ -56,7 +56,7 @@ func FuzzWebhookSignature(f *testing.F) {
 		flip := byte(1) << (pos % 8)
 		for _, typ := range []rules.IntegrationType{rules.TypeDetectify, rules.TypeGeneric} {
 			integ := &db.Integration{Type: typ, SignatureSecret: secret}
-			headers := SignatureHeaders(typ)
+			headers := rules.SignatureHeaders(typ)
 			header := headers[int(pos)%len(headers)]
 			sig := encode(sum)
 			if p := signatureProblem(integ, body, map[string]string{header: sig}); p != "" {

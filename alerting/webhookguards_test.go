@@ -16,6 +16,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -31,7 +32,7 @@ func TestSignedWebhooks(t *testing.T) {
 		svc := newService(t, d)
 		const secret = "a-shared-secret-of-some-length"
 		name, typ, s := "Detectify", rules.TypeDetectify, secret
-		integ, err := svc.CreateIntegration(ctx, alerting.IntegrationInput{Name: &name, Type: &typ, SignatureSecret: &s})
+		integ, err := integrationsOf(d, time.Now, svc).CreateIntegration(ctx, integrations.IntegrationInput{Name: &name, Type: &typ, SignatureSecret: &s})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +81,7 @@ func TestSignedWebhooks(t *testing.T) {
 
 		// An empty secret stops requiring a signature.
 		empty := ""
-		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{SignatureSecret: &empty}); err != nil {
+		if _, err := integrationsOf(d, time.Now, svc).UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{SignatureSecret: &empty}); err != nil {
 			t.Fatal(err)
 		}
 		if res := ingest(nil); res.Status != db.InboundAppended {
@@ -88,7 +89,7 @@ func TestSignedWebhooks(t *testing.T) {
 		}
 		short := "short"
 		var fe *invalid.Field
-		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{SignatureSecret: &short}); !errors.As(err, &fe) || fe.Name != "signatureSecret" {
+		if _, err := integrationsOf(d, time.Now, svc).UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{SignatureSecret: &short}); !errors.As(err, &fe) || fe.Name != "signatureSecret" {
 			t.Fatalf("short secret: %v", err)
 		}
 	})
@@ -99,7 +100,7 @@ func TestWebhookRateLimit(t *testing.T) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, func() time.Time { return clock }))
-		integ := detectify(t, svc)
+		integ := detectify(t, d, svc)
 		body := sample(t, "scan_started.json")
 		send := func() error {
 			_, err := svc.Ingest(ctx, alerting.Inbound{Token: integ.Token, Body: body})
@@ -112,7 +113,7 @@ func TestWebhookRateLimit(t *testing.T) {
 			}
 		}
 		limit := 2
-		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{RateLimitPerMinute: &limit}); err != nil {
+		if _, err := integrationsOf(d, time.Now, svc).UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{RateLimitPerMinute: &limit}); err != nil {
 			t.Fatal(err)
 		}
 		for i := range 2 {
@@ -135,7 +136,7 @@ func TestWebhookRateLimit(t *testing.T) {
 		if err != nil || stored != 53 {
 			t.Fatalf("stored %d, want the 53 taken (refused ones are not stored): %v", stored, err)
 		}
-		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{ClearRateLimit: true}); err != nil {
+		if _, err := integrationsOf(d, time.Now, svc).UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{ClearRateLimit: true}); err != nil {
 			t.Fatal(err)
 		}
 		if err := send(); err != nil {
@@ -143,7 +144,7 @@ func TestWebhookRateLimit(t *testing.T) {
 		}
 		zero := 0
 		var fe *invalid.Field
-		if _, err := svc.UpdateIntegration(ctx, integ.ID, alerting.IntegrationInput{RateLimitPerMinute: &zero}); !errors.As(err, &fe) || fe.Name != "rateLimitPerMinute" {
+		if _, err := integrationsOf(d, time.Now, svc).UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{RateLimitPerMinute: &zero}); !errors.As(err, &fe) || fe.Name != "rateLimitPerMinute" {
 			t.Fatalf("zero limit: %v", err)
 		}
 	})

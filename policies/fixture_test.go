@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"github.com/klaxonhq/klaxon/invalid"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/schedules"
@@ -22,8 +20,8 @@ type config struct {
 	d         *db.DB
 	svc       *policies.Store
 	schedules *schedules.Store
-	// alerting keeps the integrations, which may name a policy.
-	alerting *alerting.Service
+	// integrations keeps the integrations, which may name a policy.
+	integrations *integrations.Store
 }
 
 func newConfig(t *testing.T, d *db.DB) *config {
@@ -31,9 +29,8 @@ func newConfig(t *testing.T, d *db.DB) *config {
 	now := func() time.Time { return clock }
 	svc := policies.NewStore(d, now, nil)
 	sched := schedules.NewStore(d, now, svc)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return &config{t: t, ctx: context.Background(), d: d, svc: svc, schedules: sched,
-		alerting: alerting.NewService(d, "https://klaxon.example", now, log, alerting.Config{OnCall: sched, Policies: svc})}
+		integrations: integrations.NewStore(d, "https://klaxon.example", now, nil)}
 }
 
 // addUser stores a user straight in the database and returns its id.

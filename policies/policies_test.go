@@ -5,9 +5,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -157,7 +157,7 @@ func TestUpdateAndDeleteEscalationPolicy(t *testing.T) {
 		}
 
 		name, typ := "Uses the policy", rules.TypeGeneric
-		integ, err := c.alerting.CreateIntegration(c.ctx, alerting.IntegrationInput{Name: &name, Type: &typ, EscalationPolicyID: &p.ID})
+		integ, err := c.integrations.CreateIntegration(c.ctx, integrations.IntegrationInput{Name: &name, Type: &typ, EscalationPolicyID: &p.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +167,7 @@ func TestUpdateAndDeleteEscalationPolicy(t *testing.T) {
 		if c.rows((*db.EscalationStep)(nil)) != 0 {
 			t.Fatal("steps outlived their policy")
 		}
-		if after, err := c.alerting.Integration(c.ctx, integ.ID); err != nil || after.EscalationPolicyID != nil {
+		if after, err := c.integrations.Integration(c.ctx, integ.ID); err != nil || after.EscalationPolicyID != nil {
 			t.Fatalf("integration after its policy was deleted: %+v, %v", after, err)
 		}
 		if err := c.svc.DeleteEscalationPolicy(c.ctx, p.ID); !errors.Is(err, db.ErrNotFound) {

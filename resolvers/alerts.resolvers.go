@@ -31,7 +31,7 @@ func (r *alertResolver) ClosedBy(ctx context.Context, obj *db.Alert) (*db.User, 
 
 // Integration is the resolver for the integration field.
 func (r *alertResolver) Integration(ctx context.Context, obj *db.Alert) (*db.Integration, error) {
-	return r.Alerting.Integration(ctx, obj.IntegrationID)
+	return r.IntegrationStore.Integration(ctx, obj.IntegrationID)
 }
 
 // Timeline is the resolver for the timeline field.

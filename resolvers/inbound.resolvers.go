@@ -29,7 +29,7 @@ func (r *inboundMessageResolver) Cursor(ctx context.Context, obj *db.InboundMess
 
 // Integration is the resolver for the integration field.
 func (r *inboundMessageResolver) Integration(ctx context.Context, obj *db.InboundMessage) (*db.Integration, error) {
-	return r.Alerting.Integration(ctx, obj.IntegrationID)
+	return r.IntegrationStore.Integration(ctx, obj.IntegrationID)
 }
 
 // Headers is the resolver for the headers field.

@@ -9,10 +9,10 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/invalid"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -22,7 +22,7 @@ func (r *integrationResolver) URL(ctx context.Context, obj *db.Integration) (*st
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return nil, nil
 	}
-	u := r.Alerting.URL(obj)
+	u := r.IntegrationStore.URL(obj)
 	return &u, nil
 }
 
@@ -31,7 +31,7 @@ func (r *integrationResolver) Ruleset(ctx context.Context, obj *db.Integration) 
 	if obj.RulesetID == nil {
 		return nil, nil
 	}
-	return r.Alerting.Ruleset(ctx, *obj.RulesetID)
+	return r.IntegrationStore.Ruleset(ctx, *obj.RulesetID)
 }
 
 // EscalationPolicy is the resolver for the escalationPolicy field.
@@ -41,19 +41,19 @@ func (r *integrationResolver) EscalationPolicy(ctx context.Context, obj *db.Inte
 
 // RecipientUsers is the resolver for the recipientUsers field.
 func (r *integrationResolver) RecipientUsers(ctx context.Context, obj *db.Integration) ([]*db.User, error) {
-	users, _, err := r.Alerting.IntegrationRecipients(ctx, obj.ID)
+	users, _, err := r.IntegrationStore.IntegrationRecipients(ctx, obj.ID)
 	return users, err
 }
 
 // RecipientGroups is the resolver for the recipientGroups field.
 func (r *integrationResolver) RecipientGroups(ctx context.Context, obj *db.Integration) ([]*db.Group, error) {
-	_, groups, err := r.Alerting.IntegrationRecipients(ctx, obj.ID)
+	_, groups, err := r.IntegrationStore.IntegrationRecipients(ctx, obj.ID)
 	return groups, err
 }
 
 // SignatureHeaders is the resolver for the signatureHeaders field.
 func (r *integrationResolver) SignatureHeaders(ctx context.Context, obj *db.Integration) ([]string, error) {
-	return alerting.SignatureHeaders(obj.Type), nil
+	return rules.SignatureHeaders(obj.Type), nil
 }
 
 // CreateIntegration is the resolver for the createIntegration field.
@@ -61,7 +61,7 @@ func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.Cr
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return nil, err
 	}
-	return r.Alerting.CreateIntegration(ctx, alerting.IntegrationInput{
+	return r.IntegrationStore.CreateIntegration(ctx, integrations.IntegrationInput{
 		Name: &input.Name, Type: &input.Type, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		EscalationPolicyID: input.EscalationPolicyID, RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
 		SignatureSecret: input.SignatureSecret, RateLimitPerMinute: input.RateLimitPerMinute,
@@ -73,7 +73,7 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return nil, err
 	}
-	in := alerting.IntegrationInput{
+	in := integrations.IntegrationInput{
 		Name: input.Name, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
 		SignatureSecret: input.SignatureSecret,
@@ -84,7 +84,7 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 	if limit, set := input.RateLimitPerMinute.ValueOK(); set {
 		in.RateLimitPerMinute, in.ClearRateLimit = limit, limit == nil
 	}
-	return r.Alerting.UpdateIntegration(ctx, id, in)
+	return r.IntegrationStore.UpdateIntegration(ctx, id, in)
 }
 
 // DeleteIntegration is the resolver for the deleteIntegration field.
@@ -92,7 +92,7 @@ func (r *mutationResolver) DeleteIntegration(ctx context.Context, id int) (bool,
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return false, err
 	}
-	return done(r.Alerting.DeleteIntegration(ctx, id))
+	return done(r.IntegrationStore.DeleteIntegration(ctx, id))
 }
 
 // RotateIntegrationToken is the resolver for the rotateIntegrationToken field.
@@ -100,7 +100,7 @@ func (r *mutationResolver) RotateIntegrationToken(ctx context.Context, id int) (
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return nil, err
 	}
-	return r.Alerting.RotateIntegrationToken(ctx, id)
+	return r.IntegrationStore.RotateIntegrationToken(ctx, id)
 }
 
 // TestIntegration is the resolver for the testIntegration field.
@@ -139,7 +139,7 @@ func (r *mutationResolver) CreateRuleset(ctx context.Context, input graph.Create
 	if specs == nil {
 		specs = []rules.Rule{}
 	}
-	return r.Alerting.CreateRuleset(ctx, alerting.RulesetInput{Name: &input.Name, Description: input.Description, Rules: specs})
+	return r.IntegrationStore.CreateRuleset(ctx, integrations.RulesetInput{Name: &input.Name, Description: input.Description, Rules: specs})
 }
 
 // UpdateRuleset is the resolver for the updateRuleset field.
@@ -147,7 +147,7 @@ func (r *mutationResolver) UpdateRuleset(ctx context.Context, id int, input grap
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return nil, err
 	}
-	return r.Alerting.UpdateRuleset(ctx, id, alerting.RulesetInput{Name: input.Name, Description: input.Description, Rules: ruleSpecs(input.Rules)})
+	return r.IntegrationStore.UpdateRuleset(ctx, id, integrations.RulesetInput{Name: input.Name, Description: input.Description, Rules: ruleSpecs(input.Rules)})
 }
 
 // DeleteRuleset is the resolver for the deleteRuleset field.
@@ -155,7 +155,7 @@ func (r *mutationResolver) DeleteRuleset(ctx context.Context, id int) (bool, err
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return false, err
 	}
-	return done(r.Alerting.DeleteRuleset(ctx, id))
+	return done(r.IntegrationStore.DeleteRuleset(ctx, id))
 }
 
 // Integrations is the resolver for the integrations field.
@@ -163,7 +163,7 @@ func (r *queryResolver) Integrations(ctx context.Context) ([]*db.Integration, er
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}
-	return r.Alerting.Integrations(ctx)
+	return r.IntegrationStore.Integrations(ctx)
 }
 
 // Integration is the resolver for the integration field.
@@ -171,7 +171,7 @@ func (r *queryResolver) Integration(ctx context.Context, id int) (*db.Integratio
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}
-	return orNil(r.Alerting.Integration(ctx, id))
+	return orNil(r.IntegrationStore.Integration(ctx, id))
 }
 
 // Rulesets is the resolver for the rulesets field.
@@ -179,7 +179,7 @@ func (r *queryResolver) Rulesets(ctx context.Context) ([]*db.Ruleset, error) {
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}
-	return r.Alerting.Rulesets(ctx)
+	return r.IntegrationStore.Rulesets(ctx)
 }
 
 // Ruleset is the resolver for the ruleset field.
@@ -187,7 +187,7 @@ func (r *queryResolver) Ruleset(ctx context.Context, id int) (*db.Ruleset, error
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}
-	return orNil(r.Alerting.Ruleset(ctx, id))
+	return orNil(r.IntegrationStore.Ruleset(ctx, id))
 }
 
 // Route is the resolver for the route field.

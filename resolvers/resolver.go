@@ -16,6 +16,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
 	"github.com/klaxonhq/klaxon/schedules"
@@ -29,6 +30,8 @@ type Resolver struct {
 	Audit         *audit.Log
 	ScheduleStore *schedules.Store
 	PolicyStore   *policies.Store
+	// IntegrationStore keeps the integrations and their rulesets.
+	IntegrationStore *integrations.Store
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.

@@ -30,6 +30,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
@@ -53,7 +54,8 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		var svc *alerting.Service
 		policyStore := policies.NewStore(d, clock.Now, func() { svc.RoutesChanged() })
 		scheduleStore := schedules.NewStore(d, clock.Now, policyStore)
-		svc = alerting.NewService(d, twilioPublic, clock.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
+		integrationStore := integrations.NewStore(d, twilioPublic, clock.Now, func() { svc.RoutesChanged() })
+		svc = alerting.NewService(d, twilioPublic, clock.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore})
 		email, err := notifiers.NewEmail(notifiers.EmailConfig{Host: mail.host, Port: mail.port, TLS: notifiers.SMTPNoTLS, From: "Klaxon <klaxon@example.com>"})
 		if err != nil {
 			t.Fatal(err)
@@ -69,7 +71,7 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		tokens, _ := auth.NewTokens(key, time.Hour, clock.Now)
 		authSvc, _ := auth.NewService(d, tokens, clock.Now)
 		authSvc.SetPasswordCost(bcrypt.MinCost)
-		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, &resolvers.Resolver{Alerting: svc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore}, log).Handler())
+		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, &resolvers.Resolver{Alerting: svc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, IntegrationStore: integrationStore}, log).Handler())
 		t.Cleanup(ts.Close)
 
 		insert := func(model any) {
@@ -96,7 +98,7 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		insert(&db.EscalationStep{PolicyID: policy.ID, Position: 0, DelayMinutes: 5, Targets: []db.Target{{Type: db.TargetUser, ID: alice.ID}}})
 		insert(&db.EscalationStep{PolicyID: policy.ID, Position: 1, DelayMinutes: 5, Targets: []db.Target{{Type: db.TargetUser, ID: bob.ID}}})
 		name, typ := "Detectify", rules.TypeDetectify
-		integ, err := svc.CreateIntegration(ctx, alerting.IntegrationInput{Name: &name, Type: &typ})
+		integ, err := integrationStore.CreateIntegration(ctx, integrations.IntegrationInput{Name: &name, Type: &typ})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
 	"github.com/klaxonhq/klaxon/schedules"
@@ -123,13 +124,14 @@ func (h *harness) sibling(other *db.DB) *harness {
 	var alertingSvc *alerting.Service
 	policyStore := policies.NewStore(other, time.Now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(other, time.Now, policyStore)
-	alertingSvc = alerting.NewService(other, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore})
+	integrationStore := integrations.NewStore(other, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged() })
+	alertingSvc = alerting.NewService(other, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore})
 	bus := events.NewBus(other, log)
 	alertingSvc.SetEvents(bus)
 	busCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); bus.Run(busCtx) }()
-	ts := httptest.NewServer(server.New(server.Config{}, other, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(other), ScheduleStore: scheduleStore, PolicyStore: policyStore}, log).Handler())
+	ts := httptest.NewServer(server.New(server.Config{}, other, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(other), ScheduleStore: scheduleStore, PolicyStore: policyStore, IntegrationStore: integrationStore}, log).Handler())
 	h.t.Cleanup(func() { ts.Close(); stop(); <-done })
 	c := *h
 	c.db, c.auth, c.alerting, c.bus, c.srv, c.client = other, authSvc, alertingSvc, bus, ts, ts.Client()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/rules"
 )
 
 // keptHeaders are the request headers stored with each inbound message:
@@ -15,7 +16,7 @@ import (
 // carries a credential of ours.
 var keptHeaders = append([]string{
 	"Content-Type", "User-Agent", "X-Forwarded-For", "X-Real-Ip", "X-Request-Id",
-}, alerting.SignatureHeaderNames...)
+}, rules.SignatureHeaderNames...)
 
 type webhookReply struct {
 	MessageID string  `json:"messageId"`

@@ -1,12 +1,12 @@
-package alerting_test
+package integrations_test
 
 import (
 	"slices"
 	"testing"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -25,12 +25,12 @@ func TestIntegrationPolicyAndRecipients(t *testing.T) {
 		typ := rules.TypeDetectify
 		cases := []struct {
 			name      string
-			in        alerting.IntegrationInput
+			in        integrations.IntegrationInput
 			wantField string
 		}{
-			{"unknown policy", alerting.IntegrationInput{EscalationPolicyID: ptr(p.ID + 1000)}, "escalationPolicyId"},
-			{"unknown user", alerting.IntegrationInput{RecipientUserIDs: []int{a, b + 1000}}, "recipientUserIds[1]"},
-			{"unknown group", alerting.IntegrationInput{RecipientGroupIDs: []int{g + 1000}}, "recipientGroupIds[0]"},
+			{"unknown policy", integrations.IntegrationInput{EscalationPolicyID: ptr(p.ID + 1000)}, "escalationPolicyId"},
+			{"unknown user", integrations.IntegrationInput{RecipientUserIDs: []int{a, b + 1000}}, "recipientUserIds[1]"},
+			{"unknown group", integrations.IntegrationInput{RecipientGroupIDs: []int{g + 1000}}, "recipientGroupIds[0]"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -45,7 +45,7 @@ func TestIntegrationPolicyAndRecipients(t *testing.T) {
 			})
 		}
 
-		integ, err := c.svc.CreateIntegration(c.ctx, alerting.IntegrationInput{
+		integ, err := c.svc.CreateIntegration(c.ctx, integrations.IntegrationInput{
 			Name: ptr("Detectify"), Type: &typ, EscalationPolicyID: &p.ID,
 			RecipientUserIDs: []int{b, a, b}, RecipientGroupIDs: []int{g},
 		})
@@ -75,20 +75,20 @@ func TestIntegrationPolicyAndRecipients(t *testing.T) {
 		}
 
 		// A refused update keeps everything.
-		_, err = c.svc.UpdateIntegration(c.ctx, integ.ID, alerting.IntegrationInput{Name: ptr("Renamed"), RecipientUserIDs: []int{b + 1000}})
+		_, err = c.svc.UpdateIntegration(c.ctx, integ.ID, integrations.IntegrationInput{Name: ptr("Renamed"), RecipientUserIDs: []int{b + 1000}})
 		wantFieldError(t, err, "recipientUserIds[0]")
 		if u, _ := recipients(); !slices.Equal(u, []int{a, b}) {
 			t.Fatalf("a refused update changed recipients: %v", u)
 		}
 
 		// Nil lists keep the recipients; an empty list clears its kind.
-		if _, err := c.svc.UpdateIntegration(c.ctx, integ.ID, alerting.IntegrationInput{Name: ptr("Renamed")}); err != nil {
+		if _, err := c.svc.UpdateIntegration(c.ctx, integ.ID, integrations.IntegrationInput{Name: ptr("Renamed")}); err != nil {
 			t.Fatal(err)
 		}
 		if u, gs := recipients(); len(u) != 2 || len(gs) != 1 {
 			t.Fatalf("an update without recipients changed them: %v %v", u, gs)
 		}
-		updated, err := c.svc.UpdateIntegration(c.ctx, integ.ID, alerting.IntegrationInput{
+		updated, err := c.svc.UpdateIntegration(c.ctx, integ.ID, integrations.IntegrationInput{
 			ClearEscalationPolicy: true, RecipientUserIDs: []int{b}, RecipientGroupIDs: []int{},
 		})
 		if err != nil {

@@ -1,4 +1,4 @@
-package alerting
+package integrations
 
 import (
 	"context"
@@ -21,7 +21,7 @@ type RulesetInput struct {
 	Rules       []rules.Rule // nil keeps the rules on update
 }
 
-func (s *Service) Rulesets(ctx context.Context) ([]*db.Ruleset, error) {
+func (s *Store) Rulesets(ctx context.Context) ([]*db.Ruleset, error) {
 	var list []*db.Ruleset
 	err := s.db.NewSelect().Model(&list).
 		Relation("Rules", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
@@ -32,11 +32,12 @@ func (s *Service) Rulesets(ctx context.Context) ([]*db.Ruleset, error) {
 	return list, nil
 }
 
-func (s *Service) Ruleset(ctx context.Context, id int) (*db.Ruleset, error) {
-	return rulesetByID(ctx, s.db, id)
+func (s *Store) Ruleset(ctx context.Context, id int) (*db.Ruleset, error) {
+	return s.RulesetByID(ctx, s.db, id)
 }
 
-func rulesetByID(ctx context.Context, idb bun.IDB, id int) (*db.Ruleset, error) {
+// RulesetByID reads the ruleset with its rules in order through idb.
+func (s *Store) RulesetByID(ctx context.Context, idb bun.IDB, id int) (*db.Ruleset, error) {
 	rs := new(db.Ruleset)
 	err := idb.NewSelect().Model(rs).
 		Relation("Rules", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
@@ -47,7 +48,7 @@ func rulesetByID(ctx context.Context, idb bun.IDB, id int) (*db.Ruleset, error) 
 	return rs, nil
 }
 
-func (s *Service) CreateRuleset(ctx context.Context, in RulesetInput) (*db.Ruleset, error) {
+func (s *Store) CreateRuleset(ctx context.Context, in RulesetInput) (*db.Ruleset, error) {
 	if in.Name == nil {
 		return nil, invalid.New("name", "is required")
 	}
@@ -69,9 +70,9 @@ func (s *Service) CreateRuleset(ctx context.Context, in RulesetInput) (*db.Rules
 	return rs, nil
 }
 
-func (s *Service) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*db.Ruleset, error) {
+func (s *Store) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*db.Ruleset, error) {
 	// Webhooks must follow the change from the next message on.
-	defer s.routes.invalidate()
+	defer s.onChange()
 	if in.Rules != nil {
 		if err := rules.ValidateRules(in.Rules); err != nil {
 			return nil, err
@@ -80,7 +81,7 @@ func (s *Service) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*
 	var rs *db.Ruleset
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if rs, err = rulesetByID(ctx, tx, id); err != nil {
+		if rs, err = s.RulesetByID(ctx, tx, id); err != nil {
 			return err
 		}
 		before := recordOfRuleset(rs)
@@ -109,9 +110,9 @@ func (s *Service) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*
 
 // DeleteRuleset refuses while an integration still uses the ruleset, so
 // no integration silently loses its rules.
-func (s *Service) DeleteRuleset(ctx context.Context, id int) error {
+func (s *Store) DeleteRuleset(ctx context.Context, id int) error {
 	// Webhooks must follow the change from the next message on.
-	defer s.routes.invalidate()
+	defer s.onChange()
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		users, err := tx.NewSelect().Model((*db.Integration)(nil)).Where("ruleset_id = ?", id).Count(ctx)
 		if err != nil {
@@ -120,7 +121,7 @@ func (s *Service) DeleteRuleset(ctx context.Context, id int) error {
 		if users > 0 {
 			return invalid.New("id", fmt.Sprintf("ruleset %d is used by %d integration(s)", id, users))
 		}
-		rs, err := rulesetByID(ctx, tx, id)
+		rs, err := s.RulesetByID(ctx, tx, id)
 		if err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}

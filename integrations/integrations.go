@@ -1,10 +1,9 @@
-package alerting
+package integrations
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"github.com/klaxonhq/klaxon/invalid"
 	"slices"
@@ -14,14 +13,6 @@ import (
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/rules"
-)
-
-var (
-	// ErrUnknownToken means no integration has the token a webhook used
-	// (it never existed, or it was rotated out).
-	ErrUnknownToken = errors.New("alerting: unknown integration token")
-	// ErrIntegrationDisabled means the integration exists but is switched off.
-	ErrIntegrationDisabled = errors.New("alerting: integration is disabled")
 )
 
 // IntegrationInput is what createIntegration and updateIntegration take;
@@ -51,11 +42,11 @@ type IntegrationInput struct {
 }
 
 // URL is where the integration's sender posts.
-func (s *Service) URL(integ *db.Integration) string {
+func (s *Store) URL(integ *db.Integration) string {
 	return s.publicURL + "/webhooks/" + integ.Token
 }
 
-func (s *Service) Integrations(ctx context.Context) ([]*db.Integration, error) {
+func (s *Store) Integrations(ctx context.Context) ([]*db.Integration, error) {
 	var list []*db.Integration
 	if err := s.db.NewSelect().Model(&list).Order("id").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list integrations: %w", err)
@@ -63,11 +54,13 @@ func (s *Service) Integrations(ctx context.Context) ([]*db.Integration, error) {
 	return list, nil
 }
 
-func (s *Service) Integration(ctx context.Context, id int) (*db.Integration, error) {
-	return integrationByID(ctx, s.db, id)
+func (s *Store) Integration(ctx context.Context, id int) (*db.Integration, error) {
+	return s.IntegrationByID(ctx, s.db, id)
 }
 
-func integrationByID(ctx context.Context, idb bun.IDB, id int) (*db.Integration, error) {
+// IntegrationByID reads the integration through idb, so that alerting can
+// ask inside its own transaction.
+func (s *Store) IntegrationByID(ctx context.Context, idb bun.IDB, id int) (*db.Integration, error) {
 	integ := new(db.Integration)
 	if err := idb.NewSelect().Model(integ).Where("id = ?", id).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load integration %d: %w", id, db.Classify(err))
@@ -78,7 +71,7 @@ func integrationByID(ctx context.Context, idb bun.IDB, id int) (*db.Integration,
 // CreateIntegration stores a new integration with a fresh token. Without
 // a mapping or a ruleset it takes its type's preset, creating a ruleset of
 // its own from the preset so the admin can edit it afterwards.
-func (s *Service) CreateIntegration(ctx context.Context, in IntegrationInput) (*db.Integration, error) {
+func (s *Store) CreateIntegration(ctx context.Context, in IntegrationInput) (*db.Integration, error) {
 	if in.Name == nil {
 		return nil, invalid.New("name", "is required")
 	}
@@ -128,16 +121,16 @@ func (s *Service) CreateIntegration(ctx context.Context, in IntegrationInput) (*
 	return integ, nil
 }
 
-func (s *Service) UpdateIntegration(ctx context.Context, id int, in IntegrationInput) (*db.Integration, error) {
+func (s *Store) UpdateIntegration(ctx context.Context, id int, in IntegrationInput) (*db.Integration, error) {
 	// Webhooks must follow the change from the next message on.
-	defer s.routes.invalidate()
+	defer s.onChange()
 	if in.Type != nil {
 		return nil, invalid.New("type", "cannot be changed; create a new integration instead")
 	}
 	var integ *db.Integration
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if integ, err = integrationByID(ctx, tx, id); err != nil {
+		if integ, err = s.IntegrationByID(ctx, tx, id); err != nil {
 			return err
 		}
 		before, err := recordOfIntegration(ctx, tx, integ)
@@ -170,11 +163,11 @@ func (s *Service) UpdateIntegration(ctx context.Context, id int, in IntegrationI
 }
 
 // DeleteIntegration removes the integration with its alerts and inbound log.
-func (s *Service) DeleteIntegration(ctx context.Context, id int) error {
+func (s *Store) DeleteIntegration(ctx context.Context, id int) error {
 	// Webhooks must follow the change from the next message on.
-	defer s.routes.invalidate()
+	defer s.onChange()
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		integ, err := integrationByID(ctx, tx, id)
+		integ, err := s.IntegrationByID(ctx, tx, id)
 		if err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}
@@ -190,9 +183,9 @@ func (s *Service) DeleteIntegration(ctx context.Context, id int) error {
 }
 
 // RotateIntegrationToken replaces the token; the old URL stops working at once.
-func (s *Service) RotateIntegrationToken(ctx context.Context, id int) (*db.Integration, error) {
+func (s *Store) RotateIntegrationToken(ctx context.Context, id int) (*db.Integration, error) {
 	// Webhooks must follow the change from the next message on.
-	defer s.routes.invalidate()
+	defer s.onChange()
 	token, err := newToken()
 	if err != nil {
 		return nil, err
@@ -200,7 +193,7 @@ func (s *Service) RotateIntegrationToken(ctx context.Context, id int) (*db.Integ
 	var integ *db.Integration
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if integ, err = integrationByID(ctx, tx, id); err != nil {
+		if integ, err = s.IntegrationByID(ctx, tx, id); err != nil {
 			return fmt.Errorf("rotate token: %w", err)
 		}
 		before, err := recordOfIntegration(ctx, tx, integ)
@@ -343,7 +336,7 @@ func replaceRecipients(ctx context.Context, tx bun.Tx, integrationID int, in Int
 
 // IntegrationRecipients returns the users and the groups an integration's
 // alerts are for, each by id; deleted ones are left out.
-func (s *Service) IntegrationRecipients(ctx context.Context, integrationID int) ([]*db.User, []*db.Group, error) {
+func (s *Store) IntegrationRecipients(ctx context.Context, integrationID int) ([]*db.User, []*db.Group, error) {
 	users := []*db.User{}
 	err := s.db.NewSelect().Model(&users).
 		Where("id IN (SELECT target_id FROM integration_recipients WHERE integration_id = ? AND kind = ?)", integrationID, db.TargetUser).
