@@ -157,6 +157,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"token": `{"to":"[redacted]"}`, "signatureSecret": `{"to":"[redacted]"}`,
 			"rulesetId": "*", "escalationPolicyId": `{"to":` + itoa(p.ID) + `}`, "mapping": "*",
 			"rateLimitPerMinute": `{"to":null}`, "recipientUserIds": `{"to":[` + itoa(b) + `]}`, "recipientGroupIds": `{"to":[]}`,
+			"pageDelayMinutes": `{"to":0}`, "autoCloseAfterMinutes": `{"to":null}`,
 		})
 		for _, secret := range []string{integ.Token, "first-secret-0123456789"} {
 			if containsText(trail, secret) {
@@ -181,6 +182,12 @@ func TestAuditOfConfiguration(t *testing.T) {
 		}
 		wantChanges(t, trail.one(audit.Integration, integ.ID, audit.Updated, "a@example.com"), map[string]string{
 			"signatureSecret": `{"from":"[redacted]","to":""}`,
+		})
+		if _, err := c.integrations.UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{PageDelayMinutes: ptr(5), AutoCloseAfterMinutes: ptr(60)}); err != nil {
+			t.Fatal(err)
+		}
+		wantChanges(t, trail.one(audit.Integration, integ.ID, audit.Updated, "a@example.com"), map[string]string{
+			"pageDelayMinutes": `{"from":0,"to":5}`, "autoCloseAfterMinutes": `{"from":null,"to":60}`,
 		})
 		rotated, err := c.integrations.RotateIntegrationToken(ctx, integ.ID)
 		if err != nil {
@@ -262,6 +269,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"name": `{"from":"Web scanner"}`, "type": "*", "enabled": "*", "token": `{"from":"[redacted]"}`, "signatureSecret": `{"from":""}`,
 			"rulesetId": "*", "escalationPolicyId": "*", "mapping": "*", "rateLimitPerMinute": "*",
 			"recipientUserIds": `{"from":[` + itoa(b) + `]}`, "recipientGroupIds": "*",
+			"pageDelayMinutes": `{"from":5}`, "autoCloseAfterMinutes": `{"from":60}`,
 		})
 		if err := c.integrations.DeleteIntegration(ctx, integ.ID); err == nil {
 			t.Fatal("deleted an integration twice")

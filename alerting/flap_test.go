@@ -14,6 +14,7 @@ import (
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
+	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -21,24 +22,20 @@ import (
 // auto-close (0 for off).
 func (f *engineFixture) flapIntegration(delay, autoClose int) {
 	f.t.Helper()
-	var quiet *int
-	if autoClose > 0 {
-		quiet = &autoClose
+	in := integrations.IntegrationInput{PageDelayMinutes: &delay, AutoCloseAfterMinutes: &autoClose}
+	if autoClose == 0 {
+		in.AutoCloseAfterMinutes, in.ClearAutoClose = nil, true
 	}
-	_, err := f.d.NewUpdate().Model((*db.Integration)(nil)).Set("page_delay_minutes = ?", delay).Set("auto_close_after_minutes = ?", quiet).
-		Where("id = ?", f.integ.ID).Exec(f.ctx)
-	if err != nil {
+	if _, err := f.integrations().UpdateIntegration(f.ctx, f.integ.ID, in); err != nil {
 		f.t.Fatal(err)
 	}
-	f.svc.RoutesChanged()
 }
 
 // ackTimeout sets the fixture integration's policy's acknowledgement
 // timeout.
 func (f *engineFixture) ackTimeout(minutes int) {
 	f.t.Helper()
-	_, err := f.d.NewUpdate().Model((*db.EscalationPolicy)(nil)).Set("ack_timeout_minutes = ?", minutes).
-		Where("id = ?", *f.integ.EscalationPolicyID).Exec(f.ctx)
+	_, err := policies.NewStore(f.d, f.clock.Now, nil).UpdateEscalationPolicy(f.ctx, *f.integ.EscalationPolicyID, policies.PolicyInput{AckTimeoutMinutes: &minutes})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -218,21 +218,23 @@ type ComplexityRoot struct {
 	}
 
 	Integration struct {
-		CreatedAt          func(childComplexity int) int
-		Enabled            func(childComplexity int) int
-		EscalationPolicy   func(childComplexity int) int
-		ID                 func(childComplexity int) int
-		Mapping            func(childComplexity int) int
-		Name               func(childComplexity int) int
-		RateLimitPerMinute func(childComplexity int) int
-		RecipientGroups    func(childComplexity int) int
-		RecipientUsers     func(childComplexity int) int
-		Ruleset            func(childComplexity int) int
-		SignatureHeaders   func(childComplexity int) int
-		SignatureRequired  func(childComplexity int) int
-		Type               func(childComplexity int) int
-		URL                func(childComplexity int) int
-		UpdatedAt          func(childComplexity int) int
+		AutoCloseAfterMinutes func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		Enabled               func(childComplexity int) int
+		EscalationPolicy      func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		Mapping               func(childComplexity int) int
+		Name                  func(childComplexity int) int
+		PageDelayMinutes      func(childComplexity int) int
+		RateLimitPerMinute    func(childComplexity int) int
+		RecipientGroups       func(childComplexity int) int
+		RecipientUsers        func(childComplexity int) int
+		Ruleset               func(childComplexity int) int
+		SignatureHeaders      func(childComplexity int) int
+		SignatureRequired     func(childComplexity int) int
+		Type                  func(childComplexity int) int
+		URL                   func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
 	}
 
 	IntegrationTestResult struct {
@@ -1271,6 +1273,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InboundMessageConnection.TotalCount(childComplexity), true
 
+	case "Integration.autoCloseAfterMinutes":
+		if e.ComplexityRoot.Integration.AutoCloseAfterMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.AutoCloseAfterMinutes(childComplexity), true
 	case "Integration.createdAt":
 		if e.ComplexityRoot.Integration.CreatedAt == nil {
 			break
@@ -1307,6 +1315,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.Name(childComplexity), true
+	case "Integration.pageDelayMinutes":
+		if e.ComplexityRoot.Integration.PageDelayMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.PageDelayMinutes(childComplexity), true
 	case "Integration.rateLimitPerMinute":
 		if e.ComplexityRoot.Integration.RateLimitPerMinute == nil {
 			break
@@ -3246,6 +3260,10 @@ type Integration {
   signatureHeaders: [String!]!
   "Webhooks taken a minute at most; more are answered 429 with Retry-After. Null: no limit."
   rateLimitPerMinute: Int
+  "Minutes a new alert waits before its first escalation step; an alert that closes meanwhile pages no one."
+  pageDelayMinutes: Int!
+  "Minutes without a message after which an OPEN or ACKNOWLEDGED alert closes. Null: never. Alerts keep the value they opened with."
+  autoCloseAfterMinutes: Int
   createdAt: Time!
   updatedAt: Time!
 }
@@ -3262,6 +3280,10 @@ input CreateIntegrationInput {
   "Requires every webhook to be signed with this key (16 to 256 characters)."
   signatureSecret: String
   rateLimitPerMinute: Int
+  "0 to 1440, default 0."
+  pageDelayMinutes: Int
+  "1 to 43200; leave out never to close."
+  autoCloseAfterMinutes: Int
 }
 
 input UpdateIntegrationInput {
@@ -3279,6 +3301,10 @@ input UpdateIntegrationInput {
   signatureSecret: String
   "An explicit null removes the limit; leaving it out keeps it."
   rateLimitPerMinute: Int
+  "0 to 1440."
+  pageDelayMinutes: Int
+  "1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it."
+  autoCloseAfterMinutes: Int
 }
 
 type Ruleset {
@@ -4034,6 +4060,10 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_signatureHeaders(ctx, field)
 	case "rateLimitPerMinute":
 		return ec.fieldContext_Integration_rateLimitPerMinute(ctx, field)
+	case "pageDelayMinutes":
+		return ec.fieldContext_Integration_pageDelayMinutes(ctx, field)
+	case "autoCloseAfterMinutes":
+		return ec.fieldContext_Integration_autoCloseAfterMinutes(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Integration_createdAt(ctx, field)
 	case "updatedAt":
@@ -8484,6 +8514,52 @@ func (ec *executionContext) _Integration_rateLimitPerMinute(ctx context.Context,
 	)
 }
 func (ec *executionContext) fieldContext_Integration_rateLimitPerMinute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Integration_pageDelayMinutes(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_pageDelayMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageDelayMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_pageDelayMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Integration_autoCloseAfterMinutes(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_autoCloseAfterMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoCloseAfterMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_autoCloseAfterMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
 }
 
@@ -15139,7 +15215,7 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute"}
+	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "pageDelayMinutes", "autoCloseAfterMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15216,6 +15292,20 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.RateLimitPerMinute = data
+		case "pageDelayMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pageDelayMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PageDelayMinutes = data
+		case "autoCloseAfterMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoCloseAfterMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoCloseAfterMinutes = data
 		}
 	}
 	return it, nil
@@ -16224,7 +16314,7 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute"}
+	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "pageDelayMinutes", "autoCloseAfterMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16294,6 +16384,20 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.RateLimitPerMinute = graphql.OmittableOf(data)
+		case "pageDelayMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pageDelayMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PageDelayMinutes = data
+		case "autoCloseAfterMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoCloseAfterMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoCloseAfterMinutes = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -17620,6 +17724,16 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 				})
 		case "rateLimitPerMinute":
 			out.Values[i] = ec._Integration_rateLimitPerMinute(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pageDelayMinutes":
+			out.Values[i] = ec._Integration_pageDelayMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "autoCloseAfterMinutes":
+			out.Values[i] = ec._Integration_autoCloseAfterMinutes(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

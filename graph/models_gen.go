@@ -106,6 +106,10 @@ type CreateIntegrationInput struct {
 	// Requires every webhook to be signed with this key (16 to 256 characters).
 	SignatureSecret    *string `json:"signatureSecret,omitempty"`
 	RateLimitPerMinute *int    `json:"rateLimitPerMinute,omitempty"`
+	// 0 to 1440, default 0.
+	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
+	// 1 to 43200; leave out never to close.
+	AutoCloseAfterMinutes *int `json:"autoCloseAfterMinutes,omitempty"`
 }
 
 type CreateNotificationRuleInput struct {
@@ -305,6 +309,10 @@ type UpdateIntegrationInput struct {
 	SignatureSecret *string `json:"signatureSecret,omitempty"`
 	// An explicit null removes the limit; leaving it out keeps it.
 	RateLimitPerMinute graphql.Omittable[*int] `json:"rateLimitPerMinute,omitempty"`
+	// 0 to 1440.
+	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
+	// 1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it.
+	AutoCloseAfterMinutes graphql.Omittable[*int] `json:"autoCloseAfterMinutes,omitempty"`
 }
 
 type UpdateRulesetInput struct {

@@ -43,3 +43,47 @@ func TestAckTimeoutOverGraphQL(t *testing.T) {
 		}
 	})
 }
+
+func TestPagingDelayAndAutoCloseOverGraphQL(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		type integ struct {
+			ID                    string
+			PageDelayMinutes      int
+			AutoCloseAfterMinutes *int
+		}
+		const create = `mutation($input: CreateIntegrationInput!) { createIntegration(input: $input) { id pageDelayMinutes autoCloseAfterMinutes } }`
+		var created struct {
+			I integ `json:"createIntegration"`
+		}
+		h.mustGQL(h.admin.Token, create, map[string]any{"input": map[string]any{"name": "Plain", "type": "GENERIC"}}, &created)
+		if created.I.PageDelayMinutes != 0 || created.I.AutoCloseAfterMinutes != nil {
+			t.Fatalf("defaults %+v", created.I)
+		}
+		h.mustGQL(h.admin.Token, create, map[string]any{"input": map[string]any{"name": "Flappy", "type": "GENERIC",
+			"pageDelayMinutes": 5, "autoCloseAfterMinutes": 120}}, &created)
+		if created.I.PageDelayMinutes != 5 || created.I.AutoCloseAfterMinutes == nil || *created.I.AutoCloseAfterMinutes != 120 {
+			t.Fatalf("created %+v", created.I)
+		}
+		for field, value := range map[string]int{"pageDelayMinutes": 1441, "autoCloseAfterMinutes": 0} {
+			bad := map[string]any{"name": "Bad", "type": "GENERIC", field: value}
+			if e := h.wantGQLError(h.admin.Token, create, map[string]any{"input": bad}, "BAD_USER_INPUT"); e.Extensions.Field != field {
+				t.Errorf("%s %d names field %q", field, value, e.Extensions.Field)
+			}
+		}
+
+		// Leaving auto-close out keeps it; an explicit null turns it off.
+		const update = `mutation($id: ID!, $input: UpdateIntegrationInput!) { updateIntegration(id: $id, input: $input) { id pageDelayMinutes autoCloseAfterMinutes } }`
+		var updated struct {
+			I integ `json:"updateIntegration"`
+		}
+		h.mustGQL(h.admin.Token, update, map[string]any{"id": created.I.ID, "input": map[string]any{"pageDelayMinutes": 0}}, &updated)
+		if updated.I.PageDelayMinutes != 0 || updated.I.AutoCloseAfterMinutes == nil {
+			t.Fatalf("after an update without auto-close: %+v", updated.I)
+		}
+		h.mustGQL(h.admin.Token, update, map[string]any{"id": created.I.ID, "input": map[string]any{"autoCloseAfterMinutes": nil}}, &updated)
+		if updated.I.AutoCloseAfterMinutes != nil {
+			t.Fatalf("after clearing: %+v", updated.I)
+		}
+	})
+}
