@@ -89,13 +89,20 @@ func (s *Service) Acknowledge(ctx context.Context, alertID, userID int) (*db.Ale
 
 func (s *Service) acknowledgeBy(userID int) alertMutation {
 	return func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
+		now := s.clock()
 		switch a.Status {
 		case db.AlertAcknowledged:
-			return nil, nil
+			// Acknowledging again says "still on it": under a policy with
+			// an acknowledgement timeout, the timeout starts over.
+			restarted, err := s.restartAckTimeout(ctx, tx, a, now)
+			if err != nil || !restarted {
+				return nil, err
+			}
+			a.AcknowledgedAt, a.AcknowledgedBy = &now, &userID
+			return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: "Acknowledged again; the acknowledgement timeout starts over", UserID: &userID}, nil
 		case db.AlertClosed:
 			return nil, invalid.New("id", fmt.Sprintf("alert %d is closed", a.ID))
 		}
-		now := s.clock()
 		a.Status, a.AcknowledgedAt, a.AcknowledgedBy = db.AlertAcknowledged, &now, &userID
 		if err := s.startAckTimeout(ctx, tx, a, now); err != nil {
 			return nil, err

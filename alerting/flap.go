@@ -113,6 +113,25 @@ func (s *Service) startAckTimeout(ctx context.Context, tx bun.Tx, a *db.Alert, n
 	return enqueue(ctx, tx, jobAckTimeout, a.ID, now.Add(time.Duration(n)*time.Minute), ackTimeoutKey(a.ID, now), ackTimeoutArgs{Minutes: n}, now)
 }
 
+// restartAckTimeout replaces the pending timeout of an alert acknowledged
+// again at now, and reports whether its policy has one.
+func (s *Service) restartAckTimeout(ctx context.Context, tx bun.Tx, a *db.Alert, now time.Time) (bool, error) {
+	if a.EscalationPolicyID == nil {
+		return false, nil
+	}
+	policy, err := s.config.Policies.PolicyByID(ctx, tx, *a.EscalationPolicyID)
+	if err != nil {
+		return false, fmt.Errorf("acknowledge alert %d: %w", a.ID, err)
+	}
+	if policy.AckTimeoutMinutes == nil {
+		return false, nil
+	}
+	if _, err := tx.NewDelete().Model((*db.AlertJob)(nil)).Where("alert_id = ? AND kind = ?", a.ID, jobAckTimeout).Exec(ctx); err != nil {
+		return false, fmt.Errorf("restart acknowledgement timeout of alert %d: %w", a.ID, err)
+	}
+	return true, s.startAckTimeout(ctx, tx, a, now)
+}
+
 // ackTimedOut returns an alert still acknowledged to OPEN and queues its
 // first step again, in the transaction that removes the job.
 func (s *Service) ackTimedOut(ctx context.Context, job *db.AlertJob, args ackTimeoutArgs) error {

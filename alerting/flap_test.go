@@ -261,12 +261,21 @@ func TestAckTimeoutPagesAgainFromStepOne(t *testing.T) {
 		expectTimeline(t, f, alertID, "ACK_TIMED_OUT: Acknowledgement timed out after 15 minutes; paging again from step 1")
 		expectPaths(t, "step 2 again", f.at(37), "/bob/0")
 
-		// Acknowledging again starts a new timeout.
+		// Acknowledging again starts a new timeout, and acknowledging an
+		// acknowledged alert starts it over.
 		if _, err := f.svc.Acknowledge(f.ctx, alertID, bob); err != nil {
 			t.Fatal(err)
 		}
-		expectPaths(t, "within the second timeout", f.at(51))
-		expectPaths(t, "the second timeout", f.at(52), "/alice/0")
+		f.at(45)
+		if _, err := f.svc.Acknowledge(f.ctx, alertID, alice); err != nil {
+			t.Fatal(err)
+		}
+		if a := f.alert(alertID); a.AcknowledgedBy == nil || *a.AcknowledgedBy != alice {
+			t.Fatalf("acknowledged again by %v, want alice", a.AcknowledgedBy)
+		}
+		expectPaths(t, "within the restarted timeout", f.at(59))
+		expectPaths(t, "the second timeout", f.at(60), "/alice/0")
+		expectTimeline(t, f, alertID, "ACKNOWLEDGED: Acknowledged again; the acknowledgement timeout starts over")
 		if n, e := f.countTimeline(alertID, db.LogAckTimedOut), f.countEvents(alertID, db.LogAckTimedOut); n != 2 || e != 2 {
 			t.Fatalf("%d timeouts on the timeline, %d events; want 2 each", n, e)
 		}
