@@ -11,9 +11,11 @@
 //   - Lifecycle (alerts.go, actionlinks.go, actors.go, replies.go):
 //     acknowledge, assign, close, with the timeline (tables alerts,
 //     alert_log, alert_recipients, action_links).
-//   - Engine (escalation.go, notify.go, jobs.go): walk each alert's
+//   - Engine (escalation.go, notify.go, jobs.go, flap.go): walk each alert's
 //     escalation policy, notify the people it names by their notification
-//     rules, retry and rate-limit (tables alert_jobs, notifications).
+//     rules, retry and rate-limit (tables alert_jobs, notifications);
+//     hold a new alert's first step for the paging delay, close quiet
+//     alerts, and time out acknowledgements.
 //
 // Deduplication is the database's job: a unique index allows one unclosed
 // alert per (integration, source id), and opening is an INSERT … ON
