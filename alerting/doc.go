@@ -23,8 +23,10 @@
 // messages can never open two alerts.
 //
 // The configuration the engine follows is kept by other packages
-// (integrations, schedules, policies, …); alerting reads it only through
-// the small interfaces it declares in config.go, filled in by the wiring,
-// and never imports those packages. It may import db, events, notifiers, audit,
-// egress, rules and oncall.
+// (integrations, schedules, policies, contacts, and auth for group
+// membership); alerting reads it only through the small interfaces it
+// declares in config.go, filled in by the wiring, and never imports those
+// packages. It pages through notifiers.Channels, the value contact
+// verification sends through too. It may import db, events, notifiers,
+// audit, egress, rules and oncall.
 package alerting
