@@ -59,14 +59,24 @@ func minutes(n int) string {
 // closedBeforePagingText is the LogNotPaged entry.
 const closedBeforePagingText = "Closed before paging: the paging delay had not passed, so nobody was paged"
 
-// cancelPaging drops an alert's escalation and notification jobs:
-// acknowledging stops the paging, but not the auto-close or the
-// acknowledgement timeout.
-func cancelPaging(ctx context.Context, idb bun.IDB, alertID int) error {
-	_, err := idb.NewDelete().Model((*db.AlertJob)(nil)).
-		Where("alert_id = ? AND kind IN (?)", alertID, bun.In([]string{jobEscalate, jobNotify})).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("cancel paging of alert %d: %w", alertID, err)
+// settleJobs brings an alert's jobs in line with the change just
+// recorded: closing drops them all; acknowledging or snoozing stops the
+// paging and any earlier acknowledgement's timeout or snooze end, keeping
+// only the auto-close; and an acknowledgement (not a snooze) starts the
+// policy's acknowledgement timeout. Other changes (an assignment, a
+// note) leave the jobs alone.
+func (s *Service) settleJobs(ctx context.Context, tx bun.Tx, alert *db.Alert, entry *db.AlertLog) error {
+	switch {
+	case alert.Status == db.AlertClosed:
+		return closeJobs(ctx, tx, alert.ID, entry.At)
+	case alert.Status == db.AlertAcknowledged && (entry.Type == db.LogAcknowledged || entry.Type == db.LogSnoozed):
+		_, err := tx.NewDelete().Model((*db.AlertJob)(nil)).Where("alert_id = ? AND kind <> ?", alert.ID, jobAutoClose).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("stop paging alert %d: %w", alert.ID, err)
+		}
+		if entry.Type == db.LogAcknowledged {
+			return s.startAckTimeout(ctx, tx, alert, entry.At)
+		}
 	}
 	return nil
 }
@@ -96,40 +106,30 @@ func closeJobs(ctx context.Context, tx bun.Tx, alertID int, now time.Time) error
 	return timeline.add(ctx, db.LogNotPaged, closedBeforePagingText)
 }
 
+// ackTimeoutOf is the acknowledgement timeout of the alert's policy in
+// minutes, 0 for none.
+func (s *Service) ackTimeoutOf(ctx context.Context, tx bun.Tx, a *db.Alert) (int, error) {
+	if a.EscalationPolicyID == nil {
+		return 0, nil
+	}
+	policy, err := s.config.Policies.PolicyByID(ctx, tx, *a.EscalationPolicyID)
+	if err != nil {
+		return 0, fmt.Errorf("acknowledge alert %d: %w", a.ID, err)
+	}
+	if policy.AckTimeoutMinutes == nil {
+		return 0, nil
+	}
+	return *policy.AckTimeoutMinutes, nil
+}
+
 // startAckTimeout queues the timeout of an acknowledgement made at now,
 // when the alert's policy has one.
 func (s *Service) startAckTimeout(ctx context.Context, tx bun.Tx, a *db.Alert, now time.Time) error {
-	if a.EscalationPolicyID == nil {
-		return nil
+	n, err := s.ackTimeoutOf(ctx, tx, a)
+	if err != nil || n == 0 {
+		return err
 	}
-	policy, err := s.config.Policies.PolicyByID(ctx, tx, *a.EscalationPolicyID)
-	if err != nil {
-		return fmt.Errorf("acknowledge alert %d: %w", a.ID, err)
-	}
-	if policy.AckTimeoutMinutes == nil {
-		return nil
-	}
-	n := *policy.AckTimeoutMinutes
 	return enqueue(ctx, tx, jobAckTimeout, a.ID, now.Add(time.Duration(n)*time.Minute), ackTimeoutKey(a.ID, now), ackTimeoutArgs{Minutes: n}, now)
-}
-
-// restartAckTimeout replaces the pending timeout of an alert acknowledged
-// again at now, and reports whether its policy has one.
-func (s *Service) restartAckTimeout(ctx context.Context, tx bun.Tx, a *db.Alert, now time.Time) (bool, error) {
-	if a.EscalationPolicyID == nil {
-		return false, nil
-	}
-	policy, err := s.config.Policies.PolicyByID(ctx, tx, *a.EscalationPolicyID)
-	if err != nil {
-		return false, fmt.Errorf("acknowledge alert %d: %w", a.ID, err)
-	}
-	if policy.AckTimeoutMinutes == nil {
-		return false, nil
-	}
-	if _, err := tx.NewDelete().Model((*db.AlertJob)(nil)).Where("alert_id = ? AND kind = ?", a.ID, jobAckTimeout).Exec(ctx); err != nil {
-		return false, fmt.Errorf("restart acknowledgement timeout of alert %d: %w", a.ID, err)
-	}
-	return true, s.startAckTimeout(ctx, tx, a, now)
 }
 
 // ackTimedOut returns an alert still acknowledged to OPEN and queues its
@@ -159,11 +159,10 @@ func (s *Service) ackTimedOut(ctx context.Context, job *db.AlertJob, args ackTim
 		if err := timeline.add(ctx, db.LogAckTimedOut, fmt.Sprintf("Acknowledgement timed out after %s; paging again from step 1", minutes(args.Minutes))); err != nil {
 			return err
 		}
-		if err := events.AlertChanged(ctx, tx, string(db.LogAckTimedOut), alert.ID, alert.IntegrationID, now); err != nil {
+		if err := events.AlertChanged(ctx, tx, string(db.LogAckTimedOut), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
-		first := escalateArgs{}
-		return enqueue(ctx, tx, jobEscalate, alert.ID, now, escalateKey(alert.ID, first), first, now)
+		return s.restartPaging(ctx, tx, alert, job.ID, now)
 	})
 }
 
@@ -203,7 +202,7 @@ func (s *Service) autoClose(ctx context.Context, job *db.AlertJob, args autoClos
 		if err := timeline.add(ctx, db.LogClosed, "Closed: no message for "+minutes(args.Minutes)); err != nil {
 			return err
 		}
-		if err := events.AlertChanged(ctx, tx, string(db.LogClosed), alert.ID, alert.IntegrationID, now); err != nil {
+		if err := events.AlertChanged(ctx, tx, string(db.LogClosed), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
 		return closeJobs(ctx, tx, alert.ID, now)

@@ -53,15 +53,6 @@ func (f *engineFixture) send(n int, severity string) *alerting.IngestResult {
 	return res
 }
 
-func (f *engineFixture) alert(id int) *db.Alert {
-	f.t.Helper()
-	a, err := f.svc.Alert(f.ctx, id)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return a
-}
-
 // countTimeline counts an alert's timeline entries of typ.
 func (f *engineFixture) countTimeline(alertID int, typ db.AlertLogType) int {
 	f.t.Helper()

@@ -114,7 +114,7 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 	}
 	paging := false
 	if out.StartPaging {
-		if paging, err = s.startPaging(ctx, tx, integrationID, plan.PolicyID, plan.Route, alertID, now, plan.pageAt(now)); err != nil {
+		if paging, err = s.startPaging(ctx, tx, &integrationID, plan.PolicyID, plan.Route, alertID, now, plan.pageAt(now)); err != nil {
 			return err
 		}
 	}

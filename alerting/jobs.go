@@ -343,6 +343,12 @@ func (s *Service) runJob(ctx context.Context, job *db.AlertJob) error {
 			return s.dropJob(ctx, job, fmt.Errorf("decode acknowledgement timeout job: %w", err))
 		}
 		return s.ackTimedOut(ctx, job, args)
+	case jobUnsnooze:
+		var args unsnoozeArgs
+		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {
+			return s.dropJob(ctx, job, fmt.Errorf("decode unsnooze job: %w", err))
+		}
+		return s.unsnooze(ctx, job, args)
 	default:
 		return s.dropJob(ctx, job, fmt.Errorf("unknown job kind %q", job.Kind))
 	}
