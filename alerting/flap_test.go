@@ -383,3 +383,32 @@ func TestTwoInstancesTimeOutAndCloseOnce(t *testing.T) {
 	}
 	expectNoJobs(t, f)
 }
+
+// A snooze replaces the acknowledgement's timeout: the alert opens again
+// when the snooze ends, not when the timeout would have.
+func TestSnoozeReplacesTheAckTimeout(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0)
+		f.policy(0, step(600, db.Target{Type: db.TargetUser, ID: alice}))
+		f.ackTimeout(15)
+		f.flapIntegration(0, 1000)
+		alertID := f.open()
+		expectPaths(t, "step 1", f.at(0), "/alice/0")
+		if _, err := f.svc.Acknowledge(f.ctx, alertID, alice); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Snooze(f.ctx, alertID, alice, 60); err != nil {
+			t.Fatal(err)
+		}
+		expectPaths(t, "when the timeout would have run", f.at(30))
+		if n := f.countTimeline(alertID, db.LogAckTimedOut); n != 0 {
+			t.Fatalf("the timeout ran during the snooze: %v", f.timeline(alertID))
+		}
+		expectPaths(t, "when the snooze ends", f.at(60), "/alice/0")
+		n, err := d.NewSelect().Model((*db.AlertJob)(nil)).Where("alert_id = ? AND kind = 'autoclose'", alertID).Count(f.ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("auto-close jobs: %d %v", n, err)
+		}
+	})
+}
