@@ -167,8 +167,10 @@ const (
 type Alert struct {
 	bun.BaseModel `bun:"table:alerts"`
 
-	ID             int         `bun:"id,pk,autoincrement"`
-	IntegrationID  int         `bun:"integration_id"`
+	ID int `bun:"id,pk,autoincrement"`
+	// IntegrationID is the integration whose message opened the alert;
+	// nil for an alert opened by hand (see CreatedBy).
+	IntegrationID  *int        `bun:"integration_id"`
 	SourceID       string      `bun:"source_id"`
 	SourceName     string      `bun:"source_name"`
 	Subject        string      `bun:"subject"`
@@ -187,6 +189,10 @@ type Alert struct {
 	// EscalationPolicyID is the policy paging for this alert, fixed when it
 	// opens so later edits of the integration do not change a page in flight.
 	EscalationPolicyID *int `bun:"escalation_policy_id"`
+	// CreatedBy is the user who opened the alert by hand.
+	CreatedBy *int `bun:"created_by"`
+	// SnoozedUntil is when a snoozed (acknowledged) alert opens again.
+	SnoozedUntil *time.Time `bun:"snoozed_until"`
 }
 
 // Number is the alert's human-facing number, which is its row id: ids are
@@ -206,6 +212,12 @@ const (
 	LogNotification AlertLogType = "NOTIFICATION"
 	LogNoOneOnCall  AlertLogType = "NO_ONE_ON_CALL"
 	LogPolicyDone   AlertLogType = "POLICY_FINISHED"
+	// LogSnoozed: acknowledged for a while; LogSnoozeEnded: the while is
+	// over and the alert is open again.
+	LogSnoozed     AlertLogType = "SNOOZED"
+	LogSnoozeEnded AlertLogType = "SNOOZE_ENDED"
+	// LogNote is a note a person wrote on the alert.
+	LogNote AlertLogType = "NOTE"
 )
 
 type AlertLog struct {

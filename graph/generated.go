@@ -68,6 +68,7 @@ type ComplexityRoot struct {
 		AssignedTo       func(childComplexity int) int
 		ClosedAt         func(childComplexity int) int
 		ClosedBy         func(childComplexity int) int
+		CreatedBy        func(childComplexity int) int
 		Details          func(childComplexity int) int
 		EscalationPolicy func(childComplexity int) int
 		ID               func(childComplexity int) int
@@ -78,6 +79,7 @@ type ComplexityRoot struct {
 		Number           func(childComplexity int) int
 		OpenedAt         func(childComplexity int) int
 		Severity         func(childComplexity int) int
+		SnoozedUntil     func(childComplexity int) int
 		SourceID         func(childComplexity int) int
 		SourceName       func(childComplexity int) int
 		Status           func(childComplexity int) int
@@ -268,10 +270,12 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AcknowledgeAlert              func(childComplexity int, id int) int
+		AddAlertNote                  func(childComplexity int, id int, text string) int
 		AddGroupMember                func(childComplexity int, groupID int, userID int) int
 		AssignAlert                   func(childComplexity int, id int, userID int) int
 		CloseAlert                    func(childComplexity int, id int) int
 		CreateAPIKey                  func(childComplexity int, input CreateAPIKeyInput) int
+		CreateAlert                   func(childComplexity int, input CreateAlertInput) int
 		CreateContactMethod           func(childComplexity int, input CreateContactMethodInput) int
 		CreateEscalationPolicy        func(childComplexity int, input CreateEscalationPolicyInput) int
 		CreateGroup                   func(childComplexity int, input CreateGroupInput) int
@@ -290,6 +294,7 @@ type ComplexityRoot struct {
 		DeleteRuleset                 func(childComplexity int, id int) int
 		DeleteSchedule                func(childComplexity int, id int) int
 		DeleteUser                    func(childComplexity int, id int) int
+		EscalateAlert                 func(childComplexity int, id int) int
 		Login                         func(childComplexity int, email string, password string) int
 		RegisterPushSubscription      func(childComplexity int, input RegisterPushSubscriptionInput) int
 		RemoveGroupMember             func(childComplexity int, groupID int, userID int) int
@@ -298,6 +303,7 @@ type ComplexityRoot struct {
 		SendContactMethodVerification func(childComplexity int, id int) int
 		SignOut                       func(childComplexity int) int
 		SignOutUser                   func(childComplexity int, userID int) int
+		SnoozeAlert                   func(childComplexity int, id int, minutes int) int
 		TestIntegration               func(childComplexity int, id int, payload any) int
 		UpdateContactMethod           func(childComplexity int, id int, input UpdateContactMethodInput) int
 		UpdateEscalationPolicy        func(childComplexity int, id int, input UpdateEscalationPolicyInput) int
@@ -460,6 +466,8 @@ type AlertResolver interface {
 
 	ClosedBy(ctx context.Context, obj *db.Alert) (*db.User, error)
 	Integration(ctx context.Context, obj *db.Alert) (*db.Integration, error)
+	CreatedBy(ctx context.Context, obj *db.Alert) (*db.User, error)
+
 	Timeline(ctx context.Context, obj *db.Alert) ([]*db.AlertLog, error)
 	Messages(ctx context.Context, obj *db.Alert, first *int, after *string) (*InboundMessageConnection, error)
 	EscalationPolicy(ctx context.Context, obj *db.Alert) (*db.EscalationPolicy, error)
@@ -510,6 +518,10 @@ type MutationResolver interface {
 	AcknowledgeAlert(ctx context.Context, id int) (*db.Alert, error)
 	CloseAlert(ctx context.Context, id int) (*db.Alert, error)
 	AssignAlert(ctx context.Context, id int, userID int) (*db.Alert, error)
+	SnoozeAlert(ctx context.Context, id int, minutes int) (*db.Alert, error)
+	EscalateAlert(ctx context.Context, id int) (*db.Alert, error)
+	AddAlertNote(ctx context.Context, id int, text string) (*db.Alert, error)
+	CreateAlert(ctx context.Context, input CreateAlertInput) (*db.Alert, error)
 	CreateContactMethod(ctx context.Context, input CreateContactMethodInput) (*db.ContactMethod, error)
 	UpdateContactMethod(ctx context.Context, id int, input UpdateContactMethodInput) (*db.ContactMethod, error)
 	DeleteContactMethod(ctx context.Context, id int) (bool, error)
@@ -671,6 +683,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.ClosedBy(childComplexity), true
+	case "Alert.createdBy":
+		if e.ComplexityRoot.Alert.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.CreatedBy(childComplexity), true
 	case "Alert.details":
 		if e.ComplexityRoot.Alert.Details == nil {
 			break
@@ -736,6 +754,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.Severity(childComplexity), true
+	case "Alert.snoozedUntil":
+		if e.ComplexityRoot.Alert.SnoozedUntil == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.SnoozedUntil(childComplexity), true
 	case "Alert.sourceId":
 		if e.ComplexityRoot.Alert.SourceID == nil {
 			break
@@ -1490,6 +1514,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AcknowledgeAlert(childComplexity, args["id"].(int)), true
+	case "Mutation.addAlertNote":
+		if e.ComplexityRoot.Mutation.AddAlertNote == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addAlertNote_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddAlertNote(childComplexity, args["id"].(int), args["text"].(string)), true
 	case "Mutation.addGroupMember":
 		if e.ComplexityRoot.Mutation.AddGroupMember == nil {
 			break
@@ -1534,6 +1569,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["input"].(CreateAPIKeyInput)), true
+	case "Mutation.createAlert":
+		if e.ComplexityRoot.Mutation.CreateAlert == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createAlert_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAlert(childComplexity, args["input"].(CreateAlertInput)), true
 	case "Mutation.createContactMethod":
 		if e.ComplexityRoot.Mutation.CreateContactMethod == nil {
 			break
@@ -1732,6 +1778,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteUser(childComplexity, args["id"].(int)), true
+	case "Mutation.escalateAlert":
+		if e.ComplexityRoot.Mutation.EscalateAlert == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_escalateAlert_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EscalateAlert(childComplexity, args["id"].(int)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -1815,6 +1872,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SignOutUser(childComplexity, args["userId"].(int)), true
+	case "Mutation.snoozeAlert":
+		if e.ComplexityRoot.Mutation.SnoozeAlert == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_snoozeAlert_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SnoozeAlert(childComplexity, args["id"].(int), args["minutes"].(int)), true
 	case "Mutation.testIntegration":
 		if e.ComplexityRoot.Mutation.TestIntegration == nil {
 			break
@@ -2593,6 +2661,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AlertEventFilter", ec.unmarshalInputAlertEventFilter),
 			graphql.NewInputUnmarshaler("AlertFilter", ec.unmarshalInputAlertFilter),
 			graphql.NewInputUnmarshaler("ConditionInput", ec.unmarshalInputConditionInput),
+			graphql.NewInputUnmarshaler("CreateAlertInput", ec.unmarshalInputCreateAlertInput),
 			graphql.NewInputUnmarshaler("CreateApiKeyInput", ec.unmarshalInputCreateApiKeyInput),
 			graphql.NewInputUnmarshaler("CreateContactMethodInput", ec.unmarshalInputCreateContactMethodInput),
 			graphql.NewInputUnmarshaler("CreateEscalationPolicyInput", ec.unmarshalInputCreateEscalationPolicyInput),
@@ -2756,6 +2825,37 @@ extend type Mutation {
   acknowledgeAlert(id: ID!): Alert!
   closeAlert(id: ID!): Alert!
   assignAlert(id: ID!, userId: ID!): Alert!
+  """
+  Acknowledges the alert for the given minutes (1 to 10080). If it is still
+  not closed then, it opens again and pages from the first step. A new
+  snooze replaces the last; acknowledging or closing ends it.
+  """
+  snoozeAlert(id: ID!, minutes: Int!): Alert!
+  """
+  Runs the open alert's next escalation step now. After the last step comes
+  the first of the next round if the policy repeats; a finished policy has
+  nothing to escalate to.
+  """
+  escalateAlert(id: ID!): Alert!
+  "Adds a note (1 to 2000 characters) to the alert's timeline, signed by the caller."
+  addAlertNote(id: ID!, text: String!): Alert!
+  "Opens an alert by hand (a manual page), with the caller as its source."
+  createAlert(input: CreateAlertInput!): Alert!
+}
+
+"""
+An alert opened by hand. It pages through escalationPolicyId, whose
+RECIPIENTS targets mean userIds and groupIds; without a policy, those users
+and groups are paged at once. One of the two is required.
+"""
+input CreateAlertInput {
+  subject: String!
+  details: String
+  "critical, high, medium, low or info."
+  severity: String!
+  escalationPolicyId: ID
+  userIds: [ID!]
+  groupIds: [ID!]
 }
 
 enum AlertStatus {
@@ -2778,6 +2878,8 @@ input AlertFilter {
   status: [AlertStatus!]
   integrationId: ID
   severity: [String!]
+  "Alerts whose subject contains this text, ignoring case (at most 200 characters)."
+  search: String
 }
 
 type AlertConnection {
@@ -2804,7 +2906,12 @@ type Alert {
   assignedTo: User
   closedAt: Time
   closedBy: User
+  "Null for an alert opened by hand; see createdBy."
   integration: Integration
+  "Who opened the alert by hand; null for an alert from an integration."
+  createdBy: User
+  "When a snoozed alert opens again and pages from the first step; null unless snoozed."
+  snoozedUntil: Time
   "Oldest first."
   timeline: [TimelineEntry!]!
   "The inbound messages that opened, appended to or closed this alert, newest first."
@@ -2819,6 +2926,7 @@ type TimelineEntry {
   at: Time!
   type: String!
   message: String!
+  "Who acted: for a NOTE, its author."
   user: User
 }
 
@@ -3533,6 +3641,12 @@ enum AlertEventType {
   ASSIGNED
   ESCALATED
   CLOSED
+  "Acknowledged for a while by snoozeAlert."
+  SNOOZED
+  "A snooze ended with the alert still not closed: it is open and paging again."
+  SNOOZE_ENDED
+  "A note was added to the timeline."
+  NOTE_ADDED
 }
 
 input AlertEventFilter {
@@ -3715,6 +3829,10 @@ func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql
 		return ec.fieldContext_Alert_closedBy(ctx, field)
 	case "integration":
 		return ec.fieldContext_Alert_integration(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_Alert_createdBy(ctx, field)
+	case "snoozedUntil":
+		return ec.fieldContext_Alert_snoozedUntil(ctx, field)
 	case "timeline":
 		return ec.fieldContext_Alert_timeline(ctx, field)
 	case "messages":
@@ -4459,6 +4577,28 @@ func (ec *executionContext) field_Mutation_acknowledgeAlert_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_addAlertNote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "text",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["text"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_addGroupMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4514,6 +4654,20 @@ func (ec *executionContext) field_Mutation_closeAlert_args(ctx context.Context, 
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createAlert_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateAlertInput, error) {
+			return ec.unmarshalNCreateAlertInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateAlertInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -4783,6 +4937,20 @@ func (ec *executionContext) field_Mutation_deleteUser_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_escalateAlert_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4894,6 +5062,28 @@ func (ec *executionContext) field_Mutation_signOutUser_args(ctx context.Context,
 		return nil, err
 	}
 	args["userId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_snoozeAlert_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "minutes",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minutes"] = arg1
 	return args, nil
 }
 
@@ -5959,6 +6149,61 @@ func (ec *executionContext) fieldContext_Alert_integration(_ context.Context, fi
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Alert_createdBy(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().CreatedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_snoozedUntil(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_snoozedUntil(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SnoozedUntil, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_snoozedUntil(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Alert_timeline(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
@@ -9106,6 +9351,182 @@ func (ec *executionContext) fieldContext_Mutation_assignAlert(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_assignAlert_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_snoozeAlert(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_snoozeAlert(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SnoozeAlert(ctx, fc.Args["id"].(int), fc.Args["minutes"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_snoozeAlert(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_snoozeAlert_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_escalateAlert(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_escalateAlert(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EscalateAlert(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_escalateAlert(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_escalateAlert_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addAlertNote(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addAlertNote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddAlertNote(ctx, fc.Args["id"].(int), fc.Args["text"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addAlertNote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addAlertNote_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createAlert(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createAlert(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateAlert(ctx, fc.Args["input"].(CreateAlertInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createAlert(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createAlert_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14721,7 +15142,7 @@ func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj a
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"status", "integrationId", "severity"}
+	fieldsInOrder := [...]string{"status", "integrationId", "severity", "search"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14749,6 +15170,13 @@ func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj a
 				return it, err
 			}
 			it.Severity = data
+		case "search":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("search"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Search = data
 		}
 	}
 	return it, nil
@@ -14840,6 +15268,83 @@ func (ec *executionContext) unmarshalInputConditionInput(ctx context.Context, ob
 func UnmarshalConditionInput(ctx context.Context, raw any) (ConditionInput, error) {
 	var out ConditionInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ConditionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateAlertInput(ctx context.Context, obj any) (CreateAlertInput, error) {
+	var it CreateAlertInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"subject", "details", "severity", "escalationPolicyId", "userIds", "groupIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "subject":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subject"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Subject = data
+		case "details":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("details"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Details = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		case "escalationPolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalationPolicyId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalationPolicyID = data
+		case "userIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserIds = data
+		case "groupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateAlertInput unmarshals raw into the CreateAlertInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateAlertInput(ctx context.Context, raw any) (CreateAlertInput, error) {
+	var out CreateAlertInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateAlertInput", raw, &out)
 	return out, err
 }
 
@@ -16552,6 +17057,17 @@ func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, ob
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Alert_integration(ctx, field, obj)
 				})
+		case "createdBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_createdBy(ctx, field, obj)
+				})
+		case "snoozedUntil":
+			out.Values[i] = ec._Alert_snoozedUntil(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "timeline":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -17839,6 +18355,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "assignAlert":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_assignAlert(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "snoozeAlert":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_snoozeAlert(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "escalateAlert":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_escalateAlert(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addAlertNote":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addAlertNote(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createAlert":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createAlert(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -19701,6 +20245,11 @@ func (ec *executionContext) marshalNContactType2githubᚗcomᚋklaxonhqᚋklaxon
 		graphql.AddInvalidNullFromMarshaler(ctx, "ContactType!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNCreateAlertInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateAlertInput(ctx context.Context, v any) (CreateAlertInput, error) {
+	res, err := ec.unmarshalInputCreateAlertInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNCreateApiKeyInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateAPIKeyInput(ctx context.Context, v any) (CreateAPIKeyInput, error) {

@@ -34,6 +34,8 @@ type AlertFilter struct {
 	Status        []db.AlertStatus `json:"status,omitempty"`
 	IntegrationID *int             `json:"integrationId,omitempty"`
 	Severity      []string         `json:"severity,omitempty"`
+	// Alerts whose subject contains this text, ignoring case (at most 200 characters).
+	Search *string `json:"search,omitempty"`
 }
 
 type AuditEntryConnection struct {
@@ -62,6 +64,19 @@ type ConditionInput struct {
 	Value         *string  `json:"value,omitempty"`
 	Values        []string `json:"values,omitempty"`
 	CaseSensitive *bool    `json:"caseSensitive,omitempty"`
+}
+
+// An alert opened by hand. It pages through escalationPolicyId, whose
+// RECIPIENTS targets mean userIds and groupIds; without a policy, those users
+// and groups are paged at once. One of the two is required.
+type CreateAlertInput struct {
+	Subject string  `json:"subject"`
+	Details *string `json:"details,omitempty"`
+	// critical, high, medium, low or info.
+	Severity           string `json:"severity"`
+	EscalationPolicyID *int   `json:"escalationPolicyId,omitempty"`
+	UserIds            []int  `json:"userIds,omitempty"`
+	GroupIds           []int  `json:"groupIds,omitempty"`
 }
 
 type CreateAPIKeyInput struct {

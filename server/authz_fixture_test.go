@@ -256,6 +256,18 @@ func (f *authzFixture) newPolicy() string {
 		map[string]any{"name": f.unique("policy"), "user": f.owner.ID})
 }
 
+// manualAlert opens an alert by hand, as admin, paging through a policy
+// of two steps, so it has a next step to escalate to.
+func (f *authzFixture) manualAlert() string {
+	policy := f.adminID(`mutation($name: String!, $user: ID!) {
+		createEscalationPolicy(input: {name: $name, steps: [
+			{delayMinutes: 5, targets: [{type: USER, id: $user}]},
+			{delayMinutes: 5, targets: [{type: USER, id: $user}]}]}) { id } }`,
+		map[string]any{"name": f.unique("policy"), "user": f.owner.ID})
+	return f.adminID(`mutation($policy: ID!) { createAlert(input: {subject: "Payments down", severity: "high", escalationPolicyId: $policy}) { id } }`,
+		map[string]any{"policy": policy})
+}
+
 // newContactMethod gives the owner a new, unverified email address.
 func (f *authzFixture) newContactMethod() (id, address string) {
 	address = f.unique("owner") + "@example.com"

@@ -13,6 +13,8 @@ import (
 
 const alertState = `query($id: ID!) { alert(id: $id) { status acknowledgedAt closedAt assignedTo { id } } }`
 
+const alertTimeline = `query($id: ID!) { alert(id: $id) { timeline { type message user { id } } } }`
+
 // authzTable holds an entry for every field of Query, Mutation and
 // Subscription. TestAuthzMatrix fails for a field without one, so new API
 // surface must say who may call it.
@@ -237,6 +239,15 @@ var authzTable = map[string]authzEntry{
 			return authzCall{vars: map[string]any{"id": freshAlertID(f), "user": f.responder.ID}}
 		},
 		state: readByID(alertState)},
+	"Mutation.snoozeAlert": {rule: ruleResponder, doc: `mutation($id: ID!) { snoozeAlert(id: $id, minutes: 30) { id status snoozedUntil } }`,
+		fixture: withID(freshAlertID), state: readByID(`query($id: ID!) { alert(id: $id) { status snoozedUntil } }`)},
+	"Mutation.escalateAlert": {rule: ruleResponder, doc: `mutation($id: ID!) { escalateAlert(id: $id) { id } }`,
+		fixture: withID(func(f *authzFixture) string { return f.manualAlert() }), state: readByID(alertTimeline)},
+	"Mutation.addAlertNote": {rule: ruleResponder, doc: `mutation($id: ID!) { addAlertNote(id: $id, text: "checked the logs") { id } }`,
+		fixture: withID(freshAlertID), state: readByID(alertTimeline)},
+	"Mutation.createAlert": {rule: ruleResponder, doc: `mutation($user: ID!) { createAlert(input: {subject: "Payments down", severity: "high", userIds: [$user]}) { id createdBy { id } integration { id } } }`,
+		fixture: func(f *authzFixture) authzCall { return authzCall{vars: map[string]any{"user": f.viewer.ID}} },
+		state:   countRows((*db.Alert)(nil))},
 
 	// Subscriptions: a websocket opens only with a valid token (see
 	// checkSubscription).
