@@ -45,4 +45,6 @@ type Config struct {
 	OnCall       OnCall
 	Policies     Policies
 	Integrations Integrations
+	// Heartbeats, when set, is asked by heartbeat monitors' deadline jobs.
+	Heartbeats Heartbeats
 }

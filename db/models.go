@@ -193,6 +193,9 @@ type Alert struct {
 	CreatedBy *int `bun:"created_by"`
 	// SnoozedUntil is when a snoozed (acknowledged) alert opens again.
 	SnoozedUntil *time.Time `bun:"snoozed_until"`
+	// HeartbeatMonitorID is the heartbeat monitor whose missed pulse
+	// opened the alert.
+	HeartbeatMonitorID *int `bun:"heartbeat_monitor_id"`
 }
 
 // Number is the alert's human-facing number, which is its row id: ids are

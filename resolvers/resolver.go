@@ -16,6 +16,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
@@ -32,6 +33,8 @@ type Resolver struct {
 	PolicyStore   *policies.Store
 	// IntegrationStore keeps the integrations and their rulesets.
 	IntegrationStore *integrations.Store
+	// HeartbeatStore keeps the heartbeat monitors.
+	HeartbeatStore *heartbeats.Store
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.

@@ -14,6 +14,7 @@ import (
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
@@ -69,7 +70,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	policyStore := policies.NewStore(store, now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(store, now, policyStore)
 	integrationStore := integrations.NewStore(store, cfg.PublicURL, now, func() { alertingSvc.RoutesChanged() })
-	alertingSvc = alerting.NewService(store, cfg.PublicURL, now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore})
+	heartbeatStore := heartbeats.NewStore(store, cfg.PublicURL, now)
+	alertingSvc = alerting.NewService(store, cfg.PublicURL, now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Heartbeats: heartbeatStore})
+	heartbeatStore.UsePaging(alertingSvc)
 	guard, err := cfg.Channels.guard()
 	if err != nil {
 		return err
@@ -99,7 +102,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		GraphQLNoIntrospection: !cfg.GraphQL.Introspection,
 	}, store, alertingSvc, authSvc, bus, &resolvers.Resolver{
 		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore,
-		IntegrationStore: integrationStore,
+		IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore,
 	}, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
