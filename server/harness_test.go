@@ -24,6 +24,7 @@ import (
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
@@ -96,13 +97,15 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	policyStore := policies.NewStore(d, time.Now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(d, time.Now, policyStore)
 	integrationStore := integrations.NewStore(d, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged() })
-	alertingSvc = alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore})
+	heartbeatStore := heartbeats.NewStore(d, "https://klaxon.example", time.Now)
+	alertingSvc = alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Heartbeats: heartbeatStore})
+	heartbeatStore.UsePaging(alertingSvc)
 	bus := events.NewBus(d, log)
 	alertingSvc.SetEvents(bus)
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); bus.Run(busCtx) }()
-	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, IntegrationStore: integrationStore}, log)
+	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore}, log)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.Close()
