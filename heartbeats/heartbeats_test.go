@@ -1,7 +1,9 @@
 package heartbeats_test
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/heartbeats"
 )
 
@@ -279,5 +282,52 @@ func TestHeartbeatPulsesAreRateLimited(t *testing.T) {
 		}
 		f.clock.Advance(time.Second)
 		f.pulse(m.Token)
+	})
+}
+
+// alertEvents subscribers hear the outage open and the pulse close it.
+func TestHeartbeatOutageReachesAlertEvents(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d)
+		bus := events.NewBus(d, slog.New(slog.NewTextHandler(t.Output(), nil)))
+		f.svc.SetEvents(bus)
+		ctx, stop := context.WithCancel(f.ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); bus.Run(ctx) }()
+		t.Cleanup(func() { stop(); <-done })
+		sub, err := bus.Subscribe(f.ctx, 0, func(ev *events.Event) bool { return ev.Kind == events.KindAlert })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		next := func(want string) *events.Event {
+			t.Helper()
+			wait, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+			defer cancel()
+			// Paging's own events (ESCALATED, NOTIFIED) come in between.
+			var ev *events.Event
+			for ev == nil || (ev.Type != "OPENED" && ev.Type != "CLOSED") {
+				if ev, err = sub.Next(wait); err != nil {
+					t.Fatalf("waiting for %s: %v", want, err)
+				}
+			}
+			if ev.Type != want || ev.Alert == nil || ev.Alert.HeartbeatMonitorID == nil {
+				t.Fatalf("event %s %+v, want %s of the monitor's alert", ev.Type, ev.Alert, want)
+			}
+			return ev
+		}
+
+		alice := f.user("alice")
+		m, err := f.store.CreateMonitor(f.ctx, heartbeats.Input{Name: ptr("report"), IntervalMinutes: ptr(5), RecipientUserIDs: []int{alice}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.pulse(m.Token)
+		f.advance(5*time.Minute, f.instance)
+		opened := next("OPENED")
+		f.pulse(m.Token)
+		if closed := next("CLOSED"); *closed.AlertID != *opened.AlertID || closed.Alert.Status != db.AlertClosed {
+			t.Fatalf("closed %+v, opened alert %d", closed.Alert, *opened.AlertID)
+		}
 	})
 }
