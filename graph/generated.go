@@ -73,6 +73,7 @@ type ComplexityRoot struct {
 		CreatedBy        func(childComplexity int) int
 		Details          func(childComplexity int) int
 		EscalationPolicy func(childComplexity int) int
+		HeartbeatMonitor func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Integration      func(childComplexity int) int
 		LastSeenAt       func(childComplexity int) int
@@ -496,6 +497,7 @@ type AlertResolver interface {
 	Messages(ctx context.Context, obj *db.Alert, first *int, after *string) (*InboundMessageConnection, error)
 	EscalationPolicy(ctx context.Context, obj *db.Alert) (*db.EscalationPolicy, error)
 	Notifications(ctx context.Context, obj *db.Alert) ([]*db.Notification, error)
+	HeartbeatMonitor(ctx context.Context, obj *db.Alert) (*heartbeats.Monitor, error)
 }
 type AlertEventResolver interface {
 	Cursor(ctx context.Context, obj *events.Event) (string, error)
@@ -738,6 +740,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.EscalationPolicy(childComplexity), true
+	case "Alert.heartbeatMonitor":
+		if e.ComplexityRoot.Alert.HeartbeatMonitor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.HeartbeatMonitor(childComplexity), true
 	case "Alert.id":
 		if e.ComplexityRoot.Alert.ID == nil {
 			break
@@ -3453,6 +3461,11 @@ input UpdateHeartbeatMonitorInput {
   "Replaces the recipient groups when given."
   recipientGroupIds: [ID!]
 }
+
+extend type Alert {
+  "The heartbeat monitor whose missed pulse opened the alert."
+  heartbeatMonitor: HeartbeatMonitor
+}
 `, BuiltIn: false},
 	{Name: "../schema/inbound.graphqls", Input: `# The inbound log: every message an integration received.
 
@@ -4094,6 +4107,8 @@ func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql
 		return ec.fieldContext_Alert_escalationPolicy(ctx, field)
 	case "notifications":
 		return ec.fieldContext_Alert_notifications(ctx, field)
+	case "heartbeatMonitor":
+		return ec.fieldContext_Alert_heartbeatMonitor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Alert", field.Name)
 }
@@ -6704,6 +6719,38 @@ func (ec *executionContext) fieldContext_Alert_notifications(_ context.Context, 
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Notification(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_heartbeatMonitor(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_heartbeatMonitor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().HeartbeatMonitor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalOHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_heartbeatMonitor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
 		},
 	}
 	return fc, nil
@@ -18200,6 +18247,12 @@ func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, ob
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Alert_notifications(ctx, field, obj)
+				})
+		case "heartbeatMonitor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_heartbeatMonitor(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

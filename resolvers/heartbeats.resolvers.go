@@ -14,6 +14,14 @@ import (
 	"github.com/klaxonhq/klaxon/heartbeats"
 )
 
+// HeartbeatMonitor is the resolver for the heartbeatMonitor field.
+func (r *alertResolver) HeartbeatMonitor(ctx context.Context, obj *db.Alert) (*heartbeats.Monitor, error) {
+	if obj.HeartbeatMonitorID == nil {
+		return nil, nil
+	}
+	return orNil(r.HeartbeatStore.Monitor(ctx, *obj.HeartbeatMonitorID))
+}
+
 // URL is the resolver for the url field.
 func (r *heartbeatMonitorResolver) URL(ctx context.Context, obj *heartbeats.Monitor) (*string, error) {
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {

@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
@@ -123,4 +126,28 @@ func TestHeartbeatPulseWhileTheDatabaseIsAway(t *testing.T) {
 	if a := h.pulse(http.MethodGet, url, ""); a.status != http.StatusOK {
 		t.Fatalf("pulse once the database is back: %+v", a)
 	}
+}
+
+// An alert a monitor opened names it.
+func TestAlertNamesItsHeartbeatMonitor(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		id, _ := h.createHeartbeat()
+		monitorID, _ := strconv.Atoi(id)
+		now := time.Now().UTC()
+		a := &db.Alert{SourceID: "heartbeat:" + id + ":1", Subject: "heartbeat missed", Status: db.AlertOpen, OpenedAt: now, LastSeenAt: now, HeartbeatMonitorID: &monitorID}
+		if _, err := d.NewInsert().Model(a).Exec(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var data struct {
+			Alert struct {
+				HeartbeatMonitor *struct{ ID string }
+				Integration      *struct{ ID string }
+			}
+		}
+		h.mustGQL(h.newUser(db.RoleViewer).Token, `query($id: ID!) { alert(id: $id) { heartbeatMonitor { id } integration { id } } }`, map[string]any{"id": a.ID}, &data)
+		if m := data.Alert.HeartbeatMonitor; m == nil || m.ID != id || data.Alert.Integration != nil {
+			t.Fatalf("alert %+v, want monitor %s and no integration", data.Alert, id)
+		}
+	})
 }
