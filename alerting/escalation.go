@@ -169,7 +169,7 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 				found = []int{target.ID}
 			}
 		case db.TargetGroup:
-			err = tx.NewSelect().Model((*db.GroupMember)(nil)).Column("user_id").Where("group_id = ?", target.ID).Order("user_id").Scan(ctx, &found)
+			found, err = s.config.Groups.MemberIDs(ctx, tx, []int{target.ID})
 		case db.TargetSchedule:
 			found, err = s.config.OnCall.OnCallUsers(ctx, tx, target.ID, now)
 		case db.TargetRecipients:
@@ -186,6 +186,9 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 				msg, logType = fmt.Sprintf("No one on call for schedule %d", target.ID), db.LogNoOneOnCall
 			case db.TargetRecipients:
 				msg = "The integration has no recipients"
+				if alert.IntegrationID == nil {
+					msg = "The alert has no recipients"
+				}
 			}
 			if err := timeline.add(ctx, logType, msg); err != nil {
 				return nil, err
@@ -216,6 +219,7 @@ func (s *Service) recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert
 	for _, r := range chosen {
 		targets = append(targets, target{r.Kind, r.TargetID})
 	}
+	// An alert opened by hand has no integration to fall back on.
 	if len(targets) == 0 && alert.IntegrationID != nil {
 		ofIntegration, err := s.config.Integrations.RecipientsOf(ctx, tx, *alert.IntegrationID)
 		if err != nil {
@@ -235,8 +239,7 @@ func (s *Service) recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert
 		}
 	}
 	if len(groups) > 0 {
-		var members []int
-		err := tx.NewSelect().Model((*db.GroupMember)(nil)).Column("user_id").Where("group_id IN (?)", bun.In(groups)).Scan(ctx, &members)
+		members, err := s.config.Groups.MemberIDs(ctx, tx, groups)
 		if err != nil {
 			return nil, fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
 		}
@@ -249,20 +252,9 @@ func (s *Service) recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert
 // queueNotifications queues one notification job per notification rule of
 // the user, each after its rule's delay.
 func (s *Service) queueNotifications(ctx context.Context, tx bun.Tx, alert *db.Alert, userID int, step escalateArgs, now time.Time, timeline *timelineWriter) error {
-	var rules []struct {
-		ContactMethodID int            `bun:"contact_method_id"`
-		DelayMinutes    int            `bun:"delay_minutes"`
-		Type            db.ContactType `bun:"type"`
-		Email           string         `bun:"email"`
-	}
-	err := tx.NewRaw(`SELECT r.contact_method_id, r.delay_minutes, c.type, u.email
-		FROM notification_rules r
-		JOIN contact_methods c ON c.id = r.contact_method_id
-		JOIN users u ON u.id = r.user_id
-		WHERE r.user_id = ? AND NOT c.disabled
-		ORDER BY r.delay_minutes, r.id`, userID).Scan(ctx, &rules)
+	rules, err := s.config.Contacts.RulesToQueue(ctx, tx, userID)
 	if err != nil {
-		return fmt.Errorf("notification rules of user %d: %w", userID, err)
+		return err
 	}
 	if len(rules) == 0 {
 		return timeline.add(ctx, db.LogNotification, fmt.Sprintf("User %d has no notification rules; nobody was notified for them", userID))

@@ -303,6 +303,14 @@ func TestManualAlertPagesItsRecipients(t *testing.T) {
 		if _, err := f.svc.Close(f.ctx, a.ID, alice); err != nil {
 			t.Fatal(err)
 		}
+		// Without recipients of its own, RECIPIENTS finds nobody: there
+		// is no integration to take them from.
+		c, err := f.svc.CreateAlert(f.ctx, alerting.ManualAlertInput{Subject: "Payments slow", Severity: "low", EscalationPolicyID: &policy}, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectPaths(t, "no recipients", f.at(67))
+		contains(t, f.timeline(c.ID), "The alert has no recipients")
 
 		bad := []struct {
 			in    alerting.ManualAlertInput

@@ -273,3 +273,13 @@ type ActionLink struct {
 	UsedAt    *time.Time `bun:"used_at"`
 	CreatedAt time.Time  `bun:"created_at"`
 }
+
+// RuleToQueue is a notification rule of an enabled contact method as the
+// escalation engine queues it: with the method's channel and the email of
+// its owner, for the timeline.
+type RuleToQueue struct {
+	ContactMethodID int         `bun:"contact_method_id"`
+	DelayMinutes    int         `bun:"delay_minutes"`
+	Type            ContactType `bun:"type"`
+	Email           string      `bun:"email"`
+}

@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/egress"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/invalid"
@@ -93,6 +96,8 @@ type fixture struct {
 	d     *db.DB
 	clock *clock
 	inbox *inbox
+	// bus, when set before newInstance, is woken by the instance.
+	bus *events.Bus
 	instance
 }
 
@@ -106,14 +111,23 @@ func newFixture(t *testing.T, d *db.DB) *fixture {
 // restart or beside a second instance.
 func (f *fixture) newInstance() instance {
 	now := f.clock.Now
+	log := slog.New(slog.NewTextHandler(f.t.Output(), nil))
 	store := heartbeats.NewStore(f.d, "https://klaxon.example/", now)
 	pol := policies.NewStore(f.d, now, nil)
-	svc := alerting.NewService(f.d, "https://klaxon.example", now, slog.New(slog.NewTextHandler(f.t.Output(), nil)), alerting.Config{
-		OnCall: schedules.NewStore(f.d, now, pol), Policies: pol,
-		Integrations: integrations.NewStore(f.d, "https://klaxon.example", now, nil), Heartbeats: store,
+	groups, err := auth.NewService(f.d, nil, now)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	channels := notifiers.NewChannels(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)}, localSinks)
+	svc := alerting.NewService(alerting.Options{
+		DB: f.d, PublicURL: "https://klaxon.example", Now: now, Log: log,
+		Config: alerting.Config{
+			OnCall: schedules.NewStore(f.d, now, pol), Policies: pol, Groups: groups,
+			Integrations: integrations.NewStore(f.d, "https://klaxon.example", now, nil),
+			Contacts:     contacts.NewStore(f.d, now, log, channels), Heartbeats: store,
+		},
+		Channels: channels, Events: f.bus,
 	})
-	svc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
-	svc.SetOutboundGuard(localSinks)
 	store.UsePaging(svc)
 	return instance{svc: svc, store: store}
 }

@@ -290,7 +290,8 @@ func TestHeartbeatOutageReachesAlertEvents(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d)
 		bus := events.NewBus(d, slog.New(slog.NewTextHandler(t.Output(), nil)))
-		f.svc.SetEvents(bus)
+		f.bus = bus
+		f.instance = f.newInstance()
 		ctx, stop := context.WithCancel(f.ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); bus.Run(ctx) }()

@@ -142,7 +142,7 @@ func (r *notificationResolver) ContactMethod(ctx context.Context, obj *db.Notifi
 	if obj.ContactMethodID == nil {
 		return nil, nil
 	}
-	return orNil(r.Alerting.ContactMethod(ctx, *obj.ContactMethodID))
+	return orNil(r.ContactStore.ContactMethod(ctx, *obj.ContactMethodID))
 }
 
 // Alerts is the resolver for the alerts field.

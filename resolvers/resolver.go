@@ -13,6 +13,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
@@ -33,6 +34,7 @@ type Resolver struct {
 	PolicyStore   *policies.Store
 	// IntegrationStore keeps the integrations and their rulesets.
 	IntegrationStore *integrations.Store
+	ContactStore     *contacts.Store
 	// HeartbeatStore keeps the heartbeat monitors.
 	HeartbeatStore *heartbeats.Store
 }

@@ -146,7 +146,7 @@ func (c *codeCatcher) sent(dest string) []string {
 func newAuthzFixture(t *testing.T, d *db.DB) *authzFixture {
 	h := newHarness(t, d, server.Config{})
 	codes := &codeCatcher{codes: map[string][]string{}}
-	h.alerting.SetSenders(notifiers.Senders{db.ContactEmail: codes})
+	h.channels.SetSenders(notifiers.Senders{db.ContactEmail: codes})
 	f := &authzFixture{
 		harness: h, codes: codes,
 		viewer: h.newUser(db.RoleViewer), responder: h.newUser(db.RoleResponder), owner: h.newUser(db.RoleViewer),
