@@ -36,37 +36,12 @@ func heartbeatKey(monitorID int) string {
 // package heartbeats implements it.
 type Heartbeats interface {
 	// CheckDeadline decides, inside tx and holding the monitor's row
-	// until tx ends, what the monitor's deadline job finds at now. When
-	// it finds the deadline missed it marks the monitor down in tx.
-	CheckDeadline(ctx context.Context, tx bun.Tx, monitorID int, now time.Time) (HeartbeatCheck, error)
-}
-
-// HeartbeatCheck is what a monitor's deadline job found.
-type HeartbeatCheck struct {
-	// Done ends the job: the monitor is gone, or already down and
-	// waiting for a pulse, which queues the job again.
-	Done bool
-	// Next is the new deadline when a pulse came in time.
-	Next time.Time
-	// Missed is the alert to open when the deadline passed.
-	Missed *SystemAlert
-}
-
-// SystemAlert is an alert Klaxon opens itself, for a heartbeat monitor.
-// It pages through the policy, whose RECIPIENTS targets mean the users and
-// groups given; without a policy those are paged at once.
-type SystemAlert struct {
-	HeartbeatMonitorID int
-	SourceID           string
-	SourceName         string
-	Subject            string
-	Details            string
-	Severity           string
-	EscalationPolicyID *int
-	UserIDs            []int
-	GroupIDs           []int
-	// Timeline is the first entry of the alert's timeline: why it opened.
-	Timeline string
+	// until tx ends, what the monitor's deadline job finds at now: the
+	// new deadline when a pulse came in time; the alert to open when the
+	// deadline passed (the monitor is then marked down in tx); or
+	// neither when the monitor is gone or already down, which ends the
+	// job (the next pulse queues it again).
+	CheckDeadline(ctx context.Context, tx bun.Tx, monitorID int, now time.Time) (next time.Time, missed *db.MissedHeartbeat, err error)
 }
 
 // ScheduleHeartbeatDeadline queues the monitor's deadline job at at,
@@ -97,21 +72,21 @@ func (s *Service) heartbeatDeadline(ctx context.Context, job *db.AlertJob, args 
 	opened := false
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		now := s.clock()
-		check, err := s.config.Heartbeats.CheckDeadline(ctx, tx, args.MonitorID, now)
+		next, missed, err := s.config.Heartbeats.CheckDeadline(ctx, tx, args.MonitorID, now)
 		if err != nil {
 			return err
 		}
 		switch {
-		case check.Missed != nil:
-			if _, err := s.OpenSystemAlert(ctx, tx, *check.Missed, now); err != nil {
+		case missed != nil:
+			if _, err := s.OpenHeartbeatAlert(ctx, tx, missed, now); err != nil {
 				return err
 			}
 			opened = true
 			return s.finishJob(ctx, tx, job)
-		case check.Done:
+		case next.IsZero():
 			return s.finishJob(ctx, tx, job)
 		default:
-			return s.releaseJob(ctx, tx, job, check.Next, nil)
+			return s.releaseJob(ctx, tx, job, next, nil)
 		}
 	})
 	if err != nil {
@@ -123,35 +98,36 @@ func (s *Service) heartbeatDeadline(ctx context.Context, job *db.AlertJob, args 
 	return nil
 }
 
-// OpenSystemAlert opens in.Subject inside the caller's transaction and
-// starts paging for it. While the monitor has an alert open it is
-// returned instead, unchanged: one outage, one alert.
-func (s *Service) OpenSystemAlert(ctx context.Context, tx bun.Tx, in SystemAlert, now time.Time) (*db.Alert, error) {
+// OpenHeartbeatAlert opens a monitor's missed-heartbeat alert inside the
+// caller's transaction and starts paging for it. While the monitor has an
+// alert open it is returned instead, unchanged: one outage, one alert.
+func (s *Service) OpenHeartbeatAlert(ctx context.Context, tx bun.Tx, miss *db.MissedHeartbeat, now time.Time) (*db.Alert, error) {
+	if miss.Alert == nil || miss.Alert.HeartbeatMonitorID == nil {
+		return nil, errors.New("open heartbeat alert: no monitor named")
+	}
+	monitorID := *miss.Alert.HeartbeatMonitorID
 	alert := new(db.Alert)
-	err := tx.NewSelect().Model(alert).Where("heartbeat_monitor_id = ? AND status <> ?", in.HeartbeatMonitorID, db.AlertClosed).Limit(1).Scan(ctx)
+	err := tx.NewSelect().Model(alert).Where("heartbeat_monitor_id = ? AND status <> ?", monitorID, db.AlertClosed).Limit(1).Scan(ctx)
 	if err == nil {
 		return alert, nil
 	}
 	if !errors.Is(db.Classify(err), db.ErrNotFound) {
-		return nil, fmt.Errorf("find open alert of heartbeat monitor %d: %w", in.HeartbeatMonitorID, err)
+		return nil, fmt.Errorf("find open alert of heartbeat monitor %d: %w", monitorID, err)
 	}
-	monitorID := in.HeartbeatMonitorID
-	*alert = db.Alert{
-		SourceID: in.SourceID, SourceName: in.SourceName, Subject: in.Subject, Severity: in.Severity, Details: in.Details,
-		Status: db.AlertOpen, OpenedAt: now, LastSeenAt: now, EscalationPolicyID: in.EscalationPolicyID, HeartbeatMonitorID: &monitorID,
-	}
+	*alert = *miss.Alert
+	alert.ID, alert.IntegrationID, alert.Status, alert.OpenedAt, alert.LastSeenAt = 0, nil, db.AlertOpen, now, now
 	if _, err := tx.NewInsert().Model(alert).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("open alert of heartbeat monitor %d: %w", monitorID, err)
 	}
-	entry := &db.AlertLog{AlertID: alert.ID, At: now, Type: db.LogOpened, Message: in.Timeline}
+	entry := &db.AlertLog{AlertID: alert.ID, At: now, Type: db.LogOpened, Message: miss.Timeline}
 	if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("store timeline entry: %w", err)
 	}
 	if err := events.AlertChanged(ctx, tx, string(db.LogOpened), alert.ID, eventIntegration(alert), now); err != nil {
 		return nil, err
 	}
-	route := rules.Route{RecipientUserIDs: in.UserIDs, RecipientGroupIDs: in.GroupIDs}
-	if err := s.startPaging(ctx, tx, nil, in.EscalationPolicyID, route, alert.ID, now); err != nil {
+	route := rules.Route{RecipientUserIDs: miss.UserIDs, RecipientGroupIDs: miss.GroupIDs}
+	if err := s.startPaging(ctx, tx, nil, alert.EscalationPolicyID, route, alert.ID, now); err != nil {
 		return nil, err
 	}
 	return alert, nil

@@ -14,7 +14,8 @@
 // marks the monitor DOWN and hands back the alert to open. The pulse that
 // follows closes that alert through alerting and queues the job again.
 // Opening and closing alerts, and the job table, stay alerting's: this
-// package reaches them through the Paging interface and never writes
-// them itself. It may import db, audit, invalid and alerting (for the
-// types of that exchange).
+// package reaches them through the Paging interface (which
+// *alerting.Service implements) and never writes them itself; the alert
+// it hands back is a db.MissedHeartbeat, as neither package imports the
+// other. It may import db, audit and invalid; it never imports alerting.
 package heartbeats

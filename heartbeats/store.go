@@ -13,7 +13,6 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/invalid"
@@ -37,6 +36,10 @@ const (
 	MaxIntervalMinutes = 31 * 24 * 60
 	defaultSeverity    = "high"
 )
+
+// Severities are the severities a monitor's alert may have, as a manual
+// alert's.
+var Severities = []string{"critical", "high", "medium", "low", "info"}
 
 // Monitor is a heartbeat monitor.
 type Monitor struct {
@@ -152,8 +155,8 @@ func apply(m *Monitor, in Input) error {
 	}
 	if in.Severity != nil {
 		sev := strings.ToLower(strings.TrimSpace(*in.Severity))
-		if !slices.Contains(alerting.ManualSeverities, sev) {
-			return invalid.Fieldf("severity", "must be one of %s", strings.Join(alerting.ManualSeverities, ", "))
+		if !slices.Contains(Severities, sev) {
+			return invalid.Fieldf("severity", "must be one of %s", strings.Join(Severities, ", "))
 		}
 		m.Severity = sev
 	}
@@ -446,47 +449,51 @@ func (s *Store) Pulse(ctx context.Context, token string) (*Monitor, error) {
 
 // CheckDeadline is what the monitor's deadline job finds at now (see
 // alerting.Heartbeats): the new deadline if a pulse came meanwhile, else
-// the monitor goes DOWN and its alert is handed back to be opened.
-func (s *Store) CheckDeadline(ctx context.Context, tx bun.Tx, monitorID int, now time.Time) (alerting.HeartbeatCheck, error) {
+// the monitor goes DOWN and its alert is handed back to be opened; zero
+// and nil when the monitor is gone or already DOWN.
+func (s *Store) CheckDeadline(ctx context.Context, tx bun.Tx, monitorID int, now time.Time) (time.Time, *db.MissedHeartbeat, error) {
 	m, err := monitorByID(ctx, tx, monitorID, true)
 	if errors.Is(err, db.ErrNotFound) {
-		return alerting.HeartbeatCheck{Done: true}, nil
+		return time.Time{}, nil, nil
 	}
 	if err != nil {
-		return alerting.HeartbeatCheck{}, err
+		return time.Time{}, nil, err
 	}
 	if m.Status == Down {
-		return alerting.HeartbeatCheck{Done: true}, nil
+		return time.Time{}, nil, nil
 	}
 	if deadline := m.deadline(); deadline.After(now) {
-		return alerting.HeartbeatCheck{Next: deadline}, nil
+		return deadline, nil, nil
 	}
 	if _, err := tx.NewUpdate().Model((*Monitor)(nil)).Set("status = ?", Down).Where("id = ?", m.ID).Exec(ctx); err != nil {
-		return alerting.HeartbeatCheck{}, fmt.Errorf("mark heartbeat monitor %d down: %w", m.ID, err)
+		return time.Time{}, nil, fmt.Errorf("mark heartbeat monitor %d down: %w", m.ID, err)
 	}
 	users, groups, err := recipientIDs(ctx, tx, m.ID)
 	if err != nil {
-		return alerting.HeartbeatCheck{}, err
+		return time.Time{}, nil, err
 	}
 	since := "it was created at " + m.CreatedAt.Format(time.RFC3339)
 	if m.LastPulseAt != nil {
 		since = "its last pulse at " + m.LastPulseAt.Format(time.RFC3339)
 	}
-	return alerting.HeartbeatCheck{Missed: &alerting.SystemAlert{
-		HeartbeatMonitorID: m.ID,
-		// One source id per outage: alerts without an integration keep
-		// their source ids unique for good, and the open-alert index on
-		// the monitor is what makes an outage open one alert.
-		SourceID:           fmt.Sprintf("heartbeat:%d:%d", m.ID, now.UnixMicro()),
-		SourceName:         "heartbeat " + m.Name,
-		Subject:            fmt.Sprintf("heartbeat %s missed", m.Name),
-		Details:            fmt.Sprintf("No pulse for %d minutes (interval %d + grace %d) since %s.", m.IntervalMinutes+m.GraceMinutes, m.IntervalMinutes, m.GraceMinutes, since),
-		Severity:           m.Severity,
-		EscalationPolicyID: m.EscalationPolicyID,
-		UserIDs:            users,
-		GroupIDs:           groups,
-		Timeline:           fmt.Sprintf("Opened: heartbeat %q sent no pulse for %d minutes since %s", m.Name, m.IntervalMinutes+m.GraceMinutes, since),
-	}}, nil
+	silent := m.IntervalMinutes + m.GraceMinutes
+	return time.Time{}, &db.MissedHeartbeat{
+		Alert: &db.Alert{
+			// One source id per outage: alerts without an integration
+			// keep their source ids unique for good, and the open-alert
+			// index on the monitor is what makes an outage one alert.
+			SourceID:           fmt.Sprintf("heartbeat:%d:%d", m.ID, now.UnixMicro()),
+			SourceName:         "heartbeat " + m.Name,
+			Subject:            fmt.Sprintf("heartbeat %s missed", m.Name),
+			Details:            fmt.Sprintf("No pulse for %d minutes (interval %d + grace %d) since %s.", silent, m.IntervalMinutes, m.GraceMinutes, since),
+			Severity:           m.Severity,
+			EscalationPolicyID: m.EscalationPolicyID,
+			HeartbeatMonitorID: &m.ID,
+		},
+		UserIDs:  users,
+		GroupIDs: groups,
+		Timeline: fmt.Sprintf("Opened: heartbeat %q sent no pulse for %d minutes since %s", m.Name, silent, since),
+	}, nil
 }
 
 // nameTaken turns a unique-name conflict into a field error.
