@@ -70,4 +70,6 @@ type Config struct {
 	Integrations Integrations
 	Contacts     Contacts
 	Groups       Groups
+	// Heartbeats, when set, is asked by heartbeat monitors' deadline jobs.
+	Heartbeats Heartbeats
 }

@@ -199,6 +199,24 @@ type Alert struct {
 	CreatedBy *int `bun:"created_by"`
 	// SnoozedUntil is when a snoozed (acknowledged) alert opens again.
 	SnoozedUntil *time.Time `bun:"snoozed_until"`
+	// HeartbeatMonitorID is the heartbeat monitor whose missed pulse
+	// opened the alert.
+	HeartbeatMonitorID *int `bun:"heartbeat_monitor_id"`
+}
+
+// MissedHeartbeat is the alert a heartbeat monitor's missed deadline
+// opens: package heartbeats decides it, alerting opens it and pages. It
+// lives here because neither of the two may import the other.
+type MissedHeartbeat struct {
+	// Alert is the alert to store: subject, severity, source, details,
+	// escalation policy and heartbeat monitor set.
+	Alert *Alert
+	// UserIDs and GroupIDs are who it is for: the RECIPIENTS of its
+	// policy, or without one, paged at once.
+	UserIDs  []int
+	GroupIDs []int
+	// Timeline is the first entry of its timeline: why it opened.
+	Timeline string
 }
 
 // Number is the alert's human-facing number, which is its row id: ids are

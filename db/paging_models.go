@@ -203,9 +203,11 @@ type AlertRecipient struct {
 type AlertJob struct {
 	bun.BaseModel `bun:"table:alert_jobs"`
 
-	ID          int        `bun:"id,pk,autoincrement"`
-	Kind        string     `bun:"kind"`
-	AlertID     int        `bun:"alert_id"`
+	ID   int    `bun:"id,pk,autoincrement"`
+	Kind string `bun:"kind"`
+	// AlertID is 0 (NULL) for a job about no alert yet, such as a
+	// heartbeat monitor's deadline.
+	AlertID     int        `bun:"alert_id,nullzero"`
 	RunAt       time.Time  `bun:"run_at"`
 	Args        string     `bun:"args"`
 	DedupKey    string     `bun:"dedup_key"`
@@ -217,6 +219,9 @@ type AlertJob struct {
 	// ContactMethodID is set on notify jobs, so the jobs waiting on one
 	// number can be found and sent as one message.
 	ContactMethodID *int `bun:"contact_method_id"`
+	// HeartbeatMonitorID is set on a heartbeat monitor's deadline job,
+	// which goes with the monitor.
+	HeartbeatMonitorID *int `bun:"heartbeat_monitor_id"`
 }
 
 type NotificationStatus string

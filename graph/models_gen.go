@@ -109,6 +109,20 @@ type CreateGroupInput struct {
 	MemberIds   []int   `json:"memberIds,omitempty"`
 }
 
+type CreateHeartbeatMonitorInput struct {
+	Name string `json:"name"`
+	// How often the job pulses, 1 to 44640.
+	IntervalMinutes int `json:"intervalMinutes"`
+	// How late a pulse may be before the monitor goes DOWN; 0 by default.
+	GraceMinutes *int `json:"graceMinutes,omitempty"`
+	// critical, high (the default), medium, low or info.
+	Severity *string `json:"severity,omitempty"`
+	// A policy or at least one recipient is required.
+	EscalationPolicyID *int  `json:"escalationPolicyId,omitempty"`
+	RecipientUserIds   []int `json:"recipientUserIds,omitempty"`
+	RecipientGroupIds  []int `json:"recipientGroupIds,omitempty"`
+}
+
 type CreateIntegrationInput struct {
 	Name               string                `json:"name"`
 	Type               rules.IntegrationType `json:"type"`
@@ -307,6 +321,19 @@ type UpdateGroupInput struct {
 	Description *string `json:"description,omitempty"`
 	// Replaces the member list when given.
 	MemberIds []int `json:"memberIds,omitempty"`
+}
+
+type UpdateHeartbeatMonitorInput struct {
+	Name            *string `json:"name,omitempty"`
+	IntervalMinutes *int    `json:"intervalMinutes,omitempty"`
+	GraceMinutes    *int    `json:"graceMinutes,omitempty"`
+	Severity        *string `json:"severity,omitempty"`
+	// An explicit null removes the policy; leaving it out keeps it.
+	EscalationPolicyID graphql.Omittable[*int] `json:"escalationPolicyId,omitempty"`
+	// Replaces the recipient users when given.
+	RecipientUserIds []int `json:"recipientUserIds,omitempty"`
+	// Replaces the recipient groups when given.
+	RecipientGroupIds []int `json:"recipientGroupIds,omitempty"`
 }
 
 type UpdateIntegrationInput struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
@@ -34,6 +35,8 @@ type Resolver struct {
 	// IntegrationStore keeps the integrations and their rulesets.
 	IntegrationStore *integrations.Store
 	ContactStore     *contacts.Store
+	// HeartbeatStore keeps the heartbeat monitors.
+	HeartbeatStore *heartbeats.Store
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.
