@@ -13,9 +13,11 @@
 //     notes, and alerts opened by hand (which have no integration), with
 //     the timeline (tables alerts, alert_log, alert_recipients,
 //     action_links).
-//   - Engine (escalation.go, notify.go, jobs.go): walk each alert's
+//   - Engine (escalation.go, notify.go, jobs.go, flap.go): walk each alert's
 //     escalation policy, notify the people it names by their notification
-//     rules, retry and rate-limit (tables alert_jobs, notifications).
+//     rules, retry and rate-limit (tables alert_jobs, notifications);
+//     hold a new alert's first step for the paging delay, close quiet
+//     alerts, and time out acknowledgements.
 //   - Heartbeats (heartbeat.go): each heartbeat monitor's deadline is one
 //     job with no alert; when due it asks the monitors (the Heartbeats
 //     interface) and either moves itself to the new deadline or opens the

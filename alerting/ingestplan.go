@@ -1,6 +1,8 @@
 package alerting
 
 import (
+	"time"
+
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -46,9 +48,15 @@ type ingestOutcome struct {
 	// policy or recipients to page), after storing the route's own
 	// recipients.
 	StartPaging bool
-	// CancelJobs drops the alert's pending escalation and notification
-	// jobs.
+	// CancelJobs drops the alert's pending jobs. When its first step was
+	// still held back by the paging delay, the timeline also says it
+	// closed before paging (a LogNotPaged entry after the outcome's).
 	CancelJobs bool
+	// WatchSilence enqueues the alert's auto-close job, due when the
+	// plan's AutoCloseMinutes pass without a message. Appends do not
+	// move it: the job looks at last_seen_at when it runs and puts
+	// itself off if a message came meanwhile.
+	WatchSilence bool
 }
 
 // ingestPlan is the effects of one inbound message.
@@ -64,6 +72,26 @@ type ingestPlan struct {
 	// Then is the outcome of stepStore, and of the other steps when their
 	// write took effect; Else when the database found otherwise.
 	Then, Else ingestOutcome
+	// PageDelayMinutes holds an opened alert's first escalation back
+	// that long; DelayEntry is the timeline entry saying so, written
+	// after the outcome's when a first step was queued ("" without a
+	// delay).
+	PageDelayMinutes int
+	DelayEntry       string
+	// AutoCloseMinutes is how long an opened alert may go without a
+	// message before it closes; 0 never closes it.
+	AutoCloseMinutes int
+}
+
+// pageAt is when an alert opened at now takes its first step.
+func (p *ingestPlan) pageAt(now time.Time) time.Time {
+	return now.Add(time.Duration(p.PageDelayMinutes) * time.Minute)
+}
+
+// autoCloseJob is the auto-close job of an alert opened at now.
+func (p *ingestPlan) autoCloseJob(alertID int, now time.Time) *db.AlertJob {
+	return &db.AlertJob{Kind: jobAutoClose, AlertID: alertID, RunAt: now.Add(time.Duration(p.AutoCloseMinutes) * time.Minute),
+		DedupKey: autoCloseKey(alertID), CreatedAt: now}
 }
 
 // planIngest decides what a message does. failure, when set, is why its
@@ -75,7 +103,7 @@ func planIngest(integ *db.Integration, d rules.Decision, failure string, failSta
 	}
 	switch d.Action {
 	case rules.ActionOpen:
-		return ingestPlan{
+		p := ingestPlan{
 			Step:     stepOpenOrAppend,
 			Fields:   d.Fields,
 			PolicyID: policyFor(integ, d.Route),
@@ -84,7 +112,17 @@ func planIngest(integ *db.Integration, d rules.Decision, failure string, failSta
 				Entry: db.LogOpened, EntryText: "Opened: " + d.Detail, StartPaging: true},
 			Else: ingestOutcome{Status: db.InboundAppended, Detail: d.Detail,
 				Entry: db.LogAppended, EntryText: "Duplicate message appended"},
+			// A rule's route changes who is paged, not when: its policy
+			// waits out the integration's delay too.
+			PageDelayMinutes: integ.PageDelayMinutes,
 		}
+		if integ.PageDelayMinutes > 0 {
+			p.DelayEntry = "Paging in " + minutes(integ.PageDelayMinutes)
+		}
+		if n := integ.AutoCloseAfterMinutes; n != nil && *n > 0 {
+			p.AutoCloseMinutes, p.Then.WatchSilence = *n, true
+		}
+		return p
 	case rules.ActionClose:
 		return ingestPlan{
 			Step:   stepClose,

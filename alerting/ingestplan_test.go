@@ -78,3 +78,23 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 		}
 	}
 }
+
+// The paging delay and auto-close are part of the decision: an opened
+// alert carries both, an append neither, and a routed alert waits too.
+func TestPlanIngestCarriesDelayAndAutoClose(t *testing.T) {
+	quiet := 30
+	integ := &db.Integration{ID: 1, PageDelayMinutes: 5, AutoCloseAfterMinutes: &quiet}
+	open := rules.Decision{Action: rules.ActionOpen, Fields: rules.Fields{SourceID: "x"}, Detail: "rule high",
+		Route: rules.Route{RecipientUserIDs: []int{7}}}
+	plan := planIngest(integ, open, "", "")
+	if plan.PageDelayMinutes != 5 || plan.DelayEntry != "Paging in 5 minutes" || plan.AutoCloseMinutes != 30 {
+		t.Fatalf("plan %+v", plan)
+	}
+	if !plan.Then.WatchSilence || plan.Else.WatchSilence || plan.Else.StartPaging {
+		t.Fatalf("outcomes %+v / %+v", plan.Then, plan.Else)
+	}
+	off := planIngest(&db.Integration{ID: 1}, open, "", "")
+	if off.PageDelayMinutes != 0 || off.DelayEntry != "" || off.AutoCloseMinutes != 0 || off.Then.WatchSilence {
+		t.Fatalf("plan without flap control %+v", off)
+	}
+}

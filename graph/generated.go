@@ -168,13 +168,14 @@ type ComplexityRoot struct {
 	}
 
 	EscalationPolicy struct {
-		CreatedAt   func(childComplexity int) int
-		Description func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Name        func(childComplexity int) int
-		Repeat      func(childComplexity int) int
-		Steps       func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		AckTimeoutMinutes func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		Description       func(childComplexity int) int
+		ID                func(childComplexity int) int
+		Name              func(childComplexity int) int
+		Repeat            func(childComplexity int) int
+		Steps             func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
 	}
 
 	EscalationStep struct {
@@ -238,21 +239,23 @@ type ComplexityRoot struct {
 	}
 
 	Integration struct {
-		CreatedAt          func(childComplexity int) int
-		Enabled            func(childComplexity int) int
-		EscalationPolicy   func(childComplexity int) int
-		ID                 func(childComplexity int) int
-		Mapping            func(childComplexity int) int
-		Name               func(childComplexity int) int
-		RateLimitPerMinute func(childComplexity int) int
-		RecipientGroups    func(childComplexity int) int
-		RecipientUsers     func(childComplexity int) int
-		Ruleset            func(childComplexity int) int
-		SignatureHeaders   func(childComplexity int) int
-		SignatureRequired  func(childComplexity int) int
-		Type               func(childComplexity int) int
-		URL                func(childComplexity int) int
-		UpdatedAt          func(childComplexity int) int
+		AutoCloseAfterMinutes func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		Enabled               func(childComplexity int) int
+		EscalationPolicy      func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		Mapping               func(childComplexity int) int
+		Name                  func(childComplexity int) int
+		PageDelayMinutes      func(childComplexity int) int
+		RateLimitPerMinute    func(childComplexity int) int
+		RecipientGroups       func(childComplexity int) int
+		RecipientUsers        func(childComplexity int) int
+		Ruleset               func(childComplexity int) int
+		SignatureHeaders      func(childComplexity int) int
+		SignatureRequired     func(childComplexity int) int
+		Type                  func(childComplexity int) int
+		URL                   func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
 	}
 
 	IntegrationTestResult struct {
@@ -1128,6 +1131,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreatedApiKey.Secret(childComplexity), true
 
+	case "EscalationPolicy.ackTimeoutMinutes":
+		if e.ComplexityRoot.EscalationPolicy.AckTimeoutMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationPolicy.AckTimeoutMinutes(childComplexity), true
 	case "EscalationPolicy.createdAt":
 		if e.ComplexityRoot.EscalationPolicy.CreatedAt == nil {
 			break
@@ -1412,6 +1421,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InboundMessageConnection.TotalCount(childComplexity), true
 
+	case "Integration.autoCloseAfterMinutes":
+		if e.ComplexityRoot.Integration.AutoCloseAfterMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.AutoCloseAfterMinutes(childComplexity), true
 	case "Integration.createdAt":
 		if e.ComplexityRoot.Integration.CreatedAt == nil {
 			break
@@ -1448,6 +1463,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.Name(childComplexity), true
+	case "Integration.pageDelayMinutes":
+		if e.ComplexityRoot.Integration.PageDelayMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.PageDelayMinutes(childComplexity), true
 	case "Integration.rateLimitPerMinute":
 		if e.ComplexityRoot.Integration.RateLimitPerMinute == nil {
 			break
@@ -3341,6 +3362,8 @@ type EscalationPolicy {
   "How many more times the whole policy runs after the first, 0 to 10."
   repeat: Int!
   steps: [EscalationStep!]!
+  "Minutes after which an acknowledged alert that is still not closed returns to OPEN and pages again from the first step. Null: acknowledgements do not time out."
+  ackTimeoutMinutes: Int
   createdAt: Time!
   updatedAt: Time!
 }
@@ -3366,6 +3389,8 @@ input CreateEscalationPolicyInput {
   repeat: Int
   "At least one."
   steps: [EscalationStepInput!]!
+  "1 to 1440; leave out for no timeout."
+  ackTimeoutMinutes: Int
 }
 
 input UpdateEscalationPolicyInput {
@@ -3374,6 +3399,8 @@ input UpdateEscalationPolicyInput {
   repeat: Int
   "Replaces all steps when given."
   steps: [EscalationStepInput!]
+  "1 to 1440. An explicit null turns the timeout off; leaving it out keeps it."
+  ackTimeoutMinutes: Int
 }
 
 input EscalationStepInput {
@@ -3607,6 +3634,10 @@ type Integration {
   signatureHeaders: [String!]!
   "Webhooks taken a minute at most; more are answered 429 with Retry-After. Null: no limit."
   rateLimitPerMinute: Int
+  "Minutes a new alert waits before its first escalation step; an alert that closes meanwhile pages no one."
+  pageDelayMinutes: Int!
+  "Minutes without a message after which an OPEN or ACKNOWLEDGED alert closes. Null: never. Alerts keep the value they opened with."
+  autoCloseAfterMinutes: Int
   createdAt: Time!
   updatedAt: Time!
 }
@@ -3623,6 +3654,10 @@ input CreateIntegrationInput {
   "Requires every webhook to be signed with this key (16 to 256 characters)."
   signatureSecret: String
   rateLimitPerMinute: Int
+  "0 to 1440, default 0."
+  pageDelayMinutes: Int
+  "1 to 43200; leave out never to close."
+  autoCloseAfterMinutes: Int
 }
 
 input UpdateIntegrationInput {
@@ -3640,6 +3675,10 @@ input UpdateIntegrationInput {
   signatureSecret: String
   "An explicit null removes the limit; leaving it out keeps it."
   rateLimitPerMinute: Int
+  "0 to 1440."
+  pageDelayMinutes: Int
+  "1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it."
+  autoCloseAfterMinutes: Int
 }
 
 type Ruleset {
@@ -3907,6 +3946,8 @@ enum AlertEventType {
   ASSIGNED
   ESCALATED
   CLOSED
+  "An acknowledgement ran out (the policy's ackTimeoutMinutes): the alert is OPEN and paging again."
+  ACK_TIMED_OUT
   "Acknowledged for a while by snoozeAlert."
   SNOOZED
   "A snooze ended with the alert still not closed: it is open and paging again."
@@ -4279,6 +4320,8 @@ func (ec *executionContext) childFields_EscalationPolicy(ctx context.Context, fi
 		return ec.fieldContext_EscalationPolicy_repeat(ctx, field)
 	case "steps":
 		return ec.fieldContext_EscalationPolicy_steps(ctx, field)
+	case "ackTimeoutMinutes":
+		return ec.fieldContext_EscalationPolicy_ackTimeoutMinutes(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_EscalationPolicy_createdAt(ctx, field)
 	case "updatedAt":
@@ -4435,6 +4478,10 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_signatureHeaders(ctx, field)
 	case "rateLimitPerMinute":
 		return ec.fieldContext_Integration_rateLimitPerMinute(ctx, field)
+	case "pageDelayMinutes":
+		return ec.fieldContext_Integration_pageDelayMinutes(ctx, field)
+	case "autoCloseAfterMinutes":
+		return ec.fieldContext_Integration_autoCloseAfterMinutes(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Integration_createdAt(ctx, field)
 	case "updatedAt":
@@ -8051,6 +8098,29 @@ func (ec *executionContext) fieldContext_EscalationPolicy_steps(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _EscalationPolicy_ackTimeoutMinutes(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationPolicy_ackTimeoutMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AckTimeoutMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationPolicy_ackTimeoutMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationPolicy", field, false, false, "Int")
+}
+
 func (ec *executionContext) _EscalationPolicy_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9425,6 +9495,52 @@ func (ec *executionContext) _Integration_rateLimitPerMinute(ctx context.Context,
 	)
 }
 func (ec *executionContext) fieldContext_Integration_rateLimitPerMinute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Integration_pageDelayMinutes(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_pageDelayMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageDelayMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_pageDelayMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Integration_autoCloseAfterMinutes(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_autoCloseAfterMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoCloseAfterMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_autoCloseAfterMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
 }
 
@@ -16466,7 +16582,7 @@ func (ec *executionContext) unmarshalInputCreateEscalationPolicyInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "repeat", "steps"}
+	fieldsInOrder := [...]string{"name", "description", "repeat", "steps", "ackTimeoutMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16501,6 +16617,13 @@ func (ec *executionContext) unmarshalInputCreateEscalationPolicyInput(ctx contex
 				return it, err
 			}
 			it.Steps = data
+		case "ackTimeoutMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ackTimeoutMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AckTimeoutMinutes = data
 		}
 	}
 	return it, nil
@@ -16669,7 +16792,7 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute"}
+	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "pageDelayMinutes", "autoCloseAfterMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16746,6 +16869,20 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.RateLimitPerMinute = data
+		case "pageDelayMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pageDelayMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PageDelayMinutes = data
+		case "autoCloseAfterMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoCloseAfterMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoCloseAfterMinutes = data
 		}
 	}
 	return it, nil
@@ -17628,7 +17765,7 @@ func (ec *executionContext) unmarshalInputUpdateEscalationPolicyInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "repeat", "steps"}
+	fieldsInOrder := [...]string{"name", "description", "repeat", "steps", "ackTimeoutMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17663,6 +17800,13 @@ func (ec *executionContext) unmarshalInputUpdateEscalationPolicyInput(ctx contex
 				return it, err
 			}
 			it.Steps = data
+		case "ackTimeoutMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ackTimeoutMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AckTimeoutMinutes = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -17831,7 +17975,7 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute"}
+	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "pageDelayMinutes", "autoCloseAfterMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17901,6 +18045,20 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.RateLimitPerMinute = graphql.OmittableOf(data)
+		case "pageDelayMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pageDelayMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PageDelayMinutes = data
+		case "autoCloseAfterMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoCloseAfterMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoCloseAfterMinutes = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -18828,6 +18986,11 @@ func (ec *executionContext) _EscalationPolicy(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "ackTimeoutMinutes":
+			out.Values[i] = ec._EscalationPolicy_ackTimeoutMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._EscalationPolicy_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19336,6 +19499,16 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 				})
 		case "rateLimitPerMinute":
 			out.Values[i] = ec._Integration_rateLimitPerMinute(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pageDelayMinutes":
+			out.Values[i] = ec._Integration_pageDelayMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "autoCloseAfterMinutes":
+			out.Values[i] = ec._Integration_autoCloseAfterMinutes(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

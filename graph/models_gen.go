@@ -99,6 +99,8 @@ type CreateEscalationPolicyInput struct {
 	Repeat      *int    `json:"repeat,omitempty"`
 	// At least one.
 	Steps []*EscalationStepInput `json:"steps"`
+	// 1 to 1440; leave out for no timeout.
+	AckTimeoutMinutes *int `json:"ackTimeoutMinutes,omitempty"`
 }
 
 type CreateGroupInput struct {
@@ -133,6 +135,10 @@ type CreateIntegrationInput struct {
 	// Requires every webhook to be signed with this key (16 to 256 characters).
 	SignatureSecret    *string `json:"signatureSecret,omitempty"`
 	RateLimitPerMinute *int    `json:"rateLimitPerMinute,omitempty"`
+	// 0 to 1440, default 0.
+	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
+	// 1 to 43200; leave out never to close.
+	AutoCloseAfterMinutes *int `json:"autoCloseAfterMinutes,omitempty"`
 }
 
 type CreateNotificationRuleInput struct {
@@ -306,6 +312,8 @@ type UpdateEscalationPolicyInput struct {
 	Repeat      *int    `json:"repeat,omitempty"`
 	// Replaces all steps when given.
 	Steps []*EscalationStepInput `json:"steps,omitempty"`
+	// 1 to 1440. An explicit null turns the timeout off; leaving it out keeps it.
+	AckTimeoutMinutes graphql.Omittable[*int] `json:"ackTimeoutMinutes,omitempty"`
 }
 
 type UpdateGroupInput struct {
@@ -343,6 +351,10 @@ type UpdateIntegrationInput struct {
 	SignatureSecret *string `json:"signatureSecret,omitempty"`
 	// An explicit null removes the limit; leaving it out keeps it.
 	RateLimitPerMinute graphql.Omittable[*int] `json:"rateLimitPerMinute,omitempty"`
+	// 0 to 1440.
+	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
+	// 1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it.
+	AutoCloseAfterMinutes graphql.Omittable[*int] `json:"autoCloseAfterMinutes,omitempty"`
 }
 
 type UpdateRulesetInput struct {
