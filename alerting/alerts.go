@@ -118,15 +118,23 @@ func (s *Service) Acknowledge(ctx context.Context, alertID, userID int) (*db.Ale
 
 func (s *Service) acknowledgeBy(userID int) alertMutation {
 	return func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
+		now := s.clock()
 		switch {
 		case a.Status == db.AlertAcknowledged && a.SnoozedUntil == nil:
-			return nil, nil
+			// Acknowledging again says "still on it": under a policy with
+			// an acknowledgement timeout, the timeout starts over (see
+			// settleJobs).
+			timeout, err := s.ackTimeoutOf(ctx, tx, a)
+			if err != nil || timeout == 0 {
+				return nil, err
+			}
+			a.AcknowledgedAt, a.AcknowledgedBy = &now, &userID
+			return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: "Acknowledged again; the acknowledgement timeout starts over", UserID: &userID}, nil
 		case a.Status == db.AlertClosed:
 			return nil, invalid.New("id", fmt.Sprintf("alert %d is closed", a.ID))
 		}
 		// Acknowledging a snoozed alert ends the snooze for good: change
 		// drops the job that would have opened it again.
-		now := s.clock()
 		a.Status, a.AcknowledgedAt, a.AcknowledgedBy, a.SnoozedUntil = db.AlertAcknowledged, &now, &userID, nil
 		return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: "Acknowledged", UserID: &userID}, nil
 	}
@@ -214,10 +222,8 @@ func (s *Service) changeThen(ctx context.Context, alertID int, mutate alertMutat
 			if err := events.AlertChanged(ctx, tx, eventType(entry.Type), alertID, eventIntegration(alert), entry.At); err != nil {
 				return err
 			}
-			if alert.Status != db.AlertOpen {
-				if err := cancelJobs(ctx, tx, alertID); err != nil {
-					return err
-				}
+			if err := s.settleJobs(ctx, tx, alert, entry); err != nil {
+				return err
 			}
 			if then != nil {
 				return then(ctx, tx, alert)

@@ -81,6 +81,8 @@ type Config struct {
 	Integrations Integrations
 	Contacts     Contacts
 	Groups       Groups
+	// Heartbeats, when set, is asked by heartbeat monitors' deadline jobs.
+	Heartbeats Heartbeats
 	// Maintenance may be nil: no integration is ever under maintenance.
 	Maintenance Maintenance
 }

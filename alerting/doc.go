@@ -15,19 +15,27 @@
 //     action_links).
 //   - Maintenance (maintenance.go): an alert opened while a maintenance
 //     window covers its integration is not paged until the window ends.
-//   - Engine (escalation.go, notify.go, jobs.go): walk each alert's
+//   - Engine (escalation.go, notify.go, jobs.go, flap.go): walk each alert's
 //     escalation policy, notify the people it names by their notification
-//     rules, retry and rate-limit (tables alert_jobs, notifications).
+//     rules, retry and rate-limit (tables alert_jobs, notifications);
+//     hold a new alert's first step for the paging delay, close quiet
+//     alerts, and time out acknowledgements.
+//   - Heartbeats (heartbeat.go): each heartbeat monitor's deadline is one
+//     job with no alert; when due it asks the monitors (the Heartbeats
+//     interface) and either moves itself to the new deadline or opens the
+//     monitor's alert, at most one unclosed per monitor. The monitors
+//     close it through CloseHeartbeatAlert on the next pulse.
 //
 // Deduplication is the database's job: a unique index allows one unclosed
 // alert per (integration, source id), and opening is an INSERT … ON
 // CONFLICT DO NOTHING followed by an append, so concurrent identical
 // messages can never open two alerts. An alert opened by hand has no
-// integration and a source id of its own.
+// integration and a source id of its own; nor has an alert a heartbeat
+// monitor opened, which is deduplicated per monitor instead.
 //
 // The configuration the engine follows is kept by other packages
-// (integrations, schedules, policies, contacts, maintenance, and auth for group
-// membership); alerting reads it only through the small interfaces it
+// (integrations, schedules, policies, contacts, heartbeats, maintenance,
+// and auth for group membership); alerting reads it only through the small interfaces it
 // declares in config.go, filled in by the wiring, and never imports those
 // packages. It pages through notifiers.Channels, the value contact
 // verification sends through too. It may import db, events, notifiers,

@@ -106,18 +106,25 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 	if out.Entry != "" {
 		msg.AlertID = &alertID
 	}
+	heldBack := false
 	if out.CancelJobs {
-		if err := cancelJobs(ctx, tx, alertID); err != nil {
+		if heldBack, err = cancelAllJobs(ctx, tx, alertID, now); err != nil {
 			return err
 		}
 	}
+	paging := false
 	if out.StartPaging {
-		if err := s.startPaging(ctx, tx, &integrationID, plan.PolicyID, plan.Route, alertID, now); err != nil {
+		if paging, err = s.startPaging(ctx, tx, &integrationID, plan.PolicyID, plan.Route, alertID, now, plan.pageAt(now)); err != nil {
+			return err
+		}
+	}
+	if out.WatchSilence {
+		if err := insertJob(ctx, tx, plan.autoCloseJob(alertID, now), autoCloseArgs{Minutes: plan.AutoCloseMinutes}); err != nil {
 			return err
 		}
 	}
 	if out.HoldPaging {
-		if err := s.holdOrStart(ctx, tx, integrationID, plan, &out, alertID, now); err != nil {
+		if paging, err = s.holdOrStart(ctx, tx, integrationID, plan, &out, alertID, now); err != nil {
 			return err
 		}
 	}
@@ -125,7 +132,19 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 	if out.Entry == "" {
 		return insertMessage(ctx, tx, msg)
 	}
-	return insertMessageAndLog(ctx, tx, msg, &db.AlertLog{AlertID: alertID, At: now, Type: out.Entry, Message: out.EntryText})
+	if err := insertMessageAndLog(ctx, tx, msg, &db.AlertLog{AlertID: alertID, At: now, Type: out.Entry, Message: out.EntryText}); err != nil {
+		return err
+	}
+	timeline := &timelineWriter{tx: tx, alertID: alertID, at: now}
+	if paging && plan.DelayEntry != "" {
+		if err := timeline.add(ctx, db.LogPagingDelayed, plan.DelayEntry); err != nil {
+			return err
+		}
+	}
+	if heldBack {
+		return timeline.add(ctx, db.LogNotPaged, closedBeforePagingText)
+	}
+	return nil
 }
 
 // openOrAppend opens an alert for the source, or appends to the one that is

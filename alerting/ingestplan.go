@@ -1,7 +1,7 @@
 package alerting
 
 import (
-	"fmt"
+	"time"
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/rules"
@@ -50,11 +50,18 @@ type ingestOutcome struct {
 	StartPaging bool
 	// HoldPaging stores the route's own recipients but, instead of the
 	// first escalation, queues the start of paging for when the plan's
-	// maintenance window ends (see holdPaging).
+	// maintenance window ends (see holdPaging). It leaves WatchSilence
+	// alone: a held alert still closes after its silence.
 	HoldPaging bool
-	// CancelJobs drops the alert's pending escalation and notification
-	// jobs.
+	// CancelJobs drops the alert's pending jobs. When its first step was
+	// still held back by the paging delay, the timeline also says it
+	// closed before paging (a LogNotPaged entry after the outcome's).
 	CancelJobs bool
+	// WatchSilence enqueues the alert's auto-close job, due when the
+	// plan's AutoCloseMinutes pass without a message. Appends do not
+	// move it: the job looks at last_seen_at when it runs and puts
+	// itself off if a message came meanwhile.
+	WatchSilence bool
 }
 
 // ingestPlan is the effects of one inbound message.
@@ -73,6 +80,26 @@ type ingestPlan struct {
 	// Then is the outcome of stepStore, and of the other steps when their
 	// write took effect; Else when the database found otherwise.
 	Then, Else ingestOutcome
+	// PageDelayMinutes holds an opened alert's first escalation back
+	// that long; DelayEntry is the timeline entry saying so, written
+	// after the outcome's when a first step was queued ("" without a
+	// delay).
+	PageDelayMinutes int
+	DelayEntry       string
+	// AutoCloseMinutes is how long an opened alert may go without a
+	// message before it closes; 0 never closes it.
+	AutoCloseMinutes int
+}
+
+// pageAt is when an alert opened at now takes its first step.
+func (p *ingestPlan) pageAt(now time.Time) time.Time {
+	return now.Add(time.Duration(p.PageDelayMinutes) * time.Minute)
+}
+
+// autoCloseJob is the auto-close job of an alert opened at now.
+func (p *ingestPlan) autoCloseJob(alertID int, now time.Time) *db.AlertJob {
+	return &db.AlertJob{Kind: jobAutoClose, AlertID: alertID, RunAt: now.Add(time.Duration(p.AutoCloseMinutes) * time.Minute),
+		DedupKey: autoCloseKey(alertID), CreatedAt: now}
 }
 
 // planIngest decides what a message does. failure, when set, is why its
@@ -95,12 +122,21 @@ func planIngest(integ *db.Integration, d rules.Decision, failure string, failSta
 				Entry: db.LogOpened, EntryText: "Opened: " + d.Detail, StartPaging: true},
 			Else: ingestOutcome{Status: db.InboundAppended, Detail: d.Detail,
 				Entry: db.LogAppended, EntryText: "Duplicate message appended"},
+			// A rule's route changes who is paged, not when: its policy
+			// waits out the integration's delay too.
+			PageDelayMinutes: integ.PageDelayMinutes,
+		}
+		if integ.PageDelayMinutes > 0 {
+			p.DelayEntry = "Paging in " + minutes(integ.PageDelayMinutes)
+		}
+		if n := integ.AutoCloseAfterMinutes; n != nil && *n > 0 {
+			p.AutoCloseMinutes, p.Then.WatchSilence = *n, true
 		}
 		if hold != nil {
 			// The alert is real and opens as usual; only its paging waits.
 			p.Hold = hold
 			p.Then.StartPaging, p.Then.HoldPaging = false, true
-			p.Then.EntryText += fmt.Sprintf("; opened during maintenance window %q: not paged", hold.Name)
+			p.Then.EntryText += hold.note()
 		}
 		return p
 	case rules.ActionClose:

@@ -106,3 +106,36 @@ func TestPlanIngestHoldsPagingUnderMaintenance(t *testing.T) {
 		t.Fatalf("a close under maintenance differs: %+v", c)
 	}
 }
+
+// The paging delay and auto-close are part of the decision: an opened
+// alert carries both, an append neither, and a routed alert waits too.
+func TestPlanIngestCarriesDelayAndAutoClose(t *testing.T) {
+	quiet := 30
+	integ := &db.Integration{ID: 1, PageDelayMinutes: 5, AutoCloseAfterMinutes: &quiet}
+	open := rules.Decision{Action: rules.ActionOpen, Fields: rules.Fields{SourceID: "x"}, Detail: "rule high",
+		Route: rules.Route{RecipientUserIDs: []int{7}}}
+	plan := planIngest(integ, open, "", "", nil)
+	if plan.PageDelayMinutes != 5 || plan.DelayEntry != "Paging in 5 minutes" || plan.AutoCloseMinutes != 30 {
+		t.Fatalf("plan %+v", plan)
+	}
+	if !plan.Then.WatchSilence || plan.Else.WatchSilence || plan.Else.StartPaging {
+		t.Fatalf("outcomes %+v / %+v", plan.Then, plan.Else)
+	}
+	off := planIngest(&db.Integration{ID: 1}, open, "", "", nil)
+	if off.PageDelayMinutes != 0 || off.DelayEntry != "" || off.AutoCloseMinutes != 0 || off.Then.WatchSilence {
+		t.Fatalf("plan without flap control %+v", off)
+	}
+}
+
+// A maintenance window holds an opened alert's paging but not its
+// auto-close: the alert still closes after its silence.
+func TestPlanIngestHoldKeepsAutoClose(t *testing.T) {
+	quiet := 30
+	integ := &db.Integration{ID: 1, PageDelayMinutes: 5, AutoCloseAfterMinutes: &quiet}
+	hold := &suppression{WindowID: 5, Name: "deploy", Until: time.Date(2026, 3, 2, 11, 0, 0, 0, time.UTC), Page: true}
+	open := rules.Decision{Action: rules.ActionOpen, Fields: rules.Fields{SourceID: "x"}, Detail: "rule high"}
+	plan := planIngest(integ, open, "", "", hold)
+	if !plan.Then.HoldPaging || plan.Then.StartPaging || !plan.Then.WatchSilence || plan.AutoCloseMinutes != 30 {
+		t.Fatalf("held plan %+v", plan)
+	}
+}

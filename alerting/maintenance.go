@@ -81,14 +81,15 @@ func holdPaging(ctx context.Context, tx bun.Tx, route rules.Route, alertID int, 
 }
 
 // holdOrStart is executeGeneric's HoldPaging: hold the alert's paging, or
-// start it when the window is gone, and say so on its opening entry.
-func (s *Service) holdOrStart(ctx context.Context, tx bun.Tx, integrationID int, plan ingestPlan, out *ingestOutcome, alertID int, now time.Time) error {
+// start it after the paging delay when the window is gone, and say so on
+// its opening entry. It reports whether it queued the first step.
+func (s *Service) holdOrStart(ctx context.Context, tx bun.Tx, integrationID int, plan ingestPlan, out *ingestOutcome, alertID int, now time.Time) (bool, error) {
 	held, err := holdPaging(ctx, tx, plan.Route, alertID, plan.Hold, now)
 	if err != nil || held {
-		return err
+		return false, err
 	}
 	out.EntryText = strings.TrimSuffix(out.EntryText, plan.Hold.note())
-	return s.startPaging(ctx, tx, &integrationID, plan.PolicyID, plan.Route, alertID, now)
+	return s.startPaging(ctx, tx, &integrationID, plan.PolicyID, plan.Route, alertID, now, plan.pageAt(now))
 }
 
 // WindowChanged moves the jobs of the alerts window w holds back, inside
@@ -181,6 +182,9 @@ func (s *Service) maintenanceEnded(ctx context.Context, job *db.AlertJob, args m
 		if err != nil {
 			return fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
 		}
-		return s.queueFirstStep(ctx, tx, alert.IntegrationID, alert.EscalationPolicyID, own, alert.ID, now)
+		// The window already held the alert back longer than any paging
+		// delay would, so paging starts at once.
+		_, err = s.queueFirstStep(ctx, tx, alert.IntegrationID, alert.EscalationPolicyID, own, alert.ID, now, now)
+		return err
 	})
 }

@@ -22,13 +22,14 @@ const (
 	User              EntityType = "USER"
 	Group             EntityType = "GROUP"
 	APIKey            EntityType = "API_KEY"
+	HeartbeatMonitor  EntityType = "HEARTBEAT_MONITOR"
 	MaintenanceWindow EntityType = "MAINTENANCE_WINDOW"
 )
 
 // Valid reports whether t is one of the known entity types.
 func (t EntityType) Valid() bool {
 	switch t {
-	case Integration, Ruleset, EscalationPolicy, Schedule, User, Group, APIKey, MaintenanceWindow:
+	case Integration, Ruleset, EscalationPolicy, Schedule, User, Group, APIKey, HeartbeatMonitor, MaintenanceWindow:
 		return true
 	}
 	return false

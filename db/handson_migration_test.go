@@ -61,7 +61,8 @@ func TestManualAlertUpgradeKeepsAlerts(t *testing.T) {
 			t.Error("a second open alert for one integration and source id was stored")
 		}
 		manual := &db.Alert{SourceID: "manual:1", Subject: "by hand", Status: db.AlertOpen, OpenedAt: now, LastSeenAt: now}
-		if _, err := d.NewInsert().Model(manual).Exec(ctx); err != nil {
+		// Only the columns 0014 knows: later migrations add more to the model.
+		if _, err := d.NewInsert().Model(manual).Column("source_id", "subject", "status", "opened_at", "last_seen_at").Returning("id").Exec(ctx); err != nil {
 			t.Fatalf("store an alert without integration: %v", err)
 		}
 		if manual.ID <= 3 {

@@ -147,9 +147,15 @@ type Integration struct {
 	// must be signed with.
 	SignatureSecret string `bun:"signature_secret"`
 	// RateLimitPerMinute caps the webhooks taken a minute; nil takes all.
-	RateLimitPerMinute *int      `bun:"rate_limit_per_minute"`
-	CreatedAt          time.Time `bun:"created_at"`
-	UpdatedAt          time.Time `bun:"updated_at"`
+	RateLimitPerMinute *int `bun:"rate_limit_per_minute"`
+	// PageDelayMinutes holds back the first escalation step of each new
+	// alert, so a blip that closes within it pages no one.
+	PageDelayMinutes int `bun:"page_delay_minutes"`
+	// AutoCloseAfterMinutes closes an alert that has had no message for
+	// that long; nil never does.
+	AutoCloseAfterMinutes *int      `bun:"auto_close_after_minutes"`
+	CreatedAt             time.Time `bun:"created_at"`
+	UpdatedAt             time.Time `bun:"updated_at"`
 }
 
 // SignatureRequired says whether webhooks without a valid signature are
@@ -197,6 +203,24 @@ type Alert struct {
 	CreatedBy *int `bun:"created_by"`
 	// SnoozedUntil is when a snoozed (acknowledged) alert opens again.
 	SnoozedUntil *time.Time `bun:"snoozed_until"`
+	// HeartbeatMonitorID is the heartbeat monitor whose missed pulse
+	// opened the alert.
+	HeartbeatMonitorID *int `bun:"heartbeat_monitor_id"`
+}
+
+// MissedHeartbeat is the alert a heartbeat monitor's missed deadline
+// opens: package heartbeats decides it, alerting opens it and pages. It
+// lives here because neither of the two may import the other.
+type MissedHeartbeat struct {
+	// Alert is the alert to store: subject, severity, source, details,
+	// escalation policy and heartbeat monitor set.
+	Alert *Alert
+	// UserIDs and GroupIDs are who it is for: the RECIPIENTS of its
+	// policy, or without one, paged at once.
+	UserIDs  []int
+	GroupIDs []int
+	// Timeline is the first entry of its timeline: why it opened.
+	Timeline string
 }
 
 // Number is the alert's human-facing number, which is its row id: ids are
@@ -216,6 +240,15 @@ const (
 	LogNotification AlertLogType = "NOTIFICATION"
 	LogNoOneOnCall  AlertLogType = "NO_ONE_ON_CALL"
 	LogPolicyDone   AlertLogType = "POLICY_FINISHED"
+	// LogPagingDelayed says an alert's first step waits for the
+	// integration's paging delay.
+	LogPagingDelayed AlertLogType = "PAGING_DELAYED"
+	// LogNotPaged says an alert closed while its first step was still
+	// held back by the paging delay: nobody was paged.
+	LogNotPaged AlertLogType = "CLOSED_BEFORE_PAGING"
+	// LogAckTimedOut says an acknowledgement ran out and the alert is
+	// open and paging again.
+	LogAckTimedOut AlertLogType = "ACK_TIMED_OUT"
 	// LogMaintenanceEnded is the end of the maintenance window an alert
 	// opened during, when its paging starts (or, when the window says so,
 	// does not).

@@ -159,10 +159,13 @@ type EscalationPolicy struct {
 	Name        string `bun:"name"`
 	Description string `bun:"description"`
 	// Repeat is how many more times the whole policy runs after the first.
-	Repeat    int               `bun:"repeat"`
-	CreatedAt time.Time         `bun:"created_at"`
-	UpdatedAt time.Time         `bun:"updated_at"`
-	Steps     []*EscalationStep `bun:"rel:has-many,join:id=policy_id"`
+	Repeat int `bun:"repeat"`
+	// AckTimeoutMinutes returns an alert acknowledged that long ago and
+	// still not closed to OPEN, paging from the first step; nil never does.
+	AckTimeoutMinutes *int              `bun:"ack_timeout_minutes"`
+	CreatedAt         time.Time         `bun:"created_at"`
+	UpdatedAt         time.Time         `bun:"updated_at"`
+	Steps             []*EscalationStep `bun:"rel:has-many,join:id=policy_id"`
 }
 
 // EscalationStep notifies its targets, then waits DelayMinutes before the
@@ -200,9 +203,11 @@ type AlertRecipient struct {
 type AlertJob struct {
 	bun.BaseModel `bun:"table:alert_jobs"`
 
-	ID          int        `bun:"id,pk,autoincrement"`
-	Kind        string     `bun:"kind"`
-	AlertID     int        `bun:"alert_id"`
+	ID   int    `bun:"id,pk,autoincrement"`
+	Kind string `bun:"kind"`
+	// AlertID is 0 (NULL) for a job about no alert yet, such as a
+	// heartbeat monitor's deadline.
+	AlertID     int        `bun:"alert_id,nullzero"`
 	RunAt       time.Time  `bun:"run_at"`
 	Args        string     `bun:"args"`
 	DedupKey    string     `bun:"dedup_key"`
@@ -214,6 +219,9 @@ type AlertJob struct {
 	// ContactMethodID is set on notify jobs, so the jobs waiting on one
 	// number can be found and sent as one message.
 	ContactMethodID *int `bun:"contact_method_id"`
+	// HeartbeatMonitorID is set on a heartbeat monitor's deadline job,
+	// which goes with the monitor.
+	HeartbeatMonitorID *int `bun:"heartbeat_monitor_id"`
 }
 
 type NotificationStatus string

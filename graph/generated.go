@@ -17,6 +17,7 @@ import (
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -40,6 +41,7 @@ type ResolverRoot interface {
 	ContactMethod() ContactMethodResolver
 	EscalationStep() EscalationStepResolver
 	Group() GroupResolver
+	HeartbeatMonitor() HeartbeatMonitorResolver
 	InboundMessage() InboundMessageResolver
 	Integration() IntegrationResolver
 	MaintenanceWindow() MaintenanceWindowResolver
@@ -72,6 +74,7 @@ type ComplexityRoot struct {
 		CreatedBy        func(childComplexity int) int
 		Details          func(childComplexity int) int
 		EscalationPolicy func(childComplexity int) int
+		HeartbeatMonitor func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Integration      func(childComplexity int) int
 		LastSeenAt       func(childComplexity int) int
@@ -167,13 +170,14 @@ type ComplexityRoot struct {
 	}
 
 	EscalationPolicy struct {
-		CreatedAt   func(childComplexity int) int
-		Description func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Name        func(childComplexity int) int
-		Repeat      func(childComplexity int) int
-		Steps       func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		AckTimeoutMinutes func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		Description       func(childComplexity int) int
+		ID                func(childComplexity int) int
+		Name              func(childComplexity int) int
+		Repeat            func(childComplexity int) int
+		Steps             func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
 	}
 
 	EscalationStep struct {
@@ -200,6 +204,22 @@ type ComplexityRoot struct {
 		Value func(childComplexity int) int
 	}
 
+	HeartbeatMonitor struct {
+		CreatedAt        func(childComplexity int) int
+		EscalationPolicy func(childComplexity int) int
+		GraceMinutes     func(childComplexity int) int
+		ID               func(childComplexity int) int
+		IntervalMinutes  func(childComplexity int) int
+		LastPulseAt      func(childComplexity int) int
+		Name             func(childComplexity int) int
+		PulseCount       func(childComplexity int) int
+		RecipientGroups  func(childComplexity int) int
+		RecipientUsers   func(childComplexity int) int
+		Severity         func(childComplexity int) int
+		Status           func(childComplexity int) int
+		URL              func(childComplexity int) int
+	}
+
 	InboundMessage struct {
 		Alert       func(childComplexity int) int
 		Body        func(childComplexity int) int
@@ -221,21 +241,23 @@ type ComplexityRoot struct {
 	}
 
 	Integration struct {
-		CreatedAt          func(childComplexity int) int
-		Enabled            func(childComplexity int) int
-		EscalationPolicy   func(childComplexity int) int
-		ID                 func(childComplexity int) int
-		Mapping            func(childComplexity int) int
-		Name               func(childComplexity int) int
-		RateLimitPerMinute func(childComplexity int) int
-		RecipientGroups    func(childComplexity int) int
-		RecipientUsers     func(childComplexity int) int
-		Ruleset            func(childComplexity int) int
-		SignatureHeaders   func(childComplexity int) int
-		SignatureRequired  func(childComplexity int) int
-		Type               func(childComplexity int) int
-		URL                func(childComplexity int) int
-		UpdatedAt          func(childComplexity int) int
+		AutoCloseAfterMinutes func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		Enabled               func(childComplexity int) int
+		EscalationPolicy      func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		Mapping               func(childComplexity int) int
+		Name                  func(childComplexity int) int
+		PageDelayMinutes      func(childComplexity int) int
+		RateLimitPerMinute    func(childComplexity int) int
+		RecipientGroups       func(childComplexity int) int
+		RecipientUsers        func(childComplexity int) int
+		Ruleset               func(childComplexity int) int
+		SignatureHeaders      func(childComplexity int) int
+		SignatureRequired     func(childComplexity int) int
+		Type                  func(childComplexity int) int
+		URL                   func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
 	}
 
 	IntegrationTestResult struct {
@@ -301,6 +323,7 @@ type ComplexityRoot struct {
 		CreateContactMethod           func(childComplexity int, input CreateContactMethodInput) int
 		CreateEscalationPolicy        func(childComplexity int, input CreateEscalationPolicyInput) int
 		CreateGroup                   func(childComplexity int, input CreateGroupInput) int
+		CreateHeartbeatMonitor        func(childComplexity int, input CreateHeartbeatMonitorInput) int
 		CreateIntegration             func(childComplexity int, input CreateIntegrationInput) int
 		CreateMaintenanceWindow       func(childComplexity int, input CreateMaintenanceWindowInput) int
 		CreateNotificationRule        func(childComplexity int, input CreateNotificationRuleInput) int
@@ -311,6 +334,7 @@ type ComplexityRoot struct {
 		DeleteContactMethod           func(childComplexity int, id int) int
 		DeleteEscalationPolicy        func(childComplexity int, id int) int
 		DeleteGroup                   func(childComplexity int, id int) int
+		DeleteHeartbeatMonitor        func(childComplexity int, id int) int
 		DeleteIntegration             func(childComplexity int, id int) int
 		DeleteMaintenanceWindow       func(childComplexity int, id int) int
 		DeleteNotificationRule        func(childComplexity int, id int) int
@@ -323,6 +347,7 @@ type ComplexityRoot struct {
 		RegisterPushSubscription      func(childComplexity int, input RegisterPushSubscriptionInput) int
 		RemoveGroupMember             func(childComplexity int, groupID int, userID int) int
 		RevokeAPIKey                  func(childComplexity int, id int) int
+		RotateHeartbeatToken          func(childComplexity int, id int) int
 		RotateIntegrationToken        func(childComplexity int, id int) int
 		SendContactMethodVerification func(childComplexity int, id int) int
 		SignOut                       func(childComplexity int) int
@@ -332,6 +357,7 @@ type ComplexityRoot struct {
 		UpdateContactMethod           func(childComplexity int, id int, input UpdateContactMethodInput) int
 		UpdateEscalationPolicy        func(childComplexity int, id int, input UpdateEscalationPolicyInput) int
 		UpdateGroup                   func(childComplexity int, id int, input UpdateGroupInput) int
+		UpdateHeartbeatMonitor        func(childComplexity int, id int, input UpdateHeartbeatMonitorInput) int
 		UpdateIntegration             func(childComplexity int, id int, input UpdateIntegrationInput) int
 		UpdateMaintenanceWindow       func(childComplexity int, id int, input UpdateMaintenanceWindowInput) int
 		UpdateRuleset                 func(childComplexity int, id int, input UpdateRulesetInput) int
@@ -376,6 +402,8 @@ type ComplexityRoot struct {
 		EscalationPolicy   func(childComplexity int, id int) int
 		Group              func(childComplexity int, id int) int
 		Groups             func(childComplexity int) int
+		HeartbeatMonitor   func(childComplexity int, id int) int
+		HeartbeatMonitors  func(childComplexity int) int
 		InboundMessage     func(childComplexity int, id int) int
 		InboundMessages    func(childComplexity int, integrationID *int, status []db.InboundStatus, first *int, after *string) int
 		Integration        func(childComplexity int, id int) int
@@ -500,6 +528,7 @@ type AlertResolver interface {
 	EscalationPolicy(ctx context.Context, obj *db.Alert) (*db.EscalationPolicy, error)
 	SuppressedBy(ctx context.Context, obj *db.Alert) (*db.MaintenanceWindow, error)
 	Notifications(ctx context.Context, obj *db.Alert) ([]*db.Notification, error)
+	HeartbeatMonitor(ctx context.Context, obj *db.Alert) (*heartbeats.Monitor, error)
 }
 type AlertEventResolver interface {
 	Cursor(ctx context.Context, obj *events.Event) (string, error)
@@ -522,6 +551,13 @@ type EscalationStepResolver interface {
 }
 type GroupResolver interface {
 	Members(ctx context.Context, obj *db.Group) ([]*db.User, error)
+}
+type HeartbeatMonitorResolver interface {
+	URL(ctx context.Context, obj *heartbeats.Monitor) (*string, error)
+
+	EscalationPolicy(ctx context.Context, obj *heartbeats.Monitor) (*db.EscalationPolicy, error)
+	RecipientUsers(ctx context.Context, obj *heartbeats.Monitor) ([]*db.User, error)
+	RecipientGroups(ctx context.Context, obj *heartbeats.Monitor) ([]*db.Group, error)
 }
 type InboundMessageResolver interface {
 	Cursor(ctx context.Context, obj *db.InboundMessage) (*string, error)
@@ -568,6 +604,10 @@ type MutationResolver interface {
 	CreateEscalationPolicy(ctx context.Context, input CreateEscalationPolicyInput) (*db.EscalationPolicy, error)
 	UpdateEscalationPolicy(ctx context.Context, id int, input UpdateEscalationPolicyInput) (*db.EscalationPolicy, error)
 	DeleteEscalationPolicy(ctx context.Context, id int) (bool, error)
+	CreateHeartbeatMonitor(ctx context.Context, input CreateHeartbeatMonitorInput) (*heartbeats.Monitor, error)
+	UpdateHeartbeatMonitor(ctx context.Context, id int, input UpdateHeartbeatMonitorInput) (*heartbeats.Monitor, error)
+	DeleteHeartbeatMonitor(ctx context.Context, id int) (bool, error)
+	RotateHeartbeatToken(ctx context.Context, id int) (*heartbeats.Monitor, error)
 	CreateIntegration(ctx context.Context, input CreateIntegrationInput) (*db.Integration, error)
 	UpdateIntegration(ctx context.Context, id int, input UpdateIntegrationInput) (*db.Integration, error)
 	DeleteIntegration(ctx context.Context, id int) (bool, error)
@@ -614,6 +654,8 @@ type QueryResolver interface {
 	PushPublicKey(ctx context.Context) (*string, error)
 	EscalationPolicies(ctx context.Context) ([]*db.EscalationPolicy, error)
 	EscalationPolicy(ctx context.Context, id int) (*db.EscalationPolicy, error)
+	HeartbeatMonitors(ctx context.Context) ([]*heartbeats.Monitor, error)
+	HeartbeatMonitor(ctx context.Context, id int) (*heartbeats.Monitor, error)
 	InboundMessages(ctx context.Context, integrationID *int, status []db.InboundStatus, first *int, after *string) (*InboundMessageConnection, error)
 	InboundMessage(ctx context.Context, id int) (*db.InboundMessage, error)
 	Integrations(ctx context.Context) ([]*db.Integration, error)
@@ -741,6 +783,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.EscalationPolicy(childComplexity), true
+	case "Alert.heartbeatMonitor":
+		if e.ComplexityRoot.Alert.HeartbeatMonitor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.HeartbeatMonitor(childComplexity), true
 	case "Alert.id":
 		if e.ComplexityRoot.Alert.ID == nil {
 			break
@@ -1129,6 +1177,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreatedApiKey.Secret(childComplexity), true
 
+	case "EscalationPolicy.ackTimeoutMinutes":
+		if e.ComplexityRoot.EscalationPolicy.AckTimeoutMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationPolicy.AckTimeoutMinutes(childComplexity), true
 	case "EscalationPolicy.createdAt":
 		if e.ComplexityRoot.EscalationPolicy.CreatedAt == nil {
 			break
@@ -1248,6 +1302,85 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Header.Value(childComplexity), true
 
+	case "HeartbeatMonitor.createdAt":
+		if e.ComplexityRoot.HeartbeatMonitor.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.CreatedAt(childComplexity), true
+	case "HeartbeatMonitor.escalationPolicy":
+		if e.ComplexityRoot.HeartbeatMonitor.EscalationPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.EscalationPolicy(childComplexity), true
+	case "HeartbeatMonitor.graceMinutes":
+		if e.ComplexityRoot.HeartbeatMonitor.GraceMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.GraceMinutes(childComplexity), true
+	case "HeartbeatMonitor.id":
+		if e.ComplexityRoot.HeartbeatMonitor.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.ID(childComplexity), true
+	case "HeartbeatMonitor.intervalMinutes":
+		if e.ComplexityRoot.HeartbeatMonitor.IntervalMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.IntervalMinutes(childComplexity), true
+	case "HeartbeatMonitor.lastPulseAt":
+		if e.ComplexityRoot.HeartbeatMonitor.LastPulseAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.LastPulseAt(childComplexity), true
+	case "HeartbeatMonitor.name":
+		if e.ComplexityRoot.HeartbeatMonitor.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.Name(childComplexity), true
+	case "HeartbeatMonitor.pulseCount":
+		if e.ComplexityRoot.HeartbeatMonitor.PulseCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.PulseCount(childComplexity), true
+	case "HeartbeatMonitor.recipientGroups":
+		if e.ComplexityRoot.HeartbeatMonitor.RecipientGroups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.RecipientGroups(childComplexity), true
+	case "HeartbeatMonitor.recipientUsers":
+		if e.ComplexityRoot.HeartbeatMonitor.RecipientUsers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.RecipientUsers(childComplexity), true
+	case "HeartbeatMonitor.severity":
+		if e.ComplexityRoot.HeartbeatMonitor.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.Severity(childComplexity), true
+	case "HeartbeatMonitor.status":
+		if e.ComplexityRoot.HeartbeatMonitor.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.Status(childComplexity), true
+	case "HeartbeatMonitor.url":
+		if e.ComplexityRoot.HeartbeatMonitor.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.URL(childComplexity), true
+
 	case "InboundMessage.alert":
 		if e.ComplexityRoot.InboundMessage.Alert == nil {
 			break
@@ -1334,6 +1467,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InboundMessageConnection.TotalCount(childComplexity), true
 
+	case "Integration.autoCloseAfterMinutes":
+		if e.ComplexityRoot.Integration.AutoCloseAfterMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.AutoCloseAfterMinutes(childComplexity), true
 	case "Integration.createdAt":
 		if e.ComplexityRoot.Integration.CreatedAt == nil {
 			break
@@ -1370,6 +1509,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.Name(childComplexity), true
+	case "Integration.pageDelayMinutes":
+		if e.ComplexityRoot.Integration.PageDelayMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.PageDelayMinutes(childComplexity), true
 	case "Integration.rateLimitPerMinute":
 		if e.ComplexityRoot.Integration.RateLimitPerMinute == nil {
 			break
@@ -1745,6 +1890,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateGroup(childComplexity, args["input"].(CreateGroupInput)), true
+	case "Mutation.createHeartbeatMonitor":
+		if e.ComplexityRoot.Mutation.CreateHeartbeatMonitor == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createHeartbeatMonitor_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateHeartbeatMonitor(childComplexity, args["input"].(CreateHeartbeatMonitorInput)), true
 	case "Mutation.createIntegration":
 		if e.ComplexityRoot.Mutation.CreateIntegration == nil {
 			break
@@ -1855,6 +2011,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteGroup(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteHeartbeatMonitor":
+		if e.ComplexityRoot.Mutation.DeleteHeartbeatMonitor == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteHeartbeatMonitor_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteHeartbeatMonitor(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteIntegration":
 		if e.ComplexityRoot.Mutation.DeleteIntegration == nil {
 			break
@@ -1987,6 +2154,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(int)), true
+	case "Mutation.rotateHeartbeatToken":
+		if e.ComplexityRoot.Mutation.RotateHeartbeatToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateHeartbeatToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateHeartbeatToken(childComplexity, args["id"].(int)), true
 	case "Mutation.rotateIntegrationToken":
 		if e.ComplexityRoot.Mutation.RotateIntegrationToken == nil {
 			break
@@ -2081,6 +2259,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateGroup(childComplexity, args["id"].(int), args["input"].(UpdateGroupInput)), true
+	case "Mutation.updateHeartbeatMonitor":
+		if e.ComplexityRoot.Mutation.UpdateHeartbeatMonitor == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateHeartbeatMonitor_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateHeartbeatMonitor(childComplexity, args["id"].(int), args["input"].(UpdateHeartbeatMonitorInput)), true
 	case "Mutation.updateIntegration":
 		if e.ComplexityRoot.Mutation.UpdateIntegration == nil {
 			break
@@ -2332,6 +2521,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Groups(childComplexity), true
+	case "Query.heartbeatMonitor":
+		if e.ComplexityRoot.Query.HeartbeatMonitor == nil {
+			break
+		}
+
+		args, err := ec.field_Query_heartbeatMonitor_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HeartbeatMonitor(childComplexity, args["id"].(int)), true
+	case "Query.heartbeatMonitors":
+		if e.ComplexityRoot.Query.HeartbeatMonitors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.HeartbeatMonitors(childComplexity), true
 	case "Query.inboundMessage":
 		if e.ComplexityRoot.Query.InboundMessage == nil {
 			break
@@ -2853,6 +3059,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateContactMethodInput", ec.unmarshalInputCreateContactMethodInput),
 			graphql.NewInputUnmarshaler("CreateEscalationPolicyInput", ec.unmarshalInputCreateEscalationPolicyInput),
 			graphql.NewInputUnmarshaler("CreateGroupInput", ec.unmarshalInputCreateGroupInput),
+			graphql.NewInputUnmarshaler("CreateHeartbeatMonitorInput", ec.unmarshalInputCreateHeartbeatMonitorInput),
 			graphql.NewInputUnmarshaler("CreateIntegrationInput", ec.unmarshalInputCreateIntegrationInput),
 			graphql.NewInputUnmarshaler("CreateMaintenanceWindowInput", ec.unmarshalInputCreateMaintenanceWindowInput),
 			graphql.NewInputUnmarshaler("CreateNotificationRuleInput", ec.unmarshalInputCreateNotificationRuleInput),
@@ -2872,6 +3079,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateContactMethodInput", ec.unmarshalInputUpdateContactMethodInput),
 			graphql.NewInputUnmarshaler("UpdateEscalationPolicyInput", ec.unmarshalInputUpdateEscalationPolicyInput),
 			graphql.NewInputUnmarshaler("UpdateGroupInput", ec.unmarshalInputUpdateGroupInput),
+			graphql.NewInputUnmarshaler("UpdateHeartbeatMonitorInput", ec.unmarshalInputUpdateHeartbeatMonitorInput),
 			graphql.NewInputUnmarshaler("UpdateIntegrationInput", ec.unmarshalInputUpdateIntegrationInput),
 			graphql.NewInputUnmarshaler("UpdateMaintenanceWindowInput", ec.unmarshalInputUpdateMaintenanceWindowInput),
 			graphql.NewInputUnmarshaler("UpdateRulesetInput", ec.unmarshalInputUpdateRulesetInput),
@@ -3163,6 +3371,7 @@ enum AuditEntityType {
   USER
   GROUP
   API_KEY
+  HEARTBEAT_MONITOR
   MAINTENANCE_WINDOW
 }
 
@@ -3348,6 +3557,8 @@ type EscalationPolicy {
   "How many more times the whole policy runs after the first, 0 to 10."
   repeat: Int!
   steps: [EscalationStep!]!
+  "Minutes after which an acknowledged alert that is still not closed returns to OPEN and pages again from the first step. Null: acknowledgements do not time out."
+  ackTimeoutMinutes: Int
   createdAt: Time!
   updatedAt: Time!
 }
@@ -3373,6 +3584,8 @@ input CreateEscalationPolicyInput {
   repeat: Int
   "At least one."
   steps: [EscalationStepInput!]!
+  "1 to 1440; leave out for no timeout."
+  ackTimeoutMinutes: Int
 }
 
 input UpdateEscalationPolicyInput {
@@ -3381,6 +3594,8 @@ input UpdateEscalationPolicyInput {
   repeat: Int
   "Replaces all steps when given."
   steps: [EscalationStepInput!]
+  "1 to 1440. An explicit null turns the timeout off; leaving it out keeps it."
+  ackTimeoutMinutes: Int
 }
 
 input EscalationStepInput {
@@ -3394,6 +3609,84 @@ input EscalationTargetInput {
   type: TargetType!
   "Required except for RECIPIENTS."
   id: ID
+}
+`, BuiltIn: false},
+	{Name: "../schema/heartbeats.graphqls", Input: `# Heartbeat monitors: a job that must report in every so often.
+
+extend type Query {
+  heartbeatMonitors: [HeartbeatMonitor!]!
+  heartbeatMonitor(id: ID!): HeartbeatMonitor
+}
+
+extend type Mutation {
+  "The monitor starts PENDING; without a pulse for interval plus grace from now it goes DOWN."
+  createHeartbeatMonitor(input: CreateHeartbeatMonitorInput!): HeartbeatMonitor!
+  updateHeartbeatMonitor(id: ID!, input: UpdateHeartbeatMonitorInput!): HeartbeatMonitor!
+  "Deleting a monitor closes its open alert."
+  deleteHeartbeatMonitor(id: ID!): Boolean!
+  "Issues a new URL; the old one stops working at once."
+  rotateHeartbeatToken(id: ID!): HeartbeatMonitor!
+}
+
+enum HeartbeatStatus {
+  "No pulse yet."
+  PENDING
+  "Pulses come in time."
+  UP
+  "No pulse for interval plus grace: the monitor's alert is open until the next pulse."
+  DOWN
+}
+
+type HeartbeatMonitor {
+  id: ID!
+  name: String!
+  "Where the job sends its pulses, GET or POST. Only admins see it, as it carries the secret token."
+  url: String
+  status: HeartbeatStatus!
+  lastPulseAt: Time
+  intervalMinutes: Int!
+  graceMinutes: Int!
+  "The severity of the alert a missed pulse opens."
+  severity: String!
+  pulseCount: Int!
+  "Pages people for the monitor's alerts."
+  escalationPolicy: EscalationPolicy
+  "Who the alerts are for: a policy's RECIPIENTS target reaches them; without a policy they are paged at once."
+  recipientUsers: [User!]!
+  recipientGroups: [Group!]!
+  createdAt: Time!
+}
+
+input CreateHeartbeatMonitorInput {
+  name: String!
+  "How often the job pulses, 1 to 44640."
+  intervalMinutes: Int!
+  "How late a pulse may be before the monitor goes DOWN; 0 by default."
+  graceMinutes: Int
+  "critical, high (the default), medium, low or info."
+  severity: String
+  "A policy or at least one recipient is required."
+  escalationPolicyId: ID
+  recipientUserIds: [ID!]
+  recipientGroupIds: [ID!]
+}
+
+input UpdateHeartbeatMonitorInput {
+  name: String
+  intervalMinutes: Int
+  graceMinutes: Int
+  severity: String
+  "An explicit null removes the policy; leaving it out keeps it."
+  escalationPolicyId: ID
+  "Replaces the recipient users when given."
+  recipientUserIds: [ID!]
+  "Replaces the recipient groups when given."
+  recipientGroupIds: [ID!]
+}
+
+extend type Alert {
+  "The heartbeat monitor whose missed pulse opened the alert."
+  heartbeatMonitor: HeartbeatMonitor
 }
 `, BuiltIn: false},
 	{Name: "../schema/inbound.graphqls", Input: `# The inbound log: every message an integration received.
@@ -3536,6 +3829,10 @@ type Integration {
   signatureHeaders: [String!]!
   "Webhooks taken a minute at most; more are answered 429 with Retry-After. Null: no limit."
   rateLimitPerMinute: Int
+  "Minutes a new alert waits before its first escalation step; an alert that closes meanwhile pages no one."
+  pageDelayMinutes: Int!
+  "Minutes without a message after which an OPEN or ACKNOWLEDGED alert closes. Null: never. Alerts keep the value they opened with."
+  autoCloseAfterMinutes: Int
   createdAt: Time!
   updatedAt: Time!
 }
@@ -3552,6 +3849,10 @@ input CreateIntegrationInput {
   "Requires every webhook to be signed with this key (16 to 256 characters)."
   signatureSecret: String
   rateLimitPerMinute: Int
+  "0 to 1440, default 0."
+  pageDelayMinutes: Int
+  "1 to 43200; leave out never to close."
+  autoCloseAfterMinutes: Int
 }
 
 input UpdateIntegrationInput {
@@ -3569,6 +3870,10 @@ input UpdateIntegrationInput {
   signatureSecret: String
   "An explicit null removes the limit; leaving it out keeps it."
   rateLimitPerMinute: Int
+  "0 to 1440."
+  pageDelayMinutes: Int
+  "1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it."
+  autoCloseAfterMinutes: Int
 }
 
 type Ruleset {
@@ -3936,6 +4241,8 @@ enum AlertEventType {
   ASSIGNED
   ESCALATED
   CLOSED
+  "An acknowledgement ran out (the policy's ackTimeoutMinutes): the alert is OPEN and paging again."
+  ACK_TIMED_OUT
   "Acknowledged for a while by snoozeAlert."
   SNOOZED
   "A snooze ended with the alert still not closed: it is open and paging again."
@@ -4140,6 +4447,8 @@ func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql
 		return ec.fieldContext_Alert_suppressedBy(ctx, field)
 	case "notifications":
 		return ec.fieldContext_Alert_notifications(ctx, field)
+	case "heartbeatMonitor":
+		return ec.fieldContext_Alert_heartbeatMonitor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Alert", field.Name)
 }
@@ -4310,6 +4619,8 @@ func (ec *executionContext) childFields_EscalationPolicy(ctx context.Context, fi
 		return ec.fieldContext_EscalationPolicy_repeat(ctx, field)
 	case "steps":
 		return ec.fieldContext_EscalationPolicy_steps(ctx, field)
+	case "ackTimeoutMinutes":
+		return ec.fieldContext_EscalationPolicy_ackTimeoutMinutes(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_EscalationPolicy_createdAt(ctx, field)
 	case "updatedAt":
@@ -4364,6 +4675,38 @@ func (ec *executionContext) childFields_Header(ctx context.Context, field graphq
 		return ec.fieldContext_Header_value(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Header", field.Name)
+}
+
+func (ec *executionContext) childFields_HeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_HeartbeatMonitor_id(ctx, field)
+	case "name":
+		return ec.fieldContext_HeartbeatMonitor_name(ctx, field)
+	case "url":
+		return ec.fieldContext_HeartbeatMonitor_url(ctx, field)
+	case "status":
+		return ec.fieldContext_HeartbeatMonitor_status(ctx, field)
+	case "lastPulseAt":
+		return ec.fieldContext_HeartbeatMonitor_lastPulseAt(ctx, field)
+	case "intervalMinutes":
+		return ec.fieldContext_HeartbeatMonitor_intervalMinutes(ctx, field)
+	case "graceMinutes":
+		return ec.fieldContext_HeartbeatMonitor_graceMinutes(ctx, field)
+	case "severity":
+		return ec.fieldContext_HeartbeatMonitor_severity(ctx, field)
+	case "pulseCount":
+		return ec.fieldContext_HeartbeatMonitor_pulseCount(ctx, field)
+	case "escalationPolicy":
+		return ec.fieldContext_HeartbeatMonitor_escalationPolicy(ctx, field)
+	case "recipientUsers":
+		return ec.fieldContext_HeartbeatMonitor_recipientUsers(ctx, field)
+	case "recipientGroups":
+		return ec.fieldContext_HeartbeatMonitor_recipientGroups(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_HeartbeatMonitor_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HeartbeatMonitor", field.Name)
 }
 
 func (ec *executionContext) childFields_InboundMessage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4434,6 +4777,10 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_signatureHeaders(ctx, field)
 	case "rateLimitPerMinute":
 		return ec.fieldContext_Integration_rateLimitPerMinute(ctx, field)
+	case "pageDelayMinutes":
+		return ec.fieldContext_Integration_pageDelayMinutes(ctx, field)
+	case "autoCloseAfterMinutes":
+		return ec.fieldContext_Integration_autoCloseAfterMinutes(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Integration_createdAt(ctx, field)
 	case "updatedAt":
@@ -5066,6 +5413,20 @@ func (ec *executionContext) field_Mutation_createGroup_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createHeartbeatMonitor_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateHeartbeatMonitorInput, error) {
+			return ec.unmarshalNCreateHeartbeatMonitorInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateHeartbeatMonitorInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createIntegration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5193,6 +5554,20 @@ func (ec *executionContext) field_Mutation_deleteEscalationPolicy_args(ctx conte
 }
 
 func (ec *executionContext) field_Mutation_deleteGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteHeartbeatMonitor_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -5390,6 +5765,20 @@ func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_rotateHeartbeatToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rotateIntegrationToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5534,6 +5923,28 @@ func (ec *executionContext) field_Mutation_updateGroup_args(ctx context.Context,
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (UpdateGroupInput, error) {
 			return ec.unmarshalNUpdateGroupInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateGroupInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateHeartbeatMonitor_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (UpdateHeartbeatMonitorInput, error) {
+			return ec.unmarshalNUpdateHeartbeatMonitorInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateHeartbeatMonitorInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5785,6 +6196,20 @@ func (ec *executionContext) field_Query_escalationPolicy_args(ctx context.Contex
 }
 
 func (ec *executionContext) field_Query_group_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_heartbeatMonitor_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -6790,6 +7215,38 @@ func (ec *executionContext) fieldContext_Alert_notifications(_ context.Context, 
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Notification(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_heartbeatMonitor(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_heartbeatMonitor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().HeartbeatMonitor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalOHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_heartbeatMonitor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8090,6 +8547,29 @@ func (ec *executionContext) fieldContext_EscalationPolicy_steps(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _EscalationPolicy_ackTimeoutMinutes(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationPolicy_ackTimeoutMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AckTimeoutMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationPolicy_ackTimeoutMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationPolicy", field, false, false, "Int")
+}
+
 func (ec *executionContext) _EscalationPolicy_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8428,6 +8908,332 @@ func (ec *executionContext) _Header_value(ctx context.Context, field graphql.Col
 }
 func (ec *executionContext) fieldContext_Header_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Header", field, false, false, "String")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_id(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "ID")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_name(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "String")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_url(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.HeartbeatMonitor().URL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, true, true, "String")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_status(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v heartbeats.Status) graphql.Marshaler {
+			return ec.marshalNHeartbeatStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "HeartbeatStatus")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_lastPulseAt(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_lastPulseAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastPulseAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_lastPulseAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "Time")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_intervalMinutes(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_intervalMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IntervalMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_intervalMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_graceMinutes(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_graceMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GraceMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_graceMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_severity(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "String")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_pulseCount(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_pulseCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PulseCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_pulseCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_escalationPolicy(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_escalationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.HeartbeatMonitor().EscalationPolicy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.EscalationPolicy) graphql.Marshaler {
+			return ec.marshalOEscalationPolicy2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_escalationPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HeartbeatMonitor",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HeartbeatMonitor_recipientUsers(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_recipientUsers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.HeartbeatMonitor().RecipientUsers(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_recipientUsers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HeartbeatMonitor",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HeartbeatMonitor_recipientGroups(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_recipientGroups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.HeartbeatMonitor().RecipientGroups(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.Group) graphql.Marshaler {
+			return ec.marshalNGroup2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_recipientGroups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HeartbeatMonitor",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HeartbeatMonitor_createdAt(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "Time")
 }
 
 func (ec *executionContext) _InboundMessage_id(ctx context.Context, field graphql.CollectedField, obj *db.InboundMessage) (ret graphql.Marshaler) {
@@ -9138,6 +9944,52 @@ func (ec *executionContext) _Integration_rateLimitPerMinute(ctx context.Context,
 	)
 }
 func (ec *executionContext) fieldContext_Integration_rateLimitPerMinute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Integration_pageDelayMinutes(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_pageDelayMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageDelayMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_pageDelayMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Integration_autoCloseAfterMinutes(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_autoCloseAfterMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoCloseAfterMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_autoCloseAfterMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
 }
 
@@ -10800,6 +11652,182 @@ func (ec *executionContext) fieldContext_Mutation_deleteEscalationPolicy(ctx con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteEscalationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createHeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createHeartbeatMonitor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateHeartbeatMonitor(ctx, fc.Args["input"].(CreateHeartbeatMonitorInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalNHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createHeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createHeartbeatMonitor_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateHeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateHeartbeatMonitor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateHeartbeatMonitor(ctx, fc.Args["id"].(int), fc.Args["input"].(UpdateHeartbeatMonitorInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalNHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateHeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateHeartbeatMonitor_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteHeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteHeartbeatMonitor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteHeartbeatMonitor(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteHeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteHeartbeatMonitor_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotateHeartbeatToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateHeartbeatToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RotateHeartbeatToken(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalNHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateHeartbeatToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rotateHeartbeatToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12751,6 +13779,82 @@ func (ec *executionContext) fieldContext_Query_escalationPolicy(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_escalationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_heartbeatMonitors(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_heartbeatMonitors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().HeartbeatMonitors(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalNHeartbeatMonitor2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_heartbeatMonitors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_heartbeatMonitor(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_heartbeatMonitor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HeartbeatMonitor(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalOHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_heartbeatMonitor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_heartbeatMonitor_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16494,7 +17598,7 @@ func (ec *executionContext) unmarshalInputCreateEscalationPolicyInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "repeat", "steps"}
+	fieldsInOrder := [...]string{"name", "description", "repeat", "steps", "ackTimeoutMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16529,6 +17633,13 @@ func (ec *executionContext) unmarshalInputCreateEscalationPolicyInput(ctx contex
 				return it, err
 			}
 			it.Steps = data
+		case "ackTimeoutMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ackTimeoutMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AckTimeoutMinutes = data
 		}
 	}
 	return it, nil
@@ -16602,6 +17713,90 @@ func UnmarshalCreateGroupInput(ctx context.Context, raw any) (CreateGroupInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateHeartbeatMonitorInput(ctx context.Context, obj any) (CreateHeartbeatMonitorInput, error) {
+	var it CreateHeartbeatMonitorInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "intervalMinutes", "graceMinutes", "severity", "escalationPolicyId", "recipientUserIds", "recipientGroupIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "intervalMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("intervalMinutes"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IntervalMinutes = data
+		case "graceMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("graceMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GraceMinutes = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		case "escalationPolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalationPolicyId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalationPolicyID = data
+		case "recipientUserIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientUserIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientUserIds = data
+		case "recipientGroupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientGroupIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientGroupIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateHeartbeatMonitorInput unmarshals raw into the CreateHeartbeatMonitorInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateHeartbeatMonitorInput(ctx context.Context, raw any) (CreateHeartbeatMonitorInput, error) {
+	var out CreateHeartbeatMonitorInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateHeartbeatMonitorInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Context, obj any) (CreateIntegrationInput, error) {
 	var it CreateIntegrationInput
 	if obj == nil {
@@ -16613,7 +17808,7 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute"}
+	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "pageDelayMinutes", "autoCloseAfterMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16690,6 +17885,20 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.RateLimitPerMinute = data
+		case "pageDelayMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pageDelayMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PageDelayMinutes = data
+		case "autoCloseAfterMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoCloseAfterMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoCloseAfterMinutes = data
 		}
 	}
 	return it, nil
@@ -17712,7 +18921,7 @@ func (ec *executionContext) unmarshalInputUpdateEscalationPolicyInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "repeat", "steps"}
+	fieldsInOrder := [...]string{"name", "description", "repeat", "steps", "ackTimeoutMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17747,6 +18956,13 @@ func (ec *executionContext) unmarshalInputUpdateEscalationPolicyInput(ctx contex
 				return it, err
 			}
 			it.Steps = data
+		case "ackTimeoutMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ackTimeoutMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AckTimeoutMinutes = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -17820,6 +19036,90 @@ func UnmarshalUpdateGroupInput(ctx context.Context, raw any) (UpdateGroupInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateHeartbeatMonitorInput(ctx context.Context, obj any) (UpdateHeartbeatMonitorInput, error) {
+	var it UpdateHeartbeatMonitorInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "intervalMinutes", "graceMinutes", "severity", "escalationPolicyId", "recipientUserIds", "recipientGroupIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "intervalMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("intervalMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IntervalMinutes = data
+		case "graceMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("graceMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GraceMinutes = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		case "escalationPolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalationPolicyId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalationPolicyID = graphql.OmittableOf(data)
+		case "recipientUserIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientUserIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientUserIds = data
+		case "recipientGroupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientGroupIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientGroupIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateHeartbeatMonitorInput unmarshals raw into the UpdateHeartbeatMonitorInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateHeartbeatMonitorInput(ctx context.Context, raw any) (UpdateHeartbeatMonitorInput, error) {
+	var out UpdateHeartbeatMonitorInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateHeartbeatMonitorInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Context, obj any) (UpdateIntegrationInput, error) {
 	var it UpdateIntegrationInput
 	if obj == nil {
@@ -17831,7 +19131,7 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute"}
+	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "pageDelayMinutes", "autoCloseAfterMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17901,6 +19201,20 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.RateLimitPerMinute = graphql.OmittableOf(data)
+		case "pageDelayMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pageDelayMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PageDelayMinutes = data
+		case "autoCloseAfterMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoCloseAfterMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoCloseAfterMinutes = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -18330,6 +19644,12 @@ func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, ob
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Alert_notifications(ctx, field, obj)
+				})
+		case "heartbeatMonitor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_heartbeatMonitor(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18905,6 +20225,11 @@ func (ec *executionContext) _EscalationPolicy(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "ackTimeoutMinutes":
+			out.Values[i] = ec._EscalationPolicy_ackTimeoutMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._EscalationPolicy_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19088,6 +20413,103 @@ func (ec *executionContext) _Header(ctx context.Context, sel ast.SelectionSet, o
 			out.Values[i] = ec._Header_value(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var heartbeatMonitorImplementors = []string{"HeartbeatMonitor"}
+
+func (ec *executionContext) _HeartbeatMonitor(ctx context.Context, sel ast.SelectionSet, obj *heartbeats.Monitor) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, heartbeatMonitorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HeartbeatMonitor")
+		case "id":
+			out.Values[i] = ec._HeartbeatMonitor_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._HeartbeatMonitor_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "url":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._HeartbeatMonitor_url(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._HeartbeatMonitor_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastPulseAt":
+			out.Values[i] = ec._HeartbeatMonitor_lastPulseAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "intervalMinutes":
+			out.Values[i] = ec._HeartbeatMonitor_intervalMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "graceMinutes":
+			out.Values[i] = ec._HeartbeatMonitor_graceMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "severity":
+			out.Values[i] = ec._HeartbeatMonitor_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pulseCount":
+			out.Values[i] = ec._HeartbeatMonitor_pulseCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "escalationPolicy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._HeartbeatMonitor_escalationPolicy(ctx, field, obj)
+				})
+		case "recipientUsers":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._HeartbeatMonitor_recipientUsers(ctx, field, obj)
+				})
+		case "recipientGroups":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._HeartbeatMonitor_recipientGroups(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._HeartbeatMonitor_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19316,6 +20738,16 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 				})
 		case "rateLimitPerMinute":
 			out.Values[i] = ec._Integration_rateLimitPerMinute(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pageDelayMinutes":
+			out.Values[i] = ec._Integration_pageDelayMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "autoCloseAfterMinutes":
+			out.Values[i] = ec._Integration_autoCloseAfterMinutes(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19832,6 +21264,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createHeartbeatMonitor":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createHeartbeatMonitor(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateHeartbeatMonitor":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateHeartbeatMonitor(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteHeartbeatMonitor":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteHeartbeatMonitor(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rotateHeartbeatToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateHeartbeatToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createIntegration":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createIntegration(ctx, field)
@@ -20285,6 +21745,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_escalationPolicy(ctx, field)
+				})
+		case "heartbeatMonitors":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_heartbeatMonitors(ctx, field)
+				})
+		case "heartbeatMonitor":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_heartbeatMonitor(ctx, field)
 				})
 		case "inboundMessages":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -21673,6 +23145,11 @@ func (ec *executionContext) unmarshalNCreateGroupInput2githubᚗcomᚋklaxonhq�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateHeartbeatMonitorInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateHeartbeatMonitorInput(ctx context.Context, v any) (CreateHeartbeatMonitorInput, error) {
+	res, err := ec.unmarshalInputCreateHeartbeatMonitorInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateIntegrationInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateIntegrationInput(ctx context.Context, v any) (CreateIntegrationInput, error) {
 	res, err := ec.unmarshalInputCreateIntegrationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21872,6 +23349,45 @@ func (ec *executionContext) marshalNHeader2ᚖgithubᚗcomᚋklaxonhqᚋklaxon�
 		return graphql.Null
 	}
 	return ec._Header(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHeartbeatMonitor2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitorᚄ(ctx context.Context, sel ast.SelectionSet, v []*heartbeats.Monitor) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx context.Context, sel ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HeartbeatMonitor!")
+		return graphql.Null
+	}
+	return ec._HeartbeatMonitor(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNHeartbeatStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐStatus(ctx context.Context, v any) (heartbeats.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := heartbeats.Status(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHeartbeatStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐStatus(ctx context.Context, sel ast.SelectionSet, v heartbeats.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "HeartbeatStatus!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNID2int(ctx context.Context, v any) (int, error) {
@@ -22505,6 +24021,11 @@ func (ec *executionContext) unmarshalNUpdateGroupInput2githubᚗcomᚋklaxonhq�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNUpdateHeartbeatMonitorInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateHeartbeatMonitorInput(ctx context.Context, v any) (UpdateHeartbeatMonitorInput, error) {
+	res, err := ec.unmarshalInputUpdateHeartbeatMonitorInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNUpdateIntegrationInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateIntegrationInput(ctx context.Context, v any) (UpdateIntegrationInput, error) {
 	res, err := ec.unmarshalInputUpdateIntegrationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -22933,6 +24454,13 @@ func (ec *executionContext) marshalOGroup2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋ
 		return graphql.Null
 	}
 	return ec._Group(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx context.Context, sel ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HeartbeatMonitor(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOID2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {

@@ -101,12 +101,28 @@ type CreateEscalationPolicyInput struct {
 	Repeat      *int    `json:"repeat,omitempty"`
 	// At least one.
 	Steps []*EscalationStepInput `json:"steps"`
+	// 1 to 1440; leave out for no timeout.
+	AckTimeoutMinutes *int `json:"ackTimeoutMinutes,omitempty"`
 }
 
 type CreateGroupInput struct {
 	Name        string  `json:"name"`
 	Description *string `json:"description,omitempty"`
 	MemberIds   []int   `json:"memberIds,omitempty"`
+}
+
+type CreateHeartbeatMonitorInput struct {
+	Name string `json:"name"`
+	// How often the job pulses, 1 to 44640.
+	IntervalMinutes int `json:"intervalMinutes"`
+	// How late a pulse may be before the monitor goes DOWN; 0 by default.
+	GraceMinutes *int `json:"graceMinutes,omitempty"`
+	// critical, high (the default), medium, low or info.
+	Severity *string `json:"severity,omitempty"`
+	// A policy or at least one recipient is required.
+	EscalationPolicyID *int  `json:"escalationPolicyId,omitempty"`
+	RecipientUserIds   []int `json:"recipientUserIds,omitempty"`
+	RecipientGroupIds  []int `json:"recipientGroupIds,omitempty"`
 }
 
 type CreateIntegrationInput struct {
@@ -121,6 +137,10 @@ type CreateIntegrationInput struct {
 	// Requires every webhook to be signed with this key (16 to 256 characters).
 	SignatureSecret    *string `json:"signatureSecret,omitempty"`
 	RateLimitPerMinute *int    `json:"rateLimitPerMinute,omitempty"`
+	// 0 to 1440, default 0.
+	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
+	// 1 to 43200; leave out never to close.
+	AutoCloseAfterMinutes *int `json:"autoCloseAfterMinutes,omitempty"`
 }
 
 type CreateMaintenanceWindowInput struct {
@@ -331,6 +351,8 @@ type UpdateEscalationPolicyInput struct {
 	Repeat      *int    `json:"repeat,omitempty"`
 	// Replaces all steps when given.
 	Steps []*EscalationStepInput `json:"steps,omitempty"`
+	// 1 to 1440. An explicit null turns the timeout off; leaving it out keeps it.
+	AckTimeoutMinutes graphql.Omittable[*int] `json:"ackTimeoutMinutes,omitempty"`
 }
 
 type UpdateGroupInput struct {
@@ -338,6 +360,19 @@ type UpdateGroupInput struct {
 	Description *string `json:"description,omitempty"`
 	// Replaces the member list when given.
 	MemberIds []int `json:"memberIds,omitempty"`
+}
+
+type UpdateHeartbeatMonitorInput struct {
+	Name            *string `json:"name,omitempty"`
+	IntervalMinutes *int    `json:"intervalMinutes,omitempty"`
+	GraceMinutes    *int    `json:"graceMinutes,omitempty"`
+	Severity        *string `json:"severity,omitempty"`
+	// An explicit null removes the policy; leaving it out keeps it.
+	EscalationPolicyID graphql.Omittable[*int] `json:"escalationPolicyId,omitempty"`
+	// Replaces the recipient users when given.
+	RecipientUserIds []int `json:"recipientUserIds,omitempty"`
+	// Replaces the recipient groups when given.
+	RecipientGroupIds []int `json:"recipientGroupIds,omitempty"`
 }
 
 type UpdateIntegrationInput struct {
@@ -355,6 +390,10 @@ type UpdateIntegrationInput struct {
 	SignatureSecret *string `json:"signatureSecret,omitempty"`
 	// An explicit null removes the limit; leaving it out keeps it.
 	RateLimitPerMinute graphql.Omittable[*int] `json:"rateLimitPerMinute,omitempty"`
+	// 0 to 1440.
+	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
+	// 1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it.
+	AutoCloseAfterMinutes graphql.Omittable[*int] `json:"autoCloseAfterMinutes,omitempty"`
 }
 
 type UpdateMaintenanceWindowInput struct {

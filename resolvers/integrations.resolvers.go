@@ -65,6 +65,7 @@ func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.Cr
 		Name: &input.Name, Type: &input.Type, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		EscalationPolicyID: input.EscalationPolicyID, RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
 		SignatureSecret: input.SignatureSecret, RateLimitPerMinute: input.RateLimitPerMinute,
+		PageDelayMinutes: input.PageDelayMinutes, AutoCloseAfterMinutes: input.AutoCloseAfterMinutes,
 	})
 }
 
@@ -76,13 +77,16 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 	in := integrations.IntegrationInput{
 		Name: input.Name, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
-		SignatureSecret: input.SignatureSecret,
+		SignatureSecret: input.SignatureSecret, PageDelayMinutes: input.PageDelayMinutes,
 	}
 	if policyID, set := input.EscalationPolicyID.ValueOK(); set {
 		in.EscalationPolicyID, in.ClearEscalationPolicy = policyID, policyID == nil
 	}
 	if limit, set := input.RateLimitPerMinute.ValueOK(); set {
 		in.RateLimitPerMinute, in.ClearRateLimit = limit, limit == nil
+	}
+	if quiet, set := input.AutoCloseAfterMinutes.ValueOK(); set {
+		in.AutoCloseAfterMinutes, in.ClearAutoClose = quiet, quiet == nil
 	}
 	return r.IntegrationStore.UpdateIntegration(ctx, id, in)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/maintenance"
 	"github.com/klaxonhq/klaxon/policies"
@@ -35,6 +36,8 @@ type Resolver struct {
 	// IntegrationStore keeps the integrations and their rulesets.
 	IntegrationStore *integrations.Store
 	ContactStore     *contacts.Store
+	// HeartbeatStore keeps the heartbeat monitors.
+	HeartbeatStore *heartbeats.Store
 	// MaintenanceStore keeps the maintenance windows.
 	MaintenanceStore *maintenance.Store
 }

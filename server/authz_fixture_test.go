@@ -256,6 +256,13 @@ func (f *authzFixture) newPolicy() string {
 		map[string]any{"name": f.unique("policy"), "user": f.owner.ID})
 }
 
+// newHeartbeat creates a heartbeat monitor, as admin, paging the owner.
+func (f *authzFixture) newHeartbeat() string {
+	return f.adminID(`mutation($name: String!, $user: ID!) {
+		createHeartbeatMonitor(input: {name: $name, intervalMinutes: 10, recipientUserIds: [$user]}) { id } }`,
+		map[string]any{"name": f.unique("heartbeat"), "user": f.owner.ID})
+}
+
 // manualAlert opens an alert by hand, as admin, paging through a policy
 // of two steps, so it has a next step to escalate to.
 func (f *authzFixture) manualAlert() string {

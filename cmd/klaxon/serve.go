@@ -15,6 +15,7 @@ import (
 	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/maintenance"
 	"github.com/klaxonhq/klaxon/notifiers"
@@ -72,6 +73,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	policyStore := policies.NewStore(store, now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(store, now, policyStore)
 	integrationStore := integrations.NewStore(store, cfg.PublicURL, now, func() { alertingSvc.RoutesChanged() })
+	heartbeatStore := heartbeats.NewStore(store, cfg.PublicURL, now)
 	// Maintenance windows hold back paging, which alerting carries out:
 	// it reads the windows, and each change to one is followed by it.
 	maintenanceStore := maintenance.NewStore(store, now)
@@ -91,11 +93,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	alertingSvc = alerting.NewService(alerting.Options{
 		DB: store, PublicURL: cfg.PublicURL, Now: now, Log: log,
 		Config: alerting.Config{
-			OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
+			OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc, Heartbeats: heartbeatStore,
 			Maintenance: maintenanceStore,
 		},
 		Channels: channels, RateLimits: cfg.Channels.rateLimits(), JobLease: cfg.EngineJobLease, Events: bus,
 	})
+	heartbeatStore.UsePaging(alertingSvc)
 	maintenanceStore.SetPaging(alertingSvc)
 	srv := server.New(server.Config{
 		AllowedOrigins:  cfg.AllowedOrigins,
@@ -112,7 +115,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		GraphQLNoIntrospection: !cfg.GraphQL.Introspection,
 	}, store, alertingSvc, authSvc, bus, &resolvers.Resolver{
 		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
-		IntegrationStore: integrationStore, MaintenanceStore: maintenanceStore,
+		IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore,
 	}, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
