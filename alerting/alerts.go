@@ -22,6 +22,9 @@ type AlertFilter struct {
 	// Search matches alerts whose subject contains it, ignoring case;
 	// it is plain text, never a pattern.
 	Search string
+	// Suppressed, when set, keeps the alerts opened during a maintenance
+	// window that has not yet let them page (true), or the others.
+	Suppressed *bool
 }
 
 // MaxSearchLength bounds AlertFilter.Search, in characters.
@@ -50,6 +53,13 @@ func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) (
 		}
 		if search != "" {
 			q = q.Where(`lower(subject) LIKE ? ESCAPE '\'`, "%"+likeEscaper.Replace(strings.ToLower(search))+"%")
+		}
+		if f.Suppressed != nil {
+			if *f.Suppressed {
+				q = q.Where("suppressed_by IS NOT NULL")
+			} else {
+				q = q.Where("suppressed_by IS NULL")
+			}
 		}
 		return q
 	})

@@ -59,7 +59,7 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 	if msg.Headers == nil {
 		msg.Headers = map[string]string{}
 	}
-	p := &pendingIngest{integ: r.integ, msg: msg}
+	p := &pendingIngest{integ: r.integ, msg: msg, hold: r.hold(now)}
 	if r.integ.SignatureRequired() {
 		// An unsigned body is kept for the record but never read: nothing
 		// in it may open, append to or close an alert.
@@ -83,7 +83,7 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 // apply carries out a decision inside tx and records the message with its
 // final status.
 func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *db.InboundMessage, d rules.Decision) error {
-	return s.executeGeneric(ctx, tx, integ.ID, msg, planIngest(integ, d, "", ""))
+	return s.executeGeneric(ctx, tx, integ.ID, msg, planIngest(integ, d, "", "", nil))
 }
 
 // executeGeneric carries out plan inside tx with bun: the reference executor,
@@ -120,6 +120,11 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 	}
 	if out.WatchSilence {
 		if err := insertJob(ctx, tx, plan.autoCloseJob(alertID, now), autoCloseArgs{Minutes: plan.AutoCloseMinutes}); err != nil {
+			return err
+		}
+	}
+	if out.HoldPaging {
+		if paging, err = s.holdOrStart(ctx, tx, integrationID, plan, &out, alertID, now); err != nil {
 			return err
 		}
 	}

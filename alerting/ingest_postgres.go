@@ -159,7 +159,7 @@ type rowScanner interface{ Scan(dest ...any) error }
 // when p is left to the generic executor.
 func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 	msg, plan := p.msg, p.plan()
-	if plan.pagesOwnRecipients() {
+	if plan.pagesOwnRecipients() || plan.holdsPaging() {
 		return pgStatement{}, false, nil
 	}
 	headers, err := json.Marshal(msg.Headers)

@@ -48,6 +48,11 @@ type ingestOutcome struct {
 	// policy or recipients to page), after storing the route's own
 	// recipients.
 	StartPaging bool
+	// HoldPaging stores the route's own recipients but, instead of the
+	// first escalation, queues the start of paging for when the plan's
+	// maintenance window ends (see holdPaging). It leaves WatchSilence
+	// alone: a held alert still closes after its silence.
+	HoldPaging bool
 	// CancelJobs drops the alert's pending jobs. When its first step was
 	// still held back by the paging delay, the timeline also says it
 	// closed before paging (a LogNotPaged entry after the outcome's).
@@ -69,6 +74,9 @@ type ingestPlan struct {
 	// the matching rule's own recipients.
 	PolicyID *int
 	Route    rules.Route
+	// Hold is the maintenance window covering the integration, nil if
+	// none: an alert opened under it is not paged.
+	Hold *suppression
 	// Then is the outcome of stepStore, and of the other steps when their
 	// write took effect; Else when the database found otherwise.
 	Then, Else ingestOutcome
@@ -97,7 +105,9 @@ func (p *ingestPlan) autoCloseJob(alertID int, now time.Time) *db.AlertJob {
 // planIngest decides what a message does. failure, when set, is why its
 // body may not act (a refused signature, a mapping failure), and
 // failStatus what it is logged as.
-func planIngest(integ *db.Integration, d rules.Decision, failure string, failStatus db.InboundStatus) ingestPlan {
+// hold, when not nil, is the maintenance window covering the integration
+// now.
+func planIngest(integ *db.Integration, d rules.Decision, failure string, failStatus db.InboundStatus, hold *suppression) ingestPlan {
 	if failure != "" {
 		return ingestPlan{Step: stepStore, Then: ingestOutcome{Status: failStatus, Detail: failure}}
 	}
@@ -122,6 +132,12 @@ func planIngest(integ *db.Integration, d rules.Decision, failure string, failSta
 		if n := integ.AutoCloseAfterMinutes; n != nil && *n > 0 {
 			p.AutoCloseMinutes, p.Then.WatchSilence = *n, true
 		}
+		if hold != nil {
+			// The alert is real and opens as usual; only its paging waits.
+			p.Hold = hold
+			p.Then.StartPaging, p.Then.HoldPaging = false, true
+			p.Then.EntryText += hold.note()
+		}
 		return p
 	case rules.ActionClose:
 		return ingestPlan{
@@ -145,6 +161,13 @@ func (p *ingestPlan) outcome(took bool) ingestOutcome {
 		return p.Then
 	}
 	return p.Else
+}
+
+// holdsPaging says that the alert the plan may open is held back by a
+// maintenance window, which only the generic executor carries out: it is
+// rare, and the fast paths stay as they are for every other message.
+func (p *ingestPlan) holdsPaging() bool {
+	return p.Step == stepOpenOrAppend && p.Then.HoldPaging
 }
 
 // pagesOwnRecipients says that opening the alert stores recipients named

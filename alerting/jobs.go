@@ -325,6 +325,12 @@ func (s *Service) runJob(ctx context.Context, job *db.AlertJob) error {
 			return s.dropJob(ctx, job, fmt.Errorf("decode escalate job: %w", err))
 		}
 		return s.escalate(ctx, job, args)
+	case jobMaintenanceEnd:
+		var args maintenanceArgs
+		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {
+			return s.dropJob(ctx, job, fmt.Errorf("decode %s job: %w", jobMaintenanceEnd, err))
+		}
+		return s.maintenanceEnded(ctx, job, args)
 	case jobNotify:
 		var args notifyArgs
 		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {

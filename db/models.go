@@ -195,6 +195,10 @@ type Alert struct {
 	// EscalationPolicyID is the policy paging for this alert, fixed when it
 	// opens so later edits of the integration do not change a page in flight.
 	EscalationPolicyID *int `bun:"escalation_policy_id"`
+	// SuppressedBy is the maintenance window the alert opened during,
+	// which held back its paging; cleared when the window ends and the
+	// alert starts paging.
+	SuppressedBy *int `bun:"suppressed_by"`
 	// CreatedBy is the user who opened the alert by hand.
 	CreatedBy *int `bun:"created_by"`
 	// SnoozedUntil is when a snoozed (acknowledged) alert opens again.
@@ -245,6 +249,10 @@ const (
 	// LogAckTimedOut says an acknowledgement ran out and the alert is
 	// open and paging again.
 	LogAckTimedOut AlertLogType = "ACK_TIMED_OUT"
+	// LogMaintenanceEnded is the end of the maintenance window an alert
+	// opened during, when its paging starts (or, when the window says so,
+	// does not).
+	LogMaintenanceEnded AlertLogType = "MAINTENANCE_ENDED"
 	// LogSnoozed: acknowledged for a while; LogSnoozeEnded: the while is
 	// over and the alert is open again.
 	LogSnoozed     AlertLogType = "SNOOZED"

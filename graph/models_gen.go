@@ -36,6 +36,8 @@ type AlertFilter struct {
 	Severity      []string         `json:"severity,omitempty"`
 	// Alerts whose subject contains this text, ignoring case (at most 200 characters).
 	Search *string `json:"search,omitempty"`
+	// True: only alerts opened during a maintenance window that has not yet let them page (suppressedBy set); false: only the others.
+	Suppressed *bool `json:"suppressed,omitempty"`
 }
 
 type AuditEntryConnection struct {
@@ -141,6 +143,19 @@ type CreateIntegrationInput struct {
 	AutoCloseAfterMinutes *int `json:"autoCloseAfterMinutes,omitempty"`
 }
 
+type CreateMaintenanceWindowInput struct {
+	Name string `json:"name"`
+	// At least one.
+	IntegrationIds []int `json:"integrationIds"`
+	// Defaults to now: an ad-hoc window ("mute this integration for 2 hours").
+	StartsAt *time.Time `json:"startsAt,omitempty"`
+	// After startsAt; required without a recurrence.
+	EndsAt     *time.Time                  `json:"endsAt,omitempty"`
+	Recurrence *MaintenanceRecurrenceInput `json:"recurrence,omitempty"`
+	// Default true.
+	PageOpenAlertsAfter *bool `json:"pageOpenAlertsAfter,omitempty"`
+}
+
 type CreateNotificationRuleInput struct {
 	ContactMethodID int `json:"contactMethodId"`
 	// 0 to 1440.
@@ -222,6 +237,30 @@ type IntegrationTestResult struct {
 	MatchedRule *MatchedRule `json:"matchedRule,omitempty"`
 	// The existing alert the message would append to or close.
 	Alert *db.Alert `json:"alert,omitempty"`
+}
+
+// A weekly recurrence: an occurrence starts on each of the weekdays at the local
+// startTime in timeZone and lasts durationMinutes of elapsed time. The start
+// keeps its local time across DST changes, by the schedules' rule: a time the
+// clocks skip starts when they jump past it, a time they repeat starts at its
+// first occurrence.
+type MaintenanceRecurrence struct {
+	Weekdays []Weekday `json:"weekdays"`
+	// HH:MM, local to timeZone.
+	StartTime       string `json:"startTime"`
+	DurationMinutes int    `json:"durationMinutes"`
+	// An IANA time zone, such as Europe/Berlin.
+	TimeZone string `json:"timeZone"`
+}
+
+type MaintenanceRecurrenceInput struct {
+	// At least one.
+	Weekdays []Weekday `json:"weekdays"`
+	// HH:MM, 00:00 to 23:59.
+	StartTime string `json:"startTime"`
+	// 1 to 10080 (a week).
+	DurationMinutes int    `json:"durationMinutes"`
+	TimeZone        string `json:"timeZone"`
 }
 
 type MatchedRule struct {
@@ -355,6 +394,18 @@ type UpdateIntegrationInput struct {
 	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
 	// 1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it.
 	AutoCloseAfterMinutes graphql.Omittable[*int] `json:"autoCloseAfterMinutes,omitempty"`
+}
+
+type UpdateMaintenanceWindowInput struct {
+	Name *string `json:"name,omitempty"`
+	// Replaces the integrations when given.
+	IntegrationIds []int      `json:"integrationIds,omitempty"`
+	StartsAt       *time.Time `json:"startsAt,omitempty"`
+	// Null removes the end (only with a recurrence).
+	EndsAt graphql.Omittable[*time.Time] `json:"endsAt,omitempty"`
+	// Null removes the recurrence (then endsAt is required).
+	Recurrence          graphql.Omittable[*MaintenanceRecurrenceInput] `json:"recurrence,omitempty"`
+	PageOpenAlertsAfter *bool                                          `json:"pageOpenAlertsAfter,omitempty"`
 }
 
 type UpdateRulesetInput struct {
