@@ -3,11 +3,12 @@ package db
 import (
 	"context"
 	"fmt"
-	"github.com/klaxonhq/klaxon/invalid"
 	"slices"
 	"strings"
 
 	"github.com/uptrace/bun"
+
+	"github.com/klaxonhq/klaxon/invalid"
 )
 
 // RequireRows checks that every id names a row of model's table, and
@@ -51,4 +52,27 @@ func UsersInOrder(ctx context.Context, idb bun.IDB, ids []int) ([]*User, error) 
 		}
 	}
 	return users, nil
+}
+
+// Recipients returns the users and groups named in a recipients table
+// (integration_recipients, heartbeat_recipients: rows of kind, target_id
+// and the owner's id in ownerColumn), each by id; deleted ones are left
+// out.
+func Recipients(ctx context.Context, idb bun.IDB, table, ownerColumn string, ownerID int) ([]*User, []*Group, error) {
+	inTable := "id IN (SELECT target_id FROM ? WHERE ? = ? AND kind = ?)"
+	users := []*User{}
+	err := idb.NewSelect().Model(&users).
+		Where(inTable, bun.Ident(table), bun.Ident(ownerColumn), ownerID, TargetUser).
+		Order("id").Scan(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("recipient users: %w", err)
+	}
+	groups := []*Group{}
+	err = idb.NewSelect().Model(&groups).
+		Where(inTable, bun.Ident(table), bun.Ident(ownerColumn), ownerID, TargetGroup).
+		Order("id").Scan(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("recipient groups: %w", err)
+	}
+	return users, groups, nil
 }

@@ -554,19 +554,9 @@ func recipientIDs(ctx context.Context, idb bun.IDB, monitorID int) (users, group
 // Recipients returns the users and groups a monitor's alerts are for;
 // deleted ones are left out.
 func (s *Store) Recipients(ctx context.Context, monitorID int) ([]*db.User, []*db.Group, error) {
-	users := []*db.User{}
-	err := s.db.NewSelect().Model(&users).
-		Where("id IN (SELECT target_id FROM heartbeat_recipients WHERE monitor_id = ? AND kind = ?)", monitorID, db.TargetUser).
-		Order("id").Scan(ctx)
+	users, groups, err := db.Recipients(ctx, s.db, "heartbeat_recipients", "monitor_id", monitorID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("recipient users of heartbeat monitor %d: %w", monitorID, err)
-	}
-	groups := []*db.Group{}
-	err = s.db.NewSelect().Model(&groups).
-		Where("id IN (SELECT target_id FROM heartbeat_recipients WHERE monitor_id = ? AND kind = ?)", monitorID, db.TargetGroup).
-		Order("id").Scan(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("recipient groups of heartbeat monitor %d: %w", monitorID, err)
+		return nil, nil, fmt.Errorf("heartbeat monitor %d: %w", monitorID, err)
 	}
 	return users, groups, nil
 }

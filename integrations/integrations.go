@@ -366,19 +366,9 @@ func replaceRecipients(ctx context.Context, tx bun.Tx, integrationID int, in Int
 // IntegrationRecipients returns the users and the groups an integration's
 // alerts are for, each by id; deleted ones are left out.
 func (s *Store) IntegrationRecipients(ctx context.Context, integrationID int) ([]*db.User, []*db.Group, error) {
-	users := []*db.User{}
-	err := s.db.NewSelect().Model(&users).
-		Where("id IN (SELECT target_id FROM integration_recipients WHERE integration_id = ? AND kind = ?)", integrationID, db.TargetUser).
-		Order("id").Scan(ctx)
+	users, groups, err := db.Recipients(ctx, s.db, "integration_recipients", "integration_id", integrationID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("recipient users of integration %d: %w", integrationID, err)
-	}
-	groups := []*db.Group{}
-	err = s.db.NewSelect().Model(&groups).
-		Where("id IN (SELECT target_id FROM integration_recipients WHERE integration_id = ? AND kind = ?)", integrationID, db.TargetGroup).
-		Order("id").Scan(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("recipient groups of integration %d: %w", integrationID, err)
+		return nil, nil, fmt.Errorf("integration %d: %w", integrationID, err)
 	}
 	return users, groups, nil
 }
