@@ -17,6 +17,9 @@ type AlertFilter struct {
 	Statuses      []db.AlertStatus
 	IntegrationID *int
 	Severities    []string
+	// Grouped, when set, keeps only the first alerts of groups (true) or
+	// only the alerts outside any group (false).
+	Grouped *bool
 }
 
 // Alerts returns one page of alerts, the total matching the filter, and
@@ -31,6 +34,13 @@ func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) (
 		}
 		if len(f.Severities) > 0 {
 			q = q.Where("severity IN (?)", bun.In(f.Severities))
+		}
+		if f.Grouped != nil {
+			if *f.Grouped {
+				q = q.Where("group_id = id")
+			} else {
+				q = q.Where("group_id IS NULL")
+			}
 		}
 		return q
 	})
@@ -72,6 +82,16 @@ func alertByID(ctx context.Context, idb bun.IDB, id int) (*db.Alert, error) {
 	return a, nil
 }
 
+// GroupedAlerts returns the alerts that joined the group alertID leads,
+// oldest first; none when it leads no group.
+func (s *Service) GroupedAlerts(ctx context.Context, alertID int) ([]*db.Alert, error) {
+	list := []*db.Alert{}
+	if err := s.db.NewSelect().Model(&list).Where("group_id = ? AND id <> ?", alertID, alertID).Order("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("alerts grouped under alert %d: %w", alertID, err)
+	}
+	return list, nil
+}
+
 // Timeline returns the alert's entries, oldest first.
 func (s *Service) Timeline(ctx context.Context, alertID int) ([]*db.AlertLog, error) {
 	var entries []*db.AlertLog
@@ -97,6 +117,13 @@ func (s *Service) acknowledgeBy(userID int) alertMutation {
 		}
 		now := s.clock()
 		a.Status, a.AcknowledgedAt, a.AcknowledgedBy = db.AlertAcknowledged, &now, &userID
+		// Acknowledging a group's first alert is acknowledging the group.
+		if err := actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen}, func(m *db.Alert) *db.AlertLog {
+			m.Status, m.AcknowledgedAt, m.AcknowledgedBy = db.AlertAcknowledged, &now, &userID
+			return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: fmt.Sprintf("Acknowledged with the group's first alert #%d", a.ID), UserID: &userID}
+		}); err != nil {
+			return nil, err
+		}
 		return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: "Acknowledged", UserID: &userID}, nil
 	}
 }
@@ -113,6 +140,19 @@ func (s *Service) closeBy(userID int) alertMutation {
 		}
 		now := s.clock()
 		a.Status, a.ClosedAt, a.ClosedBy = db.AlertClosed, &now, &userID
+		// Closing a group's first alert closes the group: its open
+		// members, and its window for new ones.
+		if err := actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen, db.AlertAcknowledged}, func(m *db.Alert) *db.AlertLog {
+			m.Status, m.ClosedAt, m.ClosedBy = db.AlertClosed, &now, &userID
+			return &db.AlertLog{At: now, Type: db.LogClosed, Message: fmt.Sprintf("Closed with the group's first alert #%d", a.ID), UserID: &userID}
+		}); err != nil {
+			return nil, err
+		}
+		if a.GroupID != nil {
+			if err := endGroup(ctx, tx, a.ID, now); err != nil {
+				return nil, err
+			}
+		}
 		return &db.AlertLog{At: now, Type: db.LogClosed, Message: "Closed", UserID: &userID}, nil
 	}
 }

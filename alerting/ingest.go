@@ -103,6 +103,22 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 		return err
 	}
 	out := plan.outcome(took)
+	leaderID := 0
+	if plan.Group != nil && took {
+		switch plan.Step {
+		case stepOpenOrAppend:
+			if leaderID, err = claimGroup(ctx, tx, integrationID, plan.Group.Key, alertID, now, now.Add(plan.Group.Window)); err != nil {
+				return err
+			}
+			if leaderID != alertID {
+				out = out.joined(leaderID)
+			}
+		case stepClose:
+			if err := endGroup(ctx, tx, alertID, now); err != nil {
+				return err
+			}
+		}
+	}
 	if out.Entry != "" {
 		msg.AlertID = &alertID
 	}
@@ -120,7 +136,13 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 	if out.Entry == "" {
 		return insertMessage(ctx, tx, msg)
 	}
-	return insertMessageAndLog(ctx, tx, msg, &db.AlertLog{AlertID: alertID, At: now, Type: out.Entry, Message: out.EntryText})
+	if err := insertMessageAndLog(ctx, tx, msg, &db.AlertLog{AlertID: alertID, At: now, Type: out.Entry, Message: out.EntryText}); err != nil {
+		return err
+	}
+	if leaderID != 0 && leaderID != alertID {
+		return noteJoined(ctx, tx, integrationID, leaderID, alertID, &msg.ID, now)
+	}
+	return nil
 }
 
 // openOrAppend opens an alert for the source, or appends to the one that is

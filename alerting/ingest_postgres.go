@@ -142,7 +142,9 @@ type rowScanner interface{ Scan(dest ...any) error }
 // when p is left to the generic executor.
 func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 	msg, plan := p.msg, p.plan()
-	if plan.pagesOwnRecipients() {
+	// Grouping takes a decision between statements (lead or join), which
+	// the generic executor carries out.
+	if plan.pagesOwnRecipients() || plan.Group != nil {
 		return pgStatement{}, false, nil
 	}
 	headers, err := json.Marshal(msg.Headers)

@@ -33,6 +33,9 @@ type sqliteIngest struct {
 // transaction: binding them once per batch rather than once per
 // statement spares database/sql a wrapper for every statement run.
 type sqliteBatch struct {
+	// tx runs the grouping statements, which few messages need.
+	tx *sql.Tx
+
 	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob *sql.Stmt
 }
 
@@ -94,6 +97,7 @@ func (q *sqliteIngest) prepare(ctx context.Context, d *db.DB) error {
 func (q *sqliteIngest) in(ctx context.Context, tx bun.Tx) *sqliteBatch {
 	bind := func(st *sql.Stmt) *sql.Stmt { return tx.Tx.StmtContext(ctx, st) }
 	return &sqliteBatch{
+		tx:   tx.Tx,
 		open: bind(q.open), append: bind(q.append), close: bind(q.close), cancelJobs: bind(q.cancelJobs),
 		message: bind(q.message), entry: bind(q.entry), event: bind(q.event), eventPair: bind(q.eventPair), firstJob: bind(q.firstJob),
 	}
@@ -120,6 +124,23 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 		return false, err
 	}
 	out := plan.outcome(took)
+	leaderID := 0
+	if plan.Group != nil && took {
+		switch plan.Step {
+		case stepOpenOrAppend:
+			ends := db.SQLiteTime(msg.ReceivedAt.Add(plan.Group.Window))
+			if leaderID, err = claimGroup(ctx, q.tx, integrationID, plan.Group.Key, alertID, now, ends); err != nil {
+				return false, err
+			}
+			if leaderID != alertID {
+				out = out.joined(leaderID)
+			}
+		case stepClose:
+			if err := endGroup(ctx, q.tx, alertID, now); err != nil {
+				return false, err
+			}
+		}
+	}
 	if out.Entry != "" {
 		msg.AlertID = &alertID
 	}
@@ -143,7 +164,24 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 	if out.Entry == "" {
 		return true, q.store(ctx, msg, now)
 	}
-	return true, q.storeWithEntry(ctx, msg, now, out.Entry, out.EntryText)
+	if err := q.storeWithEntry(ctx, msg, now, out.Entry, out.EntryText); err != nil {
+		return false, err
+	}
+	if leaderID != 0 && leaderID != alertID {
+		return true, q.noteJoined(ctx, integrationID, leaderID, alertID, msg.ID, now)
+	}
+	return true, nil
+}
+
+// noteJoined is the generic noteJoined.
+func (q *sqliteBatch) noteJoined(ctx context.Context, integrationID, leaderID, memberID, msgID int, now string) error {
+	if _, err := q.entry.ExecContext(ctx, leaderID, now, string(db.LogGrouped), joinedText(memberID), msgID); err != nil {
+		return fmt.Errorf("store timeline entry: %w", err)
+	}
+	if _, err := q.event.ExecContext(ctx, events.Values(events.KindAlert, string(db.LogGrouped), &leaderID, integrationID, nil, now)...); err != nil {
+		return fmt.Errorf("record event of alert %d: %w", leaderID, err)
+	}
+	return nil
 }
 
 func (q *sqliteBatch) openOrAppend(ctx context.Context, integrationID int, policyID *int, f rules.Fields, now string) (alertID int, opened bool, err error) {

@@ -1,6 +1,8 @@
 package alerting
 
 import (
+	"time"
+
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -64,12 +66,24 @@ type ingestPlan struct {
 	// Then is the outcome of stepStore, and of the other steps when their
 	// write took effect; Else when the database found otherwise.
 	Then, Else ingestOutcome
+	// Group, set when the integration groups, puts an opened alert into
+	// its group (Then.joined when another alert leads it), and ends the
+	// group of a closed alert that led one (see grouping.go).
+	Group *groupPlan
 }
 
 // planIngest decides what a message does. failure, when set, is why its
 // body may not act (a refused signature, a mapping failure), and
 // failStatus what it is logged as.
 func planIngest(integ *db.Integration, d rules.Decision, failure string, failStatus db.InboundStatus) ingestPlan {
+	p := planAction(integ, d, failure, failStatus)
+	if g := integ.Grouping; g != nil && (p.Step == stepOpenOrAppend || p.Step == stepClose) {
+		p.Group = &groupPlan{Key: d.GroupKey, Window: time.Duration(g.WindowMinutes) * time.Minute}
+	}
+	return p
+}
+
+func planAction(integ *db.Integration, d rules.Decision, failure string, failStatus db.InboundStatus) ingestPlan {
 	if failure != "" {
 		return ingestPlan{Step: stepStore, Then: ingestOutcome{Status: failStatus, Detail: failure}}
 	}

@@ -150,6 +150,10 @@ type Integration struct {
 	RateLimitPerMinute *int      `bun:"rate_limit_per_minute"`
 	CreatedAt          time.Time `bun:"created_at"`
 	UpdatedAt          time.Time `bun:"updated_at"`
+
+	// Grouping gathers the alerts opened within a window under the first;
+	// nil groups nothing.
+	Grouping *rules.Grouping `bun:"grouping,type:text"`
 }
 
 // SignatureRequired says whether webhooks without a valid signature are
@@ -187,7 +191,14 @@ type Alert struct {
 	// EscalationPolicyID is the policy paging for this alert, fixed when it
 	// opens so later edits of the integration do not change a page in flight.
 	EscalationPolicyID *int `bun:"escalation_policy_id"`
+	// GroupID is the first alert of the alert's group (its own id when it
+	// leads one); nil when its integration does not group.
+	GroupID *int `bun:"group_id"`
 }
+
+// GroupMember says that the alert joined another alert's group and so
+// does not page on its own.
+func (a *Alert) GroupMember() bool { return a.GroupID != nil && *a.GroupID != a.ID }
 
 // Number is the alert's human-facing number, which is its row id: ids are
 // already unique, increasing and never reused.
@@ -206,6 +217,8 @@ const (
 	LogNotification AlertLogType = "NOTIFICATION"
 	LogNoOneOnCall  AlertLogType = "NO_ONE_ON_CALL"
 	LogPolicyDone   AlertLogType = "POLICY_FINISHED"
+	// LogGrouped notes on a group's first alert that another joined it.
+	LogGrouped AlertLogType = "GROUPED"
 )
 
 type AlertLog struct {

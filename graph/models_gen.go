@@ -34,6 +34,8 @@ type AlertFilter struct {
 	Status        []db.AlertStatus `json:"status,omitempty"`
 	IntegrationID *int             `json:"integrationId,omitempty"`
 	Severity      []string         `json:"severity,omitempty"`
+	// True: only the first alerts of groups; false: only alerts outside any group.
+	Grouped *bool `json:"grouped,omitempty"`
 }
 
 type AuditEntryConnection struct {
@@ -102,8 +104,9 @@ type CreateIntegrationInput struct {
 	RecipientUserIds   []int                 `json:"recipientUserIds,omitempty"`
 	RecipientGroupIds  []int                 `json:"recipientGroupIds,omitempty"`
 	// Requires every webhook to be signed with this key (16 to 256 characters).
-	SignatureSecret    *string `json:"signatureSecret,omitempty"`
-	RateLimitPerMinute *int    `json:"rateLimitPerMinute,omitempty"`
+	SignatureSecret    *string         `json:"signatureSecret,omitempty"`
+	RateLimitPerMinute *int            `json:"rateLimitPerMinute,omitempty"`
+	Grouping           *rules.Grouping `json:"grouping,omitempty"`
 }
 
 type CreateNotificationRuleInput struct {
@@ -301,6 +304,8 @@ type UpdateIntegrationInput struct {
 	SignatureSecret *string `json:"signatureSecret,omitempty"`
 	// An explicit null removes the limit; leaving it out keeps it.
 	RateLimitPerMinute graphql.Omittable[*int] `json:"rateLimitPerMinute,omitempty"`
+	// An explicit null stops grouping; leaving it out keeps it.
+	Grouping graphql.Omittable[*rules.Grouping] `json:"grouping,omitempty"`
 }
 
 type UpdateRulesetInput struct {

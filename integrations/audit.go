@@ -27,6 +27,7 @@ type integrationRecord struct {
 	RateLimitPerMinute *int                  `json:"rateLimitPerMinute"`
 	RecipientUserIDs   []int                 `json:"recipientUserIds"`
 	RecipientGroupIDs  []int                 `json:"recipientGroupIds"`
+	Grouping           *rules.Grouping       `json:"grouping"`
 }
 
 // recordOfIntegration reads the integration's recipients through idb,
@@ -42,6 +43,7 @@ func recordOfIntegration(ctx context.Context, idb bun.IDB, integ *db.Integration
 		RulesetID: integ.RulesetID, EscalationPolicyID: integ.EscalationPolicyID, Mapping: integ.Mapping,
 		SignatureSecret: integ.SignatureSecret, RateLimitPerMinute: integ.RateLimitPerMinute,
 		RecipientUserIDs: []int{}, RecipientGroupIDs: []int{},
+		Grouping: integ.Grouping,
 	}
 	for _, rec := range recipients {
 		switch rec.Kind {
