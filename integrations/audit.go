@@ -27,7 +27,7 @@ type integrationRecord struct {
 	RateLimitPerMinute *int                  `json:"rateLimitPerMinute"`
 	RecipientUserIDs   []int                 `json:"recipientUserIds"`
 	RecipientGroupIDs  []int                 `json:"recipientGroupIds"`
-	Grouping           *rules.Grouping       `json:"grouping"`
+	Grouping           *rules.Grouping       `json:"grouping,omitempty"`
 }
 
 // recordOfIntegration reads the integration's recipients through idb,
