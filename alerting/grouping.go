@@ -43,43 +43,59 @@ func (out ingestOutcome) joined(leaderID int) ingestOutcome {
 // joinedText is the note on the leader's timeline.
 func joinedText(memberID int) string { return fmt.Sprintf("#%d joined the group", memberID) }
 
-// groupQuerier is a transaction of database/sql or of bun: both executors
-// run the grouping statements, which bind few and short arguments.
+// groupQuerier is a transaction of bun, or SQLite's prepared statements.
 type groupQuerier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 const (
+	// claimGroupSQL takes the key's group row over for the alert when the
+	// row's window has ended, and otherwise leaves it; either way the row
+	// comes back with the group's first alert. Writing the row every time
+	// is what makes it the meeting point: a second writer waits for the
+	// first and then reads its leader.
 	claimGroupSQL = `INSERT INTO alert_groups (integration_id, group_key, leader_id, window_ends_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (integration_id, group_key) DO UPDATE SET leader_id = excluded.leader_id, window_ends_at = excluded.window_ends_at
-		WHERE alert_groups.window_ends_at <= ?
+		ON CONFLICT (integration_id, group_key) DO UPDATE SET
+			leader_id = CASE WHEN alert_groups.window_ends_at <= ? THEN excluded.leader_id ELSE alert_groups.leader_id END,
+			window_ends_at = CASE WHEN alert_groups.window_ends_at <= ? THEN excluded.window_ends_at ELSE alert_groups.window_ends_at END
 		RETURNING leader_id`
-	groupLeaderSQL = `SELECT leader_id FROM alert_groups WHERE integration_id = ? AND group_key = ?`
-	setGroupSQL    = `UPDATE alerts SET group_id = ? WHERE id = ?`
+	setGroupSQL = `UPDATE alerts SET group_id = ? WHERE id = ?`
+	// takingMembersSQL finds the key's group while it takes members, so
+	// that a member is opened in it at once: one read, where leading a
+	// group takes two writes.
+	takingMembersSQL = `SELECT leader_id FROM alert_groups WHERE integration_id = ? AND group_key = ? AND window_ends_at > ?`
 	// endGroupSQL ends the window of a group whose leader closed.
 	endGroupSQL = `UPDATE alert_groups SET window_ends_at = ? WHERE leader_id = ? AND window_ends_at > ?`
 )
 
-// claimGroup puts the just opened alertID into its group: it leads a new
-// one unless the key's group is still taking members, and the return is
-// the group's first alert. now and ends are times as the querier binds
+// claimGroup puts the just opened alertID, which found no group taking
+// members, into its group: it leads a new one unless another alert
+// claimed the key meanwhile, and the return is the group's first alert. now and ends are times as the querier binds
 // them (db.SQLiteTime on SQLite's own statements).
 func claimGroup(ctx context.Context, q groupQuerier, integrationID int, key string, alertID int, now, ends any) (int, error) {
 	var leaderID int
-	err := q.QueryRowContext(ctx, claimGroupSQL, integrationID, key, alertID, ends, now).Scan(&leaderID)
-	if errors.Is(err, sql.ErrNoRows) {
-		// The group is taking members: its row is ours to read now, as
-		// the claim waited for any writer of it to finish.
-		err = q.QueryRowContext(ctx, groupLeaderSQL, integrationID, key).Scan(&leaderID)
-	}
-	if err != nil {
+	if err := q.QueryRowContext(ctx, claimGroupSQL, integrationID, key, alertID, ends, now, now).Scan(&leaderID); err != nil {
 		return 0, fmt.Errorf("group alert %d: %w", alertID, err)
 	}
 	if _, err := q.ExecContext(ctx, setGroupSQL, leaderID, alertID); err != nil {
 		return 0, fmt.Errorf("group alert %d under #%d: %w", alertID, leaderID, err)
 	}
 	return leaderID, nil
+}
+
+// takingMembers is the first alert of the key's group when it still takes
+// members, else nil.
+func takingMembers(ctx context.Context, q groupQuerier, integrationID int, key string, now any) (*int, error) {
+	var leaderID int
+	err := q.QueryRowContext(ctx, takingMembersSQL, integrationID, key, now).Scan(&leaderID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find the group of key %q: %w", key, err)
+	}
+	return &leaderID, nil
 }
 
 // endGroup stops alertID's group, if it leads one, from taking members.
