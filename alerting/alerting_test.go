@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/integrations"
@@ -30,15 +32,19 @@ func sample(t testing.TB, name string) []byte {
 
 func newService(t testing.TB, d *db.DB) *alerting.Service {
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, func() time.Time { return clock }))
-	svc.SetOutboundGuard(localSinks)
+	svc := alerting.NewService(alerting.Options{DB: d, PublicURL: "https://klaxon.example", Now: func() time.Time { return clock }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: stores(d, func() time.Time { return clock })})
 	return svc
 }
 
 // stores builds the configuration stores the service reads.
 func stores(d *db.DB, now func() time.Time) alerting.Config {
 	pol := policies.NewStore(d, now, nil)
-	return alerting.Config{OnCall: schedules.NewStore(d, now, pol), Policies: pol, Integrations: integrations.NewStore(d, "https://klaxon.example", now, nil)}
+	groups, _ := auth.NewService(d, nil, now)
+	return alerting.Config{
+		OnCall: schedules.NewStore(d, now, pol), Policies: pol, Groups: groups,
+		Integrations: integrations.NewStore(d, "https://klaxon.example", now, nil),
+		Contacts:     contacts.NewStore(d, now, slog.New(slog.NewTextHandler(io.Discard, nil)), nil),
+	}
 }
 
 // integrationsOf is the store the tests configure svc's integrations

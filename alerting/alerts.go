@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/klaxonhq/klaxon/invalid"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/invalid"
 )
 
 // AlertFilter narrows a list of alerts; zero values match everything.
@@ -17,14 +19,28 @@ type AlertFilter struct {
 	Statuses      []db.AlertStatus
 	IntegrationID *int
 	Severities    []string
+	// Search matches alerts whose subject contains it, ignoring case;
+	// it is plain text, never a pattern.
+	Search string
 	// Grouped, when set, keeps only the first alerts of groups (true) or
 	// only the alerts outside any group (false).
 	Grouped *bool
 }
 
+// MaxSearchLength bounds AlertFilter.Search, in characters.
+const MaxSearchLength = 200
+
+// likeEscaper makes text match only itself inside a LIKE pattern that
+// declares ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
 // Alerts returns one page of alerts, the total matching the filter, and
 // whether more follow.
 func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) ([]*db.Alert, int, bool, error) {
+	search := strings.TrimSpace(f.Search)
+	if utf8.RuneCountInString(search) > MaxSearchLength {
+		return nil, 0, false, invalid.Fieldf("filter.search", "must be at most %d characters", MaxSearchLength)
+	}
 	return listPage[db.Alert](ctx, s.db, p, "alerts", func(q *bun.SelectQuery) *bun.SelectQuery {
 		if len(f.Statuses) > 0 {
 			q = q.Where("status IN (?)", bun.In(f.Statuses))
@@ -34,6 +50,9 @@ func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) (
 		}
 		if len(f.Severities) > 0 {
 			q = q.Where("severity IN (?)", bun.In(f.Severities))
+		}
+		if search != "" {
+			q = q.Where(`lower(subject) LIKE ? ESCAPE '\'`, "%"+likeEscaper.Replace(strings.ToLower(search))+"%")
 		}
 		if f.Grouped != nil {
 			if *f.Grouped {
@@ -109,17 +128,19 @@ func (s *Service) Acknowledge(ctx context.Context, alertID, userID int) (*db.Ale
 
 func (s *Service) acknowledgeBy(userID int) alertMutation {
 	return func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
-		switch a.Status {
-		case db.AlertAcknowledged:
+		switch {
+		case a.Status == db.AlertAcknowledged && a.SnoozedUntil == nil:
 			return nil, nil
-		case db.AlertClosed:
+		case a.Status == db.AlertClosed:
 			return nil, invalid.New("id", fmt.Sprintf("alert %d is closed", a.ID))
 		}
+		// Acknowledging a snoozed alert ends the snooze for good: change
+		// drops the job that would have opened it again.
 		now := s.clock()
-		a.Status, a.AcknowledgedAt, a.AcknowledgedBy = db.AlertAcknowledged, &now, &userID
+		a.Status, a.AcknowledgedAt, a.AcknowledgedBy, a.SnoozedUntil = db.AlertAcknowledged, &now, &userID, nil
 		// Acknowledging a group's first alert is acknowledging the group.
 		if err := actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen}, func(m *db.Alert) *db.AlertLog {
-			m.Status, m.AcknowledgedAt, m.AcknowledgedBy = db.AlertAcknowledged, &now, &userID
+			m.Status, m.AcknowledgedAt, m.AcknowledgedBy, m.SnoozedUntil = db.AlertAcknowledged, &now, &userID, nil
 			return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: fmt.Sprintf("Acknowledged with the group's first alert #%d", a.ID), UserID: &userID}
 		}); err != nil {
 			return nil, err
@@ -139,11 +160,11 @@ func (s *Service) closeBy(userID int) alertMutation {
 			return nil, nil
 		}
 		now := s.clock()
-		a.Status, a.ClosedAt, a.ClosedBy = db.AlertClosed, &now, &userID
+		a.Status, a.ClosedAt, a.ClosedBy, a.SnoozedUntil = db.AlertClosed, &now, &userID, nil
 		// Closing a group's first alert closes the group: its open
 		// members, and its window for new ones.
 		if err := actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen, db.AlertAcknowledged}, func(m *db.Alert) *db.AlertLog {
-			m.Status, m.ClosedAt, m.ClosedBy = db.AlertClosed, &now, &userID
+			m.Status, m.ClosedAt, m.ClosedBy, m.SnoozedUntil = db.AlertClosed, &now, &userID, nil
 			return &db.AlertLog{At: now, Type: db.LogClosed, Message: fmt.Sprintf("Closed with the group's first alert #%d", a.ID), UserID: &userID}
 		}); err != nil {
 			return nil, err
@@ -188,6 +209,13 @@ func (s *Service) Assign(ctx context.Context, alertID, assigneeID, byUserID int)
 type alertMutation func(context.Context, bun.Tx, *db.Alert) (*db.AlertLog, error)
 
 func (s *Service) change(ctx context.Context, alertID int, mutate alertMutation) (*db.Alert, error) {
+	return s.changeThen(ctx, alertID, mutate, nil)
+}
+
+// changeThen is change with a last step inside its transaction, run only
+// when mutate changed the alert and after the alert's pending jobs were
+// dropped, so it can queue jobs of its own.
+func (s *Service) changeThen(ctx context.Context, alertID int, mutate alertMutation, then func(context.Context, bun.Tx, *db.Alert) error) (*db.Alert, error) {
 	for range 5 {
 		var alert *db.Alert
 		raced := false
@@ -213,11 +241,16 @@ func (s *Service) change(ctx context.Context, alertID int, mutate alertMutation)
 			if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 				return fmt.Errorf("store timeline entry: %w", err)
 			}
-			if err := events.AlertChanged(ctx, tx, string(entry.Type), alertID, alert.IntegrationID, entry.At); err != nil {
+			if err := events.AlertChanged(ctx, tx, eventType(entry.Type), alertID, eventIntegration(alert), entry.At); err != nil {
 				return err
 			}
 			if alert.Status != db.AlertOpen {
-				return cancelJobs(ctx, tx, alertID)
+				if err := cancelJobs(ctx, tx, alertID); err != nil {
+					return err
+				}
+			}
+			if then != nil {
+				return then(ctx, tx, alert)
 			}
 			return nil
 		})
@@ -243,4 +276,22 @@ func (s *Service) AlertNotifications(ctx context.Context, alertID int) ([]*db.No
 		return nil, fmt.Errorf("notifications of alert %d: %w", alertID, err)
 	}
 	return list, nil
+}
+
+// eventIntegration is the integration an alert's events are filed
+// under: 0, which names no integration, for an alert opened by hand.
+func eventIntegration(a *db.Alert) int {
+	if a.IntegrationID == nil {
+		return 0
+	}
+	return *a.IntegrationID
+}
+
+// eventType is the alertEvents type of a timeline entry: the entry's own
+// type, but for a note, whose event says what happened to the alert.
+func eventType(t db.AlertLogType) string {
+	if t == db.LogNote {
+		return "NOTE_ADDED"
+	}
+	return string(t)
 }

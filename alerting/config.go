@@ -26,6 +26,29 @@ type Policies interface {
 	PolicyByID(ctx context.Context, idb bun.IDB, id int) (*db.EscalationPolicy, error)
 }
 
+// Contacts reads the contact methods and notification rules the engine
+// pages through; package contacts implements it.
+type Contacts interface {
+	// ContactMethodByID returns the method, or db.ErrNotFound.
+	ContactMethodByID(ctx context.Context, idb bun.IDB, id int) (*db.ContactMethod, error)
+	// LockContactMethod holds the method's row until idb's transaction
+	// ends; a missing method is not an error.
+	LockContactMethod(ctx context.Context, idb bun.IDB, id int) error
+	// RulesToQueue returns the user's rules on enabled methods, by delay.
+	RulesToQueue(ctx context.Context, idb bun.IDB, userID int) ([]db.RuleToQueue, error)
+	// VerifiedOwner returns the user who verified value as an enabled
+	// method of type t, or db.ErrNotFound.
+	VerifiedOwner(ctx context.Context, t db.ContactType, value string) (int, error)
+}
+
+// Groups tells who is in a group; package auth, which keeps the groups,
+// implements it.
+type Groups interface {
+	// MemberIDs returns the ids of the members of the groups, in
+	// order and without repeats.
+	MemberIDs(ctx context.Context, idb bun.IDB, groupIDs []int) ([]int, error)
+}
+
 // Integrations reads integrations, their recipients and their rulesets;
 // package integrations implements it.
 type Integrations interface {
@@ -45,4 +68,8 @@ type Config struct {
 	OnCall       OnCall
 	Policies     Policies
 	Integrations Integrations
+	Contacts     Contacts
+	Groups       Groups
+	// Heartbeats, when set, is asked by heartbeat monitors' deadline jobs.
+	Heartbeats Heartbeats
 }

@@ -72,7 +72,7 @@ type deliveryFixture struct {
 
 func newDeliveryFixture(t *testing.T, d *db.DB, channels ...db.ContactType) *deliveryFixture {
 	f := &deliveryFixture{engineFixture: newEngineFixture(t, d), sms: &recordingSender{}, email: &recordingSender{}}
-	f.svc.SetSenders(notifiers.Senders{db.ContactSMS: f.sms, db.ContactEmail: f.email})
+	f.channels.SetSenders(notifiers.Senders{db.ContactSMS: f.sms, db.ContactEmail: f.email})
 	now := f.clock.Now()
 	u := &db.User{Email: "alice@example.com", Name: "alice", Role: db.RoleResponder, CreatedAt: now, UpdatedAt: now}
 	f.insert(u)

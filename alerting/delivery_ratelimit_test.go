@@ -124,7 +124,8 @@ func TestBurstAtOneInstantSendsOneSMS(t *testing.T) {
 func TestRateLimitZeroDisables(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newDeliveryFixture(t, d, db.ContactSMS)
-		f.svc.SetRateLimits(map[db.ContactType]time.Duration{db.ContactSMS: 0})
+		f.rateLimits = map[db.ContactType]time.Duration{db.ContactSMS: 0}
+		f.svc = f.newService()
 		for i := range 3 {
 			f.openAt(time.Duration(i) * time.Second)
 		}
@@ -143,7 +144,8 @@ func TestRateLimitZeroDisables(t *testing.T) {
 func TestRateLimitIsConfigurable(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newDeliveryFixture(t, d, db.ContactSMS, db.ContactEmail)
-		f.svc.SetRateLimits(map[db.ContactType]time.Duration{db.ContactSMS: 5 * time.Minute, db.ContactEmail: time.Minute})
+		f.rateLimits = map[db.ContactType]time.Duration{db.ContactSMS: 5 * time.Minute, db.ContactEmail: time.Minute}
+		f.svc = f.newService()
 		f.openAt(0)
 		f.openAt(time.Second)
 		if sms, email := len(f.sms.take()), len(f.email.take()); sms != 1 || email != 1 {

@@ -8,21 +8,32 @@
 //     by group commit. Routes (an integration with its compiled ruleset)
 //     are cached by token; RoutesChanged drops them, and the stores of the
 //     configuration they are built from call it after each change.
-//   - Lifecycle (alerts.go, actionlinks.go, actors.go, replies.go):
-//     acknowledge, assign, close, with the timeline (tables alerts,
-//     alert_log, alert_recipients, action_links).
+//   - Lifecycle (alerts.go, handson.go, actionlinks.go, actors.go,
+//     replies.go): acknowledge, assign, close, snooze, escalate at once,
+//     notes, and alerts opened by hand (which have no integration), with
+//     the timeline (tables alerts, alert_log, alert_recipients,
+//     action_links).
 //   - Engine (escalation.go, notify.go, jobs.go): walk each alert's
 //     escalation policy, notify the people it names by their notification
 //     rules, retry and rate-limit (tables alert_jobs, notifications).
+//   - Heartbeats (heartbeat.go): each heartbeat monitor's deadline is one
+//     job with no alert; when due it asks the monitors (the Heartbeats
+//     interface) and either moves itself to the new deadline or opens the
+//     monitor's alert, at most one unclosed per monitor. The monitors
+//     close it through CloseHeartbeatAlert on the next pulse.
 //
 // Deduplication is the database's job: a unique index allows one unclosed
 // alert per (integration, source id), and opening is an INSERT … ON
 // CONFLICT DO NOTHING followed by an append, so concurrent identical
-// messages can never open two alerts.
+// messages can never open two alerts. An alert opened by hand has no
+// integration and a source id of its own; nor has an alert a heartbeat
+// monitor opened, which is deduplicated per monitor instead.
 //
 // The configuration the engine follows is kept by other packages
-// (integrations, schedules, policies, …); alerting reads it only through
-// the small interfaces it declares in config.go, filled in by the wiring,
-// and never imports those packages. It may import db, events, notifiers, audit,
-// egress, rules and oncall.
+// (integrations, schedules, policies, contacts, heartbeats, and auth for group
+// membership); alerting reads it only through the small interfaces it
+// declares in config.go, filled in by the wiring, and never imports those
+// packages. It pages through notifiers.Channels, the value contact
+// verification sends through too. It may import db, events, notifiers,
+// audit, egress, rules and oncall.
 package alerting

@@ -33,9 +33,9 @@ func BenchmarkEscalationLateness(b *testing.B) {
 			}
 			ctx := context.Background()
 			now := func() time.Time { return time.Now() }
-			svc := alerting.NewService(d, "https://klaxon.example", now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, now))
+			svc := alerting.NewService(alerting.Options{DB: d, PublicURL: "https://klaxon.example", Now: now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: stores(d, now),
+				Channels: notifiers.NewChannels(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)}, nil)})
 			inbox := newInbox(b)
-			svc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
 			name, typ := "bench", rules.TypeGeneric
 			integ, err := integrationsOf(d, now, svc).CreateIntegration(ctx, integrations.IntegrationInput{Name: &name, Type: &typ})
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
@@ -92,21 +93,30 @@ func (in *inbox) takeDeliveries() []delivery {
 }
 
 type engineFixture struct {
-	t      *testing.T
-	ctx    context.Context
-	d      *db.DB
-	clock  *clock
-	inbox  *inbox
-	svc    *alerting.Service
-	users  map[string]int
-	integ  *db.Integration
-	now    time.Time
-	nextID int
+	t     *testing.T
+	ctx   context.Context
+	d     *db.DB
+	clock *clock
+	inbox *inbox
+	svc   *alerting.Service
+	// channels are the senders svc pages through, shared with contacts,
+	// which verifies through them.
+	channels *notifiers.Channels
+	contacts *contacts.Store
+	// rateLimits are the limits of the services newService builds; nil
+	// means the default.
+	rateLimits map[db.ContactType]time.Duration
+	users      map[string]int
+	integ      *db.Integration
+	now        time.Time
+	nextID     int
 }
 
 func newEngineFixture(t *testing.T, d *db.DB) *engineFixture {
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	f := &engineFixture{t: t, ctx: context.Background(), d: d, clock: &clock{now: start}, inbox: newInbox(t), users: map[string]int{}}
+	f.channels = notifiers.NewChannels(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)}, localSinks)
+	f.contacts = contacts.NewStore(d, f.clock.Now, slog.New(slog.NewTextHandler(t.Output(), nil)), f.channels)
 	f.svc = f.newService()
 	name, typ := "Detectify", rules.TypeDetectify
 	integ, err := f.integrations().CreateIntegration(f.ctx, integrations.IntegrationInput{Name: &name, Type: &typ})
@@ -125,10 +135,12 @@ func (f *engineFixture) integrations() *integrations.Store {
 
 // newService is another instance of the server against the same database.
 func (f *engineFixture) newService() *alerting.Service {
-	svc := alerting.NewService(f.d, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(f.t.Output(), nil)), stores(f.d, f.clock.Now))
-	svc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
-	svc.SetOutboundGuard(localSinks)
-	return svc
+	config := stores(f.d, f.clock.Now)
+	config.Contacts = f.contacts
+	return alerting.NewService(alerting.Options{
+		DB: f.d, PublicURL: "https://klaxon.example", Now: f.clock.Now, Log: slog.New(slog.NewTextHandler(f.t.Output(), nil)),
+		Config: config, Channels: f.channels, RateLimits: f.rateLimits,
+	})
 }
 
 func (f *engineFixture) insert(model any) {

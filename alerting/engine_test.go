@@ -238,8 +238,8 @@ func TestTwoInstancesPageOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer second.Close()
-	instances := []*alerting.Service{f.svc, alerting.NewService(second, "https://klaxon.example", f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(second, f.clock.Now))}
-	instances[1].SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
+	instances := []*alerting.Service{f.svc, alerting.NewService(alerting.Options{DB: second, PublicURL: "https://klaxon.example", Now: f.clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: stores(second, f.clock.Now),
+		Channels: notifiers.NewChannels(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)}, nil)})}
 
 	runBoth := func() {
 		var wg sync.WaitGroup

@@ -17,6 +17,12 @@ import (
 type escalateArgs struct {
 	Step  int `json:"step"`
 	Round int `json:"round"`
+	// Cycle tells apart the pagings of one alert: 0 for the one it
+	// opened with, and for a paging restarted later (a snooze ending) the
+	// id of the job that restarted it, so the restarted steps and
+	// notifications get keys of their own instead of matching the first
+	// paging's.
+	Cycle int `json:"cycle,omitempty"`
 }
 
 type notifyArgs struct {
@@ -24,20 +30,27 @@ type notifyArgs struct {
 	ContactMethodID int `json:"contactMethodId"`
 	Step            int `json:"step"`
 	Round           int `json:"round"`
+	Cycle           int `json:"cycle,omitempty"`
 }
 
 func escalateKey(alertID int, a escalateArgs) string {
+	if a.Cycle != 0 {
+		return fmt.Sprintf("escalate:%d:c%d:%d:%d", alertID, a.Cycle, a.Round, a.Step)
+	}
 	return fmt.Sprintf("escalate:%d:%d:%d", alertID, a.Round, a.Step)
 }
 
 func notifyKey(alertID int, a notifyArgs) string {
+	if a.Cycle != 0 {
+		return fmt.Sprintf("notify:%d:c%d:%d:%d:%d:%d", alertID, a.Cycle, a.Round, a.Step, a.UserID, a.ContactMethodID)
+	}
 	return fmt.Sprintf("notify:%d:%d:%d:%d:%d", alertID, a.Round, a.Step, a.UserID, a.ContactMethodID)
 }
 
 // startPaging queues the first escalation step of a newly opened alert, in
 // the transaction that opened it. A rule's route gives the alert its own
 // recipients. Without a policy, an alert with recipients pages them once.
-func (s *Service) startPaging(ctx context.Context, tx bun.Tx, integrationID int, policyID *int, route rules.Route, alertID int, now time.Time) error {
+func (s *Service) startPaging(ctx context.Context, tx bun.Tx, integrationID *int, policyID *int, route rules.Route, alertID int, now time.Time) error {
 	var own []*db.AlertRecipient
 	for _, id := range route.RecipientUserIDs {
 		own = append(own, &db.AlertRecipient{AlertID: alertID, Kind: db.TargetUser, TargetID: id})
@@ -51,7 +64,10 @@ func (s *Service) startPaging(ctx context.Context, tx bun.Tx, integrationID int,
 		}
 	}
 	if policyID == nil && len(own) == 0 {
-		recipients, err := s.config.Integrations.RecipientsOf(ctx, tx, integrationID)
+		if integrationID == nil {
+			return nil
+		}
+		recipients, err := s.config.Integrations.RecipientsOf(ctx, tx, *integrationID)
 		if err != nil {
 			return fmt.Errorf("start paging: %w", err)
 		}
@@ -111,7 +127,7 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 			args.Step+1, len(p.steps), args.Round+1, p.repeat+1, p.name)); err != nil {
 			return err
 		}
-		if err := events.AlertChanged(ctx, tx, string(db.LogEscalated), alert.ID, alert.IntegrationID, now); err != nil {
+		if err := events.AlertChanged(ctx, tx, string(db.LogEscalated), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
 		users, err := s.resolveTargets(ctx, tx, alert, step.Targets, now, timeline)
@@ -123,12 +139,12 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 				return err
 			}
 		}
-		next := escalateArgs{Step: args.Step + 1, Round: args.Round}
+		next := escalateArgs{Step: args.Step + 1, Round: args.Round, Cycle: args.Cycle}
 		if next.Step == len(p.steps) {
 			if args.Round >= p.repeat {
 				return timeline.add(ctx, db.LogPolicyDone, fmt.Sprintf("Escalation policy %q finished", p.name))
 			}
-			next = escalateArgs{Step: 0, Round: args.Round + 1}
+			next = escalateArgs{Step: 0, Round: args.Round + 1, Cycle: args.Cycle}
 		}
 		runAt := now.Add(time.Duration(step.DelayMinutes) * time.Minute)
 		return enqueue(ctx, tx, jobEscalate, alert.ID, runAt, escalateKey(alert.ID, next), next, now)
@@ -153,7 +169,7 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 				found = []int{target.ID}
 			}
 		case db.TargetGroup:
-			err = tx.NewSelect().Model((*db.GroupMember)(nil)).Column("user_id").Where("group_id = ?", target.ID).Order("user_id").Scan(ctx, &found)
+			found, err = s.config.Groups.MemberIDs(ctx, tx, []int{target.ID})
 		case db.TargetSchedule:
 			found, err = s.config.OnCall.OnCallUsers(ctx, tx, target.ID, now)
 		case db.TargetRecipients:
@@ -170,6 +186,9 @@ func (s *Service) resolveTargets(ctx context.Context, tx bun.Tx, alert *db.Alert
 				msg, logType = fmt.Sprintf("No one on call for schedule %d", target.ID), db.LogNoOneOnCall
 			case db.TargetRecipients:
 				msg = "The integration has no recipients"
+				if alert.IntegrationID == nil {
+					msg = "The alert has no recipients"
+				}
 			}
 			if err := timeline.add(ctx, logType, msg); err != nil {
 				return nil, err
@@ -200,8 +219,9 @@ func (s *Service) recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert
 	for _, r := range chosen {
 		targets = append(targets, target{r.Kind, r.TargetID})
 	}
-	if len(targets) == 0 {
-		ofIntegration, err := s.config.Integrations.RecipientsOf(ctx, tx, alert.IntegrationID)
+	// An alert opened by hand has no integration to fall back on.
+	if len(targets) == 0 && alert.IntegrationID != nil {
+		ofIntegration, err := s.config.Integrations.RecipientsOf(ctx, tx, *alert.IntegrationID)
 		if err != nil {
 			return nil, fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
 		}
@@ -219,8 +239,7 @@ func (s *Service) recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert
 		}
 	}
 	if len(groups) > 0 {
-		var members []int
-		err := tx.NewSelect().Model((*db.GroupMember)(nil)).Column("user_id").Where("group_id IN (?)", bun.In(groups)).Scan(ctx, &members)
+		members, err := s.config.Groups.MemberIDs(ctx, tx, groups)
 		if err != nil {
 			return nil, fmt.Errorf("recipients of alert %d: %w", alert.ID, err)
 		}
@@ -233,26 +252,15 @@ func (s *Service) recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert
 // queueNotifications queues one notification job per notification rule of
 // the user, each after its rule's delay.
 func (s *Service) queueNotifications(ctx context.Context, tx bun.Tx, alert *db.Alert, userID int, step escalateArgs, now time.Time, timeline *timelineWriter) error {
-	var rules []struct {
-		ContactMethodID int            `bun:"contact_method_id"`
-		DelayMinutes    int            `bun:"delay_minutes"`
-		Type            db.ContactType `bun:"type"`
-		Email           string         `bun:"email"`
-	}
-	err := tx.NewRaw(`SELECT r.contact_method_id, r.delay_minutes, c.type, u.email
-		FROM notification_rules r
-		JOIN contact_methods c ON c.id = r.contact_method_id
-		JOIN users u ON u.id = r.user_id
-		WHERE r.user_id = ? AND NOT c.disabled
-		ORDER BY r.delay_minutes, r.id`, userID).Scan(ctx, &rules)
+	rules, err := s.config.Contacts.RulesToQueue(ctx, tx, userID)
 	if err != nil {
-		return fmt.Errorf("notification rules of user %d: %w", userID, err)
+		return err
 	}
 	if len(rules) == 0 {
 		return timeline.add(ctx, db.LogNotification, fmt.Sprintf("User %d has no notification rules; nobody was notified for them", userID))
 	}
 	for _, rule := range rules {
-		args := notifyArgs{UserID: userID, ContactMethodID: rule.ContactMethodID, Step: step.Step, Round: step.Round}
+		args := notifyArgs{UserID: userID, ContactMethodID: rule.ContactMethodID, Step: step.Step, Round: step.Round, Cycle: step.Cycle}
 		runAt := now.Add(time.Duration(rule.DelayMinutes) * time.Minute)
 		job := &db.AlertJob{Kind: jobNotify, AlertID: alert.ID, RunAt: runAt, DedupKey: notifyKey(alert.ID, args), CreatedAt: now, ContactMethodID: &rule.ContactMethodID}
 		if err := insertJob(ctx, tx, job, args); err != nil {

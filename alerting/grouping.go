@@ -155,7 +155,7 @@ func actOnMembers(ctx context.Context, tx bun.Tx, leader *db.Alert, from []db.Al
 		if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 			return fmt.Errorf("store timeline entry: %w", err)
 		}
-		if err := events.AlertChanged(ctx, tx, string(entry.Type), m.ID, m.IntegrationID, entry.At); err != nil {
+		if err := events.AlertChanged(ctx, tx, eventType(entry.Type), m.ID, eventIntegration(m), entry.At); err != nil {
 			return err
 		}
 		if err := cancelJobs(ctx, tx, m.ID); err != nil {

@@ -39,15 +39,6 @@ func (f *engineFixture) finding(uuid, asset, severity string) (*alerting.IngestR
 	return res, *res.AlertID
 }
 
-func (f *engineFixture) alert(id int) *db.Alert {
-	f.t.Helper()
-	a, err := f.svc.Alert(f.ctx, id)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return a
-}
-
 // setClock moves the clock to seconds after the fixture's start without
 // running jobs.
 func (f *engineFixture) setClock(seconds int) {

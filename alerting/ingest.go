@@ -140,7 +140,7 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 		}
 	}
 	if out.StartPaging {
-		if err := s.startPaging(ctx, tx, integrationID, plan.PolicyID, plan.Route, alertID, now); err != nil {
+		if err := s.startPaging(ctx, tx, &integrationID, plan.PolicyID, plan.Route, alertID, now); err != nil {
 			return err
 		}
 	}

@@ -31,7 +31,7 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
 		newSvc := func(d *db.DB) *Service {
-			return NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{Integrations: integrations.NewStore(d, "https://klaxon.example", time.Now, nil)})
+			return NewService(Options{DB: d, PublicURL: "https://klaxon.example", Now: func() time.Time { return clock }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: Config{Integrations: integrations.NewStore(d, "https://klaxon.example", time.Now, nil)}})
 		}
 		fastSvc, genericSvc := newSvc(fast), newSvc(generic)
 		fastTokens, genericTokens := storyIntegrations(t, fastSvc), storyIntegrations(t, genericSvc)
@@ -181,7 +181,7 @@ func testBatchEventOrder(t *testing.T, size int, mixed bool) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		svc := NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{Integrations: integrations.NewStore(d, "https://klaxon.example", time.Now, nil)})
+		svc := NewService(Options{DB: d, PublicURL: "https://klaxon.example", Now: func() time.Time { return clock }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: Config{Integrations: integrations.NewStore(d, "https://klaxon.example", time.Now, nil)}})
 		tokens := storyIntegrations(t, svc)
 		body, err := os.ReadFile(filepath.Join("..", "rules", "testdata", "detectify", "new_finding_high.json"))
 		if err != nil {

@@ -340,6 +340,18 @@ func (s *Service) runJob(ctx context.Context, job *db.AlertJob) error {
 			return s.dropJob(ctx, job, fmt.Errorf("decode notify job: %w", err))
 		}
 		return s.notify(ctx, job, args)
+	case jobUnsnooze:
+		var args unsnoozeArgs
+		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {
+			return s.dropJob(ctx, job, fmt.Errorf("decode unsnooze job: %w", err))
+		}
+		return s.unsnooze(ctx, job, args)
+	case jobHeartbeatDeadline:
+		var args heartbeatArgs
+		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {
+			return s.dropJob(ctx, job, fmt.Errorf("decode heartbeat job: %w", err))
+		}
+		return s.heartbeatDeadline(ctx, job, args)
 	default:
 		return s.dropJob(ctx, job, fmt.Errorf("unknown job kind %q", job.Kind))
 	}

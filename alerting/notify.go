@@ -103,14 +103,9 @@ func (s *Service) record(ctx context.Context, d *unrecorded) error {
 // attempt. A nil outgoing means the job was finished or put off.
 func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob, args notifyArgs) (*outgoing, error) {
 	// Jobs for one contact method take turns from here to the commit, so
-	// two of them cannot both find the method outside its rate limit. On
-	// SQLite the transaction already excludes every other writer.
-	if s.db.Kind == db.Postgres {
-		var id int
-		err := tx.NewSelect().Model((*db.ContactMethod)(nil)).Column("id").Where("id = ?", args.ContactMethodID).For("UPDATE").Scan(ctx, &id)
-		if err != nil && !errors.Is(db.Classify(err), db.ErrNotFound) {
-			return nil, fmt.Errorf("lock contact method %d: %w", args.ContactMethodID, err)
-		}
+	// two of them cannot both find the method outside its rate limit.
+	if err := s.config.Contacts.LockContactMethod(ctx, tx, args.ContactMethodID); err != nil {
+		return nil, err
 	}
 	held, err := tx.NewSelect().Model((*db.AlertJob)(nil)).Where("id = ? AND locked_by = ?", job.ID, job.LockedBy).Count(ctx)
 	if err != nil {
@@ -124,13 +119,12 @@ func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob
 	if err != nil {
 		return nil, err
 	}
-	method := new(db.ContactMethod)
-	err = tx.NewSelect().Model(method).Where("id = ?", args.ContactMethodID).Scan(ctx)
-	if errors.Is(db.Classify(err), db.ErrNotFound) || (err == nil && method.Disabled) || alert.Status != db.AlertOpen {
+	method, err := s.config.Contacts.ContactMethodByID(ctx, tx, args.ContactMethodID)
+	if errors.Is(err, db.ErrNotFound) || (err == nil && method.Disabled) || alert.Status != db.AlertOpen {
 		return nil, s.finishJob(ctx, tx, job)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load contact method %d: %w", args.ContactMethodID, err)
+		return nil, err
 	}
 	user := new(db.User)
 	if err := tx.NewSelect().Model(user).Where("id = ?", args.UserID).Scan(ctx); err != nil {

@@ -38,9 +38,10 @@ func (s *Service) ReplyToSMS(ctx context.Context, from, body string) (string, er
 	// number to their own profile, but only the phone's holder can verify
 	// it, and the database lets one user at a time do that.
 	user := new(db.User)
-	err := s.db.NewSelect().Model(user).
-		Where("id = (SELECT user_id FROM contact_methods WHERE type = ? AND value = ? AND verified AND NOT disabled)", db.ContactSMS, from).
-		Scan(ctx)
+	ownerID, err := s.config.Contacts.VerifiedOwner(ctx, db.ContactSMS, from)
+	if err == nil {
+		err = s.db.NewSelect().Model(user).Where("id = ?", ownerID).Scan(ctx)
+	}
 	if errors.Is(db.Classify(err), db.ErrNotFound) {
 		return "This number is not a Klaxon contact method (or has not been verified).", nil
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/egress"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/notifiers"
 )
@@ -19,8 +18,10 @@ type Service struct {
 	now       func() time.Time
 	log       *slog.Logger
 	publicURL string
-	senders   notifiers.Senders
-	bus       *events.Bus
+	// senders are the channels notifications go out on, shared with
+	// contact verification.
+	senders *notifiers.Channels
+	bus     *events.Bus
 	// rateLimits is the least time between two messages to one contact
 	// method, by channel; a channel without one is not limited.
 	rateLimits map[db.ContactType]time.Duration
@@ -34,8 +35,6 @@ type Service struct {
 	sqlite   sqliteIngest
 	// webhookLimits holds each rate-limited integration's allowance.
 	webhookLimits webhookLimiter
-	// guard is what the URLs of contact methods may point at.
-	guard *egress.Guard
 	// config reads the configuration other packages keep.
 	config Config
 	// stranded are jobs this worker holds and could not run or hand
@@ -48,22 +47,67 @@ type Service struct {
 	}
 }
 
-// NewService builds the domain service. publicURL is the base of the
-// integration URLs shown to users; now is the clock; config reads the
-// schedules and other configuration the engine follows.
-func NewService(d *db.DB, publicURL string, now func() time.Time, log *slog.Logger, config Config) *Service {
-	return &Service{
-		db: d, now: now, log: log, publicURL: strings.TrimRight(publicURL, "/"), config: config,
-		rateLimits: DefaultRateLimits(), workerID: newWorkerID(), jobLease: DefaultJobLease, commits: &groupCommit{},
-		guard: egress.New(nil, nil),
-	}
+// Options is what a Service is built from. Every field but DB may be left
+// at its zero value, which means the default given with it; a Service is
+// complete when NewService returns it.
+type Options struct {
+	// DB is the database the service works on. Required.
+	DB *db.DB
+	// PublicURL is the base of the links in notifications (acknowledge
+	// and close actions); default none, so the links are relative.
+	PublicURL string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Log receives the service's logs; default nowhere.
+	Log *slog.Logger
+	// Config reads the configuration other packages keep: schedules,
+	// policies, integrations, contact methods and groups.
+	Config Config
+	// Channels are the senders notifications go out on, the value contact
+	// verification sends through too; default none configured, so every
+	// notification fails as "channel not configured", which the delivery
+	// log shows.
+	Channels *notifiers.Channels
+	// RateLimits is the least time between two messages to one contact
+	// method, by channel; a channel that is missing or has 0 is not
+	// limited. Notifications held back by a limit go out together, as one
+	// message, when it allows the next. Default (nil) DefaultRateLimits;
+	// an empty map limits nothing.
+	RateLimits map[db.ContactType]time.Duration
+	// JobLease is how long a job taken by this instance is reserved to
+	// it; default DefaultJobLease. A shorter lease lets the jobs of a
+	// crashed instance run again sooner; it must still outlast the longest
+	// job, or instances sharing the database may run one job twice.
+	JobLease time.Duration
+	// Events is the bus the service wakes after each commit that recorded
+	// events; default none, and events still flow on the bus's own poll.
+	Events *events.Bus
 }
 
-// SetOutboundGuard sets what the URLs of new and changed contact methods
-// may point at, the guard the senders connect through; without it, only
-// public addresses.
-func (s *Service) SetOutboundGuard(g *egress.Guard) {
-	s.guard = g
+// NewService builds the domain service from o, filling in the defaults
+// o leaves out.
+func NewService(o Options) *Service {
+	s := &Service{
+		db: o.DB, now: o.Now, log: o.Log, publicURL: strings.TrimRight(o.PublicURL, "/"), config: o.Config,
+		senders: o.Channels, rateLimits: maps.Clone(o.RateLimits), jobLease: o.JobLease, bus: o.Events,
+		workerID: newWorkerID(), commits: &groupCommit{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.senders == nil {
+		s.senders = notifiers.NewChannels(nil, nil)
+	}
+	if s.rateLimits == nil {
+		s.rateLimits = DefaultRateLimits()
+	}
+	if s.jobLease == 0 {
+		s.jobLease = DefaultJobLease
+	}
+	return s
 }
 
 // DefaultRateLimits allows one SMS and one call a minute per number:
@@ -71,49 +115,6 @@ func (s *Service) SetOutboundGuard(g *egress.Guard) {
 // owner, and carriers filter numbers that text too fast.
 func DefaultRateLimits() map[db.ContactType]time.Duration {
 	return map[db.ContactType]time.Duration{db.ContactSMS: time.Minute, db.ContactVoice: time.Minute}
-}
-
-// SetRateLimits replaces the per-contact-method rate limits; a channel
-// that is missing or has 0 is not limited. Notifications held back by a
-// limit go out together, as one message, when it allows the next.
-func (s *Service) SetRateLimits(limits map[db.ContactType]time.Duration) {
-	s.rateLimits = maps.Clone(limits)
-}
-
-// SetJobLease sets how long a job taken by this instance is reserved to
-// it (DefaultJobLease unless set). A shorter lease lets the jobs of a
-// crashed instance run again sooner; it must still outlast the longest
-// job, or instances sharing the database may run one job twice.
-func (s *Service) SetJobLease(d time.Duration) {
-	s.jobLease = d
-}
-
-// SetEvents lets the service wake the event bus after each commit that
-// recorded events; without it events still flow on the bus's poll.
-func (s *Service) SetEvents(bus *events.Bus) {
-	s.bus = bus
-}
-
-// SetSenders gives the engine its notification channels; call it before
-// RunEngine. Without it, every notification fails as "channel not
-// configured", which the delivery log shows.
-func (s *Service) SetSenders(senders notifiers.Senders) {
-	s.senders = senders
-}
-
-// ChannelEnabled tells whether notifications on channel can be delivered.
-func (s *Service) ChannelEnabled(channel db.ContactType) bool {
-	_, ok := s.senders[channel]
-	return ok
-}
-
-// PushPublicKey is the VAPID key browsers subscribe with, or "" when Web
-// Push is not configured.
-func (s *Service) PushPublicKey() string {
-	if push, ok := s.senders[db.ContactPush].(interface{ PublicKey() string }); ok {
-		return push.PublicKey()
-	}
-	return ""
 }
 
 // clock returns the current time as both engines store it: UTC, whole

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/integrations"
@@ -64,9 +65,11 @@ func benchStorm(b *testing.B, kind db.Kind, grouped bool) {
 	var pages atomic.Int64
 	inbox := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { pages.Add(1) }))
 	b.Cleanup(inbox.Close)
-	svc := alerting.NewService(d, "https://klaxon.example", now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, now))
-	svc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)})
-	svc.SetOutboundGuard(localSinks)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	channels := notifiers.NewChannels(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(localSinks)}, localSinks)
+	config := stores(d, now)
+	config.Contacts = contacts.NewStore(d, now, log, channels)
+	svc := alerting.NewService(alerting.Options{DB: d, PublicURL: "https://klaxon.example", Now: now, Log: log, Config: config, Channels: channels})
 	store := integrations.NewStore(d, "https://klaxon.example", now, svc.RoutesChanged)
 
 	u := &db.User{Email: "oncall@example.com", Name: "On call", Role: db.RoleResponder, CreatedAt: base, UpdatedAt: base}

@@ -99,7 +99,7 @@ func TestWebhookRateLimit(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		svc := alerting.NewService(d, "https://klaxon.example", func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, func() time.Time { return clock }))
+		svc := alerting.NewService(alerting.Options{DB: d, PublicURL: "https://klaxon.example", Now: func() time.Time { return clock }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: stores(d, func() time.Time { return clock })})
 		integ := detectify(t, d, svc)
 		body := sample(t, "scan_started.json")
 		send := func() error {

@@ -22,12 +22,13 @@ const (
 	User             EntityType = "USER"
 	Group            EntityType = "GROUP"
 	APIKey           EntityType = "API_KEY"
+	HeartbeatMonitor EntityType = "HEARTBEAT_MONITOR"
 )
 
 // Valid reports whether t is one of the known entity types.
 func (t EntityType) Valid() bool {
 	switch t {
-	case Integration, Ruleset, EscalationPolicy, Schedule, User, Group, APIKey:
+	case Integration, Ruleset, EscalationPolicy, Schedule, User, Group, APIKey, HeartbeatMonitor:
 		return true
 	}
 	return false

@@ -35,6 +35,19 @@ func (s *Service) Group(ctx context.Context, id int) (*db.Group, error) {
 	return g, nil
 }
 
+// MemberIDs returns the ids of the members of the groups, in order and
+// without repeats. It reads through idb so the escalation engine can ask
+// inside its own transaction.
+func (s *Service) MemberIDs(ctx context.Context, idb bun.IDB, groupIDs []int) ([]int, error) {
+	var ids []int
+	err := idb.NewSelect().Model((*db.GroupMember)(nil)).ColumnExpr("DISTINCT user_id").
+		Where("group_id IN (?)", bun.In(groupIDs)).Order("user_id").Scan(ctx, &ids)
+	if err != nil {
+		return nil, fmt.Errorf("list members of groups %v: %w", groupIDs, err)
+	}
+	return ids, nil
+}
+
 // GroupMembers returns the group's members ordered by id.
 func (s *Service) GroupMembers(ctx context.Context, groupID int) ([]*db.User, error) {
 	var users []*db.User

@@ -31,7 +31,7 @@ func TestOpenAlertIsUniquePerSource(t *testing.T) {
 			t.Fatalf("insert integration: %v", err)
 		}
 		alert := func(status db.AlertStatus) *db.Alert {
-			return &db.Alert{IntegrationID: integ.ID, SourceID: "f1", Status: status, OpenedAt: now, LastSeenAt: now}
+			return &db.Alert{IntegrationID: &integ.ID, SourceID: "f1", Status: status, OpenedAt: now, LastSeenAt: now}
 		}
 		if _, err := d.NewInsert().Model(alert(db.AlertClosed)).Exec(ctx); err != nil {
 			t.Fatalf("insert closed alert: %v", err)

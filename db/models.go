@@ -171,8 +171,10 @@ const (
 type Alert struct {
 	bun.BaseModel `bun:"table:alerts"`
 
-	ID             int         `bun:"id,pk,autoincrement"`
-	IntegrationID  int         `bun:"integration_id"`
+	ID int `bun:"id,pk,autoincrement"`
+	// IntegrationID is the integration whose message opened the alert;
+	// nil for an alert opened by hand (see CreatedBy).
+	IntegrationID  *int        `bun:"integration_id"`
 	SourceID       string      `bun:"source_id"`
 	SourceName     string      `bun:"source_name"`
 	Subject        string      `bun:"subject"`
@@ -191,9 +193,31 @@ type Alert struct {
 	// EscalationPolicyID is the policy paging for this alert, fixed when it
 	// opens so later edits of the integration do not change a page in flight.
 	EscalationPolicyID *int `bun:"escalation_policy_id"`
+	// CreatedBy is the user who opened the alert by hand.
+	CreatedBy *int `bun:"created_by"`
+	// SnoozedUntil is when a snoozed (acknowledged) alert opens again.
+	SnoozedUntil *time.Time `bun:"snoozed_until"`
+	// HeartbeatMonitorID is the heartbeat monitor whose missed pulse
+	// opened the alert.
+	HeartbeatMonitorID *int `bun:"heartbeat_monitor_id"`
 	// GroupID is the first alert of the alert's group (its own id when it
 	// leads one); nil when its integration does not group.
 	GroupID *int `bun:"group_id"`
+}
+
+// MissedHeartbeat is the alert a heartbeat monitor's missed deadline
+// opens: package heartbeats decides it, alerting opens it and pages. It
+// lives here because neither of the two may import the other.
+type MissedHeartbeat struct {
+	// Alert is the alert to store: subject, severity, source, details,
+	// escalation policy and heartbeat monitor set.
+	Alert *Alert
+	// UserIDs and GroupIDs are who it is for: the RECIPIENTS of its
+	// policy, or without one, paged at once.
+	UserIDs  []int
+	GroupIDs []int
+	// Timeline is the first entry of its timeline: why it opened.
+	Timeline string
 }
 
 // GroupMember says that the alert joined another alert's group and so
@@ -217,6 +241,12 @@ const (
 	LogNotification AlertLogType = "NOTIFICATION"
 	LogNoOneOnCall  AlertLogType = "NO_ONE_ON_CALL"
 	LogPolicyDone   AlertLogType = "POLICY_FINISHED"
+	// LogSnoozed: acknowledged for a while; LogSnoozeEnded: the while is
+	// over and the alert is open again.
+	LogSnoozed     AlertLogType = "SNOOZED"
+	LogSnoozeEnded AlertLogType = "SNOOZE_ENDED"
+	// LogNote is a note a person wrote on the alert.
+	LogNote AlertLogType = "NOTE"
 	// LogGrouped notes on a group's first alert that another joined it.
 	LogGrouped AlertLogType = "GROUPED"
 )

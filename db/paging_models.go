@@ -200,9 +200,11 @@ type AlertRecipient struct {
 type AlertJob struct {
 	bun.BaseModel `bun:"table:alert_jobs"`
 
-	ID          int        `bun:"id,pk,autoincrement"`
-	Kind        string     `bun:"kind"`
-	AlertID     int        `bun:"alert_id"`
+	ID   int    `bun:"id,pk,autoincrement"`
+	Kind string `bun:"kind"`
+	// AlertID is 0 (NULL) for a job about no alert yet, such as a
+	// heartbeat monitor's deadline.
+	AlertID     int        `bun:"alert_id,nullzero"`
 	RunAt       time.Time  `bun:"run_at"`
 	Args        string     `bun:"args"`
 	DedupKey    string     `bun:"dedup_key"`
@@ -214,6 +216,9 @@ type AlertJob struct {
 	// ContactMethodID is set on notify jobs, so the jobs waiting on one
 	// number can be found and sent as one message.
 	ContactMethodID *int `bun:"contact_method_id"`
+	// HeartbeatMonitorID is set on a heartbeat monitor's deadline job,
+	// which goes with the monitor.
+	HeartbeatMonitorID *int `bun:"heartbeat_monitor_id"`
 }
 
 type NotificationStatus string
@@ -267,4 +272,14 @@ type ActionLink struct {
 	ExpiresAt time.Time  `bun:"expires_at"`
 	UsedAt    *time.Time `bun:"used_at"`
 	CreatedAt time.Time  `bun:"created_at"`
+}
+
+// RuleToQueue is a notification rule of an enabled contact method as the
+// escalation engine queues it: with the method's channel and the email of
+// its owner, for the timeline.
+type RuleToQueue struct {
+	ContactMethodID int         `bun:"contact_method_id"`
+	DelayMinutes    int         `bun:"delay_minutes"`
+	Type            ContactType `bun:"type"`
+	Email           string      `bun:"email"`
 }

@@ -24,10 +24,11 @@ const (
 type Event struct {
 	bun.BaseModel `bun:"table:events"`
 
-	Seq              int64     `bun:"seq,pk,autoincrement"`
-	Kind             Kind      `bun:"kind"`
-	Type             string    `bun:"type"`
-	AlertID          *int      `bun:"alert_id"`
+	Seq     int64  `bun:"seq,pk,autoincrement"`
+	Kind    Kind   `bun:"kind"`
+	Type    string `bun:"type"`
+	AlertID *int   `bun:"alert_id"`
+	// IntegrationID is 0 for an alert opened by hand, which has none.
 	IntegrationID    int       `bun:"integration_id"`
 	InboundMessageID *int      `bun:"inbound_message_id"`
 	At               time.Time `bun:"at"`

@@ -17,6 +17,7 @@ import (
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -40,6 +41,7 @@ type ResolverRoot interface {
 	ContactMethod() ContactMethodResolver
 	EscalationStep() EscalationStepResolver
 	Group() GroupResolver
+	HeartbeatMonitor() HeartbeatMonitorResolver
 	InboundMessage() InboundMessageResolver
 	Integration() IntegrationResolver
 	Mutation() MutationResolver
@@ -68,10 +70,12 @@ type ComplexityRoot struct {
 		AssignedTo       func(childComplexity int) int
 		ClosedAt         func(childComplexity int) int
 		ClosedBy         func(childComplexity int) int
+		CreatedBy        func(childComplexity int) int
 		Details          func(childComplexity int) int
 		EscalationPolicy func(childComplexity int) int
 		Group            func(childComplexity int) int
 		GroupedAlerts    func(childComplexity int) int
+		HeartbeatMonitor func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Integration      func(childComplexity int) int
 		LastSeenAt       func(childComplexity int) int
@@ -80,6 +84,7 @@ type ComplexityRoot struct {
 		Number           func(childComplexity int) int
 		OpenedAt         func(childComplexity int) int
 		Severity         func(childComplexity int) int
+		SnoozedUntil     func(childComplexity int) int
 		SourceID         func(childComplexity int) int
 		SourceName       func(childComplexity int) int
 		Status           func(childComplexity int) int
@@ -203,6 +208,22 @@ type ComplexityRoot struct {
 		Value func(childComplexity int) int
 	}
 
+	HeartbeatMonitor struct {
+		CreatedAt        func(childComplexity int) int
+		EscalationPolicy func(childComplexity int) int
+		GraceMinutes     func(childComplexity int) int
+		ID               func(childComplexity int) int
+		IntervalMinutes  func(childComplexity int) int
+		LastPulseAt      func(childComplexity int) int
+		Name             func(childComplexity int) int
+		PulseCount       func(childComplexity int) int
+		RecipientGroups  func(childComplexity int) int
+		RecipientUsers   func(childComplexity int) int
+		Severity         func(childComplexity int) int
+		Status           func(childComplexity int) int
+		URL              func(childComplexity int) int
+	}
+
 	InboundMessage struct {
 		Alert       func(childComplexity int) int
 		Body        func(childComplexity int) int
@@ -276,13 +297,16 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AcknowledgeAlert              func(childComplexity int, id int) int
+		AddAlertNote                  func(childComplexity int, id int, text string) int
 		AddGroupMember                func(childComplexity int, groupID int, userID int) int
 		AssignAlert                   func(childComplexity int, id int, userID int) int
 		CloseAlert                    func(childComplexity int, id int) int
 		CreateAPIKey                  func(childComplexity int, input CreateAPIKeyInput) int
+		CreateAlert                   func(childComplexity int, input CreateAlertInput) int
 		CreateContactMethod           func(childComplexity int, input CreateContactMethodInput) int
 		CreateEscalationPolicy        func(childComplexity int, input CreateEscalationPolicyInput) int
 		CreateGroup                   func(childComplexity int, input CreateGroupInput) int
+		CreateHeartbeatMonitor        func(childComplexity int, input CreateHeartbeatMonitorInput) int
 		CreateIntegration             func(childComplexity int, input CreateIntegrationInput) int
 		CreateNotificationRule        func(childComplexity int, input CreateNotificationRuleInput) int
 		CreateOverride                func(childComplexity int, input CreateOverrideInput) int
@@ -292,24 +316,29 @@ type ComplexityRoot struct {
 		DeleteContactMethod           func(childComplexity int, id int) int
 		DeleteEscalationPolicy        func(childComplexity int, id int) int
 		DeleteGroup                   func(childComplexity int, id int) int
+		DeleteHeartbeatMonitor        func(childComplexity int, id int) int
 		DeleteIntegration             func(childComplexity int, id int) int
 		DeleteNotificationRule        func(childComplexity int, id int) int
 		DeleteOverride                func(childComplexity int, id int) int
 		DeleteRuleset                 func(childComplexity int, id int) int
 		DeleteSchedule                func(childComplexity int, id int) int
 		DeleteUser                    func(childComplexity int, id int) int
+		EscalateAlert                 func(childComplexity int, id int) int
 		Login                         func(childComplexity int, email string, password string) int
 		RegisterPushSubscription      func(childComplexity int, input RegisterPushSubscriptionInput) int
 		RemoveGroupMember             func(childComplexity int, groupID int, userID int) int
 		RevokeAPIKey                  func(childComplexity int, id int) int
+		RotateHeartbeatToken          func(childComplexity int, id int) int
 		RotateIntegrationToken        func(childComplexity int, id int) int
 		SendContactMethodVerification func(childComplexity int, id int) int
 		SignOut                       func(childComplexity int) int
 		SignOutUser                   func(childComplexity int, userID int) int
+		SnoozeAlert                   func(childComplexity int, id int, minutes int) int
 		TestIntegration               func(childComplexity int, id int, payload any) int
 		UpdateContactMethod           func(childComplexity int, id int, input UpdateContactMethodInput) int
 		UpdateEscalationPolicy        func(childComplexity int, id int, input UpdateEscalationPolicyInput) int
 		UpdateGroup                   func(childComplexity int, id int, input UpdateGroupInput) int
+		UpdateHeartbeatMonitor        func(childComplexity int, id int, input UpdateHeartbeatMonitorInput) int
 		UpdateIntegration             func(childComplexity int, id int, input UpdateIntegrationInput) int
 		UpdateRuleset                 func(childComplexity int, id int, input UpdateRulesetInput) int
 		UpdateSchedule                func(childComplexity int, id int, input UpdateScheduleInput) int
@@ -353,6 +382,8 @@ type ComplexityRoot struct {
 		EscalationPolicy   func(childComplexity int, id int) int
 		Group              func(childComplexity int, id int) int
 		Groups             func(childComplexity int) int
+		HeartbeatMonitor   func(childComplexity int, id int) int
+		HeartbeatMonitors  func(childComplexity int) int
 		InboundMessage     func(childComplexity int, id int) int
 		InboundMessages    func(childComplexity int, integrationID *int, status []db.InboundStatus, first *int, after *string) int
 		Integration        func(childComplexity int, id int) int
@@ -468,12 +499,15 @@ type AlertResolver interface {
 
 	ClosedBy(ctx context.Context, obj *db.Alert) (*db.User, error)
 	Integration(ctx context.Context, obj *db.Alert) (*db.Integration, error)
+	CreatedBy(ctx context.Context, obj *db.Alert) (*db.User, error)
+
 	Timeline(ctx context.Context, obj *db.Alert) ([]*db.AlertLog, error)
 	Messages(ctx context.Context, obj *db.Alert, first *int, after *string) (*InboundMessageConnection, error)
 	EscalationPolicy(ctx context.Context, obj *db.Alert) (*db.EscalationPolicy, error)
 	Notifications(ctx context.Context, obj *db.Alert) ([]*db.Notification, error)
 	Group(ctx context.Context, obj *db.Alert) (*db.Alert, error)
 	GroupedAlerts(ctx context.Context, obj *db.Alert) ([]*db.Alert, error)
+	HeartbeatMonitor(ctx context.Context, obj *db.Alert) (*heartbeats.Monitor, error)
 }
 type AlertEventResolver interface {
 	Cursor(ctx context.Context, obj *events.Event) (string, error)
@@ -496,6 +530,13 @@ type EscalationStepResolver interface {
 }
 type GroupResolver interface {
 	Members(ctx context.Context, obj *db.Group) ([]*db.User, error)
+}
+type HeartbeatMonitorResolver interface {
+	URL(ctx context.Context, obj *heartbeats.Monitor) (*string, error)
+
+	EscalationPolicy(ctx context.Context, obj *heartbeats.Monitor) (*db.EscalationPolicy, error)
+	RecipientUsers(ctx context.Context, obj *heartbeats.Monitor) ([]*db.User, error)
+	RecipientGroups(ctx context.Context, obj *heartbeats.Monitor) ([]*db.Group, error)
 }
 type InboundMessageResolver interface {
 	Cursor(ctx context.Context, obj *db.InboundMessage) (*string, error)
@@ -520,6 +561,10 @@ type MutationResolver interface {
 	AcknowledgeAlert(ctx context.Context, id int) (*db.Alert, error)
 	CloseAlert(ctx context.Context, id int) (*db.Alert, error)
 	AssignAlert(ctx context.Context, id int, userID int) (*db.Alert, error)
+	SnoozeAlert(ctx context.Context, id int, minutes int) (*db.Alert, error)
+	EscalateAlert(ctx context.Context, id int) (*db.Alert, error)
+	AddAlertNote(ctx context.Context, id int, text string) (*db.Alert, error)
+	CreateAlert(ctx context.Context, input CreateAlertInput) (*db.Alert, error)
 	CreateContactMethod(ctx context.Context, input CreateContactMethodInput) (*db.ContactMethod, error)
 	UpdateContactMethod(ctx context.Context, id int, input UpdateContactMethodInput) (*db.ContactMethod, error)
 	DeleteContactMethod(ctx context.Context, id int) (bool, error)
@@ -531,6 +576,10 @@ type MutationResolver interface {
 	CreateEscalationPolicy(ctx context.Context, input CreateEscalationPolicyInput) (*db.EscalationPolicy, error)
 	UpdateEscalationPolicy(ctx context.Context, id int, input UpdateEscalationPolicyInput) (*db.EscalationPolicy, error)
 	DeleteEscalationPolicy(ctx context.Context, id int) (bool, error)
+	CreateHeartbeatMonitor(ctx context.Context, input CreateHeartbeatMonitorInput) (*heartbeats.Monitor, error)
+	UpdateHeartbeatMonitor(ctx context.Context, id int, input UpdateHeartbeatMonitorInput) (*heartbeats.Monitor, error)
+	DeleteHeartbeatMonitor(ctx context.Context, id int) (bool, error)
+	RotateHeartbeatToken(ctx context.Context, id int) (*heartbeats.Monitor, error)
 	CreateIntegration(ctx context.Context, input CreateIntegrationInput) (*db.Integration, error)
 	UpdateIntegration(ctx context.Context, id int, input UpdateIntegrationInput) (*db.Integration, error)
 	DeleteIntegration(ctx context.Context, id int) (bool, error)
@@ -574,6 +623,8 @@ type QueryResolver interface {
 	PushPublicKey(ctx context.Context) (*string, error)
 	EscalationPolicies(ctx context.Context) ([]*db.EscalationPolicy, error)
 	EscalationPolicy(ctx context.Context, id int) (*db.EscalationPolicy, error)
+	HeartbeatMonitors(ctx context.Context) ([]*heartbeats.Monitor, error)
+	HeartbeatMonitor(ctx context.Context, id int) (*heartbeats.Monitor, error)
 	InboundMessages(ctx context.Context, integrationID *int, status []db.InboundStatus, first *int, after *string) (*InboundMessageConnection, error)
 	InboundMessage(ctx context.Context, id int) (*db.InboundMessage, error)
 	Integrations(ctx context.Context) ([]*db.Integration, error)
@@ -681,6 +732,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.ClosedBy(childComplexity), true
+	case "Alert.createdBy":
+		if e.ComplexityRoot.Alert.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.CreatedBy(childComplexity), true
 	case "Alert.details":
 		if e.ComplexityRoot.Alert.Details == nil {
 			break
@@ -705,6 +762,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.GroupedAlerts(childComplexity), true
+	case "Alert.heartbeatMonitor":
+		if e.ComplexityRoot.Alert.HeartbeatMonitor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.HeartbeatMonitor(childComplexity), true
 	case "Alert.id":
 		if e.ComplexityRoot.Alert.ID == nil {
 			break
@@ -758,6 +821,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.Severity(childComplexity), true
+	case "Alert.snoozedUntil":
+		if e.ComplexityRoot.Alert.SnoozedUntil == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.SnoozedUntil(childComplexity), true
 	case "Alert.sourceId":
 		if e.ComplexityRoot.Alert.SourceID == nil {
 			break
@@ -1213,6 +1282,85 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Header.Value(childComplexity), true
 
+	case "HeartbeatMonitor.createdAt":
+		if e.ComplexityRoot.HeartbeatMonitor.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.CreatedAt(childComplexity), true
+	case "HeartbeatMonitor.escalationPolicy":
+		if e.ComplexityRoot.HeartbeatMonitor.EscalationPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.EscalationPolicy(childComplexity), true
+	case "HeartbeatMonitor.graceMinutes":
+		if e.ComplexityRoot.HeartbeatMonitor.GraceMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.GraceMinutes(childComplexity), true
+	case "HeartbeatMonitor.id":
+		if e.ComplexityRoot.HeartbeatMonitor.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.ID(childComplexity), true
+	case "HeartbeatMonitor.intervalMinutes":
+		if e.ComplexityRoot.HeartbeatMonitor.IntervalMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.IntervalMinutes(childComplexity), true
+	case "HeartbeatMonitor.lastPulseAt":
+		if e.ComplexityRoot.HeartbeatMonitor.LastPulseAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.LastPulseAt(childComplexity), true
+	case "HeartbeatMonitor.name":
+		if e.ComplexityRoot.HeartbeatMonitor.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.Name(childComplexity), true
+	case "HeartbeatMonitor.pulseCount":
+		if e.ComplexityRoot.HeartbeatMonitor.PulseCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.PulseCount(childComplexity), true
+	case "HeartbeatMonitor.recipientGroups":
+		if e.ComplexityRoot.HeartbeatMonitor.RecipientGroups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.RecipientGroups(childComplexity), true
+	case "HeartbeatMonitor.recipientUsers":
+		if e.ComplexityRoot.HeartbeatMonitor.RecipientUsers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.RecipientUsers(childComplexity), true
+	case "HeartbeatMonitor.severity":
+		if e.ComplexityRoot.HeartbeatMonitor.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.Severity(childComplexity), true
+	case "HeartbeatMonitor.status":
+		if e.ComplexityRoot.HeartbeatMonitor.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.Status(childComplexity), true
+	case "HeartbeatMonitor.url":
+		if e.ComplexityRoot.HeartbeatMonitor.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.URL(childComplexity), true
+
 	case "InboundMessage.alert":
 		if e.ComplexityRoot.InboundMessage.Alert == nil {
 			break
@@ -1531,6 +1679,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AcknowledgeAlert(childComplexity, args["id"].(int)), true
+	case "Mutation.addAlertNote":
+		if e.ComplexityRoot.Mutation.AddAlertNote == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addAlertNote_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddAlertNote(childComplexity, args["id"].(int), args["text"].(string)), true
 	case "Mutation.addGroupMember":
 		if e.ComplexityRoot.Mutation.AddGroupMember == nil {
 			break
@@ -1575,6 +1734,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["input"].(CreateAPIKeyInput)), true
+	case "Mutation.createAlert":
+		if e.ComplexityRoot.Mutation.CreateAlert == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createAlert_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAlert(childComplexity, args["input"].(CreateAlertInput)), true
 	case "Mutation.createContactMethod":
 		if e.ComplexityRoot.Mutation.CreateContactMethod == nil {
 			break
@@ -1608,6 +1778,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateGroup(childComplexity, args["input"].(CreateGroupInput)), true
+	case "Mutation.createHeartbeatMonitor":
+		if e.ComplexityRoot.Mutation.CreateHeartbeatMonitor == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createHeartbeatMonitor_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateHeartbeatMonitor(childComplexity, args["input"].(CreateHeartbeatMonitorInput)), true
 	case "Mutation.createIntegration":
 		if e.ComplexityRoot.Mutation.CreateIntegration == nil {
 			break
@@ -1707,6 +1888,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteGroup(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteHeartbeatMonitor":
+		if e.ComplexityRoot.Mutation.DeleteHeartbeatMonitor == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteHeartbeatMonitor_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteHeartbeatMonitor(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteIntegration":
 		if e.ComplexityRoot.Mutation.DeleteIntegration == nil {
 			break
@@ -1773,6 +1965,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteUser(childComplexity, args["id"].(int)), true
+	case "Mutation.escalateAlert":
+		if e.ComplexityRoot.Mutation.EscalateAlert == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_escalateAlert_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EscalateAlert(childComplexity, args["id"].(int)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -1817,6 +2020,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(int)), true
+	case "Mutation.rotateHeartbeatToken":
+		if e.ComplexityRoot.Mutation.RotateHeartbeatToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateHeartbeatToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateHeartbeatToken(childComplexity, args["id"].(int)), true
 	case "Mutation.rotateIntegrationToken":
 		if e.ComplexityRoot.Mutation.RotateIntegrationToken == nil {
 			break
@@ -1856,6 +2070,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SignOutUser(childComplexity, args["userId"].(int)), true
+	case "Mutation.snoozeAlert":
+		if e.ComplexityRoot.Mutation.SnoozeAlert == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_snoozeAlert_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SnoozeAlert(childComplexity, args["id"].(int), args["minutes"].(int)), true
 	case "Mutation.testIntegration":
 		if e.ComplexityRoot.Mutation.TestIntegration == nil {
 			break
@@ -1900,6 +2125,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateGroup(childComplexity, args["id"].(int), args["input"].(UpdateGroupInput)), true
+	case "Mutation.updateHeartbeatMonitor":
+		if e.ComplexityRoot.Mutation.UpdateHeartbeatMonitor == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateHeartbeatMonitor_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateHeartbeatMonitor(childComplexity, args["id"].(int), args["input"].(UpdateHeartbeatMonitorInput)), true
 	case "Mutation.updateIntegration":
 		if e.ComplexityRoot.Mutation.UpdateIntegration == nil {
 			break
@@ -2140,6 +2376,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Groups(childComplexity), true
+	case "Query.heartbeatMonitor":
+		if e.ComplexityRoot.Query.HeartbeatMonitor == nil {
+			break
+		}
+
+		args, err := ec.field_Query_heartbeatMonitor_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HeartbeatMonitor(childComplexity, args["id"].(int)), true
+	case "Query.heartbeatMonitors":
+		if e.ComplexityRoot.Query.HeartbeatMonitors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.HeartbeatMonitors(childComplexity), true
 	case "Query.inboundMessage":
 		if e.ComplexityRoot.Query.InboundMessage == nil {
 			break
@@ -2634,10 +2887,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AlertEventFilter", ec.unmarshalInputAlertEventFilter),
 			graphql.NewInputUnmarshaler("AlertFilter", ec.unmarshalInputAlertFilter),
 			graphql.NewInputUnmarshaler("ConditionInput", ec.unmarshalInputConditionInput),
+			graphql.NewInputUnmarshaler("CreateAlertInput", ec.unmarshalInputCreateAlertInput),
 			graphql.NewInputUnmarshaler("CreateApiKeyInput", ec.unmarshalInputCreateApiKeyInput),
 			graphql.NewInputUnmarshaler("CreateContactMethodInput", ec.unmarshalInputCreateContactMethodInput),
 			graphql.NewInputUnmarshaler("CreateEscalationPolicyInput", ec.unmarshalInputCreateEscalationPolicyInput),
 			graphql.NewInputUnmarshaler("CreateGroupInput", ec.unmarshalInputCreateGroupInput),
+			graphql.NewInputUnmarshaler("CreateHeartbeatMonitorInput", ec.unmarshalInputCreateHeartbeatMonitorInput),
 			graphql.NewInputUnmarshaler("CreateIntegrationInput", ec.unmarshalInputCreateIntegrationInput),
 			graphql.NewInputUnmarshaler("CreateNotificationRuleInput", ec.unmarshalInputCreateNotificationRuleInput),
 			graphql.NewInputUnmarshaler("CreateOverrideInput", ec.unmarshalInputCreateOverrideInput),
@@ -2656,6 +2911,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateContactMethodInput", ec.unmarshalInputUpdateContactMethodInput),
 			graphql.NewInputUnmarshaler("UpdateEscalationPolicyInput", ec.unmarshalInputUpdateEscalationPolicyInput),
 			graphql.NewInputUnmarshaler("UpdateGroupInput", ec.unmarshalInputUpdateGroupInput),
+			graphql.NewInputUnmarshaler("UpdateHeartbeatMonitorInput", ec.unmarshalInputUpdateHeartbeatMonitorInput),
 			graphql.NewInputUnmarshaler("UpdateIntegrationInput", ec.unmarshalInputUpdateIntegrationInput),
 			graphql.NewInputUnmarshaler("UpdateRulesetInput", ec.unmarshalInputUpdateRulesetInput),
 			graphql.NewInputUnmarshaler("UpdateScheduleInput", ec.unmarshalInputUpdateScheduleInput),
@@ -2798,6 +3054,37 @@ extend type Mutation {
   acknowledgeAlert(id: ID!): Alert!
   closeAlert(id: ID!): Alert!
   assignAlert(id: ID!, userId: ID!): Alert!
+  """
+  Acknowledges the alert for the given minutes (1 to 10080). If it is still
+  not closed then, it opens again and pages from the first step. A new
+  snooze replaces the last; acknowledging or closing ends it.
+  """
+  snoozeAlert(id: ID!, minutes: Int!): Alert!
+  """
+  Runs the open alert's next escalation step now. After the last step comes
+  the first of the next round if the policy repeats; a finished policy has
+  nothing to escalate to.
+  """
+  escalateAlert(id: ID!): Alert!
+  "Adds a note (1 to 2000 characters) to the alert's timeline, signed by the caller."
+  addAlertNote(id: ID!, text: String!): Alert!
+  "Opens an alert by hand (a manual page), with the caller as its source."
+  createAlert(input: CreateAlertInput!): Alert!
+}
+
+"""
+An alert opened by hand. It pages through escalationPolicyId, whose
+RECIPIENTS targets mean userIds and groupIds; without a policy, those users
+and groups are paged at once. One of the two is required.
+"""
+input CreateAlertInput {
+  subject: String!
+  details: String
+  "critical, high, medium, low or info."
+  severity: String!
+  escalationPolicyId: ID
+  userIds: [ID!]
+  groupIds: [ID!]
 }
 
 enum AlertStatus {
@@ -2820,6 +3107,8 @@ input AlertFilter {
   status: [AlertStatus!]
   integrationId: ID
   severity: [String!]
+  "Alerts whose subject contains this text, ignoring case (at most 200 characters)."
+  search: String
   "True: only the first alerts of groups; false: only alerts outside any group."
   grouped: Boolean
 }
@@ -2848,7 +3137,12 @@ type Alert {
   assignedTo: User
   closedAt: Time
   closedBy: User
+  "Null for an alert opened by hand; see createdBy."
   integration: Integration
+  "Who opened the alert by hand; null for an alert from an integration."
+  createdBy: User
+  "When a snoozed alert opens again and pages from the first step; null unless snoozed."
+  snoozedUntil: Time
   "Oldest first."
   timeline: [TimelineEntry!]!
   "The inbound messages that opened, appended to or closed this alert, newest first."
@@ -2867,6 +3161,7 @@ type TimelineEntry {
   at: Time!
   type: String!
   message: String!
+  "Who acted: for a NOTE, its author."
   user: User
 }
 
@@ -2909,6 +3204,7 @@ enum AuditEntityType {
   USER
   GROUP
   API_KEY
+  HEARTBEAT_MONITOR
 }
 
 "What was done to the entity."
@@ -3139,6 +3435,84 @@ input EscalationTargetInput {
   type: TargetType!
   "Required except for RECIPIENTS."
   id: ID
+}
+`, BuiltIn: false},
+	{Name: "../schema/heartbeats.graphqls", Input: `# Heartbeat monitors: a job that must report in every so often.
+
+extend type Query {
+  heartbeatMonitors: [HeartbeatMonitor!]!
+  heartbeatMonitor(id: ID!): HeartbeatMonitor
+}
+
+extend type Mutation {
+  "The monitor starts PENDING; without a pulse for interval plus grace from now it goes DOWN."
+  createHeartbeatMonitor(input: CreateHeartbeatMonitorInput!): HeartbeatMonitor!
+  updateHeartbeatMonitor(id: ID!, input: UpdateHeartbeatMonitorInput!): HeartbeatMonitor!
+  "Deleting a monitor closes its open alert."
+  deleteHeartbeatMonitor(id: ID!): Boolean!
+  "Issues a new URL; the old one stops working at once."
+  rotateHeartbeatToken(id: ID!): HeartbeatMonitor!
+}
+
+enum HeartbeatStatus {
+  "No pulse yet."
+  PENDING
+  "Pulses come in time."
+  UP
+  "No pulse for interval plus grace: the monitor's alert is open until the next pulse."
+  DOWN
+}
+
+type HeartbeatMonitor {
+  id: ID!
+  name: String!
+  "Where the job sends its pulses, GET or POST. Only admins see it, as it carries the secret token."
+  url: String
+  status: HeartbeatStatus!
+  lastPulseAt: Time
+  intervalMinutes: Int!
+  graceMinutes: Int!
+  "The severity of the alert a missed pulse opens."
+  severity: String!
+  pulseCount: Int!
+  "Pages people for the monitor's alerts."
+  escalationPolicy: EscalationPolicy
+  "Who the alerts are for: a policy's RECIPIENTS target reaches them; without a policy they are paged at once."
+  recipientUsers: [User!]!
+  recipientGroups: [Group!]!
+  createdAt: Time!
+}
+
+input CreateHeartbeatMonitorInput {
+  name: String!
+  "How often the job pulses, 1 to 44640."
+  intervalMinutes: Int!
+  "How late a pulse may be before the monitor goes DOWN; 0 by default."
+  graceMinutes: Int
+  "critical, high (the default), medium, low or info."
+  severity: String
+  "A policy or at least one recipient is required."
+  escalationPolicyId: ID
+  recipientUserIds: [ID!]
+  recipientGroupIds: [ID!]
+}
+
+input UpdateHeartbeatMonitorInput {
+  name: String
+  intervalMinutes: Int
+  graceMinutes: Int
+  severity: String
+  "An explicit null removes the policy; leaving it out keeps it."
+  escalationPolicyId: ID
+  "Replaces the recipient users when given."
+  recipientUserIds: [ID!]
+  "Replaces the recipient groups when given."
+  recipientGroupIds: [ID!]
+}
+
+extend type Alert {
+  "The heartbeat monitor whose missed pulse opened the alert."
+  heartbeatMonitor: HeartbeatMonitor
 }
 `, BuiltIn: false},
 	{Name: "../schema/inbound.graphqls", Input: `# The inbound log: every message an integration received.
@@ -3603,6 +3977,12 @@ enum AlertEventType {
   ASSIGNED
   ESCALATED
   CLOSED
+  "Acknowledged for a while by snoozeAlert."
+  SNOOZED
+  "A snooze ended with the alert still not closed: it is open and paging again."
+  SNOOZE_ENDED
+  "A note was added to the timeline."
+  NOTE_ADDED
   "Another alert joined the group this alert leads."
   GROUPED
 }
@@ -3787,6 +4167,10 @@ func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql
 		return ec.fieldContext_Alert_closedBy(ctx, field)
 	case "integration":
 		return ec.fieldContext_Alert_integration(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_Alert_createdBy(ctx, field)
+	case "snoozedUntil":
+		return ec.fieldContext_Alert_snoozedUntil(ctx, field)
 	case "timeline":
 		return ec.fieldContext_Alert_timeline(ctx, field)
 	case "messages":
@@ -3799,6 +4183,8 @@ func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql
 		return ec.fieldContext_Alert_group(ctx, field)
 	case "groupedAlerts":
 		return ec.fieldContext_Alert_groupedAlerts(ctx, field)
+	case "heartbeatMonitor":
+		return ec.fieldContext_Alert_heartbeatMonitor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Alert", field.Name)
 }
@@ -4033,6 +4419,38 @@ func (ec *executionContext) childFields_Header(ctx context.Context, field graphq
 		return ec.fieldContext_Header_value(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Header", field.Name)
+}
+
+func (ec *executionContext) childFields_HeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_HeartbeatMonitor_id(ctx, field)
+	case "name":
+		return ec.fieldContext_HeartbeatMonitor_name(ctx, field)
+	case "url":
+		return ec.fieldContext_HeartbeatMonitor_url(ctx, field)
+	case "status":
+		return ec.fieldContext_HeartbeatMonitor_status(ctx, field)
+	case "lastPulseAt":
+		return ec.fieldContext_HeartbeatMonitor_lastPulseAt(ctx, field)
+	case "intervalMinutes":
+		return ec.fieldContext_HeartbeatMonitor_intervalMinutes(ctx, field)
+	case "graceMinutes":
+		return ec.fieldContext_HeartbeatMonitor_graceMinutes(ctx, field)
+	case "severity":
+		return ec.fieldContext_HeartbeatMonitor_severity(ctx, field)
+	case "pulseCount":
+		return ec.fieldContext_HeartbeatMonitor_pulseCount(ctx, field)
+	case "escalationPolicy":
+		return ec.fieldContext_HeartbeatMonitor_escalationPolicy(ctx, field)
+	case "recipientUsers":
+		return ec.fieldContext_HeartbeatMonitor_recipientUsers(ctx, field)
+	case "recipientGroups":
+		return ec.fieldContext_HeartbeatMonitor_recipientGroups(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_HeartbeatMonitor_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HeartbeatMonitor", field.Name)
 }
 
 func (ec *executionContext) childFields_InboundMessage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4547,6 +4965,28 @@ func (ec *executionContext) field_Mutation_acknowledgeAlert_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_addAlertNote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "text",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["text"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_addGroupMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4605,6 +5045,20 @@ func (ec *executionContext) field_Mutation_closeAlert_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createAlert_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateAlertInput, error) {
+			return ec.unmarshalNCreateAlertInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateAlertInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4653,6 +5107,20 @@ func (ec *executionContext) field_Mutation_createGroup_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (CreateGroupInput, error) {
 			return ec.unmarshalNCreateGroupInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateGroupInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createHeartbeatMonitor_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateHeartbeatMonitorInput, error) {
+			return ec.unmarshalNCreateHeartbeatMonitorInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateHeartbeatMonitorInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4787,6 +5255,20 @@ func (ec *executionContext) field_Mutation_deleteGroup_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteHeartbeatMonitor_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteIntegration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4858,6 +5340,20 @@ func (ec *executionContext) field_Mutation_deleteSchedule_args(ctx context.Conte
 }
 
 func (ec *executionContext) field_Mutation_deleteUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_escalateAlert_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -4943,6 +5439,20 @@ func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_rotateHeartbeatToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rotateIntegrationToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4982,6 +5492,28 @@ func (ec *executionContext) field_Mutation_signOutUser_args(ctx context.Context,
 		return nil, err
 	}
 	args["userId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_snoozeAlert_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "minutes",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minutes"] = arg1
 	return args, nil
 }
 
@@ -5065,6 +5597,28 @@ func (ec *executionContext) field_Mutation_updateGroup_args(ctx context.Context,
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (UpdateGroupInput, error) {
 			return ec.unmarshalNUpdateGroupInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateGroupInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateHeartbeatMonitor_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (UpdateHeartbeatMonitorInput, error) {
+			return ec.unmarshalNUpdateHeartbeatMonitorInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateHeartbeatMonitorInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5294,6 +5848,20 @@ func (ec *executionContext) field_Query_escalationPolicy_args(ctx context.Contex
 }
 
 func (ec *executionContext) field_Query_group_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_heartbeatMonitor_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -6049,6 +6617,61 @@ func (ec *executionContext) fieldContext_Alert_integration(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Alert_createdBy(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().CreatedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_snoozedUntil(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_snoozedUntil(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SnoozedUntil, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_snoozedUntil(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Alert_timeline(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6248,6 +6871,38 @@ func (ec *executionContext) fieldContext_Alert_groupedAlerts(_ context.Context, 
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_heartbeatMonitor(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_heartbeatMonitor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().HeartbeatMonitor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalOHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_heartbeatMonitor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7934,6 +8589,332 @@ func (ec *executionContext) fieldContext_Header_value(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Header", field, false, false, "String")
 }
 
+func (ec *executionContext) _HeartbeatMonitor_id(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "ID")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_name(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "String")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_url(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.HeartbeatMonitor().URL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, true, true, "String")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_status(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v heartbeats.Status) graphql.Marshaler {
+			return ec.marshalNHeartbeatStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "HeartbeatStatus")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_lastPulseAt(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_lastPulseAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastPulseAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_lastPulseAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "Time")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_intervalMinutes(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_intervalMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IntervalMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_intervalMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_graceMinutes(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_graceMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GraceMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_graceMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_severity(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "String")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_pulseCount(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_pulseCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PulseCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_pulseCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_escalationPolicy(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_escalationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.HeartbeatMonitor().EscalationPolicy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.EscalationPolicy) graphql.Marshaler {
+			return ec.marshalOEscalationPolicy2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_escalationPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HeartbeatMonitor",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HeartbeatMonitor_recipientUsers(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_recipientUsers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.HeartbeatMonitor().RecipientUsers(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_recipientUsers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HeartbeatMonitor",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HeartbeatMonitor_recipientGroups(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_recipientGroups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.HeartbeatMonitor().RecipientGroups(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.Group) graphql.Marshaler {
+			return ec.marshalNGroup2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_recipientGroups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HeartbeatMonitor",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HeartbeatMonitor_createdAt(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "Time")
+}
+
 func (ec *executionContext) _InboundMessage_id(ctx context.Context, field graphql.CollectedField, obj *db.InboundMessage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9342,6 +10323,182 @@ func (ec *executionContext) fieldContext_Mutation_assignAlert(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_snoozeAlert(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_snoozeAlert(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SnoozeAlert(ctx, fc.Args["id"].(int), fc.Args["minutes"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_snoozeAlert(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_snoozeAlert_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_escalateAlert(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_escalateAlert(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EscalateAlert(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_escalateAlert(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_escalateAlert_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addAlertNote(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addAlertNote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddAlertNote(ctx, fc.Args["id"].(int), fc.Args["text"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addAlertNote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addAlertNote_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createAlert(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createAlert(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateAlert(ctx, fc.Args["input"].(CreateAlertInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createAlert(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createAlert_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createContactMethod(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9820,6 +10977,182 @@ func (ec *executionContext) fieldContext_Mutation_deleteEscalationPolicy(ctx con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteEscalationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createHeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createHeartbeatMonitor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateHeartbeatMonitor(ctx, fc.Args["input"].(CreateHeartbeatMonitorInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalNHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createHeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createHeartbeatMonitor_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateHeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateHeartbeatMonitor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateHeartbeatMonitor(ctx, fc.Args["id"].(int), fc.Args["input"].(UpdateHeartbeatMonitorInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalNHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateHeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateHeartbeatMonitor_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteHeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteHeartbeatMonitor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteHeartbeatMonitor(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteHeartbeatMonitor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteHeartbeatMonitor_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotateHeartbeatToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateHeartbeatToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RotateHeartbeatToken(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalNHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateHeartbeatToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rotateHeartbeatToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11639,6 +12972,82 @@ func (ec *executionContext) fieldContext_Query_escalationPolicy(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_escalationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_heartbeatMonitors(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_heartbeatMonitors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().HeartbeatMonitors(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalNHeartbeatMonitor2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_heartbeatMonitors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_heartbeatMonitor(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_heartbeatMonitor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HeartbeatMonitor(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+			return ec.marshalOHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_heartbeatMonitor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HeartbeatMonitor(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_heartbeatMonitor_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14951,7 +16360,7 @@ func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj a
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"status", "integrationId", "severity", "grouped"}
+	fieldsInOrder := [...]string{"status", "integrationId", "severity", "search", "grouped"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14979,6 +16388,13 @@ func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj a
 				return it, err
 			}
 			it.Severity = data
+		case "search":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("search"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Search = data
 		case "grouped":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("grouped"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -15077,6 +16493,83 @@ func (ec *executionContext) unmarshalInputConditionInput(ctx context.Context, ob
 func UnmarshalConditionInput(ctx context.Context, raw any) (ConditionInput, error) {
 	var out ConditionInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ConditionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateAlertInput(ctx context.Context, obj any) (CreateAlertInput, error) {
+	var it CreateAlertInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"subject", "details", "severity", "escalationPolicyId", "userIds", "groupIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "subject":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subject"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Subject = data
+		case "details":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("details"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Details = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		case "escalationPolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalationPolicyId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalationPolicyID = data
+		case "userIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserIds = data
+		case "groupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateAlertInput unmarshals raw into the CreateAlertInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateAlertInput(ctx context.Context, raw any) (CreateAlertInput, error) {
+	var out CreateAlertInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateAlertInput", raw, &out)
 	return out, err
 }
 
@@ -15315,6 +16808,90 @@ func (ec *executionContext) unmarshalInputCreateGroupInput(ctx context.Context, 
 func UnmarshalCreateGroupInput(ctx context.Context, raw any) (CreateGroupInput, error) {
 	var out CreateGroupInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateGroupInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateHeartbeatMonitorInput(ctx context.Context, obj any) (CreateHeartbeatMonitorInput, error) {
+	var it CreateHeartbeatMonitorInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "intervalMinutes", "graceMinutes", "severity", "escalationPolicyId", "recipientUserIds", "recipientGroupIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "intervalMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("intervalMinutes"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IntervalMinutes = data
+		case "graceMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("graceMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GraceMinutes = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		case "escalationPolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalationPolicyId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalationPolicyID = data
+		case "recipientUserIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientUserIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientUserIds = data
+		case "recipientGroupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientGroupIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientGroupIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateHeartbeatMonitorInput unmarshals raw into the CreateHeartbeatMonitorInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateHeartbeatMonitorInput(ctx context.Context, raw any) (CreateHeartbeatMonitorInput, error) {
+	var out CreateHeartbeatMonitorInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateHeartbeatMonitorInput", raw, &out)
 	return out, err
 }
 
@@ -16452,6 +18029,90 @@ func UnmarshalUpdateGroupInput(ctx context.Context, raw any) (UpdateGroupInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateHeartbeatMonitorInput(ctx context.Context, obj any) (UpdateHeartbeatMonitorInput, error) {
+	var it UpdateHeartbeatMonitorInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "intervalMinutes", "graceMinutes", "severity", "escalationPolicyId", "recipientUserIds", "recipientGroupIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "intervalMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("intervalMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IntervalMinutes = data
+		case "graceMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("graceMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GraceMinutes = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		case "escalationPolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalationPolicyId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalationPolicyID = graphql.OmittableOf(data)
+		case "recipientUserIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientUserIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientUserIds = data
+		case "recipientGroupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recipientGroupIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecipientGroupIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateHeartbeatMonitorInput unmarshals raw into the UpdateHeartbeatMonitorInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateHeartbeatMonitorInput(ctx context.Context, raw any) (UpdateHeartbeatMonitorInput, error) {
+	var out UpdateHeartbeatMonitorInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateHeartbeatMonitorInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Context, obj any) (UpdateIntegrationInput, error) {
 	var it UpdateIntegrationInput
 	if obj == nil {
@@ -16852,6 +18513,17 @@ func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, ob
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Alert_integration(ctx, field, obj)
 				})
+		case "createdBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_createdBy(ctx, field, obj)
+				})
+		case "snoozedUntil":
+			out.Values[i] = ec._Alert_snoozedUntil(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "timeline":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -16887,6 +18559,12 @@ func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, ob
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Alert_groupedAlerts(ctx, field, obj)
+				})
+		case "heartbeatMonitor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_heartbeatMonitor(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -17701,6 +19379,103 @@ func (ec *executionContext) _Header(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var heartbeatMonitorImplementors = []string{"HeartbeatMonitor"}
+
+func (ec *executionContext) _HeartbeatMonitor(ctx context.Context, sel ast.SelectionSet, obj *heartbeats.Monitor) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, heartbeatMonitorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HeartbeatMonitor")
+		case "id":
+			out.Values[i] = ec._HeartbeatMonitor_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._HeartbeatMonitor_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "url":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._HeartbeatMonitor_url(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._HeartbeatMonitor_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastPulseAt":
+			out.Values[i] = ec._HeartbeatMonitor_lastPulseAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "intervalMinutes":
+			out.Values[i] = ec._HeartbeatMonitor_intervalMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "graceMinutes":
+			out.Values[i] = ec._HeartbeatMonitor_graceMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "severity":
+			out.Values[i] = ec._HeartbeatMonitor_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pulseCount":
+			out.Values[i] = ec._HeartbeatMonitor_pulseCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "escalationPolicy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._HeartbeatMonitor_escalationPolicy(ctx, field, obj)
+				})
+		case "recipientUsers":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._HeartbeatMonitor_recipientUsers(ctx, field, obj)
+				})
+		case "recipientGroups":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._HeartbeatMonitor_recipientGroups(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._HeartbeatMonitor_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var inboundMessageImplementors = []string{"InboundMessage"}
 
 func (ec *executionContext) _InboundMessage(ctx context.Context, sel ast.SelectionSet, obj *db.InboundMessage) graphql.Marshaler {
@@ -18198,6 +19973,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "snoozeAlert":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_snoozeAlert(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "escalateAlert":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_escalateAlert(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addAlertNote":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addAlertNote(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createAlert":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createAlert(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createContactMethod":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createContactMethod(ctx, field)
@@ -18271,6 +20074,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "deleteEscalationPolicy":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteEscalationPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createHeartbeatMonitor":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createHeartbeatMonitor(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateHeartbeatMonitor":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateHeartbeatMonitor(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteHeartbeatMonitor":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteHeartbeatMonitor(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rotateHeartbeatToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateHeartbeatToken(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -18707,6 +20538,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_escalationPolicy(ctx, field)
+				})
+		case "heartbeatMonitors":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_heartbeatMonitors(ctx, field)
+				})
+		case "heartbeatMonitor":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_heartbeatMonitor(ctx, field)
 				})
 		case "inboundMessages":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -20058,6 +21901,11 @@ func (ec *executionContext) marshalNContactType2githubᚗcomᚋklaxonhqᚋklaxon
 	return res
 }
 
+func (ec *executionContext) unmarshalNCreateAlertInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateAlertInput(ctx context.Context, v any) (CreateAlertInput, error) {
+	res, err := ec.unmarshalInputCreateAlertInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateApiKeyInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateAPIKeyInput(ctx context.Context, v any) (CreateAPIKeyInput, error) {
 	res, err := ec.unmarshalInputCreateApiKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -20075,6 +21923,11 @@ func (ec *executionContext) unmarshalNCreateEscalationPolicyInput2githubᚗcom�
 
 func (ec *executionContext) unmarshalNCreateGroupInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateGroupInput(ctx context.Context, v any) (CreateGroupInput, error) {
 	res, err := ec.unmarshalInputCreateGroupInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateHeartbeatMonitorInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateHeartbeatMonitorInput(ctx context.Context, v any) (CreateHeartbeatMonitorInput, error) {
+	res, err := ec.unmarshalInputCreateHeartbeatMonitorInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -20272,6 +22125,45 @@ func (ec *executionContext) marshalNHeader2ᚖgithubᚗcomᚋklaxonhqᚋklaxon�
 		return graphql.Null
 	}
 	return ec._Header(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHeartbeatMonitor2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitorᚄ(ctx context.Context, sel ast.SelectionSet, v []*heartbeats.Monitor) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx context.Context, sel ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HeartbeatMonitor!")
+		return graphql.Null
+	}
+	return ec._HeartbeatMonitor(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNHeartbeatStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐStatus(ctx context.Context, v any) (heartbeats.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := heartbeats.Status(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHeartbeatStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐStatus(ctx context.Context, sel ast.SelectionSet, v heartbeats.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "HeartbeatStatus!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNID2int(ctx context.Context, v any) (int, error) {
@@ -20881,6 +22773,11 @@ func (ec *executionContext) unmarshalNUpdateGroupInput2githubᚗcomᚋklaxonhq�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNUpdateHeartbeatMonitorInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateHeartbeatMonitorInput(ctx context.Context, v any) (UpdateHeartbeatMonitorInput, error) {
+	res, err := ec.unmarshalInputUpdateHeartbeatMonitorInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNUpdateIntegrationInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateIntegrationInput(ctx context.Context, v any) (UpdateIntegrationInput, error) {
 	res, err := ec.unmarshalInputUpdateIntegrationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21289,6 +23186,13 @@ func (ec *executionContext) unmarshalOGroupingInput2ᚖgithubᚗcomᚋklaxonhq�
 	}
 	res, err := ec.unmarshalInputGroupingInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx context.Context, sel ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HeartbeatMonitor(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOID2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {

@@ -34,6 +34,8 @@ type AlertFilter struct {
 	Status        []db.AlertStatus `json:"status,omitempty"`
 	IntegrationID *int             `json:"integrationId,omitempty"`
 	Severity      []string         `json:"severity,omitempty"`
+	// Alerts whose subject contains this text, ignoring case (at most 200 characters).
+	Search *string `json:"search,omitempty"`
 	// True: only the first alerts of groups; false: only alerts outside any group.
 	Grouped *bool `json:"grouped,omitempty"`
 }
@@ -66,6 +68,19 @@ type ConditionInput struct {
 	CaseSensitive *bool    `json:"caseSensitive,omitempty"`
 }
 
+// An alert opened by hand. It pages through escalationPolicyId, whose
+// RECIPIENTS targets mean userIds and groupIds; without a policy, those users
+// and groups are paged at once. One of the two is required.
+type CreateAlertInput struct {
+	Subject string  `json:"subject"`
+	Details *string `json:"details,omitempty"`
+	// critical, high, medium, low or info.
+	Severity           string `json:"severity"`
+	EscalationPolicyID *int   `json:"escalationPolicyId,omitempty"`
+	UserIds            []int  `json:"userIds,omitempty"`
+	GroupIds           []int  `json:"groupIds,omitempty"`
+}
+
 type CreateAPIKeyInput struct {
 	Name string  `json:"name"`
 	Role db.Role `json:"role"`
@@ -92,6 +107,20 @@ type CreateGroupInput struct {
 	Name        string  `json:"name"`
 	Description *string `json:"description,omitempty"`
 	MemberIds   []int   `json:"memberIds,omitempty"`
+}
+
+type CreateHeartbeatMonitorInput struct {
+	Name string `json:"name"`
+	// How often the job pulses, 1 to 44640.
+	IntervalMinutes int `json:"intervalMinutes"`
+	// How late a pulse may be before the monitor goes DOWN; 0 by default.
+	GraceMinutes *int `json:"graceMinutes,omitempty"`
+	// critical, high (the default), medium, low or info.
+	Severity *string `json:"severity,omitempty"`
+	// A policy or at least one recipient is required.
+	EscalationPolicyID *int  `json:"escalationPolicyId,omitempty"`
+	RecipientUserIds   []int `json:"recipientUserIds,omitempty"`
+	RecipientGroupIds  []int `json:"recipientGroupIds,omitempty"`
 }
 
 type CreateIntegrationInput struct {
@@ -287,6 +316,19 @@ type UpdateGroupInput struct {
 	Description *string `json:"description,omitempty"`
 	// Replaces the member list when given.
 	MemberIds []int `json:"memberIds,omitempty"`
+}
+
+type UpdateHeartbeatMonitorInput struct {
+	Name            *string `json:"name,omitempty"`
+	IntervalMinutes *int    `json:"intervalMinutes,omitempty"`
+	GraceMinutes    *int    `json:"graceMinutes,omitempty"`
+	Severity        *string `json:"severity,omitempty"`
+	// An explicit null removes the policy; leaving it out keeps it.
+	EscalationPolicyID graphql.Omittable[*int] `json:"escalationPolicyId,omitempty"`
+	// Replaces the recipient users when given.
+	RecipientUserIds []int `json:"recipientUserIds,omitempty"`
+	// Replaces the recipient groups when given.
+	RecipientGroupIds []int `json:"recipientGroupIds,omitempty"`
 }
 
 type UpdateIntegrationInput struct {

@@ -31,7 +31,15 @@ func (r *alertResolver) ClosedBy(ctx context.Context, obj *db.Alert) (*db.User, 
 
 // Integration is the resolver for the integration field.
 func (r *alertResolver) Integration(ctx context.Context, obj *db.Alert) (*db.Integration, error) {
-	return r.IntegrationStore.Integration(ctx, obj.IntegrationID)
+	if obj.IntegrationID == nil {
+		return nil, nil
+	}
+	return r.IntegrationStore.Integration(ctx, *obj.IntegrationID)
+}
+
+// CreatedBy is the resolver for the createdBy field.
+func (r *alertResolver) CreatedBy(ctx context.Context, obj *db.Alert) (*db.User, error) {
+	return r.optionalUser(ctx, obj.CreatedBy)
 }
 
 // Timeline is the resolver for the timeline field.
@@ -97,6 +105,49 @@ func (r *mutationResolver) AssignAlert(ctx context.Context, id int, userID int) 
 	return r.Alerting.Assign(ctx, id, userID, caller.ID)
 }
 
+// SnoozeAlert is the resolver for the snoozeAlert field.
+func (r *mutationResolver) SnoozeAlert(ctx context.Context, id int, minutes int) (*db.Alert, error) {
+	caller, err := auth.Require(ctx, db.RoleResponder)
+	if err != nil {
+		return nil, err
+	}
+	return r.Alerting.Snooze(ctx, id, caller.ID, minutes)
+}
+
+// EscalateAlert is the resolver for the escalateAlert field.
+func (r *mutationResolver) EscalateAlert(ctx context.Context, id int) (*db.Alert, error) {
+	caller, err := auth.Require(ctx, db.RoleResponder)
+	if err != nil {
+		return nil, err
+	}
+	return r.Alerting.Escalate(ctx, id, caller.ID)
+}
+
+// AddAlertNote is the resolver for the addAlertNote field.
+func (r *mutationResolver) AddAlertNote(ctx context.Context, id int, text string) (*db.Alert, error) {
+	caller, err := auth.Require(ctx, db.RoleResponder)
+	if err != nil {
+		return nil, err
+	}
+	return r.Alerting.AddNote(ctx, id, caller.ID, text)
+}
+
+// CreateAlert is the resolver for the createAlert field.
+func (r *mutationResolver) CreateAlert(ctx context.Context, input graph.CreateAlertInput) (*db.Alert, error) {
+	caller, err := auth.Require(ctx, db.RoleResponder)
+	if err != nil {
+		return nil, err
+	}
+	in := alerting.ManualAlertInput{
+		Subject: input.Subject, Severity: input.Severity, EscalationPolicyID: input.EscalationPolicyID,
+		UserIDs: input.UserIds, GroupIDs: input.GroupIds,
+	}
+	if input.Details != nil {
+		in.Details = *input.Details
+	}
+	return r.Alerting.CreateAlert(ctx, in, caller.ID)
+}
+
 // User is the resolver for the user field.
 func (r *notificationResolver) User(ctx context.Context, obj *db.Notification) (*db.User, error) {
 	return r.optionalUser(ctx, obj.UserID)
@@ -107,7 +158,7 @@ func (r *notificationResolver) ContactMethod(ctx context.Context, obj *db.Notifi
 	if obj.ContactMethodID == nil {
 		return nil, nil
 	}
-	return orNil(r.Alerting.ContactMethod(ctx, *obj.ContactMethodID))
+	return orNil(r.ContactStore.ContactMethod(ctx, *obj.ContactMethodID))
 }
 
 // Alerts is the resolver for the alerts field.
@@ -122,6 +173,9 @@ func (r *queryResolver) Alerts(ctx context.Context, filter *graph.AlertFilter, f
 	var f alerting.AlertFilter
 	if filter != nil {
 		f = alerting.AlertFilter{Statuses: filter.Status, IntegrationID: filter.IntegrationID, Severities: filter.Severity, Grouped: filter.Grouped}
+		if filter.Search != nil {
+			f.Search = *filter.Search
+		}
 	}
 	alerts, total, more, err := r.Alerting.Alerts(ctx, f, p)
 	if err != nil {

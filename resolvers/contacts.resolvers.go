@@ -8,8 +8,8 @@ package resolvers
 import (
 	"context"
 
-	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/notifiers"
@@ -33,7 +33,7 @@ func (r *mutationResolver) CreateContactMethod(ctx context.Context, input graph.
 	if _, err := auth.RequireSelfOr(ctx, input.UserID, db.RoleAdmin); err != nil {
 		return nil, err
 	}
-	return r.Alerting.CreateContactMethod(ctx, alerting.ContactMethodInput{
+	return r.ContactStore.CreateContactMethod(ctx, contacts.ContactMethodInput{
 		UserID: &input.UserID, Name: input.Name, Type: &input.Type, Value: &input.Value,
 	})
 }
@@ -46,7 +46,7 @@ func (r *mutationResolver) UpdateContactMethod(ctx context.Context, id int, inpu
 	if err != nil {
 		return nil, err
 	}
-	return r.Alerting.UpdateContactMethod(ctx, id, alerting.ContactMethodInput{Name: input.Name, Value: input.Value, Disabled: input.Disabled})
+	return r.ContactStore.UpdateContactMethod(ctx, id, contacts.ContactMethodInput{Name: input.Name, Value: input.Value, Disabled: input.Disabled})
 }
 
 // DeleteContactMethod is the resolver for the deleteContactMethod field.
@@ -57,7 +57,7 @@ func (r *mutationResolver) DeleteContactMethod(ctx context.Context, id int) (boo
 	if err != nil {
 		return false, err
 	}
-	return done(r.Alerting.DeleteContactMethod(ctx, id))
+	return done(r.ContactStore.DeleteContactMethod(ctx, id))
 }
 
 // SendContactMethodVerification is the resolver for the sendContactMethodVerification field.
@@ -68,7 +68,7 @@ func (r *mutationResolver) SendContactMethodVerification(ctx context.Context, id
 	if err != nil {
 		return false, err
 	}
-	return done(r.Alerting.SendContactVerification(ctx, id))
+	return done(r.ContactStore.SendContactVerification(ctx, id))
 }
 
 // VerifyContactMethod is the resolver for the verifyContactMethod field.
@@ -79,7 +79,7 @@ func (r *mutationResolver) VerifyContactMethod(ctx context.Context, id int, code
 	if err != nil {
 		return nil, err
 	}
-	return r.Alerting.VerifyContactMethod(ctx, id, code)
+	return r.ContactStore.VerifyContactMethod(ctx, id, code)
 }
 
 // RegisterPushSubscription is the resolver for the registerPushSubscription field.
@@ -94,7 +94,7 @@ func (r *mutationResolver) RegisterPushSubscription(ctx context.Context, input g
 	if input.Name != nil {
 		name = *input.Name
 	}
-	return r.Alerting.RegisterPushSubscription(ctx, me.ID, sub, name)
+	return r.ContactStore.RegisterPushSubscription(ctx, me.ID, sub, name)
 }
 
 // CreateNotificationRule is the resolver for the createNotificationRule field.
@@ -105,13 +105,13 @@ func (r *mutationResolver) CreateNotificationRule(ctx context.Context, input gra
 	if err != nil {
 		return nil, err
 	}
-	return r.Alerting.CreateNotificationRule(ctx, alerting.NotificationRuleInput{ContactMethodID: input.ContactMethodID, DelayMinutes: input.DelayMinutes})
+	return r.ContactStore.CreateNotificationRule(ctx, contacts.NotificationRuleInput{ContactMethodID: input.ContactMethodID, DelayMinutes: input.DelayMinutes})
 }
 
 // DeleteNotificationRule is the resolver for the deleteNotificationRule field.
 func (r *mutationResolver) DeleteNotificationRule(ctx context.Context, id int) (bool, error) {
 	err := requireContactOwner(ctx, func() (int, error) {
-		rule, err := r.Alerting.NotificationRule(ctx, id)
+		rule, err := r.ContactStore.NotificationRule(ctx, id)
 		if err != nil {
 			return 0, err
 		}
@@ -120,7 +120,7 @@ func (r *mutationResolver) DeleteNotificationRule(ctx context.Context, id int) (
 	if err != nil {
 		return false, err
 	}
-	return done(r.Alerting.DeleteNotificationRule(ctx, id))
+	return done(r.ContactStore.DeleteNotificationRule(ctx, id))
 }
 
 // User is the resolver for the user field.
@@ -130,7 +130,7 @@ func (r *notificationRuleResolver) User(ctx context.Context, obj *db.Notificatio
 
 // ContactMethod is the resolver for the contactMethod field.
 func (r *notificationRuleResolver) ContactMethod(ctx context.Context, obj *db.NotificationRule) (*db.ContactMethod, error) {
-	return r.Alerting.ContactMethod(ctx, obj.ContactMethodID)
+	return r.ContactStore.ContactMethod(ctx, obj.ContactMethodID)
 }
 
 // Channels is the resolver for the channels field.
@@ -140,7 +140,7 @@ func (r *queryResolver) Channels(ctx context.Context) ([]*graph.Channel, error) 
 	}
 	out := make([]*graph.Channel, len(db.ContactTypes))
 	for i, t := range db.ContactTypes {
-		out[i] = &graph.Channel{Type: t, Enabled: r.Alerting.ChannelEnabled(t)}
+		out[i] = &graph.Channel{Type: t, Enabled: r.ContactStore.ChannelEnabled(t)}
 	}
 	return out, nil
 }
@@ -150,7 +150,7 @@ func (r *queryResolver) PushPublicKey(ctx context.Context) (*string, error) {
 	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
 		return nil, err
 	}
-	if key := r.Alerting.PushPublicKey(); key != "" {
+	if key := r.ContactStore.PushPublicKey(); key != "" {
 		return &key, nil
 	}
 	return nil, nil

@@ -45,7 +45,7 @@ func requireContactOwner(ctx context.Context, load func() (int, error)) error {
 // contactMethodOwner returns the id of the contact method's owner. A
 // missing method is not found, or invalid input on field when one is named.
 func (r *Resolver) contactMethodOwner(ctx context.Context, id int, field string) (int, error) {
-	cm, err := r.Alerting.ContactMethod(ctx, id)
+	cm, err := r.ContactStore.ContactMethod(ctx, id)
 	if field != "" && errors.Is(err, db.ErrNotFound) {
 		return 0, invalid.New(field, fmt.Sprintf("contact method %d does not exist", id))
 	}

@@ -13,9 +13,11 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
+	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
@@ -32,6 +34,9 @@ type Resolver struct {
 	PolicyStore   *policies.Store
 	// IntegrationStore keeps the integrations and their rulesets.
 	IntegrationStore *integrations.Store
+	ContactStore     *contacts.Store
+	// HeartbeatStore keeps the heartbeat monitors.
+	HeartbeatStore *heartbeats.Store
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.

@@ -225,7 +225,7 @@ func (r *userResolver) ContactMethods(ctx context.Context, obj *db.User) ([]*db.
 	if !mayManageContacts(ctx, obj.ID) {
 		return []*db.ContactMethod{}, nil
 	}
-	return r.Alerting.ContactMethods(ctx, obj.ID)
+	return r.ContactStore.ContactMethods(ctx, obj.ID)
 }
 
 // NotificationRules is the resolver for the notificationRules field.
@@ -233,7 +233,7 @@ func (r *userResolver) NotificationRules(ctx context.Context, obj *db.User) ([]*
 	if !mayManageContacts(ctx, obj.ID) {
 		return []*db.NotificationRule{}, nil
 	}
-	return r.Alerting.NotificationRules(ctx, obj.ID)
+	return r.ContactStore.NotificationRules(ctx, obj.ID)
 }
 
 // ApiKey returns graph.ApiKeyResolver implementation.

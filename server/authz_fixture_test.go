@@ -146,7 +146,7 @@ func (c *codeCatcher) sent(dest string) []string {
 func newAuthzFixture(t *testing.T, d *db.DB) *authzFixture {
 	h := newHarness(t, d, server.Config{})
 	codes := &codeCatcher{codes: map[string][]string{}}
-	h.alerting.SetSenders(notifiers.Senders{db.ContactEmail: codes})
+	h.channels.SetSenders(notifiers.Senders{db.ContactEmail: codes})
 	f := &authzFixture{
 		harness: h, codes: codes,
 		viewer: h.newUser(db.RoleViewer), responder: h.newUser(db.RoleResponder), owner: h.newUser(db.RoleViewer),
@@ -254,6 +254,25 @@ func (f *authzFixture) newPolicy() string {
 	return f.adminID(`mutation($name: String!, $user: ID!) {
 		createEscalationPolicy(input: {name: $name, steps: [{delayMinutes: 5, targets: [{type: USER, id: $user}]}]}) { id } }`,
 		map[string]any{"name": f.unique("policy"), "user": f.owner.ID})
+}
+
+// newHeartbeat creates a heartbeat monitor, as admin, paging the owner.
+func (f *authzFixture) newHeartbeat() string {
+	return f.adminID(`mutation($name: String!, $user: ID!) {
+		createHeartbeatMonitor(input: {name: $name, intervalMinutes: 10, recipientUserIds: [$user]}) { id } }`,
+		map[string]any{"name": f.unique("heartbeat"), "user": f.owner.ID})
+}
+
+// manualAlert opens an alert by hand, as admin, paging through a policy
+// of two steps, so it has a next step to escalate to.
+func (f *authzFixture) manualAlert() string {
+	policy := f.adminID(`mutation($name: String!, $user: ID!) {
+		createEscalationPolicy(input: {name: $name, steps: [
+			{delayMinutes: 5, targets: [{type: USER, id: $user}]},
+			{delayMinutes: 5, targets: [{type: USER, id: $user}]}]}) { id } }`,
+		map[string]any{"name": f.unique("policy"), "user": f.owner.ID})
+	return f.adminID(`mutation($policy: ID!) { createAlert(input: {subject: "Payments down", severity: "high", escalationPolicyId: $policy}) { id } }`,
+		map[string]any{"policy": policy})
 }
 
 // newContactMethod gives the owner a new, unverified email address.

@@ -9,9 +9,12 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/heartbeats"
 )
 
 const alertState = `query($id: ID!) { alert(id: $id) { status acknowledgedAt closedAt assignedTo { id } } }`
+
+const alertTimeline = `query($id: ID!) { alert(id: $id) { timeline { type message user { id } } } }`
 
 // authzTable holds an entry for every field of Query, Mutation and
 // Subscription. TestAuthzMatrix fails for a field without one, so new API
@@ -32,6 +35,9 @@ var authzTable = map[string]authzEntry{
 	"Query.integrations": {rule: ruleViewer, doc: `{ integrations { id name url } }`},
 	"Query.integration": {rule: ruleViewer, doc: `query($id: ID!) { integration(id: $id) { id url ruleset { id } } }`,
 		fixture: withID(func(f *authzFixture) string { return f.integ.ID })},
+	"Query.heartbeatMonitors": {rule: ruleViewer, doc: `{ heartbeatMonitors { id name url status } }`},
+	"Query.heartbeatMonitor": {rule: ruleViewer, doc: `query($id: ID!) { heartbeatMonitor(id: $id) { id url recipientUsers { id } escalationPolicy { id } } }`,
+		fixture: withID(func(f *authzFixture) string { return f.newHeartbeat() })},
 	"Query.rulesets": {rule: ruleViewer, doc: `{ rulesets { id rules { name } } }`},
 	"Query.ruleset": {rule: ruleViewer, doc: `query($id: ID!) { ruleset(id: $id) { id name } }`,
 		fixture: withID(func(f *authzFixture) string { return f.rulesetID })},
@@ -127,6 +133,21 @@ var authzTable = map[string]authzEntry{
 	"Mutation.rotateIntegrationToken": {rule: ruleAdmin, doc: `mutation($id: ID!) { rotateIntegrationToken(id: $id) { id } }`,
 		fixture: withID(newIntegrationID),
 		state:   readByID(`query($id: ID!) { integration(id: $id) { url } }`)},
+	// Heartbeat monitors.
+	"Mutation.createHeartbeatMonitor": {rule: ruleAdmin, doc: `mutation($name: String!, $user: ID!) { createHeartbeatMonitor(input: {name: $name, intervalMinutes: 10, recipientUserIds: [$user]}) { id } }`,
+		fixture: func(f *authzFixture) authzCall {
+			return authzCall{vars: map[string]any{"name": f.unique("heartbeat"), "user": f.owner.ID}}
+		},
+		state: countRows((*heartbeats.Monitor)(nil))},
+	"Mutation.updateHeartbeatMonitor": {rule: ruleAdmin, doc: `mutation($id: ID!, $name: String!) { updateHeartbeatMonitor(id: $id, input: {name: $name, graceMinutes: 5}) { id } }`,
+		fixture: withName(func(f *authzFixture) string { return f.newHeartbeat() }),
+		state:   readByID(`query($id: ID!) { heartbeatMonitor(id: $id) { name graceMinutes } }`)},
+	"Mutation.deleteHeartbeatMonitor": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteHeartbeatMonitor(id: $id) }`,
+		fixture: withID(func(f *authzFixture) string { return f.newHeartbeat() }),
+		state:   readByID(`query($id: ID!) { heartbeatMonitor(id: $id) { id } }`)},
+	"Mutation.rotateHeartbeatToken": {rule: ruleAdmin, doc: `mutation($id: ID!) { rotateHeartbeatToken(id: $id) { id } }`,
+		fixture: withID(func(f *authzFixture) string { return f.newHeartbeat() }),
+		state:   readByID(`query($id: ID!) { heartbeatMonitor(id: $id) { url } }`)},
 	"Mutation.testIntegration": {rule: ruleAdmin, doc: `mutation($id: ID!, $payload: JSON!) { testIntegration(id: $id, payload: $payload) { status } }`,
 		fixture: func(f *authzFixture) authzCall {
 			return authzCall{vars: map[string]any{"id": f.integ.ID, "payload": json.RawMessage(finding(f.unique("dry"), "high"))}}
@@ -237,6 +258,15 @@ var authzTable = map[string]authzEntry{
 			return authzCall{vars: map[string]any{"id": freshAlertID(f), "user": f.responder.ID}}
 		},
 		state: readByID(alertState)},
+	"Mutation.snoozeAlert": {rule: ruleResponder, doc: `mutation($id: ID!) { snoozeAlert(id: $id, minutes: 30) { id status snoozedUntil } }`,
+		fixture: withID(freshAlertID), state: readByID(`query($id: ID!) { alert(id: $id) { status snoozedUntil } }`)},
+	"Mutation.escalateAlert": {rule: ruleResponder, doc: `mutation($id: ID!) { escalateAlert(id: $id) { id } }`,
+		fixture: withID(func(f *authzFixture) string { return f.manualAlert() }), state: readByID(alertTimeline)},
+	"Mutation.addAlertNote": {rule: ruleResponder, doc: `mutation($id: ID!) { addAlertNote(id: $id, text: "checked the logs") { id } }`,
+		fixture: withID(freshAlertID), state: readByID(alertTimeline)},
+	"Mutation.createAlert": {rule: ruleResponder, doc: `mutation($user: ID!) { createAlert(input: {subject: "Payments down", severity: "high", userIds: [$user]}) { id createdBy { id } integration { id } } }`,
+		fixture: func(f *authzFixture) authzCall { return authzCall{vars: map[string]any{"user": f.viewer.ID}} },
+		state:   countRows((*db.Alert)(nil))},
 
 	// Subscriptions: a websocket opens only with a valid token (see
 	// checkSubscription).

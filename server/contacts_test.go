@@ -26,7 +26,7 @@ func TestContactVerificationOverGraphQL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.alerting.SetSenders(notifiers.Senders{db.ContactSMS: sms})
+		h.channels.SetSenders(notifiers.Senders{db.ContactSMS: sms})
 		owner, other := h.newUser(db.RoleResponder), h.newUser(db.RoleResponder)
 
 		var created struct {
@@ -96,7 +96,7 @@ func TestRegisterPushSubscription(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.alerting.SetSenders(notifiers.Senders{db.ContactPush: push})
+		h.channels.SetSenders(notifiers.Senders{db.ContactPush: push})
 		h.mustGQL(h.admin.Token, keyQuery, nil, &key)
 		if key.PushPublicKey == nil || *key.PushPublicKey != public {
 			t.Fatalf("push public key %v, want the stored VAPID key", key.PushPublicKey)

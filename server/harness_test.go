@@ -22,9 +22,12 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/integrations"
+	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
 	"github.com/klaxonhq/klaxon/schedules"
@@ -37,6 +40,10 @@ type harness struct {
 	db       *db.DB
 	auth     *auth.Service
 	alerting *alerting.Service
+	// channels are the senders the engine pages through and contacts
+	// verifies through; tests swap them to reach their own fakes.
+	channels *notifiers.Channels
+	contacts *contacts.Store
 	bus      *events.Bus
 	srv      *httptest.Server
 	server   *server.Server
@@ -96,20 +103,25 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	policyStore := policies.NewStore(d, time.Now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(d, time.Now, policyStore)
 	integrationStore := integrations.NewStore(d, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged() })
-	alertingSvc = alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore})
+	channels := notifiers.NewChannels(nil, nil)
+	contactStore := contacts.NewStore(d, time.Now, log, channels)
+	heartbeatStore := heartbeats.NewStore(d, "https://klaxon.example", time.Now)
 	bus := events.NewBus(d, log)
-	alertingSvc.SetEvents(bus)
+	alertingSvc = alerting.NewService(alerting.Options{DB: d, PublicURL: "https://klaxon.example", Now: time.Now, Log: log, Config: alerting.Config{
+		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc, Heartbeats: heartbeatStore,
+	}, Channels: channels, Events: bus})
+	heartbeatStore.UsePaging(alertingSvc)
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); bus.Run(busCtx) }()
-	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, IntegrationStore: integrationStore}, log)
+	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore}, log)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.Close()
 		stopBus()
 		<-busDone
 	})
-	h := &harness{t: t, db: d, auth: authSvc, alerting: alertingSvc, bus: bus, srv: ts, server: srv, client: ts.Client(), seq: new(atomic.Int64)}
+	h := &harness{t: t, db: d, auth: authSvc, alerting: alertingSvc, channels: channels, contacts: contactStore, bus: bus, srv: ts, server: srv, client: ts.Client(), seq: new(atomic.Int64)}
 	h.admin = h.newUser(db.RoleAdmin)
 	return h
 }

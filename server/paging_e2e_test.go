@@ -27,6 +27,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/events"
@@ -54,8 +55,6 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		var svc *alerting.Service
 		policyStore := policies.NewStore(d, clock.Now, func() { svc.RoutesChanged() })
 		scheduleStore := schedules.NewStore(d, clock.Now, policyStore)
-		integrationStore := integrations.NewStore(d, twilioPublic, clock.Now, func() { svc.RoutesChanged() })
-		svc = alerting.NewService(d, twilioPublic, clock.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore})
 		email, err := notifiers.NewEmail(notifiers.EmailConfig{Host: mail.host, Port: mail.port, TLS: notifiers.SMTPNoTLS, From: "Klaxon <klaxon@example.com>"})
 		if err != nil {
 			t.Fatal(err)
@@ -64,14 +63,18 @@ func TestDetectifyFindingPagesByEmailAndSMSUntilAckedByReply(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc.SetSenders(notifiers.Senders{db.ContactEmail: email, db.ContactSMS: sms})
-		bus := events.NewBus(d, log)
-		svc.SetEvents(bus)
 		key, _ := auth.SigningKey(ctx, d, clock.Now())
 		tokens, _ := auth.NewTokens(key, time.Hour, clock.Now)
 		authSvc, _ := auth.NewService(d, tokens, clock.Now)
+		integrationStore := integrations.NewStore(d, twilioPublic, clock.Now, func() { svc.RoutesChanged() })
+		channels := notifiers.NewChannels(notifiers.Senders{db.ContactEmail: email, db.ContactSMS: sms}, nil)
+		contactStore := contacts.NewStore(d, clock.Now, log, channels)
+		bus := events.NewBus(d, log)
+		svc = alerting.NewService(alerting.Options{DB: d, PublicURL: twilioPublic, Now: clock.Now, Log: log, Config: alerting.Config{
+			OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
+		}, Channels: channels, Events: bus})
 		authSvc.SetPasswordCost(bcrypt.MinCost)
-		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, &resolvers.Resolver{Alerting: svc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, IntegrationStore: integrationStore}, log).Handler())
+		ts := httptest.NewServer(server.New(server.Config{PublicURL: twilioPublic, TwilioAuthToken: twilioToken}, d, svc, authSvc, bus, &resolvers.Resolver{Alerting: svc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore}, log).Handler())
 		t.Cleanup(ts.Close)
 
 		insert := func(model any) {

@@ -439,7 +439,7 @@ func TestHandoffInRepeatedHourOverGraphQL(t *testing.T) {
 
 func TestChannelsReportWhetherTheyAreConfigured(t *testing.T) {
 	h := newHarness(t, dbtest.SQLite(t), server.Config{})
-	h.alerting.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(nil)})
+	h.channels.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(nil)})
 	h.wantGQLError("", `{ channels { type enabled } }`, nil, "UNAUTHENTICATED")
 	viewer := h.newUser(db.RoleViewer)
 	var data struct {

@@ -29,8 +29,8 @@ func TestFailedSendsKeepContactURLsSecret(t *testing.T) {
 		guard := egress.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, func(_ context.Context, _, host string) ([]netip.Addr, error) {
 			return nil, &net.DNSError{Err: "no such host", Name: host, Server: resolver, IsNotFound: true}
 		})
-		h.alerting.SetOutboundGuard(guard)
-		h.alerting.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(guard), db.ContactSlack: notifiers.NewSlack(guard)})
+		h.channels.SetGuard(guard)
+		h.channels.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(guard), db.ContactSlack: notifiers.NewSlack(guard)})
 
 		closed := httptest.NewServer(http.NotFoundHandler())
 		closedHost := closed.Listener.Addr().String()

@@ -137,6 +137,8 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("GET /playground/{file}", playground)
 	}
 	mux.HandleFunc(webhookRoute, s.handleWebhook)
+	mux.HandleFunc("GET /heartbeats/{token}", s.handlePulse)
+	mux.HandleFunc("POST /heartbeats/{token}", s.handlePulse)
 	mux.HandleFunc("GET /actions/{token}", s.handleActionPage)
 	mux.HandleFunc("POST /actions/{token}", s.handleAction)
 	mux.HandleFunc("POST /twilio/sms", s.handleTwilioSMS)
@@ -145,6 +147,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/webhooks/{token}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, "webhooks take POST only")
+	})
+	mux.HandleFunc("/heartbeats/{token}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		writeError(w, http.StatusMethodNotAllowed, "heartbeats take GET or POST only")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route")

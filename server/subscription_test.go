@@ -19,10 +19,12 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/integrations"
+	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
 	"github.com/klaxonhq/klaxon/schedules"
@@ -125,16 +127,19 @@ func (h *harness) sibling(other *db.DB) *harness {
 	policyStore := policies.NewStore(other, time.Now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(other, time.Now, policyStore)
 	integrationStore := integrations.NewStore(other, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged() })
-	alertingSvc = alerting.NewService(other, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore})
+	channels := notifiers.NewChannels(nil, nil)
+	contactStore := contacts.NewStore(other, time.Now, log, channels)
 	bus := events.NewBus(other, log)
-	alertingSvc.SetEvents(bus)
+	alertingSvc = alerting.NewService(alerting.Options{DB: other, PublicURL: "https://klaxon.example", Now: time.Now, Log: log, Config: alerting.Config{
+		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
+	}, Channels: channels, Events: bus})
 	busCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); bus.Run(busCtx) }()
-	ts := httptest.NewServer(server.New(server.Config{}, other, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(other), ScheduleStore: scheduleStore, PolicyStore: policyStore, IntegrationStore: integrationStore}, log).Handler())
+	ts := httptest.NewServer(server.New(server.Config{}, other, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(other), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore}, log).Handler())
 	h.t.Cleanup(func() { ts.Close(); stop(); <-done })
 	c := *h
-	c.db, c.auth, c.alerting, c.bus, c.srv, c.client = other, authSvc, alertingSvc, bus, ts, ts.Client()
+	c.db, c.auth, c.alerting, c.channels, c.contacts, c.bus, c.srv, c.client = other, authSvc, alertingSvc, channels, contactStore, bus, ts, ts.Client()
 	return &c
 }
 

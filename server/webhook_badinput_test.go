@@ -122,7 +122,7 @@ func runBadInput(t *testing.T, h *harness, tc badInput) {
 		}
 		if msg.AlertID != nil {
 			alert = h.alertRow(*msg.AlertID)
-			if alert.IntegrationID != msg.IntegrationID || alert.Status != db.AlertOpen {
+			if alert.IntegrationID == nil || *alert.IntegrationID != msg.IntegrationID || alert.Status != db.AlertOpen {
 				t.Errorf("alert %+v does not belong to message %+v", alert, msg)
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/events"
@@ -61,11 +62,13 @@ func startKlaxon(t *testing.T, d *db.DB, wrap func(http.Handler) http.Handler) s
 	policyStore := policies.NewStore(d, time.Now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(d, time.Now, policyStore)
 	integrationStore := integrations.NewStore(d, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged() })
-	alertingSvc = alerting.NewService(d, "https://klaxon.example", time.Now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore})
-	alertingSvc.SetSenders(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(nil)})
+	channels := notifiers.NewChannels(notifiers.Senders{db.ContactWebhook: notifiers.NewWebhook(nil)}, nil)
+	contactStore := contacts.NewStore(d, time.Now, log, channels)
 	bus := events.NewBus(d, log)
-	alertingSvc.SetEvents(bus)
-	srv := server.New(server.Config{MaxBodyBytes: 1 << 20, ShutdownTimeout: 5 * time.Second}, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, IntegrationStore: integrationStore}, log)
+	alertingSvc = alerting.NewService(alerting.Options{DB: d, PublicURL: "https://klaxon.example", Now: time.Now, Log: log, Config: alerting.Config{
+		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc,
+	}, Channels: channels, Events: bus})
+	srv := server.New(server.Config{MaxBodyBytes: 1 << 20, ShutdownTimeout: 5 * time.Second}, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore}, log)
 
 	background, stop := context.WithCancel(context.Background())
 	var workers sync.WaitGroup

@@ -12,9 +12,12 @@ import (
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/integrations"
+	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
 	"github.com/klaxonhq/klaxon/schedules"
@@ -69,21 +72,28 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	policyStore := policies.NewStore(store, now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(store, now, policyStore)
 	integrationStore := integrations.NewStore(store, cfg.PublicURL, now, func() { alertingSvc.RoutesChanged() })
-	alertingSvc = alerting.NewService(store, cfg.PublicURL, now, log, alerting.Config{OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore})
+	heartbeatStore := heartbeats.NewStore(store, cfg.PublicURL, now)
 	guard, err := cfg.Channels.guard()
 	if err != nil {
 		return err
 	}
-	alertingSvc.SetOutboundGuard(guard)
 	senders, err := cfg.Channels.senders(ctx, store, guard, cfg.PublicURL, now(), log)
 	if err != nil {
 		return err
 	}
-	alertingSvc.SetSenders(senders)
-	alertingSvc.SetRateLimits(cfg.Channels.rateLimits())
-	alertingSvc.SetJobLease(cfg.EngineJobLease)
+	// The engine pages, and verification sends codes, through one set of
+	// channels.
+	channels := notifiers.NewChannels(senders, guard)
+	contactStore := contacts.NewStore(store, now, log, channels)
 	bus := events.NewBus(store, log)
-	alertingSvc.SetEvents(bus)
+	alertingSvc = alerting.NewService(alerting.Options{
+		DB: store, PublicURL: cfg.PublicURL, Now: now, Log: log,
+		Config: alerting.Config{
+			OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc, Heartbeats: heartbeatStore,
+		},
+		Channels: channels, RateLimits: cfg.Channels.rateLimits(), JobLease: cfg.EngineJobLease, Events: bus,
+	})
+	heartbeatStore.UsePaging(alertingSvc)
 	srv := server.New(server.Config{
 		AllowedOrigins:  cfg.AllowedOrigins,
 		TrustedProxies:  cfg.TrustedProxies,
@@ -98,8 +108,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		GraphQLMaxBodyBytes:    cfg.GraphQL.MaxBodyBytes,
 		GraphQLNoIntrospection: !cfg.GraphQL.Introspection,
 	}, store, alertingSvc, authSvc, bus, &resolvers.Resolver{
-		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore,
-		IntegrationStore: integrationStore,
+		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
+		IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore,
 	}, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)

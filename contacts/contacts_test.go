@@ -1,4 +1,4 @@
-package alerting_test
+package contacts_test
 
 import (
 	"context"
@@ -7,94 +7,18 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/klaxonhq/klaxon/invalid"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/egress"
-	"github.com/klaxonhq/klaxon/integrations"
-	"github.com/klaxonhq/klaxon/policies"
-	"github.com/klaxonhq/klaxon/schedules"
+	"github.com/klaxonhq/klaxon/notifiers"
 )
-
-// config is a service over one database for the configuration tests.
-type config struct {
-	t   *testing.T
-	ctx context.Context
-	d   *db.DB
-	svc *alerting.Service
-	// schedules and policies keep the configuration the service only
-	// reads; a change to a policy drops the service's webhook routes.
-	schedules *schedules.Store
-	policies  *policies.Store
-	// integrations keeps the integrations and rulesets; its changes drop
-	// the service's webhook routes too.
-	integrations *integrations.Store
-}
-
-func newConfig(t *testing.T, d *db.DB) *config {
-	now := func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
-	svc := newService(t, d)
-	pol := policies.NewStore(d, now, svc.RoutesChanged)
-	return &config{t: t, ctx: context.Background(), d: d, svc: svc, schedules: schedules.NewStore(d, now, pol), policies: pol,
-		integrations: integrations.NewStore(d, "https://klaxon.example", now, svc.RoutesChanged)}
-}
-
-// addUser stores a user straight in the database and returns its id.
-func (c *config) addUser(name string) int {
-	c.t.Helper()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	u := &db.User{Email: name + "@example.com", Name: name, Role: db.RoleResponder, CreatedAt: now, UpdatedAt: now}
-	if _, err := c.d.NewInsert().Model(u).Exec(c.ctx); err != nil {
-		c.t.Fatalf("insert user %s: %v", name, err)
-	}
-	return u.ID
-}
-
-// addGroup stores a group with the given members and returns its id.
-func (c *config) addGroup(name string, members ...int) int {
-	c.t.Helper()
-	g := &db.Group{Name: name, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	if _, err := c.d.NewInsert().Model(g).Exec(c.ctx); err != nil {
-		c.t.Fatalf("insert group %s: %v", name, err)
-	}
-	for _, id := range members {
-		if _, err := c.d.NewInsert().Model(&db.GroupMember{GroupID: g.ID, UserID: id}).Exec(c.ctx); err != nil {
-			c.t.Fatalf("add member: %v", err)
-		}
-	}
-	return g.ID
-}
-
-// rows counts the rows of model's table.
-func (c *config) rows(model any) int {
-	c.t.Helper()
-	n, err := c.d.NewSelect().Model(model).Count(c.ctx)
-	if err != nil {
-		c.t.Fatalf("count: %v", err)
-	}
-	return int(n)
-}
-
-// wantFieldError fails unless err is invalid input naming field.
-func wantFieldError(t *testing.T, err error, field string) {
-	t.Helper()
-	var fe *invalid.Field
-	if !errors.As(err, &fe) {
-		t.Fatalf("want invalid %s, got %v", field, err)
-	}
-	if fe.Name != field {
-		t.Fatalf("want invalid %s, got invalid %s (%v)", field, fe.Name, err)
-	}
-}
-
-func ptr[T any](v T) *T { return &v }
 
 func TestCreateContactMethod(t *testing.T) {
 	cases := []struct {
@@ -137,7 +61,7 @@ func TestCreateContactMethod(t *testing.T) {
 				if tc.noUser {
 					owner = userID + 1000
 				}
-				cm, err := c.svc.CreateContactMethod(c.ctx, alerting.ContactMethodInput{UserID: &owner, Type: &tc.typ, Value: &tc.value})
+				cm, err := c.store.CreateContactMethod(c.ctx, contacts.ContactMethodInput{UserID: &owner, Type: &tc.typ, Value: &tc.value})
 				if tc.wantField != "" {
 					wantFieldError(t, err, tc.wantField)
 					if after := c.rows((*db.ContactMethod)(nil)); after != before {
@@ -148,7 +72,7 @@ func TestCreateContactMethod(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				stored, err := c.svc.ContactMethod(c.ctx, cm.ID)
+				stored, err := c.store.ContactMethod(c.ctx, cm.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -164,11 +88,11 @@ func TestCreateContactMethod(t *testing.T) {
 		}
 		t.Run("duplicate", func(t *testing.T) {
 			typ, value := db.ContactEmail, "OPS@example.com"
-			in := alerting.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value}
-			if _, err := c.svc.CreateContactMethod(c.ctx, in); err != nil {
+			in := contacts.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value}
+			if _, err := c.store.CreateContactMethod(c.ctx, in); err != nil {
 				t.Fatal(err)
 			}
-			_, err := c.svc.CreateContactMethod(c.ctx, in)
+			_, err := c.store.CreateContactMethod(c.ctx, in)
 			wantFieldError(t, err, "value")
 		})
 	})
@@ -179,7 +103,7 @@ func TestUpdateAndDeleteContactMethod(t *testing.T) {
 		c := newConfig(t, d)
 		userID := c.addUser("bob")
 		typ, value := db.ContactSMS, "+15551234567"
-		cm, err := c.svc.CreateContactMethod(c.ctx, alerting.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value, Name: ptr("Mobile")})
+		cm, err := c.store.CreateContactMethod(c.ctx, contacts.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value, Name: ptr("Mobile")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,23 +111,23 @@ func TestUpdateAndDeleteContactMethod(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		_, err = c.svc.UpdateContactMethod(c.ctx, cm.ID, alerting.ContactMethodInput{Type: ptr(db.ContactVoice)})
+		_, err = c.store.UpdateContactMethod(c.ctx, cm.ID, contacts.ContactMethodInput{Type: ptr(db.ContactVoice)})
 		wantFieldError(t, err, "type")
-		_, err = c.svc.UpdateContactMethod(c.ctx, cm.ID, alerting.ContactMethodInput{Value: ptr("not a phone")})
+		_, err = c.store.UpdateContactMethod(c.ctx, cm.ID, contacts.ContactMethodInput{Value: ptr("not a phone")})
 		wantFieldError(t, err, "value")
 
-		renamed, err := c.svc.UpdateContactMethod(c.ctx, cm.ID, alerting.ContactMethodInput{Name: ptr("Work phone"), Disabled: ptr(true)})
+		renamed, err := c.store.UpdateContactMethod(c.ctx, cm.ID, contacts.ContactMethodInput{Name: ptr("Work phone"), Disabled: ptr(true)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if renamed.Name != "Work phone" || !renamed.Disabled || !renamed.Verified || renamed.Value != value {
 			t.Fatalf("after rename: %+v", renamed)
 		}
-		changed, err := c.svc.UpdateContactMethod(c.ctx, cm.ID, alerting.ContactMethodInput{Value: ptr("+15557654321")})
+		changed, err := c.store.UpdateContactMethod(c.ctx, cm.ID, contacts.ContactMethodInput{Value: ptr("+15557654321")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		stored, err := c.svc.ContactMethod(c.ctx, cm.ID)
+		stored, err := c.store.ContactMethod(c.ctx, cm.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,19 +135,19 @@ func TestUpdateAndDeleteContactMethod(t *testing.T) {
 			t.Fatalf("a new value must be verified again: %+v", stored)
 		}
 
-		if _, err := c.svc.CreateNotificationRule(c.ctx, alerting.NotificationRuleInput{ContactMethodID: cm.ID, DelayMinutes: 5}); err != nil {
+		if _, err := c.store.CreateNotificationRule(c.ctx, contacts.NotificationRuleInput{ContactMethodID: cm.ID, DelayMinutes: 5}); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.svc.DeleteContactMethod(c.ctx, cm.ID); err != nil {
+		if err := c.store.DeleteContactMethod(c.ctx, cm.ID); err != nil {
 			t.Fatal(err)
 		}
 		if n := c.rows((*db.NotificationRule)(nil)); n != 0 {
 			t.Fatalf("%d notification rules outlived their contact method", n)
 		}
-		if err := c.svc.DeleteContactMethod(c.ctx, cm.ID); !errors.Is(err, db.ErrNotFound) {
+		if err := c.store.DeleteContactMethod(c.ctx, cm.ID); !errors.Is(err, db.ErrNotFound) {
 			t.Fatalf("second delete: %v, want not found", err)
 		}
-		if _, err := c.svc.UpdateContactMethod(c.ctx, cm.ID, alerting.ContactMethodInput{Name: ptr("x")}); !errors.Is(err, db.ErrNotFound) {
+		if _, err := c.store.UpdateContactMethod(c.ctx, cm.ID, contacts.ContactMethodInput{Name: ptr("x")}); !errors.Is(err, db.ErrNotFound) {
 			t.Fatalf("update of a deleted method: %v, want not found", err)
 		}
 	})
@@ -234,7 +158,7 @@ func TestNotificationRules(t *testing.T) {
 		c := newConfig(t, d)
 		userID := c.addUser("carol")
 		typ, value := db.ContactEmail, "carol@example.com"
-		cm, err := c.svc.CreateContactMethod(c.ctx, alerting.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value})
+		cm, err := c.store.CreateContactMethod(c.ctx, contacts.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +179,7 @@ func TestNotificationRules(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				before := c.rows((*db.NotificationRule)(nil))
-				rule, err := c.svc.CreateNotificationRule(c.ctx, alerting.NotificationRuleInput{ContactMethodID: tc.method, DelayMinutes: tc.delay})
+				rule, err := c.store.CreateNotificationRule(c.ctx, contacts.NotificationRuleInput{ContactMethodID: tc.method, DelayMinutes: tc.delay})
 				if tc.wantField != "" {
 					wantFieldError(t, err, tc.wantField)
 					if after := c.rows((*db.NotificationRule)(nil)); after != before {
@@ -271,7 +195,7 @@ func TestNotificationRules(t *testing.T) {
 				}
 			})
 		}
-		rules, err := c.svc.NotificationRules(c.ctx, userID)
+		rules, err := c.store.NotificationRules(c.ctx, userID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,13 +206,13 @@ func TestNotificationRules(t *testing.T) {
 		if len(delays) != 3 || delays[0] != 0 || delays[1] != 10 || delays[2] != 1440 {
 			t.Fatalf("delays %v, want [0 10 1440]", delays)
 		}
-		if err := c.svc.DeleteNotificationRule(c.ctx, rules[1].ID); err != nil {
+		if err := c.store.DeleteNotificationRule(c.ctx, rules[1].ID); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.svc.DeleteNotificationRule(c.ctx, rules[1].ID); !errors.Is(err, db.ErrNotFound) {
+		if err := c.store.DeleteNotificationRule(c.ctx, rules[1].ID); !errors.Is(err, db.ErrNotFound) {
 			t.Fatalf("second delete: %v, want not found", err)
 		}
-		if rules, _ := c.svc.NotificationRules(c.ctx, userID); len(rules) != 2 {
+		if rules, _ := c.store.NotificationRules(c.ctx, userID); len(rules) != 2 {
 			t.Fatalf("%d rules left, want 2", len(rules))
 		}
 	})
@@ -322,11 +246,11 @@ var pushKeys = map[string]*ecdh.PrivateKey{}
 func TestContactURLsAreCheckedAgainstTheGuard(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		strict := alerting.NewService(d, "https://klaxon.example", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, time.Now))
-		c := &config{t: t, ctx: ctx, d: d, svc: strict}
+		strict := contacts.NewStore(d, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		c := &config{t: t, ctx: ctx, d: d, store: strict}
 		userID := c.addUser("lou")
-		create := func(svc *alerting.Service, typ db.ContactType, value string) (*db.ContactMethod, error) {
-			return svc.CreateContactMethod(ctx, alerting.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value})
+		create := func(svc *contacts.Store, typ db.ContactType, value string) (*db.ContactMethod, error) {
+			return svc.CreateContactMethod(ctx, contacts.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value})
 		}
 		for _, tc := range []struct {
 			typ          db.ContactType
@@ -355,15 +279,14 @@ func TestContactURLsAreCheckedAgainstTheGuard(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = strict.UpdateContactMethod(ctx, cm.ID, alerting.ContactMethodInput{Value: ptr("https://127.0.0.1/x")})
+		_, err = strict.UpdateContactMethod(ctx, cm.ID, contacts.ContactMethodInput{Value: ptr("https://127.0.0.1/x")})
 		wantFieldError(t, err, "value")
 
 		allow, err := egress.ParseAllow("10.20.0.0/16")
 		if err != nil {
 			t.Fatal(err)
 		}
-		onPrem := alerting.NewService(d, "https://klaxon.example", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, time.Now))
-		onPrem.SetOutboundGuard(egress.New(allow, nil))
+		onPrem := contacts.NewStore(d, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), notifiers.NewChannels(nil, egress.New(allow, nil)))
 		for _, ok := range []string{"http://10.20.0.5:8080/hook", "https://10.20.9.9/hook"} {
 			if _, err := create(onPrem, db.ContactWebhook, ok); err != nil {
 				t.Errorf("%s, allowed: %v", ok, err)

@@ -1,4 +1,4 @@
-package alerting
+package contacts
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/klaxonhq/klaxon/invalid"
 	"math/big"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/invalid"
 	"github.com/klaxonhq/klaxon/notifiers"
 )
 
@@ -35,9 +35,9 @@ const (
 
 // SendContactVerification sends a fresh six-digit code to a contact method
 // that needs one, replacing any code sent before.
-func (s *Service) SendContactVerification(ctx context.Context, id int) error {
+func (s *Store) SendContactVerification(ctx context.Context, id int) error {
 	now := s.clock()
-	cm, err := contactMethodByID(ctx, s.db, id)
+	cm, err := s.ContactMethodByID(ctx, s.db, id)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func (s *Service) SendContactVerification(ctx context.Context, id int) error {
 	case cm.Verified:
 		return invalid.New("id", "this contact method is already verified")
 	}
-	if !s.ChannelEnabled(cm.Type) {
+	if !s.channels.Enabled(cm.Type) {
 		return invalid.New("id", fmt.Sprintf("the %s channel is not configured on this server", cm.Type))
 	}
 	code, err := verificationCode()
@@ -85,7 +85,7 @@ func (s *Service) SendContactVerification(ctx context.Context, id int) error {
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, notifiers.SendTimeout)
 	defer cancel()
-	_, err = s.senders.Send(sendCtx, cm.Type, notifiers.Message{Destination: cm.Value, VerificationCode: code})
+	_, err = s.channels.Send(sendCtx, cm.Type, notifiers.Message{Destination: cm.Value, VerificationCode: code})
 	if err != nil {
 		s.log.WarnContext(ctx, "verification code not delivered", "contact_method", id, "type", cm.Type, "err", err)
 		if notifiers.IsPermanent(err) {
@@ -98,14 +98,14 @@ func (s *Service) SendContactVerification(ctx context.Context, id int) error {
 
 // VerifyContactMethod marks the method verified when code is the one last
 // sent to it and still valid. Each wrong code counts against the limit.
-func (s *Service) VerifyContactMethod(ctx context.Context, id int, code string) (*db.ContactMethod, error) {
+func (s *Store) VerifyContactMethod(ctx context.Context, id int, code string) (*db.ContactMethod, error) {
 	now := s.clock()
 	code = strings.TrimSpace(code)
 	var cm *db.ContactMethod
 	var refusal error
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if cm, err = contactMethodByID(ctx, tx, id); err != nil {
+		if cm, err = s.ContactMethodByID(ctx, tx, id); err != nil {
 			return err
 		}
 		if cm.Verified {

@@ -2,17 +2,12 @@ package alerting_test
 
 import (
 	"context"
-	"errors"
-	"io"
-	"log/slog"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/klaxonhq/klaxon/alerting"
+	"github.com/klaxonhq/klaxon/contacts"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/notifiers"
@@ -52,148 +47,13 @@ func (o *outbox) count() int {
 	return len(o.sent)
 }
 
-var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
-
-func TestContactVerification(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, d *db.DB) {
-		ctx := context.Background()
-		clk := &clock{now: time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)}
-		svc := alerting.NewService(d, "https://klaxon.example", clk.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), stores(d, clk.Now))
-		sms := &outbox{}
-		svc.SetSenders(notifiers.Senders{db.ContactSMS: sms})
-		c := &config{t: t, ctx: ctx, d: d, svc: svc}
-		userID := c.addUser("erin")
-		create := func(typ db.ContactType, value string) *db.ContactMethod {
-			t.Helper()
-			cm, err := svc.CreateContactMethod(ctx, alerting.ContactMethodInput{UserID: &userID, Type: &typ, Value: &value})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return cm
-		}
-		verified := func(id int) bool {
-			t.Helper()
-			cm, err := svc.ContactMethod(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return cm.Verified
-		}
-
-		phone := create(db.ContactSMS, "+15551230009")
-		if phone.Verified {
-			t.Fatal("a new number starts verified")
-		}
-		if err := svc.SendContactVerification(ctx, phone.ID); err != nil {
-			t.Fatal(err)
-		}
-		msg := sms.last(t)
-		if msg.Destination != "+15551230009" || !sixDigits.MatchString(msg.VerificationCode) {
-			t.Fatalf("sent %+v, want a six-digit code to the number", msg)
-		}
-		code := msg.VerificationCode
-
-		// Asking again at once is refused and sends nothing.
-		var limited *db.RateLimitError
-		if err := svc.SendContactVerification(ctx, phone.ID); !errors.As(err, &limited) || limited.Wait != time.Minute {
-			t.Fatalf("second code at once: %v, want a rate limit of a minute", err)
-		}
-		if sms.count() != 1 {
-			t.Fatalf("%d messages sent, want 1", sms.count())
-		}
-
-		wrong := "000000"
-		if code == wrong {
-			wrong = "111111"
-		}
-		_, err := svc.VerifyContactMethod(ctx, phone.ID, wrong)
-		wantFieldError(t, err, "code")
-		if verified(phone.ID) {
-			t.Fatal("a wrong code verified the method")
-		}
-
-		// The code expires after 15 minutes; a new one replaces it.
-		clk.Advance(15 * time.Minute)
-		_, err = svc.VerifyContactMethod(ctx, phone.ID, code)
-		wantFieldError(t, err, "code")
-		if err := svc.SendContactVerification(ctx, phone.ID); err != nil {
-			t.Fatal(err)
-		}
-		fresh := sms.last(t).VerificationCode
-		if cm, err := svc.VerifyContactMethod(ctx, phone.ID, " "+fresh+" "); err != nil || !cm.Verified {
-			t.Fatalf("right code: %v", err)
-		}
-		if !verified(phone.ID) {
-			t.Fatal("verification was not stored")
-		}
-		if err := svc.SendContactVerification(ctx, phone.ID); err == nil {
-			t.Fatal("a code was sent to a verified method")
-		}
-
-		// Changing the number makes it unverified again and voids its code.
-		if _, err := svc.UpdateContactMethod(ctx, phone.ID, alerting.ContactMethodInput{Value: ptr("+15551230010")}); err != nil {
-			t.Fatal(err)
-		}
-		if verified(phone.ID) {
-			t.Fatal("a changed number stayed verified")
-		}
-
-		t.Run("five wrong codes use the code up", func(t *testing.T) {
-			cm := create(db.ContactSMS, "+15551230011")
-			if err := svc.SendContactVerification(ctx, cm.ID); err != nil {
-				t.Fatal(err)
-			}
-			code := sms.last(t).VerificationCode
-			for i := range 5 {
-				guess := "99999" + string(rune('0'+i))
-				if guess == code {
-					guess = "888888"
-				}
-				_, err := svc.VerifyContactMethod(ctx, cm.ID, guess)
-				wantFieldError(t, err, "code")
-			}
-			_, err := svc.VerifyContactMethod(ctx, cm.ID, code)
-			wantFieldError(t, err, "code")
-			if verified(cm.ID) {
-				t.Fatal("the right code worked after five wrong ones")
-			}
-		})
-
-		t.Run("no code sent", func(t *testing.T) {
-			cm := create(db.ContactSMS, "+15551230012")
-			_, err := svc.VerifyContactMethod(ctx, cm.ID, "123456")
-			wantFieldError(t, err, "code")
-		})
-
-		t.Run("methods that need no code", func(t *testing.T) {
-			hook := create(db.ContactWebhook, "https://hooks.example/ops")
-			if !hook.Verified {
-				t.Fatal("a webhook needs no verification but starts unverified")
-			}
-			wantFieldError(t, svc.SendContactVerification(ctx, hook.ID), "id")
-		})
-
-		t.Run("unconfigured channel", func(t *testing.T) {
-			mail := create(db.ContactEmail, "erin@example.com")
-			wantFieldError(t, svc.SendContactVerification(ctx, mail.ID), "id")
-		})
-
-		t.Run("undeliverable code", func(t *testing.T) {
-			cm := create(db.ContactSMS, "+15551230013")
-			sms.fail = notifiers.Permanent(errors.New("not a mobile number"))
-			defer func() { sms.fail = nil }()
-			wantFieldError(t, svc.SendContactVerification(ctx, cm.ID), "id")
-		})
-	})
-}
-
 // TestUnverifiedMethodIsLoggedNotPaged shows that an unverified number is
 // never paged, and that the delivery log says why.
 func TestUnverifiedMethodIsLoggedNotPaged(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newEngineFixture(t, d)
 		sms := &outbox{}
-		f.svc.SetSenders(notifiers.Senders{db.ContactSMS: sms})
+		f.channels.SetSenders(notifiers.Senders{db.ContactSMS: sms})
 		now := f.clock.Now()
 		u := &db.User{Email: "fay@example.com", Name: "Fay", Role: db.RoleResponder, CreatedAt: now, UpdatedAt: now}
 		f.insert(u)
@@ -227,12 +87,12 @@ func TestVerifiedNumberHasOneOwner(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newEngineFixture(t, d)
 		sms := &outbox{}
-		f.svc.SetSenders(notifiers.Senders{db.ContactSMS: sms})
+		f.channels.SetSenders(notifiers.Senders{db.ContactSMS: sms})
 		const number = "+15551230001"
 		alice, bob := f.user("alice"), f.user("bob")
 		add := func(userID int, typ db.ContactType, value string) int {
 			t.Helper()
-			cm, err := f.svc.CreateContactMethod(f.ctx, alerting.ContactMethodInput{UserID: &userID, Type: &typ, Value: ptr(value)})
+			cm, err := f.contacts.CreateContactMethod(f.ctx, contacts.ContactMethodInput{UserID: &userID, Type: &typ, Value: ptr(value)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,14 +100,14 @@ func TestVerifiedNumberHasOneOwner(t *testing.T) {
 		}
 		sendCode := func(id int) string {
 			t.Helper()
-			if err := f.svc.SendContactVerification(f.ctx, id); err != nil {
+			if err := f.contacts.SendContactVerification(f.ctx, id); err != nil {
 				t.Fatal(err)
 			}
 			return sms.last(t).VerificationCode
 		}
 		verified := func(id int) bool {
 			t.Helper()
-			cm, err := f.svc.ContactMethod(f.ctx, id)
+			cm, err := f.contacts.ContactMethod(f.ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,7 +134,7 @@ func TestVerifiedNumberHasOneOwner(t *testing.T) {
 		}
 
 		alices := add(alice, db.ContactSMS, number)
-		if _, err := f.svc.VerifyContactMethod(f.ctx, alices, sendCode(alices)); err != nil {
+		if _, err := f.contacts.VerifyContactMethod(f.ctx, alices, sendCode(alices)); err != nil {
 			t.Fatal(err)
 		}
 		if got := reply("ack " + strconv.Itoa(alertID)); !strings.HasPrefix(got, "Acknowledged #") {
@@ -287,7 +147,7 @@ func TestVerifiedNumberHasOneOwner(t *testing.T) {
 		// Verified by alice, the number cannot be verified by bob, even
 		// with the right code.
 		bobsCode := sendCode(bobs)
-		_, err := f.svc.VerifyContactMethod(f.ctx, bobs, bobsCode)
+		_, err := f.contacts.VerifyContactMethod(f.ctx, bobs, bobsCode)
 		wantFieldError(t, err, "id")
 		if !strings.Contains(err.Error(), "already verified by another Klaxon user") || verified(bobs) || !verified(alices) {
 			t.Fatalf("second verification: %v; bob %v, alice %v", err, verified(bobs), verified(alices))
@@ -309,10 +169,10 @@ func TestVerifiedNumberHasOneOwner(t *testing.T) {
 		}
 
 		// Once alice removes it, bob's code works, and replies act for him.
-		if err := f.svc.DeleteContactMethod(f.ctx, alices); err != nil {
+		if err := f.contacts.DeleteContactMethod(f.ctx, alices); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.VerifyContactMethod(f.ctx, bobs, bobsCode); err != nil {
+		if _, err := f.contacts.VerifyContactMethod(f.ctx, bobs, bobsCode); err != nil {
 			t.Fatalf("verify after the other user removed the number: %v", err)
 		}
 		if got := reply("close " + strconv.Itoa(alertID)); !strings.HasPrefix(got, "Closed #") {

@@ -1,11 +1,10 @@
-package alerting
+package contacts
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/klaxonhq/klaxon/invalid"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/egress"
+	"github.com/klaxonhq/klaxon/invalid"
 	"github.com/klaxonhq/klaxon/notifiers"
 )
 
@@ -40,7 +40,7 @@ type NotificationRuleInput struct {
 const maxRuleDelay = 1440
 
 // ContactMethods returns the user's contact methods, oldest first.
-func (s *Service) ContactMethods(ctx context.Context, userID int) ([]*db.ContactMethod, error) {
+func (s *Store) ContactMethods(ctx context.Context, userID int) ([]*db.ContactMethod, error) {
 	var list []*db.ContactMethod
 	if err := s.db.NewSelect().Model(&list).Where("user_id = ?", userID).Order("id").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list contact methods of user %d: %w", userID, err)
@@ -48,11 +48,13 @@ func (s *Service) ContactMethods(ctx context.Context, userID int) ([]*db.Contact
 	return list, nil
 }
 
-func (s *Service) ContactMethod(ctx context.Context, id int) (*db.ContactMethod, error) {
-	return contactMethodByID(ctx, s.db, id)
+func (s *Store) ContactMethod(ctx context.Context, id int) (*db.ContactMethod, error) {
+	return s.ContactMethodByID(ctx, s.db, id)
 }
 
-func contactMethodByID(ctx context.Context, idb bun.IDB, id int) (*db.ContactMethod, error) {
+// ContactMethodByID reads the method through idb, so the engine can read
+// it inside its own transaction; a missing method is db.ErrNotFound.
+func (s *Store) ContactMethodByID(ctx context.Context, idb bun.IDB, id int) (*db.ContactMethod, error) {
 	cm := new(db.ContactMethod)
 	if err := idb.NewSelect().Model(cm).Where("id = ?", id).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load contact method %d: %w", id, db.Classify(err))
@@ -62,7 +64,7 @@ func contactMethodByID(ctx context.Context, idb bun.IDB, id int) (*db.ContactMet
 
 // CreateContactMethod adds a contact method to a user; an address or
 // number starts unverified and is not notified until verified.
-func (s *Service) CreateContactMethod(ctx context.Context, in ContactMethodInput) (*db.ContactMethod, error) {
+func (s *Store) CreateContactMethod(ctx context.Context, in ContactMethodInput) (*db.ContactMethod, error) {
 	switch {
 	case in.UserID == nil:
 		return nil, invalid.New("userId", "is required")
@@ -96,14 +98,14 @@ func (s *Service) CreateContactMethod(ctx context.Context, in ContactMethodInput
 
 // UpdateContactMethod changes a method's name, value or disabled flag. A
 // new value must be verified again.
-func (s *Service) UpdateContactMethod(ctx context.Context, id int, in ContactMethodInput) (*db.ContactMethod, error) {
+func (s *Store) UpdateContactMethod(ctx context.Context, id int, in ContactMethodInput) (*db.ContactMethod, error) {
 	if in.UserID != nil {
 		return nil, invalid.New("userId", "cannot be changed")
 	}
 	var cm *db.ContactMethod
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if cm, err = contactMethodByID(ctx, tx, id); err != nil {
+		if cm, err = s.ContactMethodByID(ctx, tx, id); err != nil {
 			return err
 		}
 		if in.Type != nil && *in.Type != cm.Type {
@@ -134,11 +136,11 @@ func (s *Service) UpdateContactMethod(ctx context.Context, id int, in ContactMet
 }
 
 // DeleteContactMethod removes the method with its notification rules.
-func (s *Service) DeleteContactMethod(ctx context.Context, id int) error {
+func (s *Store) DeleteContactMethod(ctx context.Context, id int) error {
 	return db.DeleteByID[db.ContactMethod](ctx, s.db, id, "contact method")
 }
 
-func (s *Service) applyContactMethod(cm *db.ContactMethod, in ContactMethodInput) error {
+func (s *Store) applyContactMethod(cm *db.ContactMethod, in ContactMethodInput) error {
 	if !cm.Type.Valid() {
 		return invalid.New("type", fmt.Sprintf("unknown contact type %q", cm.Type))
 	}
@@ -173,7 +175,7 @@ var (
 // an address in the outbound allow list) whose host is not plainly a
 // local address; a bare ntfy topic or topic URL; or a browser's push
 // subscription JSON.
-func (s *Service) ContactValue(t db.ContactType, value string) (string, error) {
+func (s *Store) ContactValue(t db.ContactType, value string) (string, error) {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return "", invalid.New("value", "is required")
@@ -233,23 +235,24 @@ func (s *Service) ContactValue(t db.ContactType, value string) (string, error) {
 // [::1]) is refused here too, with the reason: the senders' own check
 // when they connect is the one that holds, since a name can resolve to
 // anything later.
-func (s *Service) webURL(value, notWeb string) error {
+func (s *Store) webURL(value, notWeb string) error {
 	u, err := url.Parse(value)
 	if err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http") {
 		return invalid.New("value", notWeb)
 	}
+	guard := s.channels.Guard()
 	var refused *egress.RefusedError
-	if err := s.guard.CheckURL(value); errors.As(err, &refused) {
+	if err := guard.CheckURL(value); errors.As(err, &refused) {
 		return invalid.New("value", fmt.Sprintf("points at a %s address, which Klaxon does not send to; an operator can allow its range with KLAXON_OUTBOUND_ALLOW", refused.Class))
 	}
-	if u.Scheme == "http" && !s.guard.Listed(value) {
+	if u.Scheme == "http" && !guard.Listed(value) {
 		return invalid.New("value", notWeb)
 	}
 	return nil
 }
 
 // NotificationRules returns the user's rules by delay, then age.
-func (s *Service) NotificationRules(ctx context.Context, userID int) ([]*db.NotificationRule, error) {
+func (s *Store) NotificationRules(ctx context.Context, userID int) ([]*db.NotificationRule, error) {
 	var list []*db.NotificationRule
 	err := s.db.NewSelect().Model(&list).Where("user_id = ?", userID).Order("delay_minutes", "id").Scan(ctx)
 	if err != nil {
@@ -258,7 +261,7 @@ func (s *Service) NotificationRules(ctx context.Context, userID int) ([]*db.Noti
 	return list, nil
 }
 
-func (s *Service) NotificationRule(ctx context.Context, id int) (*db.NotificationRule, error) {
+func (s *Store) NotificationRule(ctx context.Context, id int) (*db.NotificationRule, error) {
 	rule := new(db.NotificationRule)
 	if err := s.db.NewSelect().Model(rule).Where("id = ?", id).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load notification rule %d: %w", id, db.Classify(err))
@@ -268,13 +271,13 @@ func (s *Service) NotificationRule(ctx context.Context, id int) (*db.Notificatio
 
 // CreateNotificationRule adds a rule for the contact method's owner. A
 // second rule for the same method and delay is refused.
-func (s *Service) CreateNotificationRule(ctx context.Context, in NotificationRuleInput) (*db.NotificationRule, error) {
+func (s *Store) CreateNotificationRule(ctx context.Context, in NotificationRuleInput) (*db.NotificationRule, error) {
 	if in.DelayMinutes < 0 || in.DelayMinutes > maxRuleDelay {
 		return nil, invalid.New("delayMinutes", fmt.Sprintf("must be between 0 and %d", maxRuleDelay))
 	}
 	rule := &db.NotificationRule{ContactMethodID: in.ContactMethodID, DelayMinutes: in.DelayMinutes, CreatedAt: s.clock()}
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		cm, err := contactMethodByID(ctx, tx, in.ContactMethodID)
+		cm, err := s.ContactMethodByID(ctx, tx, in.ContactMethodID)
 		if err != nil {
 			if isNotFound(err) {
 				return invalid.New("contactMethodId", fmt.Sprintf("contact method %d does not exist", in.ContactMethodID))
@@ -296,7 +299,7 @@ func (s *Service) CreateNotificationRule(ctx context.Context, in NotificationRul
 	return rule, nil
 }
 
-func (s *Service) DeleteNotificationRule(ctx context.Context, id int) error {
+func (s *Store) DeleteNotificationRule(ctx context.Context, id int) error {
 	return db.DeleteByID[db.NotificationRule](ctx, s.db, id, "notification rule")
 }
 
@@ -304,7 +307,7 @@ func (s *Service) DeleteNotificationRule(ctx context.Context, id int) error {
 // method of userID. A browser keeps its endpoint across sign-ins, so the
 // endpoint moves to whoever registered it last: on a shared machine the
 // previous user's pages must stop arriving there.
-func (s *Service) RegisterPushSubscription(ctx context.Context, userID int, sub notifiers.PushSubscription, name string) (*db.ContactMethod, error) {
+func (s *Store) RegisterPushSubscription(ctx context.Context, userID int, sub notifiers.PushSubscription, name string) (*db.ContactMethod, error) {
 	raw, err := json.Marshal(sub)
 	if err != nil {
 		return nil, fmt.Errorf("encode push subscription: %w", err)
