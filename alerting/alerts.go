@@ -25,6 +25,9 @@ type AlertFilter struct {
 	// Grouped, when set, keeps only the first alerts of groups (true) or
 	// only the alerts outside any group (false).
 	Grouped *bool
+	// Suppressed, when set, keeps the alerts opened during a maintenance
+	// window that has not yet let them page (true), or the others.
+	Suppressed *bool
 }
 
 // MaxSearchLength bounds AlertFilter.Search, in characters.
@@ -59,6 +62,13 @@ func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) (
 				q = q.Where("group_id = id")
 			} else {
 				q = q.Where("group_id IS NULL")
+			}
+		}
+		if f.Suppressed != nil {
+			if *f.Suppressed {
+				q = q.Where("suppressed_by IS NOT NULL")
+			} else {
+				q = q.Where("suppressed_by IS NULL")
 			}
 		}
 		return q
@@ -128,15 +138,23 @@ func (s *Service) Acknowledge(ctx context.Context, alertID, userID int) (*db.Ale
 
 func (s *Service) acknowledgeBy(userID int) alertMutation {
 	return func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
+		now := s.clock()
 		switch {
 		case a.Status == db.AlertAcknowledged && a.SnoozedUntil == nil:
-			return nil, nil
+			// Acknowledging again says "still on it": under a policy with
+			// an acknowledgement timeout, the timeout starts over (see
+			// settleJobs).
+			timeout, err := s.ackTimeoutOf(ctx, tx, a)
+			if err != nil || timeout == 0 {
+				return nil, err
+			}
+			a.AcknowledgedAt, a.AcknowledgedBy = &now, &userID
+			return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: "Acknowledged again; the acknowledgement timeout starts over", UserID: &userID}, nil
 		case a.Status == db.AlertClosed:
 			return nil, invalid.New("id", fmt.Sprintf("alert %d is closed", a.ID))
 		}
 		// Acknowledging a snoozed alert ends the snooze for good: change
 		// drops the job that would have opened it again.
-		now := s.clock()
 		a.Status, a.AcknowledgedAt, a.AcknowledgedBy, a.SnoozedUntil = db.AlertAcknowledged, &now, &userID, nil
 		// Acknowledging a group's first alert is acknowledging the group.
 		if err := actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen}, func(m *db.Alert) *db.AlertLog {
@@ -244,10 +262,8 @@ func (s *Service) changeThen(ctx context.Context, alertID int, mutate alertMutat
 			if err := events.AlertChanged(ctx, tx, eventType(entry.Type), alertID, eventIntegration(alert), entry.At); err != nil {
 				return err
 			}
-			if alert.Status != db.AlertOpen {
-				if err := cancelJobs(ctx, tx, alertID); err != nil {
-					return err
-				}
+			if err := s.settleJobs(ctx, tx, alert, entry); err != nil {
+				return err
 			}
 			if then != nil {
 				return then(ctx, tx, alert)

@@ -115,12 +115,16 @@ func TestAuditOfConfiguration(t *testing.T) {
 		}
 		wantChanges(t, e, map[string]string{
 			"name": `{"to":"Primary"}`, "description": `{"to":""}`, "repeat": `{"to":0}`,
-			"steps": `{"to":[{"delayMinutes":0,"targets":[{"type":"RECIPIENTS"}]}]}`,
+			"steps": `{"to":[{"delayMinutes":0,"targets":[{"type":"RECIPIENTS"}]}]}`, "ackTimeoutMinutes": `{"to":null}`,
 		})
 		if _, err := c.policies.UpdateEscalationPolicy(ctx, p.ID, policies.PolicyInput{Repeat: ptr(2), Steps: recipients}); err != nil {
 			t.Fatal(err)
 		}
 		wantChanges(t, trail.one(audit.EscalationPolicy, p.ID, audit.Updated, "a@example.com"), map[string]string{"repeat": `{"from":0,"to":2}`})
+		if _, err := c.policies.UpdateEscalationPolicy(ctx, p.ID, policies.PolicyInput{AckTimeoutMinutes: ptr(30)}); err != nil {
+			t.Fatal(err)
+		}
+		wantChanges(t, trail.one(audit.EscalationPolicy, p.ID, audit.Updated, "a@example.com"), map[string]string{"ackTimeoutMinutes": `{"from":null,"to":30}`})
 		if _, err := c.policies.CreateEscalationPolicy(ctx, policies.PolicyInput{Name: ptr("Primary"), Steps: recipients}); err == nil {
 			t.Fatal("a second policy named Primary was created")
 		}
@@ -153,6 +157,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"token": `{"to":"[redacted]"}`, "signatureSecret": `{"to":"[redacted]"}`,
 			"rulesetId": "*", "escalationPolicyId": `{"to":` + itoa(p.ID) + `}`, "mapping": "*",
 			"rateLimitPerMinute": `{"to":null}`, "recipientUserIds": `{"to":[` + itoa(b) + `]}`, "recipientGroupIds": `{"to":[]}`,
+			"pageDelayMinutes": `{"to":0}`, "autoCloseAfterMinutes": `{"to":null}`,
 		})
 		for _, secret := range []string{integ.Token, "first-secret-0123456789"} {
 			if containsText(trail, secret) {
@@ -177,6 +182,12 @@ func TestAuditOfConfiguration(t *testing.T) {
 		}
 		wantChanges(t, trail.one(audit.Integration, integ.ID, audit.Updated, "a@example.com"), map[string]string{
 			"signatureSecret": `{"from":"[redacted]","to":""}`,
+		})
+		if _, err := c.integrations.UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{PageDelayMinutes: ptr(5), AutoCloseAfterMinutes: ptr(60)}); err != nil {
+			t.Fatal(err)
+		}
+		wantChanges(t, trail.one(audit.Integration, integ.ID, audit.Updated, "a@example.com"), map[string]string{
+			"pageDelayMinutes": `{"from":0,"to":5}`, "autoCloseAfterMinutes": `{"from":null,"to":60}`,
 		})
 		rotated, err := c.integrations.RotateIntegrationToken(ctx, integ.ID)
 		if err != nil {
@@ -258,6 +269,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"name": `{"from":"Web scanner"}`, "type": "*", "enabled": "*", "token": `{"from":"[redacted]"}`, "signatureSecret": `{"from":""}`,
 			"rulesetId": "*", "escalationPolicyId": "*", "mapping": "*", "rateLimitPerMinute": "*",
 			"recipientUserIds": `{"from":[` + itoa(b) + `]}`, "recipientGroupIds": "*",
+			"pageDelayMinutes": `{"from":5}`, "autoCloseAfterMinutes": `{"from":60}`,
 		})
 		if err := c.integrations.DeleteIntegration(ctx, integ.ID); err == nil {
 			t.Fatal("deleted an integration twice")

@@ -49,6 +49,17 @@ type Groups interface {
 	MemberIDs(ctx context.Context, idb bun.IDB, groupIDs []int) ([]int, error)
 }
 
+// Maintenance reads the maintenance windows; package maintenance
+// implements it.
+type Maintenance interface {
+	// WindowsFor returns the windows naming the integration. Ingest keeps
+	// them with the integration's route and asks them, in memory, whether
+	// one covers a message's time.
+	WindowsFor(ctx context.Context, idb bun.IDB, integrationID int) ([]*db.MaintenanceWindow, error)
+	// WindowByID loads one window; db.ErrNotFound once it is deleted.
+	WindowByID(ctx context.Context, idb bun.IDB, id int) (*db.MaintenanceWindow, error)
+}
+
 // Integrations reads integrations, their recipients and their rulesets;
 // package integrations implements it.
 type Integrations interface {
@@ -72,4 +83,6 @@ type Config struct {
 	Groups       Groups
 	// Heartbeats, when set, is asked by heartbeat monitors' deadline jobs.
 	Heartbeats Heartbeats
+	// Maintenance may be nil: no integration is ever under maintenance.
+	Maintenance Maintenance
 }

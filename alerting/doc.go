@@ -5,17 +5,21 @@
 //   - Ingest (ingest*.go, groupcommit.go, routes.go, dryrun.go, inbound.go):
 //     log each message (table inbound_messages), decide by the integration's
 //     rules, and apply the decision to alerts in one transaction, batched
-//     by group commit. Routes (an integration with its compiled ruleset)
-//     are cached by token; RoutesChanged drops them, and the stores of the
+//     by group commit. Routes (an integration with its compiled ruleset
+//     and its maintenance windows) are cached by token; RoutesChanged drops them, and the stores of the
 //     configuration they are built from call it after each change.
 //   - Lifecycle (alerts.go, handson.go, actionlinks.go, actors.go,
 //     replies.go): acknowledge, assign, close, snooze, escalate at once,
 //     notes, and alerts opened by hand (which have no integration), with
 //     the timeline (tables alerts, alert_log, alert_recipients,
 //     action_links).
-//   - Engine (escalation.go, notify.go, jobs.go): walk each alert's
+//   - Maintenance (maintenance.go): an alert opened while a maintenance
+//     window covers its integration is not paged until the window ends.
+//   - Engine (escalation.go, notify.go, jobs.go, flap.go): walk each alert's
 //     escalation policy, notify the people it names by their notification
-//     rules, retry and rate-limit (tables alert_jobs, notifications).
+//     rules, retry and rate-limit (tables alert_jobs, notifications);
+//     hold a new alert's first step for the paging delay, close quiet
+//     alerts, and time out acknowledgements.
 //   - Heartbeats (heartbeat.go): each heartbeat monitor's deadline is one
 //     job with no alert; when due it asks the monitors (the Heartbeats
 //     interface) and either moves itself to the new deadline or opens the
@@ -30,8 +34,8 @@
 // monitor opened, which is deduplicated per monitor instead.
 //
 // The configuration the engine follows is kept by other packages
-// (integrations, schedules, policies, contacts, heartbeats, and auth for group
-// membership); alerting reads it only through the small interfaces it
+// (integrations, schedules, policies, contacts, heartbeats, maintenance,
+// and auth for group membership); alerting reads it only through the small interfaces it
 // declares in config.go, filled in by the wiring, and never imports those
 // packages. It pages through notifiers.Channels, the value contact
 // verification sends through too. It may import db, events, notifiers,

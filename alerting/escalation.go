@@ -47,10 +47,20 @@ func notifyKey(alertID int, a notifyArgs) string {
 	return fmt.Sprintf("notify:%d:%d:%d:%d:%d", alertID, a.Round, a.Step, a.UserID, a.ContactMethodID)
 }
 
-// startPaging queues the first escalation step of a newly opened alert, in
-// the transaction that opened it. A rule's route gives the alert its own
-// recipients. Without a policy, an alert with recipients pages them once.
-func (s *Service) startPaging(ctx context.Context, tx bun.Tx, integrationID *int, policyID *int, route rules.Route, alertID int, now time.Time) error {
+// startPaging queues the first escalation step of a newly opened alert,
+// due at pageAt, in the transaction that opened it, and reports whether
+// it did. A rule's route gives the alert its own recipients. Without a
+// policy, an alert with recipients pages them once.
+func (s *Service) startPaging(ctx context.Context, tx bun.Tx, integrationID *int, policyID *int, route rules.Route, alertID int, now, pageAt time.Time) (bool, error) {
+	own, err := storeRouteRecipients(ctx, tx, route, alertID)
+	if err != nil {
+		return false, err
+	}
+	return s.queueFirstStep(ctx, tx, integrationID, policyID, len(own) > 0, alertID, now, pageAt)
+}
+
+// storeRouteRecipients gives an alert the recipients its rule names.
+func storeRouteRecipients(ctx context.Context, tx bun.Tx, route rules.Route, alertID int) ([]*db.AlertRecipient, error) {
 	var own []*db.AlertRecipient
 	for _, id := range route.RecipientUserIDs {
 		own = append(own, &db.AlertRecipient{AlertID: alertID, Kind: db.TargetUser, TargetID: id})
@@ -60,23 +70,31 @@ func (s *Service) startPaging(ctx context.Context, tx bun.Tx, integrationID *int
 	}
 	if len(own) > 0 {
 		if _, err := tx.NewInsert().Model(&own).On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
-			return fmt.Errorf("store recipients of alert %d: %w", alertID, err)
+			return nil, fmt.Errorf("store recipients of alert %d: %w", alertID, err)
 		}
 	}
-	if policyID == nil && len(own) == 0 {
+	return own, nil
+}
+
+// queueFirstStep queues an alert's first escalation step, due at pageAt,
+// unless it has no one to page: no policy, no recipients of its own
+// (ownRecipients) and none from its integration (an alert opened by hand
+// has none). It reports whether it queued the step.
+func (s *Service) queueFirstStep(ctx context.Context, tx bun.Tx, integrationID *int, policyID *int, ownRecipients bool, alertID int, now, pageAt time.Time) (bool, error) {
+	if policyID == nil && !ownRecipients {
 		if integrationID == nil {
-			return nil
+			return false, nil
 		}
 		recipients, err := s.config.Integrations.RecipientsOf(ctx, tx, *integrationID)
 		if err != nil {
-			return fmt.Errorf("start paging: %w", err)
+			return false, fmt.Errorf("start paging: %w", err)
 		}
 		if len(recipients) == 0 {
-			return nil
+			return false, nil
 		}
 	}
 	first := escalateArgs{}
-	return enqueue(ctx, tx, jobEscalate, alertID, now, escalateKey(alertID, first), first, now)
+	return true, enqueue(ctx, tx, jobEscalate, alertID, pageAt, escalateKey(alertID, first), first, now)
 }
 
 // plan is the policy an alert follows: its steps and extra rounds.

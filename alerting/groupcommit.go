@@ -35,6 +35,9 @@ type pendingIngest struct {
 	failure  string
 	// failStatus is what a message with a failure is logged as.
 	failStatus db.InboundStatus
+	// hold is the maintenance window covering the integration when the
+	// message came, nil if none.
+	hold *suppression
 	// lead says whether the waiter must lead the next batch (true) or
 	// has been committed, with err (false).
 	lead chan bool
@@ -210,5 +213,5 @@ func (s *Service) storeOne(ctx context.Context, tx bun.Tx, prepared *sqliteBatch
 
 // plan is what p's message does.
 func (p *pendingIngest) plan() ingestPlan {
-	return planIngest(p.integ, p.decision, p.failure, p.failStatus)
+	return planIngest(p.integ, p.decision, p.failure, p.failStatus, p.hold)
 }

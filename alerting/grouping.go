@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -33,9 +34,14 @@ type groupPlan struct {
 }
 
 // joined is out for an opened alert that joined leaderID's group: it is
-// on the record like any other, but the group's first alert pages for it.
-func (out ingestOutcome) joined(leaderID int) ingestOutcome {
-	out.StartPaging = false
+// on the record like any other, but the group's first alert pages for it,
+// so a maintenance window has no paging of its own to hold back. hold is
+// the plan's window, nil if none.
+func (out ingestOutcome) joined(leaderID int, hold *suppression) ingestOutcome {
+	if out.HoldPaging {
+		out.EntryText = strings.TrimSuffix(out.EntryText, hold.note())
+	}
+	out.StartPaging, out.HoldPaging = false, false
 	out.EntryText += fmt.Sprintf("; joined the group of #%d, which pages for it", leaderID)
 	return out
 }
@@ -158,9 +164,23 @@ func actOnMembers(ctx context.Context, tx bun.Tx, leader *db.Alert, from []db.Al
 		if err := events.AlertChanged(ctx, tx, eventType(entry.Type), m.ID, eventIntegration(m), entry.At); err != nil {
 			return err
 		}
-		if err := cancelJobs(ctx, tx, m.ID); err != nil {
+		if err := settleMemberJobs(ctx, tx, m, entry.At); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// settleMemberJobs is settleJobs for a member: it was never paged, so
+// there is no paging to stop nor an acknowledgement timeout to start, but
+// its auto-close goes when it closes and stays while it is acknowledged.
+func settleMemberJobs(ctx context.Context, tx bun.Tx, m *db.Alert, now time.Time) error {
+	if m.Status == db.AlertClosed {
+		_, err := cancelAllJobs(ctx, tx, m.ID, now)
+		return err
+	}
+	if _, err := tx.NewDelete().Model((*db.AlertJob)(nil)).Where("alert_id = ? AND kind <> ?", m.ID, jobAutoClose).Exec(ctx); err != nil {
+		return fmt.Errorf("settle jobs of grouped alert %d: %w", m.ID, err)
 	}
 	return nil
 }

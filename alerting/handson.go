@@ -293,7 +293,8 @@ func (s *Service) CreateAlert(ctx context.Context, in ManualAlertInput, userID i
 			return err
 		}
 		route := rules.Route{RecipientUserIDs: in.UserIDs, RecipientGroupIDs: in.GroupIDs}
-		return s.startPaging(ctx, tx, nil, in.EscalationPolicyID, route, alert.ID, now)
+		_, err = s.startPaging(ctx, tx, nil, in.EscalationPolicyID, route, alert.ID, now, now)
+		return err
 	})
 	if err != nil {
 		return nil, err

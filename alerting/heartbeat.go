@@ -127,7 +127,7 @@ func (s *Service) OpenHeartbeatAlert(ctx context.Context, tx bun.Tx, miss *db.Mi
 		return nil, err
 	}
 	route := rules.Route{RecipientUserIDs: miss.UserIDs, RecipientGroupIDs: miss.GroupIDs}
-	if err := s.startPaging(ctx, tx, nil, alert.EscalationPolicyID, route, alert.ID, now); err != nil {
+	if _, err := s.startPaging(ctx, tx, nil, alert.EscalationPolicyID, route, alert.ID, now, now); err != nil {
 		return nil, err
 	}
 	return alert, nil
@@ -156,7 +156,7 @@ func (s *Service) CloseHeartbeatAlert(ctx context.Context, tx bun.Tx, monitorID 
 	if err := events.AlertChanged(ctx, tx, string(db.LogClosed), alert.ID, eventIntegration(alert), now); err != nil {
 		return nil, err
 	}
-	if err := cancelJobs(ctx, tx, alert.ID); err != nil {
+	if err := closeJobs(ctx, tx, alert.ID, now); err != nil {
 		return nil, err
 	}
 	return alert, nil

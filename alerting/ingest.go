@@ -59,7 +59,7 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 	if msg.Headers == nil {
 		msg.Headers = map[string]string{}
 	}
-	p := &pendingIngest{integ: r.integ, msg: msg}
+	p := &pendingIngest{integ: r.integ, msg: msg, hold: r.hold(now)}
 	if r.integ.SignatureRequired() {
 		// An unsigned body is kept for the record but never read: nothing
 		// in it may open, append to or close an alert.
@@ -83,7 +83,7 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 // apply carries out a decision inside tx and records the message with its
 // final status.
 func (s *Service) apply(ctx context.Context, tx bun.Tx, integ *db.Integration, msg *db.InboundMessage, d rules.Decision) error {
-	return s.executeGeneric(ctx, tx, integ.ID, msg, planIngest(integ, d, "", ""))
+	return s.executeGeneric(ctx, tx, integ.ID, msg, planIngest(integ, d, "", "", nil))
 }
 
 // executeGeneric carries out plan inside tx with bun: the reference executor,
@@ -123,7 +123,7 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 				}
 			}
 			if leaderID != alertID {
-				out = out.joined(leaderID)
+				out = out.joined(leaderID, plan.Hold)
 			}
 		case stepClose:
 			if err := endGroup(ctx, tx, alertID, now); err != nil {
@@ -134,13 +134,25 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 	if out.Entry != "" {
 		msg.AlertID = &alertID
 	}
+	heldBack := false
 	if out.CancelJobs {
-		if err := cancelJobs(ctx, tx, alertID); err != nil {
+		if heldBack, err = cancelAllJobs(ctx, tx, alertID, now); err != nil {
 			return err
 		}
 	}
+	paging := false
 	if out.StartPaging {
-		if err := s.startPaging(ctx, tx, &integrationID, plan.PolicyID, plan.Route, alertID, now); err != nil {
+		if paging, err = s.startPaging(ctx, tx, &integrationID, plan.PolicyID, plan.Route, alertID, now, plan.pageAt(now)); err != nil {
+			return err
+		}
+	}
+	if out.WatchSilence {
+		if err := insertJob(ctx, tx, plan.autoCloseJob(alertID, now), autoCloseArgs{Minutes: plan.AutoCloseMinutes}); err != nil {
+			return err
+		}
+	}
+	if out.HoldPaging {
+		if paging, err = s.holdOrStart(ctx, tx, integrationID, plan, &out, alertID, now); err != nil {
 			return err
 		}
 	}
@@ -150,6 +162,17 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 	}
 	if err := insertMessageAndLog(ctx, tx, msg, &db.AlertLog{AlertID: alertID, At: now, Type: out.Entry, Message: out.EntryText}); err != nil {
 		return err
+	}
+	timeline := &timelineWriter{tx: tx, alertID: alertID, at: now}
+	if paging && plan.DelayEntry != "" {
+		if err := timeline.add(ctx, db.LogPagingDelayed, plan.DelayEntry); err != nil {
+			return err
+		}
+	}
+	if heldBack {
+		if err := timeline.add(ctx, db.LogNotPaged, closedBeforePagingText); err != nil {
+			return err
+		}
 	}
 	if leaderID != 0 && leaderID != alertID {
 		return noteJoined(ctx, tx, integrationID, leaderID, alertID, &msg.ID, now)

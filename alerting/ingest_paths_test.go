@@ -75,11 +75,23 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 				}
 			}
 		}
+		// The story reaches the paging delay and auto-close.
+		for _, want := range []struct{ table, column, value string }{
+			{"alert_log", "type", string(db.LogPagingDelayed)},
+			{"alert_log", "type", string(db.LogNotPaged)},
+			{"alert_jobs", "kind", jobAutoClose},
+		} {
+			n, err := fast.NewSelect().Table(want.table).Where("? = ?", bun.Ident(want.column), want.value).Count(ctx)
+			if err != nil || n == 0 {
+				t.Fatalf("no %s row with %s %s: %v", want.table, want.column, want.value, err)
+			}
+		}
 	})
 }
 
 // storyIntegrations creates, in order, a Detectify integration that pages
-// nobody, one with recipients and one with an escalation policy.
+// nobody, one with recipients, one with an escalation policy, and one
+// with the policy, a paging delay and auto-close.
 func storyIntegrations(t *testing.T, svc *Service) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -95,6 +107,7 @@ func storyIntegrations(t *testing.T, svc *Service) []string {
 		{Name: &name, Type: &typ},
 		{Name: &name, Type: &typ},
 		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID},
+		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID},
 	} {
 		integ, err := store.CreateIntegration(ctx, in)
 		if err != nil {
@@ -105,6 +118,9 @@ func storyIntegrations(t *testing.T, svc *Service) []string {
 	if _, err := svc.db.NewRaw("INSERT INTO integration_recipients (integration_id, kind, target_id) SELECT id, ?, 7 FROM integrations WHERE token = ?",
 		db.TargetUser, tokens[1]).Exec(ctx); err != nil {
 		t.Fatalf("add recipient: %v", err)
+	}
+	if _, err := svc.db.NewRaw("UPDATE integrations SET page_delay_minutes = 5, auto_close_after_minutes = 30 WHERE token = ?", tokens[3]).Exec(ctx); err != nil {
+		t.Fatalf("set flap control: %v", err)
 	}
 	return tokens
 }

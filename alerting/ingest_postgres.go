@@ -32,7 +32,10 @@ import (
 // committed by another transaction after this statement's snapshot, the
 // UPDATE cannot see it either and no row comes back: the caller retries.
 // $13–$17 are the outcome when the alert was opened, $18–$22 when appended
-// to: status, detail, entry type, entry text, whether to start paging.
+// to: status, detail, entry type, entry text, whether to start paging;
+// $27 and $28 whether each watches for silence. $23 is when the first
+// step is due, $26 the timeline entry saying it waits (NULL for none);
+// $24 and $25 the auto-close job's due time and arguments.
 var pgOpenSQL = fmt.Sprintf(`WITH opened AS (
 	INSERT INTO alerts (integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, '%[1]s', 0, $8, $8, $9)
@@ -43,22 +46,28 @@ var pgOpenSQL = fmt.Sprintf(`WITH opened AS (
 	WHERE integration_id = $1 AND source_id = $2 AND status <> '%[2]s' AND NOT EXISTS (SELECT 1 FROM opened)
 	RETURNING id
 ), target AS (
-	SELECT id, $13::text AS status, $14::text AS detail, $15::text AS entry, $16::text AS text, $17::boolean AS page FROM opened
+	SELECT id, $13::text AS status, $14::text AS detail, $15::text AS entry, $16::text AS text, $17::boolean AS page, $27::boolean AS watch FROM opened
 	UNION ALL
-	SELECT id, $18::text, $19::text, $20::text, $21::text, $22::boolean FROM appended
+	SELECT id, $18::text, $19::text, $20::text, $21::text, $22::boolean, $28::boolean FROM appended
 ), msg AS (
 	INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id, alert_id)
 	SELECT $1::bigint, $8::timestamptz, $10, $11, $12::bytea, t.status, t.detail, $2, CASE WHEN t.entry IS NOT NULL THEN t.id END
 	FROM target t
 	RETURNING id, alert_id, status, detail
+), job AS (
+	INSERT INTO alert_jobs (kind, alert_id, run_at, args, dedup_key, created_at)
+	SELECT '%[3]s', t.id, $23::timestamptz, '{"step":0,"round":0}', '%[3]s:' || t.id || ':0:0', $8::timestamptz FROM target t
+	WHERE t.page AND ($9::bigint IS NOT NULL OR EXISTS (SELECT 1 FROM integration_recipients WHERE integration_id = $1))
+	UNION ALL
+	SELECT '%[5]s', t.id, $24::timestamptz, $25::text, '%[5]s:' || t.id, $8::timestamptz FROM target t WHERE t.watch
+	ON CONFLICT (dedup_key) DO NOTHING
+	RETURNING kind
 ), entry AS (
 	INSERT INTO alert_log (alert_id, at, type, message, inbound_message_id)
 	SELECT t.id, $8::timestamptz, t.entry, t.text, m.id FROM msg m, target t WHERE t.entry IS NOT NULL
-), job AS (
-	INSERT INTO alert_jobs (kind, alert_id, run_at, args, dedup_key, created_at)
-	SELECT '%[3]s', t.id, $8::timestamptz, '{"step":0,"round":0}', '%[3]s:' || t.id || ':0:0', $8::timestamptz FROM target t
-	WHERE t.page AND ($9::bigint IS NOT NULL OR EXISTS (SELECT 1 FROM integration_recipients WHERE integration_id = $1))
-	ON CONFLICT (dedup_key) DO NOTHING
+	UNION ALL
+	SELECT t.id, $8::timestamptz, '%[6]s', $26::text, NULL FROM target t
+	WHERE $26::text IS NOT NULL AND EXISTS (SELECT 1 FROM job WHERE kind = '%[3]s')
 ), ev AS (
 	%[4]s
 )
@@ -66,11 +75,14 @@ SELECT id, alert_id, status, detail FROM msg`,
 	db.AlertOpen, db.AlertClosed, jobEscalate,
 	events.InsertSelectSQL(
 		fmt.Sprintf("SELECT '%s', m.status, m.alert_id, $1::bigint, m.id, $8::timestamptz FROM msg m", events.KindInbound),
-		fmt.Sprintf("SELECT '%s', t.entry, t.id, $1::bigint, NULL, $8::timestamptz FROM msg m, target t WHERE t.entry IS NOT NULL", events.KindAlert)))
+		fmt.Sprintf("SELECT '%s', t.entry, t.id, $1::bigint, NULL, $8::timestamptz FROM msg m, target t WHERE t.entry IS NOT NULL", events.KindAlert)),
+	jobAutoClose, db.LogPagingDelayed)
 
 // pgCloseSQL closes the source's open alert, or finds none. $7–$11 are
 // the outcome when it closed one, $12–$16 when none was open: status,
 // detail, entry type, entry text, whether to cancel the alert's jobs.
+// Cancelling a first step the paging delay still held back adds the
+// entry that says nobody was paged.
 var pgCloseSQL = fmt.Sprintf(`WITH closed AS (
 	UPDATE alerts SET status = '%[1]s', closed_at = $3
 	WHERE integration_id = $1 AND source_id = $2 AND status <> '%[1]s'
@@ -85,6 +97,7 @@ var pgCloseSQL = fmt.Sprintf(`WITH closed AS (
 	FROM (SELECT 1) AS one LEFT JOIN closed c ON TRUE
 ), jobs AS (
 	DELETE FROM alert_jobs WHERE alert_id IN (SELECT id FROM outcome WHERE cancel)
+	RETURNING alert_id, dedup_key, run_at
 ), msg AS (
 	INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id, alert_id)
 	SELECT $1::bigint, $3::timestamptz, $4, $5, $6::bytea, o.status, o.detail, $2, CASE WHEN o.entry IS NOT NULL THEN o.id END
@@ -93,6 +106,9 @@ var pgCloseSQL = fmt.Sprintf(`WITH closed AS (
 ), entry AS (
 	INSERT INTO alert_log (alert_id, at, type, message, inbound_message_id)
 	SELECT o.id, $3::timestamptz, o.entry, o.text, m.id FROM msg m, outcome o WHERE o.entry IS NOT NULL
+	UNION ALL
+	SELECT o.id, $3::timestamptz, '%[3]s', '%[4]s', NULL FROM outcome o
+	WHERE o.entry IS NOT NULL AND EXISTS (SELECT 1 FROM jobs j WHERE j.dedup_key = '%[5]s:' || o.id || ':0:0' AND j.run_at > $3::timestamptz)
 ), ev AS (
 	%[2]s
 )
@@ -100,7 +116,8 @@ SELECT id, alert_id, status, detail FROM msg`,
 	db.AlertClosed,
 	events.InsertSelectSQL(
 		fmt.Sprintf("SELECT '%s', m.status, m.alert_id, $1::bigint, m.id, $3::timestamptz FROM msg m", events.KindInbound),
-		fmt.Sprintf("SELECT '%s', o.entry, o.id, $1::bigint, NULL, $3::timestamptz FROM msg m, outcome o WHERE o.entry IS NOT NULL", events.KindAlert)))
+		fmt.Sprintf("SELECT '%s', o.entry, o.id, $1::bigint, NULL, $3::timestamptz FROM msg m, outcome o WHERE o.entry IS NOT NULL", events.KindAlert)),
+	db.LogNotPaged, closedBeforePagingText, jobEscalate)
 
 // pgLogSQL stores a message that touches no alert.
 var pgLogSQL = fmt.Sprintf(`WITH msg AS (
@@ -143,8 +160,8 @@ type rowScanner interface{ Scan(dest ...any) error }
 func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 	msg, plan := p.msg, p.plan()
 	// Grouping takes a decision between statements (lead or join), which
-	// the generic executor carries out.
-	if plan.pagesOwnRecipients() || plan.Group != nil {
+	// the generic executor carries out; so does it a held alert.
+	if plan.pagesOwnRecipients() || plan.holdsPaging() || plan.Group != nil {
 		return pgStatement{}, false, nil
 	}
 	headers, err := json.Marshal(msg.Headers)
@@ -179,6 +196,18 @@ func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 			msg.RemoteAddr, string(headers), msg.Body}
 		args = append(args, pgOutcomeArgs(plan.Then, plan.Then.StartPaging)...)
 		args = append(args, pgOutcomeArgs(plan.Else, plan.Else.StartPaging)...)
+		var closeAt, closeArgs, delayEntry any
+		if plan.AutoCloseMinutes > 0 {
+			raw, err := json.Marshal(autoCloseArgs{Minutes: plan.AutoCloseMinutes})
+			if err != nil {
+				return pgStatement{}, false, fmt.Errorf("encode %s job: %w", jobAutoClose, err)
+			}
+			closeAt, closeArgs = plan.autoCloseJob(0, now).RunAt, string(raw)
+		}
+		if plan.DelayEntry != "" {
+			delayEntry = plan.DelayEntry
+		}
+		args = append(args, plan.pageAt(now), closeAt, closeArgs, delayEntry, plan.Then.WatchSilence, plan.Else.WatchSilence)
 		return pgStatement{sql: pgOpenSQL, args: args, read: readAlert("open alert")}, true, nil
 	case stepClose:
 		args := []any{p.integ.ID, plan.Fields.SourceID, now, msg.RemoteAddr, string(headers), msg.Body}

@@ -26,15 +26,15 @@ type sqliteIngest struct {
 	mu       sync.Mutex
 	prepared bool
 
-	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob *sql.Stmt
-	claimGroup, setGroup, endGroup, takingMembers, joinedEntries, joinedEvents  *sql.Stmt
+	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob, job *sql.Stmt
+	claimGroup, setGroup, endGroup, takingMembers, joinedEntries, joinedEvents       *sql.Stmt
 }
 
 // sqliteBatch is the prepared statements bound to one batch's
 // transaction: binding them once per batch rather than once per
 // statement spares database/sql a wrapper for every statement run.
 type sqliteBatch struct {
-	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob *sql.Stmt
+	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob, job *sql.Stmt
 
 	// The grouping statements are bound on first use: most batches have
 	// no grouping integration's messages.
@@ -95,7 +95,10 @@ var sqliteIngestSQL = map[string]string{
 	"close": `UPDATE alerts SET status = '` + string(db.AlertClosed) + `', closed_at = ?
 		WHERE integration_id = ? AND source_id = ? AND status <> '` + string(db.AlertClosed) + `'
 		RETURNING id`,
-	"cancelJobs": `DELETE FROM alert_jobs WHERE alert_id = ?`,
+	// cancelJobs returns 1 for the first escalation step when it was
+	// still held back by the paging delay (see cancelAllJobs).
+	"cancelJobs": `DELETE FROM alert_jobs WHERE alert_id = ?
+		RETURNING CASE WHEN dedup_key = ? AND run_at > ? THEN 1 ELSE 0 END`,
 	"message": `INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id, alert_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 	"entry": `INSERT INTO alert_log (alert_id, at, type, message, inbound_message_id) VALUES (?, ?, ?, ?, ?)`,
@@ -120,6 +123,8 @@ var sqliteIngestSQL = map[string]string{
 	"firstJob": `INSERT INTO alert_jobs (kind, alert_id, run_at, args, dedup_key, created_at)
 		SELECT ?, ?, ?, ?, ?, ? WHERE ? OR EXISTS (SELECT 1 FROM integration_recipients WHERE integration_id = ?)
 		ON CONFLICT (dedup_key) DO NOTHING`,
+	"job": `INSERT INTO alert_jobs (kind, alert_id, run_at, args, dedup_key, created_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (dedup_key) DO NOTHING`,
 }
 
 // prepare readies the statements on the database's one connection. It must
@@ -135,6 +140,7 @@ func (q *sqliteIngest) prepare(ctx context.Context, d *db.DB) error {
 		"message": &q.message, "entry": &q.entry, "event": &q.event, "eventPair": &q.eventPair, "firstJob": &q.firstJob,
 		"claimGroup": &q.claimGroup, "setGroup": &q.setGroup, "endGroup": &q.endGroup,
 		"takingMembers": &q.takingMembers, "joinedEntries": &q.joinedEntries, "joinedEvents": &q.joinedEvents,
+		"job": &q.job,
 	}
 	for name, target := range targets {
 		st, err := d.DB.DB.PrepareContext(ctx, sqliteIngestSQL[name])
@@ -154,6 +160,7 @@ func (q *sqliteIngest) in(ctx context.Context, tx bun.Tx) *sqliteBatch {
 	return &sqliteBatch{
 		open: bind(q.open), append: bind(q.append), close: bind(q.close), cancelJobs: bind(q.cancelJobs),
 		message: bind(q.message), entry: bind(q.entry), event: bind(q.event), eventPair: bind(q.eventPair), firstJob: bind(q.firstJob),
+		job: bind(q.job),
 		ctx: ctx, tx: tx.Tx, prepared: q,
 	}
 }
@@ -162,7 +169,7 @@ func (q *sqliteIngest) in(ctx context.Context, tx bun.Tx) *sqliteBatch {
 // false, having done nothing, for the plans it leaves to the generic
 // executor.
 func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.InboundMessage, plan ingestPlan) (bool, error) {
-	if plan.pagesOwnRecipients() {
+	if plan.pagesOwnRecipients() || plan.holdsPaging() {
 		return false, nil
 	}
 	now := db.SQLiteTime(msg.ReceivedAt)
@@ -200,7 +207,7 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 				}
 			}
 			if leaderID != alertID {
-				out = out.joined(leaderID)
+				out = out.joined(leaderID, plan.Hold)
 			}
 		case stepClose:
 			if err := endGroup(ctx, q, alertID, now); err != nil {
@@ -211,20 +218,38 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 	if out.Entry != "" {
 		msg.AlertID = &alertID
 	}
+	heldBack := false
 	if out.CancelJobs {
-		if _, err := q.cancelJobs.ExecContext(ctx, alertID); err != nil {
-			return false, fmt.Errorf("cancel jobs of alert %d: %w", alertID, err)
+		if heldBack, err = q.cancelAllJobs(ctx, alertID, now); err != nil {
+			return false, err
 		}
 	}
+	paging := false
 	if out.StartPaging {
 		first := escalateArgs{}
 		args, err := json.Marshal(first)
 		if err != nil {
 			return false, fmt.Errorf("encode %s job: %w", jobEscalate, err)
 		}
-		if _, err := q.firstJob.ExecContext(ctx,
-			jobEscalate, alertID, now, string(args), escalateKey(alertID, first), now, plan.PolicyID != nil, integrationID); err != nil {
+		res, err := q.firstJob.ExecContext(ctx,
+			jobEscalate, alertID, db.SQLiteTime(plan.pageAt(msg.ReceivedAt)), string(args), escalateKey(alertID, first), now, plan.PolicyID != nil, integrationID)
+		if err != nil {
 			return false, fmt.Errorf("enqueue %s job for alert %d: %w", jobEscalate, alertID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return false, fmt.Errorf("enqueue %s job for alert %d: %w", jobEscalate, alertID, err)
+		}
+		paging = n > 0
+	}
+	if out.WatchSilence {
+		job := plan.autoCloseJob(alertID, msg.ReceivedAt)
+		args, err := json.Marshal(autoCloseArgs{Minutes: plan.AutoCloseMinutes})
+		if err != nil {
+			return false, fmt.Errorf("encode %s job: %w", jobAutoClose, err)
+		}
+		if _, err := q.job.ExecContext(ctx, job.Kind, alertID, db.SQLiteTime(job.RunAt), string(args), job.DedupKey, now); err != nil {
+			return false, fmt.Errorf("enqueue %s job for alert %d: %w", jobAutoClose, alertID, err)
 		}
 	}
 	msg.Status, msg.Detail = out.Status, out.Detail
@@ -232,9 +257,43 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 		return true, q.store(ctx, msg, now)
 	}
 	if leaderID != 0 && leaderID != alertID {
+		// A member pages nobody, so it has no paging entries of its own.
 		return true, q.storeJoined(ctx, msg, now, out.Entry, out.EntryText, leaderID)
 	}
-	return true, q.storeWithEntry(ctx, msg, now, out.Entry, out.EntryText)
+	if err := q.storeWithEntry(ctx, msg, now, out.Entry, out.EntryText); err != nil {
+		return true, err
+	}
+	if paging && plan.DelayEntry != "" {
+		if _, err := q.entry.ExecContext(ctx, alertID, now, string(db.LogPagingDelayed), plan.DelayEntry, nil); err != nil {
+			return true, fmt.Errorf("store timeline entry: %w", err)
+		}
+	}
+	if heldBack {
+		if _, err := q.entry.ExecContext(ctx, alertID, now, string(db.LogNotPaged), closedBeforePagingText, nil); err != nil {
+			return true, fmt.Errorf("store timeline entry: %w", err)
+		}
+	}
+	return true, nil
+}
+
+// cancelAllJobs is cancelAllJobs of the generic path.
+func (q *sqliteBatch) cancelAllJobs(ctx context.Context, alertID int, now string) (heldBack bool, err error) {
+	rows, err := q.cancelJobs.QueryContext(ctx, alertID, escalateKey(alertID, escalateArgs{}), now)
+	if err != nil {
+		return false, fmt.Errorf("cancel jobs of alert %d: %w", alertID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var held int
+		if err := rows.Scan(&held); err != nil {
+			return false, fmt.Errorf("cancel jobs of alert %d: %w", alertID, err)
+		}
+		heldBack = heldBack || held == 1
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("cancel jobs of alert %d: %w", alertID, err)
+	}
+	return heldBack, nil
 }
 
 // storeJoined is storeWithEntry for a member's message, with noteJoined

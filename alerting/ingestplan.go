@@ -48,9 +48,20 @@ type ingestOutcome struct {
 	// policy or recipients to page), after storing the route's own
 	// recipients.
 	StartPaging bool
-	// CancelJobs drops the alert's pending escalation and notification
-	// jobs.
+	// HoldPaging stores the route's own recipients but, instead of the
+	// first escalation, queues the start of paging for when the plan's
+	// maintenance window ends (see holdPaging). It leaves WatchSilence
+	// alone: a held alert still closes after its silence.
+	HoldPaging bool
+	// CancelJobs drops the alert's pending jobs. When its first step was
+	// still held back by the paging delay, the timeline also says it
+	// closed before paging (a LogNotPaged entry after the outcome's).
 	CancelJobs bool
+	// WatchSilence enqueues the alert's auto-close job, due when the
+	// plan's AutoCloseMinutes pass without a message. Appends do not
+	// move it: the job looks at last_seen_at when it runs and puts
+	// itself off if a message came meanwhile.
+	WatchSilence bool
 }
 
 // ingestPlan is the effects of one inbound message.
@@ -63,6 +74,9 @@ type ingestPlan struct {
 	// the matching rule's own recipients.
 	PolicyID *int
 	Route    rules.Route
+	// Hold is the maintenance window covering the integration, nil if
+	// none: an alert opened under it is not paged.
+	Hold *suppression
 	// Then is the outcome of stepStore, and of the other steps when their
 	// write took effect; Else when the database found otherwise.
 	Then, Else ingestOutcome
@@ -70,26 +84,48 @@ type ingestPlan struct {
 	// its group (Then.joined when another alert leads it), and ends the
 	// group of a closed alert that led one (see grouping.go).
 	Group *groupPlan
+	// PageDelayMinutes holds an opened alert's first escalation back
+	// that long; DelayEntry is the timeline entry saying so, written
+	// after the outcome's when a first step was queued ("" without a
+	// delay).
+	PageDelayMinutes int
+	DelayEntry       string
+	// AutoCloseMinutes is how long an opened alert may go without a
+	// message before it closes; 0 never closes it.
+	AutoCloseMinutes int
+}
+
+// pageAt is when an alert opened at now takes its first step.
+func (p *ingestPlan) pageAt(now time.Time) time.Time {
+	return now.Add(time.Duration(p.PageDelayMinutes) * time.Minute)
+}
+
+// autoCloseJob is the auto-close job of an alert opened at now.
+func (p *ingestPlan) autoCloseJob(alertID int, now time.Time) *db.AlertJob {
+	return &db.AlertJob{Kind: jobAutoClose, AlertID: alertID, RunAt: now.Add(time.Duration(p.AutoCloseMinutes) * time.Minute),
+		DedupKey: autoCloseKey(alertID), CreatedAt: now}
 }
 
 // planIngest decides what a message does. failure, when set, is why its
 // body may not act (a refused signature, a mapping failure), and
 // failStatus what it is logged as.
-func planIngest(integ *db.Integration, d rules.Decision, failure string, failStatus db.InboundStatus) ingestPlan {
-	p := planAction(integ, d, failure, failStatus)
+// hold, when not nil, is the maintenance window covering the integration
+// now.
+func planIngest(integ *db.Integration, d rules.Decision, failure string, failStatus db.InboundStatus, hold *suppression) ingestPlan {
+	p := planAction(integ, d, failure, failStatus, hold)
 	if g := integ.Grouping; g != nil && (p.Step == stepOpenOrAppend || p.Step == stepClose) {
 		p.Group = &groupPlan{Key: d.GroupKey, Window: time.Duration(g.WindowMinutes) * time.Minute}
 	}
 	return p
 }
 
-func planAction(integ *db.Integration, d rules.Decision, failure string, failStatus db.InboundStatus) ingestPlan {
+func planAction(integ *db.Integration, d rules.Decision, failure string, failStatus db.InboundStatus, hold *suppression) ingestPlan {
 	if failure != "" {
 		return ingestPlan{Step: stepStore, Then: ingestOutcome{Status: failStatus, Detail: failure}}
 	}
 	switch d.Action {
 	case rules.ActionOpen:
-		return ingestPlan{
+		p := ingestPlan{
 			Step:     stepOpenOrAppend,
 			Fields:   d.Fields,
 			PolicyID: policyFor(integ, d.Route),
@@ -98,7 +134,23 @@ func planAction(integ *db.Integration, d rules.Decision, failure string, failSta
 				Entry: db.LogOpened, EntryText: "Opened: " + d.Detail, StartPaging: true},
 			Else: ingestOutcome{Status: db.InboundAppended, Detail: d.Detail,
 				Entry: db.LogAppended, EntryText: "Duplicate message appended"},
+			// A rule's route changes who is paged, not when: its policy
+			// waits out the integration's delay too.
+			PageDelayMinutes: integ.PageDelayMinutes,
 		}
+		if integ.PageDelayMinutes > 0 {
+			p.DelayEntry = "Paging in " + minutes(integ.PageDelayMinutes)
+		}
+		if n := integ.AutoCloseAfterMinutes; n != nil && *n > 0 {
+			p.AutoCloseMinutes, p.Then.WatchSilence = *n, true
+		}
+		if hold != nil {
+			// The alert is real and opens as usual; only its paging waits.
+			p.Hold = hold
+			p.Then.StartPaging, p.Then.HoldPaging = false, true
+			p.Then.EntryText += hold.note()
+		}
+		return p
 	case rules.ActionClose:
 		return ingestPlan{
 			Step:   stepClose,
@@ -121,6 +173,13 @@ func (p *ingestPlan) outcome(took bool) ingestOutcome {
 		return p.Then
 	}
 	return p.Else
+}
+
+// holdsPaging says that the alert the plan may open is held back by a
+// maintenance window, which only the generic executor carries out: it is
+// rare, and the fast paths stay as they are for every other message.
+func (p *ingestPlan) holdsPaging() bool {
+	return p.Step == stepOpenOrAppend && p.Then.HoldPaging
 }
 
 // pagesOwnRecipients says that opening the alert stores recipients named

@@ -3,6 +3,7 @@ package alerting
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/rules"
@@ -51,7 +52,7 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 	seen := map[db.InboundStatus]bool{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			plan := planIngest(integ, tt.decision, tt.failure, tt.failStatus)
+			plan := planIngest(integ, tt.decision, tt.failure, tt.failStatus, nil)
 			if plan.Step != tt.step {
 				t.Fatalf("step %d, want %d", plan.Step, tt.step)
 			}
@@ -76,5 +77,65 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 		if !seen[s] {
 			t.Errorf("no case ends as %s", s)
 		}
+	}
+}
+
+// A maintenance window covering the integration changes only what the
+// opening does about paging; a duplicate and a close are as without it.
+func TestPlanIngestHoldsPagingUnderMaintenance(t *testing.T) {
+	policy := 3
+	integ := &db.Integration{ID: 1, EscalationPolicyID: &policy}
+	fields := rules.Fields{SourceID: "finding-1"}
+	hold := &suppression{WindowID: 5, Name: "deploy", Until: time.Date(2026, 3, 2, 11, 0, 0, 0, time.UTC), Page: true}
+	open := rules.Decision{Action: rules.ActionOpen, Fields: fields, Detail: "rule high"}
+	plan := planIngest(integ, open, "", "", hold)
+	want := ingestOutcome{Status: db.InboundOpened, Detail: "rule high", Entry: db.LogOpened,
+		EntryText: `Opened: rule high; opened during maintenance window "deploy": not paged`, HoldPaging: true}
+	if got := plan.outcome(true); got != want {
+		t.Fatalf("opened under maintenance\n got %+v\nwant %+v", got, want)
+	}
+	if plain := planIngest(integ, open, "", "", nil); plan.outcome(false) != plain.outcome(false) {
+		t.Fatalf("appended under maintenance %+v, want %+v", plan.outcome(false), plain.outcome(false))
+	}
+	if plan.Hold != hold || !plan.holdsPaging() {
+		t.Fatal("the plan does not name the window holding its paging")
+	}
+	closing := rules.Decision{Action: rules.ActionClose, Fields: fields, Detail: "rule fixed"}
+	c, plain := planIngest(integ, closing, "", "", hold), planIngest(integ, closing, "", "", nil)
+	if c.holdsPaging() || c.outcome(true) != plain.outcome(true) {
+		t.Fatalf("a close under maintenance differs: %+v", c)
+	}
+}
+
+// The paging delay and auto-close are part of the decision: an opened
+// alert carries both, an append neither, and a routed alert waits too.
+func TestPlanIngestCarriesDelayAndAutoClose(t *testing.T) {
+	quiet := 30
+	integ := &db.Integration{ID: 1, PageDelayMinutes: 5, AutoCloseAfterMinutes: &quiet}
+	open := rules.Decision{Action: rules.ActionOpen, Fields: rules.Fields{SourceID: "x"}, Detail: "rule high",
+		Route: rules.Route{RecipientUserIDs: []int{7}}}
+	plan := planIngest(integ, open, "", "", nil)
+	if plan.PageDelayMinutes != 5 || plan.DelayEntry != "Paging in 5 minutes" || plan.AutoCloseMinutes != 30 {
+		t.Fatalf("plan %+v", plan)
+	}
+	if !plan.Then.WatchSilence || plan.Else.WatchSilence || plan.Else.StartPaging {
+		t.Fatalf("outcomes %+v / %+v", plan.Then, plan.Else)
+	}
+	off := planIngest(&db.Integration{ID: 1}, open, "", "", nil)
+	if off.PageDelayMinutes != 0 || off.DelayEntry != "" || off.AutoCloseMinutes != 0 || off.Then.WatchSilence {
+		t.Fatalf("plan without flap control %+v", off)
+	}
+}
+
+// A maintenance window holds an opened alert's paging but not its
+// auto-close: the alert still closes after its silence.
+func TestPlanIngestHoldKeepsAutoClose(t *testing.T) {
+	quiet := 30
+	integ := &db.Integration{ID: 1, PageDelayMinutes: 5, AutoCloseAfterMinutes: &quiet}
+	hold := &suppression{WindowID: 5, Name: "deploy", Until: time.Date(2026, 3, 2, 11, 0, 0, 0, time.UTC), Page: true}
+	open := rules.Decision{Action: rules.ActionOpen, Fields: rules.Fields{SourceID: "x"}, Detail: "rule high"}
+	plan := planIngest(integ, open, "", "", hold)
+	if !plan.Then.HoldPaging || plan.Then.StartPaging || !plan.Then.WatchSilence || plan.AutoCloseMinutes != 30 {
+		t.Fatalf("held plan %+v", plan)
 	}
 }

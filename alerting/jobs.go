@@ -68,15 +68,6 @@ func insertJob(ctx context.Context, idb bun.IDB, job *db.AlertJob, args any) err
 	return nil
 }
 
-// cancelJobs drops every pending job of an alert: acknowledging or closing
-// it stops the paging.
-func cancelJobs(ctx context.Context, idb bun.IDB, alertID int) error {
-	if _, err := idb.NewDelete().Model((*db.AlertJob)(nil)).Where("alert_id = ?", alertID).Exec(ctx); err != nil {
-		return fmt.Errorf("cancel jobs of alert %d: %w", alertID, err)
-	}
-	return nil
-}
-
 // claimDueJobs leases up to limit jobs due at now to this worker.
 func (s *Service) claimDueJobs(ctx context.Context, now time.Time, limit int) ([]*db.AlertJob, error) {
 	var jobs []*db.AlertJob
@@ -334,12 +325,30 @@ func (s *Service) runJob(ctx context.Context, job *db.AlertJob) error {
 			return s.dropJob(ctx, job, fmt.Errorf("decode escalate job: %w", err))
 		}
 		return s.escalate(ctx, job, args)
+	case jobMaintenanceEnd:
+		var args maintenanceArgs
+		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {
+			return s.dropJob(ctx, job, fmt.Errorf("decode %s job: %w", jobMaintenanceEnd, err))
+		}
+		return s.maintenanceEnded(ctx, job, args)
 	case jobNotify:
 		var args notifyArgs
 		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {
 			return s.dropJob(ctx, job, fmt.Errorf("decode notify job: %w", err))
 		}
 		return s.notify(ctx, job, args)
+	case jobAutoClose:
+		var args autoCloseArgs
+		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {
+			return s.dropJob(ctx, job, fmt.Errorf("decode auto-close job: %w", err))
+		}
+		return s.autoClose(ctx, job, args)
+	case jobAckTimeout:
+		var args ackTimeoutArgs
+		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {
+			return s.dropJob(ctx, job, fmt.Errorf("decode acknowledgement timeout job: %w", err))
+		}
+		return s.ackTimedOut(ctx, job, args)
 	case jobUnsnooze:
 		var args unsnoozeArgs
 		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {

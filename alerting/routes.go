@@ -35,13 +35,15 @@ type route struct {
 	// failure is a configuration problem (a missing ruleset, a mapping
 	// that does not compile) that every message of the integration is
 	// stored with until it is fixed.
-	failure    string
+	failure string
+	// windows are the maintenance windows naming the integration.
+	windows    []*db.MaintenanceWindow
 	loadedAt   time.Time
 	generation uint64
 }
 
-// routeCache maps tokens to routes. Any change to integrations, rulesets
-// or policies drops every route: such changes are rare, and a precise
+// routeCache maps tokens to routes. Any change to integrations, rulesets,
+// policies or maintenance windows drops every route: such changes are rare, and a precise
 // invalidation would have to know which tokens a ruleset reaches.
 type routeCache struct {
 	mu         sync.RWMutex
@@ -104,6 +106,11 @@ func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {
 		return nil, err
 	}
 	r := &route{integ: integ, loadedAt: time.Now(), generation: generation}
+	if s.config.Maintenance != nil {
+		if r.windows, err = s.config.Maintenance.WindowsFor(ctx, s.db, integ.ID); err != nil {
+			return nil, err
+		}
+	}
 	var specs []rules.Rule
 	if integ.RulesetID != nil {
 		rs, err := s.config.Integrations.RulesetByID(ctx, s.db, *integ.RulesetID)
@@ -128,6 +135,18 @@ func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {
 	}
 	s.routes.put(token, r)
 	return r, nil
+}
+
+// hold is the maintenance window that holds back the paging of an alert
+// the integration opens at t, nil when none covers t. The windows are
+// kept with the route, so the check costs no query; the route's lifetime
+// bounds how late another instance's change to a window is seen.
+func (r *route) hold(t time.Time) *suppression {
+	w, until := db.ActiveMaintenance(r.windows, t)
+	if w == nil {
+		return nil
+	}
+	return &suppression{WindowID: w.ID, Name: w.Name, Until: until, Page: w.PageOpenAlertsAfter}
 }
 
 // decide maps and evaluates a body. A non-empty failure is the reason the

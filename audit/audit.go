@@ -15,20 +15,21 @@ import (
 type EntityType string
 
 const (
-	Integration      EntityType = "INTEGRATION"
-	Ruleset          EntityType = "RULESET"
-	EscalationPolicy EntityType = "ESCALATION_POLICY"
-	Schedule         EntityType = "SCHEDULE"
-	User             EntityType = "USER"
-	Group            EntityType = "GROUP"
-	APIKey           EntityType = "API_KEY"
-	HeartbeatMonitor EntityType = "HEARTBEAT_MONITOR"
+	Integration       EntityType = "INTEGRATION"
+	Ruleset           EntityType = "RULESET"
+	EscalationPolicy  EntityType = "ESCALATION_POLICY"
+	Schedule          EntityType = "SCHEDULE"
+	User              EntityType = "USER"
+	Group             EntityType = "GROUP"
+	APIKey            EntityType = "API_KEY"
+	HeartbeatMonitor  EntityType = "HEARTBEAT_MONITOR"
+	MaintenanceWindow EntityType = "MAINTENANCE_WINDOW"
 )
 
 // Valid reports whether t is one of the known entity types.
 func (t EntityType) Valid() bool {
 	switch t {
-	case Integration, Ruleset, EscalationPolicy, Schedule, User, Group, APIKey, HeartbeatMonitor:
+	case Integration, Ruleset, EscalationPolicy, Schedule, User, Group, APIKey, HeartbeatMonitor, MaintenanceWindow:
 		return true
 	}
 	return false

@@ -147,9 +147,15 @@ type Integration struct {
 	// must be signed with.
 	SignatureSecret string `bun:"signature_secret"`
 	// RateLimitPerMinute caps the webhooks taken a minute; nil takes all.
-	RateLimitPerMinute *int      `bun:"rate_limit_per_minute"`
-	CreatedAt          time.Time `bun:"created_at"`
-	UpdatedAt          time.Time `bun:"updated_at"`
+	RateLimitPerMinute *int `bun:"rate_limit_per_minute"`
+	// PageDelayMinutes holds back the first escalation step of each new
+	// alert, so a blip that closes within it pages no one.
+	PageDelayMinutes int `bun:"page_delay_minutes"`
+	// AutoCloseAfterMinutes closes an alert that has had no message for
+	// that long; nil never does.
+	AutoCloseAfterMinutes *int      `bun:"auto_close_after_minutes"`
+	CreatedAt             time.Time `bun:"created_at"`
+	UpdatedAt             time.Time `bun:"updated_at"`
 
 	// Grouping gathers the alerts opened within a window under the first;
 	// nil groups nothing.
@@ -193,6 +199,10 @@ type Alert struct {
 	// EscalationPolicyID is the policy paging for this alert, fixed when it
 	// opens so later edits of the integration do not change a page in flight.
 	EscalationPolicyID *int `bun:"escalation_policy_id"`
+	// SuppressedBy is the maintenance window the alert opened during,
+	// which held back its paging; cleared when the window ends and the
+	// alert starts paging.
+	SuppressedBy *int `bun:"suppressed_by"`
 	// CreatedBy is the user who opened the alert by hand.
 	CreatedBy *int `bun:"created_by"`
 	// SnoozedUntil is when a snoozed (acknowledged) alert opens again.
@@ -241,6 +251,19 @@ const (
 	LogNotification AlertLogType = "NOTIFICATION"
 	LogNoOneOnCall  AlertLogType = "NO_ONE_ON_CALL"
 	LogPolicyDone   AlertLogType = "POLICY_FINISHED"
+	// LogPagingDelayed says an alert's first step waits for the
+	// integration's paging delay.
+	LogPagingDelayed AlertLogType = "PAGING_DELAYED"
+	// LogNotPaged says an alert closed while its first step was still
+	// held back by the paging delay: nobody was paged.
+	LogNotPaged AlertLogType = "CLOSED_BEFORE_PAGING"
+	// LogAckTimedOut says an acknowledgement ran out and the alert is
+	// open and paging again.
+	LogAckTimedOut AlertLogType = "ACK_TIMED_OUT"
+	// LogMaintenanceEnded is the end of the maintenance window an alert
+	// opened during, when its paging starts (or, when the window says so,
+	// does not).
+	LogMaintenanceEnded AlertLogType = "MAINTENANCE_ENDED"
 	// LogSnoozed: acknowledged for a while; LogSnoozeEnded: the while is
 	// over and the alert is open again.
 	LogSnoozed     AlertLogType = "SNOOZED"

@@ -159,10 +159,13 @@ type EscalationPolicy struct {
 	Name        string `bun:"name"`
 	Description string `bun:"description"`
 	// Repeat is how many more times the whole policy runs after the first.
-	Repeat    int               `bun:"repeat"`
-	CreatedAt time.Time         `bun:"created_at"`
-	UpdatedAt time.Time         `bun:"updated_at"`
-	Steps     []*EscalationStep `bun:"rel:has-many,join:id=policy_id"`
+	Repeat int `bun:"repeat"`
+	// AckTimeoutMinutes returns an alert acknowledged that long ago and
+	// still not closed to OPEN, paging from the first step; nil never does.
+	AckTimeoutMinutes *int              `bun:"ack_timeout_minutes"`
+	CreatedAt         time.Time         `bun:"created_at"`
+	UpdatedAt         time.Time         `bun:"updated_at"`
+	Steps             []*EscalationStep `bun:"rel:has-many,join:id=policy_id"`
 }
 
 // EscalationStep notifies its targets, then waits DelayMinutes before the

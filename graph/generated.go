@@ -44,6 +44,7 @@ type ResolverRoot interface {
 	HeartbeatMonitor() HeartbeatMonitorResolver
 	InboundMessage() InboundMessageResolver
 	Integration() IntegrationResolver
+	MaintenanceWindow() MaintenanceWindowResolver
 	Mutation() MutationResolver
 	Notification() NotificationResolver
 	NotificationRule() NotificationRuleResolver
@@ -89,6 +90,7 @@ type ComplexityRoot struct {
 		SourceName       func(childComplexity int) int
 		Status           func(childComplexity int) int
 		Subject          func(childComplexity int) int
+		SuppressedBy     func(childComplexity int) int
 		Timeline         func(childComplexity int) int
 		URL              func(childComplexity int) int
 	}
@@ -170,13 +172,14 @@ type ComplexityRoot struct {
 	}
 
 	EscalationPolicy struct {
-		CreatedAt   func(childComplexity int) int
-		Description func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Name        func(childComplexity int) int
-		Repeat      func(childComplexity int) int
-		Steps       func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		AckTimeoutMinutes func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		Description       func(childComplexity int) int
+		ID                func(childComplexity int) int
+		Name              func(childComplexity int) int
+		Repeat            func(childComplexity int) int
+		Steps             func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
 	}
 
 	EscalationStep struct {
@@ -245,22 +248,24 @@ type ComplexityRoot struct {
 	}
 
 	Integration struct {
-		CreatedAt          func(childComplexity int) int
-		Enabled            func(childComplexity int) int
-		EscalationPolicy   func(childComplexity int) int
-		Grouping           func(childComplexity int) int
-		ID                 func(childComplexity int) int
-		Mapping            func(childComplexity int) int
-		Name               func(childComplexity int) int
-		RateLimitPerMinute func(childComplexity int) int
-		RecipientGroups    func(childComplexity int) int
-		RecipientUsers     func(childComplexity int) int
-		Ruleset            func(childComplexity int) int
-		SignatureHeaders   func(childComplexity int) int
-		SignatureRequired  func(childComplexity int) int
-		Type               func(childComplexity int) int
-		URL                func(childComplexity int) int
-		UpdatedAt          func(childComplexity int) int
+		AutoCloseAfterMinutes func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		Enabled               func(childComplexity int) int
+		EscalationPolicy      func(childComplexity int) int
+		Grouping              func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		Mapping               func(childComplexity int) int
+		Name                  func(childComplexity int) int
+		PageDelayMinutes      func(childComplexity int) int
+		RateLimitPerMinute    func(childComplexity int) int
+		RecipientGroups       func(childComplexity int) int
+		RecipientUsers        func(childComplexity int) int
+		Ruleset               func(childComplexity int) int
+		SignatureHeaders      func(childComplexity int) int
+		SignatureRequired     func(childComplexity int) int
+		Type                  func(childComplexity int) int
+		URL                   func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
 	}
 
 	IntegrationTestResult struct {
@@ -269,6 +274,26 @@ type ComplexityRoot struct {
 		Fields      func(childComplexity int) int
 		MatchedRule func(childComplexity int) int
 		Status      func(childComplexity int) int
+	}
+
+	MaintenanceRecurrence struct {
+		DurationMinutes func(childComplexity int) int
+		StartTime       func(childComplexity int) int
+		TimeZone        func(childComplexity int) int
+		Weekdays        func(childComplexity int) int
+	}
+
+	MaintenanceWindow struct {
+		ActiveUntil         func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		EndsAt              func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		Integrations        func(childComplexity int) int
+		Name                func(childComplexity int) int
+		PageOpenAlertsAfter func(childComplexity int) int
+		Recurrence          func(childComplexity int) int
+		StartsAt            func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
 	}
 
 	MappedFields struct {
@@ -308,6 +333,7 @@ type ComplexityRoot struct {
 		CreateGroup                   func(childComplexity int, input CreateGroupInput) int
 		CreateHeartbeatMonitor        func(childComplexity int, input CreateHeartbeatMonitorInput) int
 		CreateIntegration             func(childComplexity int, input CreateIntegrationInput) int
+		CreateMaintenanceWindow       func(childComplexity int, input CreateMaintenanceWindowInput) int
 		CreateNotificationRule        func(childComplexity int, input CreateNotificationRuleInput) int
 		CreateOverride                func(childComplexity int, input CreateOverrideInput) int
 		CreateRuleset                 func(childComplexity int, input CreateRulesetInput) int
@@ -318,6 +344,7 @@ type ComplexityRoot struct {
 		DeleteGroup                   func(childComplexity int, id int) int
 		DeleteHeartbeatMonitor        func(childComplexity int, id int) int
 		DeleteIntegration             func(childComplexity int, id int) int
+		DeleteMaintenanceWindow       func(childComplexity int, id int) int
 		DeleteNotificationRule        func(childComplexity int, id int) int
 		DeleteOverride                func(childComplexity int, id int) int
 		DeleteRuleset                 func(childComplexity int, id int) int
@@ -340,6 +367,7 @@ type ComplexityRoot struct {
 		UpdateGroup                   func(childComplexity int, id int, input UpdateGroupInput) int
 		UpdateHeartbeatMonitor        func(childComplexity int, id int, input UpdateHeartbeatMonitorInput) int
 		UpdateIntegration             func(childComplexity int, id int, input UpdateIntegrationInput) int
+		UpdateMaintenanceWindow       func(childComplexity int, id int, input UpdateMaintenanceWindowInput) int
 		UpdateRuleset                 func(childComplexity int, id int, input UpdateRulesetInput) int
 		UpdateSchedule                func(childComplexity int, id int, input UpdateScheduleInput) int
 		UpdateUser                    func(childComplexity int, id int, input UpdateUserInput) int
@@ -388,6 +416,8 @@ type ComplexityRoot struct {
 		InboundMessages    func(childComplexity int, integrationID *int, status []db.InboundStatus, first *int, after *string) int
 		Integration        func(childComplexity int, id int) int
 		Integrations       func(childComplexity int) int
+		MaintenanceWindow  func(childComplexity int, id int) int
+		MaintenanceWindows func(childComplexity int, activeAt *time.Time) int
 		Me                 func(childComplexity int) int
 		OnCall             func(childComplexity int, scheduleID int, at *time.Time) int
 		PushPublicKey      func(childComplexity int) int
@@ -504,6 +534,7 @@ type AlertResolver interface {
 	Timeline(ctx context.Context, obj *db.Alert) ([]*db.AlertLog, error)
 	Messages(ctx context.Context, obj *db.Alert, first *int, after *string) (*InboundMessageConnection, error)
 	EscalationPolicy(ctx context.Context, obj *db.Alert) (*db.EscalationPolicy, error)
+	SuppressedBy(ctx context.Context, obj *db.Alert) (*db.MaintenanceWindow, error)
 	Notifications(ctx context.Context, obj *db.Alert) ([]*db.Notification, error)
 	Group(ctx context.Context, obj *db.Alert) (*db.Alert, error)
 	GroupedAlerts(ctx context.Context, obj *db.Alert) ([]*db.Alert, error)
@@ -557,6 +588,13 @@ type IntegrationResolver interface {
 
 	SignatureHeaders(ctx context.Context, obj *db.Integration) ([]string, error)
 }
+type MaintenanceWindowResolver interface {
+	Integrations(ctx context.Context, obj *db.MaintenanceWindow) ([]*db.Integration, error)
+
+	Recurrence(ctx context.Context, obj *db.MaintenanceWindow) (*MaintenanceRecurrence, error)
+
+	ActiveUntil(ctx context.Context, obj *db.MaintenanceWindow) (*time.Time, error)
+}
 type MutationResolver interface {
 	AcknowledgeAlert(ctx context.Context, id int) (*db.Alert, error)
 	CloseAlert(ctx context.Context, id int) (*db.Alert, error)
@@ -588,6 +626,9 @@ type MutationResolver interface {
 	CreateRuleset(ctx context.Context, input CreateRulesetInput) (*db.Ruleset, error)
 	UpdateRuleset(ctx context.Context, id int, input UpdateRulesetInput) (*db.Ruleset, error)
 	DeleteRuleset(ctx context.Context, id int) (bool, error)
+	CreateMaintenanceWindow(ctx context.Context, input CreateMaintenanceWindowInput) (*db.MaintenanceWindow, error)
+	UpdateMaintenanceWindow(ctx context.Context, id int, input UpdateMaintenanceWindowInput) (*db.MaintenanceWindow, error)
+	DeleteMaintenanceWindow(ctx context.Context, id int) (bool, error)
 	CreateSchedule(ctx context.Context, input CreateScheduleInput) (*db.Schedule, error)
 	UpdateSchedule(ctx context.Context, id int, input UpdateScheduleInput) (*db.Schedule, error)
 	DeleteSchedule(ctx context.Context, id int) (bool, error)
@@ -631,6 +672,8 @@ type QueryResolver interface {
 	Integration(ctx context.Context, id int) (*db.Integration, error)
 	Rulesets(ctx context.Context) ([]*db.Ruleset, error)
 	Ruleset(ctx context.Context, id int) (*db.Ruleset, error)
+	MaintenanceWindows(ctx context.Context, activeAt *time.Time) ([]*db.MaintenanceWindow, error)
+	MaintenanceWindow(ctx context.Context, id int) (*db.MaintenanceWindow, error)
 	Schedules(ctx context.Context) ([]*db.Schedule, error)
 	Schedule(ctx context.Context, id int) (*db.Schedule, error)
 	OnCall(ctx context.Context, scheduleID int, at *time.Time) ([]*db.User, error)
@@ -851,6 +894,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.Subject(childComplexity), true
+	case "Alert.suppressedBy":
+		if e.ComplexityRoot.Alert.SuppressedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.SuppressedBy(childComplexity), true
 	case "Alert.timeline":
 		if e.ComplexityRoot.Alert.Timeline == nil {
 			break
@@ -1150,6 +1199,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreatedApiKey.Secret(childComplexity), true
 
+	case "EscalationPolicy.ackTimeoutMinutes":
+		if e.ComplexityRoot.EscalationPolicy.AckTimeoutMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationPolicy.AckTimeoutMinutes(childComplexity), true
 	case "EscalationPolicy.createdAt":
 		if e.ComplexityRoot.EscalationPolicy.CreatedAt == nil {
 			break
@@ -1447,6 +1502,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InboundMessageConnection.TotalCount(childComplexity), true
 
+	case "Integration.autoCloseAfterMinutes":
+		if e.ComplexityRoot.Integration.AutoCloseAfterMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.AutoCloseAfterMinutes(childComplexity), true
 	case "Integration.createdAt":
 		if e.ComplexityRoot.Integration.CreatedAt == nil {
 			break
@@ -1489,6 +1550,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.Name(childComplexity), true
+	case "Integration.pageDelayMinutes":
+		if e.ComplexityRoot.Integration.PageDelayMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.PageDelayMinutes(childComplexity), true
 	case "Integration.rateLimitPerMinute":
 		if e.ComplexityRoot.Integration.RateLimitPerMinute == nil {
 			break
@@ -1574,6 +1641,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.IntegrationTestResult.Status(childComplexity), true
+
+	case "MaintenanceRecurrence.durationMinutes":
+		if e.ComplexityRoot.MaintenanceRecurrence.DurationMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceRecurrence.DurationMinutes(childComplexity), true
+	case "MaintenanceRecurrence.startTime":
+		if e.ComplexityRoot.MaintenanceRecurrence.StartTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceRecurrence.StartTime(childComplexity), true
+	case "MaintenanceRecurrence.timeZone":
+		if e.ComplexityRoot.MaintenanceRecurrence.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceRecurrence.TimeZone(childComplexity), true
+	case "MaintenanceRecurrence.weekdays":
+		if e.ComplexityRoot.MaintenanceRecurrence.Weekdays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceRecurrence.Weekdays(childComplexity), true
+
+	case "MaintenanceWindow.activeUntil":
+		if e.ComplexityRoot.MaintenanceWindow.ActiveUntil == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceWindow.ActiveUntil(childComplexity), true
+	case "MaintenanceWindow.createdAt":
+		if e.ComplexityRoot.MaintenanceWindow.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceWindow.CreatedAt(childComplexity), true
+	case "MaintenanceWindow.endsAt":
+		if e.ComplexityRoot.MaintenanceWindow.EndsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceWindow.EndsAt(childComplexity), true
+	case "MaintenanceWindow.id":
+		if e.ComplexityRoot.MaintenanceWindow.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceWindow.ID(childComplexity), true
+	case "MaintenanceWindow.integrations":
+		if e.ComplexityRoot.MaintenanceWindow.Integrations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceWindow.Integrations(childComplexity), true
+	case "MaintenanceWindow.name":
+		if e.ComplexityRoot.MaintenanceWindow.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceWindow.Name(childComplexity), true
+	case "MaintenanceWindow.pageOpenAlertsAfter":
+		if e.ComplexityRoot.MaintenanceWindow.PageOpenAlertsAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceWindow.PageOpenAlertsAfter(childComplexity), true
+	case "MaintenanceWindow.recurrence":
+		if e.ComplexityRoot.MaintenanceWindow.Recurrence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceWindow.Recurrence(childComplexity), true
+	case "MaintenanceWindow.startsAt":
+		if e.ComplexityRoot.MaintenanceWindow.StartsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceWindow.StartsAt(childComplexity), true
+	case "MaintenanceWindow.updatedAt":
+		if e.ComplexityRoot.MaintenanceWindow.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceWindow.UpdatedAt(childComplexity), true
 
 	case "MappedFields.details":
 		if e.ComplexityRoot.MappedFields.Details == nil {
@@ -1800,6 +1953,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateIntegration(childComplexity, args["input"].(CreateIntegrationInput)), true
+	case "Mutation.createMaintenanceWindow":
+		if e.ComplexityRoot.Mutation.CreateMaintenanceWindow == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createMaintenanceWindow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateMaintenanceWindow(childComplexity, args["input"].(CreateMaintenanceWindowInput)), true
 	case "Mutation.createNotificationRule":
 		if e.ComplexityRoot.Mutation.CreateNotificationRule == nil {
 			break
@@ -1910,6 +2074,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteIntegration(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteMaintenanceWindow":
+		if e.ComplexityRoot.Mutation.DeleteMaintenanceWindow == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteMaintenanceWindow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteMaintenanceWindow(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteNotificationRule":
 		if e.ComplexityRoot.Mutation.DeleteNotificationRule == nil {
 			break
@@ -2147,6 +2322,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateIntegration(childComplexity, args["id"].(int), args["input"].(UpdateIntegrationInput)), true
+	case "Mutation.updateMaintenanceWindow":
+		if e.ComplexityRoot.Mutation.UpdateMaintenanceWindow == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateMaintenanceWindow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateMaintenanceWindow(childComplexity, args["id"].(int), args["input"].(UpdateMaintenanceWindowInput)), true
 	case "Mutation.updateRuleset":
 		if e.ComplexityRoot.Mutation.UpdateRuleset == nil {
 			break
@@ -2433,6 +2619,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Integrations(childComplexity), true
 
+	case "Query.maintenanceWindow":
+		if e.ComplexityRoot.Query.MaintenanceWindow == nil {
+			break
+		}
+
+		args, err := ec.field_Query_maintenanceWindow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MaintenanceWindow(childComplexity, args["id"].(int)), true
+	case "Query.maintenanceWindows":
+		if e.ComplexityRoot.Query.MaintenanceWindows == nil {
+			break
+		}
+
+		args, err := ec.field_Query_maintenanceWindows_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MaintenanceWindows(childComplexity, args["activeAt"].(*time.Time)), true
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
 			break
@@ -2894,6 +3102,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateGroupInput", ec.unmarshalInputCreateGroupInput),
 			graphql.NewInputUnmarshaler("CreateHeartbeatMonitorInput", ec.unmarshalInputCreateHeartbeatMonitorInput),
 			graphql.NewInputUnmarshaler("CreateIntegrationInput", ec.unmarshalInputCreateIntegrationInput),
+			graphql.NewInputUnmarshaler("CreateMaintenanceWindowInput", ec.unmarshalInputCreateMaintenanceWindowInput),
 			graphql.NewInputUnmarshaler("CreateNotificationRuleInput", ec.unmarshalInputCreateNotificationRuleInput),
 			graphql.NewInputUnmarshaler("CreateOverrideInput", ec.unmarshalInputCreateOverrideInput),
 			graphql.NewInputUnmarshaler("CreateRulesetInput", ec.unmarshalInputCreateRulesetInput),
@@ -2902,6 +3111,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("EscalationStepInput", ec.unmarshalInputEscalationStepInput),
 			graphql.NewInputUnmarshaler("EscalationTargetInput", ec.unmarshalInputEscalationTargetInput),
 			graphql.NewInputUnmarshaler("GroupingInput", ec.unmarshalInputGroupingInput),
+			graphql.NewInputUnmarshaler("MaintenanceRecurrenceInput", ec.unmarshalInputMaintenanceRecurrenceInput),
 			graphql.NewInputUnmarshaler("MappingInput", ec.unmarshalInputMappingInput),
 			graphql.NewInputUnmarshaler("RegisterPushSubscriptionInput", ec.unmarshalInputRegisterPushSubscriptionInput),
 			graphql.NewInputUnmarshaler("RestrictionInput", ec.unmarshalInputRestrictionInput),
@@ -2913,6 +3123,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateGroupInput", ec.unmarshalInputUpdateGroupInput),
 			graphql.NewInputUnmarshaler("UpdateHeartbeatMonitorInput", ec.unmarshalInputUpdateHeartbeatMonitorInput),
 			graphql.NewInputUnmarshaler("UpdateIntegrationInput", ec.unmarshalInputUpdateIntegrationInput),
+			graphql.NewInputUnmarshaler("UpdateMaintenanceWindowInput", ec.unmarshalInputUpdateMaintenanceWindowInput),
 			graphql.NewInputUnmarshaler("UpdateRulesetInput", ec.unmarshalInputUpdateRulesetInput),
 			graphql.NewInputUnmarshaler("UpdateScheduleInput", ec.unmarshalInputUpdateScheduleInput),
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
@@ -3111,6 +3322,8 @@ input AlertFilter {
   search: String
   "True: only the first alerts of groups; false: only alerts outside any group."
   grouped: Boolean
+  "True: only alerts opened during a maintenance window that has not yet let them page (suppressedBy set); false: only the others."
+  suppressed: Boolean
 }
 
 type AlertConnection {
@@ -3149,6 +3362,8 @@ type Alert {
   messages(first: Int, after: String): InboundMessageConnection!
   "The policy paging for this alert, fixed when it opened."
   escalationPolicy: EscalationPolicy
+  "The maintenance window the alert opened during, which holds back its paging; null once the window has ended and the alert started paging (or when it was never held back)."
+  suppressedBy: MaintenanceWindow
   "Every message sent to a person about this alert, oldest first."
   notifications: [Notification!]!
   "The first alert of the alert's group, which pages for it (the alert itself when it leads); null when not grouped."
@@ -3205,6 +3420,7 @@ enum AuditEntityType {
   GROUP
   API_KEY
   HEARTBEAT_MONITOR
+  MAINTENANCE_WINDOW
 }
 
 "What was done to the entity."
@@ -3389,6 +3605,8 @@ type EscalationPolicy {
   "How many more times the whole policy runs after the first, 0 to 10."
   repeat: Int!
   steps: [EscalationStep!]!
+  "Minutes after which an acknowledged alert that is still not closed returns to OPEN and pages again from the first step. Null: acknowledgements do not time out."
+  ackTimeoutMinutes: Int
   createdAt: Time!
   updatedAt: Time!
 }
@@ -3414,6 +3632,8 @@ input CreateEscalationPolicyInput {
   repeat: Int
   "At least one."
   steps: [EscalationStepInput!]!
+  "1 to 1440; leave out for no timeout."
+  ackTimeoutMinutes: Int
 }
 
 input UpdateEscalationPolicyInput {
@@ -3422,6 +3642,8 @@ input UpdateEscalationPolicyInput {
   repeat: Int
   "Replaces all steps when given."
   steps: [EscalationStepInput!]
+  "1 to 1440. An explicit null turns the timeout off; leaving it out keeps it."
+  ackTimeoutMinutes: Int
 }
 
 input EscalationStepInput {
@@ -3655,6 +3877,10 @@ type Integration {
   signatureHeaders: [String!]!
   "Webhooks taken a minute at most; more are answered 429 with Retry-After. Null: no limit."
   rateLimitPerMinute: Int
+  "Minutes a new alert waits before its first escalation step; an alert that closes meanwhile pages no one."
+  pageDelayMinutes: Int!
+  "Minutes without a message after which an OPEN or ACKNOWLEDGED alert closes. Null: never. Alerts keep the value they opened with."
+  autoCloseAfterMinutes: Int
   createdAt: Time!
   updatedAt: Time!
   "Gathers the alerts opened within a window under the first, which alone pages. Null: no grouping."
@@ -3674,6 +3900,10 @@ input CreateIntegrationInput {
   signatureSecret: String
   rateLimitPerMinute: Int
   grouping: GroupingInput
+  "0 to 1440, default 0."
+  pageDelayMinutes: Int
+  "1 to 43200; leave out never to close."
+  autoCloseAfterMinutes: Int
 }
 
 input UpdateIntegrationInput {
@@ -3693,6 +3923,10 @@ input UpdateIntegrationInput {
   rateLimitPerMinute: Int
   "An explicit null stops grouping; leaving it out keeps it."
   grouping: GroupingInput
+  "0 to 1440."
+  pageDelayMinutes: Int
+  "1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it."
+  autoCloseAfterMinutes: Int
 }
 
 type Ruleset {
@@ -3812,6 +4046,106 @@ input GroupingInput {
   by: [String!]!
   "1 to 1440."
   windowMinutes: Int!
+}
+`, BuiltIn: false},
+	{Name: "../schema/maintenance.graphqls", Input: `# Maintenance windows: spans of time during which integrations' alerts
+# open as usual but nobody is paged.
+
+extend type Query {
+  "Every maintenance window, or with activeAt those covering their integrations at that instant."
+  maintenanceWindows(activeAt: Time): [MaintenanceWindow!]!
+  maintenanceWindow(id: ID!): MaintenanceWindow
+}
+
+extend type Mutation {
+  createMaintenanceWindow(input: CreateMaintenanceWindowInput!): MaintenanceWindow!
+  """
+  Changes a window. Alerts it holds back follow at once: if it no longer
+  covers now (shortened, moved, an integration removed), they start paging
+  now as when the window ends; if it lasts longer, they wait for the new end.
+  """
+  updateMaintenanceWindow(id: ID!, input: UpdateMaintenanceWindowInput!): MaintenanceWindow!
+  "Deletes a window, which ends it now: the alerts it held back start paging as when it ends."
+  deleteMaintenanceWindow(id: ID!): Boolean!
+}
+
+"""
+While a maintenance window covers an integration, its messages are logged and
+evaluated and its alerts open, append and close as usual, but an alert that
+opens is not paged: it shows suppressedBy and its timeline says so. When the
+window ends, those alerts still open (not acknowledged or closed) start paging
+from step 1 of their policy, if pageOpenAlertsAfter.
+
+Without a recurrence the window covers [startsAt, endsAt). With one it covers
+each weekly occurrence as far as it lies within [startsAt, endsAt): an
+occurrence that began before startsAt covers from startsAt on, one running
+past endsAt ends there, and without endsAt it recurs for good.
+"""
+type MaintenanceWindow {
+  id: ID!
+  name: String!
+  integrations: [Integration!]!
+  startsAt: Time!
+  "Required without a recurrence."
+  endsAt: Time
+  recurrence: MaintenanceRecurrence
+  "Whether alerts opened during the window and still open when it ends start paging then."
+  pageOpenAlertsAfter: Boolean!
+  "Whether the window covers its integrations now, and until when."
+  activeUntil: Time
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+"""
+A weekly recurrence: an occurrence starts on each of the weekdays at the local
+startTime in timeZone and lasts durationMinutes of elapsed time. The start
+keeps its local time across DST changes, by the schedules' rule: a time the
+clocks skip starts when they jump past it, a time they repeat starts at its
+first occurrence.
+"""
+type MaintenanceRecurrence {
+  weekdays: [Weekday!]!
+  "HH:MM, local to timeZone."
+  startTime: String!
+  durationMinutes: Int!
+  "An IANA time zone, such as Europe/Berlin."
+  timeZone: String!
+}
+
+input MaintenanceRecurrenceInput {
+  "At least one."
+  weekdays: [Weekday!]!
+  "HH:MM, 00:00 to 23:59."
+  startTime: String!
+  "1 to 10080 (a week)."
+  durationMinutes: Int!
+  timeZone: String!
+}
+
+input CreateMaintenanceWindowInput {
+  name: String!
+  "At least one."
+  integrationIds: [ID!]!
+  "Defaults to now: an ad-hoc window (\"mute this integration for 2 hours\")."
+  startsAt: Time
+  "After startsAt; required without a recurrence."
+  endsAt: Time
+  recurrence: MaintenanceRecurrenceInput
+  "Default true."
+  pageOpenAlertsAfter: Boolean
+}
+
+input UpdateMaintenanceWindowInput {
+  name: String
+  "Replaces the integrations when given."
+  integrationIds: [ID!]
+  startsAt: Time
+  "Null removes the end (only with a recurrence)."
+  endsAt: Time
+  "Null removes the recurrence (then endsAt is required)."
+  recurrence: MaintenanceRecurrenceInput
+  pageOpenAlertsAfter: Boolean
 }
 `, BuiltIn: false},
 	{Name: "../schema/schedules.graphqls", Input: `# On-call schedules: rotation layers, restrictions and overrides.
@@ -3977,6 +4311,8 @@ enum AlertEventType {
   ASSIGNED
   ESCALATED
   CLOSED
+  "An acknowledgement ran out (the policy's ackTimeoutMinutes): the alert is OPEN and paging again."
+  ACK_TIMED_OUT
   "Acknowledged for a while by snoozeAlert."
   SNOOZED
   "A snooze ended with the alert still not closed: it is open and paging again."
@@ -3985,6 +4321,8 @@ enum AlertEventType {
   NOTE_ADDED
   "Another alert joined the group this alert leads."
   GROUPED
+  "The maintenance window the alert opened during has ended; it starts paging unless the window says not to."
+  MAINTENANCE_ENDED
 }
 
 input AlertEventFilter {
@@ -4177,6 +4515,8 @@ func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql
 		return ec.fieldContext_Alert_messages(ctx, field)
 	case "escalationPolicy":
 		return ec.fieldContext_Alert_escalationPolicy(ctx, field)
+	case "suppressedBy":
+		return ec.fieldContext_Alert_suppressedBy(ctx, field)
 	case "notifications":
 		return ec.fieldContext_Alert_notifications(ctx, field)
 	case "group":
@@ -4355,6 +4695,8 @@ func (ec *executionContext) childFields_EscalationPolicy(ctx context.Context, fi
 		return ec.fieldContext_EscalationPolicy_repeat(ctx, field)
 	case "steps":
 		return ec.fieldContext_EscalationPolicy_steps(ctx, field)
+	case "ackTimeoutMinutes":
+		return ec.fieldContext_EscalationPolicy_ackTimeoutMinutes(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_EscalationPolicy_createdAt(ctx, field)
 	case "updatedAt":
@@ -4521,6 +4863,10 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_signatureHeaders(ctx, field)
 	case "rateLimitPerMinute":
 		return ec.fieldContext_Integration_rateLimitPerMinute(ctx, field)
+	case "pageDelayMinutes":
+		return ec.fieldContext_Integration_pageDelayMinutes(ctx, field)
+	case "autoCloseAfterMinutes":
+		return ec.fieldContext_Integration_autoCloseAfterMinutes(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Integration_createdAt(ctx, field)
 	case "updatedAt":
@@ -4545,6 +4891,46 @@ func (ec *executionContext) childFields_IntegrationTestResult(ctx context.Contex
 		return ec.fieldContext_IntegrationTestResult_alert(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IntegrationTestResult", field.Name)
+}
+
+func (ec *executionContext) childFields_MaintenanceRecurrence(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "weekdays":
+		return ec.fieldContext_MaintenanceRecurrence_weekdays(ctx, field)
+	case "startTime":
+		return ec.fieldContext_MaintenanceRecurrence_startTime(ctx, field)
+	case "durationMinutes":
+		return ec.fieldContext_MaintenanceRecurrence_durationMinutes(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_MaintenanceRecurrence_timeZone(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MaintenanceRecurrence", field.Name)
+}
+
+func (ec *executionContext) childFields_MaintenanceWindow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_MaintenanceWindow_id(ctx, field)
+	case "name":
+		return ec.fieldContext_MaintenanceWindow_name(ctx, field)
+	case "integrations":
+		return ec.fieldContext_MaintenanceWindow_integrations(ctx, field)
+	case "startsAt":
+		return ec.fieldContext_MaintenanceWindow_startsAt(ctx, field)
+	case "endsAt":
+		return ec.fieldContext_MaintenanceWindow_endsAt(ctx, field)
+	case "recurrence":
+		return ec.fieldContext_MaintenanceWindow_recurrence(ctx, field)
+	case "pageOpenAlertsAfter":
+		return ec.fieldContext_MaintenanceWindow_pageOpenAlertsAfter(ctx, field)
+	case "activeUntil":
+		return ec.fieldContext_MaintenanceWindow_activeUntil(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_MaintenanceWindow_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_MaintenanceWindow_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MaintenanceWindow", field.Name)
 }
 
 func (ec *executionContext) childFields_MappedFields(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5143,6 +5529,20 @@ func (ec *executionContext) field_Mutation_createIntegration_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createMaintenanceWindow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateMaintenanceWindowInput, error) {
+			return ec.unmarshalNCreateMaintenanceWindowInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateMaintenanceWindowInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createNotificationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5270,6 +5670,20 @@ func (ec *executionContext) field_Mutation_deleteHeartbeatMonitor_args(ctx conte
 }
 
 func (ec *executionContext) field_Mutation_deleteIntegration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteMaintenanceWindow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -5649,6 +6063,28 @@ func (ec *executionContext) field_Mutation_updateIntegration_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_updateMaintenanceWindow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (UpdateMaintenanceWindowInput, error) {
+			return ec.unmarshalNUpdateMaintenanceWindowInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateMaintenanceWindowInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateRuleset_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5938,6 +6374,34 @@ func (ec *executionContext) field_Query_integration_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_maintenanceWindow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_maintenanceWindows_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "activeAt",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["activeAt"] = arg0
 	return args, nil
 }
 
@@ -6775,6 +7239,38 @@ func (ec *executionContext) fieldContext_Alert_escalationPolicy(_ context.Contex
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_EscalationPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_suppressedBy(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_suppressedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().SuppressedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.MaintenanceWindow) graphql.Marshaler {
+			return ec.marshalOMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_suppressedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MaintenanceWindow(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8203,6 +8699,29 @@ func (ec *executionContext) fieldContext_EscalationPolicy_steps(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _EscalationPolicy_ackTimeoutMinutes(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationPolicy_ackTimeoutMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AckTimeoutMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationPolicy_ackTimeoutMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationPolicy", field, false, false, "Int")
+}
+
 func (ec *executionContext) _EscalationPolicy_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9626,6 +10145,52 @@ func (ec *executionContext) fieldContext_Integration_rateLimitPerMinute(_ contex
 	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Integration_pageDelayMinutes(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_pageDelayMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageDelayMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_pageDelayMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Integration_autoCloseAfterMinutes(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_autoCloseAfterMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoCloseAfterMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_autoCloseAfterMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Integration_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9844,6 +10409,346 @@ func (ec *executionContext) fieldContext_IntegrationTestResult_alert(_ context.C
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _MaintenanceRecurrence_weekdays(ctx context.Context, field graphql.CollectedField, obj *MaintenanceRecurrence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceRecurrence_weekdays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Weekdays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []Weekday) graphql.Marshaler {
+			return ec.marshalNWeekday2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWeekdayᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceRecurrence_weekdays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MaintenanceRecurrence", field, false, false, "Weekday")
+}
+
+func (ec *executionContext) _MaintenanceRecurrence_startTime(ctx context.Context, field graphql.CollectedField, obj *MaintenanceRecurrence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceRecurrence_startTime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartTime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceRecurrence_startTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MaintenanceRecurrence", field, false, false, "String")
+}
+
+func (ec *executionContext) _MaintenanceRecurrence_durationMinutes(ctx context.Context, field graphql.CollectedField, obj *MaintenanceRecurrence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceRecurrence_durationMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DurationMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceRecurrence_durationMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MaintenanceRecurrence", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MaintenanceRecurrence_timeZone(ctx context.Context, field graphql.CollectedField, obj *MaintenanceRecurrence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceRecurrence_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceRecurrence_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MaintenanceRecurrence", field, false, false, "String")
+}
+
+func (ec *executionContext) _MaintenanceWindow_id(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceWindow_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceWindow_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MaintenanceWindow_name(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceWindow_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceWindow_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "String")
+}
+
+func (ec *executionContext) _MaintenanceWindow_integrations(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceWindow_integrations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MaintenanceWindow().Integrations(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.Integration) graphql.Marshaler {
+			return ec.marshalNIntegration2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐIntegrationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceWindow_integrations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MaintenanceWindow",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Integration(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MaintenanceWindow_startsAt(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceWindow_startsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceWindow_startsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MaintenanceWindow_endsAt(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceWindow_endsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceWindow_endsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MaintenanceWindow_recurrence(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceWindow_recurrence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MaintenanceWindow().Recurrence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *MaintenanceRecurrence) graphql.Marshaler {
+			return ec.marshalOMaintenanceRecurrence2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐMaintenanceRecurrence(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceWindow_recurrence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MaintenanceWindow",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MaintenanceRecurrence(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MaintenanceWindow_pageOpenAlertsAfter(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceWindow_pageOpenAlertsAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageOpenAlertsAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceWindow_pageOpenAlertsAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MaintenanceWindow_activeUntil(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceWindow_activeUntil(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MaintenanceWindow().ActiveUntil(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceWindow_activeUntil(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MaintenanceWindow", field, true, true, "Time")
+}
+
+func (ec *executionContext) _MaintenanceWindow_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceWindow_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceWindow_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MaintenanceWindow_updatedAt(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceWindow_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceWindow_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "Time")
 }
 
 func (ec *executionContext) _MappedFields_sourceId(ctx context.Context, field graphql.CollectedField, obj *rules.Fields) (ret graphql.Marshaler) {
@@ -11511,6 +12416,138 @@ func (ec *executionContext) fieldContext_Mutation_deleteRuleset(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteRuleset_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createMaintenanceWindow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createMaintenanceWindow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateMaintenanceWindow(ctx, fc.Args["input"].(CreateMaintenanceWindowInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.MaintenanceWindow) graphql.Marshaler {
+			return ec.marshalNMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createMaintenanceWindow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MaintenanceWindow(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createMaintenanceWindow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateMaintenanceWindow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateMaintenanceWindow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateMaintenanceWindow(ctx, fc.Args["id"].(int), fc.Args["input"].(UpdateMaintenanceWindowInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.MaintenanceWindow) graphql.Marshaler {
+			return ec.marshalNMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateMaintenanceWindow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MaintenanceWindow(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateMaintenanceWindow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteMaintenanceWindow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteMaintenanceWindow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteMaintenanceWindow(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteMaintenanceWindow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteMaintenanceWindow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13288,6 +14325,94 @@ func (ec *executionContext) fieldContext_Query_ruleset(ctx context.Context, fiel
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_ruleset_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_maintenanceWindows(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_maintenanceWindows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().MaintenanceWindows(ctx, fc.Args["activeAt"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.MaintenanceWindow) graphql.Marshaler {
+			return ec.marshalNMaintenanceWindow2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindowᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_maintenanceWindows(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MaintenanceWindow(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_maintenanceWindows_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_maintenanceWindow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_maintenanceWindow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().MaintenanceWindow(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.MaintenanceWindow) graphql.Marshaler {
+			return ec.marshalOMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_maintenanceWindow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MaintenanceWindow(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_maintenanceWindow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16360,7 +17485,7 @@ func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj a
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"status", "integrationId", "severity", "search", "grouped"}
+	fieldsInOrder := [...]string{"status", "integrationId", "severity", "search", "grouped", "suppressed"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16402,6 +17527,13 @@ func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj a
 				return it, err
 			}
 			it.Grouped = data
+		case "suppressed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("suppressed"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Suppressed = data
 		}
 	}
 	return it, nil
@@ -16703,7 +17835,7 @@ func (ec *executionContext) unmarshalInputCreateEscalationPolicyInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "repeat", "steps"}
+	fieldsInOrder := [...]string{"name", "description", "repeat", "steps", "ackTimeoutMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16738,6 +17870,13 @@ func (ec *executionContext) unmarshalInputCreateEscalationPolicyInput(ctx contex
 				return it, err
 			}
 			it.Steps = data
+		case "ackTimeoutMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ackTimeoutMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AckTimeoutMinutes = data
 		}
 	}
 	return it, nil
@@ -16906,7 +18045,7 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping"}
+	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16990,6 +18129,20 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.Grouping = data
+		case "pageDelayMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pageDelayMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PageDelayMinutes = data
+		case "autoCloseAfterMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoCloseAfterMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoCloseAfterMinutes = data
 		}
 	}
 	return it, nil
@@ -17004,6 +18157,83 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 func UnmarshalCreateIntegrationInput(ctx context.Context, raw any) (CreateIntegrationInput, error) {
 	var out CreateIntegrationInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateIntegrationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateMaintenanceWindowInput(ctx context.Context, obj any) (CreateMaintenanceWindowInput, error) {
+	var it CreateMaintenanceWindowInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "integrationIds", "startsAt", "endsAt", "recurrence", "pageOpenAlertsAfter"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "integrationIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("integrationIds"))
+			data, err := ec.unmarshalNID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IntegrationIds = data
+		case "startsAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startsAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartsAt = data
+		case "endsAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endsAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndsAt = data
+		case "recurrence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recurrence"))
+			data, err := ec.unmarshalOMaintenanceRecurrenceInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐMaintenanceRecurrenceInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Recurrence = data
+		case "pageOpenAlertsAfter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pageOpenAlertsAfter"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PageOpenAlertsAfter = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateMaintenanceWindowInput unmarshals raw into the CreateMaintenanceWindowInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateMaintenanceWindowInput(ctx context.Context, raw any) (CreateMaintenanceWindowInput, error) {
+	var out CreateMaintenanceWindowInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateMaintenanceWindowInput", raw, &out)
 	return out, err
 }
 
@@ -17452,6 +18682,69 @@ func (ec *executionContext) unmarshalInputGroupingInput(ctx context.Context, obj
 func UnmarshalGroupingInput(ctx context.Context, raw any) (rules.Grouping, error) {
 	var out rules.Grouping
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "GroupingInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMaintenanceRecurrenceInput(ctx context.Context, obj any) (MaintenanceRecurrenceInput, error) {
+	var it MaintenanceRecurrenceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"weekdays", "startTime", "durationMinutes", "timeZone"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "weekdays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("weekdays"))
+			data, err := ec.unmarshalNWeekday2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWeekdayᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Weekdays = data
+		case "startTime":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startTime"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartTime = data
+		case "durationMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("durationMinutes"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DurationMinutes = data
+		case "timeZone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeZone"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeZone = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMaintenanceRecurrenceInput unmarshals raw into the MaintenanceRecurrenceInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMaintenanceRecurrenceInput(ctx context.Context, raw any) (MaintenanceRecurrenceInput, error) {
+	var out MaintenanceRecurrenceInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MaintenanceRecurrenceInput", raw, &out)
 	return out, err
 }
 
@@ -17921,7 +19214,7 @@ func (ec *executionContext) unmarshalInputUpdateEscalationPolicyInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "repeat", "steps"}
+	fieldsInOrder := [...]string{"name", "description", "repeat", "steps", "ackTimeoutMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17956,6 +19249,13 @@ func (ec *executionContext) unmarshalInputUpdateEscalationPolicyInput(ctx contex
 				return it, err
 			}
 			it.Steps = data
+		case "ackTimeoutMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ackTimeoutMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AckTimeoutMinutes = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -18124,7 +19424,7 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping"}
+	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18201,6 +19501,20 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.Grouping = graphql.OmittableOf(data)
+		case "pageDelayMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pageDelayMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PageDelayMinutes = data
+		case "autoCloseAfterMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoCloseAfterMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoCloseAfterMinutes = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -18215,6 +19529,83 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 func UnmarshalUpdateIntegrationInput(ctx context.Context, raw any) (UpdateIntegrationInput, error) {
 	var out UpdateIntegrationInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateIntegrationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateMaintenanceWindowInput(ctx context.Context, obj any) (UpdateMaintenanceWindowInput, error) {
+	var it UpdateMaintenanceWindowInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "integrationIds", "startsAt", "endsAt", "recurrence", "pageOpenAlertsAfter"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "integrationIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("integrationIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IntegrationIds = data
+		case "startsAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startsAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartsAt = data
+		case "endsAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endsAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndsAt = graphql.OmittableOf(data)
+		case "recurrence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recurrence"))
+			data, err := ec.unmarshalOMaintenanceRecurrenceInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐMaintenanceRecurrenceInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Recurrence = graphql.OmittableOf(data)
+		case "pageOpenAlertsAfter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pageOpenAlertsAfter"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PageOpenAlertsAfter = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateMaintenanceWindowInput unmarshals raw into the UpdateMaintenanceWindowInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateMaintenanceWindowInput(ctx context.Context, raw any) (UpdateMaintenanceWindowInput, error) {
+	var out UpdateMaintenanceWindowInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateMaintenanceWindowInput", raw, &out)
 	return out, err
 }
 
@@ -18541,6 +19932,12 @@ func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, ob
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Alert_escalationPolicy(ctx, field, obj)
+				})
+		case "suppressedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_suppressedBy(ctx, field, obj)
 				})
 		case "notifications":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -19140,6 +20537,11 @@ func (ec *executionContext) _EscalationPolicy(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "ackTimeoutMinutes":
+			out.Values[i] = ec._EscalationPolicy_ackTimeoutMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._EscalationPolicy_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19689,6 +21091,16 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "pageDelayMinutes":
+			out.Values[i] = ec._Integration_pageDelayMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "autoCloseAfterMinutes":
+			out.Values[i] = ec._Integration_autoCloseAfterMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "createdAt":
 			out.Values[i] = ec._Integration_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19756,6 +21168,135 @@ func (ec *executionContext) _IntegrationTestResult(ctx context.Context, sel ast.
 			out.Values[i] = ec._IntegrationTestResult_alert(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var maintenanceRecurrenceImplementors = []string{"MaintenanceRecurrence"}
+
+func (ec *executionContext) _MaintenanceRecurrence(ctx context.Context, sel ast.SelectionSet, obj *MaintenanceRecurrence) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, maintenanceRecurrenceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MaintenanceRecurrence")
+		case "weekdays":
+			out.Values[i] = ec._MaintenanceRecurrence_weekdays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startTime":
+			out.Values[i] = ec._MaintenanceRecurrence_startTime(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "durationMinutes":
+			out.Values[i] = ec._MaintenanceRecurrence_durationMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timeZone":
+			out.Values[i] = ec._MaintenanceRecurrence_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var maintenanceWindowImplementors = []string{"MaintenanceWindow"}
+
+func (ec *executionContext) _MaintenanceWindow(ctx context.Context, sel ast.SelectionSet, obj *db.MaintenanceWindow) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, maintenanceWindowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MaintenanceWindow")
+		case "id":
+			out.Values[i] = ec._MaintenanceWindow_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._MaintenanceWindow_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "integrations":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MaintenanceWindow_integrations(ctx, field, obj)
+				})
+		case "startsAt":
+			out.Values[i] = ec._MaintenanceWindow_startsAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "endsAt":
+			out.Values[i] = ec._MaintenanceWindow_endsAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "recurrence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MaintenanceWindow_recurrence(ctx, field, obj)
+				})
+		case "pageOpenAlertsAfter":
+			out.Values[i] = ec._MaintenanceWindow_pageOpenAlertsAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "activeUntil":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MaintenanceWindow_activeUntil(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._MaintenanceWindow_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._MaintenanceWindow_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -20158,6 +21699,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "deleteRuleset":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteRuleset(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createMaintenanceWindow":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createMaintenanceWindow(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateMaintenanceWindow":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateMaintenanceWindow(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteMaintenanceWindow":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteMaintenanceWindow(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -20586,6 +22148,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_ruleset(ctx, field)
+				})
+		case "maintenanceWindows":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_maintenanceWindows(ctx, field)
+				})
+		case "maintenanceWindow":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_maintenanceWindow(ctx, field)
 				})
 		case "schedules":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -21936,6 +23510,11 @@ func (ec *executionContext) unmarshalNCreateIntegrationInput2githubᚗcomᚋklax
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateMaintenanceWindowInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateMaintenanceWindowInput(ctx context.Context, v any) (CreateMaintenanceWindowInput, error) {
+	res, err := ec.unmarshalInputCreateMaintenanceWindowInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateNotificationRuleInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐCreateNotificationRuleInput(ctx context.Context, v any) (CreateNotificationRuleInput, error) {
 	res, err := ec.unmarshalInputCreateNotificationRuleInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -22333,6 +23912,30 @@ func (ec *executionContext) marshalNJSON2interface(ctx context.Context, sel ast.
 		graphql.AddInvalidNullFromMarshaler(ctx, "JSON!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNMaintenanceWindow2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindowᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.MaintenanceWindow) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx context.Context, sel ast.SelectionSet, v *db.MaintenanceWindow) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MaintenanceWindow!")
+		return graphql.Null
+	}
+	return ec._MaintenanceWindow(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNMappedFields2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐFields(ctx context.Context, sel ast.SelectionSet, v *rules.Fields) graphql.Marshaler {
@@ -22783,6 +24386,11 @@ func (ec *executionContext) unmarshalNUpdateIntegrationInput2githubᚗcomᚋklax
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNUpdateMaintenanceWindowInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateMaintenanceWindowInput(ctx context.Context, v any) (UpdateMaintenanceWindowInput, error) {
+	res, err := ec.unmarshalInputUpdateMaintenanceWindowInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNUpdateRulesetInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateRulesetInput(ctx context.Context, v any) (UpdateRulesetInput, error) {
 	res, err := ec.unmarshalInputUpdateRulesetInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -22830,6 +24438,36 @@ func (ec *executionContext) unmarshalNWeekday2githubᚗcomᚋklaxonhqᚋklaxon�
 
 func (ec *executionContext) marshalNWeekday2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWeekday(ctx context.Context, sel ast.SelectionSet, v Weekday) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNWeekday2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWeekdayᚄ(ctx context.Context, v any) ([]Weekday, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]Weekday, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNWeekday2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWeekday(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNWeekday2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWeekdayᚄ(ctx context.Context, sel ast.SelectionSet, v []Weekday) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWeekday2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWeekday(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -23314,6 +24952,28 @@ func (ec *executionContext) marshalOIntegration2ᚖgithubᚗcomᚋklaxonhqᚋkla
 		return graphql.Null
 	}
 	return ec._Integration(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOMaintenanceRecurrence2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐMaintenanceRecurrence(ctx context.Context, sel ast.SelectionSet, v *MaintenanceRecurrence) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._MaintenanceRecurrence(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOMaintenanceRecurrenceInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐMaintenanceRecurrenceInput(ctx context.Context, v any) (*MaintenanceRecurrenceInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputMaintenanceRecurrenceInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMaintenanceWindow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐMaintenanceWindow(ctx context.Context, sel ast.SelectionSet, v *db.MaintenanceWindow) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._MaintenanceWindow(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOMappingInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐMapping(ctx context.Context, v any) (*rules.Mapping, error) {

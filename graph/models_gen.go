@@ -38,6 +38,8 @@ type AlertFilter struct {
 	Search *string `json:"search,omitempty"`
 	// True: only the first alerts of groups; false: only alerts outside any group.
 	Grouped *bool `json:"grouped,omitempty"`
+	// True: only alerts opened during a maintenance window that has not yet let them page (suppressedBy set); false: only the others.
+	Suppressed *bool `json:"suppressed,omitempty"`
 }
 
 type AuditEntryConnection struct {
@@ -101,6 +103,8 @@ type CreateEscalationPolicyInput struct {
 	Repeat      *int    `json:"repeat,omitempty"`
 	// At least one.
 	Steps []*EscalationStepInput `json:"steps"`
+	// 1 to 1440; leave out for no timeout.
+	AckTimeoutMinutes *int `json:"ackTimeoutMinutes,omitempty"`
 }
 
 type CreateGroupInput struct {
@@ -136,6 +140,23 @@ type CreateIntegrationInput struct {
 	SignatureSecret    *string         `json:"signatureSecret,omitempty"`
 	RateLimitPerMinute *int            `json:"rateLimitPerMinute,omitempty"`
 	Grouping           *rules.Grouping `json:"grouping,omitempty"`
+	// 0 to 1440, default 0.
+	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
+	// 1 to 43200; leave out never to close.
+	AutoCloseAfterMinutes *int `json:"autoCloseAfterMinutes,omitempty"`
+}
+
+type CreateMaintenanceWindowInput struct {
+	Name string `json:"name"`
+	// At least one.
+	IntegrationIds []int `json:"integrationIds"`
+	// Defaults to now: an ad-hoc window ("mute this integration for 2 hours").
+	StartsAt *time.Time `json:"startsAt,omitempty"`
+	// After startsAt; required without a recurrence.
+	EndsAt     *time.Time                  `json:"endsAt,omitempty"`
+	Recurrence *MaintenanceRecurrenceInput `json:"recurrence,omitempty"`
+	// Default true.
+	PageOpenAlertsAfter *bool `json:"pageOpenAlertsAfter,omitempty"`
 }
 
 type CreateNotificationRuleInput struct {
@@ -219,6 +240,30 @@ type IntegrationTestResult struct {
 	MatchedRule *MatchedRule `json:"matchedRule,omitempty"`
 	// The existing alert the message would append to or close.
 	Alert *db.Alert `json:"alert,omitempty"`
+}
+
+// A weekly recurrence: an occurrence starts on each of the weekdays at the local
+// startTime in timeZone and lasts durationMinutes of elapsed time. The start
+// keeps its local time across DST changes, by the schedules' rule: a time the
+// clocks skip starts when they jump past it, a time they repeat starts at its
+// first occurrence.
+type MaintenanceRecurrence struct {
+	Weekdays []Weekday `json:"weekdays"`
+	// HH:MM, local to timeZone.
+	StartTime       string `json:"startTime"`
+	DurationMinutes int    `json:"durationMinutes"`
+	// An IANA time zone, such as Europe/Berlin.
+	TimeZone string `json:"timeZone"`
+}
+
+type MaintenanceRecurrenceInput struct {
+	// At least one.
+	Weekdays []Weekday `json:"weekdays"`
+	// HH:MM, 00:00 to 23:59.
+	StartTime string `json:"startTime"`
+	// 1 to 10080 (a week).
+	DurationMinutes int    `json:"durationMinutes"`
+	TimeZone        string `json:"timeZone"`
 }
 
 type MatchedRule struct {
@@ -309,6 +354,8 @@ type UpdateEscalationPolicyInput struct {
 	Repeat      *int    `json:"repeat,omitempty"`
 	// Replaces all steps when given.
 	Steps []*EscalationStepInput `json:"steps,omitempty"`
+	// 1 to 1440. An explicit null turns the timeout off; leaving it out keeps it.
+	AckTimeoutMinutes graphql.Omittable[*int] `json:"ackTimeoutMinutes,omitempty"`
 }
 
 type UpdateGroupInput struct {
@@ -348,6 +395,22 @@ type UpdateIntegrationInput struct {
 	RateLimitPerMinute graphql.Omittable[*int] `json:"rateLimitPerMinute,omitempty"`
 	// An explicit null stops grouping; leaving it out keeps it.
 	Grouping graphql.Omittable[*rules.Grouping] `json:"grouping,omitempty"`
+	// 0 to 1440.
+	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
+	// 1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it.
+	AutoCloseAfterMinutes graphql.Omittable[*int] `json:"autoCloseAfterMinutes,omitempty"`
+}
+
+type UpdateMaintenanceWindowInput struct {
+	Name *string `json:"name,omitempty"`
+	// Replaces the integrations when given.
+	IntegrationIds []int      `json:"integrationIds,omitempty"`
+	StartsAt       *time.Time `json:"startsAt,omitempty"`
+	// Null removes the end (only with a recurrence).
+	EndsAt graphql.Omittable[*time.Time] `json:"endsAt,omitempty"`
+	// Null removes the recurrence (then endsAt is required).
+	Recurrence          graphql.Omittable[*MaintenanceRecurrenceInput] `json:"recurrence,omitempty"`
+	PageOpenAlertsAfter *bool                                          `json:"pageOpenAlertsAfter,omitempty"`
 }
 
 type UpdateRulesetInput struct {

@@ -16,18 +16,20 @@ import (
 // package hides the token and the signature secret.
 
 type integrationRecord struct {
-	Name               string                `json:"name"`
-	Type               rules.IntegrationType `json:"type"`
-	Enabled            bool                  `json:"enabled"`
-	Token              string                `json:"token"`
-	RulesetID          *int                  `json:"rulesetId"`
-	EscalationPolicyID *int                  `json:"escalationPolicyId"`
-	Mapping            rules.Mapping         `json:"mapping"`
-	SignatureSecret    string                `json:"signatureSecret"`
-	RateLimitPerMinute *int                  `json:"rateLimitPerMinute"`
-	RecipientUserIDs   []int                 `json:"recipientUserIds"`
-	RecipientGroupIDs  []int                 `json:"recipientGroupIds"`
-	Grouping           *rules.Grouping       `json:"grouping,omitempty"`
+	Name                  string                `json:"name"`
+	Type                  rules.IntegrationType `json:"type"`
+	Enabled               bool                  `json:"enabled"`
+	Token                 string                `json:"token"`
+	RulesetID             *int                  `json:"rulesetId"`
+	EscalationPolicyID    *int                  `json:"escalationPolicyId"`
+	Mapping               rules.Mapping         `json:"mapping"`
+	SignatureSecret       string                `json:"signatureSecret"`
+	RateLimitPerMinute    *int                  `json:"rateLimitPerMinute"`
+	PageDelayMinutes      int                   `json:"pageDelayMinutes"`
+	AutoCloseAfterMinutes *int                  `json:"autoCloseAfterMinutes"`
+	RecipientUserIDs      []int                 `json:"recipientUserIds"`
+	RecipientGroupIDs     []int                 `json:"recipientGroupIds"`
+	Grouping              *rules.Grouping       `json:"grouping,omitempty"`
 }
 
 // recordOfIntegration reads the integration's recipients through idb,
@@ -42,6 +44,7 @@ func recordOfIntegration(ctx context.Context, idb bun.IDB, integ *db.Integration
 		Name: integ.Name, Type: integ.Type, Enabled: integ.Enabled, Token: integ.Token,
 		RulesetID: integ.RulesetID, EscalationPolicyID: integ.EscalationPolicyID, Mapping: integ.Mapping,
 		SignatureSecret: integ.SignatureSecret, RateLimitPerMinute: integ.RateLimitPerMinute,
+		PageDelayMinutes: integ.PageDelayMinutes, AutoCloseAfterMinutes: integ.AutoCloseAfterMinutes,
 		RecipientUserIDs: []int{}, RecipientGroupIDs: []int{},
 		Grouping: integ.Grouping,
 	}

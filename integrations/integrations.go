@@ -44,6 +44,13 @@ type IntegrationInput struct {
 	// stops grouping on update.
 	Grouping      *rules.Grouping
 	ClearGrouping bool
+	// PageDelayMinutes holds back the first step of each new alert.
+	PageDelayMinutes *int
+	// AutoCloseAfterMinutes closes an alert that has had no message for
+	// that long; ClearAutoClose turns that off on update. Alerts keep the
+	// setting they opened with.
+	AutoCloseAfterMinutes *int
+	ClearAutoClose        bool
 }
 
 // URL is where the integration's sender posts.
@@ -227,6 +234,10 @@ const (
 	// hopeless.
 	minSignatureSecret    = 16
 	maxRateLimitPerMinute = 1_000_000
+	// maxPageDelay is a day, like an escalation step's delay.
+	maxPageDelay = 1440
+	// maxAutoClose is 30 days.
+	maxAutoClose = 43200
 )
 
 func applyIntegration(integ *db.Integration, in IntegrationInput) error {
@@ -270,6 +281,24 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 	}
 	if in.ClearRateLimit {
 		integ.RateLimitPerMinute = nil
+	}
+	if in.PageDelayMinutes != nil {
+		if n := *in.PageDelayMinutes; n < 0 || n > maxPageDelay {
+			return invalid.New("pageDelayMinutes", fmt.Sprintf("must be 0 to %d", maxPageDelay))
+		}
+		integ.PageDelayMinutes = *in.PageDelayMinutes
+	}
+	if in.AutoCloseAfterMinutes != nil && in.ClearAutoClose {
+		return invalid.New("autoCloseAfterMinutes", "cannot be both set and cleared")
+	}
+	if in.AutoCloseAfterMinutes != nil {
+		if n := *in.AutoCloseAfterMinutes; n < 1 || n > maxAutoClose {
+			return invalid.New("autoCloseAfterMinutes", fmt.Sprintf("must be 1 to %d, or null never to close", maxAutoClose))
+		}
+		integ.AutoCloseAfterMinutes = in.AutoCloseAfterMinutes
+	}
+	if in.ClearAutoClose {
+		integ.AutoCloseAfterMinutes = nil
 	}
 	if in.Mapping != nil {
 		if err := in.Mapping.Validate(); err != nil {

@@ -119,3 +119,33 @@ func TestWallClockDefinition(t *testing.T) {
 		}
 	}
 }
+
+// A weekly span keeps its local start across both DST changes, and one
+// starting at a time the clocks skip starts when they jump past it.
+func TestWeeklyCoveringKeepsLocalStart(t *testing.T) {
+	berlin, err := LoadZone("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	utc := func(mo time.Month, d, h, m int) time.Time { return time.Date(2026, mo, d, h, m, 0, 0, time.UTC) }
+	for _, tt := range []struct {
+		w     Weekly
+		at    time.Time
+		until time.Time
+	}{
+		{Weekly{[]time.Weekday{time.Sunday}, 3, 0, time.Hour, berlin}, utc(3, 22, 2, 0), utc(3, 22, 3, 0)},
+		{Weekly{[]time.Weekday{time.Sunday}, 3, 0, time.Hour, berlin}, utc(3, 29, 1, 0), utc(3, 29, 2, 0)},
+		{Weekly{[]time.Weekday{time.Sunday}, 3, 0, time.Hour, berlin}, utc(10, 25, 2, 0), utc(10, 25, 3, 0)},
+		{Weekly{[]time.Weekday{time.Sunday}, 2, 30, time.Hour, berlin}, utc(3, 29, 1, 0), utc(3, 29, 2, 0)},
+		{Weekly{[]time.Weekday{time.Sunday}, 3, 0, time.Hour, berlin}, utc(3, 29, 0, 59), time.Time{}},
+		// Saturday 23:30 UTC is already Sunday in Berlin.
+		{Weekly{[]time.Weekday{time.Sunday}, 0, 0, 2 * time.Hour, berlin}, utc(3, 21, 23, 30), utc(3, 22, 1, 0)},
+		// Runs over midnight into the next day.
+		{Weekly{[]time.Weekday{time.Saturday}, 22, 0, 4 * time.Hour, berlin}, utc(3, 22, 0, 30), utc(3, 22, 1, 0)},
+	} {
+		until, ok := tt.w.Covering(tt.at)
+		if ok != !tt.until.IsZero() || (ok && !until.Equal(tt.until)) {
+			t.Errorf("%+v at %v: covering %v until %v; want until %v", tt.w, tt.at, ok, until, tt.until)
+		}
+	}
+}

@@ -33,3 +33,7 @@ func loadZone(name string) (*time.Location, error) {
 	zoneCache.Store(name, loc)
 	return loc, nil
 }
+
+// LoadZone returns the IANA zone name, refusing "" and "Local" like a
+// schedule's zone; the error says what is wrong with the name.
+func LoadZone(name string) (*time.Location, error) { return loadZone(name) }

@@ -11,6 +11,8 @@ type policyRecord struct {
 	Description string       `json:"description"`
 	Repeat      int          `json:"repeat"`
 	Steps       []stepRecord `json:"steps"`
+	// AckTimeoutMinutes is null when acknowledgements never time out.
+	AckTimeoutMinutes *int `json:"ackTimeoutMinutes"`
 }
 
 type stepRecord struct {
@@ -19,7 +21,7 @@ type stepRecord struct {
 }
 
 func recordOfPolicy(p *db.EscalationPolicy) *policyRecord {
-	r := &policyRecord{Name: p.Name, Description: p.Description, Repeat: p.Repeat, Steps: []stepRecord{}}
+	r := &policyRecord{Name: p.Name, Description: p.Description, Repeat: p.Repeat, Steps: []stepRecord{}, AckTimeoutMinutes: p.AckTimeoutMinutes}
 	for _, s := range p.Steps {
 		r.Steps = append(r.Steps, stepRecord{DelayMinutes: s.DelayMinutes, Targets: s.Targets})
 	}

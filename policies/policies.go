@@ -21,6 +21,11 @@ type PolicyInput struct {
 	Description *string
 	Repeat      *int
 	Steps       []StepInput
+	// AckTimeoutMinutes returns an alert acknowledged that long ago and
+	// still not closed to paging; ClearAckTimeout turns that off on
+	// update.
+	AckTimeoutMinutes *int
+	ClearAckTimeout   bool
 }
 
 // StepInput is one escalation step: notify the targets, then wait
@@ -36,6 +41,7 @@ const (
 	maxStepDelay    = 1440
 	maxSteps        = 20
 	maxStepTargets  = 50
+	maxAckTimeout   = 1440
 	recipientsLabel = "Integration recipients"
 )
 
@@ -178,6 +184,12 @@ func applyPolicy(p *db.EscalationPolicy, in PolicyInput) error {
 	if in.Repeat != nil {
 		p.Repeat = *in.Repeat
 	}
+	if in.AckTimeoutMinutes != nil {
+		p.AckTimeoutMinutes = in.AckTimeoutMinutes
+	}
+	if in.ClearAckTimeout {
+		p.AckTimeoutMinutes = nil
+	}
 	return nil
 }
 
@@ -196,6 +208,12 @@ func validatePolicyFields(in PolicyInput) error {
 	}
 	if in.Repeat != nil && (*in.Repeat < 0 || *in.Repeat > maxRepeat) {
 		return invalid.New("repeat", fmt.Sprintf("must be between 0 and %d", maxRepeat))
+	}
+	if in.AckTimeoutMinutes != nil && in.ClearAckTimeout {
+		return invalid.New("ackTimeoutMinutes", "cannot be both set and cleared")
+	}
+	if in.AckTimeoutMinutes != nil && (*in.AckTimeoutMinutes < 1 || *in.AckTimeoutMinutes > maxAckTimeout) {
+		return invalid.New("ackTimeoutMinutes", fmt.Sprintf("must be 1 to %d, or null for no timeout", maxAckTimeout))
 	}
 	if in.Steps == nil {
 		return nil

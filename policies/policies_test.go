@@ -46,6 +46,8 @@ func TestCreateEscalationPolicy(t *testing.T) {
 			{"repeat too high", policies.PolicyInput{Name: ptr("x"), Repeat: ptr(11), Steps: steps}, "repeat"},
 			{"negative repeat", policies.PolicyInput{Name: ptr("x"), Repeat: ptr(-1), Steps: steps}, "repeat"},
 			{"no steps", policies.PolicyInput{Name: ptr("x")}, "steps"},
+			{"ack timeout of zero", policies.PolicyInput{Name: ptr("x"), AckTimeoutMinutes: ptr(0), Steps: steps}, "ackTimeoutMinutes"},
+			{"ack timeout over a day", policies.PolicyInput{Name: ptr("x"), AckTimeoutMinutes: ptr(1441), Steps: steps}, "ackTimeoutMinutes"},
 			{"empty steps", policies.PolicyInput{Name: ptr("x"), Steps: []policies.StepInput{}}, "steps"},
 			{"step without targets", policies.PolicyInput{Name: ptr("x"),
 				Steps: withStep(1, func(s *policies.StepInput) { s.Targets = nil })}, "steps[1].targets"},

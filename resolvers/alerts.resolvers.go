@@ -57,6 +57,14 @@ func (r *alertResolver) EscalationPolicy(ctx context.Context, obj *db.Alert) (*d
 	return r.optionalPolicy(ctx, obj.EscalationPolicyID)
 }
 
+// SuppressedBy is the resolver for the suppressedBy field.
+func (r *alertResolver) SuppressedBy(ctx context.Context, obj *db.Alert) (*db.MaintenanceWindow, error) {
+	if obj.SuppressedBy == nil {
+		return nil, nil
+	}
+	return orNil(r.MaintenanceStore.Window(ctx, *obj.SuppressedBy))
+}
+
 // Notifications is the resolver for the notifications field.
 func (r *alertResolver) Notifications(ctx context.Context, obj *db.Alert) ([]*db.Notification, error) {
 	return r.Alerting.AlertNotifications(ctx, obj.ID)
@@ -172,7 +180,7 @@ func (r *queryResolver) Alerts(ctx context.Context, filter *graph.AlertFilter, f
 	}
 	var f alerting.AlertFilter
 	if filter != nil {
-		f = alerting.AlertFilter{Statuses: filter.Status, IntegrationID: filter.IntegrationID, Severities: filter.Severity, Grouped: filter.Grouped}
+		f = alerting.AlertFilter{Statuses: filter.Status, IntegrationID: filter.IntegrationID, Severities: filter.Severity, Grouped: filter.Grouped, Suppressed: filter.Suppressed}
 		if filter.Search != nil {
 			f.Search = *filter.Search
 		}

@@ -41,6 +41,7 @@ func (r *mutationResolver) CreateEscalationPolicy(ctx context.Context, input gra
 	}
 	return r.PolicyStore.CreateEscalationPolicy(ctx, policies.PolicyInput{
 		Name: &input.Name, Description: input.Description, Repeat: input.Repeat, Steps: steps,
+		AckTimeoutMinutes: input.AckTimeoutMinutes,
 	})
 }
 
@@ -49,9 +50,13 @@ func (r *mutationResolver) UpdateEscalationPolicy(ctx context.Context, id int, i
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
 		return nil, err
 	}
-	return r.PolicyStore.UpdateEscalationPolicy(ctx, id, policies.PolicyInput{
+	in := policies.PolicyInput{
 		Name: input.Name, Description: input.Description, Repeat: input.Repeat, Steps: policySteps(input.Steps),
-	})
+	}
+	if timeout, set := input.AckTimeoutMinutes.ValueOK(); set {
+		in.AckTimeoutMinutes, in.ClearAckTimeout = timeout, timeout == nil
+	}
+	return r.PolicyStore.UpdateEscalationPolicy(ctx, id, in)
 }
 
 // DeleteEscalationPolicy is the resolver for the deleteEscalationPolicy field.

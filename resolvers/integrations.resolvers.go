@@ -65,7 +65,8 @@ func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.Cr
 		Name: &input.Name, Type: &input.Type, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		EscalationPolicyID: input.EscalationPolicyID, RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
 		SignatureSecret: input.SignatureSecret, RateLimitPerMinute: input.RateLimitPerMinute,
-		Grouping: input.Grouping,
+		Grouping:         input.Grouping,
+		PageDelayMinutes: input.PageDelayMinutes, AutoCloseAfterMinutes: input.AutoCloseAfterMinutes,
 	})
 }
 
@@ -77,7 +78,7 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 	in := integrations.IntegrationInput{
 		Name: input.Name, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
-		SignatureSecret: input.SignatureSecret,
+		SignatureSecret: input.SignatureSecret, PageDelayMinutes: input.PageDelayMinutes,
 	}
 	if policyID, set := input.EscalationPolicyID.ValueOK(); set {
 		in.EscalationPolicyID, in.ClearEscalationPolicy = policyID, policyID == nil
@@ -87,6 +88,9 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 	}
 	if grouping, set := input.Grouping.ValueOK(); set {
 		in.Grouping, in.ClearGrouping = grouping, grouping == nil
+	}
+	if quiet, set := input.AutoCloseAfterMinutes.ValueOK(); set {
+		in.AutoCloseAfterMinutes, in.ClearAutoClose = quiet, quiet == nil
 	}
 	return r.IntegrationStore.UpdateIntegration(ctx, id, in)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/integrations"
+	"github.com/klaxonhq/klaxon/maintenance"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
 	"github.com/klaxonhq/klaxon/schedules"
@@ -37,6 +38,8 @@ type Resolver struct {
 	ContactStore     *contacts.Store
 	// HeartbeatStore keeps the heartbeat monitors.
 	HeartbeatStore *heartbeats.Store
+	// MaintenanceStore keeps the maintenance windows.
+	MaintenanceStore *maintenance.Store
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.

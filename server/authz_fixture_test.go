@@ -275,6 +275,14 @@ func (f *authzFixture) manualAlert() string {
 		map[string]any{"policy": policy})
 }
 
+// newWindow stores a maintenance window, far in the future so it holds
+// back no one's paging, over an integration of its own.
+func (f *authzFixture) newWindow() string {
+	return f.adminID(`mutation($name: String!, $integ: ID!) {
+		createMaintenanceWindow(input: {name: $name, integrationIds: [$integ], startsAt: "2036-01-01T00:00:00Z", endsAt: "2036-01-01T02:00:00Z"}) { id } }`,
+		map[string]any{"name": f.unique("window"), "integ": newIntegrationID(f)})
+}
+
 // newContactMethod gives the owner a new, unverified email address.
 func (f *authzFixture) newContactMethod() (id, address string) {
 	address = f.unique("owner") + "@example.com"

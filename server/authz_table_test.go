@@ -57,6 +57,9 @@ var authzTable = map[string]authzEntry{
 	"Query.escalationPolicies": {rule: ruleViewer, doc: `{ escalationPolicies { id steps { targets { name } } } }`},
 	"Query.escalationPolicy": {rule: ruleViewer, doc: `query($id: ID!) { escalationPolicy(id: $id) { id name } }`,
 		fixture: withID(func(f *authzFixture) string { return f.policyID })},
+	"Query.maintenanceWindows": {rule: ruleViewer, doc: `{ maintenanceWindows(activeAt: "2036-01-01T01:00:00Z") { id integrations { id } recurrence { weekdays } activeUntil } }`},
+	"Query.maintenanceWindow": {rule: ruleViewer, doc: `query($id: ID!) { maintenanceWindow(id: $id) { id name startsAt endsAt pageOpenAlertsAfter } }`,
+		fixture: withID(func(f *authzFixture) string { return f.newWindow() })},
 	// Who changed what is for admins only.
 	"Query.auditLog": {rule: ruleAdmin, doc: `{ auditLog(first: 5) { totalCount nodes { id action actor { id } changes } } }`},
 
@@ -247,6 +250,22 @@ var authzTable = map[string]authzEntry{
 	"Mutation.deleteEscalationPolicy": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteEscalationPolicy(id: $id) }`,
 		fixture: withID(func(f *authzFixture) string { return f.newPolicy() }),
 		state:   readByID(`query($id: ID!) { escalationPolicy(id: $id) { id } }`)},
+
+	// Maintenance windows.
+	"Mutation.createMaintenanceWindow": {rule: ruleAdmin, doc: `mutation($name: String!, $integ: ID!) {
+		createMaintenanceWindow(input: {name: $name, integrationIds: [$integ], startsAt: "2036-02-01T00:00:00Z",
+			recurrence: {weekdays: [SUNDAY], startTime: "02:00", durationMinutes: 60, timeZone: "Europe/Berlin"}}) { id } }`,
+		fixture: func(f *authzFixture) authzCall {
+			return authzCall{vars: map[string]any{"name": f.unique("window"), "integ": newIntegrationID(f)}}
+		},
+		state: countRows((*db.MaintenanceWindow)(nil))},
+	"Mutation.updateMaintenanceWindow": {rule: ruleAdmin, doc: `mutation($id: ID!, $name: String!) {
+		updateMaintenanceWindow(id: $id, input: {name: $name, endsAt: "2036-01-01T03:00:00Z", pageOpenAlertsAfter: false}) { id } }`,
+		fixture: withName(func(f *authzFixture) string { return f.newWindow() }),
+		state:   readByID(`query($id: ID!) { maintenanceWindow(id: $id) { name endsAt pageOpenAlertsAfter } }`)},
+	"Mutation.deleteMaintenanceWindow": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteMaintenanceWindow(id: $id) }`,
+		fixture: withID(func(f *authzFixture) string { return f.newWindow() }),
+		state:   readByID(`query($id: ID!) { maintenanceWindow(id: $id) { id } }`)},
 
 	// Alerts.
 	"Mutation.acknowledgeAlert": {rule: ruleResponder, doc: `mutation($id: ID!) { acknowledgeAlert(id: $id) { id status } }`,

@@ -17,6 +17,7 @@ import (
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/integrations"
+	"github.com/klaxonhq/klaxon/maintenance"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/resolvers"
@@ -73,6 +74,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	scheduleStore := schedules.NewStore(store, now, policyStore)
 	integrationStore := integrations.NewStore(store, cfg.PublicURL, now, func() { alertingSvc.RoutesChanged() })
 	heartbeatStore := heartbeats.NewStore(store, cfg.PublicURL, now)
+	// Maintenance windows hold back paging, which alerting carries out:
+	// it reads the windows, and each change to one is followed by it.
+	maintenanceStore := maintenance.NewStore(store, now)
 	guard, err := cfg.Channels.guard()
 	if err != nil {
 		return err
@@ -90,10 +94,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		DB: store, PublicURL: cfg.PublicURL, Now: now, Log: log,
 		Config: alerting.Config{
 			OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc, Heartbeats: heartbeatStore,
+			Maintenance: maintenanceStore,
 		},
 		Channels: channels, RateLimits: cfg.Channels.rateLimits(), JobLease: cfg.EngineJobLease, Events: bus,
 	})
 	heartbeatStore.UsePaging(alertingSvc)
+	maintenanceStore.SetPaging(alertingSvc)
 	srv := server.New(server.Config{
 		AllowedOrigins:  cfg.AllowedOrigins,
 		TrustedProxies:  cfg.TrustedProxies,
@@ -109,7 +115,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		GraphQLNoIntrospection: !cfg.GraphQL.Introspection,
 	}, store, alertingSvc, authSvc, bus, &resolvers.Resolver{
 		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
-		IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore,
+		IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore,
 	}, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)

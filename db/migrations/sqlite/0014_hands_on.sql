@@ -29,10 +29,12 @@ CREATE TABLE klaxon_new_alerts (
 	closed_by INTEGER REFERENCES users (id) ON DELETE SET NULL,
 	escalation_policy_id INTEGER REFERENCES escalation_policies (id) ON DELETE SET NULL,
 	created_by INTEGER REFERENCES users (id) ON DELETE SET NULL,
-	snoozed_until TIMESTAMP
+	snoozed_until TIMESTAMP,
+	-- Added by 0013; the rebuild keeps it.
+	suppressed_by INTEGER REFERENCES maintenance_windows (id) ON DELETE SET NULL
 );
-INSERT INTO klaxon_new_alerts (id, integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, acknowledged_at, acknowledged_by, assigned_to, closed_at, closed_by, escalation_policy_id)
-	SELECT id, integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, acknowledged_at, acknowledged_by, assigned_to, closed_at, closed_by, escalation_policy_id FROM alerts;
+INSERT INTO klaxon_new_alerts (id, integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, acknowledged_at, acknowledged_by, assigned_to, closed_at, closed_by, escalation_policy_id, suppressed_by)
+	SELECT id, integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, acknowledged_at, acknowledged_by, assigned_to, closed_at, closed_by, escalation_policy_id, suppressed_by FROM alerts;
 UPDATE sqlite_sequence
 	SET seq = max(seq, (SELECT seq FROM sqlite_sequence WHERE name = 'alerts'))
 	WHERE name = 'klaxon_new_alerts' AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'alerts');
@@ -47,3 +49,4 @@ CREATE INDEX alerts_integration ON alerts (integration_id, id);
 -- Manual alerts have no integration to deduplicate within; their source
 -- ids are unique on their own.
 CREATE UNIQUE INDEX alerts_manual_source ON alerts (source_id) WHERE integration_id IS NULL;
+CREATE INDEX alerts_suppressed_by ON alerts (suppressed_by) WHERE suppressed_by IS NOT NULL;
