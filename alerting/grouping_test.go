@@ -238,3 +238,40 @@ func TestConcurrentOpensMakeOneGroupLeader(t *testing.T) {
 		}
 	})
 }
+
+// A group's first alert waits out the paging delay like any alert, its
+// members page nobody, and the integration's auto-close closes members
+// and first alert alike.
+func TestGroupWithPagingDelayAndAutoClose(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0)
+		f.policy(0, step(60, db.Target{Type: db.TargetUser, ID: alice}))
+		f.group(10, "sourceName")
+		f.flapIntegration(3, 30)
+		_, leader := f.finding("delay-1", "shop.example", "high")
+		f.setClock(60)
+		_, member := f.finding("delay-2", "shop.example", "high")
+		if a := f.alert(member); a.GroupID == nil || *a.GroupID != leader {
+			t.Fatalf("second alert: group %v, want #%d's", a.GroupID, leader)
+		}
+		if got := f.countTimeline(member, db.LogPagingDelayed); got != 0 {
+			t.Fatalf("member has %d paging-delay entries, want none: it pages nobody", got)
+		}
+		if got := f.runAt(2); len(got) != 0 {
+			t.Fatalf("within the paging delay: %+v, want nobody paged", got)
+		}
+		got := f.runAt(3)
+		if len(got) != 1 || got[0].AlertID != fmt.Sprint(leader) || got[0].Grouped != 1 {
+			t.Fatalf("after the paging delay: %+v, want one page about #%d with 1 grouped", got, leader)
+		}
+		if got := f.runAt(40); len(got) != 0 {
+			t.Fatalf("after the auto-close: %+v, want no page", got)
+		}
+		for _, id := range []int{leader, member} {
+			if a := f.alert(id); a.Status != db.AlertClosed {
+				t.Fatalf("alert %d after 30 quiet minutes: %s, want closed", id, a.Status)
+			}
+		}
+	})
+}
