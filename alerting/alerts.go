@@ -22,6 +22,9 @@ type AlertFilter struct {
 	// Search matches alerts whose subject contains it, ignoring case;
 	// it is plain text, never a pattern.
 	Search string
+	// Grouped, when set, keeps only the first alerts of groups (true) or
+	// only the alerts outside any group (false).
+	Grouped *bool
 	// Suppressed, when set, keeps the alerts opened during a maintenance
 	// window that has not yet let them page (true), or the others.
 	Suppressed *bool
@@ -53,6 +56,13 @@ func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) (
 		}
 		if search != "" {
 			q = q.Where(`lower(subject) LIKE ? ESCAPE '\'`, "%"+likeEscaper.Replace(strings.ToLower(search))+"%")
+		}
+		if f.Grouped != nil {
+			if *f.Grouped {
+				q = q.Where("group_id = id")
+			} else {
+				q = q.Where("group_id IS NULL")
+			}
 		}
 		if f.Suppressed != nil {
 			if *f.Suppressed {
@@ -101,6 +111,16 @@ func alertByID(ctx context.Context, idb bun.IDB, id int) (*db.Alert, error) {
 	return a, nil
 }
 
+// GroupedAlerts returns the alerts that joined the group alertID leads,
+// oldest first; none when it leads no group.
+func (s *Service) GroupedAlerts(ctx context.Context, alertID int) ([]*db.Alert, error) {
+	list := []*db.Alert{}
+	if err := s.db.NewSelect().Model(&list).Where("group_id = ? AND id <> ?", alertID, alertID).Order("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("alerts grouped under alert %d: %w", alertID, err)
+	}
+	return list, nil
+}
+
 // Timeline returns the alert's entries, oldest first.
 func (s *Service) Timeline(ctx context.Context, alertID int) ([]*db.AlertLog, error) {
 	var entries []*db.AlertLog
@@ -136,6 +156,13 @@ func (s *Service) acknowledgeBy(userID int) alertMutation {
 		// Acknowledging a snoozed alert ends the snooze for good: change
 		// drops the job that would have opened it again.
 		a.Status, a.AcknowledgedAt, a.AcknowledgedBy, a.SnoozedUntil = db.AlertAcknowledged, &now, &userID, nil
+		// Acknowledging a group's first alert is acknowledging the group.
+		if err := actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen}, func(m *db.Alert) *db.AlertLog {
+			m.Status, m.AcknowledgedAt, m.AcknowledgedBy, m.SnoozedUntil = db.AlertAcknowledged, &now, &userID, nil
+			return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: fmt.Sprintf("Acknowledged with the group's first alert #%d", a.ID), UserID: &userID}
+		}); err != nil {
+			return nil, err
+		}
 		return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: "Acknowledged", UserID: &userID}, nil
 	}
 }
@@ -152,6 +179,19 @@ func (s *Service) closeBy(userID int) alertMutation {
 		}
 		now := s.clock()
 		a.Status, a.ClosedAt, a.ClosedBy, a.SnoozedUntil = db.AlertClosed, &now, &userID, nil
+		// Closing a group's first alert closes the group: its open
+		// members, and its window for new ones.
+		if err := actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen, db.AlertAcknowledged}, func(m *db.Alert) *db.AlertLog {
+			m.Status, m.ClosedAt, m.ClosedBy, m.SnoozedUntil = db.AlertClosed, &now, &userID, nil
+			return &db.AlertLog{At: now, Type: db.LogClosed, Message: fmt.Sprintf("Closed with the group's first alert #%d", a.ID), UserID: &userID}
+		}); err != nil {
+			return nil, err
+		}
+		if a.GroupID != nil {
+			if err := endGroup(ctx, tx, a.ID, now); err != nil {
+				return nil, err
+			}
+		}
 		return &db.AlertLog{At: now, Type: db.LogClosed, Message: "Closed", UserID: &userID}, nil
 	}
 }

@@ -51,6 +51,7 @@ type delivery struct {
 	Path             string
 	AlertID          string
 	AckURL, CloseURL string
+	Grouped          int
 }
 
 func newInbox(t testing.TB) *inbox {
@@ -60,13 +61,14 @@ func newInbox(t testing.TB) *inbox {
 			AlertID  string `json:"alertId"`
 			AckURL   string `json:"ackUrl"`
 			CloseURL string `json:"closeUrl"`
+			Grouped  int    `json:"grouped"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			http.Error(w, "bad body", http.StatusBadRequest)
 			return
 		}
 		in.mu.Lock()
-		in.received = append(in.received, delivery{Path: r.URL.Path, AlertID: body.AlertID, AckURL: body.AckURL, CloseURL: body.CloseURL})
+		in.received = append(in.received, delivery{Path: r.URL.Path, AlertID: body.AlertID, AckURL: body.AckURL, CloseURL: body.CloseURL, Grouped: body.Grouped})
 		in.mu.Unlock()
 	}))
 	t.Cleanup(in.server.Close)

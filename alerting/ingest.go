@@ -93,9 +93,20 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 	var alertID int
 	took := true
 	var err error
+	// leaderID is the first alert of the opened alert's group.
+	leaderID := 0
 	switch plan.Step {
 	case stepOpenOrAppend:
-		alertID, took, err = openOrAppend(ctx, tx, integrationID, plan.PolicyID, plan.Fields, now)
+		var joining *int
+		if plan.Group != nil {
+			if joining, err = takingMembers(ctx, tx, integrationID, plan.Group.Key, now); err != nil {
+				return err
+			}
+		}
+		alertID, took, err = openOrAppend(ctx, tx, integrationID, plan.PolicyID, joining, plan.Fields, now)
+		if err == nil && took && joining != nil {
+			leaderID = *joining
+		}
 	case stepClose:
 		alertID, took, err = closeBySource(ctx, tx, integrationID, plan.Fields.SourceID, now)
 	}
@@ -103,6 +114,23 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 		return err
 	}
 	out := plan.outcome(took)
+	if plan.Group != nil && took {
+		switch plan.Step {
+		case stepOpenOrAppend:
+			if leaderID == 0 {
+				if leaderID, err = claimGroup(ctx, tx, integrationID, plan.Group.Key, alertID, now, now.Add(plan.Group.Window)); err != nil {
+					return err
+				}
+			}
+			if leaderID != alertID {
+				out = out.joined(leaderID, plan.Hold)
+			}
+		case stepClose:
+			if err := endGroup(ctx, tx, alertID, now); err != nil {
+				return err
+			}
+		}
+	}
 	if out.Entry != "" {
 		msg.AlertID = &alertID
 	}
@@ -142,7 +170,12 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 		}
 	}
 	if heldBack {
-		return timeline.add(ctx, db.LogNotPaged, closedBeforePagingText)
+		if err := timeline.add(ctx, db.LogNotPaged, closedBeforePagingText); err != nil {
+			return err
+		}
+	}
+	if leaderID != 0 && leaderID != alertID {
+		return noteJoined(ctx, tx, integrationID, leaderID, alertID, &msg.ID, now)
 	}
 	return nil
 }
@@ -151,16 +184,16 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 // already unclosed. The unique index decides between the two, so it holds
 // under any concurrency: a losing INSERT does nothing and the UPDATE then
 // finds the winner's row.
-func openOrAppend(ctx context.Context, tx bun.Tx, integrationID int, policyID *int, f rules.Fields, now time.Time) (alertID int, opened bool, err error) {
+func openOrAppend(ctx context.Context, tx bun.Tx, integrationID int, policyID, groupID *int, f rules.Fields, now time.Time) (alertID int, opened bool, err error) {
 	// An alert closed between our INSERT and UPDATE frees the slot again;
 	// a few rounds settle any realistic race.
 	for range 3 {
 		err = tx.QueryRowContext(ctx, `INSERT INTO alerts
-			(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
+			(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id, group_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
 			ON CONFLICT (integration_id, source_id) WHERE status <> 'CLOSED' DO NOTHING
 			RETURNING id`,
-			integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, db.AlertOpen, now, now, policyID,
+			integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, db.AlertOpen, now, now, policyID, groupID,
 		).Scan(&alertID)
 		if err == nil {
 			return alertID, true, nil

@@ -159,7 +159,9 @@ type rowScanner interface{ Scan(dest ...any) error }
 // when p is left to the generic executor.
 func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 	msg, plan := p.msg, p.plan()
-	if plan.pagesOwnRecipients() || plan.holdsPaging() {
+	// Grouping takes a decision between statements (lead or join), which
+	// the generic executor carries out; so does it a held alert.
+	if plan.pagesOwnRecipients() || plan.holdsPaging() || plan.Group != nil {
 		return pgStatement{}, false, nil
 	}
 	headers, err := json.Marshal(msg.Headers)

@@ -27,6 +27,7 @@ type sqliteIngest struct {
 	prepared bool
 
 	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob, job *sql.Stmt
+	claimGroup, setGroup, endGroup, takingMembers, joinedEntries, joinedEvents       *sql.Stmt
 }
 
 // sqliteBatch is the prepared statements bound to one batch's
@@ -34,12 +35,58 @@ type sqliteIngest struct {
 // statement spares database/sql a wrapper for every statement run.
 type sqliteBatch struct {
 	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob, job *sql.Stmt
+
+	// The grouping statements are bound on first use: most batches have
+	// no grouping integration's messages.
+	ctx      context.Context
+	tx       *sql.Tx
+	prepared *sqliteIngest
+	grouping map[string]*sql.Stmt
+}
+
+// QueryRowContext and ExecContext run the grouping statements (see
+// groupQuerier) prepared.
+func (q *sqliteBatch) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return q.groupStmt(query).QueryRowContext(ctx, args...)
+}
+
+func (q *sqliteBatch) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return q.groupStmt(query).ExecContext(ctx, args...)
+}
+
+func (q *sqliteBatch) groupStmt(query string) *sql.Stmt {
+	if st, ok := q.grouping[query]; ok {
+		return st
+	}
+	var st *sql.Stmt
+	switch query {
+	case claimGroupSQL:
+		st = q.prepared.claimGroup
+	case setGroupSQL:
+		st = q.prepared.setGroup
+	case endGroupSQL:
+		st = q.prepared.endGroup
+	case takingMembersSQL:
+		st = q.prepared.takingMembers
+	case joinedEntriesSQL:
+		st = q.prepared.joinedEntries
+	case joinedEventsSQL:
+		st = q.prepared.joinedEvents
+	default:
+		panic("unprepared grouping statement: " + query)
+	}
+	if q.grouping == nil {
+		q.grouping = map[string]*sql.Stmt{}
+	}
+	st = q.tx.StmtContext(q.ctx, st)
+	q.grouping[query] = st
+	return st
 }
 
 var sqliteIngestSQL = map[string]string{
 	"open": `INSERT INTO alerts
-		(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, '` + string(db.AlertOpen) + `', 0, ?, ?, ?)
+		(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id, group_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, '` + string(db.AlertOpen) + `', 0, ?, ?, ?, ?)
 		ON CONFLICT (integration_id, source_id) WHERE status <> '` + string(db.AlertClosed) + `' DO NOTHING
 		RETURNING id`,
 	"append": `UPDATE alerts SET append_count = append_count + 1, last_seen_at = ?
@@ -64,6 +111,15 @@ var sqliteIngestSQL = map[string]string{
 	"eventPair": events.InsertValuesSQL(2),
 	// The first escalation job, when the alert has a policy or the
 	// integration has recipients to page.
+	"claimGroup": claimGroupSQL,
+	"setGroup":   setGroupSQL,
+	"endGroup":   endGroupSQL,
+	// A member's message leaves two timeline entries, the member's and
+	// its leader's, and three events: the message's, the member's and the
+	// leader's.
+	"takingMembers": takingMembersSQL,
+	"joinedEntries": joinedEntriesSQL,
+	"joinedEvents":  joinedEventsSQL,
 	"firstJob": `INSERT INTO alert_jobs (kind, alert_id, run_at, args, dedup_key, created_at)
 		SELECT ?, ?, ?, ?, ?, ? WHERE ? OR EXISTS (SELECT 1 FROM integration_recipients WHERE integration_id = ?)
 		ON CONFLICT (dedup_key) DO NOTHING`,
@@ -82,6 +138,8 @@ func (q *sqliteIngest) prepare(ctx context.Context, d *db.DB) error {
 	targets := map[string]**sql.Stmt{
 		"open": &q.open, "append": &q.append, "close": &q.close, "cancelJobs": &q.cancelJobs,
 		"message": &q.message, "entry": &q.entry, "event": &q.event, "eventPair": &q.eventPair, "firstJob": &q.firstJob,
+		"claimGroup": &q.claimGroup, "setGroup": &q.setGroup, "endGroup": &q.endGroup,
+		"takingMembers": &q.takingMembers, "joinedEntries": &q.joinedEntries, "joinedEvents": &q.joinedEvents,
 		"job": &q.job,
 	}
 	for name, target := range targets {
@@ -103,6 +161,7 @@ func (q *sqliteIngest) in(ctx context.Context, tx bun.Tx) *sqliteBatch {
 		open: bind(q.open), append: bind(q.append), close: bind(q.close), cancelJobs: bind(q.cancelJobs),
 		message: bind(q.message), entry: bind(q.entry), event: bind(q.event), eventPair: bind(q.eventPair), firstJob: bind(q.firstJob),
 		job: bind(q.job),
+		ctx: ctx, tx: tx.Tx, prepared: q,
 	}
 }
 
@@ -117,9 +176,20 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 	var alertID int
 	took := true
 	var err error
+	// leaderID is the first alert of the opened alert's group.
+	leaderID := 0
 	switch plan.Step {
 	case stepOpenOrAppend:
-		alertID, took, err = q.openOrAppend(ctx, integrationID, plan.PolicyID, plan.Fields, now)
+		var joining *int
+		if plan.Group != nil {
+			if joining, err = takingMembers(ctx, q, integrationID, plan.Group.Key, now); err != nil {
+				return false, err
+			}
+		}
+		alertID, took, err = q.openOrAppend(ctx, integrationID, plan.PolicyID, joining, plan.Fields, now)
+		if err == nil && took && joining != nil {
+			leaderID = *joining
+		}
 	case stepClose:
 		alertID, took, err = q.closeBySource(ctx, integrationID, plan.Fields.SourceID, now)
 	}
@@ -127,6 +197,24 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 		return false, err
 	}
 	out := plan.outcome(took)
+	if plan.Group != nil && took {
+		switch plan.Step {
+		case stepOpenOrAppend:
+			if leaderID == 0 {
+				ends := db.SQLiteTime(msg.ReceivedAt.Add(plan.Group.Window))
+				if leaderID, err = claimGroup(ctx, q, integrationID, plan.Group.Key, alertID, now, ends); err != nil {
+					return false, err
+				}
+			}
+			if leaderID != alertID {
+				out = out.joined(leaderID, plan.Hold)
+			}
+		case stepClose:
+			if err := endGroup(ctx, q, alertID, now); err != nil {
+				return false, err
+			}
+		}
+	}
 	if out.Entry != "" {
 		msg.AlertID = &alertID
 	}
@@ -168,6 +256,10 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 	if out.Entry == "" {
 		return true, q.store(ctx, msg, now)
 	}
+	if leaderID != 0 && leaderID != alertID {
+		// A member pages nobody, so it has no paging entries of its own.
+		return true, q.storeJoined(ctx, msg, now, out.Entry, out.EntryText, leaderID)
+	}
 	if err := q.storeWithEntry(ctx, msg, now, out.Entry, out.EntryText); err != nil {
 		return true, err
 	}
@@ -204,12 +296,38 @@ func (q *sqliteBatch) cancelAllJobs(ctx context.Context, alertID int, now string
 	return heldBack, nil
 }
 
-func (q *sqliteBatch) openOrAppend(ctx context.Context, integrationID int, policyID *int, f rules.Fields, now string) (alertID int, opened bool, err error) {
+// storeJoined is storeWithEntry for a member's message, with noteJoined
+// on its leader, in as many statements.
+func (q *sqliteBatch) storeJoined(ctx context.Context, msg *db.InboundMessage, now string, typ db.AlertLogType, text string, leaderID int) error {
+	if err := q.insertMessage(ctx, msg, now); err != nil {
+		return err
+	}
+	memberID := *msg.AlertID
+	if _, err := q.ExecContext(ctx, joinedEntriesSQL,
+		memberID, now, string(typ), text, msg.ID,
+		leaderID, now, string(db.LogGrouped), joinedText(memberID), msg.ID); err != nil {
+		return fmt.Errorf("store timeline entries: %w", err)
+	}
+	args := append(events.Values(events.KindInbound, string(msg.Status), msg.AlertID, msg.IntegrationID, &msg.ID, now),
+		events.Values(events.KindAlert, string(typ), msg.AlertID, msg.IntegrationID, nil, now)...)
+	args = append(args, events.Values(events.KindAlert, string(db.LogGrouped), &leaderID, msg.IntegrationID, nil, now)...)
+	if _, err := q.ExecContext(ctx, joinedEventsSQL, args...); err != nil {
+		return fmt.Errorf("record events of inbound message %d and alerts %d and %d: %w", msg.ID, memberID, leaderID, err)
+	}
+	return nil
+}
+
+var (
+	joinedEntriesSQL = `INSERT INTO alert_log (alert_id, at, type, message, inbound_message_id) VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)`
+	joinedEventsSQL  = events.InsertValuesSQL(3)
+)
+
+func (q *sqliteBatch) openOrAppend(ctx context.Context, integrationID int, policyID, groupID *int, f rules.Fields, now string) (alertID int, opened bool, err error) {
 	open, appendTo := q.open, q.append
 	// The same race as on the generic path: an alert closed between the
 	// INSERT and the UPDATE frees the slot again.
 	for range 3 {
-		err = open.QueryRowContext(ctx, integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, now, now, policyID).Scan(&alertID)
+		err = open.QueryRowContext(ctx, integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, now, now, policyID, groupID).Scan(&alertID)
 		if err == nil {
 			return alertID, true, nil
 		}

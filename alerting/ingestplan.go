@@ -80,6 +80,10 @@ type ingestPlan struct {
 	// Then is the outcome of stepStore, and of the other steps when their
 	// write took effect; Else when the database found otherwise.
 	Then, Else ingestOutcome
+	// Group, set when the integration groups, puts an opened alert into
+	// its group (Then.joined when another alert leads it), and ends the
+	// group of a closed alert that led one (see grouping.go).
+	Group *groupPlan
 	// PageDelayMinutes holds an opened alert's first escalation back
 	// that long; DelayEntry is the timeline entry saying so, written
 	// after the outcome's when a first step was queued ("" without a
@@ -108,6 +112,14 @@ func (p *ingestPlan) autoCloseJob(alertID int, now time.Time) *db.AlertJob {
 // hold, when not nil, is the maintenance window covering the integration
 // now.
 func planIngest(integ *db.Integration, d rules.Decision, failure string, failStatus db.InboundStatus, hold *suppression) ingestPlan {
+	p := planAction(integ, d, failure, failStatus, hold)
+	if g := integ.Grouping; g != nil && (p.Step == stepOpenOrAppend || p.Step == stepClose) {
+		p.Group = &groupPlan{Key: d.GroupKey, Window: time.Duration(g.WindowMinutes) * time.Minute}
+	}
+	return p
+}
+
+func planAction(integ *db.Integration, d rules.Decision, failure string, failStatus db.InboundStatus, hold *suppression) ingestPlan {
 	if failure != "" {
 		return ingestPlan{Step: stepStore, Then: ingestOutcome{Status: failStatus, Detail: failure}}
 	}

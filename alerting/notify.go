@@ -206,13 +206,17 @@ func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob
 	if err != nil {
 		return nil, err
 	}
+	grouped, err := groupSize(ctx, tx, alert)
+	if err != nil {
+		return nil, err
+	}
 	return &outgoing{
 		primary: part{job: job, note: note}, bundled: bundled, channel: method.Type, recipient: recipient,
 		msg: notifiers.Message{
 			AlertID: alert.ID, AlertNumber: alert.Number(), Subject: alert.Subject, Severity: alert.Severity,
 			Details: alert.Details, SourceName: alert.SourceName, URL: alert.URL,
 			AckURL: ackURL, CloseURL: closeURL,
-			Destination: method.Value, Recipient: recipient, Others: others,
+			Destination: method.Value, Recipient: recipient, Others: others, Grouped: grouped,
 		},
 	}, nil
 }

@@ -29,6 +29,9 @@ const routeTTL = time.Second
 type route struct {
 	integ   *db.Integration
 	program *rules.Program
+	// grouper computes the group key of the alerts the integration opens;
+	// nil when it does not group.
+	grouper *rules.Grouper
 	// failure is a configuration problem (a missing ruleset, a mapping
 	// that does not compile) that every message of the integration is
 	// stored with until it is fixed.
@@ -125,6 +128,11 @@ func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {
 			r.failure = "integration configuration: " + err.Error()
 		}
 	}
+	if r.failure == "" && integ.Grouping != nil {
+		if r.grouper, err = rules.CompileGrouping(*integ.Grouping); err != nil {
+			r.failure = "integration grouping: " + err.Error()
+		}
+	}
 	s.routes.put(token, r)
 	return r, nil
 }
@@ -158,6 +166,9 @@ func (r *route) decide(body []byte) (rules.Decision, string) {
 	}
 	if decision.Action == rules.ActionOpen && decision.Fields.SourceID == "" {
 		return decision, "no dedup key: the mapping found no source id, source name, subject or URL"
+	}
+	if decision.Action == rules.ActionOpen && r.grouper != nil {
+		decision.GroupKey = r.grouper.Key(parsed, decision.Fields)
 	}
 	return decision, ""
 }

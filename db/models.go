@@ -156,6 +156,10 @@ type Integration struct {
 	AutoCloseAfterMinutes *int      `bun:"auto_close_after_minutes"`
 	CreatedAt             time.Time `bun:"created_at"`
 	UpdatedAt             time.Time `bun:"updated_at"`
+
+	// Grouping gathers the alerts opened within a window under the first;
+	// nil groups nothing.
+	Grouping *rules.Grouping `bun:"grouping,type:text"`
 }
 
 // SignatureRequired says whether webhooks without a valid signature are
@@ -206,6 +210,9 @@ type Alert struct {
 	// HeartbeatMonitorID is the heartbeat monitor whose missed pulse
 	// opened the alert.
 	HeartbeatMonitorID *int `bun:"heartbeat_monitor_id"`
+	// GroupID is the first alert of the alert's group (its own id when it
+	// leads one); nil when its integration does not group.
+	GroupID *int `bun:"group_id"`
 }
 
 // MissedHeartbeat is the alert a heartbeat monitor's missed deadline
@@ -222,6 +229,10 @@ type MissedHeartbeat struct {
 	// Timeline is the first entry of its timeline: why it opened.
 	Timeline string
 }
+
+// GroupMember says that the alert joined another alert's group and so
+// does not page on its own.
+func (a *Alert) GroupMember() bool { return a.GroupID != nil && *a.GroupID != a.ID }
 
 // Number is the alert's human-facing number, which is its row id: ids are
 // already unique, increasing and never reused.
@@ -259,6 +270,8 @@ const (
 	LogSnoozeEnded AlertLogType = "SNOOZE_ENDED"
 	// LogNote is a note a person wrote on the alert.
 	LogNote AlertLogType = "NOTE"
+	// LogGrouped notes on a group's first alert that another joined it.
+	LogGrouped AlertLogType = "GROUPED"
 )
 
 type AlertLog struct {

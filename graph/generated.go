@@ -74,6 +74,8 @@ type ComplexityRoot struct {
 		CreatedBy        func(childComplexity int) int
 		Details          func(childComplexity int) int
 		EscalationPolicy func(childComplexity int) int
+		Group            func(childComplexity int) int
+		GroupedAlerts    func(childComplexity int) int
 		HeartbeatMonitor func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Integration      func(childComplexity int) int
@@ -199,6 +201,11 @@ type ComplexityRoot struct {
 		Name        func(childComplexity int) int
 	}
 
+	Grouping struct {
+		By            func(childComplexity int) int
+		WindowMinutes func(childComplexity int) int
+	}
+
 	Header struct {
 		Name  func(childComplexity int) int
 		Value func(childComplexity int) int
@@ -245,6 +252,7 @@ type ComplexityRoot struct {
 		CreatedAt             func(childComplexity int) int
 		Enabled               func(childComplexity int) int
 		EscalationPolicy      func(childComplexity int) int
+		Grouping              func(childComplexity int) int
 		ID                    func(childComplexity int) int
 		Mapping               func(childComplexity int) int
 		Name                  func(childComplexity int) int
@@ -528,6 +536,8 @@ type AlertResolver interface {
 	EscalationPolicy(ctx context.Context, obj *db.Alert) (*db.EscalationPolicy, error)
 	SuppressedBy(ctx context.Context, obj *db.Alert) (*db.MaintenanceWindow, error)
 	Notifications(ctx context.Context, obj *db.Alert) ([]*db.Notification, error)
+	Group(ctx context.Context, obj *db.Alert) (*db.Alert, error)
+	GroupedAlerts(ctx context.Context, obj *db.Alert) ([]*db.Alert, error)
 	HeartbeatMonitor(ctx context.Context, obj *db.Alert) (*heartbeats.Monitor, error)
 }
 type AlertEventResolver interface {
@@ -783,6 +793,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.EscalationPolicy(childComplexity), true
+	case "Alert.group":
+		if e.ComplexityRoot.Alert.Group == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Group(childComplexity), true
+	case "Alert.groupedAlerts":
+		if e.ComplexityRoot.Alert.GroupedAlerts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.GroupedAlerts(childComplexity), true
 	case "Alert.heartbeatMonitor":
 		if e.ComplexityRoot.Alert.HeartbeatMonitor == nil {
 			break
@@ -1289,6 +1311,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Group.Name(childComplexity), true
 
+	case "Grouping.by":
+		if e.ComplexityRoot.Grouping.By == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Grouping.By(childComplexity), true
+	case "Grouping.windowMinutes":
+		if e.ComplexityRoot.Grouping.WindowMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Grouping.WindowMinutes(childComplexity), true
+
 	case "Header.name":
 		if e.ComplexityRoot.Header.Name == nil {
 			break
@@ -1491,6 +1526,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.EscalationPolicy(childComplexity), true
+	case "Integration.grouping":
+		if e.ComplexityRoot.Integration.Grouping == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.Grouping(childComplexity), true
 	case "Integration.id":
 		if e.ComplexityRoot.Integration.ID == nil {
 			break
@@ -3069,6 +3110,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("EscalationStepInput", ec.unmarshalInputEscalationStepInput),
 			graphql.NewInputUnmarshaler("EscalationTargetInput", ec.unmarshalInputEscalationTargetInput),
+			graphql.NewInputUnmarshaler("GroupingInput", ec.unmarshalInputGroupingInput),
 			graphql.NewInputUnmarshaler("MaintenanceRecurrenceInput", ec.unmarshalInputMaintenanceRecurrenceInput),
 			graphql.NewInputUnmarshaler("MappingInput", ec.unmarshalInputMappingInput),
 			graphql.NewInputUnmarshaler("RegisterPushSubscriptionInput", ec.unmarshalInputRegisterPushSubscriptionInput),
@@ -3278,6 +3320,8 @@ input AlertFilter {
   severity: [String!]
   "Alerts whose subject contains this text, ignoring case (at most 200 characters)."
   search: String
+  "True: only the first alerts of groups; false: only alerts outside any group."
+  grouped: Boolean
   "True: only alerts opened during a maintenance window that has not yet let them page (suppressedBy set); false: only the others."
   suppressed: Boolean
 }
@@ -3322,6 +3366,10 @@ type Alert {
   suppressedBy: MaintenanceWindow
   "Every message sent to a person about this alert, oldest first."
   notifications: [Notification!]!
+  "The first alert of the alert's group, which pages for it (the alert itself when it leads); null when not grouped."
+  group: Alert
+  "The alerts that joined the group this alert leads, oldest first."
+  groupedAlerts: [Alert!]!
 }
 
 type TimelineEntry {
@@ -3835,6 +3883,8 @@ type Integration {
   autoCloseAfterMinutes: Int
   createdAt: Time!
   updatedAt: Time!
+  "Gathers the alerts opened within a window under the first, which alone pages. Null: no grouping."
+  grouping: Grouping
 }
 
 input CreateIntegrationInput {
@@ -3849,6 +3899,7 @@ input CreateIntegrationInput {
   "Requires every webhook to be signed with this key (16 to 256 characters)."
   signatureSecret: String
   rateLimitPerMinute: Int
+  grouping: GroupingInput
   "0 to 1440, default 0."
   pageDelayMinutes: Int
   "1 to 43200; leave out never to close."
@@ -3870,6 +3921,8 @@ input UpdateIntegrationInput {
   signatureSecret: String
   "An explicit null removes the limit; leaving it out keeps it."
   rateLimitPerMinute: Int
+  "An explicit null stops grouping; leaving it out keeps it."
+  grouping: GroupingInput
   "0 to 1440."
   pageDelayMinutes: Int
   "1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it."
@@ -3976,6 +4029,23 @@ type IntegrationTestResult {
   matchedRule: MatchedRule
   "The existing alert the message would append to or close."
   alert: Alert
+}
+
+"""
+An alert that opens while an unclosed alert of the same integration with
+the same group key opened less than windowMinutes ago joins that alert's
+group instead of paging on its own.
+"""
+type Grouping {
+  "What the group key is made of: mapped field names (severity, sourceName, …) or JSONPath into the body. Empty: everything opened in the window is one group."
+  by: [String!]!
+  windowMinutes: Int!
+}
+
+input GroupingInput {
+  by: [String!]!
+  "1 to 1440."
+  windowMinutes: Int!
 }
 `, BuiltIn: false},
 	{Name: "../schema/maintenance.graphqls", Input: `# Maintenance windows: spans of time during which integrations' alerts
@@ -4249,6 +4319,8 @@ enum AlertEventType {
   SNOOZE_ENDED
   "A note was added to the timeline."
   NOTE_ADDED
+  "Another alert joined the group this alert leads."
+  GROUPED
   "The maintenance window the alert opened during has ended; it starts paging unless the window says not to."
   MAINTENANCE_ENDED
 }
@@ -4447,6 +4519,10 @@ func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql
 		return ec.fieldContext_Alert_suppressedBy(ctx, field)
 	case "notifications":
 		return ec.fieldContext_Alert_notifications(ctx, field)
+	case "group":
+		return ec.fieldContext_Alert_group(ctx, field)
+	case "groupedAlerts":
+		return ec.fieldContext_Alert_groupedAlerts(ctx, field)
 	case "heartbeatMonitor":
 		return ec.fieldContext_Alert_heartbeatMonitor(ctx, field)
 	}
@@ -4667,6 +4743,16 @@ func (ec *executionContext) childFields_Group(ctx context.Context, field graphql
 	return nil, fmt.Errorf("no field named %q was found under type Group", field.Name)
 }
 
+func (ec *executionContext) childFields_Grouping(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "by":
+		return ec.fieldContext_Grouping_by(ctx, field)
+	case "windowMinutes":
+		return ec.fieldContext_Grouping_windowMinutes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Grouping", field.Name)
+}
+
 func (ec *executionContext) childFields_Header(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -4785,6 +4871,8 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Integration_updatedAt(ctx, field)
+	case "grouping":
+		return ec.fieldContext_Integration_grouping(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Integration", field.Name)
 }
@@ -7220,6 +7308,70 @@ func (ec *executionContext) fieldContext_Alert_notifications(_ context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _Alert_group(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().Group(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalOAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_groupedAlerts(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_groupedAlerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().GroupedAlerts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlertᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_groupedAlerts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Alert_heartbeatMonitor(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8864,6 +9016,52 @@ func (ec *executionContext) fieldContext_Group_members(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Grouping_by(ctx context.Context, field graphql.CollectedField, obj *rules.Grouping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Grouping_by(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.By, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Grouping_by(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Grouping", field, false, false, "String")
+}
+
+func (ec *executionContext) _Grouping_windowMinutes(ctx context.Context, field graphql.CollectedField, obj *rules.Grouping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Grouping_windowMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WindowMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Grouping_windowMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Grouping", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Header_name(ctx context.Context, field graphql.CollectedField, obj *Header) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10037,6 +10235,38 @@ func (ec *executionContext) _Integration_updatedAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_Integration_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Integration", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Integration_grouping(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_grouping(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Grouping, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.Grouping) graphql.Marshaler {
+			return ec.marshalOGrouping2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐGrouping(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_grouping(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Integration",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Grouping(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _IntegrationTestResult_status(ctx context.Context, field graphql.CollectedField, obj *IntegrationTestResult) (ret graphql.Marshaler) {
@@ -17255,7 +17485,7 @@ func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj a
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"status", "integrationId", "severity", "search", "suppressed"}
+	fieldsInOrder := [...]string{"status", "integrationId", "severity", "search", "grouped", "suppressed"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17290,6 +17520,13 @@ func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj a
 				return it, err
 			}
 			it.Search = data
+		case "grouped":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("grouped"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Grouped = data
 		case "suppressed":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("suppressed"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -17808,7 +18045,7 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "pageDelayMinutes", "autoCloseAfterMinutes"}
+	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17885,6 +18122,13 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.RateLimitPerMinute = data
+		case "grouping":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("grouping"))
+			data, err := ec.unmarshalOGroupingInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐGrouping(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Grouping = data
 		case "pageDelayMinutes":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pageDelayMinutes"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -18389,6 +18633,55 @@ func (ec *executionContext) unmarshalInputEscalationTargetInput(ctx context.Cont
 func UnmarshalEscalationTargetInput(ctx context.Context, raw any) (EscalationTargetInput, error) {
 	var out EscalationTargetInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "EscalationTargetInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputGroupingInput(ctx context.Context, obj any) (rules.Grouping, error) {
+	var it rules.Grouping
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"by", "windowMinutes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "by":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("by"))
+			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.By = data
+		case "windowMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("windowMinutes"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WindowMinutes = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalGroupingInput unmarshals raw into the GroupingInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalGroupingInput(ctx context.Context, raw any) (rules.Grouping, error) {
+	var out rules.Grouping
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "GroupingInput", raw, &out)
 	return out, err
 }
 
@@ -19131,7 +19424,7 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "pageDelayMinutes", "autoCloseAfterMinutes"}
+	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19201,6 +19494,13 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.RateLimitPerMinute = graphql.OmittableOf(data)
+		case "grouping":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("grouping"))
+			data, err := ec.unmarshalOGroupingInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐGrouping(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Grouping = graphql.OmittableOf(data)
 		case "pageDelayMinutes":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pageDelayMinutes"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -19644,6 +19944,18 @@ func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, ob
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Alert_notifications(ctx, field, obj)
+				})
+		case "group":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_group(ctx, field, obj)
+				})
+		case "groupedAlerts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_groupedAlerts(ctx, field, obj)
 				})
 		case "heartbeatMonitor":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -20393,6 +20705,44 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 	return out
 }
 
+var groupingImplementors = []string{"Grouping"}
+
+func (ec *executionContext) _Grouping(ctx context.Context, sel ast.SelectionSet, obj *rules.Grouping) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, groupingImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Grouping")
+		case "by":
+			out.Values[i] = ec._Grouping_by(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "windowMinutes":
+			out.Values[i] = ec._Grouping_windowMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var headerImplementors = []string{"Header"}
 
 func (ec *executionContext) _Header(ctx context.Context, sel ast.SelectionSet, obj *Header) graphql.Marshaler {
@@ -20759,6 +21109,11 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 		case "updatedAt":
 			out.Values[i] = ec._Integration_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "grouping":
+			out.Values[i] = ec._Integration_grouping(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -24454,6 +24809,21 @@ func (ec *executionContext) marshalOGroup2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋ
 		return graphql.Null
 	}
 	return ec._Group(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOGrouping2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐGrouping(ctx context.Context, sel ast.SelectionSet, v *rules.Grouping) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Grouping(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOGroupingInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐGrouping(ctx context.Context, v any) (*rules.Grouping, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputGroupingInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOHeartbeatMonitor2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋheartbeatsᚐMonitor(ctx context.Context, sel ast.SelectionSet, v *heartbeats.Monitor) graphql.Marshaler {

@@ -36,6 +36,8 @@ type AlertFilter struct {
 	Severity      []string         `json:"severity,omitempty"`
 	// Alerts whose subject contains this text, ignoring case (at most 200 characters).
 	Search *string `json:"search,omitempty"`
+	// True: only the first alerts of groups; false: only alerts outside any group.
+	Grouped *bool `json:"grouped,omitempty"`
 	// True: only alerts opened during a maintenance window that has not yet let them page (suppressedBy set); false: only the others.
 	Suppressed *bool `json:"suppressed,omitempty"`
 }
@@ -135,8 +137,9 @@ type CreateIntegrationInput struct {
 	RecipientUserIds   []int                 `json:"recipientUserIds,omitempty"`
 	RecipientGroupIds  []int                 `json:"recipientGroupIds,omitempty"`
 	// Requires every webhook to be signed with this key (16 to 256 characters).
-	SignatureSecret    *string `json:"signatureSecret,omitempty"`
-	RateLimitPerMinute *int    `json:"rateLimitPerMinute,omitempty"`
+	SignatureSecret    *string         `json:"signatureSecret,omitempty"`
+	RateLimitPerMinute *int            `json:"rateLimitPerMinute,omitempty"`
+	Grouping           *rules.Grouping `json:"grouping,omitempty"`
 	// 0 to 1440, default 0.
 	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
 	// 1 to 43200; leave out never to close.
@@ -390,6 +393,8 @@ type UpdateIntegrationInput struct {
 	SignatureSecret *string `json:"signatureSecret,omitempty"`
 	// An explicit null removes the limit; leaving it out keeps it.
 	RateLimitPerMinute graphql.Omittable[*int] `json:"rateLimitPerMinute,omitempty"`
+	// An explicit null stops grouping; leaving it out keeps it.
+	Grouping graphql.Omittable[*rules.Grouping] `json:"grouping,omitempty"`
 	// 0 to 1440.
 	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
 	// 1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it.

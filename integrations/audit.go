@@ -29,6 +29,7 @@ type integrationRecord struct {
 	AutoCloseAfterMinutes *int                  `json:"autoCloseAfterMinutes"`
 	RecipientUserIDs      []int                 `json:"recipientUserIds"`
 	RecipientGroupIDs     []int                 `json:"recipientGroupIds"`
+	Grouping              *rules.Grouping       `json:"grouping,omitempty"`
 }
 
 // recordOfIntegration reads the integration's recipients through idb,
@@ -45,6 +46,7 @@ func recordOfIntegration(ctx context.Context, idb bun.IDB, integ *db.Integration
 		SignatureSecret: integ.SignatureSecret, RateLimitPerMinute: integ.RateLimitPerMinute,
 		PageDelayMinutes: integ.PageDelayMinutes, AutoCloseAfterMinutes: integ.AutoCloseAfterMinutes,
 		RecipientUserIDs: []int{}, RecipientGroupIDs: []int{},
+		Grouping: integ.Grouping,
 	}
 	for _, rec := range recipients {
 		switch rec.Kind {

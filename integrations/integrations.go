@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/klaxonhq/klaxon/invalid"
 	"slices"
+	"strings"
 
 	"github.com/uptrace/bun"
 
@@ -39,6 +40,10 @@ type IntegrationInput struct {
 	// removes the cap on update.
 	RateLimitPerMinute *int
 	ClearRateLimit     bool
+	// Grouping gathers the alerts opened within a window; ClearGrouping
+	// stops grouping on update.
+	Grouping      *rules.Grouping
+	ClearGrouping bool
 	// PageDelayMinutes holds back the first step of each new alert.
 	PageDelayMinutes *int
 	// AutoCloseAfterMinutes closes an alert that has had no message for
@@ -300,6 +305,22 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 			return err
 		}
 		integ.Mapping = *in.Mapping
+	}
+	if in.Grouping != nil && in.ClearGrouping {
+		return invalid.New("grouping", "cannot be both set and cleared")
+	}
+	if in.Grouping != nil {
+		if err := in.Grouping.Validate(); err != nil {
+			return err
+		}
+		g := rules.Grouping{By: make([]string, 0, len(in.Grouping.By)), WindowMinutes: in.Grouping.WindowMinutes}
+		for _, by := range in.Grouping.By {
+			g.By = append(g.By, strings.TrimSpace(by))
+		}
+		integ.Grouping = &g
+	}
+	if in.ClearGrouping {
+		integ.Grouping = nil
 	}
 	return nil
 }

@@ -9,7 +9,9 @@ import (
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/maintenance"
+	"github.com/klaxonhq/klaxon/rules"
 )
 
 var monday = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -329,6 +331,45 @@ func TestWindowChangesAreAudited(t *testing.T) {
 		}
 		if want := []string{"CREATED", "UPDATED", "DELETED"}; len(actions) != 3 || actions[0] != want[0] || actions[1] != want[1] || actions[2] != want[2] {
 			t.Fatalf("audit actions %v, want %v", actions, want)
+		}
+	})
+}
+
+// Under a window a group's first alert is held like any alert, while an
+// alert joining its group is not held at all: the first alert pages for
+// it once the window ends.
+func TestWindowHoldsGroupLeaderNotItsMembers(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, monday)
+		integ, err := f.integs.UpdateIntegration(f.ctx, f.integ.ID, integrations.IntegrationInput{
+			Grouping: &rules.Grouping{By: []string{"severity"}, WindowMinutes: 10}})
+		if err != nil {
+			t.Fatalf("turn grouping on: %v", err)
+		}
+		f.integ = integ
+		w := f.window(maintenance.Input{Name: ptr("deploy"), SetEndsAt: true, EndsAt: ptr(monday.Add(time.Hour))})
+		leader, member := f.open(f.svc, "a"), f.open(f.svc, "b")
+		if a := f.alert(member); a.GroupID == nil || *a.GroupID != leader {
+			t.Fatalf("second alert: group %v, want #%d's", a.GroupID, leader)
+		}
+		if a := f.alert(leader); a.SuppressedBy == nil || *a.SuppressedBy != w.ID {
+			t.Fatalf("group's first alert suppressedBy %v, want window %d", a.SuppressedBy, w.ID)
+		}
+		if a := f.alert(member); a.SuppressedBy != nil {
+			t.Fatalf("member suppressedBy %v, want none: it has no paging to hold", *a.SuppressedBy)
+		}
+		if entries := f.entries(member, db.LogOpened); contains(entries, "not paged") || !contains(entries, "joined the group") {
+			t.Fatalf("member's opening entry %q", entries)
+		}
+		f.clock.Set(monday.Add(30 * time.Minute))
+		f.run(f.svc)
+		if n := f.paged(leader) + f.paged(member); n != 0 {
+			t.Fatalf("paged %d times during the window", n)
+		}
+		f.clock.Set(monday.Add(time.Hour))
+		f.run(f.svc)
+		if n, m := f.paged(leader), f.paged(member); n != 1 || m != 0 {
+			t.Fatalf("after the window: first alert paged %d times, member %d; want 1 and 0", n, m)
 		}
 	})
 }

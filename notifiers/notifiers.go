@@ -43,6 +43,9 @@ type Message struct {
 	// one, because the contact method's rate limit held them back. The
 	// action links are the first alert's only.
 	Others []AlertSummary
+	// Grouped is how many alerts joined this alert's group, which it
+	// pages for: "(+12 grouped)" in the headline.
+	Grouped int
 }
 
 // AlertSummary is the one line a bundled message gives each further
@@ -197,7 +200,7 @@ func title(msg Message) string {
 	if msg.VerificationCode != "" {
 		return "Klaxon verification code: " + msg.VerificationCode
 	}
-	t := fmt.Sprintf("[Klaxon #%d] %s", msg.AlertNumber, headline(msg.Severity, msg.Subject))
+	t := fmt.Sprintf("[Klaxon #%d] %s%s", msg.AlertNumber, headline(msg.Severity, msg.Subject), groupedSuffix(msg))
 	switch n := len(msg.Others); n {
 	case 0:
 	case 1:
@@ -206,6 +209,14 @@ func title(msg Message) string {
 		t += fmt.Sprintf(" (+%d more alerts)", n)
 	}
 	return t
+}
+
+// groupedSuffix is " (+12 grouped)" for an alert that pages for a group.
+func groupedSuffix(msg Message) string {
+	if msg.Grouped == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (+%d grouped)", msg.Grouped)
 }
 
 // headline is an alert's severity and subject on one line: "HIGH: disk
@@ -233,7 +244,7 @@ func verificationText(msg Message) string {
 // summaries lists msg's alerts, its own first, one line each: "#42 HIGH:
 // disk full".
 func summaries(msg Message) []string {
-	lines := []string{fmt.Sprintf("#%d %s", msg.AlertNumber, headline(msg.Severity, msg.Subject))}
+	lines := []string{fmt.Sprintf("#%d %s%s", msg.AlertNumber, headline(msg.Severity, msg.Subject), groupedSuffix(msg))}
 	for _, o := range msg.Others {
 		lines = append(lines, fmt.Sprintf("#%d %s", o.AlertNumber, headline(o.Severity, o.Subject)))
 	}

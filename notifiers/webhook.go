@@ -62,6 +62,8 @@ type webhookBody struct {
 	Recipient   string `json:"recipient,omitempty"`
 	// OtherAlerts are alerts sent along in the same message.
 	OtherAlerts []webhookOther `json:"otherAlerts,omitempty"`
+	// Grouped is how many alerts joined this alert's group.
+	Grouped int `json:"grouped,omitempty"`
 }
 
 type webhookOther struct {
@@ -75,7 +77,7 @@ func (w *Webhook) Send(ctx context.Context, msg Message) (string, error) {
 	payload := webhookBody{
 		AlertID: fmt.Sprint(msg.AlertID), AlertNumber: msg.AlertNumber, Subject: msg.Subject, Severity: msg.Severity,
 		Details: msg.Details, Source: msg.SourceName, URL: msg.URL, AckURL: msg.AckURL, CloseURL: msg.CloseURL,
-		Recipient: msg.Recipient,
+		Recipient: msg.Recipient, Grouped: msg.Grouped,
 	}
 	for _, o := range msg.Others {
 		payload.OtherAlerts = append(payload.OtherAlerts, webhookOther{AlertID: fmt.Sprint(o.AlertID), AlertNumber: o.AlertNumber, Subject: o.Subject, Severity: o.Severity})

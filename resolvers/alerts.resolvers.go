@@ -70,6 +70,22 @@ func (r *alertResolver) Notifications(ctx context.Context, obj *db.Alert) ([]*db
 	return r.Alerting.AlertNotifications(ctx, obj.ID)
 }
 
+// Group is the resolver for the group field.
+func (r *alertResolver) Group(ctx context.Context, obj *db.Alert) (*db.Alert, error) {
+	if obj.GroupID == nil {
+		return nil, nil
+	}
+	if *obj.GroupID == obj.ID {
+		return obj, nil
+	}
+	return r.Alerting.Alert(ctx, *obj.GroupID)
+}
+
+// GroupedAlerts is the resolver for the groupedAlerts field.
+func (r *alertResolver) GroupedAlerts(ctx context.Context, obj *db.Alert) ([]*db.Alert, error) {
+	return r.Alerting.GroupedAlerts(ctx, obj.ID)
+}
+
 // AcknowledgeAlert is the resolver for the acknowledgeAlert field.
 func (r *mutationResolver) AcknowledgeAlert(ctx context.Context, id int) (*db.Alert, error) {
 	caller, err := auth.Require(ctx, db.RoleResponder)
@@ -164,7 +180,7 @@ func (r *queryResolver) Alerts(ctx context.Context, filter *graph.AlertFilter, f
 	}
 	var f alerting.AlertFilter
 	if filter != nil {
-		f = alerting.AlertFilter{Statuses: filter.Status, IntegrationID: filter.IntegrationID, Severities: filter.Severity, Suppressed: filter.Suppressed}
+		f = alerting.AlertFilter{Statuses: filter.Status, IntegrationID: filter.IntegrationID, Severities: filter.Severity, Grouped: filter.Grouped, Suppressed: filter.Suppressed}
 		if filter.Search != nil {
 			f.Search = *filter.Search
 		}

@@ -65,6 +65,7 @@ func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.Cr
 		Name: &input.Name, Type: &input.Type, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		EscalationPolicyID: input.EscalationPolicyID, RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
 		SignatureSecret: input.SignatureSecret, RateLimitPerMinute: input.RateLimitPerMinute,
+		Grouping:         input.Grouping,
 		PageDelayMinutes: input.PageDelayMinutes, AutoCloseAfterMinutes: input.AutoCloseAfterMinutes,
 	})
 }
@@ -84,6 +85,9 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 	}
 	if limit, set := input.RateLimitPerMinute.ValueOK(); set {
 		in.RateLimitPerMinute, in.ClearRateLimit = limit, limit == nil
+	}
+	if grouping, set := input.Grouping.ValueOK(); set {
+		in.Grouping, in.ClearGrouping = grouping, grouping == nil
 	}
 	if quiet, set := input.AutoCloseAfterMinutes.ValueOK(); set {
 		in.AutoCloseAfterMinutes, in.ClearAutoClose = quiet, quiet == nil

@@ -98,6 +98,9 @@ type Decision struct {
 	RuleName  string
 	Route     Route  // the matched rule's route
 	Detail    string // human readable, for logs and the UI
+	// GroupKey is the opened alert's key within its integration's
+	// grouping (see Grouper), set by the caller that groups.
+	GroupKey string
 	// Err is ErrTooCostly when the message could not be mapped and
 	// evaluated within MaxSteps; nothing else is set then.
 	Err error
