@@ -54,22 +54,67 @@ func UsersInOrder(ctx context.Context, idb bun.IDB, ids []int) ([]*User, error) 
 	return users, nil
 }
 
-// Recipients returns the users and groups named in a recipients table
-// (integration_recipients, heartbeat_recipients: rows of kind, target_id
-// and the owner's id in ownerColumn), each by id; deleted ones are left
-// out.
-func Recipients(ctx context.Context, idb bun.IDB, table, ownerColumn string, ownerID int) ([]*User, []*Group, error) {
+// RecipientTable is a table of the users and groups something's alerts
+// are for: rows of (OwnerColumn, kind, target_id). Integrations and
+// heartbeat monitors each have one, read and written the same way.
+type RecipientTable struct {
+	Name, OwnerColumn string
+}
+
+var (
+	IntegrationRecipients = RecipientTable{Name: "integration_recipients", OwnerColumn: "integration_id"}
+	HeartbeatRecipients   = RecipientTable{Name: "heartbeat_recipients", OwnerColumn: "monitor_id"}
+)
+
+// Check refuses recipient ids that name no user or group, as the API
+// fields recipientUserIds and recipientGroupIds.
+func (RecipientTable) Check(ctx context.Context, idb bun.IDB, userIDs, groupIDs []int) error {
+	if err := RequireRows(ctx, idb, (*User)(nil), "recipientUserIds[]", "user", userIDs); err != nil {
+		return err
+	}
+	return RequireRows(ctx, idb, (*Group)(nil), "recipientGroupIds[]", "group", groupIDs)
+}
+
+// Replace stores the owner's recipient lists, each replacing the stored
+// one of its kind; a nil list leaves its kind as it is, and repeated ids
+// are stored once.
+func (t RecipientTable) Replace(ctx context.Context, idb bun.IDB, ownerID int, userIDs, groupIDs []int) error {
+	for kind, ids := range map[TargetType][]int{TargetUser: userIDs, TargetGroup: groupIDs} {
+		if ids == nil {
+			continue
+		}
+		_, err := idb.NewDelete().TableExpr("?", bun.Ident(t.Name)).
+			Where("? = ? AND kind = ?", bun.Ident(t.OwnerColumn), ownerID, kind).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("replace %s of %d: %w", t.Name, ownerID, err)
+		}
+		ids = slices.Clone(ids)
+		slices.Sort(ids)
+		for _, id := range slices.Compact(ids) {
+			_, err := idb.NewRaw("INSERT INTO ? (?, kind, target_id) VALUES (?, ?, ?)",
+				bun.Ident(t.Name), bun.Ident(t.OwnerColumn), ownerID, kind, id).Exec(ctx)
+			if err != nil {
+				return fmt.Errorf("store %s of %d: %w", t.Name, ownerID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Read returns the users and groups the owner's alerts are for, each by
+// id; deleted ones are left out.
+func (t RecipientTable) Read(ctx context.Context, idb bun.IDB, ownerID int) ([]*User, []*Group, error) {
 	inTable := "id IN (SELECT target_id FROM ? WHERE ? = ? AND kind = ?)"
 	users := []*User{}
 	err := idb.NewSelect().Model(&users).
-		Where(inTable, bun.Ident(table), bun.Ident(ownerColumn), ownerID, TargetUser).
+		Where(inTable, bun.Ident(t.Name), bun.Ident(t.OwnerColumn), ownerID, TargetUser).
 		Order("id").Scan(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("recipient users: %w", err)
 	}
 	groups := []*Group{}
 	err = idb.NewSelect().Model(&groups).
-		Where(inTable, bun.Ident(table), bun.Ident(ownerColumn), ownerID, TargetGroup).
+		Where(inTable, bun.Ident(t.Name), bun.Ident(t.OwnerColumn), ownerID, TargetGroup).
 		Order("id").Scan(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("recipient groups: %w", err)

@@ -3,42 +3,11 @@ package heartbeats
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
 )
-
-// replaceRecipients stores the input's recipient lists, each replacing
-// the monitor's recipients of its kind when not nil.
-func replaceRecipients(ctx context.Context, tx bun.Tx, monitorID int, in Input) error {
-	for _, kind := range []struct {
-		kind db.TargetType
-		ids  []int
-	}{{db.TargetUser, in.RecipientUserIDs}, {db.TargetGroup, in.RecipientGroupIDs}} {
-		if kind.ids == nil {
-			continue
-		}
-		if _, err := tx.NewDelete().Model((*Recipient)(nil)).Where("monitor_id = ? AND kind = ?", monitorID, kind.kind).Exec(ctx); err != nil {
-			return fmt.Errorf("replace recipients of heartbeat monitor %d: %w", monitorID, err)
-		}
-		var rows []*Recipient
-		for _, id := range kind.ids {
-			r := &Recipient{MonitorID: monitorID, Kind: kind.kind, TargetID: id}
-			if !slices.ContainsFunc(rows, func(o *Recipient) bool { return *o == *r }) {
-				rows = append(rows, r)
-			}
-		}
-		if len(rows) == 0 {
-			continue
-		}
-		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
-			return fmt.Errorf("store recipients of heartbeat monitor %d: %w", monitorID, err)
-		}
-	}
-	return nil
-}
 
 func recipientIDs(ctx context.Context, idb bun.IDB, monitorID int) (users, groups []int, err error) {
 	var rows []*Recipient
@@ -60,7 +29,7 @@ func recipientIDs(ctx context.Context, idb bun.IDB, monitorID int) (users, group
 // Recipients returns the users and groups a monitor's alerts are for;
 // deleted ones are left out.
 func (s *Store) Recipients(ctx context.Context, monitorID int) ([]*db.User, []*db.Group, error) {
-	users, groups, err := db.Recipients(ctx, s.db, "heartbeat_recipients", "monitor_id", monitorID)
+	users, groups, err := db.HeartbeatRecipients.Read(ctx, s.db, monitorID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("heartbeat monitor %d: %w", monitorID, err)
 	}

@@ -174,10 +174,7 @@ func checkRefs(ctx context.Context, tx bun.Tx, in Input) error {
 			return err
 		}
 	}
-	if err := db.RequireRows(ctx, tx, (*db.User)(nil), "recipientUserIds[]", "user", in.RecipientUserIDs); err != nil {
-		return err
-	}
-	return db.RequireRows(ctx, tx, (*db.Group)(nil), "recipientGroupIds[]", "group", in.RecipientGroupIDs)
+	return db.HeartbeatRecipients.Check(ctx, tx, in.RecipientUserIDs, in.RecipientGroupIDs)
 }
 
 // requirePaged refuses a monitor whose missed pulse would page nobody.
@@ -255,7 +252,7 @@ func (s *Store) CreateMonitor(ctx context.Context, in Input) (*Monitor, error) {
 		if _, err := tx.NewInsert().Model(m).Exec(ctx); err != nil {
 			return nameTaken(fmt.Errorf("create heartbeat monitor: %w", err))
 		}
-		if err := replaceRecipients(ctx, tx, m.ID, in); err != nil {
+		if err := db.HeartbeatRecipients.Replace(ctx, tx, m.ID, in.RecipientUserIDs, in.RecipientGroupIDs); err != nil {
 			return err
 		}
 		if err := requirePaged(ctx, tx, m); err != nil {
@@ -301,7 +298,7 @@ func (s *Store) UpdateMonitor(ctx context.Context, id int, in Input) (*Monitor, 
 			WherePK().Exec(ctx); err != nil {
 			return nameTaken(fmt.Errorf("update heartbeat monitor %d: %w", id, err))
 		}
-		if err := replaceRecipients(ctx, tx, m.ID, in); err != nil {
+		if err := db.HeartbeatRecipients.Replace(ctx, tx, m.ID, in.RecipientUserIDs, in.RecipientGroupIDs); err != nil {
 			return err
 		}
 		if err := requirePaged(ctx, tx, m); err != nil {

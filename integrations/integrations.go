@@ -5,9 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"github.com/klaxonhq/klaxon/invalid"
-	"slices"
 	"strings"
+
+	"github.com/klaxonhq/klaxon/invalid"
 
 	"github.com/uptrace/bun"
 
@@ -118,7 +118,7 @@ func (s *Store) CreateIntegration(ctx context.Context, in IntegrationInput) (*db
 		if _, err := tx.NewInsert().Model(integ).Exec(ctx); err != nil {
 			return fmt.Errorf("create integration: %w", err)
 		}
-		if err := replaceRecipients(ctx, tx, integ.ID, in); err != nil {
+		if err := db.IntegrationRecipients.Replace(ctx, tx, integ.ID, in.RecipientUserIDs, in.RecipientGroupIDs); err != nil {
 			return err
 		}
 		after, err := recordOfIntegration(ctx, tx, integ)
@@ -159,7 +159,7 @@ func (s *Store) UpdateIntegration(ctx context.Context, id int, in IntegrationInp
 		if _, err := tx.NewUpdate().Model(integ).WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("update integration %d: %w", id, err)
 		}
-		if err := replaceRecipients(ctx, tx, id, in); err != nil {
+		if err := db.IntegrationRecipients.Replace(ctx, tx, id, in.RecipientUserIDs, in.RecipientGroupIDs); err != nil {
 			return err
 		}
 		after, err := recordOfIntegration(ctx, tx, integ)
@@ -346,48 +346,13 @@ func checkIntegrationRefs(ctx context.Context, tx bun.Tx, in IntegrationInput) e
 			return err
 		}
 	}
-	if err := db.RequireRows(ctx, tx, (*db.User)(nil), "recipientUserIds[]", "user", in.RecipientUserIDs); err != nil {
-		return err
-	}
-	return db.RequireRows(ctx, tx, (*db.Group)(nil), "recipientGroupIds[]", "group", in.RecipientGroupIDs)
-}
-
-// replaceRecipients stores the input's recipient lists, each replacing
-// the integration's recipients of its kind when not nil.
-func replaceRecipients(ctx context.Context, tx bun.Tx, integrationID int, in IntegrationInput) error {
-	for _, kind := range []struct {
-		kind db.TargetType
-		ids  []int
-	}{{db.TargetUser, in.RecipientUserIDs}, {db.TargetGroup, in.RecipientGroupIDs}} {
-		if kind.ids == nil {
-			continue
-		}
-		_, err := tx.NewDelete().Model((*db.IntegrationRecipient)(nil)).
-			Where("integration_id = ? AND kind = ?", integrationID, kind.kind).Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("replace recipients of integration %d: %w", integrationID, err)
-		}
-		var rows []*db.IntegrationRecipient
-		for _, id := range kind.ids {
-			r := &db.IntegrationRecipient{IntegrationID: integrationID, Kind: kind.kind, TargetID: id}
-			if !slices.ContainsFunc(rows, func(o *db.IntegrationRecipient) bool { return *o == *r }) {
-				rows = append(rows, r)
-			}
-		}
-		if len(rows) == 0 {
-			continue
-		}
-		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
-			return fmt.Errorf("store recipients of integration %d: %w", integrationID, err)
-		}
-	}
-	return nil
+	return db.IntegrationRecipients.Check(ctx, tx, in.RecipientUserIDs, in.RecipientGroupIDs)
 }
 
 // IntegrationRecipients returns the users and the groups an integration's
 // alerts are for, each by id; deleted ones are left out.
 func (s *Store) IntegrationRecipients(ctx context.Context, integrationID int) ([]*db.User, []*db.Group, error) {
-	users, groups, err := db.Recipients(ctx, s.db, "integration_recipients", "integration_id", integrationID)
+	users, groups, err := db.IntegrationRecipients.Read(ctx, s.db, integrationID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("integration %d: %w", integrationID, err)
 	}
