@@ -37,19 +37,18 @@ func (s *Service) ReplyToSMS(ctx context.Context, from, body string) (string, er
 	// Only a verified number speaks for its owner: anyone may add any
 	// number to their own profile, but only the phone's holder can verify
 	// it, and the database lets one user at a time do that.
-	user := new(db.User)
+	var user *db.User
 	ownerID, err := s.config.Contacts.VerifiedOwner(ctx, db.ContactSMS, from)
 	if err == nil {
-		err = s.db.NewSelect().Model(user).Where("id = ?", ownerID).Scan(ctx)
+		user, err = loadActor(ctx, s.db, ownerID)
 	}
-	if errors.Is(db.Classify(err), db.ErrNotFound) {
+	switch {
+	case errors.Is(db.Classify(err), db.ErrNotFound):
 		return "This number is not a Klaxon contact method (or has not been verified).", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("find the sender of a reply: %w", err)
-	}
-	if err := mayAct(user); err != nil {
+	case errors.Is(err, ErrRoleCannotAct):
 		return "Your role does not allow acting on alerts.", nil
+	case err != nil:
+		return "", fmt.Errorf("find the sender of a reply: %w", err)
 	}
 
 	var alertID int
