@@ -141,13 +141,22 @@ func (g *Guard) Check(addr netip.Addr) error {
 	if c == "" {
 		return nil
 	}
+	if g.listed(addr) {
+		return nil
+	}
+	return &RefusedError{Addr: addr, Class: c}
+}
+
+// listed reports whether addr, or the IPv4 address it maps, is in the
+// allow list.
+func (g *Guard) listed(addr netip.Addr) bool {
 	plain := addr.WithZone("")
 	for _, p := range g.allow {
 		if p.Contains(plain) || p.Contains(plain.Unmap()) {
-			return nil
+			return true
 		}
 	}
-	return &RefusedError{Addr: addr, Class: c}
+	return false
 }
 
 // control runs on every socket before it connects, with the address
@@ -266,13 +275,5 @@ func urlAddr(raw string) (netip.Addr, bool) {
 // list (a receiver on the premises), where plain http may be accepted.
 func (g *Guard) Listed(raw string) bool {
 	addr, ok := urlAddr(raw)
-	if !ok {
-		return false
-	}
-	for _, p := range g.allow {
-		if p.Contains(addr.WithZone("")) || p.Contains(addr.WithZone("").Unmap()) {
-			return true
-		}
-	}
-	return false
+	return ok && g.listed(addr)
 }
