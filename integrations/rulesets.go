@@ -3,8 +3,9 @@ package integrations
 import (
 	"context"
 	"fmt"
-	"github.com/klaxonhq/klaxon/invalid"
 	"time"
+
+	"github.com/klaxonhq/klaxon/invalid"
 
 	"github.com/uptrace/bun"
 
@@ -133,14 +134,7 @@ func (s *Store) DeleteRuleset(ctx context.Context, id int) error {
 }
 
 func rulesetExists(ctx context.Context, tx bun.Tx, id int) error {
-	n, err := tx.NewSelect().Model((*db.Ruleset)(nil)).Where("id = ?", id).Count(ctx)
-	if err != nil {
-		return fmt.Errorf("check ruleset %d: %w", id, err)
-	}
-	if n == 0 {
-		return invalid.New("rulesetId", fmt.Sprintf("ruleset %d does not exist", id))
-	}
-	return nil
+	return db.RequireRows(ctx, tx, (*db.Ruleset)(nil), "rulesetId", "ruleset", []int{id})
 }
 
 // insertRuleset stores a new ruleset and records its creation, whether an
@@ -203,36 +197,14 @@ func rulesetText(in RulesetInput, name, desc string) (string, string, error) {
 
 // checkRoute makes sure everything a rule routes to exists.
 func checkRoute(ctx context.Context, tx bun.Tx, field string, route rules.Route) error {
-	exists := func(model any, id int) (bool, error) {
-		n, err := tx.NewSelect().Model(model).Where("id = ?", id).Count(ctx)
-		return n > 0, err
-	}
 	if route.EscalationPolicyID != 0 {
-		ok, err := exists((*db.EscalationPolicy)(nil), route.EscalationPolicyID)
+		err := db.RequireRows(ctx, tx, (*db.EscalationPolicy)(nil), field+".escalationPolicyId", "escalation policy", []int{route.EscalationPolicyID})
 		if err != nil {
-			return fmt.Errorf("check route: %w", err)
-		}
-		if !ok {
-			return invalid.New(field+".escalationPolicyId", fmt.Sprintf("escalation policy %d does not exist", route.EscalationPolicyID))
+			return err
 		}
 	}
-	for i, id := range route.RecipientUserIDs {
-		ok, err := exists((*db.User)(nil), id)
-		if err != nil {
-			return fmt.Errorf("check route: %w", err)
-		}
-		if !ok {
-			return invalid.New(fmt.Sprintf("%s.recipientUserIds[%d]", field, i), fmt.Sprintf("user %d does not exist", id))
-		}
+	if err := db.RequireRows(ctx, tx, (*db.User)(nil), field+".recipientUserIds[]", "user", route.RecipientUserIDs); err != nil {
+		return err
 	}
-	for i, id := range route.RecipientGroupIDs {
-		ok, err := exists((*db.Group)(nil), id)
-		if err != nil {
-			return fmt.Errorf("check route: %w", err)
-		}
-		if !ok {
-			return invalid.New(fmt.Sprintf("%s.recipientGroupIds[%d]", field, i), fmt.Sprintf("group %d does not exist", id))
-		}
-	}
-	return nil
+	return db.RequireRows(ctx, tx, (*db.Group)(nil), field+".recipientGroupIds[]", "group", route.RecipientGroupIDs)
 }
