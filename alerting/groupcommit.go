@@ -133,14 +133,15 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 	if err == nil {
 		return
 	}
-	if len(batch) == 1 || errors.Is(err, db.ErrUnavailable) {
+	if errors.Is(err, db.ErrUnavailable) {
 		failBatch(batch, err)
-		if !errors.Is(err, db.ErrUnavailable) {
-			// A configuration change on another instance (a deleted
-			// policy, say) can make a cached route fail; the next message
-			// reloads it.
-			s.routes.invalidate()
-		}
+		return
+	}
+	if len(batch) == 1 {
+		failBatch(batch, err)
+		// A configuration change on another instance (a deleted policy,
+		// say) can make a cached route fail; the next message reloads it.
+		s.routes.invalidate()
 		return
 	}
 	s.commitEach(ctx, batch)
@@ -167,7 +168,7 @@ func (s *Service) commitEach(ctx context.Context, batch []*pendingIngest) {
 			return
 		}
 		if err != nil {
-			p.err = fmt.Errorf("ingest message for integration %d: %w", p.integ.ID, err)
+			failBatch(batch[i:i+1], err)
 			s.routes.invalidate()
 		}
 	}
