@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,12 +43,22 @@ func (out ingestOutcome) joined(leaderID int, hold *suppression) ingestOutcome {
 		out.EntryText = strings.TrimSuffix(out.EntryText, hold.note())
 	}
 	out.StartPaging, out.HoldPaging = false, false
-	out.EntryText += fmt.Sprintf("; joined the group of #%d, which pages for it", leaderID)
+	out.EntryText += fmt.Sprintf(joinedNote, strconv.Itoa(leaderID))
 	return out
 }
 
+// PostgreSQL's one statement per message writes these texts itself with
+// format(), which knows %s alone.
+const (
+	// joinedNote ends a member's opening entry, with its leader's id.
+	joinedNote = "; joined the group of #%s, which pages for it"
+	// joinedEntry is the note on the leader's timeline, with the member's
+	// id.
+	joinedEntry = "#%s joined the group"
+)
+
 // joinedText is the note on the leader's timeline.
-func joinedText(memberID int) string { return fmt.Sprintf("#%d joined the group", memberID) }
+func joinedText(memberID int) string { return fmt.Sprintf(joinedEntry, strconv.Itoa(memberID)) }
 
 // groupQuerier is a transaction of bun, or SQLite's prepared statements.
 type groupQuerier interface {
@@ -141,7 +152,7 @@ func groupMembers(ctx context.Context, tx bun.Tx, leader *db.Alert, statuses ...
 // actOnMembers gives each of the leader's unclosed members the change
 // the leader just had, with a timeline entry and an event each, inside the
 // leader's transaction. A member that changed meanwhile (closed by its own
-// message) is left as it is.
+// message) is left as it is, and so is one for which change returns nil.
 func actOnMembers(ctx context.Context, tx bun.Tx, leader *db.Alert, from []db.AlertStatus, change func(*db.Alert) *db.AlertLog) error {
 	members, err := groupMembers(ctx, tx, leader, from...)
 	if err != nil {
@@ -150,6 +161,9 @@ func actOnMembers(ctx context.Context, tx bun.Tx, leader *db.Alert, from []db.Al
 	for _, m := range members {
 		read := m.Status
 		entry := change(m)
+		if entry == nil {
+			continue
+		}
 		res, err := tx.NewUpdate().Model(m).WherePK().Where("status = ?", read).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("update grouped alert %d: %w", m.ID, err)

@@ -175,6 +175,50 @@ func TestGroupLeaderActsOnItsMembers(t *testing.T) {
 	})
 }
 
+// Snoozing a group's first alert snoozes its open members; when the snooze
+// ends they open again with it, and the first alert alone pages.
+func TestGroupLeaderSnoozesItsMembers(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		alice := f.user("alice", 0)
+		f.policy(0, step(10, db.Target{Type: db.TargetUser, ID: alice}))
+		f.group(30, "sourceName")
+		_, leader := f.finding("a", "shop.example", "high")
+		_, member := f.finding("b", "shop.example", "high")
+		_, acked := f.finding("c", "shop.example", "high")
+		expectPaths(t, "the group's first page", f.at(0), "/alice/0")
+		if _, err := f.svc.Acknowledge(f.ctx, acked, alice); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Snooze(f.ctx, leader, alice, 30); err != nil {
+			t.Fatal(err)
+		}
+		if a := f.alert(member); a.Status != db.AlertAcknowledged || a.SnoozedUntil == nil {
+			t.Fatalf("member after the leader's snooze: %s, snoozed until %v", a.Status, a.SnoozedUntil)
+		}
+		if a := f.alert(acked); a.SnoozedUntil != nil {
+			t.Fatalf("a member acknowledged on its own was snoozed with the group")
+		}
+		expectPaths(t, "during the snooze", f.at(20))
+		expectPaths(t, "the snooze ends: the first alert pages again", f.at(31), "/alice/0")
+		if a := f.alert(member); a.Status != db.AlertOpen || a.SnoozedUntil != nil || a.AcknowledgedBy != nil {
+			t.Fatalf("member after the snooze ended: %s", a.Status)
+		}
+		if a := f.alert(acked); a.Status != db.AlertAcknowledged {
+			t.Fatalf("the member acknowledged on its own opened again: %s", a.Status)
+		}
+		tl := strings.Join(f.timeline(member), "\n")
+		for _, want := range []string{
+			fmt.Sprintf("SNOOZED: Snoozed with the group's first alert #%d", leader),
+			fmt.Sprintf("SNOOZE_ENDED: Snooze ended with the group's first alert #%d", leader),
+		} {
+			if !strings.Contains(tl, want) {
+				t.Fatalf("member's timeline lacks %q:\n%s", want, tl)
+			}
+		}
+	})
+}
+
 func TestGroupLeaderClosedByMessageEndsTheGroup(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newEngineFixture(t, d)

@@ -71,6 +71,15 @@ func (s *Service) Snooze(ctx context.Context, alertID, userID, minutes int) (*db
 			a.AcknowledgedAt, a.AcknowledgedBy = &now, &userID
 		}
 		a.Status, a.SnoozedUntil = db.AlertAcknowledged, &until
+		// Snoozing a group's first alert snoozes the group: its open
+		// members sleep as long, and wake with it (see unsnooze).
+		if err := actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen}, func(m *db.Alert) *db.AlertLog {
+			m.Status, m.AcknowledgedAt, m.AcknowledgedBy, m.SnoozedUntil = db.AlertAcknowledged, &now, &userID, &until
+			return &db.AlertLog{At: now, Type: db.LogSnoozed, UserID: &userID,
+				Message: fmt.Sprintf("Snoozed with the group's first alert #%d, until %s", a.ID, until.Format(time.RFC3339))}
+		}); err != nil {
+			return nil, err
+		}
 		return &db.AlertLog{At: now, Type: db.LogSnoozed, UserID: &userID,
 			Message: fmt.Sprintf("Snoozed for %d min, until %s; paging restarts then if the alert is still not closed", minutes, until.Format(time.RFC3339))}, nil
 	}, func(ctx context.Context, tx bun.Tx, a *db.Alert) error {
@@ -108,6 +117,17 @@ func (s *Service) unsnooze(ctx context.Context, job *db.AlertJob, args unsnoozeA
 			return err
 		}
 		if err := events.AlertChanged(ctx, tx, string(db.LogSnoozeEnded), alert.ID, eventIntegration(alert), now); err != nil {
+			return err
+		}
+		// The members snoozed with it open again too; the first alert
+		// pages for them, as before.
+		if err := actOnMembers(ctx, tx, alert, []db.AlertStatus{db.AlertAcknowledged}, func(m *db.Alert) *db.AlertLog {
+			if m.SnoozedUntil == nil || !m.SnoozedUntil.Equal(args.Until) {
+				return nil
+			}
+			m.Status, m.AcknowledgedAt, m.AcknowledgedBy, m.SnoozedUntil = db.AlertOpen, nil, nil, nil
+			return &db.AlertLog{At: now, Type: db.LogSnoozeEnded, Message: fmt.Sprintf("Snooze ended with the group's first alert #%d; it pages for the group", alert.ID)}
+		}); err != nil {
 			return err
 		}
 		return s.restartPaging(ctx, tx, alert, job.ID, now)

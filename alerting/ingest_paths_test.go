@@ -80,6 +80,7 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 			{"alert_log", "type", string(db.LogPagingDelayed)},
 			{"alert_log", "type", string(db.LogNotPaged)},
 			{"alert_jobs", "kind", jobAutoClose},
+			{"alert_log", "type", string(db.LogGrouped)},
 		} {
 			n, err := fast.NewSelect().Table(want.table).Where("? = ?", bun.Ident(want.column), want.value).Count(ctx)
 			if err != nil || n == 0 {
@@ -90,8 +91,9 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 }
 
 // storyIntegrations creates, in order, a Detectify integration that pages
-// nobody, one with recipients, one with an escalation policy, and one
-// with the policy, a paging delay and auto-close.
+// nobody, one with recipients, one with an escalation policy, one with
+// the policy, a paging delay and auto-close, and one with the policy
+// that groups what it opens.
 func storyIntegrations(t *testing.T, svc *Service) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -108,6 +110,7 @@ func storyIntegrations(t *testing.T, svc *Service) []string {
 		{Name: &name, Type: &typ},
 		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID},
 		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID},
+		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID, Grouping: &rules.Grouping{WindowMinutes: 5}},
 	} {
 		integ, err := store.CreateIntegration(ctx, in)
 		if err != nil {

@@ -36,19 +36,66 @@ import (
 // $27 and $28 whether each watches for silence. $23 is when the first
 // step is due, $26 the timeline entry saying it waits (NULL for none);
 // $24 and $25 the auto-close job's due time and arguments.
-var pgOpenSQL = fmt.Sprintf(`WITH opened AS (
-	INSERT INTO alerts (integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, '%[1]s', 0, $8, $8, $9)
-	ON CONFLICT (integration_id, source_id) WHERE status <> '%[2]s' DO NOTHING
-	RETURNING id
-), appended AS (
+//
+// pgOpenGroupedSQL also puts an opened alert into its group (see
+// grouping.go), with the same rows the generic executor leaves: $29 is
+// the group key, $30 when a group it leads stops taking members, $31 and
+// $32 joinedNote and joinedEntry. The alert's id is drawn first so that
+// it can name itself as its group's first alert in the one INSERT. The
+// statement's last column is the leader its claim left on the key's
+// group row: the numbering lock keeps every other ingest out, so it is
+// always the alert itself, and anything else is an error rather than a
+// second leader.
+var pgOpenSQL, pgOpenGroupedSQL = pgOpenStatement(false), pgOpenStatement(true)
+
+func pgOpenStatement(grouped bool) string {
+	const columns = "integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id"
+	values := fmt.Sprintf("$1, $2, $3, $4, $5, $6, $7, '%s', 0, $8, $8, $9", db.AlertOpen)
+	groupCTEs, returning := "", "id, NULL::bigint AS leader"
+	text, page := "$16::text", "$17::boolean"
+	claim, groupEntry, groupEvent, final := "", "", "", "SELECT id, alert_id, status, detail FROM msg"
+	if grouped {
+		groupCTEs = `grp AS (
+	SELECT leader_id FROM alert_groups WHERE integration_id = $1 AND group_key = $29 AND window_ends_at > $8
+), fresh AS (
+	SELECT nextval('alerts_id_seq') AS id
+), `
+		values = "(SELECT id FROM fresh), " + values + ", COALESCE((SELECT leader_id FROM grp), (SELECT id FROM fresh))"
+		returning = "id, NULLIF(group_id, id) AS leader"
+		text = "CASE WHEN leader IS NULL THEN $16::text ELSE $16::text || format($31::text, leader) END"
+		page = "$17::boolean AND leader IS NULL"
+		claim = `, claim AS (
+	INSERT INTO alert_groups (integration_id, group_key, leader_id, window_ends_at)
+	SELECT $1::bigint, $29::text, o.id, $30::timestamptz FROM opened o WHERE o.leader IS NULL
+	ON CONFLICT (integration_id, group_key) DO UPDATE SET
+		leader_id = CASE WHEN alert_groups.window_ends_at <= $8 THEN excluded.leader_id ELSE alert_groups.leader_id END,
+		window_ends_at = CASE WHEN alert_groups.window_ends_at <= $8 THEN excluded.window_ends_at ELSE alert_groups.window_ends_at END
+	RETURNING leader_id
+)`
+		groupEntry = fmt.Sprintf(`
+	UNION ALL
+	SELECT t.leader, $8::timestamptz, '%s', format($32::text, t.id), m.id FROM msg m, target t WHERE t.leader IS NOT NULL`, db.LogGrouped)
+		groupEvent = fmt.Sprintf("SELECT '%s', '%s', t.leader, $1::bigint, NULL, $8::timestamptz FROM msg m, target t WHERE t.leader IS NOT NULL", events.KindAlert, db.LogGrouped)
+		final = "SELECT id, alert_id, status, detail, (SELECT leader_id FROM claim) FROM msg"
+		return pgOpenTemplate(groupCTEs, "id, "+columns+", group_id", values, returning, claim, text, page, groupEntry, final, groupEvent)
+	}
+	return pgOpenTemplate(groupCTEs, columns, values, returning, claim, text, page, groupEntry, final)
+}
+
+func pgOpenTemplate(groupCTEs, columns, values, returning, claim, text, page, groupEntry, final string, groupEvents ...string) string {
+	return fmt.Sprintf(`WITH %[6]sopened AS (
+	INSERT INTO alerts (%[7]s)
+	VALUES (%[8]s)
+	ON CONFLICT (integration_id, source_id) WHERE status <> '%[1]s' DO NOTHING
+	RETURNING %[9]s
+)%[10]s, appended AS (
 	UPDATE alerts SET append_count = append_count + 1, last_seen_at = $8
-	WHERE integration_id = $1 AND source_id = $2 AND status <> '%[2]s' AND NOT EXISTS (SELECT 1 FROM opened)
+	WHERE integration_id = $1 AND source_id = $2 AND status <> '%[1]s' AND NOT EXISTS (SELECT 1 FROM opened)
 	RETURNING id
 ), target AS (
-	SELECT id, $13::text AS status, $14::text AS detail, $15::text AS entry, $16::text AS text, $17::boolean AS page, $27::boolean AS watch FROM opened
+	SELECT id, $13::text AS status, $14::text AS detail, $15::text AS entry, %[11]s AS text, %[12]s AS page, $27::boolean AS watch, leader FROM opened
 	UNION ALL
-	SELECT id, $18::text, $19::text, $20::text, $21::text, $22::boolean, $28::boolean FROM appended
+	SELECT id, $18::text, $19::text, $20::text, $21::text, $22::boolean, $28::boolean, NULL::bigint FROM appended
 ), msg AS (
 	INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id, alert_id)
 	SELECT $1::bigint, $8::timestamptz, $10, $11, $12::bytea, t.status, t.detail, $2, CASE WHEN t.entry IS NOT NULL THEN t.id END
@@ -56,38 +103,47 @@ var pgOpenSQL = fmt.Sprintf(`WITH opened AS (
 	RETURNING id, alert_id, status, detail
 ), job AS (
 	INSERT INTO alert_jobs (kind, alert_id, run_at, args, dedup_key, created_at)
-	SELECT '%[3]s', t.id, $23::timestamptz, '{"step":0,"round":0}', '%[3]s:' || t.id || ':0:0', $8::timestamptz FROM target t
+	SELECT '%[2]s', t.id, $23::timestamptz, '{"step":0,"round":0}', '%[2]s:' || t.id || ':0:0', $8::timestamptz FROM target t
 	WHERE t.page AND ($9::bigint IS NOT NULL OR EXISTS (SELECT 1 FROM integration_recipients WHERE integration_id = $1))
 	UNION ALL
-	SELECT '%[5]s', t.id, $24::timestamptz, $25::text, '%[5]s:' || t.id, $8::timestamptz FROM target t WHERE t.watch
+	SELECT '%[4]s', t.id, $24::timestamptz, $25::text, '%[4]s:' || t.id, $8::timestamptz FROM target t WHERE t.watch
 	ON CONFLICT (dedup_key) DO NOTHING
 	RETURNING kind
 ), entry AS (
 	INSERT INTO alert_log (alert_id, at, type, message, inbound_message_id)
 	SELECT t.id, $8::timestamptz, t.entry, t.text, m.id FROM msg m, target t WHERE t.entry IS NOT NULL
 	UNION ALL
-	SELECT t.id, $8::timestamptz, '%[6]s', $26::text, NULL FROM target t
-	WHERE $26::text IS NOT NULL AND EXISTS (SELECT 1 FROM job WHERE kind = '%[3]s')
+	SELECT t.id, $8::timestamptz, '%[5]s', $26::text, NULL FROM target t
+	WHERE $26::text IS NOT NULL AND EXISTS (SELECT 1 FROM job WHERE kind = '%[2]s')%[13]s
 ), ev AS (
-	%[4]s
+	%[3]s
 )
-SELECT id, alert_id, status, detail FROM msg`,
-	db.AlertOpen, db.AlertClosed, jobEscalate,
-	events.InsertSelectSQL(
-		fmt.Sprintf("SELECT '%s', m.status, m.alert_id, $1::bigint, m.id, $8::timestamptz FROM msg m", events.KindInbound),
-		fmt.Sprintf("SELECT '%s', t.entry, t.id, $1::bigint, NULL, $8::timestamptz FROM msg m, target t WHERE t.entry IS NOT NULL", events.KindAlert)),
-	jobAutoClose, db.LogPagingDelayed)
+%[14]s`,
+		db.AlertClosed, jobEscalate,
+		events.InsertSelectSQL(append([]string{
+			fmt.Sprintf("SELECT '%s', m.status, m.alert_id, $1::bigint, m.id, $8::timestamptz FROM msg m", events.KindInbound),
+			fmt.Sprintf("SELECT '%s', t.entry, t.id, $1::bigint, NULL, $8::timestamptz FROM msg m, target t WHERE t.entry IS NOT NULL", events.KindAlert)},
+			groupEvents...)...),
+		jobAutoClose, db.LogPagingDelayed,
+		groupCTEs, columns, values, returning, claim, text, page, groupEntry, final)
+}
 
 // pgCloseSQL closes the source's open alert, or finds none. $7–$11 are
 // the outcome when it closed one, $12–$16 when none was open: status,
 // detail, entry type, entry text, whether to cancel the alert's jobs.
 // Cancelling a first step the paging delay still held back adds the
-// entry that says nobody was paged.
-var pgCloseSQL = fmt.Sprintf(`WITH closed AS (
+// entry that says nobody was paged. pgCloseGroupedSQL also ends the
+// group the closed alert leads, as endGroup does.
+var pgCloseSQL, pgCloseGroupedSQL = pgCloseStatement(""), pgCloseStatement(`, ended AS (
+	UPDATE alert_groups SET window_ends_at = $3 WHERE leader_id IN (SELECT id FROM closed) AND window_ends_at > $3
+)`)
+
+func pgCloseStatement(endGroup string) string {
+	return fmt.Sprintf(`WITH closed AS (
 	UPDATE alerts SET status = '%[1]s', closed_at = $3
 	WHERE integration_id = $1 AND source_id = $2 AND status <> '%[1]s'
 	RETURNING id
-), outcome AS (
+)%[6]s, outcome AS (
 	SELECT c.id,
 		CASE WHEN c.id IS NULL THEN $12::text ELSE $7::text END AS status,
 		CASE WHEN c.id IS NULL THEN $13::text ELSE $8::text END AS detail,
@@ -117,7 +173,8 @@ SELECT id, alert_id, status, detail FROM msg`,
 	events.InsertSelectSQL(
 		fmt.Sprintf("SELECT '%s', m.status, m.alert_id, $1::bigint, m.id, $3::timestamptz FROM msg m", events.KindInbound),
 		fmt.Sprintf("SELECT '%s', o.entry, o.id, $1::bigint, NULL, $3::timestamptz FROM msg m, outcome o WHERE o.entry IS NOT NULL", events.KindAlert)),
-	db.LogNotPaged, closedBeforePagingText, jobEscalate)
+	db.LogNotPaged, closedBeforePagingText, jobEscalate, endGroup)
+}
 
 // pgLogSQL stores a message that touches no alert.
 var pgLogSQL = fmt.Sprintf(`WITH msg AS (
@@ -159,9 +216,9 @@ type rowScanner interface{ Scan(dest ...any) error }
 // when p is left to the generic executor.
 func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 	msg, plan := p.msg, p.plan()
-	// Grouping takes a decision between statements (lead or join), which
-	// the generic executor carries out; so does it a held alert.
-	if plan.pagesOwnRecipients() || plan.holdsPaging() || plan.Group != nil {
+	// A held alert, and one paging the rule's own recipients, are left to
+	// the generic executor.
+	if plan.pagesOwnRecipients() || plan.holdsPaging() {
 		return pgStatement{}, false, nil
 	}
 	headers, err := json.Marshal(msg.Headers)
@@ -169,17 +226,26 @@ func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 		return pgStatement{}, false, fmt.Errorf("encode headers: %w", err)
 	}
 	now := msg.ReceivedAt
-	// readAlert takes the row of pgOpenSQL or pgCloseSQL.
-	readAlert := func(what string) func(row rowScanner) (bool, error) {
+	// readAlert takes the row of pgOpenSQL, pgCloseSQL or their grouped
+	// forms; claimed says the row ends with the leader of pgOpenGroupedSQL's
+	// claim.
+	readAlert := func(what string, claimed bool) func(row rowScanner) (bool, error) {
 		return func(row rowScanner) (bool, error) {
-			var alertID sql.NullInt64
+			var alertID, leaderID sql.NullInt64
 			var status string
-			err := row.Scan(&msg.ID, &alertID, &status, &msg.Detail)
+			dest := []any{&msg.ID, &alertID, &status, &msg.Detail}
+			if claimed {
+				dest = append(dest, &leaderID)
+			}
+			err := row.Scan(dest...)
 			if errors.Is(err, sql.ErrNoRows) {
 				return true, nil
 			}
 			if err != nil {
 				return false, fmt.Errorf("%s: %w", what, err)
+			}
+			if leaderID.Valid && (!alertID.Valid || leaderID != alertID) {
+				return false, fmt.Errorf("%s: group %q is led by alert %d, which another ingest claimed while the numbering lock was held", what, plan.Group.Key, leaderID.Int64)
 			}
 			msg.Status, msg.AlertID = db.InboundStatus(status), nil
 			if alertID.Valid {
@@ -208,12 +274,20 @@ func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 			delayEntry = plan.DelayEntry
 		}
 		args = append(args, plan.pageAt(now), closeAt, closeArgs, delayEntry, plan.Then.WatchSilence, plan.Else.WatchSilence)
-		return pgStatement{sql: pgOpenSQL, args: args, read: readAlert("open alert")}, true, nil
+		if g := plan.Group; g != nil {
+			args = append(args, g.Key, now.Add(g.Window), joinedNote, joinedEntry)
+			return pgStatement{sql: pgOpenGroupedSQL, args: args, read: readAlert("open alert", true)}, true, nil
+		}
+		return pgStatement{sql: pgOpenSQL, args: args, read: readAlert("open alert", false)}, true, nil
 	case stepClose:
 		args := []any{p.integ.ID, plan.Fields.SourceID, now, msg.RemoteAddr, string(headers), msg.Body}
 		args = append(args, pgOutcomeArgs(plan.Then, plan.Then.CancelJobs)...)
 		args = append(args, pgOutcomeArgs(plan.Else, plan.Else.CancelJobs)...)
-		return pgStatement{sql: pgCloseSQL, args: args, read: readAlert("close alert")}, true, nil
+		query := pgCloseSQL
+		if plan.Group != nil {
+			query = pgCloseGroupedSQL
+		}
+		return pgStatement{sql: query, args: args, read: readAlert("close alert", false)}, true, nil
 	}
 	msg.Status, msg.Detail = plan.Then.Status, plan.Then.Detail
 	return pgStatement{
