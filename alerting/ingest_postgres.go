@@ -169,11 +169,11 @@ func pgCloseStatement(endGroup string) string {
 	%[2]s
 )
 SELECT id, alert_id, status, detail FROM msg`,
-	db.AlertClosed,
-	events.InsertSelectSQL(
-		fmt.Sprintf("SELECT '%s', m.status, m.alert_id, $1::bigint, m.id, $3::timestamptz FROM msg m", events.KindInbound),
-		fmt.Sprintf("SELECT '%s', o.entry, o.id, $1::bigint, NULL, $3::timestamptz FROM msg m, outcome o WHERE o.entry IS NOT NULL", events.KindAlert)),
-	db.LogNotPaged, closedBeforePagingText, jobEscalate, endGroup)
+		db.AlertClosed,
+		events.InsertSelectSQL(
+			fmt.Sprintf("SELECT '%s', m.status, m.alert_id, $1::bigint, m.id, $3::timestamptz FROM msg m", events.KindInbound),
+			fmt.Sprintf("SELECT '%s', o.entry, o.id, $1::bigint, NULL, $3::timestamptz FROM msg m, outcome o WHERE o.entry IS NOT NULL", events.KindAlert)),
+		db.LogNotPaged, closedBeforePagingText, jobEscalate, endGroup)
 }
 
 // pgLogSQL stores a message that touches no alert.
