@@ -51,6 +51,11 @@ type IntegrationInput struct {
 	// setting they opened with.
 	AutoCloseAfterMinutes *int
 	ClearAutoClose        bool
+	// ScanHeartbeatHours expects each pulse key that has pulsed to pulse
+	// again within that many hours; ClearScanHeartbeat stops watching on
+	// update.
+	ScanHeartbeatHours *int
+	ClearScanHeartbeat bool
 }
 
 // URL is where the integration's sender posts.
@@ -162,6 +167,9 @@ func (s *Store) UpdateIntegration(ctx context.Context, id int, in IntegrationInp
 		if err := db.IntegrationRecipients.Replace(ctx, tx, id, in.RecipientUserIDs, in.RecipientGroupIDs); err != nil {
 			return err
 		}
+		if err := s.followScanHeartbeat(ctx, tx, before.ScanHeartbeatHours, integ); err != nil {
+			return err
+		}
 		after, err := recordOfIntegration(ctx, tx, integ)
 		if err != nil {
 			return err
@@ -238,6 +246,9 @@ const (
 	maxPageDelay = 1440
 	// maxAutoClose is 30 days.
 	maxAutoClose = 43200
+	// maxScanHeartbeatHours is 30 days: scans further apart are better
+	// watched by whoever schedules them.
+	maxScanHeartbeatHours = 720
 )
 
 func applyIntegration(integ *db.Integration, in IntegrationInput) error {
@@ -299,6 +310,18 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 	}
 	if in.ClearAutoClose {
 		integ.AutoCloseAfterMinutes = nil
+	}
+	if in.ScanHeartbeatHours != nil && in.ClearScanHeartbeat {
+		return invalid.New("scanHeartbeatHours", "cannot be both set and cleared")
+	}
+	if in.ScanHeartbeatHours != nil {
+		if n := *in.ScanHeartbeatHours; n < 1 || n > maxScanHeartbeatHours {
+			return invalid.New("scanHeartbeatHours", fmt.Sprintf("must be 1 to %d, or null to watch no pulses", maxScanHeartbeatHours))
+		}
+		integ.ScanHeartbeatHours = in.ScanHeartbeatHours
+	}
+	if in.ClearScanHeartbeat {
+		integ.ScanHeartbeatHours = nil
 	}
 	if in.Mapping != nil {
 		if err := in.Mapping.Validate(); err != nil {
