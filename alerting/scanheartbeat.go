@@ -234,18 +234,49 @@ func (s *Service) openScanHeartbeatAlert(ctx context.Context, tx bun.Tx, integ *
 	if err != nil {
 		return 0, fmt.Errorf("open alert of pulse key %q: %w", key.Key, err)
 	}
-	entry := &db.AlertLog{AlertID: alertID, At: now, Type: db.LogOpened,
-		Message: fmt.Sprintf("Opened: no %s for %s within %d hours of its last at %s", pulse, what, hours, since)}
+	held, hold, err := s.holdScanAlert(ctx, tx, integ.ID, alertID, now)
+	if err != nil {
+		return 0, err
+	}
+	text := fmt.Sprintf("Opened: no %s for %s within %d hours of its last at %s", pulse, what, hours, since)
+	if held {
+		text += hold.note()
+	}
+	entry := &db.AlertLog{AlertID: alertID, At: now, Type: db.LogOpened, Message: text}
 	if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 		return 0, fmt.Errorf("store timeline entry: %w", err)
 	}
 	if err := events.AlertChanged(ctx, tx, string(db.LogOpened), alertID, integ.ID, now); err != nil {
 		return 0, err
 	}
+	if held {
+		return alertID, nil
+	}
 	if _, err := s.startPaging(ctx, tx, &integ.ID, integ.EscalationPolicyID, rules.Route{}, alertID, now, now); err != nil {
 		return 0, err
 	}
 	return alertID, nil
+}
+
+// holdScanAlert holds back the paging of the integration's newly opened
+// missed-pulse alert while a maintenance window covers the integration,
+// as ingest does for the alerts its messages open: scans paused for
+// maintenance page no one, and what is still silent pages when the
+// window ends (if it says so). held is false, having changed nothing,
+// when no window covers now.
+func (s *Service) holdScanAlert(ctx context.Context, tx bun.Tx, integrationID, alertID int, now time.Time) (held bool, hold *suppression, err error) {
+	if s.config.Maintenance == nil {
+		return false, nil, nil
+	}
+	windows, err := s.config.Maintenance.WindowsFor(ctx, tx, integrationID)
+	if err != nil {
+		return false, nil, fmt.Errorf("maintenance windows of integration %d: %w", integrationID, err)
+	}
+	if hold = holdAmong(windows, now); hold == nil {
+		return false, nil, nil
+	}
+	held, err = holdPaging(ctx, tx, rules.Route{}, alertID, hold, now)
+	return held, hold, err
 }
 
 // scanHeartbeatSeverity is a missed pulse's: findings go unseen while
