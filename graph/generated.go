@@ -3971,7 +3971,7 @@ input CreateIntegrationInput {
   pageDelayMinutes: Int
   "1 to 43200; leave out never to close."
   autoCloseAfterMinutes: Int
-  "1 to 720; leave out to watch no pulses."
+  "1 to 720; leave out to watch no pulses. The ruleset must have a PULSE rule."
   scanHeartbeatHours: Int
 }
 
@@ -3996,7 +3996,7 @@ input UpdateIntegrationInput {
   pageDelayMinutes: Int
   "1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it."
   autoCloseAfterMinutes: Int
-  "1 to 720. An explicit null stops watching pulses; leaving it out keeps it."
+  "1 to 720; the ruleset must have a PULSE rule. An explicit null stops watching pulses; leaving it out keeps it."
   scanHeartbeatHours: Int
 }
 

@@ -120,6 +120,9 @@ func (s *Store) CreateIntegration(ctx context.Context, in IntegrationInput) (*db
 			}
 			integ.RulesetID = &rs.ID
 		}
+		if err := requirePulseRule(ctx, tx, integ); err != nil {
+			return err
+		}
 		if _, err := tx.NewInsert().Model(integ).Exec(ctx); err != nil {
 			return fmt.Errorf("create integration: %w", err)
 		}
@@ -159,6 +162,11 @@ func (s *Store) UpdateIntegration(ctx context.Context, id int, in IntegrationInp
 		}
 		if err := checkIntegrationRefs(ctx, tx, in); err != nil {
 			return err
+		}
+		if in.ScanHeartbeatHours != nil || in.RulesetID != nil {
+			if err := requirePulseRule(ctx, tx, integ); err != nil {
+				return err
+			}
 		}
 		integ.UpdatedAt = s.clock()
 		if _, err := tx.NewUpdate().Model(integ).WherePK().Exec(ctx); err != nil {
@@ -370,6 +378,28 @@ func checkIntegrationRefs(ctx context.Context, tx bun.Tx, in IntegrationInput) e
 		}
 	}
 	return db.IntegrationRecipients.Check(ctx, tx, in.RecipientUserIDs, in.RecipientGroupIDs)
+}
+
+// requirePulseRule refuses scanHeartbeatHours on an integration whose
+// ruleset has no PULSE rule: nothing would ever pulse, so the setting
+// would watch nothing while seeming to. (A Detectify integration made
+// before PULSE existed keeps its older ruleset.)
+func requirePulseRule(ctx context.Context, tx bun.Tx, integ *db.Integration) error {
+	if integ.ScanHeartbeatHours == nil {
+		return nil
+	}
+	var n int64
+	if integ.RulesetID != nil {
+		var err error
+		n, err = tx.NewSelect().Model((*db.Rule)(nil)).Where("ruleset_id = ? AND action = ?", *integ.RulesetID, rules.ActionPulse).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("count PULSE rules of ruleset %d: %w", *integ.RulesetID, err)
+		}
+	}
+	if n == 0 {
+		return invalid.New("scanHeartbeatHours", "the integration's ruleset has no PULSE rule, so nothing would pulse: add one first")
+	}
+	return nil
 }
 
 // IntegrationRecipients returns the users and the groups an integration's

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/klaxonhq/klaxon/db"
@@ -30,6 +31,12 @@ func TestScanHeartbeatsOverGraphQL(t *testing.T) {
 			if e := h.wantGQLError(h.admin.Token, create, map[string]any{"input": bad}, "BAD_USER_INPUT"); e.Extensions.Field != "scanHeartbeatHours" {
 				t.Errorf("scanHeartbeatHours %d names field %q", hours, e.Extensions.Field)
 			}
+		}
+		// The generic preset has no PULSE rule: nothing would ever pulse.
+		noPulse := map[string]any{"name": "Plain", "type": "GENERIC", "scanHeartbeatHours": 24}
+		if e := h.wantGQLError(h.admin.Token, create, map[string]any{"input": noPulse}, "BAD_USER_INPUT"); e.Extensions.Field != "scanHeartbeatHours" ||
+			!strings.Contains(e.Message, "no PULSE rule") {
+			t.Errorf("scanHeartbeatHours without a PULSE rule: %+v", e)
 		}
 		h.mustGQL(h.admin.Token, create, map[string]any{"input": map[string]any{"name": "Scans", "type": "DETECTIFY", "scanHeartbeatHours": 24}}, &created)
 		if created.I.ScanHeartbeatHours == nil || *created.I.ScanHeartbeatHours != 24 {
