@@ -158,8 +158,8 @@ func TestScanHeartbeatHoursChange(t *testing.T) {
 		f := newEngineFixture(t, d)
 		f.pulse("app.example.com")
 		// Counted while nobody watches, and no deadline queued.
-		if n, err := d.NewSelect().Model((*db.AlertJob)(nil)).Where("scan_heartbeat_id IS NOT NULL").Count(f.ctx); err != nil || n != 0 {
-			t.Fatalf("%d deadline jobs unwatched (%v)", n, err)
+		if n := f.deadlineJobs(); n != 0 {
+			t.Fatalf("%d deadline jobs unwatched", n)
 		}
 		f.watchScans(48)
 		f.at(47 * 60)
@@ -174,8 +174,33 @@ func TestScanHeartbeatHoursChange(t *testing.T) {
 		if _, err := store.UpdateIntegration(f.ctx, f.integ.ID, integrations.IntegrationInput{ClearScanHeartbeat: true}); err != nil {
 			t.Fatal(err)
 		}
+		if n := f.deadlineJobs(); n != 0 {
+			t.Fatalf("%d deadline jobs left after scanHeartbeatHours was cleared", n)
+		}
 		if f.at(200 * 60); len(f.scanAlerts()) != 1 {
 			t.Fatalf("unwatched, a silent profile opened %d alerts", len(f.scanAlerts()))
 		}
+
+		// Watching again starts from the last pulse; a disabled
+		// integration, which takes no messages, is not watched.
+		f.watchScans(12)
+		if n := f.deadlineJobs(); n != 1 {
+			t.Fatalf("%d deadline jobs after watching again, want 1", n)
+		}
+		if _, err := store.UpdateIntegration(f.ctx, f.integ.ID, integrations.IntegrationInput{Enabled: new(false)}); err != nil {
+			t.Fatal(err)
+		}
+		if f.at(300 * 60); len(f.scanAlerts()) != 1 || f.deadlineJobs() != 0 {
+			t.Fatalf("disabled: %d alerts, %d deadline jobs", len(f.scanAlerts()), f.deadlineJobs())
+		}
 	})
+}
+
+func (f *engineFixture) deadlineJobs() int {
+	f.t.Helper()
+	n, err := f.d.NewSelect().Model((*db.AlertJob)(nil)).Where("kind = 'scan_heartbeat_deadline'").Count(f.ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return int(n)
 }
