@@ -80,7 +80,7 @@ func TestDetectifyStory(t *testing.T) {
 			{"new_finding_critical.json", db.InboundOpened},
 			{"finding_low.json", db.InboundClosed},
 			{"finding_low_unmatched.json", db.InboundIgnored},
-			{"scan_completed.json", db.InboundIgnored},
+			{"scan_completed.json", db.InboundPulse},
 			{"new_finding_high.json", db.InboundOpened},
 		}
 		var firstAlert int

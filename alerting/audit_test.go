@@ -189,6 +189,22 @@ func TestAuditOfConfiguration(t *testing.T) {
 		wantChanges(t, trail.one(audit.Integration, integ.ID, audit.Updated, "a@example.com"), map[string]string{
 			"pageDelayMinutes": `{"from":0,"to":5}`, "autoCloseAfterMinutes": `{"from":null,"to":60}`,
 		})
+		if _, err := c.integrations.UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{ScanHeartbeatHours: ptr(24)}); err != nil {
+			t.Fatal(err)
+		}
+		wantChanges(t, trail.one(audit.Integration, integ.ID, audit.Updated, "a@example.com"), map[string]string{
+			"scanHeartbeatHours": `{"to":24}`,
+		})
+		if _, err := c.integrations.UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{ScanHeartbeatHours: ptr(0)}); err == nil {
+			t.Fatal("scanHeartbeatHours 0 was taken")
+		}
+		trail.none("a refused scanHeartbeatHours")
+		if _, err := c.integrations.UpdateIntegration(ctx, integ.ID, integrations.IntegrationInput{ClearScanHeartbeat: true}); err != nil {
+			t.Fatal(err)
+		}
+		wantChanges(t, trail.one(audit.Integration, integ.ID, audit.Updated, "a@example.com"), map[string]string{
+			"scanHeartbeatHours": `{"from":24}`,
+		})
 		rotated, err := c.integrations.RotateIntegrationToken(ctx, integ.ID)
 		if err != nil {
 			t.Fatal(err)

@@ -25,6 +25,12 @@
 //     interface) and either moves itself to the new deadline or opens the
 //     monitor's alert, at most one unclosed per monitor. The monitors
 //     close it through CloseHeartbeatAlert on the next pulse.
+//   - Scan heartbeats (scanheartbeat.go): a message a PULSE rule matches
+//     is counted for its key (the mapped sourceName) in table
+//     scan_heartbeats; with the integration's scanHeartbeatHours set, each
+//     key's deadline is one job which opens the key's one alert (source id
+//     "scan-heartbeat:<key>") when no pulse came in time; the key's next
+//     pulse, an ingest outcome, closes it.
 //
 // Deduplication is the database's job: a unique index allows one unclosed
 // alert per (integration, source id), and opening is an INSERT … ON

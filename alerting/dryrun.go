@@ -41,6 +41,9 @@ func (s *Service) TestIntegration(ctx context.Context, id int, body []byte) (*Dr
 	case rules.ActionIgnore:
 		run.Status = db.InboundFiltered
 		return run, nil
+	case rules.ActionPulse:
+		run.Status = db.InboundPulse
+		return run, nil
 	case rules.ActionOpen, rules.ActionClose:
 	default:
 		run.Status = db.InboundIgnored

@@ -109,6 +109,8 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 		}
 	case stepClose:
 		alertID, took, err = closeBySource(ctx, tx, integrationID, plan.Fields.SourceID, now)
+	case stepPulse:
+		alertID, took, err = s.recordPulse(ctx, tx, integrationID, plan, now)
 	}
 	if err != nil {
 		return err

@@ -39,7 +39,7 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 		bodies := []string{
 			"scan_started.json", "new_finding_high.json", "new_finding_high_repeat.json",
 			"legacy_event_finding_high.json", "new_finding_medium.json", "finding_low.json",
-			"finding_low_unmatched.json", "new_finding_high.json", "not json",
+			"finding_low_unmatched.json", "new_finding_high.json", "scan_completed.json", "not json", "scan_completed.json",
 		}
 		for i := range fastTokens {
 			for _, name := range bodies {
@@ -61,7 +61,7 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 				}
 			}
 		}
-		for _, table := range []string{"inbound_messages", "alerts", "alert_log", "events", "alert_jobs"} {
+		for _, table := range []string{"inbound_messages", "alerts", "alert_log", "events", "alert_jobs", "scan_heartbeats"} {
 			got, want := tableRows(t, fast, table), tableRows(t, generic, table)
 			if len(got) != len(want) {
 				t.Fatalf("%s: %d rows, the generic path leaves %d", table, len(got), len(want))
@@ -81,6 +81,8 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 			{"alert_log", "type", string(db.LogNotPaged)},
 			{"alert_jobs", "kind", jobAutoClose},
 			{"alert_log", "type", string(db.LogGrouped)},
+			{"inbound_messages", "status", string(db.InboundPulse)},
+			{"alert_jobs", "kind", jobScanHeartbeat},
 		} {
 			n, err := fast.NewSelect().Table(want.table).Where("? = ?", bun.Ident(want.column), want.value).Count(ctx)
 			if err != nil || n == 0 {
@@ -92,7 +94,7 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 
 // storyIntegrations creates, in order, a Detectify integration that pages
 // nobody, one with recipients, one with an escalation policy, one with
-// the policy, a paging delay and auto-close, and one with the policy
+// the policy, a paging delay, auto-close and scan heartbeats, and one with the policy
 // that groups what it opens.
 func storyIntegrations(t *testing.T, svc *Service) []string {
 	t.Helper()
@@ -122,7 +124,7 @@ func storyIntegrations(t *testing.T, svc *Service) []string {
 		db.TargetUser, tokens[1]).Exec(ctx); err != nil {
 		t.Fatalf("add recipient: %v", err)
 	}
-	if _, err := svc.db.NewRaw("UPDATE integrations SET page_delay_minutes = 5, auto_close_after_minutes = 30 WHERE token = ?", tokens[3]).Exec(ctx); err != nil {
+	if _, err := svc.db.NewRaw("UPDATE integrations SET page_delay_minutes = 5, auto_close_after_minutes = 30, scan_heartbeat_hours = 24 WHERE token = ?", tokens[3]).Exec(ctx); err != nil {
 		t.Fatalf("set flap control: %v", err)
 	}
 	return tokens

@@ -29,6 +29,10 @@ const (
 	// stepClose closes the source's open alert (Then), or finds none
 	// (Else).
 	stepClose
+	// stepPulse counts a pulse of PulseKey and queues the key's deadline
+	// (see scanheartbeat.go), then closes the key's missed-pulse alert
+	// (Then), or finds none open (Else).
+	stepPulse
 )
 
 // ingestOutcome is what a message becomes on one branch of its step.
@@ -93,6 +97,11 @@ type ingestPlan struct {
 	// AutoCloseMinutes is how long an opened alert may go without a
 	// message before it closes; 0 never closes it.
 	AutoCloseMinutes int
+
+	// PulseKey is the key a stepPulse counts under; PulseHours the
+	// integration's scanHeartbeatHours, 0 when it watches no pulses.
+	PulseKey   string
+	PulseHours int
 }
 
 // pageAt is when an alert opened at now takes its first step.
@@ -161,6 +170,21 @@ func planAction(integ *db.Integration, d rules.Decision, failure string, failSta
 		}
 	case rules.ActionIgnore:
 		return ingestPlan{Step: stepStore, Then: ingestOutcome{Status: db.InboundFiltered, Detail: d.Detail}}
+	case rules.ActionPulse:
+		key := pulseKey(d.Fields)
+		what, pulse := pulseWords(integ.Type, key)
+		p := ingestPlan{
+			Step:     stepPulse,
+			Fields:   rules.Fields{SourceID: scanHeartbeatSource(key)},
+			PulseKey: key,
+			Then: ingestOutcome{Status: db.InboundPulse, Detail: d.Detail + "; a pulse of " + what + ", which closes its missed-pulse alert",
+				Entry: db.LogClosed, EntryText: "Closed: a " + pulse + " came for " + what, CancelJobs: true},
+			Else: ingestOutcome{Status: db.InboundPulse, Detail: d.Detail + "; a pulse of " + what},
+		}
+		if h := integ.ScanHeartbeatHours; h != nil && *h > 0 {
+			p.PulseHours = *h
+		}
+		return p
 	default:
 		return ingestPlan{Step: stepStore, Then: ingestOutcome{Status: db.InboundIgnored, Detail: d.Detail}}
 	}
@@ -180,6 +204,12 @@ func (p *ingestPlan) outcome(took bool) ingestOutcome {
 // rare, and the fast paths stay as they are for every other message.
 func (p *ingestPlan) holdsPaging() bool {
 	return p.Step == stepOpenOrAppend && p.Then.HoldPaging
+}
+
+// pulses says that the plan counts a pulse, which only the generic
+// executor does: a pulse is rare (one per completed scan).
+func (p *ingestPlan) pulses() bool {
+	return p.Step == stepPulse
 }
 
 // pagesOwnRecipients says that opening the alert stores recipients named

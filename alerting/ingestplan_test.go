@@ -17,6 +17,7 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 	fields := rules.Fields{SourceID: "finding-1", Subject: "XSS"}
 	open := rules.Decision{Action: rules.ActionOpen, Fields: fields, Detail: "rule high"}
 	closing := rules.Decision{Action: rules.ActionClose, Fields: fields, Detail: "rule fixed"}
+	pulse := rules.Decision{Action: rules.ActionPulse, Fields: rules.Fields{SourceName: "web"}, Detail: "rule scans"}
 	routed := open
 	routed.Route = rules.Route{EscalationPolicyID: rulePolicy, RecipientUserIDs: []int{7}}
 
@@ -47,7 +48,11 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 		{name: "closed", decision: closing, took: true, step: stepClose,
 			want: ingestOutcome{Status: db.InboundClosed, Detail: "rule fixed", Entry: db.LogClosed, EntryText: "Closed: rule fixed", CancelJobs: true}},
 		{name: "close with none open", decision: closing, took: false, step: stepClose,
-			want: ingestOutcome{Status: db.InboundIgnored, Detail: "rule fixed; no open alert for this source"}},
+			want: ingestOutcome{Status: db.InboundIgnored, Detail: "rule fixed; no open alert for this source"}}, {name: "pulse closing its missed-pulse alert", decision: pulse, took: true, step: stepPulse,
+			want: ingestOutcome{Status: db.InboundPulse, Detail: "rule scans; a pulse of key web, which closes its missed-pulse alert",
+				Entry: db.LogClosed, EntryText: "Closed: a pulse came for key web", CancelJobs: true}},
+		{name: "pulse", decision: pulse, took: false, step: stepPulse,
+			want: ingestOutcome{Status: db.InboundPulse, Detail: "rule scans; a pulse of key web"}},
 	}
 	seen := map[db.InboundStatus]bool{}
 	for _, tt := range tests {
@@ -59,7 +64,7 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 			if !reflect.DeepEqual(plan.PolicyID, tt.policyID) {
 				t.Fatalf("policy %v, want %v", plan.PolicyID, tt.policyID)
 			}
-			if tt.step != stepStore && plan.Fields != fields {
+			if tt.step != stepStore && tt.step != stepPulse && plan.Fields != fields {
 				t.Fatalf("fields %+v, want %+v", plan.Fields, fields)
 			}
 			if got := plan.outcome(tt.took); got != tt.want {
@@ -73,10 +78,38 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 	}
 	// PENDING is a message not yet decided, never an outcome.
 	for _, s := range []db.InboundStatus{db.InboundOpened, db.InboundAppended, db.InboundClosed, db.InboundIgnored,
-		db.InboundFiltered, db.InboundMappingFailed, db.InboundRefused} {
+		db.InboundFiltered, db.InboundMappingFailed, db.InboundRefused, db.InboundPulse} {
 		if !seen[s] {
 			t.Errorf("no case ends as %s", s)
 		}
+	}
+}
+
+// A pulse counts under its sourceName, or the default key without one,
+// names the key's missed-pulse alert by source id, and carries the
+// integration's window, never joins a group; Detectify speaks of
+// profiles and scans.
+func TestPlanIngestPulse(t *testing.T) {
+	hours := 24
+	for _, tt := range []struct {
+		name       string
+		integ      *db.Integration
+		sourceName string
+		key, entry string
+		hours      int
+	}{
+		{"watched Detectify profile", &db.Integration{Type: rules.TypeDetectify, ScanHeartbeatHours: &hours, Grouping: &rules.Grouping{WindowMinutes: 5}}, "app.example.com",
+			"app.example.com", "Closed: a completed scan came for profile app.example.com", 24},
+		{"unwatched, no sourceName", &db.Integration{Type: rules.TypeGeneric}, "", "default", "Closed: a pulse came for key default", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := rules.Decision{Action: rules.ActionPulse, Fields: rules.Fields{SourceID: "sha256:x", SourceName: tt.sourceName}, Detail: "rule scans"}
+			p := planIngest(tt.integ, d, "", "", nil)
+			if p.Step != stepPulse || p.PulseKey != tt.key || p.PulseHours != tt.hours || p.Fields.SourceID != "scan-heartbeat:"+tt.key ||
+				p.Then.EntryText != tt.entry || p.Group != nil || !p.pulses() {
+				t.Fatalf("plan %+v", p)
+			}
+		})
 	}
 }
 

@@ -361,6 +361,12 @@ func (s *Service) runJob(ctx context.Context, job *db.AlertJob) error {
 			return s.dropJob(ctx, job, fmt.Errorf("decode heartbeat job: %w", err))
 		}
 		return s.heartbeatDeadline(ctx, job, args)
+	case jobScanHeartbeat:
+		var args scanHeartbeatArgs
+		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {
+			return s.dropJob(ctx, job, fmt.Errorf("decode %s job: %w", jobScanHeartbeat, err))
+		}
+		return s.scanHeartbeatDeadline(ctx, job, args)
 	default:
 		return s.dropJob(ctx, job, fmt.Errorf("unknown job kind %q", job.Kind))
 	}

@@ -142,7 +142,13 @@ func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {
 // kept with the route, so the check costs no query; the route's lifetime
 // bounds how late another instance's change to a window is seen.
 func (r *route) hold(t time.Time) *suppression {
-	w, until := db.ActiveMaintenance(r.windows, t)
+	return holdAmong(r.windows, t)
+}
+
+// holdAmong is the window of windows that holds back paging at t, nil
+// when none covers t.
+func holdAmong(windows []*db.MaintenanceWindow, t time.Time) *suppression {
+	w, until := db.ActiveMaintenance(windows, t)
 	if w == nil {
 		return nil
 	}

@@ -160,6 +160,11 @@ type Integration struct {
 	// Grouping gathers the alerts opened within a window under the first;
 	// nil groups nothing.
 	Grouping *rules.Grouping `bun:"grouping,type:text"`
+
+	// ScanHeartbeatHours, when set, expects every pulse key that has
+	// pulsed (a PULSE rule's match, keyed by sourceName) to pulse again
+	// within that many hours; nil watches nothing.
+	ScanHeartbeatHours *int `bun:"scan_heartbeat_hours"`
 }
 
 // SignatureRequired says whether webhooks without a valid signature are
@@ -299,7 +304,37 @@ const (
 	// InboundRefused is a message kept only for the record: its signature
 	// was missing or wrong, so nothing in it was acted on.
 	InboundRefused InboundStatus = "REFUSED"
+	// InboundPulse is a message a PULSE rule matched: counted as a pulse
+	// of its integration's key (see ScanHeartbeat).
+	InboundPulse InboundStatus = "PULSE"
 )
+
+// ScanHeartbeatStatus is where a pulse key stands.
+type ScanHeartbeatStatus string
+
+const (
+	// ScanHeartbeatUp: the key's last pulse is within the integration's
+	// scanHeartbeatHours, or nobody watches it.
+	ScanHeartbeatUp ScanHeartbeatStatus = "UP"
+	// ScanHeartbeatDown: no pulse came in time; its alert opened.
+	ScanHeartbeatDown ScanHeartbeatStatus = "DOWN"
+)
+
+// ScanHeartbeat is one pulse key of an integration: its pulses counted,
+// not stored one each (the inbound log keeps the messages).
+type ScanHeartbeat struct {
+	bun.BaseModel `bun:"table:scan_heartbeats"`
+
+	ID            int                 `bun:"id,pk,autoincrement"`
+	IntegrationID int                 `bun:"integration_id"`
+	Key           string              `bun:"pulse_key"`
+	Status        ScanHeartbeatStatus `bun:"status"`
+	PulseCount    int                 `bun:"pulse_count"`
+	LastPulseAt   time.Time           `bun:"last_pulse_at"`
+	// AlertID is the alert the key's missed pulse opened, until its next
+	// pulse.
+	AlertID *int `bun:"alert_id"`
+}
 
 type InboundMessage struct {
 	bun.BaseModel `bun:"table:inbound_messages"`

@@ -222,6 +222,9 @@ type AlertJob struct {
 	// HeartbeatMonitorID is set on a heartbeat monitor's deadline job,
 	// which goes with the monitor.
 	HeartbeatMonitorID *int `bun:"heartbeat_monitor_id"`
+	// ScanHeartbeatID is set on a pulse key's deadline job, which goes
+	// with the key.
+	ScanHeartbeatID *int `bun:"scan_heartbeat_id"`
 }
 
 type NotificationStatus string

@@ -52,6 +52,7 @@ type ResolverRoot interface {
 	Restriction() RestrictionResolver
 	Rule() RuleResolver
 	RuleRoute() RuleRouteResolver
+	ScanHeartbeat() ScanHeartbeatResolver
 	Schedule() ScheduleResolver
 	ScheduleLayer() ScheduleLayerResolver
 	ScheduleOverride() ScheduleOverrideResolver
@@ -261,6 +262,8 @@ type ComplexityRoot struct {
 		RecipientGroups       func(childComplexity int) int
 		RecipientUsers        func(childComplexity int) int
 		Ruleset               func(childComplexity int) int
+		ScanHeartbeatHours    func(childComplexity int) int
+		ScanHeartbeats        func(childComplexity int) int
 		SignatureHeaders      func(childComplexity int) int
 		SignatureRequired     func(childComplexity int) int
 		Type                  func(childComplexity int) int
@@ -459,6 +462,14 @@ type ComplexityRoot struct {
 		UpdatedAt   func(childComplexity int) int
 	}
 
+	ScanHeartbeat struct {
+		Alert       func(childComplexity int) int
+		Key         func(childComplexity int) int
+		LastPulseAt func(childComplexity int) int
+		PulseCount  func(childComplexity int) int
+		Status      func(childComplexity int) int
+	}
+
 	Schedule struct {
 		CreatedAt   func(childComplexity int) int
 		Description func(childComplexity int) int
@@ -587,6 +598,8 @@ type IntegrationResolver interface {
 	RecipientGroups(ctx context.Context, obj *db.Integration) ([]*db.Group, error)
 
 	SignatureHeaders(ctx context.Context, obj *db.Integration) ([]string, error)
+
+	ScanHeartbeats(ctx context.Context, obj *db.Integration) ([]*db.ScanHeartbeat, error)
 }
 type MaintenanceWindowResolver interface {
 	Integrations(ctx context.Context, obj *db.MaintenanceWindow) ([]*db.Integration, error)
@@ -696,6 +709,9 @@ type RuleRouteResolver interface {
 	EscalationPolicy(ctx context.Context, obj *rules.Route) (*db.EscalationPolicy, error)
 	RecipientUsers(ctx context.Context, obj *rules.Route) ([]*db.User, error)
 	RecipientGroups(ctx context.Context, obj *rules.Route) ([]*db.Group, error)
+}
+type ScanHeartbeatResolver interface {
+	Alert(ctx context.Context, obj *db.ScanHeartbeat) (*db.Alert, error)
 }
 type ScheduleResolver interface {
 	Overrides(ctx context.Context, obj *db.Schedule, from *time.Time) ([]*db.ScheduleOverride, error)
@@ -1580,6 +1596,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.Ruleset(childComplexity), true
+	case "Integration.scanHeartbeatHours":
+		if e.ComplexityRoot.Integration.ScanHeartbeatHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.ScanHeartbeatHours(childComplexity), true
+	case "Integration.scanHeartbeats":
+		if e.ComplexityRoot.Integration.ScanHeartbeats == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.ScanHeartbeats(childComplexity), true
 	case "Integration.signatureHeaders":
 		if e.ComplexityRoot.Integration.SignatureHeaders == nil {
 			break
@@ -2833,6 +2861,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Ruleset.UpdatedAt(childComplexity), true
 
+	case "ScanHeartbeat.alert":
+		if e.ComplexityRoot.ScanHeartbeat.Alert == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanHeartbeat.Alert(childComplexity), true
+	case "ScanHeartbeat.key":
+		if e.ComplexityRoot.ScanHeartbeat.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanHeartbeat.Key(childComplexity), true
+	case "ScanHeartbeat.lastPulseAt":
+		if e.ComplexityRoot.ScanHeartbeat.LastPulseAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanHeartbeat.LastPulseAt(childComplexity), true
+	case "ScanHeartbeat.pulseCount":
+		if e.ComplexityRoot.ScanHeartbeat.PulseCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanHeartbeat.PulseCount(childComplexity), true
+	case "ScanHeartbeat.status":
+		if e.ComplexityRoot.ScanHeartbeat.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanHeartbeat.Status(childComplexity), true
+
 	case "Schedule.createdAt":
 		if e.ComplexityRoot.Schedule.CreatedAt == nil {
 			break
@@ -3755,6 +3814,8 @@ enum InboundStatus {
   MAPPING_FAILED
   "Refused for a missing or wrong signature; kept for the record, not acted on."
   REFUSED
+  "Matched a PULSE rule: counted as a pulse of its key; closes the key's missed-pulse alert if one is open."
+  PULSE
 }
 
 type InboundMessageConnection {
@@ -3818,6 +3879,8 @@ enum RuleAction {
   OPEN
   CLOSE
   IGNORE
+  "Counts the message as a pulse of the integration, keyed by its mapped sourceName; it opens no alert and takes no route."
+  PULSE
 }
 
 enum RuleMatch {
@@ -3885,6 +3948,10 @@ type Integration {
   updatedAt: Time!
   "Gathers the alerts opened within a window under the first, which alone pages. Null: no grouping."
   grouping: Grouping
+  "Hours within which every pulse key that has pulsed (for Detectify, every scan profile that completed a scan) must pulse again, or one alert opens until its next pulse. Null: pulses are counted, not watched."
+  scanHeartbeatHours: Int
+  "The keys the integration's pulses (messages a PULSE rule matched) came under, by key."
+  scanHeartbeats: [ScanHeartbeat!]!
 }
 
 input CreateIntegrationInput {
@@ -3904,6 +3971,8 @@ input CreateIntegrationInput {
   pageDelayMinutes: Int
   "1 to 43200; leave out never to close."
   autoCloseAfterMinutes: Int
+  "1 to 720; leave out to watch no pulses. The ruleset must have a PULSE rule."
+  scanHeartbeatHours: Int
 }
 
 input UpdateIntegrationInput {
@@ -3927,6 +3996,8 @@ input UpdateIntegrationInput {
   pageDelayMinutes: Int
   "1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it."
   autoCloseAfterMinutes: Int
+  "1 to 720; the ruleset must have a PULSE rule. An explicit null stops watching pulses; leaving it out keeps it."
+  scanHeartbeatHours: Int
 }
 
 type Ruleset {
@@ -4046,6 +4117,23 @@ input GroupingInput {
   by: [String!]!
   "1 to 1440."
   windowMinutes: Int!
+}
+
+enum ScanHeartbeatStatus {
+  "The key's last pulse is within the window, or the integration watches no pulses."
+  UP
+  "No pulse within the window: the key's alert opened, and its next pulse closes it."
+  DOWN
+}
+
+"One key of an integration's pulses; a key is watched from its first pulse on."
+type ScanHeartbeat {
+  key: String!
+  lastPulseAt: Time!
+  pulseCount: Int!
+  status: ScanHeartbeatStatus!
+  "The alert the missed pulse opened, while the key is DOWN."
+  alert: Alert
 }
 `, BuiltIn: false},
 	{Name: "../schema/maintenance.graphqls", Input: `# Maintenance windows: spans of time during which integrations' alerts
@@ -4873,6 +4961,10 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_updatedAt(ctx, field)
 	case "grouping":
 		return ec.fieldContext_Integration_grouping(ctx, field)
+	case "scanHeartbeatHours":
+		return ec.fieldContext_Integration_scanHeartbeatHours(ctx, field)
+	case "scanHeartbeats":
+		return ec.fieldContext_Integration_scanHeartbeats(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Integration", field.Name)
 }
@@ -5089,6 +5181,22 @@ func (ec *executionContext) childFields_Ruleset(ctx context.Context, field graph
 		return ec.fieldContext_Ruleset_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Ruleset", field.Name)
+}
+
+func (ec *executionContext) childFields_ScanHeartbeat(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_ScanHeartbeat_key(ctx, field)
+	case "lastPulseAt":
+		return ec.fieldContext_ScanHeartbeat_lastPulseAt(ctx, field)
+	case "pulseCount":
+		return ec.fieldContext_ScanHeartbeat_pulseCount(ctx, field)
+	case "status":
+		return ec.fieldContext_ScanHeartbeat_status(ctx, field)
+	case "alert":
+		return ec.fieldContext_ScanHeartbeat_alert(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScanHeartbeat", field.Name)
 }
 
 func (ec *executionContext) childFields_Schedule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10269,6 +10377,61 @@ func (ec *executionContext) fieldContext_Integration_grouping(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Integration_scanHeartbeatHours(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_scanHeartbeatHours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScanHeartbeatHours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_scanHeartbeatHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Integration_scanHeartbeats(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_scanHeartbeats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Integration().ScanHeartbeats(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.ScanHeartbeat) graphql.Marshaler {
+			return ec.marshalNScanHeartbeat2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScanHeartbeatᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_scanHeartbeats(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Integration",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScanHeartbeat(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _IntegrationTestResult_status(ctx context.Context, field graphql.CollectedField, obj *IntegrationTestResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15320,6 +15483,130 @@ func (ec *executionContext) fieldContext_Ruleset_updatedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Ruleset", field, false, false, "Time")
 }
 
+func (ec *executionContext) _ScanHeartbeat_key(ctx context.Context, field graphql.CollectedField, obj *db.ScanHeartbeat) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanHeartbeat_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanHeartbeat_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanHeartbeat", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScanHeartbeat_lastPulseAt(ctx context.Context, field graphql.CollectedField, obj *db.ScanHeartbeat) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanHeartbeat_lastPulseAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastPulseAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanHeartbeat_lastPulseAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanHeartbeat", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScanHeartbeat_pulseCount(ctx context.Context, field graphql.CollectedField, obj *db.ScanHeartbeat) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanHeartbeat_pulseCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PulseCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanHeartbeat_pulseCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanHeartbeat", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScanHeartbeat_status(ctx context.Context, field graphql.CollectedField, obj *db.ScanHeartbeat) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanHeartbeat_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.ScanHeartbeatStatus) graphql.Marshaler {
+			return ec.marshalNScanHeartbeatStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScanHeartbeatStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanHeartbeat_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanHeartbeat", field, false, false, "ScanHeartbeatStatus")
+}
+
+func (ec *executionContext) _ScanHeartbeat_alert(ctx context.Context, field graphql.CollectedField, obj *db.ScanHeartbeat) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanHeartbeat_alert(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ScanHeartbeat().Alert(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalOAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScanHeartbeat_alert(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScanHeartbeat",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Schedule_id(ctx context.Context, field graphql.CollectedField, obj *db.Schedule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18045,7 +18332,7 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes"}
+	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes", "scanHeartbeatHours"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18143,6 +18430,13 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.AutoCloseAfterMinutes = data
+		case "scanHeartbeatHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanHeartbeatHours"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanHeartbeatHours = data
 		}
 	}
 	return it, nil
@@ -19424,7 +19718,7 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes"}
+	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes", "scanHeartbeatHours"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19515,6 +19809,13 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.AutoCloseAfterMinutes = graphql.OmittableOf(data)
+		case "scanHeartbeatHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanHeartbeatHours"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanHeartbeatHours = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -21116,6 +21417,17 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "scanHeartbeatHours":
+			out.Values[i] = ec._Integration_scanHeartbeatHours(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scanHeartbeats":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Integration_scanHeartbeats(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22438,6 +22750,60 @@ func (ec *executionContext) _Ruleset(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scanHeartbeatImplementors = []string{"ScanHeartbeat"}
+
+func (ec *executionContext) _ScanHeartbeat(ctx context.Context, sel ast.SelectionSet, obj *db.ScanHeartbeat) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scanHeartbeatImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScanHeartbeat")
+		case "key":
+			out.Values[i] = ec._ScanHeartbeat_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastPulseAt":
+			out.Values[i] = ec._ScanHeartbeat_lastPulseAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pulseCount":
+			out.Values[i] = ec._ScanHeartbeat_pulseCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._ScanHeartbeat_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "alert":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScanHeartbeat_alert(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24147,6 +24513,45 @@ func (ec *executionContext) marshalNRuleset2ᚖgithubᚗcomᚋklaxonhqᚋklaxon�
 		return graphql.Null
 	}
 	return ec._Ruleset(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScanHeartbeat2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScanHeartbeatᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.ScanHeartbeat) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScanHeartbeat2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScanHeartbeat(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScanHeartbeat2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScanHeartbeat(ctx context.Context, sel ast.SelectionSet, v *db.ScanHeartbeat) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScanHeartbeat!")
+		return graphql.Null
+	}
+	return ec._ScanHeartbeat(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNScanHeartbeatStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScanHeartbeatStatus(ctx context.Context, v any) (db.ScanHeartbeatStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := db.ScanHeartbeatStatus(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScanHeartbeatStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScanHeartbeatStatus(ctx context.Context, sel ast.SelectionSet, v db.ScanHeartbeatStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ScanHeartbeatStatus!")
+	}
+	return res
 }
 
 func (ec *executionContext) marshalNSchedule2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.Schedule) graphql.Marshaler {

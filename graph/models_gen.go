@@ -144,6 +144,8 @@ type CreateIntegrationInput struct {
 	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
 	// 1 to 43200; leave out never to close.
 	AutoCloseAfterMinutes *int `json:"autoCloseAfterMinutes,omitempty"`
+	// 1 to 720; leave out to watch no pulses. The ruleset must have a PULSE rule.
+	ScanHeartbeatHours *int `json:"scanHeartbeatHours,omitempty"`
 }
 
 type CreateMaintenanceWindowInput struct {
@@ -399,6 +401,8 @@ type UpdateIntegrationInput struct {
 	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
 	// 1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it.
 	AutoCloseAfterMinutes graphql.Omittable[*int] `json:"autoCloseAfterMinutes,omitempty"`
+	// 1 to 720; the ruleset must have a PULSE rule. An explicit null stops watching pulses; leaving it out keeps it.
+	ScanHeartbeatHours graphql.Omittable[*int] `json:"scanHeartbeatHours,omitempty"`
 }
 
 type UpdateMaintenanceWindowInput struct {

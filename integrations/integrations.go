@@ -51,6 +51,11 @@ type IntegrationInput struct {
 	// setting they opened with.
 	AutoCloseAfterMinutes *int
 	ClearAutoClose        bool
+	// ScanHeartbeatHours expects each pulse key that has pulsed to pulse
+	// again within that many hours; ClearScanHeartbeat stops watching on
+	// update.
+	ScanHeartbeatHours *int
+	ClearScanHeartbeat bool
 }
 
 // URL is where the integration's sender posts.
@@ -115,6 +120,9 @@ func (s *Store) CreateIntegration(ctx context.Context, in IntegrationInput) (*db
 			}
 			integ.RulesetID = &rs.ID
 		}
+		if err := requirePulseRule(ctx, tx, integ); err != nil {
+			return err
+		}
 		if _, err := tx.NewInsert().Model(integ).Exec(ctx); err != nil {
 			return fmt.Errorf("create integration: %w", err)
 		}
@@ -155,11 +163,19 @@ func (s *Store) UpdateIntegration(ctx context.Context, id int, in IntegrationInp
 		if err := checkIntegrationRefs(ctx, tx, in); err != nil {
 			return err
 		}
+		if in.ScanHeartbeatHours != nil || in.RulesetID != nil {
+			if err := requirePulseRule(ctx, tx, integ); err != nil {
+				return err
+			}
+		}
 		integ.UpdatedAt = s.clock()
 		if _, err := tx.NewUpdate().Model(integ).WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("update integration %d: %w", id, err)
 		}
 		if err := db.IntegrationRecipients.Replace(ctx, tx, id, in.RecipientUserIDs, in.RecipientGroupIDs); err != nil {
+			return err
+		}
+		if err := s.followScanHeartbeat(ctx, tx, before.ScanHeartbeatHours, integ); err != nil {
 			return err
 		}
 		after, err := recordOfIntegration(ctx, tx, integ)
@@ -238,6 +254,9 @@ const (
 	maxPageDelay = 1440
 	// maxAutoClose is 30 days.
 	maxAutoClose = 43200
+	// maxScanHeartbeatHours is 30 days: scans further apart are better
+	// watched by whoever schedules them.
+	maxScanHeartbeatHours = 720
 )
 
 func applyIntegration(integ *db.Integration, in IntegrationInput) error {
@@ -300,6 +319,18 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 	if in.ClearAutoClose {
 		integ.AutoCloseAfterMinutes = nil
 	}
+	if in.ScanHeartbeatHours != nil && in.ClearScanHeartbeat {
+		return invalid.New("scanHeartbeatHours", "cannot be both set and cleared")
+	}
+	if in.ScanHeartbeatHours != nil {
+		if n := *in.ScanHeartbeatHours; n < 1 || n > maxScanHeartbeatHours {
+			return invalid.New("scanHeartbeatHours", fmt.Sprintf("must be 1 to %d, or null to watch no pulses", maxScanHeartbeatHours))
+		}
+		integ.ScanHeartbeatHours = in.ScanHeartbeatHours
+	}
+	if in.ClearScanHeartbeat {
+		integ.ScanHeartbeatHours = nil
+	}
 	if in.Mapping != nil {
 		if err := in.Mapping.Validate(); err != nil {
 			return err
@@ -347,6 +378,28 @@ func checkIntegrationRefs(ctx context.Context, tx bun.Tx, in IntegrationInput) e
 		}
 	}
 	return db.IntegrationRecipients.Check(ctx, tx, in.RecipientUserIDs, in.RecipientGroupIDs)
+}
+
+// requirePulseRule refuses scanHeartbeatHours on an integration whose
+// ruleset has no PULSE rule: nothing would ever pulse, so the setting
+// would watch nothing while seeming to. (A Detectify integration made
+// before PULSE existed keeps its older ruleset.)
+func requirePulseRule(ctx context.Context, tx bun.Tx, integ *db.Integration) error {
+	if integ.ScanHeartbeatHours == nil {
+		return nil
+	}
+	var n int64
+	if integ.RulesetID != nil {
+		var err error
+		n, err = tx.NewSelect().Model((*db.Rule)(nil)).Where("ruleset_id = ? AND action = ?", *integ.RulesetID, rules.ActionPulse).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("count PULSE rules of ruleset %d: %w", *integ.RulesetID, err)
+		}
+	}
+	if n == 0 {
+		return invalid.New("scanHeartbeatHours", "the integration's ruleset has no PULSE rule, so nothing would pulse: add one first")
+	}
+	return nil
 }
 
 // IntegrationRecipients returns the users and the groups an integration's

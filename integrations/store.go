@@ -20,6 +20,31 @@ type Store struct {
 	publicURL string
 	now       func() time.Time
 	onChange  func()
+	pulses    ScanHeartbeats
+}
+
+// ScanHeartbeats is what an integration's scanHeartbeatHours asks of
+// alerting, which keeps the pulse keys and their deadline jobs;
+// *alerting.Service implements it.
+type ScanHeartbeats interface {
+	// WatchScanHeartbeats moves the deadlines of the integration's pulse
+	// keys to a new window, or drops them for nil, inside tx.
+	WatchScanHeartbeats(ctx context.Context, tx bun.Tx, integrationID int, hours *int) error
+}
+
+// UseScanHeartbeats sets who follows a change of scanHeartbeatHours. It
+// is separate from NewStore because alerting reads the integrations too.
+// Without it, the pulse keys take a new window at their next pulse.
+func (s *Store) UseScanHeartbeats(p ScanHeartbeats) { s.pulses = p }
+
+// followScanHeartbeat tells alerting of a changed scanHeartbeatHours, so
+// the keys already pulsing follow it now rather than at their next pulse.
+func (s *Store) followScanHeartbeat(ctx context.Context, tx bun.Tx, before *int, integ *db.Integration) error {
+	after := integ.ScanHeartbeatHours
+	if s.pulses == nil || (before == nil && after == nil) || (before != nil && after != nil && *before == *after) {
+		return nil
+	}
+	return s.pulses.WatchScanHeartbeats(ctx, tx, integ.ID, after)
 }
 
 // NewStore builds the integration store over d; publicURL is where the

@@ -56,6 +56,11 @@ func (r *integrationResolver) SignatureHeaders(ctx context.Context, obj *db.Inte
 	return rules.SignatureHeaders(obj.Type), nil
 }
 
+// ScanHeartbeats is the resolver for the scanHeartbeats field.
+func (r *integrationResolver) ScanHeartbeats(ctx context.Context, obj *db.Integration) ([]*db.ScanHeartbeat, error) {
+	return r.Alerting.ScanHeartbeats(ctx, obj.ID)
+}
+
 // CreateIntegration is the resolver for the createIntegration field.
 func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.CreateIntegrationInput) (*db.Integration, error) {
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
@@ -67,6 +72,7 @@ func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.Cr
 		SignatureSecret: input.SignatureSecret, RateLimitPerMinute: input.RateLimitPerMinute,
 		Grouping:         input.Grouping,
 		PageDelayMinutes: input.PageDelayMinutes, AutoCloseAfterMinutes: input.AutoCloseAfterMinutes,
+		ScanHeartbeatHours: input.ScanHeartbeatHours,
 	})
 }
 
@@ -91,6 +97,9 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 	}
 	if quiet, set := input.AutoCloseAfterMinutes.ValueOK(); set {
 		in.AutoCloseAfterMinutes, in.ClearAutoClose = quiet, quiet == nil
+	}
+	if hours, set := input.ScanHeartbeatHours.ValueOK(); set {
+		in.ScanHeartbeatHours, in.ClearScanHeartbeat = hours, hours == nil
 	}
 	return r.IntegrationStore.UpdateIntegration(ctx, id, in)
 }
@@ -234,6 +243,14 @@ func (r *ruleRouteResolver) RecipientGroups(ctx context.Context, obj *rules.Rout
 	return groups, nil
 }
 
+// Alert is the resolver for the alert field.
+func (r *scanHeartbeatResolver) Alert(ctx context.Context, obj *db.ScanHeartbeat) (*db.Alert, error) {
+	if obj.AlertID == nil {
+		return nil, nil
+	}
+	return r.Alerting.Alert(ctx, *obj.AlertID)
+}
+
 // Integration returns graph.IntegrationResolver implementation.
 func (r *Resolver) Integration() graph.IntegrationResolver { return &integrationResolver{r} }
 
@@ -243,8 +260,12 @@ func (r *Resolver) Rule() graph.RuleResolver { return &ruleResolver{r} }
 // RuleRoute returns graph.RuleRouteResolver implementation.
 func (r *Resolver) RuleRoute() graph.RuleRouteResolver { return &ruleRouteResolver{r} }
 
+// ScanHeartbeat returns graph.ScanHeartbeatResolver implementation.
+func (r *Resolver) ScanHeartbeat() graph.ScanHeartbeatResolver { return &scanHeartbeatResolver{r} }
+
 type (
-	integrationResolver struct{ *Resolver }
-	ruleResolver        struct{ *Resolver }
-	ruleRouteResolver   struct{ *Resolver }
+	integrationResolver   struct{ *Resolver }
+	ruleResolver          struct{ *Resolver }
+	ruleRouteResolver     struct{ *Resolver }
+	scanHeartbeatResolver struct{ *Resolver }
 )

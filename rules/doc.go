@@ -57,6 +57,10 @@
 // tried in order and the first match wins; when none matches the Decision's
 // Action is "" and RuleIndex is -1.
 //
+// A PULSE rule opens and closes nothing: its messages are signs of life
+// (a completed scan), which the caller counts per mapped SourceName and
+// may expect every so often. It has no Route.
+//
 // # Cost
 //
 // The work of mapping and evaluating one message is bounded by MaxSteps,

@@ -69,7 +69,7 @@ func FuzzEvaluate(f *testing.F) {
 		for i, p := range progs {
 			d := p.Evaluate(msg)
 			checkDecision(t, string(allTypes[i]), d)
-			if d.Action != "" && d.Action != ActionOpen && d.Action != ActionClose && d.Action != ActionIgnore {
+			if d.Action != "" && d.Action != ActionOpen && d.Action != ActionClose && d.Action != ActionIgnore && d.Action != ActionPulse {
 				t.Fatalf("%s: unknown action %q", allTypes[i], d.Action)
 			}
 			// The same message must give the same decision: evaluation is pure.

@@ -22,11 +22,15 @@ func Preset(t IntegrationType) (m Mapping, rs []Rule, ok bool) {
 // detectifyPreset covers the current webhook ("event_type" plus a "finding"
 // object), the legacy per-scan-profile webhook ("event" =
 // "event_finding_high", flat fields) and the API finding shape. Scan events
-// carry no severity and so match no rule.
+// carry no severity and so match no finding rule; a completed scan is a
+// pulse, keyed by its scan profile's name (the sourceName), so an
+// integration with scanHeartbeatHours notices a profile that stopped
+// scanning. The legacy webhook is one subscription per scan profile and
+// names none: its pulses share the integration's default key.
 func detectifyPreset() (Mapping, []Rule) {
 	m := Mapping{
 		SourceID:   []string{"$.finding.uuid", "$.finding_uuid", "$.uuid", "$.finding_url"},
-		SourceName: []string{"$.finding.asset", "$.asset.name", "$.asset", "$.host"},
+		SourceName: []string{"$.finding.asset", "$.asset.name", "$.asset", "$.host", "$.scan.scan_profile_name"},
 		Subject:    []string{"$.finding.title", "$.title"},
 		// The legacy event name is last: normalization turns
 		// "event_finding_high" into "high".
@@ -44,6 +48,15 @@ func detectifyPreset() (Mapping, []Rule) {
 			Name:       "Close when severity drops to low",
 			Conditions: []Condition{{Field: "severity", Op: OpEquals, Value: "low"}},
 			Action:     ActionClose,
+		},
+		{
+			Name:  "Count completed scans as pulses",
+			Match: MatchAny,
+			Conditions: []Condition{
+				{Path: "$.event_type", Op: OpEquals, Value: "scan_completed"},
+				{Path: "$.event", Op: OpEquals, Value: "event_scan_finished"},
+			},
+			Action: ActionPulse,
 		},
 	}
 	return m, rs

@@ -17,6 +17,7 @@ func TestDetectifyPreset(t *testing.T) {
 	sqli := Fields{SourceID: sqliUUID, SourceName: "app.example.com", Subject: "SQL Injection", Severity: "high", URL: sqliPage, Details: sqliDetail}
 	sqliLow := sqli
 	sqliLow.Severity = "low"
+	scanProfile := Fields{SourceID: fallbackSourceID("app.example.com", "", ""), SourceName: "app.example.com"}
 	tests := map[string]struct {
 		action    Action
 		ruleIndex int
@@ -50,8 +51,13 @@ func TestDetectifyPreset(t *testing.T) {
 			URL:     "https://detectify.com/dashboard/findings/c0d4b6e2-91a7-4f3c-8b25-6e7d9f0a1b23",
 			Details: "The X-Content-Type-Options header is not set",
 		}},
-		"scan_started.json":   {"", -1, Fields{}},
-		"scan_completed.json": {"", -1, Fields{}},
+		// Scan events name their profile: a completed scan is a pulse
+		// keyed by it, a started one matches no rule.
+		"scan_started.json":   {"", -1, scanProfile},
+		"scan_completed.json": {ActionPulse, 2, scanProfile},
+		// The legacy webhook names no profile: its pulse has the
+		// integration's default key.
+		"legacy_event_scan_finished.json": {ActionPulse, 2, Fields{Severity: "event_scan_finished"}},
 	}
 
 	p := mustPreset(t, TypeDetectify)

@@ -48,6 +48,11 @@ const (
 	ActionOpen   Action = "OPEN"
 	ActionClose  Action = "CLOSE"
 	ActionIgnore Action = "IGNORE"
+	// ActionPulse counts the message as a pulse of its integration, keyed
+	// by the mapped sourceName: a sign of life (a completed scan) that the
+	// integration may expect every so often. It touches no alert of its
+	// own; the caller watches the pulses.
+	ActionPulse Action = "PULSE"
 )
 
 // Condition tests one value: either a mapped field (Field) or the nodes a

@@ -70,6 +70,9 @@ func compileRules(rs []Rule) ([]compiledRule, error) {
 	for i, r := range rs {
 		at := fmt.Sprintf("rules[%d]", i)
 		cr := compiledRule{name: r.Name, action: r.Action, route: r.Route}
+		if !r.Route.IsZero() && r.Action == ActionPulse {
+			return nil, invalid.Fieldf(at+".route", "a PULSE rule opens no alert, so it has no route: a missed pulse pages the integration's policy and recipients")
+		}
 		if !r.Route.IsZero() && r.Action != ActionOpen {
 			return nil, invalid.Fieldf(at+".route", "only an OPEN rule can route alerts")
 		}
@@ -81,11 +84,11 @@ func compileRules(rs []Rule) ([]compiledRule, error) {
 			return nil, invalid.Fieldf(at+".match", "unknown match mode %q (want ALL or ANY)", r.Match)
 		}
 		switch r.Action {
-		case ActionOpen, ActionClose, ActionIgnore:
+		case ActionOpen, ActionClose, ActionIgnore, ActionPulse:
 		case "":
-			return nil, invalid.Fieldf(at+".action", "action is required (OPEN, CLOSE or IGNORE)")
+			return nil, invalid.Fieldf(at+".action", "action is required (OPEN, CLOSE, IGNORE or PULSE)")
 		default:
-			return nil, invalid.Fieldf(at+".action", "unknown action %q (want OPEN, CLOSE or IGNORE)", r.Action)
+			return nil, invalid.Fieldf(at+".action", "unknown action %q (want OPEN, CLOSE, IGNORE or PULSE)", r.Action)
 		}
 		for j, c := range r.Conditions {
 			cc, err := compileCondition(fmt.Sprintf("%s.conditions[%d]", at, j), c)

@@ -48,6 +48,8 @@ func TestValidateRules(t *testing.T) {
 		{"match ALL", []Rule{{Name: "x", Match: MatchAll, Action: ActionClose}}, ""},
 		{"unknown match", []Rule{{Name: "x", Action: ActionOpen}, {Name: "y", Match: "SOME", Action: ActionOpen}}, "rules[1].match"},
 		{"lower-case match", []Rule{{Name: "x", Match: "all", Action: ActionOpen}}, "rules[0].match"},
+		{"pulse", []Rule{{Name: "x", Action: ActionPulse, Conditions: []Condition{{Path: "$.event_type", Op: OpEquals, Value: "scan_completed"}}}}, ""},
+		{"pulse with a route", []Rule{{Name: "x", Action: ActionOpen}, {Name: "y", Action: ActionPulse, Route: Route{EscalationPolicyID: 3}}}, "rules[1].route"},
 		{"missing action", []Rule{{Name: "x"}}, "rules[0].action"},
 		{"unknown action", []Rule{{Name: "x", Action: "DELETE"}}, "rules[0].action"},
 		{"neither field nor path", []Rule{{Name: "x", Action: ActionOpen, Conditions: []Condition{ok, {Op: OpExists}}}}, "rules[0].conditions[1].field"},

@@ -114,6 +114,7 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 		Maintenance: maintenanceStore,
 	}, Channels: channels, Events: bus})
 	heartbeatStore.UsePaging(alertingSvc)
+	integrationStore.UseScanHeartbeats(alertingSvc)
 	maintenanceStore.SetPaging(alertingSvc)
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})

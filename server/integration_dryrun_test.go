@@ -112,6 +112,16 @@ func TestTestIntegrationDryRun(t *testing.T) {
 				},
 			},
 			{
+				name:    "completed scan",
+				payload: func(t *testing.T) any { return json.RawMessage(sample(t, "scan_completed.json")) },
+				check: func(t *testing.T, r dryRun) {
+					if r.Status != "PULSE" || r.Alert != nil || r.MatchedRule == nil || r.MatchedRule.Position != 3 || r.MatchedRule.Action != "PULSE" ||
+						r.Fields["sourceName"] != "app.example.com" {
+						t.Errorf("status %s alert %+v matchedRule %+v fields %v, want a PULSE of app.example.com by rule 3", r.Status, r.Alert, r.MatchedRule, r.Fields)
+					}
+				},
+			},
+			{
 				name:    "a string payload that is not JSON",
 				payload: func(t *testing.T) any { return "this is not JSON" },
 				check: func(t *testing.T, r dryRun) {

@@ -42,6 +42,7 @@ func FuzzWebhook(f *testing.F) {
 	}
 	stored := map[string]bool{
 		"MAPPED_OPENED": true, "MAPPED_APPENDED": true, "MAPPED_CLOSED": true, "MAPPED_IGNORED": true, "FILTERED": true,
+		"PULSE": true,
 	}
 
 	h := newHarness(f, dbtest.SQLite(f), server.Config{MaxBodyBytes: limit})

@@ -99,6 +99,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Channels: channels, RateLimits: cfg.Channels.rateLimits(), JobLease: cfg.EngineJobLease, Events: bus,
 	})
 	heartbeatStore.UsePaging(alertingSvc)
+	integrationStore.UseScanHeartbeats(alertingSvc)
 	maintenanceStore.SetPaging(alertingSvc)
 	srv := server.New(server.Config{
 		AllowedOrigins:  cfg.AllowedOrigins,
