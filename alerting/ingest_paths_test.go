@@ -81,6 +81,7 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 			{"alert_log", "type", string(db.LogNotPaged)},
 			{"alert_jobs", "kind", jobAutoClose},
 			{"alert_log", "type", string(db.LogGrouped)},
+			{"alert_log", "type", string(db.LogRegression)},
 		} {
 			n, err := fast.NewSelect().Table(want.table).Where("? = ?", bun.Ident(want.column), want.value).Count(ctx)
 			if err != nil || n == 0 {
@@ -135,7 +136,11 @@ func ingestGeneric(ctx context.Context, s *Service, in Inbound) error {
 		return err
 	}
 	msg := &db.InboundMessage{IntegrationID: r.integ.ID, ReceivedAt: s.clock(), RemoteAddr: in.RemoteAddr, Headers: in.Headers, Body: in.Body}
-	decision, failure := r.decide(in.Body)
+	facts, err := s.factsFor(ctx, r, in.Body, s.clock())
+	if err != nil {
+		return err
+	}
+	decision, failure := r.decide(in.Body, facts)
 	msg.SourceID = decision.Fields.SourceID
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if failure != "" {
@@ -215,7 +220,7 @@ func testBatchEventOrder(t *testing.T, size int, mixed bool) {
 			}
 			msg := &db.InboundMessage{IntegrationID: r.integ.ID, ReceivedAt: clock, Headers: map[string]string{}, Body: body,
 				RemoteAddr: fmt.Sprintf("192.0.2.%d", i+1)}
-			decision, failure := r.decide(body)
+			decision, failure := r.decide(body, rules.Facts{})
 			if failure != "" {
 				t.Fatal(failure)
 			}

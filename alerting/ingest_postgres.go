@@ -48,9 +48,24 @@ import (
 // second leader.
 var pgOpenSQL, pgOpenGroupedSQL = pgOpenStatement(false), pgOpenStatement(true)
 
+// Both read the source's latest alert closed since $29 ($33 when grouped;
+// NULL finds none) in prev: the opened alert links to it, and its
+// regression entry comes last, as on the generic path.
 func pgOpenStatement(grouped bool) string {
 	const columns = "integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id"
 	values := fmt.Sprintf("$1, $2, $3, $4, $5, $6, $7, '%s', 0, $8, $8, $9", db.AlertOpen)
+	since := "$29"
+	if grouped {
+		since = "$33"
+	}
+	regressionCTE := `prev AS (
+	SELECT p.id, p.closed_at FROM alerts p WHERE p.integration_id = $1 AND p.source_id = $2 AND p.closed_at >= ` + since + `::timestamptz
+	ORDER BY p.closed_at DESC, p.id DESC LIMIT 1
+), `
+	regressionEntry := fmt.Sprintf(`
+	UNION ALL
+	SELECT o.id, $8::timestamptz, '%s', format('%s', p.id, to_char(p.closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')), NULL FROM opened o, prev p`,
+		db.LogRegression, regressionFormat)
 	groupCTEs, returning := "", "id, NULL::bigint AS leader"
 	text, page := "$16::text", "$17::boolean"
 	claim, groupEntry, groupEvent, final := "", "", "", "SELECT id, alert_id, status, detail FROM msg"
@@ -77,9 +92,9 @@ func pgOpenStatement(grouped bool) string {
 	SELECT t.leader, $8::timestamptz, '%s', format($32::text, t.id), m.id FROM msg m, target t WHERE t.leader IS NOT NULL`, db.LogGrouped)
 		groupEvent = fmt.Sprintf("SELECT '%s', '%s', t.leader, $1::bigint, NULL, $8::timestamptz FROM msg m, target t WHERE t.leader IS NOT NULL", events.KindAlert, db.LogGrouped)
 		final = "SELECT id, alert_id, status, detail, (SELECT leader_id FROM claim) FROM msg"
-		return pgOpenTemplate(groupCTEs, "id, "+columns+", group_id", values, returning, claim, text, page, groupEntry, final, groupEvent)
+		return pgOpenTemplate(regressionCTE+groupCTEs, "id, "+columns+", group_id, previous_alert_id", values+", (SELECT id FROM prev)", returning, claim, text, page, groupEntry+regressionEntry, final, groupEvent)
 	}
-	return pgOpenTemplate(groupCTEs, columns, values, returning, claim, text, page, groupEntry, final)
+	return pgOpenTemplate(regressionCTE+groupCTEs, columns+", previous_alert_id", values+", (SELECT id FROM prev)", returning, claim, text, page, groupEntry+regressionEntry, final)
 }
 
 func pgOpenTemplate(groupCTEs, columns, values, returning, claim, text, page, groupEntry, final string, groupEvents ...string) string {
@@ -275,9 +290,10 @@ func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 		}
 		args = append(args, plan.pageAt(now), closeAt, closeArgs, delayEntry, plan.Then.WatchSilence, plan.Else.WatchSilence)
 		if g := plan.Group; g != nil {
-			args = append(args, g.Key, now.Add(g.Window), joinedNote, joinedEntry)
+			args = append(args, g.Key, now.Add(g.Window), joinedNote, joinedEntry, plan.regressionSince(now))
 			return pgStatement{sql: pgOpenGroupedSQL, args: args, read: readAlert("open alert", true)}, true, nil
 		}
+		args = append(args, plan.regressionSince(now))
 		return pgStatement{sql: pgOpenSQL, args: args, read: readAlert("open alert", false)}, true, nil
 	case stepClose:
 		args := []any{p.integ.ID, plan.Fields.SourceID, now, msg.RemoteAddr, string(headers), msg.Body}

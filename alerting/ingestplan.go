@@ -93,6 +93,10 @@ type ingestPlan struct {
 	// AutoCloseMinutes is how long an opened alert may go without a
 	// message before it closes; 0 never closes it.
 	AutoCloseMinutes int
+	// RegressionDays is how far back an opened alert looks for the
+	// source's closed alert it brings back (see regression.go); 0 does
+	// not look.
+	RegressionDays int
 }
 
 // pageAt is when an alert opened at now takes its first step.
@@ -137,6 +141,7 @@ func planAction(integ *db.Integration, d rules.Decision, failure string, failSta
 			// A rule's route changes who is paged, not when: its policy
 			// waits out the integration's delay too.
 			PageDelayMinutes: integ.PageDelayMinutes,
+			RegressionDays:   integ.RegressionWindowDays,
 		}
 		if integ.PageDelayMinutes > 0 {
 			p.DelayEntry = "Paging in " + minutes(integ.PageDelayMinutes)

@@ -160,6 +160,10 @@ type Integration struct {
 	// Grouping gathers the alerts opened within a window under the first;
 	// nil groups nothing.
 	Grouping *rules.Grouping `bun:"grouping,type:text"`
+
+	// RegressionWindowDays is how long after a source's alert closed a new
+	// one for it is a regression of it; 0 never links them.
+	RegressionWindowDays int `bun:"regression_window_days"`
 }
 
 // SignatureRequired says whether webhooks without a valid signature are
@@ -213,6 +217,10 @@ type Alert struct {
 	// GroupID is the first alert of the alert's group (its own id when it
 	// leads one); nil when its integration does not group.
 	GroupID *int `bun:"group_id"`
+	// PreviousAlertID is the source's earlier alert this one is a
+	// regression of: closed within the integration's regression window
+	// when this one opened.
+	PreviousAlertID *int `bun:"previous_alert_id"`
 }
 
 // MissedHeartbeat is the alert a heartbeat monitor's missed deadline
@@ -233,6 +241,9 @@ type MissedHeartbeat struct {
 // GroupMember says that the alert joined another alert's group and so
 // does not page on its own.
 func (a *Alert) GroupMember() bool { return a.GroupID != nil && *a.GroupID != a.ID }
+
+// Regression says the alert brings back an earlier one of its source.
+func (a *Alert) Regression() bool { return a.PreviousAlertID != nil }
 
 // Number is the alert's human-facing number, which is its row id: ids are
 // already unique, increasing and never reused.
@@ -272,6 +283,9 @@ const (
 	LogNote AlertLogType = "NOTE"
 	// LogGrouped notes on a group's first alert that another joined it.
 	LogGrouped AlertLogType = "GROUPED"
+	// LogRegression says the alert brings back a finding whose earlier
+	// alert was closed.
+	LogRegression AlertLogType = "REGRESSION"
 )
 
 type AlertLog struct {

@@ -65,34 +65,37 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	Alert struct {
-		AcknowledgedAt   func(childComplexity int) int
-		AcknowledgedBy   func(childComplexity int) int
-		AppendCount      func(childComplexity int) int
-		AssignedTo       func(childComplexity int) int
-		ClosedAt         func(childComplexity int) int
-		ClosedBy         func(childComplexity int) int
-		CreatedBy        func(childComplexity int) int
-		Details          func(childComplexity int) int
-		EscalationPolicy func(childComplexity int) int
-		Group            func(childComplexity int) int
-		GroupedAlerts    func(childComplexity int) int
-		HeartbeatMonitor func(childComplexity int) int
-		ID               func(childComplexity int) int
-		Integration      func(childComplexity int) int
-		LastSeenAt       func(childComplexity int) int
-		Messages         func(childComplexity int, first *int, after *string) int
-		Notifications    func(childComplexity int) int
-		Number           func(childComplexity int) int
-		OpenedAt         func(childComplexity int) int
-		Severity         func(childComplexity int) int
-		SnoozedUntil     func(childComplexity int) int
-		SourceID         func(childComplexity int) int
-		SourceName       func(childComplexity int) int
-		Status           func(childComplexity int) int
-		Subject          func(childComplexity int) int
-		SuppressedBy     func(childComplexity int) int
-		Timeline         func(childComplexity int) int
-		URL              func(childComplexity int) int
+		AcknowledgedAt     func(childComplexity int) int
+		AcknowledgedBy     func(childComplexity int) int
+		AppendCount        func(childComplexity int) int
+		AssignedTo         func(childComplexity int) int
+		ClosedAt           func(childComplexity int) int
+		ClosedBy           func(childComplexity int) int
+		CreatedBy          func(childComplexity int) int
+		Details            func(childComplexity int) int
+		EarlierOccurrences func(childComplexity int) int
+		EscalationPolicy   func(childComplexity int) int
+		Group              func(childComplexity int) int
+		GroupedAlerts      func(childComplexity int) int
+		HeartbeatMonitor   func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		Integration        func(childComplexity int) int
+		LastSeenAt         func(childComplexity int) int
+		Messages           func(childComplexity int, first *int, after *string) int
+		Notifications      func(childComplexity int) int
+		Number             func(childComplexity int) int
+		OpenedAt           func(childComplexity int) int
+		Previous           func(childComplexity int) int
+		Regression         func(childComplexity int) int
+		Severity           func(childComplexity int) int
+		SnoozedUntil       func(childComplexity int) int
+		SourceID           func(childComplexity int) int
+		SourceName         func(childComplexity int) int
+		Status             func(childComplexity int) int
+		Subject            func(childComplexity int) int
+		SuppressedBy       func(childComplexity int) int
+		Timeline           func(childComplexity int) int
+		URL                func(childComplexity int) int
 	}
 
 	AlertConnection struct {
@@ -260,6 +263,7 @@ type ComplexityRoot struct {
 		RateLimitPerMinute    func(childComplexity int) int
 		RecipientGroups       func(childComplexity int) int
 		RecipientUsers        func(childComplexity int) int
+		RegressionWindowDays  func(childComplexity int) int
 		Ruleset               func(childComplexity int) int
 		SignatureHeaders      func(childComplexity int) int
 		SignatureRequired     func(childComplexity int) int
@@ -538,6 +542,9 @@ type AlertResolver interface {
 	Notifications(ctx context.Context, obj *db.Alert) ([]*db.Notification, error)
 	Group(ctx context.Context, obj *db.Alert) (*db.Alert, error)
 	GroupedAlerts(ctx context.Context, obj *db.Alert) ([]*db.Alert, error)
+	Previous(ctx context.Context, obj *db.Alert) (*db.Alert, error)
+
+	EarlierOccurrences(ctx context.Context, obj *db.Alert) (int, error)
 	HeartbeatMonitor(ctx context.Context, obj *db.Alert) (*heartbeats.Monitor, error)
 }
 type AlertEventResolver interface {
@@ -787,6 +794,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.Details(childComplexity), true
+	case "Alert.earlierOccurrences":
+		if e.ComplexityRoot.Alert.EarlierOccurrences == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.EarlierOccurrences(childComplexity), true
 	case "Alert.escalationPolicy":
 		if e.ComplexityRoot.Alert.EscalationPolicy == nil {
 			break
@@ -858,6 +871,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.OpenedAt(childComplexity), true
+	case "Alert.previous":
+		if e.ComplexityRoot.Alert.Previous == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Previous(childComplexity), true
+	case "Alert.regression":
+		if e.ComplexityRoot.Alert.Regression == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Regression(childComplexity), true
 	case "Alert.severity":
 		if e.ComplexityRoot.Alert.Severity == nil {
 			break
@@ -1574,6 +1599,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.RecipientUsers(childComplexity), true
+	case "Integration.regressionWindowDays":
+		if e.ComplexityRoot.Integration.RegressionWindowDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.RegressionWindowDays(childComplexity), true
 	case "Integration.ruleset":
 		if e.ComplexityRoot.Integration.Ruleset == nil {
 			break
@@ -3370,6 +3401,12 @@ type Alert {
   group: Alert
   "The alerts that joined the group this alert leads, oldest first."
   groupedAlerts: [Alert!]!
+  "The same finding's alert this one brings back: closed within the integration's regressionWindowDays when this one opened."
+  previous: Alert
+  "Whether this alert brings back a closed one of its finding: previous is set."
+  regression: Boolean!
+  "How many alerts of the same integration and source opened before this one, at any time."
+  earlierOccurrences: Int!
 }
 
 type TimelineEntry {
@@ -3885,6 +3922,8 @@ type Integration {
   updatedAt: Time!
   "Gathers the alerts opened within a window under the first, which alone pages. Null: no grouping."
   grouping: Grouping
+  "Days after a finding's alert closed within which a new alert for it is a regression linked to it (Alert.previous). 0: never."
+  regressionWindowDays: Int!
 }
 
 input CreateIntegrationInput {
@@ -3904,6 +3943,8 @@ input CreateIntegrationInput {
   pageDelayMinutes: Int
   "1 to 43200; leave out never to close."
   autoCloseAfterMinutes: Int
+  "0 (off) to 3650, default 90."
+  regressionWindowDays: Int
 }
 
 input UpdateIntegrationInput {
@@ -3927,6 +3968,8 @@ input UpdateIntegrationInput {
   pageDelayMinutes: Int
   "1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it."
   autoCloseAfterMinutes: Int
+  "0 (off) to 3650."
+  regressionWindowDays: Int
 }
 
 type Ruleset {
@@ -3964,7 +4007,10 @@ input RuleRouteInput {
 """
 A test on one message: on a mapped field (sourceId, sourceName, subject,
 severity, url, details) or on a JSONPath into the body. Case-insensitive
-unless caseSensitive is set.
+unless caseSensitive is set. The field "regression" is no part of the body
+but a fact about its finding, "true" when an alert opened for it now would
+bring back one closed within the integration's regressionWindowDays; it
+takes EQUALS or NOT_EQUALS with "true" or "false".
 """
 type Condition {
   field: String
@@ -4523,6 +4569,12 @@ func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql
 		return ec.fieldContext_Alert_group(ctx, field)
 	case "groupedAlerts":
 		return ec.fieldContext_Alert_groupedAlerts(ctx, field)
+	case "previous":
+		return ec.fieldContext_Alert_previous(ctx, field)
+	case "regression":
+		return ec.fieldContext_Alert_regression(ctx, field)
+	case "earlierOccurrences":
+		return ec.fieldContext_Alert_earlierOccurrences(ctx, field)
 	case "heartbeatMonitor":
 		return ec.fieldContext_Alert_heartbeatMonitor(ctx, field)
 	}
@@ -4873,6 +4925,8 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_updatedAt(ctx, field)
 	case "grouping":
 		return ec.fieldContext_Integration_grouping(ctx, field)
+	case "regressionWindowDays":
+		return ec.fieldContext_Integration_regressionWindowDays(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Integration", field.Name)
 }
@@ -7370,6 +7424,84 @@ func (ec *executionContext) fieldContext_Alert_groupedAlerts(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Alert_previous(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_previous(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().Previous(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalOAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_previous(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_regression(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_regression(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Regression(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_regression(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _Alert_earlierOccurrences(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_earlierOccurrences(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().EarlierOccurrences(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_earlierOccurrences(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, true, "Int")
 }
 
 func (ec *executionContext) _Alert_heartbeatMonitor(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
@@ -10267,6 +10399,29 @@ func (ec *executionContext) fieldContext_Integration_grouping(_ context.Context,
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Integration_regressionWindowDays(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_regressionWindowDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RegressionWindowDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_regressionWindowDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
 }
 
 func (ec *executionContext) _IntegrationTestResult_status(ctx context.Context, field graphql.CollectedField, obj *IntegrationTestResult) (ret graphql.Marshaler) {
@@ -18045,7 +18200,7 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes"}
+	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes", "regressionWindowDays"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18143,6 +18298,13 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.AutoCloseAfterMinutes = data
+		case "regressionWindowDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("regressionWindowDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RegressionWindowDays = data
 		}
 	}
 	return it, nil
@@ -19424,7 +19586,7 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes"}
+	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes", "regressionWindowDays"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19515,6 +19677,13 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.AutoCloseAfterMinutes = graphql.OmittableOf(data)
+		case "regressionWindowDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("regressionWindowDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RegressionWindowDays = data
 		}
 	}
 	return it, nil
@@ -19956,6 +20125,23 @@ func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, ob
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Alert_groupedAlerts(ctx, field, obj)
+				})
+		case "previous":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_previous(ctx, field, obj)
+				})
+		case "regression":
+			out.Values[i] = ec._Alert_regression(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "earlierOccurrences":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_earlierOccurrences(ctx, field, obj)
 				})
 		case "heartbeatMonitor":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -21114,6 +21300,11 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 		case "grouping":
 			out.Values[i] = ec._Integration_grouping(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "regressionWindowDays":
+			out.Values[i] = ec._Integration_regressionWindowDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:

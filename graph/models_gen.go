@@ -144,6 +144,8 @@ type CreateIntegrationInput struct {
 	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
 	// 1 to 43200; leave out never to close.
 	AutoCloseAfterMinutes *int `json:"autoCloseAfterMinutes,omitempty"`
+	// 0 (off) to 3650, default 90.
+	RegressionWindowDays *int `json:"regressionWindowDays,omitempty"`
 }
 
 type CreateMaintenanceWindowInput struct {
@@ -399,6 +401,8 @@ type UpdateIntegrationInput struct {
 	PageDelayMinutes *int `json:"pageDelayMinutes,omitempty"`
 	// 1 to 43200. An explicit null stops closing quiet alerts; leaving it out keeps it.
 	AutoCloseAfterMinutes graphql.Omittable[*int] `json:"autoCloseAfterMinutes,omitempty"`
+	// 0 (off) to 3650.
+	RegressionWindowDays *int `json:"regressionWindowDays,omitempty"`
 }
 
 type UpdateMaintenanceWindowInput struct {

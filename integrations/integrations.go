@@ -51,6 +51,9 @@ type IntegrationInput struct {
 	// setting they opened with.
 	AutoCloseAfterMinutes *int
 	ClearAutoClose        bool
+	// RegressionWindowDays is how long after a finding's alert closed a
+	// new one for it is a regression of it; 0 never links them.
+	RegressionWindowDays *int
 }
 
 // URL is where the integration's sender posts.
@@ -95,7 +98,8 @@ func (s *Store) CreateIntegration(ctx context.Context, in IntegrationInput) (*db
 		return nil, invalid.New("type", fmt.Sprintf("unknown integration type %q", *in.Type))
 	}
 	now := s.clock()
-	integ := &db.Integration{Type: *in.Type, Enabled: true, Mapping: presetMapping, CreatedAt: now, UpdatedAt: now}
+	integ := &db.Integration{Type: *in.Type, Enabled: true, Mapping: presetMapping, CreatedAt: now, UpdatedAt: now,
+		RegressionWindowDays: DefaultRegressionWindowDays}
 	if err := applyIntegration(integ, in); err != nil {
 		return nil, err
 	}
@@ -238,6 +242,11 @@ const (
 	maxPageDelay = 1440
 	// maxAutoClose is 30 days.
 	maxAutoClose = 43200
+	// DefaultRegressionWindowDays is a quarter: a finding back after a
+	// quarterly scan cycle still counts as the fix not holding.
+	DefaultRegressionWindowDays = 90
+	// maxRegressionWindowDays is ten years.
+	maxRegressionWindowDays = 3650
 )
 
 func applyIntegration(integ *db.Integration, in IntegrationInput) error {
@@ -299,6 +308,12 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 	}
 	if in.ClearAutoClose {
 		integ.AutoCloseAfterMinutes = nil
+	}
+	if in.RegressionWindowDays != nil {
+		if n := *in.RegressionWindowDays; n < 0 || n > maxRegressionWindowDays {
+			return invalid.New("regressionWindowDays", fmt.Sprintf("must be 0 (off) to %d", maxRegressionWindowDays))
+		}
+		integ.RegressionWindowDays = *in.RegressionWindowDays
 	}
 	if in.Mapping != nil {
 		if err := in.Mapping.Validate(); err != nil {

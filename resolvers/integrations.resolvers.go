@@ -67,6 +67,7 @@ func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.Cr
 		SignatureSecret: input.SignatureSecret, RateLimitPerMinute: input.RateLimitPerMinute,
 		Grouping:         input.Grouping,
 		PageDelayMinutes: input.PageDelayMinutes, AutoCloseAfterMinutes: input.AutoCloseAfterMinutes,
+		RegressionWindowDays: input.RegressionWindowDays,
 	})
 }
 
@@ -79,6 +80,7 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 		Name: input.Name, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
 		SignatureSecret: input.SignatureSecret, PageDelayMinutes: input.PageDelayMinutes,
+		RegressionWindowDays: input.RegressionWindowDays,
 	}
 	if policyID, set := input.EscalationPolicyID.ValueOK(); set {
 		in.EscalationPolicyID, in.ClearEscalationPolicy = policyID, policyID == nil

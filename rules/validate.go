@@ -17,6 +17,11 @@ func fieldIndex(name string) int {
 			return i
 		}
 	}
+	for i, n := range factNames {
+		if n == name {
+			return len(fieldNames) + i
+		}
+	}
 	return -1
 }
 
@@ -109,7 +114,12 @@ func compileCondition(at string, c Condition) (compiledCond, error) {
 	case c.Field != "":
 		cc.field = fieldIndex(c.Field)
 		if cc.field < 0 {
-			return cc, invalid.Fieldf(at+".field", "unknown field %q (want one of sourceId, sourceName, subject, severity, url, details)", c.Field)
+			return cc, invalid.Fieldf(at+".field", "unknown field %q (want one of sourceId, sourceName, subject, severity, url, details, regression)", c.Field)
+		}
+		if isFact(cc.field) {
+			if err := checkFactCondition(at, c); err != nil {
+				return cc, err
+			}
 		}
 	default:
 		p, err := parsePath(c.Path)
