@@ -109,9 +109,13 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 				return err
 			}
 		}
-		alertID, took, previousID, err = openOrAppend(ctx, tx, integrationID, plan.PolicyID, joining, plan.Fields, now, plan.regressionSince(now))
+		var storedSeverity string
+		alertID, took, previousID, storedSeverity, err = openOrAppend(ctx, tx, integrationID, plan.PolicyID, joining, plan.Fields, now, plan.regressionSince(now), plan.dueAt(now))
 		if err == nil && took && joining != nil {
 			leaderID = *joining
+		}
+		if err == nil && !took {
+			err = raiseSeverity(ctx, tx, &plan, alertID, storedSeverity, now)
 		}
 	case stepClose:
 		alertID, took, err = closeBySource(ctx, tx, integrationID, plan.Fields.SourceID, now)
@@ -157,6 +161,11 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 			return err
 		}
 	}
+	if due := plan.dueAt(now); due != nil && took && plan.Step == stepOpenOrAppend {
+		if err := enqueue(ctx, tx, jobOverdue, alertID, *due, overdueKey(alertID, *due), overdueArgs{}, now); err != nil {
+			return err
+		}
+	}
 	if out.HoldPaging {
 		if paging, err = s.holdOrStart(ctx, tx, integrationID, plan, &out, alertID, now); err != nil {
 			return err
@@ -198,37 +207,40 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 //
 // An opened alert links to the source's alert closed since regressionSince
 // (see regression.go), which previousID returns.
-func openOrAppend(ctx context.Context, tx bun.Tx, integrationID int, policyID, groupID *int, f rules.Fields, now time.Time, regressionSince *time.Time) (alertID int, opened bool, previousID *int, err error) {
+//
+// An opened alert is due at dueAt (nil for none); an appended one returns
+// the severity it had in storedSeverity.
+func openOrAppend(ctx context.Context, tx bun.Tx, integrationID int, policyID, groupID *int, f rules.Fields, now time.Time, regressionSince, dueAt *time.Time) (alertID int, opened bool, previousID *int, storedSeverity string, err error) {
 	// An alert closed between our INSERT and UPDATE frees the slot again;
 	// a few rounds settle any realistic race.
 	for range 3 {
 		err = tx.QueryRowContext(ctx, `INSERT INTO alerts
-			(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id, group_id, previous_alert_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, `+previousAlertSQL+`)
+			(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id, group_id, previous_alert_id, due_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, `+previousAlertSQL+`, ?)
 			ON CONFLICT (integration_id, source_id) WHERE status <> 'CLOSED' DO NOTHING
 			RETURNING id, previous_alert_id`,
 			integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, db.AlertOpen, now, now, policyID, groupID,
-			integrationID, f.SourceID, regressionSince,
+			integrationID, f.SourceID, regressionSince, dueAt,
 		).Scan(&alertID, &previousID)
 		if err == nil {
-			return alertID, true, previousID, nil
+			return alertID, true, previousID, "", nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, false, nil, fmt.Errorf("open alert: %w", err)
+			return 0, false, nil, "", fmt.Errorf("open alert: %w", err)
 		}
 		err = tx.QueryRowContext(ctx, `UPDATE alerts SET append_count = append_count + 1, last_seen_at = ?
 			WHERE integration_id = ? AND source_id = ? AND status <> 'CLOSED'
-			RETURNING id`,
+			RETURNING id, severity`,
 			now, integrationID, f.SourceID,
-		).Scan(&alertID)
+		).Scan(&alertID, &storedSeverity)
 		if err == nil {
-			return alertID, false, nil, nil
+			return alertID, false, nil, storedSeverity, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, false, nil, fmt.Errorf("append to alert: %w", err)
+			return 0, false, nil, "", fmt.Errorf("append to alert: %w", err)
 		}
 	}
-	return 0, false, nil, errors.New("open alert: the open alert kept changing; giving up")
+	return 0, false, nil, "", errors.New("open alert: the open alert kept changing; giving up")
 }
 
 // closeBySource closes the source's unclosed alert, if it has one.

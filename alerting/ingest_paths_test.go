@@ -1,12 +1,14 @@
 package alerting
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,18 +38,25 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 		fastSvc, genericSvc := newSvc(fast), newSvc(generic)
 		fastTokens, genericTokens := storyIntegrations(t, fastSvc), storyIntegrations(t, genericSvc)
 
+		// The medium finding comes back as critical while open, which
+		// raises it; the SQL injection is closed and comes back, a
+		// regression.
 		bodies := []string{
 			"scan_started.json", "new_finding_high.json", "new_finding_high_repeat.json",
-			"legacy_event_finding_high.json", "new_finding_medium.json", "finding_low.json",
+			"legacy_event_finding_high.json", "new_finding_medium.json", "new_finding_medium.json critical", "finding_low.json",
 			"finding_low_unmatched.json", "new_finding_high.json", "not json",
 		}
 		for i := range fastTokens {
 			for _, name := range bodies {
 				body := []byte(name)
 				if name != "not json" {
+					file, severity, raised := strings.Cut(name, " ")
 					var err error
-					if body, err = os.ReadFile(filepath.Join("..", "rules", "testdata", "detectify", name)); err != nil {
+					if body, err = os.ReadFile(filepath.Join("..", "rules", "testdata", "detectify", file)); err != nil {
 						t.Fatal(err)
+					}
+					if raised {
+						body = bytes.Replace(body, []byte(`"severity": "medium"`), []byte(`"severity": "`+severity+`"`), 1)
 					}
 				}
 				clock = clock.Add(time.Second)
@@ -82,19 +91,28 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 			{"alert_jobs", "kind", jobAutoClose},
 			{"alert_log", "type", string(db.LogGrouped)},
 			{"alert_log", "type", string(db.LogRegression)},
+			{"alert_jobs", "kind", jobOverdue},
 		} {
 			n, err := fast.NewSelect().Table(want.table).Where("? = ?", bun.Ident(want.column), want.value).Count(ctx)
 			if err != nil || n == 0 {
 				t.Fatalf("no %s row with %s %s: %v", want.table, want.column, want.value, err)
 			}
 		}
+		// The raised finding is due two days after it opened, by the one
+		// overdue job it has left.
+		var due []time.Time
+		err := fast.NewRaw(`SELECT j.run_at FROM alerts a JOIN alert_jobs j ON j.alert_id = a.id AND j.kind = ?
+			WHERE a.source_id = 'a71e4d90-2c3b-4f8e-b6d5-0e9f8a7c6b51' AND a.severity = 'critical' AND a.due_at = j.run_at`, jobOverdue).Scan(ctx, &due)
+		if err != nil || len(due) != 1 {
+			t.Fatalf("overdue jobs of the raised finding: %v, %v", due, err)
+		}
 	})
 }
 
 // storyIntegrations creates, in order, a Detectify integration that pages
 // nobody, one with recipients, one with an escalation policy, one with
-// the policy, a paging delay and auto-close, and one with the policy
-// that groups what it opens.
+// the policy, a paging delay and auto-close, one with the policy
+// that groups what it opens, and one with remediation deadlines.
 func storyIntegrations(t *testing.T, svc *Service) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -112,6 +130,7 @@ func storyIntegrations(t *testing.T, svc *Service) []string {
 		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID},
 		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID},
 		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID, Grouping: &rules.Grouping{WindowMinutes: 5}},
+		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID, Remediation: &rules.Remediation{{Severity: "critical", Days: 2}, {Severity: "high", Days: 7}, {Severity: "medium", Days: 30}}},
 	} {
 		integ, err := store.CreateIntegration(ctx, in)
 		if err != nil {

@@ -28,7 +28,7 @@ type sqliteIngest struct {
 	prepared bool
 
 	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob, job *sql.Stmt
-	regression                                                                       *sql.Stmt
+	regression, raiseRead, raise, unqueueOverdue                                     *sql.Stmt
 	claimGroup, setGroup, endGroup, takingMembers, joinedEntries, joinedEvents       *sql.Stmt
 }
 
@@ -37,7 +37,7 @@ type sqliteIngest struct {
 // statement spares database/sql a wrapper for every statement run.
 type sqliteBatch struct {
 	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob, job *sql.Stmt
-	regression                                                                       *sql.Stmt
+	regression, raiseRead, raise, unqueueOverdue                                     *sql.Stmt
 
 	// The grouping statements are bound on first use: most batches have
 	// no grouping integration's messages.
@@ -88,15 +88,20 @@ func (q *sqliteBatch) groupStmt(query string) *sql.Stmt {
 
 var sqliteIngestSQL = map[string]string{
 	"open": `INSERT INTO alerts
-		(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id, group_id, previous_alert_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, '` + string(db.AlertOpen) + `', 0, ?, ?, ?, ?, ` + previousAlertSQL + `)
+		(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id, group_id, previous_alert_id, due_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, '` + string(db.AlertOpen) + `', 0, ?, ?, ?, ?, ` + previousAlertSQL + `, ?)
 		ON CONFLICT (integration_id, source_id) WHERE status <> '` + string(db.AlertClosed) + `' DO NOTHING
 		RETURNING id, previous_alert_id`,
 	// regression reads when the alert an opened one brings back closed.
 	"regression": `SELECT closed_at FROM alerts WHERE id = ?`,
 	"append": `UPDATE alerts SET append_count = append_count + 1, last_seen_at = ?
 		WHERE integration_id = ? AND source_id = ? AND status <> '` + string(db.AlertClosed) + `'
-		RETURNING id`,
+		RETURNING id, severity`,
+	// raiseRead, raise and unqueueOverdue raise an appended alert's
+	// severity (see raiseSeverity).
+	"raiseRead":      `SELECT opened_at, due_at FROM alerts WHERE id = ?`,
+	"raise":          `UPDATE alerts SET severity = ?, due_at = ? WHERE id = ?`,
+	"unqueueOverdue": `DELETE FROM alert_jobs WHERE alert_id = ? AND kind = '` + jobOverdue + `'`,
 	"close": `UPDATE alerts SET status = '` + string(db.AlertClosed) + `', closed_at = ?
 		WHERE integration_id = ? AND source_id = ? AND status <> '` + string(db.AlertClosed) + `'
 		RETURNING id`,
@@ -143,7 +148,7 @@ func (q *sqliteIngest) prepare(ctx context.Context, d *db.DB) error {
 	targets := map[string]**sql.Stmt{
 		"open": &q.open, "append": &q.append, "close": &q.close, "cancelJobs": &q.cancelJobs,
 		"message": &q.message, "entry": &q.entry, "event": &q.event, "eventPair": &q.eventPair, "firstJob": &q.firstJob,
-		"regression": &q.regression,
+		"regression": &q.regression, "raiseRead": &q.raiseRead, "raise": &q.raise, "unqueueOverdue": &q.unqueueOverdue,
 		"claimGroup": &q.claimGroup, "setGroup": &q.setGroup, "endGroup": &q.endGroup,
 		"takingMembers": &q.takingMembers, "joinedEntries": &q.joinedEntries, "joinedEvents": &q.joinedEvents,
 		"job": &q.job,
@@ -167,6 +172,7 @@ func (q *sqliteIngest) in(ctx context.Context, tx bun.Tx) *sqliteBatch {
 		open: bind(q.open), append: bind(q.append), close: bind(q.close), cancelJobs: bind(q.cancelJobs),
 		message: bind(q.message), entry: bind(q.entry), event: bind(q.event), eventPair: bind(q.eventPair), firstJob: bind(q.firstJob),
 		job: bind(q.job), regression: bind(q.regression),
+		raiseRead: bind(q.raiseRead), raise: bind(q.raise), unqueueOverdue: bind(q.unqueueOverdue),
 		ctx: ctx, tx: tx.Tx, prepared: q,
 	}
 }
@@ -198,9 +204,17 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 		if t := plan.regressionSince(msg.ReceivedAt); t != nil {
 			since = db.SQLiteTime(*t)
 		}
-		alertID, took, previousID, err = q.openOrAppend(ctx, integrationID, plan.PolicyID, joining, plan.Fields, now, since)
+		var due any
+		if t := plan.dueAt(msg.ReceivedAt); t != nil {
+			due = db.SQLiteTime(*t)
+		}
+		var storedSeverity string
+		alertID, took, previousID, storedSeverity, err = q.openOrAppend(ctx, integrationID, plan.PolicyID, joining, plan.Fields, now, since, due)
 		if err == nil && took && joining != nil {
 			leaderID = *joining
+		}
+		if err == nil && !took {
+			err = q.raiseSeverity(ctx, &plan, alertID, storedSeverity, msg.ReceivedAt)
 		}
 	case stepClose:
 		alertID, took, err = q.closeBySource(ctx, integrationID, plan.Fields.SourceID, now)
@@ -262,6 +276,11 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 		}
 		if _, err := q.job.ExecContext(ctx, job.Kind, alertID, db.SQLiteTime(job.RunAt), string(args), job.DedupKey, now); err != nil {
 			return false, fmt.Errorf("enqueue %s job for alert %d: %w", jobAutoClose, alertID, err)
+		}
+	}
+	if due := plan.dueAt(msg.ReceivedAt); due != nil && took && plan.Step == stepOpenOrAppend {
+		if err := q.queueOverdue(ctx, alertID, *due, now); err != nil {
+			return false, err
 		}
 	}
 	msg.Status, msg.Detail = out.Status, out.Detail
@@ -353,28 +372,63 @@ var (
 	joinedEventsSQL  = events.InsertValuesSQL(3)
 )
 
-func (q *sqliteBatch) openOrAppend(ctx context.Context, integrationID int, policyID, groupID *int, f rules.Fields, now string, regressionSince any) (alertID int, opened bool, previousID *int, err error) {
+func (q *sqliteBatch) openOrAppend(ctx context.Context, integrationID int, policyID, groupID *int, f rules.Fields, now string, regressionSince, dueAt any) (alertID int, opened bool, previousID *int, storedSeverity string, err error) {
 	open, appendTo := q.open, q.append
 	// The same race as on the generic path: an alert closed between the
 	// INSERT and the UPDATE frees the slot again.
 	for range 3 {
 		err = open.QueryRowContext(ctx, integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, now, now, policyID, groupID,
-			integrationID, f.SourceID, regressionSince).Scan(&alertID, &previousID)
+			integrationID, f.SourceID, regressionSince, dueAt).Scan(&alertID, &previousID)
 		if err == nil {
-			return alertID, true, previousID, nil
+			return alertID, true, previousID, "", nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, false, nil, fmt.Errorf("open alert: %w", err)
+			return 0, false, nil, "", fmt.Errorf("open alert: %w", err)
 		}
-		err = appendTo.QueryRowContext(ctx, now, integrationID, f.SourceID).Scan(&alertID)
+		err = appendTo.QueryRowContext(ctx, now, integrationID, f.SourceID).Scan(&alertID, &storedSeverity)
 		if err == nil {
-			return alertID, false, nil, nil
+			return alertID, false, nil, storedSeverity, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, false, nil, fmt.Errorf("append to alert: %w", err)
+			return 0, false, nil, "", fmt.Errorf("append to alert: %w", err)
 		}
 	}
-	return 0, false, nil, errors.New("open alert: the open alert kept changing; giving up")
+	return 0, false, nil, "", errors.New("open alert: the open alert kept changing; giving up")
+}
+
+// raiseSeverity is raiseSeverity of the generic path.
+func (q *sqliteBatch) raiseSeverity(ctx context.Context, plan *ingestPlan, alertID int, stored string, now time.Time) error {
+	if !plan.raises(stored) {
+		return nil
+	}
+	var openedAt time.Time
+	var dueAt *time.Time
+	if err := q.raiseRead.QueryRowContext(ctx, alertID).Scan(&openedAt, &dueAt); err != nil {
+		return fmt.Errorf("raise severity of alert %d: %w", alertID, err)
+	}
+	due, moved := plan.raisedDue(openedAt, dueAt)
+	var dueArg any
+	if due != nil {
+		dueArg = db.SQLiteTime(*due)
+	}
+	if _, err := q.raise.ExecContext(ctx, plan.Fields.Severity, dueArg, alertID); err != nil {
+		return fmt.Errorf("raise severity of alert %d: %w", alertID, err)
+	}
+	if !moved {
+		return nil
+	}
+	if _, err := q.unqueueOverdue.ExecContext(ctx, alertID); err != nil {
+		return fmt.Errorf("move the due time of alert %d: %w", alertID, err)
+	}
+	return q.queueOverdue(ctx, alertID, *due, db.SQLiteTime(now))
+}
+
+// queueOverdue inserts the overdue job of an alert due at due.
+func (q *sqliteBatch) queueOverdue(ctx context.Context, alertID int, due time.Time, now string) error {
+	if _, err := q.job.ExecContext(ctx, jobOverdue, alertID, db.SQLiteTime(due), overdueArgsJSON, overdueKey(alertID, due), now); err != nil {
+		return fmt.Errorf("enqueue %s job for alert %d: %w", jobOverdue, alertID, err)
+	}
+	return nil
 }
 
 func (q *sqliteBatch) closeBySource(ctx context.Context, integrationID int, sourceID, now string) (alertID int, closed bool, err error) {

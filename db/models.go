@@ -164,6 +164,11 @@ type Integration struct {
 	// RegressionWindowDays is how long after a source's alert closed a new
 	// one for it is a regression of it; 0 never links them.
 	RegressionWindowDays int `bun:"regression_window_days"`
+	// Remediation is how many days a finding of each severity may stay
+	// unfixed; OverduePolicyID pages the owners of the fix for an alert
+	// still unclosed then.
+	Remediation     rules.Remediation `bun:"remediation,type:text"`
+	OverduePolicyID *int              `bun:"overdue_policy_id"`
 }
 
 // SignatureRequired says whether webhooks without a valid signature are
@@ -221,6 +226,11 @@ type Alert struct {
 	// regression of: closed within the integration's regression window
 	// when this one opened.
 	PreviousAlertID *int `bun:"previous_alert_id"`
+	// DueAt is when the finding must be fixed by, from its integration's
+	// remediation deadline for its severity; OverdueAt is when it was
+	// found still unclosed then.
+	DueAt     *time.Time `bun:"due_at"`
+	OverdueAt *time.Time `bun:"overdue_at"`
 }
 
 // MissedHeartbeat is the alert a heartbeat monitor's missed deadline
@@ -244,6 +254,10 @@ func (a *Alert) GroupMember() bool { return a.GroupID != nil && *a.GroupID != a.
 
 // Regression says the alert brings back an earlier one of its source.
 func (a *Alert) Regression() bool { return a.PreviousAlertID != nil }
+
+// Overdue says the alert was still unclosed at its due time; it stays so
+// once closed, as a record that the fix came late.
+func (a *Alert) Overdue() bool { return a.OverdueAt != nil }
 
 // Number is the alert's human-facing number, which is its row id: ids are
 // already unique, increasing and never reused.
@@ -286,6 +300,8 @@ const (
 	// LogRegression says the alert brings back a finding whose earlier
 	// alert was closed.
 	LogRegression AlertLogType = "REGRESSION"
+	// LogOverdue says the alert was still not closed at its due time.
+	LogOverdue AlertLogType = "OVERDUE"
 )
 
 type AlertLog struct {

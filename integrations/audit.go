@@ -31,6 +31,8 @@ type integrationRecord struct {
 	RecipientGroupIDs     []int                 `json:"recipientGroupIds"`
 	Grouping              *rules.Grouping       `json:"grouping,omitempty"`
 	RegressionWindowDays  int                   `json:"regressionWindowDays"`
+	Remediation           rules.Remediation     `json:"remediation,omitempty"`
+	OverduePolicyID       *int                  `json:"overduePolicyId,omitempty"`
 }
 
 // recordOfIntegration reads the integration's recipients through idb,
@@ -49,6 +51,8 @@ func recordOfIntegration(ctx context.Context, idb bun.IDB, integ *db.Integration
 		RecipientUserIDs: []int{}, RecipientGroupIDs: []int{},
 		Grouping:             integ.Grouping,
 		RegressionWindowDays: integ.RegressionWindowDays,
+		Remediation:          integ.Remediation,
+		OverduePolicyID:      integ.OverduePolicyID,
 	}
 	for _, rec := range recipients {
 		switch rec.Kind {

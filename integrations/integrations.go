@@ -54,6 +54,13 @@ type IntegrationInput struct {
 	// RegressionWindowDays is how long after a finding's alert closed a
 	// new one for it is a regression of it; 0 never links them.
 	RegressionWindowDays *int
+	// Remediation replaces the deadlines per severity when not nil; an
+	// empty list clears them. Alerts keep the due time they got.
+	Remediation *rules.Remediation
+	// OverduePolicyID pages the owners of the fix for an overdue alert;
+	// ClearOverduePolicy removes it on update.
+	OverduePolicyID    *int
+	ClearOverduePolicy bool
 }
 
 // URL is where the integration's sender posts.
@@ -315,6 +322,25 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 		}
 		integ.RegressionWindowDays = *in.RegressionWindowDays
 	}
+	if in.Remediation != nil {
+		r := in.Remediation.Normalize()
+		if err := r.Validate(); err != nil {
+			return err
+		}
+		integ.Remediation = r
+		if len(r) == 0 {
+			integ.Remediation = nil
+		}
+	}
+	if in.OverduePolicyID != nil && in.ClearOverduePolicy {
+		return invalid.New("overduePolicyId", "cannot be both set and cleared")
+	}
+	if in.OverduePolicyID != nil {
+		integ.OverduePolicyID = in.OverduePolicyID
+	}
+	if in.ClearOverduePolicy {
+		integ.OverduePolicyID = nil
+	}
 	if in.Mapping != nil {
 		if err := in.Mapping.Validate(); err != nil {
 			return err
@@ -358,6 +384,11 @@ func checkIntegrationRefs(ctx context.Context, tx bun.Tx, in IntegrationInput) e
 	}
 	if in.EscalationPolicyID != nil {
 		if err := db.RequireRows(ctx, tx, (*db.EscalationPolicy)(nil), "escalationPolicyId", "escalation policy", []int{*in.EscalationPolicyID}); err != nil {
+			return err
+		}
+	}
+	if in.OverduePolicyID != nil {
+		if err := db.RequireRows(ctx, tx, (*db.EscalationPolicy)(nil), "overduePolicyId", "escalation policy", []int{*in.OverduePolicyID}); err != nil {
 			return err
 		}
 	}
