@@ -40,6 +40,8 @@ type AlertFilter struct {
 	Grouped *bool `json:"grouped,omitempty"`
 	// True: only alerts opened during a maintenance window that has not yet let them page (suppressedBy set); false: only the others.
 	Suppressed *bool `json:"suppressed,omitempty"`
+	// True: only alerts marked overdue (closed since or not; add status for the unclosed); false: only the others.
+	Overdue *bool `json:"overdue,omitempty"`
 }
 
 type AuditEntryConnection struct {
@@ -145,7 +147,10 @@ type CreateIntegrationInput struct {
 	// 1 to 43200; leave out never to close.
 	AutoCloseAfterMinutes *int `json:"autoCloseAfterMinutes,omitempty"`
 	// 0 (off) to 3650, default 90.
-	RegressionWindowDays *int `json:"regressionWindowDays,omitempty"`
+	RegressionWindowDays *int              `json:"regressionWindowDays,omitempty"`
+	Remediation          []*rules.Deadline `json:"remediation,omitempty"`
+	// An escalation policy for overdue alerts.
+	OverduePolicyID *int `json:"overduePolicyId,omitempty"`
 }
 
 type CreateMaintenanceWindowInput struct {
@@ -403,6 +408,10 @@ type UpdateIntegrationInput struct {
 	AutoCloseAfterMinutes graphql.Omittable[*int] `json:"autoCloseAfterMinutes,omitempty"`
 	// 0 (off) to 3650.
 	RegressionWindowDays *int `json:"regressionWindowDays,omitempty"`
+	// Replaces the deadlines when given; an empty list removes them. Open alerts keep their due time.
+	Remediation []*rules.Deadline `json:"remediation,omitempty"`
+	// An explicit null removes the overdue policy; leaving it out keeps it.
+	OverduePolicyID graphql.Omittable[*int] `json:"overduePolicyId,omitempty"`
 }
 
 type UpdateMaintenanceWindowInput struct {

@@ -193,7 +193,8 @@ func (r *queryResolver) Alerts(ctx context.Context, filter *graph.AlertFilter, f
 	}
 	var f alerting.AlertFilter
 	if filter != nil {
-		f = alerting.AlertFilter{Statuses: filter.Status, IntegrationID: filter.IntegrationID, Severities: filter.Severity, Grouped: filter.Grouped, Suppressed: filter.Suppressed}
+		f = alerting.AlertFilter{Statuses: filter.Status, IntegrationID: filter.IntegrationID, Severities: filter.Severity, Grouped: filter.Grouped, Suppressed: filter.Suppressed,
+			Overdue: filter.Overdue}
 		if filter.Search != nil {
 			f.Search = *filter.Search
 		}

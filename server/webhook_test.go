@@ -162,7 +162,8 @@ func TestWebhookDetectifySamples(t *testing.T) {
 				"sqli":       {"CLOSED", "high", "SQL Injection", 1, []string{"OPENED", "APPENDED", "CLOSED"}},
 				"xss":        {"OPEN", "medium", "Reflected Cross-site Scripting (XSS)", 0, []string{"OPENED"}},
 				"rce":        {"OPEN", "critical", "Remote Code Execution", 0, []string{"OPENED"}},
-				"sqli-again": {"OPEN", "high", "SQL Injection", 1, []string{"OPENED", "APPENDED"}},
+				// The finding came back after its alert closed.
+				"sqli-again": {"OPEN", "high", "SQL Injection", 1, []string{"OPENED", "REGRESSION", "APPENDED"}},
 			}
 			for name, w := range want {
 				a, ok := byID[alerts[name]]
