@@ -25,6 +25,11 @@
 //     interface) and either moves itself to the new deadline or opens the
 //     monitor's alert, at most one unclosed per monitor. The monitors
 //     close it through CloseHeartbeatAlert on the next pulse.
+//   - Findings (regression.go, remediation.go, findingstats.go): an alert
+//     that brings back a finding closed within the integration's window
+//     links to it; remediation deadlines give alerts a due time, pulled in
+//     by a raised severity, and an overdue job marks them overdue and
+//     pages the overdue policy; findingStats reports per severity.
 //
 // Deduplication is the database's job: a unique index allows one unclosed
 // alert per (integration, source id), and opening is an INSERT … ON
