@@ -103,8 +103,8 @@ func TestRegressionWindowIsValidated(t *testing.T) {
 	})
 }
 
-// A ruleset can send regressions to another policy with a condition on
-// the regression fact; the dry run sees the same fact.
+// A ruleset can send regressions to another policy, at a higher severity,
+// with a condition on the regression fact; the dry run sees the same fact.
 func TestRuleRoutesRegressionsElsewhere(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newEngineFixture(t, d)
@@ -117,7 +117,7 @@ func TestRuleRoutesRegressionsElsewhere(t *testing.T) {
 		back := rules.Rule{Name: "Regressions go to the fixers", Conditions: []rules.Condition{
 			{Field: "regression", Op: rules.OpEquals, Value: "true"},
 			{Field: "severity", Op: rules.OpIn, Values: []string{"critical", "high", "medium"}},
-		}, Action: rules.ActionOpen, Route: rules.Route{EscalationPolicyID: fixers}}
+		}, Action: rules.ActionOpen, Route: rules.Route{EscalationPolicyID: fixers, Severity: "critical"}}
 		name := "Detectify with regressions"
 		rs, err := f.integrations().CreateRuleset(f.ctx, integrations.RulesetInput{Name: &name, Rules: append([]rules.Rule{back}, preset...)})
 		if err != nil {
@@ -128,8 +128,8 @@ func TestRuleRoutesRegressionsElsewhere(t *testing.T) {
 		}
 
 		first := *f.ingestSample("new_finding_high.json", db.InboundOpened).AlertID
-		if p := f.alert(first).EscalationPolicyID; p == nil || *p != nightShift {
-			t.Fatalf("a new finding follows policy %v, want the integration's %d", p, nightShift)
+		if a := f.alert(first); a.EscalationPolicyID == nil || *a.EscalationPolicyID != nightShift || a.Severity != "high" {
+			t.Fatalf("a new finding follows policy %v at %s, want the integration's %d at high", a.EscalationPolicyID, a.Severity, nightShift)
 		}
 		f.ingestSample("finding_low.json", db.InboundClosed)
 		f.clock.Advance(24 * time.Hour)
@@ -145,8 +145,8 @@ func TestRuleRoutesRegressionsElsewhere(t *testing.T) {
 			t.Fatalf("the regression was decided by %s", res.Detail)
 		}
 		a := f.alert(*res.AlertID)
-		if p := a.EscalationPolicyID; p == nil || *p != fixers || !a.Regression() {
-			t.Fatalf("the regression follows policy %v (regression %v), want the fixers' %d", p, a.Regression(), fixers)
+		if p := a.EscalationPolicyID; p == nil || *p != fixers || !a.Regression() || a.Severity != "critical" {
+			t.Fatalf("the regression follows policy %v (regression %v, %s), want the fixers' %d, critical", p, a.Regression(), a.Severity, fixers)
 		}
 		// While it is open, the finding is no regression: a repeat appends.
 		f.ingestSample("new_finding_high_repeat.json", db.InboundAppended)

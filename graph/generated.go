@@ -471,6 +471,7 @@ type ComplexityRoot struct {
 		EscalationPolicy func(childComplexity int) int
 		RecipientGroups  func(childComplexity int) int
 		RecipientUsers   func(childComplexity int) int
+		Severity         func(childComplexity int) int
 	}
 
 	Ruleset struct {
@@ -2939,6 +2940,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RuleRoute.RecipientUsers(childComplexity), true
+	case "RuleRoute.severity":
+		if e.ComplexityRoot.RuleRoute.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleRoute.Severity(childComplexity), true
 
 	case "Ruleset.createdAt":
 		if e.ComplexityRoot.Ruleset.CreatedAt == nil {
@@ -4212,12 +4219,16 @@ type RuleRoute {
   escalationPolicy: EscalationPolicy
   recipientUsers: [User!]!
   recipientGroups: [Group!]!
+  "The opened alert's severity instead of the mapped one; empty keeps the mapped one."
+  severity: String!
 }
 
 input RuleRouteInput {
   escalationPolicyId: ID
   recipientUserIds: [ID!]
   recipientGroupIds: [ID!]
+  "critical, high, medium, low or info."
+  severity: String
 }
 
 """
@@ -5375,6 +5386,8 @@ func (ec *executionContext) childFields_RuleRoute(ctx context.Context, field gra
 		return ec.fieldContext_RuleRoute_recipientUsers(ctx, field)
 	case "recipientGroups":
 		return ec.fieldContext_RuleRoute_recipientGroups(ctx, field)
+	case "severity":
+		return ec.fieldContext_RuleRoute_severity(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RuleRoute", field.Name)
 }
@@ -15952,6 +15965,29 @@ func (ec *executionContext) fieldContext_RuleRoute_recipientGroups(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _RuleRoute_severity(ctx context.Context, field graphql.CollectedField, obj *rules.Route) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleRoute_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleRoute_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleRoute", field, false, false, "String")
+}
+
 func (ec *executionContext) _Ruleset_id(ctx context.Context, field graphql.CollectedField, obj *db.Ruleset) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20019,7 +20055,7 @@ func (ec *executionContext) unmarshalInputRuleRouteInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"escalationPolicyId", "recipientUserIds", "recipientGroupIds"}
+	fieldsInOrder := [...]string{"escalationPolicyId", "recipientUserIds", "recipientGroupIds", "severity"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20047,6 +20083,13 @@ func (ec *executionContext) unmarshalInputRuleRouteInput(ctx context.Context, ob
 				return it, err
 			}
 			it.RecipientGroupIds = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
 		}
 	}
 	return it, nil
@@ -23537,6 +23580,11 @@ func (ec *executionContext) _RuleRoute(ctx context.Context, sel ast.SelectionSet
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RuleRoute_recipientGroups(ctx, field, obj)
 				})
+		case "severity":
+			out.Values[i] = ec._RuleRoute_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

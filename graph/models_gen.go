@@ -320,6 +320,8 @@ type RuleRouteInput struct {
 	EscalationPolicyID *int  `json:"escalationPolicyId,omitempty"`
 	RecipientUserIds   []int `json:"recipientUserIds,omitempty"`
 	RecipientGroupIds  []int `json:"recipientGroupIds,omitempty"`
+	// critical, high, medium, low or info.
+	Severity *string `json:"severity,omitempty"`
 }
 
 type ScheduleLayerInput struct {

@@ -7,7 +7,7 @@ import "testing"
 func TestRegressionCondition(t *testing.T) {
 	rs := []Rule{
 		{Name: "back again", Conditions: []Condition{{Field: "regression", Op: OpEquals, Value: "true"}}, Action: ActionOpen,
-			Route: Route{EscalationPolicyID: 9}},
+			Route: Route{EscalationPolicyID: 9, Severity: "critical"}},
 		{Name: "new", Action: ActionOpen},
 	}
 	p, err := Compile(opMapping, rs)
@@ -18,11 +18,11 @@ func TestRegressionCondition(t *testing.T) {
 		t.Fatal("a ruleset testing regression does not ask for facts")
 	}
 	msg := mustParse(t, opBody)
-	if d := p.EvaluateWith(msg, Facts{Regression: true}); d.RuleName != "back again" || d.Route.EscalationPolicyID != 9 {
-		t.Fatalf("regression: rule %q, route %+v", d.RuleName, d.Route)
+	if d := p.EvaluateWith(msg, Facts{Regression: true}); d.RuleName != "back again" || d.Route.EscalationPolicyID != 9 || d.Fields.Severity != "critical" {
+		t.Fatalf("regression: rule %q, route %+v, severity %q", d.RuleName, d.Route, d.Fields.Severity)
 	}
-	if d := p.EvaluateWith(msg, Facts{}); d.RuleName != "new" {
-		t.Fatalf("no regression: rule %q", d.RuleName)
+	if d := p.EvaluateWith(msg, Facts{}); d.RuleName != "new" || d.Fields.Severity != "high" {
+		t.Fatalf("no regression: rule %q, severity %q", d.RuleName, d.Fields.Severity)
 	}
 	if d := p.Evaluate(msg); d.RuleName != "new" {
 		t.Fatalf("no facts: rule %q", d.RuleName)
@@ -59,4 +59,8 @@ func TestRegressionConditionValidation(t *testing.T) {
 		_, err := Compile(opMapping, []Rule{{Name: "r", Conditions: []Condition{c.cond}, Action: ActionOpen}})
 		checkFieldError(t, err, c.field)
 	}
+	_, err := Compile(opMapping, []Rule{{Name: "r", Action: ActionOpen, Route: Route{Severity: "urgent"}}})
+	checkFieldError(t, err, "rules[0].route.severity")
+	_, err = Compile(opMapping, []Rule{{Name: "r", Action: ActionClose, Route: Route{Severity: "high"}}})
+	checkFieldError(t, err, "rules[0].route")
 }

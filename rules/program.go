@@ -108,6 +108,9 @@ func (p *Program) evaluate(msg *Message, facts Facts, b *budget) Decision {
 		}
 		if matched {
 			d.Action, d.RuleIndex, d.RuleName, d.Route = r.action, i, r.name, r.route
+			if r.route.Severity != "" {
+				d.Fields.Severity = r.route.Severity
+			}
 			d.Detail = fmt.Sprintf("rule %d %q matched: %s", i+1, r.name, r.action)
 			break
 		}

@@ -2,8 +2,11 @@ package rules
 
 import (
 	"fmt"
-	"github.com/klaxonhq/klaxon/invalid"
 	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/klaxonhq/klaxon/invalid"
 
 	"github.com/theory/jsonpath"
 )
@@ -77,6 +80,9 @@ func compileRules(rs []Rule) ([]compiledRule, error) {
 		cr := compiledRule{name: r.Name, action: r.Action, route: r.Route}
 		if !r.Route.IsZero() && r.Action != ActionOpen {
 			return nil, invalid.Fieldf(at+".route", "only an OPEN rule can route alerts")
+		}
+		if sev := r.Route.Severity; sev != "" && !slices.Contains(severityWords, sev) {
+			return nil, invalid.Fieldf(at+".route.severity", "unknown severity %q (want one of %s)", sev, strings.Join(severityWords, ", "))
 		}
 		switch r.Match {
 		case "", MatchAll:

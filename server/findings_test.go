@@ -57,6 +57,26 @@ func TestFindingsOverGraphQL(t *testing.T) {
 		}
 		h.wantGQLError(viewer.Token, `mutation($id: ID!) { updateIntegration(id: $id, input: {regressionWindowDays: 1}) { id } }`, map[string]any{"id": integ.ID}, "FORBIDDEN")
 
+		var ruleset struct {
+			CreateRuleset struct {
+				Rules []struct {
+					Conditions []struct{ Field string }
+					Route      *struct{ Severity string }
+				}
+			}
+		}
+		h.mustGQL(h.admin.Token, `mutation($name: String!) { createRuleset(input: {name: $name, rules: [
+			{action: OPEN, conditions: [{field: "regression", op: EQUALS, value: "true"}], route: {severity: " Critical "}}]}) {
+			rules { conditions { field } route { severity } } } }`, map[string]any{"name": h.unique("rules")}, &ruleset)
+		if r := ruleset.CreateRuleset.Rules; len(r) != 1 || r[0].Route == nil || r[0].Route.Severity != "critical" || r[0].Conditions[0].Field != "regression" {
+			t.Fatalf("ruleset %+v", r)
+		}
+		e := h.wantGQLError(h.admin.Token, `mutation($name: String!) { createRuleset(input: {name: $name, rules: [
+			{action: OPEN, conditions: [{field: "regression", op: CONTAINS, value: "tr"}]}]}) { id } }`, map[string]any{"name": h.unique("rules")}, "BAD_USER_INPUT")
+		if e.Extensions.Field != "rules[0].conditions[0].op" {
+			t.Fatalf("a regression condition with CONTAINS is refused on %q", e.Extensions.Field)
+		}
+
 		token := integ.Token(t)
 		first := h.postWebhook(token, finding("sqli", "high")).alert()
 		h.postWebhook(token, finding("sqli", "low"))
@@ -97,7 +117,7 @@ func TestFindingsOverGraphQL(t *testing.T) {
 		if len(s) != 1 || s[0].Severity != "high" || s[0].Opened != 2 || s[0].Closed != 1 || s[0].Regressions != 1 || s[0].Overdue != 0 || s[0].MedianSecondsToClose == nil {
 			t.Fatalf("stats %+v", s)
 		}
-		e := h.wantGQLError(viewer.Token, `query($id: ID!) { findingStats(integrationId: $id, from: "2026-02-01T00:00:00Z", to: "2026-01-01T00:00:00Z") { from } }`,
+		e = h.wantGQLError(viewer.Token, `query($id: ID!) { findingStats(integrationId: $id, from: "2026-02-01T00:00:00Z", to: "2026-01-01T00:00:00Z") { from } }`,
 			map[string]any{"id": integ.ID}, "BAD_USER_INPUT")
 		if e.Extensions.Field != "to" {
 			t.Fatalf("a reversed range is refused on %q", e.Extensions.Field)
