@@ -233,7 +233,13 @@ func testBatchEventOrder(t *testing.T, size int, mixed bool) {
 		var batch []*pendingIngest
 		var msgs []*db.InboundMessage
 		for i := range size {
-			r, err := svc.routeFor(ctx, tokens[0])
+			// Unmixed, the batch takes the pipeline on PostgreSQL, with
+			// the remediation deadlines of the last integration.
+			token := tokens[0]
+			if !mixed {
+				token = tokens[len(tokens)-1]
+			}
+			r, err := svc.routeFor(ctx, token)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -288,6 +294,13 @@ func testBatchEventOrder(t *testing.T, size int, mixed bool) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("events in the order\n%q\nwant\n%q", got, want)
+		}
+		if !mixed {
+			// new_finding_high.json: due in the high deadline's 7 days.
+			n, err := d.NewSelect().Table("alert_jobs").Where("kind = ? AND alert_id = ? AND run_at = ?", jobOverdue, *msgs[0].AlertID, clock.Add(7*24*time.Hour)).Count(ctx)
+			if err != nil || n != 1 {
+				t.Fatalf("%d overdue jobs due in 7 days: %v", n, err)
+			}
 		}
 		for i, m := range msgs {
 			var addr string

@@ -73,7 +73,7 @@ func regressionFact(ctx context.Context, idb bun.IDB, integ *db.Integration, sou
 	var regression bool
 	err := idb.NewSelect().ColumnExpr("EXISTS (?) AND NOT EXISTS (?)", closed.ColumnExpr("1"), open.ColumnExpr("1")).Scan(ctx, &regression)
 	if err != nil {
-		return false, fmt.Errorf("look up regression of %q: %w", sourceID, err)
+		return false, fmt.Errorf("look up regression of %q: %w", sourceID, db.Classify(err))
 	}
 	return regression, nil
 }
