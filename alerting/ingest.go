@@ -206,10 +206,9 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 // finds the winner's row.
 //
 // An opened alert links to the source's alert closed since regressionSince
-// (see regression.go), which previousID returns.
-//
-// An opened alert is due at dueAt (nil for none); an appended one returns
-// the severity it had in storedSeverity.
+// (see regression.go), which previousID returns, and is due at dueAt (nil
+// for none); an appended one returns the severity it had in
+// storedSeverity.
 func openOrAppend(ctx context.Context, tx bun.Tx, integrationID int, policyID, groupID *int, f rules.Fields, now time.Time, regressionSince, dueAt *time.Time) (alertID int, opened bool, previousID *int, storedSeverity string, err error) {
 	// An alert closed between our INSERT and UPDATE frees the slot again;
 	// a few rounds settle any realistic race.
