@@ -28,6 +28,9 @@ type AlertFilter struct {
 	// Suppressed, when set, keeps the alerts opened during a maintenance
 	// window that has not yet let them page (true), or the others.
 	Suppressed *bool
+	// Overdue, when set, keeps the alerts marked overdue (true), closed
+	// since or not, or the others.
+	Overdue *bool
 }
 
 // MaxSearchLength bounds AlertFilter.Search, in characters.
@@ -69,6 +72,13 @@ func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) (
 				q = q.Where("suppressed_by IS NOT NULL")
 			} else {
 				q = q.Where("suppressed_by IS NULL")
+			}
+		}
+		if f.Overdue != nil {
+			if *f.Overdue {
+				q = q.Where("overdue_at IS NOT NULL")
+			} else {
+				q = q.Where("overdue_at IS NULL")
 			}
 		}
 		return q

@@ -157,7 +157,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"token": `{"to":"[redacted]"}`, "signatureSecret": `{"to":"[redacted]"}`,
 			"rulesetId": "*", "escalationPolicyId": `{"to":` + itoa(p.ID) + `}`, "mapping": "*",
 			"rateLimitPerMinute": `{"to":null}`, "recipientUserIds": `{"to":[` + itoa(b) + `]}`, "recipientGroupIds": `{"to":[]}`,
-			"pageDelayMinutes": `{"to":0}`, "autoCloseAfterMinutes": `{"to":null}`,
+			"pageDelayMinutes": `{"to":0}`, "autoCloseAfterMinutes": `{"to":null}`, "regressionWindowDays": `{"to":90}`,
 		})
 		for _, secret := range []string{integ.Token, "first-secret-0123456789"} {
 			if containsText(trail, secret) {
@@ -285,7 +285,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"name": `{"from":"Web scanner"}`, "type": "*", "enabled": "*", "token": `{"from":"[redacted]"}`, "signatureSecret": `{"from":""}`,
 			"rulesetId": "*", "escalationPolicyId": "*", "mapping": "*", "rateLimitPerMinute": "*",
 			"recipientUserIds": `{"from":[` + itoa(b) + `]}`, "recipientGroupIds": "*",
-			"pageDelayMinutes": `{"from":5}`, "autoCloseAfterMinutes": `{"from":60}`,
+			"pageDelayMinutes": `{"from":5}`, "autoCloseAfterMinutes": `{"from":60}`, "regressionWindowDays": `{"from":90}`,
 		})
 		if err := c.integrations.DeleteIntegration(ctx, integ.ID); err == nil {
 			t.Fatal("deleted an integration twice")

@@ -31,6 +31,11 @@
 //     key's deadline is one job which opens the key's one alert (source id
 //     "scan-heartbeat:<key>") when no pulse came in time; the key's next
 //     pulse, an ingest outcome, closes it.
+//   - Findings (regression.go, remediation.go, findingstats.go): an alert
+//     that brings back a finding closed within the integration's window
+//     links to it; remediation deadlines give alerts a due time, pulled in
+//     by a raised severity, and an overdue job marks them overdue and
+//     pages the overdue policy; findingStats reports per severity.
 //
 // Deduplication is the database's job: a unique index allows one unclosed
 // alert per (integration, source id), and opening is an INSERT … ON

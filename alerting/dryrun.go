@@ -31,7 +31,11 @@ func (s *Service) TestIntegration(ctx context.Context, id int, body []byte) (*Dr
 	if err != nil {
 		return nil, err
 	}
-	decision, failure := r.decide(body)
+	facts, err := s.factsFor(ctx, r, body, s.clock())
+	if err != nil {
+		return nil, err
+	}
+	decision, failure := r.decide(body, facts)
 	run := &DryRun{Decision: decision, Detail: decision.Detail}
 	if failure != "" {
 		run.Status, run.Detail = db.InboundMappingFailed, failure

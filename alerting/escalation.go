@@ -23,6 +23,9 @@ type escalateArgs struct {
 	// notifications get keys of their own instead of matching the first
 	// paging's.
 	Cycle int `json:"cycle,omitempty"`
+	// PolicyID, when set, is the policy this paging follows instead of
+	// the alert's own: the overdue policy (see remediation.go).
+	PolicyID int `json:"policyId,omitempty"`
 }
 
 type notifyArgs struct {
@@ -104,7 +107,14 @@ type plan struct {
 	repeat int
 }
 
-func (s *Service) loadPlan(ctx context.Context, tx bun.Tx, alert *db.Alert) (*plan, error) {
+func (s *Service) loadPlan(ctx context.Context, tx bun.Tx, alert *db.Alert, policyID int) (*plan, error) {
+	if policyID != 0 {
+		policy, err := s.config.Policies.PolicyByID(ctx, tx, policyID)
+		if err != nil {
+			return nil, err
+		}
+		return &plan{name: policy.Name, steps: policy.Steps, repeat: policy.Repeat}, nil
+	}
 	if alert.EscalationPolicyID == nil {
 		return &plan{name: "recipients", steps: []*db.EscalationStep{{Targets: []db.Target{{Type: db.TargetRecipients}}}}}, nil
 	}
@@ -132,7 +142,7 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 		if alert.Status != db.AlertOpen {
 			return nil
 		}
-		p, err := s.loadPlan(ctx, tx, alert)
+		p, err := s.loadPlan(ctx, tx, alert, args.PolicyID)
 		if err != nil {
 			return err
 		}
@@ -157,12 +167,12 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 				return err
 			}
 		}
-		next := escalateArgs{Step: args.Step + 1, Round: args.Round, Cycle: args.Cycle}
+		next := escalateArgs{Step: args.Step + 1, Round: args.Round, Cycle: args.Cycle, PolicyID: args.PolicyID}
 		if next.Step == len(p.steps) {
 			if args.Round >= p.repeat {
 				return timeline.add(ctx, db.LogPolicyDone, fmt.Sprintf("Escalation policy %q finished", p.name))
 			}
-			next = escalateArgs{Step: 0, Round: args.Round + 1, Cycle: args.Cycle}
+			next = escalateArgs{Step: 0, Round: args.Round + 1, Cycle: args.Cycle, PolicyID: args.PolicyID}
 		}
 		runAt := now.Add(time.Duration(step.DelayMinutes) * time.Minute)
 		return enqueue(ctx, tx, jobEscalate, alert.ID, runAt, escalateKey(alert.ID, next), next, now)

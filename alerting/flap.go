@@ -62,7 +62,7 @@ const closedBeforePagingText = "Closed before paging: the paging delay had not p
 // settleJobs brings an alert's jobs in line with the change just
 // recorded: closing drops them all; acknowledging or snoozing stops the
 // paging and any earlier acknowledgement's timeout or snooze end, keeping
-// only the auto-close; and an acknowledgement (not a snooze) starts the
+// only the auto-close and the overdue job; and an acknowledgement (not a snooze) starts the
 // policy's acknowledgement timeout. Other changes (an assignment, a
 // note) leave the jobs alone.
 func (s *Service) settleJobs(ctx context.Context, tx bun.Tx, alert *db.Alert, entry *db.AlertLog) error {
@@ -70,7 +70,7 @@ func (s *Service) settleJobs(ctx context.Context, tx bun.Tx, alert *db.Alert, en
 	case alert.Status == db.AlertClosed:
 		return closeJobs(ctx, tx, alert.ID, entry.At)
 	case alert.Status == db.AlertAcknowledged && (entry.Type == db.LogAcknowledged || entry.Type == db.LogSnoozed):
-		_, err := tx.NewDelete().Model((*db.AlertJob)(nil)).Where("alert_id = ? AND kind <> ?", alert.ID, jobAutoClose).Exec(ctx)
+		_, err := tx.NewDelete().Model((*db.AlertJob)(nil)).Where("alert_id = ? AND kind NOT IN (?)", alert.ID, bun.In(jobsKeptByAcknowledging)).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("stop paging alert %d: %w", alert.ID, err)
 		}

@@ -187,13 +187,14 @@ func actOnMembers(ctx context.Context, tx bun.Tx, leader *db.Alert, from []db.Al
 
 // settleMemberJobs is settleJobs for a member: it was never paged, so
 // there is no paging to stop nor an acknowledgement timeout to start, but
-// its auto-close goes when it closes and stays while it is acknowledged.
+// its auto-close and overdue job go when it closes and stay while it is
+// acknowledged.
 func settleMemberJobs(ctx context.Context, tx bun.Tx, m *db.Alert, now time.Time) error {
 	if m.Status == db.AlertClosed {
 		_, err := cancelAllJobs(ctx, tx, m.ID, now)
 		return err
 	}
-	if _, err := tx.NewDelete().Model((*db.AlertJob)(nil)).Where("alert_id = ? AND kind <> ?", m.ID, jobAutoClose).Exec(ctx); err != nil {
+	if _, err := tx.NewDelete().Model((*db.AlertJob)(nil)).Where("alert_id = ? AND kind NOT IN (?)", m.ID, bun.In(jobsKeptByAcknowledging)).Exec(ctx); err != nil {
 		return fmt.Errorf("settle jobs of grouped alert %d: %w", m.ID, err)
 	}
 	return nil

@@ -70,7 +70,11 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 	if p.failure == "" {
 		// A good signature says who sent the body, not that it reads: what
 		// fails from here on is the sender's mapping problem.
-		p.decision, p.failure = r.decide(in.Body)
+		facts, err := s.factsFor(ctx, r, in.Body, now)
+		if err != nil {
+			return nil, err
+		}
+		p.decision, p.failure = r.decide(in.Body, facts)
 		p.failStatus = db.InboundMappingFailed
 		msg.SourceID = p.decision.Fields.SourceID
 	}
@@ -95,6 +99,8 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 	var err error
 	// leaderID is the first alert of the opened alert's group.
 	leaderID := 0
+	// previousID is the closed alert an opened one brings back.
+	var previousID *int
 	switch plan.Step {
 	case stepOpenOrAppend:
 		var joining *int
@@ -103,9 +109,13 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 				return err
 			}
 		}
-		alertID, took, err = openOrAppend(ctx, tx, integrationID, plan.PolicyID, joining, plan.Fields, now)
+		var storedSeverity string
+		alertID, took, previousID, storedSeverity, err = openOrAppend(ctx, tx, integrationID, plan.PolicyID, joining, plan.Fields, now, plan.regressionSince(now), plan.dueAt(now))
 		if err == nil && took && joining != nil {
 			leaderID = *joining
+		}
+		if err == nil && !took {
+			err = raiseSeverity(ctx, tx, &plan, alertID, storedSeverity, now)
 		}
 	case stepClose:
 		alertID, took, err = closeBySource(ctx, tx, integrationID, plan.Fields.SourceID, now)
@@ -153,6 +163,11 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 			return err
 		}
 	}
+	if due := plan.dueAt(now); due != nil && took && plan.Step == stepOpenOrAppend {
+		if err := enqueue(ctx, tx, jobOverdue, alertID, *due, overdueKey(alertID, *due), overdueArgs{}, now); err != nil {
+			return err
+		}
+	}
 	if out.HoldPaging {
 		if paging, err = s.holdOrStart(ctx, tx, integrationID, plan, &out, alertID, now); err != nil {
 			return err
@@ -177,7 +192,12 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 		}
 	}
 	if leaderID != 0 && leaderID != alertID {
-		return noteJoined(ctx, tx, integrationID, leaderID, alertID, &msg.ID, now)
+		if err := noteJoined(ctx, tx, integrationID, leaderID, alertID, &msg.ID, now); err != nil {
+			return err
+		}
+	}
+	if took && previousID != nil {
+		return noteRegression(ctx, tx, alertID, *previousID, now)
 	}
 	return nil
 }
@@ -186,36 +206,42 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 // already unclosed. The unique index decides between the two, so it holds
 // under any concurrency: a losing INSERT does nothing and the UPDATE then
 // finds the winner's row.
-func openOrAppend(ctx context.Context, tx bun.Tx, integrationID int, policyID, groupID *int, f rules.Fields, now time.Time) (alertID int, opened bool, err error) {
+//
+// An opened alert links to the source's alert closed since regressionSince
+// (see regression.go), which previousID returns, and is due at dueAt (nil
+// for none); an appended one returns the severity it had in
+// storedSeverity.
+func openOrAppend(ctx context.Context, tx bun.Tx, integrationID int, policyID, groupID *int, f rules.Fields, now time.Time, regressionSince, dueAt *time.Time) (alertID int, opened bool, previousID *int, storedSeverity string, err error) {
 	// An alert closed between our INSERT and UPDATE frees the slot again;
 	// a few rounds settle any realistic race.
 	for range 3 {
 		err = tx.QueryRowContext(ctx, `INSERT INTO alerts
-			(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id, group_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
+			(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id, group_id, previous_alert_id, due_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, `+previousAlertSQL+`, ?)
 			ON CONFLICT (integration_id, source_id) WHERE status <> 'CLOSED' DO NOTHING
-			RETURNING id`,
+			RETURNING id, previous_alert_id`,
 			integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, db.AlertOpen, now, now, policyID, groupID,
-		).Scan(&alertID)
+			integrationID, f.SourceID, regressionSince, dueAt,
+		).Scan(&alertID, &previousID)
 		if err == nil {
-			return alertID, true, nil
+			return alertID, true, previousID, "", nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, false, fmt.Errorf("open alert: %w", err)
+			return 0, false, nil, "", fmt.Errorf("open alert: %w", err)
 		}
 		err = tx.QueryRowContext(ctx, `UPDATE alerts SET append_count = append_count + 1, last_seen_at = ?
 			WHERE integration_id = ? AND source_id = ? AND status <> 'CLOSED'
-			RETURNING id`,
+			RETURNING id, severity`,
 			now, integrationID, f.SourceID,
-		).Scan(&alertID)
+		).Scan(&alertID, &storedSeverity)
 		if err == nil {
-			return alertID, false, nil
+			return alertID, false, nil, storedSeverity, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, false, fmt.Errorf("append to alert: %w", err)
+			return 0, false, nil, "", fmt.Errorf("append to alert: %w", err)
 		}
 	}
-	return 0, false, errors.New("open alert: the open alert kept changing; giving up")
+	return 0, false, nil, "", errors.New("open alert: the open alert kept changing; giving up")
 }
 
 // closeBySource closes the source's unclosed alert, if it has one.

@@ -1,12 +1,14 @@
 package alerting
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,18 +38,25 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 		fastSvc, genericSvc := newSvc(fast), newSvc(generic)
 		fastTokens, genericTokens := storyIntegrations(t, fastSvc), storyIntegrations(t, genericSvc)
 
+		// The medium finding comes back as critical while open, which
+		// raises it; the SQL injection is closed and comes back, a
+		// regression.
 		bodies := []string{
 			"scan_started.json", "new_finding_high.json", "new_finding_high_repeat.json",
-			"legacy_event_finding_high.json", "new_finding_medium.json", "finding_low.json",
+			"legacy_event_finding_high.json", "new_finding_medium.json", "new_finding_medium.json critical", "finding_low.json",
 			"finding_low_unmatched.json", "new_finding_high.json", "scan_completed.json", "not json", "scan_completed.json",
 		}
 		for i := range fastTokens {
 			for _, name := range bodies {
 				body := []byte(name)
 				if name != "not json" {
+					file, severity, raised := strings.Cut(name, " ")
 					var err error
-					if body, err = os.ReadFile(filepath.Join("..", "rules", "testdata", "detectify", name)); err != nil {
+					if body, err = os.ReadFile(filepath.Join("..", "rules", "testdata", "detectify", file)); err != nil {
 						t.Fatal(err)
+					}
+					if raised {
+						body = bytes.Replace(body, []byte(`"severity": "medium"`), []byte(`"severity": "`+severity+`"`), 1)
 					}
 				}
 				clock = clock.Add(time.Second)
@@ -83,19 +92,30 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 			{"alert_log", "type", string(db.LogGrouped)},
 			{"inbound_messages", "status", string(db.InboundPulse)},
 			{"alert_jobs", "kind", jobScanHeartbeat},
+			{"alert_log", "type", string(db.LogRegression)},
+			{"alert_jobs", "kind", jobOverdue},
 		} {
 			n, err := fast.NewSelect().Table(want.table).Where("? = ?", bun.Ident(want.column), want.value).Count(ctx)
 			if err != nil || n == 0 {
 				t.Fatalf("no %s row with %s %s: %v", want.table, want.column, want.value, err)
 			}
 		}
+		// The raised finding is due two days after it opened, by the one
+		// overdue job it has left.
+		var due []time.Time
+		err := fast.NewRaw(`SELECT j.run_at FROM alerts a JOIN alert_jobs j ON j.alert_id = a.id AND j.kind = ?
+			WHERE a.source_id = 'a71e4d90-2c3b-4f8e-b6d5-0e9f8a7c6b51' AND a.severity = 'critical' AND a.due_at = j.run_at`, jobOverdue).Scan(ctx, &due)
+		if err != nil || len(due) != 1 {
+			t.Fatalf("overdue jobs of the raised finding: %v, %v", due, err)
+		}
 	})
 }
 
 // storyIntegrations creates, in order, a Detectify integration that pages
 // nobody, one with recipients, one with an escalation policy, one with
-// the policy, a paging delay, auto-close and scan heartbeats, and one with the policy
-// that groups what it opens.
+// the policy, a paging delay, auto-close and scan heartbeats, one with
+// the policy that groups what it opens, and one with remediation
+// deadlines.
 func storyIntegrations(t *testing.T, svc *Service) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -113,6 +133,7 @@ func storyIntegrations(t *testing.T, svc *Service) []string {
 		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID},
 		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID},
 		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID, Grouping: &rules.Grouping{WindowMinutes: 5}},
+		{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID, Remediation: &rules.Remediation{{Severity: "critical", Days: 2}, {Severity: "high", Days: 7}, {Severity: "medium", Days: 30}}},
 	} {
 		integ, err := store.CreateIntegration(ctx, in)
 		if err != nil {
@@ -137,7 +158,11 @@ func ingestGeneric(ctx context.Context, s *Service, in Inbound) error {
 		return err
 	}
 	msg := &db.InboundMessage{IntegrationID: r.integ.ID, ReceivedAt: s.clock(), RemoteAddr: in.RemoteAddr, Headers: in.Headers, Body: in.Body}
-	decision, failure := r.decide(in.Body)
+	facts, err := s.factsFor(ctx, r, in.Body, s.clock())
+	if err != nil {
+		return err
+	}
+	decision, failure := r.decide(in.Body, facts)
 	msg.SourceID = decision.Fields.SourceID
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if failure != "" {
@@ -211,13 +236,19 @@ func testBatchEventOrder(t *testing.T, size int, mixed bool) {
 		var batch []*pendingIngest
 		var msgs []*db.InboundMessage
 		for i := range size {
-			r, err := svc.routeFor(ctx, tokens[0])
+			// Unmixed, the batch takes the pipeline on PostgreSQL, with
+			// the remediation deadlines of the last integration.
+			token := tokens[0]
+			if !mixed {
+				token = tokens[len(tokens)-1]
+			}
+			r, err := svc.routeFor(ctx, token)
 			if err != nil {
 				t.Fatal(err)
 			}
 			msg := &db.InboundMessage{IntegrationID: r.integ.ID, ReceivedAt: clock, Headers: map[string]string{}, Body: body,
 				RemoteAddr: fmt.Sprintf("192.0.2.%d", i+1)}
-			decision, failure := r.decide(body)
+			decision, failure := r.decide(body, rules.Facts{})
 			if failure != "" {
 				t.Fatal(failure)
 			}
@@ -266,6 +297,13 @@ func testBatchEventOrder(t *testing.T, size int, mixed bool) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("events in the order\n%q\nwant\n%q", got, want)
+		}
+		if !mixed {
+			// new_finding_high.json: due in the high deadline's 7 days.
+			n, err := d.NewSelect().Table("alert_jobs").Where("kind = ? AND alert_id = ? AND run_at = ?", jobOverdue, *msgs[0].AlertID, clock.Add(7*24*time.Hour)).Count(ctx)
+			if err != nil || n != 1 {
+				t.Fatalf("%d overdue jobs due in 7 days: %v", n, err)
+			}
 		}
 		for i, m := range msgs {
 			var addr string

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/rules"
 )
 
 // On PostgreSQL every statement is a round trip, and a message's effects
@@ -48,9 +50,50 @@ import (
 // second leader.
 var pgOpenSQL, pgOpenGroupedSQL = pgOpenStatement(false), pgOpenStatement(true)
 
+// The findings arguments follow: from $29 ($33 when grouped) the time
+// since which a closed alert of the source is brought back (NULL: none),
+// the opened alert's due time (NULL: none) and its overdue job's key, the
+// plan's RaiseRank and DueDays. Both statements read the source's latest
+// alert closed since then in prev: the opened alert links to it, and its
+// regression entry comes last, as on the generic path. An append that
+// outranks the alert's severity raises it in the UPDATE; when that moves
+// the due time (moved, which compares with the alerts as they were before
+// the statement), the old overdue job goes and the new one comes.
 func pgOpenStatement(grouped bool) string {
 	const columns = "integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id"
 	values := fmt.Sprintf("$1, $2, $3, $4, $5, $6, $7, '%s', 0, $8, $8, $9", db.AlertOpen)
+	n := 29
+	if grouped {
+		n = 33
+	}
+	arg := func(i int, typ string) string { return fmt.Sprintf("$%d::%s", n+i, typ) }
+	since, due, dueKey, raiseRank, dueDays := arg(0, "timestamptz"), arg(1, "timestamptz"), arg(2, "text"), arg(3, "integer"), arg(4, "integer")
+	regressionCTE := `prev AS (
+	SELECT p.id, p.closed_at FROM alerts p WHERE p.integration_id = $1 AND p.source_id = $2 AND p.closed_at >= ` + since + `
+	ORDER BY p.closed_at DESC, p.id DESC LIMIT 1
+), `
+	raised := fmt.Sprintf("%s < %s", rules.SeverityRankSQL("severity"), raiseRank)
+	raisedDue := fmt.Sprintf("CASE WHEN %s > 0 THEN opened_at + make_interval(hours => 24 * %s) END", dueDays, dueDays)
+	remediation := pgRemediation{
+		appendSet: fmt.Sprintf(`,
+		severity = CASE WHEN %[1]s THEN $5 ELSE severity END,
+		due_at = CASE WHEN %[1]s AND %[2]s < COALESCE(due_at, 'infinity') THEN %[2]s ELSE due_at END`, raised, raisedDue),
+		movedCTE: fmt.Sprintf(`, moved AS (
+	SELECT a.id, a.due_at FROM appended a JOIN alerts old ON old.id = a.id WHERE a.due_at IS DISTINCT FROM old.due_at
+), unqueued AS (
+	DELETE FROM alert_jobs WHERE kind = '%s' AND alert_id IN (SELECT id FROM moved)
+)`, jobOverdue),
+		overdueJobs: fmt.Sprintf(`
+	UNION ALL
+	SELECT '%[1]s', o.id, %[2]s, '%[3]s', '%[1]s:' || o.id || ':' || %[4]s, $8::timestamptz FROM opened o WHERE %[2]s IS NOT NULL
+	UNION ALL
+	SELECT '%[1]s', m.id, m.due_at, '%[3]s', '%[1]s:' || m.id || ':' || extract(epoch FROM date_trunc('second', m.due_at))::bigint, $8::timestamptz FROM moved m`,
+			jobOverdue, due, overdueArgsJSON, dueKey),
+	}
+	regressionEntry := fmt.Sprintf(`
+	UNION ALL
+	SELECT o.id, $8::timestamptz, '%s', format('%s', p.id, to_char(p.closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')), NULL FROM opened o, prev p`,
+		db.LogRegression, regressionFormat)
 	groupCTEs, returning := "", "id, NULL::bigint AS leader"
 	text, page := "$16::text", "$17::boolean"
 	claim, groupEntry, groupEvent, final := "", "", "", "SELECT id, alert_id, status, detail FROM msg"
@@ -77,22 +120,28 @@ func pgOpenStatement(grouped bool) string {
 	SELECT t.leader, $8::timestamptz, '%s', format($32::text, t.id), m.id FROM msg m, target t WHERE t.leader IS NOT NULL`, db.LogGrouped)
 		groupEvent = fmt.Sprintf("SELECT '%s', '%s', t.leader, $1::bigint, NULL, $8::timestamptz FROM msg m, target t WHERE t.leader IS NOT NULL", events.KindAlert, db.LogGrouped)
 		final = "SELECT id, alert_id, status, detail, (SELECT leader_id FROM claim) FROM msg"
-		return pgOpenTemplate(groupCTEs, "id, "+columns+", group_id", values, returning, claim, text, page, groupEntry, final, groupEvent)
+		return pgOpenTemplate(regressionCTE+groupCTEs, "id, "+columns+", group_id, previous_alert_id, due_at", values+", (SELECT id FROM prev), "+due, returning, claim, text, page, groupEntry+regressionEntry, final, remediation, groupEvent)
 	}
-	return pgOpenTemplate(groupCTEs, columns, values, returning, claim, text, page, groupEntry, final)
+	return pgOpenTemplate(regressionCTE+groupCTEs, columns+", previous_alert_id, due_at", values+", (SELECT id FROM prev), "+due, returning, claim, text, page, groupEntry+regressionEntry, final, remediation)
 }
 
-func pgOpenTemplate(groupCTEs, columns, values, returning, claim, text, page, groupEntry, final string, groupEvents ...string) string {
+// pgRemediation are the parts of pgOpenTemplate that raise an appended
+// alert's severity and queue overdue jobs.
+type pgRemediation struct {
+	appendSet, movedCTE, overdueJobs string
+}
+
+func pgOpenTemplate(groupCTEs, columns, values, returning, claim, text, page, groupEntry, final string, remediation pgRemediation, groupEvents ...string) string {
 	return fmt.Sprintf(`WITH %[6]sopened AS (
 	INSERT INTO alerts (%[7]s)
 	VALUES (%[8]s)
 	ON CONFLICT (integration_id, source_id) WHERE status <> '%[1]s' DO NOTHING
 	RETURNING %[9]s
 )%[10]s, appended AS (
-	UPDATE alerts SET append_count = append_count + 1, last_seen_at = $8
+	UPDATE alerts SET append_count = append_count + 1, last_seen_at = $8%[15]s
 	WHERE integration_id = $1 AND source_id = $2 AND status <> '%[1]s' AND NOT EXISTS (SELECT 1 FROM opened)
-	RETURNING id
-), target AS (
+	RETURNING id, due_at
+)%[16]s, target AS (
 	SELECT id, $13::text AS status, $14::text AS detail, $15::text AS entry, %[11]s AS text, %[12]s AS page, $27::boolean AS watch, leader FROM opened
 	UNION ALL
 	SELECT id, $18::text, $19::text, $20::text, $21::text, $22::boolean, $28::boolean, NULL::bigint FROM appended
@@ -106,7 +155,7 @@ func pgOpenTemplate(groupCTEs, columns, values, returning, claim, text, page, gr
 	SELECT '%[2]s', t.id, $23::timestamptz, '{"step":0,"round":0}', '%[2]s:' || t.id || ':0:0', $8::timestamptz FROM target t
 	WHERE t.page AND ($9::bigint IS NOT NULL OR EXISTS (SELECT 1 FROM integration_recipients WHERE integration_id = $1))
 	UNION ALL
-	SELECT '%[4]s', t.id, $24::timestamptz, $25::text, '%[4]s:' || t.id, $8::timestamptz FROM target t WHERE t.watch
+	SELECT '%[4]s', t.id, $24::timestamptz, $25::text, '%[4]s:' || t.id, $8::timestamptz FROM target t WHERE t.watch%[17]s
 	ON CONFLICT (dedup_key) DO NOTHING
 	RETURNING kind
 ), entry AS (
@@ -125,7 +174,8 @@ func pgOpenTemplate(groupCTEs, columns, values, returning, claim, text, page, gr
 			fmt.Sprintf("SELECT '%s', t.entry, t.id, $1::bigint, NULL, $8::timestamptz FROM msg m, target t WHERE t.entry IS NOT NULL", events.KindAlert)},
 			groupEvents...)...),
 		jobAutoClose, db.LogPagingDelayed,
-		groupCTEs, columns, values, returning, claim, text, page, groupEntry, final)
+		groupCTEs, columns, values, returning, claim, text, page, groupEntry, final,
+		remediation.appendSet, remediation.movedCTE, remediation.overdueJobs)
 }
 
 // pgCloseSQL closes the source's open alert, or finds none. $7–$11 are
@@ -276,6 +326,15 @@ func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 		args = append(args, plan.pageAt(now), closeAt, closeArgs, delayEntry, plan.Then.WatchSilence, plan.Else.WatchSilence)
 		if g := plan.Group; g != nil {
 			args = append(args, g.Key, now.Add(g.Window), joinedNote, joinedEntry)
+		}
+		var dueKey any
+		due := plan.dueAt(now)
+		if due != nil {
+			// The alert's id is the statement's; the key's time is known.
+			dueKey = strconv.FormatInt(due.Unix(), 10)
+		}
+		args = append(args, plan.regressionSince(now), due, dueKey, plan.RaiseRank, plan.DueDays)
+		if plan.Group != nil {
 			return pgStatement{sql: pgOpenGroupedSQL, args: args, read: readAlert("open alert", true)}, true, nil
 		}
 		return pgStatement{sql: pgOpenSQL, args: args, read: readAlert("open alert", false)}, true, nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -27,6 +28,7 @@ type sqliteIngest struct {
 	prepared bool
 
 	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob, job *sql.Stmt
+	regression, raiseRead, raise, unqueueOverdue                                     *sql.Stmt
 	claimGroup, setGroup, endGroup, takingMembers, joinedEntries, joinedEvents       *sql.Stmt
 }
 
@@ -35,6 +37,7 @@ type sqliteIngest struct {
 // statement spares database/sql a wrapper for every statement run.
 type sqliteBatch struct {
 	open, append, close, cancelJobs, message, entry, event, eventPair, firstJob, job *sql.Stmt
+	regression, raiseRead, raise, unqueueOverdue                                     *sql.Stmt
 
 	// The grouping statements are bound on first use: most batches have
 	// no grouping integration's messages.
@@ -85,13 +88,20 @@ func (q *sqliteBatch) groupStmt(query string) *sql.Stmt {
 
 var sqliteIngestSQL = map[string]string{
 	"open": `INSERT INTO alerts
-		(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id, group_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, '` + string(db.AlertOpen) + `', 0, ?, ?, ?, ?)
+		(integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id, group_id, previous_alert_id, due_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, '` + string(db.AlertOpen) + `', 0, ?, ?, ?, ?, ` + previousAlertSQL + `, ?)
 		ON CONFLICT (integration_id, source_id) WHERE status <> '` + string(db.AlertClosed) + `' DO NOTHING
-		RETURNING id`,
+		RETURNING id, previous_alert_id`,
+	// regression reads when the alert an opened one brings back closed.
+	"regression": `SELECT closed_at FROM alerts WHERE id = ?`,
 	"append": `UPDATE alerts SET append_count = append_count + 1, last_seen_at = ?
 		WHERE integration_id = ? AND source_id = ? AND status <> '` + string(db.AlertClosed) + `'
-		RETURNING id`,
+		RETURNING id, severity`,
+	// raiseRead, raise and unqueueOverdue raise an appended alert's
+	// severity (see raiseSeverity).
+	"raiseRead":      `SELECT opened_at, due_at FROM alerts WHERE id = ?`,
+	"raise":          `UPDATE alerts SET severity = ?, due_at = ? WHERE id = ?`,
+	"unqueueOverdue": `DELETE FROM alert_jobs WHERE alert_id = ? AND kind = '` + jobOverdue + `'`,
 	"close": `UPDATE alerts SET status = '` + string(db.AlertClosed) + `', closed_at = ?
 		WHERE integration_id = ? AND source_id = ? AND status <> '` + string(db.AlertClosed) + `'
 		RETURNING id`,
@@ -138,6 +148,7 @@ func (q *sqliteIngest) prepare(ctx context.Context, d *db.DB) error {
 	targets := map[string]**sql.Stmt{
 		"open": &q.open, "append": &q.append, "close": &q.close, "cancelJobs": &q.cancelJobs,
 		"message": &q.message, "entry": &q.entry, "event": &q.event, "eventPair": &q.eventPair, "firstJob": &q.firstJob,
+		"regression": &q.regression, "raiseRead": &q.raiseRead, "raise": &q.raise, "unqueueOverdue": &q.unqueueOverdue,
 		"claimGroup": &q.claimGroup, "setGroup": &q.setGroup, "endGroup": &q.endGroup,
 		"takingMembers": &q.takingMembers, "joinedEntries": &q.joinedEntries, "joinedEvents": &q.joinedEvents,
 		"job": &q.job,
@@ -160,7 +171,8 @@ func (q *sqliteIngest) in(ctx context.Context, tx bun.Tx) *sqliteBatch {
 	return &sqliteBatch{
 		open: bind(q.open), append: bind(q.append), close: bind(q.close), cancelJobs: bind(q.cancelJobs),
 		message: bind(q.message), entry: bind(q.entry), event: bind(q.event), eventPair: bind(q.eventPair), firstJob: bind(q.firstJob),
-		job: bind(q.job),
+		job: bind(q.job), regression: bind(q.regression),
+		raiseRead: bind(q.raiseRead), raise: bind(q.raise), unqueueOverdue: bind(q.unqueueOverdue),
 		ctx: ctx, tx: tx.Tx, prepared: q,
 	}
 }
@@ -178,6 +190,8 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 	var err error
 	// leaderID is the first alert of the opened alert's group.
 	leaderID := 0
+	// previousID is the closed alert an opened one brings back.
+	var previousID *int
 	switch plan.Step {
 	case stepOpenOrAppend:
 		var joining *int
@@ -186,9 +200,21 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 				return false, err
 			}
 		}
-		alertID, took, err = q.openOrAppend(ctx, integrationID, plan.PolicyID, joining, plan.Fields, now)
+		var since any
+		if t := plan.regressionSince(msg.ReceivedAt); t != nil {
+			since = db.SQLiteTime(*t)
+		}
+		var due any
+		if t := plan.dueAt(msg.ReceivedAt); t != nil {
+			due = db.SQLiteTime(*t)
+		}
+		var storedSeverity string
+		alertID, took, previousID, storedSeverity, err = q.openOrAppend(ctx, integrationID, plan.PolicyID, joining, plan.Fields, now, since, due)
 		if err == nil && took && joining != nil {
 			leaderID = *joining
+		}
+		if err == nil && !took {
+			err = q.raiseSeverity(ctx, &plan, alertID, storedSeverity, msg.ReceivedAt)
 		}
 	case stepClose:
 		alertID, took, err = q.closeBySource(ctx, integrationID, plan.Fields.SourceID, now)
@@ -252,13 +278,21 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 			return false, fmt.Errorf("enqueue %s job for alert %d: %w", jobAutoClose, alertID, err)
 		}
 	}
+	if due := plan.dueAt(msg.ReceivedAt); due != nil && took && plan.Step == stepOpenOrAppend {
+		if err := q.queueOverdue(ctx, alertID, *due, now); err != nil {
+			return false, err
+		}
+	}
 	msg.Status, msg.Detail = out.Status, out.Detail
 	if out.Entry == "" {
 		return true, q.store(ctx, msg, now)
 	}
 	if leaderID != 0 && leaderID != alertID {
 		// A member pages nobody, so it has no paging entries of its own.
-		return true, q.storeJoined(ctx, msg, now, out.Entry, out.EntryText, leaderID)
+		if err := q.storeJoined(ctx, msg, now, out.Entry, out.EntryText, leaderID); err != nil {
+			return true, err
+		}
+		return true, q.noteRegression(ctx, took, alertID, previousID, now)
 	}
 	if err := q.storeWithEntry(ctx, msg, now, out.Entry, out.EntryText); err != nil {
 		return true, err
@@ -273,7 +307,23 @@ func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.In
 			return true, fmt.Errorf("store timeline entry: %w", err)
 		}
 	}
-	return true, nil
+	return true, q.noteRegression(ctx, took, alertID, previousID, now)
+}
+
+// noteRegression is noteRegression of the generic path, when the alert
+// opened (took) and brings one back.
+func (q *sqliteBatch) noteRegression(ctx context.Context, took bool, alertID int, previousID *int, now string) error {
+	if !took || previousID == nil {
+		return nil
+	}
+	var closedAt time.Time
+	if err := q.regression.QueryRowContext(ctx, *previousID).Scan(&closedAt); err != nil {
+		return fmt.Errorf("read alert %d that alert %d brings back: %w", *previousID, alertID, err)
+	}
+	if _, err := q.entry.ExecContext(ctx, alertID, now, string(db.LogRegression), regressionText(*previousID, closedAt), nil); err != nil {
+		return fmt.Errorf("store timeline entry: %w", err)
+	}
+	return nil
 }
 
 // cancelAllJobs is cancelAllJobs of the generic path.
@@ -322,27 +372,63 @@ var (
 	joinedEventsSQL  = events.InsertValuesSQL(3)
 )
 
-func (q *sqliteBatch) openOrAppend(ctx context.Context, integrationID int, policyID, groupID *int, f rules.Fields, now string) (alertID int, opened bool, err error) {
+func (q *sqliteBatch) openOrAppend(ctx context.Context, integrationID int, policyID, groupID *int, f rules.Fields, now string, regressionSince, dueAt any) (alertID int, opened bool, previousID *int, storedSeverity string, err error) {
 	open, appendTo := q.open, q.append
 	// The same race as on the generic path: an alert closed between the
 	// INSERT and the UPDATE frees the slot again.
 	for range 3 {
-		err = open.QueryRowContext(ctx, integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, now, now, policyID, groupID).Scan(&alertID)
+		err = open.QueryRowContext(ctx, integrationID, f.SourceID, f.SourceName, f.Subject, f.Severity, f.URL, f.Details, now, now, policyID, groupID,
+			integrationID, f.SourceID, regressionSince, dueAt).Scan(&alertID, &previousID)
 		if err == nil {
-			return alertID, true, nil
+			return alertID, true, previousID, "", nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, false, fmt.Errorf("open alert: %w", err)
+			return 0, false, nil, "", fmt.Errorf("open alert: %w", err)
 		}
-		err = appendTo.QueryRowContext(ctx, now, integrationID, f.SourceID).Scan(&alertID)
+		err = appendTo.QueryRowContext(ctx, now, integrationID, f.SourceID).Scan(&alertID, &storedSeverity)
 		if err == nil {
-			return alertID, false, nil
+			return alertID, false, nil, storedSeverity, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, false, fmt.Errorf("append to alert: %w", err)
+			return 0, false, nil, "", fmt.Errorf("append to alert: %w", err)
 		}
 	}
-	return 0, false, errors.New("open alert: the open alert kept changing; giving up")
+	return 0, false, nil, "", errors.New("open alert: the open alert kept changing; giving up")
+}
+
+// raiseSeverity is raiseSeverity of the generic path.
+func (q *sqliteBatch) raiseSeverity(ctx context.Context, plan *ingestPlan, alertID int, stored string, now time.Time) error {
+	if !plan.raises(stored) {
+		return nil
+	}
+	var openedAt time.Time
+	var dueAt *time.Time
+	if err := q.raiseRead.QueryRowContext(ctx, alertID).Scan(&openedAt, &dueAt); err != nil {
+		return fmt.Errorf("raise severity of alert %d: %w", alertID, err)
+	}
+	due, moved := plan.raisedDue(openedAt, dueAt)
+	var dueArg any
+	if due != nil {
+		dueArg = db.SQLiteTime(*due)
+	}
+	if _, err := q.raise.ExecContext(ctx, plan.Fields.Severity, dueArg, alertID); err != nil {
+		return fmt.Errorf("raise severity of alert %d: %w", alertID, err)
+	}
+	if !moved {
+		return nil
+	}
+	if _, err := q.unqueueOverdue.ExecContext(ctx, alertID); err != nil {
+		return fmt.Errorf("move the due time of alert %d: %w", alertID, err)
+	}
+	return q.queueOverdue(ctx, alertID, *due, db.SQLiteTime(now))
+}
+
+// queueOverdue inserts the overdue job of an alert due at due.
+func (q *sqliteBatch) queueOverdue(ctx context.Context, alertID int, due time.Time, now string) error {
+	if _, err := q.job.ExecContext(ctx, jobOverdue, alertID, db.SQLiteTime(due), overdueArgsJSON, overdueKey(alertID, due), now); err != nil {
+		return fmt.Errorf("enqueue %s job for alert %d: %w", jobOverdue, alertID, err)
+	}
+	return nil
 }
 
 func (q *sqliteBatch) closeBySource(ctx context.Context, integrationID int, sourceID, now string) (alertID int, closed bool, err error) {

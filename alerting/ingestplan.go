@@ -102,6 +102,19 @@ type ingestPlan struct {
 	// integration's scanHeartbeatHours, 0 when it watches no pulses.
 	PulseKey   string
 	PulseHours int
+	// RegressionDays is how far back an opened alert looks for the
+	// source's closed alert it brings back (see regression.go); 0 does
+	// not look.
+	RegressionDays int
+	// DueDays is the remediation deadline of the mapped severity in days,
+	// 0 for none: an opened alert is due that long after it opened (see
+	// remediation.go).
+	DueDays int
+	// RaiseRank, when not 0, is the rank of the mapped severity: an
+	// append that outranks the alert's severity raises it, and pulls its
+	// due time in to DueDays after it opened when that is earlier. It is
+	// set when the integration has deadlines.
+	RaiseRank int
 }
 
 // pageAt is when an alert opened at now takes its first step.
@@ -146,6 +159,11 @@ func planAction(integ *db.Integration, d rules.Decision, failure string, failSta
 			// A rule's route changes who is paged, not when: its policy
 			// waits out the integration's delay too.
 			PageDelayMinutes: integ.PageDelayMinutes,
+			RegressionDays:   integ.RegressionWindowDays,
+		}
+		if len(integ.Remediation) > 0 {
+			p.DueDays = integ.Remediation.DaysFor(d.Fields.Severity)
+			p.RaiseRank = rules.SeverityRank(d.Fields.Severity)
 		}
 		if integ.PageDelayMinutes > 0 {
 			p.DelayEntry = "Paging in " + minutes(integ.PageDelayMinutes)

@@ -337,6 +337,8 @@ func (s *Service) runJob(ctx context.Context, job *db.AlertJob) error {
 			return s.dropJob(ctx, job, fmt.Errorf("decode notify job: %w", err))
 		}
 		return s.notify(ctx, job, args)
+	case jobOverdue:
+		return s.markOverdue(ctx, job)
 	case jobAutoClose:
 		var args autoCloseArgs
 		if err := json.Unmarshal([]byte(job.Args), &args); err != nil {

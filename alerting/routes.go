@@ -155,9 +155,11 @@ func holdAmong(windows []*db.MaintenanceWindow, t time.Time) *suppression {
 	return &suppression{WindowID: w.ID, Name: w.Name, Until: until, Page: w.PageOpenAlertsAfter}
 }
 
-// decide maps and evaluates a body. A non-empty failure is the reason the
+// decide maps and evaluates a body, given the facts about its source that
+// the rules ask for (see Service.factsFor): the whole decision, pure, so a
+// dry run can pass facts of its own. A non-empty failure is the reason the
 // message cannot be mapped, meant for the inbound log.
-func (r *route) decide(body []byte) (rules.Decision, string) {
+func (r *route) decide(body []byte, facts rules.Facts) (rules.Decision, string) {
 	none := rules.Decision{RuleIndex: -1}
 	if r.failure != "" {
 		return none, r.failure
@@ -166,7 +168,7 @@ func (r *route) decide(body []byte) (rules.Decision, string) {
 	if err != nil {
 		return none, err.Error()
 	}
-	decision := r.program.Evaluate(parsed)
+	decision := r.program.EvaluateWith(parsed, facts)
 	if decision.Err != nil {
 		return none, decision.Err.Error()
 	}

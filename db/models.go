@@ -165,6 +165,14 @@ type Integration struct {
 	// pulsed (a PULSE rule's match, keyed by sourceName) to pulse again
 	// within that many hours; nil watches nothing.
 	ScanHeartbeatHours *int `bun:"scan_heartbeat_hours"`
+	// RegressionWindowDays is how long after a source's alert closed a new
+	// one for it is a regression of it; 0 never links them.
+	RegressionWindowDays int `bun:"regression_window_days"`
+	// Remediation is how many days a finding of each severity may stay
+	// unfixed; OverduePolicyID pages the owners of the fix for an alert
+	// still unclosed then.
+	Remediation     rules.Remediation `bun:"remediation,type:text"`
+	OverduePolicyID *int              `bun:"overdue_policy_id"`
 }
 
 // SignatureRequired says whether webhooks without a valid signature are
@@ -218,6 +226,15 @@ type Alert struct {
 	// GroupID is the first alert of the alert's group (its own id when it
 	// leads one); nil when its integration does not group.
 	GroupID *int `bun:"group_id"`
+	// PreviousAlertID is the source's earlier alert this one is a
+	// regression of: closed within the integration's regression window
+	// when this one opened.
+	PreviousAlertID *int `bun:"previous_alert_id"`
+	// DueAt is when the finding must be fixed by, from its integration's
+	// remediation deadline for its severity; OverdueAt is when it was
+	// found still unclosed then.
+	DueAt     *time.Time `bun:"due_at"`
+	OverdueAt *time.Time `bun:"overdue_at"`
 }
 
 // MissedHeartbeat is the alert a heartbeat monitor's missed deadline
@@ -238,6 +255,13 @@ type MissedHeartbeat struct {
 // GroupMember says that the alert joined another alert's group and so
 // does not page on its own.
 func (a *Alert) GroupMember() bool { return a.GroupID != nil && *a.GroupID != a.ID }
+
+// Regression says the alert brings back an earlier one of its source.
+func (a *Alert) Regression() bool { return a.PreviousAlertID != nil }
+
+// Overdue says the alert was still unclosed at its due time; it stays so
+// once closed, as a record that the fix came late.
+func (a *Alert) Overdue() bool { return a.OverdueAt != nil }
 
 // Number is the alert's human-facing number, which is its row id: ids are
 // already unique, increasing and never reused.
@@ -277,6 +301,11 @@ const (
 	LogNote AlertLogType = "NOTE"
 	// LogGrouped notes on a group's first alert that another joined it.
 	LogGrouped AlertLogType = "GROUPED"
+	// LogRegression says the alert brings back a finding whose earlier
+	// alert was closed.
+	LogRegression AlertLogType = "REGRESSION"
+	// LogOverdue says the alert was still not closed at its due time.
+	LogOverdue AlertLogType = "OVERDUE"
 )
 
 type AlertLog struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
+	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
@@ -66,34 +67,40 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	Alert struct {
-		AcknowledgedAt   func(childComplexity int) int
-		AcknowledgedBy   func(childComplexity int) int
-		AppendCount      func(childComplexity int) int
-		AssignedTo       func(childComplexity int) int
-		ClosedAt         func(childComplexity int) int
-		ClosedBy         func(childComplexity int) int
-		CreatedBy        func(childComplexity int) int
-		Details          func(childComplexity int) int
-		EscalationPolicy func(childComplexity int) int
-		Group            func(childComplexity int) int
-		GroupedAlerts    func(childComplexity int) int
-		HeartbeatMonitor func(childComplexity int) int
-		ID               func(childComplexity int) int
-		Integration      func(childComplexity int) int
-		LastSeenAt       func(childComplexity int) int
-		Messages         func(childComplexity int, first *int, after *string) int
-		Notifications    func(childComplexity int) int
-		Number           func(childComplexity int) int
-		OpenedAt         func(childComplexity int) int
-		Severity         func(childComplexity int) int
-		SnoozedUntil     func(childComplexity int) int
-		SourceID         func(childComplexity int) int
-		SourceName       func(childComplexity int) int
-		Status           func(childComplexity int) int
-		Subject          func(childComplexity int) int
-		SuppressedBy     func(childComplexity int) int
-		Timeline         func(childComplexity int) int
-		URL              func(childComplexity int) int
+		AcknowledgedAt     func(childComplexity int) int
+		AcknowledgedBy     func(childComplexity int) int
+		AppendCount        func(childComplexity int) int
+		AssignedTo         func(childComplexity int) int
+		ClosedAt           func(childComplexity int) int
+		ClosedBy           func(childComplexity int) int
+		CreatedBy          func(childComplexity int) int
+		Details            func(childComplexity int) int
+		DueAt              func(childComplexity int) int
+		EarlierOccurrences func(childComplexity int) int
+		EscalationPolicy   func(childComplexity int) int
+		Group              func(childComplexity int) int
+		GroupedAlerts      func(childComplexity int) int
+		HeartbeatMonitor   func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		Integration        func(childComplexity int) int
+		LastSeenAt         func(childComplexity int) int
+		Messages           func(childComplexity int, first *int, after *string) int
+		Notifications      func(childComplexity int) int
+		Number             func(childComplexity int) int
+		OpenedAt           func(childComplexity int) int
+		Overdue            func(childComplexity int) int
+		OverdueAt          func(childComplexity int) int
+		Previous           func(childComplexity int) int
+		Regression         func(childComplexity int) int
+		Severity           func(childComplexity int) int
+		SnoozedUntil       func(childComplexity int) int
+		SourceID           func(childComplexity int) int
+		SourceName         func(childComplexity int) int
+		Status             func(childComplexity int) int
+		Subject            func(childComplexity int) int
+		SuppressedBy       func(childComplexity int) int
+		Timeline           func(childComplexity int) int
+		URL                func(childComplexity int) int
 	}
 
 	AlertConnection struct {
@@ -195,6 +202,12 @@ type ComplexityRoot struct {
 		Type func(childComplexity int) int
 	}
 
+	FindingStats struct {
+		From       func(childComplexity int) int
+		Severities func(childComplexity int) int
+		To         func(childComplexity int) int
+	}
+
 	Group struct {
 		Description func(childComplexity int) int
 		ID          func(childComplexity int) int
@@ -257,10 +270,14 @@ type ComplexityRoot struct {
 		ID                    func(childComplexity int) int
 		Mapping               func(childComplexity int) int
 		Name                  func(childComplexity int) int
+		OverdueAlertCount     func(childComplexity int) int
+		OverduePolicy         func(childComplexity int) int
 		PageDelayMinutes      func(childComplexity int) int
 		RateLimitPerMinute    func(childComplexity int) int
 		RecipientGroups       func(childComplexity int) int
 		RecipientUsers        func(childComplexity int) int
+		RegressionWindowDays  func(childComplexity int) int
+		Remediation           func(childComplexity int) int
 		Ruleset               func(childComplexity int) int
 		ScanHeartbeatHours    func(childComplexity int) int
 		ScanHeartbeats        func(childComplexity int) int
@@ -411,6 +428,7 @@ type ComplexityRoot struct {
 		Channels           func(childComplexity int) int
 		EscalationPolicies func(childComplexity int) int
 		EscalationPolicy   func(childComplexity int, id int) int
+		FindingStats       func(childComplexity int, integrationID int, from time.Time, to time.Time) int
 		Group              func(childComplexity int, id int) int
 		Groups             func(childComplexity int) int
 		HeartbeatMonitor   func(childComplexity int, id int) int
@@ -433,6 +451,11 @@ type ComplexityRoot struct {
 		Users              func(childComplexity int) int
 	}
 
+	RemediationDeadline struct {
+		Days     func(childComplexity int) int
+		Severity func(childComplexity int) int
+	}
+
 	Restriction struct {
 		DurationMinutes func(childComplexity int) int
 		StartDay        func(childComplexity int) int
@@ -451,6 +474,7 @@ type ComplexityRoot struct {
 		EscalationPolicy func(childComplexity int) int
 		RecipientGroups  func(childComplexity int) int
 		RecipientUsers   func(childComplexity int) int
+		Severity         func(childComplexity int) int
 	}
 
 	Ruleset struct {
@@ -501,6 +525,15 @@ type ComplexityRoot struct {
 		User        func(childComplexity int) int
 	}
 
+	SeverityFindingStats struct {
+		Closed               func(childComplexity int) int
+		MedianSecondsToClose func(childComplexity int) int
+		Opened               func(childComplexity int) int
+		Overdue              func(childComplexity int) int
+		Regressions          func(childComplexity int) int
+		Severity             func(childComplexity int) int
+	}
+
 	Shift struct {
 		End   func(childComplexity int) int
 		Start func(childComplexity int) int
@@ -549,6 +582,10 @@ type AlertResolver interface {
 	Notifications(ctx context.Context, obj *db.Alert) ([]*db.Notification, error)
 	Group(ctx context.Context, obj *db.Alert) (*db.Alert, error)
 	GroupedAlerts(ctx context.Context, obj *db.Alert) ([]*db.Alert, error)
+	Previous(ctx context.Context, obj *db.Alert) (*db.Alert, error)
+
+	EarlierOccurrences(ctx context.Context, obj *db.Alert) (int, error)
+
 	HeartbeatMonitor(ctx context.Context, obj *db.Alert) (*heartbeats.Monitor, error)
 }
 type AlertEventResolver interface {
@@ -600,6 +637,10 @@ type IntegrationResolver interface {
 	SignatureHeaders(ctx context.Context, obj *db.Integration) ([]string, error)
 
 	ScanHeartbeats(ctx context.Context, obj *db.Integration) ([]*db.ScanHeartbeat, error)
+
+	Remediation(ctx context.Context, obj *db.Integration) ([]*rules.Deadline, error)
+	OverduePolicy(ctx context.Context, obj *db.Integration) (*db.EscalationPolicy, error)
+	OverdueAlertCount(ctx context.Context, obj *db.Integration) (int, error)
 }
 type MaintenanceWindowResolver interface {
 	Integrations(ctx context.Context, obj *db.MaintenanceWindow) ([]*db.Integration, error)
@@ -677,6 +718,7 @@ type QueryResolver interface {
 	PushPublicKey(ctx context.Context) (*string, error)
 	EscalationPolicies(ctx context.Context) ([]*db.EscalationPolicy, error)
 	EscalationPolicy(ctx context.Context, id int) (*db.EscalationPolicy, error)
+	FindingStats(ctx context.Context, integrationID int, from time.Time, to time.Time) (*alerting.FindingStats, error)
 	HeartbeatMonitors(ctx context.Context) ([]*heartbeats.Monitor, error)
 	HeartbeatMonitor(ctx context.Context, id int) (*heartbeats.Monitor, error)
 	InboundMessages(ctx context.Context, integrationID *int, status []db.InboundStatus, first *int, after *string) (*InboundMessageConnection, error)
@@ -803,6 +845,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.Details(childComplexity), true
+	case "Alert.dueAt":
+		if e.ComplexityRoot.Alert.DueAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.DueAt(childComplexity), true
+	case "Alert.earlierOccurrences":
+		if e.ComplexityRoot.Alert.EarlierOccurrences == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.EarlierOccurrences(childComplexity), true
 	case "Alert.escalationPolicy":
 		if e.ComplexityRoot.Alert.EscalationPolicy == nil {
 			break
@@ -874,6 +928,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.OpenedAt(childComplexity), true
+	case "Alert.overdue":
+		if e.ComplexityRoot.Alert.Overdue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Overdue(childComplexity), true
+	case "Alert.overdueAt":
+		if e.ComplexityRoot.Alert.OverdueAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.OverdueAt(childComplexity), true
+	case "Alert.previous":
+		if e.ComplexityRoot.Alert.Previous == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Previous(childComplexity), true
+	case "Alert.regression":
+		if e.ComplexityRoot.Alert.Regression == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Regression(childComplexity), true
 	case "Alert.severity":
 		if e.ComplexityRoot.Alert.Severity == nil {
 			break
@@ -1302,6 +1380,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.EscalationTarget.Type(childComplexity), true
 
+	case "FindingStats.from":
+		if e.ComplexityRoot.FindingStats.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FindingStats.From(childComplexity), true
+	case "FindingStats.severities":
+		if e.ComplexityRoot.FindingStats.Severities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FindingStats.Severities(childComplexity), true
+	case "FindingStats.to":
+		if e.ComplexityRoot.FindingStats.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FindingStats.To(childComplexity), true
+
 	case "Group.description":
 		if e.ComplexityRoot.Group.Description == nil {
 			break
@@ -1566,6 +1663,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.Name(childComplexity), true
+	case "Integration.overdueAlertCount":
+		if e.ComplexityRoot.Integration.OverdueAlertCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.OverdueAlertCount(childComplexity), true
+	case "Integration.overduePolicy":
+		if e.ComplexityRoot.Integration.OverduePolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.OverduePolicy(childComplexity), true
 	case "Integration.pageDelayMinutes":
 		if e.ComplexityRoot.Integration.PageDelayMinutes == nil {
 			break
@@ -1590,6 +1699,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.RecipientUsers(childComplexity), true
+	case "Integration.regressionWindowDays":
+		if e.ComplexityRoot.Integration.RegressionWindowDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.RegressionWindowDays(childComplexity), true
+	case "Integration.remediation":
+		if e.ComplexityRoot.Integration.Remediation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.Remediation(childComplexity), true
 	case "Integration.ruleset":
 		if e.ComplexityRoot.Integration.Ruleset == nil {
 			break
@@ -2573,6 +2694,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.EscalationPolicy(childComplexity, args["id"].(int)), true
+	case "Query.findingStats":
+		if e.ComplexityRoot.Query.FindingStats == nil {
+			break
+		}
+
+		args, err := ec.field_Query_findingStats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FindingStats(childComplexity, args["integrationId"].(int), args["from"].(time.Time), args["to"].(time.Time)), true
 	case "Query.group":
 		if e.ComplexityRoot.Query.Group == nil {
 			break
@@ -2755,6 +2887,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Users(childComplexity), true
 
+	case "RemediationDeadline.days":
+		if e.ComplexityRoot.RemediationDeadline.Days == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemediationDeadline.Days(childComplexity), true
+	case "RemediationDeadline.severity":
+		if e.ComplexityRoot.RemediationDeadline.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemediationDeadline.Severity(childComplexity), true
+
 	case "Restriction.durationMinutes":
 		if e.ComplexityRoot.Restriction.DurationMinutes == nil {
 			break
@@ -2823,6 +2968,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RuleRoute.RecipientUsers(childComplexity), true
+	case "RuleRoute.severity":
+		if e.ComplexityRoot.RuleRoute.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleRoute.Severity(childComplexity), true
 
 	case "Ruleset.createdAt":
 		if e.ComplexityRoot.Ruleset.CreatedAt == nil {
@@ -3032,6 +3183,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ScheduleOverride.User(childComplexity), true
 
+	case "SeverityFindingStats.closed":
+		if e.ComplexityRoot.SeverityFindingStats.Closed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityFindingStats.Closed(childComplexity), true
+	case "SeverityFindingStats.medianSecondsToClose":
+		if e.ComplexityRoot.SeverityFindingStats.MedianSecondsToClose == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityFindingStats.MedianSecondsToClose(childComplexity), true
+	case "SeverityFindingStats.opened":
+		if e.ComplexityRoot.SeverityFindingStats.Opened == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityFindingStats.Opened(childComplexity), true
+	case "SeverityFindingStats.overdue":
+		if e.ComplexityRoot.SeverityFindingStats.Overdue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityFindingStats.Overdue(childComplexity), true
+	case "SeverityFindingStats.regressions":
+		if e.ComplexityRoot.SeverityFindingStats.Regressions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityFindingStats.Regressions(childComplexity), true
+	case "SeverityFindingStats.severity":
+		if e.ComplexityRoot.SeverityFindingStats.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityFindingStats.Severity(childComplexity), true
+
 	case "Shift.end":
 		if e.ComplexityRoot.Shift.End == nil {
 			break
@@ -3173,6 +3361,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("MaintenanceRecurrenceInput", ec.unmarshalInputMaintenanceRecurrenceInput),
 			graphql.NewInputUnmarshaler("MappingInput", ec.unmarshalInputMappingInput),
 			graphql.NewInputUnmarshaler("RegisterPushSubscriptionInput", ec.unmarshalInputRegisterPushSubscriptionInput),
+			graphql.NewInputUnmarshaler("RemediationDeadlineInput", ec.unmarshalInputRemediationDeadlineInput),
 			graphql.NewInputUnmarshaler("RestrictionInput", ec.unmarshalInputRestrictionInput),
 			graphql.NewInputUnmarshaler("RuleInput", ec.unmarshalInputRuleInput),
 			graphql.NewInputUnmarshaler("RuleRouteInput", ec.unmarshalInputRuleRouteInput),
@@ -3383,6 +3572,8 @@ input AlertFilter {
   grouped: Boolean
   "True: only alerts opened during a maintenance window that has not yet let them page (suppressedBy set); false: only the others."
   suppressed: Boolean
+  "True: only alerts marked overdue (closed since or not; add status for the unclosed); false: only the others."
+  overdue: Boolean
 }
 
 type AlertConnection {
@@ -3429,6 +3620,18 @@ type Alert {
   group: Alert
   "The alerts that joined the group this alert leads, oldest first."
   groupedAlerts: [Alert!]!
+  "The same finding's alert this one brings back: closed within the integration's regressionWindowDays when this one opened."
+  previous: Alert
+  "Whether this alert brings back a closed one of its finding: previous is set."
+  regression: Boolean!
+  "How many alerts of the same integration and source opened before this one, at any time."
+  earlierOccurrences: Int!
+  "When the finding must be fixed by: its integration's remediation deadline for its severity after it opened, pulled in when a later message raised the severity. Null: no deadline."
+  dueAt: Time
+  "Whether the alert was still not closed at dueAt; it stays true once closed."
+  overdue: Boolean!
+  "When the alert was marked overdue."
+  overdueAt: Time
 }
 
 type TimelineEntry {
@@ -3718,6 +3921,38 @@ input EscalationTargetInput {
   id: ID
 }
 `, BuiltIn: false},
+	{Name: "../schema/findings.graphqls", Input: `# Reports on an integration's findings: the monthly figures of a
+# security team.
+
+extend type Query {
+  """
+  What happened to the integration's findings from (inclusive) to (exclusive),
+  per severity. Needs to be after from.
+  """
+  findingStats(integrationId: ID!, from: Time!, to: Time!): FindingStats!
+}
+
+type FindingStats {
+  from: Time!
+  to: Time!
+  "The severities with anything to report in the range, most severe first."
+  severities: [SeverityFindingStats!]!
+}
+
+type SeverityFindingStats {
+  severity: String!
+  "Alerts opened in the range."
+  opened: Int!
+  "Alerts closed in the range."
+  closed: Int!
+  "Alerts opened in the range that brought back a closed one (Alert.regression)."
+  regressions: Int!
+  "Alerts marked overdue in the range."
+  overdue: Int!
+  "The median time from opening to closing of the alerts closed in the range, in whole seconds; null when none closed."
+  medianSecondsToClose: Int
+}
+`, BuiltIn: false},
 	{Name: "../schema/heartbeats.graphqls", Input: `# Heartbeat monitors: a job that must report in every so often.
 
 extend type Query {
@@ -3952,6 +4187,26 @@ type Integration {
   scanHeartbeatHours: Int
   "The keys the integration's pulses (messages a PULSE rule matched) came under, by key."
   scanHeartbeats: [ScanHeartbeat!]!
+  "Days after a finding's alert closed within which a new alert for it is a regression linked to it (Alert.previous). 0: never."
+  regressionWindowDays: Int!
+  "Days to fix a finding in, per severity; an alert opened with one of them is due that long after it opened (Alert.dueAt)."
+  remediation: [RemediationDeadline!]!
+  "Pages the owners of the fix for an alert still not closed at its due time, once; null: overdue alerts are only marked."
+  overduePolicy: EscalationPolicy
+  "Alerts of this integration marked overdue and not yet closed."
+  overdueAlertCount: Int!
+}
+
+"How many days a finding of one severity may stay unfixed."
+type RemediationDeadline {
+  severity: String!
+  days: Int!
+}
+
+"critical, high, medium, low or info, each once; 1 to 3650 days."
+input RemediationDeadlineInput {
+  severity: String!
+  days: Int!
 }
 
 input CreateIntegrationInput {
@@ -3973,6 +4228,11 @@ input CreateIntegrationInput {
   autoCloseAfterMinutes: Int
   "1 to 720; leave out to watch no pulses. The ruleset must have a PULSE rule."
   scanHeartbeatHours: Int
+  "0 (off) to 3650, default 90."
+  regressionWindowDays: Int
+  remediation: [RemediationDeadlineInput!]
+  "An escalation policy for overdue alerts."
+  overduePolicyId: ID
 }
 
 input UpdateIntegrationInput {
@@ -3998,6 +4258,12 @@ input UpdateIntegrationInput {
   autoCloseAfterMinutes: Int
   "1 to 720; the ruleset must have a PULSE rule. An explicit null stops watching pulses; leaving it out keeps it."
   scanHeartbeatHours: Int
+  "0 (off) to 3650."
+  regressionWindowDays: Int
+  "Replaces the deadlines when given; an empty list removes them. Open alerts keep their due time."
+  remediation: [RemediationDeadlineInput!]
+  "An explicit null removes the overdue policy; leaving it out keeps it."
+  overduePolicyId: ID
 }
 
 type Ruleset {
@@ -4024,18 +4290,25 @@ type RuleRoute {
   escalationPolicy: EscalationPolicy
   recipientUsers: [User!]!
   recipientGroups: [Group!]!
+  "The opened alert's severity instead of the mapped one; empty keeps the mapped one."
+  severity: String!
 }
 
 input RuleRouteInput {
   escalationPolicyId: ID
   recipientUserIds: [ID!]
   recipientGroupIds: [ID!]
+  "critical, high, medium, low or info."
+  severity: String
 }
 
 """
 A test on one message: on a mapped field (sourceId, sourceName, subject,
 severity, url, details) or on a JSONPath into the body. Case-insensitive
-unless caseSensitive is set.
+unless caseSensitive is set. The field "regression" is no part of the body
+but a fact about its finding, "true" when an alert opened for it now would
+bring back one closed within the integration's regressionWindowDays; it
+takes EQUALS or NOT_EQUALS with "true" or "false".
 """
 type Condition {
   field: String
@@ -4411,6 +4684,8 @@ enum AlertEventType {
   GROUPED
   "The maintenance window the alert opened during has ended; it starts paging unless the window says not to."
   MAINTENANCE_ENDED
+  "The alert was still not closed at its remediation due time (Alert.dueAt)."
+  OVERDUE
 }
 
 input AlertEventFilter {
@@ -4611,6 +4886,18 @@ func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql
 		return ec.fieldContext_Alert_group(ctx, field)
 	case "groupedAlerts":
 		return ec.fieldContext_Alert_groupedAlerts(ctx, field)
+	case "previous":
+		return ec.fieldContext_Alert_previous(ctx, field)
+	case "regression":
+		return ec.fieldContext_Alert_regression(ctx, field)
+	case "earlierOccurrences":
+		return ec.fieldContext_Alert_earlierOccurrences(ctx, field)
+	case "dueAt":
+		return ec.fieldContext_Alert_dueAt(ctx, field)
+	case "overdue":
+		return ec.fieldContext_Alert_overdue(ctx, field)
+	case "overdueAt":
+		return ec.fieldContext_Alert_overdueAt(ctx, field)
 	case "heartbeatMonitor":
 		return ec.fieldContext_Alert_heartbeatMonitor(ctx, field)
 	}
@@ -4817,6 +5104,18 @@ func (ec *executionContext) childFields_EscalationTarget(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type EscalationTarget", field.Name)
 }
 
+func (ec *executionContext) childFields_FindingStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_FindingStats_from(ctx, field)
+	case "to":
+		return ec.fieldContext_FindingStats_to(ctx, field)
+	case "severities":
+		return ec.fieldContext_FindingStats_severities(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FindingStats", field.Name)
+}
+
 func (ec *executionContext) childFields_Group(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4965,6 +5264,14 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_scanHeartbeatHours(ctx, field)
 	case "scanHeartbeats":
 		return ec.fieldContext_Integration_scanHeartbeats(ctx, field)
+	case "regressionWindowDays":
+		return ec.fieldContext_Integration_regressionWindowDays(ctx, field)
+	case "remediation":
+		return ec.fieldContext_Integration_remediation(ctx, field)
+	case "overduePolicy":
+		return ec.fieldContext_Integration_overduePolicy(ctx, field)
+	case "overdueAlertCount":
+		return ec.fieldContext_Integration_overdueAlertCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Integration", field.Name)
 }
@@ -5125,6 +5432,16 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_RemediationDeadline(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "severity":
+		return ec.fieldContext_RemediationDeadline_severity(ctx, field)
+	case "days":
+		return ec.fieldContext_RemediationDeadline_days(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemediationDeadline", field.Name)
+}
+
 func (ec *executionContext) childFields_Restriction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "startDay":
@@ -5161,6 +5478,8 @@ func (ec *executionContext) childFields_RuleRoute(ctx context.Context, field gra
 		return ec.fieldContext_RuleRoute_recipientUsers(ctx, field)
 	case "recipientGroups":
 		return ec.fieldContext_RuleRoute_recipientGroups(ctx, field)
+	case "severity":
+		return ec.fieldContext_RuleRoute_severity(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RuleRoute", field.Name)
 }
@@ -5259,6 +5578,24 @@ func (ec *executionContext) childFields_ScheduleOverride(ctx context.Context, fi
 		return ec.fieldContext_ScheduleOverride_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ScheduleOverride", field.Name)
+}
+
+func (ec *executionContext) childFields_SeverityFindingStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "severity":
+		return ec.fieldContext_SeverityFindingStats_severity(ctx, field)
+	case "opened":
+		return ec.fieldContext_SeverityFindingStats_opened(ctx, field)
+	case "closed":
+		return ec.fieldContext_SeverityFindingStats_closed(ctx, field)
+	case "regressions":
+		return ec.fieldContext_SeverityFindingStats_regressions(ctx, field)
+	case "overdue":
+		return ec.fieldContext_SeverityFindingStats_overdue(ctx, field)
+	case "medianSecondsToClose":
+		return ec.fieldContext_SeverityFindingStats_medianSecondsToClose(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SeverityFindingStats", field.Name)
 }
 
 func (ec *executionContext) childFields_Shift(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6391,6 +6728,36 @@ func (ec *executionContext) field_Query_escalationPolicy_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_findingStats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "integrationId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["integrationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_group_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7478,6 +7845,153 @@ func (ec *executionContext) fieldContext_Alert_groupedAlerts(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Alert_previous(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_previous(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().Previous(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Alert) graphql.Marshaler {
+			return ec.marshalOAlert2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐAlert(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_previous(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_regression(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_regression(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Regression(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_regression(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _Alert_earlierOccurrences(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_earlierOccurrences(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().EarlierOccurrences(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_earlierOccurrences(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Alert_dueAt(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_dueAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DueAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_dueAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Alert_overdue(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_overdue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Overdue(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_overdue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _Alert_overdueAt(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_overdueAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OverdueAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_overdueAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Alert_heartbeatMonitor(ctx context.Context, field graphql.CollectedField, obj *db.Alert) (ret graphql.Marshaler) {
@@ -9023,6 +9537,84 @@ func (ec *executionContext) fieldContext_EscalationTarget_name(_ context.Context
 	return graphql.NewScalarFieldContext("EscalationTarget", field, false, false, "String")
 }
 
+func (ec *executionContext) _FindingStats_from(ctx context.Context, field graphql.CollectedField, obj *alerting.FindingStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FindingStats_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FindingStats_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FindingStats", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FindingStats_to(ctx context.Context, field graphql.CollectedField, obj *alerting.FindingStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FindingStats_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FindingStats_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FindingStats", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FindingStats_severities(ctx context.Context, field graphql.CollectedField, obj *alerting.FindingStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FindingStats_severities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severities, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*alerting.SeverityStats) graphql.Marshaler {
+			return ec.marshalNSeverityFindingStats2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐSeverityStatsᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FindingStats_severities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FindingStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SeverityFindingStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Group_id(ctx context.Context, field graphql.CollectedField, obj *db.Group) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10430,6 +11022,116 @@ func (ec *executionContext) fieldContext_Integration_scanHeartbeats(_ context.Co
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Integration_regressionWindowDays(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_regressionWindowDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RegressionWindowDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_regressionWindowDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Integration_remediation(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_remediation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Integration().Remediation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*rules.Deadline) graphql.Marshaler {
+			return ec.marshalNRemediationDeadline2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐDeadlineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_remediation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Integration",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RemediationDeadline(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Integration_overduePolicy(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_overduePolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Integration().OverduePolicy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.EscalationPolicy) graphql.Marshaler {
+			return ec.marshalOEscalationPolicy2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐEscalationPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_overduePolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Integration",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Integration_overdueAlertCount(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_overdueAlertCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Integration().OverdueAlertCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_overdueAlertCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, true, true, "Int")
 }
 
 func (ec *executionContext) _IntegrationTestResult_status(ctx context.Context, field graphql.CollectedField, obj *IntegrationTestResult) (ret graphql.Marshaler) {
@@ -14178,6 +14880,50 @@ func (ec *executionContext) fieldContext_Query_escalationPolicy(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_findingStats(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_findingStats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FindingStats(ctx, fc.Args["integrationId"].(int), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *alerting.FindingStats) graphql.Marshaler {
+			return ec.marshalNFindingStats2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐFindingStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_findingStats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FindingStats(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_findingStats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_heartbeatMonitors(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15038,6 +15784,52 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _RemediationDeadline_severity(ctx context.Context, field graphql.CollectedField, obj *rules.Deadline) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemediationDeadline_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemediationDeadline_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemediationDeadline", field, false, false, "String")
+}
+
+func (ec *executionContext) _RemediationDeadline_days(ctx context.Context, field graphql.CollectedField, obj *rules.Deadline) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemediationDeadline_days(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemediationDeadline_days(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemediationDeadline", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Restriction_startDay(ctx context.Context, field graphql.CollectedField, obj *oncall.Restriction) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15334,6 +16126,29 @@ func (ec *executionContext) fieldContext_RuleRoute_recipientGroups(_ context.Con
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RuleRoute_severity(ctx context.Context, field graphql.CollectedField, obj *rules.Route) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleRoute_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleRoute_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleRoute", field, false, false, "String")
 }
 
 func (ec *executionContext) _Ruleset_id(ctx context.Context, field graphql.CollectedField, obj *db.Ruleset) (ret graphql.Marshaler) {
@@ -16177,6 +16992,144 @@ func (ec *executionContext) _ScheduleOverride_createdAt(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_ScheduleOverride_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ScheduleOverride", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SeverityFindingStats_severity(ctx context.Context, field graphql.CollectedField, obj *alerting.SeverityStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityFindingStats_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityFindingStats_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityFindingStats", field, false, false, "String")
+}
+
+func (ec *executionContext) _SeverityFindingStats_opened(ctx context.Context, field graphql.CollectedField, obj *alerting.SeverityStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityFindingStats_opened(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Opened, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityFindingStats_opened(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityFindingStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SeverityFindingStats_closed(ctx context.Context, field graphql.CollectedField, obj *alerting.SeverityStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityFindingStats_closed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Closed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityFindingStats_closed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityFindingStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SeverityFindingStats_regressions(ctx context.Context, field graphql.CollectedField, obj *alerting.SeverityStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityFindingStats_regressions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Regressions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityFindingStats_regressions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityFindingStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SeverityFindingStats_overdue(ctx context.Context, field graphql.CollectedField, obj *alerting.SeverityStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityFindingStats_overdue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Overdue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityFindingStats_overdue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityFindingStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SeverityFindingStats_medianSecondsToClose(ctx context.Context, field graphql.CollectedField, obj *alerting.SeverityStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityFindingStats_medianSecondsToClose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MedianSecondsToClose, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityFindingStats_medianSecondsToClose(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityFindingStats", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Shift_start(ctx context.Context, field graphql.CollectedField, obj *Shift) (ret graphql.Marshaler) {
@@ -17772,7 +18725,7 @@ func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj a
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"status", "integrationId", "severity", "search", "grouped", "suppressed"}
+	fieldsInOrder := [...]string{"status", "integrationId", "severity", "search", "grouped", "suppressed", "overdue"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17821,6 +18774,13 @@ func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj a
 				return it, err
 			}
 			it.Suppressed = data
+		case "overdue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("overdue"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Overdue = data
 		}
 	}
 	return it, nil
@@ -18332,7 +19292,7 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes", "scanHeartbeatHours"}
+	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes", "scanHeartbeatHours", "regressionWindowDays", "remediation", "overduePolicyId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18437,6 +19397,27 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.ScanHeartbeatHours = data
+		case "regressionWindowDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("regressionWindowDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RegressionWindowDays = data
+		case "remediation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("remediation"))
+			data, err := ec.unmarshalORemediationDeadlineInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐDeadlineᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Remediation = data
+		case "overduePolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("overduePolicyId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OverduePolicyID = data
 		}
 	}
 	return it, nil
@@ -19182,6 +20163,55 @@ func UnmarshalRegisterPushSubscriptionInput(ctx context.Context, raw any) (Regis
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRemediationDeadlineInput(ctx context.Context, obj any) (rules.Deadline, error) {
+	var it rules.Deadline
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"severity", "days"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		case "days":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("days"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Days = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRemediationDeadlineInput unmarshals raw into the RemediationDeadlineInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRemediationDeadlineInput(ctx context.Context, raw any) (rules.Deadline, error) {
+	var out rules.Deadline
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RemediationDeadlineInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRestrictionInput(ctx context.Context, obj any) (RestrictionInput, error) {
 	var it RestrictionInput
 	if obj == nil {
@@ -19319,7 +20349,7 @@ func (ec *executionContext) unmarshalInputRuleRouteInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"escalationPolicyId", "recipientUserIds", "recipientGroupIds"}
+	fieldsInOrder := [...]string{"escalationPolicyId", "recipientUserIds", "recipientGroupIds", "severity"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19347,6 +20377,13 @@ func (ec *executionContext) unmarshalInputRuleRouteInput(ctx context.Context, ob
 				return it, err
 			}
 			it.RecipientGroupIds = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
 		}
 	}
 	return it, nil
@@ -19718,7 +20755,7 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes", "scanHeartbeatHours"}
+	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes", "scanHeartbeatHours", "regressionWindowDays", "remediation", "overduePolicyId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19816,6 +20853,27 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.ScanHeartbeatHours = graphql.OmittableOf(data)
+		case "regressionWindowDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("regressionWindowDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RegressionWindowDays = data
+		case "remediation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("remediation"))
+			data, err := ec.unmarshalORemediationDeadlineInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐDeadlineᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Remediation = data
+		case "overduePolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("overduePolicyId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OverduePolicyID = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -20258,6 +21316,38 @@ func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, ob
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Alert_groupedAlerts(ctx, field, obj)
 				})
+		case "previous":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_previous(ctx, field, obj)
+				})
+		case "regression":
+			out.Values[i] = ec._Alert_regression(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "earlierOccurrences":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_earlierOccurrences(ctx, field, obj)
+				})
+		case "dueAt":
+			out.Values[i] = ec._Alert_dueAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "overdue":
+			out.Values[i] = ec._Alert_overdue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "overdueAt":
+			out.Values[i] = ec._Alert_overdueAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "heartbeatMonitor":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -20957,6 +22047,49 @@ func (ec *executionContext) _EscalationTarget(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var findingStatsImplementors = []string{"FindingStats"}
+
+func (ec *executionContext) _FindingStats(ctx context.Context, sel ast.SelectionSet, obj *alerting.FindingStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, findingStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FindingStats")
+		case "from":
+			out.Values[i] = ec._FindingStats_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._FindingStats_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "severities":
+			out.Values[i] = ec._FindingStats_severities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var groupImplementors = []string{"Group"}
 
 func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, obj *db.Group) graphql.Marshaler {
@@ -21427,6 +22560,29 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Integration_scanHeartbeats(ctx, field, obj)
+				})
+		case "regressionWindowDays":
+			out.Values[i] = ec._Integration_regressionWindowDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "remediation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Integration_remediation(ctx, field, obj)
+				})
+		case "overduePolicy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Integration_overduePolicy(ctx, field, obj)
+				})
+		case "overdueAlertCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Integration_overdueAlertCount(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -22413,6 +23569,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_escalationPolicy(ctx, field)
 				})
+		case "findingStats":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_findingStats(ctx, field)
+				})
 		case "heartbeatMonitors":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -22564,6 +23726,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
+var remediationDeadlineImplementors = []string{"RemediationDeadline"}
+
+func (ec *executionContext) _RemediationDeadline(ctx context.Context, sel ast.SelectionSet, obj *rules.Deadline) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, remediationDeadlineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RemediationDeadline")
+		case "severity":
+			out.Values[i] = ec._RemediationDeadline_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "days":
+			out.Values[i] = ec._RemediationDeadline_days(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var restrictionImplementors = []string{"Restriction"}
 
 func (ec *executionContext) _Restriction(ctx context.Context, sel ast.SelectionSet, obj *oncall.Restriction) graphql.Marshaler {
@@ -22692,6 +23892,11 @@ func (ec *executionContext) _RuleRoute(ctx context.Context, sel ast.SelectionSet
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RuleRoute_recipientGroups(ctx, field, obj)
 				})
+		case "severity":
+			out.Values[i] = ec._RuleRoute_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -23001,6 +24206,64 @@ func (ec *executionContext) _ScheduleOverride(ctx context.Context, sel ast.Selec
 			out.Values[i] = ec._ScheduleOverride_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var severityFindingStatsImplementors = []string{"SeverityFindingStats"}
+
+func (ec *executionContext) _SeverityFindingStats(ctx context.Context, sel ast.SelectionSet, obj *alerting.SeverityStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, severityFindingStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SeverityFindingStats")
+		case "severity":
+			out.Values[i] = ec._SeverityFindingStats_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "opened":
+			out.Values[i] = ec._SeverityFindingStats_opened(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "closed":
+			out.Values[i] = ec._SeverityFindingStats_closed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "regressions":
+			out.Values[i] = ec._SeverityFindingStats_regressions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overdue":
+			out.Values[i] = ec._SeverityFindingStats_overdue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "medianSecondsToClose":
+			out.Values[i] = ec._SeverityFindingStats_medianSecondsToClose(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -24024,6 +25287,14 @@ func (ec *executionContext) unmarshalNEscalationTargetInput2ᚖgithubᚗcomᚋkl
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNFindingStats2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐFindingStats(ctx context.Context, sel ast.SelectionSet, v *alerting.FindingStats) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FindingStats!")
+		return graphql.Null
+	}
+	return ec._FindingStats(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNGroup2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.Group) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -24392,6 +25663,35 @@ func (ec *executionContext) unmarshalNRegisterPushSubscriptionInput2githubᚗcom
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNRemediationDeadline2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐDeadlineᚄ(ctx context.Context, sel ast.SelectionSet, v []*rules.Deadline) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRemediationDeadline2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐDeadline(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRemediationDeadline2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐDeadline(ctx context.Context, sel ast.SelectionSet, v *rules.Deadline) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RemediationDeadline!")
+		return graphql.Null
+	}
+	return ec._RemediationDeadline(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRemediationDeadlineInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐDeadline(ctx context.Context, v any) (*rules.Deadline, error) {
+	res, err := ec.unmarshalInputRemediationDeadlineInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNRestriction2githubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐRestriction(ctx context.Context, sel ast.SelectionSet, v oncall.Restriction) graphql.Marshaler {
 	return ec._Restriction(ctx, sel, &v)
 }
@@ -24629,6 +25929,30 @@ func (ec *executionContext) marshalNScheduleOverride2ᚖgithubᚗcomᚋklaxonhq�
 		return graphql.Null
 	}
 	return ec._ScheduleOverride(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSeverityFindingStats2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐSeverityStatsᚄ(ctx context.Context, sel ast.SelectionSet, v []*alerting.SeverityStats) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSeverityFindingStats2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐSeverityStats(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSeverityFindingStats2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐSeverityStats(ctx context.Context, sel ast.SelectionSet, v *alerting.SeverityStats) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SeverityFindingStats!")
+		return graphql.Null
+	}
+	return ec._SeverityFindingStats(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNShift2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐShiftᚄ(ctx context.Context, sel ast.SelectionSet, v []*Shift) graphql.Marshaler {
@@ -25394,6 +26718,23 @@ func (ec *executionContext) marshalOMatchedRule2ᚖgithubᚗcomᚋklaxonhqᚋkla
 		return graphql.Null
 	}
 	return ec._MatchedRule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalORemediationDeadlineInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐDeadlineᚄ(ctx context.Context, v any) ([]*rules.Deadline, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*rules.Deadline, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNRemediationDeadlineInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐDeadline(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalORestrictionInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRestrictionInputᚄ(ctx context.Context, v any) ([]*RestrictionInput, error) {

@@ -40,6 +40,8 @@ type AlertFilter struct {
 	Grouped *bool `json:"grouped,omitempty"`
 	// True: only alerts opened during a maintenance window that has not yet let them page (suppressedBy set); false: only the others.
 	Suppressed *bool `json:"suppressed,omitempty"`
+	// True: only alerts marked overdue (closed since or not; add status for the unclosed); false: only the others.
+	Overdue *bool `json:"overdue,omitempty"`
 }
 
 type AuditEntryConnection struct {
@@ -146,6 +148,11 @@ type CreateIntegrationInput struct {
 	AutoCloseAfterMinutes *int `json:"autoCloseAfterMinutes,omitempty"`
 	// 1 to 720; leave out to watch no pulses. The ruleset must have a PULSE rule.
 	ScanHeartbeatHours *int `json:"scanHeartbeatHours,omitempty"`
+	// 0 (off) to 3650, default 90.
+	RegressionWindowDays *int              `json:"regressionWindowDays,omitempty"`
+	Remediation          []*rules.Deadline `json:"remediation,omitempty"`
+	// An escalation policy for overdue alerts.
+	OverduePolicyID *int `json:"overduePolicyId,omitempty"`
 }
 
 type CreateMaintenanceWindowInput struct {
@@ -315,6 +322,8 @@ type RuleRouteInput struct {
 	EscalationPolicyID *int  `json:"escalationPolicyId,omitempty"`
 	RecipientUserIds   []int `json:"recipientUserIds,omitempty"`
 	RecipientGroupIds  []int `json:"recipientGroupIds,omitempty"`
+	// critical, high, medium, low or info.
+	Severity *string `json:"severity,omitempty"`
 }
 
 type ScheduleLayerInput struct {
@@ -403,6 +412,12 @@ type UpdateIntegrationInput struct {
 	AutoCloseAfterMinutes graphql.Omittable[*int] `json:"autoCloseAfterMinutes,omitempty"`
 	// 1 to 720; the ruleset must have a PULSE rule. An explicit null stops watching pulses; leaving it out keeps it.
 	ScanHeartbeatHours graphql.Omittable[*int] `json:"scanHeartbeatHours,omitempty"`
+	// 0 (off) to 3650.
+	RegressionWindowDays *int `json:"regressionWindowDays,omitempty"`
+	// Replaces the deadlines when given; an empty list removes them. Open alerts keep their due time.
+	Remediation []*rules.Deadline `json:"remediation,omitempty"`
+	// An explicit null removes the overdue policy; leaving it out keeps it.
+	OverduePolicyID graphql.Omittable[*int] `json:"overduePolicyId,omitempty"`
 }
 
 type UpdateMaintenanceWindowInput struct {

@@ -31,6 +31,9 @@ type integrationRecord struct {
 	RecipientGroupIDs     []int                 `json:"recipientGroupIds"`
 	Grouping              *rules.Grouping       `json:"grouping,omitempty"`
 	ScanHeartbeatHours    *int                  `json:"scanHeartbeatHours,omitempty"`
+	RegressionWindowDays  int                   `json:"regressionWindowDays"`
+	Remediation           rules.Remediation     `json:"remediation,omitempty"`
+	OverduePolicyID       *int                  `json:"overduePolicyId,omitempty"`
 }
 
 // recordOfIntegration reads the integration's recipients through idb,
@@ -48,6 +51,9 @@ func recordOfIntegration(ctx context.Context, idb bun.IDB, integ *db.Integration
 		PageDelayMinutes: integ.PageDelayMinutes, AutoCloseAfterMinutes: integ.AutoCloseAfterMinutes,
 		RecipientUserIDs: []int{}, RecipientGroupIDs: []int{},
 		Grouping: integ.Grouping, ScanHeartbeatHours: integ.ScanHeartbeatHours,
+		RegressionWindowDays: integ.RegressionWindowDays,
+		Remediation:          integ.Remediation,
+		OverduePolicyID:      integ.OverduePolicyID,
 	}
 	for _, rec := range recipients {
 		switch rec.Kind {

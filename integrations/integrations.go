@@ -56,6 +56,16 @@ type IntegrationInput struct {
 	// update.
 	ScanHeartbeatHours *int
 	ClearScanHeartbeat bool
+	// RegressionWindowDays is how long after a finding's alert closed a
+	// new one for it is a regression of it; 0 never links them.
+	RegressionWindowDays *int
+	// Remediation replaces the deadlines per severity when not nil; an
+	// empty list clears them. Alerts keep the due time they got.
+	Remediation *rules.Remediation
+	// OverduePolicyID pages the owners of the fix for an overdue alert;
+	// ClearOverduePolicy removes it on update.
+	OverduePolicyID    *int
+	ClearOverduePolicy bool
 }
 
 // URL is where the integration's sender posts.
@@ -100,7 +110,8 @@ func (s *Store) CreateIntegration(ctx context.Context, in IntegrationInput) (*db
 		return nil, invalid.New("type", fmt.Sprintf("unknown integration type %q", *in.Type))
 	}
 	now := s.clock()
-	integ := &db.Integration{Type: *in.Type, Enabled: true, Mapping: presetMapping, CreatedAt: now, UpdatedAt: now}
+	integ := &db.Integration{Type: *in.Type, Enabled: true, Mapping: presetMapping, CreatedAt: now, UpdatedAt: now,
+		RegressionWindowDays: DefaultRegressionWindowDays}
 	if err := applyIntegration(integ, in); err != nil {
 		return nil, err
 	}
@@ -257,6 +268,11 @@ const (
 	// maxScanHeartbeatHours is 30 days: scans further apart are better
 	// watched by whoever schedules them.
 	maxScanHeartbeatHours = 720
+	// DefaultRegressionWindowDays is a quarter: a finding back after a
+	// quarterly scan cycle still counts as the fix not holding.
+	DefaultRegressionWindowDays = 90
+	// maxRegressionWindowDays is ten years.
+	maxRegressionWindowDays = 3650
 )
 
 func applyIntegration(integ *db.Integration, in IntegrationInput) error {
@@ -331,6 +347,31 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 	if in.ClearScanHeartbeat {
 		integ.ScanHeartbeatHours = nil
 	}
+	if in.RegressionWindowDays != nil {
+		if n := *in.RegressionWindowDays; n < 0 || n > maxRegressionWindowDays {
+			return invalid.New("regressionWindowDays", fmt.Sprintf("must be 0 (off) to %d", maxRegressionWindowDays))
+		}
+		integ.RegressionWindowDays = *in.RegressionWindowDays
+	}
+	if in.Remediation != nil {
+		r := in.Remediation.Normalize()
+		if err := r.Validate(); err != nil {
+			return err
+		}
+		integ.Remediation = r
+		if len(r) == 0 {
+			integ.Remediation = nil
+		}
+	}
+	if in.OverduePolicyID != nil && in.ClearOverduePolicy {
+		return invalid.New("overduePolicyId", "cannot be both set and cleared")
+	}
+	if in.OverduePolicyID != nil {
+		integ.OverduePolicyID = in.OverduePolicyID
+	}
+	if in.ClearOverduePolicy {
+		integ.OverduePolicyID = nil
+	}
 	if in.Mapping != nil {
 		if err := in.Mapping.Validate(); err != nil {
 			return err
@@ -374,6 +415,11 @@ func checkIntegrationRefs(ctx context.Context, tx bun.Tx, in IntegrationInput) e
 	}
 	if in.EscalationPolicyID != nil {
 		if err := db.RequireRows(ctx, tx, (*db.EscalationPolicy)(nil), "escalationPolicyId", "escalation policy", []int{*in.EscalationPolicyID}); err != nil {
+			return err
+		}
+	}
+	if in.OverduePolicyID != nil {
+		if err := db.RequireRows(ctx, tx, (*db.EscalationPolicy)(nil), "overduePolicyId", "escalation policy", []int{*in.OverduePolicyID}); err != nil {
 			return err
 		}
 	}

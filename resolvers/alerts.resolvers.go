@@ -86,6 +86,19 @@ func (r *alertResolver) GroupedAlerts(ctx context.Context, obj *db.Alert) ([]*db
 	return r.Alerting.GroupedAlerts(ctx, obj.ID)
 }
 
+// Previous is the resolver for the previous field.
+func (r *alertResolver) Previous(ctx context.Context, obj *db.Alert) (*db.Alert, error) {
+	if obj.PreviousAlertID == nil {
+		return nil, nil
+	}
+	return r.Alerting.Alert(ctx, *obj.PreviousAlertID)
+}
+
+// EarlierOccurrences is the resolver for the earlierOccurrences field.
+func (r *alertResolver) EarlierOccurrences(ctx context.Context, obj *db.Alert) (int, error) {
+	return r.Alerting.EarlierOccurrences(ctx, obj)
+}
+
 // AcknowledgeAlert is the resolver for the acknowledgeAlert field.
 func (r *mutationResolver) AcknowledgeAlert(ctx context.Context, id int) (*db.Alert, error) {
 	caller, err := auth.Require(ctx, db.RoleResponder)
@@ -180,7 +193,8 @@ func (r *queryResolver) Alerts(ctx context.Context, filter *graph.AlertFilter, f
 	}
 	var f alerting.AlertFilter
 	if filter != nil {
-		f = alerting.AlertFilter{Statuses: filter.Status, IntegrationID: filter.IntegrationID, Severities: filter.Severity, Grouped: filter.Grouped, Suppressed: filter.Suppressed}
+		f = alerting.AlertFilter{Statuses: filter.Status, IntegrationID: filter.IntegrationID, Severities: filter.Severity, Grouped: filter.Grouped, Suppressed: filter.Suppressed,
+			Overdue: filter.Overdue}
 		if filter.Search != nil {
 			f.Search = *filter.Search
 		}

@@ -61,6 +61,25 @@ func (r *integrationResolver) ScanHeartbeats(ctx context.Context, obj *db.Integr
 	return r.Alerting.ScanHeartbeats(ctx, obj.ID)
 }
 
+// Remediation is the resolver for the remediation field.
+func (r *integrationResolver) Remediation(ctx context.Context, obj *db.Integration) ([]*rules.Deadline, error) {
+	out := make([]*rules.Deadline, len(obj.Remediation))
+	for i := range obj.Remediation {
+		out[i] = &obj.Remediation[i]
+	}
+	return out, nil
+}
+
+// OverduePolicy is the resolver for the overduePolicy field.
+func (r *integrationResolver) OverduePolicy(ctx context.Context, obj *db.Integration) (*db.EscalationPolicy, error) {
+	return r.optionalPolicy(ctx, obj.OverduePolicyID)
+}
+
+// OverdueAlertCount is the resolver for the overdueAlertCount field.
+func (r *integrationResolver) OverdueAlertCount(ctx context.Context, obj *db.Integration) (int, error) {
+	return r.Alerting.OverdueAlertCount(ctx, obj.ID)
+}
+
 // CreateIntegration is the resolver for the createIntegration field.
 func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.CreateIntegrationInput) (*db.Integration, error) {
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
@@ -72,7 +91,9 @@ func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.Cr
 		SignatureSecret: input.SignatureSecret, RateLimitPerMinute: input.RateLimitPerMinute,
 		Grouping:         input.Grouping,
 		PageDelayMinutes: input.PageDelayMinutes, AutoCloseAfterMinutes: input.AutoCloseAfterMinutes,
-		ScanHeartbeatHours: input.ScanHeartbeatHours,
+		ScanHeartbeatHours:   input.ScanHeartbeatHours,
+		RegressionWindowDays: input.RegressionWindowDays,
+		Remediation:          remediationInput(input.Remediation), OverduePolicyID: input.OverduePolicyID,
 	})
 }
 
@@ -85,6 +106,11 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 		Name: input.Name, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
 		SignatureSecret: input.SignatureSecret, PageDelayMinutes: input.PageDelayMinutes,
+		RegressionWindowDays: input.RegressionWindowDays,
+		Remediation:          remediationInput(input.Remediation),
+	}
+	if policyID, set := input.OverduePolicyID.ValueOK(); set {
+		in.OverduePolicyID, in.ClearOverduePolicy = policyID, policyID == nil
 	}
 	if policyID, set := input.EscalationPolicyID.ValueOK(); set {
 		in.EscalationPolicyID, in.ClearEscalationPolicy = policyID, policyID == nil

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"github.com/klaxonhq/klaxon/invalid"
 	"strconv"
+	"strings"
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
@@ -138,6 +139,7 @@ func ruleSpecs(in []*graph.RuleInput) []rules.Rule {
 				EscalationPolicyID: ptrValue(r.Route.EscalationPolicyID),
 				RecipientUserIDs:   r.Route.RecipientUserIds,
 				RecipientGroupIDs:  r.Route.RecipientGroupIds,
+				Severity:           strings.ToLower(strings.TrimSpace(ptrValue(r.Route.Severity))),
 			}
 		}
 		for _, c := range r.Conditions {

@@ -72,7 +72,7 @@ func TestStepBudget(t *testing.T) {
 			}
 			msg := mustParse(t, tc.body)
 			b := newBudget(MaxSteps)
-			d := p.evaluate(msg, b)
+			d := p.evaluate(msg, Facts{}, b)
 			if !b.exhausted() {
 				t.Fatalf("the budget was not spent (%d of %d steps left): %+v", b.left, MaxSteps, d)
 			}
@@ -102,7 +102,7 @@ func TestStepBudget(t *testing.T) {
 					t.Fatal(err)
 				}
 				b := newBudget(MaxSteps)
-				if d := p.evaluate(mustParse(t, string(body)), b); d.Err != nil {
+				if d := p.evaluate(mustParse(t, string(body)), Facts{}, b); d.Err != nil {
 					t.Fatalf("%s on %s: %v", typ, f, d.Err)
 				}
 				if used := MaxSteps - b.left; used > 2000 {

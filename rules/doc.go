@@ -11,7 +11,11 @@
 //  2. Compile validates a Mapping and an ordered []Rule and compiles them into
 //     a Program, which is immutable and meant to be cached per integration.
 //  3. Program.Evaluate maps the alert Fields out of the message and returns
-//     the Action of the first rule whose conditions hold.
+//     the Action of the first rule whose conditions hold. A condition may
+//     also test a fact the caller knows about the message's source
+//     (Facts: "regression"); when Program.NeedsFacts says so, the caller
+//     looks them up (Program.MapFields gives the source) and calls
+//     Program.EvaluateWith.
 //
 // Validation failures are *invalid.Field values naming the offending input,
 // such as "mapping.severity[0]" or "rules[1].conditions[0].op".

@@ -25,6 +25,9 @@ func TestDetectifyPreset(t *testing.T) {
 	}{
 		"new_finding_high.json":        {ActionOpen, 0, sqli},
 		"new_finding_high_repeat.json": {ActionOpen, 0, sqli},
+		// The body cannot tell a regression; the stored alerts do (see
+		// alerting's regression tests).
+		"finding_high_regressed.json": {ActionOpen, 0, sqli},
 		"new_finding_medium.json": {ActionOpen, 0, Fields{
 			SourceID: "a71e4d90-2c3b-4f8e-b6d5-0e9f8a7c6b51", SourceName: "app.example.com",
 			Subject: "Reflected Cross-site Scripting (XSS)", Severity: "medium",

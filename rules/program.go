@@ -14,6 +14,8 @@ import (
 type Program struct {
 	mapping [][]mappedPath // indexed like fieldNames
 	rules   []compiledRule
+	// needsFacts says a condition tests a fact (see Facts).
+	needsFacts bool
 }
 
 type compiledRule struct {
@@ -45,17 +47,43 @@ func Compile(m Mapping, rs []Rule) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Program{mapping: mp, rules: cr}, nil
+	prog := &Program{mapping: mp, rules: cr}
+	for _, r := range cr {
+		for _, c := range r.conds {
+			prog.needsFacts = prog.needsFacts || isFact(c.field)
+		}
+	}
+	return prog, nil
 }
 
-// Evaluate maps msg's fields and runs the rules; the first matching rule
-// wins. A message that would take more than MaxSteps gets a Decision with
-// Err set to ErrTooCostly.
+// NeedsFacts says whether a rule tests a fact, so that the caller must
+// look the facts up before evaluating; without one, Facts{} will do.
+func (p *Program) NeedsFacts() bool { return p != nil && p.needsFacts }
+
+// Evaluate maps msg's fields and runs the rules with no facts known; the
+// first matching rule wins. A message that would take more than MaxSteps
+// gets a Decision with Err set to ErrTooCostly.
 func (p *Program) Evaluate(msg *Message) Decision {
-	return p.evaluate(msg, newBudget(MaxSteps))
+	return p.evaluate(msg, Facts{}, newBudget(MaxSteps))
 }
 
-func (p *Program) evaluate(msg *Message, b *budget) Decision {
+// EvaluateWith is Evaluate with the facts the caller knows about msg.
+func (p *Program) EvaluateWith(msg *Message, facts Facts) Decision {
+	return p.evaluate(msg, facts, newBudget(MaxSteps))
+}
+
+// MapFields maps msg's fields alone, so that the caller can look up the
+// facts of its source; ok is false when that costs more than MaxSteps.
+func (p *Program) MapFields(msg *Message) (f Fields, ok bool) {
+	if p == nil || msg == nil {
+		return Fields{}, p != nil
+	}
+	b := newBudget(MaxSteps)
+	f = p.mapFields(msg.root, b)
+	return f, !b.exhausted()
+}
+
+func (p *Program) evaluate(msg *Message, facts Facts, b *budget) Decision {
 	d := Decision{RuleIndex: -1, Detail: "no rule matched"}
 	if p == nil {
 		return d
@@ -70,6 +98,9 @@ func (p *Program) evaluate(msg *Message, b *budget) Decision {
 		return tooCostly
 	}
 	vals := fieldValues(&d.Fields)
+	if p.needsFacts {
+		vals = facts.values(vals)
+	}
 	for i, r := range p.rules {
 		matched := r.matches(root, vals, b)
 		if b.exhausted() {
@@ -77,6 +108,9 @@ func (p *Program) evaluate(msg *Message, b *budget) Decision {
 		}
 		if matched {
 			d.Action, d.RuleIndex, d.RuleName, d.Route = r.action, i, r.name, r.route
+			if r.route.Severity != "" {
+				d.Fields.Severity = r.route.Severity
+			}
 			d.Detail = fmt.Sprintf("rule %d %q matched: %s", i+1, r.name, r.action)
 			break
 		}

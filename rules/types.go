@@ -83,6 +83,10 @@ type Route struct {
 	EscalationPolicyID int   `json:"escalationPolicyId,omitempty"`
 	RecipientUserIDs   []int `json:"recipientUserIds,omitempty"`
 	RecipientGroupIDs  []int `json:"recipientGroupIds,omitempty"`
+	// Severity, when set, is the opened alert's severity instead of the
+	// mapped one (one of critical, high, medium, low, info): a rule can
+	// raise regressions, say.
+	Severity string `json:"severity,omitempty"`
 }
 
 // NamesRecipients reports whether the route pages people of its own.
@@ -92,7 +96,7 @@ func (r Route) NamesRecipients() bool {
 
 // IsZero reports whether the route overrides nothing.
 func (r Route) IsZero() bool {
-	return r.EscalationPolicyID == 0 && len(r.RecipientUserIDs) == 0 && len(r.RecipientGroupIDs) == 0
+	return r.EscalationPolicyID == 0 && len(r.RecipientUserIDs) == 0 && len(r.RecipientGroupIDs) == 0 && r.Severity == ""
 }
 
 // Decision is the outcome of evaluating one message.

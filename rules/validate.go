@@ -2,8 +2,11 @@ package rules
 
 import (
 	"fmt"
-	"github.com/klaxonhq/klaxon/invalid"
 	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/klaxonhq/klaxon/invalid"
 
 	"github.com/theory/jsonpath"
 )
@@ -15,6 +18,11 @@ func fieldIndex(name string) int {
 	for i, n := range fieldNames {
 		if n == name {
 			return i
+		}
+	}
+	for i, n := range factNames {
+		if n == name {
+			return len(fieldNames) + i
 		}
 	}
 	return -1
@@ -76,6 +84,9 @@ func compileRules(rs []Rule) ([]compiledRule, error) {
 		if !r.Route.IsZero() && r.Action != ActionOpen {
 			return nil, invalid.Fieldf(at+".route", "only an OPEN rule can route alerts")
 		}
+		if sev := r.Route.Severity; sev != "" && !slices.Contains(severityWords, sev) {
+			return nil, invalid.Fieldf(at+".route.severity", "unknown severity %q (want one of %s)", sev, strings.Join(severityWords, ", "))
+		}
 		switch r.Match {
 		case "", MatchAll:
 		case MatchAny:
@@ -112,7 +123,12 @@ func compileCondition(at string, c Condition) (compiledCond, error) {
 	case c.Field != "":
 		cc.field = fieldIndex(c.Field)
 		if cc.field < 0 {
-			return cc, invalid.Fieldf(at+".field", "unknown field %q (want one of sourceId, sourceName, subject, severity, url, details)", c.Field)
+			return cc, invalid.Fieldf(at+".field", "unknown field %q (want one of sourceId, sourceName, subject, severity, url, details, regression)", c.Field)
+		}
+		if isFact(cc.field) {
+			if err := checkFactCondition(at, c); err != nil {
+				return cc, err
+			}
 		}
 	default:
 		p, err := parsePath(c.Path)

@@ -42,6 +42,8 @@ var authzTable = map[string]authzEntry{
 	"Query.ruleset": {rule: ruleViewer, doc: `query($id: ID!) { ruleset(id: $id) { id name } }`,
 		fixture: withID(func(f *authzFixture) string { return f.rulesetID })},
 	"Query.alerts": {rule: ruleViewer, doc: `{ alerts { totalCount nodes { id } } }`},
+	"Query.findingStats": {rule: ruleViewer, doc: `query($id: ID!) { findingStats(integrationId: $id, from: "2020-01-01T00:00:00Z", to: "2040-01-01T00:00:00Z") { severities { severity opened closed regressions overdue medianSecondsToClose } } }`,
+		fixture: withID(func(f *authzFixture) string { return f.integ.ID })},
 	"Query.alert": {rule: ruleViewer, doc: `query($id: ID!) { alert(id: $id) { id status timeline { type } notifications { id } } }`,
 		fixture: withID(func(f *authzFixture) string { return f.alertID })},
 	"Query.inboundMessages": {rule: ruleViewer, doc: `{ inboundMessages { totalCount nodes { id status } } }`},

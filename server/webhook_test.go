@@ -159,10 +159,11 @@ func TestWebhookDetectifySamples(t *testing.T) {
 				appends                   int
 				timeline                  []string
 			}{
-				"sqli":       {"CLOSED", "high", "SQL Injection", 1, []string{"OPENED", "APPENDED", "CLOSED"}},
-				"xss":        {"OPEN", "medium", "Reflected Cross-site Scripting (XSS)", 0, []string{"OPENED"}},
-				"rce":        {"OPEN", "critical", "Remote Code Execution", 0, []string{"OPENED"}},
-				"sqli-again": {"OPEN", "high", "SQL Injection", 1, []string{"OPENED", "APPENDED"}},
+				"sqli": {"CLOSED", "high", "SQL Injection", 1, []string{"OPENED", "APPENDED", "CLOSED"}},
+				"xss":  {"OPEN", "medium", "Reflected Cross-site Scripting (XSS)", 0, []string{"OPENED"}},
+				"rce":  {"OPEN", "critical", "Remote Code Execution", 0, []string{"OPENED"}},
+				// The finding came back after its alert closed.
+				"sqli-again": {"OPEN", "high", "SQL Injection", 1, []string{"OPENED", "REGRESSION", "APPENDED"}},
 			}
 			for name, w := range want {
 				a, ok := byID[alerts[name]]
