@@ -276,6 +276,11 @@ type MatchedRule struct {
 type Mutation struct {
 }
 
+type OutcomeCount struct {
+	Status db.InboundStatus `json:"status"`
+	Count  int              `json:"count"`
+}
+
 type PageInfo struct {
 	EndCursor   *string `json:"endCursor,omitempty"`
 	HasNextPage bool    `json:"hasNextPage"`
@@ -313,6 +318,11 @@ type RuleRouteInput struct {
 	EscalationPolicyID *int  `json:"escalationPolicyId,omitempty"`
 	RecipientUserIds   []int `json:"recipientUserIds,omitempty"`
 	RecipientGroupIds  []int `json:"recipientGroupIds,omitempty"`
+}
+
+// A ruleset proposed for a replay; the integration's mapping stays.
+type RulesetInput struct {
+	Rules []*RuleInput `json:"rules"`
 }
 
 type ScheduleLayerInput struct {
