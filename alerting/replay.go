@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/klaxonhq/klaxon/db"
@@ -140,7 +142,7 @@ func (s *Service) ReplayRuleset(ctx context.Context, req ReplayRequest) (*Replay
 	if err := s.loadOpenAlerts(ctx, run, integ.ID, from); err != nil {
 		return nil, err
 	}
-	if err := s.walkLog(ctx, integ.ID, from, to, run.message); err != nil {
+	if err := s.walkLog(ctx, integ.ID, from, to, run.page); err != nil {
 		return nil, err
 	}
 	return run.result(), nil
@@ -193,9 +195,9 @@ func (s *Service) loadOpenAlerts(ctx context.Context, run *replayRun, integratio
 }
 
 // walkLog hands visit the integration's messages received in [from, to)
-// in (received_at, id) order, reading replayPageSize at a time. The page
-// it reads into is reused: visit must not keep a row.
-func (s *Service) walkLog(ctx context.Context, integrationID int, from, to time.Time, visit func(*replayRow)) error {
+// in (received_at, id) order, replayPageSize at a time. The page it reads
+// into is reused: visit must not keep a row.
+func (s *Service) walkLog(ctx context.Context, integrationID int, from, to time.Time, visit func([]replayRow)) error {
 	page := make([]replayRow, 0, replayPageSize)
 	afterAt, afterID := from, 0
 	first := true
@@ -211,9 +213,7 @@ func (s *Service) walkLog(ctx context.Context, integrationID int, from, to time.
 		if err := q.OrderExpr("received_at, id").Limit(replayPageSize).Scan(ctx, &page); err != nil {
 			return fmt.Errorf("replay: read the inbound log: %w", err)
 		}
-		for i := range page {
-			visit(&page[i])
-		}
+		visit(page)
 		if len(page) < replayPageSize {
 			return nil
 		}
@@ -231,10 +231,34 @@ type replayRun struct {
 	sources           map[string]*replaySource
 	changes           map[[2]db.InboundStatus]*OutcomeChange
 	out               *Replay
+	// verdicts are one page's, before and after, reused from page to page.
+	verdicts [][2]verdict
 }
 
-// message replays one stored message on both sides.
-func (run *replayRun) message(row *replayRow) {
+// page replays one page of stored messages. Parsing and judging a body
+// is most of a replay's work and depends on nothing but the body, so the
+// page's bodies are judged in parallel; their outcomes are then settled in
+// order, since each may depend on the ones before it.
+func (run *replayRun) page(rows []replayRow) {
+	run.verdicts = slices.Grow(run.verdicts[:0], len(rows))[:len(rows)]
+	workers := min(runtime.GOMAXPROCS(0), len(rows))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(rows); i += workers {
+				run.verdicts[i] = run.judge(&rows[i])
+			}
+		})
+	}
+	wg.Wait()
+	for i := range rows {
+		run.message(&rows[i], &run.verdicts[i][0], &run.verdicts[i][1])
+	}
+}
+
+// judge judges one stored message under the current ruleset and the
+// proposed one, parsing its body once.
+func (run *replayRun) judge(row *replayRow) [2]verdict {
 	refused := ""
 	if row.Status == db.InboundRefused {
 		// The signature was checked with the secret of the day; the
@@ -246,8 +270,11 @@ func (run *replayRun) message(row *replayRow) {
 	if refused == "" {
 		parsed, parseErr = rules.Parse(row.Body)
 	}
-	before := run.current.judge(parsed, parseErr, refused)
-	after := run.proposed.judge(parsed, parseErr, refused)
+	return [2]verdict{run.current.judge(parsed, parseErr, refused), run.proposed.judge(parsed, parseErr, refused)}
+}
+
+// message settles one judged message on both sides and counts it.
+func (run *replayRun) message(row *replayRow, before, after *verdict) {
 	src := run.source(&before.plan, &after.plan)
 	var b, a ingestOutcome
 	if src == nil {
