@@ -208,7 +208,10 @@ func (s *Service) walkLog(ctx context.Context, integrationID int, from, to time.
 		if first {
 			q = q.Where("received_at >= ?", from)
 		} else {
-			q = q.Where("(received_at > ? OR (received_at = ? AND id > ?))", afterAt, afterAt, afterID)
+			// A row value, not an OR of two comparisons: PostgreSQL seeks
+			// the index to it, where the OR would filter the whole range
+			// from its start on every page.
+			q = q.Where("(received_at, id) > (?, ?)", afterAt, afterID)
 		}
 		if err := q.OrderExpr("received_at, id").Limit(replayPageSize).Scan(ctx, &page); err != nil {
 			return fmt.Errorf("replay: read the inbound log: %w", err)
