@@ -195,14 +195,39 @@ func (s *Service) loadOpenAlerts(ctx context.Context, run *replayRun, integratio
 }
 
 // walkLog hands visit the integration's messages received in [from, to)
-// in (received_at, id) order, replayPageSize at a time. The page it reads
-// into is reused: visit must not keep a row.
+// in (received_at, id) order, replayPageSize at a time. While visit works
+// on one page the next is being read, into the other of two buffers that
+// take turns: visit must not keep a row.
 func (s *Service) walkLog(ctx context.Context, integrationID int, from, to time.Time, visit func([]replayRow)) error {
-	page := make([]replayRow, 0, replayPageSize)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	free := make(chan []replayRow, 2)
+	free <- make([]replayRow, 0, replayPageSize)
+	free <- make([]replayRow, 0, replayPageSize)
+	pages := make(chan []replayRow)
+	read := make(chan error, 1)
+	go func() {
+		defer close(pages)
+		read <- s.readLog(ctx, integrationID, from, to, free, pages)
+	}()
+	for page := range pages {
+		visit(page)
+		free <- page[:0]
+	}
+	return <-read
+}
+
+// readLog reads the pages walkLog hands on, each into a buffer taken from
+// free, and sends it on pages.
+func (s *Service) readLog(ctx context.Context, integrationID int, from, to time.Time, free <-chan []replayRow, pages chan<- []replayRow) error {
 	afterAt, afterID := from, 0
-	first := true
-	for {
-		page = page[:0]
+	for first := true; ; first = false {
+		var page []replayRow
+		select {
+		case page = <-free:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		q := s.db.NewSelect().Table("inbound_messages").Column("id", "received_at", "status", "detail", "body").
 			Where("integration_id = ? AND received_at < ?", integrationID, to)
 		if first {
@@ -216,14 +241,20 @@ func (s *Service) walkLog(ctx context.Context, integrationID int, from, to time.
 		if err := q.OrderExpr("received_at, id").Limit(replayPageSize).Scan(ctx, &page); err != nil {
 			return fmt.Errorf("replay: read the inbound log: %w", err)
 		}
-		visit(page)
-		if len(page) < replayPageSize {
-			return nil
+		full := len(page) == replayPageSize
+		if full {
+			last := page[len(page)-1]
+			afterAt, afterID = last.ReceivedAt, last.ID
 		}
-		last := page[len(page)-1]
-		afterAt, afterID, first = last.ReceivedAt, last.ID, false
-		if err := ctx.Err(); err != nil {
-			return err
+		if len(page) > 0 {
+			select {
+			case pages <- page:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if !full {
+			return nil
 		}
 	}
 }
