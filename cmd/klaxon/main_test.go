@@ -152,7 +152,7 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 		}
 	})
 	t.Run("replay limit", func(t *testing.T) {
-		if cfg.ReplayMaxMessages != 1_000_000 {
+		if cfg.ReplayMaxMessages != 500_000 {
 			t.Fatalf("default replay limit: %d", cfg.ReplayMaxMessages)
 		}
 		t.Setenv("KLAXON_REPLAY_MAX_MESSAGES", "5000")
