@@ -369,3 +369,45 @@ func TestReplayBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestDryRunAndReplayAgreeWithIngest sends a Detectify story message by
+// message: before each, testIntegration must predict what ingest then
+// does; afterwards a replay under the integration's own rules must find
+// every stored status again and change nothing.
+func TestDryRunAndReplayAgreeWithIngest(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newReplayFixture(t, d, 0)
+		integ := f.integration("Detectify", nil)
+		from := f.clock.Now()
+		for _, file := range []string{"scan_started.json", "new_finding_high.json", "new_finding_high_repeat.json",
+			"legacy_event_finding_high.json", "new_finding_medium.json", "new_finding_critical.json", "finding_low.json",
+			"finding_low_unmatched.json", "scan_completed.json", "new_finding_high.json", "api_v2_vulnerability.json"} {
+			body := sample(t, file)
+			dry, err := f.svc.TestIntegration(f.ctx, integ.ID, body)
+			if err != nil {
+				t.Fatalf("%s: dry run: %v", file, err)
+			}
+			res := f.ingest(integ, body)
+			if dry.Status != res.Status || dry.Detail != res.Detail {
+				t.Fatalf("%s: dry run said %s (%s), ingest did %s (%s)", file, dry.Status, dry.Detail, res.Status, res.Detail)
+			}
+			if (dry.Alert != nil) != (res.Status == db.InboundAppended || res.Status == db.InboundClosed) ||
+				(dry.Alert != nil && dry.Alert.ID != *res.AlertID) {
+				t.Fatalf("%s: dry run names alert %+v, ingest touched %v with %s", file, dry.Alert, res.AlertID, res.Status)
+			}
+			f.clock.Advance(time.Minute)
+		}
+		rs, err := f.integ.Ruleset(f.ctx, *integ.RulesetID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.svc.ReplayRuleset(f.ctx, alerting.ReplayRequest{IntegrationID: integ.ID, Rules: rs.RuleSpecs(), From: from, To: f.clock.Now()})
+		if err != nil {
+			t.Fatalf("replay: %v", err)
+		}
+		stored := f.storedCounts(integ.ID)
+		if !maps.Equal(got.Before, stored) || !maps.Equal(got.After, stored) || len(got.Changes) != 0 {
+			t.Fatalf("replay under the same rules: before %v, after %v, %d changes; the log holds %v", got.Before, got.After, len(got.Changes), stored)
+		}
+	})
+}
