@@ -184,8 +184,9 @@ func (s *Service) loadOpenAlerts(ctx context.Context, run *replayRun, integratio
 		autoClose = *n
 	}
 	for _, a := range open {
-		// A message after from may have moved last_seen_at; the alert was
-		// seen no later than from as far as the range is concerned.
+		// A message after from may have moved last_seen_at, and the one
+		// before from is not kept apart: from is the latest it can have
+		// been, which keeps the alert open the longest.
 		seen := a.LastSeenAt
 		if seen.After(from) {
 			seen = from
