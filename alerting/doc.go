@@ -36,6 +36,12 @@
 //     links to it; remediation deadlines give alerts a due time, pulled in
 //     by a raised severity, and an overdue job marks them overdue and
 //     pages the overdue policy; findingStats reports per severity.
+//   - Dry runs (simulate.go, dryrun.go, replay.go): testIntegration (one
+//     message) and replayRuleset (a range of the stored inbound log under
+//     a proposed ruleset, against the current one) judge messages with
+//     ingest's own decision and plan, and settle the plan against a
+//     simulated alert per source instead of the alerts table. They write
+//     nothing; a replay streams the log a page at a time.
 //
 // Deduplication is the database's job: a unique index allows one unclosed
 // alert per (integration, source id), and opening is an INSERT … ON

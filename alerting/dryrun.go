@@ -21,7 +21,8 @@ type DryRun struct {
 }
 
 // TestIntegration evaluates body as the integration would and reports the
-// outcome. It only reads.
+// outcome. It only reads. It settles the plan the way a replay does (see
+// simulate.go), against the source's alert as the alerts table holds it.
 func (s *Service) TestIntegration(ctx context.Context, id int, body []byte) (*DryRun, error) {
 	integ, err := s.config.Integrations.IntegrationByID(ctx, s.db, id)
 	if err != nil {
@@ -35,44 +36,40 @@ func (s *Service) TestIntegration(ctx context.Context, id int, body []byte) (*Dr
 	if err != nil {
 		return nil, err
 	}
-	decision, failure := r.decide(body, facts)
-	run := &DryRun{Decision: decision, Detail: decision.Detail}
-	if failure != "" {
-		run.Status, run.Detail = db.InboundMappingFailed, failure
-		return run, nil
+	parsed, parseErr := rules.Parse(body)
+	v := r.judge(parsed, parseErr, "", facts)
+	var state sourceState
+	var existing *db.Alert
+	if v.plan.Step != stepStore {
+		if existing, err = s.openAlertOf(ctx, integ.ID, v.plan.Fields.SourceID); err != nil {
+			return nil, fmt.Errorf("test integration %d: %w", id, err)
+		}
+		if existing != nil {
+			state = sourceState{open: true, subject: existing.Subject, lastSeen: existing.LastSeenAt}
+		}
 	}
-	switch decision.Action {
-	case rules.ActionIgnore:
-		run.Status = db.InboundFiltered
-		return run, nil
-	case rules.ActionPulse:
-		run.Status = db.InboundPulse
-		return run, nil
-	case rules.ActionOpen, rules.ActionClose:
-	default:
-		run.Status = db.InboundIgnored
-		return run, nil
+	out := state.settle(&v.plan, s.clock())
+	run := &DryRun{Status: out.Status, Detail: out.Detail, Decision: v.decision}
+	if out.Entry != "" {
+		// An outcome with a timeline entry is about the existing alert,
+		// unless it opened a new one.
+		run.Alert = existing
 	}
+	return run, nil
+}
+
+// openAlertOf is the integration's unclosed alert for the source, nil when
+// it has none.
+func (s *Service) openAlertOf(ctx context.Context, integrationID int, sourceID string) (*db.Alert, error) {
 	existing := new(db.Alert)
-	err = s.db.NewSelect().Model(existing).
-		Where("integration_id = ? AND source_id = ? AND status <> ?", integ.ID, decision.Fields.SourceID, db.AlertClosed).
+	err := s.db.NewSelect().Model(existing).
+		Where("integration_id = ? AND source_id = ? AND status <> ?", integrationID, sourceID, db.AlertClosed).
 		Scan(ctx)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		existing = nil
+		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("test integration %d: %w", id, err)
+		return nil, err
 	}
-	switch {
-	case decision.Action == rules.ActionOpen && existing == nil:
-		run.Status = db.InboundOpened
-	case decision.Action == rules.ActionOpen:
-		run.Status, run.Alert = db.InboundAppended, existing
-	case existing == nil:
-		run.Status = db.InboundIgnored
-		run.Detail += "; no open alert for this source"
-	default:
-		run.Status, run.Alert = db.InboundClosed, existing
-	}
-	return run, nil
+	return existing, nil
 }

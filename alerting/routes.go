@@ -124,17 +124,26 @@ func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {
 		}
 	}
 	if r.failure == "" {
-		if r.program, err = rules.Compile(integ.Mapping, specs); err != nil {
-			r.failure = "integration configuration: " + err.Error()
-		}
-	}
-	if r.failure == "" && integ.Grouping != nil {
-		if r.grouper, err = rules.CompileGrouping(*integ.Grouping); err != nil {
-			r.failure = "integration grouping: " + err.Error()
-		}
+		r.compile(specs)
 	}
 	s.routes.put(token, r)
 	return r, nil
+}
+
+// compile builds the route's program from its integration's mapping and
+// specs, and its grouper; what fails to compile becomes the route's
+// failure.
+func (r *route) compile(specs []rules.Rule) {
+	var err error
+	if r.program, err = rules.Compile(r.integ.Mapping, specs); err != nil {
+		r.failure = "integration configuration: " + err.Error()
+		return
+	}
+	if r.integ.Grouping != nil {
+		if r.grouper, err = rules.CompileGrouping(*r.integ.Grouping); err != nil {
+			r.failure = "integration grouping: " + err.Error()
+		}
+	}
 }
 
 // hold is the maintenance window that holds back the paging of an alert
@@ -160,13 +169,20 @@ func holdAmong(windows []*db.MaintenanceWindow, t time.Time) *suppression {
 // dry run can pass facts of its own. A non-empty failure is the reason the
 // message cannot be mapped, meant for the inbound log.
 func (r *route) decide(body []byte, facts rules.Facts) (rules.Decision, string) {
+	parsed, err := rules.Parse(body)
+	return r.decideParsed(parsed, err, facts)
+}
+
+// decideParsed is decide for a body parsed already (parseErr when it did
+// not parse), so that a replay parses each stored body once for the two
+// rulesets it compares.
+func (r *route) decideParsed(parsed *rules.Message, parseErr error, facts rules.Facts) (rules.Decision, string) {
 	none := rules.Decision{RuleIndex: -1}
 	if r.failure != "" {
 		return none, r.failure
 	}
-	parsed, err := rules.Parse(body)
-	if err != nil {
-		return none, err.Error()
+	if parseErr != nil {
+		return none, parseErr.Error()
 	}
 	decision := r.program.EvaluateWith(parsed, facts)
 	if decision.Err != nil {

@@ -45,6 +45,8 @@ type Service struct {
 		jobs       []*db.AlertJob
 		deliveries []*unrecorded
 	}
+	// replayMax is how many stored messages one replay may read.
+	replayMax int
 }
 
 // Options is what a Service is built from. Every field but DB may be left
@@ -82,6 +84,10 @@ type Options struct {
 	// Events is the bus the service wakes after each commit that recorded
 	// events; default none, and events still flow on the bus's own poll.
 	Events *events.Bus
+	// ReplayMaxMessages is how many stored messages one replay of a
+	// ruleset may read; default DefaultReplayMaxMessages. A longer range
+	// is refused before anything is read.
+	ReplayMaxMessages int
 }
 
 // NewService builds the domain service from o, filling in the defaults
@@ -91,6 +97,7 @@ func NewService(o Options) *Service {
 		db: o.DB, now: o.Now, log: o.Log, publicURL: strings.TrimRight(o.PublicURL, "/"), config: o.Config,
 		senders: o.Channels, rateLimits: maps.Clone(o.RateLimits), jobLease: o.JobLease, bus: o.Events,
 		workerID: newWorkerID(), commits: &groupCommit{},
+		replayMax: o.ReplayMaxMessages,
 	}
 	if s.now == nil {
 		s.now = time.Now

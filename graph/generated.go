@@ -50,9 +50,11 @@ type ResolverRoot interface {
 	Notification() NotificationResolver
 	NotificationRule() NotificationRuleResolver
 	Query() QueryResolver
+	ReplayedMessage() ReplayedMessageResolver
 	Restriction() RestrictionResolver
 	Rule() RuleResolver
 	RuleRoute() RuleRouteResolver
+	RulesetReplay() RulesetReplayResolver
 	ScanHeartbeat() ScanHeartbeatResolver
 	Schedule() ScheduleResolver
 	ScheduleLayer() ScheduleLayerResolver
@@ -415,6 +417,18 @@ type ComplexityRoot struct {
 		User          func(childComplexity int) int
 	}
 
+	OutcomeChange struct {
+		After    func(childComplexity int) int
+		Before   func(childComplexity int) int
+		Count    func(childComplexity int) int
+		Examples func(childComplexity int) int
+	}
+
+	OutcomeCount struct {
+		Count  func(childComplexity int) int
+		Status func(childComplexity int) int
+	}
+
 	PageInfo struct {
 		EndCursor   func(childComplexity int) int
 		HasNextPage func(childComplexity int) int
@@ -442,6 +456,7 @@ type ComplexityRoot struct {
 		Me                 func(childComplexity int) int
 		OnCall             func(childComplexity int, scheduleID int, at *time.Time) int
 		PushPublicKey      func(childComplexity int) int
+		ReplayRuleset      func(childComplexity int, integrationID int, ruleset RulesetInput, from time.Time, to time.Time) int
 		Ruleset            func(childComplexity int, id int) int
 		Rulesets           func(childComplexity int) int
 		Schedule           func(childComplexity int, id int) int
@@ -454,6 +469,21 @@ type ComplexityRoot struct {
 	RemediationDeadline struct {
 		Days     func(childComplexity int) int
 		Severity func(childComplexity int) int
+	}
+
+	ReplayedAlert struct {
+		OpenedAfter  func(childComplexity int) int
+		OpenedBefore func(childComplexity int) int
+		SourceID     func(childComplexity int) int
+		Subject      func(childComplexity int) int
+	}
+
+	ReplayedMessage struct {
+		After      func(childComplexity int) int
+		Before     func(childComplexity int) int
+		MessageID  func(childComplexity int) int
+		ReceivedAt func(childComplexity int) int
+		Rule       func(childComplexity int) int
 	}
 
 	Restriction struct {
@@ -484,6 +514,17 @@ type ComplexityRoot struct {
 		Name        func(childComplexity int) int
 		Rules       func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
+	}
+
+	RulesetReplay struct {
+		After                 func(childComplexity int) int
+		Before                func(childComplexity int) int
+		Changes               func(childComplexity int) int
+		Messages              func(childComplexity int) int
+		NotOpened             func(childComplexity int) int
+		NotOpenedTotal        func(childComplexity int) int
+		OpenedInAddition      func(childComplexity int) int
+		OpenedInAdditionTotal func(childComplexity int) int
 	}
 
 	ScanHeartbeat struct {
@@ -727,6 +768,7 @@ type QueryResolver interface {
 	Integration(ctx context.Context, id int) (*db.Integration, error)
 	Rulesets(ctx context.Context) ([]*db.Ruleset, error)
 	Ruleset(ctx context.Context, id int) (*db.Ruleset, error)
+	ReplayRuleset(ctx context.Context, integrationID int, ruleset RulesetInput, from time.Time, to time.Time) (*alerting.Replay, error)
 	MaintenanceWindows(ctx context.Context, activeAt *time.Time) ([]*db.MaintenanceWindow, error)
 	MaintenanceWindow(ctx context.Context, id int) (*db.MaintenanceWindow, error)
 	Schedules(ctx context.Context) ([]*db.Schedule, error)
@@ -740,6 +782,9 @@ type QueryResolver interface {
 	Groups(ctx context.Context) ([]*db.Group, error)
 	Group(ctx context.Context, id int) (*db.Group, error)
 }
+type ReplayedMessageResolver interface {
+	Rule(ctx context.Context, obj *alerting.ReplayedMessage) (*MatchedRule, error)
+}
 type RestrictionResolver interface {
 	StartDay(ctx context.Context, obj *oncall.Restriction) (Weekday, error)
 	StartTime(ctx context.Context, obj *oncall.Restriction) (string, error)
@@ -751,6 +796,10 @@ type RuleRouteResolver interface {
 	EscalationPolicy(ctx context.Context, obj *rules.Route) (*db.EscalationPolicy, error)
 	RecipientUsers(ctx context.Context, obj *rules.Route) ([]*db.User, error)
 	RecipientGroups(ctx context.Context, obj *rules.Route) ([]*db.Group, error)
+}
+type RulesetReplayResolver interface {
+	Before(ctx context.Context, obj *alerting.Replay) ([]*OutcomeCount, error)
+	After(ctx context.Context, obj *alerting.Replay) ([]*OutcomeCount, error)
 }
 type ScanHeartbeatResolver interface {
 	Alert(ctx context.Context, obj *db.ScanHeartbeat) (*db.Alert, error)
@@ -2619,6 +2668,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.NotificationRule.User(childComplexity), true
 
+	case "OutcomeChange.after":
+		if e.ComplexityRoot.OutcomeChange.After == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutcomeChange.After(childComplexity), true
+	case "OutcomeChange.before":
+		if e.ComplexityRoot.OutcomeChange.Before == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutcomeChange.Before(childComplexity), true
+	case "OutcomeChange.count":
+		if e.ComplexityRoot.OutcomeChange.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutcomeChange.Count(childComplexity), true
+	case "OutcomeChange.examples":
+		if e.ComplexityRoot.OutcomeChange.Examples == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutcomeChange.Examples(childComplexity), true
+
+	case "OutcomeCount.count":
+		if e.ComplexityRoot.OutcomeCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutcomeCount.Count(childComplexity), true
+	case "OutcomeCount.status":
+		if e.ComplexityRoot.OutcomeCount.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutcomeCount.Status(childComplexity), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -2824,6 +2911,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PushPublicKey(childComplexity), true
+	case "Query.replayRuleset":
+		if e.ComplexityRoot.Query.ReplayRuleset == nil {
+			break
+		}
+
+		args, err := ec.field_Query_replayRuleset_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ReplayRuleset(childComplexity, args["integrationId"].(int), args["ruleset"].(RulesetInput), args["from"].(time.Time), args["to"].(time.Time)), true
 	case "Query.ruleset":
 		if e.ComplexityRoot.Query.Ruleset == nil {
 			break
@@ -2899,6 +2997,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RemediationDeadline.Severity(childComplexity), true
+
+	case "ReplayedAlert.openedAfter":
+		if e.ComplexityRoot.ReplayedAlert.OpenedAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplayedAlert.OpenedAfter(childComplexity), true
+	case "ReplayedAlert.openedBefore":
+		if e.ComplexityRoot.ReplayedAlert.OpenedBefore == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplayedAlert.OpenedBefore(childComplexity), true
+	case "ReplayedAlert.sourceId":
+		if e.ComplexityRoot.ReplayedAlert.SourceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplayedAlert.SourceID(childComplexity), true
+	case "ReplayedAlert.subject":
+		if e.ComplexityRoot.ReplayedAlert.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplayedAlert.Subject(childComplexity), true
+
+	case "ReplayedMessage.after":
+		if e.ComplexityRoot.ReplayedMessage.After == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplayedMessage.After(childComplexity), true
+	case "ReplayedMessage.before":
+		if e.ComplexityRoot.ReplayedMessage.Before == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplayedMessage.Before(childComplexity), true
+	case "ReplayedMessage.messageId":
+		if e.ComplexityRoot.ReplayedMessage.MessageID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplayedMessage.MessageID(childComplexity), true
+	case "ReplayedMessage.receivedAt":
+		if e.ComplexityRoot.ReplayedMessage.ReceivedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplayedMessage.ReceivedAt(childComplexity), true
+	case "ReplayedMessage.rule":
+		if e.ComplexityRoot.ReplayedMessage.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplayedMessage.Rule(childComplexity), true
 
 	case "Restriction.durationMinutes":
 		if e.ComplexityRoot.Restriction.DurationMinutes == nil {
@@ -3011,6 +3165,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Ruleset.UpdatedAt(childComplexity), true
+
+	case "RulesetReplay.after":
+		if e.ComplexityRoot.RulesetReplay.After == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RulesetReplay.After(childComplexity), true
+	case "RulesetReplay.before":
+		if e.ComplexityRoot.RulesetReplay.Before == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RulesetReplay.Before(childComplexity), true
+	case "RulesetReplay.changes":
+		if e.ComplexityRoot.RulesetReplay.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RulesetReplay.Changes(childComplexity), true
+	case "RulesetReplay.messages":
+		if e.ComplexityRoot.RulesetReplay.Messages == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RulesetReplay.Messages(childComplexity), true
+	case "RulesetReplay.notOpened":
+		if e.ComplexityRoot.RulesetReplay.NotOpened == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RulesetReplay.NotOpened(childComplexity), true
+	case "RulesetReplay.notOpenedTotal":
+		if e.ComplexityRoot.RulesetReplay.NotOpenedTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RulesetReplay.NotOpenedTotal(childComplexity), true
+	case "RulesetReplay.openedInAddition":
+		if e.ComplexityRoot.RulesetReplay.OpenedInAddition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RulesetReplay.OpenedInAddition(childComplexity), true
+	case "RulesetReplay.openedInAdditionTotal":
+		if e.ComplexityRoot.RulesetReplay.OpenedInAdditionTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RulesetReplay.OpenedInAdditionTotal(childComplexity), true
 
 	case "ScanHeartbeat.alert":
 		if e.ComplexityRoot.ScanHeartbeat.Alert == nil {
@@ -3365,6 +3568,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RestrictionInput", ec.unmarshalInputRestrictionInput),
 			graphql.NewInputUnmarshaler("RuleInput", ec.unmarshalInputRuleInput),
 			graphql.NewInputUnmarshaler("RuleRouteInput", ec.unmarshalInputRuleRouteInput),
+			graphql.NewInputUnmarshaler("RulesetInput", ec.unmarshalInputRulesetInput),
 			graphql.NewInputUnmarshaler("ScheduleLayerInput", ec.unmarshalInputScheduleLayerInput),
 			graphql.NewInputUnmarshaler("UpdateContactMethodInput", ec.unmarshalInputUpdateContactMethodInput),
 			graphql.NewInputUnmarshaler("UpdateEscalationPolicyInput", ec.unmarshalInputUpdateEscalationPolicyInput),
@@ -4408,6 +4612,70 @@ type ScanHeartbeat {
   "The alert the missed pulse opened, while the key is DOWN."
   alert: Alert
 }
+
+extend type Query {
+  """
+  What the integration's stored messages received in [from, to) would have
+  become under the proposed ruleset, against what they become under its
+  current one; both are worked out by the ingest rules and the same
+  simulation of open alerts (see the README), starting from the alerts open
+  at from. Nothing is written. A range holding more messages than the
+  server's KLAXON_REPLAY_MAX_MESSAGES is refused with BAD_USER_INPUT.
+  """
+  replayRuleset(integrationId: ID!, ruleset: RulesetInput!, from: Time!, to: Time!): RulesetReplay!
+}
+
+"A ruleset proposed for a replay; the integration's mapping stays."
+input RulesetInput {
+  rules: [RuleInput!]!
+}
+
+type RulesetReplay {
+  "Messages replayed."
+  messages: Int!
+  "Messages by the status they get under the current ruleset; statuses no message gets are left out."
+  before: [OutcomeCount!]!
+  "Messages by the status they would get under the proposed ruleset."
+  after: [OutcomeCount!]!
+  "Findings whose alerts the proposed ruleset opens fewer times; the first 1000 by sourceId."
+  notOpened: [ReplayedAlert!]!
+  notOpenedTotal: Int!
+  "Findings whose alerts the proposed ruleset opens more times; the first 1000 by sourceId."
+  openedInAddition: [ReplayedAlert!]!
+  openedInAdditionTotal: Int!
+  "The outcomes that differ, most frequent first."
+  changes: [OutcomeChange!]!
+}
+
+type OutcomeCount {
+  status: InboundStatus!
+  count: Int!
+}
+
+type ReplayedAlert {
+  sourceId: String!
+  "The subject its alert opened with."
+  subject: String!
+  openedBefore: Int!
+  openedAfter: Int!
+}
+
+type OutcomeChange {
+  before: InboundStatus!
+  after: InboundStatus!
+  count: Int!
+  "The first 20 such messages in the order received."
+  examples: [ReplayedMessage!]!
+}
+
+type ReplayedMessage {
+  messageId: ID!
+  receivedAt: Time!
+  before: InboundStatus!
+  after: InboundStatus!
+  "The proposed ruleset's rule that decided; null when none matched (or the body could not be mapped)."
+  rule: MatchedRule
+}
 `, BuiltIn: false},
 	{Name: "../schema/maintenance.graphqls", Input: `# Maintenance windows: spans of time during which integrations' alerts
 # open as usual but nobody is paged.
@@ -5422,6 +5690,30 @@ func (ec *executionContext) childFields_NotificationRule(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type NotificationRule", field.Name)
 }
 
+func (ec *executionContext) childFields_OutcomeChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "before":
+		return ec.fieldContext_OutcomeChange_before(ctx, field)
+	case "after":
+		return ec.fieldContext_OutcomeChange_after(ctx, field)
+	case "count":
+		return ec.fieldContext_OutcomeChange_count(ctx, field)
+	case "examples":
+		return ec.fieldContext_OutcomeChange_examples(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OutcomeChange", field.Name)
+}
+
+func (ec *executionContext) childFields_OutcomeCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_OutcomeCount_status(ctx, field)
+	case "count":
+		return ec.fieldContext_OutcomeCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OutcomeCount", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "endCursor":
@@ -5440,6 +5732,36 @@ func (ec *executionContext) childFields_RemediationDeadline(ctx context.Context,
 		return ec.fieldContext_RemediationDeadline_days(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RemediationDeadline", field.Name)
+}
+
+func (ec *executionContext) childFields_ReplayedAlert(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sourceId":
+		return ec.fieldContext_ReplayedAlert_sourceId(ctx, field)
+	case "subject":
+		return ec.fieldContext_ReplayedAlert_subject(ctx, field)
+	case "openedBefore":
+		return ec.fieldContext_ReplayedAlert_openedBefore(ctx, field)
+	case "openedAfter":
+		return ec.fieldContext_ReplayedAlert_openedAfter(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReplayedAlert", field.Name)
+}
+
+func (ec *executionContext) childFields_ReplayedMessage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "messageId":
+		return ec.fieldContext_ReplayedMessage_messageId(ctx, field)
+	case "receivedAt":
+		return ec.fieldContext_ReplayedMessage_receivedAt(ctx, field)
+	case "before":
+		return ec.fieldContext_ReplayedMessage_before(ctx, field)
+	case "after":
+		return ec.fieldContext_ReplayedMessage_after(ctx, field)
+	case "rule":
+		return ec.fieldContext_ReplayedMessage_rule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReplayedMessage", field.Name)
 }
 
 func (ec *executionContext) childFields_Restriction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5500,6 +5822,28 @@ func (ec *executionContext) childFields_Ruleset(ctx context.Context, field graph
 		return ec.fieldContext_Ruleset_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Ruleset", field.Name)
+}
+
+func (ec *executionContext) childFields_RulesetReplay(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "messages":
+		return ec.fieldContext_RulesetReplay_messages(ctx, field)
+	case "before":
+		return ec.fieldContext_RulesetReplay_before(ctx, field)
+	case "after":
+		return ec.fieldContext_RulesetReplay_after(ctx, field)
+	case "notOpened":
+		return ec.fieldContext_RulesetReplay_notOpened(ctx, field)
+	case "notOpenedTotal":
+		return ec.fieldContext_RulesetReplay_notOpenedTotal(ctx, field)
+	case "openedInAddition":
+		return ec.fieldContext_RulesetReplay_openedInAddition(ctx, field)
+	case "openedInAdditionTotal":
+		return ec.fieldContext_RulesetReplay_openedInAdditionTotal(ctx, field)
+	case "changes":
+		return ec.fieldContext_RulesetReplay_changes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RulesetReplay", field.Name)
 }
 
 func (ec *executionContext) childFields_ScanHeartbeat(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6899,6 +7243,44 @@ func (ec *executionContext) field_Query_onCall_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["at"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_replayRuleset_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "integrationId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["integrationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ruleset",
+		func(ctx context.Context, v any) (RulesetInput, error) {
+			return ec.unmarshalNRulesetInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRulesetInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ruleset"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg3
 	return args, nil
 }
 
@@ -14571,6 +14953,153 @@ func (ec *executionContext) fieldContext_NotificationRule_createdAt(_ context.Co
 	return graphql.NewScalarFieldContext("NotificationRule", field, false, false, "Time")
 }
 
+func (ec *executionContext) _OutcomeChange_before(ctx context.Context, field graphql.CollectedField, obj *alerting.OutcomeChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutcomeChange_before(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Before, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.InboundStatus) graphql.Marshaler {
+			return ec.marshalNInboundStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐInboundStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutcomeChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutcomeChange", field, false, false, "InboundStatus")
+}
+
+func (ec *executionContext) _OutcomeChange_after(ctx context.Context, field graphql.CollectedField, obj *alerting.OutcomeChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutcomeChange_after(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.After, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.InboundStatus) graphql.Marshaler {
+			return ec.marshalNInboundStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐInboundStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutcomeChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutcomeChange", field, false, false, "InboundStatus")
+}
+
+func (ec *executionContext) _OutcomeChange_count(ctx context.Context, field graphql.CollectedField, obj *alerting.OutcomeChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutcomeChange_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutcomeChange_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutcomeChange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _OutcomeChange_examples(ctx context.Context, field graphql.CollectedField, obj *alerting.OutcomeChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutcomeChange_examples(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Examples, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []alerting.ReplayedMessage) graphql.Marshaler {
+			return ec.marshalNReplayedMessage2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐReplayedMessageᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutcomeChange_examples(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OutcomeChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplayedMessage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OutcomeCount_status(ctx context.Context, field graphql.CollectedField, obj *OutcomeCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutcomeCount_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.InboundStatus) graphql.Marshaler {
+			return ec.marshalNInboundStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐInboundStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutcomeCount_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutcomeCount", field, false, false, "InboundStatus")
+}
+
+func (ec *executionContext) _OutcomeCount_count(ctx context.Context, field graphql.CollectedField, obj *OutcomeCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutcomeCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutcomeCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutcomeCount", field, false, false, "Int")
+}
+
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15240,6 +15769,50 @@ func (ec *executionContext) fieldContext_Query_ruleset(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_replayRuleset(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_replayRuleset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ReplayRuleset(ctx, fc.Args["integrationId"].(int), fc.Args["ruleset"].(RulesetInput), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *alerting.Replay) graphql.Marshaler {
+			return ec.marshalNRulesetReplay2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐReplay(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_replayRuleset(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RulesetReplay(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_replayRuleset_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_maintenanceWindows(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15830,6 +16403,222 @@ func (ec *executionContext) fieldContext_RemediationDeadline_days(_ context.Cont
 	return graphql.NewScalarFieldContext("RemediationDeadline", field, false, false, "Int")
 }
 
+func (ec *executionContext) _ReplayedAlert_sourceId(ctx context.Context, field graphql.CollectedField, obj *alerting.ReplayedAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplayedAlert_sourceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SourceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplayedAlert_sourceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplayedAlert", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplayedAlert_subject(ctx context.Context, field graphql.CollectedField, obj *alerting.ReplayedAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplayedAlert_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplayedAlert_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplayedAlert", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplayedAlert_openedBefore(ctx context.Context, field graphql.CollectedField, obj *alerting.ReplayedAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplayedAlert_openedBefore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenedBefore, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplayedAlert_openedBefore(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplayedAlert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplayedAlert_openedAfter(ctx context.Context, field graphql.CollectedField, obj *alerting.ReplayedAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplayedAlert_openedAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenedAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplayedAlert_openedAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplayedAlert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplayedMessage_messageId(ctx context.Context, field graphql.CollectedField, obj *alerting.ReplayedMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplayedMessage_messageId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessageID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplayedMessage_messageId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplayedMessage", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ReplayedMessage_receivedAt(ctx context.Context, field graphql.CollectedField, obj *alerting.ReplayedMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplayedMessage_receivedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplayedMessage_receivedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplayedMessage", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReplayedMessage_before(ctx context.Context, field graphql.CollectedField, obj *alerting.ReplayedMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplayedMessage_before(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Before, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.InboundStatus) graphql.Marshaler {
+			return ec.marshalNInboundStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐInboundStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplayedMessage_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplayedMessage", field, false, false, "InboundStatus")
+}
+
+func (ec *executionContext) _ReplayedMessage_after(ctx context.Context, field graphql.CollectedField, obj *alerting.ReplayedMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplayedMessage_after(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.After, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.InboundStatus) graphql.Marshaler {
+			return ec.marshalNInboundStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐInboundStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplayedMessage_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplayedMessage", field, false, false, "InboundStatus")
+}
+
+func (ec *executionContext) _ReplayedMessage_rule(ctx context.Context, field graphql.CollectedField, obj *alerting.ReplayedMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplayedMessage_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ReplayedMessage().Rule(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *MatchedRule) graphql.Marshaler {
+			return ec.marshalOMatchedRule2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐMatchedRule(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReplayedMessage_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReplayedMessage",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MatchedRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Restriction_startDay(ctx context.Context, field graphql.CollectedField, obj *oncall.Restriction) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16296,6 +17085,235 @@ func (ec *executionContext) _Ruleset_updatedAt(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Ruleset_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Ruleset", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RulesetReplay_messages(ctx context.Context, field graphql.CollectedField, obj *alerting.Replay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RulesetReplay_messages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Messages, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RulesetReplay_messages(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RulesetReplay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RulesetReplay_before(ctx context.Context, field graphql.CollectedField, obj *alerting.Replay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RulesetReplay_before(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RulesetReplay().Before(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*OutcomeCount) graphql.Marshaler {
+			return ec.marshalNOutcomeCount2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐOutcomeCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RulesetReplay_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RulesetReplay",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OutcomeCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RulesetReplay_after(ctx context.Context, field graphql.CollectedField, obj *alerting.Replay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RulesetReplay_after(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RulesetReplay().After(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*OutcomeCount) graphql.Marshaler {
+			return ec.marshalNOutcomeCount2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐOutcomeCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RulesetReplay_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RulesetReplay",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OutcomeCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RulesetReplay_notOpened(ctx context.Context, field graphql.CollectedField, obj *alerting.Replay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RulesetReplay_notOpened(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotOpened, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []alerting.ReplayedAlert) graphql.Marshaler {
+			return ec.marshalNReplayedAlert2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐReplayedAlertᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RulesetReplay_notOpened(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RulesetReplay",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplayedAlert(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RulesetReplay_notOpenedTotal(ctx context.Context, field graphql.CollectedField, obj *alerting.Replay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RulesetReplay_notOpenedTotal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotOpenedTotal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RulesetReplay_notOpenedTotal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RulesetReplay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RulesetReplay_openedInAddition(ctx context.Context, field graphql.CollectedField, obj *alerting.Replay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RulesetReplay_openedInAddition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenedInAddition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []alerting.ReplayedAlert) graphql.Marshaler {
+			return ec.marshalNReplayedAlert2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐReplayedAlertᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RulesetReplay_openedInAddition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RulesetReplay",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplayedAlert(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RulesetReplay_openedInAdditionTotal(ctx context.Context, field graphql.CollectedField, obj *alerting.Replay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RulesetReplay_openedInAdditionTotal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenedInAdditionTotal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RulesetReplay_openedInAdditionTotal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RulesetReplay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RulesetReplay_changes(ctx context.Context, field graphql.CollectedField, obj *alerting.Replay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RulesetReplay_changes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []alerting.OutcomeChange) graphql.Marshaler {
+			return ec.marshalNOutcomeChange2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐOutcomeChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RulesetReplay_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RulesetReplay",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OutcomeChange(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ScanHeartbeat_key(ctx context.Context, field graphql.CollectedField, obj *db.ScanHeartbeat) (ret graphql.Marshaler) {
@@ -20401,6 +21419,48 @@ func UnmarshalRuleRouteInput(ctx context.Context, raw any) (RuleRouteInput, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRulesetInput(ctx context.Context, obj any) (RulesetInput, error) {
+	var it RulesetInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"rules"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "rules":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rules"))
+			data, err := ec.unmarshalNRuleInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRuleInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rules = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRulesetInput unmarshals raw into the RulesetInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRulesetInput(ctx context.Context, raw any) (RulesetInput, error) {
+	var out RulesetInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RulesetInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputScheduleLayerInput(ctx context.Context, obj any) (ScheduleLayerInput, error) {
 	var it ScheduleLayerInput
 	if obj == nil {
@@ -23470,6 +24530,92 @@ func (ec *executionContext) _NotificationRule(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var outcomeChangeImplementors = []string{"OutcomeChange"}
+
+func (ec *executionContext) _OutcomeChange(ctx context.Context, sel ast.SelectionSet, obj *alerting.OutcomeChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, outcomeChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OutcomeChange")
+		case "before":
+			out.Values[i] = ec._OutcomeChange_before(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "after":
+			out.Values[i] = ec._OutcomeChange_after(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._OutcomeChange_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "examples":
+			out.Values[i] = ec._OutcomeChange_examples(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var outcomeCountImplementors = []string{"OutcomeCount"}
+
+func (ec *executionContext) _OutcomeCount(ctx context.Context, sel ast.SelectionSet, obj *OutcomeCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, outcomeCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OutcomeCount")
+		case "status":
+			out.Values[i] = ec._OutcomeCount_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._OutcomeCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *PageInfo) graphql.Marshaler {
@@ -23623,6 +24769,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_ruleset(ctx, field)
 				})
+		case "replayRuleset":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_replayRuleset(ctx, field)
+				})
 		case "maintenanceWindows":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -23747,6 +24899,108 @@ func (ec *executionContext) _RemediationDeadline(ctx context.Context, sel ast.Se
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var replayedAlertImplementors = []string{"ReplayedAlert"}
+
+func (ec *executionContext) _ReplayedAlert(ctx context.Context, sel ast.SelectionSet, obj *alerting.ReplayedAlert) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, replayedAlertImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReplayedAlert")
+		case "sourceId":
+			out.Values[i] = ec._ReplayedAlert_sourceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subject":
+			out.Values[i] = ec._ReplayedAlert_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openedBefore":
+			out.Values[i] = ec._ReplayedAlert_openedBefore(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openedAfter":
+			out.Values[i] = ec._ReplayedAlert_openedAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var replayedMessageImplementors = []string{"ReplayedMessage"}
+
+func (ec *executionContext) _ReplayedMessage(ctx context.Context, sel ast.SelectionSet, obj *alerting.ReplayedMessage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, replayedMessageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReplayedMessage")
+		case "messageId":
+			out.Values[i] = ec._ReplayedMessage_messageId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "receivedAt":
+			out.Values[i] = ec._ReplayedMessage_receivedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "before":
+			out.Values[i] = ec._ReplayedMessage_before(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "after":
+			out.Values[i] = ec._ReplayedMessage_after(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rule":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ReplayedMessage_rule(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -23954,6 +25208,76 @@ func (ec *executionContext) _Ruleset(ctx context.Context, sel ast.SelectionSet, 
 			out.Values[i] = ec._Ruleset_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rulesetReplayImplementors = []string{"RulesetReplay"}
+
+func (ec *executionContext) _RulesetReplay(ctx context.Context, sel ast.SelectionSet, obj *alerting.Replay) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rulesetReplayImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RulesetReplay")
+		case "messages":
+			out.Values[i] = ec._RulesetReplay_messages(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "before":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RulesetReplay_before(ctx, field, obj)
+				})
+		case "after":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RulesetReplay_after(ctx, field, obj)
+				})
+		case "notOpened":
+			out.Values[i] = ec._RulesetReplay_notOpened(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "notOpenedTotal":
+			out.Values[i] = ec._RulesetReplay_notOpenedTotal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "openedInAddition":
+			out.Values[i] = ec._RulesetReplay_openedInAddition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "openedInAdditionTotal":
+			out.Values[i] = ec._RulesetReplay_openedInAdditionTotal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "changes":
+			out.Values[i] = ec._RulesetReplay_changes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -25650,6 +26974,50 @@ func (ec *executionContext) marshalNNotificationStatus2githubᚗcomᚋklaxonhq�
 	return res
 }
 
+func (ec *executionContext) marshalNOutcomeChange2githubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐOutcomeChange(ctx context.Context, sel ast.SelectionSet, v alerting.OutcomeChange) graphql.Marshaler {
+	return ec._OutcomeChange(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOutcomeChange2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐOutcomeChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []alerting.OutcomeChange) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOutcomeChange2githubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐOutcomeChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOutcomeCount2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐOutcomeCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*OutcomeCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOutcomeCount2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐOutcomeCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOutcomeCount2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐOutcomeCount(ctx context.Context, sel ast.SelectionSet, v *OutcomeCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OutcomeCount!")
+		return graphql.Null
+	}
+	return ec._OutcomeCount(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
@@ -25690,6 +27058,46 @@ func (ec *executionContext) marshalNRemediationDeadline2ᚖgithubᚗcomᚋklaxon
 func (ec *executionContext) unmarshalNRemediationDeadlineInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐDeadline(ctx context.Context, v any) (*rules.Deadline, error) {
 	res, err := ec.unmarshalInputRemediationDeadlineInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReplayedAlert2githubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐReplayedAlert(ctx context.Context, sel ast.SelectionSet, v alerting.ReplayedAlert) graphql.Marshaler {
+	return ec._ReplayedAlert(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNReplayedAlert2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐReplayedAlertᚄ(ctx context.Context, sel ast.SelectionSet, v []alerting.ReplayedAlert) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReplayedAlert2githubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐReplayedAlert(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReplayedMessage2githubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐReplayedMessage(ctx context.Context, sel ast.SelectionSet, v alerting.ReplayedMessage) graphql.Marshaler {
+	return ec._ReplayedMessage(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNReplayedMessage2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐReplayedMessageᚄ(ctx context.Context, sel ast.SelectionSet, v []alerting.ReplayedMessage) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReplayedMessage2githubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐReplayedMessage(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNRestriction2githubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐRestriction(ctx context.Context, sel ast.SelectionSet, v oncall.Restriction) graphql.Marshaler {
@@ -25771,6 +27179,20 @@ func (ec *executionContext) marshalNRuleAction2githubᚗcomᚋklaxonhqᚋklaxon�
 	return res
 }
 
+func (ec *executionContext) unmarshalNRuleInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRuleInputᚄ(ctx context.Context, v any) ([]*RuleInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*RuleInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNRuleInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRuleInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalNRuleInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRuleInput(ctx context.Context, v any) (*RuleInput, error) {
 	res, err := ec.unmarshalInputRuleInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
@@ -25813,6 +27235,19 @@ func (ec *executionContext) marshalNRuleset2ᚖgithubᚗcomᚋklaxonhqᚋklaxon�
 		return graphql.Null
 	}
 	return ec._Ruleset(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRulesetInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRulesetInput(ctx context.Context, v any) (RulesetInput, error) {
+	res, err := ec.unmarshalInputRulesetInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRulesetReplay2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋalertingᚐReplay(ctx context.Context, sel ast.SelectionSet, v *alerting.Replay) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RulesetReplay!")
+		return graphql.Null
+	}
+	return ec._RulesetReplay(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNScanHeartbeat2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScanHeartbeatᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.ScanHeartbeat) graphql.Marshaler {

@@ -285,6 +285,11 @@ type MatchedRule struct {
 type Mutation struct {
 }
 
+type OutcomeCount struct {
+	Status db.InboundStatus `json:"status"`
+	Count  int              `json:"count"`
+}
+
 type PageInfo struct {
 	EndCursor   *string `json:"endCursor,omitempty"`
 	HasNextPage bool    `json:"hasNextPage"`
@@ -324,6 +329,11 @@ type RuleRouteInput struct {
 	RecipientGroupIds  []int `json:"recipientGroupIds,omitempty"`
 	// critical, high, medium, low or info.
 	Severity *string `json:"severity,omitempty"`
+}
+
+// A ruleset proposed for a replay; the integration's mapping stays.
+type RulesetInput struct {
+	Rules []*RuleInput `json:"rules"`
 }
 
 type ScheduleLayerInput struct {

@@ -8,7 +8,9 @@ package resolvers
 import (
 	"context"
 	"encoding/json"
+	"time"
 
+	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
@@ -166,11 +168,8 @@ func (r *mutationResolver) TestIntegration(ctx context.Context, id int, payload 
 	if err != nil {
 		return nil, err
 	}
-	result := &graph.IntegrationTestResult{Status: run.Status, Detail: run.Detail, Fields: &run.Decision.Fields, Alert: run.Alert}
-	if run.Decision.RuleIndex >= 0 {
-		result.MatchedRule = &graph.MatchedRule{Position: run.Decision.RuleIndex + 1, Name: run.Decision.RuleName, Action: run.Decision.Action}
-	}
-	return result, nil
+	return &graph.IntegrationTestResult{Status: run.Status, Detail: run.Detail, Fields: &run.Decision.Fields, Alert: run.Alert,
+		MatchedRule: matchedRule(run.Decision)}, nil
 }
 
 // CreateRuleset is the resolver for the createRuleset field.
@@ -233,6 +232,23 @@ func (r *queryResolver) Ruleset(ctx context.Context, id int) (*db.Ruleset, error
 	return orNil(r.IntegrationStore.Ruleset(ctx, id))
 }
 
+// ReplayRuleset is the resolver for the replayRuleset field.
+func (r *queryResolver) ReplayRuleset(ctx context.Context, integrationID int, ruleset graph.RulesetInput, from time.Time, to time.Time) (*alerting.Replay, error) {
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+		return nil, err
+	}
+	specs := ruleSpecs(ruleset.Rules)
+	if specs == nil {
+		specs = []rules.Rule{}
+	}
+	return r.Alerting.ReplayRuleset(ctx, alerting.ReplayRequest{IntegrationID: integrationID, Rules: specs, From: from, To: to})
+}
+
+// Rule is the resolver for the rule field.
+func (r *replayedMessageResolver) Rule(ctx context.Context, obj *alerting.ReplayedMessage) (*graph.MatchedRule, error) {
+	return matchedRule(obj.Decision), nil
+}
+
 // Route is the resolver for the route field.
 func (r *ruleResolver) Route(ctx context.Context, obj *db.Rule) (*rules.Route, error) {
 	if obj.Route.IsZero() {
@@ -269,6 +285,16 @@ func (r *ruleRouteResolver) RecipientGroups(ctx context.Context, obj *rules.Rout
 	return groups, nil
 }
 
+// Before is the resolver for the before field.
+func (r *rulesetReplayResolver) Before(ctx context.Context, obj *alerting.Replay) ([]*graph.OutcomeCount, error) {
+	return outcomeCounts(obj.Before), nil
+}
+
+// After is the resolver for the after field.
+func (r *rulesetReplayResolver) After(ctx context.Context, obj *alerting.Replay) ([]*graph.OutcomeCount, error) {
+	return outcomeCounts(obj.After), nil
+}
+
 // Alert is the resolver for the alert field.
 func (r *scanHeartbeatResolver) Alert(ctx context.Context, obj *db.ScanHeartbeat) (*db.Alert, error) {
 	if obj.AlertID == nil {
@@ -280,18 +306,28 @@ func (r *scanHeartbeatResolver) Alert(ctx context.Context, obj *db.ScanHeartbeat
 // Integration returns graph.IntegrationResolver implementation.
 func (r *Resolver) Integration() graph.IntegrationResolver { return &integrationResolver{r} }
 
+// ReplayedMessage returns graph.ReplayedMessageResolver implementation.
+func (r *Resolver) ReplayedMessage() graph.ReplayedMessageResolver {
+	return &replayedMessageResolver{r}
+}
+
 // Rule returns graph.RuleResolver implementation.
 func (r *Resolver) Rule() graph.RuleResolver { return &ruleResolver{r} }
 
 // RuleRoute returns graph.RuleRouteResolver implementation.
 func (r *Resolver) RuleRoute() graph.RuleRouteResolver { return &ruleRouteResolver{r} }
 
+// RulesetReplay returns graph.RulesetReplayResolver implementation.
+func (r *Resolver) RulesetReplay() graph.RulesetReplayResolver { return &rulesetReplayResolver{r} }
+
 // ScanHeartbeat returns graph.ScanHeartbeatResolver implementation.
 func (r *Resolver) ScanHeartbeat() graph.ScanHeartbeatResolver { return &scanHeartbeatResolver{r} }
 
 type (
-	integrationResolver   struct{ *Resolver }
-	ruleResolver          struct{ *Resolver }
-	ruleRouteResolver     struct{ *Resolver }
-	scanHeartbeatResolver struct{ *Resolver }
+	integrationResolver     struct{ *Resolver }
+	replayedMessageResolver struct{ *Resolver }
+	ruleResolver            struct{ *Resolver }
+	ruleRouteResolver       struct{ *Resolver }
+	rulesetReplayResolver   struct{ *Resolver }
+	scanHeartbeatResolver   struct{ *Resolver }
 )

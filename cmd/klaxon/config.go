@@ -50,6 +50,9 @@ type config struct {
 
 	// MetricsToken, when set, is the bearer token GET /metrics needs.
 	MetricsToken string
+	// ReplayMaxMessages is how many stored messages one replay of a
+	// ruleset may read.
+	ReplayMaxMessages int64
 }
 
 // graphQLSettings bound what one GraphQL request may ask of the server.
@@ -141,6 +144,7 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 		s.duration(&cfg.SessionTTL, "session-ttl", "KLAXON_SESSION_TTL", 12*time.Hour, "how long a login token is valid")
 		s.duration(&cfg.EnginePollInterval, "engine-poll-interval", "KLAXON_ENGINE_POLL_INTERVAL", 100*time.Millisecond, "how often due escalations and notifications are run")
 		s.duration(&cfg.EngineJobLease, "engine-job-lease", "KLAXON_ENGINE_JOB_LEASE", alerting.DefaultJobLease, "how long a job taken by an instance is reserved to it; after a crash its jobs run again once this has passed")
+		s.int64(&cfg.ReplayMaxMessages, "replay-max-messages", "KLAXON_REPLAY_MAX_MESSAGES", alerting.DefaultReplayMaxMessages, "most stored messages one replayRuleset may read; a longer range is refused")
 		cfg.Channels.bind(s)
 	}
 	if extra != nil {
@@ -196,6 +200,9 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 	}
 	if cfg.JWTPreviousSecret != "" && cfg.JWTSecret == "" {
 		return nil, errors.New("a previous JWT secret needs a JWT secret")
+	}
+	if cfg.ReplayMaxMessages <= 0 {
+		return nil, errors.New("replay max messages must be positive")
 	}
 	if cfg.SessionTTL <= 0 {
 		return nil, errors.New("session TTL must be positive")

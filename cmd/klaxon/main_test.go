@@ -151,6 +151,19 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 			t.Fatalf("--metrics-token over the variable: %q %v", flag.MetricsToken, err)
 		}
 	})
+	t.Run("replay limit", func(t *testing.T) {
+		if cfg.ReplayMaxMessages != 500_000 {
+			t.Fatalf("default replay limit: %d", cfg.ReplayMaxMessages)
+		}
+		t.Setenv("KLAXON_REPLAY_MAX_MESSAGES", "5000")
+		env, err := parseConfig("serve", nil, io.Discard, false, nil)
+		if err != nil || env.ReplayMaxMessages != 5000 {
+			t.Fatalf("KLAXON_REPLAY_MAX_MESSAGES=5000: %v %v", env, err)
+		}
+		if _, err := parseConfig("serve", []string{"--replay-max-messages", "0"}, io.Discard, false, nil); err == nil {
+			t.Fatal("a replay limit of 0 was taken")
+		}
+	})
 	t.Run("rate limit", func(t *testing.T) {
 		t.Setenv("KLAXON_SMS_RATE_LIMIT", "0")
 		off, err := parseConfig("serve", nil, io.Discard, false, nil)
