@@ -41,7 +41,7 @@ func (s *Service) TestIntegration(ctx context.Context, id int, body []byte) (*Dr
 	case rules.ActionIgnore:
 		run.Status = db.InboundFiltered
 		return run, nil
-	case rules.ActionOpen, rules.ActionClose:
+	case rules.ActionOpen, rules.ActionClose, rules.ActionAcknowledge:
 	default:
 		run.Status = db.InboundIgnored
 		return run, nil
@@ -64,6 +64,11 @@ func (s *Service) TestIntegration(ctx context.Context, id int, body []byte) (*Dr
 	case existing == nil:
 		run.Status = db.InboundIgnored
 		run.Detail += "; no open alert for this source"
+	case decision.Action == rules.ActionAcknowledge && existing.Status == db.AlertAcknowledged && existing.SnoozedUntil == nil:
+		run.Status, run.Alert = db.InboundIgnored, existing
+		run.Detail += "; " + alreadyAcknowledged
+	case decision.Action == rules.ActionAcknowledge:
+		run.Status, run.Alert = db.InboundAcknowledged, existing
 	default:
 		run.Status, run.Alert = db.InboundClosed, existing
 	}

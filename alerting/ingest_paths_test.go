@@ -31,7 +31,9 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
 		newSvc := func(d *db.DB) *Service {
-			return NewService(Options{DB: d, PublicURL: "https://klaxon.example", Now: func() time.Time { return clock }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: Config{Integrations: integrations.NewStore(d, "https://klaxon.example", time.Now, nil)}})
+			// Acknowledging reads the alert's policy for its timeout.
+			return NewService(Options{DB: d, PublicURL: "https://klaxon.example", Now: func() time.Time { return clock }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: Config{
+				Integrations: integrations.NewStore(d, "https://klaxon.example", time.Now, nil), Policies: policies.NewStore(d, time.Now, nil)}})
 		}
 		fastSvc, genericSvc := newSvc(fast), newSvc(generic)
 		fastTokens, genericTokens := storyIntegrations(t, fastSvc), storyIntegrations(t, genericSvc)
@@ -61,6 +63,20 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 				}
 			}
 		}
+		// A PagerDuty story: the fast paths hand acknowledgements to the
+		// generic executor, and must leave what it leaves.
+		fastPD, genericPD := pagerDutyStoryIntegration(t, fastSvc), pagerDutyStoryIntegration(t, genericSvc)
+		for _, body := range pagerDutyStory {
+			clock = clock.Add(time.Second)
+			in := Inbound{Token: fastPD, Body: []byte(body), Headers: map[string]string{"User-Agent": "pagerduty"}, RemoteAddr: "192.0.2.1"}
+			if _, err := fastSvc.Ingest(ctx, in); err != nil {
+				t.Fatalf("fast ingest of %s: %v", body, err)
+			}
+			in.Token = genericPD
+			if err := ingestGeneric(ctx, genericSvc, in); err != nil {
+				t.Fatalf("generic ingest of %s: %v", body, err)
+			}
+		}
 		for _, table := range []string{"inbound_messages", "alerts", "alert_log", "events", "alert_jobs"} {
 			got, want := tableRows(t, fast, table), tableRows(t, generic, table)
 			if len(got) != len(want) {
@@ -81,6 +97,8 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 			{"alert_log", "type", string(db.LogNotPaged)},
 			{"alert_jobs", "kind", jobAutoClose},
 			{"alert_log", "type", string(db.LogGrouped)},
+			{"alert_log", "type", string(db.LogAcknowledged)},
+			{"inbound_messages", "status", string(db.InboundAcknowledged)},
 		} {
 			n, err := fast.NewSelect().Table(want.table).Where("? = ?", bun.Ident(want.column), want.value).Count(ctx)
 			if err != nil || n == 0 {
@@ -126,6 +144,35 @@ func storyIntegrations(t *testing.T, svc *Service) []string {
 		t.Fatalf("set flap control: %v", err)
 	}
 	return tokens
+}
+
+// pagerDutyStory opens an alert, acknowledges it (twice: the second
+// changes nothing), appends to it while acknowledged, closes it, and
+// acknowledges a source with no open alert.
+var pagerDutyStory = []string{
+	`{"event_action":"trigger","dedup_key":"disk","payload":{"summary":"Disk full","source":"db-1","severity":"critical"}}`,
+	`{"event_action":"acknowledge","dedup_key":"disk"}`,
+	`{"event_action":"acknowledge","dedup_key":"disk"}`,
+	`{"event_action":"trigger","dedup_key":"disk","payload":{"summary":"Disk full","source":"db-1","severity":"critical"}}`,
+	`{"event_action":"resolve","dedup_key":"disk"}`,
+	`{"event_action":"acknowledge","dedup_key":"disk"}`,
+}
+
+// pagerDutyStoryIntegration is a PAGERDUTY integration with an escalation
+// policy, so that acknowledging stops paging.
+func pagerDutyStoryIntegration(t *testing.T, svc *Service) string {
+	t.Helper()
+	ctx := context.Background()
+	name, typ, policyName := "PagerDuty", rules.TypePagerDuty, "Database"
+	policy, err := policies.NewStore(svc.db, svc.now, svc.RoutesChanged).CreateEscalationPolicy(ctx, policies.PolicyInput{Name: &policyName, Steps: []policies.StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}})
+	if err != nil {
+		t.Fatalf("create policy: %v", err)
+	}
+	integ, err := integrations.NewStore(svc.db, svc.publicURL, svc.now, svc.RoutesChanged).CreateIntegration(ctx, integrations.IntegrationInput{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID})
+	if err != nil {
+		t.Fatalf("create integration: %v", err)
+	}
+	return integ.Token
 }
 
 // ingestGeneric is Ingest by way of apply, one transaction per message.

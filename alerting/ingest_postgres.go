@@ -216,9 +216,7 @@ type rowScanner interface{ Scan(dest ...any) error }
 // when p is left to the generic executor.
 func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 	msg, plan := p.msg, p.plan()
-	// A held alert, and one paging the rule's own recipients, are left to
-	// the generic executor.
-	if plan.pagesOwnRecipients() || plan.holdsPaging() {
+	if plan.genericOnly() {
 		return pgStatement{}, false, nil
 	}
 	headers, err := json.Marshal(msg.Headers)

@@ -29,6 +29,10 @@ const (
 	// stepClose closes the source's open alert (Then), or finds none
 	// (Else).
 	stepClose
+	// stepAcknowledge acknowledges the source's open alert on behalf of
+	// the sender (Then), or finds none that is not acknowledged already
+	// (Else). Only the generic executor carries it out.
+	stepAcknowledge
 )
 
 // ingestOutcome is what a message becomes on one branch of its step.
@@ -159,6 +163,14 @@ func planAction(integ *db.Integration, d rules.Decision, failure string, failSta
 				Entry: db.LogClosed, EntryText: "Closed: " + d.Detail, CancelJobs: true},
 			Else: ingestOutcome{Status: db.InboundIgnored, Detail: d.Detail + "; no open alert for this source"},
 		}
+	case rules.ActionAcknowledge:
+		return ingestPlan{
+			Step:   stepAcknowledge,
+			Fields: d.Fields,
+			Then: ingestOutcome{Status: db.InboundAcknowledged, Detail: d.Detail,
+				Entry: db.LogAcknowledged, EntryText: "Acknowledged by the integration: " + d.Detail},
+			Else: ingestOutcome{Status: db.InboundIgnored, Detail: d.Detail + "; " + alreadyAcknowledged},
+		}
 	case rules.ActionIgnore:
 		return ingestPlan{Step: stepStore, Then: ingestOutcome{Status: db.InboundFiltered, Detail: d.Detail}}
 	default:
@@ -186,6 +198,13 @@ func (p *ingestPlan) holdsPaging() bool {
 // by the rule, which only the generic executor does.
 func (p *ingestPlan) pagesOwnRecipients() bool {
 	return p.Step == stepOpenOrAppend && p.Then.StartPaging && p.Route.NamesRecipients()
+}
+
+// genericOnly says that only the generic executor carries the plan out:
+// an acknowledgement (rare, and it reads the alert's policy), a held
+// alert, or one paging the rule's own recipients.
+func (p *ingestPlan) genericOnly() bool {
+	return p.Step == stepAcknowledge || p.pagesOwnRecipients() || p.holdsPaging()
 }
 
 // policyFor is the escalation policy an opened alert follows: the

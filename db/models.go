@@ -160,6 +160,11 @@ type Integration struct {
 	// Grouping gathers the alerts opened within a window under the first;
 	// nil groups nothing.
 	Grouping *rules.Grouping `bun:"grouping,type:text"`
+
+	// RoutingKey is the integration's second secret: what senders speaking
+	// PagerDuty's Events API or Opsgenie's Alert API present instead of a
+	// URL (32 hex characters, PagerDuty's shape). Empty is no key.
+	RoutingKey string `bun:"routing_key"`
 }
 
 // SignatureRequired says whether webhooks without a valid signature are
@@ -299,6 +304,12 @@ const (
 	// InboundRefused is a message kept only for the record: its signature
 	// was missing or wrong, so nothing in it was acted on.
 	InboundRefused InboundStatus = "REFUSED"
+	// InboundAcknowledged acknowledged the source's open alert, on behalf
+	// of the sender.
+	InboundAcknowledged InboundStatus = "MAPPED_ACKNOWLEDGED"
+	// InboundChange is a change event (a deploy, a config push): kept in
+	// the log for context, never acted on.
+	InboundChange InboundStatus = "CHANGE"
 )
 
 type InboundMessage struct {

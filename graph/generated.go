@@ -260,6 +260,7 @@ type ComplexityRoot struct {
 		RateLimitPerMinute    func(childComplexity int) int
 		RecipientGroups       func(childComplexity int) int
 		RecipientUsers        func(childComplexity int) int
+		RoutingKey            func(childComplexity int) int
 		Ruleset               func(childComplexity int) int
 		SignatureHeaders      func(childComplexity int) int
 		SignatureRequired     func(childComplexity int) int
@@ -587,6 +588,8 @@ type IntegrationResolver interface {
 	RecipientGroups(ctx context.Context, obj *db.Integration) ([]*db.Group, error)
 
 	SignatureHeaders(ctx context.Context, obj *db.Integration) ([]string, error)
+
+	RoutingKey(ctx context.Context, obj *db.Integration) (*string, error)
 }
 type MaintenanceWindowResolver interface {
 	Integrations(ctx context.Context, obj *db.MaintenanceWindow) ([]*db.Integration, error)
@@ -1574,6 +1577,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.RecipientUsers(childComplexity), true
+	case "Integration.routingKey":
+		if e.ComplexityRoot.Integration.RoutingKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.RoutingKey(childComplexity), true
 	case "Integration.ruleset":
 		if e.ComplexityRoot.Integration.Ruleset == nil {
 			break
@@ -3755,6 +3764,10 @@ enum InboundStatus {
   MAPPING_FAILED
   "Refused for a missing or wrong signature; kept for the record, not acted on."
   REFUSED
+  "Acknowledged the source's open alert on the sender's behalf."
+  MAPPED_ACKNOWLEDGED
+  "A change event (a deploy, a configuration push): kept for context, pages nobody."
+  CHANGE
 }
 
 type InboundMessageConnection {
@@ -3779,7 +3792,7 @@ type InboundMessage {
   sourceId: String!
   remoteAddr: String!
   headers: [Header!]!
-  "The raw body as received (invalid UTF-8 shown with replacement characters)."
+  "The raw body as received (invalid UTF-8 shown with replacement characters); for the PagerDuty- and Opsgenie-compatible APIs, the event as Klaxon read it, without the sender's key."
   body: String!
   alert: Alert
 }
@@ -3798,7 +3811,7 @@ extend type Mutation {
   createIntegration(input: CreateIntegrationInput!): Integration!
   updateIntegration(id: ID!, input: UpdateIntegrationInput!): Integration!
   deleteIntegration(id: ID!): Boolean!
-  "Issues a new URL; the old one stops working at once."
+  "Issues a new URL and routing key; the old ones stop working at once."
   rotateIntegrationToken(id: ID!): Integration!
   "A dry run: what the payload would do. Nothing is written."
   testIntegration(id: ID!, payload: JSON!): IntegrationTestResult!
@@ -3818,6 +3831,8 @@ enum RuleAction {
   OPEN
   CLOSE
   IGNORE
+  "Acknowledges the source's open alert on the sender's behalf (PagerDuty's acknowledge event)."
+  ACKNOWLEDGE
 }
 
 enum RuleMatch {
@@ -3885,6 +3900,8 @@ type Integration {
   updatedAt: Time!
   "Gathers the alerts opened within a window under the first, which alone pages. Null: no grouping."
   grouping: Grouping
+  "The key a PagerDuty Events API sender gives as routing_key (a PAGERDUTY integration), or an Opsgenie sender as its GenieKey (an OPSGENIE one): 32 hex characters. Only admins see it, as it is a secret."
+  routingKey: String
 }
 
 input CreateIntegrationInput {
@@ -4873,6 +4890,8 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_updatedAt(ctx, field)
 	case "grouping":
 		return ec.fieldContext_Integration_grouping(ctx, field)
+	case "routingKey":
+		return ec.fieldContext_Integration_routingKey(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Integration", field.Name)
 }
@@ -10267,6 +10286,29 @@ func (ec *executionContext) fieldContext_Integration_grouping(_ context.Context,
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Integration_routingKey(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_routingKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Integration().RoutingKey(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_routingKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, true, true, "String")
 }
 
 func (ec *executionContext) _IntegrationTestResult_status(ctx context.Context, field graphql.CollectedField, obj *IntegrationTestResult) (ret graphql.Marshaler) {
@@ -21116,6 +21158,12 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "routingKey":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Integration_routingKey(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

@@ -30,6 +30,7 @@ type integrationRecord struct {
 	RecipientUserIDs      []int                 `json:"recipientUserIds"`
 	RecipientGroupIDs     []int                 `json:"recipientGroupIds"`
 	Grouping              *rules.Grouping       `json:"grouping,omitempty"`
+	RoutingKey            string                `json:"routingKey"`
 }
 
 // recordOfIntegration reads the integration's recipients through idb,
@@ -46,7 +47,8 @@ func recordOfIntegration(ctx context.Context, idb bun.IDB, integ *db.Integration
 		SignatureSecret: integ.SignatureSecret, RateLimitPerMinute: integ.RateLimitPerMinute,
 		PageDelayMinutes: integ.PageDelayMinutes, AutoCloseAfterMinutes: integ.AutoCloseAfterMinutes,
 		RecipientUserIDs: []int{}, RecipientGroupIDs: []int{},
-		Grouping: integ.Grouping,
+		Grouping:   integ.Grouping,
+		RoutingKey: integ.RoutingKey,
 	}
 	for _, rec := range recipients {
 		switch rec.Kind {

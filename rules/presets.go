@@ -127,9 +127,9 @@ func pagerDutyPreset() (Mapping, []Rule) {
 			Action:     ActionClose,
 		},
 		{
-			Name:       "Ignore acknowledge",
+			Name:       "Acknowledge on acknowledge",
 			Conditions: []Condition{{Path: "$.event_action", Op: OpEquals, Value: "acknowledge"}},
-			Action:     ActionIgnore,
+			Action:     ActionAcknowledge,
 		},
 		{
 			Name:       "Open on trigger",

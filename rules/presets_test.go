@@ -187,7 +187,7 @@ func TestPagerDutyPreset(t *testing.T) {
 	}{
 		{"trigger", trigger, ActionOpen, Fields{SourceID: "srv01/disk", SourceName: "srv01", Subject: "Disk full on srv01",
 			Severity: "error", URL: "https://monitor.example/srv01", Details: `{"free":"3%"}`}},
-		{"acknowledge", `{"routing_key":"R","event_action":"acknowledge","dedup_key":"srv01/disk"}`, ActionIgnore, Fields{SourceID: "srv01/disk"}},
+		{"acknowledge", `{"routing_key":"R","event_action":"acknowledge","dedup_key":"srv01/disk"}`, ActionAcknowledge, Fields{SourceID: "srv01/disk"}},
 		{"resolve", `{"routing_key":"R","event_action":"resolve","dedup_key":"srv01/disk"}`, ActionClose, Fields{SourceID: "srv01/disk"}},
 		{"client_url fallback", `{"event_action":"trigger","dedup_key":"k","client_url":"https://c.example"}`, ActionOpen, Fields{SourceID: "k", URL: "https://c.example"}},
 		{"unknown action", `{"event_action":"bogus","dedup_key":"k"}`, "", Fields{SourceID: "k"}},

@@ -48,6 +48,9 @@ const (
 	ActionOpen   Action = "OPEN"
 	ActionClose  Action = "CLOSE"
 	ActionIgnore Action = "IGNORE"
+	// ActionAcknowledge acknowledges the source's open alert on behalf of
+	// the sender, as PagerDuty's "acknowledge" event does.
+	ActionAcknowledge Action = "ACKNOWLEDGE"
 )
 
 // Condition tests one value: either a mapped field (Field) or the nodes a

@@ -81,11 +81,11 @@ func compileRules(rs []Rule) ([]compiledRule, error) {
 			return nil, invalid.Fieldf(at+".match", "unknown match mode %q (want ALL or ANY)", r.Match)
 		}
 		switch r.Action {
-		case ActionOpen, ActionClose, ActionIgnore:
+		case ActionOpen, ActionClose, ActionIgnore, ActionAcknowledge:
 		case "":
-			return nil, invalid.Fieldf(at+".action", "action is required (OPEN, CLOSE or IGNORE)")
+			return nil, invalid.Fieldf(at+".action", "action is required (OPEN, CLOSE, IGNORE or ACKNOWLEDGE)")
 		default:
-			return nil, invalid.Fieldf(at+".action", "unknown action %q (want OPEN, CLOSE or IGNORE)", r.Action)
+			return nil, invalid.Fieldf(at+".action", "unknown action %q (want OPEN, CLOSE, IGNORE or ACKNOWLEDGE)", r.Action)
 		}
 		for j, c := range r.Conditions {
 			cc, err := compileCondition(fmt.Sprintf("%s.conditions[%d]", at, j), c)
