@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/rules"
 )
 
 // The drop-in APIs (PagerDuty's Events API v2, Opsgenie's Alert API) feed
@@ -50,4 +51,14 @@ func unmapped(in Inbound) (string, db.InboundStatus) {
 		return in.ChangeEvent, db.InboundChange
 	}
 	return "", ""
+}
+
+// IntegrationByKey is the integration of type typ whose routing key is
+// key, enabled or not; ErrUnknownToken when there is none.
+func (s *Service) IntegrationByKey(ctx context.Context, typ rules.IntegrationType, key string) (*db.Integration, error) {
+	r, err := s.routeOf(ctx, Inbound{Type: typ, RoutingKey: key})
+	if err != nil {
+		return nil, err
+	}
+	return r.integ, nil
 }

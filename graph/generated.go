@@ -3825,6 +3825,8 @@ enum IntegrationType {
   GENERIC
   ALERTMANAGER
   PAGERDUTY
+  "Opsgenie's Alert API (POST /v2/alerts…), authenticated by the integration's routingKey as GenieKey."
+  OPSGENIE
 }
 
 enum RuleAction {

@@ -13,6 +13,8 @@ func Preset(t IntegrationType) (m Mapping, rs []Rule, ok bool) {
 		m, rs = alertmanagerPreset()
 	case TypePagerDuty:
 		m, rs = pagerDutyPreset()
+	case TypeOpsgenie:
+		m, rs = opsgeniePreset()
 	default:
 		return Mapping{}, nil, false
 	}

@@ -206,6 +206,35 @@ func TestPagerDutyPreset(t *testing.T) {
 	}
 }
 
+func TestOpsgeniePreset(t *testing.T) {
+	create := `{"action":"create","message":"Disk full on db-1","alias":"db-1/disk","description":"3% free","priority":"P1","severity":"critical",
+		"entity":"db-1","source":"prometheus","tags":["db"],"details":{"url":"https://grafana.example/d/disk"}}`
+	tests := []struct {
+		name   string
+		body   string
+		action Action
+		fields Fields
+	}{
+		{"create", create, ActionOpen, Fields{SourceID: "db-1/disk", SourceName: "db-1", Subject: "Disk full on db-1",
+			Severity: "critical", URL: "https://grafana.example/d/disk", Details: "3% free"}},
+		{"priority only", `{"action":"create","message":"m","alias":"a","priority":"P4"}`, ActionOpen, Fields{SourceID: "a", Subject: "m", Severity: "p4"}},
+		{"acknowledge", `{"action":"acknowledge","alias":"db-1/disk","source":"ci"}`, ActionAcknowledge, Fields{SourceID: "db-1/disk", SourceName: "ci"}},
+		{"close", `{"action":"close","alias":"db-1/disk"}`, ActionClose, Fields{SourceID: "db-1/disk"}},
+	}
+	p := mustPreset(t, TypeOpsgenie)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := p.Evaluate(mustParse(t, tt.body))
+			if d.Action != tt.action {
+				t.Errorf("action %q (%s); want %q", d.Action, d.Detail, tt.action)
+			}
+			if d.Fields != tt.fields {
+				t.Errorf("fields\n got %+v\nwant %+v", d.Fields, tt.fields)
+			}
+		})
+	}
+}
+
 func TestPresetUnknownAndFresh(t *testing.T) {
 	for _, typ := range []IntegrationType{"", "detectify", "NAGIOS"} {
 		if m, rs, ok := Preset(typ); ok || !reflect.DeepEqual(m, Mapping{}) || rs != nil {

@@ -117,4 +117,7 @@ const (
 	TypeGeneric      IntegrationType = "GENERIC"
 	TypeAlertmanager IntegrationType = "ALERTMANAGER"
 	TypePagerDuty    IntegrationType = "PAGERDUTY"
+	// TypeOpsgenie reads the requests of Opsgenie's Alert API as the
+	// drop-in API stores them (see opsgeniePreset).
+	TypeOpsgenie IntegrationType = "OPSGENIE"
 )
