@@ -9,6 +9,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
+	"github.com/klaxonhq/klaxon/events"
 )
 
 // alreadyAcknowledged is why an acknowledging message changed nothing.
@@ -55,4 +56,31 @@ func (s *Service) acknowledgeBySource(ctx context.Context, tx bun.Tx, integratio
 		return err
 	}
 	return s.settleJobs(ctx, tx, alert, entry)
+}
+
+// noteBySource carries out a stepNote plan inside tx: the note goes on the
+// source's unclosed alert's timeline, attributed to no user and linked to
+// the message, which names the integration.
+func noteBySource(ctx context.Context, tx bun.Tx, integrationID int, msg *db.InboundMessage, plan ingestPlan) error {
+	var alertID int
+	err := tx.QueryRowContext(ctx, `SELECT id FROM alerts WHERE integration_id = ? AND source_id = ? AND status <> ?`,
+		integrationID, plan.Fields.SourceID, db.AlertClosed).Scan(&alertID)
+	if errors.Is(err, sql.ErrNoRows) {
+		out := plan.outcome(false)
+		msg.Status, msg.Detail = out.Status, out.Detail
+		return insertMessage(ctx, tx, msg)
+	}
+	if err != nil {
+		return fmt.Errorf("find alert to note: %w", err)
+	}
+	out := plan.outcome(true)
+	msg.Status, msg.Detail, msg.AlertID = out.Status, out.Detail, &alertID
+	if err := insertMessage(ctx, tx, msg); err != nil {
+		return err
+	}
+	entry := &db.AlertLog{AlertID: alertID, At: msg.ReceivedAt, Type: out.Entry, Message: out.EntryText, InboundMessageID: &msg.ID}
+	if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
+		return fmt.Errorf("store note: %w", err)
+	}
+	return events.AlertChanged(ctx, tx, eventType(entry.Type), alertID, integrationID, entry.At)
 }

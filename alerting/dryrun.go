@@ -41,7 +41,7 @@ func (s *Service) TestIntegration(ctx context.Context, id int, body []byte) (*Dr
 	case rules.ActionIgnore:
 		run.Status = db.InboundFiltered
 		return run, nil
-	case rules.ActionOpen, rules.ActionClose, rules.ActionAcknowledge:
+	case rules.ActionOpen, rules.ActionClose, rules.ActionAcknowledge, rules.ActionNote:
 	default:
 		run.Status = db.InboundIgnored
 		return run, nil
@@ -69,6 +69,8 @@ func (s *Service) TestIntegration(ctx context.Context, id int, body []byte) (*Dr
 		run.Detail += "; " + alreadyAcknowledged
 	case decision.Action == rules.ActionAcknowledge:
 		run.Status, run.Alert = db.InboundAcknowledged, existing
+	case decision.Action == rules.ActionNote:
+		run.Status, run.Alert = db.InboundNoteAdded, existing
 	default:
 		run.Status, run.Alert = db.InboundClosed, existing
 	}

@@ -127,6 +127,8 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 		alertID, took, err = closeBySource(ctx, tx, integrationID, plan.Fields.SourceID, now)
 	case stepAcknowledge:
 		return s.acknowledgeBySource(ctx, tx, integrationID, msg, plan)
+	case stepNote:
+		return noteBySource(ctx, tx, integrationID, msg, plan)
 	}
 	if err != nil {
 		return err

@@ -63,18 +63,25 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 				}
 			}
 		}
-		// A PagerDuty story: the fast paths hand acknowledgements to the
-		// generic executor, and must leave what it leaves.
-		fastPD, genericPD := pagerDutyStoryIntegration(t, fastSvc), pagerDutyStoryIntegration(t, genericSvc)
-		for _, body := range pagerDutyStory {
-			clock = clock.Add(time.Second)
-			in := Inbound{Token: fastPD, Body: []byte(body), Headers: map[string]string{"User-Agent": "pagerduty"}, RemoteAddr: "192.0.2.1"}
-			if _, err := fastSvc.Ingest(ctx, in); err != nil {
-				t.Fatalf("fast ingest of %s: %v", body, err)
-			}
-			in.Token = genericPD
-			if err := ingestGeneric(ctx, genericSvc, in); err != nil {
-				t.Fatalf("generic ingest of %s: %v", body, err)
+		// PagerDuty and Opsgenie stories: the fast paths hand
+		// acknowledgements and notes to the generic executor, and must
+		// leave what it leaves.
+		for _, st := range []struct {
+			typ   rules.IntegrationType
+			story []string
+		}{{rules.TypePagerDuty, pagerDutyStory}, {rules.TypeOpsgenie, opsgenieStory}} {
+			typ, story := st.typ, st.story
+			fastToken, genericToken := dropInStoryIntegration(t, fastSvc, typ), dropInStoryIntegration(t, genericSvc, typ)
+			for _, body := range story {
+				clock = clock.Add(time.Second)
+				in := Inbound{Token: fastToken, Body: []byte(body), Headers: map[string]string{"User-Agent": string(typ)}, RemoteAddr: "192.0.2.1"}
+				if _, err := fastSvc.Ingest(ctx, in); err != nil {
+					t.Fatalf("fast ingest of %s: %v", body, err)
+				}
+				in.Token = genericToken
+				if err := ingestGeneric(ctx, genericSvc, in); err != nil {
+					t.Fatalf("generic ingest of %s: %v", body, err)
+				}
 			}
 		}
 		for _, table := range []string{"inbound_messages", "alerts", "alert_log", "events", "alert_jobs"} {
@@ -99,6 +106,8 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 			{"alert_log", "type", string(db.LogGrouped)},
 			{"alert_log", "type", string(db.LogAcknowledged)},
 			{"inbound_messages", "status", string(db.InboundAcknowledged)},
+			{"alert_log", "type", string(db.LogNote)},
+			{"inbound_messages", "status", string(db.InboundNoteAdded)},
 		} {
 			n, err := fast.NewSelect().Table(want.table).Where("? = ?", bun.Ident(want.column), want.value).Count(ctx)
 			if err != nil || n == 0 {
@@ -158,12 +167,21 @@ var pagerDutyStory = []string{
 	`{"event_action":"acknowledge","dedup_key":"disk"}`,
 }
 
-// pagerDutyStoryIntegration is a PAGERDUTY integration with an escalation
+// opsgenieStory opens an alert, adds a note to it, closes it, and adds a
+// note to a source with no open alert.
+var opsgenieStory = []string{
+	`{"action":"create","alias":"backup","message":"Backup failed","severity":"high"}`,
+	`{"action":"addNote","alias":"backup","note":"Retrying tonight"}`,
+	`{"action":"close","alias":"backup"}`,
+	`{"action":"addNote","alias":"backup","note":"Too late"}`,
+}
+
+// dropInStoryIntegration is an integration of typ with an escalation
 // policy, so that acknowledging stops paging.
-func pagerDutyStoryIntegration(t *testing.T, svc *Service) string {
+func dropInStoryIntegration(t *testing.T, svc *Service, typ rules.IntegrationType) string {
 	t.Helper()
 	ctx := context.Background()
-	name, typ, policyName := "PagerDuty", rules.TypePagerDuty, "Database"
+	name, policyName := string(typ), "Database "+string(typ)
 	policy, err := policies.NewStore(svc.db, svc.now, svc.RoutesChanged).CreateEscalationPolicy(ctx, policies.PolicyInput{Name: &policyName, Steps: []policies.StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}})
 	if err != nil {
 		t.Fatalf("create policy: %v", err)

@@ -33,6 +33,9 @@ const (
 	// the sender (Then), or finds none that is not acknowledged already
 	// (Else). Only the generic executor carries it out.
 	stepAcknowledge
+	// stepNote adds a note to the source's open alert (Then), or finds
+	// none (Else). Only the generic executor carries it out.
+	stepNote
 )
 
 // ingestOutcome is what a message becomes on one branch of its step.
@@ -171,6 +174,17 @@ func planAction(integ *db.Integration, d rules.Decision, failure string, failSta
 				Entry: db.LogAcknowledged, EntryText: "Acknowledged by the integration: " + d.Detail},
 			Else: ingestOutcome{Status: db.InboundIgnored, Detail: d.Detail + "; " + alreadyAcknowledged},
 		}
+	case rules.ActionNote:
+		if d.Fields.Details == "" {
+			return ingestPlan{Step: stepStore, Then: ingestOutcome{Status: db.InboundIgnored, Detail: d.Detail + "; the note is empty"}}
+		}
+		return ingestPlan{
+			Step:   stepNote,
+			Fields: d.Fields,
+			Then: ingestOutcome{Status: db.InboundNoteAdded, Detail: d.Detail,
+				Entry: db.LogNote, EntryText: d.Fields.Details},
+			Else: ingestOutcome{Status: db.InboundIgnored, Detail: d.Detail + "; no open alert for this source"},
+		}
 	case rules.ActionIgnore:
 		return ingestPlan{Step: stepStore, Then: ingestOutcome{Status: db.InboundFiltered, Detail: d.Detail}}
 	default:
@@ -201,10 +215,10 @@ func (p *ingestPlan) pagesOwnRecipients() bool {
 }
 
 // genericOnly says that only the generic executor carries the plan out:
-// an acknowledgement (rare, and it reads the alert's policy), a held
-// alert, or one paging the rule's own recipients.
+// an acknowledgement (rare, and it reads the alert's policy) or a note, a
+// held alert, or one paging the rule's own recipients.
 func (p *ingestPlan) genericOnly() bool {
-	return p.Step == stepAcknowledge || p.pagesOwnRecipients() || p.holdsPaging()
+	return p.Step == stepAcknowledge || p.Step == stepNote || p.pagesOwnRecipients() || p.holdsPaging()
 }
 
 // policyFor is the escalation policy an opened alert follows: the

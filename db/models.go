@@ -310,6 +310,8 @@ const (
 	// InboundChange is a change event (a deploy, a config push): kept in
 	// the log for context, never acted on.
 	InboundChange InboundStatus = "CHANGE"
+	// InboundNoteAdded added a note to the source's open alert.
+	InboundNoteAdded InboundStatus = "MAPPED_NOTE_ADDED"
 )
 
 type InboundMessage struct {

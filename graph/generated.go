@@ -3768,6 +3768,8 @@ enum InboundStatus {
   MAPPED_ACKNOWLEDGED
   "A change event (a deploy, a configuration push): kept for context, pages nobody."
   CHANGE
+  "Added a note to the source's open alert."
+  MAPPED_NOTE_ADDED
 }
 
 type InboundMessageConnection {
@@ -3835,6 +3837,8 @@ enum RuleAction {
   IGNORE
   "Acknowledges the source's open alert on the sender's behalf (PagerDuty's acknowledge event)."
   ACKNOWLEDGE
+  "Adds the mapped details to the source's open alert's timeline as a note (Opsgenie's add note)."
+  NOTE
 }
 
 enum RuleMatch {

@@ -2,7 +2,7 @@ package rules
 
 // opsgeniePreset reads the requests of Opsgenie's Alert API as the drop-in
 // API stores them: the request's JSON with "action" (create, close,
-// acknowledge), for close and acknowledge the "alias" of the alert they
+// acknowledge, addNote), for the last three the "alias" of the alert they
 // name, and for create the "severity" its priority (P1 to P5) stands for.
 // alias is the dedup key.
 func opsgeniePreset() (Mapping, []Rule) {
@@ -12,7 +12,8 @@ func opsgeniePreset() (Mapping, []Rule) {
 		Subject:    []string{"$.message"},
 		Severity:   []string{"$.severity", "$.priority"},
 		URL:        []string{"$.details.url"},
-		Details:    []string{"$.description", "$.details"},
+		// An add-note request's note is its details: the note's text.
+		Details: []string{"$.description", "$.note", "$.details"},
 	}
 	rs := []Rule{
 		{
@@ -24,6 +25,11 @@ func opsgeniePreset() (Mapping, []Rule) {
 			Name:       "Acknowledge on acknowledge",
 			Conditions: []Condition{{Path: "$.action", Op: OpEquals, Value: "acknowledge"}},
 			Action:     ActionAcknowledge,
+		},
+		{
+			Name:       "Note on addNote",
+			Conditions: []Condition{{Path: "$.action", Op: OpEquals, Value: "addNote"}},
+			Action:     ActionNote,
 		},
 		{
 			Name:       "Open on create",

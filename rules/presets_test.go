@@ -220,6 +220,7 @@ func TestOpsgeniePreset(t *testing.T) {
 		{"priority only", `{"action":"create","message":"m","alias":"a","priority":"P4"}`, ActionOpen, Fields{SourceID: "a", Subject: "m", Severity: "p4"}},
 		{"acknowledge", `{"action":"acknowledge","alias":"db-1/disk","source":"ci"}`, ActionAcknowledge, Fields{SourceID: "db-1/disk", SourceName: "ci"}},
 		{"close", `{"action":"close","alias":"db-1/disk"}`, ActionClose, Fields{SourceID: "db-1/disk"}},
+		{"add note", `{"action":"addNote","alias":"db-1/disk","note":"restarted"}`, ActionNote, Fields{SourceID: "db-1/disk", Details: "restarted"}},
 	}
 	p := mustPreset(t, TypeOpsgenie)
 	for _, tt := range tests {

@@ -51,6 +51,9 @@ const (
 	// ActionAcknowledge acknowledges the source's open alert on behalf of
 	// the sender, as PagerDuty's "acknowledge" event does.
 	ActionAcknowledge Action = "ACKNOWLEDGE"
+	// ActionNote adds the message's mapped details to the source's open
+	// alert's timeline as a note, as Opsgenie's "add note" request does.
+	ActionNote Action = "NOTE"
 )
 
 // Condition tests one value: either a mapped field (Field) or the nodes a

@@ -81,11 +81,11 @@ func compileRules(rs []Rule) ([]compiledRule, error) {
 			return nil, invalid.Fieldf(at+".match", "unknown match mode %q (want ALL or ANY)", r.Match)
 		}
 		switch r.Action {
-		case ActionOpen, ActionClose, ActionIgnore, ActionAcknowledge:
+		case ActionOpen, ActionClose, ActionIgnore, ActionAcknowledge, ActionNote:
 		case "":
-			return nil, invalid.Fieldf(at+".action", "action is required (OPEN, CLOSE, IGNORE or ACKNOWLEDGE)")
+			return nil, invalid.Fieldf(at+".action", "action is required (OPEN, CLOSE, IGNORE, ACKNOWLEDGE or NOTE)")
 		default:
-			return nil, invalid.Fieldf(at+".action", "unknown action %q (want OPEN, CLOSE, IGNORE or ACKNOWLEDGE)", r.Action)
+			return nil, invalid.Fieldf(at+".action", "unknown action %q (want OPEN, CLOSE, IGNORE, ACKNOWLEDGE or NOTE)", r.Action)
 		}
 		for j, c := range r.Conditions {
 			cc, err := compileCondition(fmt.Sprintf("%s.conditions[%d]", at, j), c)

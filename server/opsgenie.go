@@ -26,7 +26,8 @@ import (
 // processes later; Klaxon answers the same 202 only once the request is
 // committed, and its requestId (the inbound message's id) reads the
 // outcome back. The stored body is the request's JSON with what the URL
-// said: "action", and for close and acknowledge the "alias" of the alert.
+// said: "action", and for close, acknowledge and notes the "alias" of the
+// alert.
 
 const (
 	opsgenieCreateRoute  = "POST /v2/alerts"
@@ -94,7 +95,7 @@ func genieKey(r *http.Request) (string, bool) {
 
 // opsgenieActions are the URL's actions on one alert, by the name the
 // stored body and the preset's rules give them.
-var opsgenieActions = map[string]string{"close": "close", "acknowledge": "acknowledge"}
+var opsgenieActions = map[string]string{"close": "close", "acknowledge": "acknowledge", "notes": "addNote"}
 
 func (s *Server) handleOpsgenieCreate(w http.ResponseWriter, r *http.Request) {
 	s.handleOpsgenie(w, r, "create")
@@ -103,13 +104,13 @@ func (s *Server) handleOpsgenieCreate(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleOpsgenieAction(w http.ResponseWriter, r *http.Request) {
 	action, ok := opsgenieActions[r.PathValue("action")]
 	if !ok {
-		opsgenieCall{w: w, start: time.Now()}.fail(http.StatusNotFound, "Klaxon's Opsgenie API takes close and acknowledge on an alert")
+		opsgenieCall{w: w, start: time.Now()}.fail(http.StatusNotFound, "Klaxon's Opsgenie API takes close, acknowledge and notes on an alert")
 		return
 	}
 	s.handleOpsgenie(w, r, action)
 }
 
-// handleOpsgenie takes a create, close or acknowledge request. What is
+// handleOpsgenie takes a create, close, acknowledge or add-note request. What is
 // refused before the key names an integration (no key, an unknown one, a
 // disabled integration, a rate limit) stores nothing; every other bad
 // request is stored as MAPPING_FAILED and answered 422 with the errors by
@@ -162,6 +163,9 @@ func (s *Server) handleOpsgenie(w http.ResponseWriter, r *http.Request, action s
 			request["alias"], _ = json.Marshal(alias)
 		}
 		checkOpsgenieStrings(request, problems, map[string]int{"user": 0, "source": 0, "note": 0})
+		if note, _ := jsonString(request, "note"); action == "addNote" && problems["note"] == "" && strings.TrimSpace(note) == "" {
+			problems["note"] = "Note can not be empty."
+		}
 	}
 	request["action"], _ = json.Marshal(action)
 	stored, err := json.Marshal(request)
@@ -401,6 +405,8 @@ func opsgenieActionName(action string) string {
 		return "Close"
 	case "acknowledge":
 		return "Acknowledge"
+	case "addNote":
+		return "AddNote"
 	}
 	return "Unknown"
 }
@@ -425,6 +431,8 @@ func opsgenieStatusText(msg *db.InboundMessage) string {
 		return "Closed alert"
 	case db.InboundAcknowledged:
 		return "Acknowledged alert"
+	case db.InboundNoteAdded:
+		return "Added note"
 	}
 	return msg.Detail
 }

@@ -202,6 +202,19 @@ func TestOpsgenieAlertAPI(t *testing.T) {
 			t.Fatalf("acknowledge status: %+v", s)
 		}
 
+		noted := h.opsgenie("POST", "/v2/alerts/db-1%2Fdisk/notes?identifierType=alias", key, map[string]any{"user": "cron", "note": "Rotated the logs"})
+		if noted.HTTPStatus != http.StatusAccepted {
+			t.Fatalf("add note: %+v", noted)
+		}
+		a := h.alertsOf()[0]
+		last := a.Timeline[len(a.Timeline)-1]
+		if last.Type != "NOTE" || last.Message != "Rotated the logs" || last.User != nil {
+			t.Fatalf("noted alert's timeline: %+v", a.Timeline)
+		}
+		if s := h.opsgenie("GET", "/v2/alerts/requests/"+noted.RequestID, key, nil); s.Data == nil || s.Data.Action != "AddNote" || s.Data.Status != "Added note" {
+			t.Fatalf("add note status: %+v", s.Data)
+		}
+
 		closed := h.opsgenie("POST", "/v2/alerts/db-1%2Fdisk/close?identifierType=alias", key, map[string]any{"source": "cron"})
 		if closed.HTTPStatus != http.StatusAccepted {
 			t.Fatalf("close by alias: %+v", closed)
@@ -275,7 +288,8 @@ func TestOpsgenieErrorAnswers(t *testing.T) {
 			{"tiny identifier", "POST", "/v2/alerts/7/close?identifierType=tiny", key, nil, 422, "identifierType", "must be id or alias", true},
 			{"unknown alert id", "POST", "/v2/alerts/999999/acknowledge", key, nil, 404, "", "Alert with id [999999] does not exist", true},
 			{"another integration's alert", "POST", "/v2/alerts/" + theirs + "/close", key, nil, 404, "", "does not exist", true},
-			{"unknown action", "POST", "/v2/alerts/a/snooze?identifierType=alias", key, nil, 404, "", "takes close and acknowledge", false},
+			{"unknown action", "POST", "/v2/alerts/a/snooze?identifierType=alias", key, nil, 404, "", "takes close, acknowledge and notes", false},
+			{"note without text", "POST", "/v2/alerts/a/notes?identifierType=alias", key, map[string]any{"user": "cron"}, 422, "note", "Note can not be empty.", true},
 			{"unknown request", "GET", "/v2/alerts/requests/999999", key, nil, 404, "", "Request with id [999999] does not exist", false},
 		}
 		for _, c := range cases {
