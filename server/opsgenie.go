@@ -74,11 +74,23 @@ type opsgenieCall struct {
 }
 
 func (c opsgenieCall) answer(status int, reply opsgenieReply) {
-	reply.Took = math.Round(time.Since(c.start).Seconds()*1000) / 1000
+	// Opsgenie's clients read a took of 0 as missing: a fast answer
+	// reads as a millisecond.
+	reply.Took = max(math.Round(time.Since(c.start).Seconds()*1000)/1000, 0.001)
 	if reply.RequestID == "" {
 		// Nothing was stored: the id names no request to look up later.
 		reply.RequestID = newRequestID()
 	}
+	// Opsgenie repeats the answer's metadata in headers, which its own
+	// SDK reads rather than the body.
+	h := c.w.Header()
+	h.Set("X-Request-Id", reply.RequestID)
+	h.Set("X-Response-Time", strconv.FormatFloat(reply.Took, 'f', 3, 64))
+	state := "OK"
+	if status == http.StatusTooManyRequests {
+		state = "THROTTLED"
+	}
+	h.Set("X-RateLimit-State", state)
 	writeJSON(c.w, status, reply)
 }
 
