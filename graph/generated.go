@@ -503,10 +503,11 @@ type ComplexityRoot struct {
 	}
 
 	TimelineEntry struct {
-		At      func(childComplexity int) int
-		Message func(childComplexity int) int
-		Type    func(childComplexity int) int
-		User    func(childComplexity int) int
+		At             func(childComplexity int) int
+		InboundMessage func(childComplexity int) int
+		Message        func(childComplexity int) int
+		Type           func(childComplexity int) int
+		User           func(childComplexity int) int
 	}
 
 	User struct {
@@ -718,6 +719,7 @@ type TimelineEntryResolver interface {
 	Type(ctx context.Context, obj *db.AlertLog) (string, error)
 
 	User(ctx context.Context, obj *db.AlertLog) (*db.User, error)
+	InboundMessage(ctx context.Context, obj *db.AlertLog) (*db.InboundMessage, error)
 }
 type UserResolver interface {
 	ContactMethods(ctx context.Context, obj *db.User) ([]*db.ContactMethod, error)
@@ -3030,6 +3032,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TimelineEntry.At(childComplexity), true
+	case "TimelineEntry.inboundMessage":
+		if e.ComplexityRoot.TimelineEntry.InboundMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimelineEntry.InboundMessage(childComplexity), true
 	case "TimelineEntry.message":
 		if e.ComplexityRoot.TimelineEntry.Message == nil {
 			break
@@ -3387,6 +3395,8 @@ type TimelineEntry {
   message: String!
   "Who acted: for a NOTE, its author."
   user: User
+  "The inbound message that made the entry, whose integration acted (it opened, acknowledged, noted or closed the alert); null for a person's or the engine's entries."
+  inboundMessage: InboundMessage
 }
 
 "One message to one person about one alert, with its delivery state."
@@ -5200,6 +5210,8 @@ func (ec *executionContext) childFields_TimelineEntry(ctx context.Context, field
 		return ec.fieldContext_TimelineEntry_message(ctx, field)
 	case "user":
 		return ec.fieldContext_TimelineEntry_user(ctx, field)
+	case "inboundMessage":
+		return ec.fieldContext_TimelineEntry_inboundMessage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TimelineEntry", field.Name)
 }
@@ -16207,6 +16219,38 @@ func (ec *executionContext) fieldContext_TimelineEntry_user(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _TimelineEntry_inboundMessage(ctx context.Context, field graphql.CollectedField, obj *db.AlertLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TimelineEntry_inboundMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TimelineEntry().InboundMessage(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.InboundMessage) graphql.Marshaler {
+			return ec.marshalOInboundMessage2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐInboundMessage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TimelineEntry_inboundMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TimelineEntry",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InboundMessage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *db.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22804,6 +22848,12 @@ func (ec *executionContext) _TimelineEntry(ctx context.Context, sel ast.Selectio
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._TimelineEntry_user(ctx, field, obj)
+				})
+		case "inboundMessage":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TimelineEntry_inboundMessage(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

@@ -61,6 +61,11 @@ type sourceAlert struct {
 		User    *struct {
 			ID string `json:"id"`
 		} `json:"user"`
+		InboundMessage *struct {
+			Integration struct {
+				ID string `json:"id"`
+			} `json:"integration"`
+		} `json:"inboundMessage"`
 	} `json:"timeline"`
 }
 
@@ -72,7 +77,7 @@ func (h *harness) alertsOf() []sourceAlert {
 			Nodes []sourceAlert `json:"nodes"`
 		} `json:"alerts"`
 	}
-	h.mustGQL(h.admin.Token, `{ alerts { nodes { id status subject severity sourceId url details timeline { type message user { id } } } } }`, nil, &data)
+	h.mustGQL(h.admin.Token, `{ alerts { nodes { id status subject severity sourceId url details timeline { type message user { id } inboundMessage { integration { id } } } } } }`, nil, &data)
 	return data.Alerts.Nodes
 }
 
@@ -295,7 +300,8 @@ func TestPagerDutyEventsLifecycle(t *testing.T) {
 		}
 		a := h.alertsOf()[0]
 		last := a.Timeline[len(a.Timeline)-1]
-		if a.Status != "ACKNOWLEDGED" || last.Type != "ACKNOWLEDGED" || last.User != nil || !strings.HasPrefix(last.Message, "Acknowledged by the integration") {
+		if a.Status != "ACKNOWLEDGED" || last.Type != "ACKNOWLEDGED" || last.User != nil || !strings.HasPrefix(last.Message, "Acknowledged by the integration") ||
+			last.InboundMessage == nil || last.InboundMessage.Integration.ID != integ.ID {
 			t.Fatalf("acknowledged alert: %+v", a)
 		}
 		if m := h.inbound(integ.ID)[0]; m.Status != "MAPPED_ACKNOWLEDGED" || m.Alert == nil || m.Alert.ID != a.ID {
