@@ -116,10 +116,18 @@ func (s *Server) handleOpsgenieCreate(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleOpsgenieAction(w http.ResponseWriter, r *http.Request) {
 	action, ok := opsgenieActions[r.PathValue("action")]
 	if !ok {
-		opsgenieCall{w: w, start: time.Now()}.fail(http.StatusNotFound, "Klaxon's Opsgenie API takes close, acknowledge and notes on an alert")
+		s.handleOpsgenieUnknown(w, r)
 		return
 	}
 	s.handleOpsgenie(w, r, action)
+}
+
+// handleOpsgenieUnknown answers the rest of Opsgenie's Alert API (listing,
+// updating a message or priority, …) in Opsgenie's shape, so a sender
+// logs what was refused.
+func (s *Server) handleOpsgenieUnknown(w http.ResponseWriter, r *http.Request) {
+	opsgenieCall{w: w, start: time.Now()}.fail(http.StatusNotFound,
+		"Klaxon's Opsgenie API takes POST /v2/alerts, POST /v2/alerts/{identifier}/close, /acknowledge and /notes, and GET /v2/alerts/requests/{requestId}")
 }
 
 // handleOpsgenie takes a create, close, acknowledge or add-note request. What is

@@ -288,7 +288,9 @@ func TestOpsgenieErrorAnswers(t *testing.T) {
 			{"tiny identifier", "POST", "/v2/alerts/7/close?identifierType=tiny", key, nil, 422, "identifierType", "must be id or alias", true},
 			{"unknown alert id", "POST", "/v2/alerts/999999/acknowledge", key, nil, 404, "", "Alert with id [999999] does not exist", true},
 			{"another integration's alert", "POST", "/v2/alerts/" + theirs + "/close", key, nil, 404, "", "does not exist", true},
-			{"unknown action", "POST", "/v2/alerts/a/snooze?identifierType=alias", key, nil, 404, "", "takes close, acknowledge and notes", false},
+			{"unknown action", "POST", "/v2/alerts/a/snooze?identifierType=alias", key, nil, 404, "", "Klaxon's Opsgenie API takes", false},
+			{"update message", "PUT", "/v2/alerts/a/message?identifierType=alias", key, map[string]any{"message": "m"}, 404, "", "Klaxon's Opsgenie API takes", false},
+			{"list alerts", "GET", "/v2/alerts", key, nil, 404, "", "Klaxon's Opsgenie API takes", false},
 			{"note without text", "POST", "/v2/alerts/a/notes?identifierType=alias", key, map[string]any{"user": "cron"}, 422, "note", "Note can not be empty.", true},
 			{"unknown request", "GET", "/v2/alerts/requests/999999", key, nil, 404, "", "Request with id [999999] does not exist", false},
 		}

@@ -142,6 +142,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc(opsgenieCreateRoute, s.handleOpsgenieCreate)
 	mux.HandleFunc(opsgenieActionRoute, s.handleOpsgenieAction)
 	mux.HandleFunc(opsgenieRequestRoute, s.handleOpsgenieRequest)
+	mux.HandleFunc("/v2/alerts", s.handleOpsgenieUnknown)
+	mux.HandleFunc("/v2/alerts/", s.handleOpsgenieUnknown)
 	mux.HandleFunc("GET /heartbeats/{token}", s.handlePulse)
 	mux.HandleFunc("POST /heartbeats/{token}", s.handlePulse)
 	mux.HandleFunc("GET /actions/{token}", s.handleActionPage)
