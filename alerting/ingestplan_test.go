@@ -17,6 +17,9 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 	fields := rules.Fields{SourceID: "finding-1", Subject: "XSS"}
 	open := rules.Decision{Action: rules.ActionOpen, Fields: fields, Detail: "rule high"}
 	closing := rules.Decision{Action: rules.ActionClose, Fields: fields, Detail: "rule fixed"}
+	acking := rules.Decision{Action: rules.ActionAcknowledge, Fields: fields, Detail: "rule ack"}
+	noting := rules.Decision{Action: rules.ActionNote, Fields: rules.Fields{SourceID: "finding-1", Details: "Restarted"}, Detail: "rule note"}
+	emptyNote := rules.Decision{Action: rules.ActionNote, Fields: fields, Detail: "rule note"}
 	routed := open
 	routed.Route = rules.Route{EscalationPolicyID: rulePolicy, RecipientUserIDs: []int{7}}
 
@@ -48,6 +51,18 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 			want: ingestOutcome{Status: db.InboundClosed, Detail: "rule fixed", Entry: db.LogClosed, EntryText: "Closed: rule fixed", CancelJobs: true}},
 		{name: "close with none open", decision: closing, took: false, step: stepClose,
 			want: ingestOutcome{Status: db.InboundIgnored, Detail: "rule fixed; no open alert for this source"}},
+		{name: "acknowledged", decision: acking, took: true, step: stepAcknowledge,
+			want: ingestOutcome{Status: db.InboundAcknowledged, Detail: "rule ack", Entry: db.LogAcknowledged, EntryText: "Acknowledged by the integration: rule ack"}},
+		{name: "acknowledge with none open or unacknowledged", decision: acking, took: false, step: stepAcknowledge,
+			want: ingestOutcome{Status: db.InboundIgnored, Detail: "rule ack; " + alreadyAcknowledged}},
+		{name: "note added", decision: noting, took: true, step: stepNote,
+			want: ingestOutcome{Status: db.InboundNoteAdded, Detail: "rule note", Entry: db.LogNote, EntryText: "Restarted"}},
+		{name: "note with none open", decision: noting, took: false, step: stepNote,
+			want: ingestOutcome{Status: db.InboundIgnored, Detail: "rule note; no open alert for this source"}},
+		{name: "empty note", decision: emptyNote, took: true, step: stepStore,
+			want: ingestOutcome{Status: db.InboundIgnored, Detail: "rule note; the note is empty"}},
+		{name: "change event", failure: "Change event: deployed", failStatus: db.InboundChange, took: true,
+			step: stepStore, want: ingestOutcome{Status: db.InboundChange, Detail: "Change event: deployed"}},
 	}
 	seen := map[db.InboundStatus]bool{}
 	for _, tt := range tests {
@@ -59,8 +74,11 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 			if !reflect.DeepEqual(plan.PolicyID, tt.policyID) {
 				t.Fatalf("policy %v, want %v", plan.PolicyID, tt.policyID)
 			}
-			if tt.step != stepStore && plan.Fields != fields {
-				t.Fatalf("fields %+v, want %+v", plan.Fields, fields)
+			if tt.step != stepStore && plan.Fields != tt.decision.Fields {
+				t.Fatalf("fields %+v, want %+v", plan.Fields, tt.decision.Fields)
+			}
+			if got, want := plan.genericOnly(), tt.step == stepAcknowledge || tt.step == stepNote || (tt.took && tt.decision.Route.NamesRecipients()); got != want {
+				t.Fatalf("generic only: %v, want %v", got, want)
 			}
 			if got := plan.outcome(tt.took); got != tt.want {
 				t.Fatalf("outcome\n got %+v\nwant %+v", got, tt.want)
@@ -73,7 +91,7 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 	}
 	// PENDING is a message not yet decided, never an outcome.
 	for _, s := range []db.InboundStatus{db.InboundOpened, db.InboundAppended, db.InboundClosed, db.InboundIgnored,
-		db.InboundFiltered, db.InboundMappingFailed, db.InboundRefused} {
+		db.InboundFiltered, db.InboundMappingFailed, db.InboundRefused, db.InboundAcknowledged, db.InboundNoteAdded, db.InboundChange} {
 		if !seen[s] {
 			t.Errorf("no case ends as %s", s)
 		}
