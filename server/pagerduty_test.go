@@ -437,6 +437,20 @@ func TestPagerDutyErrorAnswers(t *testing.T) {
 			t.Fatalf("Alertmanager's verdict on a bad severity: retry=%v err=%v", v.ShouldRetry(), v.Err())
 		}
 
+		// Rotating the integration's secrets retires the routing key at
+		// once, cached route or not.
+		if got := h.postPagerDuty("/v2/enqueue", trigger(key, "before-rotation")); got.HTTPStatus != http.StatusAccepted {
+			t.Fatalf("event before rotating: %+v", got)
+		}
+		h.mustGQL(h.admin.Token, `mutation($id: ID!) { rotateIntegrationToken(id: $id) { id } }`, map[string]any{"id": integ.ID}, nil)
+		if got := h.postPagerDuty("/v2/enqueue", trigger(key, "after-rotation")); got.HTTPStatus != http.StatusBadRequest || got.Errors[0] != "Invalid routing key" {
+			t.Fatalf("the old key after rotating: %+v", got)
+		}
+		rotated := h.adminRoutingKey(integ.ID)
+		if got := h.postPagerDuty("/v2/enqueue", trigger(rotated, "after-rotation")); rotated == key || got.HTTPStatus != http.StatusAccepted {
+			t.Fatalf("the new key %q after rotating: %+v", rotated, got)
+		}
+
 		// A rate-limited event is answered 429 with Retry-After, which
 		// Alertmanager retries, and stores nothing.
 		limited := h.createIntegration("PAGERDUTY")
