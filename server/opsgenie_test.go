@@ -279,6 +279,7 @@ func TestOpsgenieErrorAnswers(t *testing.T) {
 			{"PagerDuty key", "POST", "/v2/alerts", pdKey, map[string]any{"message": "m"}, 401, "", "Could not authenticate", false},
 			{"disabled integration", "POST", "/v2/alerts", disabledKey, map[string]any{"message": "m"}, 403, "", "disabled", false},
 			{"not JSON", "POST", "/v2/alerts", key, []byte(`{"message":`), 422, "body", "must be a JSON object", true},
+			{"body over the limit", "POST", "/v2/alerts", key, []byte(`{"message":"m",` + strings.Repeat(" ", 1<<20) + `}`), 413, "", "Request body exceeds 1048576 bytes", false},
 			{"no message", "POST", "/v2/alerts", key, map[string]any{"alias": "a"}, 422, "message", "Message can not be empty.", true},
 			{"long message", "POST", "/v2/alerts", key, map[string]any{"message": strings.Repeat("x", 131)}, 422, "message", "Message can not be longer than 130 characters.", true},
 			{"bad priority", "POST", "/v2/alerts", key, map[string]any{"message": "m", "priority": "P0"}, 422, "priority", "Priority should be one of [P1, P2, P3, P4, P5].", true},

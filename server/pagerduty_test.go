@@ -384,6 +384,7 @@ func TestPagerDutyErrorAnswers(t *testing.T) {
 			stored    bool
 		}{
 			{"not JSON", "/v2/enqueue", []byte(`{"routing_key":`), 400, "Request body must be a JSON object", false},
+			{"body over the limit", "/v2/enqueue", []byte(`{"routing_key":"` + key + `",` + strings.Repeat(" ", 1<<20) + `}`), 400, "Request body exceeds 1048576 bytes", false},
 			{"no routing key", "/v2/enqueue", with(func(e map[string]any) { delete(e, "routing_key") }), 400, "'routing_key' is missing or blank", false},
 			{"unknown routing key", "/v2/enqueue", with(func(e map[string]any) { e["routing_key"] = strings.Repeat("0", 32) }), 400, "Invalid routing key", false},
 			{"key of another type", "/v2/enqueue", with(func(e map[string]any) { e["routing_key"] = genericKey }), 400, "Invalid routing key", false},
