@@ -158,6 +158,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"rulesetId": "*", "escalationPolicyId": `{"to":` + itoa(p.ID) + `}`, "mapping": "*",
 			"rateLimitPerMinute": `{"to":null}`, "recipientUserIds": `{"to":[` + itoa(b) + `]}`, "recipientGroupIds": `{"to":[]}`,
 			"pageDelayMinutes": `{"to":0}`, "autoCloseAfterMinutes": `{"to":null}`, "regressionWindowDays": `{"to":90}`,
+			"routingKey": `{"to":"[redacted]"}`,
 		})
 		for _, secret := range []string{integ.Token, "first-secret-0123456789"} {
 			if containsText(trail, secret) {
@@ -213,10 +214,16 @@ func TestAuditOfConfiguration(t *testing.T) {
 			t.Fatal("the token did not change")
 		}
 		wantChanges(t, trail.one(audit.Integration, integ.ID, audit.TokenRotated, "a@example.com"), map[string]string{
-			"token": `{"from":"[redacted]","to":"[changed]"}`,
+			"token": `{"from":"[redacted]","to":"[changed]"}`, "routingKey": `{"from":"[redacted]","to":"[changed]"}`,
 		})
 		if containsText(trail, rotated.Token) {
 			t.Error("the audit log holds the new token")
+		}
+		if rotated.RoutingKey == integ.RoutingKey || len(rotated.RoutingKey) != 32 {
+			t.Fatalf("routing key %q rotated to %q, want a new one of 32 characters", integ.RoutingKey, rotated.RoutingKey)
+		}
+		if containsText(trail, rotated.RoutingKey) || containsText(trail, integ.RoutingKey) {
+			t.Error("the audit log holds a routing key")
 		}
 
 		// Rulesets: replacing the rules with equal ones changes nothing.
@@ -286,6 +293,7 @@ func TestAuditOfConfiguration(t *testing.T) {
 			"rulesetId": "*", "escalationPolicyId": "*", "mapping": "*", "rateLimitPerMinute": "*",
 			"recipientUserIds": `{"from":[` + itoa(b) + `]}`, "recipientGroupIds": "*",
 			"pageDelayMinutes": `{"from":5}`, "autoCloseAfterMinutes": `{"from":60}`, "regressionWindowDays": `{"from":90}`,
+			"routingKey": `{"from":"[redacted]"}`,
 		})
 		if err := c.integrations.DeleteIntegration(ctx, integ.ID); err == nil {
 			t.Fatal("deleted an integration twice")

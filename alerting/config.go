@@ -72,6 +72,9 @@ type Integrations interface {
 	// RecipientsOf returns the users and groups the integration's alerts
 	// are for (the RECIPIENTS target of a policy).
 	RecipientsOf(ctx context.Context, idb bun.IDB, integrationID int) ([]*db.IntegrationRecipient, error)
+	// IntegrationByRoutingKey returns the integration whose routing key
+	// is key, or db.ErrNotFound.
+	IntegrationByRoutingKey(ctx context.Context, key string) (*db.Integration, error)
 }
 
 // Config is the configuration alerting reads through the stores that own it.

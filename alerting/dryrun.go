@@ -45,7 +45,8 @@ func (s *Service) TestIntegration(ctx context.Context, id int, body []byte) (*Dr
 			return nil, fmt.Errorf("test integration %d: %w", id, err)
 		}
 		if existing != nil {
-			state = sourceState{open: true, subject: existing.Subject, lastSeen: existing.LastSeenAt}
+			state = sourceState{open: true, subject: existing.Subject, lastSeen: existing.LastSeenAt,
+				acknowledged: existing.Status == db.AlertAcknowledged && existing.SnoozedUntil == nil}
 		}
 	}
 	out := state.settle(&v.plan, s.clock())

@@ -20,6 +20,19 @@ type Inbound struct {
 	Body       []byte
 	Headers    map[string]string
 	RemoteAddr string
+
+	// Type, when set, says that the message came through that type's
+	// drop-in API (see dropin.go): RoutingKey then names the integration
+	// instead of Token, and an integration of another type is unknown.
+	Type       rules.IntegrationType
+	RoutingKey string
+	// Invalid is why the drop-in API refused the body before mapping it
+	// (a missing field, a bad value): the message is stored as
+	// MAPPING_FAILED with it, and acts on nothing.
+	Invalid string
+	// ChangeEvent, when set, marks a change event (a deploy, say): it is
+	// stored as CHANGE with this detail, and acts on nothing.
+	ChangeEvent string
 }
 
 // IngestResult is what happened to a stored message.
@@ -36,7 +49,7 @@ type IngestResult struct {
 // committed. A body that cannot be parsed or mapped is stored as
 // MAPPING_FAILED and returned without error.
 func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error) {
-	r, err := s.routeFor(ctx, in.Token)
+	r, err := s.routeOf(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +79,9 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 		if problem := signatureProblem(r.integ, in.Body, in.Headers); problem != "" {
 			p.failure, p.failStatus = problem, db.InboundRefused
 		}
+	}
+	if p.failure == "" {
+		p.failure, p.failStatus = unmapped(in)
 	}
 	if p.failure == "" {
 		// A good signature says who sent the body, not that it reads: what
@@ -121,6 +137,10 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 		alertID, took, err = closeBySource(ctx, tx, integrationID, plan.Fields.SourceID, now)
 	case stepPulse:
 		alertID, took, err = s.recordPulse(ctx, tx, integrationID, plan, now)
+	case stepAcknowledge:
+		return s.acknowledgeBySource(ctx, tx, integrationID, msg, plan)
+	case stepNote:
+		return noteBySource(ctx, tx, integrationID, msg, plan)
 	}
 	if err != nil {
 		return err

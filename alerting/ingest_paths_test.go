@@ -33,7 +33,9 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 		ctx := context.Background()
 		clock := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
 		newSvc := func(d *db.DB) *Service {
-			return NewService(Options{DB: d, PublicURL: "https://klaxon.example", Now: func() time.Time { return clock }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: Config{Integrations: integrations.NewStore(d, "https://klaxon.example", time.Now, nil)}})
+			// Acknowledging reads the alert's policy for its timeout.
+			return NewService(Options{DB: d, PublicURL: "https://klaxon.example", Now: func() time.Time { return clock }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: Config{
+				Integrations: integrations.NewStore(d, "https://klaxon.example", time.Now, nil), Policies: policies.NewStore(d, time.Now, nil)}})
 		}
 		fastSvc, genericSvc := newSvc(fast), newSvc(generic)
 		fastTokens, genericTokens := storyIntegrations(t, fastSvc), storyIntegrations(t, genericSvc)
@@ -70,6 +72,27 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 				}
 			}
 		}
+		// PagerDuty and Opsgenie stories: the fast paths hand
+		// acknowledgements and notes to the generic executor, and must
+		// leave what it leaves.
+		for _, st := range []struct {
+			typ   rules.IntegrationType
+			story []string
+		}{{rules.TypePagerDuty, pagerDutyStory}, {rules.TypeOpsgenie, opsgenieStory}} {
+			typ, story := st.typ, st.story
+			fastToken, genericToken := dropInStoryIntegration(t, fastSvc, typ), dropInStoryIntegration(t, genericSvc, typ)
+			for _, body := range story {
+				clock = clock.Add(time.Second)
+				in := Inbound{Token: fastToken, Body: []byte(body), Headers: map[string]string{"User-Agent": string(typ)}, RemoteAddr: "192.0.2.1"}
+				if _, err := fastSvc.Ingest(ctx, in); err != nil {
+					t.Fatalf("fast ingest of %s: %v", body, err)
+				}
+				in.Token = genericToken
+				if err := ingestGeneric(ctx, genericSvc, in); err != nil {
+					t.Fatalf("generic ingest of %s: %v", body, err)
+				}
+			}
+		}
 		for _, table := range []string{"inbound_messages", "alerts", "alert_log", "events", "alert_jobs", "scan_heartbeats"} {
 			got, want := tableRows(t, fast, table), tableRows(t, generic, table)
 			if len(got) != len(want) {
@@ -94,6 +117,10 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 			{"alert_jobs", "kind", jobScanHeartbeat},
 			{"alert_log", "type", string(db.LogRegression)},
 			{"alert_jobs", "kind", jobOverdue},
+			{"alert_log", "type", string(db.LogAcknowledged)},
+			{"inbound_messages", "status", string(db.InboundAcknowledged)},
+			{"alert_log", "type", string(db.LogNote)},
+			{"inbound_messages", "status", string(db.InboundNoteAdded)},
 		} {
 			n, err := fast.NewSelect().Table(want.table).Where("? = ?", bun.Ident(want.column), want.value).Count(ctx)
 			if err != nil || n == 0 {
@@ -149,6 +176,44 @@ func storyIntegrations(t *testing.T, svc *Service) []string {
 		t.Fatalf("set flap control: %v", err)
 	}
 	return tokens
+}
+
+// pagerDutyStory opens an alert, acknowledges it (twice: the second
+// changes nothing), appends to it while acknowledged, closes it, and
+// acknowledges a source with no open alert.
+var pagerDutyStory = []string{
+	`{"event_action":"trigger","dedup_key":"disk","payload":{"summary":"Disk full","source":"db-1","severity":"critical"}}`,
+	`{"event_action":"acknowledge","dedup_key":"disk"}`,
+	`{"event_action":"acknowledge","dedup_key":"disk"}`,
+	`{"event_action":"trigger","dedup_key":"disk","payload":{"summary":"Disk full","source":"db-1","severity":"critical"}}`,
+	`{"event_action":"resolve","dedup_key":"disk"}`,
+	`{"event_action":"acknowledge","dedup_key":"disk"}`,
+}
+
+// opsgenieStory opens an alert, adds a note to it, closes it, and adds a
+// note to a source with no open alert.
+var opsgenieStory = []string{
+	`{"action":"create","alias":"backup","message":"Backup failed","severity":"high"}`,
+	`{"action":"addNote","alias":"backup","note":"Retrying tonight"}`,
+	`{"action":"close","alias":"backup"}`,
+	`{"action":"addNote","alias":"backup","note":"Too late"}`,
+}
+
+// dropInStoryIntegration is an integration of typ with an escalation
+// policy, so that acknowledging stops paging.
+func dropInStoryIntegration(t *testing.T, svc *Service, typ rules.IntegrationType) string {
+	t.Helper()
+	ctx := context.Background()
+	name, policyName := string(typ), "Database "+string(typ)
+	policy, err := policies.NewStore(svc.db, svc.now, svc.RoutesChanged).CreateEscalationPolicy(ctx, policies.PolicyInput{Name: &policyName, Steps: []policies.StepInput{{Targets: []db.Target{{Type: db.TargetRecipients}}}}})
+	if err != nil {
+		t.Fatalf("create policy: %v", err)
+	}
+	integ, err := integrations.NewStore(svc.db, svc.publicURL, svc.now, svc.RoutesChanged).CreateIntegration(ctx, integrations.IntegrationInput{Name: &name, Type: &typ, EscalationPolicyID: &policy.ID})
+	if err != nil {
+		t.Fatalf("create integration: %v", err)
+	}
+	return integ.Token
 }
 
 // ingestGeneric is Ingest by way of apply, one transaction per message.

@@ -266,9 +266,7 @@ type rowScanner interface{ Scan(dest ...any) error }
 // when p is left to the generic executor.
 func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 	msg, plan := p.msg, p.plan()
-	// A held alert, one paging the rule's own recipients, and a pulse are
-	// left to the generic executor.
-	if plan.pagesOwnRecipients() || plan.holdsPaging() || plan.pulses() {
+	if plan.genericOnly() {
 		return pgStatement{}, false, nil
 	}
 	headers, err := json.Marshal(msg.Headers)

@@ -181,7 +181,7 @@ func (q *sqliteIngest) in(ctx context.Context, tx bun.Tx) *sqliteBatch {
 // false, having done nothing, for the plans it leaves to the generic
 // executor.
 func (q *sqliteBatch) execute(ctx context.Context, integrationID int, msg *db.InboundMessage, plan ingestPlan) (bool, error) {
-	if plan.pagesOwnRecipients() || plan.holdsPaging() || plan.pulses() {
+	if plan.genericOnly() {
 		return false, nil
 	}
 	now := db.SQLiteTime(msg.ReceivedAt)

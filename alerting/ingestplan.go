@@ -33,6 +33,13 @@ const (
 	// (see scanheartbeat.go), then closes the key's missed-pulse alert
 	// (Then), or finds none open (Else).
 	stepPulse
+	// stepAcknowledge acknowledges the source's open alert on behalf of
+	// the sender (Then), or finds none that is not acknowledged already
+	// (Else). Only the generic executor carries it out.
+	stepAcknowledge
+	// stepNote adds a note to the source's open alert (Then), or finds
+	// none (Else). Only the generic executor carries it out.
+	stepNote
 )
 
 // ingestOutcome is what a message becomes on one branch of its step.
@@ -186,6 +193,25 @@ func planAction(integ *db.Integration, d rules.Decision, failure string, failSta
 				Entry: db.LogClosed, EntryText: "Closed: " + d.Detail, CancelJobs: true},
 			Else: ingestOutcome{Status: db.InboundIgnored, Detail: d.Detail + "; no open alert for this source"},
 		}
+	case rules.ActionAcknowledge:
+		return ingestPlan{
+			Step:   stepAcknowledge,
+			Fields: d.Fields,
+			Then: ingestOutcome{Status: db.InboundAcknowledged, Detail: d.Detail,
+				Entry: db.LogAcknowledged, EntryText: "Acknowledged by the integration: " + d.Detail},
+			Else: ingestOutcome{Status: db.InboundIgnored, Detail: d.Detail + "; " + alreadyAcknowledged},
+		}
+	case rules.ActionNote:
+		if d.Fields.Details == "" {
+			return ingestPlan{Step: stepStore, Then: ingestOutcome{Status: db.InboundIgnored, Detail: d.Detail + "; the note is empty"}}
+		}
+		return ingestPlan{
+			Step:   stepNote,
+			Fields: d.Fields,
+			Then: ingestOutcome{Status: db.InboundNoteAdded, Detail: d.Detail,
+				Entry: db.LogNote, EntryText: d.Fields.Details},
+			Else: ingestOutcome{Status: db.InboundIgnored, Detail: d.Detail + "; no open alert for this source"},
+		}
 	case rules.ActionIgnore:
 		return ingestPlan{Step: stepStore, Then: ingestOutcome{Status: db.InboundFiltered, Detail: d.Detail}}
 	case rules.ActionPulse:
@@ -224,16 +250,18 @@ func (p *ingestPlan) holdsPaging() bool {
 	return p.Step == stepOpenOrAppend && p.Then.HoldPaging
 }
 
-// pulses says that the plan counts a pulse, which only the generic
-// executor does: a pulse is rare (one per completed scan).
-func (p *ingestPlan) pulses() bool {
-	return p.Step == stepPulse
-}
-
 // pagesOwnRecipients says that opening the alert stores recipients named
 // by the rule, which only the generic executor does.
 func (p *ingestPlan) pagesOwnRecipients() bool {
 	return p.Step == stepOpenOrAppend && p.Then.StartPaging && p.Route.NamesRecipients()
+}
+
+// genericOnly says that only the generic executor carries the plan out:
+// an acknowledgement (rare, and it reads the alert's policy), a note, a
+// pulse (one per completed scan), a held alert, or one paging the rule's
+// own recipients.
+func (p *ingestPlan) genericOnly() bool {
+	return p.Step == stepAcknowledge || p.Step == stepNote || p.Step == stepPulse || p.pagesOwnRecipients() || p.holdsPaging()
 }
 
 // policyFor is the escalation policy an opened alert follows: the

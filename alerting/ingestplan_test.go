@@ -18,6 +18,9 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 	open := rules.Decision{Action: rules.ActionOpen, Fields: fields, Detail: "rule high"}
 	closing := rules.Decision{Action: rules.ActionClose, Fields: fields, Detail: "rule fixed"}
 	pulse := rules.Decision{Action: rules.ActionPulse, Fields: rules.Fields{SourceName: "web"}, Detail: "rule scans"}
+	acking := rules.Decision{Action: rules.ActionAcknowledge, Fields: fields, Detail: "rule ack"}
+	noting := rules.Decision{Action: rules.ActionNote, Fields: rules.Fields{SourceID: "finding-1", Details: "Restarted"}, Detail: "rule note"}
+	emptyNote := rules.Decision{Action: rules.ActionNote, Fields: fields, Detail: "rule note"}
 	routed := open
 	routed.Route = rules.Route{EscalationPolicyID: rulePolicy, RecipientUserIDs: []int{7}}
 
@@ -53,6 +56,18 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 				Entry: db.LogClosed, EntryText: "Closed: a pulse came for key web", CancelJobs: true}},
 		{name: "pulse", decision: pulse, took: false, step: stepPulse,
 			want: ingestOutcome{Status: db.InboundPulse, Detail: "rule scans; a pulse of key web"}},
+		{name: "acknowledged", decision: acking, took: true, step: stepAcknowledge,
+			want: ingestOutcome{Status: db.InboundAcknowledged, Detail: "rule ack", Entry: db.LogAcknowledged, EntryText: "Acknowledged by the integration: rule ack"}},
+		{name: "acknowledge with none open or unacknowledged", decision: acking, took: false, step: stepAcknowledge,
+			want: ingestOutcome{Status: db.InboundIgnored, Detail: "rule ack; " + alreadyAcknowledged}},
+		{name: "note added", decision: noting, took: true, step: stepNote,
+			want: ingestOutcome{Status: db.InboundNoteAdded, Detail: "rule note", Entry: db.LogNote, EntryText: "Restarted"}},
+		{name: "note with none open", decision: noting, took: false, step: stepNote,
+			want: ingestOutcome{Status: db.InboundIgnored, Detail: "rule note; no open alert for this source"}},
+		{name: "empty note", decision: emptyNote, took: true, step: stepStore,
+			want: ingestOutcome{Status: db.InboundIgnored, Detail: "rule note; the note is empty"}},
+		{name: "change event", failure: "Change event: deployed", failStatus: db.InboundChange, took: true,
+			step: stepStore, want: ingestOutcome{Status: db.InboundChange, Detail: "Change event: deployed"}},
 	}
 	seen := map[db.InboundStatus]bool{}
 	for _, tt := range tests {
@@ -64,8 +79,11 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 			if !reflect.DeepEqual(plan.PolicyID, tt.policyID) {
 				t.Fatalf("policy %v, want %v", plan.PolicyID, tt.policyID)
 			}
-			if tt.step != stepStore && tt.step != stepPulse && plan.Fields != fields {
-				t.Fatalf("fields %+v, want %+v", plan.Fields, fields)
+			if tt.step != stepStore && tt.step != stepPulse && plan.Fields != tt.decision.Fields {
+				t.Fatalf("fields %+v, want %+v", plan.Fields, tt.decision.Fields)
+			}
+			if got, want := plan.genericOnly(), tt.step == stepAcknowledge || tt.step == stepNote || tt.step == stepPulse || (tt.took && tt.decision.Route.NamesRecipients()); got != want {
+				t.Fatalf("generic only: %v, want %v", got, want)
 			}
 			if got := plan.outcome(tt.took); got != tt.want {
 				t.Fatalf("outcome\n got %+v\nwant %+v", got, tt.want)
@@ -78,7 +96,8 @@ func TestPlanIngestCoversEveryOutcome(t *testing.T) {
 	}
 	// PENDING is a message not yet decided, never an outcome.
 	for _, s := range []db.InboundStatus{db.InboundOpened, db.InboundAppended, db.InboundClosed, db.InboundIgnored,
-		db.InboundFiltered, db.InboundMappingFailed, db.InboundRefused, db.InboundPulse} {
+		db.InboundFiltered, db.InboundMappingFailed, db.InboundRefused, db.InboundPulse,
+		db.InboundAcknowledged, db.InboundNoteAdded, db.InboundChange} {
 		if !seen[s] {
 			t.Errorf("no case ends as %s", s)
 		}
@@ -106,7 +125,7 @@ func TestPlanIngestPulse(t *testing.T) {
 			d := rules.Decision{Action: rules.ActionPulse, Fields: rules.Fields{SourceID: "sha256:x", SourceName: tt.sourceName}, Detail: "rule scans"}
 			p := planIngest(tt.integ, d, "", "", nil)
 			if p.Step != stepPulse || p.PulseKey != tt.key || p.PulseHours != tt.hours || p.Fields.SourceID != "scan-heartbeat:"+tt.key ||
-				p.Then.EntryText != tt.entry || p.Group != nil || !p.pulses() {
+				p.Then.EntryText != tt.entry || p.Group != nil || !p.genericOnly() || p.Step != stepPulse {
 				t.Fatalf("plan %+v", p)
 			}
 		})

@@ -94,11 +94,19 @@ func (s *Service) RoutesChanged() { s.routes.invalidate() }
 
 // routeFor returns the token's route, from the cache when it is fresh.
 func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {
-	if r := s.routes.get(token); r != nil {
+	return s.cachedRoute(ctx, token, func() (*db.Integration, error) {
+		return s.config.Integrations.IntegrationByToken(ctx, token)
+	})
+}
+
+// cachedRoute returns the route cached under cacheKey when it is fresh,
+// and otherwise builds it for the integration lookup finds.
+func (s *Service) cachedRoute(ctx context.Context, cacheKey string, lookup func() (*db.Integration, error)) (*route, error) {
+	if r := s.routes.get(cacheKey); r != nil {
 		return r, nil
 	}
 	generation := s.routes.current()
-	integ, err := s.config.Integrations.IntegrationByToken(ctx, token)
+	integ, err := lookup()
 	if errors.Is(err, db.ErrNotFound) {
 		return nil, ErrUnknownToken
 	}
@@ -126,7 +134,7 @@ func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {
 	if r.failure == "" {
 		r.compile(specs)
 	}
-	s.routes.put(token, r)
+	s.routes.put(cacheKey, r)
 	return r, nil
 }
 

@@ -40,6 +40,9 @@ func (r *route) judge(parsed *rules.Message, parseErr error, refused string, fac
 // outcome may depend on about the source's past lives here.
 type sourceState struct {
 	open bool
+	// acknowledged says the open alert is acknowledged (and not just
+	// snoozed): an acknowledging message then changes nothing.
+	acknowledged bool
 	// subject is the open alert's subject, as it opened.
 	subject string
 	// lastSeen is when the open alert last had a message; with
@@ -60,15 +63,20 @@ func (st *sourceState) settle(p *ingestPlan, at time.Time) ingestOutcome {
 	case stepOpenOrAppend:
 		took = !st.open
 		if took {
-			st.open, st.subject, st.autoCloseMinutes = true, p.Fields.Subject, p.AutoCloseMinutes
+			st.open, st.acknowledged, st.subject, st.autoCloseMinutes = true, false, p.Fields.Subject, p.AutoCloseMinutes
 		}
 		st.lastSeen = at
 	case stepClose, stepPulse:
 		// A pulse closes its key's missed-pulse alert when one is open.
 		took = st.open
 		if took {
-			st.open, st.closedAt = false, at
+			st.open, st.acknowledged, st.closedAt = false, false, at
 		}
+	case stepAcknowledge:
+		took = st.open && !st.acknowledged
+		st.acknowledged = st.open
+	case stepNote:
+		took = st.open
 	}
 	return p.outcome(took)
 }
@@ -82,6 +90,6 @@ func (st *sourceState) age(at time.Time) {
 		return
 	}
 	if quietUntil := st.lastSeen.Add(time.Duration(st.autoCloseMinutes) * time.Minute); !at.Before(quietUntil) {
-		st.open, st.closedAt = false, quietUntil
+		st.open, st.acknowledged, st.closedAt = false, false, quietUntil
 	}
 }

@@ -272,7 +272,7 @@ func redactWithin(v any) any {
 // record, a shown secret costs the secret.
 func isSecret(name string) bool {
 	n := strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(name))
-	for _, word := range []string{"secret", "password", "hash", "apikey", "privatekey", "credential", "authtoken"} {
+	for _, word := range []string{"secret", "password", "hash", "apikey", "privatekey", "credential", "authtoken", "routingkey"} {
 		if strings.Contains(n, word) {
 			return true
 		}

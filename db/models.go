@@ -173,6 +173,10 @@ type Integration struct {
 	// still unclosed then.
 	Remediation     rules.Remediation `bun:"remediation,type:text"`
 	OverduePolicyID *int              `bun:"overdue_policy_id"`
+	// RoutingKey is the integration's second secret: what senders speaking
+	// PagerDuty's Events API or Opsgenie's Alert API present instead of a
+	// URL (32 hex characters, PagerDuty's shape). Empty is no key.
+	RoutingKey string `bun:"routing_key"`
 }
 
 // SignatureRequired says whether webhooks without a valid signature are
@@ -336,6 +340,14 @@ const (
 	// InboundPulse is a message a PULSE rule matched: counted as a pulse
 	// of its integration's key (see ScanHeartbeat).
 	InboundPulse InboundStatus = "PULSE"
+	// InboundAcknowledged acknowledged the source's open alert, on behalf
+	// of the sender.
+	InboundAcknowledged InboundStatus = "MAPPED_ACKNOWLEDGED"
+	// InboundChange is a change event (a deploy, a config push): kept in
+	// the log for context, never acted on.
+	InboundChange InboundStatus = "CHANGE"
+	// InboundNoteAdded added a note to the source's open alert.
+	InboundNoteAdded InboundStatus = "MAPPED_NOTE_ADDED"
 )
 
 // ScanHeartbeatStatus is where a pulse key stands.

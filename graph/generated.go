@@ -280,6 +280,7 @@ type ComplexityRoot struct {
 		RecipientUsers        func(childComplexity int) int
 		RegressionWindowDays  func(childComplexity int) int
 		Remediation           func(childComplexity int) int
+		RoutingKey            func(childComplexity int) int
 		Ruleset               func(childComplexity int) int
 		ScanHeartbeatHours    func(childComplexity int) int
 		ScanHeartbeats        func(childComplexity int) int
@@ -587,10 +588,11 @@ type ComplexityRoot struct {
 	}
 
 	TimelineEntry struct {
-		At      func(childComplexity int) int
-		Message func(childComplexity int) int
-		Type    func(childComplexity int) int
-		User    func(childComplexity int) int
+		At             func(childComplexity int) int
+		InboundMessage func(childComplexity int) int
+		Message        func(childComplexity int) int
+		Type           func(childComplexity int) int
+		User           func(childComplexity int) int
 	}
 
 	User struct {
@@ -682,6 +684,7 @@ type IntegrationResolver interface {
 	Remediation(ctx context.Context, obj *db.Integration) ([]*rules.Deadline, error)
 	OverduePolicy(ctx context.Context, obj *db.Integration) (*db.EscalationPolicy, error)
 	OverdueAlertCount(ctx context.Context, obj *db.Integration) (int, error)
+	RoutingKey(ctx context.Context, obj *db.Integration) (*string, error)
 }
 type MaintenanceWindowResolver interface {
 	Integrations(ctx context.Context, obj *db.MaintenanceWindow) ([]*db.Integration, error)
@@ -822,6 +825,7 @@ type TimelineEntryResolver interface {
 	Type(ctx context.Context, obj *db.AlertLog) (string, error)
 
 	User(ctx context.Context, obj *db.AlertLog) (*db.User, error)
+	InboundMessage(ctx context.Context, obj *db.AlertLog) (*db.InboundMessage, error)
 }
 type UserResolver interface {
 	ContactMethods(ctx context.Context, obj *db.User) ([]*db.ContactMethod, error)
@@ -1760,6 +1764,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.Remediation(childComplexity), true
+	case "Integration.routingKey":
+		if e.ComplexityRoot.Integration.RoutingKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.RoutingKey(childComplexity), true
 	case "Integration.ruleset":
 		if e.ComplexityRoot.Integration.Ruleset == nil {
 			break
@@ -3471,6 +3481,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TimelineEntry.At(childComplexity), true
+	case "TimelineEntry.inboundMessage":
+		if e.ComplexityRoot.TimelineEntry.InboundMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimelineEntry.InboundMessage(childComplexity), true
 	case "TimelineEntry.message":
 		if e.ComplexityRoot.TimelineEntry.Message == nil {
 			break
@@ -3844,6 +3860,8 @@ type TimelineEntry {
   message: String!
   "Who acted: for a NOTE, its author."
   user: User
+  "The inbound message that made the entry, whose integration acted (it opened, acknowledged, noted or closed the alert); null for a person's or the engine's entries."
+  inboundMessage: InboundMessage
 }
 
 "One message to one person about one alert, with its delivery state."
@@ -4255,6 +4273,12 @@ enum InboundStatus {
   REFUSED
   "Matched a PULSE rule: counted as a pulse of its key; closes the key's missed-pulse alert if one is open."
   PULSE
+  "Acknowledged the source's open alert on the sender's behalf."
+  MAPPED_ACKNOWLEDGED
+  "A change event (a deploy, a configuration push): kept for context, pages nobody."
+  CHANGE
+  "Added a note to the source's open alert."
+  MAPPED_NOTE_ADDED
 }
 
 type InboundMessageConnection {
@@ -4279,7 +4303,7 @@ type InboundMessage {
   sourceId: String!
   remoteAddr: String!
   headers: [Header!]!
-  "The raw body as received (invalid UTF-8 shown with replacement characters)."
+  "The raw body as received (invalid UTF-8 shown with replacement characters); for the PagerDuty- and Opsgenie-compatible APIs, the event as Klaxon read it, without the sender's key."
   body: String!
   alert: Alert
 }
@@ -4298,7 +4322,7 @@ extend type Mutation {
   createIntegration(input: CreateIntegrationInput!): Integration!
   updateIntegration(id: ID!, input: UpdateIntegrationInput!): Integration!
   deleteIntegration(id: ID!): Boolean!
-  "Issues a new URL; the old one stops working at once."
+  "Issues a new URL and routing key; the old ones stop working at once."
   rotateIntegrationToken(id: ID!): Integration!
   "A dry run: what the payload would do. Nothing is written."
   testIntegration(id: ID!, payload: JSON!): IntegrationTestResult!
@@ -4312,6 +4336,8 @@ enum IntegrationType {
   GENERIC
   ALERTMANAGER
   PAGERDUTY
+  "Opsgenie's Alert API (POST /v2/alerts…), authenticated by the integration's routingKey as GenieKey."
+  OPSGENIE
 }
 
 enum RuleAction {
@@ -4320,6 +4346,10 @@ enum RuleAction {
   IGNORE
   "Counts the message as a pulse of the integration, keyed by its mapped sourceName; it opens no alert and takes no route."
   PULSE
+  "Acknowledges the source's open alert on the sender's behalf (PagerDuty's acknowledge event)."
+  ACKNOWLEDGE
+  "Adds the mapped details to the source's open alert's timeline as a note (Opsgenie's add note)."
+  NOTE
 }
 
 enum RuleMatch {
@@ -4399,6 +4429,8 @@ type Integration {
   overduePolicy: EscalationPolicy
   "Alerts of this integration marked overdue and not yet closed."
   overdueAlertCount: Int!
+  "The key a PagerDuty Events API sender gives as routing_key (a PAGERDUTY integration), or an Opsgenie sender as its GenieKey (an OPSGENIE one): 32 hex characters. Only admins see it, as it is a secret."
+  routingKey: String
 }
 
 "How many days a finding of one severity may stay unfixed."
@@ -5540,6 +5572,8 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_overduePolicy(ctx, field)
 	case "overdueAlertCount":
 		return ec.fieldContext_Integration_overdueAlertCount(ctx, field)
+	case "routingKey":
+		return ec.fieldContext_Integration_routingKey(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Integration", field.Name)
 }
@@ -5964,6 +5998,8 @@ func (ec *executionContext) childFields_TimelineEntry(ctx context.Context, field
 		return ec.fieldContext_TimelineEntry_message(ctx, field)
 	case "user":
 		return ec.fieldContext_TimelineEntry_user(ctx, field)
+	case "inboundMessage":
+		return ec.fieldContext_TimelineEntry_inboundMessage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TimelineEntry", field.Name)
 }
@@ -11514,6 +11550,29 @@ func (ec *executionContext) _Integration_overdueAlertCount(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_Integration_overdueAlertCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Integration", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Integration_routingKey(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_routingKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Integration().RoutingKey(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_routingKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, true, true, "String")
 }
 
 func (ec *executionContext) _IntegrationTestResult_status(ctx context.Context, field graphql.CollectedField, obj *IntegrationTestResult) (ret graphql.Marshaler) {
@@ -18417,6 +18476,38 @@ func (ec *executionContext) fieldContext_TimelineEntry_user(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _TimelineEntry_inboundMessage(ctx context.Context, field graphql.CollectedField, obj *db.AlertLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TimelineEntry_inboundMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TimelineEntry().InboundMessage(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.InboundMessage) graphql.Marshaler {
+			return ec.marshalOInboundMessage2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐInboundMessage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TimelineEntry_inboundMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TimelineEntry",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InboundMessage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *db.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -23644,6 +23735,12 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Integration_overdueAlertCount(ctx, field, obj)
 				})
+		case "routingKey":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Integration_routingKey(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25703,6 +25800,12 @@ func (ec *executionContext) _TimelineEntry(ctx context.Context, sel ast.Selectio
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._TimelineEntry_user(ctx, field, obj)
+				})
+		case "inboundMessage":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TimelineEntry_inboundMessage(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

@@ -34,6 +34,7 @@ type integrationRecord struct {
 	RegressionWindowDays  int                   `json:"regressionWindowDays"`
 	Remediation           rules.Remediation     `json:"remediation,omitempty"`
 	OverduePolicyID       *int                  `json:"overduePolicyId,omitempty"`
+	RoutingKey            string                `json:"routingKey"`
 }
 
 // recordOfIntegration reads the integration's recipients through idb,
@@ -54,6 +55,7 @@ func recordOfIntegration(ctx context.Context, idb bun.IDB, integ *db.Integration
 		RegressionWindowDays: integ.RegressionWindowDays,
 		Remediation:          integ.Remediation,
 		OverduePolicyID:      integ.OverduePolicyID,
+		RoutingKey:           integ.RoutingKey,
 	}
 	for _, rec := range recipients {
 		switch rec.Kind {

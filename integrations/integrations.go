@@ -120,6 +120,9 @@ func (s *Store) CreateIntegration(ctx context.Context, in IntegrationInput) (*db
 		return nil, err
 	}
 	integ.Token = token
+	if integ.RoutingKey, err = newRoutingKey(); err != nil {
+		return nil, err
+	}
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if err := checkIntegrationRefs(ctx, tx, in); err != nil {
 			return err
@@ -221,11 +224,19 @@ func (s *Store) DeleteIntegration(ctx context.Context, id int) error {
 	})
 }
 
-// RotateIntegrationToken replaces the token; the old URL stops working at once.
+// RotateIntegrationToken replaces the token and the routing key, the
+// integration's two secrets: the old URL and key stop working at once.
+// One rotation for both, as a leak of either is a reason to replace the
+// credential, and a PagerDuty- or Opsgenie-speaking sender uses only the
+// key.
 func (s *Store) RotateIntegrationToken(ctx context.Context, id int) (*db.Integration, error) {
 	// Webhooks must follow the change from the next message on.
 	defer s.onChange()
 	token, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	routingKey, err := newRoutingKey()
 	if err != nil {
 		return nil, err
 	}
@@ -239,8 +250,8 @@ func (s *Store) RotateIntegrationToken(ctx context.Context, id int) (*db.Integra
 		if err != nil {
 			return err
 		}
-		integ.Token, integ.UpdatedAt = token, s.clock()
-		_, err = tx.NewUpdate().Model(integ).Column("token", "updated_at").WherePK().Exec(ctx)
+		integ.Token, integ.RoutingKey, integ.UpdatedAt = token, routingKey, s.clock()
+		_, err = tx.NewUpdate().Model(integ).Column("token", "routing_key", "updated_at").WherePK().Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("rotate token of integration %d: %w", id, err)
 		}

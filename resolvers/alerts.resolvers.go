@@ -228,6 +228,14 @@ func (r *timelineEntryResolver) User(ctx context.Context, obj *db.AlertLog) (*db
 	return r.optionalUser(ctx, obj.UserID)
 }
 
+// InboundMessage is the resolver for the inboundMessage field.
+func (r *timelineEntryResolver) InboundMessage(ctx context.Context, obj *db.AlertLog) (*db.InboundMessage, error) {
+	if obj.InboundMessageID == nil {
+		return nil, nil
+	}
+	return orNil(r.Alerting.InboundMessage(ctx, *obj.InboundMessageID))
+}
+
 // Alert returns graph.AlertResolver implementation.
 func (r *Resolver) Alert() graph.AlertResolver { return &alertResolver{r} }
 

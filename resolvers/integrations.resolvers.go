@@ -82,6 +82,15 @@ func (r *integrationResolver) OverdueAlertCount(ctx context.Context, obj *db.Int
 	return r.Alerting.OverdueAlertCount(ctx, obj.ID)
 }
 
+// RoutingKey is the resolver for the routingKey field.
+func (r *integrationResolver) RoutingKey(ctx context.Context, obj *db.Integration) (*string, error) {
+	// Like the URL, the key is a credential: others see null, not an error.
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil || obj.RoutingKey == "" {
+		return nil, nil
+	}
+	return &obj.RoutingKey, nil
+}
+
 // CreateIntegration is the resolver for the createIntegration field.
 func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.CreateIntegrationInput) (*db.Integration, error) {
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {

@@ -78,8 +78,9 @@
 // # Presets
 //
 // Preset returns the default mapping and rules for DETECTIFY, GENERIC,
-// ALERTMANAGER (Prometheus Alertmanager webhook v4) and PAGERDUTY (Events
-// API v2).
+// ALERTMANAGER (Prometheus Alertmanager webhook v4), PAGERDUTY (Events
+// API v2) and OPSGENIE (Alert API requests as the server's drop-in API
+// stores them).
 //
 // # Generic webhook format
 //

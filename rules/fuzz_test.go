@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 )
 
-var allTypes = []IntegrationType{TypeDetectify, TypeGeneric, TypeAlertmanager, TypePagerDuty}
+var allTypes = []IntegrationType{TypeDetectify, TypeGeneric, TypeAlertmanager, TypePagerDuty, TypeOpsgenie}
 
 // samples are the Detectify bodies in testdata, the seeds of every target.
 func samples(f *testing.F) [][]byte {

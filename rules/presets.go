@@ -13,6 +13,8 @@ func Preset(t IntegrationType) (m Mapping, rs []Rule, ok bool) {
 		m, rs = alertmanagerPreset()
 	case TypePagerDuty:
 		m, rs = pagerDutyPreset()
+	case TypeOpsgenie:
+		m, rs = opsgeniePreset()
 	default:
 		return Mapping{}, nil, false
 	}
@@ -140,9 +142,9 @@ func pagerDutyPreset() (Mapping, []Rule) {
 			Action:     ActionClose,
 		},
 		{
-			Name:       "Ignore acknowledge",
+			Name:       "Acknowledge on acknowledge",
 			Conditions: []Condition{{Path: "$.event_action", Op: OpEquals, Value: "acknowledge"}},
-			Action:     ActionIgnore,
+			Action:     ActionAcknowledge,
 		},
 		{
 			Name:       "Open on trigger",

@@ -196,12 +196,42 @@ func TestPagerDutyPreset(t *testing.T) {
 	}{
 		{"trigger", trigger, ActionOpen, Fields{SourceID: "srv01/disk", SourceName: "srv01", Subject: "Disk full on srv01",
 			Severity: "error", URL: "https://monitor.example/srv01", Details: `{"free":"3%"}`}},
-		{"acknowledge", `{"routing_key":"R","event_action":"acknowledge","dedup_key":"srv01/disk"}`, ActionIgnore, Fields{SourceID: "srv01/disk"}},
+		{"acknowledge", `{"routing_key":"R","event_action":"acknowledge","dedup_key":"srv01/disk"}`, ActionAcknowledge, Fields{SourceID: "srv01/disk"}},
 		{"resolve", `{"routing_key":"R","event_action":"resolve","dedup_key":"srv01/disk"}`, ActionClose, Fields{SourceID: "srv01/disk"}},
 		{"client_url fallback", `{"event_action":"trigger","dedup_key":"k","client_url":"https://c.example"}`, ActionOpen, Fields{SourceID: "k", URL: "https://c.example"}},
 		{"unknown action", `{"event_action":"bogus","dedup_key":"k"}`, "", Fields{SourceID: "k"}},
 	}
 	p := mustPreset(t, TypePagerDuty)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := p.Evaluate(mustParse(t, tt.body))
+			if d.Action != tt.action {
+				t.Errorf("action %q (%s); want %q", d.Action, d.Detail, tt.action)
+			}
+			if d.Fields != tt.fields {
+				t.Errorf("fields\n got %+v\nwant %+v", d.Fields, tt.fields)
+			}
+		})
+	}
+}
+
+func TestOpsgeniePreset(t *testing.T) {
+	create := `{"action":"create","message":"Disk full on db-1","alias":"db-1/disk","description":"3% free","priority":"P1","severity":"critical",
+		"entity":"db-1","source":"prometheus","tags":["db"],"details":{"url":"https://grafana.example/d/disk"}}`
+	tests := []struct {
+		name   string
+		body   string
+		action Action
+		fields Fields
+	}{
+		{"create", create, ActionOpen, Fields{SourceID: "db-1/disk", SourceName: "db-1", Subject: "Disk full on db-1",
+			Severity: "critical", URL: "https://grafana.example/d/disk", Details: "3% free"}},
+		{"priority only", `{"action":"create","message":"m","alias":"a","priority":"P4"}`, ActionOpen, Fields{SourceID: "a", Subject: "m", Severity: "p4"}},
+		{"acknowledge", `{"action":"acknowledge","alias":"db-1/disk","source":"ci"}`, ActionAcknowledge, Fields{SourceID: "db-1/disk", SourceName: "ci"}},
+		{"close", `{"action":"close","alias":"db-1/disk"}`, ActionClose, Fields{SourceID: "db-1/disk"}},
+		{"add note", `{"action":"addNote","alias":"db-1/disk","note":"restarted"}`, ActionNote, Fields{SourceID: "db-1/disk", Details: "restarted"}},
+	}
+	p := mustPreset(t, TypeOpsgenie)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.Evaluate(mustParse(t, tt.body))

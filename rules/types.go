@@ -53,6 +53,12 @@ const (
 	// integration may expect every so often. It touches no alert of its
 	// own; the caller watches the pulses.
 	ActionPulse Action = "PULSE"
+	// ActionAcknowledge acknowledges the source's open alert on behalf of
+	// the sender, as PagerDuty's "acknowledge" event does.
+	ActionAcknowledge Action = "ACKNOWLEDGE"
+	// ActionNote adds the message's mapped details to the source's open
+	// alert's timeline as a note, as Opsgenie's "add note" request does.
+	ActionNote Action = "NOTE"
 )
 
 // Condition tests one value: either a mapped field (Field) or the nodes a
@@ -123,4 +129,7 @@ const (
 	TypeGeneric      IntegrationType = "GENERIC"
 	TypeAlertmanager IntegrationType = "ALERTMANAGER"
 	TypePagerDuty    IntegrationType = "PAGERDUTY"
+	// TypeOpsgenie reads the requests of Opsgenie's Alert API as the
+	// drop-in API stores them (see opsgeniePreset).
+	TypeOpsgenie IntegrationType = "OPSGENIE"
 )

@@ -95,11 +95,11 @@ func compileRules(rs []Rule) ([]compiledRule, error) {
 			return nil, invalid.Fieldf(at+".match", "unknown match mode %q (want ALL or ANY)", r.Match)
 		}
 		switch r.Action {
-		case ActionOpen, ActionClose, ActionIgnore, ActionPulse:
+		case ActionOpen, ActionClose, ActionIgnore, ActionPulse, ActionAcknowledge, ActionNote:
 		case "":
-			return nil, invalid.Fieldf(at+".action", "action is required (OPEN, CLOSE, IGNORE or PULSE)")
+			return nil, invalid.Fieldf(at+".action", "action is required (OPEN, CLOSE, IGNORE, PULSE, ACKNOWLEDGE or NOTE)")
 		default:
-			return nil, invalid.Fieldf(at+".action", "unknown action %q (want OPEN, CLOSE, IGNORE or PULSE)", r.Action)
+			return nil, invalid.Fieldf(at+".action", "unknown action %q (want OPEN, CLOSE, IGNORE, PULSE, ACKNOWLEDGE or NOTE)", r.Action)
 		}
 		for j, c := range r.Conditions {
 			cc, err := compileCondition(fmt.Sprintf("%s.conditions[%d]", at, j), c)

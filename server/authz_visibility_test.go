@@ -47,18 +47,20 @@ func TestAuthzFieldVisibility(t *testing.T) {
 						Owner struct{ ID string }
 					} `json:"apiKeys"`
 					Integrations []struct {
-						URL *string `json:"url"`
+						URL        *string `json:"url"`
+						RoutingKey *string `json:"routingKey"`
 					} `json:"integrations"`
 					Integration struct {
-						URL *string `json:"url"`
+						URL        *string `json:"url"`
+						RoutingKey *string `json:"routingKey"`
 					} `json:"integration"`
 				}
 				f.mustGQL(as.Token, `query($owner: ID!, $integ: ID!) {
 					user(id: $owner) { contactMethods { id value } notificationRules { id } }
 					users { id contactMethods { id } }
 					apiKeys { id owner { id } }
-					integrations { url }
-					integration(id: $integ) { url } }`,
+					integrations { url routingKey }
+					integration(id: $integ) { url routingKey } }`,
 					map[string]any{"owner": f.owner.ID, "integ": f.integ.ID}, &data)
 
 				// Someone else's contact methods and notification rules are
@@ -102,6 +104,20 @@ func TestAuthzFieldVisibility(t *testing.T) {
 					}
 					if c.role != db.RoleAdmin && u != nil {
 						t.Errorf("%s sees url %q", c.name, *u)
+					}
+				}
+
+				// So is the routing key, the integration's other secret.
+				keys := []*string{data.Integration.RoutingKey}
+				for _, i := range data.Integrations {
+					keys = append(keys, i.RoutingKey)
+				}
+				for _, k := range keys {
+					if c.role == db.RoleAdmin && (k == nil || len(*k) != 32) {
+						t.Errorf("admin sees routing key %v", k)
+					}
+					if c.role != db.RoleAdmin && k != nil {
+						t.Errorf("%s sees routing key %q", c.name, *k)
 					}
 				}
 			})

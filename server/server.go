@@ -137,6 +137,13 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("GET /playground/{file}", playground)
 	}
 	mux.HandleFunc(webhookRoute, s.handleWebhook)
+	mux.HandleFunc(pagerDutyEnqueueRoute, s.handlePagerDutyEvent)
+	mux.HandleFunc(pagerDutyChangeRoute, s.handlePagerDutyChange)
+	mux.HandleFunc(opsgenieCreateRoute, s.handleOpsgenieCreate)
+	mux.HandleFunc(opsgenieActionRoute, s.handleOpsgenieAction)
+	mux.HandleFunc(opsgenieRequestRoute, s.handleOpsgenieRequest)
+	mux.HandleFunc("/v2/alerts", s.handleOpsgenieUnknown)
+	mux.HandleFunc("/v2/alerts/", s.handleOpsgenieUnknown)
 	mux.HandleFunc("GET /heartbeats/{token}", s.handlePulse)
 	mux.HandleFunc("POST /heartbeats/{token}", s.handlePulse)
 	mux.HandleFunc("GET /actions/{token}", s.handleActionPage)
