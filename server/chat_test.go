@@ -531,3 +531,41 @@ func TestMattermostButtonsAreSignedAndAct(t *testing.T) {
 		}
 	})
 }
+
+// A Slack user's email address is asked of Slack once per 5 minutes; the
+// Klaxon user's role behind it is read at every press.
+func TestSlackUserLookupIsCachedBriefly(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newChatFixture(t, d)
+		first, second := f.page(), f.page()
+		if code := f.click("U0RESPOND1", notifiers.SlackActionAcknowledge, first); code != http.StatusOK || f.status(first) != db.AlertAcknowledged {
+			t.Fatalf("first click: %d, alert %s", code, f.status(first))
+		}
+		f.clock.Advance(4 * time.Minute)
+		if code := f.click("U0RESPOND1", notifiers.SlackActionAcknowledge, second); code != http.StatusOK || f.status(second) != db.AlertAcknowledged {
+			t.Fatalf("second click: %d, alert %s", code, f.status(second))
+		}
+		if got := f.slack.take("users.info"); len(got) != 1 {
+			t.Fatalf("users.info asked %d times within 5 minutes, want once", len(got))
+		}
+
+		// Demoted since: the cached address still maps to them, and the
+		// role check refuses.
+		f.mustGQL(f.admin.Token, `mutation($id: ID!) { updateUser(id: $id, input: {role: VIEWER}) { id } }`, map[string]any{"id": f.responder.ID}, nil)
+		if code := f.click("U0RESPOND1", notifiers.SlackActionClose, first); code != http.StatusOK || f.status(first) != db.AlertAcknowledged {
+			t.Fatalf("click after demotion: %d, alert %s", code, f.status(first))
+		}
+		if eph := f.slack.take("chat.postEphemeral"); len(eph) != 1 || !strings.Contains(fmt.Sprint(eph[0].Body["text"]), "role") {
+			t.Fatalf("explanation after demotion: %+v", eph)
+		}
+		if got := f.slack.take("users.info"); len(got) != 0 {
+			t.Fatalf("users.info asked again within 5 minutes: %d", len(got))
+		}
+
+		f.clock.Advance(time.Minute + time.Second)
+		f.click("U0RESPOND1", notifiers.SlackActionClose, first)
+		if got := f.slack.take("users.info"); len(got) != 1 {
+			t.Fatalf("users.info after 5 minutes: asked %d times, want once", len(got))
+		}
+	})
+}
