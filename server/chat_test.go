@@ -84,8 +84,10 @@ func startFakeSlack(t *testing.T, emails map[string]string) *fakeSlack {
 				io.WriteString(w, `{"ok":false,"error":"user_not_found"}`)
 				return
 			}
+			// An id ending in UNCONF is a member whose address Slack has
+			// not confirmed.
 			json.NewEncoder(w).Encode(map[string]any{"ok": true, "user": map[string]any{
-				"id": id, "is_bot": false, "is_email_confirmed": true, "profile": map[string]any{"email": email},
+				"id": id, "is_bot": false, "is_email_confirmed": !strings.HasSuffix(id, "UNCONF"), "profile": map[string]any{"email": email},
 			}})
 		default:
 			io.WriteString(w, `{"ok":false,"error":"unknown_method"}`)
@@ -154,6 +156,7 @@ func newChatFixture(t *testing.T, d *db.DB) *chatFixture {
 	f.slack.emails["U0RESPOND1"] = strings.ToUpper(f.responder.Email) // Slack keeps the case people typed
 	f.slack.emails["U0VIEWER01"] = f.viewer.Email
 	f.slack.emails["U0STRANGER"] = "stranger@example.com"
+	f.slack.emails["U0RUNCONF"] = f.responder.Email
 	f.slack.mu.Unlock()
 	uid, _ := strconv.Atoi(f.responder.ID)
 	now := clock.Now()
@@ -301,6 +304,15 @@ func TestSlackAppPagesWithButtonsThatAct(t *testing.T) {
 		eph = f.slack.take("chat.postEphemeral")
 		if len(eph) != 1 || eph[0].Body["user"] != "U0STRANGER" || !strings.Contains(fmt.Sprint(eph[0].Body["text"]), "not a Klaxon user") {
 			t.Fatalf("stranger explanation: %+v", eph)
+		}
+		// Nor does an address Slack has not confirmed, even a Klaxon
+		// user's.
+		if code := f.click("U0RUNCONF", notifiers.SlackActionClose, alertID); code != http.StatusOK {
+			t.Fatalf("unconfirmed click: %d", code)
+		}
+		eph = f.slack.take("chat.postEphemeral")
+		if len(eph) != 1 || eph[0].Body["user"] != "U0RUNCONF" || !strings.Contains(fmt.Sprint(eph[0].Body["text"]), "not a Klaxon user") {
+			t.Fatalf("unconfirmed explanation: %+v", eph)
 		}
 		if s := f.status(alertID); s != db.AlertOpen {
 			t.Fatalf("after refused clicks the alert is %s", s)
@@ -496,6 +508,14 @@ func TestMattermostButtonsAreSignedAndAct(t *testing.T) {
 				t.Errorf("%s: %d, want 401", name, code)
 			}
 		}
+		resp, err := f.client.Post(f.srv.URL+"/mattermost/actions", "application/json", strings.NewReader(`{"context":`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("a body that is not JSON: %d, want 400", resp.StatusCode)
+		}
 		if f.status(alertID) != db.AlertOpen || f.status(other) != db.AlertOpen {
 			t.Fatal("a forged button changed an alert")
 		}
@@ -568,4 +588,36 @@ func TestSlackUserLookupIsCachedBriefly(t *testing.T) {
 			t.Fatalf("users.info after 5 minutes: asked %d times, want once", len(got))
 		}
 	})
+}
+
+// Without their settings the chat routes do not exist.
+func TestChatRoutesNeedTheirSettings(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t), server.Config{})
+	body := slackClick("U0RESPOND1", notifiers.SlackActionAcknowledge, 1)
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	for path, req := range map[string]*http.Request{
+		"/slack/actions":      mustRequest(t, h.srv.URL+"/slack/actions", body, map[string]string{"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": slackSign(slackSecret, ts, body)}),
+		"/mattermost/actions": mustRequest(t, h.srv.URL+"/mattermost/actions", []byte(`{"context":{}}`), nil),
+	} {
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s without settings: %d, want 404", path, resp.StatusCode)
+		}
+	}
+}
+
+func mustRequest(t *testing.T, url string, body []byte, headers map[string]string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	return req
 }
