@@ -217,6 +217,7 @@ func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob
 			Details: alert.Details, SourceName: alert.SourceName, URL: alert.URL,
 			AckURL: ackURL, CloseURL: closeURL,
 			Destination: method.Value, Recipient: recipient, Others: others, Grouped: grouped,
+			UserID: user.ID,
 		},
 	}, nil
 }

@@ -167,6 +167,8 @@ func (s *Store) applyContactMethod(cm *db.ContactMethod, in ContactMethodInput) 
 var (
 	e164      = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	ntfyTopic = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	// slackID is a Slack member (U, W) or conversation (C, G, D) id.
+	slackID = regexp.MustCompile(`^[UWCGD][A-Z0-9]{6,20}$`)
 )
 
 // ContactValue checks value as an address of type t and returns it in
@@ -218,7 +220,12 @@ func (s *Store) ContactValue(t db.ContactType, value string) (string, error) {
 			return "", err
 		}
 		return canonical, nil
-	case db.ContactSlack, db.ContactTeams, db.ContactWebhook:
+	case db.ContactSlackApp:
+		if !slackID.MatchString(value) {
+			return "", invalid.New("value", "must be a Slack member id (U…, W…) or channel id (C…, G…, D…), as Slack shows under \"Copy member ID\" or the channel's details")
+		}
+		return value, nil
+	case db.ContactSlack, db.ContactTeams, db.ContactWebhook, db.ContactMattermost:
 		if err := s.webURL(value, "must be an https URL"); err != nil {
 			return "", err
 		}

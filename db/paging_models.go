@@ -21,10 +21,16 @@ const (
 	ContactTeams   ContactType = "TEAMS"
 	ContactNtfy    ContactType = "NTFY"
 	ContactWebhook ContactType = "WEBHOOK"
+	// ContactSlackApp is a Slack user or channel id that Klaxon's Slack
+	// app posts to, with buttons that act.
+	ContactSlackApp ContactType = "SLACK_APP"
+	// ContactMattermost is a Mattermost incoming webhook URL; its posts
+	// carry signed buttons.
+	ContactMattermost ContactType = "MATTERMOST"
 )
 
 // ContactTypes lists every contact type.
-var ContactTypes = []ContactType{ContactEmail, ContactSMS, ContactVoice, ContactPush, ContactSlack, ContactTeams, ContactNtfy, ContactWebhook}
+var ContactTypes = []ContactType{ContactEmail, ContactSMS, ContactVoice, ContactPush, ContactSlack, ContactTeams, ContactNtfy, ContactWebhook, ContactSlackApp, ContactMattermost}
 
 // Valid reports whether t is a known contact type.
 func (t ContactType) Valid() bool {

@@ -3994,6 +3994,14 @@ enum ContactType {
   "An ntfy topic: a bare name on the server's ntfy instance, or a topic URL."
   NTFY
   WEBHOOK
+  """
+  A Slack member id (a direct message) or channel id that Klaxon's Slack app
+  posts to, with Acknowledge, Close and Escalate buttons; needs
+  KLAXON_SLACK_SIGNING_SECRET and KLAXON_SLACK_BOT_TOKEN.
+  """
+  SLACK_APP
+  "A Mattermost incoming webhook; its posts carry Acknowledge, Close and Escalate buttons."
+  MATTERMOST
 }
 
 """

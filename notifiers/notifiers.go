@@ -46,6 +46,9 @@ type Message struct {
 	// Grouped is how many alerts joined this alert's group, which it
 	// pages for: "(+12 grouped)" in the headline.
 	Grouped int
+	// UserID is the Klaxon user being notified: the person a signed
+	// Mattermost button acts as.
+	UserID int
 }
 
 // AlertSummary is the one line a bundled message gives each further

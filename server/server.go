@@ -15,6 +15,7 @@ import (
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
+	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/resolvers"
 )
 
@@ -53,6 +54,17 @@ type Config struct {
 	// MetricsToken, when set, must come as "Authorization: Bearer
 	// <token>" with every GET /metrics.
 	MetricsToken string
+	// SlackSigningSecret verifies Slack's interactivity requests; with
+	// Slack, the app's Web API client, it turns on POST /slack/actions
+	// (404 otherwise).
+	SlackSigningSecret string
+	Slack              *notifiers.SlackAPI
+	// MattermostKey verifies the buttons of Mattermost pages; without it
+	// POST /mattermost/actions answers 404.
+	MattermostKey []byte
+	// Now is the clock signature windows are checked against; time.Now
+	// when nil.
+	Now func() time.Time
 }
 
 // Defaults for the GraphQL limits. The depth allows GraphiQL's own
@@ -87,6 +99,9 @@ type Server struct {
 	sends    *sendQueue
 	// tokenChecks ends websockets whose session has ended.
 	tokenChecks *tokenCheck
+	// slackEmails caches the email address of Slack users who pressed a
+	// button.
+	slackEmails *emailCache
 }
 
 // New builds the server over the services the wiring built once; res is
@@ -110,7 +125,11 @@ func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Serv
 	if cfg.WebsocketInitTimeout <= 0 {
 		cfg.WebsocketInitTimeout = defaultWebsocketInitTimeout
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	s := &Server{cfg: cfg, db: d, alerting: alertingSvc, auth: authSvc, events: bus, resolver: res, log: log}
+	s.slackEmails = newEmailCache(slackEmailTTL, cfg.Now)
 	// A few senders per core keep the cores busy while some wait on
 	// their sockets.
 	s.sends = newSendQueue(4*runtime.GOMAXPROCS(0), 10*time.Millisecond)
@@ -151,6 +170,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /twilio/sms", s.handleTwilioSMS)
 	mux.HandleFunc("POST /twilio/status", s.handleTwilioStatus)
 	mux.HandleFunc("POST /twilio/voice", s.handleTwilioVoice)
+	mux.HandleFunc("POST /slack/actions", s.handleSlackActions)
+	mux.HandleFunc("POST /mattermost/actions", s.handleMattermostActions)
 	mux.HandleFunc("/webhooks/{token}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, "webhooks take POST only")

@@ -36,6 +36,12 @@ type channelSettings struct {
 	// number; 0 turns the limit off.
 	SMSRateLimit time.Duration
 
+	// The Slack app: pages with buttons that act, on when both the
+	// signing secret and the bot token are set.
+	SlackSigningSecret string
+	SlackBotToken      string
+	SlackAPIURL        string
+
 	// OutboundAllow lists the comma-separated CIDR ranges that webhooks,
 	// chat, ntfy and push may reach beyond the public internet, for
 	// receivers on the premises; see guard.
@@ -54,6 +60,9 @@ func (c *channelSettings) bind(s *settings) {
 	s.string(&c.NtfyToken, "ntfy-token", "KLAXON_NTFY_TOKEN", "", "ntfy access token, for protected topics")
 	s.string(&c.PushSubscriber, "push-subscriber", "KLAXON_PUSH_SUBSCRIBER", "", "contact push services are given for this server (mailto: or https URL); enables Web Push")
 	s.string(&c.OutboundAllow, "outbound-allow", "KLAXON_OUTBOUND_ALLOW", "", "comma-separated CIDR ranges outside the public internet that webhook, chat, ntfy and push destinations may reach (e.g. 10.20.0.0/16 for a receiver on the premises)")
+	s.string(&c.SlackSigningSecret, "slack-signing-secret", "KLAXON_SLACK_SIGNING_SECRET", "", "Slack app signing secret; verifies button presses posted to /slack/actions")
+	s.string(&c.SlackBotToken, "slack-bot-token", "KLAXON_SLACK_BOT_TOKEN", "", "Slack app bot token (xoxb-…) with chat:write, users:read and users:read.email; with the signing secret, enables SLACK_APP")
+	s.string(&c.SlackAPIURL, "slack-api-url", "KLAXON_SLACK_API_URL", notifiers.DefaultSlackAPIURL, "Slack Web API base URL")
 	s.duration(&c.SMSRateLimit, "sms-rate-limit", "KLAXON_SMS_RATE_LIMIT", alerting.DefaultRateLimits()[db.ContactSMS], "least time between two SMS or calls to one number; alerts held back meanwhile go out as one message; 0 disables")
 }
 
@@ -71,6 +80,15 @@ func (c channelSettings) guard() (*egress.Guard, error) {
 		return nil, fmt.Errorf("KLAXON_OUTBOUND_ALLOW: %w", err)
 	}
 	return egress.New(allow, nil), nil
+}
+
+// slackApp is the Slack app's Web API client, or nil when the app is
+// not configured.
+func (c channelSettings) slackApp() *notifiers.SlackAPI {
+	if c.SlackSigningSecret == "" || c.SlackBotToken == "" {
+		return nil
+	}
+	return notifiers.NewSlackAPI(c.SlackAPIURL, c.SlackBotToken)
 }
 
 // senders builds a sender for every configured channel. Chat, ntfy and
@@ -99,6 +117,14 @@ func (c channelSettings) senders(ctx context.Context, store *db.DB, guard *egres
 		db.ContactSlack:   notifiers.NewSlack(guard),
 		db.ContactTeams:   notifiers.NewTeams(guard),
 		db.ContactNtfy:    ntfy,
+	}
+	mattermostKey, err := notifiers.StoredMattermostKey(ctx, store, now)
+	if err != nil {
+		return nil, err
+	}
+	senders[db.ContactMattermost] = notifiers.NewMattermost(guard, strings.TrimRight(publicURL, "/")+"/mattermost/actions", mattermostKey, time.Now)
+	if api := c.slackApp(); api != nil {
+		senders[db.ContactSlackApp] = &notifiers.SlackApp{API: api}
 	}
 	if c.SMTPURL != "" {
 		emailCfg, err := notifiers.ParseSMTPURL(c.SMTPURL, c.SMTPFrom)

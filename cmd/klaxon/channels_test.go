@@ -42,8 +42,8 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := strings.Join(enabled(bare), ","); got != "SLACK,TEAMS,NTFY,WEBHOOK" {
-			t.Fatalf("without settings: %s enabled, want only the account-less SLACK,TEAMS,NTFY,WEBHOOK", got)
+		if got := strings.Join(enabled(bare), ","); got != "SLACK,TEAMS,NTFY,WEBHOOK,MATTERMOST" {
+			t.Fatalf("without settings: %s enabled, want only the account-less SLACK,TEAMS,NTFY,WEBHOOK,MATTERMOST", got)
 		}
 
 		t.Setenv("KLAXON_SMTP_URL", "smtp://klaxon:secret@mail.example:587?tls=starttls")
@@ -52,6 +52,8 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 		t.Setenv("KLAXON_TWILIO_AUTH_TOKEN", "token")
 		t.Setenv("KLAXON_TWILIO_FROM", "+15005550006")
 		t.Setenv("KLAXON_PUSH_SUBSCRIBER", "mailto:ops@example.com")
+		t.Setenv("KLAXON_SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
+		t.Setenv("KLAXON_SLACK_BOT_TOKEN", "xoxb-test")
 		calls := make(chan url.Values, 1)
 		fakeTwilio := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r.ParseForm()
@@ -69,7 +71,7 @@ func TestChannelsFollowTheirSettings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := enabled(all); !slices.Equal(got, []string{"EMAIL", "SMS", "VOICE", "PUSH", "SLACK", "TEAMS", "NTFY", "WEBHOOK"}) {
+		if got := enabled(all); !slices.Equal(got, []string{"EMAIL", "SMS", "VOICE", "PUSH", "SLACK", "TEAMS", "NTFY", "WEBHOOK", "SLACK_APP", "MATTERMOST"}) {
 			t.Fatalf("with every setting: %v enabled", got)
 		}
 
@@ -126,10 +128,11 @@ func TestOutboundChannelsKeepToTheAllowList(t *testing.T) {
 		t.Fatal(err)
 	}
 	destinations := map[db.ContactType]string{
-		db.ContactWebhook: receiver.URL + "/hook",
-		db.ContactSlack:   receiver.URL + "/services/T/B/X",
-		db.ContactTeams:   receiver.URL + "/teams",
-		db.ContactNtfy:    receiver.URL + "/alerts",
+		db.ContactWebhook:    receiver.URL + "/hook",
+		db.ContactSlack:      receiver.URL + "/services/T/B/X",
+		db.ContactTeams:      receiver.URL + "/teams",
+		db.ContactNtfy:       receiver.URL + "/alerts",
+		db.ContactMattermost: receiver.URL + "/hooks/x",
 		db.ContactPush: fmt.Sprintf(`{"endpoint":%q,"keys":{"p256dh":%q,"auth":%q}}`, receiver.URL+"/push/1",
 			base64.RawURLEncoding.EncodeToString(browserKey.PublicKey().Bytes()), base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef"))),
 	}

@@ -102,6 +102,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	heartbeatStore.UsePaging(alertingSvc)
 	integrationStore.UseScanHeartbeats(alertingSvc)
 	maintenanceStore.SetPaging(alertingSvc)
+	mattermostKey, err := notifiers.StoredMattermostKey(ctx, store, now())
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Config{
 		AllowedOrigins:  cfg.AllowedOrigins,
 		TrustedProxies:  cfg.TrustedProxies,
@@ -110,6 +114,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PublicURL:       cfg.PublicURL,
 		TwilioAuthToken: cfg.Channels.TwilioAuthToken,
 		MetricsToken:    cfg.MetricsToken,
+
+		SlackSigningSecret: cfg.Channels.SlackSigningSecret,
+		Slack:              cfg.Channels.slackApp(),
+		MattermostKey:      mattermostKey,
+		Now:                now,
 
 		GraphQLMaxDepth:        int(cfg.GraphQL.MaxDepth),
 		GraphQLMaxComplexity:   int(cfg.GraphQL.MaxComplexity),
