@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -44,6 +45,13 @@ type Listener struct {
 	alerting *alerting.Service
 	log      *slog.Logger
 	server   *smtp.Server
+
+	// mu guards stopping and the adding to storing: a message is either
+	// counted in storing, and finished before Shutdown closes the
+	// connections, or refused with 421.
+	mu       sync.Mutex
+	stopping bool
+	storing  sync.WaitGroup
 }
 
 // New builds a listener that feeds svc.
@@ -81,17 +89,39 @@ func (l *Listener) Serve(ln net.Listener) error {
 	return err
 }
 
-// Shutdown stops taking connections and waits, until ctx ends, for the
-// sessions open to end; then it closes them.
+// Shutdown stops taking mail and waits, until ctx ends, for the messages
+// being stored to be answered; then it closes every connection. A sender
+// cut off before its message was answered keeps it and sends it again.
 func (l *Listener) Shutdown(ctx context.Context) error {
-	err := l.server.Shutdown(ctx)
-	if errors.Is(err, smtp.ErrServerClosed) {
-		return nil
+	l.mu.Lock()
+	l.stopping = true
+	l.mu.Unlock()
+	stored := make(chan struct{})
+	go func() { l.storing.Wait(); close(stored) }()
+	var err error
+	select {
+	case <-stored:
+	case <-ctx.Done():
+		err = fmt.Errorf("messages still being stored: %w", ctx.Err())
 	}
-	if err != nil {
-		l.server.Close()
+	// Idle sessions would otherwise hold the stop until their timeout.
+	if cerr := l.server.Close(); cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) && err == nil {
+		err = cerr
 	}
 	return err
+}
+
+var errStopping = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down; try again later"}
+
+// begin counts a message being stored, or refuses it once stopping.
+func (l *Listener) begin() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopping {
+		return false
+	}
+	l.storing.Add(1)
+	return true
 }
 
 // session is one SMTP connection's transaction state.
@@ -142,6 +172,10 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 
 // Data stores the message and answers 250 once it is committed.
 func (s *session) Data(r io.Reader) error {
+	if !s.l.begin() {
+		return errStopping
+	}
+	defer s.l.storing.Done()
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		// smtp.ErrDataTooLarge answers 552 itself.
