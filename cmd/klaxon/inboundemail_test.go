@@ -58,7 +58,9 @@ func TestServeTakesMail(t *testing.T) {
 				t.Fatalf("send: %v", err)
 			}
 			var alerts struct {
-				Alerts struct{ Nodes []struct{ Subject, Details string } }
+				Alerts struct {
+					Nodes []struct{ Subject, Details string }
+				}
 			}
 			decode(t, gqlData(t, base, token, `{ alerts { nodes { subject details } } }`, nil), &alerts)
 			if n := alerts.Alerts.Nodes; len(n) != 1 || n[0].Subject != "Nightly job 42 failed" || n[0].Details != "exit status 1" {
