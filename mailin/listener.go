@@ -34,6 +34,9 @@ type Config struct {
 	Timeout time.Duration
 }
 
+// maxLineBytes is the longest line taken, in commands and messages.
+const maxLineBytes = 64 << 10
+
 // DefaultMaxBytes is the default message size limit. It is larger than
 // the webhook body limit because mail carries its attachments, encoded,
 // before they are dropped.
@@ -74,6 +77,9 @@ func New(cfg Config, svc *alerting.Service, log *slog.Logger) *Listener {
 	// One integration per message (see Rcpt); the other recipients of a
 	// mail are sent in transactions of their own.
 	s.MaxRecipients = 1
+	// RFC 5322 caps lines at 998 characters, but HTML sent 8bit often
+	// runs longer; the message size limit bounds what a line may hold.
+	s.MaxLineLength = maxLineBytes
 	s.ReadTimeout, s.WriteTimeout = cfg.Timeout, cfg.Timeout
 	s.ErrorLog = slogPrinter{log}
 	l.server = s
@@ -182,6 +188,9 @@ func (s *session) Data(r io.Reader) error {
 		var smtpErr *smtp.SMTPError
 		if errors.As(err, &smtpErr) {
 			return smtpErr
+		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: fmt.Sprintf("A line is longer than %d bytes", maxLineBytes)}
 		}
 		return fmt.Errorf("read message: %w", err)
 	}

@@ -231,3 +231,20 @@ func TestMailRateLimited(t *testing.T) {
 		}
 	})
 }
+
+func TestMailLongLines(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, 0)
+		integ := f.createIntegration()
+		mail := strings.Replace(plainMail, "%s", address(integ), 1)
+		// Longer than RFC 5322's 998, as 8bit HTML often is: taken.
+		if err := f.send(address(integ), mail+strings.Repeat("x", 5000)+"\n"); err != nil {
+			t.Fatalf("a 5000-byte line: %v", err)
+		}
+		wantCode(t, "a 70 KiB line", f.send(address(integ), mail+strings.Repeat("x", 70<<10)+"\n"), "552")
+		if ms := f.inbound(integ); len(ms) != 1 {
+			t.Fatalf("%d messages stored; want 1", len(ms))
+		}
+	})
+}
