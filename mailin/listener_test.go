@@ -127,6 +127,12 @@ func TestMailRefused(t *testing.T) {
 		wantCode(t, "unknown address", f.send("0123456789abcdef0123456789abcdef@"+domain, mail), "550")
 		wantCode(t, "token instead of key", f.send(integ.Token+"@"+domain, mail), "550")
 		wantCode(t, "another domain", f.send(integ.RoutingKey+"@elsewhere.example", mail), "550")
+		name, pagerDuty := "pd", rules.TypePagerDuty
+		pd, err := f.integrations.CreateIntegration(context.Background(), integrations.IntegrationInput{Name: &name, Type: &pagerDuty})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, "key of a PAGERDUTY integration", f.send(address(pd), mail), "550")
 
 		huge := mail + strings.Repeat("filler line of the log that goes on and on\n", 200)
 		wantCode(t, "oversized", f.send(address(integ), huge), "552")
@@ -134,7 +140,7 @@ func TestMailRefused(t *testing.T) {
 		// A second integration's address in the same transaction is
 		// deferred: each message goes to one integration, whole.
 		other := f.createIntegration()
-		err := smtp.SendMail(f.addr, nil, "monitor@ops.example", []string{address(integ), address(other)}, []byte(mail))
+		err = smtp.SendMail(f.addr, nil, "monitor@ops.example", []string{address(integ), address(other)}, []byte(mail))
 		wantCode(t, "second recipient", err, "452")
 
 		disabled := false
