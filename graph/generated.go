@@ -4330,7 +4330,7 @@ extend type Mutation {
   createIntegration(input: CreateIntegrationInput!): Integration!
   updateIntegration(id: ID!, input: UpdateIntegrationInput!): Integration!
   deleteIntegration(id: ID!): Boolean!
-  "Issues a new URL and routing key; the old ones stop working at once."
+  "Issues a new URL and routing key (and so, for an EMAIL integration, a new emailAddress); the old ones stop working at once."
   rotateIntegrationToken(id: ID!): Integration!
   "A dry run: what the payload would do. Nothing is written."
   testIntegration(id: ID!, payload: JSON!): IntegrationTestResult!
@@ -4439,7 +4439,7 @@ type Integration {
   overduePolicy: EscalationPolicy
   "Alerts of this integration marked overdue and not yet closed."
   overdueAlertCount: Int!
-  "The key a PagerDuty Events API sender gives as routing_key (a PAGERDUTY integration), or an Opsgenie sender as its GenieKey (an OPSGENIE one): 32 hex characters. Only admins see it, as it is a secret."
+  "The key a PagerDuty Events API sender gives as routing_key (a PAGERDUTY integration), or an Opsgenie sender as its GenieKey (an OPSGENIE one), and the local part of an EMAIL one's emailAddress: 32 hex characters. Only admins see it, as it is a secret."
   routingKey: String
   "The address mail for an EMAIL integration is sent to: its routingKey at KLAXON_INBOUND_EMAIL_DOMAIN. Only admins see it; null for other types or when no domain is set."
   emailAddress: String

@@ -254,3 +254,31 @@ func TestMailLongLines(t *testing.T) {
 		}
 	})
 }
+
+// TestMailAfterRotation checks that rotating the token replaces the
+// address: the old one is refused at once, the new one takes mail.
+func TestMailAfterRotation(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, 0)
+		integ := f.createIntegration()
+		mail := strings.Replace(plainMail, "%s", address(integ), 1)
+		if err := f.send(address(integ), mail); err != nil {
+			t.Fatalf("before rotation: %v", err)
+		}
+		rotated, err := f.integrations.RotateIntegrationToken(context.Background(), integ.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if address(rotated) == address(integ) {
+			t.Fatal("rotation kept the address")
+		}
+		wantCode(t, "old address", f.send(address(integ), mail), "550")
+		if err := f.send(address(rotated), mail); err != nil {
+			t.Fatalf("new address: %v", err)
+		}
+		if ms := f.inbound(integ); len(ms) != 2 {
+			t.Fatalf("%d messages stored; want 2", len(ms))
+		}
+	})
+}
