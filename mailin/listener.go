@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -200,6 +201,10 @@ func (s *session) Data(r io.Reader) error {
 		s.l.log.Error("inbound mail: encode message", "err", err)
 		return errTryLater
 	}
+	// The address is the integration's credential, and more people read
+	// the inbound log than may see it: wherever the mail repeats it (To,
+	// Delivered-To, Received, the text), it is not stored.
+	body = redactKey(body, s.key)
 	ctx, cancel := context.WithTimeout(context.Background(), s.l.cfg.Timeout)
 	defer cancel()
 	headers := map[string]string{"Mail-From": s.from}
@@ -238,6 +243,15 @@ func (s *session) Reset() {
 }
 
 func (s *session) Logout() error { return nil }
+
+// redactedKey stands for the routing key in a stored mail.
+const redactedKey = "[address key]"
+
+// redactKey replaces key, in any case, in body. A key is hex, which JSON
+// never escapes, so each occurrence is there as it is.
+func redactKey(body []byte, key string) []byte {
+	return regexp.MustCompile("(?i)"+regexp.QuoteMeta(key)).ReplaceAll(body, []byte(redactedKey))
+}
 
 // envelopeAddress is the MAIL FROM path as an address; the null path of
 // a bounce is empty.

@@ -70,6 +70,10 @@ func TestMailOpensAlert(t *testing.T) {
 		if len(ms) != 1 || ms[0].Status != db.InboundOpened || ms[0].Headers["Mail-From"] != "monitor@ops.example" || ms[0].RemoteAddr != "127.0.0.1" {
 			t.Fatalf("inbound log %+v", ms)
 		}
+		// The address is a credential: the To header keeps the domain only.
+		if body := string(ms[0].Body); strings.Contains(strings.ToLower(body), integ.RoutingKey) || !strings.Contains(body, "[address key]@"+domain) {
+			t.Errorf("stored body %s keeps the routing key or lost the To header", body)
+		}
 
 		// The same subject with other numbers appends to the alert.
 		second := strings.NewReplacer("91%", "97%", "9%", "3%").Replace(strings.Replace(plainMail, "%s", address(integ), 1))
@@ -99,7 +103,7 @@ func TestHTMLMailWithAttachment(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := rules.EmailMessage{
-			From: "monitor@zrh.ops.example", To: []string{address(integ)},
+			From: "monitor@zrh.ops.example", To: []string{"[address key]@" + domain},
 			Subject: "Backup fehlgeschlagen für db-2", SubjectKey: "Backup fehlgeschlagen für db-",
 			Text:        "Backup für db-2\nStatus: failed at 03:00\n- disk full\n- see the log (https://ops.example/b/2)",
 			Attachments: []rules.EmailAttachment{{Name: "backup.log.gz", Type: "application/gzip", Size: 25}},
