@@ -19,6 +19,16 @@ import (
 	"github.com/klaxonhq/klaxon/rules"
 )
 
+// What is kept of a mail is bounded apart from its size, so that the
+// inbound log holds about what a webhook may put there: the text a person
+// reads, the headers that identify a sender, not a log file pasted in.
+const (
+	maxTextBytes   = 64 << 10
+	maxHeaderBytes = 1 << 10
+	maxHeaders     = 100
+	maxAttachments = 100
+)
+
 // maxPartDepth bounds how deeply multiparts may nest: real mail nests
 // three or four levels; deeper is an attempt to make us recurse.
 const maxPartDepth = 8
@@ -52,6 +62,7 @@ func parseMail(raw []byte, envelopeFrom string) (msg rules.EmailMessage, problem
 	case p.html != nil:
 		p.msg.Text = htmlToText(*p.html)
 	}
+	p.msg.Text = truncate(p.msg.Text, maxTextBytes)
 	return p.msg, p.problem
 }
 
@@ -59,10 +70,10 @@ var headerDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
 
 func (p *parsed) readHeader(h mail.Header) {
 	for name, values := range h {
-		if len(values) == 0 {
+		if len(values) == 0 || len(p.msg.Headers) == maxHeaders {
 			continue
 		}
-		p.msg.Headers[textproto.CanonicalMIMEHeaderKey(name)] = decodeHeader(values[0])
+		p.msg.Headers[textproto.CanonicalMIMEHeaderKey(name)] = truncate(decodeHeader(values[0]), maxHeaderBytes)
 	}
 	p.msg.Subject = decodeHeader(h.Get("Subject"))
 	p.msg.SubjectKey = rules.SubjectKey(p.msg.Subject)
@@ -139,7 +150,9 @@ func (p *parsed) readPart(h textproto.MIMEHeader, body io.Reader, depth int) {
 	}
 	isText := mediaType == "text/plain" || mediaType == "text/html"
 	if disposition == "attachment" || name != "" || !isText {
-		p.msg.Attachments = append(p.msg.Attachments, rules.EmailAttachment{Name: name, Type: mediaType, Size: len(content)})
+		if len(p.msg.Attachments) < maxAttachments {
+			p.msg.Attachments = append(p.msg.Attachments, rules.EmailAttachment{Name: truncate(name, maxHeaderBytes), Type: mediaType, Size: len(content)})
+		}
 		return
 	}
 	text := toUTF8(content, params["charset"])
@@ -181,6 +194,20 @@ func toUTF8(content []byte, charset string) string {
 		}
 	}
 	return validText(content)
+}
+
+// truncate cuts s to at most n bytes, at a character boundary, marking
+// the cut.
+func truncate(s string, n int) string {
+	const mark = " […]"
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }
 
 func validText(b []byte) string {

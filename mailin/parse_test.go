@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -56,6 +57,15 @@ func TestParseMail(t *testing.T) {
 		{"bad base64", "Subject: s\nContent-Transfer-Encoding: base64\n\n!!!!\n", "does not decode", nil},
 		{"too deep", "Subject: s\n" + nested(10), "nest deeper", nil},
 		{"deep enough", "Subject: s\n" + nested(maxPartDepth-1), "", func(m rules.EmailMessage) bool { return m.Text == "x" }},
+		{"long text cut", "Subject: s\n\n" + strings.Repeat("é", maxTextBytes) + "\n", "",
+			func(m rules.EmailMessage) bool {
+				return len(m.Text) <= maxTextBytes && strings.HasSuffix(m.Text, "é […]") && utf8.ValidString(m.Text)
+			}},
+		{"long header cut", "X-Filler: " + strings.Repeat("v", 2000) + "\n\nbody\n", "",
+			func(m rules.EmailMessage) bool {
+				return len(m.Headers["X-Filler"]) == maxHeaderBytes && strings.HasSuffix(m.Headers["X-Filler"], "v […]")
+			}},
+		{"many headers", manyHeaders(300) + "\nbody\n", "", func(m rules.EmailMessage) bool { return len(m.Headers) == maxHeaders }},
 		{"no From header", "Subject: s\n\nbody\n", "", func(m rules.EmailMessage) bool { return m.From == "envelope@example.com" && m.Text == "body" }},
 	}
 	for _, tt := range tests {
@@ -78,4 +88,12 @@ func nested(n int) string {
 	}
 	b := fmt.Sprintf("z%d", n)
 	return "Content-Type: multipart/mixed; boundary=" + b + "\n\n--" + b + "\n" + nested(n-1) + "\n--" + b + "--"
+}
+
+func manyHeaders(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "X-H%d: v\n", i)
+	}
+	return b.String()
 }
