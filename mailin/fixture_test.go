@@ -30,13 +30,13 @@ const domain = "alerts.klaxon.example"
 // fixture is a listener on a random port over d, with the services it
 // feeds.
 type fixture struct {
-	t            *testing.T
+	t            testing.TB
 	db           *db.DB
 	integrations *integrations.Store
 	addr         string
 }
 
-func newFixture(t *testing.T, d *db.DB, maxBytes int64) *fixture {
+func newFixture(t testing.TB, d *db.DB, maxBytes int64) *fixture {
 	t.Helper()
 	key, err := auth.SigningKey(context.Background(), d, time.Now().UTC())
 	if err != nil {
