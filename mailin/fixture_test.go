@@ -34,6 +34,7 @@ type fixture struct {
 	db           *db.DB
 	integrations *integrations.Store
 	addr         string
+	listener     *mailin.Listener
 }
 
 func newFixture(t testing.TB, d *db.DB, maxBytes int64) *fixture {
@@ -78,7 +79,7 @@ func newFixture(t testing.TB, d *db.DB, maxBytes int64) *fixture {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &fixture{t: t, db: d, integrations: integrationStore, addr: ln.Addr().String()}
+	return &fixture{t: t, db: d, integrations: integrationStore, addr: ln.Addr().String(), listener: l}
 }
 
 // createIntegration makes an EMAIL integration and returns it.

@@ -50,10 +50,11 @@ type Listener struct {
 	log      *slog.Logger
 	server   *smtp.Server
 
-	// mu guards stopping and the adding to storing: a message is either
-	// counted in storing, and finished before Shutdown closes the
+	// mu guards ln, stopping and the adding to storing: a message is
+	// either counted in storing, and finished before Shutdown closes the
 	// connections, or refused with 421.
 	mu       sync.Mutex
+	ln       net.Listener
 	stopping bool
 	storing  sync.WaitGroup
 }
@@ -89,8 +90,14 @@ func New(cfg Config, svc *alerting.Service, log *slog.Logger) *Listener {
 
 // Serve takes connections on ln until Shutdown.
 func (l *Listener) Serve(ln net.Listener) error {
+	l.mu.Lock()
+	l.ln = ln
+	l.mu.Unlock()
 	err := l.server.Serve(ln)
-	if errors.Is(err, smtp.ErrServerClosed) {
+	l.mu.Lock()
+	stopping := l.stopping
+	l.mu.Unlock()
+	if errors.Is(err, smtp.ErrServerClosed) || stopping && errors.Is(err, net.ErrClosed) {
 		return nil
 	}
 	return err
@@ -102,7 +109,13 @@ func (l *Listener) Serve(ln net.Listener) error {
 func (l *Listener) Shutdown(ctx context.Context) error {
 	l.mu.Lock()
 	l.stopping = true
+	ln := l.ln
 	l.mu.Unlock()
+	if ln != nil {
+		// New connections are refused at once, while the messages in
+		// hand are finished.
+		ln.Close()
+	}
 	stored := make(chan struct{})
 	go func() { l.storing.Wait(); close(stored) }()
 	var err error
@@ -112,7 +125,7 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("messages still being stored: %w", ctx.Err())
 	}
 	// Idle sessions would otherwise hold the stop until their timeout.
-	if cerr := l.server.Close(); cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) && err == nil {
+	if cerr := l.server.Close(); cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) && !errors.Is(cerr, net.ErrClosed) && err == nil {
 		err = cerr
 	}
 	return err

@@ -3,10 +3,12 @@ package mailin_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/smtp"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
@@ -283,6 +285,74 @@ func TestMailAfterRotation(t *testing.T) {
 		}
 		if ms := f.inbound(integ); len(ms) != 2 {
 			t.Fatalf("%d messages stored; want 2", len(ms))
+		}
+	})
+}
+
+// TestShutdownFinishesMessageInHand stops the listener while a mail is
+// being sent: new connections are refused at once, the mail in hand is
+// stored and answered 250, then the stop ends.
+func TestShutdownFinishesMessageInHand(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, 0)
+		integ := f.createIntegration()
+		mail := strings.ReplaceAll(strings.Replace(plainMail, "%s", address(integ), 1), "\n", "\r\n")
+		c, err := smtp.Dial(f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Mail("monitor@ops.example"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rcpt(address(integ)); err != nil {
+			t.Fatal(err)
+		}
+		w, err := c.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		half := len(mail) / 2
+		if _, err := w.Write([]byte(mail[:half])); err != nil {
+			t.Fatal(err)
+		}
+
+		stopped := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			stopped <- f.listener.Shutdown(ctx)
+		}()
+		// Once a new connection is refused, the stop has begun.
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			conn, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				break
+			}
+			conn.Close()
+			if time.Now().After(deadline) {
+				t.Fatal("the listener still takes connections after Shutdown")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		select {
+		case err := <-stopped:
+			t.Fatalf("Shutdown returned (%v) with a mail in hand", err)
+		default:
+		}
+
+		if _, err := w.Write([]byte(mail[half:])); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatalf("the mail in hand: %v; want 250", err)
+		}
+		if err := <-stopped; err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		if ms := f.inbound(integ); len(ms) != 1 || ms[0].Status != db.InboundOpened {
+			t.Fatalf("inbound log %+v", ms)
 		}
 	})
 }
