@@ -66,7 +66,7 @@ func newFixture(t testing.TB, d *db.DB, maxBytes int64) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := mailin.New(mailin.Config{Domain: domain, MaxBytes: maxBytes, Timeout: 10 * time.Second}, svc, log)
+	l := mailin.New(mailin.Config{Domain: domain, MaxBytes: maxBytes, Timeout: 30 * time.Second}, svc, log)
 	served := make(chan error, 1)
 	go func() { served <- l.Serve(ln) }()
 	t.Cleanup(func() {
