@@ -78,7 +78,7 @@ func TestFastIngestMatchesGenericPath(t *testing.T) {
 		for _, st := range []struct {
 			typ   rules.IntegrationType
 			story []string
-		}{{rules.TypePagerDuty, pagerDutyStory}, {rules.TypeOpsgenie, opsgenieStory}} {
+		}{{rules.TypePagerDuty, pagerDutyStory}, {rules.TypeOpsgenie, opsgenieStory}, {rules.TypeEmail, emailStory}} {
 			typ, story := st.typ, st.story
 			fastToken, genericToken := dropInStoryIntegration(t, fastSvc, typ), dropInStoryIntegration(t, genericSvc, typ)
 			for _, body := range story {
@@ -197,6 +197,15 @@ var opsgenieStory = []string{
 	`{"action":"addNote","alias":"backup","note":"Retrying tonight"}`,
 	`{"action":"close","alias":"backup"}`,
 	`{"action":"addNote","alias":"backup","note":"Too late"}`,
+}
+
+// emailStory is mail as the SMTP listener stores it: a job's failure
+// opens, its next night's failure (another job number) appends, another
+// subject opens a second alert.
+var emailStory = []string{
+	`{"from":"cron@db-1","to":["k@alerts.example"],"subject":"Job 41 failed","subjectKey":"Job failed","text":"exit 1","headers":{},"attachments":[]}`,
+	`{"from":"cron@db-1","to":["k@alerts.example"],"subject":"Job 42 failed","subjectKey":"Job failed","text":"exit 2","headers":{},"attachments":[{"name":"log","type":"text/plain","size":10}]}`,
+	`{"from":"ups@rack-2","to":["k@alerts.example"],"subject":"On battery","subjectKey":"On battery","text":"","headers":{},"attachments":[]}`,
 }
 
 // dropInStoryIntegration is an integration of typ with an escalation

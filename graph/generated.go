@@ -266,6 +266,7 @@ type ComplexityRoot struct {
 	Integration struct {
 		AutoCloseAfterMinutes func(childComplexity int) int
 		CreatedAt             func(childComplexity int) int
+		EmailAddress          func(childComplexity int) int
 		Enabled               func(childComplexity int) int
 		EscalationPolicy      func(childComplexity int) int
 		Grouping              func(childComplexity int) int
@@ -685,6 +686,7 @@ type IntegrationResolver interface {
 	OverduePolicy(ctx context.Context, obj *db.Integration) (*db.EscalationPolicy, error)
 	OverdueAlertCount(ctx context.Context, obj *db.Integration) (int, error)
 	RoutingKey(ctx context.Context, obj *db.Integration) (*string, error)
+	EmailAddress(ctx context.Context, obj *db.Integration) (*string, error)
 }
 type MaintenanceWindowResolver interface {
 	Integrations(ctx context.Context, obj *db.MaintenanceWindow) ([]*db.Integration, error)
@@ -1680,6 +1682,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.CreatedAt(childComplexity), true
+	case "Integration.emailAddress":
+		if e.ComplexityRoot.Integration.EmailAddress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.EmailAddress(childComplexity), true
 	case "Integration.enabled":
 		if e.ComplexityRoot.Integration.Enabled == nil {
 			break
@@ -4330,7 +4338,7 @@ extend type Mutation {
   createIntegration(input: CreateIntegrationInput!): Integration!
   updateIntegration(id: ID!, input: UpdateIntegrationInput!): Integration!
   deleteIntegration(id: ID!): Boolean!
-  "Issues a new URL and routing key; the old ones stop working at once."
+  "Issues a new URL and routing key (and so, for an EMAIL integration, a new emailAddress); the old ones stop working at once."
   rotateIntegrationToken(id: ID!): Integration!
   "A dry run: what the payload would do. Nothing is written."
   testIntegration(id: ID!, payload: JSON!): IntegrationTestResult!
@@ -4346,6 +4354,8 @@ enum IntegrationType {
   PAGERDUTY
   "Opsgenie's Alert API (POST /v2/alerts…), authenticated by the integration's routingKey as GenieKey."
   OPSGENIE
+  "Mail to the integration's emailAddress, received by the SMTP listener (KLAXON_SMTP_LISTEN)."
+  EMAIL
 }
 
 enum RuleAction {
@@ -4437,8 +4447,10 @@ type Integration {
   overduePolicy: EscalationPolicy
   "Alerts of this integration marked overdue and not yet closed."
   overdueAlertCount: Int!
-  "The key a PagerDuty Events API sender gives as routing_key (a PAGERDUTY integration), or an Opsgenie sender as its GenieKey (an OPSGENIE one): 32 hex characters. Only admins see it, as it is a secret."
+  "The key a PagerDuty Events API sender gives as routing_key (a PAGERDUTY integration), or an Opsgenie sender as its GenieKey (an OPSGENIE one), and the local part of an EMAIL one's emailAddress: 32 hex characters. Only admins see it, as it is a secret."
   routingKey: String
+  "The address mail for an EMAIL integration is sent to: its routingKey at KLAXON_INBOUND_EMAIL_DOMAIN. Only admins see it; null for other types or when no domain is set."
+  emailAddress: String
 }
 
 "How many days a finding of one severity may stay unfixed."
@@ -5582,6 +5594,8 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_overdueAlertCount(ctx, field)
 	case "routingKey":
 		return ec.fieldContext_Integration_routingKey(ctx, field)
+	case "emailAddress":
+		return ec.fieldContext_Integration_emailAddress(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Integration", field.Name)
 }
@@ -11580,6 +11594,29 @@ func (ec *executionContext) _Integration_routingKey(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Integration_routingKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Integration", field, true, true, "String")
+}
+
+func (ec *executionContext) _Integration_emailAddress(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_emailAddress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Integration().EmailAddress(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_emailAddress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Integration", field, true, true, "String")
 }
 
@@ -23748,6 +23785,12 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Integration_routingKey(ctx, field, obj)
+				})
+		case "emailAddress":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Integration_emailAddress(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

@@ -316,6 +316,10 @@ func applyIntegration(integ *db.Integration, in IntegrationInput) error {
 		}
 		integ.SignatureSecret = secret
 	}
+	if integ.Type == rules.TypeEmail && integ.SignatureSecret != "" {
+		// Mail has no body signature to check: every mail would be refused.
+		return invalid.New("signatureSecret", "an EMAIL integration takes mail, which carries no webhook signature")
+	}
 	if in.RateLimitPerMinute != nil && in.ClearRateLimit {
 		return invalid.New("rateLimitPerMinute", "cannot be both set and cleared")
 	}

@@ -91,6 +91,17 @@ func (r *integrationResolver) RoutingKey(ctx context.Context, obj *db.Integratio
 	return &obj.RoutingKey, nil
 }
 
+// EmailAddress is the resolver for the emailAddress field.
+func (r *integrationResolver) EmailAddress(ctx context.Context, obj *db.Integration) (*string, error) {
+	// The local part is the routing key, not the token: mixed-case tokens
+	// do not survive mail systems that fold the case of addresses.
+	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil || obj.Type != rules.TypeEmail || obj.RoutingKey == "" || r.InboundEmailDomain == "" {
+		return nil, nil
+	}
+	address := obj.RoutingKey + "@" + r.InboundEmailDomain
+	return &address, nil
+}
+
 // CreateIntegration is the resolver for the createIntegration field.
 func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.CreateIntegrationInput) (*db.Integration, error) {
 	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {

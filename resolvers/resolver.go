@@ -41,6 +41,9 @@ type Resolver struct {
 	HeartbeatStore *heartbeats.Store
 	// MaintenanceStore keeps the maintenance windows.
 	MaintenanceStore *maintenance.Store
+	// InboundEmailDomain is the domain of EMAIL integrations' addresses;
+	// empty when mail is not received.
+	InboundEmailDomain string
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.

@@ -93,7 +93,7 @@ func TestStepBudget(t *testing.T) {
 		if err != nil || len(files) == 0 {
 			t.Fatalf("no testdata: %v", err)
 		}
-		for _, typ := range []IntegrationType{TypeDetectify, TypeGeneric, TypeAlertmanager, TypePagerDuty, TypeOpsgenie} {
+		for _, typ := range []IntegrationType{TypeDetectify, TypeGeneric, TypeAlertmanager, TypePagerDuty, TypeOpsgenie, TypeEmail} {
 			m, rs, _ := Preset(typ)
 			p := mustCompile(t, m, rs)
 			for _, f := range files {

@@ -79,8 +79,9 @@
 //
 // Preset returns the default mapping and rules for DETECTIFY, GENERIC,
 // ALERTMANAGER (Prometheus Alertmanager webhook v4), PAGERDUTY (Events
-// API v2) and OPSGENIE (Alert API requests as the server's drop-in API
-// stores them).
+// API v2), OPSGENIE (Alert API requests as the server's drop-in API
+// stores them) and EMAIL (mail as the SMTP listener stores it, see
+// EmailMessage).
 //
 // # Generic webhook format
 //

@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 )
 
-var allTypes = []IntegrationType{TypeDetectify, TypeGeneric, TypeAlertmanager, TypePagerDuty, TypeOpsgenie}
+var allTypes = []IntegrationType{TypeDetectify, TypeGeneric, TypeAlertmanager, TypePagerDuty, TypeOpsgenie, TypeEmail}
 
 // samples are the Detectify bodies in testdata, the seeds of every target.
 func samples(f *testing.F) [][]byte {

@@ -15,6 +15,8 @@ func Preset(t IntegrationType) (m Mapping, rs []Rule, ok bool) {
 		m, rs = pagerDutyPreset()
 	case TypeOpsgenie:
 		m, rs = opsgeniePreset()
+	case TypeEmail:
+		m, rs = emailPreset()
 	default:
 		return Mapping{}, nil, false
 	}
@@ -150,6 +152,29 @@ func pagerDutyPreset() (Mapping, []Rule) {
 			Name:       "Open on trigger",
 			Conditions: []Condition{{Path: "$.event_action", Op: OpEquals, Value: "trigger"}},
 			Action:     ActionOpen,
+		},
+	}
+	return m, rs
+}
+
+// emailPreset reads mail as the SMTP listener stores it (see
+// EmailMessage). Mail carries no identifier of the condition it reports,
+// so the dedup key is the subject with its digits removed (subjectKey):
+// "Disk 91% full on db-1" and "Disk 97% full on db-1" append to one
+// alert. An integration that wants another key puts its own path first
+// in the mapping's sourceId list, e.g. $.headers['X-Alert-Id'].
+func emailPreset() (Mapping, []Rule) {
+	m := Mapping{
+		SourceID:   []string{"$.subjectKey"},
+		SourceName: []string{"$.from"},
+		Subject:    []string{"$.subject"},
+		Details:    []string{"$.text"},
+	}
+	rs := []Rule{
+		{
+			// Catch-all: every mail reports something.
+			Name:   "Open every mail",
+			Action: ActionOpen,
 		},
 	}
 	return m, rs

@@ -132,4 +132,7 @@ const (
 	// TypeOpsgenie reads the requests of Opsgenie's Alert API as the
 	// drop-in API stores them (see opsgeniePreset).
 	TypeOpsgenie IntegrationType = "OPSGENIE"
+	// TypeEmail reads mail received by the SMTP listener, in the shape
+	// of EmailMessage.
+	TypeEmail IntegrationType = "EMAIL"
 )

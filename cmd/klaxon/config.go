@@ -53,6 +53,8 @@ type config struct {
 	// ReplayMaxMessages is how many stored messages one replay of a
 	// ruleset may read.
 	ReplayMaxMessages int64
+	// InboundEmail is the SMTP listener for EMAIL integrations.
+	InboundEmail inboundEmailSettings
 }
 
 // graphQLSettings bound what one GraphQL request may ask of the server.
@@ -146,6 +148,7 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 		s.duration(&cfg.EngineJobLease, "engine-job-lease", "KLAXON_ENGINE_JOB_LEASE", alerting.DefaultJobLease, "how long a job taken by an instance is reserved to it; after a crash its jobs run again once this has passed")
 		s.int64(&cfg.ReplayMaxMessages, "replay-max-messages", "KLAXON_REPLAY_MAX_MESSAGES", alerting.DefaultReplayMaxMessages, "most stored messages one replayRuleset may read; a longer range is refused")
 		cfg.Channels.bind(s)
+		cfg.InboundEmail.bind(s)
 	}
 	if extra != nil {
 		extra(fs)
@@ -211,6 +214,9 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 		return nil, errors.New("SMS rate limit must not be negative (0 disables it)")
 	}
 	if _, err := cfg.Channels.guard(); err != nil {
+		return nil, err
+	}
+	if err := cfg.InboundEmail.validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil

@@ -127,6 +127,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}, store, alertingSvc, authSvc, bus, &resolvers.Resolver{
 		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
 		IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore,
+		InboundEmailDomain: cfg.InboundEmail.Domain,
 	}, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -134,6 +135,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	log.Info("klaxon listening", "addr", ln.Addr().String(), "database", string(store.Kind), "public_url", cfg.PublicURL)
+	stopInboundEmail, err := startInboundEmail(cfg.InboundEmail, alertingSvc, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
@@ -154,6 +160,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	default:
 		deadline = time.Now().Add(cfg.ShutdownTimeout)
 	}
+	// Mail is a way in like HTTP: it stops with it, its sessions finishing
+	// the message in hand within the same deadline.
+	stopCtx, cancelStop := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	stopInboundEmail(stopCtx)
+	cancelStop()
 	// HTTP has stopped taking work; the engine finishes the jobs in hand and
 	// the bus ends its subscriptions before the database closes.
 	log.Info("stopping job workers", "deadline", time.Until(deadline).Round(time.Millisecond))
