@@ -10,7 +10,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -155,7 +154,7 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 			args.Step+1, len(p.steps), args.Round+1, p.repeat+1, p.name)); err != nil {
 			return err
 		}
-		if err := events.AlertChanged(ctx, tx, string(db.LogEscalated), alert.ID, eventIntegration(alert), now); err != nil {
+		if err := s.alertChanged(ctx, tx, string(db.LogEscalated), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
 		users, err := s.resolveTargets(ctx, tx, alert, step.Targets, now, timeline)
