@@ -53,8 +53,11 @@ func (c *workflowCache) invalidate() {
 	c.mu.Unlock()
 }
 
-// workflowList returns every workflow, from the cache when it is fresh.
-func (s *Service) workflowList(ctx context.Context) ([]*db.Workflow, error) {
+// workflowList returns every workflow, from the cache when it is fresh,
+// else read through idb: inside a transaction, its own (on SQLite, the
+// one connection), which changes alerts but never workflows, so what it
+// reads may be kept.
+func (s *Service) workflowList(ctx context.Context, idb bun.IDB) ([]*db.Workflow, error) {
 	if s.config.Workflows == nil {
 		return nil, nil
 	}
@@ -67,9 +70,7 @@ func (s *Service) workflowList(ctx context.Context) ([]*db.Workflow, error) {
 	}
 	generation := c.generation
 	c.mu.Unlock()
-	// Read outside any transaction: a change's transaction asking here
-	// must not see, and keep, its own uncommitted state.
-	list, err := s.config.Workflows.AllWorkflows(ctx, s.db)
+	list, err := s.config.Workflows.AllWorkflows(ctx, idb)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +84,8 @@ func (s *Service) workflowList(ctx context.Context) ([]*db.Workflow, error) {
 
 // workflowsFor returns the workflows on integrationID's alerts (0: an
 // alert opened by hand) and the global ones.
-func (s *Service) workflowsFor(ctx context.Context, integrationID int) ([]*db.Workflow, error) {
-	list, err := s.workflowList(ctx)
+func (s *Service) workflowsFor(ctx context.Context, idb bun.IDB, integrationID int) ([]*db.Workflow, error) {
+	list, err := s.workflowList(ctx, idb)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +103,7 @@ func (s *Service) workflowsFor(ctx context.Context, integrationID int) ([]*db.Wo
 // queues them; without one (or when that cannot be told) the fast paths
 // run as if workflows did not exist.
 func (s *Service) workflowsMayFire(ctx context.Context, integrationID int) bool {
-	list, err := s.workflowsFor(ctx, integrationID)
+	list, err := s.workflowsFor(ctx, s.db, integrationID)
 	if err != nil {
 		// Safe either way: the generic path asks again and fails the
 		// message's transaction if the list still cannot be read.
@@ -145,7 +146,7 @@ func (s *Service) queueWorkflows(ctx context.Context, idb bun.IDB, typ string, a
 	if !ok {
 		return nil
 	}
-	list, err := s.workflowsFor(ctx, integrationID)
+	list, err := s.workflowsFor(ctx, idb, integrationID)
 	if err != nil {
 		return fmt.Errorf("workflows of alert %d: %w", alertID, err)
 	}
@@ -302,7 +303,9 @@ func (s *Service) giveUpWorkflow(ctx context.Context, job *db.AlertJob, w *db.Wo
 func (s *Service) recordWorkflowAttempt(ctx context.Context, tx bun.Tx, job *db.AlertJob, w *db.Workflow, args workflowArgs,
 	req *notifiers.WorkflowRequest, status int, sendErr error, took time.Duration) error {
 	now := s.clock()
-	text := fmt.Sprintf("Workflow %q (%s) attempt %d: %s %s", w.Name, args.Event, job.Attempts, req.Method, req.URL)
+	// The URL stays off the timeline, which every VIEWER reads: it often
+	// carries a key (see docs/SECURITY.md, Outbound requests).
+	text := fmt.Sprintf("Workflow %q (%s) attempt %d: %s", w.Name, args.Event, job.Attempts, req.Method)
 	if status != 0 {
 		text += fmt.Sprintf(" answered %d", status)
 	}

@@ -151,16 +151,17 @@ func TestGlobalAndIntegrationWorkflowsBothFire(t *testing.T) {
 	})
 }
 
-// Acknowledging, escalating by hand, adding a note and closing each send
-// the workflows that follow them, naming who did it; an alert's append
-// sends nothing.
+// Acknowledging, adding a note and closing each send
+// the workflows that follow them, naming who did it.
 func TestEachChangeSendsWithItsActor(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d)
-		f.workflow("lifecycle", nil, []db.WorkflowEvent{db.WorkflowAcknowledged, db.WorkflowNoteAdded, db.WorkflowClosed}, nil,
-			`{{.Event}} by {{.Actor}} status {{.Alert.Status}}`)
 		alertID := f.open(f.integ, "db-1", "high")
 		f.open(f.integ, "db-1", "high")
+		// Created after the alert opened: the acknowledgement is the first
+		// change to read the workflows, inside its own transaction.
+		f.workflow("lifecycle", nil, []db.WorkflowEvent{db.WorkflowAcknowledged, db.WorkflowNoteAdded, db.WorkflowClosed}, nil,
+			`{{.Event}} by {{.Actor}} status {{.Alert.Status}}`)
 		if _, err := f.svc.Acknowledge(f.ctx, alertID, f.userID); err != nil {
 			t.Fatal(err)
 		}
