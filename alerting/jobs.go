@@ -277,7 +277,7 @@ func (s *Service) handBackStranded(ctx context.Context) error {
 			return fmt.Errorf("record deliveries: %w", err)
 		}
 		if err != nil && !errors.Is(err, errLostLease) {
-			s.log.ErrorContext(ctx, "record delivery", "job", d.out.primary.job.ID, "err", err)
+			s.log.ErrorContext(ctx, "record delivery", "job", d.jobID(), "err", err)
 		}
 	}
 	s.stranded.Lock()

@@ -222,9 +222,20 @@ func (s *Service) runWorkflow(ctx context.Context, job *db.AlertJob, args workfl
 	status, sendErr := s.senders.Request(sendCtx, *req)
 	took := time.Since(started)
 	cancel()
-	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	d := &unrecorded{job: job, recordTx: func(ctx context.Context, tx bun.Tx) error {
 		return s.recordWorkflowAttempt(ctx, tx, job, w, args, req, status, sendErr, took)
-	})
+	}}
+	err = db.Classify(s.record(ctx, d))
+	if errors.Is(err, db.ErrUnavailable) {
+		// The request is out: left to its lease, the job would make the
+		// same attempt again. Its outcome is kept and recorded by the
+		// first run that finds the database back, as a notification's.
+		s.stranded.Lock()
+		s.stranded.deliveries = append(s.stranded.deliveries, d)
+		s.stranded.Unlock()
+		return fmt.Errorf("%w: %w", errSentUnrecorded, err)
+	}
+	return err
 }
 
 // prepareWorkflow renders the request; a nil request means the job was

@@ -55,7 +55,9 @@ type receiver struct {
 	answers  []int
 	hold     chan struct{}
 	arrived  chan struct{}
-	server   *httptest.Server
+	// during, when set, runs while a request is being answered.
+	during func()
+	server *httptest.Server
 }
 
 type received struct {
@@ -73,8 +75,11 @@ func newReceiver(t *testing.T) *receiver {
 		if len(r.answers) > 0 {
 			status, r.answers = r.answers[0], r.answers[1:]
 		}
-		hold, arrived := r.hold, r.arrived
+		hold, arrived, during := r.hold, r.arrived, r.during
 		r.mu.Unlock()
+		if during != nil {
+			during()
+		}
 		if hold != nil {
 			arrived <- struct{}{}
 			<-hold

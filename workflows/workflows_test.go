@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -227,4 +228,32 @@ func TestInstancesAndRestartsSendEachAttemptOnce(t *testing.T) {
 			t.Fatalf("timeline %q", entries)
 		}
 	})
+}
+
+// The database goes away while a request is out: the attempt is
+// recorded once it is back, and the request is not made again when the
+// job's lease would have run out.
+func TestRequestSentWhileTheDatabaseGoesAwayIsRecordedOnce(t *testing.T) {
+	d, relay := dbtest.PostgresBehindRelay(t)
+	f := newFixture(t, d)
+	f.workflow("issue", nil, []db.WorkflowEvent{db.WorkflowOpened}, nil, issueBody)
+	alertID := f.open(f.integ, "db-1", "critical")
+	f.receive.during = relay.Cut
+	_, err := f.svc.RunDueJobs(f.ctx)
+	relay.Restore()
+	if !errors.Is(err, db.ErrUnavailable) {
+		t.Fatalf("run due jobs that lost the database mid-send: %v, want ErrUnavailable", err)
+	}
+	f.receive.mu.Lock()
+	f.receive.during = nil
+	f.receive.mu.Unlock()
+	f.run(f.svc)
+	f.clock.Advance(3 * time.Hour)
+	f.run(f.svc)
+	if n := len(f.receive.got()); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+	if entries := f.entries(alertID); len(entries) != 1 || !strings.Contains(entries[0], "answered 200") || f.jobs() != 0 {
+		t.Fatalf("timeline %q, %d jobs left", entries, f.jobs())
+	}
 }
