@@ -244,7 +244,10 @@ func (s *Service) runWorkflow(ctx context.Context, job *db.AlertJob, args workfl
 func (s *Service) prepareWorkflow(ctx context.Context, job *db.AlertJob, args workflowArgs) (*notifiers.WorkflowRequest, *db.Workflow, error) {
 	w, err := s.config.Workflows.WorkflowByID(ctx, s.db, args.WorkflowID)
 	if errors.Is(err, db.ErrNotFound) {
-		return nil, nil, s.dropJob(ctx, job, fmt.Errorf("workflow %d was deleted", args.WorkflowID))
+		// Deleted since: its requests go with it.
+		return nil, nil, s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			return s.finishJob(ctx, tx, job)
+		})
 	}
 	if err != nil {
 		return nil, nil, err

@@ -5330,7 +5330,7 @@ extend type Mutation {
 enum WorkflowEvent {
   OPENED
   ACKNOWLEDGED
-  "An escalation step ran (by the policy's timer or by hand)."
+  "The alert escalated to a next step of its policy (by the policy's timer or by hand); the first step, which pages as the alert opens, is not one."
   ESCALATED
   CLOSED
   NOTE_ADDED

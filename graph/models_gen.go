@@ -578,7 +578,7 @@ type WorkflowEvent string
 const (
 	WorkflowEventOpened       WorkflowEvent = "OPENED"
 	WorkflowEventAcknowledged WorkflowEvent = "ACKNOWLEDGED"
-	// An escalation step ran (by the policy's timer or by hand).
+	// The alert escalated to a next step of its policy (by the policy's timer or by hand); the first step, which pages as the alert opens, is not one.
 	WorkflowEventEscalated WorkflowEvent = "ESCALATED"
 	WorkflowEventClosed    WorkflowEvent = "CLOSED"
 	WorkflowEventNoteAdded WorkflowEvent = "NOTE_ADDED"

@@ -61,7 +61,7 @@ const (
 	maxTemplate   = 64 << 10
 )
 
-var events = []db.WorkflowEvent{db.WorkflowOpened, db.WorkflowAcknowledged, db.WorkflowEscalated, db.WorkflowClosed, db.WorkflowNoteAdded}
+var followable = []db.WorkflowEvent{db.WorkflowOpened, db.WorkflowAcknowledged, db.WorkflowEscalated, db.WorkflowClosed, db.WorkflowNoteAdded}
 
 var methods = []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodGet, http.MethodDelete}
 
@@ -218,7 +218,7 @@ func checkEvents(on []db.WorkflowEvent) (string, error) {
 	}
 	var out []string
 	for _, e := range on {
-		if !slices.Contains(events, e) {
+		if !slices.Contains(followable, e) {
 			return "", invalid.Fieldf("on", "unknown change %q", e)
 		}
 		if slices.Contains(out, string(e)) {

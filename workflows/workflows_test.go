@@ -10,7 +10,9 @@ import (
 
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/integrations"
 	"github.com/klaxonhq/klaxon/notifiers"
+	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -256,4 +258,40 @@ func TestRequestSentWhileTheDatabaseGoesAwayIsRecordedOnce(t *testing.T) {
 	if entries := f.entries(alertID); len(entries) != 1 || !strings.Contains(entries[0], "answered 200") || f.jobs() != 0 {
 		t.Fatalf("timeline %q, %d jobs left", entries, f.jobs())
 	}
+}
+
+// A step after the first is an escalation; the first page, as the alert
+// opens, is not.
+func TestLaterStepsAreEscalations(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d)
+		name := "two steps"
+		policy, err := policies.NewStore(d, f.clock.Now, nil).CreateEscalationPolicy(f.ctx, policies.PolicyInput{Name: &name,
+			Steps: []policies.StepInput{
+				{DelayMinutes: 10, Targets: []db.Target{{Type: db.TargetUser, ID: f.userID}}},
+				{DelayMinutes: 10, Targets: []db.Target{{Type: db.TargetUser, ID: f.userID}}},
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		integName, typ := "paged", rules.TypeGeneric
+		integ, err := integrations.NewStore(d, "https://klaxon.example", f.clock.Now, nil).CreateIntegration(f.ctx,
+			integrations.IntegrationInput{Name: &integName, Type: &typ, EscalationPolicyID: &policy.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.workflow("escalations", &integ.ID, []db.WorkflowEvent{db.WorkflowEscalated}, nil, `{{.Event}} {{.Alert.ID}}`)
+		alertID := f.open(integ, "db-1", "high")
+		f.run(f.svc)
+		if n := len(f.receive.got()); n != 0 {
+			t.Fatalf("%d requests after the first step, want 0", n)
+		}
+		f.clock.Advance(10 * time.Minute)
+		f.run(f.svc)
+		f.run(f.svc)
+		got := f.receive.got()
+		if len(got) != 1 || got[0].Body != fmt.Sprintf("ESCALATED %d", alertID) {
+			t.Fatalf("requests %+v, want one ESCALATED", got)
+		}
+	})
 }
