@@ -9,7 +9,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/events"
 )
 
 // alreadyAcknowledged is why an acknowledging message changed nothing.
@@ -42,14 +41,14 @@ func (s *Service) acknowledgeBySource(ctx context.Context, tx bun.Tx, integratio
 	out := plan.outcome(true)
 	msg.Status, msg.Detail, msg.AlertID = out.Status, out.Detail, &alertID
 	entry := &db.AlertLog{AlertID: alertID, At: now, Type: out.Entry, Message: out.EntryText}
-	if err := insertMessageAndLog(ctx, tx, msg, entry); err != nil {
+	if err := s.insertMessageAndLog(ctx, tx, msg, entry); err != nil {
 		return err
 	}
 	alert, err := alertByID(ctx, tx, alertID)
 	if err != nil {
 		return err
 	}
-	if err := actOnMembers(ctx, tx, alert, []db.AlertStatus{db.AlertOpen}, func(m *db.Alert) *db.AlertLog {
+	if err := s.actOnMembers(ctx, tx, alert, []db.AlertStatus{db.AlertOpen}, func(m *db.Alert) *db.AlertLog {
 		m.Status, m.AcknowledgedAt, m.AcknowledgedBy, m.SnoozedUntil = db.AlertAcknowledged, &now, nil, nil
 		return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: fmt.Sprintf("Acknowledged with the group's first alert #%d", alert.ID), InboundMessageID: &msg.ID}
 	}); err != nil {
@@ -61,7 +60,7 @@ func (s *Service) acknowledgeBySource(ctx context.Context, tx bun.Tx, integratio
 // noteBySource carries out a stepNote plan inside tx: the note goes on the
 // source's unclosed alert's timeline, attributed to no user and linked to
 // the message, which names the integration.
-func noteBySource(ctx context.Context, tx bun.Tx, integrationID int, msg *db.InboundMessage, plan ingestPlan) error {
+func (s *Service) noteBySource(ctx context.Context, tx bun.Tx, integrationID int, msg *db.InboundMessage, plan ingestPlan) error {
 	var alertID int
 	err := tx.QueryRowContext(ctx, `SELECT id FROM alerts WHERE integration_id = ? AND source_id = ? AND status <> ?`,
 		integrationID, plan.Fields.SourceID, db.AlertClosed).Scan(&alertID)
@@ -82,5 +81,5 @@ func noteBySource(ctx context.Context, tx bun.Tx, integrationID int, msg *db.Inb
 	if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 		return fmt.Errorf("store note: %w", err)
 	}
-	return events.AlertChanged(ctx, tx, eventType(entry.Type), alertID, integrationID, entry.At)
+	return s.alertChanged(ctx, tx, eventType(entry.Type), alertID, integrationID, entry.At)
 }

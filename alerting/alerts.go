@@ -10,7 +10,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/invalid"
 )
 
@@ -167,7 +166,7 @@ func (s *Service) acknowledgeBy(userID int) alertMutation {
 		// drops the job that would have opened it again.
 		a.Status, a.AcknowledgedAt, a.AcknowledgedBy, a.SnoozedUntil = db.AlertAcknowledged, &now, &userID, nil
 		// Acknowledging a group's first alert is acknowledging the group.
-		if err := actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen}, func(m *db.Alert) *db.AlertLog {
+		if err := s.actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen}, func(m *db.Alert) *db.AlertLog {
 			m.Status, m.AcknowledgedAt, m.AcknowledgedBy, m.SnoozedUntil = db.AlertAcknowledged, &now, &userID, nil
 			return &db.AlertLog{At: now, Type: db.LogAcknowledged, Message: fmt.Sprintf("Acknowledged with the group's first alert #%d", a.ID), UserID: &userID}
 		}); err != nil {
@@ -191,7 +190,7 @@ func (s *Service) closeBy(userID int) alertMutation {
 		a.Status, a.ClosedAt, a.ClosedBy, a.SnoozedUntil = db.AlertClosed, &now, &userID, nil
 		// Closing a group's first alert closes the group: its open
 		// members, and its window for new ones.
-		if err := actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen, db.AlertAcknowledged}, func(m *db.Alert) *db.AlertLog {
+		if err := s.actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen, db.AlertAcknowledged}, func(m *db.Alert) *db.AlertLog {
 			m.Status, m.ClosedAt, m.ClosedBy, m.SnoozedUntil = db.AlertClosed, &now, &userID, nil
 			return &db.AlertLog{At: now, Type: db.LogClosed, Message: fmt.Sprintf("Closed with the group's first alert #%d", a.ID), UserID: &userID}
 		}); err != nil {
@@ -269,7 +268,7 @@ func (s *Service) changeThen(ctx context.Context, alertID int, mutate alertMutat
 			if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 				return fmt.Errorf("store timeline entry: %w", err)
 			}
-			if err := events.AlertChanged(ctx, tx, eventType(entry.Type), alertID, eventIntegration(alert), entry.At); err != nil {
+			if err := s.alertChanged(ctx, tx, eventType(entry.Type), alertID, eventIntegration(alert), entry.At); err != nil {
 				return err
 			}
 			if err := s.settleJobs(ctx, tx, alert, entry); err != nil {

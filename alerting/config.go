@@ -88,4 +88,16 @@ type Config struct {
 	Heartbeats Heartbeats
 	// Maintenance may be nil: no integration is ever under maintenance.
 	Maintenance Maintenance
+	// Workflows may be nil: no alert change sends anything.
+	Workflows Workflows
+}
+
+// Workflows reads the lifecycle workflows; package workflows implements
+// it. Its store's change hook is wired to Service.RoutesChanged, which
+// drops the copy alerting keeps.
+type Workflows interface {
+	// AllWorkflows returns every workflow.
+	AllWorkflows(ctx context.Context, idb bun.IDB) ([]*db.Workflow, error)
+	// WorkflowByID returns one workflow, or db.ErrNotFound.
+	WorkflowByID(ctx context.Context, idb bun.IDB, id int) (*db.Workflow, error)
 }

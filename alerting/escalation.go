@@ -155,7 +155,13 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 			args.Step+1, len(p.steps), args.Round+1, p.repeat+1, p.name)); err != nil {
 			return err
 		}
-		if err := events.AlertChanged(ctx, tx, string(db.LogEscalated), alert.ID, eventIntegration(alert), now); err != nil {
+		// The first step is the alert's first page, which workflows
+		// follow as OPENED: only a later step is an escalation to them.
+		record := s.alertChanged
+		if args.Step == 0 && args.Round == 0 {
+			record = events.AlertChanged
+		}
+		if err := record(ctx, tx, string(db.LogEscalated), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
 		users, err := s.resolveTargets(ctx, tx, alert, step.Targets, now, timeline)

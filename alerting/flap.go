@@ -9,7 +9,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/events"
 )
 
 // Flap control: the paging delay holds a new alert's first step back
@@ -81,12 +80,13 @@ func (s *Service) settleJobs(ctx context.Context, tx bun.Tx, alert *db.Alert, en
 	return nil
 }
 
-// cancelAllJobs drops every pending job of an alert that closed at now,
+// cancelAllJobs drops every pending job of an alert that closed at now
+// but its workflows' requests, which report the close among others,
 // and reports whether its first step was among them, still held back by
 // the paging delay: then nobody was paged.
 func cancelAllJobs(ctx context.Context, idb bun.IDB, alertID int, now time.Time) (heldBack bool, err error) {
 	var held []int
-	err = idb.NewRaw(`DELETE FROM alert_jobs WHERE alert_id = ?
+	err = idb.NewRaw(`DELETE FROM alert_jobs WHERE alert_id = ? AND kind <> '`+jobWorkflow+`'
 		RETURNING CASE WHEN dedup_key = ? AND run_at > ? THEN 1 ELSE 0 END`,
 		alertID, escalateKey(alertID, escalateArgs{}), now).Scan(ctx, &held)
 	if err != nil {
@@ -159,7 +159,7 @@ func (s *Service) ackTimedOut(ctx context.Context, job *db.AlertJob, args ackTim
 		if err := timeline.add(ctx, db.LogAckTimedOut, fmt.Sprintf("Acknowledgement timed out after %s; paging again from step 1", minutes(args.Minutes))); err != nil {
 			return err
 		}
-		if err := events.AlertChanged(ctx, tx, string(db.LogAckTimedOut), alert.ID, eventIntegration(alert), now); err != nil {
+		if err := s.alertChanged(ctx, tx, string(db.LogAckTimedOut), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
 		return s.restartPaging(ctx, tx, alert, job.ID, now)
@@ -202,7 +202,7 @@ func (s *Service) autoClose(ctx context.Context, job *db.AlertJob, args autoClos
 		if err := timeline.add(ctx, db.LogClosed, "Closed: no message for "+minutes(args.Minutes)); err != nil {
 			return err
 		}
-		if err := events.AlertChanged(ctx, tx, string(db.LogClosed), alert.ID, eventIntegration(alert), now); err != nil {
+		if err := s.alertChanged(ctx, tx, string(db.LogClosed), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
 		return closeJobs(ctx, tx, alert.ID, now)

@@ -42,6 +42,9 @@ type pendingIngest struct {
 	// has been committed, with err (false).
 	lead chan bool
 	err  error
+	// watched says a workflow could follow the message's alert, which
+	// only the generic path queues (see workflowsMayFire).
+	watched bool
 }
 
 // groupCommit has one committer per instance, on either database.
@@ -214,5 +217,7 @@ func (s *Service) storeOne(ctx context.Context, tx bun.Tx, prepared *sqliteBatch
 
 // plan is what p's message does.
 func (p *pendingIngest) plan() ingestPlan {
-	return planIngest(p.integ, p.decision, p.failure, p.failStatus, p.hold)
+	plan := planIngest(p.integ, p.decision, p.failure, p.failStatus, p.hold)
+	plan.Watched = p.watched
+	return plan
 }

@@ -153,7 +153,7 @@ func groupMembers(ctx context.Context, tx bun.Tx, leader *db.Alert, statuses ...
 // the leader just had, with a timeline entry and an event each, inside the
 // leader's transaction. A member that changed meanwhile (closed by its own
 // message) is left as it is, and so is one for which change returns nil.
-func actOnMembers(ctx context.Context, tx bun.Tx, leader *db.Alert, from []db.AlertStatus, change func(*db.Alert) *db.AlertLog) error {
+func (s *Service) actOnMembers(ctx context.Context, tx bun.Tx, leader *db.Alert, from []db.AlertStatus, change func(*db.Alert) *db.AlertLog) error {
 	members, err := groupMembers(ctx, tx, leader, from...)
 	if err != nil {
 		return err
@@ -175,7 +175,7 @@ func actOnMembers(ctx context.Context, tx bun.Tx, leader *db.Alert, from []db.Al
 		if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 			return fmt.Errorf("store timeline entry: %w", err)
 		}
-		if err := events.AlertChanged(ctx, tx, eventType(entry.Type), m.ID, eventIntegration(m), entry.At); err != nil {
+		if err := s.alertChanged(ctx, tx, eventType(entry.Type), m.ID, eventIntegration(m), entry.At); err != nil {
 			return err
 		}
 		if err := settleMemberJobs(ctx, tx, m, entry.At); err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/invalid"
 	"github.com/klaxonhq/klaxon/rules"
 )
@@ -73,7 +72,7 @@ func (s *Service) Snooze(ctx context.Context, alertID, userID, minutes int) (*db
 		a.Status, a.SnoozedUntil = db.AlertAcknowledged, &until
 		// Snoozing a group's first alert snoozes the group: its open
 		// members sleep as long, and wake with it (see unsnooze).
-		if err := actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen}, func(m *db.Alert) *db.AlertLog {
+		if err := s.actOnMembers(ctx, tx, a, []db.AlertStatus{db.AlertOpen}, func(m *db.Alert) *db.AlertLog {
 			m.Status, m.AcknowledgedAt, m.AcknowledgedBy, m.SnoozedUntil = db.AlertAcknowledged, &now, &userID, &until
 			return &db.AlertLog{At: now, Type: db.LogSnoozed, UserID: &userID,
 				Message: fmt.Sprintf("Snoozed with the group's first alert #%d, until %s", a.ID, until.Format(time.RFC3339))}
@@ -116,12 +115,12 @@ func (s *Service) unsnooze(ctx context.Context, job *db.AlertJob, args unsnoozeA
 		if err := timeline.add(ctx, db.LogSnoozeEnded, "Snooze ended and the alert is open again; paging restarts from step 1"); err != nil {
 			return err
 		}
-		if err := events.AlertChanged(ctx, tx, string(db.LogSnoozeEnded), alert.ID, eventIntegration(alert), now); err != nil {
+		if err := s.alertChanged(ctx, tx, string(db.LogSnoozeEnded), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
 		// The members snoozed with it open again too; the first alert
 		// pages for them, as before.
-		if err := actOnMembers(ctx, tx, alert, []db.AlertStatus{db.AlertAcknowledged}, func(m *db.Alert) *db.AlertLog {
+		if err := s.actOnMembers(ctx, tx, alert, []db.AlertStatus{db.AlertAcknowledged}, func(m *db.Alert) *db.AlertLog {
 			if m.SnoozedUntil == nil || !m.SnoozedUntil.Equal(args.Until) {
 				return nil
 			}
@@ -206,7 +205,7 @@ func (s *Service) Escalate(ctx context.Context, alertID, userID int) (*db.Alert,
 			if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 				return fmt.Errorf("store timeline entry: %w", err)
 			}
-			return events.AlertChanged(ctx, tx, string(db.LogEscalated), alert.ID, eventIntegration(alert), now)
+			return s.alertChanged(ctx, tx, string(db.LogEscalated), alert.ID, eventIntegration(alert), now)
 		})
 		if raced {
 			continue
@@ -238,7 +237,7 @@ func (s *Service) AddNote(ctx context.Context, alertID, userID int, text string)
 		if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 			return fmt.Errorf("store note on alert %d: %w", alert.ID, err)
 		}
-		return events.AlertChanged(ctx, tx, eventType(db.LogNote), alert.ID, eventIntegration(alert), now)
+		return s.alertChanged(ctx, tx, eventType(db.LogNote), alert.ID, eventIntegration(alert), now)
 	})
 	if err != nil {
 		return nil, err
@@ -309,7 +308,7 @@ func (s *Service) CreateAlert(ctx context.Context, in ManualAlertInput, userID i
 		if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 			return fmt.Errorf("store timeline entry: %w", err)
 		}
-		if err := events.AlertChanged(ctx, tx, string(db.LogOpened), alert.ID, eventIntegration(alert), now); err != nil {
+		if err := s.alertChanged(ctx, tx, string(db.LogOpened), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
 		route := rules.Route{RecipientUserIDs: in.UserIDs, RecipientGroupIDs: in.GroupIDs}

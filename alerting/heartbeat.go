@@ -10,7 +10,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -123,7 +122,7 @@ func (s *Service) OpenHeartbeatAlert(ctx context.Context, tx bun.Tx, miss *db.Mi
 	if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("store timeline entry: %w", err)
 	}
-	if err := events.AlertChanged(ctx, tx, string(db.LogOpened), alert.ID, eventIntegration(alert), now); err != nil {
+	if err := s.alertChanged(ctx, tx, string(db.LogOpened), alert.ID, eventIntegration(alert), now); err != nil {
 		return nil, err
 	}
 	route := rules.Route{RecipientUserIDs: miss.UserIDs, RecipientGroupIDs: miss.GroupIDs}
@@ -153,7 +152,7 @@ func (s *Service) CloseHeartbeatAlert(ctx context.Context, tx bun.Tx, monitorID 
 	if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("store timeline entry: %w", err)
 	}
-	if err := events.AlertChanged(ctx, tx, string(db.LogClosed), alert.ID, eventIntegration(alert), now); err != nil {
+	if err := s.alertChanged(ctx, tx, string(db.LogClosed), alert.ID, eventIntegration(alert), now); err != nil {
 		return nil, err
 	}
 	if err := closeJobs(ctx, tx, alert.ID, now); err != nil {

@@ -72,7 +72,7 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 	if msg.Headers == nil {
 		msg.Headers = map[string]string{}
 	}
-	p := &pendingIngest{integ: r.integ, msg: msg, hold: r.hold(now)}
+	p := &pendingIngest{integ: r.integ, msg: msg, hold: r.hold(now), watched: s.workflowsMayFire(ctx, r.integ.ID)}
 	if r.integ.SignatureRequired() {
 		// An unsigned body is kept for the record but never read: nothing
 		// in it may open, append to or close an alert.
@@ -140,7 +140,7 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 	case stepAcknowledge:
 		return s.acknowledgeBySource(ctx, tx, integrationID, msg, plan)
 	case stepNote:
-		return noteBySource(ctx, tx, integrationID, msg, plan)
+		return s.noteBySource(ctx, tx, integrationID, msg, plan)
 	}
 	if err != nil {
 		return err
@@ -197,7 +197,7 @@ func (s *Service) executeGeneric(ctx context.Context, tx bun.Tx, integrationID i
 	if out.Entry == "" {
 		return insertMessage(ctx, tx, msg)
 	}
-	if err := insertMessageAndLog(ctx, tx, msg, &db.AlertLog{AlertID: alertID, At: now, Type: out.Entry, Message: out.EntryText}); err != nil {
+	if err := s.insertMessageAndLog(ctx, tx, msg, &db.AlertLog{AlertID: alertID, At: now, Type: out.Entry, Message: out.EntryText}); err != nil {
 		return err
 	}
 	timeline := &timelineWriter{tx: tx, alertID: alertID, at: now}
@@ -289,7 +289,7 @@ func insertMessage(ctx context.Context, tx bun.Tx, msg *db.InboundMessage) error
 	return events.MessageStored(ctx, tx, msg)
 }
 
-func insertMessageAndLog(ctx context.Context, tx bun.Tx, msg *db.InboundMessage, entry *db.AlertLog) error {
+func (s *Service) insertMessageAndLog(ctx context.Context, tx bun.Tx, msg *db.InboundMessage, entry *db.AlertLog) error {
 	if err := insertMessage(ctx, tx, msg); err != nil {
 		return err
 	}
@@ -297,5 +297,5 @@ func insertMessageAndLog(ctx context.Context, tx bun.Tx, msg *db.InboundMessage,
 	if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 		return fmt.Errorf("store timeline entry: %w", err)
 	}
-	return events.AlertChanged(ctx, tx, string(entry.Type), entry.AlertID, msg.IntegrationID, entry.At)
+	return s.alertChanged(ctx, tx, string(entry.Type), entry.AlertID, msg.IntegrationID, entry.At)
 }

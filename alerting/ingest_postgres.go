@@ -202,7 +202,7 @@ func pgCloseStatement(endGroup string) string {
 		CASE WHEN c.id IS NULL THEN $16::boolean ELSE $11::boolean END AS cancel
 	FROM (SELECT 1) AS one LEFT JOIN closed c ON TRUE
 ), jobs AS (
-	DELETE FROM alert_jobs WHERE alert_id IN (SELECT id FROM outcome WHERE cancel)
+	DELETE FROM alert_jobs WHERE alert_id IN (SELECT id FROM outcome WHERE cancel) AND kind <> '`+jobWorkflow+`'
 	RETURNING alert_id, dedup_key, run_at
 ), msg AS (
 	INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id, alert_id)

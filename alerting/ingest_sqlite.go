@@ -107,7 +107,7 @@ var sqliteIngestSQL = map[string]string{
 		RETURNING id`,
 	// cancelJobs returns 1 for the first escalation step when it was
 	// still held back by the paging delay (see cancelAllJobs).
-	"cancelJobs": `DELETE FROM alert_jobs WHERE alert_id = ?
+	"cancelJobs": `DELETE FROM alert_jobs WHERE alert_id = ? AND kind <> '` + jobWorkflow + `'
 		RETURNING CASE WHEN dedup_key = ? AND run_at > ? THEN 1 ELSE 0 END`,
 	"message": `INSERT INTO inbound_messages (integration_id, received_at, remote_addr, headers, body, status, detail, source_id, alert_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,

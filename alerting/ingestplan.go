@@ -122,6 +122,10 @@ type ingestPlan struct {
 	// due time in to DueDays after it opened when that is earlier. It is
 	// set when the integration has deadlines.
 	RaiseRank int
+	// Watched says a workflow could follow the alert: the generic path,
+	// which queues workflows where it records each event, carries the
+	// plan out.
+	Watched bool
 }
 
 // pageAt is when an alert opened at now takes its first step.
@@ -261,7 +265,7 @@ func (p *ingestPlan) pagesOwnRecipients() bool {
 // pulse (one per completed scan), a held alert, or one paging the rule's
 // own recipients.
 func (p *ingestPlan) genericOnly() bool {
-	return p.Step == stepAcknowledge || p.Step == stepNote || p.Step == stepPulse || p.pagesOwnRecipients() || p.holdsPaging()
+	return p.Step == stepAcknowledge || p.Step == stepNote || p.Step == stepPulse || p.pagesOwnRecipients() || p.holdsPaging() || p.Watched
 }
 
 // policyFor is the escalation policy an opened alert follows: the

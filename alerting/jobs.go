@@ -277,7 +277,7 @@ func (s *Service) handBackStranded(ctx context.Context) error {
 			return fmt.Errorf("record deliveries: %w", err)
 		}
 		if err != nil && !errors.Is(err, errLostLease) {
-			s.log.ErrorContext(ctx, "record delivery", "job", d.out.primary.job.ID, "err", err)
+			s.log.ErrorContext(ctx, "record delivery", "job", d.jobID(), "err", err)
 		}
 	}
 	s.stranded.Lock()
@@ -369,6 +369,12 @@ func (s *Service) runJob(ctx context.Context, job *db.AlertJob) error {
 			return s.dropJob(ctx, job, fmt.Errorf("decode %s job: %w", jobScanHeartbeat, err))
 		}
 		return s.scanHeartbeatDeadline(ctx, job, args)
+	case jobWorkflow:
+		args, err := decodeWorkflowArgs(job)
+		if err != nil {
+			return s.dropJob(ctx, job, err)
+		}
+		return s.runWorkflow(ctx, job, args)
 	default:
 		return s.dropJob(ctx, job, fmt.Errorf("unknown job kind %q", job.Kind))
 	}

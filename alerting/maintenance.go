@@ -12,7 +12,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -167,7 +166,7 @@ func (s *Service) maintenanceEnded(ctx context.Context, job *db.AlertJob, args m
 			if err := timeline.add(ctx, db.LogMaintenanceEnded, fmt.Sprintf("Maintenance window %q ended: not paging (pageOpenAlertsAfter is off)", name)); err != nil {
 				return err
 			}
-			return events.AlertChanged(ctx, tx, string(db.LogMaintenanceEnded), alert.ID, eventIntegration(alert), now)
+			return s.alertChanged(ctx, tx, string(db.LogMaintenanceEnded), alert.ID, eventIntegration(alert), now)
 		}
 		if _, err := tx.NewUpdate().Model((*db.Alert)(nil)).Set("suppressed_by = NULL").Where("id = ?", alert.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("release paging of alert %d: %w", alert.ID, err)
@@ -175,7 +174,7 @@ func (s *Service) maintenanceEnded(ctx context.Context, job *db.AlertJob, args m
 		if err := timeline.add(ctx, db.LogMaintenanceEnded, fmt.Sprintf("Maintenance window %q ended: paging", name)); err != nil {
 			return err
 		}
-		if err := events.AlertChanged(ctx, tx, string(db.LogMaintenanceEnded), alert.ID, eventIntegration(alert), now); err != nil {
+		if err := s.alertChanged(ctx, tx, string(db.LogMaintenanceEnded), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
 		own, err := tx.NewSelect().Model((*db.AlertRecipient)(nil)).Where("alert_id = ?", alert.ID).Exists(ctx)

@@ -91,12 +91,27 @@ type unrecorded struct {
 	out        *outgoing
 	providerID string
 	sendErr    error
+	// recordTx, when set, records a send that is not a notification (a
+	// workflow's request), of job.
+	recordTx func(context.Context, bun.Tx) error
+	job      *db.AlertJob
 }
 
 func (s *Service) record(ctx context.Context, d *unrecorded) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if d.recordTx != nil {
+			return d.recordTx(ctx, tx)
+		}
 		return s.recordDelivery(ctx, tx, d.out, d.providerID, d.sendErr)
 	})
+}
+
+// jobID is the job whose send d is.
+func (d *unrecorded) jobID() int {
+	if d.job != nil {
+		return d.job.ID
+	}
+	return d.out.primary.job.ID
 }
 
 // prepareNotify decides what the job sends, if anything, and records the

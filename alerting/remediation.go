@@ -8,7 +8,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -104,7 +103,7 @@ func raiseSeverity(ctx context.Context, tx bun.Tx, plan *ingestPlan, alertID int
 
 // jobsKeptByAcknowledging are the jobs of an alert that acknowledging it
 // (or its joining a group) leaves: they are not paging.
-var jobsKeptByAcknowledging = []string{jobAutoClose, jobOverdue}
+var jobsKeptByAcknowledging = []string{jobAutoClose, jobOverdue, jobWorkflow}
 
 // markOverdue marks the job's alert overdue if it is still unclosed at its
 // due time, and starts the integration's overdue policy on it, in the
@@ -150,7 +149,7 @@ func (s *Service) markOverdue(ctx context.Context, job *db.AlertJob) error {
 		if err := timeline.add(ctx, db.LogOverdue, text); err != nil {
 			return err
 		}
-		if err := events.AlertChanged(ctx, tx, string(db.LogOverdue), alert.ID, eventIntegration(alert), now); err != nil {
+		if err := s.alertChanged(ctx, tx, string(db.LogOverdue), alert.ID, eventIntegration(alert), now); err != nil {
 			return err
 		}
 		if policy == nil {

@@ -90,7 +90,10 @@ func (c *routeCache) invalidate() {
 // RoutesChanged drops every cached route, so the next message of each
 // integration is routed by the configuration as it is now. The stores of
 // the configuration a route is built from call it after each change.
-func (s *Service) RoutesChanged() { s.routes.invalidate() }
+func (s *Service) RoutesChanged() {
+	s.routes.invalidate()
+	s.workflows.invalidate()
+}
 
 // routeFor returns the token's route, from the cache when it is fresh.
 func (s *Service) routeFor(ctx context.Context, token string) (*route, error) {

@@ -12,7 +12,6 @@ import (
 	"github.com/uptrace/bun/dialect"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -246,7 +245,7 @@ func (s *Service) openScanHeartbeatAlert(ctx context.Context, tx bun.Tx, integ *
 	if _, err := tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 		return 0, fmt.Errorf("store timeline entry: %w", err)
 	}
-	if err := events.AlertChanged(ctx, tx, string(db.LogOpened), alertID, integ.ID, now); err != nil {
+	if err := s.alertChanged(ctx, tx, string(db.LogOpened), alertID, integ.ID, now); err != nil {
 		return 0, err
 	}
 	if held {

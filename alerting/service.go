@@ -47,6 +47,8 @@ type Service struct {
 	}
 	// replayMax is how many stored messages one replay may read.
 	replayMax int
+	// workflows keeps the workflows between changes to them.
+	workflows workflowCache
 }
 
 // Options is what a Service is built from. Every field but DB may be left

@@ -24,12 +24,13 @@ const (
 	APIKey            EntityType = "API_KEY"
 	HeartbeatMonitor  EntityType = "HEARTBEAT_MONITOR"
 	MaintenanceWindow EntityType = "MAINTENANCE_WINDOW"
+	Workflow          EntityType = "WORKFLOW"
 )
 
 // Valid reports whether t is one of the known entity types.
 func (t EntityType) Valid() bool {
 	switch t {
-	case Integration, Ruleset, EscalationPolicy, Schedule, User, Group, APIKey, HeartbeatMonitor, MaintenanceWindow:
+	case Integration, Ruleset, EscalationPolicy, Schedule, User, Group, APIKey, HeartbeatMonitor, MaintenanceWindow, Workflow:
 		return true
 	}
 	return false

@@ -1,6 +1,8 @@
 package db
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -405,3 +407,60 @@ type Secret struct {
 	Value     string    `bun:"value"`
 	CreatedAt time.Time `bun:"created_at"`
 }
+
+// WorkflowEvent names a change of an alert a workflow can follow.
+type WorkflowEvent string
+
+const (
+	WorkflowOpened       WorkflowEvent = "OPENED"
+	WorkflowAcknowledged WorkflowEvent = "ACKNOWLEDGED"
+	WorkflowEscalated    WorkflowEvent = "ESCALATED"
+	WorkflowClosed       WorkflowEvent = "CLOSED"
+	WorkflowNoteAdded    WorkflowEvent = "NOTE_ADDED"
+)
+
+// WorkflowHeader is one header of a workflow's request; Value is a
+// template.
+type WorkflowHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Workflow is an HTTP request sent when an alert changes.
+type Workflow struct {
+	bun.BaseModel `bun:"table:workflows"`
+
+	ID int `bun:"id,pk,autoincrement"`
+	// Name is unique.
+	Name string `bun:"name"`
+	// IntegrationID nil: the workflow follows every alert.
+	IntegrationID *int `bun:"integration_id"`
+	// On is stored comma-separated (see OnEvents).
+	On         string            `bun:"on_events"`
+	Conditions []rules.Condition `bun:"conditions,type:text"`
+	Method     string            `bun:"method"`
+	URL        string            `bun:"url"`
+	Headers    []WorkflowHeader  `bun:"headers,type:text"`
+	Body       string            `bun:"body"`
+	CreatedAt  time.Time         `bun:"created_at"`
+	UpdatedAt  time.Time         `bun:"updated_at"`
+}
+
+// OnEvents returns the changes the workflow follows.
+func (w *Workflow) OnEvents() []WorkflowEvent {
+	var out []WorkflowEvent
+	for e := range strings.SplitSeq(w.On, ",") {
+		if e != "" {
+			out = append(out, WorkflowEvent(e))
+		}
+	}
+	return out
+}
+
+// Follows says whether the workflow follows e.
+func (w *Workflow) Follows(e WorkflowEvent) bool {
+	return slices.Contains(w.OnEvents(), e)
+}
+
+// LogWorkflow is an attempt of a workflow's request on the timeline.
+const LogWorkflow AlertLogType = "WORKFLOW"

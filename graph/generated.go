@@ -62,6 +62,7 @@ type ResolverRoot interface {
 	Subscription() SubscriptionResolver
 	TimelineEntry() TimelineEntryResolver
 	User() UserResolver
+	Workflow() WorkflowResolver
 }
 
 type DirectiveRoot struct {
@@ -363,6 +364,7 @@ type ComplexityRoot struct {
 		CreateRuleset                 func(childComplexity int, input CreateRulesetInput) int
 		CreateSchedule                func(childComplexity int, input CreateScheduleInput) int
 		CreateUser                    func(childComplexity int, input CreateUserInput) int
+		CreateWorkflow                func(childComplexity int, input WorkflowInput) int
 		DeleteContactMethod           func(childComplexity int, id int) int
 		DeleteEscalationPolicy        func(childComplexity int, id int) int
 		DeleteGroup                   func(childComplexity int, id int) int
@@ -374,6 +376,7 @@ type ComplexityRoot struct {
 		DeleteRuleset                 func(childComplexity int, id int) int
 		DeleteSchedule                func(childComplexity int, id int) int
 		DeleteUser                    func(childComplexity int, id int) int
+		DeleteWorkflow                func(childComplexity int, id int) int
 		EscalateAlert                 func(childComplexity int, id int) int
 		Login                         func(childComplexity int, email string, password string) int
 		RegisterPushSubscription      func(childComplexity int, input RegisterPushSubscriptionInput) int
@@ -395,6 +398,7 @@ type ComplexityRoot struct {
 		UpdateRuleset                 func(childComplexity int, id int, input UpdateRulesetInput) int
 		UpdateSchedule                func(childComplexity int, id int, input UpdateScheduleInput) int
 		UpdateUser                    func(childComplexity int, id int, input UpdateUserInput) int
+		UpdateWorkflow                func(childComplexity int, id int, input WorkflowInput) int
 		VerifyContactMethod           func(childComplexity int, id int, code string) int
 	}
 
@@ -466,6 +470,8 @@ type ComplexityRoot struct {
 		Shifts             func(childComplexity int, scheduleID int, from time.Time, to time.Time) int
 		User               func(childComplexity int, id int) int
 		Users              func(childComplexity int) int
+		Workflow           func(childComplexity int, id int) int
+		Workflows          func(childComplexity int) int
 	}
 
 	RemediationDeadline struct {
@@ -604,6 +610,29 @@ type ComplexityRoot struct {
 		Name              func(childComplexity int) int
 		NotificationRules func(childComplexity int) int
 		Role              func(childComplexity int) int
+	}
+
+	Workflow struct {
+		Action      func(childComplexity int) int
+		Conditions  func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Integration func(childComplexity int) int
+		Name        func(childComplexity int) int
+		On          func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+	}
+
+	WorkflowAction struct {
+		Body    func(childComplexity int) int
+		Headers func(childComplexity int) int
+		Method  func(childComplexity int) int
+		URL     func(childComplexity int) int
+	}
+
+	WorkflowHeader struct {
+		Name  func(childComplexity int) int
+		Value func(childComplexity int) int
 	}
 }
 
@@ -747,6 +776,9 @@ type MutationResolver interface {
 	DeleteGroup(ctx context.Context, id int) (bool, error)
 	AddGroupMember(ctx context.Context, groupID int, userID int) (*db.Group, error)
 	RemoveGroupMember(ctx context.Context, groupID int, userID int) (*db.Group, error)
+	CreateWorkflow(ctx context.Context, input WorkflowInput) (*db.Workflow, error)
+	UpdateWorkflow(ctx context.Context, id int, input WorkflowInput) (*db.Workflow, error)
+	DeleteWorkflow(ctx context.Context, id int) (bool, error)
 }
 type NotificationResolver interface {
 	User(ctx context.Context, obj *db.Notification) (*db.User, error)
@@ -786,6 +818,8 @@ type QueryResolver interface {
 	User(ctx context.Context, id int) (*db.User, error)
 	Groups(ctx context.Context) ([]*db.Group, error)
 	Group(ctx context.Context, id int) (*db.Group, error)
+	Workflows(ctx context.Context) ([]*db.Workflow, error)
+	Workflow(ctx context.Context, id int) (*db.Workflow, error)
 }
 type ReplayedMessageResolver interface {
 	Rule(ctx context.Context, obj *alerting.ReplayedMessage) (*MatchedRule, error)
@@ -832,6 +866,12 @@ type TimelineEntryResolver interface {
 type UserResolver interface {
 	ContactMethods(ctx context.Context, obj *db.User) ([]*db.ContactMethod, error)
 	NotificationRules(ctx context.Context, obj *db.User) ([]*db.NotificationRule, error)
+}
+type WorkflowResolver interface {
+	Integration(ctx context.Context, obj *db.Workflow) (*db.Integration, error)
+	On(ctx context.Context, obj *db.Workflow) ([]WorkflowEvent, error)
+
+	Action(ctx context.Context, obj *db.Workflow) (*WorkflowAction, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -2235,6 +2275,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateUser(childComplexity, args["input"].(CreateUserInput)), true
+	case "Mutation.createWorkflow":
+		if e.ComplexityRoot.Mutation.CreateWorkflow == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createWorkflow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateWorkflow(childComplexity, args["input"].(WorkflowInput)), true
 	case "Mutation.deleteContactMethod":
 		if e.ComplexityRoot.Mutation.DeleteContactMethod == nil {
 			break
@@ -2356,6 +2407,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteUser(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteWorkflow":
+		if e.ComplexityRoot.Mutation.DeleteWorkflow == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteWorkflow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteWorkflow(childComplexity, args["id"].(int)), true
 	case "Mutation.escalateAlert":
 		if e.ComplexityRoot.Mutation.EscalateAlert == nil {
 			break
@@ -2582,6 +2644,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["id"].(int), args["input"].(UpdateUserInput)), true
+	case "Mutation.updateWorkflow":
+		if e.ComplexityRoot.Mutation.UpdateWorkflow == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateWorkflow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateWorkflow(childComplexity, args["id"].(int), args["input"].(WorkflowInput)), true
 	case "Mutation.verifyContactMethod":
 		if e.ComplexityRoot.Mutation.VerifyContactMethod == nil {
 			break
@@ -3002,6 +3075,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Users(childComplexity), true
+	case "Query.workflow":
+		if e.ComplexityRoot.Query.Workflow == nil {
+			break
+		}
+
+		args, err := ec.field_Query_workflow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Workflow(childComplexity, args["id"].(int)), true
+	case "Query.workflows":
+		if e.ComplexityRoot.Query.Workflows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Workflows(childComplexity), true
 
 	case "RemediationDeadline.days":
 		if e.ComplexityRoot.RemediationDeadline.Days == nil {
@@ -3557,6 +3647,93 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.User.Role(childComplexity), true
 
+	case "Workflow.action":
+		if e.ComplexityRoot.Workflow.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Workflow.Action(childComplexity), true
+	case "Workflow.conditions":
+		if e.ComplexityRoot.Workflow.Conditions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Workflow.Conditions(childComplexity), true
+	case "Workflow.createdAt":
+		if e.ComplexityRoot.Workflow.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Workflow.CreatedAt(childComplexity), true
+	case "Workflow.id":
+		if e.ComplexityRoot.Workflow.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Workflow.ID(childComplexity), true
+	case "Workflow.integration":
+		if e.ComplexityRoot.Workflow.Integration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Workflow.Integration(childComplexity), true
+	case "Workflow.name":
+		if e.ComplexityRoot.Workflow.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Workflow.Name(childComplexity), true
+	case "Workflow.on":
+		if e.ComplexityRoot.Workflow.On == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Workflow.On(childComplexity), true
+	case "Workflow.updatedAt":
+		if e.ComplexityRoot.Workflow.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Workflow.UpdatedAt(childComplexity), true
+
+	case "WorkflowAction.body":
+		if e.ComplexityRoot.WorkflowAction.Body == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WorkflowAction.Body(childComplexity), true
+	case "WorkflowAction.headers":
+		if e.ComplexityRoot.WorkflowAction.Headers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WorkflowAction.Headers(childComplexity), true
+	case "WorkflowAction.method":
+		if e.ComplexityRoot.WorkflowAction.Method == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WorkflowAction.Method(childComplexity), true
+	case "WorkflowAction.url":
+		if e.ComplexityRoot.WorkflowAction.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WorkflowAction.URL(childComplexity), true
+
+	case "WorkflowHeader.name":
+		if e.ComplexityRoot.WorkflowHeader.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WorkflowHeader.Name(childComplexity), true
+	case "WorkflowHeader.value":
+		if e.ComplexityRoot.WorkflowHeader.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WorkflowHeader.Value(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -3603,6 +3780,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateRulesetInput", ec.unmarshalInputUpdateRulesetInput),
 			graphql.NewInputUnmarshaler("UpdateScheduleInput", ec.unmarshalInputUpdateScheduleInput),
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
+			graphql.NewInputUnmarshaler("WorkflowActionInput", ec.unmarshalInputWorkflowActionInput),
+			graphql.NewInputUnmarshaler("WorkflowHeaderInput", ec.unmarshalInputWorkflowHeaderInput),
+			graphql.NewInputUnmarshaler("WorkflowInput", ec.unmarshalInputWorkflowInput),
 		)
 	}
 	first := true
@@ -3913,6 +4093,7 @@ enum AuditEntityType {
   API_KEY
   HEARTBEAT_MONITOR
   MAINTENANCE_WINDOW
+  WORKFLOW
 }
 
 "What was done to the entity."
@@ -5143,6 +5324,102 @@ input CreateApiKeyInput {
   expiresAt: Time
 }
 `, BuiltIn: false},
+	{Name: "../schema/workflows.graphqls", Input: `# Lifecycle workflows: an HTTP request sent when an alert changes.
+
+extend type Query {
+  "Every workflow, by id."
+  workflows: [Workflow!]!
+  workflow(id: ID!): Workflow
+}
+
+extend type Mutation {
+  """
+  Creates a workflow. Its body and header values are Go text/template
+  templates; one that fails to parse, or to render against a sample alert, is
+  refused with the error (BAD_USER_INPUT on action.body or
+  action.headers[i].value).
+  """
+  createWorkflow(input: WorkflowInput!): Workflow!
+  "Replaces a workflow's settings. Requests already queued use the workflow as it is when they are sent."
+  updateWorkflow(id: ID!, input: WorkflowInput!): Workflow!
+  "Deletes a workflow; requests queued for it are not sent."
+  deleteWorkflow(id: ID!): Boolean!
+}
+
+"The changes of an alert a workflow can follow."
+enum WorkflowEvent {
+  OPENED
+  ACKNOWLEDGED
+  "The alert escalated to a next step of its policy (by the policy's timer or by hand); the first step, which pages as the alert opens, is not one."
+  ESCALATED
+  CLOSED
+  NOTE_ADDED
+}
+
+"""
+When an alert of its integration (or, without one, any alert) makes one of
+the changes in on and its fields meet every condition, Klaxon sends the
+action's request: queued with the change, signed like outbound webhooks,
+retried after 1, 5, 30 and 120 minutes while the receiver fails with a
+temporary error, each attempt on the alert's timeline (type WORKFLOW).
+"""
+type Workflow {
+  id: ID!
+  name: String!
+  "Null: every alert."
+  integration: Integration
+  on: [WorkflowEvent!]!
+  "Tests on the alert's fields (sourceId, sourceName, subject, severity, url, details); all must hold."
+  conditions: [Condition!]!
+  action: WorkflowAction!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+type WorkflowAction {
+  method: String!
+  url: String!
+  headers: [WorkflowHeader!]!
+  body: String!
+}
+
+type WorkflowHeader {
+  name: String!
+  value: String!
+}
+
+input WorkflowInput {
+  "Unique."
+  name: String!
+  "Null: every alert."
+  integrationId: ID
+  "At least one."
+  on: [WorkflowEvent!]!
+  "Tests on the alert's fields; paths into a body are not taken."
+  conditions: [ConditionInput!]
+  action: WorkflowActionInput!
+}
+
+"""
+The request. Body and header values are text/template templates over
+.Event, .Actor, .Integration, .Link (the alert in the web app) and .Alert
+(.ID .Number .Subject .Severity .Status .URL .Details .SourceID .SourceName
+.OpenedAt .AppendCount); {{json x}} writes x as a JSON value.
+"""
+input WorkflowActionInput {
+  "POST, PUT, PATCH, GET or DELETE."
+  method: String!
+  "http or https; a private or local address only where KLAXON_OUTBOUND_ALLOW allows it."
+  url: String!
+  headers: [WorkflowHeaderInput!]
+  body: String
+}
+
+input WorkflowHeaderInput {
+  name: String!
+  value: String!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -6046,6 +6323,52 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
 
+func (ec *executionContext) childFields_Workflow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Workflow_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Workflow_name(ctx, field)
+	case "integration":
+		return ec.fieldContext_Workflow_integration(ctx, field)
+	case "on":
+		return ec.fieldContext_Workflow_on(ctx, field)
+	case "conditions":
+		return ec.fieldContext_Workflow_conditions(ctx, field)
+	case "action":
+		return ec.fieldContext_Workflow_action(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Workflow_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Workflow_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Workflow", field.Name)
+}
+
+func (ec *executionContext) childFields_WorkflowAction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "method":
+		return ec.fieldContext_WorkflowAction_method(ctx, field)
+	case "url":
+		return ec.fieldContext_WorkflowAction_url(ctx, field)
+	case "headers":
+		return ec.fieldContext_WorkflowAction_headers(ctx, field)
+	case "body":
+		return ec.fieldContext_WorkflowAction_body(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WorkflowAction", field.Name)
+}
+
+func (ec *executionContext) childFields_WorkflowHeader(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_WorkflowHeader_name(ctx, field)
+	case "value":
+		return ec.fieldContext_WorkflowHeader_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WorkflowHeader", field.Name)
+}
+
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -6460,6 +6783,20 @@ func (ec *executionContext) field_Mutation_createUser_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createWorkflow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (WorkflowInput, error) {
+			return ec.unmarshalNWorkflowInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteContactMethod_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6601,6 +6938,20 @@ func (ec *executionContext) field_Mutation_deleteSchedule_args(ctx context.Conte
 }
 
 func (ec *executionContext) field_Mutation_deleteUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteWorkflow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -6990,6 +7341,28 @@ func (ec *executionContext) field_Mutation_updateUser_args(ctx context.Context, 
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (UpdateUserInput, error) {
 			return ec.unmarshalNUpdateUserInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUpdateUserInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateWorkflow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (WorkflowInput, error) {
+			return ec.unmarshalNWorkflowInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -7401,6 +7774,20 @@ func (ec *executionContext) field_Query_shifts_args(ctx context.Context, rawArgs
 }
 
 func (ec *executionContext) field_Query_user_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_workflow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -14676,6 +15063,138 @@ func (ec *executionContext) fieldContext_Mutation_removeGroupMember(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createWorkflow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createWorkflow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateWorkflow(ctx, fc.Args["input"].(WorkflowInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Workflow) graphql.Marshaler {
+			return ec.marshalNWorkflow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐWorkflow(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createWorkflow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Workflow(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createWorkflow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateWorkflow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateWorkflow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateWorkflow(ctx, fc.Args["id"].(int), fc.Args["input"].(WorkflowInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Workflow) graphql.Marshaler {
+			return ec.marshalNWorkflow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐWorkflow(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateWorkflow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Workflow(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateWorkflow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteWorkflow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteWorkflow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteWorkflow(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteWorkflow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteWorkflow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Notification_id(ctx context.Context, field graphql.CollectedField, obj *db.Notification) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16379,6 +16898,82 @@ func (ec *executionContext) fieldContext_Query_group(ctx context.Context, field 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_group_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_workflows(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_workflows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Workflows(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.Workflow) graphql.Marshaler {
+			return ec.marshalNWorkflow2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐWorkflowᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_workflows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Workflow(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_workflow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_workflow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Workflow(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Workflow) graphql.Marshaler {
+			return ec.marshalOWorkflow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐWorkflow(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_workflow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Workflow(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_workflow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -18730,6 +19325,364 @@ func (ec *executionContext) fieldContext_User_notificationRules(_ context.Contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Workflow_id(ctx context.Context, field graphql.CollectedField, obj *db.Workflow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workflow_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workflow_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Workflow", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Workflow_name(ctx context.Context, field graphql.CollectedField, obj *db.Workflow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workflow_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workflow_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Workflow", field, false, false, "String")
+}
+
+func (ec *executionContext) _Workflow_integration(ctx context.Context, field graphql.CollectedField, obj *db.Workflow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workflow_integration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Workflow().Integration(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Integration) graphql.Marshaler {
+			return ec.marshalOIntegration2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐIntegration(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Workflow_integration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workflow",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Integration(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Workflow_on(ctx context.Context, field graphql.CollectedField, obj *db.Workflow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workflow_on(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Workflow().On(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []WorkflowEvent) graphql.Marshaler {
+			return ec.marshalNWorkflowEvent2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workflow_on(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Workflow", field, true, true, "WorkflowEvent")
+}
+
+func (ec *executionContext) _Workflow_conditions(ctx context.Context, field graphql.CollectedField, obj *db.Workflow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workflow_conditions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conditions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []rules.Condition) graphql.Marshaler {
+			return ec.marshalNCondition2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋrulesᚐConditionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workflow_conditions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workflow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Condition(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Workflow_action(ctx context.Context, field graphql.CollectedField, obj *db.Workflow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workflow_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Workflow().Action(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *WorkflowAction) graphql.Marshaler {
+			return ec.marshalNWorkflowAction2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowAction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workflow_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workflow",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WorkflowAction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Workflow_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.Workflow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workflow_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workflow_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Workflow", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Workflow_updatedAt(ctx context.Context, field graphql.CollectedField, obj *db.Workflow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workflow_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workflow_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Workflow", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WorkflowAction_method(ctx context.Context, field graphql.CollectedField, obj *WorkflowAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WorkflowAction_method(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Method, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WorkflowAction_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WorkflowAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _WorkflowAction_url(ctx context.Context, field graphql.CollectedField, obj *WorkflowAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WorkflowAction_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WorkflowAction_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WorkflowAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _WorkflowAction_headers(ctx context.Context, field graphql.CollectedField, obj *WorkflowAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WorkflowAction_headers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Headers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*WorkflowHeader) graphql.Marshaler {
+			return ec.marshalNWorkflowHeader2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowHeaderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WorkflowAction_headers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WorkflowAction",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WorkflowHeader(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WorkflowAction_body(ctx context.Context, field graphql.CollectedField, obj *WorkflowAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WorkflowAction_body(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Body, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WorkflowAction_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WorkflowAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _WorkflowHeader_name(ctx context.Context, field graphql.CollectedField, obj *WorkflowHeader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WorkflowHeader_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WorkflowHeader_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WorkflowHeader", field, false, false, "String")
+}
+
+func (ec *executionContext) _WorkflowHeader_value(ctx context.Context, field graphql.CollectedField, obj *WorkflowHeader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WorkflowHeader_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WorkflowHeader_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WorkflowHeader", field, false, false, "String")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -22346,6 +23299,188 @@ func UnmarshalUpdateUserInput(ctx context.Context, raw any) (UpdateUserInput, er
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputWorkflowActionInput(ctx context.Context, obj any) (WorkflowActionInput, error) {
+	var it WorkflowActionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"method", "url", "headers", "body"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "method":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("method"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Method = data
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "headers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headers"))
+			data, err := ec.unmarshalOWorkflowHeaderInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowHeaderInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Headers = data
+		case "body":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("body"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Body = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalWorkflowActionInput unmarshals raw into the WorkflowActionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalWorkflowActionInput(ctx context.Context, raw any) (WorkflowActionInput, error) {
+	var out WorkflowActionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "WorkflowActionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputWorkflowHeaderInput(ctx context.Context, obj any) (WorkflowHeaderInput, error) {
+	var it WorkflowHeaderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalWorkflowHeaderInput unmarshals raw into the WorkflowHeaderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalWorkflowHeaderInput(ctx context.Context, raw any) (WorkflowHeaderInput, error) {
+	var out WorkflowHeaderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "WorkflowHeaderInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputWorkflowInput(ctx context.Context, obj any) (WorkflowInput, error) {
+	var it WorkflowInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "integrationId", "on", "conditions", "action"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "integrationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("integrationId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IntegrationID = data
+		case "on":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("on"))
+			data, err := ec.unmarshalNWorkflowEvent2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowEventᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.On = data
+		case "conditions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conditions"))
+			data, err := ec.unmarshalOConditionInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐConditionInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Conditions = data
+		case "action":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("action"))
+			data, err := ec.unmarshalNWorkflowActionInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowActionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Action = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalWorkflowInput unmarshals raw into the WorkflowInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalWorkflowInput(ctx context.Context, raw any) (WorkflowInput, error) {
+	var out WorkflowInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "WorkflowInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -24526,6 +25661,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createWorkflow":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createWorkflow(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateWorkflow":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateWorkflow(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteWorkflow":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteWorkflow(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24994,6 +26150,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_group(ctx, field)
+				})
+		case "workflows":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_workflows(ctx, field)
+				})
+		case "workflow":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_workflow(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -25923,6 +27091,163 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_notificationRules(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var workflowImplementors = []string{"Workflow"}
+
+func (ec *executionContext) _Workflow(ctx context.Context, sel ast.SelectionSet, obj *db.Workflow) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, workflowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Workflow")
+		case "id":
+			out.Values[i] = ec._Workflow_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Workflow_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "integration":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workflow_integration(ctx, field, obj)
+				})
+		case "on":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workflow_on(ctx, field, obj)
+				})
+		case "conditions":
+			out.Values[i] = ec._Workflow_conditions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "action":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workflow_action(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Workflow_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Workflow_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var workflowActionImplementors = []string{"WorkflowAction"}
+
+func (ec *executionContext) _WorkflowAction(ctx context.Context, sel ast.SelectionSet, obj *WorkflowAction) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, workflowActionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WorkflowAction")
+		case "method":
+			out.Values[i] = ec._WorkflowAction_method(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._WorkflowAction_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "headers":
+			out.Values[i] = ec._WorkflowAction_headers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "body":
+			out.Values[i] = ec._WorkflowAction_body(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var workflowHeaderImplementors = []string{"WorkflowHeader"}
+
+func (ec *executionContext) _WorkflowHeader(ctx context.Context, sel ast.SelectionSet, obj *WorkflowHeader) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, workflowHeaderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WorkflowHeader")
+		case "name":
+			out.Values[i] = ec._WorkflowHeader_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._WorkflowHeader_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -27788,6 +29113,117 @@ func (ec *executionContext) marshalNWeekday2ᚕgithubᚗcomᚋklaxonhqᚋklaxon�
 	return ret
 }
 
+func (ec *executionContext) marshalNWorkflow2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐWorkflowᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.Workflow) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWorkflow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐWorkflow(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNWorkflow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐWorkflow(ctx context.Context, sel ast.SelectionSet, v *db.Workflow) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Workflow!")
+		return graphql.Null
+	}
+	return ec._Workflow(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWorkflowAction2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowAction(ctx context.Context, sel ast.SelectionSet, v *WorkflowAction) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WorkflowAction!")
+		return graphql.Null
+	}
+	return ec._WorkflowAction(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNWorkflowActionInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowActionInput(ctx context.Context, v any) (*WorkflowActionInput, error) {
+	res, err := ec.unmarshalInputWorkflowActionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNWorkflowEvent2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowEvent(ctx context.Context, v any) (WorkflowEvent, error) {
+	var res WorkflowEvent
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWorkflowEvent2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowEvent(ctx context.Context, sel ast.SelectionSet, v WorkflowEvent) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNWorkflowEvent2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowEventᚄ(ctx context.Context, v any) ([]WorkflowEvent, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]WorkflowEvent, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNWorkflowEvent2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowEvent(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNWorkflowEvent2ᚕgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowEventᚄ(ctx context.Context, sel ast.SelectionSet, v []WorkflowEvent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWorkflowEvent2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNWorkflowHeader2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowHeaderᚄ(ctx context.Context, sel ast.SelectionSet, v []*WorkflowHeader) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWorkflowHeader2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowHeader(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNWorkflowHeader2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowHeader(ctx context.Context, sel ast.SelectionSet, v *WorkflowHeader) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WorkflowHeader!")
+		return graphql.Null
+	}
+	return ec._WorkflowHeader(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNWorkflowHeaderInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowHeaderInput(ctx context.Context, v any) (*WorkflowHeaderInput, error) {
+	res, err := ec.unmarshalInputWorkflowHeaderInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNWorkflowInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowInput(ctx context.Context, v any) (WorkflowInput, error) {
+	res, err := ec.unmarshalInputWorkflowInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
 	return ec.___Directive(ctx, sel, &v)
 }
@@ -28532,6 +29968,30 @@ func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋd
 		return graphql.Null
 	}
 	return ec._User(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOWorkflow2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐWorkflow(ctx context.Context, sel ast.SelectionSet, v *db.Workflow) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Workflow(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOWorkflowHeaderInput2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowHeaderInputᚄ(ctx context.Context, v any) ([]*WorkflowHeaderInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*WorkflowHeaderInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNWorkflowHeaderInput2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWorkflowHeaderInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {

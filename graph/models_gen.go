@@ -465,6 +465,48 @@ type UpdateUserInput struct {
 	Role *db.Role `json:"role,omitempty"`
 }
 
+type WorkflowAction struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers []*WorkflowHeader `json:"headers"`
+	Body    string            `json:"body"`
+}
+
+// The request. Body and header values are text/template templates over
+// .Event, .Actor, .Integration, .Link (the alert in the web app) and .Alert
+// (.ID .Number .Subject .Severity .Status .URL .Details .SourceID .SourceName
+// .OpenedAt .AppendCount); {{json x}} writes x as a JSON value.
+type WorkflowActionInput struct {
+	// POST, PUT, PATCH, GET or DELETE.
+	Method string `json:"method"`
+	// http or https; a private or local address only where KLAXON_OUTBOUND_ALLOW allows it.
+	URL     string                 `json:"url"`
+	Headers []*WorkflowHeaderInput `json:"headers,omitempty"`
+	Body    *string                `json:"body,omitempty"`
+}
+
+type WorkflowHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+type WorkflowHeaderInput struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+type WorkflowInput struct {
+	// Unique.
+	Name string `json:"name"`
+	// Null: every alert.
+	IntegrationID *int `json:"integrationId,omitempty"`
+	// At least one.
+	On []WorkflowEvent `json:"on"`
+	// Tests on the alert's fields; paths into a body are not taken.
+	Conditions []*ConditionInput    `json:"conditions,omitempty"`
+	Action     *WorkflowActionInput `json:"action"`
+}
+
 type Weekday string
 
 const (
@@ -525,6 +567,69 @@ func (e *Weekday) UnmarshalJSON(b []byte) error {
 }
 
 func (e Weekday) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The changes of an alert a workflow can follow.
+type WorkflowEvent string
+
+const (
+	WorkflowEventOpened       WorkflowEvent = "OPENED"
+	WorkflowEventAcknowledged WorkflowEvent = "ACKNOWLEDGED"
+	// The alert escalated to a next step of its policy (by the policy's timer or by hand); the first step, which pages as the alert opens, is not one.
+	WorkflowEventEscalated WorkflowEvent = "ESCALATED"
+	WorkflowEventClosed    WorkflowEvent = "CLOSED"
+	WorkflowEventNoteAdded WorkflowEvent = "NOTE_ADDED"
+)
+
+var AllWorkflowEvent = []WorkflowEvent{
+	WorkflowEventOpened,
+	WorkflowEventAcknowledged,
+	WorkflowEventEscalated,
+	WorkflowEventClosed,
+	WorkflowEventNoteAdded,
+}
+
+func (e WorkflowEvent) IsValid() bool {
+	switch e {
+	case WorkflowEventOpened, WorkflowEventAcknowledged, WorkflowEventEscalated, WorkflowEventClosed, WorkflowEventNoteAdded:
+		return true
+	}
+	return false
+}
+
+func (e WorkflowEvent) String() string {
+	return string(e)
+}
+
+func (e *WorkflowEvent) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = WorkflowEvent(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid WorkflowEvent", str)
+	}
+	return nil
+}
+
+func (e WorkflowEvent) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *WorkflowEvent) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e WorkflowEvent) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -24,6 +24,7 @@ import (
 	"github.com/klaxonhq/klaxon/policies"
 	"github.com/klaxonhq/klaxon/rules"
 	"github.com/klaxonhq/klaxon/schedules"
+	"github.com/klaxonhq/klaxon/workflows"
 )
 
 // Resolver is the root of every resolver; it holds the domain services.
@@ -44,6 +45,8 @@ type Resolver struct {
 	// InboundEmailDomain is the domain of EMAIL integrations' addresses;
 	// empty when mail is not received.
 	InboundEmailDomain string
+	// WorkflowStore keeps the lifecycle workflows.
+	WorkflowStore *workflows.Store
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.
@@ -145,12 +148,32 @@ func ruleSpecs(in []*graph.RuleInput) []rules.Rule {
 				Severity:           strings.ToLower(strings.TrimSpace(ptrValue(r.Route.Severity))),
 			}
 		}
-		for _, c := range r.Conditions {
-			specs[i].Conditions = append(specs[i].Conditions, rules.Condition{
-				Field: ptrValue(c.Field), Path: ptrValue(c.Path), Op: c.Op,
-				Value: ptrValue(c.Value), Values: c.Values, CaseSensitive: ptrValue(c.CaseSensitive),
-			})
-		}
+		specs[i].Conditions = conditionSpecs(r.Conditions)
 	}
 	return specs
+}
+
+func conditionSpecs(in []*graph.ConditionInput) []rules.Condition {
+	var out []rules.Condition
+	for _, c := range in {
+		out = append(out, rules.Condition{
+			Field: ptrValue(c.Field), Path: ptrValue(c.Path), Op: c.Op,
+			Value: ptrValue(c.Value), Values: c.Values, CaseSensitive: ptrValue(c.CaseSensitive),
+		})
+	}
+	return out
+}
+
+func workflowInput(in graph.WorkflowInput) workflows.Input {
+	out := workflows.Input{Name: in.Name, IntegrationID: in.IntegrationID, Conditions: conditionSpecs(in.Conditions)}
+	for _, e := range in.On {
+		out.On = append(out.On, db.WorkflowEvent(e))
+	}
+	if a := in.Action; a != nil {
+		out.Method, out.URL, out.Body = a.Method, a.URL, ptrValue(a.Body)
+		for _, h := range a.Headers {
+			out.Headers = append(out.Headers, db.WorkflowHeader{Name: h.Name, Value: h.Value})
+		}
+	}
+	return out
 }

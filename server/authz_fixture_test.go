@@ -283,6 +283,13 @@ func (f *authzFixture) newWindow() string {
 		map[string]any{"name": f.unique("window"), "integ": newIntegrationID(f)})
 }
 
+// newWorkflow stores a global workflow following closes.
+func (f *authzFixture) newWorkflow() string {
+	return f.adminID(`mutation($name: String!) {
+		createWorkflow(input: {name: $name, on: [CLOSED], action: {method: "POST", url: "https://hooks.example.com/x"}}) { id } }`,
+		map[string]any{"name": f.unique("workflow")})
+}
+
 // newContactMethod gives the owner a new, unverified email address.
 func (f *authzFixture) newContactMethod() (id, address string) {
 	address = f.unique("owner") + "@example.com"

@@ -66,6 +66,9 @@ var authzTable = map[string]authzEntry{
 	"Query.maintenanceWindow": {rule: ruleViewer, doc: `query($id: ID!) { maintenanceWindow(id: $id) { id name startsAt endsAt pageOpenAlertsAfter } }`,
 		fixture: withID(func(f *authzFixture) string { return f.newWindow() })},
 	// Who changed what is for admins only.
+	"Query.workflows": {rule: ruleAdmin, doc: `{ workflows { id name on integration { id } conditions { field } action { method url headers { name value } body } } }`},
+	"Query.workflow": {rule: ruleAdmin, doc: `query($id: ID!) { workflow(id: $id) { id name action { body } } }`,
+		fixture: withID(func(f *authzFixture) string { return f.newWorkflow() })},
 	"Query.auditLog": {rule: ruleAdmin, doc: `{ auditLog(first: 5) { totalCount nodes { id action actor { id } changes } } }`},
 
 	// Sessions and API keys.
@@ -271,6 +274,23 @@ var authzTable = map[string]authzEntry{
 	"Mutation.deleteMaintenanceWindow": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteMaintenanceWindow(id: $id) }`,
 		fixture: withID(func(f *authzFixture) string { return f.newWindow() }),
 		state:   readByID(`query($id: ID!) { maintenanceWindow(id: $id) { id } }`)},
+
+	// Workflows.
+	"Mutation.createWorkflow": {rule: ruleAdmin, doc: `mutation($name: String!, $integ: ID!) {
+		createWorkflow(input: {name: $name, integrationId: $integ, on: [OPENED], conditions: [{field: "severity", op: EQUALS, value: "critical"}],
+			action: {method: "POST", url: "https://hooks.example.com/issues", headers: [{name: "Authorization", value: "token x"}],
+			body: "{\"title\": {{json .Alert.Subject}}}"}}) { id } }`,
+		fixture: func(f *authzFixture) authzCall {
+			return authzCall{vars: map[string]any{"name": f.unique("workflow"), "integ": newIntegrationID(f)}}
+		},
+		state: countRows((*db.Workflow)(nil))},
+	"Mutation.updateWorkflow": {rule: ruleAdmin, doc: `mutation($id: ID!, $name: String!) {
+		updateWorkflow(id: $id, input: {name: $name, on: [CLOSED], action: {method: "PUT", url: "https://hooks.example.com/closed", body: "{{.Alert.ID}}"}}) { id } }`,
+		fixture: withName(func(f *authzFixture) string { return f.newWorkflow() }),
+		state:   readByID(`query($id: ID!) { workflow(id: $id) { name on action { method url body } } }`)},
+	"Mutation.deleteWorkflow": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteWorkflow(id: $id) }`,
+		fixture: withID(func(f *authzFixture) string { return f.newWorkflow() }),
+		state:   readByID(`query($id: ID!) { workflow(id: $id) { id } }`)},
 
 	// Alerts.
 	"Mutation.acknowledgeAlert": {rule: ruleResponder, doc: `mutation($id: ID!) { acknowledgeAlert(id: $id) { id status } }`,

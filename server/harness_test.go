@@ -33,6 +33,7 @@ import (
 	"github.com/klaxonhq/klaxon/resolvers"
 	"github.com/klaxonhq/klaxon/schedules"
 	"github.com/klaxonhq/klaxon/server"
+	"github.com/klaxonhq/klaxon/workflows"
 )
 
 // harness is one real Klaxon server on a random port over one database.
@@ -107,11 +108,12 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	maintenanceStore := maintenance.NewStore(d, time.Now)
 	channels := notifiers.NewChannels(nil, nil)
 	contactStore := contacts.NewStore(d, time.Now, log, channels)
+	workflowStore := workflows.NewStore(d, time.Now, nil, func() { alertingSvc.RoutesChanged() })
 	heartbeatStore := heartbeats.NewStore(d, "https://klaxon.example", time.Now)
 	bus := events.NewBus(d, log)
 	alertingSvc = alerting.NewService(alerting.Options{DB: d, PublicURL: "https://klaxon.example", Now: time.Now, Log: log, Config: alerting.Config{
 		OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc, Heartbeats: heartbeatStore,
-		Maintenance: maintenanceStore,
+		Maintenance: maintenanceStore, Workflows: workflowStore,
 	}, Channels: channels, Events: bus})
 	heartbeatStore.UsePaging(alertingSvc)
 	integrationStore.UseScanHeartbeats(alertingSvc)
@@ -119,7 +121,7 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); bus.Run(busCtx) }()
-	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore, InboundEmailDomain: harnessEmailDomain}, log)
+	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore, InboundEmailDomain: harnessEmailDomain, WorkflowStore: workflowStore}, log)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.Close()

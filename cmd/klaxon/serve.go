@@ -23,6 +23,7 @@ import (
 	"github.com/klaxonhq/klaxon/resolvers"
 	"github.com/klaxonhq/klaxon/schedules"
 	"github.com/klaxonhq/klaxon/server"
+	"github.com/klaxonhq/klaxon/workflows"
 )
 
 // serve wires everything together and runs until ctx ends. Shutdown runs
@@ -88,13 +89,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The engine pages, and verification sends codes, through one set of
 	// channels.
 	channels := notifiers.NewChannels(senders, guard)
+	// Workflows' requests are queued by alerting with each alert change,
+	// which keeps the workflows in memory: each change drops its copy.
+	workflowStore := workflows.NewStore(store, now, guard, func() { alertingSvc.RoutesChanged() })
 	contactStore := contacts.NewStore(store, now, log, channels)
 	bus := events.NewBus(store, log)
 	alertingSvc = alerting.NewService(alerting.Options{
 		DB: store, PublicURL: cfg.PublicURL, Now: now, Log: log,
 		Config: alerting.Config{
 			OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc, Heartbeats: heartbeatStore,
-			Maintenance: maintenanceStore,
+			Maintenance: maintenanceStore, Workflows: workflowStore,
 		},
 		Channels: channels, RateLimits: cfg.Channels.rateLimits(), JobLease: cfg.EngineJobLease, Events: bus,
 		ReplayMaxMessages: int(cfg.ReplayMaxMessages),
@@ -128,6 +132,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
 		IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore,
 		InboundEmailDomain: cfg.InboundEmail.Domain,
+		WorkflowStore:      workflowStore,
 	}, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
