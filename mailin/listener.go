@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -133,7 +134,8 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 
 var errStopping = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down; try again later"}
 
-// begin counts a message being stored, or refuses it once stopping.
+// begin counts a transaction whose mail is in hand (see session.held),
+// or refuses it once stopping.
 func (l *Listener) begin() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -151,6 +153,20 @@ type session struct {
 	from   string
 	// key is the routing key of the one recipient taken.
 	key string
+	// held says the session's transaction is counted in the listener's
+	// storing: from its accepted recipient on, since the server answers
+	// DATA with 354 before Data runs, and a stop must not refuse a mail
+	// whose sender was told to go ahead. A sender that stalls after its
+	// recipient holds the stop up to its deadline at most. Atomic, as a
+	// stop's Close may log the session out while Data runs.
+	held atomic.Bool
+}
+
+// release ends the count of the session's transaction, if it has one.
+func (s *session) release() {
+	if s.held.CompareAndSwap(true, false) {
+		s.l.storing.Done()
+	}
 }
 
 var (
@@ -186,16 +202,24 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	case !integ.Enabled:
 		return errDisabled
 	}
+	if !s.held.Load() {
+		if !s.l.begin() {
+			return errStopping
+		}
+		s.held.Store(true)
+	}
 	s.key = key
 	return nil
 }
 
 // Data stores the message and answers 250 once it is committed.
 func (s *session) Data(r io.Reader) error {
-	if !s.l.begin() {
+	// The count is released by Reset, which the server calls once it
+	// has answered: a stop that closed the connection on Data's return
+	// would cut the 250 off.
+	if !s.held.Load() {
 		return errStopping
 	}
-	defer s.l.storing.Done()
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		// smtp.ErrDataTooLarge answers 552 itself.
@@ -253,9 +277,13 @@ func (s *session) Data(r io.Reader) error {
 
 func (s *session) Reset() {
 	s.from, s.key = "", ""
+	s.release()
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.release()
+	return nil
+}
 
 // redactedKey stands for the routing key in a stored mail.
 const redactedKey = "[address key]"
