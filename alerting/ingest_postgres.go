@@ -48,7 +48,12 @@ import (
 // group row: the numbering lock keeps every other ingest out, so it is
 // always the alert itself, and anything else is an error rather than a
 // second leader.
-var pgOpenSQL, pgOpenGroupedSQL = pgOpenStatement(false), pgOpenStatement(true)
+var pgOpenSQL, pgOpenGroupedSQL = pgOpenStatement(false, true), pgOpenStatement(true, true)
+
+// pgOpenUndueSQL and pgOpenGroupedUndueSQL are the two for a plan with no
+// remediation deadline (most: deadlines are set per integration), which
+// then takes none of their CTEs nor their arguments but the first.
+var pgOpenUndueSQL, pgOpenGroupedUndueSQL = pgOpenStatement(false, false), pgOpenStatement(true, false)
 
 // The findings arguments follow: from $29 ($33 when grouped) the time
 // since which a closed alert of the source is brought back (NULL: none),
@@ -59,7 +64,7 @@ var pgOpenSQL, pgOpenGroupedSQL = pgOpenStatement(false), pgOpenStatement(true)
 // outranks the alert's severity raises it in the UPDATE; when that moves
 // the due time (moved, which compares with the alerts as they were before
 // the statement), the old overdue job goes and the new one comes.
-func pgOpenStatement(grouped bool) string {
+func pgOpenStatement(grouped, deadlines bool) string {
 	const columns = "integration_id, source_id, source_name, subject, severity, url, details, status, append_count, opened_at, last_seen_at, escalation_policy_id"
 	values := fmt.Sprintf("$1, $2, $3, $4, $5, $6, $7, '%s', 0, $8, $8, $9", db.AlertOpen)
 	n := 29
@@ -89,6 +94,10 @@ func pgOpenStatement(grouped bool) string {
 	UNION ALL
 	SELECT '%[1]s', m.id, m.due_at, '%[3]s', '%[1]s:' || m.id || ':' || extract(epoch FROM date_trunc('second', m.due_at))::bigint, $8::timestamptz FROM moved m`,
 			jobOverdue, due, overdueArgsJSON, dueKey),
+	}
+	dueColumn, dueValue := ", due_at", ", "+due
+	if !deadlines {
+		remediation, dueColumn, dueValue = pgRemediation{}, "", ""
 	}
 	regressionEntry := fmt.Sprintf(`
 	UNION ALL
@@ -120,9 +129,9 @@ func pgOpenStatement(grouped bool) string {
 	SELECT t.leader, $8::timestamptz, '%s', format($32::text, t.id), m.id FROM msg m, target t WHERE t.leader IS NOT NULL`, db.LogGrouped)
 		groupEvent = fmt.Sprintf("SELECT '%s', '%s', t.leader, $1::bigint, NULL, $8::timestamptz FROM msg m, target t WHERE t.leader IS NOT NULL", events.KindAlert, db.LogGrouped)
 		final = "SELECT id, alert_id, status, detail, (SELECT leader_id FROM claim) FROM msg"
-		return pgOpenTemplate(regressionCTE+groupCTEs, "id, "+columns+", group_id, previous_alert_id, due_at", values+", (SELECT id FROM prev), "+due, returning, claim, text, page, groupEntry+regressionEntry, final, remediation, groupEvent)
+		return pgOpenTemplate(regressionCTE+groupCTEs, "id, "+columns+", group_id, previous_alert_id"+dueColumn, values+", (SELECT id FROM prev)"+dueValue, returning, claim, text, page, groupEntry+regressionEntry, final, remediation, groupEvent)
 	}
-	return pgOpenTemplate(regressionCTE+groupCTEs, columns+", previous_alert_id, due_at", values+", (SELECT id FROM prev), "+due, returning, claim, text, page, groupEntry+regressionEntry, final, remediation)
+	return pgOpenTemplate(regressionCTE+groupCTEs, columns+", previous_alert_id"+dueColumn, values+", (SELECT id FROM prev)"+dueValue, returning, claim, text, page, groupEntry+regressionEntry, final, remediation)
 }
 
 // pgRemediation are the parts of pgOpenTemplate that raise an appended
@@ -331,11 +340,16 @@ func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 			// The alert's id is the statement's; the key's time is known.
 			dueKey = strconv.FormatInt(due.Unix(), 10)
 		}
-		args = append(args, plan.regressionSince(now), due, dueKey, plan.RaiseRank, plan.DueDays)
-		if plan.Group != nil {
-			return pgStatement{sql: pgOpenGroupedSQL, args: args, read: readAlert("open alert", true)}, true, nil
+		args = append(args, plan.regressionSince(now))
+		query, groupedQuery := pgOpenUndueSQL, pgOpenGroupedUndueSQL
+		if due != nil || plan.RaiseRank != 0 {
+			args = append(args, due, dueKey, plan.RaiseRank, plan.DueDays)
+			query, groupedQuery = pgOpenSQL, pgOpenGroupedSQL
 		}
-		return pgStatement{sql: pgOpenSQL, args: args, read: readAlert("open alert", false)}, true, nil
+		if plan.Group != nil {
+			return pgStatement{sql: groupedQuery, args: args, read: readAlert("open alert", true)}, true, nil
+		}
+		return pgStatement{sql: query, args: args, read: readAlert("open alert", false)}, true, nil
 	case stepClose:
 		args := []any{p.integ.ID, plan.Fields.SourceID, now, msg.RemoteAddr, string(headers), msg.Body}
 		args = append(args, pgOutcomeArgs(plan.Then, plan.Then.CancelJobs)...)
