@@ -32,11 +32,11 @@ func (s *Service) TestIntegration(ctx context.Context, id int, body []byte) (*Dr
 	if err != nil {
 		return nil, err
 	}
-	facts, err := s.factsFor(ctx, r, body, s.clock())
+	parsed, parseErr := rules.Parse(body)
+	facts, err := s.factsFor(ctx, r, parsed, s.clock())
 	if err != nil {
 		return nil, err
 	}
-	parsed, parseErr := rules.Parse(body)
 	v := r.judge(parsed, parseErr, "", facts)
 	var state sourceState
 	var existing *db.Alert

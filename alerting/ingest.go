@@ -86,11 +86,9 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 	if p.failure == "" {
 		// A good signature says who sent the body, not that it reads: what
 		// fails from here on is the sender's mapping problem.
-		facts, err := s.factsFor(ctx, r, in.Body, now)
-		if err != nil {
+		if p.decision, p.failure, err = s.decideBody(ctx, r, in.Body, now); err != nil {
 			return nil, err
 		}
-		p.decision, p.failure = r.decide(in.Body, facts)
 		p.failStatus = db.InboundMappingFailed
 		msg.SourceID = p.decision.Fields.SourceID
 	}

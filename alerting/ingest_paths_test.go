@@ -232,11 +232,10 @@ func ingestGeneric(ctx context.Context, s *Service, in Inbound) error {
 		return err
 	}
 	msg := &db.InboundMessage{IntegrationID: r.integ.ID, ReceivedAt: s.clock(), RemoteAddr: in.RemoteAddr, Headers: in.Headers, Body: in.Body}
-	facts, err := s.factsFor(ctx, r, in.Body, s.clock())
+	decision, failure, err := s.decideBody(ctx, r, in.Body, s.clock())
 	if err != nil {
 		return err
 	}
-	decision, failure := r.decide(in.Body, facts)
 	msg.SourceID = decision.Fields.SourceID
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if failure != "" {
@@ -322,9 +321,9 @@ func testBatchEventOrder(t *testing.T, size int, mixed bool) {
 			}
 			msg := &db.InboundMessage{IntegrationID: r.integ.ID, ReceivedAt: clock, Headers: map[string]string{}, Body: body,
 				RemoteAddr: fmt.Sprintf("192.0.2.%d", i+1)}
-			decision, failure := r.decide(body, rules.Facts{})
-			if failure != "" {
-				t.Fatal(failure)
+			decision, failure, err := svc.decideBody(ctx, r, body, clock)
+			if err != nil || failure != "" {
+				t.Fatal(err, failure)
 			}
 			msg.SourceID = decision.Fields.SourceID
 			if mixed && i%2 == 1 {

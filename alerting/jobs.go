@@ -43,7 +43,9 @@ const (
 
 var errLostLease = errors.New("job lease lost to another worker")
 
-func newWorkerID() string {
+// randomID is 64 random bits in hex: a worker's lease id, and what keeps
+// apart the jobs of two changes that are otherwise alike.
+func randomID() string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return hex.EncodeToString(b)

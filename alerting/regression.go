@@ -78,15 +78,12 @@ func regressionFact(ctx context.Context, idb bun.IDB, integ *db.Integration, sou
 	return regression, nil
 }
 
-// factsFor looks up what r's rules ask of the stored alerts about body,
-// and nothing when they ask nothing, so plain ingest pays no query. A
-// body that does not parse or map has no facts: decide reports why.
-func (s *Service) factsFor(ctx context.Context, r *route, body []byte, now time.Time) (rules.Facts, error) {
-	if r.failure != "" || !r.program.NeedsFacts() {
-		return rules.Facts{}, nil
-	}
-	parsed, err := rules.Parse(body)
-	if err != nil {
+// factsFor looks up what r's rules ask of the stored alerts about a
+// parsed body, and nothing when they ask nothing, so plain ingest pays no
+// query. A body that did not parse (nil) or does not map has no facts:
+// decide reports why.
+func (s *Service) factsFor(ctx context.Context, r *route, parsed *rules.Message, now time.Time) (rules.Facts, error) {
+	if r.failure != "" || parsed == nil || !r.program.NeedsFacts() {
 		return rules.Facts{}, nil
 	}
 	fields, ok := r.program.MapFields(parsed)
@@ -111,4 +108,16 @@ func (s *Service) EarlierOccurrences(ctx context.Context, a *db.Alert) (int, err
 		return 0, fmt.Errorf("count earlier alerts of alert %d: %w", a.ID, err)
 	}
 	return int(n), nil
+}
+
+// decideBody parses body once, looks up the facts r's rules ask about it
+// at now, and decides: ingest's decision for one message.
+func (s *Service) decideBody(ctx context.Context, r *route, body []byte, now time.Time) (rules.Decision, string, error) {
+	parsed, parseErr := rules.Parse(body)
+	facts, err := s.factsFor(ctx, r, parsed, now)
+	if err != nil {
+		return rules.Decision{}, "", err
+	}
+	d, failure := r.decide(parsed, parseErr, facts)
+	return d, failure, nil
 }

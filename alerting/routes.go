@@ -175,19 +175,13 @@ func holdAmong(windows []*db.MaintenanceWindow, t time.Time) *suppression {
 	return &suppression{WindowID: w.ID, Name: w.Name, Until: until, Page: w.PageOpenAlertsAfter}
 }
 
-// decide maps and evaluates a body, given the facts about its source that
-// the rules ask for (see Service.factsFor): the whole decision, pure, so a
-// dry run can pass facts of its own. A non-empty failure is the reason the
+// decide maps and evaluates a parsed body (parseErr when it did not
+// parse), given the facts about its source that the rules ask for (see
+// Service.factsFor): the whole decision, pure, so a dry run or a replay
+// can pass facts of its own, and a replay parses each stored body once for
+// the two rulesets it compares. A non-empty failure is the reason the
 // message cannot be mapped, meant for the inbound log.
-func (r *route) decide(body []byte, facts rules.Facts) (rules.Decision, string) {
-	parsed, err := rules.Parse(body)
-	return r.decideParsed(parsed, err, facts)
-}
-
-// decideParsed is decide for a body parsed already (parseErr when it did
-// not parse), so that a replay parses each stored body once for the two
-// rulesets it compares.
-func (r *route) decideParsed(parsed *rules.Message, parseErr error, facts rules.Facts) (rules.Decision, string) {
+func (r *route) decide(parsed *rules.Message, parseErr error, facts rules.Facts) (rules.Decision, string) {
 	none := rules.Decision{RuleIndex: -1}
 	if r.failure != "" {
 		return none, r.failure

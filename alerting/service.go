@@ -98,7 +98,7 @@ func NewService(o Options) *Service {
 	s := &Service{
 		db: o.DB, now: o.Now, log: o.Log, publicURL: strings.TrimRight(o.PublicURL, "/"), config: o.Config,
 		senders: o.Channels, rateLimits: maps.Clone(o.RateLimits), jobLease: o.JobLease, bus: o.Events,
-		workerID: newWorkerID(), commits: &groupCommit{},
+		workerID: randomID(), commits: &groupCommit{},
 		replayMax: o.ReplayMaxMessages,
 	}
 	if s.now == nil {

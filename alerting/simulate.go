@@ -31,7 +31,7 @@ func (r *route) judge(parsed *rules.Message, parseErr error, refused string, fac
 		none := rules.Decision{RuleIndex: -1}
 		return verdict{decision: none, plan: planIngest(r.integ, none, refused, db.InboundRefused, nil)}
 	}
-	d, failure := r.decideParsed(parsed, parseErr, facts)
+	d, failure := r.decide(parsed, parseErr, facts)
 	return verdict{decision: d, plan: planIngest(r.integ, d, failure, db.InboundMappingFailed, nil)}
 }
 

@@ -2,8 +2,6 @@ package alerting
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,7 +173,7 @@ func (s *Service) queueWorkflows(ctx context.Context, idb bun.IDB, typ string, a
 			continue
 		}
 		args := workflowArgs{WorkflowID: w.ID, Event: event, ActorID: actor}
-		key := fmt.Sprintf("workflow:%d:%d:%s:%s", w.ID, alertID, event, randomKey())
+		key := fmt.Sprintf("workflow:%d:%d:%s:%s", w.ID, alertID, event, randomID())
 		if err := enqueue(ctx, idb, jobWorkflow, alertID, at, key, args, at); err != nil {
 			return err
 		}
@@ -200,12 +198,6 @@ func actorOf(ctx context.Context, idb bun.IDB, alertID int, at time.Time) (*int,
 
 func alertFields(a *db.Alert) rules.Fields {
 	return rules.Fields{SourceID: a.SourceID, SourceName: a.SourceName, Subject: a.Subject, Severity: a.Severity, URL: a.URL, Details: a.Details}
-}
-
-func randomKey() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // runWorkflow makes one attempt of a workflow's request and records it

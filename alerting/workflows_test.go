@@ -12,7 +12,6 @@ import (
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
 	"github.com/klaxonhq/klaxon/integrations"
-	"github.com/klaxonhq/klaxon/rules"
 	"github.com/klaxonhq/klaxon/workflows"
 )
 
@@ -40,7 +39,10 @@ func TestIngestLeavesTheFastPathOnlyForWatchedIntegrations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			decision, _ := r.decide(body, rules.Facts{})
+			decision, _, err := svc.decideBody(ctx, r, body, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
 			p := &pendingIngest{integ: r.integ, decision: decision, watched: svc.workflowsMayFire(ctx, r.integ.ID)}
 			plan := p.plan()
 			return plan.genericOnly()

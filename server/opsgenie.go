@@ -1,8 +1,6 @@
 package server
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -460,9 +458,6 @@ func opsgenieStatusText(msg *db.InboundMessage) string {
 // newRequestID is a random id in the UUID layout Opsgenie's request ids
 // have, for a request nothing was stored for, and for an alias-less alert.
 func newRequestID() string {
-	raw := make([]byte, 16)
-	// crypto/rand.Read never fails (it crashes the program instead).
-	rand.Read(raw)
-	h := hex.EncodeToString(raw)
+	h := newDedupKey()
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
