@@ -198,7 +198,7 @@ func addMembers(ctx context.Context, tx bun.Tx, groupID int, userIDs []int) erro
 		if n == 0 {
 			return invalid.New(fmt.Sprintf("memberIds[%d]", i), fmt.Sprintf("user %d does not exist", userID))
 		}
-		m := &db.GroupMember{GroupID: groupID, UserID: userID}
+		m := &db.GroupMember{GroupID: groupID, UserID: userID, Role: db.TeamResponder}
 		if _, err := tx.NewInsert().Model(m).On("CONFLICT (group_id, user_id) DO NOTHING").Exec(ctx); err != nil {
 			return fmt.Errorf("add user %d to group %d: %w", userID, groupID, err)
 		}

@@ -23,8 +23,10 @@ import (
 type MaintenanceWindow struct {
 	bun.BaseModel `bun:"table:maintenance_windows"`
 
-	ID       int        `bun:"id,pk,autoincrement"`
-	Name     string     `bun:"name"`
+	ID   int    `bun:"id,pk,autoincrement"`
+	Name string `bun:"name"`
+	// TeamID owns it; nil is organisation-wide.
+	TeamID   *int       `bun:"team_id"`
 	StartsAt time.Time  `bun:"starts_at"`
 	EndsAt   *time.Time `bun:"ends_at"`
 	// The weekly recurrence, all empty for a one-off window: weekdays as

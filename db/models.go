@@ -90,15 +90,50 @@ type Group struct {
 type GroupMember struct {
 	bun.BaseModel `bun:"table:group_members"`
 
-	GroupID int `bun:"group_id,pk"`
-	UserID  int `bun:"user_id,pk"`
+	GroupID int      `bun:"group_id,pk"`
+	UserID  int      `bun:"user_id,pk"`
+	Role    TeamRole `bun:"role"`
+}
+
+// TeamRole is what a member may do with the things their team owns; each
+// role includes the ones below it.
+type TeamRole string
+
+const (
+	TeamManager   TeamRole = "MANAGER"
+	TeamResponder TeamRole = "RESPONDER"
+	TeamObserver  TeamRole = "OBSERVER"
+)
+
+// Valid reports whether r is one of the known team roles.
+func (r TeamRole) Valid() bool {
+	return r.rank() > 0
+}
+
+// Includes reports whether r grants everything that other grants.
+func (r TeamRole) Includes(other TeamRole) bool {
+	return r.rank() >= other.rank() && other.rank() > 0
+}
+
+func (r TeamRole) rank() int {
+	switch r {
+	case TeamManager:
+		return 3
+	case TeamResponder:
+		return 2
+	case TeamObserver:
+		return 1
+	}
+	return 0
 }
 
 type Ruleset struct {
 	bun.BaseModel `bun:"table:rulesets"`
 
-	ID          int       `bun:"id,pk,autoincrement"`
-	Name        string    `bun:"name"`
+	ID   int    `bun:"id,pk,autoincrement"`
+	Name string `bun:"name"`
+	// TeamID owns it; nil is organisation-wide.
+	TeamID      *int      `bun:"team_id"`
 	Description string    `bun:"description"`
 	CreatedAt   time.Time `bun:"created_at"`
 	UpdatedAt   time.Time `bun:"updated_at"`
@@ -136,8 +171,10 @@ func (rs *Ruleset) RuleSpecs() []rules.Rule {
 type Integration struct {
 	bun.BaseModel `bun:"table:integrations"`
 
-	ID        int                   `bun:"id,pk,autoincrement"`
-	Name      string                `bun:"name"`
+	ID   int    `bun:"id,pk,autoincrement"`
+	Name string `bun:"name"`
+	// TeamID owns it; nil is organisation-wide.
+	TeamID    *int                  `bun:"team_id"`
 	Type      rules.IntegrationType `bun:"type"`
 	Token     string                `bun:"token"`
 	Enabled   bool                  `bun:"enabled"`

@@ -86,8 +86,10 @@ type NotificationRule struct {
 type Schedule struct {
 	bun.BaseModel `bun:"table:schedules"`
 
-	ID          int                 `bun:"id,pk,autoincrement"`
-	Name        string              `bun:"name"`
+	ID   int    `bun:"id,pk,autoincrement"`
+	Name string `bun:"name"`
+	// TeamID owns it; nil is organisation-wide.
+	TeamID      *int                `bun:"team_id"`
 	Description string              `bun:"description"`
 	TimeZone    string              `bun:"time_zone"`
 	CreatedAt   time.Time           `bun:"created_at"`
@@ -161,8 +163,10 @@ type Target struct {
 type EscalationPolicy struct {
 	bun.BaseModel `bun:"table:escalation_policies"`
 
-	ID          int    `bun:"id,pk,autoincrement"`
-	Name        string `bun:"name"`
+	ID   int    `bun:"id,pk,autoincrement"`
+	Name string `bun:"name"`
+	// TeamID owns it; nil is organisation-wide.
+	TeamID      *int   `bun:"team_id"`
 	Description string `bun:"description"`
 	// Repeat is how many more times the whole policy runs after the first.
 	Repeat int `bun:"repeat"`

@@ -45,8 +45,10 @@ var Severities = []string{"critical", "high", "medium", "low", "info"}
 type Monitor struct {
 	bun.BaseModel `bun:"table:heartbeat_monitors"`
 
-	ID                 int        `bun:"id,pk,autoincrement"`
-	Name               string     `bun:"name"`
+	ID   int    `bun:"id,pk,autoincrement"`
+	Name string `bun:"name"`
+	// TeamID owns it; nil is organisation-wide.
+	TeamID             *int       `bun:"team_id"`
 	Token              string     `bun:"token"`
 	Status             Status     `bun:"status"`
 	IntervalMinutes    int        `bun:"interval_minutes"`
