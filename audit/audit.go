@@ -50,6 +50,9 @@ const (
 	MemberRemoved   Action = "MEMBER_REMOVED"
 	OverrideCreated Action = "OVERRIDE_CREATED"
 	OverrideDeleted Action = "OVERRIDE_DELETED"
+	// SignedIn is a sign-in through the identity provider, which may also
+	// have created the user or changed their role and teams.
+	SignedIn Action = "SIGNED_IN"
 )
 
 // Entry is one recorded change.
