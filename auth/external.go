@@ -87,7 +87,10 @@ func (s *Service) SignInExternal(ctx context.Context, id ExternalIdentity) (*Ext
 			return err
 		}
 		out.Created = created
-		if !created && id.RoleFromClaims && u.Role != id.Role {
+		// The break-glass admin's role stays what it is: it is the way in
+		// when the provider is wrong, and the provider must not be able to
+		// take it away.
+		if !created && id.RoleFromClaims && u.Role != id.Role && !s.isBreakGlass(u) {
 			if out.KeptLastAdmin, err = s.setExternalRole(ctx, tx, now, u, id.Role); err != nil {
 				return err
 			}

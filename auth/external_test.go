@@ -140,7 +140,8 @@ func TestFirstSignInsAtOnceMakeOneUser(t *testing.T) {
 }
 
 // TestSignInKeepsTheLastAdmin: claims that would demote the only admin
-// leave the role as it is and say so; with another admin they demote.
+// leave the role as it is and say so; with another admin they demote,
+// but never the break-glass admin.
 func TestSignInKeepsTheLastAdmin(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
@@ -164,6 +165,13 @@ func TestSignInKeepsTheLastAdmin(t *testing.T) {
 		}
 		if got, err = svc.SignInExternal(ctx, demoted); err != nil || got.KeptLastAdmin || got.User.Role != db.RoleViewer {
 			t.Fatalf("with another admin: %+v, %v", got, err)
+		}
+		// The break-glass admin keeps the role whatever the claims say.
+		svc.SetPasswordLogin(true, "hal@example.com")
+		halDemoted := other
+		halDemoted.Role, halDemoted.RoleFromClaims = db.RoleViewer, true
+		if got, err = svc.SignInExternal(ctx, halDemoted); err != nil || got.User.Role != db.RoleAdmin {
+			t.Fatalf("break-glass admin: %+v, %v", got, err)
 		}
 	})
 }

@@ -10,10 +10,11 @@ import (
 // sign-in is turned off.
 var ErrPasswordLoginDisabled = errors.New("auth: password sign-in is turned off; sign in through single sign-on")
 
-// SetPasswordLogin turns password sign-in on or off. Off, only
-// breakGlassEmail, the admin named in the environment, still signs in
-// with a password, so an outage of the identity provider never locks the
-// admins out.
+// SetPasswordLogin turns password sign-in on or off, and names the
+// break-glass admin. Off, only breakGlassEmail, the admin named in the
+// environment, still signs in with a password, so an outage of the
+// identity provider never locks the admins out; on or off, single
+// sign-on never changes that account's role. Call it before serving.
 func (s *Service) SetPasswordLogin(enabled bool, breakGlassEmail string) {
 	s.passwordLoginOff = !enabled
 	s.breakGlassEmail = normalizeEmail(breakGlassEmail)
@@ -27,7 +28,13 @@ func (s *Service) passwordLoginRefused(u *db.User) bool {
 	if !s.passwordLoginOff {
 		return false
 	}
-	return s.breakGlassEmail == "" || u.Email != s.breakGlassEmail || u.Role != db.RoleAdmin
+	return !s.isBreakGlass(u) || u.Role != db.RoleAdmin
+}
+
+// isBreakGlass reports whether u is the account named as the break-glass
+// admin.
+func (s *Service) isBreakGlass(u *db.User) bool {
+	return s.breakGlassEmail != "" && u.Email == s.breakGlassEmail
 }
 
 // refusal is the error of a failed password sign-in.

@@ -5233,7 +5233,11 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Exchanges an email and password for a session token."
+  """
+  Exchanges an email and password for a session token. While password
+  sign-in is off (KLAXON_PASSWORD_LOGIN=false) it answers
+  PASSWORD_LOGIN_DISABLED, except to the break-glass admin.
+  """
   login(email: String!, password: String!): AuthPayload!
   "Ends every session of the caller, on every device."
   signOut: Boolean!
