@@ -186,8 +186,8 @@ type Callback struct {
 
 // Complete finishes a sign-in: it takes the stored sign-in the state
 // names (once), exchanges the code with the PKCE verifier, verifies the
-// ID token and its nonce, and signs the person in. It returns the login
-// code the app exchanges for a session.
+// ID token and its nonce, and signs the person in; the sign-in's Code is
+// what the app exchanges for a session.
 func (s *Service) Complete(ctx context.Context, cb Callback) (*auth.ExternalSignIn, error) {
 	if cb.State == "" || cb.BrowserState == "" || subtle.ConstantTimeCompare([]byte(cb.State), []byte(cb.BrowserState)) != 1 {
 		return nil, fail(CodeStateMismatch, errors.New("the state is not the one this browser was sent with"))
@@ -202,13 +202,39 @@ func (s *Service) Complete(ctx context.Context, cb Callback) (*auth.ExternalSign
 	if cb.Code == "" {
 		return nil, fail(CodeExchangeFailed, errors.New("the provider sent no code"))
 	}
+	claims, err := s.redeem(ctx, cb.Code, login)
+	if err != nil {
+		return nil, err
+	}
+	identity, err := s.identity(claims)
+	if err != nil {
+		return nil, err
+	}
+	signIn, err := s.auth.SignInExternal(ctx, identity)
+	var fieldErr *invalid.Field
+	if errors.As(err, &fieldErr) {
+		return nil, fail(CodeAccountRefused, err)
+	}
+	if err != nil {
+		return nil, fail(CodeInternal, err)
+	}
+	if signIn.KeptLastAdmin {
+		s.log.WarnContext(ctx, "single sign-on would have demoted the last admin; the role was kept", "user", signIn.User.ID, "email", signIn.User.Email)
+	}
+	return signIn, nil
+}
+
+// redeem exchanges the code with the sign-in's PKCE verifier and returns
+// the claims of the ID token, once its signature, issuer, audience,
+// expiry and nonce are checked.
+func (s *Service) redeem(ctx context.Context, code string, login *db.SSOLogin) (map[string]any, error) {
 	p, err := s.discover(ctx)
 	if err != nil {
 		return nil, err
 	}
 	exchangeCtx, cancel := context.WithTimeout(context.WithValue(ctx, oauth2.HTTPClient, s.client), providerTimeout)
 	defer cancel()
-	token, err := p.oauth.Exchange(exchangeCtx, cb.Code, oauth2.VerifierOption(login.CodeVerifier))
+	token, err := p.oauth.Exchange(exchangeCtx, code, oauth2.VerifierOption(login.CodeVerifier))
 	if err != nil {
 		return nil, fail(CodeExchangeFailed, fmt.Errorf("exchange code: %w", err))
 	}
@@ -231,22 +257,7 @@ func (s *Service) Complete(ctx context.Context, cb Callback) (*auth.ExternalSign
 	if err := idToken.Claims(&claims); err != nil {
 		return nil, fail(CodeTokenInvalid, fmt.Errorf("read claims: %w", err))
 	}
-	identity, err := s.identity(claims)
-	if err != nil {
-		return nil, err
-	}
-	signIn, err := s.auth.SignInExternal(ctx, identity)
-	var fieldErr *invalid.Field
-	if errors.As(err, &fieldErr) {
-		return nil, fail(CodeAccountRefused, err)
-	}
-	if err != nil {
-		return nil, fail(CodeInternal, err)
-	}
-	if signIn.KeptLastAdmin {
-		s.log.WarnContext(ctx, "single sign-on would have demoted the last admin; the role was kept", "user", signIn.User.ID, "email", signIn.User.Email)
-	}
-	return signIn, nil
+	return claims, nil
 }
 
 // takeLogin deletes and returns the stored sign-in of state. The delete
