@@ -62,7 +62,7 @@ type overrideFields struct {
 	ReplaceUserID *int      `json:"replaceUserId"`
 	Start         time.Time `json:"start"`
 	End           time.Time `json:"end"`
-	Alongside     bool      `json:"alongside"`
+	Alongside     bool      `json:"alongside,omitempty"`
 }
 
 func recordOfOverride(o *db.ScheduleOverride) *overrideRecord {
