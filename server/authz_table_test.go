@@ -61,7 +61,7 @@ var authzTable = map[string]authzEntry{
 		fixture: withID(func(f *authzFixture) string { return f.scheduleID })},
 	"Query.shiftSwaps": {rule: ruleViewer, doc: `query($id: ID!) { shiftSwaps(scheduleId: $id) { id status expiresAt } }`,
 		fixture: withID(func(f *authzFixture) string { return f.swapScheduleID })},
-	"Query.pendingShiftSwaps": {rule: ruleViewer, doc: `{ pendingShiftSwaps { id toUser { id } } }`},
+	"Query.pendingShiftSwaps":  {rule: ruleViewer, doc: `{ pendingShiftSwaps { id toUser { id } } }`},
 	"Query.escalationPolicies": {rule: ruleViewer, doc: `{ escalationPolicies { id steps { targets { name } } } }`},
 	"Query.escalationPolicy": {rule: ruleViewer, doc: `query($id: ID!) { escalationPolicy(id: $id) { id name } }`,
 		fixture: withID(func(f *authzFixture) string { return f.policyID })},
