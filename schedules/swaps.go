@@ -398,11 +398,11 @@ func (sw *ShiftSwap) Answerable() error {
 	case SwapExpired:
 		return invalid.Fieldf("id", "this shift swap expired at %s without an answer; the requester may ask again", sw.ExpiresAt.UTC().Format(time.RFC3339))
 	default:
-		return invalid.Fieldf("id", "this shift swap was already %s", lower(sw.Status))
+		return invalid.Fieldf("id", "this shift swap was already %s", statusWord(sw.Status))
 	}
 }
 
-func lower(st SwapStatus) string {
+func statusWord(st SwapStatus) string {
 	return map[SwapStatus]string{SwapAccepted: "accepted", SwapDeclined: "declined", SwapCancelled: "cancelled", SwapExpired: "expired"}[st]
 }
 
