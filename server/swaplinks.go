@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/klaxonhq/klaxon/invalid"
@@ -38,7 +39,8 @@ func (s *Server) handleSwapPage(w http.ResponseWriter, r *http.Request) {
 		s.writeSwapError(w, r, err)
 		return
 	}
-	s.writeActionPage(w, r, http.StatusOK, actionView{Message: answer.ask, Button: answer.button})
+	span := fmt.Sprintf(" The span: %s to %s (UTC).", sw.Start.UTC().Format("Mon 2 Jan 2006 15:04"), sw.End.UTC().Format("Mon 2 Jan 2006 15:04"))
+	s.writeActionPage(w, r, http.StatusOK, actionView{Message: answer.ask + span, Button: answer.button})
 }
 
 func (s *Server) handleSwapAnswer(w http.ResponseWriter, r *http.Request) {
