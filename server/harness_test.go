@@ -126,6 +126,7 @@ func newHarnessConfigured(t testing.TB, d *db.DB, logs io.Writer, configure func
 	heartbeatStore.UsePaging(alertingSvc)
 	integrationStore.UseScanHeartbeats(alertingSvc)
 	maintenanceStore.SetPaging(alertingSvc)
+	scheduleStore.UseNotices(alertingSvc)
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); bus.Run(busCtx) }()
