@@ -55,6 +55,9 @@ const (
 	SwapAccepted  Action = "SWAP_ACCEPTED"
 	SwapDeclined  Action = "SWAP_DECLINED"
 	SwapCancelled Action = "SWAP_CANCELLED"
+	// SignedIn is a sign-in through the identity provider, which may also
+	// have created the user or changed their role and teams.
+	SignedIn Action = "SIGNED_IN"
 )
 
 // Entry is one recorded change.

@@ -35,6 +35,9 @@ type Service struct {
 	// unknown email slower than the rest, which told it apart.
 	dummyHash []byte
 	throttle  *loginThrottle
+	// passwordLoginOff and breakGlassEmail are set by SetPasswordLogin.
+	passwordLoginOff bool
+	breakGlassEmail  string
 }
 
 // defaultDummyHash is a bcrypt hash at bcrypt.DefaultCost of a password
@@ -110,14 +113,18 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Session, 
 	if errors.Is(err, sql.ErrNoRows) {
 		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
 		attempt.failed()
-		return nil, ErrInvalidCredentials
+		return nil, s.refusal()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	if u.PasswordHash == "" || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
 		attempt.failed()
-		return nil, ErrInvalidCredentials
+		return nil, s.refusal()
+	}
+	if s.passwordLoginRefused(&u) {
+		attempt.failed()
+		return nil, ErrPasswordLoginDisabled
 	}
 	attempt.succeeded()
 	token, exp, err := s.tokens.Issue(&u)
@@ -373,6 +380,9 @@ func (s *Service) apply(u *db.User, in UserInput) error {
 	return nil
 }
 
+// DefaultAdminEmail is the first admin's email when none is configured.
+const DefaultAdminEmail = "admin@localhost"
+
 // EnsureAdmin creates the first admin when the database has no user at
 // all. With an empty password it generates one and returns it so the
 // caller can show it once; otherwise generated is empty.
@@ -385,7 +395,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (crea
 		return nil, "", nil
 	}
 	if email == "" {
-		email = "admin@localhost"
+		email = DefaultAdminEmail
 	}
 	if password == "" {
 		raw := make([]byte, 18)

@@ -383,6 +383,7 @@ type ComplexityRoot struct {
 		DeleteUser                    func(childComplexity int, id int) int
 		DeleteWorkflow                func(childComplexity int, id int) int
 		EscalateAlert                 func(childComplexity int, id int) int
+		ExchangeLoginCode             func(childComplexity int, code string) int
 		Login                         func(childComplexity int, email string, password string) int
 		RegisterPushSubscription      func(childComplexity int, input RegisterPushSubscriptionInput) int
 		RemoveGroupMember             func(childComplexity int, groupID int, userID int) int
@@ -803,6 +804,7 @@ type MutationResolver interface {
 	DeleteGroup(ctx context.Context, id int) (bool, error)
 	AddGroupMember(ctx context.Context, groupID int, userID int) (*db.Group, error)
 	RemoveGroupMember(ctx context.Context, groupID int, userID int) (*db.Group, error)
+	ExchangeLoginCode(ctx context.Context, code string) (*AuthPayload, error)
 	CreateWorkflow(ctx context.Context, input WorkflowInput) (*db.Workflow, error)
 	UpdateWorkflow(ctx context.Context, id int, input WorkflowInput) (*db.Workflow, error)
 	DeleteWorkflow(ctx context.Context, id int) (bool, error)
@@ -2498,6 +2500,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.EscalateAlert(childComplexity, args["id"].(int)), true
+	case "Mutation.exchangeLoginCode":
+		if e.ComplexityRoot.Mutation.ExchangeLoginCode == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_exchangeLoginCode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ExchangeLoginCode(childComplexity, args["code"].(string)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -4285,6 +4298,8 @@ enum AuditAction {
   SWAP_ACCEPTED
   SWAP_DECLINED
   SWAP_CANCELLED
+  "The user signed in through the identity provider (single sign-on)."
+  SIGNED_IN
 }
 
 "One change to the configuration."
@@ -5473,7 +5488,11 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Exchanges an email and password for a session token."
+  """
+  Exchanges an email and password for a session token. While password
+  sign-in is off (KLAXON_PASSWORD_LOGIN=false) it answers
+  PASSWORD_LOGIN_DISABLED, except to the break-glass admin.
+  """
   login(email: String!, password: String!): AuthPayload!
   "Ends every session of the caller, on every device."
   signOut: Boolean!
@@ -5492,6 +5511,12 @@ extend type Mutation {
   deleteGroup(id: ID!): Boolean!
   addGroupMember(groupId: ID!, userId: ID!): Group!
   removeGroupMember(groupId: ID!, userId: ID!): Group!
+  """
+  Exchanges the one-time code single sign-on hands the app (in
+  #/login?code=… after GET /auth/oidc/callback) for a session token. A
+  code works once, for a minute.
+  """
+  exchangeLoginCode(code: String!): AuthPayload!
 }
 
 enum Role {
@@ -7303,6 +7328,20 @@ func (ec *executionContext) field_Mutation_escalateAlert_args(ctx context.Contex
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_exchangeLoginCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg0
 	return args, nil
 }
 
@@ -15596,6 +15635,50 @@ func (ec *executionContext) fieldContext_Mutation_removeGroupMember(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_removeGroupMember_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_exchangeLoginCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_exchangeLoginCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ExchangeLoginCode(ctx, fc.Args["code"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *AuthPayload) graphql.Marshaler {
+			return ec.marshalNAuthPayload2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐAuthPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_exchangeLoginCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_exchangeLoginCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -26689,6 +26772,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "removeGroupMember":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_removeGroupMember(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exchangeLoginCode":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_exchangeLoginCode(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

@@ -171,6 +171,15 @@ func (r *mutationResolver) RemoveGroupMember(ctx context.Context, groupID int, u
 	return r.Auth.Group(ctx, groupID)
 }
 
+// ExchangeLoginCode is the resolver for the exchangeLoginCode field.
+func (r *mutationResolver) ExchangeLoginCode(ctx context.Context, code string) (*graph.AuthPayload, error) {
+	session, err := r.Auth.ExchangeLoginCode(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	return &graph.AuthPayload{Token: session.Token, ExpiresAt: session.ExpiresAt, User: session.User}, nil
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*db.User, error) {
 	return auth.Require(ctx, db.RoleViewer)

@@ -79,6 +79,10 @@ var authzTable = map[string]authzEntry{
 		fixture: func(f *authzFixture) authzCall {
 			return authzCall{vars: map[string]any{"email": f.owner.Email, "password": f.owner.Password}}
 		}},
+	"Mutation.exchangeLoginCode": {rule: ruleAnyone, doc: `mutation($code: String!) { exchangeLoginCode(code: $code) { token } }`,
+		fixture: func(f *authzFixture) authzCall {
+			return authzCall{vars: map[string]any{"code": f.loginCode(f.owner)}}
+		}},
 	"Mutation.signOut": {rule: ruleViewer, doc: `mutation { signOut }`, freshCaller: true,
 		state: func(f *authzFixture, c authzCall) string { return f.signedIn(c.as.Token) }},
 	"Mutation.signOutUser": {rule: ruleAdmin, doc: `mutation($id: ID!) { signOutUser(userId: $id) }`,

@@ -36,6 +36,9 @@ const (
 	codeTooSlow         = "SUBSCRIBER_TOO_SLOW"
 	codeUnavailable     = "UNAVAILABLE"
 	codeRateLimited     = "RATE_LIMITED"
+	// codePasswordLoginDisabled refuses login while only single sign-on
+	// is on (KLAXON_PASSWORD_LOGIN=false).
+	codePasswordLoginDisabled = "PASSWORD_LOGIN_DISABLED"
 )
 
 // databaseUnavailable is the message of UNAVAILABLE errors caused by the
@@ -97,6 +100,10 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	switch {
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		setCode(presented, codeUnauthenticated, "invalid email or password")
+	case errors.Is(err, auth.ErrPasswordLoginDisabled):
+		setCode(presented, codePasswordLoginDisabled, "password sign-in is turned off; sign in through single sign-on")
+	case errors.Is(err, auth.ErrInvalidLoginCode):
+		setCode(presented, codeUnauthenticated, "invalid or expired login code")
 	case errors.Is(err, auth.ErrUnauthenticated):
 		setCode(presented, codeUnauthenticated, "authentication required")
 	case errors.Is(err, auth.ErrForbidden):

@@ -84,6 +84,14 @@ func newHarness(t testing.TB, d *db.DB, cfg server.Config) *harness {
 // to logs.
 func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer) *harness {
 	t.Helper()
+	return newHarnessConfigured(t, d, logs, func(*auth.Service, string) server.Config { return cfg })
+}
+
+// newHarnessConfigured is newHarnessLogging with the server's Config made
+// by configure, which gets the auth service and the server's base URL
+// before the server is built (single sign-on needs both).
+func newHarnessConfigured(t testing.TB, d *db.DB, logs io.Writer, configure func(authSvc *auth.Service, baseURL string) server.Config) *harness {
+	t.Helper()
 	ctx := context.Background()
 	key, err := auth.SigningKey(ctx, d, time.Now().UTC())
 	if err != nil {
@@ -122,8 +130,11 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); bus.Run(busCtx) }()
+	ts := httptest.NewUnstartedServer(nil)
+	cfg := configure(authSvc, "http://"+ts.Listener.Addr().String())
 	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore, InboundEmailDomain: harnessEmailDomain, WorkflowStore: workflowStore}, log)
-	ts := httptest.NewServer(srv.Handler())
+	ts.Config.Handler = srv.Handler()
+	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
 		stopBus()

@@ -17,6 +17,7 @@ import (
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/notifiers"
 	"github.com/klaxonhq/klaxon/resolvers"
+	"github.com/klaxonhq/klaxon/sso"
 )
 
 // Config is the HTTP layer's share of the settings.
@@ -65,6 +66,13 @@ type Config struct {
 	// Now is the clock signature windows are checked against; time.Now
 	// when nil.
 	Now func() time.Time
+	// SingleSignOn, when set, serves GET /auth/oidc/login and
+	// /auth/oidc/callback (404 otherwise).
+	SingleSignOn *sso.Service
+	// SingleSignOnAppURL is where the browser lands after single sign-on,
+	// with the login code or the error in the fragment of
+	// {SingleSignOnAppURL}/#/login; PublicURL when empty.
+	SingleSignOnAppURL string
 }
 
 // Defaults for the GraphQL limits. The depth allows GraphiQL's own
@@ -174,6 +182,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /twilio/voice", s.handleTwilioVoice)
 	mux.HandleFunc("POST /slack/actions", s.handleSlackActions)
 	mux.HandleFunc("POST /mattermost/actions", s.handleMattermostActions)
+	mux.HandleFunc(oidcLoginRoute, s.handleOIDCLogin)
+	mux.HandleFunc(oidcCallbackRoute, s.handleOIDCCallback)
 	mux.HandleFunc("/webhooks/{token}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, "webhooks take POST only")

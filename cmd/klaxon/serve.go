@@ -68,6 +68,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "First admin: %s  password: %s  (shown once; change it after signing in)\n", admin.Email, generated)
 		}
 	}
+	breakGlassEmail := cfg.AdminEmail
+	if breakGlassEmail == "" {
+		breakGlassEmail = auth.DefaultAdminEmail
+	}
+	singleSignOn, err := cfg.OIDC.build(store, authSvc, breakGlassEmail, now, log)
+	if err != nil {
+		return err
+	}
 	// Webhook routes are cached by alerting from the policies (and the
 	// integrations and rulesets): each change to them drops the cache.
 	var alertingSvc *alerting.Service
@@ -131,6 +139,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		GraphQLMaxComplexity:   int(cfg.GraphQL.MaxComplexity),
 		GraphQLMaxBodyBytes:    cfg.GraphQL.MaxBodyBytes,
 		GraphQLNoIntrospection: !cfg.GraphQL.Introspection,
+
+		SingleSignOn:       singleSignOn,
+		SingleSignOnAppURL: cfg.OIDC.AppURL,
 	}, store, alertingSvc, authSvc, bus, &resolvers.Resolver{
 		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
 		IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore,
