@@ -50,6 +50,8 @@ const (
 	MemberRemoved   Action = "MEMBER_REMOVED"
 	OverrideCreated Action = "OVERRIDE_CREATED"
 	OverrideDeleted Action = "OVERRIDE_DELETED"
+	// MemberRoleChanged is a new team role for a member of a group.
+	MemberRoleChanged Action = "MEMBER_ROLE_CHANGED"
 )
 
 // Entry is one recorded change.

@@ -104,7 +104,8 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	var alertingSvc *alerting.Service
 	policyStore := policies.NewStore(d, time.Now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(d, time.Now, policyStore)
-	integrationStore := integrations.NewStore(d, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged() })
+	res := &resolvers.Resolver{}
+	integrationStore := integrations.NewStore(d, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged(); res.OwnersChanged() })
 	maintenanceStore := maintenance.NewStore(d, time.Now)
 	channels := notifiers.NewChannels(nil, nil)
 	contactStore := contacts.NewStore(d, time.Now, log, channels)
@@ -121,7 +122,8 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); bus.Run(busCtx) }()
-	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore, InboundEmailDomain: harnessEmailDomain, WorkflowStore: workflowStore}, log)
+	*res = resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore, InboundEmailDomain: harnessEmailDomain, WorkflowStore: workflowStore}
+	srv := server.New(cfg, d, alertingSvc, authSvc, bus, res, log)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.Close()
