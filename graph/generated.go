@@ -4257,6 +4257,8 @@ enum AuditAction {
   MEMBER_REMOVED
   OVERRIDE_CREATED
   OVERRIDE_DELETED
+  "A team member's role changed."
+  MEMBER_ROLE_CHANGED
 }
 
 "One change to the configuration."
