@@ -57,7 +57,7 @@ func (r *mutationResolver) UpdateEscalationPolicy(ctx context.Context, id int, i
 		return nil, err
 	}
 	steps := input.Steps
-	if steps == nil && current != nil {
+	if steps == nil && team.Set && current != nil {
 		steps = stepInputs(current.Steps)
 	}
 	if err := r.mayReferenceTargets(ctx, owner, steps); err != nil {

@@ -74,7 +74,7 @@ func (r *mutationResolver) UpdateHeartbeatMonitor(ctx context.Context, id int, i
 		return nil, err
 	}
 	var policyID *int
-	if current != nil {
+	if team.Set && current != nil {
 		policyID = current.EscalationPolicyID
 	}
 	if p, set := input.EscalationPolicyID.ValueOK(); set {

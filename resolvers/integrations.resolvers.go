@@ -130,21 +130,34 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 	if err != nil {
 		return nil, err
 	}
-	if current != nil {
-		// What stays linked must still be of the owner it moves to.
-		rulesetID, policyID, overdueID := input.RulesetID, current.EscalationPolicyID, current.OverduePolicyID
-		if rulesetID == nil {
-			rulesetID = current.RulesetID
-		}
-		if p, set := input.EscalationPolicyID.ValueOK(); set {
-			policyID = p
-		}
-		if p, set := input.OverduePolicyID.ValueOK(); set {
-			overdueID = p
-		}
-		if err := r.mayReferenceIntegrationRefs(ctx, owner, rulesetID, policyID, overdueID, input.RecipientGroupIds); err != nil {
+	// New links must be of the owner; on a move, so must what stays
+	// linked. Links an admin made across teams stay as they are otherwise.
+	var rulesetID, policyID, overdueID *int
+	var groupIDs []int
+	if team.Set && current != nil {
+		rulesetID, policyID, overdueID = current.RulesetID, current.EscalationPolicyID, current.OverduePolicyID
+		_, groups, err := r.IntegrationStore.IntegrationRecipients(ctx, id)
+		if err != nil {
 			return nil, err
 		}
+		for _, g := range groups {
+			groupIDs = append(groupIDs, g.ID)
+		}
+	}
+	if input.RulesetID != nil {
+		rulesetID = input.RulesetID
+	}
+	if p, set := input.EscalationPolicyID.ValueOK(); set {
+		policyID = p
+	}
+	if p, set := input.OverduePolicyID.ValueOK(); set {
+		overdueID = p
+	}
+	if input.RecipientGroupIds != nil {
+		groupIDs = input.RecipientGroupIds
+	}
+	if err := r.mayReferenceIntegrationRefs(ctx, owner, rulesetID, policyID, overdueID, groupIDs); err != nil {
+		return nil, err
 	}
 	in := integrations.IntegrationInput{
 		Team: team,

@@ -78,7 +78,7 @@ func (r *mutationResolver) UpdateMaintenanceWindow(ctx context.Context, id int, 
 		return nil, err
 	}
 	integrationIDs := input.IntegrationIds
-	if integrationIDs == nil && current != nil {
+	if integrationIDs == nil && team.Set && current != nil {
 		integrationIDs = current.IntegrationIDs
 	}
 	if err := r.mayReferenceIntegrations(ctx, "input.integrationIds", owner, integrationIDs); err != nil {

@@ -146,6 +146,27 @@ func TestTeamManagerConfiguresOwnTeam(t *testing.T) {
 			t.Errorf("refused link names field %q", link.Extensions.Field)
 		}
 
+		// A manager of two teams moves things between them, but not one
+		// whose links would then cross teams; an admin's link across
+		// teams does not stop a manager's other changes.
+		teamC := f.newTeam("Checkout")
+		f.mustGQL(f.admin.Token, `mutation($team: ID!, $user: ID!) { addGroupMember(groupId: $team, userId: $user, role: MANAGER) { id } }`,
+			map[string]any{"team": teamC, "user": f.managerA.ID}, nil)
+		f.mustGQL(f.managerA.Token, `mutation($id: ID!, $team: ID) { updateSchedule(id: $id, input: {teamId: $team}) { id } }`,
+			map[string]any{"id": f.things["schedule"]["A"], "team": teamC}, nil)
+		var linked struct{ CreateIntegration struct{ ID string } }
+		f.mustGQL(f.managerA.Token, `mutation($team: ID, $policy: ID) {
+			createIntegration(input: {name: "paged", type: GENERIC, teamId: $team, escalationPolicyId: $policy}) { id } }`,
+			map[string]any{"team": f.teamA, "policy": f.things["policy"]["A"]}, &linked)
+		stale := f.wantGQLError(f.managerA.Token, move, map[string]any{"id": linked.CreateIntegration.ID, "team": teamC}, "BAD_USER_INPUT")
+		// Its preset ruleset and its policy are A's.
+		if f := stale.Extensions.Field; f != "input.rulesetId" && f != "input.escalationPolicyId" {
+			t.Errorf("refused move names field %q", f)
+		}
+		f.mustGQL(f.admin.Token, `mutation($id: ID!, $policy: ID) { updateIntegration(id: $id, input: {escalationPolicyId: $policy}) { id } }`,
+			map[string]any{"id": linked.CreateIntegration.ID, "policy": f.things["policy"]["B"]}, nil)
+		f.mustGQL(f.managerA.Token, renames["integration"], map[string]any{"id": linked.CreateIntegration.ID}, nil)
+
 		// An admin moves a thing between teams; the audit log keeps it.
 		f.mustGQL(f.admin.Token, move, map[string]any{"id": f.things["integration"]["A"], "team": f.teamB}, nil)
 		var audit struct {
