@@ -154,6 +154,15 @@ func withAccessSlot(ctx context.Context) context.Context {
 	return context.WithValue(ctx, accessKey{}, &accessSlot{})
 }
 
+// WithFreshAccess makes the caller's team roles be read again at the next
+// question: for each operation on a long-lived connection.
+func WithFreshAccess(ctx context.Context) context.Context {
+	if UserFrom(ctx) == nil {
+		return ctx
+	}
+	return withAccessSlot(ctx)
+}
+
 // Access returns the caller's access, reading their team roles once per
 // request; a caller who is not signed in gets ErrUnauthenticated.
 func (s *Service) Access(ctx context.Context) (*Access, error) {

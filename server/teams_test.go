@@ -293,9 +293,19 @@ func TestTeamManagerManagesMembers(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newTeamsFixture(t, d)
 		set := `mutation($team: ID!, $user: ID!, $role: TeamRole!) { setGroupMemberRole(groupId: $team, userId: $user, role: $role) { memberships { user { id } role } } }`
+		// On a websocket opened before the promotion, each operation reads
+		// the roles afresh, as each HTTP request does.
+		ws := f.connect(protoTransportWS, f.obsA.Token)
+		ack := `mutation($id: ID!) { acknowledgeAlert(id: $id) { id } }`
+		ws.subscribe("before", ack, map[string]any{"id": f.alertA})
+		if errs := ws.nextData("before", &struct{}{}); len(errs) != 1 || errs[0].Extensions.Code != "FORBIDDEN" {
+			t.Fatalf("an observer acknowledged over a websocket: %+v", errs)
+		}
 		f.mustGQL(f.managerA.Token, set, map[string]any{"team": f.teamA, "user": f.obsA.ID, "role": "RESPONDER"}, nil)
-		// The promotion takes effect at the observer's next request.
-		f.mustGQL(f.obsA.Token, `mutation($id: ID!) { acknowledgeAlert(id: $id) { id } }`, map[string]any{"id": f.alertA}, nil)
+		ws.subscribe("after", ack, map[string]any{"id": f.alertA})
+		if errs := ws.nextData("after", &struct{}{}); len(errs) != 0 {
+			t.Fatalf("the promoted observer may not acknowledge over the same websocket: %+v", errs)
+		}
 		f.wantGQLError(f.managerA.Token, set, map[string]any{"team": f.teamB, "user": f.responderB.ID, "role": "MANAGER"}, "FORBIDDEN")
 		f.wantGQLError(f.responderA.Token, set, map[string]any{"team": f.teamA, "user": f.responderA.ID, "role": "MANAGER"}, "FORBIDDEN")
 
