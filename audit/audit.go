@@ -50,6 +50,11 @@ const (
 	MemberRemoved   Action = "MEMBER_REMOVED"
 	OverrideCreated Action = "OVERRIDE_CREATED"
 	OverrideDeleted Action = "OVERRIDE_DELETED"
+	// The steps of a shift swap, recorded on its schedule.
+	SwapRequested Action = "SWAP_REQUESTED"
+	SwapAccepted  Action = "SWAP_ACCEPTED"
+	SwapDeclined  Action = "SWAP_DECLINED"
+	SwapCancelled Action = "SWAP_CANCELLED"
 	// MemberRoleChanged is a new team role for a member of a group.
 	MemberRoleChanged Action = "MEMBER_ROLE_CHANGED"
 )

@@ -331,19 +331,6 @@ func stepInputs(steps []*db.EscalationStep) []*graph.EscalationStepInput {
 	return out
 }
 
-func (r *Resolver) mayConfigureSchedule(ctx context.Context, id int) error {
-	s, err := r.ScheduleStore.Schedule(ctx, id)
-	return r.mayConfigureLoaded(ctx, teamOf(s), err)
-}
-
-func (r *Resolver) mayConfigureOverride(ctx context.Context, id int) error {
-	o, err := r.ScheduleStore.Override(ctx, id)
-	if err != nil {
-		return r.mayConfigureLoaded(ctx, nil, err)
-	}
-	return r.mayConfigureSchedule(ctx, o.ScheduleID)
-}
-
 // mayReadSchedule refuses who may not see the schedule; one that does
 // not exist is for the store to report.
 func (r *Resolver) mayReadSchedule(ctx context.Context, id int) error {

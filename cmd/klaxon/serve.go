@@ -109,6 +109,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	heartbeatStore.UsePaging(alertingSvc)
 	integrationStore.UseScanHeartbeats(alertingSvc)
 	maintenanceStore.SetPaging(alertingSvc)
+	// A shift swap's notices are alerting's jobs, queued in the swap's
+	// transaction.
+	scheduleStore.UseNotices(alertingSvc)
 	*res = resolvers.Resolver{
 		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
 		IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore,
