@@ -121,6 +121,13 @@ func TestTeamManagerConfiguresOwnTeam(t *testing.T) {
 			// A team responder acts on alerts but configures nothing.
 			f.wantGQLError(f.responderA.Token, doc, map[string]any{"id": f.things[noun]["A"]}, "FORBIDDEN")
 		}
+		// Overrides are configuration of the schedule: A's manager sets
+		// any on A's schedules, none on B's.
+		override := `mutation($id: ID!, $user: ID!) { createOverride(input: {scheduleId: $id, userId: $user,
+			start: "2036-01-01T00:00:00Z", end: "2036-01-01T08:00:00Z"}) { id } }`
+		f.mustGQL(f.managerA.Token, override, map[string]any{"id": f.things["schedule"]["A"], "user": f.responderA.ID}, nil)
+		f.wantGQLError(f.managerA.Token, override, map[string]any{"id": f.things["schedule"]["B"], "user": f.responderA.ID}, "FORBIDDEN")
+
 		create := `mutation($team: ID) { createSchedule(input: {name: "new", timeZone: "UTC", teamId: $team}) { id team { id } } }`
 		var made struct {
 			CreateSchedule struct {
