@@ -68,7 +68,7 @@ func (s *Service) ActionLink(ctx context.Context, token string) (*db.ActionLink,
 	case !s.clock().Before(link.ExpiresAt):
 		return link, nil, ErrActionLinkExpired
 	}
-	if _, err := loadActor(ctx, s.db, link.UserID); err != nil {
+	if _, err := loadActorOn(ctx, s.db, link.UserID, link.AlertID); err != nil {
 		return link, nil, err
 	}
 	alert, err := s.Alert(ctx, link.AlertID)
@@ -95,7 +95,7 @@ func (s *Service) UseActionLink(ctx context.Context, token string) (*db.Alert, d
 	alert, err := s.change(ctx, link.AlertID, func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
 		// Checked in the transaction that acts, so a demotion committed
 		// before it is always seen.
-		if _, err := loadActor(ctx, tx, link.UserID); err != nil {
+		if _, err := loadActorOn(ctx, tx, link.UserID, link.AlertID); err != nil {
 			return nil, err
 		}
 		now := s.clock()

@@ -148,3 +148,43 @@ func TestActionLinksFollowTheRoleNow(t *testing.T) {
 		}
 	})
 }
+
+// A MEMBER acts from a link on the alerts of a team where they are a
+// RESPONDER or MANAGER, as acknowledgeAlert allows over the API, and not
+// as its OBSERVER or once the alert's integration leaves the team.
+func TestActionLinksFollowTheTeamRole(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newEngineFixture(t, d)
+		member := f.user("mona", 0)
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if _, err := d.NewRaw(q, args...).Exec(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		group := &db.Group{Name: "Payments", CreatedAt: f.clock.Now()}
+		if _, err := d.NewInsert().Model(group).Exec(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		exec("UPDATE users SET role = ? WHERE id = ?", db.RoleMember, member)
+		exec("INSERT INTO group_members (group_id, user_id, role) VALUES (?, ?, ?)", group.ID, member, db.TeamObserver)
+		exec("UPDATE integrations SET team_id = ? WHERE id = ?", group.ID, f.integ.ID)
+		f.policy(0, step(10, db.Target{Type: db.TargetUser, ID: member}))
+
+		alertID, ack, _ := f.page()
+		if _, _, err := f.svc.UseActionLink(f.ctx, ack); !errors.Is(err, alerting.ErrRoleCannotAct) {
+			t.Fatalf("an observer of the team acknowledged by link: %v", err)
+		}
+		exec("UPDATE group_members SET role = ? WHERE user_id = ?", db.TeamResponder, member)
+		a, _, err := f.svc.UseActionLink(f.ctx, ack)
+		if err != nil || a.ID != alertID || a.Status != db.AlertAcknowledged {
+			t.Fatalf("a responder of the team acknowledges by link: %+v %v", a, err)
+		}
+
+		exec("UPDATE integrations SET team_id = NULL WHERE id = ?", f.integ.ID)
+		_, ack, _ = f.page()
+		if _, _, err := f.svc.UseActionLink(f.ctx, ack); !errors.Is(err, alerting.ErrRoleCannotAct) {
+			t.Fatalf("a MEMBER acknowledged an organisation-wide alert by link: %v", err)
+		}
+	})
+}

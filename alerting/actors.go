@@ -27,6 +27,28 @@ func mayAct(u *db.User) error {
 	return nil
 }
 
+// loadActorOn loads userID as they are now and checks that they may act
+// on alertID: by their global role, or as a RESPONDER or MANAGER of the
+// team the alert belongs to (alertOwner), the same rule the API applies.
+func loadActorOn(ctx context.Context, idb bun.IDB, userID, alertID int) (*db.User, error) {
+	u, err := loadActor(ctx, idb, userID)
+	if !errors.Is(err, ErrRoleCannotAct) {
+		return u, err
+	}
+	var roles []db.TeamRole
+	err = idb.NewSelect().Model((*db.GroupMember)(nil)).Column("role").
+		Where("user_id = ?", userID).
+		Where("group_id = (SELECT "+alertOwner+" FROM alerts AS alert WHERE alert.id = ?)", alertID).
+		Scan(ctx, &roles)
+	if err != nil {
+		return nil, fmt.Errorf("load the team role of user %d for alert %d: %w", userID, alertID, err)
+	}
+	if len(roles) == 1 && roles[0].Includes(db.TeamResponder) {
+		return u, nil
+	}
+	return u, ErrRoleCannotAct
+}
+
 // loadActor loads userID as they are now and checks mayAct.
 func loadActor(ctx context.Context, idb bun.IDB, userID int) (*db.User, error) {
 	u := new(db.User)

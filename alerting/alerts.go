@@ -30,7 +30,17 @@ type AlertFilter struct {
 	// Overdue, when set, keeps the alerts marked overdue (true), closed
 	// since or not, or the others.
 	Overdue *bool
+	// Teams, when set, keeps only the alerts of these owners (see
+	// alertOwner).
+	Teams *db.TeamScope
 }
+
+// alertOwner is the SQL for the team an alert belongs to: its
+// integration's, or for a missed heartbeat its monitor's; NULL is
+// organisation-wide (a manual alert).
+const alertOwner = `(CASE WHEN alert.integration_id IS NOT NULL
+	THEN (SELECT owner_i.team_id FROM integrations AS owner_i WHERE owner_i.id = alert.integration_id)
+	ELSE (SELECT owner_h.team_id FROM heartbeat_monitors AS owner_h WHERE owner_h.id = alert.heartbeat_monitor_id) END)`
 
 // MaxSearchLength bounds AlertFilter.Search, in characters.
 const MaxSearchLength = 200
@@ -80,7 +90,7 @@ func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) (
 				q = q.Where("overdue_at IS NULL")
 			}
 		}
-		return q
+		return f.Teams.Apply(q, alertOwner)
 	})
 }
 

@@ -14,7 +14,12 @@ type InboundFilter struct {
 	IntegrationID *int
 	Statuses      []db.InboundStatus
 	AlertID       *int
+	// Teams, when set, keeps only the messages of these owners: those of
+	// their integrations.
+	Teams *db.TeamScope
 }
+
+const inboundOwner = `(SELECT owner_i.team_id FROM integrations AS owner_i WHERE owner_i.id = inbound_message.integration_id)`
 
 // InboundMessages returns one page of the inbound log, newest first, the
 // total matching the filter, and whether more follow.
@@ -29,7 +34,7 @@ func (s *Service) InboundMessages(ctx context.Context, f InboundFilter, p db.Pag
 		if f.AlertID != nil {
 			q = q.Where("alert_id = ?", *f.AlertID)
 		}
-		return q
+		return f.Teams.Apply(q, inboundOwner)
 	})
 }
 

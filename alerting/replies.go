@@ -121,7 +121,7 @@ func (s *Service) AnswerCall(ctx context.Context, callSID, digits string) (strin
 	}
 	// The role is read now, not when the page went out: a demotion since
 	// takes effect on calls still ringing.
-	user, err := loadActor(ctx, s.db, *note.UserID)
+	user, err := loadActorOn(ctx, s.db, *note.UserID, note.AlertID)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 		return "The person this call was for is no longer a Klaxon user; nothing was changed.", nil

@@ -58,6 +58,8 @@ const (
 	// SignedIn is a sign-in through the identity provider, which may also
 	// have created the user or changed their role and teams.
 	SignedIn Action = "SIGNED_IN"
+	// MemberRoleChanged is a new team role for a member of a group.
+	MemberRoleChanged Action = "MEMBER_ROLE_CHANGED"
 )
 
 // Entry is one recorded change.

@@ -30,18 +30,31 @@ type groupRecord struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
 	MemberIDs   []int  `json:"memberIds"`
+	// Managers and Observers are the members whose team role is not the
+	// default RESPONDER.
+	Managers  []int `json:"managers,omitempty"`
+	Observers []int `json:"observers,omitempty"`
 }
 
 // recordOfGroup reads the group's members through idb, inside the
 // transaction changing them.
 func recordOfGroup(ctx context.Context, idb bun.IDB, g *db.Group) (*groupRecord, error) {
-	members := []int{}
-	err := idb.NewSelect().Model((*db.GroupMember)(nil)).Column("user_id").
-		Where("group_id = ?", g.ID).Order("user_id").Scan(ctx, &members)
+	var members []*db.GroupMember
+	err := idb.NewSelect().Model(&members).Where("group_id = ?", g.ID).Order("user_id").Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("members of group %d: %w", g.ID, err)
 	}
-	return &groupRecord{Name: g.Name, Description: g.Description, MemberIDs: members}, nil
+	r := &groupRecord{Name: g.Name, Description: g.Description, MemberIDs: []int{}}
+	for _, m := range members {
+		r.MemberIDs = append(r.MemberIDs, m.UserID)
+		switch m.Role {
+		case db.TeamManager:
+			r.Managers = append(r.Managers, m.UserID)
+		case db.TeamObserver:
+			r.Observers = append(r.Observers, m.UserID)
+		}
+	}
+	return r, nil
 }
 
 type apiKeyRecord struct {

@@ -147,18 +147,18 @@ func TestAuditOfUsersGroupsAndKeys(t *testing.T) {
 		wantExactly(t, tr.one(audit.Group, g.ID, audit.Created, "root@example.com"), map[string]string{
 			"name": `{"to":"Ops"}`, "description": `{"to":""}`, "memberIds": `{"to":[` + id(ann.ID) + `]}`,
 		})
-		if err := svc.AddGroupMember(ctx, g.ID, admin.ID); err != nil {
+		if err := svc.AddGroupMember(ctx, g.ID, admin.ID, ""); err != nil {
 			t.Fatal(err)
 		}
 		both := "[" + id(min(ann.ID, admin.ID)) + "," + id(max(ann.ID, admin.ID)) + "]"
 		wantExactly(t, tr.one(audit.Group, g.ID, audit.MemberAdded, "root@example.com"), map[string]string{
 			"memberIds": `{"from":[` + id(ann.ID) + `],"to":` + both + `}`,
 		})
-		if err := svc.AddGroupMember(ctx, g.ID, admin.ID); err != nil {
+		if err := svc.AddGroupMember(ctx, g.ID, admin.ID, ""); err != nil {
 			t.Fatal(err)
 		}
 		tr.none("adding a member already in the group")
-		if err := svc.AddGroupMember(ctx, g.ID, 999999); err == nil {
+		if err := svc.AddGroupMember(ctx, g.ID, 999999, ""); err == nil {
 			t.Fatal("a missing user was added")
 		}
 		tr.none("adding a missing user")

@@ -186,10 +186,10 @@ func TestGroups(t *testing.T) {
 		if len(groups) != 1 {
 			t.Fatalf("a failed create left a group behind: %d groups", len(groups))
 		}
-		if err := svc.AddGroupMember(ctx, g.ID, b.ID); err != nil {
+		if err := svc.AddGroupMember(ctx, g.ID, b.ID, ""); err != nil {
 			t.Fatal(err)
 		}
-		if err := svc.AddGroupMember(ctx, g.ID, b.ID); err != nil {
+		if err := svc.AddGroupMember(ctx, g.ID, b.ID, ""); err != nil {
 			t.Fatalf("adding a member twice: %v", err)
 		}
 		members, _ := svc.GroupMembers(ctx, g.ID)

@@ -27,7 +27,7 @@ func WithUser(ctx context.Context, u *db.User) context.Context {
 	if u != nil {
 		ctx = audit.WithActor(ctx, u.ID, u.Email)
 	}
-	return context.WithValue(ctx, userKey{}, u)
+	return withAccessSlot(context.WithValue(ctx, userKey{}, u))
 }
 
 type apiKeyCallKey struct{}

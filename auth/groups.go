@@ -138,10 +138,67 @@ func (s *Service) DeleteGroup(ctx context.Context, id int) error {
 	})
 }
 
-func (s *Service) AddGroupMember(ctx context.Context, groupID, userID int) error {
+// AddGroupMember adds a user to a group with a team role; adding someone
+// already in it sets their role. An empty role is RESPONDER for a new
+// member and leaves an existing member's role as it is.
+func (s *Service) AddGroupMember(ctx context.Context, groupID, userID int, role db.TeamRole) error {
+	if role != "" && !role.Valid() {
+		return invalid.New("role", fmt.Sprintf("unknown team role %q", role))
+	}
 	return s.changeMembers(ctx, groupID, audit.MemberAdded, func(tx bun.Tx) error {
-		return addMembers(ctx, tx, groupID, []int{userID})
+		if err := addMembers(ctx, tx, groupID, []int{userID}); err != nil {
+			return err
+		}
+		if role == "" {
+			return nil
+		}
+		return setRole(ctx, tx, groupID, userID, role)
 	})
+}
+
+// SetGroupMemberRole changes a member's team role.
+func (s *Service) SetGroupMemberRole(ctx context.Context, groupID, userID int, role db.TeamRole) error {
+	if !role.Valid() {
+		return invalid.New("role", fmt.Sprintf("unknown team role %q", role))
+	}
+	return s.changeMembers(ctx, groupID, audit.MemberRoleChanged, func(tx bun.Tx) error {
+		n, err := tx.NewSelect().Model((*db.GroupMember)(nil)).Where("group_id = ? AND user_id = ?", groupID, userID).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("find member %d of group %d: %w", userID, groupID, err)
+		}
+		if n == 0 {
+			return invalid.New("userId", fmt.Sprintf("user %d is not a member of group %d", userID, groupID))
+		}
+		return setRole(ctx, tx, groupID, userID, role)
+	})
+}
+
+func setRole(ctx context.Context, tx bun.Tx, groupID, userID int, role db.TeamRole) error {
+	_, err := tx.NewUpdate().Model((*db.GroupMember)(nil)).Set("role = ?", role).
+		Where("group_id = ? AND user_id = ?", groupID, userID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("set role of member %d of group %d: %w", userID, groupID, err)
+	}
+	return nil
+}
+
+// Memberships returns the group's members with their team roles, by
+// user id.
+func (s *Service) Memberships(ctx context.Context, groupID int) ([]*db.GroupMember, error) {
+	var members []*db.GroupMember
+	if err := s.db.NewSelect().Model(&members).Where("group_id = ?", groupID).Order("user_id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list memberships of group %d: %w", groupID, err)
+	}
+	return members, nil
+}
+
+// TeamsOf returns the user's memberships, by group id.
+func (s *Service) TeamsOf(ctx context.Context, userID int) ([]*db.GroupMember, error) {
+	var members []*db.GroupMember
+	if err := s.db.NewSelect().Model(&members).Where("user_id = ?", userID).Order("group_id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list teams of user %d: %w", userID, err)
+	}
+	return members, nil
 }
 
 func (s *Service) RemoveGroupMember(ctx context.Context, groupID, userID int) error {

@@ -17,11 +17,14 @@ const (
 	RoleAdmin     Role = "ADMIN"
 	RoleResponder Role = "RESPONDER"
 	RoleViewer    Role = "VIEWER"
+	// RoleMember reads the directory and organisation-wide things, and
+	// reads, acts on and configures only what their team roles allow.
+	RoleMember Role = "MEMBER"
 )
 
 // Valid reports whether r is one of the known roles.
 func (r Role) Valid() bool {
-	return r == RoleAdmin || r == RoleResponder || r == RoleViewer
+	return r.rank() > 0
 }
 
 // Includes reports whether r grants everything that other grants.
@@ -32,10 +35,12 @@ func (r Role) Includes(other Role) bool {
 func (r Role) rank() int {
 	switch r {
 	case RoleAdmin:
-		return 3
+		return 4
 	case RoleResponder:
-		return 2
+		return 3
 	case RoleViewer:
+		return 2
+	case RoleMember:
 		return 1
 	}
 	return 0

@@ -41,6 +41,7 @@ type ResolverRoot interface {
 	ApiKey() ApiKeyResolver
 	AuditEntry() AuditEntryResolver
 	ContactMethod() ContactMethodResolver
+	EscalationPolicy() EscalationPolicyResolver
 	EscalationStep() EscalationStepResolver
 	Group() GroupResolver
 	HeartbeatMonitor() HeartbeatMonitorResolver
@@ -55,6 +56,7 @@ type ResolverRoot interface {
 	Restriction() RestrictionResolver
 	Rule() RuleResolver
 	RuleRoute() RuleRouteResolver
+	Ruleset() RulesetResolver
 	RulesetReplay() RulesetReplayResolver
 	ScanHeartbeat() ScanHeartbeatResolver
 	Schedule() ScheduleResolver
@@ -192,6 +194,7 @@ type ComplexityRoot struct {
 		Name              func(childComplexity int) int
 		Repeat            func(childComplexity int) int
 		Steps             func(childComplexity int) int
+		Team              func(childComplexity int) int
 		UpdatedAt         func(childComplexity int) int
 	}
 
@@ -217,6 +220,7 @@ type ComplexityRoot struct {
 		Description func(childComplexity int) int
 		ID          func(childComplexity int) int
 		Members     func(childComplexity int) int
+		Memberships func(childComplexity int) int
 		Name        func(childComplexity int) int
 	}
 
@@ -243,6 +247,7 @@ type ComplexityRoot struct {
 		RecipientUsers   func(childComplexity int) int
 		Severity         func(childComplexity int) int
 		Status           func(childComplexity int) int
+		Team             func(childComplexity int) int
 		URL              func(childComplexity int) int
 	}
 
@@ -290,6 +295,7 @@ type ComplexityRoot struct {
 		ScanHeartbeats        func(childComplexity int) int
 		SignatureHeaders      func(childComplexity int) int
 		SignatureRequired     func(childComplexity int) int
+		Team                  func(childComplexity int) int
 		Type                  func(childComplexity int) int
 		URL                   func(childComplexity int) int
 		UpdatedAt             func(childComplexity int) int
@@ -320,6 +326,7 @@ type ComplexityRoot struct {
 		PageOpenAlertsAfter func(childComplexity int) int
 		Recurrence          func(childComplexity int) int
 		StartsAt            func(childComplexity int) int
+		Team                func(childComplexity int) int
 		UpdatedAt           func(childComplexity int) int
 	}
 
@@ -351,7 +358,7 @@ type ComplexityRoot struct {
 		AcceptShiftSwap               func(childComplexity int, id int) int
 		AcknowledgeAlert              func(childComplexity int, id int) int
 		AddAlertNote                  func(childComplexity int, id int, text string) int
-		AddGroupMember                func(childComplexity int, groupID int, userID int) int
+		AddGroupMember                func(childComplexity int, groupID int, userID int, role *db.TeamRole) int
 		AssignAlert                   func(childComplexity int, id int, userID int) int
 		CancelShiftSwap               func(childComplexity int, id int) int
 		CloseAlert                    func(childComplexity int, id int) int
@@ -392,6 +399,7 @@ type ComplexityRoot struct {
 		RotateHeartbeatToken          func(childComplexity int, id int) int
 		RotateIntegrationToken        func(childComplexity int, id int) int
 		SendContactMethodVerification func(childComplexity int, id int) int
+		SetGroupMemberRole            func(childComplexity int, groupID int, userID int, role db.TeamRole) int
 		SignOut                       func(childComplexity int) int
 		SignOutUser                   func(childComplexity int, userID int) int
 		SnoozeAlert                   func(childComplexity int, id int, minutes int) int
@@ -453,28 +461,28 @@ type ComplexityRoot struct {
 		Alerts             func(childComplexity int, filter *AlertFilter, first *int, after *string) int
 		AuditLog           func(childComplexity int, entityType *audit.EntityType, entityID *int, first *int, after *string) int
 		Channels           func(childComplexity int) int
-		EscalationPolicies func(childComplexity int) int
+		EscalationPolicies func(childComplexity int, teamID *int) int
 		EscalationPolicy   func(childComplexity int, id int) int
 		FindingStats       func(childComplexity int, integrationID int, from time.Time, to time.Time) int
 		Group              func(childComplexity int, id int) int
 		Groups             func(childComplexity int) int
 		HeartbeatMonitor   func(childComplexity int, id int) int
-		HeartbeatMonitors  func(childComplexity int) int
+		HeartbeatMonitors  func(childComplexity int, teamID *int) int
 		InboundMessage     func(childComplexity int, id int) int
-		InboundMessages    func(childComplexity int, integrationID *int, status []db.InboundStatus, first *int, after *string) int
+		InboundMessages    func(childComplexity int, integrationID *int, status []db.InboundStatus, first *int, after *string, teamIds []int) int
 		Integration        func(childComplexity int, id int) int
-		Integrations       func(childComplexity int) int
+		Integrations       func(childComplexity int, teamID *int) int
 		MaintenanceWindow  func(childComplexity int, id int) int
-		MaintenanceWindows func(childComplexity int, activeAt *time.Time) int
+		MaintenanceWindows func(childComplexity int, activeAt *time.Time, teamID *int) int
 		Me                 func(childComplexity int) int
 		OnCall             func(childComplexity int, scheduleID int, at *time.Time) int
 		PendingShiftSwaps  func(childComplexity int) int
 		PushPublicKey      func(childComplexity int) int
 		ReplayRuleset      func(childComplexity int, integrationID int, ruleset RulesetInput, from time.Time, to time.Time) int
 		Ruleset            func(childComplexity int, id int) int
-		Rulesets           func(childComplexity int) int
+		Rulesets           func(childComplexity int, teamID *int) int
 		Schedule           func(childComplexity int, id int) int
-		Schedules          func(childComplexity int) int
+		Schedules          func(childComplexity int, teamID *int) int
 		ShiftSwaps         func(childComplexity int, scheduleID int, status *schedules.SwapStatus) int
 		Shifts             func(childComplexity int, scheduleID int, from time.Time, to time.Time) int
 		User               func(childComplexity int, id int) int
@@ -530,6 +538,7 @@ type ComplexityRoot struct {
 		ID          func(childComplexity int) int
 		Name        func(childComplexity int) int
 		Rules       func(childComplexity int) int
+		Team        func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
 	}
 
@@ -559,6 +568,7 @@ type ComplexityRoot struct {
 		Layers      func(childComplexity int) int
 		Name        func(childComplexity int) int
 		Overrides   func(childComplexity int, from *time.Time) int
+		Team        func(childComplexity int) int
 		TimeZone    func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
 	}
@@ -618,6 +628,11 @@ type ComplexityRoot struct {
 		InboundLog  func(childComplexity int, integrationID *int, after *string) int
 	}
 
+	TeamMembership struct {
+		Role func(childComplexity int) int
+		User func(childComplexity int) int
+	}
+
 	TimelineEntry struct {
 		At             func(childComplexity int) int
 		InboundMessage func(childComplexity int) int
@@ -634,6 +649,12 @@ type ComplexityRoot struct {
 		Name              func(childComplexity int) int
 		NotificationRules func(childComplexity int) int
 		Role              func(childComplexity int) int
+		Teams             func(childComplexity int) int
+	}
+
+	UserTeam struct {
+		Role func(childComplexity int) int
+		Team func(childComplexity int) int
 	}
 
 	Workflow struct {
@@ -701,11 +722,15 @@ type ContactMethodResolver interface {
 
 	Value(ctx context.Context, obj *db.ContactMethod) (string, error)
 }
+type EscalationPolicyResolver interface {
+	Team(ctx context.Context, obj *db.EscalationPolicy) (*db.Group, error)
+}
 type EscalationStepResolver interface {
 	Targets(ctx context.Context, obj *db.EscalationStep) ([]*EscalationTarget, error)
 }
 type GroupResolver interface {
 	Members(ctx context.Context, obj *db.Group) ([]*db.User, error)
+	Memberships(ctx context.Context, obj *db.Group) ([]*TeamMembership, error)
 }
 type HeartbeatMonitorResolver interface {
 	URL(ctx context.Context, obj *heartbeats.Monitor) (*string, error)
@@ -713,6 +738,8 @@ type HeartbeatMonitorResolver interface {
 	EscalationPolicy(ctx context.Context, obj *heartbeats.Monitor) (*db.EscalationPolicy, error)
 	RecipientUsers(ctx context.Context, obj *heartbeats.Monitor) ([]*db.User, error)
 	RecipientGroups(ctx context.Context, obj *heartbeats.Monitor) ([]*db.Group, error)
+
+	Team(ctx context.Context, obj *heartbeats.Monitor) (*db.Group, error)
 }
 type InboundMessageResolver interface {
 	Cursor(ctx context.Context, obj *db.InboundMessage) (*string, error)
@@ -740,6 +767,7 @@ type IntegrationResolver interface {
 	OverdueAlertCount(ctx context.Context, obj *db.Integration) (int, error)
 	RoutingKey(ctx context.Context, obj *db.Integration) (*string, error)
 	EmailAddress(ctx context.Context, obj *db.Integration) (*string, error)
+	Team(ctx context.Context, obj *db.Integration) (*db.Group, error)
 }
 type MaintenanceWindowResolver interface {
 	Integrations(ctx context.Context, obj *db.MaintenanceWindow) ([]*db.Integration, error)
@@ -747,6 +775,8 @@ type MaintenanceWindowResolver interface {
 	Recurrence(ctx context.Context, obj *db.MaintenanceWindow) (*MaintenanceRecurrence, error)
 
 	ActiveUntil(ctx context.Context, obj *db.MaintenanceWindow) (*time.Time, error)
+
+	Team(ctx context.Context, obj *db.MaintenanceWindow) (*db.Group, error)
 }
 type MutationResolver interface {
 	AcknowledgeAlert(ctx context.Context, id int) (*db.Alert, error)
@@ -791,6 +821,7 @@ type MutationResolver interface {
 	AcceptShiftSwap(ctx context.Context, id int) (*schedules.ShiftSwap, error)
 	DeclineShiftSwap(ctx context.Context, id int) (*schedules.ShiftSwap, error)
 	CancelShiftSwap(ctx context.Context, id int) (*schedules.ShiftSwap, error)
+	SetGroupMemberRole(ctx context.Context, groupID int, userID int, role db.TeamRole) (*db.Group, error)
 	Login(ctx context.Context, email string, password string) (*AuthPayload, error)
 	SignOut(ctx context.Context) (bool, error)
 	SignOutUser(ctx context.Context, userID int) (bool, error)
@@ -802,7 +833,7 @@ type MutationResolver interface {
 	CreateGroup(ctx context.Context, input CreateGroupInput) (*db.Group, error)
 	UpdateGroup(ctx context.Context, id int, input UpdateGroupInput) (*db.Group, error)
 	DeleteGroup(ctx context.Context, id int) (bool, error)
-	AddGroupMember(ctx context.Context, groupID int, userID int) (*db.Group, error)
+	AddGroupMember(ctx context.Context, groupID int, userID int, role *db.TeamRole) (*db.Group, error)
 	RemoveGroupMember(ctx context.Context, groupID int, userID int) (*db.Group, error)
 	ExchangeLoginCode(ctx context.Context, code string) (*AuthPayload, error)
 	CreateWorkflow(ctx context.Context, input WorkflowInput) (*db.Workflow, error)
@@ -823,21 +854,21 @@ type QueryResolver interface {
 	AuditLog(ctx context.Context, entityType *audit.EntityType, entityID *int, first *int, after *string) (*AuditEntryConnection, error)
 	Channels(ctx context.Context) ([]*Channel, error)
 	PushPublicKey(ctx context.Context) (*string, error)
-	EscalationPolicies(ctx context.Context) ([]*db.EscalationPolicy, error)
+	EscalationPolicies(ctx context.Context, teamID *int) ([]*db.EscalationPolicy, error)
 	EscalationPolicy(ctx context.Context, id int) (*db.EscalationPolicy, error)
 	FindingStats(ctx context.Context, integrationID int, from time.Time, to time.Time) (*alerting.FindingStats, error)
-	HeartbeatMonitors(ctx context.Context) ([]*heartbeats.Monitor, error)
+	HeartbeatMonitors(ctx context.Context, teamID *int) ([]*heartbeats.Monitor, error)
 	HeartbeatMonitor(ctx context.Context, id int) (*heartbeats.Monitor, error)
-	InboundMessages(ctx context.Context, integrationID *int, status []db.InboundStatus, first *int, after *string) (*InboundMessageConnection, error)
+	InboundMessages(ctx context.Context, integrationID *int, status []db.InboundStatus, first *int, after *string, teamIds []int) (*InboundMessageConnection, error)
 	InboundMessage(ctx context.Context, id int) (*db.InboundMessage, error)
-	Integrations(ctx context.Context) ([]*db.Integration, error)
+	Integrations(ctx context.Context, teamID *int) ([]*db.Integration, error)
 	Integration(ctx context.Context, id int) (*db.Integration, error)
-	Rulesets(ctx context.Context) ([]*db.Ruleset, error)
+	Rulesets(ctx context.Context, teamID *int) ([]*db.Ruleset, error)
 	Ruleset(ctx context.Context, id int) (*db.Ruleset, error)
 	ReplayRuleset(ctx context.Context, integrationID int, ruleset RulesetInput, from time.Time, to time.Time) (*alerting.Replay, error)
-	MaintenanceWindows(ctx context.Context, activeAt *time.Time) ([]*db.MaintenanceWindow, error)
+	MaintenanceWindows(ctx context.Context, activeAt *time.Time, teamID *int) ([]*db.MaintenanceWindow, error)
 	MaintenanceWindow(ctx context.Context, id int) (*db.MaintenanceWindow, error)
-	Schedules(ctx context.Context) ([]*db.Schedule, error)
+	Schedules(ctx context.Context, teamID *int) ([]*db.Schedule, error)
 	Schedule(ctx context.Context, id int) (*db.Schedule, error)
 	OnCall(ctx context.Context, scheduleID int, at *time.Time) ([]*db.User, error)
 	Shifts(ctx context.Context, scheduleID int, from time.Time, to time.Time) ([]*Shift, error)
@@ -867,6 +898,9 @@ type RuleRouteResolver interface {
 	RecipientUsers(ctx context.Context, obj *rules.Route) ([]*db.User, error)
 	RecipientGroups(ctx context.Context, obj *rules.Route) ([]*db.Group, error)
 }
+type RulesetResolver interface {
+	Team(ctx context.Context, obj *db.Ruleset) (*db.Group, error)
+}
 type RulesetReplayResolver interface {
 	Before(ctx context.Context, obj *alerting.Replay) ([]*OutcomeCount, error)
 	After(ctx context.Context, obj *alerting.Replay) ([]*OutcomeCount, error)
@@ -876,6 +910,8 @@ type ScanHeartbeatResolver interface {
 }
 type ScheduleResolver interface {
 	Overrides(ctx context.Context, obj *db.Schedule, from *time.Time) ([]*db.ScheduleOverride, error)
+
+	Team(ctx context.Context, obj *db.Schedule) (*db.Group, error)
 }
 type ScheduleLayerResolver interface {
 	Participants(ctx context.Context, obj *db.ScheduleLayer) ([]*db.User, error)
@@ -904,6 +940,7 @@ type TimelineEntryResolver interface {
 type UserResolver interface {
 	ContactMethods(ctx context.Context, obj *db.User) ([]*db.ContactMethod, error)
 	NotificationRules(ctx context.Context, obj *db.User) ([]*db.NotificationRule, error)
+	Teams(ctx context.Context, obj *db.User) ([]*UserTeam, error)
 }
 type WorkflowResolver interface {
 	Integration(ctx context.Context, obj *db.Workflow) (*db.Integration, error)
@@ -1468,6 +1505,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EscalationPolicy.Steps(childComplexity), true
+	case "EscalationPolicy.team":
+		if e.ComplexityRoot.EscalationPolicy.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationPolicy.Team(childComplexity), true
 	case "EscalationPolicy.updatedAt":
 		if e.ComplexityRoot.EscalationPolicy.UpdatedAt == nil {
 			break
@@ -1550,6 +1593,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Group.Members(childComplexity), true
+	case "Group.memberships":
+		if e.ComplexityRoot.Group.Memberships == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.Memberships(childComplexity), true
 	case "Group.name":
 		if e.ComplexityRoot.Group.Name == nil {
 			break
@@ -1655,6 +1704,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HeartbeatMonitor.Status(childComplexity), true
+	case "HeartbeatMonitor.team":
+		if e.ComplexityRoot.HeartbeatMonitor.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HeartbeatMonitor.Team(childComplexity), true
 	case "HeartbeatMonitor.url":
 		if e.ComplexityRoot.HeartbeatMonitor.URL == nil {
 			break
@@ -1886,6 +1941,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Integration.SignatureRequired(childComplexity), true
+	case "Integration.team":
+		if e.ComplexityRoot.Integration.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Integration.Team(childComplexity), true
 	case "Integration.type":
 		if e.ComplexityRoot.Integration.Type == nil {
 			break
@@ -2015,6 +2076,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MaintenanceWindow.StartsAt(childComplexity), true
+	case "MaintenanceWindow.team":
+		if e.ComplexityRoot.MaintenanceWindow.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MaintenanceWindow.Team(childComplexity), true
 	case "MaintenanceWindow.updatedAt":
 		if e.ComplexityRoot.MaintenanceWindow.UpdatedAt == nil {
 			break
@@ -2158,7 +2225,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.AddGroupMember(childComplexity, args["groupId"].(int), args["userId"].(int)), true
+		return e.ComplexityRoot.Mutation.AddGroupMember(childComplexity, args["groupId"].(int), args["userId"].(int), args["role"].(*db.TeamRole)), true
 	case "Mutation.assignAlert":
 		if e.ComplexityRoot.Mutation.AssignAlert == nil {
 			break
@@ -2599,6 +2666,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SendContactMethodVerification(childComplexity, args["id"].(int)), true
+	case "Mutation.setGroupMemberRole":
+		if e.ComplexityRoot.Mutation.SetGroupMemberRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setGroupMemberRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetGroupMemberRole(childComplexity, args["groupId"].(int), args["userId"].(int), args["role"].(db.TeamRole)), true
 	case "Mutation.signOut":
 		if e.ComplexityRoot.Mutation.SignOut == nil {
 			break
@@ -2953,7 +3031,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.EscalationPolicies(childComplexity), true
+		args, err := ec.field_Query_escalationPolicies_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.EscalationPolicies(childComplexity, args["teamId"].(*int)), true
 	case "Query.escalationPolicy":
 		if e.ComplexityRoot.Query.EscalationPolicy == nil {
 			break
@@ -3009,7 +3092,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.HeartbeatMonitors(childComplexity), true
+		args, err := ec.field_Query_heartbeatMonitors_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HeartbeatMonitors(childComplexity, args["teamId"].(*int)), true
 	case "Query.inboundMessage":
 		if e.ComplexityRoot.Query.InboundMessage == nil {
 			break
@@ -3031,7 +3119,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.InboundMessages(childComplexity, args["integrationId"].(*int), args["status"].([]db.InboundStatus), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.InboundMessages(childComplexity, args["integrationId"].(*int), args["status"].([]db.InboundStatus), args["first"].(*int), args["after"].(*string), args["teamIds"].([]int)), true
 	case "Query.integration":
 		if e.ComplexityRoot.Query.Integration == nil {
 			break
@@ -3048,7 +3136,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.Integrations(childComplexity), true
+		args, err := ec.field_Query_integrations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Integrations(childComplexity, args["teamId"].(*int)), true
 
 	case "Query.maintenanceWindow":
 		if e.ComplexityRoot.Query.MaintenanceWindow == nil {
@@ -3071,7 +3164,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.MaintenanceWindows(childComplexity, args["activeAt"].(*time.Time)), true
+		return e.ComplexityRoot.Query.MaintenanceWindows(childComplexity, args["activeAt"].(*time.Time), args["teamId"].(*int)), true
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
 			break
@@ -3128,7 +3221,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.Rulesets(childComplexity), true
+		args, err := ec.field_Query_rulesets_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Rulesets(childComplexity, args["teamId"].(*int)), true
 	case "Query.schedule":
 		if e.ComplexityRoot.Query.Schedule == nil {
 			break
@@ -3145,7 +3243,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.Schedules(childComplexity), true
+		args, err := ec.field_Query_schedules_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Schedules(childComplexity, args["teamId"].(*int)), true
 	case "Query.shiftSwaps":
 		if e.ComplexityRoot.Query.ShiftSwaps == nil {
 			break
@@ -3377,6 +3480,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Ruleset.Rules(childComplexity), true
+	case "Ruleset.team":
+		if e.ComplexityRoot.Ruleset.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Ruleset.Team(childComplexity), true
 	case "Ruleset.updatedAt":
 		if e.ComplexityRoot.Ruleset.UpdatedAt == nil {
 			break
@@ -3505,6 +3614,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Schedule.Overrides(childComplexity, args["from"].(*time.Time)), true
+	case "Schedule.team":
+		if e.ComplexityRoot.Schedule.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Team(childComplexity), true
 	case "Schedule.timeZone":
 		if e.ComplexityRoot.Schedule.TimeZone == nil {
 			break
@@ -3756,6 +3871,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.InboundLog(childComplexity, args["integrationId"].(*int), args["after"].(*string)), true
 
+	case "TeamMembership.role":
+		if e.ComplexityRoot.TeamMembership.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamMembership.Role(childComplexity), true
+	case "TeamMembership.user":
+		if e.ComplexityRoot.TeamMembership.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamMembership.User(childComplexity), true
+
 	case "TimelineEntry.at":
 		if e.ComplexityRoot.TimelineEntry.At == nil {
 			break
@@ -3829,6 +3957,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Role(childComplexity), true
+	case "User.teams":
+		if e.ComplexityRoot.User.Teams == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Teams(childComplexity), true
+
+	case "UserTeam.role":
+		if e.ComplexityRoot.UserTeam.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserTeam.Role(childComplexity), true
+	case "UserTeam.team":
+		if e.ComplexityRoot.UserTeam.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserTeam.Team(childComplexity), true
 
 	case "Workflow.action":
 		if e.ComplexityRoot.Workflow.Action == nil {
@@ -4166,6 +4313,8 @@ input AlertFilter {
   suppressed: Boolean
   "True: only alerts marked overdue (closed since or not; add status for the unclosed); false: only the others."
   overdue: Boolean
+  "Only the alerts of these teams: those of their integrations and heartbeat monitors."
+  teamIds: [ID!]
 }
 
 type AlertConnection {
@@ -4300,6 +4449,8 @@ enum AuditAction {
   SWAP_CANCELLED
   "The user signed in through the identity provider (single sign-on)."
   SIGNED_IN
+  "A team member's role changed."
+  MEMBER_ROLE_CHANGED
 }
 
 "One change to the configuration."
@@ -4450,7 +4601,7 @@ input CreateNotificationRuleInput {
 	{Name: "../schema/escalation.graphqls", Input: `# Escalation policies: who is paged, in which order.
 
 extend type Query {
-  escalationPolicies: [EscalationPolicy!]!
+  escalationPolicies(teamId: ID): [EscalationPolicy!]!
   escalationPolicy(id: ID!): EscalationPolicy
 }
 
@@ -4567,7 +4718,7 @@ type SeverityFindingStats {
 	{Name: "../schema/heartbeats.graphqls", Input: `# Heartbeat monitors: a job that must report in every so often.
 
 extend type Query {
-  heartbeatMonitors: [HeartbeatMonitor!]!
+  heartbeatMonitors(teamId: ID): [HeartbeatMonitor!]!
   heartbeatMonitor(id: ID!): HeartbeatMonitor
 }
 
@@ -4646,7 +4797,7 @@ extend type Alert {
 
 extend type Query {
   "The inbound log, newest first."
-  inboundMessages(integrationId: ID, status: [InboundStatus!], first: Int, after: String): InboundMessageConnection!
+  inboundMessages(integrationId: ID, status: [InboundStatus!], first: Int, after: String, teamIds: [ID!]): InboundMessageConnection!
   inboundMessage(id: ID!): InboundMessage
 }
 
@@ -4700,9 +4851,9 @@ type InboundMessage {
 	{Name: "../schema/integrations.graphqls", Input: `# Integrations, their mappings and rulesets.
 
 extend type Query {
-  integrations: [Integration!]!
+  integrations(teamId: ID): [Integration!]!
   integration(id: ID!): Integration
-  rulesets: [Ruleset!]!
+  rulesets(teamId: ID): [Ruleset!]!
   ruleset(id: ID!): Ruleset
 }
 
@@ -5107,7 +5258,7 @@ type ReplayedMessage {
 
 extend type Query {
   "Every maintenance window, or with activeAt those covering their integrations at that instant."
-  maintenanceWindows(activeAt: Time): [MaintenanceWindow!]!
+  maintenanceWindows(activeAt: Time, teamId: ID): [MaintenanceWindow!]!
   maintenanceWindow(id: ID!): MaintenanceWindow
 }
 
@@ -5205,7 +5356,7 @@ input UpdateMaintenanceWindowInput {
 	{Name: "../schema/schedules.graphqls", Input: `# On-call schedules: rotation layers, restrictions and overrides.
 
 extend type Query {
-  schedules: [Schedule!]!
+  schedules(teamId: ID): [Schedule!]!
   schedule(id: ID!): Schedule
   "Who is on call for the schedule at an instant (default: now), overrides applied."
   onCall(scheduleId: ID!, at: Time): [User!]!
@@ -5474,6 +5625,129 @@ type AlertEvent {
   alert: Alert!
 }
 `, BuiltIn: false},
+	{Name: "../schema/teams.graphqls", Input: `# Teams: a group is a team. It owns configured things; its members hold a
+# team role there. A user's right on a thing is the higher of their
+# global role and their role in the thing's team.
+
+"What a member may do with the things their team owns."
+enum TeamRole {
+  "Configures the team's things and manages its members."
+  MANAGER
+  "Acts on the team's alerts."
+  RESPONDER
+  "Reads the team's things."
+  OBSERVER
+}
+
+type TeamMembership {
+  user: User!
+  role: TeamRole!
+}
+
+"One team a user belongs to, and their role there."
+type UserTeam {
+  team: Group!
+  role: TeamRole!
+}
+
+extend type Group {
+  "The members with their team roles, by user id."
+  memberships: [TeamMembership!]!
+}
+
+extend type User {
+  "The teams the user belongs to; on me, the SPA's default view."
+  teams: [UserTeam!]!
+}
+
+extend type Mutation {
+  "Changes a member's team role: admins and the team's managers."
+  setGroupMemberRole(groupId: ID!, userId: ID!, role: TeamRole!): Group!
+}
+
+extend type Integration {
+  "The owning team; null is organisation-wide."
+  team: Group
+}
+
+extend type Ruleset {
+  "The owning team; null is organisation-wide."
+  team: Group
+}
+
+extend type EscalationPolicy {
+  "The owning team; null is organisation-wide."
+  team: Group
+}
+
+extend type Schedule {
+  "The owning team; null is organisation-wide."
+  team: Group
+}
+
+extend type HeartbeatMonitor {
+  "The owning team; null is organisation-wide."
+  team: Group
+}
+
+extend type MaintenanceWindow {
+  "The owning team; null is organisation-wide."
+  team: Group
+}
+
+# On create, teamId owns the new thing (configure rights on that team
+# needed). On update, leaving it out keeps the owner, an explicit null
+# makes the thing organisation-wide (admins only), an id moves it
+# (configure rights on both teams needed).
+
+extend input CreateIntegrationInput {
+  teamId: ID
+}
+
+extend input UpdateIntegrationInput {
+  teamId: ID
+}
+
+extend input CreateRulesetInput {
+  teamId: ID
+}
+
+extend input UpdateRulesetInput {
+  teamId: ID
+}
+
+extend input CreateEscalationPolicyInput {
+  teamId: ID
+}
+
+extend input UpdateEscalationPolicyInput {
+  teamId: ID
+}
+
+extend input CreateScheduleInput {
+  teamId: ID
+}
+
+extend input UpdateScheduleInput {
+  teamId: ID
+}
+
+extend input CreateHeartbeatMonitorInput {
+  teamId: ID
+}
+
+extend input UpdateHeartbeatMonitorInput {
+  teamId: ID
+}
+
+extend input CreateMaintenanceWindowInput {
+  teamId: ID
+}
+
+extend input UpdateMaintenanceWindowInput {
+  teamId: ID
+}
+`, BuiltIn: false},
 	{Name: "../schema/users.graphqls", Input: `# Users, groups, sign-in and API keys.
 
 extend type Query {
@@ -5509,7 +5783,8 @@ extend type Mutation {
   createGroup(input: CreateGroupInput!): Group!
   updateGroup(id: ID!, input: UpdateGroupInput!): Group!
   deleteGroup(id: ID!): Boolean!
-  addGroupMember(groupId: ID!, userId: ID!): Group!
+  "Adds a member to a group (a team) with a team role, RESPONDER by default: admins and the team's managers."
+  addGroupMember(groupId: ID!, userId: ID!, role: TeamRole): Group!
   removeGroupMember(groupId: ID!, userId: ID!): Group!
   """
   Exchanges the one-time code single sign-on hands the app (in
@@ -5519,10 +5794,17 @@ extend type Mutation {
   exchangeLoginCode(code: String!): AuthPayload!
 }
 
+"""
+Global roles. ADMIN configures everything, RESPONDER acts on every
+alert, VIEWER reads everything; MEMBER reads the directory and what
+belongs to the organisation, and reads, acts or configures a team's
+things only through a team role.
+"""
 enum Role {
   ADMIN
   RESPONDER
   VIEWER
+  MEMBER
 }
 
 type AuthPayload {
@@ -5558,6 +5840,7 @@ input UpdateUserInput {
   role: Role
 }
 
+"A group is a team: it owns integrations, rulesets, escalation policies, schedules, heartbeat monitors and maintenance windows, and each member holds a team role in it."
 type Group {
   id: ID!
   name: String!
@@ -5953,6 +6236,8 @@ func (ec *executionContext) childFields_EscalationPolicy(ctx context.Context, fi
 		return ec.fieldContext_EscalationPolicy_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_EscalationPolicy_updatedAt(ctx, field)
+	case "team":
+		return ec.fieldContext_EscalationPolicy_team(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EscalationPolicy", field.Name)
 }
@@ -6003,6 +6288,8 @@ func (ec *executionContext) childFields_Group(ctx context.Context, field graphql
 		return ec.fieldContext_Group_description(ctx, field)
 	case "members":
 		return ec.fieldContext_Group_members(ctx, field)
+	case "memberships":
+		return ec.fieldContext_Group_memberships(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Group", field.Name)
 }
@@ -6055,6 +6342,8 @@ func (ec *executionContext) childFields_HeartbeatMonitor(ctx context.Context, fi
 		return ec.fieldContext_HeartbeatMonitor_recipientGroups(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_HeartbeatMonitor_createdAt(ctx, field)
+	case "team":
+		return ec.fieldContext_HeartbeatMonitor_team(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HeartbeatMonitor", field.Name)
 }
@@ -6153,6 +6442,8 @@ func (ec *executionContext) childFields_Integration(ctx context.Context, field g
 		return ec.fieldContext_Integration_routingKey(ctx, field)
 	case "emailAddress":
 		return ec.fieldContext_Integration_emailAddress(ctx, field)
+	case "team":
+		return ec.fieldContext_Integration_team(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Integration", field.Name)
 }
@@ -6209,6 +6500,8 @@ func (ec *executionContext) childFields_MaintenanceWindow(ctx context.Context, f
 		return ec.fieldContext_MaintenanceWindow_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_MaintenanceWindow_updatedAt(ctx, field)
+	case "team":
+		return ec.fieldContext_MaintenanceWindow_team(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MaintenanceWindow", field.Name)
 }
@@ -6433,6 +6726,8 @@ func (ec *executionContext) childFields_Ruleset(ctx context.Context, field graph
 		return ec.fieldContext_Ruleset_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Ruleset_updatedAt(ctx, field)
+	case "team":
+		return ec.fieldContext_Ruleset_team(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Ruleset", field.Name)
 }
@@ -6493,6 +6788,8 @@ func (ec *executionContext) childFields_Schedule(ctx context.Context, field grap
 		return ec.fieldContext_Schedule_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Schedule_updatedAt(ctx, field)
+	case "team":
+		return ec.fieldContext_Schedule_team(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Schedule", field.Name)
 }
@@ -6597,6 +6894,16 @@ func (ec *executionContext) childFields_ShiftSwap(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type ShiftSwap", field.Name)
 }
 
+func (ec *executionContext) childFields_TeamMembership(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_TeamMembership_user(ctx, field)
+	case "role":
+		return ec.fieldContext_TeamMembership_role(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TeamMembership", field.Name)
+}
+
 func (ec *executionContext) childFields_TimelineEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "at":
@@ -6629,8 +6936,20 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_contactMethods(ctx, field)
 	case "notificationRules":
 		return ec.fieldContext_User_notificationRules(ctx, field)
+	case "teams":
+		return ec.fieldContext_User_teams(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
+}
+
+func (ec *executionContext) childFields_UserTeam(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "team":
+		return ec.fieldContext_UserTeam_team(ctx, field)
+	case "role":
+		return ec.fieldContext_UserTeam_role(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserTeam", field.Name)
 }
 
 func (ec *executionContext) childFields_Workflow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6886,6 +7205,14 @@ func (ec *executionContext) field_Mutation_addGroupMember_args(ctx context.Conte
 		return nil, err
 	}
 	args["userId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "role",
+		func(ctx context.Context, v any) (*db.TeamRole, error) {
+			return ec.unmarshalOTeamRole2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐTeamRole(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["role"] = arg2
 	return args, nil
 }
 
@@ -7473,6 +7800,36 @@ func (ec *executionContext) field_Mutation_sendContactMethodVerification_args(ct
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setGroupMemberRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "groupId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "role",
+		func(ctx context.Context, v any) (db.TeamRole, error) {
+			return ec.unmarshalNTeamRole2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐTeamRole(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["role"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_signOutUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7869,6 +8226,20 @@ func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_escalationPolicies_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_escalationPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7941,6 +8312,20 @@ func (ec *executionContext) field_Query_heartbeatMonitor_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_heartbeatMonitors_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_inboundMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7990,6 +8375,14 @@ func (ec *executionContext) field_Query_inboundMessages_args(ctx context.Context
 		return nil, err
 	}
 	args["after"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "teamIds",
+		func(ctx context.Context, v any) ([]int, error) {
+			return ec.unmarshalOID2ᚕintᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamIds"] = arg4
 	return args, nil
 }
 
@@ -8004,6 +8397,20 @@ func (ec *executionContext) field_Query_integration_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_integrations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
 	return args, nil
 }
 
@@ -8032,6 +8439,14 @@ func (ec *executionContext) field_Query_maintenanceWindows_args(ctx context.Cont
 		return nil, err
 	}
 	args["activeAt"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg1
 	return args, nil
 }
 
@@ -8109,6 +8524,20 @@ func (ec *executionContext) field_Query_ruleset_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_rulesets_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_schedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8120,6 +8549,20 @@ func (ec *executionContext) field_Query_schedule_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_schedules_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
 	return args, nil
 }
 
@@ -10619,6 +11062,38 @@ func (ec *executionContext) fieldContext_EscalationPolicy_updatedAt(_ context.Co
 	return graphql.NewScalarFieldContext("EscalationPolicy", field, false, false, "Time")
 }
 
+func (ec *executionContext) _EscalationPolicy_team(ctx context.Context, field graphql.CollectedField, obj *db.EscalationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationPolicy_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EscalationPolicy().Team(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Group) graphql.Marshaler {
+			return ec.marshalOGroup2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroup(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationPolicy_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EscalationPolicy",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _EscalationStep_id(ctx context.Context, field graphql.CollectedField, obj *db.EscalationStep) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10940,6 +11415,38 @@ func (ec *executionContext) fieldContext_Group_members(_ context.Context, field 
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_memberships(ctx context.Context, field graphql.CollectedField, obj *db.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_memberships(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Group().Memberships(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*TeamMembership) graphql.Marshaler {
+			return ec.marshalNTeamMembership2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐTeamMembershipᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_memberships(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamMembership(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11361,6 +11868,38 @@ func (ec *executionContext) _HeartbeatMonitor_createdAt(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_HeartbeatMonitor_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("HeartbeatMonitor", field, false, false, "Time")
+}
+
+func (ec *executionContext) _HeartbeatMonitor_team(ctx context.Context, field graphql.CollectedField, obj *heartbeats.Monitor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HeartbeatMonitor_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.HeartbeatMonitor().Team(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Group) graphql.Marshaler {
+			return ec.marshalOGroup2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroup(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HeartbeatMonitor_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HeartbeatMonitor",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _InboundMessage_id(ctx context.Context, field graphql.CollectedField, obj *db.InboundMessage) (ret graphql.Marshaler) {
@@ -12409,6 +12948,38 @@ func (ec *executionContext) fieldContext_Integration_emailAddress(_ context.Cont
 	return graphql.NewScalarFieldContext("Integration", field, true, true, "String")
 }
 
+func (ec *executionContext) _Integration_team(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Integration_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Integration().Team(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Group) graphql.Marshaler {
+			return ec.marshalOGroup2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroup(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Integration_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Integration",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _IntegrationTestResult_status(ctx context.Context, field graphql.CollectedField, obj *IntegrationTestResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12889,6 +13460,38 @@ func (ec *executionContext) _MaintenanceWindow_updatedAt(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_MaintenanceWindow_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MaintenanceWindow", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MaintenanceWindow_team(ctx context.Context, field graphql.CollectedField, obj *db.MaintenanceWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MaintenanceWindow_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MaintenanceWindow().Team(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Group) graphql.Marshaler {
+			return ec.marshalOGroup2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroup(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MaintenanceWindow_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MaintenanceWindow",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _MappedFields_sourceId(ctx context.Context, field graphql.CollectedField, obj *rules.Fields) (ret graphql.Marshaler) {
@@ -15090,6 +15693,50 @@ func (ec *executionContext) fieldContext_Mutation_cancelShiftSwap(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setGroupMemberRole(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setGroupMemberRole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetGroupMemberRole(ctx, fc.Args["groupId"].(int), fc.Args["userId"].(int), fc.Args["role"].(db.TeamRole))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Group) graphql.Marshaler {
+			return ec.marshalNGroup2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setGroupMemberRole(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setGroupMemberRole_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15563,7 +16210,7 @@ func (ec *executionContext) _Mutation_addGroupMember(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().AddGroupMember(ctx, fc.Args["groupId"].(int), fc.Args["userId"].(int))
+			return ec.Resolvers.Mutation().AddGroupMember(ctx, fc.Args["groupId"].(int), fc.Args["userId"].(int), fc.Args["role"].(*db.TeamRole))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *db.Group) graphql.Marshaler {
@@ -16587,7 +17234,8 @@ func (ec *executionContext) _Query_escalationPolicies(ctx context.Context, field
 			return ec.fieldContext_Query_escalationPolicies(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().EscalationPolicies(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().EscalationPolicies(ctx, fc.Args["teamId"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*db.EscalationPolicy) graphql.Marshaler {
@@ -16597,7 +17245,7 @@ func (ec *executionContext) _Query_escalationPolicies(ctx context.Context, field
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_escalationPolicies(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_escalationPolicies(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -16606,6 +17254,17 @@ func (ec *executionContext) fieldContext_Query_escalationPolicies(_ context.Cont
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_EscalationPolicy(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_escalationPolicies_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -16707,7 +17366,8 @@ func (ec *executionContext) _Query_heartbeatMonitors(ctx context.Context, field 
 			return ec.fieldContext_Query_heartbeatMonitors(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().HeartbeatMonitors(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HeartbeatMonitors(ctx, fc.Args["teamId"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*heartbeats.Monitor) graphql.Marshaler {
@@ -16717,7 +17377,7 @@ func (ec *executionContext) _Query_heartbeatMonitors(ctx context.Context, field 
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_heartbeatMonitors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_heartbeatMonitors(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -16726,6 +17386,17 @@ func (ec *executionContext) fieldContext_Query_heartbeatMonitors(_ context.Conte
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_HeartbeatMonitor(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_heartbeatMonitors_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -16784,7 +17455,7 @@ func (ec *executionContext) _Query_inboundMessages(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().InboundMessages(ctx, fc.Args["integrationId"].(*int), fc.Args["status"].([]db.InboundStatus), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().InboundMessages(ctx, fc.Args["integrationId"].(*int), fc.Args["status"].([]db.InboundStatus), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["teamIds"].([]int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *InboundMessageConnection) graphql.Marshaler {
@@ -16871,7 +17542,8 @@ func (ec *executionContext) _Query_integrations(ctx context.Context, field graph
 			return ec.fieldContext_Query_integrations(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().Integrations(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Integrations(ctx, fc.Args["teamId"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*db.Integration) graphql.Marshaler {
@@ -16881,7 +17553,7 @@ func (ec *executionContext) _Query_integrations(ctx context.Context, field graph
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_integrations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_integrations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -16890,6 +17562,17 @@ func (ec *executionContext) fieldContext_Query_integrations(_ context.Context, f
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Integration(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_integrations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -16947,7 +17630,8 @@ func (ec *executionContext) _Query_rulesets(ctx context.Context, field graphql.C
 			return ec.fieldContext_Query_rulesets(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().Rulesets(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Rulesets(ctx, fc.Args["teamId"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*db.Ruleset) graphql.Marshaler {
@@ -16957,7 +17641,7 @@ func (ec *executionContext) _Query_rulesets(ctx context.Context, field graphql.C
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_rulesets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_rulesets(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -16966,6 +17650,17 @@ func (ec *executionContext) fieldContext_Query_rulesets(_ context.Context, field
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Ruleset(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_rulesets_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -17068,7 +17763,7 @@ func (ec *executionContext) _Query_maintenanceWindows(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().MaintenanceWindows(ctx, fc.Args["activeAt"].(*time.Time))
+			return ec.Resolvers.Query().MaintenanceWindows(ctx, fc.Args["activeAt"].(*time.Time), fc.Args["teamId"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*db.MaintenanceWindow) graphql.Marshaler {
@@ -17155,7 +17850,8 @@ func (ec *executionContext) _Query_schedules(ctx context.Context, field graphql.
 			return ec.fieldContext_Query_schedules(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().Schedules(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Schedules(ctx, fc.Args["teamId"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*db.Schedule) graphql.Marshaler {
@@ -17165,7 +17861,7 @@ func (ec *executionContext) _Query_schedules(ctx context.Context, field graphql.
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_schedules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_schedules(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -17174,6 +17870,17 @@ func (ec *executionContext) fieldContext_Query_schedules(_ context.Context, fiel
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Schedule(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_schedules_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -18484,6 +19191,38 @@ func (ec *executionContext) fieldContext_Ruleset_updatedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Ruleset", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Ruleset_team(ctx context.Context, field graphql.CollectedField, obj *db.Ruleset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Ruleset_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Ruleset().Team(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Group) graphql.Marshaler {
+			return ec.marshalOGroup2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroup(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Ruleset_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Ruleset",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RulesetReplay_messages(ctx context.Context, field graphql.CollectedField, obj *alerting.Replay) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19049,6 +19788,38 @@ func (ec *executionContext) _Schedule_updatedAt(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Schedule_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Schedule", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Schedule_team(ctx context.Context, field graphql.CollectedField, obj *db.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Schedule().Team(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Group) graphql.Marshaler {
+			return ec.marshalOGroup2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroup(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Schedule",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ScheduleLayer_id(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleLayer) (ret graphql.Marshaler) {
@@ -20025,6 +20796,61 @@ func (ec *executionContext) fieldContext_Subscription_inboundLog(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _TeamMembership_user(ctx context.Context, field graphql.CollectedField, obj *TeamMembership) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamMembership_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamMembership_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamMembership",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamMembership_role(ctx context.Context, field graphql.CollectedField, obj *TeamMembership) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamMembership_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Role, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.TeamRole) graphql.Marshaler {
+			return ec.marshalNTeamRole2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐTeamRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamMembership_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamMembership", field, false, false, "TeamRole")
+}
+
 func (ec *executionContext) _TimelineEntry_at(ctx context.Context, field graphql.CollectedField, obj *db.AlertLog) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20335,6 +21161,93 @@ func (ec *executionContext) fieldContext_User_notificationRules(_ context.Contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _User_teams(ctx context.Context, field graphql.CollectedField, obj *db.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_teams(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Teams(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*UserTeam) graphql.Marshaler {
+			return ec.marshalNUserTeam2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUserTeamᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_teams(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserTeam(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserTeam_team(ctx context.Context, field graphql.CollectedField, obj *UserTeam) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserTeam_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Team, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Group) graphql.Marshaler {
+			return ec.marshalNGroup2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐGroup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserTeam_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserTeam",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserTeam_role(ctx context.Context, field graphql.CollectedField, obj *UserTeam) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserTeam_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Role, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.TeamRole) graphql.Marshaler {
+			return ec.marshalNTeamRole2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐTeamRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserTeam_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserTeam", field, false, false, "TeamRole")
 }
 
 func (ec *executionContext) _Workflow_id(ctx context.Context, field graphql.CollectedField, obj *db.Workflow) (ret graphql.Marshaler) {
@@ -21842,7 +22755,7 @@ func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj a
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"status", "integrationId", "severity", "search", "grouped", "suppressed", "overdue"}
+	fieldsInOrder := [...]string{"status", "integrationId", "severity", "search", "grouped", "suppressed", "overdue", "teamIds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21898,6 +22811,13 @@ func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj a
 				return it, err
 			}
 			it.Overdue = data
+		case "teamIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamIds = data
 		}
 	}
 	return it, nil
@@ -22199,7 +23119,7 @@ func (ec *executionContext) unmarshalInputCreateEscalationPolicyInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "repeat", "steps", "ackTimeoutMinutes"}
+	fieldsInOrder := [...]string{"name", "description", "repeat", "steps", "ackTimeoutMinutes", "teamId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22241,6 +23161,13 @@ func (ec *executionContext) unmarshalInputCreateEscalationPolicyInput(ctx contex
 				return it, err
 			}
 			it.AckTimeoutMinutes = data
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = data
 		}
 	}
 	return it, nil
@@ -22325,7 +23252,7 @@ func (ec *executionContext) unmarshalInputCreateHeartbeatMonitorInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "intervalMinutes", "graceMinutes", "severity", "escalationPolicyId", "recipientUserIds", "recipientGroupIds"}
+	fieldsInOrder := [...]string{"name", "intervalMinutes", "graceMinutes", "severity", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "teamId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22381,6 +23308,13 @@ func (ec *executionContext) unmarshalInputCreateHeartbeatMonitorInput(ctx contex
 				return it, err
 			}
 			it.RecipientGroupIds = data
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = data
 		}
 	}
 	return it, nil
@@ -22409,7 +23343,7 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes", "scanHeartbeatHours", "regressionWindowDays", "remediation", "overduePolicyId"}
+	fieldsInOrder := [...]string{"name", "type", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes", "scanHeartbeatHours", "regressionWindowDays", "remediation", "overduePolicyId", "teamId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22535,6 +23469,13 @@ func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.OverduePolicyID = data
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = data
 		}
 	}
 	return it, nil
@@ -22563,7 +23504,7 @@ func (ec *executionContext) unmarshalInputCreateMaintenanceWindowInput(ctx conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "integrationIds", "startsAt", "endsAt", "recurrence", "pageOpenAlertsAfter"}
+	fieldsInOrder := [...]string{"name", "integrationIds", "startsAt", "endsAt", "recurrence", "pageOpenAlertsAfter", "teamId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22612,6 +23553,13 @@ func (ec *executionContext) unmarshalInputCreateMaintenanceWindowInput(ctx conte
 				return it, err
 			}
 			it.PageOpenAlertsAfter = data
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = data
 		}
 	}
 	return it, nil
@@ -22766,7 +23714,7 @@ func (ec *executionContext) unmarshalInputCreateRulesetInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "rules"}
+	fieldsInOrder := [...]string{"name", "description", "rules", "teamId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22794,6 +23742,13 @@ func (ec *executionContext) unmarshalInputCreateRulesetInput(ctx context.Context
 				return it, err
 			}
 			it.Rules = data
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = data
 		}
 	}
 	return it, nil
@@ -22822,7 +23777,7 @@ func (ec *executionContext) unmarshalInputCreateScheduleInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "timeZone", "layers"}
+	fieldsInOrder := [...]string{"name", "description", "timeZone", "layers", "teamId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22857,6 +23812,13 @@ func (ec *executionContext) unmarshalInputCreateScheduleInput(ctx context.Contex
 				return it, err
 			}
 			it.Layers = data
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = data
 		}
 	}
 	return it, nil
@@ -23781,7 +24743,7 @@ func (ec *executionContext) unmarshalInputUpdateEscalationPolicyInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "repeat", "steps", "ackTimeoutMinutes"}
+	fieldsInOrder := [...]string{"name", "description", "repeat", "steps", "ackTimeoutMinutes", "teamId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -23823,6 +24785,13 @@ func (ec *executionContext) unmarshalInputUpdateEscalationPolicyInput(ctx contex
 				return it, err
 			}
 			it.AckTimeoutMinutes = graphql.OmittableOf(data)
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -23907,7 +24876,7 @@ func (ec *executionContext) unmarshalInputUpdateHeartbeatMonitorInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "intervalMinutes", "graceMinutes", "severity", "escalationPolicyId", "recipientUserIds", "recipientGroupIds"}
+	fieldsInOrder := [...]string{"name", "intervalMinutes", "graceMinutes", "severity", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "teamId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -23963,6 +24932,13 @@ func (ec *executionContext) unmarshalInputUpdateHeartbeatMonitorInput(ctx contex
 				return it, err
 			}
 			it.RecipientGroupIds = data
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -23991,7 +24967,7 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes", "scanHeartbeatHours", "regressionWindowDays", "remediation", "overduePolicyId"}
+	fieldsInOrder := [...]string{"name", "enabled", "rulesetId", "mapping", "escalationPolicyId", "recipientUserIds", "recipientGroupIds", "signatureSecret", "rateLimitPerMinute", "grouping", "pageDelayMinutes", "autoCloseAfterMinutes", "scanHeartbeatHours", "regressionWindowDays", "remediation", "overduePolicyId", "teamId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -24110,6 +25086,13 @@ func (ec *executionContext) unmarshalInputUpdateIntegrationInput(ctx context.Con
 				return it, err
 			}
 			it.OverduePolicyID = graphql.OmittableOf(data)
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -24138,7 +25121,7 @@ func (ec *executionContext) unmarshalInputUpdateMaintenanceWindowInput(ctx conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "integrationIds", "startsAt", "endsAt", "recurrence", "pageOpenAlertsAfter"}
+	fieldsInOrder := [...]string{"name", "integrationIds", "startsAt", "endsAt", "recurrence", "pageOpenAlertsAfter", "teamId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -24187,6 +25170,13 @@ func (ec *executionContext) unmarshalInputUpdateMaintenanceWindowInput(ctx conte
 				return it, err
 			}
 			it.PageOpenAlertsAfter = data
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -24215,7 +25205,7 @@ func (ec *executionContext) unmarshalInputUpdateRulesetInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "rules"}
+	fieldsInOrder := [...]string{"name", "description", "rules", "teamId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -24243,6 +25233,13 @@ func (ec *executionContext) unmarshalInputUpdateRulesetInput(ctx context.Context
 				return it, err
 			}
 			it.Rules = data
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -24271,7 +25268,7 @@ func (ec *executionContext) unmarshalInputUpdateScheduleInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "timeZone", "layers"}
+	fieldsInOrder := [...]string{"name", "description", "timeZone", "layers", "teamId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -24306,6 +25303,13 @@ func (ec *executionContext) unmarshalInputUpdateScheduleInput(ctx context.Contex
 				return it, err
 			}
 			it.Layers = data
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -25324,43 +26328,49 @@ func (ec *executionContext) _EscalationPolicy(ctx context.Context, sel ast.Selec
 		case "id":
 			out.Values[i] = ec._EscalationPolicy_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._EscalationPolicy_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "description":
 			out.Values[i] = ec._EscalationPolicy_description(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "repeat":
 			out.Values[i] = ec._EscalationPolicy_repeat(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "steps":
 			out.Values[i] = ec._EscalationPolicy_steps(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "ackTimeoutMinutes":
 			out.Values[i] = ec._EscalationPolicy_ackTimeoutMinutes(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._EscalationPolicy_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._EscalationPolicy_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "team":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._EscalationPolicy_team(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25540,6 +26550,12 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Group_members(ctx, field, obj)
 				})
+		case "memberships":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Group_memberships(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25713,6 +26729,12 @@ func (ec *executionContext) _HeartbeatMonitor(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "team":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._HeartbeatMonitor_team(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26014,6 +27036,12 @@ func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionS
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Integration_emailAddress(ctx, field, obj)
 				})
+		case "team":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Integration_team(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26196,6 +27224,12 @@ func (ec *executionContext) _MaintenanceWindow(ctx context.Context, sel ast.Sele
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "team":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MaintenanceWindow_team(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26681,6 +27715,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "cancelShiftSwap":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_cancelShiftSwap(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setGroupMemberRole":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setGroupMemberRole(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -27632,33 +28673,39 @@ func (ec *executionContext) _Ruleset(ctx context.Context, sel ast.SelectionSet, 
 		case "id":
 			out.Values[i] = ec._Ruleset_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Ruleset_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "description":
 			out.Values[i] = ec._Ruleset_description(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "rules":
 			out.Values[i] = ec._Ruleset_rules(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Ruleset_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Ruleset_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "team":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Ruleset_team(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -27852,6 +28899,12 @@ func (ec *executionContext) _Schedule(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "team":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Schedule_team(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -28213,6 +29266,44 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
+var teamMembershipImplementors = []string{"TeamMembership"}
+
+func (ec *executionContext) _TeamMembership(ctx context.Context, sel ast.SelectionSet, obj *TeamMembership) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, teamMembershipImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TeamMembership")
+		case "user":
+			out.Values[i] = ec._TeamMembership_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "role":
+			out.Values[i] = ec._TeamMembership_role(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var timelineEntryImplementors = []string{"TimelineEntry"}
 
 func (ec *executionContext) _TimelineEntry(ctx context.Context, sel ast.SelectionSet, obj *db.AlertLog) graphql.Marshaler {
@@ -28317,6 +29408,50 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_notificationRules(ctx, field, obj)
 				})
+		case "teams":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_teams(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var userTeamImplementors = []string{"UserTeam"}
+
+func (ec *executionContext) _UserTeam(ctx context.Context, sel ast.SelectionSet, obj *UserTeam) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, userTeamImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UserTeam")
+		case "team":
+			out.Values[i] = ec._UserTeam_team(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "role":
+			out.Values[i] = ec._UserTeam_role(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -30236,6 +31371,45 @@ func (ec *executionContext) marshalNTargetType2githubᚗcomᚋklaxonhqᚋklaxon�
 	return res
 }
 
+func (ec *executionContext) marshalNTeamMembership2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐTeamMembershipᚄ(ctx context.Context, sel ast.SelectionSet, v []*TeamMembership) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTeamMembership2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐTeamMembership(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTeamMembership2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐTeamMembership(ctx context.Context, sel ast.SelectionSet, v *TeamMembership) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TeamMembership!")
+		return graphql.Null
+	}
+	return ec._TeamMembership(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTeamRole2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐTeamRole(ctx context.Context, v any) (db.TeamRole, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := db.TeamRole(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTeamRole2githubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐTeamRole(ctx context.Context, sel ast.SelectionSet, v db.TeamRole) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "TeamRole!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
 	res, err := graphql.UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -30341,6 +31515,30 @@ func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋd
 		return graphql.Null
 	}
 	return ec._User(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNUserTeam2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUserTeamᚄ(ctx context.Context, sel ast.SelectionSet, v []*UserTeam) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUserTeam2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUserTeam(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNUserTeam2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐUserTeam(ctx context.Context, sel ast.SelectionSet, v *UserTeam) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UserTeam!")
+		return graphql.Null
+	}
+	return ec._UserTeam(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNWeekday2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐWeekday(ctx context.Context, v any) (Weekday, error) {
@@ -31238,6 +32436,25 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalString(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOTeamRole2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐTeamRole(ctx context.Context, v any) (*db.TeamRole, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := db.TeamRole(tmp)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOTeamRole2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐTeamRole(ctx context.Context, sel ast.SelectionSet, v *db.TeamRole) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(*v))
 	return res
 }
 

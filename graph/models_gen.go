@@ -42,6 +42,8 @@ type AlertFilter struct {
 	Suppressed *bool `json:"suppressed,omitempty"`
 	// True: only alerts marked overdue (closed since or not; add status for the unclosed); false: only the others.
 	Overdue *bool `json:"overdue,omitempty"`
+	// Only the alerts of these teams: those of their integrations and heartbeat monitors.
+	TeamIds []int `json:"teamIds,omitempty"`
 }
 
 type AuditEntryConnection struct {
@@ -107,6 +109,7 @@ type CreateEscalationPolicyInput struct {
 	Steps []*EscalationStepInput `json:"steps"`
 	// 1 to 1440; leave out for no timeout.
 	AckTimeoutMinutes *int `json:"ackTimeoutMinutes,omitempty"`
+	TeamID            *int `json:"teamId,omitempty"`
 }
 
 type CreateGroupInput struct {
@@ -127,6 +130,7 @@ type CreateHeartbeatMonitorInput struct {
 	EscalationPolicyID *int  `json:"escalationPolicyId,omitempty"`
 	RecipientUserIds   []int `json:"recipientUserIds,omitempty"`
 	RecipientGroupIds  []int `json:"recipientGroupIds,omitempty"`
+	TeamID             *int  `json:"teamId,omitempty"`
 }
 
 type CreateIntegrationInput struct {
@@ -153,6 +157,7 @@ type CreateIntegrationInput struct {
 	Remediation          []*rules.Deadline `json:"remediation,omitempty"`
 	// An escalation policy for overdue alerts.
 	OverduePolicyID *int `json:"overduePolicyId,omitempty"`
+	TeamID          *int `json:"teamId,omitempty"`
 }
 
 type CreateMaintenanceWindowInput struct {
@@ -166,6 +171,7 @@ type CreateMaintenanceWindowInput struct {
 	Recurrence *MaintenanceRecurrenceInput `json:"recurrence,omitempty"`
 	// Default true.
 	PageOpenAlertsAfter *bool `json:"pageOpenAlertsAfter,omitempty"`
+	TeamID              *int  `json:"teamId,omitempty"`
 }
 
 type CreateNotificationRuleInput struct {
@@ -193,6 +199,7 @@ type CreateRulesetInput struct {
 	Name        string       `json:"name"`
 	Description *string      `json:"description,omitempty"`
 	Rules       []*RuleInput `json:"rules,omitempty"`
+	TeamID      *int         `json:"teamId,omitempty"`
 }
 
 type CreateScheduleInput struct {
@@ -200,6 +207,7 @@ type CreateScheduleInput struct {
 	Description *string               `json:"description,omitempty"`
 	TimeZone    string                `json:"timeZone"`
 	Layers      []*ScheduleLayerInput `json:"layers,omitempty"`
+	TeamID      *int                  `json:"teamId,omitempty"`
 }
 
 type CreateUserInput struct {
@@ -378,6 +386,11 @@ type Shift struct {
 type Subscription struct {
 }
 
+type TeamMembership struct {
+	User *db.User    `json:"user"`
+	Role db.TeamRole `json:"role"`
+}
+
 type UpdateContactMethodInput struct {
 	Name     *string `json:"name,omitempty"`
 	Value    *string `json:"value,omitempty"`
@@ -392,6 +405,7 @@ type UpdateEscalationPolicyInput struct {
 	Steps []*EscalationStepInput `json:"steps,omitempty"`
 	// 1 to 1440. An explicit null turns the timeout off; leaving it out keeps it.
 	AckTimeoutMinutes graphql.Omittable[*int] `json:"ackTimeoutMinutes,omitempty"`
+	TeamID            graphql.Omittable[*int] `json:"teamId,omitempty"`
 }
 
 type UpdateGroupInput struct {
@@ -411,7 +425,8 @@ type UpdateHeartbeatMonitorInput struct {
 	// Replaces the recipient users when given.
 	RecipientUserIds []int `json:"recipientUserIds,omitempty"`
 	// Replaces the recipient groups when given.
-	RecipientGroupIds []int `json:"recipientGroupIds,omitempty"`
+	RecipientGroupIds []int                   `json:"recipientGroupIds,omitempty"`
+	TeamID            graphql.Omittable[*int] `json:"teamId,omitempty"`
 }
 
 type UpdateIntegrationInput struct {
@@ -443,6 +458,7 @@ type UpdateIntegrationInput struct {
 	Remediation []*rules.Deadline `json:"remediation,omitempty"`
 	// An explicit null removes the overdue policy; leaving it out keeps it.
 	OverduePolicyID graphql.Omittable[*int] `json:"overduePolicyId,omitempty"`
+	TeamID          graphql.Omittable[*int] `json:"teamId,omitempty"`
 }
 
 type UpdateMaintenanceWindowInput struct {
@@ -455,13 +471,15 @@ type UpdateMaintenanceWindowInput struct {
 	// Null removes the recurrence (then endsAt is required).
 	Recurrence          graphql.Omittable[*MaintenanceRecurrenceInput] `json:"recurrence,omitempty"`
 	PageOpenAlertsAfter *bool                                          `json:"pageOpenAlertsAfter,omitempty"`
+	TeamID              graphql.Omittable[*int]                        `json:"teamId,omitempty"`
 }
 
 type UpdateRulesetInput struct {
 	Name        *string `json:"name,omitempty"`
 	Description *string `json:"description,omitempty"`
 	// Replaces all rules when given.
-	Rules []*RuleInput `json:"rules,omitempty"`
+	Rules  []*RuleInput            `json:"rules,omitempty"`
+	TeamID graphql.Omittable[*int] `json:"teamId,omitempty"`
 }
 
 type UpdateScheduleInput struct {
@@ -469,7 +487,8 @@ type UpdateScheduleInput struct {
 	Description *string `json:"description,omitempty"`
 	TimeZone    *string `json:"timeZone,omitempty"`
 	// Replaces all layers when given.
-	Layers []*ScheduleLayerInput `json:"layers,omitempty"`
+	Layers []*ScheduleLayerInput   `json:"layers,omitempty"`
+	TeamID graphql.Omittable[*int] `json:"teamId,omitempty"`
 }
 
 type UpdateUserInput struct {
@@ -478,6 +497,12 @@ type UpdateUserInput struct {
 	Password *string `json:"password,omitempty"`
 	// Only admins may change roles.
 	Role *db.Role `json:"role,omitempty"`
+}
+
+// One team a user belongs to, and their role there.
+type UserTeam struct {
+	Team *db.Group   `json:"team"`
+	Role db.TeamRole `json:"role"`
 }
 
 type WorkflowAction struct {

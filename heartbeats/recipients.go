@@ -46,6 +46,7 @@ type record struct {
 	EscalationPolicyID *int   `json:"escalationPolicyId"`
 	RecipientUserIDs   []int  `json:"recipientUserIds"`
 	RecipientGroupIDs  []int  `json:"recipientGroupIds"`
+	TeamID             *int   `json:"teamId,omitempty"`
 }
 
 func recordOf(ctx context.Context, idb bun.IDB, m *Monitor) (*record, error) {
@@ -56,5 +57,6 @@ func recordOf(ctx context.Context, idb bun.IDB, m *Monitor) (*record, error) {
 	return &record{
 		Name: m.Name, Token: m.Token, IntervalMinutes: m.IntervalMinutes, GraceMinutes: m.GraceMinutes,
 		Severity: m.Severity, EscalationPolicyID: m.EscalationPolicyID, RecipientUserIDs: users, RecipientGroupIDs: groups,
+		TeamID: m.TeamID,
 	}, nil
 }

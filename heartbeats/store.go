@@ -121,6 +121,8 @@ func (s *Store) URL(m *Monitor) string {
 // Input is what createHeartbeatMonitor and updateHeartbeatMonitor take;
 // nil means "default" on create and "unchanged" on update.
 type Input struct {
+	// Team is the owning team; on update, unset keeps it.
+	Team            db.TeamChange
 	Name            *string
 	IntervalMinutes *int
 	GraceMinutes    *int
@@ -136,6 +138,7 @@ type Input struct {
 }
 
 func apply(m *Monitor, in Input) error {
+	in.Team.Apply(&m.TeamID)
 	if in.Name != nil {
 		name, err := invalid.Name("name", *in.Name)
 		if err != nil {
@@ -296,7 +299,7 @@ func (s *Store) UpdateMonitor(ctx context.Context, id int, in Input) (*Monitor, 
 		}
 		m.UpdatedAt = s.clock()
 		if _, err := tx.NewUpdate().Model(m).
-			Column("name", "interval_minutes", "grace_minutes", "severity", "escalation_policy_id", "updated_at").
+			Column("name", "team_id", "interval_minutes", "grace_minutes", "severity", "escalation_policy_id", "updated_at").
 			WherePK().Exec(ctx); err != nil {
 			return nameTaken(fmt.Errorf("update heartbeat monitor %d: %w", id, err))
 		}

@@ -35,6 +35,7 @@ type integrationRecord struct {
 	Remediation           rules.Remediation     `json:"remediation,omitempty"`
 	OverduePolicyID       *int                  `json:"overduePolicyId,omitempty"`
 	RoutingKey            string                `json:"routingKey"`
+	TeamID                *int                  `json:"teamId,omitempty"`
 }
 
 // recordOfIntegration reads the integration's recipients through idb,
@@ -56,6 +57,7 @@ func recordOfIntegration(ctx context.Context, idb bun.IDB, integ *db.Integration
 		Remediation:          integ.Remediation,
 		OverduePolicyID:      integ.OverduePolicyID,
 		RoutingKey:           integ.RoutingKey,
+		TeamID:               integ.TeamID,
 	}
 	for _, rec := range recipients {
 		switch rec.Kind {
@@ -72,8 +74,9 @@ type rulesetRecord struct {
 	Name        string       `json:"name"`
 	Description string       `json:"description"`
 	Rules       []rules.Rule `json:"rules"`
+	TeamID      *int         `json:"teamId,omitempty"`
 }
 
 func recordOfRuleset(rs *db.Ruleset) *rulesetRecord {
-	return &rulesetRecord{Name: rs.Name, Description: rs.Description, Rules: rs.RuleSpecs()}
+	return &rulesetRecord{Name: rs.Name, Description: rs.Description, Rules: rs.RuleSpecs(), TeamID: rs.TeamID}
 }

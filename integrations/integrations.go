@@ -19,6 +19,8 @@ import (
 // IntegrationInput is what createIntegration and updateIntegration take;
 // nil means "default" on create and "unchanged" on update.
 type IntegrationInput struct {
+	// Team is the owning team; on update, unset keeps it.
+	Team      db.TeamChange
 	Name      *string
 	Type      *rules.IntegrationType
 	Enabled   *bool
@@ -128,7 +130,7 @@ func (s *Store) CreateIntegration(ctx context.Context, in IntegrationInput) (*db
 			return err
 		}
 		if in.RulesetID == nil {
-			rs, err := insertRuleset(ctx, tx, now, integ.Name+" rules", "Created from the "+string(integ.Type)+" preset.", presetRules)
+			rs, err := insertRuleset(ctx, tx, now, integ.TeamID, integ.Name+" rules", "Created from the "+string(integ.Type)+" preset.", presetRules)
 			if err != nil {
 				return err
 			}
@@ -287,6 +289,7 @@ const (
 )
 
 func applyIntegration(integ *db.Integration, in IntegrationInput) error {
+	in.Team.Apply(&integ.TeamID)
 	if in.Name != nil {
 		name, err := invalid.Name("name", *in.Name)
 		if err != nil {

@@ -17,6 +17,8 @@ import (
 // RulesetInput is what createRuleset and updateRuleset take; nil means
 // "empty" on create and "unchanged" on update.
 type RulesetInput struct {
+	// Team is the owning team; on update, unset keeps it.
+	Team        db.TeamChange
 	Name        *string
 	Description *string
 	Rules       []rules.Rule // nil keeps the rules on update
@@ -62,7 +64,7 @@ func (s *Store) CreateRuleset(ctx context.Context, in RulesetInput) (*db.Ruleset
 	}
 	var rs *db.Ruleset
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		rs, err = insertRuleset(ctx, tx, s.clock(), name, desc, in.Rules)
+		rs, err = insertRuleset(ctx, tx, s.clock(), in.Team.TeamID, name, desc, in.Rules)
 		return err
 	})
 	if err != nil {
@@ -89,6 +91,7 @@ func (s *Store) UpdateRuleset(ctx context.Context, id int, in RulesetInput) (*db
 		if rs.Name, rs.Description, err = rulesetText(in, rs.Name, rs.Description); err != nil {
 			return err
 		}
+		in.Team.Apply(&rs.TeamID)
 		rs.UpdatedAt = s.clock()
 		if _, err := tx.NewUpdate().Model(rs).WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("update ruleset %d: %w", id, err)
@@ -139,8 +142,8 @@ func rulesetExists(ctx context.Context, tx bun.Tx, id int) error {
 
 // insertRuleset stores a new ruleset and records its creation, whether an
 // admin made it or an integration made it from its preset.
-func insertRuleset(ctx context.Context, tx bun.Tx, now time.Time, name, desc string, specs []rules.Rule) (*db.Ruleset, error) {
-	rs := &db.Ruleset{Name: name, Description: desc, CreatedAt: now, UpdatedAt: now}
+func insertRuleset(ctx context.Context, tx bun.Tx, now time.Time, teamID *int, name, desc string, specs []rules.Rule) (*db.Ruleset, error) {
+	rs := &db.Ruleset{Name: name, TeamID: teamID, Description: desc, CreatedAt: now, UpdatedAt: now}
 	if _, err := tx.NewInsert().Model(rs).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("create ruleset: %w", err)
 	}

@@ -15,6 +15,7 @@ type windowRecord struct {
 	EndsAt              *time.Time   `json:"endsAt"`
 	Recurrence          *recurRecord `json:"recurrence"`
 	PageOpenAlertsAfter bool         `json:"pageOpenAlertsAfter"`
+	TeamID              *int         `json:"teamId,omitempty"`
 }
 
 type recurRecord struct {
@@ -26,7 +27,7 @@ type recurRecord struct {
 
 func recordOfWindow(w *db.MaintenanceWindow) *windowRecord {
 	r := &windowRecord{Name: w.Name, IntegrationIDs: w.IntegrationIDs, StartsAt: w.StartsAt, EndsAt: w.EndsAt,
-		PageOpenAlertsAfter: w.PageOpenAlertsAfter}
+		PageOpenAlertsAfter: w.PageOpenAlertsAfter, TeamID: w.TeamID}
 	if rec := w.Recurrence(); rec != nil {
 		r.Recurrence = &recurRecord{StartTime: w.RecurStartTime, DurationMinutes: w.RecurDurationMinutes, TimeZone: w.RecurTimeZone}
 		for _, d := range rec.Weekdays {

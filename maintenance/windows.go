@@ -22,6 +22,8 @@ import (
 // Recurrence are set (possibly to nil, removing them) when their Set flag
 // is.
 type Input struct {
+	// Team is the owning team; on update, unset keeps it.
+	Team           db.TeamChange
 	Name           *string
 	IntegrationIDs []int
 	// StartsAt defaults to now on create: an ad-hoc window.
@@ -260,6 +262,7 @@ func insertLinks(ctx context.Context, tx bun.Tx, w *db.MaintenanceWindow) error 
 
 // apply validates in and sets it on w.
 func apply(w *db.MaintenanceWindow, in Input) error {
+	in.Team.Apply(&w.TeamID)
 	if in.Name != nil {
 		name, err := invalid.Name("name", *in.Name)
 		if err != nil {

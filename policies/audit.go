@@ -13,6 +13,7 @@ type policyRecord struct {
 	Steps       []stepRecord `json:"steps"`
 	// AckTimeoutMinutes is null when acknowledgements never time out.
 	AckTimeoutMinutes *int `json:"ackTimeoutMinutes"`
+	TeamID            *int `json:"teamId,omitempty"`
 }
 
 type stepRecord struct {
@@ -21,7 +22,7 @@ type stepRecord struct {
 }
 
 func recordOfPolicy(p *db.EscalationPolicy) *policyRecord {
-	r := &policyRecord{Name: p.Name, Description: p.Description, Repeat: p.Repeat, Steps: []stepRecord{}, AckTimeoutMinutes: p.AckTimeoutMinutes}
+	r := &policyRecord{Name: p.Name, Description: p.Description, Repeat: p.Repeat, Steps: []stepRecord{}, AckTimeoutMinutes: p.AckTimeoutMinutes, TeamID: p.TeamID}
 	for _, s := range p.Steps {
 		r.Steps = append(r.Steps, stepRecord{DelayMinutes: s.DelayMinutes, Targets: s.Targets})
 	}

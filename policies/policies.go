@@ -17,6 +17,8 @@ import (
 // take; nil means "default" on create and "unchanged" on update. Steps,
 // in order, replace all steps when not nil.
 type PolicyInput struct {
+	// Team is the owning team; on update, unset keeps it.
+	Team        db.TeamChange
 	Name        *string
 	Description *string
 	Repeat      *int
@@ -175,6 +177,7 @@ func applyPolicy(p *db.EscalationPolicy, in PolicyInput) error {
 	if err := validatePolicyFields(in); err != nil {
 		return err
 	}
+	in.Team.Apply(&p.TeamID)
 	if in.Name != nil {
 		p.Name = strings.TrimSpace(*in.Name)
 	}

@@ -101,7 +101,7 @@ func (r *alertResolver) EarlierOccurrences(ctx context.Context, obj *db.Alert) (
 
 // AcknowledgeAlert is the resolver for the acknowledgeAlert field.
 func (r *mutationResolver) AcknowledgeAlert(ctx context.Context, id int) (*db.Alert, error) {
-	caller, err := auth.Require(ctx, db.RoleResponder)
+	caller, err := r.mayActOnAlert(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func (r *mutationResolver) AcknowledgeAlert(ctx context.Context, id int) (*db.Al
 
 // CloseAlert is the resolver for the closeAlert field.
 func (r *mutationResolver) CloseAlert(ctx context.Context, id int) (*db.Alert, error) {
-	caller, err := auth.Require(ctx, db.RoleResponder)
+	caller, err := r.mayActOnAlert(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func (r *mutationResolver) CloseAlert(ctx context.Context, id int) (*db.Alert, e
 
 // AssignAlert is the resolver for the assignAlert field.
 func (r *mutationResolver) AssignAlert(ctx context.Context, id int, userID int) (*db.Alert, error) {
-	caller, err := auth.Require(ctx, db.RoleResponder)
+	caller, err := r.mayActOnAlert(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (r *mutationResolver) AssignAlert(ctx context.Context, id int, userID int) 
 
 // SnoozeAlert is the resolver for the snoozeAlert field.
 func (r *mutationResolver) SnoozeAlert(ctx context.Context, id int, minutes int) (*db.Alert, error) {
-	caller, err := auth.Require(ctx, db.RoleResponder)
+	caller, err := r.mayActOnAlert(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func (r *mutationResolver) SnoozeAlert(ctx context.Context, id int, minutes int)
 
 // EscalateAlert is the resolver for the escalateAlert field.
 func (r *mutationResolver) EscalateAlert(ctx context.Context, id int) (*db.Alert, error) {
-	caller, err := auth.Require(ctx, db.RoleResponder)
+	caller, err := r.mayActOnAlert(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (r *mutationResolver) EscalateAlert(ctx context.Context, id int) (*db.Alert
 
 // AddAlertNote is the resolver for the addAlertNote field.
 func (r *mutationResolver) AddAlertNote(ctx context.Context, id int, text string) (*db.Alert, error) {
-	caller, err := auth.Require(ctx, db.RoleResponder)
+	caller, err := r.mayActOnAlert(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,8 @@ func (r *notificationResolver) ContactMethod(ctx context.Context, obj *db.Notifi
 
 // Alerts is the resolver for the alerts field.
 func (r *queryResolver) Alerts(ctx context.Context, filter *graph.AlertFilter, first *int, after *string) (*graph.AlertConnection, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	a, err := r.Auth.Access(ctx)
+	if err != nil {
 		return nil, err
 	}
 	p, err := page(first, after)
@@ -192,13 +193,16 @@ func (r *queryResolver) Alerts(ctx context.Context, filter *graph.AlertFilter, f
 		return nil, err
 	}
 	var f alerting.AlertFilter
+	var teamIDs []int
 	if filter != nil {
+		teamIDs = filter.TeamIds
 		f = alerting.AlertFilter{Statuses: filter.Status, IntegrationID: filter.IntegrationID, Severities: filter.Severity, Grouped: filter.Grouped, Suppressed: filter.Suppressed,
 			Overdue: filter.Overdue}
 		if filter.Search != nil {
 			f.Search = *filter.Search
 		}
 	}
+	f.Teams = a.ReadScope(teamIDs)
 	alerts, total, more, err := r.Alerting.Alerts(ctx, f, p)
 	if err != nil {
 		return nil, err
@@ -212,10 +216,21 @@ func (r *queryResolver) Alerts(ctx context.Context, filter *graph.AlertFilter, f
 
 // Alert is the resolver for the alert field.
 func (r *queryResolver) Alert(ctx context.Context, id int) (*db.Alert, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if _, err := r.Auth.Access(ctx); err != nil {
 		return nil, err
 	}
-	return orNil(r.Alerting.Alert(ctx, id))
+	a, err := orNil(r.Alerting.Alert(ctx, id))
+	if err != nil || a == nil {
+		return nil, err
+	}
+	team, err := r.alertTeam(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	if sees, err := r.Auth.Sees(ctx, team); err != nil || !sees {
+		return nil, err
+	}
+	return a, nil
 }
 
 // Type is the resolver for the type field.

@@ -84,7 +84,7 @@ func (r *mutationResolver) VerifyContactMethod(ctx context.Context, id int, code
 
 // RegisterPushSubscription is the resolver for the registerPushSubscription field.
 func (r *mutationResolver) RegisterPushSubscription(ctx context.Context, input graph.RegisterPushSubscriptionInput) (*db.ContactMethod, error) {
-	me, err := auth.Require(ctx, db.RoleViewer)
+	me, err := auth.Require(ctx, db.RoleMember)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func (r *notificationRuleResolver) ContactMethod(ctx context.Context, obj *db.No
 
 // Channels is the resolver for the channels field.
 func (r *queryResolver) Channels(ctx context.Context) ([]*graph.Channel, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if _, err := auth.Require(ctx, db.RoleMember); err != nil {
 		return nil, err
 	}
 	out := make([]*graph.Channel, len(db.ContactTypes))
@@ -147,7 +147,7 @@ func (r *queryResolver) Channels(ctx context.Context) ([]*graph.Channel, error) 
 
 // PushPublicKey is the resolver for the pushPublicKey field.
 func (r *queryResolver) PushPublicKey(ctx context.Context) (*string, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if _, err := auth.Require(ctx, db.RoleMember); err != nil {
 		return nil, err
 	}
 	if key := r.ContactStore.PushPublicKey(); key != "" {

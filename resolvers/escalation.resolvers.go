@@ -8,7 +8,6 @@ package resolvers
 import (
 	"context"
 
-	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/policies"
@@ -32,7 +31,11 @@ func (r *escalationStepResolver) Targets(ctx context.Context, obj *db.Escalation
 
 // CreateEscalationPolicy is the resolver for the createEscalationPolicy field.
 func (r *mutationResolver) CreateEscalationPolicy(ctx context.Context, input graph.CreateEscalationPolicyInput) (*db.EscalationPolicy, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	team, err := r.ownerOnCreate(ctx, input.TeamID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.mayReferenceTargets(ctx, input.TeamID, input.Steps); err != nil {
 		return nil, err
 	}
 	steps := policySteps(input.Steps)
@@ -40,6 +43,7 @@ func (r *mutationResolver) CreateEscalationPolicy(ctx context.Context, input gra
 		steps = []policies.StepInput{}
 	}
 	return r.PolicyStore.CreateEscalationPolicy(ctx, policies.PolicyInput{
+		Team: team,
 		Name: &input.Name, Description: input.Description, Repeat: input.Repeat, Steps: steps,
 		AckTimeoutMinutes: input.AckTimeoutMinutes,
 	})
@@ -47,10 +51,20 @@ func (r *mutationResolver) CreateEscalationPolicy(ctx context.Context, input gra
 
 // UpdateEscalationPolicy is the resolver for the updateEscalationPolicy field.
 func (r *mutationResolver) UpdateEscalationPolicy(ctx context.Context, id int, input graph.UpdateEscalationPolicyInput) (*db.EscalationPolicy, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	current, err := r.PolicyStore.EscalationPolicy(ctx, id)
+	team, owner, err := r.ownerOnUpdate(ctx, teamOf(current), err, input.TeamID)
+	if err != nil {
+		return nil, err
+	}
+	steps := input.Steps
+	if steps == nil && team.Set && current != nil {
+		steps = stepInputs(current.Steps)
+	}
+	if err := r.mayReferenceTargets(ctx, owner, steps); err != nil {
 		return nil, err
 	}
 	in := policies.PolicyInput{
+		Team: team,
 		Name: input.Name, Description: input.Description, Repeat: input.Repeat, Steps: policySteps(input.Steps),
 	}
 	if timeout, set := input.AckTimeoutMinutes.ValueOK(); set {
@@ -61,29 +75,40 @@ func (r *mutationResolver) UpdateEscalationPolicy(ctx context.Context, id int, i
 
 // DeleteEscalationPolicy is the resolver for the deleteEscalationPolicy field.
 func (r *mutationResolver) DeleteEscalationPolicy(ctx context.Context, id int) (bool, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	current, err := r.PolicyStore.EscalationPolicy(ctx, id)
+	if err := r.mayConfigureLoaded(ctx, teamOf(current), err); err != nil {
 		return false, err
 	}
 	return done(r.PolicyStore.DeleteEscalationPolicy(ctx, id))
 }
 
 // EscalationPolicies is the resolver for the escalationPolicies field.
-func (r *queryResolver) EscalationPolicies(ctx context.Context) ([]*db.EscalationPolicy, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+func (r *queryResolver) EscalationPolicies(ctx context.Context, teamID *int) ([]*db.EscalationPolicy, error) {
+	if _, err := r.Auth.Access(ctx); err != nil {
 		return nil, err
 	}
-	return r.PolicyStore.EscalationPolicies(ctx)
+	list, err := r.PolicyStore.EscalationPolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return readable(ctx, r.Resolver, list, teamID, teamOf[db.EscalationPolicy])
 }
 
 // EscalationPolicy is the resolver for the escalationPolicy field.
 func (r *queryResolver) EscalationPolicy(ctx context.Context, id int) (*db.EscalationPolicy, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
-		return nil, err
-	}
-	return orNil(r.PolicyStore.EscalationPolicy(ctx, id))
+	p, err := r.PolicyStore.EscalationPolicy(ctx, id)
+	return visible(ctx, r.Resolver, p, err, teamOf[db.EscalationPolicy])
+}
+
+// EscalationPolicy returns graph.EscalationPolicyResolver implementation.
+func (r *Resolver) EscalationPolicy() graph.EscalationPolicyResolver {
+	return &escalationPolicyResolver{r}
 }
 
 // EscalationStep returns graph.EscalationStepResolver implementation.
 func (r *Resolver) EscalationStep() graph.EscalationStepResolver { return &escalationStepResolver{r} }
 
-type escalationStepResolver struct{ *Resolver }
+type (
+	escalationPolicyResolver struct{ *Resolver }
+	escalationStepResolver   struct{ *Resolver }
+)

@@ -10,13 +10,11 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
-	"github.com/klaxonhq/klaxon/auth"
-	"github.com/klaxonhq/klaxon/db"
 )
 
 // FindingStats is the resolver for the findingStats field.
 func (r *queryResolver) FindingStats(ctx context.Context, integrationID int, from time.Time, to time.Time) (*alerting.FindingStats, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if err := r.mayReadIntegration(ctx, integrationID); err != nil {
 		return nil, err
 	}
 	return r.Alerting.FindingStats(ctx, integrationID, from, to)

@@ -8,7 +8,6 @@ package resolvers
 import (
 	"context"
 
-	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/heartbeats"
@@ -24,7 +23,7 @@ func (r *alertResolver) HeartbeatMonitor(ctx context.Context, obj *db.Alert) (*h
 
 // URL is the resolver for the url field.
 func (r *heartbeatMonitorResolver) URL(ctx context.Context, obj *heartbeats.Monitor) (*string, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	if err := r.Auth.MayConfigure(ctx, obj.TeamID); err != nil {
 		return nil, nil
 	}
 	u := r.HeartbeatStore.URL(obj)
@@ -50,10 +49,18 @@ func (r *heartbeatMonitorResolver) RecipientGroups(ctx context.Context, obj *hea
 
 // CreateHeartbeatMonitor is the resolver for the createHeartbeatMonitor field.
 func (r *mutationResolver) CreateHeartbeatMonitor(ctx context.Context, input graph.CreateHeartbeatMonitorInput) (*heartbeats.Monitor, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	team, err := r.ownerOnCreate(ctx, input.TeamID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.mayReferencePolicy(ctx, "input.escalationPolicyId", input.TeamID, input.EscalationPolicyID); err != nil {
+		return nil, err
+	}
+	if err := r.mayReferenceGroups(ctx, "input.recipientGroupIds", input.TeamID, input.RecipientGroupIds); err != nil {
 		return nil, err
 	}
 	return r.HeartbeatStore.CreateMonitor(ctx, heartbeats.Input{
+		Team: team,
 		Name: &input.Name, IntervalMinutes: &input.IntervalMinutes, GraceMinutes: input.GraceMinutes, Severity: input.Severity,
 		EscalationPolicyID: input.EscalationPolicyID, RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
 	})
@@ -61,10 +68,26 @@ func (r *mutationResolver) CreateHeartbeatMonitor(ctx context.Context, input gra
 
 // UpdateHeartbeatMonitor is the resolver for the updateHeartbeatMonitor field.
 func (r *mutationResolver) UpdateHeartbeatMonitor(ctx context.Context, id int, input graph.UpdateHeartbeatMonitorInput) (*heartbeats.Monitor, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	current, err := r.HeartbeatStore.Monitor(ctx, id)
+	team, owner, err := r.ownerOnUpdate(ctx, teamOf(current), err, input.TeamID)
+	if err != nil {
+		return nil, err
+	}
+	var policyID *int
+	if team.Set && current != nil {
+		policyID = current.EscalationPolicyID
+	}
+	if p, set := input.EscalationPolicyID.ValueOK(); set {
+		policyID = p
+	}
+	if err := r.mayReferencePolicy(ctx, "input.escalationPolicyId", owner, policyID); err != nil {
+		return nil, err
+	}
+	if err := r.mayReferenceGroups(ctx, "input.recipientGroupIds", owner, input.RecipientGroupIds); err != nil {
 		return nil, err
 	}
 	in := heartbeats.Input{
+		Team: team,
 		Name: input.Name, IntervalMinutes: input.IntervalMinutes, GraceMinutes: input.GraceMinutes, Severity: input.Severity,
 		RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
 	}
@@ -76,7 +99,8 @@ func (r *mutationResolver) UpdateHeartbeatMonitor(ctx context.Context, id int, i
 
 // DeleteHeartbeatMonitor is the resolver for the deleteHeartbeatMonitor field.
 func (r *mutationResolver) DeleteHeartbeatMonitor(ctx context.Context, id int) (bool, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	current, err := r.HeartbeatStore.Monitor(ctx, id)
+	if err := r.mayConfigureLoaded(ctx, teamOf(current), err); err != nil {
 		return false, err
 	}
 	return done(r.HeartbeatStore.DeleteMonitor(ctx, id))
@@ -84,26 +108,29 @@ func (r *mutationResolver) DeleteHeartbeatMonitor(ctx context.Context, id int) (
 
 // RotateHeartbeatToken is the resolver for the rotateHeartbeatToken field.
 func (r *mutationResolver) RotateHeartbeatToken(ctx context.Context, id int) (*heartbeats.Monitor, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	current, err := r.HeartbeatStore.Monitor(ctx, id)
+	if err := r.mayConfigureLoaded(ctx, teamOf(current), err); err != nil {
 		return nil, err
 	}
 	return r.HeartbeatStore.RotateToken(ctx, id)
 }
 
 // HeartbeatMonitors is the resolver for the heartbeatMonitors field.
-func (r *queryResolver) HeartbeatMonitors(ctx context.Context) ([]*heartbeats.Monitor, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+func (r *queryResolver) HeartbeatMonitors(ctx context.Context, teamID *int) ([]*heartbeats.Monitor, error) {
+	if _, err := r.Auth.Access(ctx); err != nil {
 		return nil, err
 	}
-	return r.HeartbeatStore.Monitors(ctx)
+	list, err := r.HeartbeatStore.Monitors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return readable(ctx, r.Resolver, list, teamID, teamOf[heartbeats.Monitor])
 }
 
 // HeartbeatMonitor is the resolver for the heartbeatMonitor field.
 func (r *queryResolver) HeartbeatMonitor(ctx context.Context, id int) (*heartbeats.Monitor, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
-		return nil, err
-	}
-	return orNil(r.HeartbeatStore.Monitor(ctx, id))
+	m, err := r.HeartbeatStore.Monitor(ctx, id)
+	return visible(ctx, r.Resolver, m, err, teamOf[heartbeats.Monitor])
 }
 
 // HeartbeatMonitor returns graph.HeartbeatMonitorResolver implementation.

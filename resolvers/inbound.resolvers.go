@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/klaxonhq/klaxon/alerting"
-	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
 )
@@ -56,19 +55,31 @@ func (r *inboundMessageResolver) Alert(ctx context.Context, obj *db.InboundMessa
 }
 
 // InboundMessages is the resolver for the inboundMessages field.
-func (r *queryResolver) InboundMessages(ctx context.Context, integrationID *int, status []db.InboundStatus, first *int, after *string) (*graph.InboundMessageConnection, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+func (r *queryResolver) InboundMessages(ctx context.Context, integrationID *int, status []db.InboundStatus, first *int, after *string, teamIds []int) (*graph.InboundMessageConnection, error) {
+	a, err := r.Auth.Access(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return r.inboundMessages(ctx, alerting.InboundFilter{IntegrationID: integrationID, Statuses: status}, first, after)
+	return r.inboundMessages(ctx, alerting.InboundFilter{IntegrationID: integrationID, Statuses: status, Teams: a.ReadScope(teamIds)}, first, after)
 }
 
 // InboundMessage is the resolver for the inboundMessage field.
 func (r *queryResolver) InboundMessage(ctx context.Context, id int) (*db.InboundMessage, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if _, err := r.Auth.Access(ctx); err != nil {
 		return nil, err
 	}
-	return orNil(r.Alerting.InboundMessage(ctx, id))
+	msg, err := orNil(r.Alerting.InboundMessage(ctx, id))
+	if err != nil || msg == nil {
+		return nil, err
+	}
+	team, err := r.integrationTeam(ctx, msg.IntegrationID)
+	if err != nil {
+		return nil, err
+	}
+	if sees, err := r.Auth.Sees(ctx, team); err != nil || !sees {
+		return nil, err
+	}
+	return msg, nil
 }
 
 // InboundMessage returns graph.InboundMessageResolver implementation.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/alerting"
-	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/integrations"
@@ -21,7 +20,7 @@ import (
 
 // URL is the resolver for the url field.
 func (r *integrationResolver) URL(ctx context.Context, obj *db.Integration) (*string, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	if err := r.Auth.MayConfigure(ctx, obj.TeamID); err != nil {
 		return nil, nil
 	}
 	u := r.IntegrationStore.URL(obj)
@@ -85,7 +84,7 @@ func (r *integrationResolver) OverdueAlertCount(ctx context.Context, obj *db.Int
 // RoutingKey is the resolver for the routingKey field.
 func (r *integrationResolver) RoutingKey(ctx context.Context, obj *db.Integration) (*string, error) {
 	// Like the URL, the key is a credential: others see null, not an error.
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil || obj.RoutingKey == "" {
+	if err := r.Auth.MayConfigure(ctx, obj.TeamID); err != nil || obj.RoutingKey == "" {
 		return nil, nil
 	}
 	return &obj.RoutingKey, nil
@@ -95,7 +94,7 @@ func (r *integrationResolver) RoutingKey(ctx context.Context, obj *db.Integratio
 func (r *integrationResolver) EmailAddress(ctx context.Context, obj *db.Integration) (*string, error) {
 	// The local part is the routing key, not the token: mixed-case tokens
 	// do not survive mail systems that fold the case of addresses.
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil || obj.Type != rules.TypeEmail || obj.RoutingKey == "" || r.InboundEmailDomain == "" {
+	if err := r.Auth.MayConfigure(ctx, obj.TeamID); err != nil || obj.Type != rules.TypeEmail || obj.RoutingKey == "" || r.InboundEmailDomain == "" {
 		return nil, nil
 	}
 	address := obj.RoutingKey + "@" + r.InboundEmailDomain
@@ -104,10 +103,15 @@ func (r *integrationResolver) EmailAddress(ctx context.Context, obj *db.Integrat
 
 // CreateIntegration is the resolver for the createIntegration field.
 func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.CreateIntegrationInput) (*db.Integration, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	team, err := r.ownerOnCreate(ctx, input.TeamID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.mayReferenceIntegrationRefs(ctx, input.TeamID, input.RulesetID, input.EscalationPolicyID, input.OverduePolicyID, input.RecipientGroupIds); err != nil {
 		return nil, err
 	}
 	return r.IntegrationStore.CreateIntegration(ctx, integrations.IntegrationInput{
+		Team: team,
 		Name: &input.Name, Type: &input.Type, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		EscalationPolicyID: input.EscalationPolicyID, RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
 		SignatureSecret: input.SignatureSecret, RateLimitPerMinute: input.RateLimitPerMinute,
@@ -121,10 +125,42 @@ func (r *mutationResolver) CreateIntegration(ctx context.Context, input graph.Cr
 
 // UpdateIntegration is the resolver for the updateIntegration field.
 func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input graph.UpdateIntegrationInput) (*db.Integration, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	current, err := r.IntegrationStore.Integration(ctx, id)
+	team, owner, err := r.ownerOnUpdate(ctx, teamOf(current), err, input.TeamID)
+	if err != nil {
+		return nil, err
+	}
+	// New links must be of the owner; on a move, so must what stays
+	// linked. Links an admin made across teams stay as they are otherwise.
+	var rulesetID, policyID, overdueID *int
+	var groupIDs []int
+	if team.Set && current != nil {
+		rulesetID, policyID, overdueID = current.RulesetID, current.EscalationPolicyID, current.OverduePolicyID
+		_, groups, err := r.IntegrationStore.IntegrationRecipients(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range groups {
+			groupIDs = append(groupIDs, g.ID)
+		}
+	}
+	if input.RulesetID != nil {
+		rulesetID = input.RulesetID
+	}
+	if p, set := input.EscalationPolicyID.ValueOK(); set {
+		policyID = p
+	}
+	if p, set := input.OverduePolicyID.ValueOK(); set {
+		overdueID = p
+	}
+	if input.RecipientGroupIds != nil {
+		groupIDs = input.RecipientGroupIds
+	}
+	if err := r.mayReferenceIntegrationRefs(ctx, owner, rulesetID, policyID, overdueID, groupIDs); err != nil {
 		return nil, err
 	}
 	in := integrations.IntegrationInput{
+		Team: team,
 		Name: input.Name, Enabled: input.Enabled, RulesetID: input.RulesetID, Mapping: input.Mapping,
 		RecipientUserIDs: input.RecipientUserIds, RecipientGroupIDs: input.RecipientGroupIds,
 		SignatureSecret: input.SignatureSecret, PageDelayMinutes: input.PageDelayMinutes,
@@ -154,7 +190,7 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id int, input 
 
 // DeleteIntegration is the resolver for the deleteIntegration field.
 func (r *mutationResolver) DeleteIntegration(ctx context.Context, id int) (bool, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	if err := r.mayConfigureIntegration(ctx, id); err != nil {
 		return false, err
 	}
 	return done(r.IntegrationStore.DeleteIntegration(ctx, id))
@@ -162,7 +198,7 @@ func (r *mutationResolver) DeleteIntegration(ctx context.Context, id int) (bool,
 
 // RotateIntegrationToken is the resolver for the rotateIntegrationToken field.
 func (r *mutationResolver) RotateIntegrationToken(ctx context.Context, id int) (*db.Integration, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	if err := r.mayConfigureIntegration(ctx, id); err != nil {
 		return nil, err
 	}
 	return r.IntegrationStore.RotateIntegrationToken(ctx, id)
@@ -170,7 +206,7 @@ func (r *mutationResolver) RotateIntegrationToken(ctx context.Context, id int) (
 
 // TestIntegration is the resolver for the testIntegration field.
 func (r *mutationResolver) TestIntegration(ctx context.Context, id int, payload any) (*graph.IntegrationTestResult, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	if err := r.mayConfigureIntegration(ctx, id); err != nil {
 		return nil, err
 	}
 	// A string is taken as the raw body, so a body that is not valid JSON
@@ -194,67 +230,81 @@ func (r *mutationResolver) TestIntegration(ctx context.Context, id int, payload 
 
 // CreateRuleset is the resolver for the createRuleset field.
 func (r *mutationResolver) CreateRuleset(ctx context.Context, input graph.CreateRulesetInput) (*db.Ruleset, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	team, err := r.ownerOnCreate(ctx, input.TeamID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.mayReferenceRoutes(ctx, input.TeamID, input.Rules); err != nil {
 		return nil, err
 	}
 	specs := ruleSpecs(input.Rules)
 	if specs == nil {
 		specs = []rules.Rule{}
 	}
-	return r.IntegrationStore.CreateRuleset(ctx, integrations.RulesetInput{Name: &input.Name, Description: input.Description, Rules: specs})
+	return r.IntegrationStore.CreateRuleset(ctx, integrations.RulesetInput{Team: team, Name: &input.Name, Description: input.Description, Rules: specs})
 }
 
 // UpdateRuleset is the resolver for the updateRuleset field.
 func (r *mutationResolver) UpdateRuleset(ctx context.Context, id int, input graph.UpdateRulesetInput) (*db.Ruleset, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	current, err := r.IntegrationStore.Ruleset(ctx, id)
+	team, owner, err := r.ownerOnUpdate(ctx, teamOf(current), err, input.TeamID)
+	if err != nil {
 		return nil, err
 	}
-	return r.IntegrationStore.UpdateRuleset(ctx, id, integrations.RulesetInput{Name: input.Name, Description: input.Description, Rules: ruleSpecs(input.Rules)})
+	if err := r.mayReferenceRoutes(ctx, owner, input.Rules); err != nil {
+		return nil, err
+	}
+	return r.IntegrationStore.UpdateRuleset(ctx, id, integrations.RulesetInput{Team: team, Name: input.Name, Description: input.Description, Rules: ruleSpecs(input.Rules)})
 }
 
 // DeleteRuleset is the resolver for the deleteRuleset field.
 func (r *mutationResolver) DeleteRuleset(ctx context.Context, id int) (bool, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	current, err := r.IntegrationStore.Ruleset(ctx, id)
+	if err := r.mayConfigureLoaded(ctx, teamOf(current), err); err != nil {
 		return false, err
 	}
 	return done(r.IntegrationStore.DeleteRuleset(ctx, id))
 }
 
 // Integrations is the resolver for the integrations field.
-func (r *queryResolver) Integrations(ctx context.Context) ([]*db.Integration, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+func (r *queryResolver) Integrations(ctx context.Context, teamID *int) ([]*db.Integration, error) {
+	if _, err := r.Auth.Access(ctx); err != nil {
 		return nil, err
 	}
-	return r.IntegrationStore.Integrations(ctx)
+	list, err := r.IntegrationStore.Integrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return readable(ctx, r.Resolver, list, teamID, teamOf[db.Integration])
 }
 
 // Integration is the resolver for the integration field.
 func (r *queryResolver) Integration(ctx context.Context, id int) (*db.Integration, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
-		return nil, err
-	}
-	return orNil(r.IntegrationStore.Integration(ctx, id))
+	integ, err := r.IntegrationStore.Integration(ctx, id)
+	return visible(ctx, r.Resolver, integ, err, teamOf[db.Integration])
 }
 
 // Rulesets is the resolver for the rulesets field.
-func (r *queryResolver) Rulesets(ctx context.Context) ([]*db.Ruleset, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+func (r *queryResolver) Rulesets(ctx context.Context, teamID *int) ([]*db.Ruleset, error) {
+	if _, err := r.Auth.Access(ctx); err != nil {
 		return nil, err
 	}
-	return r.IntegrationStore.Rulesets(ctx)
+	list, err := r.IntegrationStore.Rulesets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return readable(ctx, r.Resolver, list, teamID, teamOf[db.Ruleset])
 }
 
 // Ruleset is the resolver for the ruleset field.
 func (r *queryResolver) Ruleset(ctx context.Context, id int) (*db.Ruleset, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
-		return nil, err
-	}
-	return orNil(r.IntegrationStore.Ruleset(ctx, id))
+	rs, err := r.IntegrationStore.Ruleset(ctx, id)
+	return visible(ctx, r.Resolver, rs, err, teamOf[db.Ruleset])
 }
 
 // ReplayRuleset is the resolver for the replayRuleset field.
 func (r *queryResolver) ReplayRuleset(ctx context.Context, integrationID int, ruleset graph.RulesetInput, from time.Time, to time.Time) (*alerting.Replay, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	if err := r.mayConfigureIntegration(ctx, integrationID); err != nil {
 		return nil, err
 	}
 	specs := ruleSpecs(ruleset.Rules)
@@ -337,6 +387,9 @@ func (r *Resolver) Rule() graph.RuleResolver { return &ruleResolver{r} }
 // RuleRoute returns graph.RuleRouteResolver implementation.
 func (r *Resolver) RuleRoute() graph.RuleRouteResolver { return &ruleRouteResolver{r} }
 
+// Ruleset returns graph.RulesetResolver implementation.
+func (r *Resolver) Ruleset() graph.RulesetResolver { return &rulesetResolver{r} }
+
 // RulesetReplay returns graph.RulesetReplayResolver implementation.
 func (r *Resolver) RulesetReplay() graph.RulesetReplayResolver { return &rulesetReplayResolver{r} }
 
@@ -348,6 +401,7 @@ type (
 	replayedMessageResolver struct{ *Resolver }
 	ruleResolver            struct{ *Resolver }
 	ruleRouteResolver       struct{ *Resolver }
+	rulesetResolver         struct{ *Resolver }
 	rulesetReplayResolver   struct{ *Resolver }
 	scanHeartbeatResolver   struct{ *Resolver }
 )

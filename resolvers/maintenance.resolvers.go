@@ -10,7 +10,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/graph"
 	"github.com/klaxonhq/klaxon/maintenance"
@@ -52,7 +51,11 @@ func (r *maintenanceWindowResolver) ActiveUntil(ctx context.Context, obj *db.Mai
 
 // CreateMaintenanceWindow is the resolver for the createMaintenanceWindow field.
 func (r *mutationResolver) CreateMaintenanceWindow(ctx context.Context, input graph.CreateMaintenanceWindowInput) (*db.MaintenanceWindow, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	team, err := r.ownerOnCreate(ctx, input.TeamID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.mayReferenceIntegrations(ctx, "input.integrationIds", input.TeamID, input.IntegrationIds); err != nil {
 		return nil, err
 	}
 	rec, err := recurrenceInput(input.Recurrence)
@@ -60,6 +63,7 @@ func (r *mutationResolver) CreateMaintenanceWindow(ctx context.Context, input gr
 		return nil, err
 	}
 	return r.MaintenanceStore.CreateWindow(ctx, maintenance.Input{
+		Team: team,
 		Name: &input.Name, IntegrationIDs: nonNil(input.IntegrationIds), StartsAt: input.StartsAt,
 		SetEndsAt: true, EndsAt: input.EndsAt, SetRecurrence: true, Recurrence: rec,
 		PageOpenAlertsAfter: input.PageOpenAlertsAfter,
@@ -68,10 +72,19 @@ func (r *mutationResolver) CreateMaintenanceWindow(ctx context.Context, input gr
 
 // UpdateMaintenanceWindow is the resolver for the updateMaintenanceWindow field.
 func (r *mutationResolver) UpdateMaintenanceWindow(ctx context.Context, id int, input graph.UpdateMaintenanceWindowInput) (*db.MaintenanceWindow, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	current, err := r.MaintenanceStore.Window(ctx, id)
+	team, owner, err := r.ownerOnUpdate(ctx, teamOf(current), err, input.TeamID)
+	if err != nil {
 		return nil, err
 	}
-	in := maintenance.Input{Name: input.Name, IntegrationIDs: input.IntegrationIds, StartsAt: input.StartsAt,
+	integrationIDs := input.IntegrationIds
+	if integrationIDs == nil && team.Set && current != nil {
+		integrationIDs = current.IntegrationIDs
+	}
+	if err := r.mayReferenceIntegrations(ctx, "input.integrationIds", owner, integrationIDs); err != nil {
+		return nil, err
+	}
+	in := maintenance.Input{Team: team, Name: input.Name, IntegrationIDs: input.IntegrationIds, StartsAt: input.StartsAt,
 		PageOpenAlertsAfter: input.PageOpenAlertsAfter}
 	if end, set := input.EndsAt.ValueOK(); set {
 		in.SetEndsAt, in.EndsAt = true, end
@@ -88,26 +101,29 @@ func (r *mutationResolver) UpdateMaintenanceWindow(ctx context.Context, id int, 
 
 // DeleteMaintenanceWindow is the resolver for the deleteMaintenanceWindow field.
 func (r *mutationResolver) DeleteMaintenanceWindow(ctx context.Context, id int) (bool, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	current, err := r.MaintenanceStore.Window(ctx, id)
+	if err := r.mayConfigureLoaded(ctx, teamOf(current), err); err != nil {
 		return false, err
 	}
 	return done(r.MaintenanceStore.DeleteWindow(ctx, id))
 }
 
 // MaintenanceWindows is the resolver for the maintenanceWindows field.
-func (r *queryResolver) MaintenanceWindows(ctx context.Context, activeAt *time.Time) ([]*db.MaintenanceWindow, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+func (r *queryResolver) MaintenanceWindows(ctx context.Context, activeAt *time.Time, teamID *int) ([]*db.MaintenanceWindow, error) {
+	if _, err := r.Auth.Access(ctx); err != nil {
 		return nil, err
 	}
-	return r.MaintenanceStore.Windows(ctx, activeAt)
+	list, err := r.MaintenanceStore.Windows(ctx, activeAt)
+	if err != nil {
+		return nil, err
+	}
+	return readable(ctx, r.Resolver, list, teamID, teamOf[db.MaintenanceWindow])
 }
 
 // MaintenanceWindow is the resolver for the maintenanceWindow field.
 func (r *queryResolver) MaintenanceWindow(ctx context.Context, id int) (*db.MaintenanceWindow, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
-		return nil, err
-	}
-	return orNil(r.MaintenanceStore.Window(ctx, id))
+	w, err := r.MaintenanceStore.Window(ctx, id)
+	return visible(ctx, r.Resolver, w, err, teamOf[db.MaintenanceWindow])
 }
 
 // MaintenanceWindow returns graph.MaintenanceWindowResolver implementation.

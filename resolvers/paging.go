@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/klaxonhq/klaxon/invalid"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/klaxonhq/klaxon/invalid"
 
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
@@ -31,7 +32,7 @@ func mayManageContacts(ctx context.Context, userID int) bool {
 // it, and admins on anyone's. Authentication is checked first so an
 // anonymous caller learns nothing about which ids exist.
 func requireContactOwner(ctx context.Context, load func() (int, error)) error {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if _, err := auth.Require(ctx, db.RoleMember); err != nil {
 		return err
 	}
 	ownerID, err := load()

@@ -7,9 +7,10 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"github.com/klaxonhq/klaxon/invalid"
 	"strconv"
 	"strings"
+
+	"github.com/klaxonhq/klaxon/invalid"
 
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/audit"
@@ -47,6 +48,10 @@ type Resolver struct {
 	InboundEmailDomain string
 	// WorkflowStore keeps the lifecycle workflows.
 	WorkflowStore *workflows.Store
+
+	// owners caches the teams of integrations and heartbeat monitors for
+	// subscriptions; see OwnersChanged.
+	owners owners
 }
 
 // cursor is opaque to clients; it carries the id of the last item seen.

@@ -19,7 +19,8 @@ import (
 
 // CreateSchedule is the resolver for the createSchedule field.
 func (r *mutationResolver) CreateSchedule(ctx context.Context, input graph.CreateScheduleInput) (*db.Schedule, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	team, err := r.ownerOnCreate(ctx, input.TeamID)
+	if err != nil {
 		return nil, err
 	}
 	layers, err := scheduleLayers(input.Layers)
@@ -27,13 +28,16 @@ func (r *mutationResolver) CreateSchedule(ctx context.Context, input graph.Creat
 		return nil, err
 	}
 	return r.ScheduleStore.CreateSchedule(ctx, schedules.ScheduleInput{
+		Team: team,
 		Name: &input.Name, Description: input.Description, TimeZone: &input.TimeZone, Layers: layers,
 	})
 }
 
 // UpdateSchedule is the resolver for the updateSchedule field.
 func (r *mutationResolver) UpdateSchedule(ctx context.Context, id int, input graph.UpdateScheduleInput) (*db.Schedule, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	current, err := r.ScheduleStore.Schedule(ctx, id)
+	team, _, err := r.ownerOnUpdate(ctx, teamOf(current), err, input.TeamID)
+	if err != nil {
 		return nil, err
 	}
 	layers, err := scheduleLayers(input.Layers)
@@ -41,13 +45,14 @@ func (r *mutationResolver) UpdateSchedule(ctx context.Context, id int, input gra
 		return nil, err
 	}
 	return r.ScheduleStore.UpdateSchedule(ctx, id, schedules.ScheduleInput{
+		Team: team,
 		Name: input.Name, Description: input.Description, TimeZone: input.TimeZone, Layers: layers,
 	})
 }
 
 // DeleteSchedule is the resolver for the deleteSchedule field.
 func (r *mutationResolver) DeleteSchedule(ctx context.Context, id int) (bool, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	if err := r.requireConfigureSchedule(ctx, id); err != nil {
 		return false, err
 	}
 	return done(r.ScheduleStore.DeleteSchedule(ctx, id))
@@ -73,7 +78,7 @@ func (r *mutationResolver) CreateOverride(ctx context.Context, input graph.Creat
 
 // DeleteOverride is the resolver for the deleteOverride field.
 func (r *mutationResolver) DeleteOverride(ctx context.Context, id int) (bool, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if _, err := r.Auth.Access(ctx); err != nil {
 		return false, err
 	}
 	o, err := r.ScheduleStore.Override(ctx, id)
@@ -113,24 +118,26 @@ func (r *mutationResolver) CancelShiftSwap(ctx context.Context, id int) (*schedu
 }
 
 // Schedules is the resolver for the schedules field.
-func (r *queryResolver) Schedules(ctx context.Context) ([]*db.Schedule, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+func (r *queryResolver) Schedules(ctx context.Context, teamID *int) ([]*db.Schedule, error) {
+	if _, err := r.Auth.Access(ctx); err != nil {
 		return nil, err
 	}
-	return r.ScheduleStore.Schedules(ctx)
+	list, err := r.ScheduleStore.Schedules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return readable(ctx, r.Resolver, list, teamID, teamOf[db.Schedule])
 }
 
 // Schedule is the resolver for the schedule field.
 func (r *queryResolver) Schedule(ctx context.Context, id int) (*db.Schedule, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
-		return nil, err
-	}
-	return orNil(r.ScheduleStore.Schedule(ctx, id))
+	s, err := r.ScheduleStore.Schedule(ctx, id)
+	return visible(ctx, r.Resolver, s, err, teamOf[db.Schedule])
 }
 
 // OnCall is the resolver for the onCall field.
 func (r *queryResolver) OnCall(ctx context.Context, scheduleID int, at *time.Time) ([]*db.User, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if err := r.mayReadSchedule(ctx, scheduleID); err != nil {
 		return nil, err
 	}
 	t := r.ScheduleStore.Now()
@@ -142,7 +149,7 @@ func (r *queryResolver) OnCall(ctx context.Context, scheduleID int, at *time.Tim
 
 // Shifts is the resolver for the shifts field.
 func (r *queryResolver) Shifts(ctx context.Context, scheduleID int, from time.Time, to time.Time) ([]*graph.Shift, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if err := r.mayReadSchedule(ctx, scheduleID); err != nil {
 		return nil, err
 	}
 	shifts, err := r.ScheduleStore.Shifts(ctx, scheduleID, from, to)
@@ -154,7 +161,7 @@ func (r *queryResolver) Shifts(ctx context.Context, scheduleID int, from time.Ti
 
 // ShiftSwaps is the resolver for the shiftSwaps field.
 func (r *queryResolver) ShiftSwaps(ctx context.Context, scheduleID int, status *schedules.SwapStatus) ([]*schedules.ShiftSwap, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if err := r.mayReadSchedule(ctx, scheduleID); err != nil {
 		return nil, err
 	}
 	return r.ScheduleStore.ShiftSwaps(ctx, scheduleID, status)
@@ -162,7 +169,7 @@ func (r *queryResolver) ShiftSwaps(ctx context.Context, scheduleID int, status *
 
 // PendingShiftSwaps is the resolver for the pendingShiftSwaps field.
 func (r *queryResolver) PendingShiftSwaps(ctx context.Context) ([]*schedules.ShiftSwap, error) {
-	u, err := auth.Require(ctx, db.RoleViewer)
+	u, err := auth.Require(ctx, db.RoleMember)
 	if err != nil {
 		return nil, err
 	}

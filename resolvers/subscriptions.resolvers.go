@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/graph"
@@ -33,14 +32,15 @@ func (r *alertEventResolver) Alert(ctx context.Context, obj *events.Event) (*db.
 
 // AlertEvents is the resolver for the alertEvents field.
 func (r *subscriptionResolver) AlertEvents(ctx context.Context, filter *graph.AlertEventFilter, after *string) (<-chan *events.Event, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	access, err := r.Auth.Access(ctx)
+	if err != nil {
 		return nil, err
 	}
 	afterSeq, err := parseCursor(after)
 	if err != nil {
 		return nil, err
 	}
-	sub, err := r.Events.Subscribe(ctx, int64(afterSeq), alertEventFilter(filter))
+	sub, err := r.Events.Subscribe(ctx, int64(afterSeq), r.readableEvents(ctx, access, alertEventFilter(filter)))
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,8 @@ func (r *subscriptionResolver) AlertEvents(ctx context.Context, filter *graph.Al
 
 // InboundLog is the resolver for the inboundLog field.
 func (r *subscriptionResolver) InboundLog(ctx context.Context, integrationID *int, after *string) (<-chan *db.InboundMessage, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	access, err := r.Auth.Access(ctx)
+	if err != nil {
 		return nil, err
 	}
 	afterSeq, err := parseCursor(after)
@@ -59,7 +60,7 @@ func (r *subscriptionResolver) InboundLog(ctx context.Context, integrationID *in
 	filter := func(ev *events.Event) bool {
 		return ev.Kind == events.KindInbound && ev.Inbound != nil && (integrationID == nil || ev.IntegrationID == *integrationID)
 	}
-	sub, err := r.Events.Subscribe(ctx, int64(afterSeq), filter)
+	sub, err := r.Events.Subscribe(ctx, int64(afterSeq), r.readableEvents(ctx, access, filter))
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func (r *mutationResolver) Login(ctx context.Context, email string, password str
 
 // SignOut is the resolver for the signOut field.
 func (r *mutationResolver) SignOut(ctx context.Context) (bool, error) {
-	u, err := auth.Require(ctx, db.RoleViewer)
+	u, err := auth.Require(ctx, db.RoleMember)
 	if err != nil {
 		return false, err
 	}
@@ -54,7 +54,7 @@ func (r *mutationResolver) SignOutUser(ctx context.Context, userID int) (bool, e
 
 // CreateAPIKey is the resolver for the createApiKey field.
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, input graph.CreateAPIKeyInput) (*graph.CreatedAPIKey, error) {
-	u, err := auth.Require(ctx, db.RoleViewer)
+	u, err := auth.Require(ctx, db.RoleMember)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (r *mutationResolver) CreateAPIKey(ctx context.Context, input graph.CreateA
 
 // RevokeAPIKey is the resolver for the revokeApiKey field.
 func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id int) (bool, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if _, err := auth.Require(ctx, db.RoleMember); err != nil {
 		return false, err
 	}
 	key, err := r.Auth.APIKey(ctx, id)
@@ -150,11 +150,15 @@ func (r *mutationResolver) DeleteGroup(ctx context.Context, id int) (bool, error
 }
 
 // AddGroupMember is the resolver for the addGroupMember field.
-func (r *mutationResolver) AddGroupMember(ctx context.Context, groupID int, userID int) (*db.Group, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+func (r *mutationResolver) AddGroupMember(ctx context.Context, groupID int, userID int, role *db.TeamRole) (*db.Group, error) {
+	if err := r.mayManageTeam(ctx, groupID); err != nil {
 		return nil, err
 	}
-	if err := r.Auth.AddGroupMember(ctx, groupID, userID); err != nil {
+	var teamRole db.TeamRole
+	if role != nil {
+		teamRole = *role
+	}
+	if err := r.Auth.AddGroupMember(ctx, groupID, userID, teamRole); err != nil {
 		return nil, err
 	}
 	return r.Auth.Group(ctx, groupID)
@@ -162,7 +166,7 @@ func (r *mutationResolver) AddGroupMember(ctx context.Context, groupID int, user
 
 // RemoveGroupMember is the resolver for the removeGroupMember field.
 func (r *mutationResolver) RemoveGroupMember(ctx context.Context, groupID int, userID int) (*db.Group, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	if err := r.mayManageTeam(ctx, groupID); err != nil {
 		return nil, err
 	}
 	if err := r.Auth.RemoveGroupMember(ctx, groupID, userID); err != nil {
@@ -182,12 +186,12 @@ func (r *mutationResolver) ExchangeLoginCode(ctx context.Context, code string) (
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*db.User, error) {
-	return auth.Require(ctx, db.RoleViewer)
+	return auth.Require(ctx, db.RoleMember)
 }
 
 // APIKeys is the resolver for the apiKeys field.
 func (r *queryResolver) APIKeys(ctx context.Context) ([]*db.APIKey, error) {
-	u, err := auth.Require(ctx, db.RoleViewer)
+	u, err := auth.Require(ctx, db.RoleMember)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +203,7 @@ func (r *queryResolver) APIKeys(ctx context.Context) ([]*db.APIKey, error) {
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context) ([]*db.User, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if _, err := auth.Require(ctx, db.RoleMember); err != nil {
 		return nil, err
 	}
 	return r.Auth.Users(ctx)
@@ -207,7 +211,7 @@ func (r *queryResolver) Users(ctx context.Context) ([]*db.User, error) {
 
 // User is the resolver for the user field.
 func (r *queryResolver) User(ctx context.Context, id int) (*db.User, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if _, err := auth.Require(ctx, db.RoleMember); err != nil {
 		return nil, err
 	}
 	return orNil(r.Auth.User(ctx, id))
@@ -215,7 +219,7 @@ func (r *queryResolver) User(ctx context.Context, id int) (*db.User, error) {
 
 // Groups is the resolver for the groups field.
 func (r *queryResolver) Groups(ctx context.Context) ([]*db.Group, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if _, err := auth.Require(ctx, db.RoleMember); err != nil {
 		return nil, err
 	}
 	return r.Auth.Groups(ctx)
@@ -223,7 +227,7 @@ func (r *queryResolver) Groups(ctx context.Context) ([]*db.Group, error) {
 
 // Group is the resolver for the group field.
 func (r *queryResolver) Group(ctx context.Context, id int) (*db.Group, error) {
-	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+	if _, err := auth.Require(ctx, db.RoleMember); err != nil {
 		return nil, err
 	}
 	return orNil(r.Auth.Group(ctx, id))

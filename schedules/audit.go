@@ -16,6 +16,7 @@ type scheduleRecord struct {
 	Description string        `json:"description"`
 	TimeZone    string        `json:"timeZone"`
 	Layers      []layerRecord `json:"layers"`
+	TeamID      *int          `json:"teamId,omitempty"`
 }
 
 type layerRecord struct {
@@ -34,7 +35,7 @@ type restrictionRecord struct {
 }
 
 func recordOfSchedule(sched *db.Schedule) *scheduleRecord {
-	r := &scheduleRecord{Name: sched.Name, Description: sched.Description, TimeZone: sched.TimeZone, Layers: []layerRecord{}}
+	r := &scheduleRecord{Name: sched.Name, Description: sched.Description, TimeZone: sched.TimeZone, Layers: []layerRecord{}, TeamID: sched.TeamID}
 	for _, l := range sched.Layers {
 		layer := layerRecord{
 			Name: l.Name, ShiftLength: l.ShiftLength, ShiftUnit: l.ShiftUnit, HandoffAt: l.HandoffAt.UTC(),

@@ -18,6 +18,8 @@ import (
 // "default" on create and "unchanged" on update. Layers, lowest first,
 // replace all layers when not nil.
 type ScheduleInput struct {
+	// Team is the owning team; on update, unset keeps it.
+	Team        db.TeamChange
 	Name        *string
 	Description *string
 	TimeZone    *string
@@ -193,6 +195,7 @@ func (s *Store) DeleteSchedule(ctx context.Context, id int) error {
 // applySchedule sets the schedule's own fields from in and checks the
 // result, with in.Layers, as package oncall would evaluate it.
 func applySchedule(sched *db.Schedule, in ScheduleInput) error {
+	in.Team.Apply(&sched.TeamID)
 	if in.Name != nil {
 		name, err := invalid.Name("name", *in.Name)
 		if err != nil {

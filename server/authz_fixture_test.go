@@ -45,6 +45,10 @@ type authzCaller struct {
 	role db.Role // "" for anonymous
 	// owner marks the user whose data the call touches.
 	owner bool
+	// team and teamRole place a MEMBER caller in team "A" (the owner of
+	// the fixture's things) or "B".
+	team     string
+	teamRole db.TeamRole
 }
 
 var (
@@ -111,6 +115,9 @@ type authzEntry struct {
 	// freshCaller makes each call as a new user of the caller's role,
 	// for mutations that end the caller's own sessions.
 	freshCaller bool
+	// team says which team members may call the field; left out, it
+	// follows from rule (see teamRule).
+	team teamRule
 }
 
 // authzFixture is a server with a shared set of objects the queries read
@@ -136,6 +143,10 @@ type authzFixture struct {
 	// participant may hand any span of the future to partner.
 	swapScheduleID       string
 	participant, partner session
+	// teamA owns the things above; teamB is another team. teamMembers
+	// are the team columns' users, by caller name.
+	teamA, teamB string
+	teamMembers  map[string]session
 }
 
 func (f *authzFixture) with(t *testing.T) *authzFixture {
@@ -172,7 +183,9 @@ func newAuthzFixture(t *testing.T, d *db.DB) *authzFixture {
 		harness: h, codes: codes,
 		viewer: h.newUser(db.RoleViewer), responder: h.newUser(db.RoleResponder), owner: h.newUser(db.RoleViewer),
 	}
+	f.addTeams()
 	f.integ = h.createIntegration("DETECTIFY")
+	f.ownByA(f.integ.ID)
 	r := f.postFinding()
 	f.alertID, f.messageID = r.alert(), r.MessageID
 	f.groupID = f.newGroup(f.viewer.ID)
@@ -283,13 +296,13 @@ func (f *authzFixture) newGroup(memberIDs ...string) string {
 }
 
 func (f *authzFixture) newRuleset() string {
-	return f.adminID(`mutation($name: String!) { createRuleset(input: {name: $name, rules: [{action: OPEN}]}) { id } }`,
-		map[string]any{"name": f.unique("ruleset")})
+	return f.adminID(`mutation($name: String!, $team: ID) { createRuleset(input: {name: $name, rules: [{action: OPEN}], teamId: $team}) { id } }`,
+		map[string]any{"name": f.unique("ruleset"), "team": f.teamA})
 }
 
 func (f *authzFixture) newSchedule() string {
 	return f.adminID(`mutation($input: CreateScheduleInput!) { createSchedule(input: $input) { id } }`, map[string]any{"input": map[string]any{
-		"name": f.unique("schedule"), "timeZone": "Europe/Berlin",
+		"name": f.unique("schedule"), "timeZone": "Europe/Berlin", "teamId": f.teamA,
 		"layers": []any{map[string]any{"shiftLength": 1, "shiftUnit": "DAYS", "handoffAt": "2026-01-05T09:00:00+01:00",
 			"participantIds": []string{f.responder.ID, f.owner.ID}}},
 	}})
@@ -304,16 +317,16 @@ func (f *authzFixture) newOverride() string {
 }
 
 func (f *authzFixture) newPolicy() string {
-	return f.adminID(`mutation($name: String!, $user: ID!) {
-		createEscalationPolicy(input: {name: $name, steps: [{delayMinutes: 5, targets: [{type: USER, id: $user}]}]}) { id } }`,
-		map[string]any{"name": f.unique("policy"), "user": f.owner.ID})
+	return f.adminID(`mutation($name: String!, $user: ID!, $team: ID) {
+		createEscalationPolicy(input: {name: $name, teamId: $team, steps: [{delayMinutes: 5, targets: [{type: USER, id: $user}]}]}) { id } }`,
+		map[string]any{"name": f.unique("policy"), "user": f.owner.ID, "team": f.teamA})
 }
 
 // newHeartbeat creates a heartbeat monitor, as admin, paging the owner.
 func (f *authzFixture) newHeartbeat() string {
-	return f.adminID(`mutation($name: String!, $user: ID!) {
-		createHeartbeatMonitor(input: {name: $name, intervalMinutes: 10, recipientUserIds: [$user]}) { id } }`,
-		map[string]any{"name": f.unique("heartbeat"), "user": f.owner.ID})
+	return f.adminID(`mutation($name: String!, $user: ID!, $team: ID) {
+		createHeartbeatMonitor(input: {name: $name, intervalMinutes: 10, recipientUserIds: [$user], teamId: $team}) { id } }`,
+		map[string]any{"name": f.unique("heartbeat"), "user": f.owner.ID, "team": f.teamA})
 }
 
 // manualAlert opens an alert by hand, as admin, paging through a policy
@@ -331,9 +344,9 @@ func (f *authzFixture) manualAlert() string {
 // newWindow stores a maintenance window, far in the future so it holds
 // back no one's paging, over an integration of its own.
 func (f *authzFixture) newWindow() string {
-	return f.adminID(`mutation($name: String!, $integ: ID!) {
-		createMaintenanceWindow(input: {name: $name, integrationIds: [$integ], startsAt: "2036-01-01T00:00:00Z", endsAt: "2036-01-01T02:00:00Z"}) { id } }`,
-		map[string]any{"name": f.unique("window"), "integ": newIntegrationID(f)})
+	return f.adminID(`mutation($name: String!, $integ: ID!, $team: ID) {
+		createMaintenanceWindow(input: {name: $name, integrationIds: [$integ], startsAt: "2036-01-01T00:00:00Z", endsAt: "2036-01-01T02:00:00Z", teamId: $team}) { id } }`,
+		map[string]any{"name": f.unique("window"), "integ": newIntegrationID(f), "team": f.teamA})
 }
 
 // newWorkflow stores a global workflow following closes.
@@ -373,7 +386,8 @@ func newName(f *authzFixture) authzCall {
 	return authzCall{vars: map[string]any{"name": f.unique("new")}}
 }
 
-func newIntegrationID(f *authzFixture) string { return f.createIntegration("GENERIC").ID }
+// newIntegrationID makes an integration of team A.
+func newIntegrationID(f *authzFixture) string { return f.ownByA(f.createIntegration("GENERIC").ID) }
 
 func freshAlertID(f *authzFixture) string { return f.postFinding().alert() }
 

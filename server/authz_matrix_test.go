@@ -79,7 +79,7 @@ func TestAuthzMatrix(t *testing.T) {
 				t.Errorf("%s needs a state check, to show a refused call changes nothing", name)
 				continue
 			}
-			for _, c := range e.rule.callers() {
+			for _, c := range e.callers() {
 				t.Run(name+"/"+c.name, func(t *testing.T) { checkCall(f0.with(t), field, e, c) })
 			}
 		}
@@ -99,6 +99,8 @@ func checkCall(f *authzFixture, field string, e authzEntry, c authzCaller) {
 		}
 		call.as = call.owner
 	case c.role == "":
+	case c.team != "" && !e.freshCaller:
+		call.as = f.teamMembers[c.name]
 	case e.freshCaller:
 		call.as = f.newUser(c.role)
 	case c.role == db.RoleViewer:
@@ -112,6 +114,7 @@ func checkCall(f *authzFixture, field string, e authzEntry, c authzCaller) {
 	if e.state != nil {
 		before = e.state(f, call)
 	}
+	call.vars = f.teamVars(e.doc, call.vars)
 	r := f.gql(call.as.Token, e.doc, call.vars)
 	if r.HTTPStatus != http.StatusOK {
 		t.Fatalf("HTTP %d: %s", r.HTTPStatus, r.Raw)
@@ -122,9 +125,9 @@ func checkCall(f *authzFixture, field string, e authzEntry, c authzCaller) {
 			t.Fatalf("data: %v: %s", err, r.Data)
 		}
 	}
-	if e.rule.allows(c) {
+	if e.allows(c) {
 		if len(r.Errors) > 0 {
-			t.Fatalf("%s may call %s (%s), got %s", c.name, field, e.rule, r.Raw)
+			t.Fatalf("%s may call %s (%s; teams: %s), got %s", c.name, field, e.rule, e.teamRule(), r.Raw)
 		}
 		if _, ok := data[field]; !ok {
 			t.Fatalf("no %s in %s", field, r.Raw)
@@ -145,7 +148,7 @@ func checkCall(f *authzFixture, field string, e authzEntry, c authzCaller) {
 		want = "UNAUTHENTICATED"
 	}
 	if len(r.Errors) != 1 || r.Errors[0].Extensions.Code != want {
-		t.Fatalf("%s may not call %s (%s): want one %s error, got %s", c.name, field, e.rule, want, r.Raw)
+		t.Fatalf("%s may not call %s (%s; teams: %s): want one %s error, got %s", c.name, field, e.rule, e.teamRule(), want, r.Raw)
 	}
 	if p := r.Errors[0].Path; len(p) != 1 || p[0] != field {
 		t.Errorf("error path %v, want [%s]", p, field)
@@ -167,14 +170,21 @@ func checkSubscription(t *testing.T, f *authzFixture, field string, e authzEntry
 	if e.rule != ruleViewer {
 		t.Fatalf("subscriptions are checked for %s only; extend checkSubscription for %s", ruleViewer, e.rule)
 	}
-	for _, c := range e.rule.callers() {
+	for _, c := range e.callers() {
 		t.Run(c.name, func(t *testing.T) {
 			f := f.with(t)
 			if c.role == "" {
 				checkAnonymousSubscribe(f, e.doc)
 				return
 			}
+			if c.team == "B" {
+				checkOtherTeamSubscribe(f, field, e.doc, f.teamMembers[c.name].Token)
+				return
+			}
 			token := map[db.Role]string{db.RoleViewer: f.viewer.Token, db.RoleResponder: f.responder.Token, db.RoleAdmin: f.admin.Token}[c.role]
+			if c.team != "" {
+				token = f.teamMembers[c.name].Token
+			}
 			ws := f.connect(protoTransportWS, token)
 			ws.subscribe("s", e.doc, nil)
 			// Nothing says when the subscription is registered, so new
@@ -203,6 +213,57 @@ func checkSubscription(t *testing.T, f *authzFixture, field string, e authzEntry
 			t.Fatalf("%s: no event", field)
 		})
 	}
+}
+
+// checkOtherTeamSubscribe subscribes as a member of team B, who may
+// subscribe but must get none of team A's events. Each round posts a
+// finding of A's and then one to an organisation-wide integration: the
+// first event to arrive must be one of the latter, which shows the
+// former were withheld without waiting on a clock.
+func checkOtherTeamSubscribe(f *authzFixture, field, doc, token string) {
+	t := f.t
+	org := f.createIntegration("DETECTIFY")
+	ws := f.connect(protoTransportWS, token)
+	ws.subscribe("s", doc, nil)
+	markers := map[string]bool{}
+	for range 100 {
+		f.postFinding()
+		r := f.postWebhook(org.Token(t), finding(f.unique("org finding"), "high"))
+		if r.HTTPStatus != http.StatusOK {
+			t.Fatalf("post an organisation-wide finding: HTTP %d: %s", r.HTTPStatus, r.Raw)
+		}
+		markers[r.alert()], markers[r.MessageID] = true, true
+		m, err := ws.read(100 * time.Millisecond)
+		if errors.Is(err, errReadTimeout) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", field, err)
+		}
+		var result struct {
+			Data map[string]struct {
+				ID    string
+				Alert *struct{ ID string }
+			} `json:"data"`
+			Errors []gqlError `json:"errors"`
+		}
+		if err := json.Unmarshal(m.Payload, &result); err != nil {
+			t.Fatalf("%s %s: %v", m.Type, m.Payload, err)
+		}
+		if m.Type != "next" || len(result.Errors) > 0 {
+			t.Fatalf("another team's member may subscribe to %s, got %s %s", field, m.Type, m.Payload)
+		}
+		got := result.Data[field]
+		id := got.ID
+		if got.Alert != nil {
+			id = got.Alert.ID
+		}
+		if !markers[id] {
+			t.Fatalf("another team's member got %s of team A: %s", field, m.Payload)
+		}
+		return
+	}
+	t.Fatalf("%s: no event", field)
 }
 
 func checkAnonymousSubscribe(f *authzFixture, doc string) {

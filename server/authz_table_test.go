@@ -41,11 +41,11 @@ var authzTable = map[string]authzEntry{
 	"Query.rulesets": {rule: ruleViewer, doc: `{ rulesets { id rules { name } } }`},
 	"Query.ruleset": {rule: ruleViewer, doc: `query($id: ID!) { ruleset(id: $id) { id name } }`,
 		fixture: withID(func(f *authzFixture) string { return f.rulesetID })},
-	"Query.replayRuleset": {rule: ruleAdmin, doc: `query($id: ID!) { replayRuleset(integrationId: $id, ruleset: {rules: [{action: OPEN}]},
+	"Query.replayRuleset": {rule: ruleAdmin, team: teamConfigure, doc: `query($id: ID!) { replayRuleset(integrationId: $id, ruleset: {rules: [{action: OPEN}]},
 		from: "2026-01-01T00:00:00Z", to: "2036-01-01T00:00:00Z") { messages before { status count } } }`,
 		fixture: withID(func(f *authzFixture) string { return f.integ.ID })},
 	"Query.alerts": {rule: ruleViewer, doc: `{ alerts { totalCount nodes { id } } }`},
-	"Query.findingStats": {rule: ruleViewer, doc: `query($id: ID!) { findingStats(integrationId: $id, from: "2020-01-01T00:00:00Z", to: "2040-01-01T00:00:00Z") { severities { severity opened closed regressions overdue medianSecondsToClose } } }`,
+	"Query.findingStats": {rule: ruleViewer, team: teamRead, doc: `query($id: ID!) { findingStats(integrationId: $id, from: "2020-01-01T00:00:00Z", to: "2040-01-01T00:00:00Z") { severities { severity opened closed regressions overdue medianSecondsToClose } } }`,
 		fixture: withID(func(f *authzFixture) string { return f.integ.ID })},
 	"Query.alert": {rule: ruleViewer, doc: `query($id: ID!) { alert(id: $id) { id status timeline { type } notifications { id } } }`,
 		fixture: withID(func(f *authzFixture) string { return f.alertID })},
@@ -55,9 +55,9 @@ var authzTable = map[string]authzEntry{
 	"Query.schedules": {rule: ruleViewer, doc: `{ schedules { id layers { participants { id } } } }`},
 	"Query.schedule": {rule: ruleViewer, doc: `query($id: ID!) { schedule(id: $id) { id overrides { id } } }`,
 		fixture: withID(func(f *authzFixture) string { return f.scheduleID })},
-	"Query.onCall": {rule: ruleViewer, doc: `query($id: ID!) { onCall(scheduleId: $id) { id } }`,
+	"Query.onCall": {rule: ruleViewer, team: teamRead, doc: `query($id: ID!) { onCall(scheduleId: $id) { id } }`,
 		fixture: withID(func(f *authzFixture) string { return f.scheduleID })},
-	"Query.shifts": {rule: ruleViewer, doc: `query($id: ID!) { shifts(scheduleId: $id, from: "2026-01-01T00:00:00Z", to: "2026-01-15T00:00:00Z") { start users { id } } }`,
+	"Query.shifts": {rule: ruleViewer, team: teamRead, doc: `query($id: ID!) { shifts(scheduleId: $id, from: "2026-01-01T00:00:00Z", to: "2026-01-15T00:00:00Z") { start users { id } } }`,
 		fixture: withID(func(f *authzFixture) string { return f.scheduleID })},
 	"Query.shiftSwaps": {rule: ruleViewer, doc: `query($id: ID!) { shiftSwaps(scheduleId: $id) { id status expiresAt } }`,
 		fixture: withID(func(f *authzFixture) string { return f.swapScheduleID })},
@@ -91,7 +91,7 @@ var authzTable = map[string]authzEntry{
 			return authzCall{vars: map[string]any{"id": victim.ID}, owner: victim}
 		},
 		state: func(f *authzFixture, c authzCall) string { return f.signedIn(c.owner.Token) }},
-	"Mutation.createApiKey": {rule: ruleViewer, doc: `mutation($name: String!) { createApiKey(input: {name: $name, role: VIEWER}) { secret } }`,
+	"Mutation.createApiKey": {rule: ruleViewer, doc: `mutation($name: String!) { createApiKey(input: {name: $name, role: MEMBER}) { secret } }`,
 		fixture: newName, state: countRows((*db.APIKey)(nil))},
 	"Mutation.revokeApiKey": {rule: ruleSelfOrAdmin, doc: `mutation($id: ID!) { revokeApiKey(id: $id) }`,
 		fixture: func(f *authzFixture) authzCall {
@@ -128,45 +128,52 @@ var authzTable = map[string]authzEntry{
 	"Mutation.deleteGroup": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteGroup(id: $id) }`,
 		fixture: withID(func(f *authzFixture) string { return f.newGroup() }),
 		state:   readByID(`query($id: ID!) { group(id: $id) { id } }`)},
-	"Mutation.addGroupMember": {rule: ruleAdmin, doc: `mutation($id: ID!, $user: ID!) { addGroupMember(groupId: $id, userId: $user) { id } }`,
+	// A team's managers manage its members; the fixture's group is
+	// team A.
+	"Mutation.addGroupMember": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!, $user: ID!) { addGroupMember(groupId: $id, userId: $user, role: OBSERVER) { id } }`,
 		fixture: func(f *authzFixture) authzCall {
-			return authzCall{vars: map[string]any{"id": f.newGroup(), "user": f.viewer.ID}}
+			return authzCall{vars: map[string]any{"id": f.teamA, "user": f.createUser(db.RoleMember).ID}}
 		},
 		state: readByID(`query($id: ID!) { group(id: $id) { members { id } } }`)},
-	"Mutation.removeGroupMember": {rule: ruleAdmin, doc: `mutation($id: ID!, $user: ID!) { removeGroupMember(groupId: $id, userId: $user) { id } }`,
+	"Mutation.removeGroupMember": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!, $user: ID!) { removeGroupMember(groupId: $id, userId: $user) { id } }`,
 		fixture: func(f *authzFixture) authzCall {
-			return authzCall{vars: map[string]any{"id": f.newGroup(f.viewer.ID), "user": f.viewer.ID}}
+			return authzCall{vars: map[string]any{"id": f.teamA, "user": f.newTeamMember(db.TeamResponder)}}
 		},
 		state: readByID(`query($id: ID!) { group(id: $id) { members { id } } }`)},
+	"Mutation.setGroupMemberRole": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!, $user: ID!) { setGroupMemberRole(groupId: $id, userId: $user, role: MANAGER) { id } }`,
+		fixture: func(f *authzFixture) authzCall {
+			return authzCall{vars: map[string]any{"id": f.teamA, "user": f.newTeamMember(db.TeamObserver)}}
+		},
+		state: readByID(`query($id: ID!) { group(id: $id) { memberships { user { id } role } } }`)},
 
 	// Integrations and rulesets.
-	"Mutation.createIntegration": {rule: ruleAdmin, doc: `mutation($name: String!) { createIntegration(input: {name: $name, type: GENERIC}) { id } }`,
+	"Mutation.createIntegration": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($name: String!, $team: ID) { createIntegration(input: {name: $name, type: GENERIC, teamId: $team}) { id } }`,
 		fixture: newName, state: countRows((*db.Integration)(nil))},
-	"Mutation.updateIntegration": {rule: ruleAdmin, doc: `mutation($id: ID!, $name: String!) { updateIntegration(id: $id, input: {name: $name, enabled: false}) { id } }`,
+	"Mutation.updateIntegration": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!, $name: String!) { updateIntegration(id: $id, input: {name: $name, enabled: false}) { id } }`,
 		fixture: withName(newIntegrationID),
 		state:   readByID(`query($id: ID!) { integration(id: $id) { name enabled url } }`)},
-	"Mutation.deleteIntegration": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteIntegration(id: $id) }`,
+	"Mutation.deleteIntegration": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!) { deleteIntegration(id: $id) }`,
 		fixture: withID(newIntegrationID),
 		state:   readByID(`query($id: ID!) { integration(id: $id) { id } }`)},
-	"Mutation.rotateIntegrationToken": {rule: ruleAdmin, doc: `mutation($id: ID!) { rotateIntegrationToken(id: $id) { id } }`,
+	"Mutation.rotateIntegrationToken": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!) { rotateIntegrationToken(id: $id) { id } }`,
 		fixture: withID(newIntegrationID),
 		state:   readByID(`query($id: ID!) { integration(id: $id) { url } }`)},
 	// Heartbeat monitors.
-	"Mutation.createHeartbeatMonitor": {rule: ruleAdmin, doc: `mutation($name: String!, $user: ID!) { createHeartbeatMonitor(input: {name: $name, intervalMinutes: 10, recipientUserIds: [$user]}) { id } }`,
+	"Mutation.createHeartbeatMonitor": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($name: String!, $user: ID!, $team: ID) { createHeartbeatMonitor(input: {name: $name, intervalMinutes: 10, recipientUserIds: [$user], teamId: $team}) { id } }`,
 		fixture: func(f *authzFixture) authzCall {
 			return authzCall{vars: map[string]any{"name": f.unique("heartbeat"), "user": f.owner.ID}}
 		},
 		state: countRows((*heartbeats.Monitor)(nil))},
-	"Mutation.updateHeartbeatMonitor": {rule: ruleAdmin, doc: `mutation($id: ID!, $name: String!) { updateHeartbeatMonitor(id: $id, input: {name: $name, graceMinutes: 5}) { id } }`,
+	"Mutation.updateHeartbeatMonitor": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!, $name: String!) { updateHeartbeatMonitor(id: $id, input: {name: $name, graceMinutes: 5}) { id } }`,
 		fixture: withName(func(f *authzFixture) string { return f.newHeartbeat() }),
 		state:   readByID(`query($id: ID!) { heartbeatMonitor(id: $id) { name graceMinutes } }`)},
-	"Mutation.deleteHeartbeatMonitor": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteHeartbeatMonitor(id: $id) }`,
+	"Mutation.deleteHeartbeatMonitor": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!) { deleteHeartbeatMonitor(id: $id) }`,
 		fixture: withID(func(f *authzFixture) string { return f.newHeartbeat() }),
 		state:   readByID(`query($id: ID!) { heartbeatMonitor(id: $id) { id } }`)},
-	"Mutation.rotateHeartbeatToken": {rule: ruleAdmin, doc: `mutation($id: ID!) { rotateHeartbeatToken(id: $id) { id } }`,
+	"Mutation.rotateHeartbeatToken": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!) { rotateHeartbeatToken(id: $id) { id } }`,
 		fixture: withID(func(f *authzFixture) string { return f.newHeartbeat() }),
 		state:   readByID(`query($id: ID!) { heartbeatMonitor(id: $id) { url } }`)},
-	"Mutation.testIntegration": {rule: ruleAdmin, doc: `mutation($id: ID!, $payload: JSON!) { testIntegration(id: $id, payload: $payload) { status } }`,
+	"Mutation.testIntegration": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!, $payload: JSON!) { testIntegration(id: $id, payload: $payload) { status } }`,
 		fixture: func(f *authzFixture) authzCall {
 			return authzCall{vars: map[string]any{"id": f.integ.ID, "payload": json.RawMessage(finding(f.unique("dry"), "high"))}}
 		},
@@ -174,12 +181,12 @@ var authzTable = map[string]authzEntry{
 			return f.rows((*db.InboundMessage)(nil)) + " messages, " + f.rows((*db.Alert)(nil)) + " alerts"
 		},
 		noEffect: true},
-	"Mutation.createRuleset": {rule: ruleAdmin, doc: `mutation($name: String!) { createRuleset(input: {name: $name, rules: [{action: OPEN}]}) { id } }`,
+	"Mutation.createRuleset": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($name: String!, $team: ID) { createRuleset(input: {name: $name, rules: [{action: OPEN}], teamId: $team}) { id } }`,
 		fixture: newName, state: countRows((*db.Ruleset)(nil))},
-	"Mutation.updateRuleset": {rule: ruleAdmin, doc: `mutation($id: ID!, $name: String!) { updateRuleset(id: $id, input: {name: $name, rules: [{action: IGNORE}]}) { id } }`,
+	"Mutation.updateRuleset": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!, $name: String!) { updateRuleset(id: $id, input: {name: $name, rules: [{action: IGNORE}]}) { id } }`,
 		fixture: withName(func(f *authzFixture) string { return f.newRuleset() }),
 		state:   readByID(`query($id: ID!) { ruleset(id: $id) { name rules { action } } }`)},
-	"Mutation.deleteRuleset": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteRuleset(id: $id) }`,
+	"Mutation.deleteRuleset": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!) { deleteRuleset(id: $id) }`,
 		fixture: withID(func(f *authzFixture) string { return f.newRuleset() }),
 		state:   readByID(`query($id: ID!) { ruleset(id: $id) { id } }`)},
 
@@ -235,12 +242,12 @@ var authzTable = map[string]authzEntry{
 		state: ownerNotificationRules},
 
 	// Schedules and escalation policies.
-	"Mutation.createSchedule": {rule: ruleAdmin, doc: `mutation($name: String!) { createSchedule(input: {name: $name, timeZone: "UTC"}) { id } }`,
+	"Mutation.createSchedule": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($name: String!, $team: ID) { createSchedule(input: {name: $name, timeZone: "UTC", teamId: $team}) { id } }`,
 		fixture: newName, state: countRows((*db.Schedule)(nil))},
-	"Mutation.updateSchedule": {rule: ruleAdmin, doc: `mutation($id: ID!, $name: String!) { updateSchedule(id: $id, input: {name: $name, layers: []}) { id } }`,
+	"Mutation.updateSchedule": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!, $name: String!) { updateSchedule(id: $id, input: {name: $name, layers: []}) { id } }`,
 		fixture: withName(func(f *authzFixture) string { return f.newSchedule() }),
 		state:   readByID(`query($id: ID!) { schedule(id: $id) { name timeZone layers { id } } }`)},
-	"Mutation.deleteSchedule": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteSchedule(id: $id) }`,
+	"Mutation.deleteSchedule": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!) { deleteSchedule(id: $id) }`,
 		fixture: withID(func(f *authzFixture) string { return f.newSchedule() }),
 		state:   readByID(`query($id: ID!) { schedule(id: $id) { id } }`)},
 	// A participant puts themselves on call alongside whoever is; the
@@ -254,7 +261,7 @@ var authzTable = map[string]authzEntry{
 				"start": start.Format(time.RFC3339), "end": start.Add(time.Hour).Format(time.RFC3339)}, owner: f.participant}
 		},
 		state: readByID(`query($id: ID!) { schedule(id: $id) { overrides { id } } }`)},
-	"Mutation.deleteOverride": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteOverride(id: $id) }`,
+	"Mutation.deleteOverride": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!) { deleteOverride(id: $id) }`,
 		fixture: withID(func(f *authzFixture) string { return f.newOverride() }),
 		state: func(f *authzFixture, _ authzCall) string {
 			return f.read(`query($id: ID!) { schedule(id: $id) { overrides { id } } }`, map[string]any{"id": f.scheduleID})
@@ -283,29 +290,29 @@ var authzTable = map[string]authzEntry{
 			return authzCall{vars: map[string]any{"id": f.newSwap()}, owner: f.participant}
 		},
 		state: func(f *authzFixture, c authzCall) string { return f.swapStates(c) }},
-	"Mutation.createEscalationPolicy": {rule: ruleAdmin, doc: `mutation($name: String!) {
-		createEscalationPolicy(input: {name: $name, steps: [{delayMinutes: 1, targets: [{type: RECIPIENTS}]}]}) { id } }`,
+	"Mutation.createEscalationPolicy": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($name: String!, $team: ID) {
+		createEscalationPolicy(input: {name: $name, teamId: $team, steps: [{delayMinutes: 1, targets: [{type: RECIPIENTS}]}]}) { id } }`,
 		fixture: newName, state: countRows((*db.EscalationPolicy)(nil))},
-	"Mutation.updateEscalationPolicy": {rule: ruleAdmin, doc: `mutation($id: ID!, $name: String!) { updateEscalationPolicy(id: $id, input: {name: $name, repeat: 2}) { id } }`,
+	"Mutation.updateEscalationPolicy": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!, $name: String!) { updateEscalationPolicy(id: $id, input: {name: $name, repeat: 2}) { id } }`,
 		fixture: withName(func(f *authzFixture) string { return f.newPolicy() }),
 		state:   readByID(`query($id: ID!) { escalationPolicy(id: $id) { name repeat steps { id } } }`)},
-	"Mutation.deleteEscalationPolicy": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteEscalationPolicy(id: $id) }`,
+	"Mutation.deleteEscalationPolicy": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!) { deleteEscalationPolicy(id: $id) }`,
 		fixture: withID(func(f *authzFixture) string { return f.newPolicy() }),
 		state:   readByID(`query($id: ID!) { escalationPolicy(id: $id) { id } }`)},
 
 	// Maintenance windows.
-	"Mutation.createMaintenanceWindow": {rule: ruleAdmin, doc: `mutation($name: String!, $integ: ID!) {
-		createMaintenanceWindow(input: {name: $name, integrationIds: [$integ], startsAt: "2036-02-01T00:00:00Z",
+	"Mutation.createMaintenanceWindow": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($name: String!, $integ: ID!, $team: ID) {
+		createMaintenanceWindow(input: {name: $name, integrationIds: [$integ], startsAt: "2036-02-01T00:00:00Z", teamId: $team,
 			recurrence: {weekdays: [SUNDAY], startTime: "02:00", durationMinutes: 60, timeZone: "Europe/Berlin"}}) { id } }`,
 		fixture: func(f *authzFixture) authzCall {
 			return authzCall{vars: map[string]any{"name": f.unique("window"), "integ": newIntegrationID(f)}}
 		},
 		state: countRows((*db.MaintenanceWindow)(nil))},
-	"Mutation.updateMaintenanceWindow": {rule: ruleAdmin, doc: `mutation($id: ID!, $name: String!) {
+	"Mutation.updateMaintenanceWindow": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!, $name: String!) {
 		updateMaintenanceWindow(id: $id, input: {name: $name, endsAt: "2036-01-01T03:00:00Z", pageOpenAlertsAfter: false}) { id } }`,
 		fixture: withName(func(f *authzFixture) string { return f.newWindow() }),
 		state:   readByID(`query($id: ID!) { maintenanceWindow(id: $id) { name endsAt pageOpenAlertsAfter } }`)},
-	"Mutation.deleteMaintenanceWindow": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteMaintenanceWindow(id: $id) }`,
+	"Mutation.deleteMaintenanceWindow": {rule: ruleAdmin, team: teamConfigure, doc: `mutation($id: ID!) { deleteMaintenanceWindow(id: $id) }`,
 		fixture: withID(func(f *authzFixture) string { return f.newWindow() }),
 		state:   readByID(`query($id: ID!) { maintenanceWindow(id: $id) { id } }`)},
 
@@ -338,11 +345,11 @@ var authzTable = map[string]authzEntry{
 		state: readByID(alertState)},
 	"Mutation.snoozeAlert": {rule: ruleResponder, doc: `mutation($id: ID!) { snoozeAlert(id: $id, minutes: 30) { id status snoozedUntil } }`,
 		fixture: withID(freshAlertID), state: readByID(`query($id: ID!) { alert(id: $id) { status snoozedUntil } }`)},
-	"Mutation.escalateAlert": {rule: ruleResponder, doc: `mutation($id: ID!) { escalateAlert(id: $id) { id } }`,
+	"Mutation.escalateAlert": {rule: ruleResponder, team: teamNone, doc: `mutation($id: ID!) { escalateAlert(id: $id) { id } }`,
 		fixture: withID(func(f *authzFixture) string { return f.manualAlert() }), state: readByID(alertTimeline)},
 	"Mutation.addAlertNote": {rule: ruleResponder, doc: `mutation($id: ID!) { addAlertNote(id: $id, text: "checked the logs") { id } }`,
 		fixture: withID(freshAlertID), state: readByID(alertTimeline)},
-	"Mutation.createAlert": {rule: ruleResponder, doc: `mutation($user: ID!) { createAlert(input: {subject: "Payments down", severity: "high", userIds: [$user]}) { id createdBy { id } integration { id } } }`,
+	"Mutation.createAlert": {rule: ruleResponder, team: teamNone, doc: `mutation($user: ID!) { createAlert(input: {subject: "Payments down", severity: "high", userIds: [$user]}) { id createdBy { id } integration { id } } }`,
 		fixture: func(f *authzFixture) authzCall { return authzCall{vars: map[string]any{"user": f.viewer.ID}} },
 		state:   countRows((*db.Alert)(nil))},
 

@@ -112,7 +112,8 @@ func newHarnessConfigured(t testing.TB, d *db.DB, logs io.Writer, configure func
 	var alertingSvc *alerting.Service
 	policyStore := policies.NewStore(d, time.Now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(d, time.Now, policyStore)
-	integrationStore := integrations.NewStore(d, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged() })
+	res := &resolvers.Resolver{}
+	integrationStore := integrations.NewStore(d, "https://klaxon.example", time.Now, func() { alertingSvc.RoutesChanged(); res.OwnersChanged() })
 	maintenanceStore := maintenance.NewStore(d, time.Now)
 	channels := notifiers.NewChannels(nil, nil)
 	contactStore := contacts.NewStore(d, time.Now, log, channels)
@@ -130,9 +131,10 @@ func newHarnessConfigured(t testing.TB, d *db.DB, logs io.Writer, configure func
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); bus.Run(busCtx) }()
+	*res = resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore, InboundEmailDomain: harnessEmailDomain, WorkflowStore: workflowStore}
 	ts := httptest.NewUnstartedServer(nil)
 	cfg := configure(authSvc, "http://"+ts.Listener.Addr().String())
-	srv := server.New(cfg, d, alertingSvc, authSvc, bus, &resolvers.Resolver{Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(d), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore, IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore, InboundEmailDomain: harnessEmailDomain, WorkflowStore: workflowStore}, log)
+	srv := server.New(cfg, d, alertingSvc, authSvc, bus, res, log)
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	t.Cleanup(func() {

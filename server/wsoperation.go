@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/resolvers"
 )
 
@@ -61,7 +62,9 @@ func (c *wsConnection) startOperation(id string, payload json.RawMessage, receiv
 		return true
 	}
 
-	ctx := graphql.StartOperationTrace(c.ctx)
+	// Each operation reads the caller's team roles afresh, as each HTTP
+	// request does, however long the socket has been open.
+	ctx := graphql.StartOperationTrace(auth.WithFreshAccess(c.ctx))
 	params := &graphql.RawParams{}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()

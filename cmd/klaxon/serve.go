@@ -81,7 +81,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var alertingSvc *alerting.Service
 	policyStore := policies.NewStore(store, now, func() { alertingSvc.RoutesChanged() })
 	scheduleStore := schedules.NewStore(store, now, policyStore)
-	integrationStore := integrations.NewStore(store, cfg.PublicURL, now, func() { alertingSvc.RoutesChanged() })
+	// The API keeps which team owns each integration, to decide cheaply
+	// who may see each event; a change of integration drops that too.
+	res := &resolvers.Resolver{}
+	integrationStore := integrations.NewStore(store, cfg.PublicURL, now, func() { alertingSvc.RoutesChanged(); res.OwnersChanged() })
 	heartbeatStore := heartbeats.NewStore(store, cfg.PublicURL, now)
 	// Maintenance windows hold back paging, which alerting carries out:
 	// it reads the windows, and each change to one is followed by it.
@@ -117,6 +120,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// A shift swap's notices are alerting's jobs, queued in the swap's
 	// transaction.
 	scheduleStore.UseNotices(alertingSvc)
+	*res = resolvers.Resolver{
+		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
+		IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore,
+		InboundEmailDomain: cfg.InboundEmail.Domain,
+		WorkflowStore:      workflowStore,
+	}
 	mattermostKey, err := notifiers.StoredMattermostKey(ctx, store, now())
 	if err != nil {
 		return err
@@ -142,12 +151,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 		SingleSignOn:       singleSignOn,
 		SingleSignOnAppURL: cfg.OIDC.AppURL,
-	}, store, alertingSvc, authSvc, bus, &resolvers.Resolver{
-		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
-		IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore,
-		InboundEmailDomain: cfg.InboundEmail.Domain,
-		WorkflowStore:      workflowStore,
-	}, log)
+	}, store, alertingSvc, authSvc, bus, res, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

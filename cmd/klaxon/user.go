@@ -18,7 +18,7 @@ func createUser(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.StringVar(&email, "email", "", "the user's email (required)")
 		fs.StringVar(&name, "name", "", "the user's name")
 		fs.StringVar(&password, "password", "", "the user's password (at least 8 characters; required)")
-		fs.StringVar(&role, "role", string(db.RoleViewer), "ADMIN, RESPONDER or VIEWER")
+		fs.StringVar(&role, "role", string(db.RoleViewer), "ADMIN, RESPONDER, VIEWER or MEMBER")
 	})
 	if err != nil {
 		return err
