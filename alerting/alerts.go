@@ -39,8 +39,8 @@ const MaxSearchLength = 200
 // declares ESCAPE '\'.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
-// Alerts returns one page of alerts, the total matching the filter, and
-// whether more follow.
+// Alerts returns one page of alerts, the total matching the filter
+// (counted up to db.CountCap + 1), and whether more follow.
 func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) ([]*db.Alert, int, bool, error) {
 	search := strings.TrimSpace(f.Search)
 	if utf8.RuneCountInString(search) > MaxSearchLength {
@@ -85,13 +85,13 @@ func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) (
 }
 
 // listPage returns one page of rows of T, newest first, the total that
-// filter matches, and whether more follow.
+// filter matches counted up to db.CountCap + 1, and whether more follow.
 func listPage[T any](ctx context.Context, d *db.DB, p db.PageRequest, what string, filter func(*bun.SelectQuery) *bun.SelectQuery) (rows []*T, total int, more bool, err error) {
 	limit, err := p.Limit()
 	if err != nil {
 		return nil, 0, false, err
 	}
-	count, err := d.NewSelect().Model((*T)(nil)).Apply(filter).Count(ctx)
+	count, err := db.CountUpTo(ctx, d, d.NewSelect().Model((*T)(nil)).Apply(filter))
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("count %s: %w", what, err)
 	}
