@@ -30,9 +30,12 @@ type fillSpec struct {
 	Integrations int
 	Users        int
 	Teams        int
-	Days         int
-	Seed         uint64
-	Until        time.Time
+	// Audit is how many audit entries to write; 0 writes one for every
+	// twenty alerts.
+	Audit int
+	Days  int
+	Seed  uint64
+	Until time.Time
 	// AdminEmail and AdminPassword, when set, make the first filled
 	// user an admin who can sign in: Klaxon creates its first admin only
 	// in a database without users.
@@ -69,6 +72,7 @@ func runFill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&spec.Integrations, "integrations", 36, "integrations")
 	fs.IntVar(&spec.Users, "users", 40, "users")
 	fs.IntVar(&spec.Teams, "teams", 4, "teams; a third of the integrations belong to one")
+	fs.IntVar(&spec.Audit, "audit", 0, "audit entries (default: one for every twenty alerts)")
 	fs.IntVar(&spec.Days, "days", 365, "days of history")
 	fs.Uint64Var(&spec.Seed, "seed", 1, "seed: the same seed and -until write the same rows")
 	fs.StringVar(&spec.AdminEmail, "admin-email", os.Getenv("KLAXON_ADMIN_EMAIL"), "email of the first filled user, an admin who can sign in (KLAXON_ADMIN_EMAIL)")
@@ -126,6 +130,8 @@ func (s fillSpec) check() error {
 		return errors.New("-users must be at least 2")
 	case s.Teams < 0 || s.Teams > s.Users:
 		return errors.New("-teams must be between 0 and -users")
+	case s.Audit < 0:
+		return errors.New("-audit must not be negative")
 	case s.Days < 1:
 		return errors.New("-days must be at least 1")
 	case (s.AdminEmail == "") != (s.AdminPassword == ""):
@@ -784,10 +790,14 @@ func (g *generator) eventRows(emit func(...any) error) error {
 
 var auditColumns = []string{"id", "at", "actor_user_id", "actor", "entity_type", "entity_id", "action", "changes"}
 
-// auditRows writes a year of configuration changes: one for every twenty
-// alerts, most of them edits of integrations and users by the admins.
+// auditRows writes a year of configuration changes, by default one for
+// every twenty alerts, most of them edits of integrations and users by
+// the admins.
 func (g *generator) auditRows(emit func(...any) error) error {
-	n := max(g.spec.Alerts/20, 50)
+	n := g.spec.Audit
+	if n == 0 {
+		n = max(g.spec.Alerts/20, 50)
+	}
 	span := g.spec.Until.Sub(g.start)
 	for i := range n {
 		admin := g.users[i%2]
