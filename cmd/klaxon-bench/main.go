@@ -231,6 +231,7 @@ func printReport(w io.Writer, r *Report) {
 	tw.Flush()
 	fmt.Fprintf(w, "\nklaxon mix: new %d, duplicate %d, close %d\n", r.Klaxon.ByKind["new"], r.Klaxon.ByKind["duplicate"], r.Klaxon.ByKind["close"])
 	if r.Baseline != nil {
+		fmt.Fprintf(w, "baseline mix: new %d, duplicate %d, close %d\n", r.Baseline.ByKind["new"], r.Baseline.ByKind["duplicate"], r.Baseline.ByKind["close"])
 		fmt.Fprintf(w, "throughput klaxon/baseline: %.2f  (p99 %.2f ms vs %.2f ms)\n", r.Ratio, r.Klaxon.P99ms, r.Baseline.P99ms)
 	}
 	for _, res := range results {
