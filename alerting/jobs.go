@@ -377,6 +377,12 @@ func (s *Service) runJob(ctx context.Context, job *db.AlertJob) error {
 			return s.dropJob(ctx, job, err)
 		}
 		return s.runWorkflow(ctx, job, args)
+	case jobNotice:
+		args, err := decodeNoticeArgs(job)
+		if err != nil {
+			return s.dropJob(ctx, job, err)
+		}
+		return s.sendNotice(ctx, job, args)
 	default:
 		return s.dropJob(ctx, job, fmt.Errorf("unknown job kind %q", job.Kind))
 	}

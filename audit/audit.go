@@ -50,6 +50,11 @@ const (
 	MemberRemoved   Action = "MEMBER_REMOVED"
 	OverrideCreated Action = "OVERRIDE_CREATED"
 	OverrideDeleted Action = "OVERRIDE_DELETED"
+	// The steps of a shift swap, recorded on its schedule.
+	SwapRequested Action = "SWAP_REQUESTED"
+	SwapAccepted  Action = "SWAP_ACCEPTED"
+	SwapDeclined  Action = "SWAP_DECLINED"
+	SwapCancelled Action = "SWAP_CANCELLED"
 )
 
 // Entry is one recorded change.

@@ -122,6 +122,9 @@ type ScheduleOverride struct {
 	Start         time.Time `bun:"start_at"`
 	End           time.Time `bun:"end_at"`
 	CreatedAt     time.Time `bun:"created_at"`
+	// Alongside puts UserID on call in addition to whoever is (see
+	// oncall.Override); ReplaceUserID is then nil.
+	Alongside bool `bun:"alongside"`
 }
 
 // Spec is the schedule as package oncall evaluates it; Layers and
@@ -135,7 +138,7 @@ func (s *Schedule) Spec() oncall.Schedule {
 		})
 	}
 	for _, o := range s.Overrides {
-		override := oncall.Override{UserID: o.UserID, Start: o.Start, End: o.End}
+		override := oncall.Override{UserID: o.UserID, Start: o.Start, End: o.End, Alongside: o.Alongside}
 		if o.ReplaceUserID != nil {
 			override.ReplaceUserID = *o.ReplaceUserID
 		}

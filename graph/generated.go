@@ -21,6 +21,7 @@ import (
 	"github.com/klaxonhq/klaxon/heartbeats"
 	"github.com/klaxonhq/klaxon/oncall"
 	"github.com/klaxonhq/klaxon/rules"
+	"github.com/klaxonhq/klaxon/schedules"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -59,6 +60,7 @@ type ResolverRoot interface {
 	Schedule() ScheduleResolver
 	ScheduleLayer() ScheduleLayerResolver
 	ScheduleOverride() ScheduleOverrideResolver
+	ShiftSwap() ShiftSwapResolver
 	Subscription() SubscriptionResolver
 	TimelineEntry() TimelineEntryResolver
 	User() UserResolver
@@ -349,10 +351,12 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AcceptShiftSwap               func(childComplexity int, id int) int
 		AcknowledgeAlert              func(childComplexity int, id int) int
 		AddAlertNote                  func(childComplexity int, id int, text string) int
 		AddGroupMember                func(childComplexity int, groupID int, userID int) int
 		AssignAlert                   func(childComplexity int, id int, userID int) int
+		CancelShiftSwap               func(childComplexity int, id int) int
 		CloseAlert                    func(childComplexity int, id int) int
 		CreateAPIKey                  func(childComplexity int, input CreateAPIKeyInput) int
 		CreateAlert                   func(childComplexity int, input CreateAlertInput) int
@@ -368,6 +372,7 @@ type ComplexityRoot struct {
 		CreateSchedule                func(childComplexity int, input CreateScheduleInput) int
 		CreateUser                    func(childComplexity int, input CreateUserInput) int
 		CreateWorkflow                func(childComplexity int, input WorkflowInput) int
+		DeclineShiftSwap              func(childComplexity int, id int) int
 		DeleteContactMethod           func(childComplexity int, id int) int
 		DeleteEscalationPolicy        func(childComplexity int, id int) int
 		DeleteGroup                   func(childComplexity int, id int) int
@@ -384,6 +389,7 @@ type ComplexityRoot struct {
 		Login                         func(childComplexity int, email string, password string) int
 		RegisterPushSubscription      func(childComplexity int, input RegisterPushSubscriptionInput) int
 		RemoveGroupMember             func(childComplexity int, groupID int, userID int) int
+		RequestShiftSwap              func(childComplexity int, input RequestShiftSwapInput) int
 		RevokeAPIKey                  func(childComplexity int, id int) int
 		RotateHeartbeatToken          func(childComplexity int, id int) int
 		RotateIntegrationToken        func(childComplexity int, id int) int
@@ -464,12 +470,14 @@ type ComplexityRoot struct {
 		MaintenanceWindows func(childComplexity int, activeAt *time.Time) int
 		Me                 func(childComplexity int) int
 		OnCall             func(childComplexity int, scheduleID int, at *time.Time) int
+		PendingShiftSwaps  func(childComplexity int) int
 		PushPublicKey      func(childComplexity int) int
 		ReplayRuleset      func(childComplexity int, integrationID int, ruleset RulesetInput, from time.Time, to time.Time) int
 		Ruleset            func(childComplexity int, id int) int
 		Rulesets           func(childComplexity int) int
 		Schedule           func(childComplexity int, id int) int
 		Schedules          func(childComplexity int) int
+		ShiftSwaps         func(childComplexity int, scheduleID int, status *schedules.SwapStatus) int
 		Shifts             func(childComplexity int, scheduleID int, from time.Time, to time.Time) int
 		User               func(childComplexity int, id int) int
 		Users              func(childComplexity int) int
@@ -569,6 +577,7 @@ type ComplexityRoot struct {
 	}
 
 	ScheduleOverride struct {
+		Alongside   func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
 		End         func(childComplexity int) int
 		ID          func(childComplexity int) int
@@ -590,6 +599,20 @@ type ComplexityRoot struct {
 		End   func(childComplexity int) int
 		Start func(childComplexity int) int
 		Users func(childComplexity int) int
+	}
+
+	ShiftSwap struct {
+		AnsweredAt func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		End        func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
+		FromUser   func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Override   func(childComplexity int) int
+		Schedule   func(childComplexity int) int
+		Start      func(childComplexity int) int
+		Status     func(childComplexity int) int
+		ToUser     func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -766,6 +789,10 @@ type MutationResolver interface {
 	DeleteSchedule(ctx context.Context, id int) (bool, error)
 	CreateOverride(ctx context.Context, input CreateOverrideInput) (*db.ScheduleOverride, error)
 	DeleteOverride(ctx context.Context, id int) (bool, error)
+	RequestShiftSwap(ctx context.Context, input RequestShiftSwapInput) (*schedules.ShiftSwap, error)
+	AcceptShiftSwap(ctx context.Context, id int) (*schedules.ShiftSwap, error)
+	DeclineShiftSwap(ctx context.Context, id int) (*schedules.ShiftSwap, error)
+	CancelShiftSwap(ctx context.Context, id int) (*schedules.ShiftSwap, error)
 	Login(ctx context.Context, email string, password string) (*AuthPayload, error)
 	SignOut(ctx context.Context) (bool, error)
 	SignOutUser(ctx context.Context, userID int) (bool, error)
@@ -815,6 +842,8 @@ type QueryResolver interface {
 	Schedule(ctx context.Context, id int) (*db.Schedule, error)
 	OnCall(ctx context.Context, scheduleID int, at *time.Time) ([]*db.User, error)
 	Shifts(ctx context.Context, scheduleID int, from time.Time, to time.Time) ([]*Shift, error)
+	ShiftSwaps(ctx context.Context, scheduleID int, status *schedules.SwapStatus) ([]*schedules.ShiftSwap, error)
+	PendingShiftSwaps(ctx context.Context) ([]*schedules.ShiftSwap, error)
 	Me(ctx context.Context) (*db.User, error)
 	APIKeys(ctx context.Context) ([]*db.APIKey, error)
 	Users(ctx context.Context) ([]*db.User, error)
@@ -855,6 +884,13 @@ type ScheduleLayerResolver interface {
 type ScheduleOverrideResolver interface {
 	User(ctx context.Context, obj *db.ScheduleOverride) (*db.User, error)
 	ReplaceUser(ctx context.Context, obj *db.ScheduleOverride) (*db.User, error)
+}
+type ShiftSwapResolver interface {
+	Schedule(ctx context.Context, obj *schedules.ShiftSwap) (*db.Schedule, error)
+	FromUser(ctx context.Context, obj *schedules.ShiftSwap) (*db.User, error)
+	ToUser(ctx context.Context, obj *schedules.ShiftSwap) (*db.User, error)
+
+	Override(ctx context.Context, obj *schedules.ShiftSwap) (*db.ScheduleOverride, error)
 }
 type SubscriptionResolver interface {
 	AlertEvents(ctx context.Context, filter *AlertEventFilter, after *string) (<-chan *events.Event, error)
@@ -2098,6 +2134,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MatchedRule.Position(childComplexity), true
 
+	case "Mutation.acceptShiftSwap":
+		if e.ComplexityRoot.Mutation.AcceptShiftSwap == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acceptShiftSwap_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcceptShiftSwap(childComplexity, args["id"].(int)), true
 	case "Mutation.acknowledgeAlert":
 		if e.ComplexityRoot.Mutation.AcknowledgeAlert == nil {
 			break
@@ -2142,6 +2189,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AssignAlert(childComplexity, args["id"].(int), args["userId"].(int)), true
+	case "Mutation.cancelShiftSwap":
+		if e.ComplexityRoot.Mutation.CancelShiftSwap == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelShiftSwap_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelShiftSwap(childComplexity, args["id"].(int)), true
 	case "Mutation.closeAlert":
 		if e.ComplexityRoot.Mutation.CloseAlert == nil {
 			break
@@ -2307,6 +2365,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateWorkflow(childComplexity, args["input"].(WorkflowInput)), true
+	case "Mutation.declineShiftSwap":
+		if e.ComplexityRoot.Mutation.DeclineShiftSwap == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_declineShiftSwap_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeclineShiftSwap(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteContactMethod":
 		if e.ComplexityRoot.Mutation.DeleteContactMethod == nil {
 			break
@@ -2483,6 +2552,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveGroupMember(childComplexity, args["groupId"].(int), args["userId"].(int)), true
+	case "Mutation.requestShiftSwap":
+		if e.ComplexityRoot.Mutation.RequestShiftSwap == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestShiftSwap_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestShiftSwap(childComplexity, args["input"].(RequestShiftSwapInput)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -3017,6 +3097,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.OnCall(childComplexity, args["scheduleId"].(int), args["at"].(*time.Time)), true
+	case "Query.pendingShiftSwaps":
+		if e.ComplexityRoot.Query.PendingShiftSwaps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.PendingShiftSwaps(childComplexity), true
 	case "Query.pushPublicKey":
 		if e.ComplexityRoot.Query.PushPublicKey == nil {
 			break
@@ -3068,6 +3154,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Schedules(childComplexity), true
+	case "Query.shiftSwaps":
+		if e.ComplexityRoot.Query.ShiftSwaps == nil {
+			break
+		}
+
+		args, err := ec.field_Query_shiftSwaps_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ShiftSwaps(childComplexity, args["scheduleId"].(int), args["status"].(*schedules.SwapStatus)), true
 	case "Query.shifts":
 		if e.ComplexityRoot.Query.Shifts == nil {
 			break
@@ -3478,6 +3575,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ScheduleLayer.ShiftUnit(childComplexity), true
 
+	case "ScheduleOverride.alongside":
+		if e.ComplexityRoot.ScheduleOverride.Alongside == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleOverride.Alongside(childComplexity), true
 	case "ScheduleOverride.createdAt":
 		if e.ComplexityRoot.ScheduleOverride.CreatedAt == nil {
 			break
@@ -3570,6 +3673,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Shift.Users(childComplexity), true
+
+	case "ShiftSwap.answeredAt":
+		if e.ComplexityRoot.ShiftSwap.AnsweredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShiftSwap.AnsweredAt(childComplexity), true
+	case "ShiftSwap.createdAt":
+		if e.ComplexityRoot.ShiftSwap.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShiftSwap.CreatedAt(childComplexity), true
+	case "ShiftSwap.end":
+		if e.ComplexityRoot.ShiftSwap.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShiftSwap.End(childComplexity), true
+	case "ShiftSwap.expiresAt":
+		if e.ComplexityRoot.ShiftSwap.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShiftSwap.ExpiresAt(childComplexity), true
+	case "ShiftSwap.fromUser":
+		if e.ComplexityRoot.ShiftSwap.FromUser == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShiftSwap.FromUser(childComplexity), true
+	case "ShiftSwap.id":
+		if e.ComplexityRoot.ShiftSwap.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShiftSwap.ID(childComplexity), true
+	case "ShiftSwap.override":
+		if e.ComplexityRoot.ShiftSwap.Override == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShiftSwap.Override(childComplexity), true
+	case "ShiftSwap.schedule":
+		if e.ComplexityRoot.ShiftSwap.Schedule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShiftSwap.Schedule(childComplexity), true
+	case "ShiftSwap.start":
+		if e.ComplexityRoot.ShiftSwap.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShiftSwap.Start(childComplexity), true
+	case "ShiftSwap.status":
+		if e.ComplexityRoot.ShiftSwap.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShiftSwap.Status(childComplexity), true
+	case "ShiftSwap.toUser":
+		if e.ComplexityRoot.ShiftSwap.ToUser == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShiftSwap.ToUser(childComplexity), true
 
 	case "Subscription.alertEvents":
 		if e.ComplexityRoot.Subscription.AlertEvents == nil {
@@ -3787,6 +3957,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("MappingInput", ec.unmarshalInputMappingInput),
 			graphql.NewInputUnmarshaler("RegisterPushSubscriptionInput", ec.unmarshalInputRegisterPushSubscriptionInput),
 			graphql.NewInputUnmarshaler("RemediationDeadlineInput", ec.unmarshalInputRemediationDeadlineInput),
+			graphql.NewInputUnmarshaler("RequestShiftSwapInput", ec.unmarshalInputRequestShiftSwapInput),
 			graphql.NewInputUnmarshaler("RestrictionInput", ec.unmarshalInputRestrictionInput),
 			graphql.NewInputUnmarshaler("RuleInput", ec.unmarshalInputRuleInput),
 			graphql.NewInputUnmarshaler("RuleRouteInput", ec.unmarshalInputRuleRouteInput),
@@ -4136,6 +4307,12 @@ enum AuditAction {
   MEMBER_REMOVED
   OVERRIDE_CREATED
   OVERRIDE_DELETED
+  "A participant asked another to take a span of their shift (recorded on the schedule)."
+  SWAP_REQUESTED
+  "The swap was accepted; its override is recorded beside it."
+  SWAP_ACCEPTED
+  SWAP_DECLINED
+  SWAP_CANCELLED
 }
 
 "One change to the configuration."
@@ -5173,7 +5350,10 @@ input UpdateScheduleInput {
   layers: [ScheduleLayerInput!]
 }
 
-"userId is on call during [start, end) instead of replaceUser, or instead of everyone when replaceUser is null."
+"""
+userId is on call during [start, end) instead of replaceUser, or instead of everyone when replaceUser is null,
+or in addition to whoever is on call when alongside.
+"""
 type ScheduleOverride {
   id: ID!
   user: User!
@@ -5181,8 +5361,16 @@ type ScheduleOverride {
   start: Time!
   end: Time!
   createdAt: Time!
+  "On call in addition to whoever is; nobody is replaced."
+  alongside: Boolean!
 }
 
+"""
+Who configures the schedule (today: admins) may create any override. A participant of the schedule
+(a user in one of its layers) may create one that puts themselves on call alongside whoever is:
+userId their own, alongside true, no replaceUserId; handing over their shift is a shift swap
+(requestShiftSwap), which the other person accepts.
+"""
 input CreateOverrideInput {
   scheduleId: ID!
   userId: ID!
@@ -5190,6 +5378,8 @@ input CreateOverrideInput {
   replaceUserId: ID
   start: Time!
   end: Time!
+  "On call in addition to whoever is, replacing nobody (replaceUserId left out). Default false."
+  alongside: Boolean
 }
 
 "A span of the final timeline with the same people on call."
@@ -5197,6 +5387,71 @@ type Shift {
   start: Time!
   end: Time!
   users: [User!]!
+}
+
+# Self-service: participants put themselves on call and hand shifts to
+# each other.
+
+extend type Query {
+  "The schedule's shift swaps, latest first; status keeps those in it (EXPIRED: pending ones past their expiry)."
+  shiftSwaps(scheduleId: ID!, status: ShiftSwapStatus): [ShiftSwap!]!
+  "The caller's swaps awaiting an answer: those they asked for and those asked of them."
+  pendingShiftSwaps: [ShiftSwap!]!
+}
+
+extend type Mutation {
+  """
+  Asks another participant of the schedule to be on call instead of the caller for [start, end).
+  The caller must be a participant on call for the whole span, which must lie in the future;
+  the addressee must be a participant, and with the swap someone must still be on call at every
+  instant of the span. The addressee is sent accept and decline links on their email and SMS
+  contact methods. Refused (BAD_USER_INPUT, naming the field) otherwise, or when it overlaps a
+  pending swap of the caller's on the schedule.
+  """
+  requestShiftSwap(input: RequestShiftSwapInput!): ShiftSwap!
+  "By the addressee: the swap becomes an override (the addressee instead of the requester for the span), after the schedule is checked again as at the request. Refused once expired."
+  acceptShiftSwap(id: ID!): ShiftSwap!
+  "By the addressee."
+  declineShiftSwap(id: ID!): ShiftSwap!
+  "By the requester, while the swap is pending."
+  cancelShiftSwap(id: ID!): ShiftSwap!
+}
+
+enum ShiftSwapStatus {
+  PENDING
+  ACCEPTED
+  DECLINED
+  CANCELLED
+  "Pending past its expiry, unanswered; it can no longer be accepted."
+  EXPIRED
+}
+
+"A request to take over a span of a participant's shift."
+type ShiftSwap {
+  id: ID!
+  schedule: Schedule!
+  "The requester, who hands the span over."
+  fromUser: User!
+  "The addressee, asked to take it."
+  toUser: User!
+  start: Time!
+  end: Time!
+  "Unanswered by then, the swap expires; at the latest its start."
+  expiresAt: Time!
+  status: ShiftSwapStatus!
+  "The override an accepted swap became."
+  override: ScheduleOverride
+  createdAt: Time!
+  answeredAt: Time
+}
+
+input RequestShiftSwapInput {
+  scheduleId: ID!
+  toUserId: ID!
+  start: Time!
+  end: Time!
+  "At or before start (the default)."
+  expiresAt: Time
 }
 `, BuiltIn: false},
 	{Name: "../schema/subscriptions.graphqls", Input: `# Live streams.
@@ -6301,6 +6556,8 @@ func (ec *executionContext) childFields_ScheduleOverride(ctx context.Context, fi
 		return ec.fieldContext_ScheduleOverride_end(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_ScheduleOverride_createdAt(ctx, field)
+	case "alongside":
+		return ec.fieldContext_ScheduleOverride_alongside(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ScheduleOverride", field.Name)
 }
@@ -6333,6 +6590,34 @@ func (ec *executionContext) childFields_Shift(ctx context.Context, field graphql
 		return ec.fieldContext_Shift_users(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Shift", field.Name)
+}
+
+func (ec *executionContext) childFields_ShiftSwap(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ShiftSwap_id(ctx, field)
+	case "schedule":
+		return ec.fieldContext_ShiftSwap_schedule(ctx, field)
+	case "fromUser":
+		return ec.fieldContext_ShiftSwap_fromUser(ctx, field)
+	case "toUser":
+		return ec.fieldContext_ShiftSwap_toUser(ctx, field)
+	case "start":
+		return ec.fieldContext_ShiftSwap_start(ctx, field)
+	case "end":
+		return ec.fieldContext_ShiftSwap_end(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ShiftSwap_expiresAt(ctx, field)
+	case "status":
+		return ec.fieldContext_ShiftSwap_status(ctx, field)
+	case "override":
+		return ec.fieldContext_ShiftSwap_override(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ShiftSwap_createdAt(ctx, field)
+	case "answeredAt":
+		return ec.fieldContext_ShiftSwap_answeredAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ShiftSwap", field.Name)
 }
 
 func (ec *executionContext) childFields_TimelineEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6555,6 +6840,20 @@ func (ec *executionContext) field_Alert_messages_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_acceptShiftSwap_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_acknowledgeAlert_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6632,6 +6931,20 @@ func (ec *executionContext) field_Mutation_assignAlert_args(ctx context.Context,
 		return nil, err
 	}
 	args["userId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_cancelShiftSwap_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -6842,6 +7155,20 @@ func (ec *executionContext) field_Mutation_createWorkflow_args(ctx context.Conte
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_declineShiftSwap_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -7082,6 +7409,20 @@ func (ec *executionContext) field_Mutation_removeGroupMember_args(ctx context.Co
 		return nil, err
 	}
 	args["userId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_requestShiftSwap_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (RequestShiftSwapInput, error) {
+			return ec.unmarshalNRequestShiftSwapInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRequestShiftSwapInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -7788,6 +8129,28 @@ func (ec *executionContext) field_Query_schedule_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_shiftSwaps_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "scheduleId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scheduleId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*schedules.SwapStatus, error) {
+			return ec.unmarshalOShiftSwapStatus2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐSwapStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg1
 	return args, nil
 }
 
@@ -14629,6 +14992,182 @@ func (ec *executionContext) fieldContext_Mutation_deleteOverride(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_requestShiftSwap(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestShiftSwap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestShiftSwap(ctx, fc.Args["input"].(RequestShiftSwapInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schedules.ShiftSwap) graphql.Marshaler {
+			return ec.marshalNShiftSwap2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐShiftSwap(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestShiftSwap(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ShiftSwap(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestShiftSwap_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_acceptShiftSwap(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_acceptShiftSwap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AcceptShiftSwap(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schedules.ShiftSwap) graphql.Marshaler {
+			return ec.marshalNShiftSwap2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐShiftSwap(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_acceptShiftSwap(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ShiftSwap(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_acceptShiftSwap_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_declineShiftSwap(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_declineShiftSwap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeclineShiftSwap(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schedules.ShiftSwap) graphql.Marshaler {
+			return ec.marshalNShiftSwap2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐShiftSwap(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_declineShiftSwap(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ShiftSwap(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_declineShiftSwap_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelShiftSwap(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelShiftSwap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelShiftSwap(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schedules.ShiftSwap) graphql.Marshaler {
+			return ec.marshalNShiftSwap2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐShiftSwap(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelShiftSwap(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ShiftSwap(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelShiftSwap_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16805,6 +17344,82 @@ func (ec *executionContext) fieldContext_Query_shifts(ctx context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_shiftSwaps(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_shiftSwaps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ShiftSwaps(ctx, fc.Args["scheduleId"].(int), fc.Args["status"].(*schedules.SwapStatus))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*schedules.ShiftSwap) graphql.Marshaler {
+			return ec.marshalNShiftSwap2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐShiftSwapᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_shiftSwaps(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ShiftSwap(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_shiftSwaps_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_pendingShiftSwaps(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pendingShiftSwaps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().PendingShiftSwaps(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*schedules.ShiftSwap) graphql.Marshaler {
+			return ec.marshalNShiftSwap2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐShiftSwapᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pendingShiftSwaps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ShiftSwap(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18828,6 +19443,29 @@ func (ec *executionContext) fieldContext_ScheduleOverride_createdAt(_ context.Co
 	return graphql.NewScalarFieldContext("ScheduleOverride", field, false, false, "Time")
 }
 
+func (ec *executionContext) _ScheduleOverride_alongside(ctx context.Context, field graphql.CollectedField, obj *db.ScheduleOverride) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleOverride_alongside(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Alongside, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleOverride_alongside(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleOverride", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _SeverityFindingStats_severity(ctx context.Context, field graphql.CollectedField, obj *alerting.SeverityStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19042,6 +19680,295 @@ func (ec *executionContext) fieldContext_Shift_users(_ context.Context, field gr
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ShiftSwap_id(ctx context.Context, field graphql.CollectedField, obj *schedules.ShiftSwap) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShiftSwap_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShiftSwap_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShiftSwap", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ShiftSwap_schedule(ctx context.Context, field graphql.CollectedField, obj *schedules.ShiftSwap) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShiftSwap_schedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ShiftSwap().Schedule(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Schedule) graphql.Marshaler {
+			return ec.marshalNSchedule2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐSchedule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShiftSwap_schedule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ShiftSwap",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Schedule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ShiftSwap_fromUser(ctx context.Context, field graphql.CollectedField, obj *schedules.ShiftSwap) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShiftSwap_fromUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ShiftSwap().FromUser(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShiftSwap_fromUser(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ShiftSwap",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ShiftSwap_toUser(ctx context.Context, field graphql.CollectedField, obj *schedules.ShiftSwap) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShiftSwap_toUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ShiftSwap().ToUser(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShiftSwap_toUser(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ShiftSwap",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ShiftSwap_start(ctx context.Context, field graphql.CollectedField, obj *schedules.ShiftSwap) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShiftSwap_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShiftSwap_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShiftSwap", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ShiftSwap_end(ctx context.Context, field graphql.CollectedField, obj *schedules.ShiftSwap) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShiftSwap_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShiftSwap_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShiftSwap", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ShiftSwap_expiresAt(ctx context.Context, field graphql.CollectedField, obj *schedules.ShiftSwap) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShiftSwap_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShiftSwap_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShiftSwap", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ShiftSwap_status(ctx context.Context, field graphql.CollectedField, obj *schedules.ShiftSwap) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShiftSwap_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v schedules.SwapStatus) graphql.Marshaler {
+			return ec.marshalNShiftSwapStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐSwapStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShiftSwap_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShiftSwap", field, false, false, "ShiftSwapStatus")
+}
+
+func (ec *executionContext) _ShiftSwap_override(ctx context.Context, field graphql.CollectedField, obj *schedules.ShiftSwap) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShiftSwap_override(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ShiftSwap().Override(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.ScheduleOverride) graphql.Marshaler {
+			return ec.marshalOScheduleOverride2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleOverride(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ShiftSwap_override(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ShiftSwap",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScheduleOverride(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ShiftSwap_createdAt(ctx context.Context, field graphql.CollectedField, obj *schedules.ShiftSwap) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShiftSwap_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShiftSwap_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShiftSwap", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ShiftSwap_answeredAt(ctx context.Context, field graphql.CollectedField, obj *schedules.ShiftSwap) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShiftSwap_answeredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AnsweredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ShiftSwap_answeredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShiftSwap", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Subscription_alertEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -21796,7 +22723,7 @@ func (ec *executionContext) unmarshalInputCreateOverrideInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"scheduleId", "userId", "replaceUserId", "start", "end"}
+	fieldsInOrder := [...]string{"scheduleId", "userId", "replaceUserId", "start", "end", "alongside"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21838,6 +22765,13 @@ func (ec *executionContext) unmarshalInputCreateOverrideInput(ctx context.Contex
 				return it, err
 			}
 			it.End = data
+		case "alongside":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alongside"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Alongside = data
 		}
 	}
 	return it, nil
@@ -22433,6 +23367,76 @@ func (ec *executionContext) unmarshalInputRemediationDeadlineInput(ctx context.C
 func UnmarshalRemediationDeadlineInput(ctx context.Context, raw any) (rules.Deadline, error) {
 	var out rules.Deadline
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RemediationDeadlineInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRequestShiftSwapInput(ctx context.Context, obj any) (RequestShiftSwapInput, error) {
+	var it RequestShiftSwapInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"scheduleId", "toUserId", "start", "end", "expiresAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "scheduleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scheduleId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScheduleID = data
+		case "toUserId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toUserId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToUserID = data
+		case "start":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("start"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Start = data
+		case "end":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("end"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.End = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRequestShiftSwapInput unmarshals raw into the RequestShiftSwapInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRequestShiftSwapInput(ctx context.Context, raw any) (RequestShiftSwapInput, error) {
+	var out RequestShiftSwapInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RequestShiftSwapInput", raw, &out)
 	return out, err
 }
 
@@ -25702,6 +26706,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "requestShiftSwap":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestShiftSwap(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptShiftSwap":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_acceptShiftSwap(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "declineShiftSwap":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_declineShiftSwap(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelShiftSwap":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelShiftSwap(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "login":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_login(ctx, field)
@@ -26246,6 +27278,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_shifts(ctx, field)
+				})
+		case "shiftSwaps":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_shiftSwaps(ctx, field)
+				})
+		case "pendingShiftSwaps":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_pendingShiftSwaps(ctx, field)
 				})
 		case "me":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -26979,6 +28023,11 @@ func (ec *executionContext) _ScheduleOverride(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "alongside":
+			out.Values[i] = ec._ScheduleOverride_alongside(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -27079,6 +28128,93 @@ func (ec *executionContext) _Shift(ctx context.Context, sel ast.SelectionSet, ob
 			out.Values[i] = ec._Shift_users(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var shiftSwapImplementors = []string{"ShiftSwap"}
+
+func (ec *executionContext) _ShiftSwap(ctx context.Context, sel ast.SelectionSet, obj *schedules.ShiftSwap) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, shiftSwapImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ShiftSwap")
+		case "id":
+			out.Values[i] = ec._ShiftSwap_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "schedule":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ShiftSwap_schedule(ctx, field, obj)
+				})
+		case "fromUser":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ShiftSwap_fromUser(ctx, field, obj)
+				})
+		case "toUser":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ShiftSwap_toUser(ctx, field, obj)
+				})
+		case "start":
+			out.Values[i] = ec._ShiftSwap_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "end":
+			out.Values[i] = ec._ShiftSwap_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ShiftSwap_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._ShiftSwap_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "override":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ShiftSwap_override(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._ShiftSwap_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "answeredAt":
+			out.Values[i] = ec._ShiftSwap_answeredAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -28711,6 +29847,11 @@ func (ec *executionContext) marshalNReplayedMessage2ᚕgithubᚗcomᚋklaxonhq�
 	return ret
 }
 
+func (ec *executionContext) unmarshalNRequestShiftSwapInput2githubᚗcomᚋklaxonhqᚋklaxonᚋgraphᚐRequestShiftSwapInput(ctx context.Context, v any) (RequestShiftSwapInput, error) {
+	res, err := ec.unmarshalInputRequestShiftSwapInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNRestriction2githubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐRestriction(ctx context.Context, sel ast.SelectionSet, v oncall.Restriction) graphql.Marshaler {
 	return ec._Restriction(ctx, sel, &v)
 }
@@ -29023,6 +30164,45 @@ func (ec *executionContext) marshalNShift2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋ
 		return graphql.Null
 	}
 	return ec._Shift(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNShiftSwap2ᚕᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐShiftSwapᚄ(ctx context.Context, sel ast.SelectionSet, v []*schedules.ShiftSwap) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNShiftSwap2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐShiftSwap(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNShiftSwap2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐShiftSwap(ctx context.Context, sel ast.SelectionSet, v *schedules.ShiftSwap) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ShiftSwap!")
+		return graphql.Null
+	}
+	return ec._ShiftSwap(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNShiftSwapStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐSwapStatus(ctx context.Context, v any) (schedules.SwapStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := schedules.SwapStatus(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNShiftSwapStatus2githubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐSwapStatus(ctx context.Context, sel ast.SelectionSet, v schedules.SwapStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ShiftSwapStatus!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNShiftUnit2githubᚗcomᚋklaxonhqᚋklaxonᚋoncallᚐShiftUnit(ctx context.Context, v any) (oncall.ShiftUnit, error) {
@@ -30010,6 +31190,32 @@ func (ec *executionContext) unmarshalOScheduleLayerInput2ᚕᚖgithubᚗcomᚋkl
 		}
 	}
 	return res, nil
+}
+
+func (ec *executionContext) marshalOScheduleOverride2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋdbᚐScheduleOverride(ctx context.Context, sel ast.SelectionSet, v *db.ScheduleOverride) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ScheduleOverride(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOShiftSwapStatus2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐSwapStatus(ctx context.Context, v any) (*schedules.SwapStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := schedules.SwapStatus(tmp)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOShiftSwapStatus2ᚖgithubᚗcomᚋklaxonhqᚋklaxonᚋschedulesᚐSwapStatus(ctx context.Context, sel ast.SelectionSet, v *schedules.SwapStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(*v))
+	return res
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

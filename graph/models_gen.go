@@ -184,6 +184,10 @@ type CreateNotificationRuleInput struct {
 	DelayMinutes int `json:"delayMinutes"`
 }
 
+// Who configures the schedule (today: admins) may create any override. A participant of the schedule
+// (a user in one of its layers) may create one that puts themselves on call alongside whoever is:
+// userId their own, alongside true, no replaceUserId; handing over their shift is a shift swap
+// (requestShiftSwap), which the other person accepts.
 type CreateOverrideInput struct {
 	ScheduleID int `json:"scheduleId"`
 	UserID     int `json:"userId"`
@@ -191,6 +195,8 @@ type CreateOverrideInput struct {
 	ReplaceUserID *int      `json:"replaceUserId,omitempty"`
 	Start         time.Time `json:"start"`
 	End           time.Time `json:"end"`
+	// On call in addition to whoever is, replacing nobody (replaceUserId left out). Default false.
+	Alongside *bool `json:"alongside,omitempty"`
 }
 
 type CreateRulesetInput struct {
@@ -320,6 +326,15 @@ type RegisterPushSubscriptionInput struct {
 	Auth     string `json:"auth"`
 	// Defaults to "Browser".
 	Name *string `json:"name,omitempty"`
+}
+
+type RequestShiftSwapInput struct {
+	ScheduleID int       `json:"scheduleId"`
+	ToUserID   int       `json:"toUserId"`
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	// At or before start (the default).
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 type RestrictionInput struct {

@@ -159,6 +159,10 @@ func (e *Email) Send(ctx context.Context, msg Message) (string, error) {
 		m.SetBodyString(mail.TypeTextPlain, verificationText(msg))
 		return e.deliver(ctx, m)
 	}
+	if msg.Notice != nil {
+		m.SetBodyString(mail.TypeTextPlain, noticeText(msg.Notice)+"\n")
+		return e.deliver(ctx, m)
+	}
 	msg = links(msg)
 	data := emailData{
 		Title: title(msg), Severity: strings.ToUpper(oneLine(msg.Severity)), Source: oneLine(msg.SourceName),

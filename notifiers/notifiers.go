@@ -49,6 +49,45 @@ type Message struct {
 	// UserID is the Klaxon user being notified: the person a signed
 	// Mattermost button acts as.
 	UserID int
+	// Notice, when set, makes this message a notice to the person about
+	// something other than an alert (a shift swap asked of them, or its
+	// answer); the alert fields are then empty.
+	Notice *Notice
+}
+
+// Notice is a message to a person that is not about an alert.
+type Notice struct {
+	// Title is one line, the subject of an email.
+	Title string `json:"title"`
+	Text  string `json:"text"`
+	// Links are what the person can do, each a signed single-use link.
+	Links []NoticeLink `json:"links,omitempty"`
+}
+
+// NoticeLink is one labelled link of a notice.
+type NoticeLink struct {
+	Label string `json:"label"`
+	URL   string `json:"url"`
+}
+
+// NoticeChannel tells whether notices can go out on channel: those that
+// carry a text and its links to a person. A call cannot give a link, and
+// chat and outbound webhooks are for alerts.
+func NoticeChannel(channel db.ContactType) bool {
+	return channel == db.ContactEmail || channel == db.ContactSMS
+}
+
+// noticeText is the whole text of a notice with its links, one a line,
+// for channels without markup.
+func noticeText(n *Notice) string {
+	var b strings.Builder
+	b.WriteString(oneLine(n.Text))
+	for _, l := range n.Links {
+		if u := linkURL(l.URL); u != "" {
+			b.WriteString("\n" + l.Label + ": " + u)
+		}
+	}
+	return b.String()
 }
 
 // AlertSummary is the one line a bundled message gives each further
@@ -120,6 +159,9 @@ func (s Senders) Send(ctx context.Context, channel db.ContactType, msg Message) 
 	sender, ok := s[channel]
 	if !ok {
 		return "", ErrNotConfigured
+	}
+	if msg.Notice != nil && !NoticeChannel(channel) {
+		return "", Permanent(fmt.Errorf("send %s notice: the channel does not carry notices", channel))
 	}
 	id, err := sender.Send(ctx, msg)
 	if err != nil {
@@ -200,6 +242,9 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 // "[Klaxon #42] HIGH: disk full", with "(+2 more alerts)" when others
 // were bundled in.
 func title(msg Message) string {
+	if msg.Notice != nil {
+		return "[Klaxon] " + oneLine(msg.Notice.Title)
+	}
 	if msg.VerificationCode != "" {
 		return "Klaxon verification code: " + msg.VerificationCode
 	}

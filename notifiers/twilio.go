@@ -147,6 +147,16 @@ func smsBody(msg Message) string {
 	if msg.VerificationCode != "" {
 		return verificationText(msg)
 	}
+	if msg.Notice != nil {
+		// The links last and whole: the text is what gets cut.
+		var links strings.Builder
+		for _, l := range msg.Notice.Links {
+			if u := linkURL(l.URL); u != "" {
+				links.WriteString("\n" + l.Label + ": " + u)
+			}
+		}
+		return clip(title(msg)+". "+oneLine(msg.Notice.Text), max(maxSMSBody-links.Len(), 40)) + links.String()
+	}
 	msg = links(msg)
 	ref := ""
 	if len(msg.Others) > 0 {

@@ -16,7 +16,8 @@
 //
 // At an instant, the highest layer (largest index) that has someone on call
 // wins. Overrides are applied on top: one with ReplaceUserID 0 replaces
-// everyone, the others swap a single user when that user is on call.
+// everyone, the others swap a single user when that user is on call, and
+// last an Alongside override adds its user to whoever is on call.
 //
 // # Time
 //

@@ -74,7 +74,7 @@ func (c *compiled) onCall(t time.Time, buf []int) []int {
 
 	replaced := false
 	for _, o := range c.overrides {
-		if o.ReplaceUserID == 0 && overrideActive(o, t) {
+		if o.ReplaceUserID == 0 && !o.Alongside && overrideActive(o, t) {
 			if !replaced {
 				set = set[:0]
 				replaced = true
@@ -84,7 +84,7 @@ func (c *compiled) onCall(t time.Time, buf []int) []int {
 	}
 	if !replaced {
 		for _, o := range c.overrides {
-			if o.ReplaceUserID == 0 || !overrideActive(o, t) {
+			if o.ReplaceUserID == 0 || o.Alongside || !overrideActive(o, t) {
 				continue
 			}
 			for j, id := range set {
@@ -92,6 +92,12 @@ func (c *compiled) onCall(t time.Time, buf []int) []int {
 					set[j] = o.UserID
 				}
 			}
+		}
+	}
+
+	for _, o := range c.overrides {
+		if o.Alongside && overrideActive(o, t) {
+			set = append(set, o.UserID)
 		}
 	}
 

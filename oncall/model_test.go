@@ -145,11 +145,13 @@ func (m *model) onCall(t *testing.T, at time.Time) []int {
 		break
 	}
 	in := func(o Override) bool { return !at.Before(o.Start) && at.Before(o.End) }
-	var everyone []int
+	var everyone, alongside []int
 	var one []Override
 	for _, o := range m.s.Overrides {
 		switch {
 		case !in(o):
+		case o.Alongside:
+			alongside = append(alongside, o.UserID)
 		case o.ReplaceUserID == 0:
 			everyone = append(everyone, o.UserID)
 		default:
@@ -170,6 +172,7 @@ func (m *model) onCall(t *testing.T, at time.Time) []int {
 			}
 		}
 	}
+	set = append(set, alongside...)
 	if len(set) == 0 {
 		return nil
 	}
@@ -309,8 +312,11 @@ func modelCase(r *rand.Rand) (Schedule, time.Time, time.Time) {
 		if !o.End.After(o.Start) {
 			o.End = o.Start.Add(time.Minute)
 		}
-		if r.IntN(2) == 0 {
+		switch r.IntN(5) {
+		case 0, 1:
 			o.ReplaceUserID = 1 + r.IntN(6)
+		case 2:
+			o.Alongside = true
 		}
 		s.Overrides = append(s.Overrides, o)
 	}

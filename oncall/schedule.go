@@ -51,6 +51,10 @@ type Override struct {
 	// only while they are on call.
 	ReplaceUserID int
 	Start, End    time.Time
+	// Alongside puts UserID on call in addition to whoever else is, after
+	// every replacement: it never takes anyone off call, which is why a
+	// participant may create one for themselves. ReplaceUserID must be 0.
+	Alongside bool
 }
 
 // Schedule is a complete on-call schedule.

@@ -93,6 +93,9 @@ func validateOverride(at string, o Override) *invalid.Field {
 	if o.ReplaceUserID < 0 {
 		return invalid.Fieldf(at+".replaceUserId", "must be 0 (everyone) or a positive user id")
 	}
+	if o.Alongside && o.ReplaceUserID != 0 {
+		return invalid.Fieldf(at+".replaceUserId", "must be empty for an override alongside whoever is on call")
+	}
 	if o.Start.IsZero() {
 		return invalid.Fieldf(at+".start", "is required")
 	}

@@ -55,20 +55,61 @@ func (r *mutationResolver) DeleteSchedule(ctx context.Context, id int) (bool, er
 
 // CreateOverride is the resolver for the createOverride field.
 func (r *mutationResolver) CreateOverride(ctx context.Context, input graph.CreateOverrideInput) (*db.ScheduleOverride, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	in := schedules.OverrideInput{
+		ScheduleID: input.ScheduleID, UserID: input.UserID, ReplaceUserID: input.ReplaceUserID, Start: input.Start, End: input.End,
+		Alongside: input.Alongside != nil && *input.Alongside,
+	}
+	may, err := r.mayConfigureSchedule(ctx, input.ScheduleID)
+	if err != nil {
 		return nil, err
 	}
-	return r.ScheduleStore.CreateOverride(ctx, schedules.OverrideInput{
-		ScheduleID: input.ScheduleID, UserID: input.UserID, ReplaceUserID: input.ReplaceUserID, Start: input.Start, End: input.End,
-	})
+	if !may {
+		if err := r.checkSelfOverride(ctx, in); err != nil {
+			return nil, err
+		}
+	}
+	return r.ScheduleStore.CreateOverride(ctx, in)
 }
 
 // DeleteOverride is the resolver for the deleteOverride field.
 func (r *mutationResolver) DeleteOverride(ctx context.Context, id int) (bool, error) {
-	if _, err := auth.Require(ctx, db.RoleAdmin); err != nil {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return false, err
+	}
+	o, err := r.ScheduleStore.Override(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if err := r.requireConfigureSchedule(ctx, o.ScheduleID); err != nil {
 		return false, err
 	}
 	return done(r.ScheduleStore.DeleteOverride(ctx, id))
+}
+
+// RequestShiftSwap is the resolver for the requestShiftSwap field.
+func (r *mutationResolver) RequestShiftSwap(ctx context.Context, input graph.RequestShiftSwapInput) (*schedules.ShiftSwap, error) {
+	u, err := r.requireParticipant(ctx, input.ScheduleID)
+	if err != nil {
+		return nil, err
+	}
+	return r.ScheduleStore.RequestShiftSwap(ctx, schedules.SwapRequest{
+		ScheduleID: input.ScheduleID, FromUserID: u.ID, ToUserID: input.ToUserID, Start: input.Start, End: input.End, ExpiresAt: input.ExpiresAt,
+	})
+}
+
+// AcceptShiftSwap is the resolver for the acceptShiftSwap field.
+func (r *mutationResolver) AcceptShiftSwap(ctx context.Context, id int) (*schedules.ShiftSwap, error) {
+	return r.answerSwap(ctx, id, r.ScheduleStore.AcceptShiftSwap)
+}
+
+// DeclineShiftSwap is the resolver for the declineShiftSwap field.
+func (r *mutationResolver) DeclineShiftSwap(ctx context.Context, id int) (*schedules.ShiftSwap, error) {
+	return r.answerSwap(ctx, id, r.ScheduleStore.DeclineShiftSwap)
+}
+
+// CancelShiftSwap is the resolver for the cancelShiftSwap field.
+func (r *mutationResolver) CancelShiftSwap(ctx context.Context, id int) (*schedules.ShiftSwap, error) {
+	return r.answerSwap(ctx, id, r.ScheduleStore.CancelShiftSwap)
 }
 
 // Schedules is the resolver for the schedules field.
@@ -111,6 +152,23 @@ func (r *queryResolver) Shifts(ctx context.Context, scheduleID int, from time.Ti
 	return r.shifts(ctx, shifts)
 }
 
+// ShiftSwaps is the resolver for the shiftSwaps field.
+func (r *queryResolver) ShiftSwaps(ctx context.Context, scheduleID int, status *schedules.SwapStatus) ([]*schedules.ShiftSwap, error) {
+	if _, err := auth.Require(ctx, db.RoleViewer); err != nil {
+		return nil, err
+	}
+	return r.ScheduleStore.ShiftSwaps(ctx, scheduleID, status)
+}
+
+// PendingShiftSwaps is the resolver for the pendingShiftSwaps field.
+func (r *queryResolver) PendingShiftSwaps(ctx context.Context) ([]*schedules.ShiftSwap, error) {
+	u, err := auth.Require(ctx, db.RoleViewer)
+	if err != nil {
+		return nil, err
+	}
+	return r.ScheduleStore.PendingShiftSwaps(ctx, u.ID)
+}
+
 // StartDay is the resolver for the startDay field.
 func (r *restrictionResolver) StartDay(ctx context.Context, obj *oncall.Restriction) (graph.Weekday, error) {
 	if obj.StartDay < time.Sunday || obj.StartDay > time.Saturday {
@@ -148,6 +206,29 @@ func (r *scheduleOverrideResolver) ReplaceUser(ctx context.Context, obj *db.Sche
 	return r.optionalUser(ctx, obj.ReplaceUserID)
 }
 
+// Schedule is the resolver for the schedule field.
+func (r *shiftSwapResolver) Schedule(ctx context.Context, obj *schedules.ShiftSwap) (*db.Schedule, error) {
+	return r.ScheduleStore.Schedule(ctx, obj.ScheduleID)
+}
+
+// FromUser is the resolver for the fromUser field.
+func (r *shiftSwapResolver) FromUser(ctx context.Context, obj *schedules.ShiftSwap) (*db.User, error) {
+	return r.Auth.User(ctx, obj.FromUserID)
+}
+
+// ToUser is the resolver for the toUser field.
+func (r *shiftSwapResolver) ToUser(ctx context.Context, obj *schedules.ShiftSwap) (*db.User, error) {
+	return r.Auth.User(ctx, obj.ToUserID)
+}
+
+// Override is the resolver for the override field.
+func (r *shiftSwapResolver) Override(ctx context.Context, obj *schedules.ShiftSwap) (*db.ScheduleOverride, error) {
+	if obj.OverrideID == nil {
+		return nil, nil
+	}
+	return orNil(r.ScheduleStore.Override(ctx, *obj.OverrideID))
+}
+
 // Restriction returns graph.RestrictionResolver implementation.
 func (r *Resolver) Restriction() graph.RestrictionResolver { return &restrictionResolver{r} }
 
@@ -162,9 +243,13 @@ func (r *Resolver) ScheduleOverride() graph.ScheduleOverrideResolver {
 	return &scheduleOverrideResolver{r}
 }
 
+// ShiftSwap returns graph.ShiftSwapResolver implementation.
+func (r *Resolver) ShiftSwap() graph.ShiftSwapResolver { return &shiftSwapResolver{r} }
+
 type (
 	restrictionResolver      struct{ *Resolver }
 	scheduleResolver         struct{ *Resolver }
 	scheduleLayerResolver    struct{ *Resolver }
 	scheduleOverrideResolver struct{ *Resolver }
+	shiftSwapResolver        struct{ *Resolver }
 )

@@ -62,8 +62,36 @@ type overrideFields struct {
 	ReplaceUserID *int      `json:"replaceUserId"`
 	Start         time.Time `json:"start"`
 	End           time.Time `json:"end"`
+	Alongside     bool      `json:"alongside,omitempty"`
 }
 
 func recordOfOverride(o *db.ScheduleOverride) *overrideRecord {
-	return &overrideRecord{Override: overrideFields{ID: o.ID, UserID: o.UserID, ReplaceUserID: o.ReplaceUserID, Start: o.Start.UTC(), End: o.End.UTC()}}
+	return &overrideRecord{Override: overrideFields{
+		ID: o.ID, UserID: o.UserID, ReplaceUserID: o.ReplaceUserID, Start: o.Start.UTC(), End: o.End.UTC(), Alongside: o.Alongside,
+	}}
+}
+
+// swapRecord is recorded on the swap's schedule at each step of a shift
+// swap, so that the schedule's history shows who handed which shift to
+// whom, and who answered.
+type swapRecord struct {
+	Swap swapFields `json:"shiftSwap"`
+}
+
+type swapFields struct {
+	ID         int        `json:"id"`
+	FromUserID int        `json:"fromUserId"`
+	ToUserID   int        `json:"toUserId"`
+	Start      time.Time  `json:"start"`
+	End        time.Time  `json:"end"`
+	ExpiresAt  time.Time  `json:"expiresAt"`
+	Status     SwapStatus `json:"status"`
+	OverrideID *int       `json:"overrideId"`
+}
+
+func recordOfSwap(sw *ShiftSwap) *swapRecord {
+	return &swapRecord{Swap: swapFields{
+		ID: sw.ID, FromUserID: sw.FromUserID, ToUserID: sw.ToUserID, Start: sw.Start.UTC(), End: sw.End.UTC(),
+		ExpiresAt: sw.ExpiresAt.UTC(), Status: sw.Status, OverrideID: sw.OverrideID,
+	}}
 }

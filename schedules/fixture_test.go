@@ -18,14 +18,18 @@ type config struct {
 	d        *db.DB
 	svc      *schedules.Store
 	policies *policies.Store
+	// clock is what the stores read as now; advance moves it.
+	clock *time.Time
 }
 
 func newConfig(t *testing.T, d *db.DB) *config {
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	now := func() time.Time { return clock }
 	pol := policies.NewStore(d, now, nil)
-	return &config{t: t, ctx: context.Background(), d: d, svc: schedules.NewStore(d, now, pol), policies: pol}
+	return &config{t: t, ctx: context.Background(), d: d, svc: schedules.NewStore(d, now, pol), policies: pol, clock: &clock}
 }
+
+func (c *config) advance(d time.Duration) { *c.clock = c.clock.Add(d) }
 
 // addUser stores a user straight in the database and returns its id.
 func (c *config) addUser(name string) int {

@@ -26,12 +26,13 @@ type ScheduleInput struct {
 
 // OverrideInput is what createOverride takes: UserID is on call during
 // [Start, End) instead of ReplaceUserID, or instead of everyone when
-// ReplaceUserID is nil.
+// ReplaceUserID is nil, or in addition to whoever is when Alongside.
 type OverrideInput struct {
 	ScheduleID    int
 	UserID        int
 	ReplaceUserID *int
 	Start, End    time.Time
+	Alongside     bool
 }
 
 // Now is the store's clock, for callers that default a time to now.
@@ -267,8 +268,23 @@ func insertLayers(ctx context.Context, tx bun.Tx, scheduleID int, layers []oncal
 }
 
 // CreateOverride puts a user on call for a while, in place of one user
-// or of everyone.
+// or of everyone, or alongside whoever is.
 func (s *Store) CreateOverride(ctx context.Context, in OverrideInput) (*db.ScheduleOverride, error) {
+	var o *db.ScheduleOverride
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		o, err = s.createOverrideTx(ctx, tx, in)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// createOverrideTx checks, stores and audits an override inside tx; an
+// accepted shift swap becomes one this way too.
+func (s *Store) createOverrideTx(ctx context.Context, tx bun.Tx, in OverrideInput) (*db.ScheduleOverride, error) {
 	switch {
 	case in.Start.IsZero():
 		return nil, invalid.New("start", "is required")
@@ -276,31 +292,30 @@ func (s *Store) CreateOverride(ctx context.Context, in OverrideInput) (*db.Sched
 		return nil, invalid.New("end", "must be after start")
 	case in.End.Sub(in.Start) > maxShiftsWindow:
 		return nil, invalid.New("end", "must be at most 366 days after start")
+	case in.Alongside && in.ReplaceUserID != nil:
+		return nil, invalid.New("replaceUserId", "must be left out when alongside is true: nobody is replaced")
 	case in.ReplaceUserID != nil && *in.ReplaceUserID == in.UserID:
 		return nil, invalid.New("replaceUserId", "must differ from userId")
 	}
 	o := &db.ScheduleOverride{
-		ScheduleID: in.ScheduleID, UserID: in.UserID, ReplaceUserID: in.ReplaceUserID,
+		ScheduleID: in.ScheduleID, UserID: in.UserID, ReplaceUserID: in.ReplaceUserID, Alongside: in.Alongside,
 		Start: in.Start.UTC().Truncate(time.Microsecond), End: in.End.UTC().Truncate(time.Microsecond), CreatedAt: s.clock(),
 	}
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if err := db.RequireRows(ctx, tx, (*db.Schedule)(nil), "scheduleId", "schedule", []int{in.ScheduleID}); err != nil {
-			return err
+	if err := db.RequireRows(ctx, tx, (*db.Schedule)(nil), "scheduleId", "schedule", []int{in.ScheduleID}); err != nil {
+		return nil, err
+	}
+	if err := db.RequireRows(ctx, tx, (*db.User)(nil), "userId", "user", []int{in.UserID}); err != nil {
+		return nil, err
+	}
+	if in.ReplaceUserID != nil {
+		if err := db.RequireRows(ctx, tx, (*db.User)(nil), "replaceUserId", "user", []int{*in.ReplaceUserID}); err != nil {
+			return nil, err
 		}
-		if err := db.RequireRows(ctx, tx, (*db.User)(nil), "userId", "user", []int{in.UserID}); err != nil {
-			return err
-		}
-		if in.ReplaceUserID != nil {
-			if err := db.RequireRows(ctx, tx, (*db.User)(nil), "replaceUserId", "user", []int{*in.ReplaceUserID}); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.NewInsert().Model(o).Exec(ctx); err != nil {
-			return fmt.Errorf("create override: %w", err)
-		}
-		return audit.Record(ctx, tx, o.CreatedAt, audit.Schedule, o.ScheduleID, audit.OverrideCreated, nil, recordOfOverride(o))
-	})
-	if err != nil {
+	}
+	if _, err := tx.NewInsert().Model(o).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("create override: %w", err)
+	}
+	if err := audit.Record(ctx, tx, o.CreatedAt, audit.Schedule, o.ScheduleID, audit.OverrideCreated, nil, recordOfOverride(o)); err != nil {
 		return nil, err
 	}
 	return o, nil

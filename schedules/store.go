@@ -20,6 +20,7 @@ type Store struct {
 	db      *db.DB
 	now     func() time.Time
 	targets TargetGuard
+	notices Notices
 }
 
 // NewStore builds the schedule store over d; now is the clock, and targets

@@ -26,10 +26,17 @@ const (
 	// ruleSelfOrAdmin: the user the data belongs to, whatever their role,
 	// and admins; nobody else.
 	ruleSelfOrAdmin
+	// ruleParticipant: the participant of the schedule the call names
+	// that the call leaves it to (the requester of a swap, its
+	// addressee), whatever their role; nobody else, admins included.
+	ruleParticipant
+	// ruleParticipantOrAdmin: that participant, and whoever configures
+	// the schedule.
+	ruleParticipantOrAdmin
 )
 
 func (r authzRule) String() string {
-	return [...]string{"anyone", "VIEWER", "RESPONDER", "ADMIN", "self or ADMIN"}[r]
+	return [...]string{"anyone", "VIEWER", "RESPONDER", "ADMIN", "self or ADMIN", "participant", "participant or ADMIN"}[r]
 }
 
 // authzCaller is one column of the matrix.
@@ -48,12 +55,18 @@ var (
 	// The owner of per-user data is a VIEWER, so the VIEWER caller is
 	// another user with the owner's role.
 	callerOwner = authzCaller{name: "owner", role: db.RoleViewer, owner: true}
+	// The participant is the fixture's call.owner too: a VIEWER in the
+	// layers of the schedule the call names.
+	callerParticipant = authzCaller{name: "participant", role: db.RoleViewer, owner: true}
 )
 
 func (r authzRule) callers() []authzCaller {
 	all := []authzCaller{callerAnonymous, callerViewer, callerResponder, callerAdmin}
-	if r == ruleSelfOrAdmin {
+	switch r {
+	case ruleSelfOrAdmin:
 		all = append(all, callerOwner)
+	case ruleParticipant, ruleParticipantOrAdmin:
+		all = append(all, callerParticipant)
 	}
 	return all
 }
@@ -62,8 +75,10 @@ func (r authzRule) allows(c authzCaller) bool {
 	switch r {
 	case ruleAnyone:
 		return true
-	case ruleSelfOrAdmin:
+	case ruleSelfOrAdmin, ruleParticipantOrAdmin:
 		return c.owner || c.role == db.RoleAdmin
+	case ruleParticipant:
+		return c.owner
 	}
 	min := map[authzRule]db.Role{ruleViewer: db.RoleViewer, ruleResponder: db.RoleResponder, ruleAdmin: db.RoleAdmin}[r]
 	return c.role != "" && c.role.Includes(min)
@@ -115,6 +130,12 @@ type authzFixture struct {
 	rulesetID  string
 	scheduleID string
 	policyID   string
+
+	// swapScheduleID names a schedule whose higher layer has participant
+	// on call at all times and whose lower one lists partner, so that
+	// participant may hand any span of the future to partner.
+	swapScheduleID       string
+	participant, partner session
 }
 
 func (f *authzFixture) with(t *testing.T) *authzFixture {
@@ -158,7 +179,39 @@ func newAuthzFixture(t *testing.T, d *db.DB) *authzFixture {
 	f.rulesetID = f.newRuleset()
 	f.scheduleID = f.newSchedule()
 	f.policyID = f.newPolicy()
+	f.participant, f.partner = h.newUser(db.RoleViewer), h.newUser(db.RoleViewer)
+	f.swapScheduleID = f.adminID(`mutation($input: CreateScheduleInput!) { createSchedule(input: $input) { id } }`, map[string]any{"input": map[string]any{
+		"name": f.unique("swaps"), "timeZone": "UTC",
+		"layers": []any{
+			map[string]any{"shiftLength": 1, "shiftUnit": "WEEKS", "handoffAt": "2026-01-05T09:00:00Z", "participantIds": []string{f.partner.ID}},
+			map[string]any{"shiftLength": 1, "shiftUnit": "WEEKS", "handoffAt": "2026-01-05T09:00:00Z", "participantIds": []string{f.participant.ID}},
+		},
+	}})
 	return f
+}
+
+// swapSpan returns a span of an hour in the future that no earlier call
+// has used, so that swaps asked for never overlap.
+func (f *authzFixture) swapSpan() (start, end string) {
+	from := time.Now().UTC().Truncate(time.Hour).Add(time.Duration(24+f.seq.Add(1)) * time.Hour)
+	return from.Format(time.RFC3339), from.Add(time.Hour).Format(time.RFC3339)
+}
+
+// newSwap has the participant ask the partner to take a fresh span.
+func (f *authzFixture) newSwap() string {
+	start, end := f.swapSpan()
+	var data struct {
+		Swap struct{ ID string } `json:"requestShiftSwap"`
+	}
+	f.mustGQL(f.participant.Token, `mutation($id: ID!, $to: ID!, $start: Time!, $end: Time!) {
+		requestShiftSwap(input: {scheduleId: $id, toUserId: $to, start: $start, end: $end}) { id } }`,
+		map[string]any{"id": f.swapScheduleID, "to": f.partner.ID, "start": start, "end": end}, &data)
+	return data.Swap.ID
+}
+
+// swapStates reads, as admin, where each swap of the swap schedule stands.
+func (f *authzFixture) swapStates(_ authzCall) string {
+	return f.read(`query($id: ID!) { shiftSwaps(scheduleId: $id) { id status override { id } } }`, map[string]any{"id": f.swapScheduleID})
 }
 
 // postFinding opens a new alert by webhook.

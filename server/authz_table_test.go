@@ -59,6 +59,9 @@ var authzTable = map[string]authzEntry{
 		fixture: withID(func(f *authzFixture) string { return f.scheduleID })},
 	"Query.shifts": {rule: ruleViewer, doc: `query($id: ID!) { shifts(scheduleId: $id, from: "2026-01-01T00:00:00Z", to: "2026-01-15T00:00:00Z") { start users { id } } }`,
 		fixture: withID(func(f *authzFixture) string { return f.scheduleID })},
+	"Query.shiftSwaps": {rule: ruleViewer, doc: `query($id: ID!) { shiftSwaps(scheduleId: $id) { id status expiresAt } }`,
+		fixture: withID(func(f *authzFixture) string { return f.swapScheduleID })},
+	"Query.pendingShiftSwaps":  {rule: ruleViewer, doc: `{ pendingShiftSwaps { id toUser { id } } }`},
 	"Query.escalationPolicies": {rule: ruleViewer, doc: `{ escalationPolicies { id steps { targets { name } } } }`},
 	"Query.escalationPolicy": {rule: ruleViewer, doc: `query($id: ID!) { escalationPolicy(id: $id) { id name } }`,
 		fixture: withID(func(f *authzFixture) string { return f.policyID })},
@@ -236,12 +239,15 @@ var authzTable = map[string]authzEntry{
 	"Mutation.deleteSchedule": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteSchedule(id: $id) }`,
 		fixture: withID(func(f *authzFixture) string { return f.newSchedule() }),
 		state:   readByID(`query($id: ID!) { schedule(id: $id) { id } }`)},
-	"Mutation.createOverride": {rule: ruleAdmin, doc: `mutation($id: ID!, $user: ID!, $start: Time!, $end: Time!) {
-		createOverride(input: {scheduleId: $id, userId: $user, start: $start, end: $end}) { id } }`,
+	// A participant puts themselves on call alongside whoever is; the
+	// other callers are not in the schedule's layers (the responder is
+	// in another schedule's).
+	"Mutation.createOverride": {rule: ruleParticipantOrAdmin, doc: `mutation($id: ID!, $user: ID!, $start: Time!, $end: Time!) {
+		createOverride(input: {scheduleId: $id, userId: $user, start: $start, end: $end, alongside: true}) { id alongside } }`,
 		fixture: func(f *authzFixture) authzCall {
 			start := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-			return authzCall{vars: map[string]any{"id": f.scheduleID, "user": f.responder.ID,
-				"start": start.Format(time.RFC3339), "end": start.Add(time.Hour).Format(time.RFC3339)}}
+			return authzCall{vars: map[string]any{"id": f.swapScheduleID, "user": f.participant.ID,
+				"start": start.Format(time.RFC3339), "end": start.Add(time.Hour).Format(time.RFC3339)}, owner: f.participant}
 		},
 		state: readByID(`query($id: ID!) { schedule(id: $id) { overrides { id } } }`)},
 	"Mutation.deleteOverride": {rule: ruleAdmin, doc: `mutation($id: ID!) { deleteOverride(id: $id) }`,
@@ -249,6 +255,30 @@ var authzTable = map[string]authzEntry{
 		state: func(f *authzFixture, _ authzCall) string {
 			return f.read(`query($id: ID!) { schedule(id: $id) { overrides { id } } }`, map[string]any{"id": f.scheduleID})
 		}},
+	// Shift swaps: asked and cancelled by the participant on call,
+	// answered by the participant asked.
+	"Mutation.requestShiftSwap": {rule: ruleParticipant, doc: `mutation($id: ID!, $to: ID!, $start: Time!, $end: Time!) {
+		requestShiftSwap(input: {scheduleId: $id, toUserId: $to, start: $start, end: $end}) { id status fromUser { id } toUser { id } schedule { id } } }`,
+		fixture: func(f *authzFixture) authzCall {
+			start, end := f.swapSpan()
+			return authzCall{vars: map[string]any{"id": f.swapScheduleID, "to": f.partner.ID, "start": start, "end": end}, owner: f.participant}
+		},
+		state: func(f *authzFixture, c authzCall) string { return f.swapStates(c) }},
+	"Mutation.acceptShiftSwap": {rule: ruleParticipant, doc: `mutation($id: ID!) { acceptShiftSwap(id: $id) { id status override { id } } }`,
+		fixture: func(f *authzFixture) authzCall {
+			return authzCall{vars: map[string]any{"id": f.newSwap()}, owner: f.partner}
+		},
+		state: func(f *authzFixture, c authzCall) string { return f.swapStates(c) }},
+	"Mutation.declineShiftSwap": {rule: ruleParticipant, doc: `mutation($id: ID!) { declineShiftSwap(id: $id) { id status } }`,
+		fixture: func(f *authzFixture) authzCall {
+			return authzCall{vars: map[string]any{"id": f.newSwap()}, owner: f.partner}
+		},
+		state: func(f *authzFixture, c authzCall) string { return f.swapStates(c) }},
+	"Mutation.cancelShiftSwap": {rule: ruleParticipant, doc: `mutation($id: ID!) { cancelShiftSwap(id: $id) { id status } }`,
+		fixture: func(f *authzFixture) authzCall {
+			return authzCall{vars: map[string]any{"id": f.newSwap()}, owner: f.participant}
+		},
+		state: func(f *authzFixture, c authzCall) string { return f.swapStates(c) }},
 	"Mutation.createEscalationPolicy": {rule: ruleAdmin, doc: `mutation($name: String!) {
 		createEscalationPolicy(input: {name: $name, steps: [{delayMinutes: 1, targets: [{type: RECIPIENTS}]}]}) { id } }`,
 		fixture: newName, state: countRows((*db.EscalationPolicy)(nil))},

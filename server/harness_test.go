@@ -118,6 +118,7 @@ func newHarnessLogging(t testing.TB, d *db.DB, cfg server.Config, logs io.Writer
 	heartbeatStore.UsePaging(alertingSvc)
 	integrationStore.UseScanHeartbeats(alertingSvc)
 	maintenanceStore.SetPaging(alertingSvc)
+	scheduleStore.UseNotices(alertingSvc)
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); bus.Run(busCtx) }()

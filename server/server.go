@@ -167,6 +167,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /heartbeats/{token}", s.handlePulse)
 	mux.HandleFunc("GET /actions/{token}", s.handleActionPage)
 	mux.HandleFunc("POST /actions/{token}", s.handleAction)
+	mux.HandleFunc("GET /swaps/{token}/{answer}", s.handleSwapPage)
+	mux.HandleFunc("POST /swaps/{token}/{answer}", s.handleSwapAnswer)
 	mux.HandleFunc("POST /twilio/sms", s.handleTwilioSMS)
 	mux.HandleFunc("POST /twilio/status", s.handleTwilioStatus)
 	mux.HandleFunc("POST /twilio/voice", s.handleTwilioVoice)

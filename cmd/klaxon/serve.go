@@ -106,6 +106,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	heartbeatStore.UsePaging(alertingSvc)
 	integrationStore.UseScanHeartbeats(alertingSvc)
 	maintenanceStore.SetPaging(alertingSvc)
+	// A shift swap's notices are alerting's jobs, queued in the swap's
+	// transaction.
+	scheduleStore.UseNotices(alertingSvc)
 	mattermostKey, err := notifiers.StoredMattermostKey(ctx, store, now())
 	if err != nil {
 		return err
