@@ -229,6 +229,8 @@ type generator struct {
 type fillUser struct {
 	id    int
 	email string
+	// method is the user's one e-mail contact method.
+	method int
 }
 
 type fillIntegration struct {
@@ -345,6 +347,9 @@ func (g *generator) configure(ctx context.Context, d *db.DB, counts *fillCounts)
 	}
 	if _, err := d.NewInsert().Model(&methods).Exec(ctx); err != nil {
 		return fmt.Errorf("fill contact methods: %w", err)
+	}
+	for i, m := range methods {
+		g.users[i].method = m.ID
 	}
 	var teams []*db.Group
 	for i := range g.spec.Teams {
@@ -725,9 +730,7 @@ func (g *generator) notificationRows(emit func(...any) error) error {
 				status, errText, attempts = "FAILED", "550 5.1.1 mailbox unavailable", 3
 			}
 			at := nanos(a.openedAt + int64(n+1)*int64(time.Second))
-			// The contact methods were made in user order, one each, so
-			// a user's is found by position.
-			err := emit(int64(i+1), int64(u.id), nil, "EMAIL", u.email, status, attempts, errText, int64(0), int64(0),
+			err := emit(int64(i+1), int64(u.id), int64(u.method), "EMAIL", u.email, status, attempts, errText, int64(0), int64(0),
 				fmt.Sprintf("fill-%d-%d", i+1, n), at, at)
 			if err != nil {
 				return err

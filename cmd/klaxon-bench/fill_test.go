@@ -67,6 +67,7 @@ func TestFillWritesTheHistoryKlaxonServes(t *testing.T) {
 			"repeats":                                "SELECT count(*) FROM inbound_messages WHERE status = 'MAPPED_APPENDED'",
 			"messages that touched no alert":         "SELECT count(*) FROM inbound_messages WHERE alert_id IS NULL AND status = 'FILTERED'",
 			"failed notifications":                   "SELECT count(*) FROM notifications WHERE status = 'FAILED'",
+			"notifications to a contact method":      "SELECT count(*) FROM notifications n JOIN contact_methods c ON c.id = n.contact_method_id AND c.user_id = n.user_id",
 			"closes by a message on the timeline":    "SELECT count(*) FROM alert_log WHERE type = 'CLOSED' AND inbound_message_id IS NOT NULL",
 			"closes by a person on the timeline":     "SELECT count(*) FROM alert_log WHERE type = 'CLOSED' AND user_id IS NOT NULL",
 			"bodies in the Detectify samples' shape": "SELECT count(*) FROM inbound_messages WHERE status = 'MAPPED_OPENED' AND " + bodyText + ` LIKE '%"finding": {%'`,
