@@ -22,7 +22,8 @@ type InboundFilter struct {
 const inboundOwner = `(SELECT owner_i.team_id FROM integrations AS owner_i WHERE owner_i.id = inbound_message.integration_id)`
 
 // InboundMessages returns one page of the inbound log, newest first, the
-// total matching the filter, and whether more follow.
+// total matching the filter (counted up to db.CountCap + 1), and whether
+// more follow.
 func (s *Service) InboundMessages(ctx context.Context, f InboundFilter, p db.PageRequest) ([]*db.InboundMessage, int, bool, error) {
 	return listPage[db.InboundMessage](ctx, s.db, p, "inbound messages", func(q *bun.SelectQuery) *bun.SelectQuery {
 		if f.IntegrationID != nil {

@@ -27,7 +27,8 @@ type Filter struct {
 
 // List returns up to first entries (0 means the default page) older than
 // the entry with id after (0 means from the newest), newest first, with
-// the total the filter matches and whether more follow.
+// the total the filter matches (counted up to db.CountCap + 1) and
+// whether more follow.
 func (l *Log) List(ctx context.Context, f Filter, p db.PageRequest) (entries []*Entry, total int, more bool, err error) {
 	first, err := p.Limit()
 	if err != nil {
@@ -49,7 +50,7 @@ func (l *Log) List(ctx context.Context, f Filter, p db.PageRequest) (entries []*
 		}
 		return q
 	}
-	count, err := l.db.NewSelect().Model((*Entry)(nil)).Apply(filter).Count(ctx)
+	count, err := db.CountUpTo(ctx, l.db, l.db.NewSelect().Model((*Entry)(nil)).Apply(filter))
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("count audit entries: %w", err)
 	}

@@ -111,9 +111,10 @@ type ComplexityRoot struct {
 	}
 
 	AlertConnection struct {
-		Nodes      func(childComplexity int) int
-		PageInfo   func(childComplexity int) int
-		TotalCount func(childComplexity int) int
+		Nodes            func(childComplexity int) int
+		PageInfo         func(childComplexity int) int
+		TotalCount       func(childComplexity int) int
+		TotalCountCapped func(childComplexity int) int
 	}
 
 	AlertEvent struct {
@@ -145,9 +146,10 @@ type ComplexityRoot struct {
 	}
 
 	AuditEntryConnection struct {
-		Nodes      func(childComplexity int) int
-		PageInfo   func(childComplexity int) int
-		TotalCount func(childComplexity int) int
+		Nodes            func(childComplexity int) int
+		PageInfo         func(childComplexity int) int
+		TotalCount       func(childComplexity int) int
+		TotalCountCapped func(childComplexity int) int
 	}
 
 	AuthPayload struct {
@@ -266,9 +268,10 @@ type ComplexityRoot struct {
 	}
 
 	InboundMessageConnection struct {
-		Nodes      func(childComplexity int) int
-		PageInfo   func(childComplexity int) int
-		TotalCount func(childComplexity int) int
+		Nodes            func(childComplexity int) int
+		PageInfo         func(childComplexity int) int
+		TotalCount       func(childComplexity int) int
+		TotalCountCapped func(childComplexity int) int
 	}
 
 	Integration struct {
@@ -1195,6 +1198,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AlertConnection.TotalCount(childComplexity), true
+	case "AlertConnection.totalCountCapped":
+		if e.ComplexityRoot.AlertConnection.TotalCountCapped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertConnection.TotalCountCapped(childComplexity), true
 
 	case "AlertEvent.alert":
 		if e.ComplexityRoot.AlertEvent.Alert == nil {
@@ -1331,6 +1340,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEntryConnection.TotalCount(childComplexity), true
+	case "AuditEntryConnection.totalCountCapped":
+		if e.ComplexityRoot.AuditEntryConnection.TotalCountCapped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntryConnection.TotalCountCapped(childComplexity), true
 
 	case "AuthPayload.expiresAt":
 		if e.ComplexityRoot.AuthPayload.ExpiresAt == nil {
@@ -1802,6 +1817,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InboundMessageConnection.TotalCount(childComplexity), true
+	case "InboundMessageConnection.totalCountCapped":
+		if e.ComplexityRoot.InboundMessageConnection.TotalCountCapped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InboundMessageConnection.TotalCountCapped(childComplexity), true
 
 	case "Integration.autoCloseAfterMinutes":
 		if e.ComplexityRoot.Integration.AutoCloseAfterMinutes == nil {
@@ -4319,8 +4340,15 @@ input AlertFilter {
 
 type AlertConnection {
   nodes: [Alert!]!
+  """
+  How many items match, counted up to 10,000: when more match, it is
+  10,000 and totalCountCapped is true. Counting every match exactly would
+  read them all, which grows with the data.
+  """
   totalCount: Int!
   pageInfo: PageInfo!
+  "Whether more than 10,000 items match, so totalCount stops at 10,000."
+  totalCountCapped: Boolean!
 }
 
 type Alert {
@@ -4475,8 +4503,15 @@ type AuditEntry {
 
 type AuditEntryConnection {
   nodes: [AuditEntry!]!
+  """
+  How many items match, counted up to 10,000: when more match, it is
+  10,000 and totalCountCapped is true. Counting every match exactly would
+  read them all, which grows with the data.
+  """
   totalCount: Int!
   pageInfo: PageInfo!
+  "Whether more than 10,000 items match, so totalCount stops at 10,000."
+  totalCountCapped: Boolean!
 }
 `, BuiltIn: false},
 	{Name: "../schema/contacts.graphqls", Input: `# Contact methods and notification rules: how each person is reached.
@@ -4823,8 +4858,15 @@ enum InboundStatus {
 
 type InboundMessageConnection {
   nodes: [InboundMessage!]!
+  """
+  How many items match, counted up to 10,000: when more match, it is
+  10,000 and totalCountCapped is true. Counting every match exactly would
+  read them all, which grows with the data.
+  """
   totalCount: Int!
   pageInfo: PageInfo!
+  "Whether more than 10,000 items match, so totalCount stops at 10,000."
+  totalCountCapped: Boolean!
 }
 
 type Header {
@@ -6072,6 +6114,8 @@ func (ec *executionContext) childFields_AlertConnection(ctx context.Context, fie
 		return ec.fieldContext_AlertConnection_totalCount(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_AlertConnection_pageInfo(ctx, field)
+	case "totalCountCapped":
+		return ec.fieldContext_AlertConnection_totalCountCapped(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AlertConnection", field.Name)
 }
@@ -6142,6 +6186,8 @@ func (ec *executionContext) childFields_AuditEntryConnection(ctx context.Context
 		return ec.fieldContext_AuditEntryConnection_totalCount(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_AuditEntryConnection_pageInfo(ctx, field)
+	case "totalCountCapped":
+		return ec.fieldContext_AuditEntryConnection_totalCountCapped(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEntryConnection", field.Name)
 }
@@ -6384,6 +6430,8 @@ func (ec *executionContext) childFields_InboundMessageConnection(ctx context.Con
 		return ec.fieldContext_InboundMessageConnection_totalCount(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_InboundMessageConnection_pageInfo(ctx, field)
+	case "totalCountCapped":
+		return ec.fieldContext_InboundMessageConnection_totalCountCapped(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InboundMessageConnection", field.Name)
 }
@@ -9785,6 +9833,29 @@ func (ec *executionContext) fieldContext_AlertConnection_pageInfo(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _AlertConnection_totalCountCapped(ctx context.Context, field graphql.CollectedField, obj *AlertConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertConnection_totalCountCapped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCountCapped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertConnection_totalCountCapped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertConnection", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _AlertEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *events.Event) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10357,6 +10428,29 @@ func (ec *executionContext) fieldContext_AuditEntryConnection_pageInfo(_ context
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AuditEntryConnection_totalCountCapped(ctx context.Context, field graphql.CollectedField, obj *AuditEntryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntryConnection_totalCountCapped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCountCapped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntryConnection_totalCountCapped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntryConnection", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _AuthPayload_token(ctx context.Context, field graphql.CollectedField, obj *AuthPayload) (ret graphql.Marshaler) {
@@ -12267,6 +12361,29 @@ func (ec *executionContext) fieldContext_InboundMessageConnection_pageInfo(_ con
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _InboundMessageConnection_totalCountCapped(ctx context.Context, field graphql.CollectedField, obj *InboundMessageConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InboundMessageConnection_totalCountCapped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCountCapped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InboundMessageConnection_totalCountCapped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InboundMessageConnection", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Integration_id(ctx context.Context, field graphql.CollectedField, obj *db.Integration) (ret graphql.Marshaler) {
@@ -25819,6 +25936,11 @@ func (ec *executionContext) _AlertConnection(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "totalCountCapped":
+			out.Values[i] = ec._AlertConnection_totalCountCapped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26047,6 +26169,11 @@ func (ec *executionContext) _AuditEntryConnection(ctx context.Context, sel ast.S
 			}
 		case "pageInfo":
 			out.Values[i] = ec._AuditEntryConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCountCapped":
+			out.Values[i] = ec._AuditEntryConnection_totalCountCapped(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26863,6 +26990,11 @@ func (ec *executionContext) _InboundMessageConnection(ctx context.Context, sel a
 			}
 		case "pageInfo":
 			out.Values[i] = ec._InboundMessageConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCountCapped":
+			out.Values[i] = ec._InboundMessageConnection_totalCountCapped(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

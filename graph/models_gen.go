@@ -17,9 +17,14 @@ import (
 )
 
 type AlertConnection struct {
-	Nodes      []*db.Alert `json:"nodes"`
-	TotalCount int         `json:"totalCount"`
-	PageInfo   *PageInfo   `json:"pageInfo"`
+	Nodes []*db.Alert `json:"nodes"`
+	// How many items match, counted up to 10,000: when more match, it is
+	// 10,000 and totalCountCapped is true. Counting every match exactly would
+	// read them all, which grows with the data.
+	TotalCount int       `json:"totalCount"`
+	PageInfo   *PageInfo `json:"pageInfo"`
+	// Whether more than 10,000 items match, so totalCount stops at 10,000.
+	TotalCountCapped bool `json:"totalCountCapped"`
 }
 
 type AlertEventFilter struct {
@@ -47,9 +52,14 @@ type AlertFilter struct {
 }
 
 type AuditEntryConnection struct {
-	Nodes      []*audit.Entry `json:"nodes"`
-	TotalCount int            `json:"totalCount"`
-	PageInfo   *PageInfo      `json:"pageInfo"`
+	Nodes []*audit.Entry `json:"nodes"`
+	// How many items match, counted up to 10,000: when more match, it is
+	// 10,000 and totalCountCapped is true. Counting every match exactly would
+	// read them all, which grows with the data.
+	TotalCount int       `json:"totalCount"`
+	PageInfo   *PageInfo `json:"pageInfo"`
+	// Whether more than 10,000 items match, so totalCount stops at 10,000.
+	TotalCountCapped bool `json:"totalCountCapped"`
 }
 
 type AuthPayload struct {
@@ -250,9 +260,14 @@ type Header struct {
 }
 
 type InboundMessageConnection struct {
-	Nodes      []*db.InboundMessage `json:"nodes"`
-	TotalCount int                  `json:"totalCount"`
-	PageInfo   *PageInfo            `json:"pageInfo"`
+	Nodes []*db.InboundMessage `json:"nodes"`
+	// How many items match, counted up to 10,000: when more match, it is
+	// 10,000 and totalCountCapped is true. Counting every match exactly would
+	// read them all, which grows with the data.
+	TotalCount int       `json:"totalCount"`
+	PageInfo   *PageInfo `json:"pageInfo"`
+	// Whether more than 10,000 items match, so totalCount stops at 10,000.
+	TotalCountCapped bool `json:"totalCountCapped"`
 }
 
 type IntegrationTestResult struct {

@@ -211,7 +211,7 @@ func (r *queryResolver) Alerts(ctx context.Context, filter *graph.AlertFilter, f
 	if len(alerts) > 0 {
 		lastID = alerts[len(alerts)-1].ID
 	}
-	return &graph.AlertConnection{Nodes: alerts, TotalCount: total, PageInfo: pageInfo(lastID, more)}, nil
+	return &graph.AlertConnection{Nodes: alerts, TotalCount: min(total, db.CountCap), TotalCountCapped: total > db.CountCap, PageInfo: pageInfo(lastID, more)}, nil
 }
 
 // Alert is the resolver for the alert field.

@@ -36,7 +36,7 @@ func (r *queryResolver) AuditLog(ctx context.Context, entityType *audit.EntityTy
 	if len(entries) > 0 {
 		lastID = entries[len(entries)-1].ID
 	}
-	return &graph.AuditEntryConnection{Nodes: entries, TotalCount: total, PageInfo: pageInfo(lastID, more)}, nil
+	return &graph.AuditEntryConnection{Nodes: entries, TotalCount: min(total, db.CountCap), TotalCountCapped: total > db.CountCap, PageInfo: pageInfo(lastID, more)}, nil
 }
 
 // AuditEntry returns graph.AuditEntryResolver implementation.

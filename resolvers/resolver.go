@@ -124,7 +124,7 @@ func (r *Resolver) inboundMessages(ctx context.Context, f alerting.InboundFilter
 	if len(msgs) > 0 {
 		lastID = msgs[len(msgs)-1].ID
 	}
-	return &graph.InboundMessageConnection{Nodes: msgs, TotalCount: total, PageInfo: pageInfo(lastID, more)}, nil
+	return &graph.InboundMessageConnection{Nodes: msgs, TotalCount: min(total, db.CountCap), TotalCountCapped: total > db.CountCap, PageInfo: pageInfo(lastID, more)}, nil
 }
 
 // orNil turns "not found" into a null result, as single-item queries

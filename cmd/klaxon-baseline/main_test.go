@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,59 +20,43 @@ import (
 	"github.com/klaxonhq/klaxon/db/dbtest"
 )
 
-// TestStoresEachBody posts bodies, some concurrently, and reads each back
-// by the id the reply names.
+// TestStoresEachBody posts bodies, some concurrently, then closes the
+// store and reads each body back by the id its reply named through a
+// store opened afresh: what a 202 promised is on disk, not in a pool.
 func TestStoresEachBody(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		h, err := newHandler(ctx, d, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		st, err := openStore(ctx, d.URL, "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		// A second start finds the table already there.
-		if _, err := newHandler(ctx, d, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		again, err := openStore(ctx, d.URL, "")
+		if err != nil {
 			t.Fatalf("second start: %v", err)
 		}
-		ts := httptest.NewServer(h)
-		defer ts.Close()
+		again.Close()
+		if st.kind() != d.Kind {
+			t.Fatalf("kind %s, want %s", st.kind(), d.Kind)
+		}
+		ts := httptest.NewServer(newHandler(st, slog.New(slog.NewTextHandler(io.Discard, nil))))
 
 		sample, err := os.ReadFile("../../rules/testdata/detectify/new_finding_high.json")
 		if err != nil {
 			t.Fatal(err)
 		}
-		const n = 20
+		const n = 40
 		ids := make([]int64, n)
+		bodies := make([][]byte, n)
 		var wg sync.WaitGroup
 		for i := range n {
-			wg.Go(func() {
-				body := sample
-				if i > 0 {
-					body = fmt.Appendf(nil, `{"n":%d}`, i)
-				}
-				ids[i] = post(t, ts.URL+"/webhooks/tok-"+strconv.Itoa(i), body)
-			})
+			bodies[i] = sample
+			if i > 0 {
+				bodies[i] = fmt.Appendf(nil, `{"n":%d}`, i)
+			}
+			wg.Go(func() { ids[i] = post(t, ts.URL+"/webhooks/tok-"+strconv.Itoa(i), bodies[i]) })
 		}
 		wg.Wait()
-
-		var count int
-		if err := d.DB.DB.QueryRowContext(ctx, "SELECT count(*) FROM baseline_messages").Scan(&count); err != nil {
-			t.Fatal(err)
-		}
-		if count != n {
-			t.Fatalf("%d rows stored, want %d", count, n)
-		}
-		var token string
-		var stored []byte
-		q := "SELECT token, body FROM baseline_messages WHERE id = ?"
-		if d.Kind == db.Postgres {
-			q = "SELECT token, body FROM baseline_messages WHERE id = $1"
-		}
-		if err := d.DB.DB.QueryRowContext(ctx, q, ids[0]).Scan(&token, &stored); err != nil {
-			t.Fatalf("read message %d: %v", ids[0], err)
-		}
-		if token != "tok-0" || !bytes.Equal(stored, sample) {
-			t.Fatalf("message %d: token %q, body %q; want tok-0 and the sample", ids[0], token, stored)
-		}
 
 		resp, err := http.Get(ts.URL + "/webhooks/x")
 		if err != nil {
@@ -90,6 +75,32 @@ func TestStoresEachBody(t *testing.T) {
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Fatalf("oversized body: %d, want 413", resp.StatusCode)
 		}
+		ts.Close()
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		var count int
+		if err := d.DB.DB.QueryRowContext(ctx, "SELECT count(*) FROM baseline_messages").Scan(&count); err != nil {
+			t.Fatal(err)
+		}
+		if count != n {
+			t.Fatalf("%d rows stored, want %d (the refused ones must not be)", count, n)
+		}
+		q := "SELECT token, body FROM baseline_messages WHERE id = ?"
+		if d.Kind == db.Postgres {
+			q = "SELECT token, body FROM baseline_messages WHERE id = $1"
+		}
+		for i, id := range ids {
+			var token string
+			var stored []byte
+			if err := d.DB.DB.QueryRowContext(ctx, q, id).Scan(&token, &stored); err != nil {
+				t.Fatalf("read message %d: %v", id, err)
+			}
+			if want := "tok-" + strconv.Itoa(i); token != want || !bytes.Equal(stored, bodies[i]) {
+				t.Fatalf("message %d: token %q, body %q; want %s and %q", id, token, stored, want, bodies[i])
+			}
+		}
 	})
 }
 
@@ -98,28 +109,62 @@ func TestStoresEachBody(t *testing.T) {
 // settings, the point of the comparison.
 func TestDefaultDatabaseIsDurableSQLite(t *testing.T) {
 	dir := t.TempDir()
-	store, err := openStore(context.Background(), "", dir)
+	st, err := openStore(context.Background(), "", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	if store.Kind != db.SQLite {
-		t.Fatalf("kind %s, want sqlite", store.Kind)
+	defer st.Close()
+	s, ok := st.(*sqliteStore)
+	if !ok {
+		t.Fatalf("store %T, want SQLite", st)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "baseline.db")); err != nil {
 		t.Fatalf("database file: %v", err)
 	}
 	var mode string
-	var synchronous, maxConns int
-	if err := store.DB.DB.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+	var synchronous int
+	if err := s.d.DB.DB.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.DB.DB.QueryRow("PRAGMA synchronous").Scan(&synchronous); err != nil {
+	if err := s.d.DB.DB.QueryRow("PRAGMA synchronous").Scan(&synchronous); err != nil {
 		t.Fatal(err)
 	}
-	maxConns = store.DB.DB.Stats().MaxOpenConnections
+	maxConns := s.d.DB.DB.Stats().MaxOpenConnections
 	if mode != "wal" || synchronous != 2 || maxConns != 1 {
 		t.Fatalf("journal_mode %q, synchronous %d, max connections %d; want wal, 2 (FULL), 1", mode, synchronous, maxConns)
+	}
+}
+
+// TestPostgresPoolIsSixteenDurableConnections checks the plain server's
+// shape on PostgreSQL: a pgx pool of 16 whose sessions commit
+// synchronously, even against a server whose default says otherwise.
+func TestPostgresPoolIsSixteenDurableConnections(t *testing.T) {
+	d := dbtest.Postgres(t)
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("synchronous_commit", "off")
+	u.RawQuery = q.Encode()
+	st, err := openStore(context.Background(), u.String(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, ok := st.(*postgresStore)
+	if !ok {
+		t.Fatalf("store %T, want PostgreSQL", st)
+	}
+	if got := s.pool.Config().MaxConns; got != postgresPoolSize || postgresPoolSize != 16 {
+		t.Fatalf("pool of %d, want 16", got)
+	}
+	var setting string
+	if err := s.pool.QueryRow(context.Background(), "SHOW synchronous_commit").Scan(&setting); err != nil {
+		t.Fatal(err)
+	}
+	if setting != "on" {
+		t.Fatalf("synchronous_commit %q, want on", setting)
 	}
 }
 

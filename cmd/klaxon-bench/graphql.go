@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/klaxonhq/klaxon/db"
 )
 
 // api is just enough of Klaxon's GraphQL API for setting up a run and
@@ -144,11 +146,32 @@ type alertNode struct {
 	AppendCount int    `json:"appendCount"`
 }
 
+// listTotal is a list's totalCount and whether Klaxon stopped counting.
+type listTotal struct {
+	count  int
+	capped bool
+}
+
+// matches reports whether the total agrees with n items read by paging.
+func (t listTotal) matches(n int) bool {
+	if t.capped {
+		return t.count == db.CountCap && n > db.CountCap
+	}
+	return t.count == n
+}
+
+func (t listTotal) String() string {
+	if t.capped {
+		return fmt.Sprintf("%d (capped)", t.count)
+	}
+	return fmt.Sprint(t.count)
+}
+
 // pageSize is the largest page Klaxon serves.
 const pageSize = 500
 
 // inboundMessages reads the integration's whole inbound log, page by page.
-func (a *api) inboundMessages(ctx context.Context, integrationID string) ([]inboundNode, int, error) {
+func (a *api) inboundMessages(ctx context.Context, integrationID string) ([]inboundNode, listTotal, error) {
 	var all []inboundNode
 	var after *string
 	for {
@@ -156,26 +179,27 @@ func (a *api) inboundMessages(ctx context.Context, integrationID string) ([]inbo
 			InboundMessages struct {
 				Nodes      []inboundNode `json:"nodes"`
 				TotalCount int           `json:"totalCount"`
+				Capped     bool          `json:"totalCountCapped"`
 				PageInfo   pageInfo      `json:"pageInfo"`
 			} `json:"inboundMessages"`
 		}
 		err := a.do(ctx, `query($id: ID!, $first: Int!, $after: String) {
-  inboundMessages(integrationId: $id, first: $first, after: $after) { totalCount pageInfo { endCursor hasNextPage } nodes { id status } }
+  inboundMessages(integrationId: $id, first: $first, after: $after) { totalCount totalCountCapped pageInfo { endCursor hasNextPage } nodes { id status } }
 }`, map[string]any{"id": integrationID, "first": pageSize, "after": after}, &data)
 		if err != nil {
-			return nil, 0, fmt.Errorf("list inbound messages after %d: %w", len(all), err)
+			return nil, listTotal{}, fmt.Errorf("list inbound messages after %d: %w", len(all), err)
 		}
 		c := data.InboundMessages
 		all = append(all, c.Nodes...)
 		if !c.PageInfo.HasNextPage || c.PageInfo.EndCursor == nil {
-			return all, c.TotalCount, nil
+			return all, listTotal{c.TotalCount, c.Capped}, nil
 		}
 		after = c.PageInfo.EndCursor
 	}
 }
 
 // alerts reads every alert of the integration, whatever its status.
-func (a *api) alerts(ctx context.Context, integrationID string) ([]alertNode, int, error) {
+func (a *api) alerts(ctx context.Context, integrationID string) ([]alertNode, listTotal, error) {
 	var all []alertNode
 	var after *string
 	for {
@@ -183,19 +207,20 @@ func (a *api) alerts(ctx context.Context, integrationID string) ([]alertNode, in
 			Alerts struct {
 				Nodes      []alertNode `json:"nodes"`
 				TotalCount int         `json:"totalCount"`
+				Capped     bool        `json:"totalCountCapped"`
 				PageInfo   pageInfo    `json:"pageInfo"`
 			} `json:"alerts"`
 		}
 		err := a.do(ctx, `query($id: ID!, $first: Int!, $after: String) {
-  alerts(filter: {integrationId: $id}, first: $first, after: $after) { totalCount pageInfo { endCursor hasNextPage } nodes { id sourceId status appendCount } }
+  alerts(filter: {integrationId: $id}, first: $first, after: $after) { totalCount totalCountCapped pageInfo { endCursor hasNextPage } nodes { id sourceId status appendCount } }
 }`, map[string]any{"id": integrationID, "first": pageSize, "after": after}, &data)
 		if err != nil {
-			return nil, 0, fmt.Errorf("list alerts after %d: %w", len(all), err)
+			return nil, listTotal{}, fmt.Errorf("list alerts after %d: %w", len(all), err)
 		}
 		c := data.Alerts
 		all = append(all, c.Nodes...)
 		if !c.PageInfo.HasNextPage || c.PageInfo.EndCursor == nil {
-			return all, c.TotalCount, nil
+			return all, listTotal{c.TotalCount, c.Capped}, nil
 		}
 		after = c.PageInfo.EndCursor
 	}

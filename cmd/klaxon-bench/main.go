@@ -6,8 +6,14 @@
 // findings to its webhook: new findings, repeats of open ones and closes
 // (severity "low"). Then it reads the integration's inbound log and alerts
 // back and compares them with every 2xx answer. With -baseline it runs the
-// same load against cmd/klaxon-baseline, which only stores each body, and
+// same load (senders, duration and mix of new, repeated and closing
+// findings) against cmd/klaxon-baseline, which only stores each body, and
 // prints both side by side.
+//
+// Two more modes measure Klaxon at realistic data sizes: `klaxon-bench
+// fill` fills an empty database with a year of seeded history (fill.go),
+// and `klaxon-bench queries` times the list and detail queries people run
+// against a server over such a database (queries.go).
 //
 // It exits 1 when the check fails or the run cannot be done, 2 after -h.
 package main
@@ -59,7 +65,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("klaxon-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: klaxon-bench [flags]\n\nDrives Detectify webhooks against a running Klaxon server, then checks\nthat every accepted message is stored once.\n\nflags:\n")
+		fmt.Fprint(fs.Output(), "usage: klaxon-bench [flags]\n       klaxon-bench fill -h\n       klaxon-bench queries -h\n\nDrives Detectify webhooks against a running Klaxon server, then checks\nthat every accepted message is stored once.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.URL, "url", "http://localhost:8080", "base URL of the Klaxon server")
@@ -70,7 +76,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.Mix.New, "new", 60, "percent of messages that are new findings (open an alert)")
 	fs.IntVar(&cfg.Mix.Duplicate, "dup", 30, "percent that repeat an open finding (append)")
 	fs.IntVar(&cfg.Mix.Close, "close", 10, "percent that close an open finding (severity low)")
-	fs.StringVar(&cfg.Baseline, "baseline", "", "base URL of a klaxon-baseline server to run the same load against (new findings only)")
+	fs.StringVar(&cfg.Baseline, "baseline", "", "base URL of a klaxon-baseline server to run the same load against (same senders, duration and mix)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the results as JSON")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "timeout of one request")
 	if err := fs.Parse(args); err != nil {
@@ -108,6 +114,14 @@ type Report struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "fill":
+			return runFill(ctx, args[1:], stdout, stderr)
+		case "queries":
+			return runQueries(ctx, args[1:], stdout, stderr)
+		}
+	}
 	cfg, err := parseConfig(args, stderr)
 	if err != nil {
 		return err
@@ -151,7 +165,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			target += "/webhooks/klaxon-bench"
 		}
 		log.Info("sending", "target", "baseline", "url", target, "concurrency", cfg.Concurrency, "duration", cfg.Duration)
-		bl := &load{client: client, url: target, concurrency: cfg.Concurrency, duration: cfg.Duration, mix: mix{New: 100}}
+		bl := &load{client: client, url: target, concurrency: cfg.Concurrency, duration: cfg.Duration, mix: cfg.Mix, findings: newFindings()}
 		out, err := bl.run(ctx)
 		if err != nil {
 			return err
@@ -217,6 +231,7 @@ func printReport(w io.Writer, r *Report) {
 	tw.Flush()
 	fmt.Fprintf(w, "\nklaxon mix: new %d, duplicate %d, close %d\n", r.Klaxon.ByKind["new"], r.Klaxon.ByKind["duplicate"], r.Klaxon.ByKind["close"])
 	if r.Baseline != nil {
+		fmt.Fprintf(w, "baseline mix: new %d, duplicate %d, close %d\n", r.Baseline.ByKind["new"], r.Baseline.ByKind["duplicate"], r.Baseline.ByKind["close"])
 		fmt.Fprintf(w, "throughput klaxon/baseline: %.2f  (p99 %.2f ms vs %.2f ms)\n", r.Ratio, r.Klaxon.P99ms, r.Baseline.P99ms)
 	}
 	for _, res := range results {

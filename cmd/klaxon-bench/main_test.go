@@ -137,6 +137,11 @@ func TestRunChecksOut(t *testing.T) {
 		if rep.Baseline == nil || int64(rep.Baseline.OK) != baselineHits.Load() || rep.Baseline.OK == 0 || rep.Ratio <= 0 {
 			t.Fatalf("baseline result %+v, ratio %v, %d hits", rep.Baseline, rep.Ratio, baselineHits.Load())
 		}
+		// The baseline is sent the same mix: repeats and closes of the
+		// findings it was sent, not only new ones.
+		if b := rep.Baseline.ByKind; b["new"] == 0 || b["duplicate"] == 0 || b["close"] == 0 {
+			t.Fatalf("baseline mix %v, want new, duplicate and close messages", b)
+		}
 	})
 }
 
@@ -251,5 +256,26 @@ func TestDetectifyBodyFollowsThePreset(t *testing.T) {
 	}
 	if msg.EventType != "finding_updated" || msg.Finding.UUID != "3f9c2a8e-6b1d-4c57-9e0a-5d2b7c41f8a3" || msg.Finding.Severity != "low" {
 		t.Fatalf("body: %s", body)
+	}
+}
+
+// TestListTotalMatches: past the cap a list's total is the cap, flagged,
+// and paging returns more; below it the total is exact.
+func TestListTotalMatches(t *testing.T) {
+	for _, tc := range []struct {
+		total listTotal
+		read  int
+		want  bool
+	}{
+		{listTotal{17, false}, 17, true},
+		{listTotal{17, false}, 18, false},
+		{listTotal{db.CountCap, false}, db.CountCap, true},
+		{listTotal{db.CountCap, true}, 17_584, true},
+		{listTotal{db.CountCap, true}, db.CountCap, false},
+		{listTotal{9_000, true}, 17_584, false},
+	} {
+		if got := tc.total.matches(tc.read); got != tc.want {
+			t.Errorf("%s matches %d: %v, want %v", tc.total, tc.read, got, tc.want)
+		}
 	}
 }
