@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
@@ -65,6 +67,9 @@ type Config struct {
 	// Now is the clock signature windows are checked against; time.Now
 	// when nil.
 	Now func() time.Time
+	// Metrics are the collectors of other parts of the process (the
+	// pruner's progress) that GET /metrics shows with the server's own.
+	Metrics []prometheus.Collector
 }
 
 // Defaults for the GraphQL limits. The depth allows GraphiQL's own
@@ -138,6 +143,7 @@ func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Serv
 		return err
 	}, log)
 	s.metrics = newMetrics(&s.inFlight)
+	s.metrics.registry.MustRegister(cfg.Metrics...)
 	s.handler = s.routes()
 	return s
 }

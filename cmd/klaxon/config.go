@@ -55,6 +55,8 @@ type config struct {
 	ReplayMaxMessages int64
 	// InboundEmail is the SMTP listener for EMAIL integrations.
 	InboundEmail inboundEmailSettings
+	// Retention is how long each kind of record is kept.
+	Retention retentionSettings
 }
 
 // graphQLSettings bound what one GraphQL request may ask of the server.
@@ -149,6 +151,7 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 		s.int64(&cfg.ReplayMaxMessages, "replay-max-messages", "KLAXON_REPLAY_MAX_MESSAGES", alerting.DefaultReplayMaxMessages, "most stored messages one replayRuleset may read; a longer range is refused")
 		cfg.Channels.bind(s)
 		cfg.InboundEmail.bind(s)
+		cfg.Retention.bind(s)
 	}
 	if extra != nil {
 		extra(fs)
