@@ -20,14 +20,18 @@ import (
 //     alert_recipients, action_links and alert_groups rows go with it; the
 //     inbound messages that opened or touched it stay, their alert_id
 //     cleared (they are the inbound log, and age by their own setting);
-//     an alert that names it as its predecessor, or as its group leader,
-//     keeps its row and loses the link.
+//     an alert past its age itself that names it as predecessor or group
+//     leader, and is kept for some other reason, loses the link.
 //
-// A closed alert is kept past its age while something that must stay still
-// depends on it: a member of its group that is not closed (the member's
-// view of its group would otherwise lose its leader), or a job of its own
-// (a workflow request or an overdue step still to run: they are work, not
-// history, and end on their own).
+// A closed alert is kept past its age while an alert within its own age
+// (open, or closed more recently than the age) names it as group leader
+// or as predecessor: that alert's group, and its regression flag (which is
+// "it has a predecessor"), must not change under it. Such a kept alert may
+// lose its own predecessor link, being past its age itself, so what is
+// kept for a finding that keeps coming back is one alert beyond the age,
+// not its whole history. A closed alert with a job of its own queued (a
+// workflow request still being retried) is kept too: a job is work, not
+// history, and ends on its own.
 //
 // Every statement touches a bounded number of rows found through an index,
 // oldest first, so each commits quickly: on SQLite the one writer is free
@@ -125,9 +129,12 @@ func (s *Service) BodiesBacklog(ctx context.Context, before time.Time) (int64, e
 }
 
 // prunableAlerts is the condition on alerts (as a) for an alert closed
-// before ? that nothing kept depends on.
-const prunableAlerts = `a.status = 'CLOSED' AND a.closed_at < ?
-	AND NOT EXISTS (SELECT 1 FROM alerts m WHERE m.group_id = a.id AND m.status <> 'CLOSED')
+// before ?0 that nothing kept depends on: no alert within its age (open,
+// or closed since ?0) has it as group leader or predecessor, and it has
+// no job queued.
+const prunableAlerts = `a.status = 'CLOSED' AND a.closed_at < ?0
+	AND NOT EXISTS (SELECT 1 FROM alerts m WHERE m.group_id = a.id AND (m.status <> 'CLOSED' OR m.closed_at >= ?0))
+	AND NOT EXISTS (SELECT 1 FROM alerts s WHERE s.previous_alert_id = a.id AND (s.status <> 'CLOSED' OR s.closed_at >= ?0))
 	AND NOT EXISTS (SELECT 1 FROM alert_jobs j WHERE j.alert_id = a.id)`
 
 // PruneClosedAlerts removes at most limit alerts closed before before,
@@ -142,7 +149,7 @@ const prunableAlerts = `a.status = 'CLOSED' AND a.closed_at < ?
 func (s *Service) PruneClosedAlerts(ctx context.Context, before time.Time, limit int) (int, error) {
 	before = before.UTC()
 	var ids []int
-	err := s.db.NewRaw(`SELECT a.id FROM alerts a WHERE `+prunableAlerts+` ORDER BY a.closed_at, a.id LIMIT ?`, before, limit).Scan(ctx, &ids)
+	err := s.db.NewRaw(`SELECT a.id FROM alerts a WHERE `+prunableAlerts+` ORDER BY a.closed_at, a.id LIMIT ?1`, before, limit).Scan(ctx, &ids)
 	if err != nil {
 		return 0, fmt.Errorf("prune closed alerts: find them: %w", db.Classify(err))
 	}
@@ -160,7 +167,7 @@ func (s *Service) PruneClosedAlerts(ctx context.Context, before time.Time, limit
 	var removed int
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var still []int
-		if err := tx.NewRaw(`SELECT a.id FROM alerts a WHERE a.id IN (?) AND `+prunableAlerts, bun.In(ids), before).Scan(ctx, &still); err != nil {
+		if err := tx.NewRaw(`SELECT a.id FROM alerts a WHERE `+prunableAlerts+` AND a.id IN (?1)`, before, bun.In(ids)).Scan(ctx, &still); err != nil {
 			return fmt.Errorf("check them again: %w", err)
 		}
 		if len(still) == 0 {

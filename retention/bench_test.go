@@ -20,12 +20,14 @@ import (
 // backlog due for pruning, first left alone, then while it is pruned.
 // KLAXON_PRUNE_BENCH_ROWS sets the rows to prune (default 1,000,000: four
 // fifths message bodies, the rest closed alerts with two log lines each
-// and events), KLAXON_PRUNE_BENCH_SENDERS the concurrent senders (32).
+// and events), KLAXON_PRUNE_BENCH_SENDERS the concurrent senders (32),
+// KLAXON_PRUNE_BENCH_IDLE_SECONDS how long ingest runs alone first (30).
 // The command and figures are in docs/PERFORMANCE.md. Run it with
 // -benchtime 1x: one pass seeds, measures and prunes everything.
 func BenchmarkIngestDuringPruning(b *testing.B) {
 	rows := envInt(b, "KLAXON_PRUNE_BENCH_ROWS", 1_000_000)
 	senders := envInt(b, "KLAXON_PRUNE_BENCH_SENDERS", 32)
+	idleFor := time.Duration(envInt(b, "KLAXON_PRUNE_BENCH_IDLE_SECONDS", 30)) * time.Second
 	due := backlog{Messages: rows * 8 / 10, ClosedAlerts: rows / 20, Events: rows / 20}
 	for _, kind := range []struct {
 		name string
@@ -36,8 +38,11 @@ func BenchmarkIngestDuringPruning(b *testing.B) {
 				w := newWorld(b, kind.open(b))
 				w.seed(due)
 				w.exec("ANALYZE")
-				// Ingest alone for as long as pruning then takes, so both
-				// phases see the same number of samples per second.
+				// Ingest alone first, with the backlog in place, then while
+				// it is pruned.
+				idle := w.load(senders, func(stop chan<- struct{}) {
+					time.AfterFunc(idleFor, func() { close(stop) })
+				})
 				start := time.Now()
 				pruned := make(chan map[string]int, 1)
 				var pruneTook time.Duration
@@ -53,9 +58,6 @@ func BenchmarkIngestDuringPruning(b *testing.B) {
 					}()
 				})
 				report := <-pruned
-				idle := w.load(senders, func(stop chan<- struct{}) {
-					time.AfterFunc(pruneTook, func() { close(stop) })
-				})
 				b.ReportMetric(float64(pruneTook.Milliseconds()), "prune-ms")
 				b.ReportMetric(float64(total(report)), "rows-pruned")
 				b.ReportMetric(idle.p(50), "idle-p50-ms")

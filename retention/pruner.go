@@ -22,6 +22,8 @@ const (
 	DefaultLease = 2 * time.Minute
 	// DefaultBatch is how many rows one batch removes or empties.
 	DefaultBatch = 1000
+	// restFactor is how long a run rests between two batches, in batches.
+	restFactor = 2
 )
 
 // Kind is one thing that ages out, pruned by the package that owns it.
@@ -197,10 +199,10 @@ func (p *Pruner) runKind(ctx context.Context, k Kind, before time.Time) (int, er
 			p.metrics.backlog.WithLabelValues(k.Name).Set(0)
 			return pruned, nil
 		}
-		// Resting as long as the batch took leaves the database to others
-		// at least half the time, and backs off by itself when the
+		// Resting twice as long as the batch took leaves the database to
+		// others two thirds of the time, and backs off by itself when the
 		// database is slow.
-		if err := rest(ctx, took); err != nil {
+		if err := rest(ctx, restFactor*took); err != nil {
 			return pruned, err
 		}
 	}

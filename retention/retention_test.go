@@ -138,8 +138,8 @@ func TestZeroKeepsForEver(t *testing.T) {
 	})
 }
 
-// A closed alert that something kept still depends on stays; links from
-// alerts that stay to one that goes are cleared.
+// A closed alert that an alert within its age depends on stays; links
+// from alerts that stay to one that goes are cleared.
 func TestClosedAlertKeptWhileDependedOn(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		w := newWorld(t, d)
@@ -147,24 +147,31 @@ func TestClosedAlertKeptWhileDependedOn(t *testing.T) {
 		w.send("leader", "close")
 		withJob := *w.send("with-job", "").AlertID
 		w.send("with-job", "close")
-		predecessor := *w.send("finding", "").AlertID
+		// A finding that came back twice: first <- second <- third.
+		first := *w.send("finding", "").AlertID
+		w.send("finding", "close")
+		second := *w.send("finding", "").AlertID
 		w.send("finding", "close")
 		w.clock.advance(400 * day)
 		member := *w.send("member", "").AlertID
-		successor := *w.send("finding", "").AlertID
+		third := *w.send("finding", "").AlertID
 		w.exec("UPDATE alerts SET group_id = ? WHERE id = ?", leader, member)
-		w.exec("UPDATE alerts SET previous_alert_id = ? WHERE id = ?", predecessor, successor)
+		w.exec("UPDATE alerts SET previous_alert_id = ? WHERE id = ?", first, second)
+		w.exec("UPDATE alerts SET previous_alert_id = ? WHERE id = ?", second, third)
 		now := w.clock.Now()
 		w.exec(`INSERT INTO alert_jobs (kind, alert_id, run_at, args, dedup_key, created_at) VALUES ('workflow', ?, ?, '{}', 'w-1', ?)`, withJob, now.Add(time.Hour), now)
 
 		if pruned := w.run(w.pruner(defaults)); pruned["closed_alerts"] != 1 {
-			t.Fatalf("pruned %v, want only the predecessor", pruned)
+			t.Fatalf("pruned %v, want only the first of the finding", pruned)
 		}
-		if w.count("alerts", "id = ?", predecessor) != 0 {
-			t.Fatal("the predecessor of an open alert was kept")
+		if w.count("alerts", "id = ?", first) != 0 {
+			t.Fatal("the first alert of the finding, named only by an alert past its age, was kept")
 		}
-		if w.count("alerts", "id = ? AND previous_alert_id IS NULL", successor) != 1 {
-			t.Fatal("the successor still names its pruned predecessor")
+		if w.count("alerts", "id = ? AND previous_alert_id IS NULL", second) != 1 {
+			t.Fatal("the predecessor of an open alert was pruned, or still names its pruned predecessor")
+		}
+		if w.count("alerts", "id = ? AND previous_alert_id = ?", third, second) != 1 {
+			t.Fatal("the open alert lost its predecessor")
 		}
 		if w.count("alerts", "id IN (?, ?)", leader, withJob) != 2 {
 			t.Fatal("the leader of an open member, or an alert with a job, was pruned")
@@ -172,12 +179,17 @@ func TestClosedAlertKeptWhileDependedOn(t *testing.T) {
 
 		w.exec("DELETE FROM alert_jobs WHERE alert_id = ?", withJob)
 		w.send("member", "close")
+		w.send("finding", "close")
 		w.clock.advance(retention.DefaultInterval)
-		if pruned := w.run(w.pruner(defaults)); pruned["closed_alerts"] != 2 {
-			t.Fatalf("pruned %v once nothing depends on them, want the leader and the alert whose job ended", pruned)
+		if pruned := w.run(w.pruner(defaults)); pruned["closed_alerts"] != 1 {
+			t.Fatalf("pruned %v, want the alert whose job ended while the others are named by alerts within their age", pruned)
 		}
-		if w.count("alerts", "id = ? AND group_id IS NULL", member) != 1 {
-			t.Fatal("the member still names its pruned leader")
+		w.clock.advance(366 * day)
+		if pruned := w.run(w.pruner(defaults)); pruned["closed_alerts"] != 4 {
+			t.Fatalf("pruned %v a year on, want the leader, its member and the rest of the finding", pruned)
+		}
+		if n := w.count("alerts", "1 = 1"); n != 0 {
+			t.Fatalf("%d alerts left", n)
 		}
 	})
 }
