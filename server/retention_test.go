@@ -10,6 +10,7 @@ import (
 	"github.com/klaxonhq/klaxon/audit"
 	"github.com/klaxonhq/klaxon/db"
 	"github.com/klaxonhq/klaxon/db/dbtest"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/retention"
 	"github.com/klaxonhq/klaxon/server"
 )
@@ -59,6 +60,37 @@ func TestInboundLogShowsPrunedBodies(t *testing.T) {
 			if !strings.Contains(metrics, line) {
 				t.Errorf("/metrics lacks %s", line)
 			}
+		}
+	})
+}
+
+// A subscriber resuming from a cursor whose event retention has pruned
+// is refused with BAD_USER_INPUT, not given a stream with a gap.
+func TestResumeFromPrunedCursorIsRefused(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d, server.Config{})
+		token := h.createIntegration("DETECTIFY").Token(t)
+		c := h.connect(protoTransportWS, h.admin.Token)
+		c.subscribe("live", alertEventsQuery, nil)
+		old := h.primed(c, "live", token)
+		later := h.postWebhook(token, finding(h.unique("finding"), "high"))
+		c.awaitAlert("live", later.alert())
+		if n, err := events.Prune(context.Background(), d, time.Now().Add(time.Hour), 1000); err != nil || n == 0 {
+			t.Fatalf("prune events: %d, %v", n, err)
+		}
+		c.subscribe("old", alertEventsQuery, map[string]any{"after": old})
+		for {
+			m, err := c.read(10 * time.Second)
+			if err != nil {
+				t.Fatalf("waiting for the refusal: %v", err)
+			}
+			if m.ID != "old" {
+				continue
+			}
+			if payload := string(m.Payload); !strings.Contains(payload, "BAD_USER_INPUT") || !strings.Contains(payload, "cursor too old") {
+				t.Fatalf("resume from a pruned cursor: %s %s", m.Type, payload)
+			}
+			return
 		}
 	})
 }
