@@ -73,7 +73,8 @@ func (b *Bus) awaitReady(ctx context.Context) error {
 // Subscribe starts a stream of the events filter accepts. With after > 0
 // it first replays the events after that sequence number from the
 // database, then continues live, with no gap and no repeat between the
-// two.
+// two. A cursor whose event retention has pruned gets ErrCursorTooOld,
+// now or, if pruning overtakes the replay, from Next.
 func (b *Bus) Subscribe(ctx context.Context, after int64, filter Filter) (*Subscription, error) {
 	if err := b.awaitReady(ctx); err != nil {
 		return nil, err

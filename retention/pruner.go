@@ -226,7 +226,7 @@ func (p *Pruner) Run(ctx context.Context, poll time.Duration) {
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
-		if _, err := p.RunOnce(ctx); err != nil {
+		if _, err := p.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			p.o.Log.Warn("pruning failed; it is tried again", "err", err)
 		}
 		select {
