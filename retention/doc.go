@@ -5,9 +5,10 @@
 // Each package prunes its own tables (alerting its messages and alerts,
 // events its events, audit its log); this package only decides when, and
 // how much at a time. A Pruner runs the kinds one after another in small
-// batches, each a short transaction of its own, pausing between batches as
-// long as the batch took, so that ingest, which shares the database (and
-// on SQLite its one writer), never waits behind more than one batch.
+// batches, each a short transaction of its own, pausing between batches
+// twice as long as the batch took, so that ingest, which shares the
+// database (and on SQLite its one writer), never waits behind more than
+// one batch.
 //
 // One instance prunes at a time: a run starts only with the pruning turn,
 // a lease on one row of alerting's job table taken the way the engine
