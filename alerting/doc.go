@@ -42,6 +42,10 @@
 //     ingest's own decision and plan, and settle the plan against a
 //     simulated alert per source instead of the alerts table. They write
 //     nothing; a replay streams the log a page at a time.
+//   - Retention (retention.go): empty the bodies of old messages and
+//     remove closed alerts past their age with their timelines, in small
+//     batches, for package retention, which also takes its pruning turn
+//     here (a lease on one alert_jobs row the engine never runs).
 //
 // Deduplication is the database's job: a unique index allows one unclosed
 // alert per (integration, source id), and opening is an INSERT … ON

@@ -71,12 +71,14 @@ func insertJob(ctx context.Context, idb bun.IDB, job *db.AlertJob, args any) err
 }
 
 // claimDueJobs leases up to limit jobs due at now to this worker.
+// The pruning turn's row is a lease of its own (TakePruneTurn), never
+// run as a job.
 func (s *Service) claimDueJobs(ctx context.Context, now time.Time, limit int) ([]*db.AlertJob, error) {
 	var jobs []*db.AlertJob
 	err := s.db.NewRaw(`UPDATE alert_jobs SET locked_by = ?, locked_until = ?, attempts = attempts + 1
 		WHERE id IN (
 			SELECT id FROM alert_jobs
-			WHERE run_at <= ? AND (locked_until IS NULL OR locked_until < ?)
+			WHERE run_at <= ? AND (locked_until IS NULL OR locked_until < ?) AND kind <> '`+jobPrune+`'
 			ORDER BY run_at, id LIMIT ?)
 		AND (locked_until IS NULL OR locked_until < ?)
 		RETURNING id, kind, alert_id, run_at, args, dedup_key, attempts, locked_by, locked_until, contact_method_id`,

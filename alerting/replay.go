@@ -140,7 +140,8 @@ func (s *Service) ReplayRuleset(ctx context.Context, req ReplayRequest) (*Replay
 	proposed := current.withRules(req.Rules)
 	from, to := req.From.UTC(), req.To.UTC()
 	n, err := s.db.NewSelect().Table("inbound_messages").
-		Where("integration_id = ? AND received_at >= ? AND received_at < ?", integ.ID, from, to).Count(ctx)
+		Where("integration_id = ? AND received_at >= ? AND received_at < ?", integ.ID, from, to).
+		Where(replayableBody).Count(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("replay: count messages: %w", err)
 	}
@@ -232,6 +233,11 @@ func (s *Service) walkLog(ctx context.Context, integrationID int, from, to time.
 	return <-read
 }
 
+// replayableBody leaves out the messages whose body retention has pruned:
+// there is nothing left to judge, and judging an empty body would count
+// them as failures of either ruleset.
+const replayableBody = "body_pruned_at IS NULL"
+
 // readLog reads the pages walkLog hands on, each into a buffer taken from
 // free, and sends it on pages.
 func (s *Service) readLog(ctx context.Context, integrationID int, from, to time.Time, free <-chan []replayRow, pages chan<- []replayRow) error {
@@ -244,7 +250,7 @@ func (s *Service) readLog(ctx context.Context, integrationID int, from, to time.
 			return ctx.Err()
 		}
 		q := s.db.NewSelect().Table("inbound_messages").Column("id", "received_at", "status", "detail", "body").
-			Where("integration_id = ? AND received_at < ?", integrationID, to)
+			Where("integration_id = ? AND received_at < ?", integrationID, to).Where(replayableBody)
 		if first {
 			q = q.Where("received_at >= ?", from)
 		} else {

@@ -434,6 +434,9 @@ type InboundMessage struct {
 	Detail        string            `bun:"detail"`
 	SourceID      string            `bun:"source_id"`
 	AlertID       *int              `bun:"alert_id"`
+	// BodyPrunedAt is when retention removed the body (Body is then
+	// empty); nil while the body is kept.
+	BodyPrunedAt *time.Time `bun:"body_pruned_at"`
 
 	// Cursor and StreamErr are set only on copies handed to a live
 	// subscriber: where to resume after this message, and, on a stream's

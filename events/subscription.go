@@ -12,7 +12,9 @@ var (
 	ErrTooSlow = errors.New("events: subscriber fell too far behind; resubscribe with the last cursor")
 	// ErrClosed ends subscriptions when the bus stops.
 	ErrClosed = errors.New("events: bus stopped")
-	// ErrCursorTooOld refuses a resume that would replay too much.
+	// ErrCursorTooOld refuses a resume that would replay too much, or
+	// from before the resume horizon: the events after the cursor have
+	// been pruned (see Prune), so resuming would skip them.
 	ErrCursorTooOld = errors.New("events: cursor too old to resume from; subscribe without it")
 )
 
@@ -71,13 +73,23 @@ func (b *Bus) awaitReady(ctx context.Context) error {
 // Subscribe starts a stream of the events filter accepts. With after > 0
 // it first replays the events after that sequence number from the
 // database, then continues live, with no gap and no repeat between the
-// two.
+// two. A cursor whose event retention has pruned gets ErrCursorTooOld,
+// now or, if pruning overtakes the replay, from Next.
 func (b *Bus) Subscribe(ctx context.Context, after int64, filter Filter) (*Subscription, error) {
 	if err := b.awaitReady(ctx); err != nil {
 		return nil, err
 	}
 	if filter == nil {
 		filter = func(*Event) bool { return true }
+	}
+	if after > 0 {
+		kept, err := b.cursorKept(ctx, after)
+		if err != nil {
+			return nil, err
+		}
+		if !kept {
+			return nil, ErrCursorTooOld
+		}
 	}
 	sub := &Subscription{bus: b, filter: filter}
 	b.mu.RLock()
@@ -238,6 +250,18 @@ func (s *Subscription) next(ctx context.Context, wait bool) (*Event, error) {
 		evs, err := b.load(ctx, s.after, floor, fetchBatch)
 		if err != nil {
 			return nil, err
+		}
+		// Checked after the read: pruning only ever removes the oldest
+		// events, so an event at or before s.after still stored now means
+		// none after it was gone when they were read.
+		if s.after > 0 {
+			kept, err := b.cursorKept(ctx, s.after)
+			if err != nil {
+				return nil, err
+			}
+			if !kept {
+				return nil, ErrCursorTooOld
+			}
 		}
 		if len(evs) == 0 {
 			s.after = floor

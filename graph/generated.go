@@ -254,17 +254,18 @@ type ComplexityRoot struct {
 	}
 
 	InboundMessage struct {
-		Alert       func(childComplexity int) int
-		Body        func(childComplexity int) int
-		Cursor      func(childComplexity int) int
-		Detail      func(childComplexity int) int
-		Headers     func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Integration func(childComplexity int) int
-		ReceivedAt  func(childComplexity int) int
-		RemoteAddr  func(childComplexity int) int
-		SourceID    func(childComplexity int) int
-		Status      func(childComplexity int) int
+		Alert        func(childComplexity int) int
+		Body         func(childComplexity int) int
+		BodyPrunedAt func(childComplexity int) int
+		Cursor       func(childComplexity int) int
+		Detail       func(childComplexity int) int
+		Headers      func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Integration  func(childComplexity int) int
+		ReceivedAt   func(childComplexity int) int
+		RemoteAddr   func(childComplexity int) int
+		SourceID     func(childComplexity int) int
+		Status       func(childComplexity int) int
 	}
 
 	InboundMessageConnection struct {
@@ -749,7 +750,7 @@ type InboundMessageResolver interface {
 	Integration(ctx context.Context, obj *db.InboundMessage) (*db.Integration, error)
 
 	Headers(ctx context.Context, obj *db.InboundMessage) ([]*Header, error)
-	Body(ctx context.Context, obj *db.InboundMessage) (string, error)
+	Body(ctx context.Context, obj *db.InboundMessage) (*string, error)
 	Alert(ctx context.Context, obj *db.InboundMessage) (*db.Alert, error)
 }
 type IntegrationResolver interface {
@@ -1744,6 +1745,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InboundMessage.Body(childComplexity), true
+	case "InboundMessage.bodyPrunedAt":
+		if e.ComplexityRoot.InboundMessage.BodyPrunedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InboundMessage.BodyPrunedAt(childComplexity), true
 	case "InboundMessage.cursor":
 		if e.ComplexityRoot.InboundMessage.Cursor == nil {
 			break
@@ -4885,9 +4892,12 @@ type InboundMessage {
   sourceId: String!
   remoteAddr: String!
   headers: [Header!]!
-  "The raw body as received (invalid UTF-8 shown with replacement characters); for the PagerDuty- and Opsgenie-compatible APIs, the event as Klaxon read it, without the sender's key."
-  body: String!
+  "The raw body as received (invalid UTF-8 shown with replacement characters); for the PagerDuty- and Opsgenie-compatible APIs, the event as Klaxon read it, without the sender's key. Null once retention has pruned it (bodyPrunedAt): the message itself stays in the log."
+  body: String
+  "The alert it opened or touched; null when it touched none, or when that alert was closed long enough ago to be pruned by retention (KLAXON_RETAIN_CLOSED_ALERTS)."
   alert: Alert
+  "When retention pruned the body (KLAXON_RETAIN_BODIES); null while the body is kept."
+  bodyPrunedAt: Time
 }
 `, BuiltIn: false},
 	{Name: "../schema/integrations.graphqls", Input: `# Integrations, their mappings and rulesets.
@@ -6418,6 +6428,8 @@ func (ec *executionContext) childFields_InboundMessage(ctx context.Context, fiel
 		return ec.fieldContext_InboundMessage_body(ctx, field)
 	case "alert":
 		return ec.fieldContext_InboundMessage_alert(ctx, field)
+	case "bodyPrunedAt":
+		return ec.fieldContext_InboundMessage_bodyPrunedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InboundMessage", field.Name)
 }
@@ -12233,11 +12245,11 @@ func (ec *executionContext) _InboundMessage_body(ctx context.Context, field grap
 			return ec.Resolvers.InboundMessage().Body(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_InboundMessage_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -12274,6 +12286,29 @@ func (ec *executionContext) fieldContext_InboundMessage_alert(_ context.Context,
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _InboundMessage_bodyPrunedAt(ctx context.Context, field graphql.CollectedField, obj *db.InboundMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InboundMessage_bodyPrunedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BodyPrunedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InboundMessage_bodyPrunedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InboundMessage", field, false, false, "Time")
 }
 
 func (ec *executionContext) _InboundMessageConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *InboundMessageConnection) (ret graphql.Marshaler) {
@@ -26940,7 +26975,7 @@ func (ec *executionContext) _InboundMessage(ctx context.Context, sel ast.Selecti
 				})
 		case "body":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._InboundMessage_body(ctx, field, obj)
 				})
@@ -26950,6 +26985,11 @@ func (ec *executionContext) _InboundMessage(ctx context.Context, sel ast.Selecti
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._InboundMessage_alert(ctx, field, obj)
 				})
+		case "bodyPrunedAt":
+			out.Values[i] = ec._InboundMessage_bodyPrunedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

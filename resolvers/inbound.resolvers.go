@@ -42,8 +42,12 @@ func (r *inboundMessageResolver) Headers(ctx context.Context, obj *db.InboundMes
 }
 
 // Body is the resolver for the body field.
-func (r *inboundMessageResolver) Body(ctx context.Context, obj *db.InboundMessage) (string, error) {
-	return strings.ToValidUTF8(string(obj.Body), "\uFFFD"), nil
+func (r *inboundMessageResolver) Body(ctx context.Context, obj *db.InboundMessage) (*string, error) {
+	if obj.BodyPrunedAt != nil {
+		return nil, nil
+	}
+	body := strings.ToValidUTF8(string(obj.Body), "\uFFFD")
+	return &body, nil
 }
 
 // Alert is the resolver for the alert field.

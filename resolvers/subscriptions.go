@@ -98,7 +98,7 @@ func (p *pump[T]) run() {
 		}
 		ev, err := p.sub.TryNext(p.ctx)
 		if err != nil {
-			if errors.Is(err, events.ErrTooSlow) || errors.Is(err, events.ErrClosed) {
+			if errors.Is(err, events.ErrTooSlow) || errors.Is(err, events.ErrClosed) || errors.Is(err, events.ErrCursorTooOld) {
 				select {
 				case p.out <- p.failed(err):
 					p.sent()

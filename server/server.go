@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/klaxonhq/klaxon/alerting"
 	"github.com/klaxonhq/klaxon/auth"
 	"github.com/klaxonhq/klaxon/db"
@@ -73,6 +75,9 @@ type Config struct {
 	// with the login code or the error in the fragment of
 	// {SingleSignOnAppURL}/#/login; PublicURL when empty.
 	SingleSignOnAppURL string
+	// Metrics are the collectors of other parts of the process (the
+	// pruner's progress) that GET /metrics shows with the server's own.
+	Metrics []prometheus.Collector
 }
 
 // Defaults for the GraphQL limits. The depth allows GraphiQL's own
@@ -146,6 +151,7 @@ func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Serv
 		return err
 	}, log)
 	s.metrics = newMetrics(&s.inFlight)
+	s.metrics.registry.MustRegister(cfg.Metrics...)
 	s.handler = s.routes()
 	return s
 }

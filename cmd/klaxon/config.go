@@ -57,6 +57,8 @@ type config struct {
 	InboundEmail inboundEmailSettings
 	// OIDC is single sign-on and whether passwords still sign in.
 	OIDC oidcSettings
+	// Retention is how long each kind of record is kept.
+	Retention retentionSettings
 }
 
 // graphQLSettings bound what one GraphQL request may ask of the server.
@@ -152,6 +154,7 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 		cfg.Channels.bind(s)
 		cfg.InboundEmail.bind(s)
 		cfg.OIDC.bind(s)
+		cfg.Retention.bind(s)
 	}
 	if extra != nil {
 		extra(fs)

@@ -120,12 +120,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// A shift swap's notices are alerting's jobs, queued in the swap's
 	// transaction.
 	scheduleStore.UseNotices(alertingSvc)
+	auditLog := audit.NewLog(store)
 	*res = resolvers.Resolver{
-		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: audit.NewLog(store), ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
+		Alerting: alertingSvc, Auth: authSvc, Events: bus, Audit: auditLog, ScheduleStore: scheduleStore, PolicyStore: policyStore, ContactStore: contactStore,
 		IntegrationStore: integrationStore, HeartbeatStore: heartbeatStore, MaintenanceStore: maintenanceStore,
 		InboundEmailDomain: cfg.InboundEmail.Domain,
 		WorkflowStore:      workflowStore,
 	}
+	pruner := cfg.Retention.pruner(store, alertingSvc, auditLog, now, log)
 	mattermostKey, err := notifiers.StoredMattermostKey(ctx, store, now())
 	if err != nil {
 		return err
@@ -148,6 +150,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		GraphQLMaxComplexity:   int(cfg.GraphQL.MaxComplexity),
 		GraphQLMaxBodyBytes:    cfg.GraphQL.MaxBodyBytes,
 		GraphQLNoIntrospection: !cfg.GraphQL.Introspection,
+		Metrics:                pruner.Collectors(),
 
 		SingleSignOn:       singleSignOn,
 		SingleSignOnAppURL: cfg.OIDC.AppURL,
@@ -167,6 +170,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
 	workers.Go(func() { alertingSvc.RunEngine(background, cfg.EnginePollInterval) })
+	workers.Go(func() { pruner.Run(background, pruneCheckInterval) })
 	workers.Go(func() {
 		if err := bus.Run(background); err != nil {
 			log.Error("event bus stopped", "err", err)
@@ -212,6 +216,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log.Info("klaxon stopped")
 	return nil
 }
+
+// pruneCheckInterval is how often an instance asks whether a pruning run
+// is due; the run itself comes once per retention.DefaultInterval.
+const pruneCheckInterval = time.Minute
 
 func openAndMigrate(ctx context.Context, cfg *config, log interface {
 	Info(string, ...any)
