@@ -51,9 +51,17 @@ func loadActorOn(ctx context.Context, idb bun.IDB, userID, alertID int) (*db.Use
 
 // loadActor loads userID as they are now and checks mayAct.
 func loadActor(ctx context.Context, idb bun.IDB, userID int) (*db.User, error) {
+	u, err := loadUser(ctx, idb, userID)
+	if err != nil {
+		return nil, err
+	}
+	return u, mayAct(u)
+}
+
+func loadUser(ctx context.Context, idb bun.IDB, userID int) (*db.User, error) {
 	u := new(db.User)
 	if err := idb.NewSelect().Model(u).Where("id = ?", userID).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load user %d: %w", userID, db.Classify(err))
 	}
-	return u, mayAct(u)
+	return u, nil
 }

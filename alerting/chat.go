@@ -31,8 +31,9 @@ func (a ChatAction) Valid() bool {
 var ErrChatUserUnknown = errors.New("no Klaxon user has this email address")
 
 // ChatActorByEmail finds the Klaxon user a chat account speaks for, by
-// the email address the chat service verified, and checks mayAct
-// (ErrRoleCannotAct).
+// the email address the chat service verified. Whether they may act is
+// asked of the alert the button is on (ActFromChat), since a team role
+// counts only for its own team's alerts.
 func (s *Service) ChatActorByEmail(ctx context.Context, email string) (*db.User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if email == "" {
@@ -46,7 +47,7 @@ func (s *Service) ChatActorByEmail(ctx context.Context, email string) (*db.User,
 	if err != nil {
 		return nil, fmt.Errorf("find the user of a chat account: %w", err)
 	}
-	return u, mayAct(u)
+	return u, nil
 }
 
 // ActFromChat acknowledges, closes or escalates alertID as userID, who
@@ -63,7 +64,7 @@ func (s *Service) ActFromChat(ctx context.Context, alertID, userID int, action C
 	case ChatEscalate:
 		// Escalate runs its own transaction; the check just before it is
 		// the same one SMS replies make.
-		if _, err := loadActor(ctx, s.db, userID); err != nil {
+		if _, err := loadActorOn(ctx, s.db, userID, alertID); err != nil {
 			return nil, err
 		}
 		return s.Escalate(ctx, alertID, userID)
@@ -71,7 +72,7 @@ func (s *Service) ActFromChat(ctx context.Context, alertID, userID int, action C
 		return nil, fmt.Errorf("unknown chat action %q", action)
 	}
 	return s.change(ctx, alertID, func(ctx context.Context, tx bun.Tx, a *db.Alert) (*db.AlertLog, error) {
-		if _, err := loadActor(ctx, tx, userID); err != nil {
+		if _, err := loadActorOn(ctx, tx, userID, alertID); err != nil {
 			return nil, err
 		}
 		entry, err := act(ctx, tx, a)

@@ -37,16 +37,16 @@ func (s *Service) ReplyToSMS(ctx context.Context, from, body string) (string, er
 	// Only a verified number speaks for its owner: anyone may add any
 	// number to their own profile, but only the phone's holder can verify
 	// it, and the database lets one user at a time do that.
+	// Whether they may act is asked once the alert is known: a team role
+	// counts only for its own team's alerts.
 	var user *db.User
 	ownerID, err := s.config.Contacts.VerifiedOwner(ctx, db.ContactSMS, from)
 	if err == nil {
-		user, err = loadActor(ctx, s.db, ownerID)
+		user, err = loadUser(ctx, s.db, ownerID)
 	}
 	switch {
 	case errors.Is(db.Classify(err), db.ErrNotFound):
 		return "This number is not a Klaxon contact method (or has not been verified).", nil
-	case errors.Is(err, ErrRoleCannotAct):
-		return "Your role does not allow acting on alerts.", nil
 	case err != nil:
 		return "", fmt.Errorf("find the sender of a reply: %w", err)
 	}
@@ -69,6 +69,11 @@ func (s *Service) ReplyToSMS(ctx context.Context, from, body string) (string, er
 		if err != nil {
 			return "", fmt.Errorf("find the alert a reply is about: %w", err)
 		}
+	}
+	if _, err := loadActorOn(ctx, s.db, user.ID, alertID); errors.Is(err, ErrRoleCannotAct) {
+		return "Your role does not allow acting on this alert.", nil
+	} else if err != nil {
+		return "", fmt.Errorf("check the sender of a reply: %w", err)
 	}
 	alert, err := act(ctx, alertID, user.ID)
 	var bad *invalid.Field

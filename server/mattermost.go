@@ -58,7 +58,7 @@ func (s *Server) handleMattermostActions(w http.ResponseWriter, r *http.Request)
 	var bad *invalid.Field
 	switch {
 	case errors.Is(err, alerting.ErrRoleCannotAct):
-		writeMattermost(w, http.StatusOK, "Nothing was changed: the role in Klaxon of the person paged does not allow acting on alerts. An admin can give them the RESPONDER role.")
+		writeMattermost(w, http.StatusOK, "Nothing was changed: the role in Klaxon of the person paged does not allow acting on this alert. An admin can give them the RESPONDER role, or a responder's role in the alert's team.")
 		return
 	case errors.Is(db.Classify(err), db.ErrNotFound):
 		writeMattermost(w, http.StatusOK, "Nothing was changed: the alert or the person paged no longer exists.")

@@ -115,9 +115,6 @@ func (s *Server) handleSlackActions(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, alerting.ErrChatUserUnknown):
 		explain("Nothing was changed: your Slack account's email address is not a Klaxon user's (or Slack has not confirmed it). Ask an admin to add you to Klaxon with the same address.")
 		return
-	case errors.Is(err, alerting.ErrRoleCannotAct):
-		explain("Nothing was changed: your role in Klaxon does not allow acting on alerts. An admin can give you the RESPONDER role.")
-		return
 	case unavailable(err):
 		writeUnavailable(w)
 		return
@@ -131,7 +128,7 @@ func (s *Server) handleSlackActions(w http.ResponseWriter, r *http.Request) {
 	var bad *invalid.Field
 	switch {
 	case errors.Is(err, alerting.ErrRoleCannotAct):
-		explain("Nothing was changed: your role in Klaxon does not allow acting on alerts. An admin can give you the RESPONDER role.")
+		explain("Nothing was changed: your role in Klaxon does not allow acting on this alert. An admin can give you the RESPONDER role, or a responder's role in the alert's team.")
 		return
 	case errors.Is(db.Classify(err), db.ErrNotFound):
 		explain(fmt.Sprintf("Nothing was changed: alert %d no longer exists.", alertID))
