@@ -102,8 +102,26 @@ func (s *Service) Alerts(ctx context.Context, f AlertFilter, p db.PageRequest) (
 				q = q.Where("overdue_at IS NULL")
 			}
 		}
-		return f.Teams.Apply(q, alertOwner)
+		return scopeAlerts(q, f.Teams)
 	})
+}
+
+// scopeAlerts keeps the alerts of the scope's owners (alertOwner) in a
+// form an index answers: the alerts of the owners' integrations and
+// monitors, not each alert's owner looked up and compared, which reads
+// every alert.
+func scopeAlerts(q *bun.SelectQuery, s *db.TeamScope) *bun.SelectQuery {
+	if s == nil {
+		return q
+	}
+	owned := func(table string) *bun.SelectQuery {
+		return s.Apply(q.DB().NewSelect().Table(table).Column("id"), "team_id")
+	}
+	cond := "(alert.integration_id IN (?) OR (alert.integration_id IS NULL AND alert.heartbeat_monitor_id IN (?))"
+	if s.OrgWide {
+		cond += " OR (alert.integration_id IS NULL AND alert.heartbeat_monitor_id IS NULL)"
+	}
+	return q.Where(cond+")", owned("integrations"), owned("heartbeat_monitors"))
 }
 
 // listPage returns one page of rows of T, newest first, the total that

@@ -19,8 +19,6 @@ type InboundFilter struct {
 	Teams *db.TeamScope
 }
 
-const inboundOwner = `(SELECT owner_i.team_id FROM integrations AS owner_i WHERE owner_i.id = inbound_message.integration_id)`
-
 // InboundMessages returns one page of the inbound log, newest first, the
 // total matching the filter (counted up to db.CountCap + 1), and whether
 // more follow.
@@ -35,7 +33,13 @@ func (s *Service) InboundMessages(ctx context.Context, f InboundFilter, p db.Pag
 		if f.AlertID != nil {
 			q = q.Where("alert_id = ?", *f.AlertID)
 		}
-		return f.Teams.Apply(q, inboundOwner)
+		if f.Teams != nil {
+			// The owners' integrations' messages, which an index answers,
+			// rather than each message's owner looked up.
+			q = q.Where("inbound_message.integration_id IN (?)",
+				f.Teams.Apply(q.DB().NewSelect().Table("integrations").Column("id"), "team_id"))
+		}
+		return q
 	})
 }
 

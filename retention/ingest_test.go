@@ -16,7 +16,7 @@ import (
 func TestIngestWhilePruning(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		w := newWorld(t, d)
-		due := backlog{Messages: 50_000, ClosedAlerts: 2_000, Events: 5_000}
+		due := backlog{Messages: 12_000, ClosedAlerts: 1_000, Events: 2_000}
 		w.seed(due)
 		p := w.pruner(defaults)
 

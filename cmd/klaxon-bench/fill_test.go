@@ -117,11 +117,11 @@ func TestFillWritesTheHistoryKlaxonServes(t *testing.T) {
 		if list.Alerts.TotalCount != smallFill.Alerts || len(list.Alerts.Nodes) != 50 || list.Alerts.Nodes[0].ID != fmt.Sprint(smallFill.Alerts) {
 			t.Fatalf("alerts: total %d, %d nodes, first %+v", list.Alerts.TotalCount, len(list.Alerts.Nodes), list.Alerts.Nodes[:min(1, len(list.Alerts.Nodes))])
 		}
-		integrationID, alertID, err := queryTargets(ctx, a)
+		integrationID, alertID, teamID, err := queryTargets(ctx, a)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, q := range listQueries(integrationID, alertID) {
+		for _, q := range listQueries(integrationID, alertID, teamID) {
 			var reply map[string]any
 			if err := a.do(ctx, q.Query, q.Vars, &reply); err != nil {
 				t.Fatalf("%s: %v", q.Name, err)

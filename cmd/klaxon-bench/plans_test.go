@@ -96,6 +96,12 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills 70,000 messages per database")
 	}
+	if raceDetector {
+		// A plan is the database's; the race detector cannot change it but
+		// makes the fill thirteen times slower. The README's test command
+		// runs this test again without it.
+		t.Skip("runs without -race (README, \"Set-up\")")
+	}
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		if _, err := fill(ctx, d, planFill, quietLog()); err != nil {
@@ -117,12 +123,16 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		if err := a.login(ctx, adminEmail, adminPassword); err != nil {
 			t.Fatal(err)
 		}
-		integrationID, alertID, err := queryTargets(ctx, a)
+		integrationID, alertID, teamID, err := queryTargets(ctx, a)
 		if err != nil {
 			t.Fatal(err)
 		}
 		explained := 0
-		for _, q := range listQueries(integrationID, alertID) {
+		for _, q := range listQueries(integrationID, alertID, teamID) {
+			if q.PlanGap != "" {
+				t.Run(q.Name, func(t *testing.T) { t.Skip("known plan gap: " + q.PlanGap) })
+				continue
+			}
 			capture.take()
 			var reply json.RawMessage
 			if err := a.do(ctx, q.Query, q.Vars, &reply); err != nil {
