@@ -18,6 +18,7 @@ type SSOLogin struct {
 	CodeVerifier string    `bun:"code_verifier"`
 	CreatedAt    time.Time `bun:"created_at"`
 	ExpiresAt    time.Time `bun:"expires_at"`
+	ClientAddr   string    `bun:"client_addr"`
 }
 
 // LoginCode is the one-time code a single sign-on hands the app, which

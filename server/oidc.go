@@ -38,7 +38,7 @@ func (s *Server) handleOIDCLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "single sign-on is not configured")
 		return
 	}
-	authURL, state, err := s.cfg.SingleSignOn.Begin(r.Context())
+	authURL, state, err := s.cfg.SingleSignOn.Begin(r.Context(), s.clientAddr(r))
 	if err != nil {
 		s.redirectSignInError(w, r, err)
 		return

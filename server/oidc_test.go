@@ -577,3 +577,54 @@ func (h *harness) loginCode(u session) string {
 	}
 	return signIn.Code
 }
+
+// The login route is anonymous and stores each sign-in it begins, so an
+// address may hold only so many unfinished ones; they count until their
+// callback or LoginTTL, after which it may begin again.
+func TestOIDCLoginRouteBoundsUnfinishedSignIns(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		r := newSSORig(t, d)
+		noFollow := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
+		begin := func() *url.URL {
+			t.Helper()
+			resp, err := noFollow.Get(r.srv.URL + "/auth/oidc/login")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			loc, err := resp.Location()
+			if resp.StatusCode != http.StatusFound || err != nil {
+				t.Fatalf("login route answered %d, %v", resp.StatusCode, err)
+			}
+			return loc
+		}
+		stored := func() int {
+			t.Helper()
+			n, err := d.NewSelect().Model((*db.SSOLogin)(nil)).Count(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int(n)
+		}
+		for i := range sso.MaxPendingPerAddress {
+			if loc := begin(); loc.Host == appHost {
+				t.Fatalf("sign-in %d refused: %s", i+1, loc)
+			}
+		}
+		if got := landing(t, begin()).Get("error"); got != sso.CodeTooManySignIns {
+			t.Fatalf("one more sign-in from the same address: error %q", got)
+		}
+		if n := stored(); n != sso.MaxPendingPerAddress {
+			t.Fatalf("%d sign-ins stored, want %d", n, sso.MaxPendingPerAddress)
+		}
+		r.clock.Advance(sso.LoginTTL)
+		if loc := begin(); loc.Host == appHost {
+			t.Fatalf("a sign-in after the others expired was refused: %s", loc)
+		}
+		if n := stored(); n != 1 {
+			t.Fatalf("%d sign-ins stored after the expired ones were swept, want 1", n)
+		}
+	})
+}

@@ -29,6 +29,12 @@ import (
 // cookie.
 const LoginTTL = 10 * time.Minute
 
+// MaxPendingPerAddress is how many sign-ins one address may have begun
+// and not finished within LoginTTL: more than a person with a few tabs
+// needs, few enough that a flood of the anonymous login route stores
+// little.
+const MaxPendingPerAddress = 20
+
 // providerTimeout bounds each call to the provider: discovery, keys and
 // the code exchange.
 const providerTimeout = 10 * time.Second
@@ -113,6 +119,9 @@ const (
 	CodeAccountRefused = "account_refused"
 	// CodeInternal: something on our side failed; the log has it.
 	CodeInternal = "internal_error"
+	// CodeTooManySignIns: this address has MaxPendingPerAddress sign-ins
+	// begun and not finished; one ends at its callback or after LoginTTL.
+	CodeTooManySignIns = "too_many_sign_ins"
 )
 
 func fail(code string, err error) error { return &Error{Code: code, Err: err} }
@@ -146,7 +155,7 @@ func (s *Service) discover(ctx context.Context) (*provider, error) {
 // Begin starts a sign-in: it remembers a new state, nonce and PKCE
 // verifier, and returns the provider's URL to send the browser to and
 // the state, which the browser must keep (a cookie) and bring back.
-func (s *Service) Begin(ctx context.Context) (authURL, state string, err error) {
+func (s *Service) Begin(ctx context.Context, clientAddr string) (authURL, state string, err error) {
 	p, err := s.discover(ctx)
 	if err != nil {
 		return "", "", err
@@ -154,18 +163,33 @@ func (s *Service) Begin(ctx context.Context) (authURL, state string, err error) 
 	state, nonce := randomToken(), randomToken()
 	verifier := oauth2.GenerateVerifier()
 	now := s.now()
-	login := &db.SSOLogin{StateHash: hashState(state), Nonce: nonce, CodeVerifier: verifier, CreatedAt: now, ExpiresAt: now.Add(LoginTTL)}
+	login := &db.SSOLogin{StateHash: hashState(state), Nonce: nonce, CodeVerifier: verifier, CreatedAt: now, ExpiresAt: now.Add(LoginTTL), ClientAddr: clientAddr}
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		// Sign-ins abandoned at the provider are swept here, so the table
 		// holds no more than the last LoginTTL's.
 		if _, err := tx.NewDelete().Model((*db.SSOLogin)(nil)).Where("expires_at <= ?", now).Exec(ctx); err != nil {
 			return fmt.Errorf("sweep sign-ins: %w", err)
 		}
+		// The route is anonymous and each call stores a row: an address
+		// may hold only so many unfinished sign-ins. Concurrent requests
+		// may pass this count together, so the bound is approximate.
+		pending, err := tx.NewSelect().Model((*db.SSOLogin)(nil)).
+			Where("client_addr = ? AND expires_at > ?", clientAddr, now).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("count sign-ins of %s: %w", clientAddr, err)
+		}
+		if pending >= MaxPendingPerAddress {
+			return fail(CodeTooManySignIns, fmt.Errorf("%s has %d sign-ins begun and not finished", clientAddr, pending))
+		}
 		if _, err := tx.NewInsert().Model(login).Exec(ctx); err != nil {
 			return fmt.Errorf("store sign-in: %w", err)
 		}
 		return nil
 	})
+	var refused *Error
+	if errors.As(err, &refused) {
+		return "", "", err
+	}
 	if err != nil {
 		return "", "", fail(CodeInternal, fmt.Errorf("begin sign-in: %w", err))
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/klaxonhq/klaxon/db"
@@ -35,11 +36,49 @@ func EachUnmigrated(t *testing.T, fn func(t *testing.T, d *db.DB)) {
 	t.Run("postgres", func(t *testing.T) { fn(t, openEmpty(t, postgresURL(t))) })
 }
 
-// SQLite opens a migrated database in a new temporary file.
+// SQLite opens a migrated database in a new temporary file: a copy of
+// one migrated once per test process, since running every migration for
+// each test cost more than most tests themselves, above all under the
+// race detector, which instruments the SQLite engine too.
 func SQLite(t testing.TB) *db.DB {
 	t.Helper()
-	return open(t, db.DefaultURL(t.TempDir()))
+	image, err := migratedSQLite()
+	if err != nil {
+		t.Fatalf("migrate the SQLite template: %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "klaxon.db"), image, 0o600); err != nil {
+		t.Fatalf("copy the SQLite template: %v", err)
+	}
+	return openEmpty(t, db.DefaultURL(dir))
 }
+
+var migratedSQLite = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "klaxon-dbtest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	d, err := db.Open(ctx, db.DefaultURL(dir))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.Migrate(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	// Everything into the main file, so that the file alone is the
+	// database.
+	if _, err := d.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := d.Close(); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(filepath.Join(dir, "klaxon.db"))
+})
 
 // Postgres opens a migrated, empty schema of its own in the test database
 // and drops it when the test ends.
