@@ -293,8 +293,14 @@ func TestResumeBeforeTheHorizonIsRefused(t *testing.T) {
 		if _, err := w.bus.Subscribe(w.ctx, oldest, nil); !errors.Is(err, events.ErrCursorTooOld) {
 			t.Fatalf("resume from a pruned cursor: %v, want ErrCursorTooOld", err)
 		}
-		if _, err := overtaken.TryNext(w.ctx); !errors.Is(err, events.ErrCursorTooOld) {
-			t.Fatalf("a resume overtaken by pruning: %v, want ErrCursorTooOld", err)
+		// The subscription reads on from the database, where its next
+		// events are gone, and must say so; or the bus still holds them in
+		// memory and hands over the very next one. Either way, no gap.
+		switch next, err := overtaken.TryNext(w.ctx); {
+		case errors.Is(err, events.ErrCursorTooOld):
+		case err == nil && next != nil && next.Seq == oldest+1:
+		default:
+			t.Fatalf("a resume overtaken by pruning: %+v, %v; want ErrCursorTooOld or event %d", next, err, oldest+1)
 		}
 		sub, err := w.bus.Subscribe(w.ctx, kept, nil)
 		if err != nil {
