@@ -68,7 +68,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, owner *db.User, in APIKeyInp
 	}
 	secret := apiKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	key := &db.APIKey{
-		Name: name, UserID: owner.ID, Role: in.Role, KeyHash: hashAPIKey(secret),
+		Name: name, UserID: owner.ID, Role: in.Role, KeyHash: hashSecret(secret),
 		Prefix: secret[:len(apiKeyPrefix)+6], CreatedAt: now, ExpiresAt: expires,
 	}
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -120,7 +120,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id int) error {
 // its owner, even one demoted after the key was made.
 func (s *Service) authenticateAPIKey(ctx context.Context, secret string) (*db.User, time.Time, error) {
 	key := new(db.APIKey)
-	err := s.db.NewSelect().Model(key).Where("key_hash = ?", hashAPIKey(secret)).Scan(ctx)
+	err := s.db.NewSelect().Model(key).Where("key_hash = ?", hashSecret(secret)).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, time.Time{}, fmt.Errorf("%w: unknown or revoked api key", ErrUnauthenticated)
 	}
@@ -172,10 +172,10 @@ func (s *Service) RequireOwnersRole(ctx context.Context) error {
 	return nil
 }
 
-// hashAPIKey is SHA-256 without salt or stretching: a key is 256 random
-// bits, so unlike a password it cannot be guessed from its hash, and the
-// hash can be looked up directly.
-func hashAPIKey(secret string) string {
+// hashSecret is SHA-256 without salt or stretching, for API keys and
+// login codes: each is 256 random bits, so unlike a password it cannot be
+// guessed from its hash, and the hash can be looked up directly.
+func hashSecret(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
 }

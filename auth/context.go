@@ -36,7 +36,7 @@ type apiKeyCallKey struct{}
 // remembers whether the token was an API key, and which.
 func WithCaller(ctx context.Context, u *db.User, token string) context.Context {
 	if strings.HasPrefix(token, apiKeyPrefix) {
-		ctx = context.WithValue(ctx, apiKeyCallKey{}, hashAPIKey(token))
+		ctx = context.WithValue(ctx, apiKeyCallKey{}, hashSecret(token))
 	}
 	return WithUser(ctx, u)
 }

@@ -3,10 +3,8 @@ package auth
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -303,16 +301,11 @@ func issueLoginCode(ctx context.Context, tx bun.Tx, now time.Time, userID int) (
 		return "", fmt.Errorf("generate login code: %w", err)
 	}
 	code := base64.RawURLEncoding.EncodeToString(raw)
-	row := &db.LoginCode{CodeHash: hashLoginCode(code), UserID: userID, CreatedAt: now, ExpiresAt: now.Add(loginCodeTTL)}
+	row := &db.LoginCode{CodeHash: hashSecret(code), UserID: userID, CreatedAt: now, ExpiresAt: now.Add(loginCodeTTL)}
 	if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
 		return "", fmt.Errorf("store login code: %w", err)
 	}
 	return code, nil
-}
-
-func hashLoginCode(code string) string {
-	sum := sha256.Sum256([]byte(code))
-	return hex.EncodeToString(sum[:])
 }
 
 // ExchangeLoginCode turns a login code into a session, once: the code is
@@ -337,7 +330,7 @@ func (s *Service) ExchangeLoginCode(ctx context.Context, code string) (*Session,
 	var u *db.User
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		row := new(db.LoginCode)
-		err := tx.NewSelect().Model(row).Where("code_hash = ?", hashLoginCode(code)).Scan(ctx)
+		err := tx.NewSelect().Model(row).Where("code_hash = ?", hashSecret(code)).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrInvalidLoginCode
 		}
