@@ -183,15 +183,11 @@ func (s *Service) loadAccess(ctx context.Context, u *db.User) (*Access, error) {
 	if err := s.db.NewSelect().Model(&members).Where("user_id = ?", u.ID).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load team roles of user %d: %w", u.ID, err)
 	}
-	ceiling, err := s.keyTeamCeiling(ctx)
-	if err != nil {
-		return nil, err
-	}
 	teams := make(map[int]db.TeamRole, len(members))
 	for _, m := range members {
 		teams[m.GroupID] = m.Role
-		if ceiling != "" && !ceiling.Includes(m.Role) {
-			teams[m.GroupID] = ceiling
+		if u.TeamRoleCap != "" && !u.TeamRoleCap.Includes(m.Role) {
+			teams[m.GroupID] = u.TeamRoleCap
 		}
 	}
 	return NewAccess(u, teams), nil
@@ -266,35 +262,4 @@ func (s *Service) MayReference(ctx context.Context, field string, owner, target 
 		return nil
 	}
 	return invalid.New(field, "belongs to another team; only admins link things across teams")
-}
-
-// keyTeamCeiling is the highest team role a call made with an API key may
-// use. A key made with less than its owner's role is a restricted key,
-// and its role caps the owner's team roles as it caps their global role:
-// a VIEWER or MEMBER key of a team's manager only reads, a RESPONDER key
-// acts but configures nothing. A key with its owner's own role carries
-// their team roles as they are. "" means no ceiling.
-func (s *Service) keyTeamCeiling(ctx context.Context) (db.TeamRole, error) {
-	hash := callingKeyHash(ctx)
-	if hash == "" {
-		return "", nil
-	}
-	var roles struct {
-		Key   db.Role `bun:"key_role"`
-		Owner db.Role `bun:"owner_role"`
-	}
-	err := s.db.NewSelect().TableExpr("api_keys AS k").
-		ColumnExpr("k.role AS key_role, u.role AS owner_role").
-		Join("JOIN users AS u ON u.id = k.user_id").
-		Where("k.key_hash = ?", hash).Scan(ctx, &roles)
-	if err != nil {
-		return "", fmt.Errorf("read the role of the calling api key: %w", db.Classify(err))
-	}
-	if roles.Key.Includes(roles.Owner) {
-		return "", nil
-	}
-	if roles.Key == db.RoleResponder {
-		return db.TeamResponder, nil
-	}
-	return db.TeamObserver, nil
 }

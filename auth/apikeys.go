@@ -137,6 +137,7 @@ func (s *Service) authenticateAPIKey(ctx context.Context, secret string) (*db.Us
 	}
 	if !key.Role.Includes(u.Role) {
 		u.Role = key.Role
+		u.TeamRoleCap = teamRoleCap(key.Role)
 	}
 	if key.LastUsedAt == nil || now.Sub(*key.LastUsedAt) >= lastUsedEvery {
 		if _, err := s.db.NewUpdate().Model(key).Set("last_used_at = ?", now).WherePK().Exec(ctx); err != nil {
@@ -178,4 +179,15 @@ func (s *Service) RequireOwnersRole(ctx context.Context) error {
 func hashSecret(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
+}
+
+// teamRoleCap is the team role a restricted key of role may use at most:
+// its role caps the owner's team roles as it caps their global role, so a
+// RESPONDER key acts but configures nothing, and a VIEWER or MEMBER key of
+// a team's manager only reads.
+func teamRoleCap(role db.Role) db.TeamRole {
+	if role == db.RoleResponder {
+		return db.TeamResponder
+	}
+	return db.TeamObserver
 }

@@ -63,6 +63,10 @@ type User struct {
 	SessionNonce string    `bun:"session_nonce,nullzero,notnull"`
 	CreatedAt    time.Time `bun:"created_at"`
 	UpdatedAt    time.Time `bun:"updated_at"`
+	// TeamRoleCap, set only on a caller authenticated with a restricted
+	// API key (made with less than its owner's role), is the highest team
+	// role the call may use, as Role is then the key's. Never stored.
+	TeamRoleCap TeamRole `bun:"-"`
 }
 
 // APIKey lets a machine client call the API as its owner, with at most
