@@ -1,15 +1,19 @@
 package alerting
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/uptrace/bun"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/rules"
 )
 
@@ -47,12 +51,17 @@ type pendingIngest struct {
 	watched bool
 }
 
-// groupCommit has one committer per instance, on either database.
-// SQLite has one writer, so a second transaction would only wait for the
-// first. On PostgreSQL every batch numbers its events under one lock
-// (events.BeginNumbering) held until it commits, so batches side by side
-// would queue on that lock holding a connection each; one committer
-// instead lets the next batch grow while the last one commits.
+// groupCommit is one lane of committers: one batch commits at a time in
+// it. SQLite has one writer, so it has one lane; a second transaction
+// would only wait for the first. PostgreSQL runs transactions side by
+// side and nothing makes one commit wait for another (events are
+// numbered without a lock, see events/settled.go), so it has
+// db.PlannedConns lanes, one per connection of the pool the batches are
+// sent on: while one lane waits for its commit's disk flush, the others
+// use the cores. A message's lane follows from the alert it can touch
+// (see laneKey), so that two lanes never write the same alert or group
+// row: neither waits for the other's row locks, nor do they deadlock,
+// and one source's messages are stored in the order they came.
 type groupCommit struct {
 	mu      sync.Mutex
 	pending []*pendingIngest
@@ -63,7 +72,10 @@ type groupCommit struct {
 // store commits p's message and its effects, in a batch with whatever
 // else is waiting, and returns once that commit is done.
 func (s *Service) store(ctx context.Context, p *pendingIngest) error {
-	g := s.commits
+	g := s.lanes[0]
+	if len(s.lanes) > 1 {
+		g = s.lanes[p.laneKey()%uint64(len(s.lanes))]
+	}
 	p.original = *p.msg
 	p.lead = make(chan bool, 1)
 	g.mu.Lock()
@@ -108,6 +120,20 @@ func (s *Service) store(ctx context.Context, p *pendingIngest) error {
 	return p.err
 }
 
+// laneKey hashes what p's message can write besides its own log row: its
+// source's alert, or, for an integration that groups, any of its alerts
+// (a group's first alert and its members have different sources).
+func (p *pendingIngest) laneKey() uint64 {
+	h := fnv.New64a()
+	var id [8]byte
+	binary.LittleEndian.PutUint64(id[:], uint64(p.integ.ID))
+	h.Write(id[:])
+	if p.integ.Grouping == nil {
+		h.Write([]byte(p.decision.Fields.SourceID))
+	}
+	return h.Sum64()
+}
+
 // commitBatch stores every message of batch in one transaction. If that
 // fails, each is retried in a transaction of its own, so one message that
 // cannot be stored fails alone. When the database is unavailable the
@@ -123,6 +149,14 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pendingIngest) {
 		}
 	}
 	if s.db.Kind == db.Postgres {
+		// Instances commit side by side, and their batches may touch the
+		// same alerts. Taking row locks in one order everywhere means two
+		// batches can wait for each other but never deadlock; messages of
+		// one source keep the order they came in.
+		batch = slices.Clone(batch)
+		slices.SortStableFunc(batch, func(a, b *pendingIngest) int {
+			return cmp.Or(cmp.Compare(a.integ.ID, b.integ.ID), strings.Compare(a.decision.Fields.SourceID, b.decision.Fields.SourceID))
+		})
 		done, err := s.commitPipelined(ctx, batch)
 		if done {
 			return
@@ -177,25 +211,17 @@ func (s *Service) commitEach(ctx context.Context, batch []*pendingIngest) {
 	}
 }
 
-// storeInTx stores batch in one transaction. On PostgreSQL the
-// transaction numbers its events itself (events.BeginNumbering).
+// storeInTx stores batch in one transaction.
 func (s *Service) storeInTx(ctx context.Context, batch []*pendingIngest) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var prepared *sqliteBatch
-		if s.db.Kind == db.Postgres {
-			if err := events.BeginNumbering(ctx, tx); err != nil {
-				return err
-			}
-		} else {
+		if s.db.Kind == db.SQLite {
 			prepared = s.sqlite.in(ctx, tx)
 		}
 		for _, p := range batch {
 			if err := s.storeOne(ctx, tx, prepared, p); err != nil {
 				return err
 			}
-		}
-		if s.db.Kind == db.Postgres {
-			return events.SignalNew(ctx, tx)
 		}
 		return nil
 	})
@@ -220,4 +246,17 @@ func (p *pendingIngest) plan() ingestPlan {
 	plan := planIngest(p.integ, p.decision, p.failure, p.failStatus, p.hold)
 	plan.Watched = p.watched
 	return plan
+}
+
+// newLanes makes the committing lanes for d (see groupCommit).
+func newLanes(d *db.DB) []*groupCommit {
+	n := 1
+	if d != nil && d.Kind == db.Postgres {
+		n = db.PlannedConns
+	}
+	lanes := make([]*groupCommit, n)
+	for i := range lanes {
+		lanes[i] = &groupCommit{}
+	}
+	return lanes
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/klaxonhq/klaxon/db"
-	"github.com/klaxonhq/klaxon/events"
 )
 
 // On PostgreSQL a batch in a transaction still costs a round trip per
@@ -30,8 +29,6 @@ func (s *Service) commitPipelined(ctx context.Context, batch []*pendingIngest) (
 		}
 	}
 	b := &pgx.Batch{}
-	b.Queue(events.NumberingLockSQL)
-	b.Queue(events.RelayOutboxSQL)
 	stmts := make([]pgStatement, len(batch))
 	for i, p := range batch {
 		st, ok, err := pgStatementFor(p)
@@ -42,7 +39,6 @@ func (s *Service) commitPipelined(ctx context.Context, batch []*pendingIngest) (
 		stmts[i] = st
 		b.Queue(st.sql, st.args...)
 	}
-	b.Queue(events.SignalSQL)
 
 	var retry []*pendingIngest
 	conn, err := s.db.Planned.Conn(ctx)
@@ -81,12 +77,6 @@ func readPipelined(br pgx.BatchResults, batch []*pendingIngest, stmts []pgStatem
 			err = cerr
 		}
 	}()
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("take numbering lock: %w", err)
-	}
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("number outbox events: %w", err)
-	}
 	for i, st := range stmts {
 		again, err := st.read(br.QueryRow())
 		if err != nil {
@@ -95,9 +85,6 @@ func readPipelined(br pgx.BatchResults, batch []*pendingIngest, stmts []pgStatem
 		if again {
 			retry = append(retry, batch[i])
 		}
-	}
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("signal new events: %w", err)
 	}
 	return retry, nil
 }

@@ -19,8 +19,8 @@ import (
 // (its alert, inbound log row, timeline entry, first escalation job and
 // events) are each one statement on the generic path. Here they are one
 // statement per message: data-modifying CTEs that see each other's
-// RETURNING rows, the events among them: the batch's transaction holds
-// the numbering lock (events.BeginNumbering). The generic path stays the
+// RETURNING rows, the events among them, which are numbered as they are
+// written (see events/settled.go). The generic path stays the
 // reference; these statements must leave exactly the rows it would, with
 // its events in the same order, which the ingest tests check on both
 // databases.
@@ -45,9 +45,11 @@ import (
 // $32 joinedNote and joinedEntry. The alert's id is drawn first so that
 // it can name itself as its group's first alert in the one INSERT. The
 // statement's last column is the leader its claim left on the key's
-// group row: the numbering lock keeps every other ingest out, so it is
-// always the alert itself, and anything else is an error rather than a
-// second leader.
+// group row. An integration that groups has its messages committed in
+// one lane (see laneKey), so on one instance it is always the alert
+// itself; another instance may have claimed the row since the statement
+// read it, and then the statement fails rather than make a second leader,
+// and the message is stored again, the generic way.
 var pgOpenSQL, pgOpenGroupedSQL = pgOpenStatement(false, true), pgOpenStatement(true, true)
 
 // pgOpenUndueSQL and pgOpenGroupedUndueSQL are the two for a plan with no
@@ -302,7 +304,7 @@ func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 				return false, fmt.Errorf("%s: %w", what, err)
 			}
 			if leaderID.Valid && (!alertID.Valid || leaderID != alertID) {
-				return false, fmt.Errorf("%s: group %q is led by alert %d, which another ingest claimed while the numbering lock was held", what, plan.Group.Key, leaderID.Int64)
+				return false, fmt.Errorf("%s: group %q is led by alert %d, which another instance claimed meanwhile", what, plan.Group.Key, leaderID.Int64)
 			}
 			msg.Status, msg.AlertID = db.InboundStatus(status), nil
 			if alertID.Valid {
@@ -373,20 +375,14 @@ func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 	}, true, nil
 }
 
-// storePostgres stores p in tx, which holds the numbering lock
-// (events.BeginNumbering), in one statement, or on the generic path.
+// storePostgres stores p in tx, in one statement, or on the generic path.
 func (s *Service) storePostgres(ctx context.Context, tx bun.Tx, p *pendingIngest) error {
 	st, ok, err := pgStatementFor(p)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		if err := s.executeGeneric(ctx, tx, p.integ.ID, p.msg, p.plan()); err != nil {
-			return err
-		}
-		// Its events went to the outbox: number them now, before those of
-		// the messages after it.
-		return events.RelayOutbox(ctx, tx)
+		return s.executeGeneric(ctx, tx, p.integ.ID, p.msg, p.plan())
 	}
 	args := append([]any{db.PlanOnce}, st.args...)
 	for range 3 {

@@ -31,8 +31,9 @@ type Service struct {
 	// it: after a crash, its jobs wait this long before anyone runs them.
 	jobLease time.Duration
 	routes   routeCache
-	commits  *groupCommit
-	sqlite   sqliteIngest
+	// lanes commit ingest batches (see groupCommit).
+	lanes  []*groupCommit
+	sqlite sqliteIngest
 	// webhookLimits holds each rate-limited integration's allowance.
 	webhookLimits webhookLimiter
 	// config reads the configuration other packages keep.
@@ -98,7 +99,7 @@ func NewService(o Options) *Service {
 	s := &Service{
 		db: o.DB, now: o.Now, log: o.Log, publicURL: strings.TrimRight(o.PublicURL, "/"), config: o.Config,
 		senders: o.Channels, rateLimits: maps.Clone(o.RateLimits), jobLease: o.JobLease, bus: o.Events,
-		workerID: randomID(), commits: &groupCommit{},
+		workerID: randomID(), lanes: newLanes(o.DB),
 		replayMax: o.ReplayMaxMessages,
 	}
 	if s.now == nil {

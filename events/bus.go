@@ -17,27 +17,33 @@ import (
 )
 
 const (
-	// relayLockID serializes relaying across the instances sharing one
-	// PostgreSQL database.
+	// relayLockID serializes draining the outbox (see drainOutbox) across
+	// the instances sharing one PostgreSQL database.
 	relayLockID = 727_266_042
-	// notifyChannel carries "new events" from the relaying instance to all.
+	// notifyChannel carries "new events" from the instance that committed
+	// them to all.
 	notifyChannel = "klaxon_events"
 	relayBatch    = 1000
 	fetchBatch    = 500
 	// windowSize is how many recent events every instance keeps for its
 	// live subscribers; readers further behind catch up from the database.
 	windowSize = 4096
-	// pollInterval is the safety net behind the signals: an instance that
-	// died between committing and relaying has its events relayed by the
-	// next poll of any instance.
+	// pollInterval is the safety net behind the signals: events whose
+	// signal was lost (an instance that died between committing and
+	// signalling, a listener reconnecting) are read by the next poll.
 	pollInterval = time.Second
 )
+
+var signalSQL = fmt.Sprintf("SELECT pg_notify('%s', '')", notifyChannel)
 
 // Bus relays and fans out events for one instance.
 type Bus struct {
 	db   *db.DB
 	log  *slog.Logger
 	wake chan struct{}
+	// committed says a commit on this instance kicked the bus since it
+	// last signalled the other instances.
+	committed atomic.Bool
 
 	ready chan struct{}
 
@@ -73,12 +79,17 @@ func newBus(d *db.DB, log *slog.Logger, size int) *Bus {
 	return &Bus{db: d, log: log, wake: make(chan struct{}, 1), ready: make(chan struct{}), window: make([]*Event, size), changed: make(chan struct{}), maxLag: maxLag}
 }
 
-// Kick asks the bus to relay and deliver at once; callers kick after a
-// commit that recorded events. It never blocks.
+// Kick asks the bus to deliver at once, and to tell the other instances;
+// callers kick after a commit that recorded events. It never blocks.
 func (b *Bus) Kick() {
 	if b == nil {
 		return
 	}
+	b.committed.Store(true)
+	b.wakeUp()
+}
+
+func (b *Bus) wakeUp() {
 	select {
 	case b.wake <- struct{}{}:
 	default:
@@ -88,9 +99,9 @@ func (b *Bus) Kick() {
 // Run relays and delivers until ctx ends. Subscribers start receiving
 // once it has begun.
 func (b *Bus) Run(ctx context.Context) error {
-	var last int64
-	if err := b.db.NewSelect().Model((*Event)(nil)).ColumnExpr("coalesce(max(seq), 0)").Scan(ctx, &last); err != nil {
-		return fmt.Errorf("events: read last sequence: %w", err)
+	last, err := b.settled(ctx)
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
 	}
 	b.mu.Lock()
 	b.lastSeq, b.floor = last, last
@@ -102,21 +113,42 @@ func (b *Bus) Run(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
-	away := false
+	away, drain := false, true
 	for {
-		relayErr := b.relay(ctx)
+		var drainErr error
+		if drain {
+			drainErr = b.drainOutbox(ctx)
+		}
+		signalErr := b.signal(ctx)
 		deliverErr := b.deliverNew(ctx)
 		if ctx.Err() == nil {
-			away = b.report(ctx, away, relayErr, deliverErr)
+			away = b.report(ctx, away, errors.Join(drainErr, signalErr), deliverErr)
 		}
 		select {
 		case <-ctx.Done():
 			b.stop()
 			return nil
 		case <-b.wake:
+			drain = false
 		case <-ticker.C:
+			drain = true
 		}
 	}
+}
+
+// signal tells the other instances that this one committed events, once
+// per pass however many commits kicked it. It is a statement of its own
+// rather than part of each committing transaction: PostgreSQL makes the
+// commits of transactions that notify wait for each other.
+func (b *Bus) signal(ctx context.Context) error {
+	if b.db.Kind != db.Postgres || !b.committed.Swap(false) {
+		return nil
+	}
+	if _, err := b.db.ExecContext(ctx, signalSQL); err != nil {
+		b.committed.Store(true)
+		return fmt.Errorf("signal new events: %w", err)
+	}
+	return nil
 }
 
 // report logs a pass's failures to relay and to deliver, and returns
@@ -124,11 +156,11 @@ func (b *Bus) Run(ctx context.Context) error {
 // same way, on every poll and every kick: that is said once when it
 // begins and once when it ends. Subscribers meanwhile just wait, and get
 // what was committed before and after once it is back.
-func (b *Bus) report(ctx context.Context, wasAway bool, relayErr, deliverErr error) (away bool) {
+func (b *Bus) report(ctx context.Context, wasAway bool, numberErr, deliverErr error) (away bool) {
 	for _, failed := range []struct {
 		what string
 		err  error
-	}{{"relay events", relayErr}, {"deliver events", deliverErr}} {
+	}{{"number and signal events", numberErr}, {"deliver events", deliverErr}} {
 		switch {
 		case failed.err == nil:
 		case errors.Is(db.Classify(failed.err), db.ErrUnavailable):
@@ -139,15 +171,19 @@ func (b *Bus) report(ctx context.Context, wasAway bool, relayErr, deliverErr err
 	}
 	switch {
 	case away && !wasAway:
-		b.log.WarnContext(ctx, "events paused: the database is unavailable; subscribers resume when it is back", "err", errors.Join(relayErr, deliverErr))
+		b.log.WarnContext(ctx, "events paused: the database is unavailable; subscribers resume when it is back", "err", errors.Join(numberErr, deliverErr))
 	case !away && wasAway:
 		b.log.InfoContext(ctx, "events resumed: the database is back")
 	}
 	return away
 }
 
-// relay moves committed outbox rows into the events table, numbering them.
-func (b *Bus) relay(ctx context.Context) error {
+// drainOutbox numbers the events an earlier version left in the outbox,
+// in the order they were recorded. Transactions now write their events
+// numbered (see settled); only an instance of that version still running
+// beside this one during an upgrade writes the outbox, and the poll
+// drains it.
+func (b *Bus) drainOutbox(ctx context.Context) error {
 	for {
 		pending, err := b.db.NewSelect().Model((*outboxRow)(nil)).Limit(1).Exists(ctx)
 		if err != nil || !pending {
@@ -155,18 +191,16 @@ func (b *Bus) relay(ctx context.Context) error {
 		}
 		moved := 0
 		err = b.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			if b.db.Kind == db.Postgres {
-				if _, err := tx.ExecContext(ctx, NumberingLockSQL); err != nil {
-					return fmt.Errorf("take relay lock: %w", err)
-				}
-			}
 			// The rows move inside the database; reading them into Go and
 			// writing them back cost a round trip per statement and per
 			// row for nothing.
 			var res sql.Result
 			var err error
 			if b.db.Kind == db.Postgres {
-				res, err = tx.ExecContext(ctx, RelayOutboxSQL)
+				if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", relayLockID); err != nil {
+					return fmt.Errorf("take drain lock: %w", err)
+				}
+				res, err = tx.ExecContext(ctx, drainOutboxSQL)
 			} else {
 				// One writer: both statements see the same first rows.
 				res, err = tx.ExecContext(ctx, `INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
@@ -182,31 +216,35 @@ func (b *Bus) relay(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("number events: %w", err)
 			}
-			if n == 0 {
-				return nil
-			}
-			if b.db.Kind == db.Postgres {
-				if err := SignalNew(ctx, tx); err != nil {
-					return err
-				}
-			}
 			moved = int(n)
 			return nil
 		})
+		if moved > 0 {
+			b.committed.Store(true)
+		}
 		if err != nil || moved < relayBatch {
 			return err
 		}
 	}
 }
 
+// drainOutboxSQL moves the oldest outbox rows, at most relayBatch, into
+// the events table, numbered in the order they were recorded.
+var drainOutboxSQL = fmt.Sprintf(`WITH moved AS (
+	DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox ORDER BY id LIMIT %d)
+	RETURNING id, kind, type, alert_id, integration_id, inbound_message_id, at)
+INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at)
+SELECT kind, type, alert_id, integration_id, inbound_message_id, at FROM moved ORDER BY id`, relayBatch)
+
 // deliverNew moves every event after the last one delivered into the
 // window and wakes the subscribers.
 func (b *Bus) deliverNew(ctx context.Context) error {
+	settled, err := b.settled(ctx)
+	if err != nil {
+		return err
+	}
 	if b.active.Load() == 0 {
-		var last int64
-		if err := b.db.NewSelect().Model((*Event)(nil)).ColumnExpr("coalesce(max(seq), 0)").Scan(ctx, &last); err != nil {
-			return fmt.Errorf("read last sequence: %w", err)
-		}
+		last := settled
 		b.mu.Lock()
 		// Subscribe counts itself under the read lock, so no subscription
 		// can start between this check and moving the window past events
@@ -225,7 +263,7 @@ func (b *Bus) deliverNew(ctx context.Context) error {
 		b.mu.RLock()
 		last := b.lastSeq
 		b.mu.RUnlock()
-		evs, err := b.load(ctx, last, 0, fetchBatch)
+		evs, err := b.load(ctx, last, settled, fetchBatch)
 		if err != nil || len(evs) == 0 {
 			return err
 		}
@@ -253,14 +291,11 @@ func (b *Bus) deliverNew(ctx context.Context) error {
 	}
 }
 
-// load reads events after seq (up to upTo when it is positive) with the
-// alerts and messages they refer to.
+// load reads the events after after and up to upTo, a settled number
+// (see settled), with the alerts and messages they refer to.
 func (b *Bus) load(ctx context.Context, after, upTo int64, limit int) ([]*Event, error) {
 	var evs []*Event
-	q := b.db.NewSelect().Model(&evs).Where("seq > ?", after).Order("seq").Limit(int64(limit))
-	if upTo > 0 {
-		q = q.Where("seq <= ?", upTo)
-	}
+	q := b.db.NewSelect().Model(&evs).Where("seq > ?", after).Where("seq <= ?", upTo).Order("seq").Limit(int64(limit))
 	if err := q.Scan(ctx); err != nil {
 		return nil, fmt.Errorf("read events after %d: %w", after, err)
 	}
@@ -330,12 +365,12 @@ func (b *Bus) listenOnce(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	b.Kick() // catch up on anything relayed while not listening
+	b.wakeUp() // catch up on anything committed while not listening
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return err
 		}
-		b.Kick()
+		b.wakeUp()
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 
 	"github.com/klaxonhq/klaxon/db"
 )
@@ -41,23 +40,21 @@ type Event struct {
 	Err error `bun:"-"`
 }
 
+// outboxRow is an event an earlier version recorded unnumbered; the bus
+// drains them (see drainOutbox).
 type outboxRow struct {
 	bun.BaseModel `bun:"table:event_outbox"`
 
-	ID               int64     `bun:"id,pk,autoincrement"`
-	Kind             Kind      `bun:"kind"`
-	Type             string    `bun:"type"`
-	AlertID          *int      `bun:"alert_id"`
-	IntegrationID    int       `bun:"integration_id"`
-	InboundMessageID *int      `bun:"inbound_message_id"`
-	At               time.Time `bun:"at"`
+	ID int64 `bun:"id,pk,autoincrement"`
 }
 
 // AlertChanged records that an alert changed, inside the transaction that
-// changed it.
+// changed it. The event takes its number as it is written: SQLite's one
+// writer commits in the order it numbers, and on PostgreSQL the bus waits
+// for the writers under way before it reads past a number (see settled).
 func AlertChanged(ctx context.Context, idb bun.IDB, typ string, alertID, integrationID int, at time.Time) error {
-	row := &outboxRow{Kind: KindAlert, Type: typ, AlertID: &alertID, IntegrationID: integrationID, At: at}
-	if err := recordEvent(ctx, idb, row); err != nil {
+	ev := &Event{Kind: KindAlert, Type: typ, AlertID: &alertID, IntegrationID: integrationID, At: at}
+	if _, err := idb.NewInsert().Model(ev).Exec(ctx); err != nil {
 		return fmt.Errorf("record %s event of alert %d: %w", typ, alertID, err)
 	}
 	return nil
@@ -66,24 +63,9 @@ func AlertChanged(ctx context.Context, idb bun.IDB, typ string, alertID, integra
 // MessageStored records that an inbound message was stored with its final
 // status, inside the transaction that stored it.
 func MessageStored(ctx context.Context, idb bun.IDB, msg *db.InboundMessage) error {
-	row := &outboxRow{Kind: KindInbound, Type: string(msg.Status), AlertID: msg.AlertID, IntegrationID: msg.IntegrationID, InboundMessageID: &msg.ID, At: msg.ReceivedAt}
-	if err := recordEvent(ctx, idb, row); err != nil {
+	ev := &Event{Kind: KindInbound, Type: string(msg.Status), AlertID: msg.AlertID, IntegrationID: msg.IntegrationID, InboundMessageID: &msg.ID, At: msg.ReceivedAt}
+	if _, err := idb.NewInsert().Model(ev).Exec(ctx); err != nil {
 		return fmt.Errorf("record event of inbound message %d: %w", msg.ID, err)
 	}
 	return nil
-}
-
-// recordEvent writes an event in the caller's transaction. SQLite has one
-// writer, so transactions commit in the order they number their rows and
-// the event can take its sequence number at once; the outbox and its
-// relay (a second transaction and disk flush per commit) are needed only
-// where transactions commit side by side.
-func recordEvent(ctx context.Context, idb bun.IDB, row *outboxRow) error {
-	if idb.Dialect().Name() == dialect.SQLite {
-		ev := &Event{Kind: row.Kind, Type: row.Type, AlertID: row.AlertID, IntegrationID: row.IntegrationID, InboundMessageID: row.InboundMessageID, At: row.At}
-		_, err := idb.NewInsert().Model(ev).Exec(ctx)
-		return err
-	}
-	_, err := idb.NewInsert().Model(row).Exec(ctx)
-	return err
 }

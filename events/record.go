@@ -7,10 +7,8 @@ import (
 // Statements that write their own events (the ingest path's prepared
 // statements on SQLite, its one statement per message on PostgreSQL) get
 // the events table's SQL here, so that one message's events still go in
-// the statement or transaction that stores it. They write numbered events
-// directly, which is only right where events are numbered as they are
-// written: under SQLite's single writer, or in a PostgreSQL transaction
-// that holds the numbering lock (BeginNumbering).
+// the statement or transaction that stores it. Each event is numbered as
+// it is written, by the table's default (see settled.go).
 
 const insertSQL = "INSERT INTO events (kind, type, alert_id, integration_id, inbound_message_id, at) "
 

@@ -55,10 +55,11 @@ func (m mix) pick(rng *rand.Rand) kind {
 	}
 }
 
-// load is one run of senders against one webhook URL.
+// load is one run of senders against one webhook; with more than one
+// URL (instances sharing one database), senders take them in turn.
 type load struct {
 	client      *http.Client
-	url         string
+	urls        []string
 	concurrency int
 	duration    time.Duration
 	mix         mix
@@ -122,7 +123,8 @@ func (l *load) run(ctx context.Context) (*outcome, error) {
 		s := &sender{}
 		senders[i] = s
 		rng := rand.New(rand.NewChaCha8([32]byte(seeds[32*i : 32*(i+1)])))
-		wg.Go(func() { l.send(ctx, s, rng, deadline) })
+		url := l.urls[i%len(l.urls)]
+		wg.Go(func() { l.send(ctx, s, rng, deadline, url) })
 	}
 	wg.Wait()
 	out := &outcome{elapsed: time.Since(start)}
@@ -141,7 +143,7 @@ func (l *load) run(ctx context.Context) (*outcome, error) {
 	return out, nil
 }
 
-func (l *load) send(ctx context.Context, s *sender, rng *rand.Rand, deadline time.Time) {
+func (l *load) send(ctx context.Context, s *sender, rng *rand.Rand, deadline time.Time, url string) {
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		k := l.mix.pick(rng)
 		var id string
@@ -168,7 +170,7 @@ func (l *load) send(ctx context.Context, s *sender, rng *rand.Rand, deadline tim
 		}
 		s.bodyBytes += int64(len(body))
 		begin := time.Now()
-		code, reply, err := l.post(ctx, body)
+		code, reply, err := l.post(ctx, url, body)
 		s.samples = append(s.samples, sample{kind: k, latency: time.Since(begin), code: code})
 		if err != nil && len(s.errors) < 10 {
 			s.errors = append(s.errors, err.Error())
@@ -206,8 +208,8 @@ type webhookReply struct {
 	AlertID   *string `json:"alertId"`
 }
 
-func (l *load) post(ctx context.Context, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(body))
+func (l *load) post(ctx context.Context, url string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, fmt.Errorf("build webhook request: %w", err)
 	}

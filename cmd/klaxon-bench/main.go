@@ -49,7 +49,9 @@ func main() {
 }
 
 type config struct {
-	URL         string
+	URL string
+	// Also are more instances sharing URL's database.
+	Also        []string
 	Email       string
 	Password    string
 	Concurrency int
@@ -69,6 +71,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.URL, "url", "http://localhost:8080", "base URL of the Klaxon server")
+	also := fs.String("also", "", "comma-separated base URLs of more Klaxon instances on the same database; senders take -url and these in turn")
 	fs.StringVar(&cfg.Email, "email", os.Getenv("KLAXON_ADMIN_EMAIL"), "admin email to sign in with (KLAXON_ADMIN_EMAIL)")
 	fs.StringVar(&cfg.Password, "password", os.Getenv("KLAXON_ADMIN_PASSWORD"), "admin password (KLAXON_ADMIN_PASSWORD)")
 	fs.IntVar(&cfg.Concurrency, "c", 32, "concurrent senders, each with its own connection")
@@ -86,6 +89,11 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	cfg.URL = strings.TrimRight(cfg.URL, "/")
+	for _, u := range strings.Split(*also, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			cfg.Also = append(cfg.Also, strings.TrimRight(u, "/"))
+		}
+	}
 	switch {
 	case cfg.Email == "" || cfg.Password == "":
 		return nil, errors.New("an admin email and password are needed (-email, -password or KLAXON_ADMIN_EMAIL, KLAXON_ADMIN_PASSWORD)")
@@ -138,13 +146,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	target, err := webhookURL(cfg.URL, integ.URL)
-	if err != nil {
-		return err
+	var targets []string
+	for _, base := range append([]string{cfg.URL}, cfg.Also...) {
+		target, err := webhookURL(base, integ.URL)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, target)
 	}
-	log.Info("sending", "target", "klaxon", "integration", integ.ID, "concurrency", cfg.Concurrency, "duration", cfg.Duration,
+	log.Info("sending", "target", "klaxon", "instances", len(targets), "integration", integ.ID, "concurrency", cfg.Concurrency, "duration", cfg.Duration,
 		"new", cfg.Mix.New, "dup", cfg.Mix.Duplicate, "close", cfg.Mix.Close)
-	kl := &load{client: client, url: target, concurrency: cfg.Concurrency, duration: cfg.Duration, mix: cfg.Mix, klaxon: true, findings: newFindings()}
+	kl := &load{client: client, urls: targets, concurrency: cfg.Concurrency, duration: cfg.Duration, mix: cfg.Mix, klaxon: true, findings: newFindings()}
 	out, err := kl.run(ctx)
 	if err != nil {
 		return err
@@ -165,7 +177,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			target += "/webhooks/klaxon-bench"
 		}
 		log.Info("sending", "target", "baseline", "url", target, "concurrency", cfg.Concurrency, "duration", cfg.Duration)
-		bl := &load{client: client, url: target, concurrency: cfg.Concurrency, duration: cfg.Duration, mix: cfg.Mix, findings: newFindings()}
+		bl := &load{client: client, urls: []string{target}, concurrency: cfg.Concurrency, duration: cfg.Duration, mix: cfg.Mix, findings: newFindings()}
 		out, err := bl.run(ctx)
 		if err != nil {
 			return err
