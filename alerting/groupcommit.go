@@ -55,10 +55,10 @@ type pendingIngest struct {
 // it. SQLite has one writer, so it has one lane; a second transaction
 // would only wait for the first. PostgreSQL runs transactions side by
 // side and nothing makes one commit wait for another (events are
-// numbered without a lock, see events/settled.go), so it has
-// db.PlannedConns lanes, one per connection of the pool the batches are
-// sent on: while one lane waits for its commit's disk flush, the others
-// use the cores. A message's lane follows from the alert it can touch
+// numbered without a lock, see events/settled.go), so it has several
+// lanes (Options.IngestLanes), each with a connection of the pool the
+// batches are sent on: while one lane waits for its commit's disk flush,
+// the others use the cores. A message's lane follows from the alert it can touch
 // (see laneKey), so that two lanes never write the same alert or group
 // row: neither waits for the other's row locks, nor do they deadlock,
 // and one source's messages are stored in the order they came.
@@ -248,11 +248,21 @@ func (p *pendingIngest) plan() ingestPlan {
 	return plan
 }
 
-// newLanes makes the committing lanes for d (see groupCommit).
-func newLanes(d *db.DB) []*groupCommit {
-	n := 1
-	if d != nil && d.Kind == db.Postgres {
-		n = db.PlannedConns
+// DefaultIngestLanes is how many ingest batches commit side by side on
+// PostgreSQL unless Options.IngestLanes says otherwise.
+const DefaultIngestLanes = 4
+
+// newLanes makes the committing lanes for d (see groupCommit), and gives
+// the pool the batches are sent on a connection for each.
+func newLanes(d *db.DB, n int) []*groupCommit {
+	if n <= 0 {
+		n = DefaultIngestLanes
+	}
+	if d == nil || d.Kind != db.Postgres {
+		n = 1
+	} else {
+		d.Planned.SetMaxOpenConns(n)
+		d.Planned.SetMaxIdleConns(n)
 	}
 	lanes := make([]*groupCommit, n)
 	for i := range lanes {

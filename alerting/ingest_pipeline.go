@@ -37,6 +37,9 @@ func (s *Service) commitPipelined(ctx context.Context, batch []*pendingIngest) (
 			return false, nil
 		}
 		stmts[i] = st
+		if st.groupLock != nil {
+			b.Queue(groupLockSQL, st.groupLock...)
+		}
 		b.Queue(st.sql, st.args...)
 	}
 
@@ -78,6 +81,11 @@ func readPipelined(br pgx.BatchResults, batch []*pendingIngest, stmts []pgStatem
 		}
 	}()
 	for i, st := range stmts {
+		if st.groupLock != nil {
+			if _, err := br.Exec(); err != nil {
+				return nil, fmt.Errorf("take group lock: %w", err)
+			}
+		}
 		again, err := st.read(br.QueryRow())
 		if err != nil {
 			return nil, err

@@ -264,11 +264,23 @@ func pgOutcomeArgs(o ingestOutcome, flag bool) []any {
 type pgStatement struct {
 	sql  string
 	args []any
+	// groupLock, for a message of an integration that groups, are the
+	// arguments of groupLockSQL, run just before the statement.
+	groupLock []any
 	// read takes the statement's row into the message. retry says that
 	// the open alert changed under the statement, which then wrote
 	// nothing.
 	read func(row rowScanner) (retry bool, err error)
 }
+
+// groupLockSQL takes a group key's lock until the transaction ends. One
+// instance commits an integration's grouped messages in one lane (see
+// laneKey), but instances commit side by side, and two alerts opening at
+// once for one key must not both find no group and both lead one: the
+// second waits here for the first to commit, and its statement, which
+// reads the groups afresh, then joins the first's group. Only messages
+// of one integration that groups, on different instances, ever wait.
+const groupLockSQL = "SELECT pg_advisory_xact_lock(hashtextextended($1::bigint::text || ':' || $2::text, 727266044))"
 
 // rowScanner is a row of database/sql or of pgx.
 type rowScanner interface{ Scan(dest ...any) error }
@@ -348,19 +360,18 @@ func pgStatementFor(p *pendingIngest) (st pgStatement, ok bool, err error) {
 			args = append(args, due, dueKey, plan.RaiseRank, plan.DueDays)
 			query, groupedQuery = pgOpenSQL, pgOpenGroupedSQL
 		}
-		if plan.Group != nil {
-			return pgStatement{sql: groupedQuery, args: args, read: readAlert("open alert", true)}, true, nil
+		if g := plan.Group; g != nil {
+			return pgStatement{sql: groupedQuery, args: args, read: readAlert("open alert", true), groupLock: []any{p.integ.ID, g.Key}}, true, nil
 		}
 		return pgStatement{sql: query, args: args, read: readAlert("open alert", false)}, true, nil
 	case stepClose:
 		args := []any{p.integ.ID, plan.Fields.SourceID, now, msg.RemoteAddr, string(headers), msg.Body}
 		args = append(args, pgOutcomeArgs(plan.Then, plan.Then.CancelJobs)...)
 		args = append(args, pgOutcomeArgs(plan.Else, plan.Else.CancelJobs)...)
-		query := pgCloseSQL
-		if plan.Group != nil {
-			query = pgCloseGroupedSQL
+		if g := plan.Group; g != nil {
+			return pgStatement{sql: pgCloseGroupedSQL, args: args, read: readAlert("close alert", false), groupLock: []any{p.integ.ID, g.Key}}, true, nil
 		}
-		return pgStatement{sql: query, args: args, read: readAlert("close alert", false)}, true, nil
+		return pgStatement{sql: pgCloseSQL, args: args, read: readAlert("close alert", false)}, true, nil
 	}
 	msg.Status, msg.Detail = plan.Then.Status, plan.Then.Detail
 	return pgStatement{
@@ -380,6 +391,11 @@ func (s *Service) storePostgres(ctx context.Context, tx bun.Tx, p *pendingIngest
 	st, ok, err := pgStatementFor(p)
 	if err != nil {
 		return err
+	}
+	if plan := p.plan(); plan.Group != nil {
+		if _, err := tx.Tx.ExecContext(ctx, groupLockSQL, db.PlanOnce, p.integ.ID, plan.Group.Key); err != nil {
+			return fmt.Errorf("take group lock: %w", err)
+		}
 	}
 	if !ok {
 		return s.executeGeneric(ctx, tx, p.integ.ID, p.msg, p.plan())

@@ -91,6 +91,10 @@ type Options struct {
 	// ruleset may read; default DefaultReplayMaxMessages. A longer range
 	// is refused before anything is read.
 	ReplayMaxMessages int
+	// IngestLanes is how many ingest batches commit side by side on
+	// PostgreSQL (see groupCommit); default DefaultIngestLanes. SQLite
+	// has one writer and always one lane.
+	IngestLanes int
 }
 
 // NewService builds the domain service from o, filling in the defaults
@@ -99,7 +103,7 @@ func NewService(o Options) *Service {
 	s := &Service{
 		db: o.DB, now: o.Now, log: o.Log, publicURL: strings.TrimRight(o.PublicURL, "/"), config: o.Config,
 		senders: o.Channels, rateLimits: maps.Clone(o.RateLimits), jobLease: o.JobLease, bus: o.Events,
-		workerID: randomID(), lanes: newLanes(o.DB),
+		workerID: randomID(), lanes: newLanes(o.DB, o.IngestLanes),
 		replayMax: o.ReplayMaxMessages,
 	}
 	if s.now == nil {

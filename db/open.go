@@ -27,10 +27,6 @@ const (
 	Postgres Kind = "postgres"
 )
 
-// PlannedConns is the size of the Planned pool: ingest commits that many
-// batches side by side on PostgreSQL, one per connection.
-const PlannedConns = 4
-
 // DB is an open database with its engine kind.
 type DB struct {
 	*bun.DB
@@ -168,8 +164,9 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	plannedDB.SetMaxOpenConns(PlannedConns)
-	plannedDB.SetMaxIdleConns(PlannedConns)
+	// Ingest sizes it to its lanes (alerting.Options.IngestLanes).
+	plannedDB.SetMaxOpenConns(2)
+	plannedDB.SetMaxIdleConns(2)
 	plannedDB.SetConnMaxIdleTime(5 * time.Minute)
 	sqldb.SetMaxOpenConns(20)
 	sqldb.SetMaxIdleConns(20)

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -34,16 +35,21 @@ const (
 	pollInterval = time.Second
 )
 
-var signalSQL = fmt.Sprintf("SELECT pg_notify('%s', '')", notifyChannel)
+// signalGap is the least time between two signals of one instance: under
+// load it commits hundreds of batches a second, and one wake-up in each
+// gap tells the others as much.
+const signalGap = 5 * time.Millisecond
 
 // Bus relays and fans out events for one instance.
 type Bus struct {
 	db   *db.DB
 	log  *slog.Logger
 	wake chan struct{}
-	// committed says a commit on this instance kicked the bus since it
-	// last signalled the other instances.
-	committed atomic.Bool
+	// id names this instance in its signals, so that it ignores its own.
+	id string
+	// toSignal asks the signaller to tell the other instances that this
+	// one committed events.
+	toSignal chan struct{}
 
 	ready chan struct{}
 
@@ -63,9 +69,12 @@ type Bus struct {
 	stopped bool
 	maxLag  int64
 	// active counts open subscriptions: with none, new events are not
-	// loaded at all, since anyone subscribing later with a cursor reads
-	// them from the database.
+	// loaded at all, nor is the settled number looked for, since anyone
+	// subscribing later with a cursor reads them from the database. stale
+	// says the window stopped following the events for that reason; the
+	// next Subscribe brings it to the settled number.
 	active atomic.Int64
+	stale  bool
 	// parked are the caught-up subscriptions waiting to be woken (see
 	// Subscription.Park).
 	parked map[*Subscription]struct{}
@@ -76,7 +85,8 @@ func NewBus(d *db.DB, log *slog.Logger) *Bus {
 }
 
 func newBus(d *db.DB, log *slog.Logger, size int) *Bus {
-	return &Bus{db: d, log: log, wake: make(chan struct{}, 1), ready: make(chan struct{}), window: make([]*Event, size), changed: make(chan struct{}), maxLag: maxLag}
+	return &Bus{db: d, log: log, wake: make(chan struct{}, 1), id: rand.Text(), toSignal: make(chan struct{}, 1),
+		ready: make(chan struct{}), window: make([]*Event, size), changed: make(chan struct{}), maxLag: maxLag}
 }
 
 // Kick asks the bus to deliver at once, and to tell the other instances;
@@ -85,8 +95,15 @@ func (b *Bus) Kick() {
 	if b == nil {
 		return
 	}
-	b.committed.Store(true)
+	b.askToSignal()
 	b.wakeUp()
+}
+
+func (b *Bus) askToSignal() {
+	select {
+	case b.toSignal <- struct{}{}:
+	default:
+	}
 }
 
 func (b *Bus) wakeUp() {
@@ -110,6 +127,7 @@ func (b *Bus) Run(ctx context.Context) error {
 
 	if b.db.Kind == db.Postgres {
 		go b.listen(ctx)
+		go b.signaller(ctx)
 	}
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
@@ -119,10 +137,9 @@ func (b *Bus) Run(ctx context.Context) error {
 		if drain {
 			drainErr = b.drainOutbox(ctx)
 		}
-		signalErr := b.signal(ctx)
 		deliverErr := b.deliverNew(ctx)
 		if ctx.Err() == nil {
-			away = b.report(ctx, away, errors.Join(drainErr, signalErr), deliverErr)
+			away = b.report(ctx, away, drainErr, deliverErr)
 		}
 		select {
 		case <-ctx.Done():
@@ -136,19 +153,29 @@ func (b *Bus) Run(ctx context.Context) error {
 	}
 }
 
-// signal tells the other instances that this one committed events, once
-// per pass however many commits kicked it. It is a statement of its own
-// rather than part of each committing transaction: PostgreSQL makes the
-// commits of transactions that notify wait for each other.
-func (b *Bus) signal(ctx context.Context) error {
-	if b.db.Kind != db.Postgres || !b.committed.Swap(false) {
-		return nil
+// signaller tells the other instances, when asked, that this one
+// committed events: at most once per signalGap however many commits ask.
+// It is a statement of its own rather than part of each committing
+// transaction, because PostgreSQL makes the commits of transactions that
+// notify wait for each other. A lost signal costs the others a poll's
+// delay, no more, so a failure is only logged.
+func (b *Bus) signaller(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.toSignal:
+		}
+		if _, err := b.db.ExecContext(ctx, "SELECT pg_notify(?, ?)", notifyChannel, b.id); err != nil && ctx.Err() == nil &&
+			!errors.Is(db.Classify(err), db.ErrUnavailable) {
+			b.log.WarnContext(ctx, "signal new events", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(signalGap):
+		}
 	}
-	if _, err := b.db.ExecContext(ctx, signalSQL); err != nil {
-		b.committed.Store(true)
-		return fmt.Errorf("signal new events: %w", err)
-	}
-	return nil
 }
 
 // report logs a pass's failures to relay and to deliver, and returns
@@ -160,7 +187,7 @@ func (b *Bus) report(ctx context.Context, wasAway bool, numberErr, deliverErr er
 	for _, failed := range []struct {
 		what string
 		err  error
-	}{{"number and signal events", numberErr}, {"deliver events", deliverErr}} {
+	}{{"number old events", numberErr}, {"deliver events", deliverErr}} {
 		switch {
 		case failed.err == nil:
 		case errors.Is(db.Classify(failed.err), db.ErrUnavailable):
@@ -220,7 +247,7 @@ func (b *Bus) drainOutbox(ctx context.Context) error {
 			return nil
 		})
 		if moved > 0 {
-			b.committed.Store(true)
+			b.askToSignal()
 		}
 		if err != nil || moved < relayBatch {
 			return err
@@ -239,25 +266,23 @@ SELECT kind, type, alert_id, integration_id, inbound_message_id, at FROM moved O
 // deliverNew moves every event after the last one delivered into the
 // window and wakes the subscribers.
 func (b *Bus) deliverNew(ctx context.Context) error {
-	settled, err := b.settled(ctx)
-	if err != nil {
-		return err
-	}
 	if b.active.Load() == 0 {
-		last := settled
 		b.mu.Lock()
-		// Subscribe counts itself under the read lock, so no subscription
-		// can start between this check and moving the window past events
-		// that were never loaded.
+		// Subscribe counts itself under the lock, so no subscription can
+		// start between this check and the window going stale.
 		idle := b.active.Load() == 0
-		if idle && last > b.lastSeq {
+		if idle {
+			b.stale = true
 			b.start = b.end
-			b.floor, b.lastSeq = last, last
 		}
 		b.mu.Unlock()
 		if idle {
 			return nil
 		}
+	}
+	settled, err := b.settled(ctx)
+	if err != nil {
+		return err
 	}
 	for {
 		b.mu.RLock()
@@ -367,10 +392,13 @@ func (b *Bus) listenOnce(ctx context.Context) error {
 	}
 	b.wakeUp() // catch up on anything committed while not listening
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
 		}
-		b.wakeUp()
+		if n.Payload != b.id {
+			b.wakeUp()
+		}
 	}
 }
 

@@ -178,3 +178,31 @@ func TestConcurrentWritersLeaveNoGapAcrossInstances(t *testing.T) {
 		}
 	}
 }
+
+// A subscriber that comes to an idle bus, whose window stopped following
+// the events, gets every event committed after Subscribe returns, even
+// one whose writer drew its number before.
+func TestSubscriberOfAnIdleBusMissesNothing(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		b := testBus(t, d, 64)
+		ctx := context.Background()
+		record(t, d, b, 0, 3)
+		for {
+			b.Kick()
+			b.mu.RLock()
+			stale := b.stale
+			b.mu.RUnlock()
+			if stale {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		sub, err := b.Subscribe(ctx, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		record(t, d, b, 3, 2)
+		equal(t, collect(t, sub, 2), []string{"3", "4"})
+	})
+}

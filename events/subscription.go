@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 )
@@ -93,9 +94,30 @@ func (b *Bus) Subscribe(ctx context.Context, after int64, filter Filter) (*Subsc
 	}
 	sub := &Subscription{bus: b, filter: filter}
 	b.mu.RLock()
-	defer b.mu.RUnlock()
+	if b.stale {
+		// Nobody was subscribed, so the window stopped following the
+		// events and does not say where "now" is; the settled number does
+		// (see settled). The window starts afresh from it, before this
+		// subscription counts itself under the same lock, so that nothing
+		// committed after Subscribe returns is missed.
+		b.mu.RUnlock()
+		settled, err := b.settled(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("events: subscribe: %w", err)
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.stale {
+			b.start = b.end
+			b.floor, b.lastSeq = max(b.lastSeq, settled), max(b.lastSeq, settled)
+			b.stale = false
+		}
+	} else {
+		defer b.mu.RUnlock()
+	}
+	now := b.lastSeq
 	if after > 0 {
-		if b.lastSeq-after > b.maxLag {
+		if now-after > b.maxLag {
 			return nil, ErrCursorTooOld
 		}
 		// A cursor from an instance that is ahead of this one is honoured

@@ -40,6 +40,9 @@ type config struct {
 	// EnginePollInterval is how often due escalation steps and
 	// notifications are looked for: the most they can run late.
 	EnginePollInterval time.Duration
+	// IngestLanes is how many ingest batches commit side by side on
+	// PostgreSQL.
+	IngestLanes int64
 	// EngineJobLease is how long a job taken by an instance is reserved
 	// to it: after a crash, how long its jobs wait to be run again.
 	EngineJobLease time.Duration
@@ -150,6 +153,7 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 		s.duration(&cfg.SessionTTL, "session-ttl", "KLAXON_SESSION_TTL", 12*time.Hour, "how long a login token is valid")
 		s.duration(&cfg.EnginePollInterval, "engine-poll-interval", "KLAXON_ENGINE_POLL_INTERVAL", 100*time.Millisecond, "how often due escalations and notifications are run")
 		s.duration(&cfg.EngineJobLease, "engine-job-lease", "KLAXON_ENGINE_JOB_LEASE", alerting.DefaultJobLease, "how long a job taken by an instance is reserved to it; after a crash its jobs run again once this has passed")
+		s.int64(&cfg.IngestLanes, "ingest-lanes", "KLAXON_INGEST_LANES", alerting.DefaultIngestLanes, "how many ingest batches commit side by side on PostgreSQL, each on a connection of its own; SQLite always has one")
 		s.int64(&cfg.ReplayMaxMessages, "replay-max-messages", "KLAXON_REPLAY_MAX_MESSAGES", alerting.DefaultReplayMaxMessages, "most stored messages one replayRuleset may read; a longer range is refused")
 		cfg.Channels.bind(s)
 		cfg.InboundEmail.bind(s)
@@ -209,6 +213,9 @@ func parseConfig(command string, args []string, stderr io.Writer, storageOnly bo
 	}
 	if cfg.JWTPreviousSecret != "" && cfg.JWTSecret == "" {
 		return nil, errors.New("a previous JWT secret needs a JWT secret")
+	}
+	if cfg.IngestLanes < 1 || cfg.IngestLanes > 64 {
+		return nil, errors.New("ingest lanes must be between 1 and 64")
 	}
 	if cfg.ReplayMaxMessages <= 0 {
 		return nil, errors.New("replay max messages must be positive")

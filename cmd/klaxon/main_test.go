@@ -164,6 +164,21 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 			t.Fatal("a replay limit of 0 was taken")
 		}
 	})
+	t.Run("ingest lanes", func(t *testing.T) {
+		if cfg.IngestLanes != 4 {
+			t.Fatalf("default ingest lanes: %d", cfg.IngestLanes)
+		}
+		t.Setenv("KLAXON_INGEST_LANES", "8")
+		env, err := parseConfig("serve", nil, io.Discard, false, nil)
+		if err != nil || env.IngestLanes != 8 {
+			t.Fatalf("KLAXON_INGEST_LANES=8: %v %v", env, err)
+		}
+		for _, bad := range []string{"0", "65"} {
+			if _, err := parseConfig("serve", []string{"--ingest-lanes", bad}, io.Discard, false, nil); err == nil {
+				t.Fatalf("%s ingest lanes were taken", bad)
+			}
+		}
+	})
 	t.Run("rate limit", func(t *testing.T) {
 		t.Setenv("KLAXON_SMS_RATE_LIMIT", "0")
 		off, err := parseConfig("serve", nil, io.Discard, false, nil)

@@ -111,7 +111,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			OnCall: scheduleStore, Policies: policyStore, Integrations: integrationStore, Contacts: contactStore, Groups: authSvc, Heartbeats: heartbeatStore,
 			Maintenance: maintenanceStore, Workflows: workflowStore,
 		},
-		Channels: channels, RateLimits: cfg.Channels.rateLimits(), JobLease: cfg.EngineJobLease, Events: bus,
+		Channels: channels, RateLimits: cfg.Channels.rateLimits(), JobLease: cfg.EngineJobLease, Events: bus, IngestLanes: int(cfg.IngestLanes),
 		ReplayMaxMessages: int(cfg.ReplayMaxMessages),
 	})
 	heartbeatStore.UsePaging(alertingSvc)
