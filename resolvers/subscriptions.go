@@ -24,11 +24,16 @@ import (
 // block: while the subscriber catches up from the database, waits for its
 // consumer, or is told why it ends.
 func stream[T any](ctx context.Context, sub *events.Subscription, convert func(*events.Event) T, failed func(error) T) <-chan T {
-	p := &pump[T]{ctx: ctx, sub: sub, convert: convert, failed: failed, out: make(chan T, 1), sent: func() {}}
+	p := &pump[T]{ctx: ctx, sub: sub, convert: convert, failed: failed, out: make(chan T, 1), sent: func(*events.Event) {}}
 	p.wakeFn = p.wake
 	if n, ok := ctx.Value(streamNoticeKey{}).(*StreamNotice); ok && n.taken.CompareAndSwap(false, true) {
-		p.sent = n.Sent
+		p.sent = n.SentFrom
+		if p.sent == nil {
+			sent := n.Sent
+			p.sent = func(*events.Event) { sent() }
+		}
 		n.cancelled = p.cancel
+		n.skip = func() { <-p.out }
 		p.stop = func() bool { return true }
 	} else {
 		p.stop = context.AfterFunc(ctx, p.cancel)
@@ -48,11 +53,24 @@ func stream[T any](ctx context.Context, sub *events.Subscription, convert func(*
 // A transport that passes a notice also tells the stream when it has
 // cancelled the context, by calling Cancelled, which spares the stream
 // watching the context itself.
+//
+// SentFrom, when set, is called in place of Sent with the event the
+// value was made from: nil for a value that tells why the stream ends,
+// and for the close. A transport that already has the response to that
+// event for this subscription (it shares responses between
+// subscriptions) takes the value out with Skip instead of executing it.
 type StreamNotice struct {
 	Sent      func()
+	SentFrom  func(*events.Event)
 	taken     atomic.Bool
 	cancelled func()
+	skip      func()
 }
+
+// Skip takes the next value out of the channel without anything reading
+// it. It is for a value announced by Sent or SentFrom and not yet
+// received, so it never blocks; the caller must not receive meanwhile.
+func (n *StreamNotice) Skip() { n.skip() }
 
 type streamNoticeKey struct{}
 
@@ -82,7 +100,7 @@ type pump[T any] struct {
 	convert func(*events.Event) T
 	failed  func(error) T
 	out     chan T
-	sent    func()
+	sent    func(*events.Event)
 	wakeFn  func()
 	stop    func() bool
 	ended   sync.Once
@@ -101,7 +119,7 @@ func (p *pump[T]) run() {
 			if errors.Is(err, events.ErrTooSlow) || errors.Is(err, events.ErrClosed) || errors.Is(err, events.ErrCursorTooOld) {
 				select {
 				case p.out <- p.failed(err):
-					p.sent()
+					p.sent(nil)
 				case <-p.ctx.Done():
 				}
 			}
@@ -116,7 +134,7 @@ func (p *pump[T]) run() {
 		}
 		select {
 		case p.out <- p.convert(ev):
-			p.sent()
+			p.sent(ev)
 		case <-p.ctx.Done():
 			p.end()
 			return
@@ -149,7 +167,7 @@ func (p *pump[T]) wake() {
 			continue
 		}
 		p.out <- p.convert(ev)
-		p.sent()
+		p.sent(ev)
 	}
 }
 
@@ -180,7 +198,7 @@ func (p *pump[T]) end() {
 		p.stop()
 		p.sub.Close()
 		close(p.out)
-		p.sent()
+		p.sent(nil)
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/resolvers"
 )
 
@@ -91,6 +92,11 @@ func (c *wsConnection) startOperation(id string, payload json.RawMessage, receiv
 		return true
 	}
 	notice := &resolvers.StreamNotice{Sent: op.ready}
+	if key, ok := shareKey(rc); ok {
+		op.share = c.srv.shares.join(key)
+		op.notice = notice
+		notice.SentFrom = op.readyFrom
+	}
 	responses, ctx := c.exec.DispatchOperation(resolvers.WithStreamNotice(ctx, notice), rc)
 	if !notice.Taken() {
 		// The resolver failed (the response carries why) or made a
@@ -160,6 +166,14 @@ type wsOperation struct {
 	// sendFn is sendPending, taken as a func value once: taking a method
 	// value allocates, and the fan-out queues one send per value.
 	sendFn func()
+
+	// share, when set, is the group of subscriptions this one shares its
+	// results with (see wsshare.go); from then holds the event of each
+	// pending value, nil for those that are not an event's, in order.
+	share  *shareGroup
+	notice *resolvers.StreamNotice
+	from   []*events.Event
+	left   atomic.Bool
 }
 
 func (o *wsOperation) nextType() string {
@@ -167,6 +181,19 @@ func (o *wsOperation) nextType() string {
 		return "data"
 	}
 	return "next"
+}
+
+// readyFrom is ready for a subscription that shares its results: it
+// notes which event the value is.
+func (o *wsOperation) readyFrom(ev *events.Event) {
+	o.mu.Lock()
+	o.pending++
+	o.from = append(o.from, ev)
+	start := o.claimSend()
+	o.mu.Unlock()
+	if start {
+		o.conn.srv.sends.push(o.sendFn)
+	}
 }
 
 // listen starts delivering a subscription's responses as its stream
