@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -74,6 +75,11 @@ func (c *wsConnection) startOperation(id string, payload json.RawMessage, receiv
 		return true
 	}
 	params.ReadTime = graphql.TraceTiming{Start: received, End: graphql.Now()}
+	// A subscription keeps its query text for life, and a frontend's
+	// many subscribers send the same few: they share one copy, kept while
+	// some operation holds its handle.
+	op.query = unique.Make(params.Query)
+	params.Query = op.query.Value()
 	rc, errs := c.exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
@@ -166,6 +172,9 @@ type wsOperation struct {
 	// sendFn is sendPending, taken as a func value once: taking a method
 	// value allocates, and the fan-out queues one send per value.
 	sendFn func()
+
+	// query holds the shared copy of the operation's text.
+	query unique.Handle[string]
 
 	// share, when set, is the group of subscriptions this one shares its
 	// results with (see wsshare.go); from then holds the event of each
