@@ -162,6 +162,9 @@ type wsOperation struct {
 	// stream may have sent values before that.
 	ctx       context.Context
 	responses graphql.ResponseHandler
+	// done is ctx.Done(), found once rather than through ctx's values
+	// for every event.
+	done <-chan struct{}
 	// pending counts the values, and the close, that the stream has put
 	// in its channel and no response has taken yet: that many calls of
 	// responses return without blocking.
@@ -209,7 +212,7 @@ func (o *wsOperation) readyFrom(ev *events.Event) {
 // reports them.
 func (o *wsOperation) listen(ctx context.Context, responses graphql.ResponseHandler) {
 	o.mu.Lock()
-	o.ctx, o.responses = ctx, responses
+	o.ctx, o.done, o.responses = ctx, ctx.Done(), responses
 	start := o.claimSend()
 	o.mu.Unlock()
 	if start {

@@ -46,7 +46,7 @@ func (o *wsOperation) sendPending() {
 				// Another subscription of the same operation is executing
 				// this event, or has.
 				<-res.done
-				if res.payload != nil && o.ctx.Err() == nil {
+				if res.payload != nil && !o.ended() {
 					o.notice.Skip()
 					o.sendPayload(res.payload)
 					continue
@@ -54,6 +54,10 @@ func (o *wsOperation) sendPending() {
 				resp = o.responses(o.ctx)
 			} else {
 				resp = o.executeFor(res)
+				if resp != nil && res.payload != nil {
+					o.sendPayload(res.payload)
+					continue
+				}
 			}
 		} else {
 			resp = o.responses(o.ctx)
@@ -63,6 +67,16 @@ func (o *wsOperation) sendPending() {
 			return
 		}
 		o.send(resp)
+	}
+}
+
+// ended reports whether the operation's context has ended.
+func (o *wsOperation) ended() bool {
+	select {
+	case <-o.done:
+		return true
+	default:
+		return false
 	}
 }
 
