@@ -35,9 +35,11 @@ func (s *Server) newUpgrader() websocket.Upgrader {
 	return websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// None: gorilla reads through the small buffered reader that
-		// idleHijacker hands it. Every socket holds its read buffer for
-		// life, and clients send only small messages; a larger one is read
-		// in several fills.
+		// idleHijacker hands it, and must, since the read loop asks that
+		// reader whether bytes wait (TestWebsocketMessagesSentTogetherAreAllRead
+		// fails otherwise). Every socket holds its read buffer for life,
+		// and clients send only small messages; a larger one is read in
+		// several fills.
 		ReadBufferSize:  0,
 		WriteBufferSize: 1024,
 		// Idle subscribers share write buffers instead of holding one each.
