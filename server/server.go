@@ -110,6 +110,8 @@ type Server struct {
 	inFlight atomic.Int64
 	sockets  socketSet
 	sends    *sendQueue
+	// shares are the results that subscriptions of one operation share.
+	shares *resultShares
 	// tokenChecks ends websockets whose session has ended.
 	tokenChecks *tokenCheck
 	// slackEmails caches the email address of Slack users who pressed a
@@ -146,6 +148,7 @@ func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Serv
 	// A few senders per core keep the cores busy while some wait on
 	// their sockets.
 	s.sends = newSendQueue(4*runtime.GOMAXPROCS(0), 10*time.Millisecond)
+	s.shares = newResultShares()
 	s.tokenChecks = newTokenCheck(wsTokenCheckInterval, func(ctx context.Context, token string) error {
 		_, _, err := s.auth.AuthenticateUntil(ctx, token)
 		return err

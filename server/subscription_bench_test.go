@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,11 +12,13 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,10 +30,10 @@ import (
 )
 
 // BenchmarkWebhookToSubscribers posts one webhook per iteration while
-// 1,000 subscribers listen, and reports how long each delivery took from
+// 1,000 subscribers listen (KLAXON_FANOUT_SUBSCRIBERS sets another count), and reports how long each delivery took from
 // the moment the webhook was sent (p50-ms, p99-ms), the server's CPU time
-// per webhook as the Go runtime estimates it (server-cpu-ms/op, of which
-// the collector's server-gc-cpu-ms/op), and what an idle subscriber costs
+// per webhook as the OS counts it (server-cpu-ms/op; the collector's
+// share, server-gc-cpu-ms/op, is the Go runtime's estimate), and what an idle subscriber costs
 // the server: heap and stacks in use (KiB/subscriber) and goroutines
 // (goroutines/subscriber).
 //
@@ -39,7 +42,22 @@ import (
 // alone and the clients' reading does not share the server's scheduler.
 //
 //	go test -run '^$' -bench WebhookToSubscribers -benchtime 100x ./server/
+//	KLAXON_FANOUT_SUBSCRIBERS=10000 go test -run '^$' -bench WebhookToSubscribers -benchtime 100x -timeout 30m ./server/
 func BenchmarkWebhookToSubscribers(b *testing.B) {
+	subscribers := 1000
+	if v := os.Getenv(fanOutSubscribersEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("%s=%q: want a positive count", fanOutSubscribersEnv, v)
+		}
+		subscribers = n
+	}
+	// Each subscriber is a socket at both ends, and the two ends are in
+	// different processes; the server also needs some for its database
+	// and the webhook client.
+	if err := ensureOpenFiles(uint64(subscribers) + 1000); err != nil {
+		b.Fatal(err)
+	}
 	for _, kind := range []string{"sqlite", "postgres"} {
 		b.Run(kind, func(b *testing.B) {
 			var d *db.DB
@@ -48,9 +66,51 @@ func BenchmarkWebhookToSubscribers(b *testing.B) {
 			} else {
 				d = dbtest.Postgres(b)
 			}
-			benchmarkFanOut(b, d, 1000)
+			benchmarkFanOut(b, d, subscribers)
 		})
 	}
+}
+
+// fanOutSubscribersEnv sets how many subscribers the benchmark connects;
+// fanOutHeapProfileEnv names a file to write the server's heap profile
+// to once they are all idle (suffixed with the database's kind), which
+// shows what each one holds.
+const (
+	fanOutSubscribersEnv = "KLAXON_FANOUT_SUBSCRIBERS"
+	fanOutHeapProfileEnv = "KLAXON_FANOUT_HEAPPROFILE"
+)
+
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatalf("heap profile: %v", err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatalf("heap profile: %v", err)
+	}
+}
+
+// ensureOpenFiles raises this process's limit on open files to at least
+// n, as far as the hard limit allows; the child inherits it. Go raises
+// the soft limit to the hard one at start, so this only fails with a
+// word of advice when the hard limit itself is too low.
+func ensureOpenFiles(n uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("read the open-files limit: %w", err)
+	}
+	if lim.Cur >= n {
+		return nil
+	}
+	if lim.Max < n {
+		return fmt.Errorf("the open-files hard limit is %d and the benchmark needs %d; raise it (ulimit -Hn, or LimitNOFILE for a service) and run again", lim.Max, n)
+	}
+	lim.Cur = n
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("raise the open-files limit to %d: %w", n, err)
+	}
+	return nil
 }
 
 // fanOutClientEnv carries a fanOutClients, as JSON, to the child process.
@@ -65,6 +125,8 @@ type fanOutClients struct {
 
 // The child's report, one line each, on its standard output:
 //
+//	subscribed                     every subscriber has connected and
+//	                               subscribed
 //	live                           every subscriber has received an event
 //	got <subject>\t<unixnano>,…    every subscriber has received the event
 //	                               about subject, at these times
@@ -74,8 +136,9 @@ type fanOutClients struct {
 // delivering. Anything else is the test framework's, kept to explain a
 // failure.
 const (
-	reportLive = "live"
-	reportGot  = "got "
+	reportSubscribed = "subscribed"
+	reportLive       = "live"
+	reportGot        = "got "
 )
 
 func benchmarkFanOut(b *testing.B, d *db.DB, subscribers int) {
@@ -123,6 +186,7 @@ func benchmarkFanOut(b *testing.B, d *db.DB, subscribers int) {
 	var mu sync.Mutex
 	pending := map[string]*delivery{}
 	live := make(chan struct{})
+	subscribed := make(chan struct{})
 	var lost atomic.Int64
 	var said strings.Builder // the child's other output
 	go func() {
@@ -131,7 +195,11 @@ func benchmarkFanOut(b *testing.B, d *db.DB, subscribers int) {
 		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			if line == reportLive {
+			switch line {
+			case reportSubscribed:
+				close(subscribed)
+				continue
+			case reportLive:
 				close(live)
 				continue
 			}
@@ -167,8 +235,14 @@ func benchmarkFanOut(b *testing.B, d *db.DB, subscribers int) {
 	}()
 
 	// Nothing tells when a subscription has registered: post until every
-	// subscriber has seen an event.
-	warm := time.NewTicker(100 * time.Millisecond)
+	// subscriber has seen an event. Posting while they connect would
+	// have each webhook delivered to thousands for nothing.
+	select {
+	case <-subscribed:
+	case <-exited:
+		b.Fatalf("the subscribers' process exited: %s%s", said.String(), stderr.String())
+	}
+	warm := time.NewTicker(time.Second)
 	defer warm.Stop()
 warmUp:
 	for {
@@ -183,6 +257,9 @@ warmUp:
 	}
 	time.Sleep(500 * time.Millisecond) // let the warm-up events drain
 	after := liveMemory()
+	if path := os.Getenv(fanOutHeapProfileEnv); path != "" {
+		writeHeapProfile(b, path+"-"+string(d.Kind))
+	}
 	perSubscriber := float64(after.heap+after.stack-before.heap-before.stack) / float64(subscribers)
 	goroutines := float64(runtime.NumGoroutine()-g0) / float64(subscribers)
 	b.Logf("per subscriber: heap %d B (live objects %d B), stacks %d B, goroutines %.2f",
@@ -251,13 +328,19 @@ func liveMemory() memory {
 
 type cpuSeconds struct{ total, gc float64 }
 
-// serverCPU is the CPU time this process has used, as the Go runtime
-// estimates it, and the garbage collector's share.
+// serverCPU is the CPU time this process has used, user and system, as
+// the OS counts it, and the garbage collector's share as the Go runtime
+// estimates it. The runtime's own total is brought up to date only by a
+// collection, so over a run with few it reads low, or zero.
 func serverCPU() cpuSeconds {
-	s := []metrics.Sample{{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
 	metrics.Read(s)
-	return cpuSeconds{total: s[0].Value.Float64() - s[1].Value.Float64(), gc: s[2].Value.Float64()}
+	return cpuSeconds{total: seconds(ru.Utime) + seconds(ru.Stime), gc: s[0].Value.Float64()}
 }
+
+func seconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
 
 // TestFanOutClientProcess is the subscribers' side of
 // BenchmarkWebhookToSubscribers, run in a process of its own. It connects
@@ -295,58 +378,94 @@ func TestFanOutClientProcess(t *testing.T) {
 		"query": `subscription { alertEvents(filter: {types: [OPENED]}) { alert { subject } } }`,
 	}})
 	dialer := websocket.Dialer{Subprotocols: []string{protoTransportWS}, ReadBufferSize: 2048, WriteBufferSize: 512, HandshakeTimeout: 10 * time.Second}
-	conns := make([]*websocket.Conn, 0, cfg.Count)
 	var seen atomic.Int64
 	var arrivalsMu sync.Mutex
 	arrivals := map[string][]int64{}
 	var readers sync.WaitGroup
-	for i := range cfg.Count {
+	listen := func(conn *websocket.Conn) {
+		defer readers.Done()
+		readFanOut(conn, func(subject []byte, at int64, first bool) {
+			if first && seen.Add(1) == int64(cfg.Count) {
+				reports <- reportLive
+			}
+			arrivalsMu.Lock()
+			times := append(arrivals[string(subject)], at)
+			arrivals[string(subject)] = times
+			if len(times) == cfg.Count {
+				delete(arrivals, string(subject))
+			}
+			arrivalsMu.Unlock()
+			if len(times) == cfg.Count {
+				line := make([]byte, 0, len(reportGot)+len(subject)+20*len(times))
+				line = append(append(append(line, reportGot...), subject...), '\t')
+				for i, t := range times {
+					if i > 0 {
+						line = append(line, ',')
+					}
+					line = strconv.AppendInt(line, t, 10)
+				}
+				reports <- string(line)
+			}
+		})
+	}
+	connect := func(i int) (*websocket.Conn, error) {
 		conn, _, err := dialer.Dial(cfg.URL, nil)
 		if err != nil {
-			t.Fatalf("subscriber %d: dial: %v", i, err)
+			return nil, fmt.Errorf("subscriber %d: dial: %w", i, err)
 		}
-		conns = append(conns, conn)
 		if err := conn.WriteMessage(websocket.TextMessage, init); err != nil {
-			t.Fatalf("subscriber %d: connection_init: %v", i, err)
+			conn.Close()
+			return nil, fmt.Errorf("subscriber %d: connection_init: %w", i, err)
 		}
 		if _, ack, err := conn.ReadMessage(); err != nil || !bytes.Contains(ack, []byte(`"connection_ack"`)) {
-			t.Fatalf("subscriber %d: connection_init: %v %s", i, err, ack)
+			conn.Close()
+			return nil, fmt.Errorf("subscriber %d: connection_init: %v %s", i, err, ack)
 		}
 		if err := conn.WriteMessage(websocket.TextMessage, sub); err != nil {
-			t.Fatalf("subscriber %d: subscribe: %v", i, err)
+			conn.Close()
+			return nil, fmt.Errorf("subscriber %d: subscribe: %w", i, err)
 		}
-		readers.Add(1)
+		return conn, nil
+	}
+
+	// A few dial at once: one at a time, 10,000 round trips of
+	// connection_init take longer than the benchmark itself.
+	const dialers = 8
+	conns := make([]*websocket.Conn, cfg.Count)
+	errs := make([]error, dialers)
+	var next atomic.Int64
+	var dialing sync.WaitGroup
+	for d := range dialers {
+		dialing.Add(1)
 		go func() {
-			defer readers.Done()
-			readFanOut(conn, func(subject []byte, at int64, first bool) {
-				if first && seen.Add(1) == int64(cfg.Count) {
-					reports <- reportLive
+			defer dialing.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= cfg.Count || errs[d] != nil {
+					return
 				}
-				arrivalsMu.Lock()
-				times := append(arrivals[string(subject)], at)
-				arrivals[string(subject)] = times
-				if len(times) == cfg.Count {
-					delete(arrivals, string(subject))
+				conn, err := connect(i)
+				if err != nil {
+					errs[d] = err
+					return
 				}
-				arrivalsMu.Unlock()
-				if len(times) == cfg.Count {
-					line := make([]byte, 0, len(reportGot)+len(subject)+20*len(times))
-					line = append(append(append(line, reportGot...), subject...), '\t')
-					for i, t := range times {
-						if i > 0 {
-							line = append(line, ',')
-						}
-						line = strconv.AppendInt(line, t, 10)
-					}
-					reports <- string(line)
-				}
-			})
+				conns[i] = conn
+				readers.Add(1)
+				go listen(conn)
+			}
 		}()
 	}
+	dialing.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	reports <- reportSubscribed
 
 	io.Copy(io.Discard, os.Stdin)
 	for _, conn := range conns {
-		conn.Close()
+		if conn != nil {
+			conn.Close()
+		}
 	}
 	readers.Wait()
 	close(reports)

@@ -34,9 +34,13 @@ const (
 func (s *Server) newUpgrader() websocket.Upgrader {
 	return websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		// Every socket holds its read buffer for life, and clients send
-		// only small messages; a larger one is read in several fills.
-		ReadBufferSize:  256,
+		// None: gorilla reads through the small buffered reader that
+		// idleHijacker hands it, and must, since the read loop asks that
+		// reader whether bytes wait (TestWebsocketMessagesSentTogetherAreAllRead
+		// fails otherwise). Every socket holds its read buffer for life,
+		// and clients send only small messages; a larger one is read in
+		// several fills.
+		ReadBufferSize:  0,
 		WriteBufferSize: 1024,
 		// Idle subscribers share write buffers instead of holding one each.
 		WriteBufferPool: &sync.Pool{},
@@ -56,6 +60,9 @@ type gorillaConn struct {
 	// pinging is set while a keep-alive message is queued or being
 	// written.
 	pinging atomic.Bool
+	// idle, when set, lets the read loop wait for a message with a small
+	// stack (see wsidle.go).
+	idle *idleWait
 }
 
 func newGorillaConn(conn *websocket.Conn) *gorillaConn {
@@ -67,6 +74,7 @@ func newGorillaConn(conn *websocket.Conn) *gorillaConn {
 func (c *gorillaConn) Close() error { return c.conn.Close() }
 
 func (c *gorillaConn) nextReader() (int, io.Reader, error) {
+	c.idle.wait()
 	mt, r, err := c.conn.NextReader()
 	if err == nil {
 		c.read.Store(time.Now().UnixNano())
@@ -311,13 +319,15 @@ func (s *Server) websocketHandoff(next http.Handler) http.Handler {
 			writeError(w, http.StatusBadRequest, "unsupported websocket subprotocol; this server speaks "+strings.Join(upgrader.Subprotocols, " and ")+", or graphql-ws when none is named")
 			return
 		}
-		conn, err := upgrader.Upgrade(w, r, nil)
+		hj := &idleHijacker{ResponseWriter: w}
+		conn, err := upgrader.Upgrade(hj, r, nil)
 		if err != nil {
 			// The upgrader has answered the client already.
 			s.log.InfoContext(r.Context(), "refused websocket", "err", err, "origin", r.Header.Get("Origin"))
 			return
 		}
 		gconn := newGorillaConn(conn)
+		gconn.idle = newIdleWait(hj)
 		if !s.sockets.add(gconn) {
 			gconn.closeWith(websocket.CloseGoingAway, "server stopping")
 			return

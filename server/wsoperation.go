@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -16,6 +17,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/events"
 	"github.com/klaxonhq/klaxon/resolvers"
 )
 
@@ -73,6 +75,11 @@ func (c *wsConnection) startOperation(id string, payload json.RawMessage, receiv
 		return true
 	}
 	params.ReadTime = graphql.TraceTiming{Start: received, End: graphql.Now()}
+	// A subscription keeps its query text for life, and a frontend's
+	// many subscribers send the same few: they share one copy, kept while
+	// some operation holds its handle.
+	op.query = unique.Make(params.Query)
+	params.Query = op.query.Value()
 	rc, errs := c.exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
@@ -91,6 +98,11 @@ func (c *wsConnection) startOperation(id string, payload json.RawMessage, receiv
 		return true
 	}
 	notice := &resolvers.StreamNotice{Sent: op.ready}
+	if key, ok := shareKey(rc); ok {
+		op.share = c.srv.shares.join(key)
+		op.notice = notice
+		notice.SentFrom = op.readyFrom
+	}
 	responses, ctx := c.exec.DispatchOperation(resolvers.WithStreamNotice(ctx, notice), rc)
 	if !notice.Taken() {
 		// The resolver failed (the response carries why) or made a
@@ -150,6 +162,9 @@ type wsOperation struct {
 	// stream may have sent values before that.
 	ctx       context.Context
 	responses graphql.ResponseHandler
+	// done is ctx.Done(), found once rather than through ctx's values
+	// for every event.
+	done <-chan struct{}
 	// pending counts the values, and the close, that the stream has put
 	// in its channel and no response has taken yet: that many calls of
 	// responses return without blocking.
@@ -160,6 +175,17 @@ type wsOperation struct {
 	// sendFn is sendPending, taken as a func value once: taking a method
 	// value allocates, and the fan-out queues one send per value.
 	sendFn func()
+
+	// query holds the shared copy of the operation's text.
+	query unique.Handle[string]
+
+	// share, when set, is the group of subscriptions this one shares its
+	// results with (see wsshare.go); from then holds the event of each
+	// pending value, nil for those that are not an event's, in order.
+	share  *shareGroup
+	notice *resolvers.StreamNotice
+	from   []*events.Event
+	left   atomic.Bool
 }
 
 func (o *wsOperation) nextType() string {
@@ -169,11 +195,24 @@ func (o *wsOperation) nextType() string {
 	return "next"
 }
 
+// readyFrom is ready for a subscription that shares its results: it
+// notes which event the value is.
+func (o *wsOperation) readyFrom(ev *events.Event) {
+	o.mu.Lock()
+	o.pending++
+	o.from = append(o.from, ev)
+	start := o.claimSend()
+	o.mu.Unlock()
+	if start {
+		o.conn.srv.sends.push(o.sendFn)
+	}
+}
+
 // listen starts delivering a subscription's responses as its stream
 // reports them.
 func (o *wsOperation) listen(ctx context.Context, responses graphql.ResponseHandler) {
 	o.mu.Lock()
-	o.ctx, o.responses = ctx, responses
+	o.ctx, o.done, o.responses = ctx, ctx.Done(), responses
 	start := o.claimSend()
 	o.mu.Unlock()
 	if start {

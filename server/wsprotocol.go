@@ -22,9 +22,10 @@ import (
 // It is ours rather than gqlgen's because of what an idle subscriber
 // costs: gqlgen's transport keeps, per socket, a goroutine that reads, one
 // per operation that waits on its channel and one that waits for the
-// socket's end. Here a socket has one goroutine, its read loop, and an
-// operation none while it waits: its stream (resolvers.StreamNotice) says
-// when a value is ready, and only then does a goroutine run to send it.
+// socket's end. Here a socket has one goroutine, its read loop, waiting
+// with a small stack, and an operation none while it waits: its stream
+// (resolvers.StreamNotice) says when a value is ready, and only then does
+// a goroutine run to send it.
 type websocketTransport struct{ s *Server }
 
 var _ graphql.Transport = websocketTransport{}
@@ -46,18 +47,9 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 		ctx:    r.Context(),
 	}
 	sess.taken = true
-	go func() {
-		defer sess.end()
-		// Nothing recovers a panic on this goroutine but this: it would
-		// take the whole server down with one socket.
-		defer func() {
-			if v := recover(); v != nil {
-				t.s.log.Error("panic in websocket read loop", "panic", v)
-				c.conn.WriteClose(closeInternalError, "internal error")
-			}
-		}()
-		c.run()
-	}()
+	c.conn.conn.SetReadLimit(wsReadLimit)
+	c.conn.conn.SetReadDeadline(time.Now().Add(t.s.cfg.WebsocketInitTimeout))
+	go c.run()
 }
 
 // Close codes of graphql-transport-ws; the legacy protocol has none of its
@@ -96,6 +88,9 @@ type wsConnection struct {
 	ctx context.Context
 	// ending is set once the read loop has ended.
 	ending atomic.Bool
+	// acknowledged is set once connection_init is accepted. Only the
+	// goroutine reading the socket touches it.
+	acknowledged bool
 
 	mu sync.Mutex
 	// ops are the running operations, rarely more than a few: a slice
@@ -103,83 +98,114 @@ type wsConnection struct {
 	ops []*wsOperation
 }
 
+// run waits for the client's next message, then serves the socket.
+// While it waits its stack is a few small frames (see wsidle.go), which
+// the collector shrinks; serving grows it again, so serve leaves the
+// next wait to a fresh goroutine instead of coming back here.
 func (c *wsConnection) run() {
-	defer c.endOperations()
-	defer c.sess.stop()
-	c.conn.conn.SetReadLimit(wsReadLimit)
-	c.conn.conn.SetReadDeadline(time.Now().Add(c.srv.cfg.WebsocketInitTimeout))
-	acknowledged := false
-	for {
-		m, err := c.next()
-		switch {
-		case errors.Is(err, errBadMessage):
-			c.refuse(closeBadRequest, "invalid message: "+err.Error())
-			return
-		case isTimeout(err) && !acknowledged:
-			c.refuse(closeInitTimeout, "Connection initialisation timeout")
-			return
-		case err != nil:
-			return
+	c.conn.idle.wait()
+	c.serve()
+}
+
+// serve reads and handles messages until the socket ends, or until
+// nothing is left to read without waiting, when it starts run on a
+// goroutine of its own and returns.
+func (c *wsConnection) serve() {
+	ended := true
+	defer func() {
+		// Nothing recovers a panic on this goroutine but this: it would
+		// take the whole server down with one socket.
+		if v := recover(); v != nil {
+			c.srv.log.Error("panic in websocket read loop", "panic", v)
+			c.conn.WriteClose(closeInternalError, "internal error")
 		}
-		received := graphql.Now()
-		switch m.Type {
-		case "connection_init":
-			if acknowledged {
-				c.refuse(closeTooManyInitialise, "Too many initialisation requests")
-				return
-			}
-			ctx, err := c.srv.websocketInit(c.ctx, m.Payload)
-			if errors.Is(err, errInitUnavailable) {
-				c.refuse(closeTryAgainLater, err.Error())
-				return
-			}
-			if err != nil {
-				c.refuse(closeForbidden, err.Error())
-				return
-			}
-			c.ctx = ctx
-			acknowledged = true
-			c.conn.conn.SetReadDeadline(time.Time{})
-			c.conn.writeMessage("connection_ack", "", nil)
-			if c.legacy {
-				c.conn.writeMessage("ka", "", nil)
-			}
-			// Pings only after the ack, which clients expect first.
-			c.sess.keep.add(c.conn)
-			c.srv.tokenChecks.add(c.sess)
-		case "subscribe", "start":
-			if (m.Type == "start") != c.legacy {
-				c.refuse(closeBadRequest, "unexpected message "+m.Type)
-				return
-			}
-			if !acknowledged {
-				c.refuse(closeUnauthorized, "Unauthorized")
-				return
-			}
-			if m.ID == "" {
-				c.refuse(closeBadRequest, m.Type+" without an id")
-				return
-			}
-			if !c.startOperation(m.ID, m.Payload, received) {
-				c.refuse(closeSubscriberExists, fmt.Sprintf("Subscriber for %s already exists", m.ID))
-				return
-			}
-		case "complete", "stop":
-			c.stopOperation(m.ID)
-		case "ping":
-			if !c.legacy {
-				c.conn.writeMessage("pong", "", m.Payload)
-			}
-		case "pong":
-			// Reading it was the proof of life the keep-alive looks for.
-		case "connection_terminate":
-			c.conn.closeWith(closeNormal, "terminated")
-			return
-		default:
-			c.refuse(closeBadRequest, "unexpected message "+m.Type)
+		if ended {
+			c.sess.stop()
+			c.endOperations()
+			c.sess.end()
+		}
+	}()
+	// run waited for bytes, so there is a message to read first.
+	for c.handle(c.next()) {
+		if c.conn.idle.mustWait() {
+			ended = false
+			go c.run()
 			return
 		}
 	}
+}
+
+// handle acts on the client's message; false ends the socket.
+func (c *wsConnection) handle(m wsClientMessage, err error) bool {
+	switch {
+	case errors.Is(err, errBadMessage):
+		c.refuse(closeBadRequest, "invalid message: "+err.Error())
+		return false
+	case isTimeout(err) && !c.acknowledged:
+		c.refuse(closeInitTimeout, "Connection initialisation timeout")
+		return false
+	case err != nil:
+		return false
+	}
+	received := graphql.Now()
+	switch m.Type {
+	case "connection_init":
+		if c.acknowledged {
+			c.refuse(closeTooManyInitialise, "Too many initialisation requests")
+			return false
+		}
+		ctx, err := c.srv.websocketInit(c.ctx, m.Payload)
+		if errors.Is(err, errInitUnavailable) {
+			c.refuse(closeTryAgainLater, err.Error())
+			return false
+		}
+		if err != nil {
+			c.refuse(closeForbidden, err.Error())
+			return false
+		}
+		c.ctx = ctx
+		c.acknowledged = true
+		c.conn.conn.SetReadDeadline(time.Time{})
+		c.conn.writeMessage("connection_ack", "", nil)
+		if c.legacy {
+			c.conn.writeMessage("ka", "", nil)
+		}
+		// Pings only after the ack, which clients expect first.
+		c.sess.keep.add(c.conn)
+		c.srv.tokenChecks.add(c.sess)
+	case "subscribe", "start":
+		if (m.Type == "start") != c.legacy {
+			c.refuse(closeBadRequest, "unexpected message "+m.Type)
+			return false
+		}
+		if !c.acknowledged {
+			c.refuse(closeUnauthorized, "Unauthorized")
+			return false
+		}
+		if m.ID == "" {
+			c.refuse(closeBadRequest, m.Type+" without an id")
+			return false
+		}
+		if !c.startOperation(m.ID, m.Payload, received) {
+			c.refuse(closeSubscriberExists, fmt.Sprintf("Subscriber for %s already exists", m.ID))
+			return false
+		}
+	case "complete", "stop":
+		c.stopOperation(m.ID)
+	case "ping":
+		if !c.legacy {
+			c.conn.writeMessage("pong", "", m.Payload)
+		}
+	case "pong":
+		// Reading it was the proof of life the keep-alive looks for.
+	case "connection_terminate":
+		c.conn.closeWith(closeNormal, "terminated")
+		return false
+	default:
+		c.refuse(closeBadRequest, "unexpected message "+m.Type)
+		return false
+	}
+	return true
 }
 
 const (

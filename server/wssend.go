@@ -6,6 +6,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/klaxonhq/klaxon/events"
 )
 
 // claimSend reports whether the caller must queue a send: values wait,
@@ -29,14 +31,61 @@ func (o *wsOperation) sendPending() {
 			return
 		}
 		o.pending--
+		var from *events.Event
+		if len(o.from) > 0 {
+			from = o.from[0]
+			n := copy(o.from, o.from[1:])
+			o.from[n] = nil
+			o.from = o.from[:n]
+		}
 		o.mu.Unlock()
-		resp := o.responses(o.ctx)
+		var resp *graphql.Response
+		if from != nil && o.share != nil {
+			res, mine := o.share.result(from)
+			if !mine {
+				// Another subscription of the same operation is executing
+				// this event, or has.
+				<-res.done
+				if res.payload != nil && !o.ended() {
+					o.notice.Skip()
+					o.sendPayload(res.payload)
+					continue
+				}
+				resp = o.responses(o.ctx)
+			} else {
+				resp = o.executeFor(res)
+				if resp != nil && res.payload != nil {
+					o.sendPayload(res.payload)
+					continue
+				}
+			}
+		} else {
+			resp = o.responses(o.ctx)
+		}
 		if resp == nil {
 			o.finish()
 			return
 		}
 		o.send(resp)
 	}
+}
+
+// ended reports whether the operation's context has ended.
+func (o *wsOperation) ended() bool {
+	select {
+	case <-o.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// executeFor executes the next value for every subscription of the
+// operation, and settles res however that ends: on a panic too, since
+// the others wait for it.
+func (o *wsOperation) executeFor(res *sharedResult) (resp *graphql.Response) {
+	defer func() { o.share.settle(res, resp) }()
+	return o.responses(o.ctx)
 }
 
 // drainAll sends every response of an operation whose responses may
@@ -77,6 +126,16 @@ func (o *wsOperation) send(resp *graphql.Response) {
 	}
 }
 
+// sendPayload sends a result encoded already.
+func (o *wsOperation) sendPayload(payload []byte) {
+	if o.stopped.Load() {
+		return
+	}
+	if err := o.conn.conn.writeMessage(o.nextType(), o.id, payload); err != nil {
+		o.conn.conn.Close()
+	}
+}
+
 // fail ends the operation with errors that came before any result.
 func (o *wsOperation) fail(errs gqlerror.List) {
 	payload, err := json.Marshal(errs)
@@ -112,5 +171,8 @@ func (o *wsOperation) end() {
 	c.mu.Unlock()
 	if o.cancel != nil {
 		o.cancel()
+	}
+	if o.share != nil && o.left.CompareAndSwap(false, true) {
+		c.srv.shares.leave(o.share)
 	}
 }
