@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -128,9 +129,17 @@ func (s *Service) loadPlan(ctx context.Context, tx bun.Tx, alert *db.Alert, poli
 // escalate runs one step of an alert's policy: it queues a notification
 // job per user and notification rule, records what it did on the
 // timeline, and queues the next step, all in one transaction.
+//
+// A notification due at once is not left for the next poll to claim: its
+// job is queued already held by this worker, prepared in the step's
+// transaction, and sent as soon as that commits. The job row is still
+// what makes it safe: if this worker dies before recording the outcome,
+// the job runs again once its lease ends, as any other.
 func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateArgs) error {
 	defer s.bus.Kick()
-	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	var immediate []*outgoing
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		immediate = nil
 		if err := s.finishJob(ctx, tx, job); err != nil {
 			return err
 		}
@@ -169,9 +178,11 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 			return err
 		}
 		for _, userID := range users {
-			if err := s.queueNotifications(ctx, tx, alert, userID, args, now, timeline); err != nil {
+			out, err := s.queueNotifications(ctx, tx, alert, userID, args, now, timeline)
+			if err != nil {
 				return err
 			}
+			immediate = append(immediate, out...)
 		}
 		next := escalateArgs{Step: args.Step + 1, Round: args.Round, Cycle: args.Cycle, PolicyID: args.PolicyID}
 		if next.Step == len(p.steps) {
@@ -183,6 +194,48 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 		runAt := now.Add(time.Duration(step.DelayMinutes) * time.Minute)
 		return enqueue(ctx, tx, jobEscalate, alert.ID, runAt, escalateKey(alert.ID, next), next, now)
 	})
+	if err != nil {
+		return err
+	}
+	return s.sendImmediate(ctx, immediate)
+}
+
+// sendImmediate sends the notifications a step prepared in its own
+// transaction, each as the notify job would have (see runJobLogged).
+// A failure is the notification's own: its job goes back on the queue,
+// and the step, already committed, is not repeated. Only the database
+// going away is the caller's to handle.
+func (s *Service) sendImmediate(ctx context.Context, outs []*outgoing) error {
+	for i, out := range outs {
+		err := db.Classify(s.sendPrepared(ctx, out))
+		switch {
+		case err == nil, errors.Is(err, errLostLease):
+		case errors.Is(err, errSentUnrecorded):
+			// Kept with its outcome; the others were never claimed by a
+			// poll, so they are handed back as stranded.
+			s.strand(jobsOf(outs[i+1:]))
+			return err
+		case errors.Is(err, db.ErrUnavailable):
+			s.strand(jobsOf(outs[i:]))
+			return err
+		default:
+			job := out.primary.job
+			s.log.ErrorContext(ctx, "engine job failed", "job", job.ID, "kind", job.Kind, "alert", job.AlertID, "err", err)
+			s.releaseAfterError(ctx, job, err)
+		}
+	}
+	return nil
+}
+
+// jobsOf lists the jobs whose messages outs are, bundled ones included.
+func jobsOf(outs []*outgoing) []*db.AlertJob {
+	var jobs []*db.AlertJob
+	for _, out := range outs {
+		for _, p := range out.parts() {
+			jobs = append(jobs, p.job)
+		}
+	}
+	return jobs
 }
 
 // resolveTargets turns a step's targets into user ids at now, in a stable
@@ -284,31 +337,56 @@ func (s *Service) recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert
 }
 
 // queueNotifications queues one notification job per notification rule of
-// the user, each after its rule's delay.
-func (s *Service) queueNotifications(ctx context.Context, tx bun.Tx, alert *db.Alert, userID int, step escalateArgs, now time.Time, timeline *timelineWriter) error {
+// the user, each after its rule's delay. A job due at once is queued held
+// by this worker and prepared here; its message is returned, to be sent
+// once tx commits.
+func (s *Service) queueNotifications(ctx context.Context, tx bun.Tx, alert *db.Alert, userID int, step escalateArgs, now time.Time, timeline *timelineWriter) ([]*outgoing, error) {
 	rules, err := s.config.Contacts.RulesToQueue(ctx, tx, userID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(rules) == 0 {
-		return timeline.add(ctx, db.LogNotification, fmt.Sprintf("User %d has no notification rules; nobody was notified for them", userID))
+		return nil, timeline.add(ctx, db.LogNotification, fmt.Sprintf("User %d has no notification rules; nobody was notified for them", userID))
 	}
+	var immediate []*outgoing
 	for _, rule := range rules {
 		args := notifyArgs{UserID: userID, ContactMethodID: rule.ContactMethodID, Step: step.Step, Round: step.Round, Cycle: step.Cycle}
 		runAt := now.Add(time.Duration(rule.DelayMinutes) * time.Minute)
 		job := &db.AlertJob{Kind: jobNotify, AlertID: alert.ID, RunAt: runAt, DedupKey: notifyKey(alert.ID, args), CreatedAt: now, ContactMethodID: &rule.ContactMethodID}
+		// A rate-limited channel's job is left to the poll: the first
+		// message to a number takes along every other job due for it by
+		// then (see notify), and a burst sent one step at a time would
+		// reach the phone as one message and then a second.
+		inline := rule.DelayMinutes == 0 && s.rateLimits[rule.Type] == 0
+		if inline {
+			// As claimDueJobs would leave it: held, one attempt.
+			until := now.Add(s.jobLease)
+			job.LockedBy, job.LockedUntil, job.Attempts = s.workerID, &until, 1
+		}
 		if err := insertJob(ctx, tx, job, args); err != nil {
-			return err
+			return nil, err
 		}
 		when := "now"
 		if rule.DelayMinutes > 0 {
 			when = fmt.Sprintf("in %d min if still unacknowledged", rule.DelayMinutes)
 		}
 		if err := timeline.add(ctx, db.LogNotification, fmt.Sprintf("Notification queued for %s by %s, %s", rule.Email, rule.Type, when)); err != nil {
-			return err
+			return nil, err
+		}
+		if !inline || job.ID == 0 {
+			// Later, or already queued (job.ID is set only by an insert):
+			// a poll claims it when due.
+			continue
+		}
+		out, err := s.prepareNotify(ctx, tx, job, args)
+		if err != nil {
+			return nil, err
+		}
+		if out != nil {
+			immediate = append(immediate, out)
 		}
 	}
-	return nil
+	return immediate, nil
 }
 
 // timelineWriter appends entries to one alert's timeline inside a

@@ -59,6 +59,12 @@ func (s *Service) notify(ctx context.Context, job *db.AlertJob, args notifyArgs)
 	if err != nil || out == nil {
 		return err
 	}
+	return s.sendPrepared(ctx, out)
+}
+
+// sendPrepared sends a message prepareNotify recorded as being sent (and
+// committed), and records its outcome.
+func (s *Service) sendPrepared(ctx context.Context, out *outgoing) error {
 	// From here the message may be out: neither the send nor its record
 	// is cut short when the engine stops its other jobs.
 	ctx = context.WithoutCancel(ctx)
@@ -68,7 +74,7 @@ func (s *Service) notify(ctx context.Context, job *db.AlertJob, args notifyArgs)
 	cancel()
 
 	d := &unrecorded{out: out, providerID: providerID, sendErr: sendErr}
-	err = db.Classify(s.record(ctx, d))
+	err := db.Classify(s.record(ctx, d))
 	if errors.Is(err, db.ErrUnavailable) {
 		// The message is out: left to its lease, the job would run again
 		// and send it again. Its outcome is kept instead, and recorded by
@@ -117,24 +123,31 @@ func (d *unrecorded) jobID() int {
 // prepareNotify decides what the job sends, if anything, and records the
 // attempt. A nil outgoing means the job was finished or put off.
 func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob, args notifyArgs) (*outgoing, error) {
-	// Jobs for one contact method take turns from here to the commit, so
-	// two of them cannot both find the method outside its rate limit.
-	if err := s.config.Contacts.LockContactMethod(ctx, tx, args.ContactMethodID); err != nil {
-		return nil, err
+	method, err := s.config.Contacts.ContactMethodByID(ctx, tx, args.ContactMethodID)
+	if err == nil && s.rateLimits[method.Type] > 0 {
+		// Jobs for one rate-limited contact method take turns from here to
+		// the commit, so two of them cannot both find the method outside
+		// its limit. A method without a limit has nothing to check, and a
+		// storm to one webhook must not queue every send behind one lock.
+		if err := s.config.Contacts.LockContactMethod(ctx, tx, args.ContactMethodID); err != nil {
+			return nil, err
+		}
+		// Read again under the lock, to see a change committed meanwhile
+		// (the method disabled, say).
+		method, err = s.config.Contacts.ContactMethodByID(ctx, tx, args.ContactMethodID)
 	}
-	held, err := tx.NewSelect().Model((*db.AlertJob)(nil)).Where("id = ? AND locked_by = ?", job.ID, job.LockedBy).Count(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("check job %d: %w", job.ID, err)
+	held, herr := tx.NewSelect().Model((*db.AlertJob)(nil)).Where("id = ? AND locked_by = ?", job.ID, job.LockedBy).Count(ctx)
+	if herr != nil {
+		return nil, fmt.Errorf("check job %d: %w", job.ID, herr)
 	}
 	if held == 0 {
 		// Another job of this contact method took it into its message.
 		return nil, errLostLease
 	}
-	alert, err := alertByID(ctx, tx, job.AlertID)
-	if err != nil {
-		return nil, err
+	alert, aerr := alertByID(ctx, tx, job.AlertID)
+	if aerr != nil {
+		return nil, aerr
 	}
-	method, err := s.config.Contacts.ContactMethodByID(ctx, tx, args.ContactMethodID)
 	if errors.Is(err, db.ErrNotFound) || (err == nil && method.Disabled) || alert.Status != db.AlertOpen {
 		return nil, s.finishJob(ctx, tx, job)
 	}
