@@ -378,7 +378,7 @@ func (s *Service) queueNotifications(ctx context.Context, tx bun.Tx, alert *db.A
 			// a poll claims it when due.
 			continue
 		}
-		out, err := s.prepareNotify(ctx, tx, job, args)
+		out, err := s.prepareNotify(ctx, tx, job, args, alert)
 		if err != nil {
 			return nil, err
 		}

@@ -53,7 +53,7 @@ func (s *Service) notify(ctx context.Context, job *db.AlertJob, args notifyArgs)
 	var out *outgoing
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		out, err = s.prepareNotify(ctx, tx, job, args)
+		out, err = s.prepareNotify(ctx, tx, job, args, nil)
 		return err
 	})
 	if err != nil || out == nil {
@@ -74,7 +74,7 @@ func (s *Service) sendPrepared(ctx context.Context, out *outgoing) error {
 	cancel()
 
 	d := &unrecorded{out: out, providerID: providerID, sendErr: sendErr}
-	err := db.Classify(s.record(ctx, d))
+	err := db.Classify(s.recordTogether(ctx, d))
 	if errors.Is(err, db.ErrUnavailable) {
 		// The message is out: left to its lease, the job would run again
 		// and send it again. Its outcome is kept instead, and recorded by
@@ -105,11 +105,16 @@ type unrecorded struct {
 
 func (s *Service) record(ctx context.Context, d *unrecorded) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if d.recordTx != nil {
-			return d.recordTx(ctx, tx)
-		}
-		return s.recordDelivery(ctx, tx, d.out, d.providerID, d.sendErr)
+		return s.recordIn(ctx, tx, d)
 	})
+}
+
+// recordIn records d's outcome in tx.
+func (s *Service) recordIn(ctx context.Context, tx bun.Tx, d *unrecorded) error {
+	if d.recordTx != nil {
+		return d.recordTx(ctx, tx)
+	}
+	return s.recordDelivery(ctx, tx, d.out, d.providerID, d.sendErr)
 }
 
 // jobID is the job whose send d is.
@@ -121,8 +126,10 @@ func (d *unrecorded) jobID() int {
 }
 
 // prepareNotify decides what the job sends, if anything, and records the
-// attempt. A nil outgoing means the job was finished or put off.
-func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob, args notifyArgs) (*outgoing, error) {
+// attempt. A nil outgoing means the job was finished or put off. A job
+// queued in tx itself comes with its alert, as tx read it: no other job
+// can have taken it, and the alert need not be read again.
+func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob, args notifyArgs, alert *db.Alert) (*outgoing, error) {
 	method, err := s.config.Contacts.ContactMethodByID(ctx, tx, args.ContactMethodID)
 	if err == nil && s.rateLimits[method.Type] > 0 {
 		// Jobs for one rate-limited contact method take turns from here to
@@ -136,17 +143,19 @@ func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob
 		// (the method disabled, say).
 		method, err = s.config.Contacts.ContactMethodByID(ctx, tx, args.ContactMethodID)
 	}
-	held, herr := tx.NewSelect().Model((*db.AlertJob)(nil)).Where("id = ? AND locked_by = ?", job.ID, job.LockedBy).Count(ctx)
-	if herr != nil {
-		return nil, fmt.Errorf("check job %d: %w", job.ID, herr)
-	}
-	if held == 0 {
-		// Another job of this contact method took it into its message.
-		return nil, errLostLease
-	}
-	alert, aerr := alertByID(ctx, tx, job.AlertID)
-	if aerr != nil {
-		return nil, aerr
+	if alert == nil {
+		held, herr := tx.NewSelect().Model((*db.AlertJob)(nil)).Where("id = ? AND locked_by = ?", job.ID, job.LockedBy).Count(ctx)
+		if herr != nil {
+			return nil, fmt.Errorf("check job %d: %w", job.ID, herr)
+		}
+		if held == 0 {
+			// Another job of this contact method took it into its message.
+			return nil, errLostLease
+		}
+		var aerr error
+		if alert, aerr = alertByID(ctx, tx, job.AlertID); aerr != nil {
+			return nil, aerr
+		}
 	}
 	if errors.Is(err, db.ErrNotFound) || (err == nil && method.Disabled) || alert.Status != db.AlertOpen {
 		return nil, s.finishJob(ctx, tx, job)

@@ -32,7 +32,9 @@ type Service struct {
 	jobLease time.Duration
 	routes   routeCache
 	commits  *groupCommit
-	sqlite   sqliteIngest
+	// records gathers the outcomes of sends to record together.
+	records recordGroup
+	sqlite  sqliteIngest
 	// webhookLimits holds each rate-limited integration's allowance.
 	webhookLimits webhookLimiter
 	// config reads the configuration other packages keep.
