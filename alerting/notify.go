@@ -143,7 +143,8 @@ func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob
 		// (the method disabled, say).
 		method, err = s.config.Contacts.ContactMethodByID(ctx, tx, args.ContactMethodID)
 	}
-	if alert == nil {
+	queuedHere := alert != nil
+	if !queuedHere {
 		held, herr := tx.NewSelect().Model((*db.AlertJob)(nil)).Where("id = ? AND locked_by = ?", job.ID, job.LockedBy).Count(ctx)
 		if herr != nil {
 			return nil, fmt.Errorf("check job %d: %w", job.ID, herr)
@@ -228,18 +229,17 @@ func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob
 			return nil, err
 		}
 	}
-	note, err := loadAttempt(ctx, tx, alert.ID, args, method, key, now)
-	if err != nil {
+	var note *db.Notification
+	if queuedHere {
+		// A job queued in this transaction has made no attempt yet.
+		note = newAttempt(alert.ID, args, method, key, now)
+	} else if note, err = loadAttempt(ctx, tx, alert.ID, args, method, key, now); err != nil {
 		return nil, err
 	}
 	if err := recordAttempt(ctx, tx, note, now); err != nil {
 		return nil, err
 	}
-	ackURL, err := s.issueActionLink(ctx, tx, alert.ID, user.ID, db.LinkAcknowledge, now)
-	if err != nil {
-		return nil, err
-	}
-	closeURL, err := s.issueActionLink(ctx, tx, alert.ID, user.ID, db.LinkClose, now)
+	ackURL, closeURL, err := s.issueActionLinks(ctx, tx, alert.ID, user.ID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -342,15 +342,20 @@ func loadAttempt(ctx context.Context, tx bun.Tx, alertID int, args notifyArgs, m
 	err := tx.NewSelect().Model(note).Where("dedup_key = ?", key).Scan(ctx)
 	switch {
 	case errors.Is(db.Classify(err), db.ErrNotFound):
-		return &db.Notification{
-			AlertID: alertID, UserID: &args.UserID, ContactMethodID: &method.ID, Channel: method.Type,
-			Destination: method.Value, Status: db.NotificationSending, Step: args.Step, Round: args.Round,
-			DedupKey: key, CreatedAt: now,
-		}, nil
+		return newAttempt(alertID, args, method, key, now), nil
 	case err != nil:
 		return nil, fmt.Errorf("load notification %s: %w", key, err)
 	}
 	return note, nil
+}
+
+// newAttempt is the notification row of a job's first attempt.
+func newAttempt(alertID int, args notifyArgs, method *db.ContactMethod, key string, now time.Time) *db.Notification {
+	return &db.Notification{
+		AlertID: alertID, UserID: &args.UserID, ContactMethodID: &method.ID, Channel: method.Type,
+		Destination: method.Value, Status: db.NotificationSending, Step: args.Step, Round: args.Round,
+		DedupKey: key, CreatedAt: now,
+	}
 }
 
 // recordAttempt stores note as being sent now, one more attempt.
