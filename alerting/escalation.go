@@ -140,59 +140,67 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 	var immediate []*outgoing
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		immediate = nil
-		if err := s.finishJob(ctx, tx, job); err != nil {
-			return err
-		}
-		now := s.clock()
-		alert, err := alertByID(ctx, tx, job.AlertID)
-		if err != nil {
-			return err
-		}
-		if alert.Status != db.AlertOpen {
-			return nil
-		}
-		p, err := s.loadPlan(ctx, tx, alert, args.PolicyID)
-		if err != nil {
-			return err
-		}
-		timeline := &timelineWriter{tx: tx, alertID: alert.ID, at: now}
-		if args.Step >= len(p.steps) {
-			return timeline.add(ctx, db.LogPolicyDone, fmt.Sprintf("Escalation policy %q has no step %d; paging stopped", p.name, args.Step+1))
-		}
-		step := p.steps[args.Step]
-		if err := timeline.add(ctx, db.LogEscalated, fmt.Sprintf("Escalated to step %d of %d (round %d of %d) of policy %q",
-			args.Step+1, len(p.steps), args.Round+1, p.repeat+1, p.name)); err != nil {
-			return err
-		}
-		// The first step is the alert's first page, which workflows
-		// follow as OPENED: only a later step is an escalation to them.
-		record := s.alertChanged
-		if args.Step == 0 && args.Round == 0 {
-			record = events.AlertChanged
-		}
-		if err := record(ctx, tx, string(db.LogEscalated), alert.ID, eventIntegration(alert), now); err != nil {
-			return err
-		}
-		users, err := s.resolveTargets(ctx, tx, alert, step.Targets, now, timeline)
-		if err != nil {
-			return err
-		}
-		for _, userID := range users {
-			out, err := s.queueNotifications(ctx, tx, alert, userID, args, now, timeline)
+		// The step's timeline entries go in together, as one statement.
+		timeline := &timelineWriter{tx: tx, buffered: true}
+		err := func() error {
+			if err := s.finishJob(ctx, tx, job); err != nil {
+				return err
+			}
+			now := s.clock()
+			alert, err := alertByID(ctx, tx, job.AlertID)
 			if err != nil {
 				return err
 			}
-			immediate = append(immediate, out...)
-		}
-		next := escalateArgs{Step: args.Step + 1, Round: args.Round, Cycle: args.Cycle, PolicyID: args.PolicyID}
-		if next.Step == len(p.steps) {
-			if args.Round >= p.repeat {
-				return timeline.add(ctx, db.LogPolicyDone, fmt.Sprintf("Escalation policy %q finished", p.name))
+			if alert.Status != db.AlertOpen {
+				return nil
 			}
-			next = escalateArgs{Step: 0, Round: args.Round + 1, Cycle: args.Cycle, PolicyID: args.PolicyID}
+			p, err := s.loadPlan(ctx, tx, alert, args.PolicyID)
+			if err != nil {
+				return err
+			}
+			timeline.alertID, timeline.at = alert.ID, now
+			if args.Step >= len(p.steps) {
+				return timeline.add(ctx, db.LogPolicyDone, fmt.Sprintf("Escalation policy %q has no step %d; paging stopped", p.name, args.Step+1))
+			}
+			step := p.steps[args.Step]
+			if err := timeline.add(ctx, db.LogEscalated, fmt.Sprintf("Escalated to step %d of %d (round %d of %d) of policy %q",
+				args.Step+1, len(p.steps), args.Round+1, p.repeat+1, p.name)); err != nil {
+				return err
+			}
+			// The first step is the alert's first page, which workflows
+			// follow as OPENED: only a later step is an escalation to them.
+			record := s.alertChanged
+			if args.Step == 0 && args.Round == 0 {
+				record = events.AlertChanged
+			}
+			if err := record(ctx, tx, string(db.LogEscalated), alert.ID, eventIntegration(alert), now); err != nil {
+				return err
+			}
+			users, err := s.resolveTargets(ctx, tx, alert, step.Targets, now, timeline)
+			if err != nil {
+				return err
+			}
+			for _, userID := range users {
+				out, err := s.queueNotifications(ctx, tx, alert, userID, args, now, timeline)
+				if err != nil {
+					return err
+				}
+				immediate = append(immediate, out...)
+			}
+			next := escalateArgs{Step: args.Step + 1, Round: args.Round, Cycle: args.Cycle, PolicyID: args.PolicyID}
+			if next.Step == len(p.steps) {
+				if args.Round >= p.repeat {
+					return timeline.add(ctx, db.LogPolicyDone, fmt.Sprintf("Escalation policy %q finished", p.name))
+				}
+				next = escalateArgs{Step: 0, Round: args.Round + 1, Cycle: args.Cycle, PolicyID: args.PolicyID}
+			}
+			runAt := now.Add(time.Duration(step.DelayMinutes) * time.Minute)
+			return enqueue(ctx, tx, jobEscalate, alert.ID, runAt, escalateKey(alert.ID, next), next, now)
+		}()
+		if err != nil {
+			return err
 		}
-		runAt := now.Add(time.Duration(step.DelayMinutes) * time.Minute)
-		return enqueue(ctx, tx, jobEscalate, alert.ID, runAt, escalateKey(alert.ID, next), next, now)
+		return timeline.flush(ctx)
 	})
 	if err != nil {
 		return err
@@ -378,6 +386,11 @@ func (s *Service) queueNotifications(ctx context.Context, tx bun.Tx, alert *db.A
 			// a poll claims it when due.
 			continue
 		}
+		// What the notification itself records comes after the step's
+		// entries.
+		if err := timeline.flush(ctx); err != nil {
+			return nil, err
+		}
 		out, err := s.prepareNotify(ctx, tx, job, args, alert)
 		if err != nil {
 			return nil, err
@@ -395,12 +408,32 @@ type timelineWriter struct {
 	tx      bun.Tx
 	alertID int
 	at      time.Time
+	// buffered keeps entries back until flush, which stores them in one
+	// statement; the caller flushes before it commits.
+	buffered bool
+	pending  []*db.AlertLog
 }
 
 func (w *timelineWriter) add(ctx context.Context, typ db.AlertLogType, message string) error {
 	entry := &db.AlertLog{AlertID: w.alertID, At: w.at, Type: typ, Message: message}
+	if w.buffered {
+		w.pending = append(w.pending, entry)
+		return nil
+	}
 	if _, err := w.tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 		return fmt.Errorf("store timeline entry: %w", err)
 	}
+	return nil
+}
+
+// flush stores the entries kept back, in the order they were added.
+func (w *timelineWriter) flush(ctx context.Context) error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	if _, err := w.tx.NewInsert().Model(&w.pending).Exec(ctx); err != nil {
+		return fmt.Errorf("store timeline entries: %w", err)
+	}
+	w.pending = nil
 	return nil
 }
