@@ -214,8 +214,9 @@ func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 	// A job often queues another that is due at once, so an empty claim
 	// ends the run only once the jobs under way have finished and a claim
 	// after them finds nothing either; the bound keeps one call from
-	// running forever on a pathological policy.
-	drained := false
+	// running forever on a pathological policy. drained says no job is
+	// under way, so that an idle poll is one claim.
+	drained := true
 	for range 1000 {
 		if ctx.Err() != nil || away.Load() {
 			break
@@ -233,7 +234,6 @@ func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 			drained = true
 			continue
 		}
-		drained = false
 		for i, job := range jobs {
 			if ctx.Err() != nil || away.Load() {
 				keep(jobs[i:]...)
@@ -248,6 +248,7 @@ func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
 			// number then goes out as one message (see notify).
 			busy.Wait()
 		}
+		drained = len(jobs) < jobBatch
 	}
 	close(work)
 	workers.Wait()
