@@ -29,21 +29,26 @@ var (
 	ErrActionLinkExpired = errors.New("this link has expired")
 )
 
-// issueActionLink stores a new single-use link for userID to act on
-// alertID and returns its URL. The token is 256 random bits; only its
-// hash is stored, so the link cannot be forged or read back from the
-// database.
-func (s *Service) issueActionLink(ctx context.Context, tx bun.Tx, alertID, userID int, action db.LinkAction, now time.Time) (string, error) {
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", fmt.Errorf("generate action link: %w", err)
+// issueActionLinks stores new single-use links for userID to acknowledge
+// and to close alertID, in one statement, and returns their URLs. Each
+// token is 256 random bits; only its hash is stored, so a link cannot be
+// forged or read back from the database.
+func (s *Service) issueActionLinks(ctx context.Context, tx bun.Tx, alertID, userID int, now time.Time) (ackURL, closeURL string, err error) {
+	var urls [2]string
+	links := make([]*db.ActionLink, 0, 2)
+	for i, action := range []db.LinkAction{db.LinkAcknowledge, db.LinkClose} {
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return "", "", fmt.Errorf("generate action link: %w", err)
+		}
+		token := base64.RawURLEncoding.EncodeToString(raw)
+		links = append(links, &db.ActionLink{TokenHash: hashToken(token), AlertID: alertID, UserID: userID, Action: action, ExpiresAt: now.Add(ActionLinkTTL), CreatedAt: now})
+		urls[i] = s.publicURL + "/actions/" + token
 	}
-	token := base64.RawURLEncoding.EncodeToString(raw)
-	link := &db.ActionLink{TokenHash: hashToken(token), AlertID: alertID, UserID: userID, Action: action, ExpiresAt: now.Add(ActionLinkTTL), CreatedAt: now}
-	if _, err := tx.NewInsert().Model(link).Exec(ctx); err != nil {
-		return "", fmt.Errorf("store action link: %w", err)
+	if _, err := tx.NewInsert().Model(&links).Exec(ctx); err != nil {
+		return "", "", fmt.Errorf("store action links: %w", err)
 	}
-	return s.publicURL + "/actions/" + token, nil
+	return urls[0], urls[1], nil
 }
 
 func hashToken(token string) string {

@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -128,61 +129,121 @@ func (s *Service) loadPlan(ctx context.Context, tx bun.Tx, alert *db.Alert, poli
 // escalate runs one step of an alert's policy: it queues a notification
 // job per user and notification rule, records what it did on the
 // timeline, and queues the next step, all in one transaction.
+//
+// A notification due at once is not left for the next poll to claim: its
+// job is queued already held by this worker, prepared in the step's
+// transaction, and sent as soon as that commits. The job row is still
+// what makes it safe: if this worker dies before recording the outcome,
+// the job runs again once its lease ends, as any other.
 func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateArgs) error {
 	defer s.bus.Kick()
-	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if err := s.finishJob(ctx, tx, job); err != nil {
-			return err
-		}
-		now := s.clock()
-		alert, err := alertByID(ctx, tx, job.AlertID)
-		if err != nil {
-			return err
-		}
-		if alert.Status != db.AlertOpen {
-			return nil
-		}
-		p, err := s.loadPlan(ctx, tx, alert, args.PolicyID)
-		if err != nil {
-			return err
-		}
-		timeline := &timelineWriter{tx: tx, alertID: alert.ID, at: now}
-		if args.Step >= len(p.steps) {
-			return timeline.add(ctx, db.LogPolicyDone, fmt.Sprintf("Escalation policy %q has no step %d; paging stopped", p.name, args.Step+1))
-		}
-		step := p.steps[args.Step]
-		if err := timeline.add(ctx, db.LogEscalated, fmt.Sprintf("Escalated to step %d of %d (round %d of %d) of policy %q",
-			args.Step+1, len(p.steps), args.Round+1, p.repeat+1, p.name)); err != nil {
-			return err
-		}
-		// The first step is the alert's first page, which workflows
-		// follow as OPENED: only a later step is an escalation to them.
-		record := s.alertChanged
-		if args.Step == 0 && args.Round == 0 {
-			record = events.AlertChanged
-		}
-		if err := record(ctx, tx, string(db.LogEscalated), alert.ID, eventIntegration(alert), now); err != nil {
-			return err
-		}
-		users, err := s.resolveTargets(ctx, tx, alert, step.Targets, now, timeline)
-		if err != nil {
-			return err
-		}
-		for _, userID := range users {
-			if err := s.queueNotifications(ctx, tx, alert, userID, args, now, timeline); err != nil {
+	var immediate []*outgoing
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		immediate = nil
+		// The step's timeline entries go in together, as one statement.
+		timeline := &timelineWriter{tx: tx, buffered: true}
+		err := func() error {
+			if err := s.finishJob(ctx, tx, job); err != nil {
 				return err
 			}
-		}
-		next := escalateArgs{Step: args.Step + 1, Round: args.Round, Cycle: args.Cycle, PolicyID: args.PolicyID}
-		if next.Step == len(p.steps) {
-			if args.Round >= p.repeat {
-				return timeline.add(ctx, db.LogPolicyDone, fmt.Sprintf("Escalation policy %q finished", p.name))
+			now := s.clock()
+			alert, err := alertByID(ctx, tx, job.AlertID)
+			if err != nil {
+				return err
 			}
-			next = escalateArgs{Step: 0, Round: args.Round + 1, Cycle: args.Cycle, PolicyID: args.PolicyID}
+			if alert.Status != db.AlertOpen {
+				return nil
+			}
+			p, err := s.loadPlan(ctx, tx, alert, args.PolicyID)
+			if err != nil {
+				return err
+			}
+			timeline.alertID, timeline.at = alert.ID, now
+			if args.Step >= len(p.steps) {
+				return timeline.add(ctx, db.LogPolicyDone, fmt.Sprintf("Escalation policy %q has no step %d; paging stopped", p.name, args.Step+1))
+			}
+			step := p.steps[args.Step]
+			if err := timeline.add(ctx, db.LogEscalated, fmt.Sprintf("Escalated to step %d of %d (round %d of %d) of policy %q",
+				args.Step+1, len(p.steps), args.Round+1, p.repeat+1, p.name)); err != nil {
+				return err
+			}
+			// The first step is the alert's first page, which workflows
+			// follow as OPENED: only a later step is an escalation to them.
+			record := s.alertChanged
+			if args.Step == 0 && args.Round == 0 {
+				record = events.AlertChanged
+			}
+			if err := record(ctx, tx, string(db.LogEscalated), alert.ID, eventIntegration(alert), now); err != nil {
+				return err
+			}
+			users, err := s.resolveTargets(ctx, tx, alert, step.Targets, now, timeline)
+			if err != nil {
+				return err
+			}
+			for _, userID := range users {
+				out, err := s.queueNotifications(ctx, tx, alert, userID, args, now, timeline)
+				if err != nil {
+					return err
+				}
+				immediate = append(immediate, out...)
+			}
+			next := escalateArgs{Step: args.Step + 1, Round: args.Round, Cycle: args.Cycle, PolicyID: args.PolicyID}
+			if next.Step == len(p.steps) {
+				if args.Round >= p.repeat {
+					return timeline.add(ctx, db.LogPolicyDone, fmt.Sprintf("Escalation policy %q finished", p.name))
+				}
+				next = escalateArgs{Step: 0, Round: args.Round + 1, Cycle: args.Cycle, PolicyID: args.PolicyID}
+			}
+			runAt := now.Add(time.Duration(step.DelayMinutes) * time.Minute)
+			return enqueue(ctx, tx, jobEscalate, alert.ID, runAt, escalateKey(alert.ID, next), next, now)
+		}()
+		if err != nil {
+			return err
 		}
-		runAt := now.Add(time.Duration(step.DelayMinutes) * time.Minute)
-		return enqueue(ctx, tx, jobEscalate, alert.ID, runAt, escalateKey(alert.ID, next), next, now)
+		return timeline.flush(ctx)
 	})
+	if err != nil {
+		return err
+	}
+	return s.sendImmediate(ctx, immediate)
+}
+
+// sendImmediate sends the notifications a step prepared in its own
+// transaction, each as the notify job would have (see runJobLogged).
+// A failure is the notification's own: its job goes back on the queue,
+// and the step, already committed, is not repeated. Only the database
+// going away is the caller's to handle.
+func (s *Service) sendImmediate(ctx context.Context, outs []*outgoing) error {
+	for i, out := range outs {
+		err := db.Classify(s.sendPrepared(ctx, out))
+		switch {
+		case err == nil, errors.Is(err, errLostLease):
+		case errors.Is(err, errSentUnrecorded):
+			// Kept with its outcome; the others were never claimed by a
+			// poll, so they are handed back as stranded.
+			s.strand(jobsOf(outs[i+1:]))
+			return err
+		case errors.Is(err, db.ErrUnavailable):
+			s.strand(jobsOf(outs[i:]))
+			return err
+		default:
+			job := out.primary.job
+			s.log.ErrorContext(ctx, "engine job failed", "job", job.ID, "kind", job.Kind, "alert", job.AlertID, "err", err)
+			s.releaseAfterError(ctx, job, err)
+		}
+	}
+	return nil
+}
+
+// jobsOf lists the jobs whose messages outs are, bundled ones included.
+func jobsOf(outs []*outgoing) []*db.AlertJob {
+	var jobs []*db.AlertJob
+	for _, out := range outs {
+		for _, p := range out.parts() {
+			jobs = append(jobs, p.job)
+		}
+	}
+	return jobs
 }
 
 // resolveTargets turns a step's targets into user ids at now, in a stable
@@ -284,31 +345,61 @@ func (s *Service) recipientUsers(ctx context.Context, tx bun.Tx, alert *db.Alert
 }
 
 // queueNotifications queues one notification job per notification rule of
-// the user, each after its rule's delay.
-func (s *Service) queueNotifications(ctx context.Context, tx bun.Tx, alert *db.Alert, userID int, step escalateArgs, now time.Time, timeline *timelineWriter) error {
+// the user, each after its rule's delay. A job due at once is queued held
+// by this worker and prepared here; its message is returned, to be sent
+// once tx commits.
+func (s *Service) queueNotifications(ctx context.Context, tx bun.Tx, alert *db.Alert, userID int, step escalateArgs, now time.Time, timeline *timelineWriter) ([]*outgoing, error) {
 	rules, err := s.config.Contacts.RulesToQueue(ctx, tx, userID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(rules) == 0 {
-		return timeline.add(ctx, db.LogNotification, fmt.Sprintf("User %d has no notification rules; nobody was notified for them", userID))
+		return nil, timeline.add(ctx, db.LogNotification, fmt.Sprintf("User %d has no notification rules; nobody was notified for them", userID))
 	}
+	var immediate []*outgoing
 	for _, rule := range rules {
 		args := notifyArgs{UserID: userID, ContactMethodID: rule.ContactMethodID, Step: step.Step, Round: step.Round, Cycle: step.Cycle}
 		runAt := now.Add(time.Duration(rule.DelayMinutes) * time.Minute)
 		job := &db.AlertJob{Kind: jobNotify, AlertID: alert.ID, RunAt: runAt, DedupKey: notifyKey(alert.ID, args), CreatedAt: now, ContactMethodID: &rule.ContactMethodID}
+		// A rate-limited channel's job is left to the poll: the first
+		// message to a number takes along every other job due for it by
+		// then (see notify), and a burst sent one step at a time would
+		// reach the phone as one message and then a second.
+		inline := rule.DelayMinutes == 0 && s.rateLimits[rule.Type] == 0
+		if inline {
+			// As claimDueJobs would leave it: held, one attempt.
+			until := now.Add(s.jobLease)
+			job.LockedBy, job.LockedUntil, job.Attempts = s.workerID, &until, 1
+		}
 		if err := insertJob(ctx, tx, job, args); err != nil {
-			return err
+			return nil, err
 		}
 		when := "now"
 		if rule.DelayMinutes > 0 {
 			when = fmt.Sprintf("in %d min if still unacknowledged", rule.DelayMinutes)
 		}
 		if err := timeline.add(ctx, db.LogNotification, fmt.Sprintf("Notification queued for %s by %s, %s", rule.Email, rule.Type, when)); err != nil {
-			return err
+			return nil, err
+		}
+		if !inline || job.ID == 0 {
+			// Later, or already queued (job.ID is set only by an insert):
+			// a poll claims it when due.
+			continue
+		}
+		// What the notification itself records comes after the step's
+		// entries.
+		if err := timeline.flush(ctx); err != nil {
+			return nil, err
+		}
+		out, err := s.prepareNotify(ctx, tx, job, args, alert)
+		if err != nil {
+			return nil, err
+		}
+		if out != nil {
+			immediate = append(immediate, out)
 		}
 	}
-	return nil
+	return immediate, nil
 }
 
 // timelineWriter appends entries to one alert's timeline inside a
@@ -317,12 +408,32 @@ type timelineWriter struct {
 	tx      bun.Tx
 	alertID int
 	at      time.Time
+	// buffered keeps entries back until flush, which stores them in one
+	// statement; the caller flushes before it commits.
+	buffered bool
+	pending  []*db.AlertLog
 }
 
 func (w *timelineWriter) add(ctx context.Context, typ db.AlertLogType, message string) error {
 	entry := &db.AlertLog{AlertID: w.alertID, At: w.at, Type: typ, Message: message}
+	if w.buffered {
+		w.pending = append(w.pending, entry)
+		return nil
+	}
 	if _, err := w.tx.NewInsert().Model(entry).Exec(ctx); err != nil {
 		return fmt.Errorf("store timeline entry: %w", err)
 	}
+	return nil
+}
+
+// flush stores the entries kept back, in the order they were added.
+func (w *timelineWriter) flush(ctx context.Context) error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	if _, err := w.tx.NewInsert().Model(&w.pending).Exec(ctx); err != nil {
+		return fmt.Errorf("store timeline entries: %w", err)
+	}
+	w.pending = nil
 	return nil
 }

@@ -158,77 +158,109 @@ func (s *Service) releaseJob(ctx context.Context, tx bun.Tx, job *db.AlertJob, r
 // holds but could not run are handed back by the first call that finds
 // the database again.
 func (s *Service) RunDueJobs(ctx context.Context) (int, error) {
-	total := 0
 	runCtx := context.WithoutCancel(ctx)
 	if err := s.handBackStranded(runCtx); err != nil {
 		return 0, err
 	}
-	// A job often queues another that is due at once (a step's immediate
-	// notifications), so keep going until nothing due is left; the bound
-	// keeps one call from running forever on a pathological policy.
+	var away atomic.Bool
+	// The first job to find the database away stops the others where
+	// they wait for it, before they have changed anything: on SQLite
+	// each would otherwise hold the one connection for a busy timeout,
+	// ahead of the webhooks.
+	jobCtx, stopJobs := context.WithCancelCause(runCtx)
+	defer stopJobs(nil)
+	var ran atomic.Int64
+	var mu sync.Mutex
+	var unstarted []*db.AlertJob
+	keep := func(jobs ...*db.AlertJob) {
+		mu.Lock()
+		unstarted = append(unstarted, jobs...)
+		mu.Unlock()
+	}
+	// Due jobs run side by side on jobWorkers workers: a burst of alerts
+	// must not queue its steps behind each other's commits and sends.
+	// With a backlog (a full batch), the next batch is claimed as soon
+	// as the last job of this one has a worker, not once every job of it
+	// has finished: a few slow sends must not leave the other workers
+	// idle.
+	work := make(chan *db.AlertJob)
+	var busy sync.WaitGroup
+	var workers sync.WaitGroup
+	for range jobWorkers {
+		workers.Go(func() {
+			for job := range work {
+				if ctx.Err() != nil || away.Load() {
+					keep(job)
+					busy.Done()
+					continue
+				}
+				switch err := s.runJobLogged(jobCtx, job); {
+				case err == nil:
+					ran.Add(1)
+				case errors.Is(err, errSentUnrecorded):
+					// Kept with its outcome, which is recorded later.
+					away.Store(true)
+					stopJobs(db.ErrUnavailable)
+				case errors.Is(err, db.ErrUnavailable):
+					away.Store(true)
+					stopJobs(db.ErrUnavailable)
+					keep(job)
+				}
+				busy.Done()
+			}
+		})
+	}
+	var claimErr error
+	// A job often queues another that is due at once, so an empty claim
+	// ends the run only once the jobs under way have finished and a claim
+	// after them finds nothing either; the bound keeps one call from
+	// running forever on a pathological policy. drained says no job is
+	// under way, so that an idle poll is one claim.
+	drained := true
 	for range 1000 {
-		if ctx.Err() != nil {
-			return total, nil
+		if ctx.Err() != nil || away.Load() {
+			break
 		}
 		jobs, err := s.claimDueJobs(ctx, s.clock(), jobBatch)
-		if err != nil || len(jobs) == 0 {
-			return total, err
+		if err != nil {
+			claimErr = err
+			break
 		}
-		var away atomic.Bool
-		// The first job to find the database away stops the others of
-		// the batch where they wait for it, before they have changed
-		// anything: on SQLite each would otherwise hold the one
-		// connection for a busy timeout, ahead of the webhooks.
-		jobCtx, stopJobs := context.WithCancelCause(runCtx)
-		// Jobs of one batch run side by side: a burst of alerts must not
-		// queue its steps behind each other's commits and sends.
-		var wg sync.WaitGroup
-		var ran atomic.Int64
-		var mu sync.Mutex
-		var unstarted []*db.AlertJob
-		work := make(chan *db.AlertJob)
-		for range min(jobWorkers, len(jobs)) {
-			wg.Go(func() {
-				for job := range work {
-					if ctx.Err() != nil || away.Load() {
-						mu.Lock()
-						unstarted = append(unstarted, job)
-						mu.Unlock()
-						continue
-					}
-					switch err := s.runJobLogged(jobCtx, job); {
-					case err == nil:
-						ran.Add(1)
-					case errors.Is(err, errSentUnrecorded):
-						// Kept with its outcome, which is recorded later.
-						away.Store(true)
-						stopJobs(db.ErrUnavailable)
-					case errors.Is(err, db.ErrUnavailable):
-						away.Store(true)
-						stopJobs(db.ErrUnavailable)
-						mu.Lock()
-						unstarted = append(unstarted, job)
-						mu.Unlock()
-					}
-				}
-			})
+		if len(jobs) == 0 {
+			if drained {
+				break
+			}
+			busy.Wait()
+			drained = true
+			continue
 		}
-		for _, job := range jobs {
+		for i, job := range jobs {
+			if ctx.Err() != nil || away.Load() {
+				keep(jobs[i:]...)
+				break
+			}
+			busy.Add(1)
 			work <- job
 		}
-		close(work)
-		wg.Wait()
-		stopJobs(nil)
-		total += int(ran.Load())
-		if away.Load() {
-			s.strand(unstarted)
-			return total, fmt.Errorf("run due jobs: %w", db.ErrUnavailable)
+		if len(jobs) < jobBatch {
+			// Not a backlog: let the batch finish, so the next claim sees
+			// all it queued at once. A burst of notifications for one
+			// number then goes out as one message (see notify).
+			busy.Wait()
 		}
-		if err := s.handBack(runCtx, unstarted); err != nil {
-			return total, err
-		}
+		drained = len(jobs) < jobBatch
 	}
-	return total, nil
+	close(work)
+	workers.Wait()
+	total := int(ran.Load())
+	if away.Load() {
+		s.strand(unstarted)
+		return total, fmt.Errorf("run due jobs: %w", db.ErrUnavailable)
+	}
+	if err := s.handBack(runCtx, unstarted); err != nil {
+		return total, err
+	}
+	return total, claimErr
 }
 
 // handBack releases jobs taken but never started, as due as they were and

@@ -53,12 +53,18 @@ func (s *Service) notify(ctx context.Context, job *db.AlertJob, args notifyArgs)
 	var out *outgoing
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		out, err = s.prepareNotify(ctx, tx, job, args)
+		out, err = s.prepareNotify(ctx, tx, job, args, nil)
 		return err
 	})
 	if err != nil || out == nil {
 		return err
 	}
+	return s.sendPrepared(ctx, out)
+}
+
+// sendPrepared sends a message prepareNotify recorded as being sent (and
+// committed), and records its outcome.
+func (s *Service) sendPrepared(ctx context.Context, out *outgoing) error {
 	// From here the message may be out: neither the send nor its record
 	// is cut short when the engine stops its other jobs.
 	ctx = context.WithoutCancel(ctx)
@@ -68,7 +74,7 @@ func (s *Service) notify(ctx context.Context, job *db.AlertJob, args notifyArgs)
 	cancel()
 
 	d := &unrecorded{out: out, providerID: providerID, sendErr: sendErr}
-	err = db.Classify(s.record(ctx, d))
+	err := db.Classify(s.recordTogether(ctx, d))
 	if errors.Is(err, db.ErrUnavailable) {
 		// The message is out: left to its lease, the job would run again
 		// and send it again. Its outcome is kept instead, and recorded by
@@ -99,11 +105,16 @@ type unrecorded struct {
 
 func (s *Service) record(ctx context.Context, d *unrecorded) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if d.recordTx != nil {
-			return d.recordTx(ctx, tx)
-		}
-		return s.recordDelivery(ctx, tx, d.out, d.providerID, d.sendErr)
+		return s.recordIn(ctx, tx, d)
 	})
+}
+
+// recordIn records d's outcome in tx.
+func (s *Service) recordIn(ctx context.Context, tx bun.Tx, d *unrecorded) error {
+	if d.recordTx != nil {
+		return d.recordTx(ctx, tx)
+	}
+	return s.recordDelivery(ctx, tx, d.out, d.providerID, d.sendErr)
 }
 
 // jobID is the job whose send d is.
@@ -115,26 +126,38 @@ func (d *unrecorded) jobID() int {
 }
 
 // prepareNotify decides what the job sends, if anything, and records the
-// attempt. A nil outgoing means the job was finished or put off.
-func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob, args notifyArgs) (*outgoing, error) {
-	// Jobs for one contact method take turns from here to the commit, so
-	// two of them cannot both find the method outside its rate limit.
-	if err := s.config.Contacts.LockContactMethod(ctx, tx, args.ContactMethodID); err != nil {
-		return nil, err
-	}
-	held, err := tx.NewSelect().Model((*db.AlertJob)(nil)).Where("id = ? AND locked_by = ?", job.ID, job.LockedBy).Count(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("check job %d: %w", job.ID, err)
-	}
-	if held == 0 {
-		// Another job of this contact method took it into its message.
-		return nil, errLostLease
-	}
-	alert, err := alertByID(ctx, tx, job.AlertID)
-	if err != nil {
-		return nil, err
-	}
+// attempt. A nil outgoing means the job was finished or put off. A job
+// queued in tx itself comes with its alert, as tx read it: no other job
+// can have taken it, and the alert need not be read again.
+func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob, args notifyArgs, alert *db.Alert) (*outgoing, error) {
 	method, err := s.config.Contacts.ContactMethodByID(ctx, tx, args.ContactMethodID)
+	if err == nil && s.rateLimits[method.Type] > 0 {
+		// Jobs for one rate-limited contact method take turns from here to
+		// the commit, so two of them cannot both find the method outside
+		// its limit. A method without a limit has nothing to check, and a
+		// storm to one webhook must not queue every send behind one lock.
+		if err := s.config.Contacts.LockContactMethod(ctx, tx, args.ContactMethodID); err != nil {
+			return nil, err
+		}
+		// Read again under the lock, to see a change committed meanwhile
+		// (the method disabled, say).
+		method, err = s.config.Contacts.ContactMethodByID(ctx, tx, args.ContactMethodID)
+	}
+	queuedHere := alert != nil
+	if !queuedHere {
+		held, herr := tx.NewSelect().Model((*db.AlertJob)(nil)).Where("id = ? AND locked_by = ?", job.ID, job.LockedBy).Count(ctx)
+		if herr != nil {
+			return nil, fmt.Errorf("check job %d: %w", job.ID, herr)
+		}
+		if held == 0 {
+			// Another job of this contact method took it into its message.
+			return nil, errLostLease
+		}
+		var aerr error
+		if alert, aerr = alertByID(ctx, tx, job.AlertID); aerr != nil {
+			return nil, aerr
+		}
+	}
 	if errors.Is(err, db.ErrNotFound) || (err == nil && method.Disabled) || alert.Status != db.AlertOpen {
 		return nil, s.finishJob(ctx, tx, job)
 	}
@@ -206,18 +229,17 @@ func (s *Service) prepareNotify(ctx context.Context, tx bun.Tx, job *db.AlertJob
 			return nil, err
 		}
 	}
-	note, err := loadAttempt(ctx, tx, alert.ID, args, method, key, now)
-	if err != nil {
+	var note *db.Notification
+	if queuedHere {
+		// A job queued in this transaction has made no attempt yet.
+		note = newAttempt(alert.ID, args, method, key, now)
+	} else if note, err = loadAttempt(ctx, tx, alert.ID, args, method, key, now); err != nil {
 		return nil, err
 	}
 	if err := recordAttempt(ctx, tx, note, now); err != nil {
 		return nil, err
 	}
-	ackURL, err := s.issueActionLink(ctx, tx, alert.ID, user.ID, db.LinkAcknowledge, now)
-	if err != nil {
-		return nil, err
-	}
-	closeURL, err := s.issueActionLink(ctx, tx, alert.ID, user.ID, db.LinkClose, now)
+	ackURL, closeURL, err := s.issueActionLinks(ctx, tx, alert.ID, user.ID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -320,15 +342,20 @@ func loadAttempt(ctx context.Context, tx bun.Tx, alertID int, args notifyArgs, m
 	err := tx.NewSelect().Model(note).Where("dedup_key = ?", key).Scan(ctx)
 	switch {
 	case errors.Is(db.Classify(err), db.ErrNotFound):
-		return &db.Notification{
-			AlertID: alertID, UserID: &args.UserID, ContactMethodID: &method.ID, Channel: method.Type,
-			Destination: method.Value, Status: db.NotificationSending, Step: args.Step, Round: args.Round,
-			DedupKey: key, CreatedAt: now,
-		}, nil
+		return newAttempt(alertID, args, method, key, now), nil
 	case err != nil:
 		return nil, fmt.Errorf("load notification %s: %w", key, err)
 	}
 	return note, nil
+}
+
+// newAttempt is the notification row of a job's first attempt.
+func newAttempt(alertID int, args notifyArgs, method *db.ContactMethod, key string, now time.Time) *db.Notification {
+	return &db.Notification{
+		AlertID: alertID, UserID: &args.UserID, ContactMethodID: &method.ID, Channel: method.Type,
+		Destination: method.Value, Status: db.NotificationSending, Step: args.Step, Round: args.Round,
+		DedupKey: key, CreatedAt: now,
+	}
 }
 
 // recordAttempt stores note as being sent now, one more attempt.

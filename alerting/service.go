@@ -32,8 +32,10 @@ type Service struct {
 	jobLease time.Duration
 	routes   routeCache
 	// lanes commit ingest batches (see groupCommit).
-	lanes  []*groupCommit
-	sqlite sqliteIngest
+	lanes []*groupCommit
+	// records gathers the outcomes of sends to record together.
+	records recordGroup
+	sqlite  sqliteIngest
 	// webhookLimits holds each rate-limited integration's allowance.
 	webhookLimits webhookLimiter
 	// config reads the configuration other packages keep.

@@ -15,5 +15,18 @@ func outboundClient(guard *egress.Guard) *http.Client {
 	if guard == nil {
 		guard = egress.New(nil, nil)
 	}
-	return guard.Client(roundTripTimeout)
+	client := guard.Client(roundTripTimeout)
+	if t, ok := client.Transport.(*http.Transport); ok {
+		// The engine sends side by side, and in a storm mostly to the same
+		// few receivers: with net/http's default of two idle connections
+		// per host, most sends would open a new connection (and leave one
+		// in TIME_WAIT) instead of reusing one.
+		t.MaxIdleConnsPerHost = maxIdlePerHost
+	}
+	return client
 }
+
+// maxIdlePerHost is how many connections to one receiver are kept open
+// between sends: as many as the engine sends at once (alerting's job
+// workers).
+const maxIdlePerHost = 16
