@@ -249,8 +249,14 @@ func (p *pendingIngest) plan() ingestPlan {
 }
 
 // DefaultIngestLanes is how many ingest batches commit side by side on
-// PostgreSQL unless Options.IngestLanes says otherwise.
-const DefaultIngestLanes = 4
+// PostgreSQL unless Options.IngestLanes says otherwise. One: a lane's
+// batch grows while the last one commits, and lanes side by side pay
+// for smaller batches and for contending inside the database with cores
+// it does not have to spare. On two vCPUs shared with the database, four
+// lanes took 30% fewer messages a second than one (docs/PERFORMANCE.md);
+// a database with cores to spare is where more lanes, or more instances,
+// add.
+const DefaultIngestLanes = 1
 
 // newLanes makes the committing lanes for d (see groupCommit), and gives
 // the pool the batches are sent on a connection for each.

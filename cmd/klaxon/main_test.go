@@ -165,7 +165,7 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 		}
 	})
 	t.Run("ingest lanes", func(t *testing.T) {
-		if cfg.IngestLanes != 4 {
+		if cfg.IngestLanes != 1 {
 			t.Fatalf("default ingest lanes: %d", cfg.IngestLanes)
 		}
 		t.Setenv("KLAXON_INGEST_LANES", "8")
