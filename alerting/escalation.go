@@ -203,6 +203,14 @@ func (s *Service) escalate(ctx context.Context, job *db.AlertJob, args escalateA
 		return timeline.flush(ctx)
 	})
 	if err != nil {
+		if errors.Is(db.Classify(err), db.ErrUnavailable) && len(immediate) > 0 {
+			// The database went away at the commit, which may have gone
+			// through unseen: then the notifications' jobs exist, held by
+			// this worker, and would wait out their lease unsent. They are
+			// handed back once it is back; a job the commit never made is
+			// not found then, and nothing happens.
+			s.strand(jobsOf(immediate))
+		}
 		return err
 	}
 	return s.sendImmediate(ctx, immediate)

@@ -245,22 +245,25 @@ type Alert struct {
 	ID int `bun:"id,pk,autoincrement"`
 	// IntegrationID is the integration whose message opened the alert;
 	// nil for an alert opened by hand (see CreatedBy).
-	IntegrationID  *int        `bun:"integration_id"`
-	SourceID       string      `bun:"source_id"`
-	SourceName     string      `bun:"source_name"`
-	Subject        string      `bun:"subject"`
-	Severity       string      `bun:"severity"`
-	URL            string      `bun:"url"`
-	Details        string      `bun:"details"`
-	Status         AlertStatus `bun:"status"`
-	AppendCount    int         `bun:"append_count"`
-	OpenedAt       time.Time   `bun:"opened_at"`
-	LastSeenAt     time.Time   `bun:"last_seen_at"`
-	AcknowledgedAt *time.Time  `bun:"acknowledged_at"`
-	AcknowledgedBy *int        `bun:"acknowledged_by"`
-	AssignedTo     *int        `bun:"assigned_to"`
-	ClosedAt       *time.Time  `bun:"closed_at"`
-	ClosedBy       *int        `bun:"closed_by"`
+	IntegrationID *int `bun:"integration_id"`
+	// Integration, when set, is IntegrationID's integration, read once
+	// for a whole page of alerts rather than once for each.
+	Integration    *Integration `bun:"-"`
+	SourceID       string       `bun:"source_id"`
+	SourceName     string       `bun:"source_name"`
+	Subject        string       `bun:"subject"`
+	Severity       string       `bun:"severity"`
+	URL            string       `bun:"url"`
+	Details        string       `bun:"details"`
+	Status         AlertStatus  `bun:"status"`
+	AppendCount    int          `bun:"append_count"`
+	OpenedAt       time.Time    `bun:"opened_at"`
+	LastSeenAt     time.Time    `bun:"last_seen_at"`
+	AcknowledgedAt *time.Time   `bun:"acknowledged_at"`
+	AcknowledgedBy *int         `bun:"acknowledged_by"`
+	AssignedTo     *int         `bun:"assigned_to"`
+	ClosedAt       *time.Time   `bun:"closed_at"`
+	ClosedBy       *int         `bun:"closed_by"`
 	// EscalationPolicyID is the policy paging for this alert, fixed when it
 	// opens so later edits of the integration do not change a page in flight.
 	EscalationPolicyID *int `bun:"escalation_policy_id"`

@@ -87,6 +87,23 @@ func (s *Store) Integration(ctx context.Context, id int) (*db.Integration, error
 	return s.IntegrationByID(ctx, s.db, id)
 }
 
+// IntegrationsByID reads the integrations of ids, in one query, keyed by
+// id; ids not found are left out.
+func (s *Store) IntegrationsByID(ctx context.Context, ids []int) (map[int]*db.Integration, error) {
+	found := map[int]*db.Integration{}
+	if len(ids) == 0 {
+		return found, nil
+	}
+	var integs []*db.Integration
+	if err := s.db.NewSelect().Model(&integs).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load integrations %v: %w", ids, db.Classify(err))
+	}
+	for _, integ := range integs {
+		found[integ.ID] = integ
+	}
+	return found, nil
+}
+
 // IntegrationByID reads the integration through idb, so that alerting can
 // ask inside its own transaction.
 func (s *Store) IntegrationByID(ctx context.Context, idb bun.IDB, id int) (*db.Integration, error) {

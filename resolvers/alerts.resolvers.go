@@ -34,6 +34,9 @@ func (r *alertResolver) Integration(ctx context.Context, obj *db.Alert) (*db.Int
 	if obj.IntegrationID == nil {
 		return nil, nil
 	}
+	if obj.Integration != nil && obj.Integration.ID == *obj.IntegrationID {
+		return obj.Integration, nil
+	}
 	return r.IntegrationStore.Integration(ctx, *obj.IntegrationID)
 }
 
@@ -205,6 +208,9 @@ func (r *queryResolver) Alerts(ctx context.Context, filter *graph.AlertFilter, f
 	f.Teams = a.ReadScope(teamIDs)
 	alerts, total, more, err := r.Alerting.Alerts(ctx, f, p)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.attachIntegrations(ctx, alerts); err != nil {
 		return nil, err
 	}
 	lastID := 0
