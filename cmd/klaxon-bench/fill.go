@@ -112,6 +112,14 @@ func runFill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if d.Kind == db.Postgres {
+		// What autovacuum does after a bulk load, done now: measurements
+		// that start at once must not meet plans made without statistics,
+		// and autovacuum may be off or not have come round yet.
+		if _, err := d.ExecContext(ctx, "VACUUM ANALYZE"); err != nil {
+			return fmt.Errorf("analyze the filled database: %w", err)
+		}
+	}
 	fmt.Fprintf(stdout, "filled %s in %s: %d integrations, %d users, %d teams, %d inbound messages, %d alerts (%d not closed), %d timeline entries, %d notifications, %d events, %d audit entries\n",
 		d.Kind, time.Since(began).Round(time.Millisecond), counts.Integrations, counts.Users, counts.Teams, counts.Messages, counts.Alerts, counts.OpenAlerts,
 		counts.Timeline, counts.Notifications, counts.Events, counts.Audit)
