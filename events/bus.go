@@ -40,7 +40,7 @@ const (
 // gap tells the others as much.
 const signalGap = 5 * time.Millisecond
 
-// Bus relays and fans out events for one instance.
+// Bus reads and fans out events for one instance.
 type Bus struct {
 	db   *db.DB
 	log  *slog.Logger
@@ -113,7 +113,7 @@ func (b *Bus) wakeUp() {
 	}
 }
 
-// Run relays and delivers until ctx ends. Subscribers start receiving
+// Run reads and delivers until ctx ends. Subscribers start receiving
 // once it has begun.
 func (b *Bus) Run(ctx context.Context) error {
 	last, err := b.settled(ctx)
@@ -178,7 +178,7 @@ func (b *Bus) signaller(ctx context.Context) {
 	}
 }
 
-// report logs a pass's failures to relay and to deliver, and returns
+// report logs a pass's failures to drain and to deliver, and returns
 // whether the database was unavailable. While it is, every pass fails the
 // same way, on every poll and every kick: that is said once when it
 // begins and once when it ends. Subscribers meanwhile just wait, and get

@@ -18,7 +18,7 @@ const (
 	KindInbound Kind = "inbound"
 )
 
-// Event is one relayed event with the state it refers to, loaded once for
+// Event is one numbered event with the state it refers to, loaded once for
 // every subscriber.
 type Event struct {
 	bun.BaseModel `bun:"table:events"`

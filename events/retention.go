@@ -18,7 +18,7 @@ import (
 // overtakes a subscriber that is catching up, when it next reads the
 // database; it never silently skips what was pruned.
 //
-// The outbox needs no pruning: the relay empties it as it numbers events.
+// The outbox needs no pruning: the bus drains it as it numbers events.
 
 // Prune deletes at most limit of the oldest events recorded before before,
 // never the newest one, and returns how many it deleted. It stops at the
