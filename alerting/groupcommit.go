@@ -9,7 +9,6 @@ import (
 	"hash/fnv"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/uptrace/bun"
 
@@ -17,15 +16,9 @@ import (
 	"github.com/klaxonhq/klaxon/rules"
 )
 
-// Group commit: a commit waits for the disk (fsync) whatever it holds, so
-// messages arriving while one transaction commits are stored together in
-// the next. Nobody waits for a batch to fill: a lone message is committed
-// at once, and batches grow only when messages queue up anyway. Each
-// request is still answered only after the commit that holds its message.
-//
-// There is no background goroutine: the first request to find no commit
-// under way leads, commits everything queued, and hands the lead to
-// the oldest request still waiting.
+// Group commit: messages arriving while one transaction commits are
+// stored together in the next (see batcher). Each request is still
+// answered only after the commit that holds its message.
 
 // maxBatch bounds one transaction, keeping its locks and its latency for
 // the first message in it short.
@@ -42,10 +35,8 @@ type pendingIngest struct {
 	// hold is the maintenance window covering the integration when the
 	// message came, nil if none.
 	hold *suppression
-	// lead says whether the waiter must lead the next batch (true) or
-	// has been committed, with err (false).
-	lead chan bool
-	err  error
+	// err is the outcome of the commit that held the message.
+	err error
 	// watched says a workflow could follow the message's alert, which
 	// only the generic path queues (see workflowsMayFire).
 	watched bool
@@ -62,12 +53,7 @@ type pendingIngest struct {
 // (see laneKey), so that two lanes never write the same alert or group
 // row: neither waits for the other's row locks, nor do they deadlock,
 // and one source's messages are stored in the order they came.
-type groupCommit struct {
-	mu      sync.Mutex
-	pending []*pendingIngest
-	// committing is set while a leader commits a batch.
-	committing bool
-}
+type groupCommit = batcher[*pendingIngest]
 
 // store commits p's message and its effects, in a batch with whatever
 // else is waiting, and returns once that commit is done.
@@ -77,46 +63,11 @@ func (s *Service) store(ctx context.Context, p *pendingIngest) error {
 		g = s.lanes[p.laneKey()%uint64(len(s.lanes))]
 	}
 	p.original = *p.msg
-	p.lead = make(chan bool, 1)
-	g.mu.Lock()
-	if !g.committing {
-		g.committing = true
-		g.mu.Unlock()
-	} else {
-		g.pending = append(g.pending, p)
-		g.mu.Unlock()
-		// A waiter cannot give up early: it may be handed the lead, and
-		// its message is stored whether or not its caller still listens.
-		if !<-p.lead {
-			return p.err
-		}
-	}
-
-	g.mu.Lock()
-	n := min(len(g.pending), maxBatch-1)
-	batch := make([]*pendingIngest, 0, n+1)
-	batch = append(batch, p)
-	batch = append(batch, g.pending[:n]...)
-	g.pending = append(g.pending[:0:0], g.pending[n:]...)
-	g.mu.Unlock()
-
-	// The batch belongs to every request in it, so the leader's caller
-	// going away must not abort it.
-	s.commitBatch(context.WithoutCancel(ctx), batch)
-	for _, q := range batch[1:] {
-		q.lead <- false
-	}
-
-	g.mu.Lock()
-	if len(g.pending) > 0 {
-		next := g.pending[0]
-		g.pending = g.pending[1:]
-		g.mu.Unlock()
-		next.lead <- true
-	} else {
-		g.committing = false
-		g.mu.Unlock()
-	}
+	g.join(p, func(batch []*pendingIngest) {
+		// The batch belongs to every request in it, so the leader's
+		// caller going away must not abort it.
+		s.commitBatch(context.WithoutCancel(ctx), batch)
+	})
 	return p.err
 }
 
@@ -272,7 +223,7 @@ func newLanes(d *db.DB, n int) []*groupCommit {
 	}
 	lanes := make([]*groupCommit, n)
 	for i := range lanes {
-		lanes[i] = &groupCommit{}
+		lanes[i] = &groupCommit{max: maxBatch}
 	}
 	return lanes
 }

@@ -3,7 +3,6 @@ package alerting
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/uptrace/bun"
 
@@ -20,62 +19,21 @@ import (
 // maxRecordBatch bounds one transaction of outcomes.
 const maxRecordBatch = 64
 
-type recordGroup struct {
-	mu        sync.Mutex
-	pending   []*pendingRecord
-	recording bool
-}
+type recordGroup = batcher[*pendingRecord]
 
 type pendingRecord struct {
-	d *unrecorded
-	// lead says whether the waiter must lead the next batch (true) or
-	// has been recorded, with err (false).
-	lead chan bool
-	err  error
+	d   *unrecorded
+	err error
 }
 
 // recordTogether records d's outcome, in one transaction with the others
 // waiting, and returns once that is committed. Its error is what
 // s.record(ctx, d) would have returned.
 func (s *Service) recordTogether(ctx context.Context, d *unrecorded) error {
-	g := &s.records
-	p := &pendingRecord{d: d, lead: make(chan bool, 1)}
-	g.mu.Lock()
-	if !g.recording {
-		g.recording = true
-		g.mu.Unlock()
-	} else {
-		g.pending = append(g.pending, p)
-		g.mu.Unlock()
-		// A waiter cannot give up early: it may be handed the lead.
-		if !<-p.lead {
-			return p.err
-		}
-	}
-
-	g.mu.Lock()
-	n := min(len(g.pending), maxRecordBatch-1)
-	batch := make([]*pendingRecord, 0, n+1)
-	batch = append(batch, p)
-	batch = append(batch, g.pending[:n]...)
-	g.pending = append(g.pending[:0:0], g.pending[n:]...)
-	g.mu.Unlock()
-
-	s.recordBatch(context.WithoutCancel(ctx), batch)
-	for _, q := range batch[1:] {
-		q.lead <- false
-	}
-
-	g.mu.Lock()
-	if len(g.pending) > 0 {
-		next := g.pending[0]
-		g.pending = g.pending[1:]
-		g.mu.Unlock()
-		next.lead <- true
-	} else {
-		g.recording = false
-		g.mu.Unlock()
-	}
+	p := &pendingRecord{d: d}
+	s.records.join(p, func(batch []*pendingRecord) {
+		s.recordBatch(context.WithoutCancel(ctx), batch)
+	})
 	return p.err
 }
 

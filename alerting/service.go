@@ -34,7 +34,7 @@ type Service struct {
 	// lanes commit ingest batches (see groupCommit).
 	lanes []*groupCommit
 	// records gathers the outcomes of sends to record together.
-	records recordGroup
+	records *recordGroup
 	sqlite  sqliteIngest
 	// webhookLimits holds each rate-limited integration's allowance.
 	webhookLimits webhookLimiter
@@ -105,7 +105,7 @@ func NewService(o Options) *Service {
 	s := &Service{
 		db: o.DB, now: o.Now, log: o.Log, publicURL: strings.TrimRight(o.PublicURL, "/"), config: o.Config,
 		senders: o.Channels, rateLimits: maps.Clone(o.RateLimits), jobLease: o.JobLease, bus: o.Events,
-		workerID: randomID(), lanes: newLanes(o.DB, o.IngestLanes),
+		workerID: randomID(), lanes: newLanes(o.DB, o.IngestLanes), records: &recordGroup{max: maxRecordBatch},
 		replayMax: o.ReplayMaxMessages,
 	}
 	if s.now == nil {
