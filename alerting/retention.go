@@ -31,7 +31,8 @@ import (
 // kept for a finding that keeps coming back is one alert beyond the age,
 // not its whole history. A closed alert with a job of its own queued (a
 // workflow request still being retried) is kept too: a job is work, not
-// history, and ends on its own.
+// history, and ends on its own. So is one still within its integration's
+// regression window (regressionWindows).
 //
 // Every statement touches a bounded number of rows found through an index,
 // oldest first, so each commits quickly: on SQLite the one writer is free
@@ -129,13 +130,63 @@ func (s *Service) BodiesBacklog(ctx context.Context, before time.Time) (int64, e
 }
 
 // prunableAlerts is the condition on alerts (as a) for an alert closed
-// before ?0 that nothing kept depends on: no alert within its age (open,
-// or closed since ?0) has it as group leader or predecessor, and it has
-// no job queued.
-const prunableAlerts = `a.status = 'CLOSED' AND a.closed_at < ?0
-	AND NOT EXISTS (SELECT 1 FROM alerts m WHERE m.group_id = a.id AND (m.status <> 'CLOSED' OR m.closed_at >= ?0))
-	AND NOT EXISTS (SELECT 1 FROM alerts s WHERE s.previous_alert_id = a.id AND (s.status <> 'CLOSED' OR s.closed_at >= ?0))
+// before before that nothing kept depends on: no alert within its age
+// (open, or closed since before) has it as group leader or predecessor,
+// it has no job queued, and its integration's regression window (see
+// regressionWindows) has passed. Its arguments follow it in order.
+func prunableAlerts(before time.Time, windows []regressionWindow) (string, []any) {
+	cond := `a.status = 'CLOSED' AND a.closed_at < ?
+	AND NOT EXISTS (SELECT 1 FROM alerts m WHERE m.group_id = a.id AND (m.status <> 'CLOSED' OR m.closed_at >= ?))
+	AND NOT EXISTS (SELECT 1 FROM alerts s WHERE s.previous_alert_id = a.id AND (s.status <> 'CLOSED' OR s.closed_at >= ?))
 	AND NOT EXISTS (SELECT 1 FROM alert_jobs j WHERE j.alert_id = a.id)`
+	args := []any{before, before, before}
+	for _, w := range windows {
+		cond += `
+	AND NOT (a.integration_id IN (?) AND a.closed_at >= ?)`
+		args = append(args, bun.In(w.integrations), w.since)
+	}
+	return cond, args
+}
+
+// regressionWindow is the integrations whose regression window reaches
+// back to since, beyond the age of closed alerts.
+type regressionWindow struct {
+	since        time.Time
+	integrations []int
+}
+
+// regressionWindows finds the integrations whose regression window is
+// longer than the age that before stands for. Their closed alerts are
+// kept until the window passes whatever the age: a finding back within
+// its integration's window is a regression only while the alert it
+// follows is stored, so an age shorter than a window would silently
+// turn regressions into new findings. Integrations are few, and windows
+// fewer: one condition per distinct window.
+func (s *Service) regressionWindows(ctx context.Context, before time.Time) ([]regressionWindow, error) {
+	var rows []struct {
+		ID   int `bun:"id"`
+		Days int `bun:"regression_window_days"`
+	}
+	if err := s.db.NewSelect().Table("integrations").Column("id", "regression_window_days").
+		Where("regression_window_days > 0").OrderExpr("regression_window_days, id").Scan(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("read regression windows: %w", db.Classify(err))
+	}
+	now := s.clock()
+	var windows []regressionWindow
+	for _, r := range rows {
+		// The same reckoning as regressionFact's.
+		since := now.AddDate(0, 0, -r.Days).UTC()
+		if !since.Before(before) {
+			continue
+		}
+		if n := len(windows); n > 0 && windows[n-1].since.Equal(since) {
+			windows[n-1].integrations = append(windows[n-1].integrations, r.ID)
+			continue
+		}
+		windows = append(windows, regressionWindow{since: since, integrations: []int{r.ID}})
+	}
+	return windows, nil
+}
 
 // PruneClosedAlerts removes at most limit alerts closed before before,
 // oldest first, with their timelines, and returns how many alerts it
@@ -148,8 +199,13 @@ const prunableAlerts = `a.status = 'CLOSED' AND a.closed_at < ?0
 // it with what is left of its rows.
 func (s *Service) PruneClosedAlerts(ctx context.Context, before time.Time, limit int) (int, error) {
 	before = before.UTC()
+	windows, err := s.regressionWindows(ctx, before)
+	if err != nil {
+		return 0, fmt.Errorf("prune closed alerts: %w", err)
+	}
+	prunable, args := prunableAlerts(before, windows)
 	var ids []int
-	err := s.db.NewRaw(`SELECT a.id FROM alerts a WHERE `+prunableAlerts+` ORDER BY a.closed_at, a.id LIMIT ?1`, before, limit).Scan(ctx, &ids)
+	err = s.db.NewRaw(`SELECT a.id FROM alerts a WHERE `+prunable+` ORDER BY a.closed_at, a.id LIMIT ?`, append(args, limit)...).Scan(ctx, &ids)
 	if err != nil {
 		return 0, fmt.Errorf("prune closed alerts: find them: %w", db.Classify(err))
 	}
@@ -167,7 +223,7 @@ func (s *Service) PruneClosedAlerts(ctx context.Context, before time.Time, limit
 	var removed int
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var still []int
-		if err := tx.NewRaw(`SELECT a.id FROM alerts a WHERE `+prunableAlerts+` AND a.id IN (?1)`, before, bun.In(ids)).Scan(ctx, &still); err != nil {
+		if err := tx.NewRaw(`SELECT a.id FROM alerts a WHERE `+prunable+` AND a.id IN (?)`, append(args, bun.In(ids))...).Scan(ctx, &still); err != nil {
 			return fmt.Errorf("check them again: %w", err)
 		}
 		if len(still) == 0 {

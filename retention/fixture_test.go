@@ -84,6 +84,18 @@ func newWorld(t testing.TB, d *db.DB) *world {
 	return &world{t: t, ctx: context.Background(), d: d, clock: c, svc: svc, bus: bus, audit: audit.NewLog(d), integ: integ}
 }
 
+// otherIntegration adds a second GENERIC integration.
+func (w *world) otherIntegration(name string) *db.Integration {
+	w.t.Helper()
+	typ := rules.TypeGeneric
+	integ, err := integrations.NewStore(w.d, "https://klaxon.example", w.clock.Now, w.svc.RoutesChanged).
+		CreateIntegration(w.ctx, integrations.IntegrationInput{Name: &name, Type: &typ})
+	if err != nil {
+		w.t.Fatalf("create integration: %v", err)
+	}
+	return integ
+}
+
 // pruner is one instance's pruner over the world's database.
 func (w *world) pruner(s retention.Settings) *retention.Pruner {
 	return retention.New(retention.Options{Turns: w.svc, Kinds: retention.Kinds(s, w.d, w.svc, w.audit), Now: w.clock.Now})
@@ -93,8 +105,14 @@ func (w *world) pruner(s retention.Settings) *retention.Pruner {
 // of key, "close" closes it.
 func (w *world) send(key, action string) *alerting.IngestResult {
 	w.t.Helper()
+	return w.sendTo(w.integ, key, action)
+}
+
+// sendTo is send, to integ.
+func (w *world) sendTo(integ *db.Integration, key, action string) *alerting.IngestResult {
+	w.t.Helper()
 	body := fmt.Sprintf(`{"dedup_key":%q,"summary":"disk full on %s","action":%q}`, key, key, action)
-	res, err := w.svc.Ingest(w.ctx, alerting.Inbound{Token: w.integ.Token, Body: []byte(body)})
+	res, err := w.svc.Ingest(w.ctx, alerting.Inbound{Token: integ.Token, Body: []byte(body)})
 	if err != nil {
 		w.t.Fatalf("ingest %s %s: %v", key, action, err)
 	}

@@ -194,6 +194,57 @@ func TestClosedAlertKeptWhileDependedOn(t *testing.T) {
 	})
 }
 
+// An age shorter than an integration's regression window does not cut
+// the window short: the closed alert stays until the window passes, so
+// the finding back within it is still a regression; an integration
+// without a window loses its closed alerts at the age.
+func TestClosedAlertKeptForItsIntegrationsRegressionWindow(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		w := newWorld(t, d)
+		w.exec("UPDATE integrations SET regression_window_days = 200 WHERE id = ?", w.integ.ID)
+		w.svc.RoutesChanged()
+		other := w.otherIntegration("no window")
+		w.exec("UPDATE integrations SET regression_window_days = 0 WHERE id = ?", other.ID)
+		w.svc.RoutesChanged()
+
+		first := *w.send("finding", "").AlertID
+		w.send("finding", "close")
+		unwatched := *w.sendTo(other, "finding", "").AlertID
+		w.sendTo(other, "finding", "close")
+		short := retention.Settings{ClosedAlerts: 30 * day}
+
+		w.clock.advance(31 * day)
+		if pruned := w.run(w.pruner(short)); pruned["closed_alerts"] != 1 {
+			t.Fatalf("past the age: pruned %v, want only the alert of the integration without a window", pruned)
+		}
+		if w.count("alerts", "id = ?", unwatched) != 0 || w.count("alerts", "id = ?", first) != 1 {
+			t.Fatal("the age pruned inside a regression window, or not at all outside one")
+		}
+
+		w.clock.advance(150 * day)
+		back := *w.send("finding", "").AlertID
+		if w.count("alerts", "id = ? AND previous_alert_id = ?", back, first) != 1 {
+			t.Fatal("the finding back within its window, past the age, is not a regression of the alert before")
+		}
+		w.send("finding", "close")
+
+		// Past the first alert's window it stays while the regression
+		// that names it is within its age; then it goes, and the
+		// regression, within its own window, stays.
+		w.clock.advance(20 * day)
+		if pruned := w.run(w.pruner(short)); pruned["closed_alerts"] != 0 {
+			t.Fatalf("while the regression is within its age: pruned %v", pruned)
+		}
+		w.clock.advance(11 * day)
+		if pruned := w.run(w.pruner(short)); pruned["closed_alerts"] != 1 || w.count("alerts", "id = ?", first) != 0 {
+			t.Fatalf("past the window: pruned %v, want the first alert", pruned)
+		}
+		if w.count("alerts", "id = ?", back) != 1 {
+			t.Fatal("the regression was pruned inside its own window")
+		}
+	})
+}
+
 // Two instances asking at once: one prunes, the other finds the turn
 // taken, and neither fails.
 func TestTwoInstancesPruneOnce(t *testing.T) {
