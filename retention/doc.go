@@ -12,7 +12,8 @@
 //
 // One instance prunes at a time: a run starts only with the pruning turn,
 // a lease on one row of alerting's job table taken the way the engine
-// takes its jobs, renewed with every batch and handed back, due again one
+// takes its jobs, renewed between batches once a quarter of it has gone
+// (each renewal is a commit) and handed back, due again one
 // interval later, when the run ends. An instance that dies mid-run only
 // delays pruning until its lease runs out. A stop ends a run between two
 // batches and hands the turn back at once.

@@ -17,8 +17,8 @@ const (
 	// finds nothing due costs a few indexed reads.
 	DefaultInterval = 10 * time.Minute
 	// DefaultLease is how long a run holds the turn without renewing it
-	// (every batch renews it); an instance that dies mid-run delays
-	// pruning by at most this.
+	// (it renews once a quarter of it has passed); an instance that dies
+	// mid-run delays pruning by at most this.
 	DefaultLease = 2 * time.Minute
 	// DefaultBatch is how many rows one batch removes or empties.
 	DefaultBatch = 1000
@@ -174,16 +174,24 @@ func (p *Pruner) runKind(ctx context.Context, k Kind, before time.Time) (int, er
 	}
 	p.metrics.backlog.WithLabelValues(k.Name).Set(float64(backlog))
 	pruned := 0
+	var renewed time.Time
 	for {
 		if err := ctx.Err(); err != nil {
 			return pruned, err
 		}
-		held, err := p.o.Turns.RenewPruneTurn(ctx, p.holder, p.o.Now(), p.o.Lease)
-		if err != nil {
-			return pruned, err
-		}
-		if !held {
-			return pruned, errTurnLost
+		// The lease is renewed once a quarter of it has gone, not before
+		// every batch: on SQLite each renewal is one more commit that
+		// ingest waits behind. A quarter leaves three to spare for a slow
+		// batch before another instance could take the turn.
+		if now := p.o.Now(); renewed.IsZero() || now.Sub(renewed) >= p.o.Lease/4 {
+			held, err := p.o.Turns.RenewPruneTurn(ctx, p.holder, now, p.o.Lease)
+			if err != nil {
+				return pruned, err
+			}
+			if !held {
+				return pruned, errTurnLost
+			}
+			renewed = now
 		}
 		start := time.Now()
 		n, err := k.Prune(ctx, before, k.Batch)
