@@ -170,6 +170,9 @@ func (s *Service) Access(ctx context.Context) (*Access, error) {
 	if u == nil {
 		return nil, ErrUnauthenticated
 	}
+	if live := LiveAccessFrom(ctx); live != nil && live.User() != nil {
+		u = live.User()
+	}
 	slot, _ := ctx.Value(accessKey{}).(*accessSlot)
 	if slot == nil {
 		return s.loadAccess(ctx, u)

@@ -241,14 +241,23 @@ func alertEventFilter(f *graph.AlertEventFilter) events.Filter {
 }
 
 // readableEvents narrows a subscription's filter to the events of things
-// the subscriber may read, as they were allowed when subscribing. The
-// owners come from a cache, so an event costs no database read.
+// the subscriber may read now. On a websocket that is the socket's live
+// access, which the server reads again at an interval, so a subscriber
+// removed from a team stops hearing of it without subscribing anew; the
+// access read for this subscription is the newest, and is stored there
+// first. The owners come from a cache, so an event costs no database
+// read.
 func (r *Resolver) readableEvents(ctx context.Context, access *auth.Access, filter events.Filter) events.Filter {
-	scope := access.ReadScope(nil)
-	if scope == nil {
-		return filter
+	live := auth.LiveAccessFrom(ctx)
+	if live == nil {
+		live = &auth.LiveAccess{}
 	}
+	live.Store(access)
 	return func(ev *events.Event) bool {
+		scope := live.ReadScope()
+		if scope == nil {
+			return filter(ev)
+		}
 		if !filter(ev) {
 			return false
 		}

@@ -149,9 +149,12 @@ func New(cfg Config, d *db.DB, alertingSvc *alerting.Service, authSvc *auth.Serv
 	// their sockets.
 	s.sends = newSendQueue(4*runtime.GOMAXPROCS(0), 10*time.Millisecond)
 	s.shares = newResultShares()
-	s.tokenChecks = newTokenCheck(wsTokenCheckInterval, func(ctx context.Context, token string) error {
-		_, _, err := s.auth.AuthenticateUntil(ctx, token)
-		return err
+	s.tokenChecks = newTokenCheck(wsTokenCheckInterval, func(ctx context.Context, token string) (*auth.Access, error) {
+		user, _, err := s.auth.AuthenticateUntil(ctx, token)
+		if err != nil {
+			return nil, err
+		}
+		return s.auth.AccessOf(ctx, user)
 	}, log)
 	s.metrics = newMetrics(&s.inFlight)
 	s.metrics.registry.MustRegister(cfg.Metrics...)

@@ -332,6 +332,82 @@ func TestTeamManagerManagesMembers(t *testing.T) {
 // responder of A none of B's. Each check posts the forbidden event first
 // and an allowed one after it: the first to arrive must be the allowed
 // one, so nothing waits on a clock.
+// expectScoped opens an alert on forbidden, then one on allowed, and
+// checks that ws's subscriptions "a" (alertEvents) and "i" (inboundLog)
+// hear of the second and not of the first, which came before it.
+func (f *teamsFixture) expectScoped(ws *wsClient, who string, forbidden, allowed integration) {
+	f.t.Helper()
+	deniedAlert, deniedMsg := f.open(forbidden)
+	okAlert, okMsg := f.open(allowed)
+	for {
+		e := ws.nextAlertEvent("a")
+		if e.AlertEvents.Alert.ID == deniedAlert {
+			f.t.Fatalf("%s got the event of an alert they may not read: %s", who, describe(e))
+		}
+		if e.AlertEvents.Alert.ID == okAlert {
+			break
+		}
+	}
+	for {
+		m := ws.nextInbound("i")
+		if m.InboundLog.ID == deniedMsg {
+			f.t.Fatalf("%s got a message they may not read: %+v", who, m)
+		}
+		if m.InboundLog.ID == okMsg {
+			break
+		}
+	}
+}
+
+// Subscriptions follow changes to their subscriber's roles once the
+// socket's session is checked again, without subscribing anew: removed
+// from a team, they stop hearing of its alerts and messages; added to
+// one, they start; a global role that reads everything, then one that
+// does not, likewise.
+func TestSubscriptionsFollowRoleChanges(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newTeamsFixture(t, d)
+		user := f.member(f.teamB, db.TeamResponder)
+		ws := f.connect(protoTransportWS, user.Token)
+		ws.subscribe("a", alertEventsQuery, nil)
+		ws.subscribe("i", inboundLogQuery, nil)
+		f.postUntilLive(ws, f.integB.Token(t), "a", "i")
+		f.expectScoped(ws, "a member of B", f.integA, f.integB)
+
+		f.mustGQL(f.admin.Token, `mutation($team: ID!, $user: ID!) { removeGroupMember(groupId: $team, userId: $user) { id } }`,
+			map[string]any{"team": f.teamB, "user": user.ID}, nil)
+		f.server.CheckWebsocketTokens()
+		f.expectScoped(ws, "a member removed from B", f.integB, f.integOrg)
+
+		f.mustGQL(f.admin.Token, `mutation($team: ID!, $user: ID!) { addGroupMember(groupId: $team, userId: $user, role: OBSERVER) { id } }`,
+			map[string]any{"team": f.teamA, "user": user.ID}, nil)
+		f.server.CheckWebsocketTokens()
+		f.expectScoped(ws, "a member added to A", f.integB, f.integA)
+
+		setRole := func(role db.Role) {
+			f.mustGQL(f.admin.Token, `mutation($id: ID!, $role: Role) { updateUser(id: $id, input: {role: $role}) { id } }`,
+				map[string]any{"id": user.ID, "role": role}, nil)
+			f.server.CheckWebsocketTokens()
+		}
+		setRole(db.RoleViewer)
+		// Not a member of B, so only the global role lets it through.
+		alertB, _ := f.open(f.integB)
+		for ws.nextAlertEvent("a").AlertEvents.Alert.ID != alertB {
+		}
+		setRole(db.RoleMember)
+		f.expectScoped(ws, "a MEMBER again", f.integB, f.integA)
+
+		// An operation started later goes by the role as last read, not
+		// the one the socket was opened with.
+		ws.subscribe("me", `query { me { role } }`, nil)
+		var me struct{ Me struct{ Role string } }
+		if errs := ws.nextData("me", &me); len(errs) > 0 || me.Me.Role != string(db.RoleMember) {
+			t.Fatalf("me over the socket: %+v, errors %+v", me, errs)
+		}
+	})
+}
+
 func TestTeamScopedSubscriptions(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
@@ -345,29 +421,7 @@ func TestTeamScopedSubscriptions(t *testing.T) {
 		f.postUntilLive(wsA, f.integA.Token(t), "a", "i")
 		f.postUntilLive(wsB, f.integB.Token(t), "a", "i")
 
-		expect := func(ws *wsClient, who string, forbidden, allowed integration) {
-			t.Helper()
-			deniedAlert, deniedMsg := f.open(forbidden)
-			okAlert, okMsg := f.open(allowed)
-			for {
-				e := ws.nextAlertEvent("a")
-				if e.AlertEvents.Alert.ID == deniedAlert {
-					t.Fatalf("%s got the event of an alert they may not read: %s", who, describe(e))
-				}
-				if e.AlertEvents.Alert.ID == okAlert {
-					break
-				}
-			}
-			for {
-				m := ws.nextInbound("i")
-				if m.InboundLog.ID == deniedMsg {
-					t.Fatalf("%s got a message they may not read: %+v", who, m)
-				}
-				if m.InboundLog.ID == okMsg {
-					break
-				}
-			}
-		}
+		expect := f.expectScoped
 		expect(wsB, "a member of B", f.integA, f.integB)
 		expect(wsB, "a member of B", f.integA, f.integOrg)
 		expect(wsA, "a responder of A", f.integB, f.integA)

@@ -269,6 +269,10 @@ type wsSession struct {
 	end   func()
 	// token is the one connection_init carried, once it is accepted.
 	token string
+	// access is the caller's access, which the token check reads again
+	// with the token (see wsrecheck.go) and the socket's subscriptions
+	// judge each event by.
+	access auth.LiveAccess
 }
 
 type wsSessionKey struct{}
@@ -410,9 +414,11 @@ func (s *Server) websocketInit(ctx context.Context, payload json.RawMessage) (co
 		s.log.ErrorContext(ctx, "authenticate websocket", "err", err)
 		return ctx, errors.New("internal error")
 	}
+	ctx = auth.WithCaller(ctx, user, token)
 	if sess := wsSessionFrom(ctx); sess != nil {
 		sess.closeAt(expires, closeUnauthorized, "token expired")
 		sess.token = token
+		ctx = auth.WithLiveAccess(ctx, &sess.access)
 	}
-	return auth.WithCaller(ctx, user, token), nil
+	return ctx, nil
 }

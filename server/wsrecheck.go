@@ -10,22 +10,24 @@ import (
 )
 
 // wsTokenCheckInterval is how long a websocket may outlive the end of its
-// session: signing out, on any instance, the user's removal or the API
-// key's revocation.
+// session (signing out, on any instance, the user's removal or the API
+// key's revocation), and how long its subscriptions may go on judging
+// events by team roles or a global role that have changed.
 const wsTokenCheckInterval = time.Minute
 
 // tokenCheck authenticates the token of every open websocket again at an
 // interval (see sweeper), so a session that has ended closes its sockets
 // with 4401 as it refuses HTTP requests; the socket's expiry timer only
-// knows when the token runs out. Sockets that share a token cost one
-// check.
+// knows when the token runs out. A session still valid has its caller's
+// access read again with it, for its subscriptions. Sockets that share a
+// token cost one check.
 type tokenCheck struct {
 	*sweeper[*wsSession]
-	authenticate func(ctx context.Context, token string) error
+	authenticate func(ctx context.Context, token string) (*auth.Access, error)
 	log          *slog.Logger
 }
 
-func newTokenCheck(interval time.Duration, authenticate func(ctx context.Context, token string) error, log *slog.Logger) *tokenCheck {
+func newTokenCheck(interval time.Duration, authenticate func(ctx context.Context, token string) (*auth.Access, error), log *slog.Logger) *tokenCheck {
 	k := &tokenCheck{authenticate: authenticate, log: log}
 	k.sweeper = newSweeper[*wsSession](interval, func() { k.sweep(context.Background()) })
 	return k
@@ -40,8 +42,11 @@ func (k *tokenCheck) sweep(ctx context.Context) {
 		byToken[sess.token] = append(byToken[sess.token], sess)
 	}
 	for token, sessions := range byToken {
-		err := k.authenticate(ctx, token)
+		access, err := k.authenticate(ctx, token)
 		if err == nil {
+			for _, sess := range sessions {
+				sess.access.Store(access)
+			}
 			continue
 		}
 		if !errors.Is(err, auth.ErrUnauthenticated) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/auth"
+	"github.com/klaxonhq/klaxon/db"
 )
 
 // A token the check refuses closes every socket it opened; one the check
@@ -22,9 +23,12 @@ func TestTokenCheckClosesOnlyEndedSessions(t *testing.T) {
 		"valid":   nil,
 	}
 	checked := map[string]int{}
-	k := newTokenCheck(time.Hour, func(_ context.Context, token string) error {
+	k := newTokenCheck(time.Hour, func(_ context.Context, token string) (*auth.Access, error) {
 		checked[token]++
-		return verdicts[token]
+		if err := verdicts[token]; err != nil {
+			return nil, err
+		}
+		return auth.NewAccess(&db.User{ID: 7, Role: db.RoleMember}, map[int]db.TeamRole{3: db.TeamObserver}), nil
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	pairs := map[string][]*keepAlivePair{}
@@ -41,6 +45,14 @@ func TestTokenCheckClosesOnlyEndedSessions(t *testing.T) {
 	for token, n := range checked {
 		if n != 1 {
 			t.Errorf("token %q checked %d times, want once", token, n)
+		}
+	}
+	for _, s := range k.snapshot() {
+		if s.token == "valid" && (s.access.User() == nil || !s.access.ReadScope().Includes(&[]int{3}[0])) {
+			t.Errorf("a valid token's session did not take the access read with it: %+v", s.access.ReadScope())
+		}
+		if s.token == "unknown" && s.access.User() != nil {
+			t.Errorf("a session whose check failed took an access")
 		}
 	}
 	for token, ps := range pairs {
