@@ -170,8 +170,10 @@ func (s *Service) Access(ctx context.Context) (*Access, error) {
 	if u == nil {
 		return nil, ErrUnauthenticated
 	}
-	if live := LiveAccessFrom(ctx); live != nil && live.User() != nil {
-		u = live.User()
+	if live := LiveAccessFrom(ctx); live != nil {
+		if latest := live.User(); latest != nil {
+			u = latest
+		}
 	}
 	slot, _ := ctx.Value(accessKey{}).(*accessSlot)
 	if slot == nil {

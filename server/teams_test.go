@@ -327,11 +327,6 @@ func TestTeamManagerManagesMembers(t *testing.T) {
 	})
 }
 
-// TestTeamScopedSubscriptions: over real websockets, a member of B gets
-// the events of B's and everyone's integrations and none of A's, and a
-// responder of A none of B's. Each check posts the forbidden event first
-// and an allowed one after it: the first to arrive must be the allowed
-// one, so nothing waits on a clock.
 // expectScoped opens an alert on forbidden, then one on allowed, and
 // checks that ws's subscriptions "a" (alertEvents) and "i" (inboundLog)
 // hear of the second and not of the first, which came before it.
@@ -408,6 +403,11 @@ func TestSubscriptionsFollowRoleChanges(t *testing.T) {
 	})
 }
 
+// TestTeamScopedSubscriptions: over real websockets, a member of B gets
+// the events of B's and everyone's integrations and none of A's, and a
+// responder of A none of B's. Each check posts the forbidden event first
+// and an allowed one after it: the first to arrive must be the allowed
+// one, so nothing waits on a clock.
 func TestTeamScopedSubscriptions(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
@@ -421,14 +421,13 @@ func TestTeamScopedSubscriptions(t *testing.T) {
 		f.postUntilLive(wsA, f.integA.Token(t), "a", "i")
 		f.postUntilLive(wsB, f.integB.Token(t), "a", "i")
 
-		expect := f.expectScoped
-		expect(wsB, "a member of B", f.integA, f.integB)
-		expect(wsB, "a member of B", f.integA, f.integOrg)
-		expect(wsA, "a responder of A", f.integB, f.integA)
+		f.expectScoped(wsB, "a member of B", f.integA, f.integB)
+		f.expectScoped(wsB, "a member of B", f.integA, f.integOrg)
+		f.expectScoped(wsA, "a responder of A", f.integB, f.integA)
 
 		// A change of owner reaches subscribers at once on this instance:
 		// B's integration moves to A, and B stops hearing of it.
 		f.setTeam(f.integB.ID, f.teamA)
-		expect(wsB, "a member of B after the move", f.integB, f.integOrg)
+		f.expectScoped(wsB, "a member of B after the move", f.integB, f.integOrg)
 	})
 }
